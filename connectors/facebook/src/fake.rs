@@ -1,0 +1,292 @@
+//! A faithful fake of the Graph API for Pages (PLATFORMS.md §6.2), on 127.0.0.1:0: versioned
+//! paths, OAuth code and long-lived exchanges, paged `/me/accounts`, Page-token derivation,
+//! `/{page-id}/photos` (multipart `source` or a `url` it really fetches), `/published_posts`,
+//! usage headers, Graph error bodies; scripted faults through the compliance-kit controls, and
+//! a request journal at `GET /__fake/requests`.
+
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pressroom_connector::testkit::media::ImageServer;
+use pressroom_connector::testkit::{Account, FakeControls, Fault, KitFeatures};
+use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
+use secrecy::{ExposeSecret, SecretString};
+
+pub use state::{FakePost, Recorded};
+use state::{Page, State, TokenKind};
+
+use crate::{FacebookConfig, FacebookConnector};
+
+const APP_ID: &str = "fake-app";
+const APP_SECRET: &str = "fake-app-secret";
+
+/// A running fake plus a connector pointed at it. Dropping it stops the server.
+pub struct FakeFacebook {
+    addr: SocketAddr,
+    shared: Arc<routes::Shared>,
+    images: ImageServer,
+    connector: Arc<FacebookConnector>,
+    task: tokio::task::JoinHandle<()>,
+    seq: AtomicU64,
+    pub_lock: Mutex<()>,
+}
+
+impl Drop for FakeFacebook {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeFacebook {
+    /// Starts the fake; the connector it hands out has a 1 s request timeout so
+    /// "accepted, then no answer" resolves quickly.
+    pub async fn start() -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let shared = Arc::new(routes::Shared {
+            state: Mutex::new(State::new(APP_ID, APP_SECRET)),
+            base_url: base_url.clone(),
+            hang: Duration::from_secs(3),
+            http,
+        });
+        let app = axum::Router::new()
+            .route("/__fake/requests", axum::routing::get(routes::journal))
+            .fallback(routes::dispatch)
+            .with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!(error = %e, "fake facebook stopped");
+            }
+        });
+        let mut cfg = FacebookConfig::new(APP_ID, SecretString::from(APP_SECRET));
+        cfg.graph_base_url = base_url.clone();
+        cfg.dialog_base_url = base_url;
+        cfg.api_version = "v25.0".into();
+        cfg.request_timeout_secs = 1;
+        let connector =
+            Arc::new(FacebookConnector::from_config(cfg).map_err(std::io::Error::other)?);
+        Ok(Self {
+            addr,
+            shared,
+            images: ImageServer::start().await?,
+            connector,
+            task,
+            seq: AtomicU64::new(1),
+            pub_lock: Mutex::new(()),
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The connector config pointing at this fake (for building more connectors, e.g. in the
+    /// daemon's end-to-end tests). App id / secret are the fake's.
+    pub fn config(&self) -> FacebookConfig {
+        self.connector.config().clone()
+    }
+
+    pub fn connector_handle(&self) -> Arc<FacebookConnector> {
+        self.connector.clone()
+    }
+
+    pub fn images(&self) -> &ImageServer {
+        &self.images
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Creates a user managing `pages` Pages; returns the user id.
+    pub fn add_user(&self, pages: usize) -> String {
+        let mut st = self.state();
+        let user = st.id();
+        for i in 0..pages {
+            let id = st.id();
+            st.pages.insert(
+                id,
+                Page {
+                    name: format!("Page {i} of {user}"),
+                    owner: user.clone(),
+                    posts: Vec::new(),
+                },
+            );
+        }
+        user
+    }
+
+    /// What the browser would bring back after the user approves: a one-time code.
+    pub fn mint_code(&self, user: &str) -> String {
+        let mut st = self.state();
+        let code = format!("code-{}", st.id());
+        st.codes.insert(code.clone(), user.to_owned());
+        code
+    }
+
+    /// Page ids owned by `user`.
+    pub fn pages_of(&self, user: &str) -> Vec<String> {
+        self.state()
+            .pages
+            .iter()
+            .filter(|(_, p)| p.owner == user)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Posts (published or not) on a Page.
+    pub fn posts(&self, page: &str) -> Vec<FakePost> {
+        self.state()
+            .pages
+            .get(page)
+            .map(|p| p.posts.clone())
+            .unwrap_or_default()
+    }
+
+    /// Successful publish calls, all Pages.
+    pub fn commits(&self) -> usize {
+        self.state().commits
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state().journal.clone()
+    }
+
+    /// Sets the usage percentage every response reports (and the BUC regain estimate, minutes).
+    pub fn set_usage(&self, percent: u32, regain_minutes: u64) {
+        let mut st = self.state();
+        st.usage_percent = percent;
+        st.regain_minutes = regain_minutes;
+    }
+
+    /// Expires or revokes one token by value.
+    /// Random failures on every API call from now on (see the fake's `Chaos`): e.g.
+    /// `set_chaos(0.10, 0.05, 42)` for 10 % 5xx and 5 % 429. `(0.0, 0.0, _)` turns it off.
+    pub fn set_chaos(&self, server_error_rate: f64, rate_limit_rate: f64, seed: u64) {
+        self.state().chaos = (server_error_rate > 0.0 || rate_limit_rate > 0.0)
+            .then(|| state::Chaos::new(server_error_rate, rate_limit_rate, seed));
+    }
+
+    /// `(server errors, rate limits)` injected by chaos so far.
+    pub fn chaos_injected(&self) -> (usize, usize) {
+        self.state()
+            .chaos
+            .as_ref()
+            .map(|c| (c.injected_server_errors, c.injected_rate_limits))
+            .unwrap_or((0, 0))
+    }
+
+    /// Expires every access token issued so far (Page / Instagram tokens, not the user
+    /// tokens that re-derive them): "tokens expire mid-run".
+    pub fn expire_all_access_tokens(&self) {
+        for t in self.state().tokens.values_mut() {
+            if !matches!(t.kind, TokenKind::User { .. }) {
+                t.expired = true;
+            }
+        }
+    }
+
+    pub fn expire_token(&self, token: &str) {
+        if let Some(t) = self.state().tokens.get_mut(token) {
+            t.expired = true;
+        }
+    }
+
+    pub fn revoke_token(&self, token: &str) {
+        if let Some(t) = self.state().tokens.get_mut(token) {
+            t.revoked = true;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl FakeControls for FakeFacebook {
+    fn connector(&self) -> Arc<dyn Connector> {
+        self.connector.clone()
+    }
+
+    fn features(&self) -> KitFeatures {
+        KitFeatures {
+            refresh: true,
+            rate_limit: true,
+            reconcile: true,
+        }
+    }
+
+    async fn connect_account(&self) -> Account {
+        let user = self.add_user(1);
+        let (page, user_token, page_token) = {
+            let mut st = self.state();
+            let page = st
+                .pages
+                .iter()
+                .find(|(_, p)| p.owner == user)
+                .map(|(id, _)| id.clone())
+                .unwrap_or_default();
+            let ut = st.mint(TokenKind::User { user: user.clone() }, "EAALONG");
+            let pt = st.mint(TokenKind::Page { page: page.clone() }, "EAAPAGE");
+            (page, ut, pt)
+        };
+        Account {
+            account: AccountRef {
+                id: format!("acct-{page}"),
+                workspace_id: "ws-test".into(),
+                external_id: page.clone(),
+            },
+            credentials: Credentials {
+                access_token: SecretString::from(page_token),
+                refresh_token: Some(SecretString::from(user_token)),
+                expires_at: None,
+                extra: serde_json::json!({"page_id": page}),
+            },
+        }
+    }
+
+    async fn valid_draft(&self) -> PostDraft {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let media = match self.images.jpeg_media(1080, 1080) {
+            Ok(m) => m,
+            Err(e) => panic!("fake facebook: cannot host a sample image: {e}"),
+        };
+        PostDraft {
+            caption: format!("Hello from Pressroom #{n} 🎉"),
+            media: vec![media],
+        }
+    }
+
+    async fn inject(&self, fault: Fault) {
+        let _g = self.pub_lock.lock();
+        self.state().faults.push_back(fault);
+    }
+
+    async fn expire_access_token(&self, account: &Account) {
+        self.expire_token(account.credentials.access_token.expose_secret());
+    }
+
+    async fn revoke_refresh(&self, account: &Account) {
+        if let Some(t) = &account.credentials.refresh_token {
+            self.revoke_token(t.expose_secret());
+        }
+    }
+
+    async fn published_count(&self, account: &Account) -> usize {
+        self.posts(&account.account.external_id)
+            .iter()
+            .filter(|p| p.published)
+            .count()
+    }
+
+    fn rejection_reason(&self) -> String {
+        "Photos should be smaller than 4 MB".into()
+    }
+}

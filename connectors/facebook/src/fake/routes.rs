@@ -1,0 +1,648 @@
+//! Request dispatch for the fake Graph API: `/{vNN.0}/...` paths as Meta serves them.
+//! Helpers return `Result<_, Response>` so a Graph error can be an early return.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{FromRequest, Multipart, Request, State as AxState};
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use pressroom_connector::testkit::{Fault, Step};
+use serde_json::json;
+
+use super::state::{
+    FakePost, Recorded, State, Token, TokenKind, add_usage, graph_error, photo_rejected,
+};
+
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    pub base_url: String,
+    pub hang: Duration,
+    pub http: reqwest::Client,
+}
+
+type Ctx = AxState<Arc<Shared>>;
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
+    // A panic while holding the lock is a fake bug; keep serving with the data as it is.
+    shared.state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Query + urlencoded/multipart body params, and the image bytes of a multipart `source`.
+struct Input {
+    params: HashMap<String, String>,
+    source: Option<Vec<u8>>,
+    token: Option<String>,
+    bearer: bool,
+}
+
+async fn read_input(req: Request) -> Result<Input, Response> {
+    let mut params: HashMap<String, String> =
+        url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let mut source = None;
+    if ctype.starts_with("multipart/form-data") {
+        let mut mp = Multipart::from_request(req, &())
+            .await
+            .map_err(IntoResponse::into_response)?;
+        while let Ok(Some(field)) = mp.next_field().await {
+            let name = field.name().unwrap_or("").to_owned();
+            let data = field.bytes().await.map_err(IntoResponse::into_response)?;
+            if name == "source" {
+                source = Some(data.to_vec());
+            } else {
+                params.insert(name, String::from_utf8_lossy(&data).into_owned());
+            }
+        }
+    } else if ctype.starts_with("application/x-www-form-urlencoded") {
+        let body = axum::body::to_bytes(req.into_body(), 16 << 20)
+            .await
+            .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
+        params.extend(url::form_urlencoded::parse(&body).into_owned());
+    } else if ctype.starts_with("application/json") {
+        let body = axum::body::to_bytes(req.into_body(), 16 << 20)
+            .await
+            .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
+        if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice(&body) {
+            for (k, v) in m {
+                params.insert(
+                    k,
+                    v.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string()),
+                );
+            }
+        }
+    }
+    let header_token = auth
+        .as_deref()
+        .and_then(|a| {
+            a.strip_prefix("Bearer ")
+                .or_else(|| a.strip_prefix("OAuth "))
+        })
+        .map(str::to_owned);
+    let bearer = header_token.is_some();
+    let token = header_token.or_else(|| params.get("access_token").cloned());
+    Ok(Input {
+        params,
+        source,
+        token,
+        bearer,
+    })
+}
+
+fn is_version(seg: &str) -> bool {
+    seg.strip_prefix('v')
+        .and_then(|v| v.strip_suffix(".0"))
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Validates a token: unknown → 190, expired → 190/463, revoked → 190/460.
+fn check_token(state: &State, token: Option<&str>) -> Result<Token, Response> {
+    let Some(t) = token.and_then(|t| state.tokens.get(t)) else {
+        return Err(graph_error(
+            StatusCode::BAD_REQUEST,
+            190,
+            None,
+            "Invalid OAuth access token - Cannot parse access token",
+        ));
+    };
+    if t.revoked {
+        return Err(graph_error(
+            StatusCode::BAD_REQUEST,
+            190,
+            Some(460),
+            "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.",
+        ));
+    }
+    if t.expired {
+        return Err(graph_error(
+            StatusCode::BAD_REQUEST,
+            190,
+            Some(463),
+            "Error validating access token: Session has expired on Tuesday, 24-Nov-26 09:00:00 PST.",
+        ));
+    }
+    Ok(t.clone())
+}
+
+pub(crate) async fn journal(AxState(shared): Ctx) -> Response {
+    axum::Json(lock(&shared).journal.clone()).into_response()
+}
+
+pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let input = match read_input(req).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let segs: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    {
+        let mut st = lock(&shared);
+        let mut names: Vec<String> = input
+            .params
+            .keys()
+            .filter(|k| *k != "access_token")
+            .cloned()
+            .collect();
+        names.sort();
+        st.journal.push(Recorded {
+            method: method.to_string(),
+            path: path.clone(),
+            params: names,
+            bearer: input.bearer,
+        });
+    }
+    let Some((ver, rest)) = segs.split_first().filter(|(v, _)| is_version(v)) else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            2500,
+            None,
+            &format!("Unknown path components: {path}"),
+        );
+    };
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    if rest != ["oauth", "access_token"]
+        && let Some(server_error) = lock(&shared).chaos.as_mut().and_then(|c| c.roll())
+    {
+        return chaos_response(server_error);
+    }
+    let page_hint = rest.first().map(|s| s.to_string());
+    let mut resp = match (&method, rest.as_slice()) {
+        (&Method::GET | &Method::POST, ["oauth", "access_token"]) => oauth(&shared, &input),
+        (&Method::GET, ["me", "accounts"]) => me_accounts(&shared, &input, ver),
+        (&Method::GET, ["me"]) => me(&shared, &input),
+        (&Method::GET, ["me", "permissions"]) => permissions(&shared, &input),
+        (&Method::GET, [node]) => node_get(&shared, &input, node),
+        (&Method::POST, [page, "photos"]) => photos(&shared, input, page).await,
+        (&Method::GET, [page, "published_posts"]) => published_posts(&shared, &input, page, ver),
+        _ => graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            None,
+            &format!(
+                "Unsupported request - method type: {}",
+                method.as_str().to_lowercase()
+            ),
+        ),
+    };
+    let (pct, regain) = {
+        let st = lock(&shared);
+        (st.usage_percent, st.regain_minutes)
+    };
+    let is_page = page_hint
+        .as_deref()
+        .is_some_and(|p| lock(&shared).pages.contains_key(p));
+    if !resp.headers().contains_key("x-business-use-case-usage") {
+        add_usage(
+            &mut resp,
+            pct,
+            if is_page { page_hint.as_deref() } else { None },
+            regain,
+        );
+    }
+    resp
+}
+
+fn oauth(shared: &Shared, input: &Input) -> Response {
+    let mut st = lock(shared);
+    let p = &input.params;
+    if p.get("client_id") != Some(&st.app_id) || p.get("client_secret") != Some(&st.app_secret) {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            1,
+            None,
+            "Error validating client secret.",
+        );
+    }
+    if p.get("grant_type").map(String::as_str) == Some("fb_exchange_token") {
+        let t = match check_token(&st, p.get("fb_exchange_token").map(String::as_str)) {
+            Ok(t) => t,
+            Err(r) => return r,
+        };
+        let TokenKind::User { user } = t.kind else {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "Invalid fb_exchange_token",
+            );
+        };
+        let token = st.mint(TokenKind::User { user }, "EAALONG");
+        return axum::Json(
+            json!({"access_token": token, "token_type": "bearer", "expires_in": 5183944}),
+        )
+        .into_response();
+    }
+    let Some(user) = p.get("code").and_then(|c| st.codes.remove(c)) else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            Some(36007),
+            "Invalid verification code format.",
+        );
+    };
+    if p.get("redirect_uri").is_none_or(|r| r.is_empty()) {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            Some(36008),
+            "Error validating verification code. Please make sure your redirect_uri is identical.",
+        );
+    }
+    let token = st.mint(TokenKind::User { user }, "EAASHORT");
+    axum::Json(json!({"access_token": token, "token_type": "bearer", "expires_in": 5400}))
+        .into_response()
+}
+
+fn user_of(st: &State, input: &Input) -> Result<String, Response> {
+    match check_token(st, input.token.as_deref())?.kind {
+        TokenKind::User { user } => Ok(user),
+        TokenKind::Page { .. } => Err(graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            None,
+            "(#100) Tried accessing nonexisting field (accounts) on node type (Page)",
+        )),
+    }
+}
+
+fn me(shared: &Shared, input: &Input) -> Response {
+    let st = lock(shared);
+    match user_of(&st, input) {
+        Ok(user) => axum::Json(json!({"id": user, "name": format!("User {user}")})).into_response(),
+        Err(r) => r,
+    }
+}
+
+fn permissions(shared: &Shared, input: &Input) -> Response {
+    let st = lock(shared);
+    if let Err(r) = user_of(&st, input) {
+        return r;
+    }
+    let data: Vec<_> = [
+        "pages_show_list",
+        "pages_manage_posts",
+        "pages_read_engagement",
+        "business_management",
+    ]
+    .iter()
+    .map(|p| json!({"permission": p, "status": "granted"}))
+    .collect();
+    axum::Json(json!({ "data": data })).into_response()
+}
+
+fn me_accounts(shared: &Shared, input: &Input, ver: &str) -> Response {
+    let mut st = lock(shared);
+    let user = match user_of(&st, input) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let owned: Vec<(String, String)> = st
+        .pages
+        .iter()
+        .filter(|(_, p)| p.owner == user)
+        .map(|(id, p)| (id.clone(), p.name.clone()))
+        .collect();
+    let after: usize = input
+        .params
+        .get("after")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0);
+    let size = st.page_size.max(1);
+    let mut data = Vec::new();
+    for (id, name) in owned.iter().skip(after).take(size) {
+        let token = st.mint(TokenKind::Page { page: id.clone() }, "EAAPAGE");
+        data.push(json!({"id": id, "name": name, "access_token": token, "tasks": ["CREATE_CONTENT", "MANAGE"], "category": "Brand"}));
+    }
+    let mut body = json!({ "data": data, "paging": {"cursors": {"before": after.to_string(), "after": (after + size).to_string()}} });
+    if after + size < owned.len() {
+        let token = input.token.clone().unwrap_or_default();
+        body["paging"]["next"] = format!(
+            "{}/{ver}/me/accounts?fields=id,name,access_token,tasks&access_token={token}&limit={size}&after={}",
+            shared.base_url,
+            after + size
+        )
+        .into();
+    }
+    axum::Json(body).into_response()
+}
+
+fn take_step_fault(shared: &Shared, step: Step) -> Option<Fault> {
+    lock(shared).take_fault(step)
+}
+
+fn fault_response(fault: &Fault, page: &str) -> Option<Response> {
+    match fault {
+        Fault::ServerError { .. } => Some(graph_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            2,
+            None,
+            "An unexpected error has occurred. Please retry your request later.",
+        )),
+        Fault::RateLimited { retry_after, .. } => {
+            let mut r = graph_error(
+                StatusCode::BAD_REQUEST,
+                32,
+                None,
+                "(#32) Page request limit reached",
+            );
+            add_usage(&mut r, 100, Some(page), retry_after.as_secs().div_ceil(60));
+            Some(r)
+        }
+        Fault::RejectContent => Some(photo_rejected()),
+        _ => None,
+    }
+}
+
+/// `GET /{id}`: a Page (fields id,name[,access_token] — the token only for its manager's user
+/// token) or a post.
+fn node_get(shared: &Shared, input: &Input, node: &str) -> Response {
+    let fields = input
+        .params
+        .get("fields")
+        .cloned()
+        .unwrap_or_else(|| "id,name".into());
+    let st = lock(shared);
+    let tok = match check_token(&st, input.token.as_deref()) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if let Some(page) = st.pages.get(node) {
+        let page = page.clone();
+        drop(st);
+        if let TokenKind::Page { page: p } = &tok.kind {
+            if let Some(f) = take_step_fault(shared, Step::Prepare)
+                && let Some(r) = fault_response(&f, node)
+            {
+                return r;
+            }
+            if p != node {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    200,
+                    None,
+                    "(#200) The page token does not belong to this Page",
+                );
+            }
+            return axum::Json(json!({"id": node, "name": page.name})).into_response();
+        }
+        let TokenKind::User { user } = &tok.kind else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let mut body = json!({"id": node, "name": page.name});
+        if fields.split(',').any(|f| f == "access_token") && page.owner == *user {
+            let mut st = lock(shared);
+            body["access_token"] = st
+                .mint(
+                    TokenKind::Page {
+                        page: node.to_owned(),
+                    },
+                    "EAAPAGE",
+                )
+                .into();
+        }
+        return axum::Json(body).into_response();
+    }
+    for page in st.pages.values() {
+        if let Some(post) = page
+            .posts
+            .iter()
+            .find(|p| p.post_id == node || p.photo_id == node)
+        {
+            return axum::Json(json!({"id": post.post_id, "message": post.message,
+                "created_time": post.created_time.format("%Y-%m-%dT%H:%M:%S%z").to_string(),
+                "permalink_url": format!("https://www.facebook.com/{}", post.post_id)}))
+            .into_response();
+        }
+    }
+    graph_error(
+        StatusCode::BAD_REQUEST,
+        100,
+        Some(33),
+        &format!(
+            "Unsupported get request. Object with ID '{node}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
+        ),
+    )
+}
+
+/// Decodes only the header to check format and size, like Meta's ingest.
+fn image_ok(bytes: &[u8]) -> bool {
+    if bytes.len() > 4 * 1024 * 1024 {
+        return false;
+    }
+    let Ok(reader) = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format()
+    else {
+        return false;
+    };
+    matches!(
+        reader.format(),
+        Some(
+            image::ImageFormat::Jpeg
+                | image::ImageFormat::Png
+                | image::ImageFormat::Gif
+                | image::ImageFormat::Bmp
+                | image::ImageFormat::Tiff
+        )
+    ) && reader.into_dimensions().is_ok()
+}
+
+/// `POST /{page-id}/photos`: `source` (multipart) or `url` (fetched for real), `caption`
+/// (`message` accepted as the legacy alias), `published` (default true).
+async fn photos(shared: &Shared, input: Input, page: &str) -> Response {
+    {
+        let st = lock(shared);
+        match check_token(&st, input.token.as_deref()) {
+            Ok(Token {
+                kind: TokenKind::Page { page: p },
+                ..
+            }) if p == page => {}
+            Ok(_) => {
+                return graph_error(
+                    StatusCode::FORBIDDEN,
+                    200,
+                    None,
+                    "(#200) Requires pages_manage_posts permission and a Page access token of this Page",
+                );
+            }
+            Err(r) => return r,
+        }
+        if !st.pages.contains_key(page) {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                Some(33),
+                "Unsupported post request.",
+            );
+        }
+    }
+    let fault = take_step_fault(shared, Step::Commit);
+    if let Some(r) = fault.as_ref().and_then(|f| fault_response(f, page)) {
+        return r;
+    }
+    let bytes = match (input.source, input.params.get("url")) {
+        (Some(b), _) => b,
+        (None, Some(url)) => match shared.http.get(url).send().await {
+            Ok(r) if r.status().is_success() => match r.bytes().await {
+                Ok(b) => b.to_vec(),
+                Err(_) => {
+                    return graph_error(
+                        StatusCode::BAD_REQUEST,
+                        100,
+                        Some(2069019),
+                        "(#100) url should represent a valid URL",
+                    );
+                }
+            },
+            _ => {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    100,
+                    Some(2069019),
+                    "(#100) url should represent a valid URL",
+                );
+            }
+        },
+        (None, None) => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                324,
+                None,
+                "(#324) Requires upload file",
+            );
+        }
+    };
+    if !image_ok(&bytes) {
+        return photo_rejected();
+    }
+    let published = input.params.get("published").is_none_or(|p| p != "false");
+    let message = input
+        .params
+        .get("caption")
+        .or_else(|| input.params.get("message"))
+        .cloned()
+        .unwrap_or_default();
+    let body = {
+        let mut st = lock(shared);
+        let photo_id = st.id();
+        let post_id = format!("{page}_{}", st.id());
+        let post = FakePost {
+            photo_id: photo_id.clone(),
+            post_id: post_id.clone(),
+            message,
+            created_time: Utc::now(),
+            published,
+            image_bytes: bytes.len(),
+        };
+        if published {
+            st.commits += 1;
+        }
+        if let Some(p) = st.pages.get_mut(page) {
+            p.posts.push(post);
+        }
+        if published {
+            json!({"id": photo_id, "post_id": post_id})
+        } else {
+            json!({"id": photo_id})
+        }
+    };
+    if matches!(fault, Some(Fault::AcceptThenHang)) {
+        tokio::time::sleep(shared.hang).await;
+    }
+    axum::Json(body).into_response()
+}
+
+/// `GET /{page-id}/published_posts?since=&limit=&after=`, newest first.
+fn published_posts(shared: &Shared, input: &Input, page: &str, ver: &str) -> Response {
+    let st = lock(shared);
+    if let Err(r) = check_token(&st, input.token.as_deref()) {
+        return r;
+    }
+    let Some(p) = st.pages.get(page) else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            Some(33),
+            "Unsupported get request.",
+        );
+    };
+    let since: i64 = input
+        .params
+        .get("since")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut posts: Vec<&FakePost> = p
+        .posts
+        .iter()
+        .filter(|p| p.published && p.created_time.timestamp() >= since)
+        .collect();
+    posts.reverse();
+    let after: usize = input
+        .params
+        .get("after")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0);
+    let limit: usize = input
+        .params
+        .get("limit")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(25)
+        .clamp(1, 100);
+    let data: Vec<_> = posts
+        .iter()
+        .skip(after)
+        .take(limit)
+        .map(|p| {
+            json!({"id": p.post_id, "message": p.message,
+            "created_time": p.created_time.format("%Y-%m-%dT%H:%M:%S%z").to_string(),
+            "permalink_url": format!("https://www.facebook.com/{}", p.post_id)})
+        })
+        .collect();
+    let mut body = json!({ "data": data });
+    if after + limit < posts.len() {
+        body["paging"] = json!({"next": format!("{}/{ver}/{page}/published_posts?since={since}&limit={limit}&after={}", shared.base_url, after + limit)});
+    }
+    axum::Json(body).into_response()
+}
+
+fn chaos_response(server_error: bool) -> Response {
+    if server_error {
+        return graph_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            2,
+            None,
+            "An unexpected error has occurred. Please retry your request later.",
+        );
+    }
+    let mut r = graph_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        4,
+        None,
+        "(#4) Application request limit reached",
+    );
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    r
+}

@@ -1,0 +1,91 @@
+//! Connecting with Instagram Login (no Facebook Page needed): code → short-lived token and
+//! `user_id` (form POST to api.instagram.com) → long-lived token (`ig_exchange_token`, 60 days,
+//! `expires_in` read, never assumed). The `oauth2` crate's token type drops `user_id`, hence the
+//! direct calls. For Facebook Login, connect with `connector_facebook::FacebookConnector::connect`
+//! (same Meta app) and build each account with [`InstagramConnector::credentials_for_page`].
+
+use chrono::Utc;
+use pressroom_connector::{ConnectorError, Credentials};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use crate::InstagramConnector;
+
+/// An Instagram-Login account ready to store.
+#[derive(Clone, Debug)]
+pub struct ConnectedInstagram {
+    pub ig_user_id: String,
+    pub credentials: Credentials,
+}
+
+fn token_of(v: &Value) -> Option<(&str, Option<String>)> {
+    // Older answers are flat; newer ones wrap the same fields in `data[0]`.
+    let v = v.pointer("/data/0").unwrap_or(v);
+    let token = v
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())?;
+    let user = v.get("user_id").map(|u| {
+        u.as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| u.to_string())
+    });
+    Some((token, user))
+}
+
+impl InstagramConnector {
+    pub async fn connect_instagram_login(
+        &self,
+        redirect_uri: &str,
+        code: &str,
+    ) -> Result<ConnectedInstagram, ConnectorError> {
+        let cfg = self.config();
+        let http = &self.client().http;
+        let exchange = http
+            .post(format!(
+                "{}/oauth/access_token",
+                cfg.instagram_api_base_url.trim_end_matches('/')
+            ))
+            .form(&[
+                ("client_id", cfg.app_id.as_str()),
+                ("client_secret", cfg.app_secret.expose_secret()),
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", redirect_uri),
+                ("code", code),
+            ]);
+        let v = self.client().call(exchange, false).await?;
+        let (short, user) = token_of(&v).ok_or_else(|| {
+            ConnectorError::Rejected("no access_token in the code exchange answer".into())
+        })?;
+        let ig_user_id = user.ok_or_else(|| {
+            ConnectorError::Rejected("no user_id in the code exchange answer".into())
+        })?;
+        let long = http
+            .get(format!(
+                "{}/access_token",
+                cfg.instagram_graph_base_url.trim_end_matches('/')
+            ))
+            .query(&[
+                ("grant_type", "ig_exchange_token"),
+                ("client_secret", cfg.app_secret.expose_secret()),
+                ("access_token", short),
+            ]);
+        let v = self.client().call(long, false).await?;
+        let (token, _) = token_of(&v).ok_or_else(|| {
+            ConnectorError::Rejected("no access_token in the long-lived exchange answer".into())
+        })?;
+        let expires_at = v
+            .get("expires_in")
+            .and_then(Value::as_i64)
+            .map(|s| Utc::now() + chrono::Duration::seconds(s));
+        Ok(ConnectedInstagram {
+            credentials: Credentials {
+                access_token: SecretString::from(token.to_owned()),
+                refresh_token: None,
+                expires_at,
+                extra: json!({ "ig_user_id": ig_user_id }),
+            },
+            ig_user_id,
+        })
+    }
+}

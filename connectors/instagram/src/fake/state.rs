@@ -1,0 +1,240 @@
+//! The fake Instagram Graph API's state: Pages, IG users, tokens, containers, media, quota,
+//! queued faults and the request journal.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use pressroom_connector::testkit::{Fault, Step};
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TokenKind {
+    User {
+        user: String,
+    },
+    Page {
+        page: String,
+    },
+    /// Instagram Login token for an IG user.
+    IgLogin {
+        ig: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Token {
+    pub kind: TokenKind,
+    pub expired: bool,
+    pub revoked: bool,
+    pub issued_at: DateTime<Utc>,
+}
+
+/// A media container as the fake tracks it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FakeContainer {
+    pub id: String,
+    pub ig_user: String,
+    pub image_url: String,
+    pub caption: String,
+    pub status_code: &'static str,
+    pub status: String,
+    pub polls_left: u32,
+    pub created: DateTime<Utc>,
+    pub media_id: Option<String>,
+}
+
+/// A published media.
+#[derive(Clone, Debug, Serialize)]
+pub struct FakeMedia {
+    pub id: String,
+    pub ig_user: String,
+    pub caption: String,
+    pub timestamp: DateTime<Utc>,
+    pub container_id: String,
+    pub image_bytes: usize,
+}
+
+/// One request as the journal keeps it (tokens never recorded).
+#[derive(Clone, Debug, Serialize)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub params: Vec<String>,
+    pub bearer: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Page {
+    pub owner: String,
+    pub ig: String,
+}
+
+pub(crate) struct State {
+    /// Added to the wall clock: tests move time forward to expire containers and age tokens.
+    pub clock_offset: chrono::Duration,
+    pub chaos: Option<Chaos>,
+    pub next: u64,
+    pub tokens: HashMap<String, Token>,
+    /// Instagram-Login authorization codes → IG user id.
+    pub codes: HashMap<String, String>,
+    pub pages: BTreeMap<String, Page>,
+    /// IG user id → Page id.
+    pub igs: BTreeMap<String, String>,
+    pub containers: BTreeMap<String, FakeContainer>,
+    pub media: Vec<FakeMedia>,
+    pub faults: VecDeque<Fault>,
+    pub journal: Vec<Recorded>,
+    pub quota_total: u64,
+    /// Status polls a new container answers IN_PROGRESS before FINISHED.
+    pub in_progress_polls: u32,
+    pub containers_created: usize,
+    pub commits: usize,
+}
+
+impl State {
+    pub fn new() -> Self {
+        Self {
+            chaos: None,
+            clock_offset: chrono::Duration::zero(),
+            next: 17_840_000,
+            tokens: HashMap::new(),
+            codes: HashMap::new(),
+            pages: BTreeMap::new(),
+            igs: BTreeMap::new(),
+            containers: BTreeMap::new(),
+            media: Vec::new(),
+            faults: VecDeque::new(),
+            journal: Vec::new(),
+            quota_total: 50,
+            in_progress_polls: 1,
+            containers_created: 0,
+            commits: 0,
+        }
+    }
+
+    /// The fake's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.clock_offset
+    }
+
+    pub fn id(&mut self) -> String {
+        self.next += 1;
+        self.next.to_string()
+    }
+
+    pub fn mint(&mut self, kind: TokenKind, prefix: &str, issued_at: DateTime<Utc>) -> String {
+        let token = format!("{prefix}{}{:016x}", self.id(), rand::random::<u64>());
+        self.tokens.insert(
+            token.clone(),
+            Token {
+                kind,
+                expired: false,
+                revoked: false,
+                issued_at,
+            },
+        );
+        token
+    }
+
+    /// Takes the first queued fault for `step`. Content rejections hit container creation.
+    pub fn take_fault(&mut self, step: Step) -> Option<Fault> {
+        let pos = self.faults.iter().position(|f| match f {
+            Fault::ServerError { step: s, .. } | Fault::RateLimited { step: s, .. } => *s == step,
+            Fault::RejectContent => step == Step::Prepare,
+            Fault::AcceptThenHang => step == Step::Commit,
+            _ => false,
+        })?;
+        match self.faults.get_mut(pos) {
+            Some(Fault::ServerError { step, times }) if *times > 1 => {
+                *times -= 1;
+                Some(Fault::ServerError {
+                    step: *step,
+                    times: 1,
+                })
+            }
+            _ => self.faults.remove(pos),
+        }
+    }
+
+    /// Publishes in the rolling 24 h window for `ig`.
+    pub fn quota_usage(&self, ig: &str) -> u64 {
+        let since = self.now() - chrono::Duration::hours(24);
+        self.media
+            .iter()
+            .filter(|m| m.ig_user == ig && m.timestamp >= since)
+            .count() as u64
+    }
+}
+
+/// An Instagram Graph error: the Graph shape plus `is_transient`.
+pub(crate) fn ig_error(
+    status: StatusCode,
+    code: i64,
+    subcode: Option<i64>,
+    message: &str,
+    user_msg: Option<&str>,
+) -> Response {
+    let mut e = json!({"message": message, "type": "OAuthException", "code": code,
+        "is_transient": matches!(code, -1 | -2 | 1 | 2), "fbtrace_id": "AxYz0123"});
+    if let Some(s) = subcode {
+        e["error_subcode"] = s.into();
+    }
+    if let Some(u) = user_msg {
+        e["error_user_title"] = "Media upload failed".into();
+        e["error_user_msg"] = u.into();
+    }
+    (status, axum::Json(json!({ "error": e }))).into_response()
+}
+
+pub(crate) fn add_buc(resp: &mut Response, ig: &str, percent: u32, regain_minutes: u64) {
+    let buc =
+        json!({ ig: [{"type": "instagram", "call_count": percent, "total_cputime": percent / 2,
+        "total_time": percent / 2, "estimated_time_to_regain_access": regain_minutes}] })
+        .to_string();
+    if let Ok(v) = HeaderValue::from_str(&buc) {
+        resp.headers_mut().insert("x-business-use-case-usage", v);
+    }
+}
+
+/// Random failures for soak / end-to-end runs: each API call (token endpoints excluded) fails
+/// with a 500 service error with probability `server_error`, or with an HTTP 429 throttle
+/// naming `Retry-After: 1` with probability `rate_limit`. Failures happen before the fake acts,
+/// so they never create a post. Seeded, so a failing run can be replayed.
+pub(crate) struct Chaos {
+    pub server_error: f64,
+    pub rate_limit: f64,
+    pub rng: rand::rngs::StdRng,
+    pub injected_server_errors: usize,
+    pub injected_rate_limits: usize,
+}
+
+impl Chaos {
+    pub fn new(server_error: f64, rate_limit: f64, seed: u64) -> Self {
+        use rand::SeedableRng;
+        Self {
+            server_error,
+            rate_limit,
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            injected_server_errors: 0,
+            injected_rate_limits: 0,
+        }
+    }
+
+    /// `Some(true)` = server error, `Some(false)` = rate limit, `None` = let the call through.
+    pub fn roll(&mut self) -> Option<bool> {
+        use rand::Rng;
+        let x: f64 = self.rng.random();
+        if x < self.server_error {
+            self.injected_server_errors += 1;
+            Some(true)
+        } else if x < self.server_error + self.rate_limit {
+            self.injected_rate_limits += 1;
+            Some(false)
+        } else {
+            None
+        }
+    }
+}

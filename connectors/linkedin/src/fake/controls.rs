@@ -1,0 +1,114 @@
+//! The compliance kit's controls (`pressroom_connector::testkit::FakeControls`) for this fake:
+//! each kit fault is produced the way LinkedIn produces it.
+
+use std::sync::Arc;
+
+use pressroom_connector::testkit::{Account, FakeControls, Fault as KitFault, Step};
+use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use super::{FakeLinkedIn, Fault, FaultAction};
+use crate::LinkedIn;
+
+/// The reason LinkedIn gives when the kit asks for a content rejection.
+const REJECTION: &str = "Content is a duplicate of urn:li:share:7000000000000000001";
+
+fn endpoint(step: Step) -> &'static str {
+    match step {
+        Step::Prepare => "POST /rest/images",
+        Step::Commit => "POST /rest/posts",
+    }
+}
+
+#[async_trait::async_trait]
+impl FakeControls for FakeLinkedIn {
+    fn connector(&self) -> Arc<dyn Connector> {
+        let mut cfg = self.config();
+        // Short, so AcceptThenHang turns into "outcome unknown" quickly.
+        cfg.timeout_secs = 1;
+        match LinkedIn::new(cfg) {
+            Ok(c) => Arc::new(c),
+            Err(e) => panic!("building the LinkedIn connector failed: {e}"),
+        }
+    }
+
+    async fn connect_account(&self) -> Account {
+        let member = format!("kit{}", self.shared.state().next_id());
+        let grant = self.grant(&member);
+        Account {
+            account: AccountRef {
+                id: format!("acc-{member}"),
+                workspace_id: "ws-kit".into(),
+                external_id: format!("urn:li:person:{member}"),
+            },
+            credentials: Credentials {
+                access_token: SecretString::from(grant.access_token),
+                refresh_token: Some(SecretString::from(grant.refresh_token)),
+                expires_at: Some(grant.expires_at),
+                extra: json!({}),
+            },
+        }
+    }
+
+    async fn valid_draft(&self) -> PostDraft {
+        match self.media.jpeg_media(1200, 627) {
+            Ok(m) => PostDraft {
+                caption: "Autumn launch (today only) #pressroom".into(),
+                media: vec![m],
+            },
+            Err(e) => panic!("writing the sample rendition failed: {e}"),
+        }
+    }
+
+    async fn inject(&self, fault: KitFault) {
+        match fault {
+            KitFault::ServerError { step, times } => {
+                for _ in 0..times {
+                    self.inject(Fault::respond(
+                        endpoint(step),
+                        500,
+                        json!({"status": 500, "message": "Internal Server Error"}),
+                    ));
+                }
+            }
+            KitFault::RateLimited { step, retry_after } => self.inject(Fault::next(
+                endpoint(step),
+                FaultAction::Respond {
+                    status: 429,
+                    body: json!({"status": 429, "message": "Resource level throttle MEMBER DAY limit for calls to this resource is reached."}),
+                    headers: vec![("Retry-After".into(), retry_after.as_secs().to_string())],
+                },
+            )),
+            KitFault::RejectContent => self.inject(Fault::respond(
+                "POST /rest/posts",
+                422,
+                json!({"status": 422, "message": format!("ERROR :: /commentary :: {REJECTION}")}),
+            )),
+            KitFault::AcceptThenHang => self.inject(Fault::next(
+                "POST /rest/posts",
+                FaultAction::AcceptThenStall { ms: 2500 },
+            )),
+            other => panic!("LinkedIn fake cannot produce {other:?}"),
+        }
+    }
+
+    async fn expire_access_token(&self, account: &Account) {
+        self.expire_token(account.credentials.access_token.expose_secret());
+    }
+
+    async fn revoke_refresh(&self, account: &Account) {
+        if let Some(r) = &account.credentials.refresh_token {
+            self.revoke_refresh_token(r.expose_secret());
+        }
+    }
+
+    async fn published_count(&self, account: &Account) -> usize {
+        let author = &account.account.external_id;
+        self.posts().iter().filter(|p| &p.author == author).count()
+    }
+
+    fn rejection_reason(&self) -> String {
+        REJECTION.into()
+    }
+}

@@ -1,0 +1,340 @@
+//! A fake of `api.linkedin.com` and `www.linkedin.com` (PLATFORMS.md §6.4) on 127.0.0.1:0.
+//!
+//! It follows the real paths, fields, status codes, error bodies and headers: versioned
+//! `/rest` calls need `LinkedIn-Version` (sunset → 426) and `X-Restli-Protocol-Version: 2.0.0`;
+//! tokens are checked on every call (unknown 65600, expired 65602 by the fake clock, revoked
+//! 65601); the upload URL points back at the fake; posts answer 201 with `x-restli-id` and an
+//! empty body; commentary with an unescaped little-text character is silently truncated, as
+//! LinkedIn does. It records posts, counts commits, and takes scripted faults.
+
+mod controls;
+mod faults;
+mod routes;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Duration, Utc};
+use secrecy::SecretString;
+use serde::Serialize;
+use url::Url;
+
+pub use faults::{Fault, FaultAction, RecordedRequest};
+
+use crate::LinkedInConfig;
+
+/// The fake's client id and secret; `config()` carries them.
+pub const CLIENT_ID: &str = "fake-linkedin-client";
+pub const CLIENT_SECRET: &str = "fake-linkedin-secret";
+
+/// Knobs for the platform's behaviour.
+#[derive(Clone, Debug)]
+pub struct FakeOptions {
+    /// `LinkedIn-Version` values that answer 426.
+    pub sunset_versions: HashSet<String>,
+    /// Whether the app is an MDP partner with programmatic refresh tokens.
+    pub refresh_tokens: bool,
+    /// Status polls an uploaded image stays PROCESSING before it is AVAILABLE.
+    pub image_processing_polls: u32,
+    /// Access token lifetime (LinkedIn: 60 days).
+    pub access_ttl: Duration,
+    /// Refresh token lifetime from the first grant (LinkedIn: 365 days, never extended).
+    pub refresh_ttl: Duration,
+}
+
+impl Default for FakeOptions {
+    fn default() -> Self {
+        Self {
+            sunset_versions: ["202301", "202302", "202303"].map(String::from).into(),
+            refresh_tokens: true,
+            image_processing_polls: 0,
+            access_ttl: Duration::seconds(5_184_000),
+            refresh_ttl: Duration::days(365),
+        }
+    }
+}
+
+/// Tokens handed to a test, as the token endpoint would.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A post the fake holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct FakePost {
+    pub id: String,
+    pub author: String,
+    /// As stored: cut at the first unescaped reserved character, like LinkedIn.
+    pub commentary: String,
+    /// True when the stored commentary is shorter than what was sent.
+    pub truncated: bool,
+    pub image: Option<String>,
+    pub visibility: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Token {
+    pub member: String,
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Refresh {
+    pub member: String,
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Image {
+    pub owner: String,
+    pub status: &'static str,
+    pub polls_left: u32,
+    pub upload_expires_at: DateTime<Utc>,
+    pub bytes: Option<usize>,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub opts: FakeOptions,
+    pub clock_offset: Duration,
+    pub seq: u64,
+    pub tokens: HashMap<String, Token>,
+    pub refresh: HashMap<String, Refresh>,
+    pub codes: HashMap<String, String>,
+    /// member id → organization ids the member administers.
+    pub admins: HashMap<String, Vec<String>>,
+    pub images: HashMap<String, Image>,
+    pub uploads: HashMap<String, String>,
+    pub posts: Vec<FakePost>,
+    pub commits: u32,
+}
+
+impl State {
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.clock_offset
+    }
+
+    pub fn next_id(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub fn issue(&mut self, member: &str, refresh: Option<String>) -> (String, Option<String>) {
+        let n = self.next_id();
+        let access = format!("li-at-{n}");
+        let refresh = match refresh {
+            Some(r) => Some(r),
+            None if self.opts.refresh_tokens => {
+                let r = format!("li-rt-{n}");
+                let expires_at = self.now() + self.opts.refresh_ttl;
+                self.refresh.insert(
+                    r.clone(),
+                    Refresh {
+                        member: member.into(),
+                        expires_at,
+                        revoked: false,
+                    },
+                );
+                Some(r)
+            }
+            None => None,
+        };
+        let expires_at = self.now() + self.opts.access_ttl;
+        self.tokens.insert(
+            access.clone(),
+            Token {
+                member: member.into(),
+                expires_at,
+                revoked: false,
+            },
+        );
+        (access, refresh)
+    }
+}
+
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    pub faults: faults::SharedFaults,
+    pub base: String,
+}
+
+impl Shared {
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running fake; the server stops when this is dropped.
+pub struct FakeLinkedIn {
+    shared: Arc<Shared>,
+    /// Holds the sample renditions the compliance kit's drafts point at.
+    media: pressroom_connector::testkit::media::ImageServer,
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeLinkedIn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeLinkedIn {
+    /// Starts the fake with LinkedIn's default behaviour.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::start_with(FakeOptions::default()).await
+    }
+
+    pub async fn start_with(opts: FakeOptions) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                opts,
+                clock_offset: Duration::zero(),
+                seq: 0,
+                tokens: HashMap::new(),
+                refresh: HashMap::new(),
+                codes: HashMap::new(),
+                admins: HashMap::new(),
+                images: HashMap::new(),
+                uploads: HashMap::new(),
+                posts: Vec::new(),
+                commits: 0,
+            }),
+            faults: Default::default(),
+            base: format!("http://{addr}"),
+        });
+        let app = routes::router(shared.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!(error = %e, "Fake LinkedIn server stopped.");
+            }
+        });
+        let media = pressroom_connector::testkit::media::ImageServer::start().await?;
+        Ok(Self {
+            shared,
+            media,
+            addr,
+            task,
+        })
+    }
+
+    /// `http://127.0.0.1:{port}`; serves both the API and the OAuth host.
+    pub fn base_url(&self) -> Url {
+        Url::parse(&format!("http://{}", self.addr)).expect("loopback URL parses")
+    }
+
+    /// A connector config pointed at this fake, with short polls for tests.
+    pub fn config(&self) -> LinkedInConfig {
+        let mut cfg = LinkedInConfig::new(CLIENT_ID, SecretString::from(CLIENT_SECRET))
+            .with_base(&self.base_url());
+        cfg.image_poll_interval_ms = 20;
+        cfg.image_ready_timeout_secs = 5;
+        cfg.timeout_secs = 5;
+        cfg
+    }
+
+    /// Issues tokens for a member directly (as if the OAuth dance had happened).
+    pub fn grant(&self, member_id: &str) -> Grant {
+        let mut st = self.shared.state();
+        let (access_token, refresh) = st.issue(member_id, None);
+        let expires_at = st.now() + st.opts.access_ttl;
+        Grant {
+            access_token,
+            refresh_token: refresh.unwrap_or_default(),
+            expires_at,
+        }
+    }
+
+    /// Mints an authorization `code` for the token endpoint (the browser step is never run).
+    pub fn mint_code(&self, member_id: &str) -> String {
+        let mut st = self.shared.state();
+        let code = format!("li-code-{}", st.next_id());
+        st.codes.insert(code.clone(), member_id.into());
+        code
+    }
+
+    /// Makes `member_id` an ADMINISTRATOR of organization `org_id`.
+    pub fn add_admin(&self, member_id: &str, org_id: &str) {
+        self.shared
+            .state()
+            .admins
+            .entry(member_id.into())
+            .or_default()
+            .push(org_id.into());
+    }
+
+    /// Moves the fake clock forward (expires tokens and upload URLs).
+    pub fn advance(&self, by: std::time::Duration) {
+        let by = Duration::from_std(by).unwrap_or(Duration::zero());
+        self.shared.state().clock_offset += by;
+    }
+
+    /// Expires one access token now.
+    pub fn expire_token(&self, access_token: &str) {
+        let mut st = self.shared.state();
+        let past = st.now() - Duration::seconds(1);
+        if let Some(t) = st.tokens.get_mut(access_token) {
+            t.expires_at = past;
+        }
+    }
+
+    /// The member revokes the app: every access and refresh token of theirs dies.
+    pub fn revoke_member(&self, member_id: &str) {
+        let mut st = self.shared.state();
+        st.tokens
+            .values_mut()
+            .filter(|t| t.member == member_id)
+            .for_each(|t| t.revoked = true);
+        st.refresh
+            .values_mut()
+            .filter(|t| t.member == member_id)
+            .for_each(|t| t.revoked = true);
+    }
+
+    /// Revokes one refresh token (its access tokens keep working until they expire).
+    pub fn revoke_refresh_token(&self, refresh_token: &str) {
+        if let Some(r) = self.shared.state().refresh.get_mut(refresh_token) {
+            r.revoked = true;
+        }
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        faults::lock(&self.shared.faults).inject(fault);
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        faults::lock(&self.shared.faults).requests()
+    }
+
+    /// Calls received by an endpoint (`"POST /rest/posts"`), faulted ones included.
+    pub fn calls(&self, endpoint: &str) -> u32 {
+        faults::lock(&self.shared.faults).calls(endpoint)
+    }
+
+    pub fn posts(&self) -> Vec<FakePost> {
+        self.shared.state().posts.clone()
+    }
+
+    /// Posts created (successful `POST /rest/posts`), the number tests compare with 1.
+    pub fn commits(&self) -> u32 {
+        self.shared.state().commits
+    }
+
+    /// Bytes received for an image URN, if uploaded.
+    pub fn uploaded_bytes(&self, image_urn: &str) -> Option<usize> {
+        self.shared
+            .state()
+            .images
+            .get(image_urn)
+            .and_then(|i| i.bytes)
+    }
+}

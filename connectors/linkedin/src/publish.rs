@@ -1,0 +1,362 @@
+//! The three publish phases against the Images API and the Posts API.
+//!
+//! prepare: initializeUpload → PUT the bytes → (organizations: wait for AVAILABLE); the image
+//! URN is the checkpoint. commit: `POST /rest/posts`, id from `x-restli-id`. reconcile: list
+//! the author's recent posts and look for our image URN (unique to this attempt's upload), or
+//! for the same commentary inside the commit window.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use pressroom_connector::{ConnectorError, PostDraft, Prepared, PublishCtx, Published, Reconciled};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::client::Client;
+use crate::errors::Phase;
+
+/// What `prepare` stores and `commit`/`reconcile` read back.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Checkpoint {
+    /// `urn:li:person:…` or `urn:li:organization:…`.
+    pub author: String,
+    /// `urn:li:image:…`, uploaded and ready.
+    pub image: String,
+    /// The commentary exactly as sent (little-text escaped).
+    pub commentary: String,
+}
+
+/// Who posts: a member or an organization the member administers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthorKind {
+    Member,
+    Organization,
+}
+
+/// Checks the account's external id is an author URN LinkedIn accepts.
+pub fn author(external_id: &str) -> Result<(String, AuthorKind), ConnectorError> {
+    if external_id
+        .strip_prefix("urn:li:person:")
+        .is_some_and(|id| !id.is_empty())
+    {
+        return Ok((external_id.to_owned(), AuthorKind::Member));
+    }
+    if external_id
+        .strip_prefix("urn:li:organization:")
+        .is_some_and(|id| !id.is_empty())
+    {
+        return Ok((external_id.to_owned(), AuthorKind::Organization));
+    }
+    Err(ConnectorError::Rejected(format!(
+        "LinkedIn account id {external_id:?} is not urn:li:person:… or urn:li:organization:…"
+    )))
+}
+
+/// Escapes LinkedIn's "little" text format reserved characters. Unescaped, LinkedIn answers
+/// 201 and silently truncates the commentary at the first one.
+pub fn escape_little_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if matches!(
+            c,
+            '\\' | '|'
+                | '{'
+                | '}'
+                | '@'
+                | '['
+                | ']'
+                | '('
+                | ')'
+                | '<'
+                | '>'
+                | '#'
+                | '*'
+                | '_'
+                | '~'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[derive(Deserialize)]
+struct InitResponse {
+    value: InitValue,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InitValue {
+    upload_url: String,
+    image: String,
+}
+
+#[derive(Deserialize)]
+struct ImageStatus {
+    status: String,
+}
+
+pub async fn prepare(
+    client: &Client,
+    ctx: &PublishCtx,
+    draft: &PostDraft,
+) -> Result<Prepared, ConnectorError> {
+    let (author, kind) = author(&ctx.account.external_id)?;
+    let commentary = escape_little_text(&draft.caption);
+    if let Some(cp) = ctx
+        .checkpoint
+        .as_ref()
+        .and_then(|v| serde_json::from_value::<Checkpoint>(v.clone()).ok())
+        .filter(|cp| cp.author == author)
+    {
+        tracing::debug!(image = %cp.image, "Reusing the image uploaded by an earlier prepare.");
+        return to_prepared(Checkpoint { commentary, ..cp });
+    }
+    let media = draft
+        .media
+        .first()
+        .ok_or_else(|| ConnectorError::Rejected("LinkedIn post needs one image".into()))?;
+    let bytes = tokio::fs::read(&media.path).await.map_err(|e| {
+        ConnectorError::transient(format!("reading rendition {}: {e}", media.path.display()))
+    })?;
+    let token = &ctx.credentials.access_token;
+
+    let init = client
+        .rest(Method::POST, "/rest/images?action=initializeUpload", token)
+        .json(&json!({ "initializeUploadRequest": { "owner": author } }));
+    let init: InitResponse =
+        Client::json(client.send(init, Phase::Safe).await?, Phase::Safe).await?;
+
+    let put = client
+        .absolute(Method::PUT, &init.value.upload_url, token)
+        .header(reqwest::header::CONTENT_TYPE, media.mime.as_str())
+        .body(bytes);
+    client.send(put, Phase::Safe).await?;
+
+    // Members cannot read image status (Postiz's observation); organizations poll.
+    if kind == AuthorKind::Organization {
+        wait_available(client, token, &init.value.image).await?;
+    }
+    to_prepared(Checkpoint {
+        author,
+        image: init.value.image,
+        commentary,
+    })
+}
+
+async fn wait_available(
+    client: &Client,
+    token: &secrecy::SecretString,
+    image: &str,
+) -> Result<(), ConnectorError> {
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(client.cfg.image_ready_timeout_secs);
+    let path = format!("/rest/images/{}", encode(image));
+    loop {
+        match client
+            .send(client.rest(Method::GET, &path, token), Phase::Safe)
+            .await
+        {
+            Ok(resp) => {
+                let st: ImageStatus = Client::json(resp, Phase::Safe).await?;
+                match st.status.as_str() {
+                    "AVAILABLE" => return Ok(()),
+                    "PROCESSING_FAILED" => {
+                        return Err(ConnectorError::Rejected(format!(
+                            "LinkedIn could not process image {image} (PROCESSING_FAILED)"
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            // Not allowed to read images with this token: proceed as members do.
+            Err(ConnectorError::Disconnected(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ConnectorError::transient(format!(
+                "LinkedIn image {image} not AVAILABLE after {}s",
+                client.cfg.image_ready_timeout_secs
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(client.cfg.image_poll_interval_ms)).await;
+    }
+}
+
+pub async fn commit(
+    client: &Client,
+    ctx: &PublishCtx,
+    prepared: &Prepared,
+) -> Result<Published, ConnectorError> {
+    let cp = checkpoint(prepared)?;
+    let body = json!({
+        "author": cp.author,
+        "commentary": cp.commentary,
+        "visibility": client.cfg.visibility,
+        "distribution": {
+            "feedDistribution": "MAIN_FEED",
+            "targetEntities": [],
+            "thirdPartyDistributionChannels": []
+        },
+        "content": { "media": { "id": cp.image } },
+        "lifecycleState": "PUBLISHED",
+        "isReshareDisabledByAuthor": false
+    });
+    let req = client
+        .rest(Method::POST, "/rest/posts", &ctx.credentials.access_token)
+        .json(&body);
+    let resp = client.send(req, Phase::Commit).await?;
+    let id = resp
+        .headers()
+        .get("x-restli-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ConnectorError::OutcomeUnknown("LinkedIn answered 2xx without x-restli-id".into())
+        })?;
+    Ok(published(id))
+}
+
+#[derive(Deserialize)]
+struct PostList {
+    #[serde(default)]
+    elements: Vec<PostElement>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PostElement {
+    id: String,
+    #[serde(default)]
+    commentary: Option<String>,
+    #[serde(default)]
+    content: Option<serde_json::Value>,
+    #[serde(default)]
+    created_at: Option<i64>,
+}
+
+impl PostElement {
+    fn media_id(&self) -> Option<&str> {
+        self.content.as_ref()?.get("media")?.get("id")?.as_str()
+    }
+    fn created(&self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp_millis(self.created_at?)
+    }
+}
+
+/// Slack for clock skew between us and LinkedIn when matching by time.
+const SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+pub async fn reconcile(
+    client: &Client,
+    ctx: &PublishCtx,
+    prepared: Option<&Prepared>,
+) -> Result<Reconciled, ConnectorError> {
+    let cp = prepared.map(checkpoint).transpose()?;
+    let author = match &cp {
+        Some(cp) => cp.author.clone(),
+        None => author(&ctx.account.external_id)?.0,
+    };
+    let count = client.cfg.reconcile_page_size;
+    let req = client
+        .rest(Method::GET, "/rest/posts", &ctx.credentials.access_token)
+        .query(&[
+            ("author", author.as_str()),
+            ("q", "author"),
+            ("count", &count.to_string()),
+            ("sortBy", "LAST_MODIFIED"),
+        ]);
+    let list: PostList = Client::json(client.send(req, Phase::Safe).await?, Phase::Safe).await?;
+    let since = ctx.committing_since.map(|t| t - SKEW);
+    let commentary = cp
+        .as_ref()
+        .map(|cp| cp.commentary.clone())
+        .unwrap_or_else(|| escape_little_text(&ctx.caption));
+
+    for post in &list.elements {
+        let by_image = cp
+            .as_ref()
+            .is_some_and(|cp| post.media_id() == Some(&cp.image));
+        let in_window = match (since, post.created()) {
+            (Some(since), Some(created)) => created >= since,
+            _ => true,
+        };
+        let by_text = in_window && post.commentary.as_deref() == Some(commentary.as_str());
+        if by_image || by_text {
+            return Ok(Reconciled::Landed(published(post.id.clone())));
+        }
+    }
+    // "Absent" only if the listing reaches back past the commit: either it is not full, or
+    // its oldest post predates the window.
+    let saw_all = (list.elements.len() as u32) < count;
+    let reaches_back = match since {
+        Some(since) => list
+            .elements
+            .iter()
+            .filter_map(PostElement::created)
+            .any(|c| c < since),
+        None => false,
+    };
+    if saw_all || reaches_back {
+        Ok(Reconciled::Absent)
+    } else {
+        Ok(Reconciled::Unknown(format!(
+            "no match in the {count} most recent posts of {author}, which do not reach back to the commit"
+        )))
+    }
+}
+
+fn published(urn: String) -> Published {
+    let url = format!("https://www.linkedin.com/feed/update/{urn}");
+    Published {
+        remote_id: urn,
+        url: Some(url),
+    }
+}
+
+fn to_prepared(cp: Checkpoint) -> Result<Prepared, ConnectorError> {
+    let checkpoint = serde_json::to_value(cp)
+        .map_err(|e| ConnectorError::transient(format!("encoding checkpoint: {e}")))?;
+    Ok(Prepared { checkpoint })
+}
+
+fn checkpoint(prepared: &Prepared) -> Result<Checkpoint, ConnectorError> {
+    serde_json::from_value(prepared.checkpoint.clone())
+        .map_err(|e| ConnectorError::Rejected(format!("unreadable LinkedIn checkpoint: {e}")))
+}
+
+/// Percent-encodes a URN for a path segment (Rest.li 2.0 wants `urn%3Ali%3Aimage%3A…`).
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn little_text_reserved_characters_are_escaped() {
+        assert_eq!(
+            escape_little_text("Launch (today) #news @team [x] a_b *c* ~d <e> {f} |g| \\"),
+            "Launch \\(today\\) \\#news \\@team \\[x\\] a\\_b \\*c\\* \\~d \\<e\\> \\{f\\} \\|g\\| \\\\"
+        );
+        assert_eq!(escape_little_text("plain text."), "plain text.");
+    }
+
+    #[test]
+    fn authors_must_be_person_or_organization_urns() {
+        assert_eq!(
+            author("urn:li:person:abc").ok().map(|a| a.1),
+            Some(AuthorKind::Member)
+        );
+        assert_eq!(
+            author("urn:li:organization:42").ok().map(|a| a.1),
+            Some(AuthorKind::Organization)
+        );
+        assert!(author("abc").is_err());
+        assert!(author("urn:li:person:").is_err());
+    }
+}

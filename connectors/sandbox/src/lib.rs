@@ -1,0 +1,155 @@
+//! The `sandbox` connector: publishes into a local outbox directory instead of a platform.
+//!
+//! It is a real connector (the runtime treats it exactly like Instagram): `commit` appends one
+//! line to `commits.jsonl` — the durable record that the irreversible call happened — then
+//! writes the post's JSON and media and refreshes `index.html`, a preview of every rendition
+//! with its caption. `reconcile` answers from `commits.jsonl`, so a crash between the commit
+//! and the database write is resolved without a second commit. Failures can be scripted.
+
+mod config;
+mod outbox;
+mod script;
+
+use std::sync::Arc;
+
+use pressroom_connector::{
+    Capabilities, Connector, ConnectorError, Credentials, PostDraft, Prepared, PublishCtx,
+    Published, Reconciled, ValidationIssue,
+};
+
+pub use config::SandboxConfig;
+pub use outbox::{CommitRecord, Outbox};
+pub use script::{FailureKind, Phase, ScriptedFailure};
+
+/// The sandbox connector.
+pub struct SandboxConnector {
+    outbox: Arc<Outbox>,
+    config: SandboxConfig,
+    script: script::Script,
+    capabilities: Capabilities,
+}
+
+impl SandboxConnector {
+    /// Creates the outbox directory if needed.
+    pub fn new(config: SandboxConfig) -> std::io::Result<Self> {
+        let outbox = Arc::new(Outbox::open(&config.outbox_dir)?);
+        Ok(Self {
+            script: script::Script::new(config.failures.clone()),
+            outbox,
+            config,
+            capabilities: Capabilities {
+                max_caption_chars: 5000,
+                media_types: vec!["image/jpeg", "image/png", "image/webp"],
+                max_media_bytes: 50 * 1024 * 1024,
+                aspect_range: (0.1, 10.0),
+                daily_cap: None,
+                two_phase: true,
+                needs_public_url: false,
+            },
+        })
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for SandboxConnector {
+    fn kind(&self) -> &'static str {
+        "sandbox"
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn validate(&self, draft: &PostDraft) -> Result<(), Vec<ValidationIssue>> {
+        let mut issues = Vec::new();
+        let chars = draft.caption.chars().count();
+        if chars > self.capabilities.max_caption_chars {
+            issues.push(ValidationIssue {
+                field: "caption".into(),
+                rule: "max_caption_chars".into(),
+                message: format!(
+                    "sandbox: caption has {chars} characters, the limit is {}",
+                    self.capabilities.max_caption_chars
+                ),
+            });
+        }
+        if draft.media.is_empty() {
+            issues.push(ValidationIssue {
+                field: "media".into(),
+                rule: "one_image".into(),
+                message: "sandbox: a post needs an image".into(),
+            });
+        }
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(issues)
+        }
+    }
+
+    async fn refresh(&self, creds: &Credentials) -> Result<Credentials, ConnectorError> {
+        // Sandbox tokens never expire; hand them back unchanged.
+        Ok(creds.clone())
+    }
+
+    async fn prepare(
+        &self,
+        ctx: &PublishCtx,
+        draft: &PostDraft,
+    ) -> Result<Prepared, ConnectorError> {
+        self.script.maybe_fail(Phase::Prepare)?;
+        let media = draft
+            .media
+            .first()
+            .ok_or_else(|| ConnectorError::Rejected("sandbox: a post needs an image".into()))?;
+        // Staging the media is idempotent: the same attempt always stages to the same name.
+        let staged = self
+            .outbox
+            .stage_media(&ctx.attempt_id, &media.path, &media.mime)
+            .await
+            .map_err(ConnectorError::transient)?;
+        Ok(Prepared {
+            checkpoint: serde_json::json!({
+                "staged_media": staged,
+                "caption": draft.caption,
+                "width": media.width,
+                "height": media.height,
+                "mime": media.mime,
+            }),
+        })
+    }
+
+    async fn commit(
+        &self,
+        ctx: &PublishCtx,
+        prepared: &Prepared,
+    ) -> Result<Published, ConnectorError> {
+        self.script.maybe_fail(Phase::Commit)?;
+        if !self.config.commit_delay.is_zero() {
+            tokio::time::sleep(self.config.commit_delay).await;
+        }
+        let record =
+            self.outbox.commit(ctx, prepared).await.map_err(|e| {
+                ConnectorError::OutcomeUnknown(format!("sandbox outbox write: {e}"))
+            })?;
+        // A scripted "lost response": the post landed but the caller hears a timeout.
+        self.script.maybe_fail(Phase::AfterCommit)?;
+        Ok(record.published())
+    }
+
+    async fn reconcile(
+        &self,
+        ctx: &PublishCtx,
+        _prepared: Option<&Prepared>,
+    ) -> Result<Reconciled, ConnectorError> {
+        match self.outbox.find_commit(&ctx.attempt_id).await {
+            Ok(Some(record)) => Ok(Reconciled::Landed(record.published())),
+            Ok(None) => Ok(Reconciled::Absent),
+            Err(e) => Err(ConnectorError::transient(e)),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The sandbox behaves like a platform: commits are recorded once, reconcile answers from
+//! the record, and scripted failures surface as the error taxonomy says.
+
+use connector_sandbox::{FailureKind, Phase, SandboxConfig, SandboxConnector, ScriptedFailure};
+use pressroom_connector::{
+    AccountRef, Connector, ConnectorError, Credentials, MediaRef, PostDraft, PublishCtx, Reconciled,
+};
+
+fn ctx(attempt: &str) -> PublishCtx {
+    PublishCtx {
+        account: AccountRef {
+            id: "a1".into(),
+            workspace_id: "w1".into(),
+            external_id: "sandbox-main".into(),
+        },
+        credentials: Credentials {
+            access_token: secrecy::SecretString::from("unused"),
+            refresh_token: None,
+            expires_at: None,
+            extra: serde_json::Value::Null,
+        },
+        attempt_id: attempt.into(),
+        checkpoint: None,
+        committing_since: None,
+        caption: "Hello <world>".into(),
+        media_sha256: vec![],
+    }
+}
+
+fn draft(dir: &std::path::Path) -> PostDraft {
+    let path = dir.join("in.png");
+    std::fs::write(&path, b"\x89PNG fake bytes").expect("write media");
+    PostDraft {
+        caption: "Hello <world>".into(),
+        media: vec![MediaRef {
+            path,
+            mime: "image/png".into(),
+            width: 10,
+            height: 10,
+            bytes: 15,
+            sha256: "00".into(),
+            public_url: None,
+        }],
+    }
+}
+
+#[tokio::test]
+async fn commit_is_recorded_once_and_reconcile_finds_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sandbox =
+        SandboxConnector::new(SandboxConfig::new(dir.path().join("outbox"))).expect("open");
+    let draft = draft(dir.path());
+    let c = ctx("att-1");
+
+    assert_eq!(
+        sandbox.reconcile(&c, None).await.expect("reconcile"),
+        Reconciled::Absent
+    );
+    let prepared = sandbox.prepare(&c, &draft).await.expect("prepare");
+    // prepare is idempotent
+    assert_eq!(
+        sandbox.prepare(&c, &draft).await.expect("prepare again"),
+        prepared
+    );
+    let published = sandbox.commit(&c, &prepared).await.expect("commit");
+    assert_eq!(published.remote_id, "sandbox-att-1");
+
+    let commits = sandbox.outbox().commits().await.expect("commits");
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].caption, "Hello <world>");
+    match sandbox.reconcile(&c, None).await.expect("reconcile") {
+        Reconciled::Landed(p) => assert_eq!(p, published),
+        other => panic!("expected Landed, got {other:?}"),
+    }
+    let index = std::fs::read_to_string(sandbox.outbox().index_path()).expect("index");
+    assert!(
+        index.contains("Hello &lt;world&gt;"),
+        "caption is escaped in the preview"
+    );
+    assert!(index.contains("media/att-1.png"));
+}
+
+#[tokio::test]
+async fn scripted_failures_map_to_the_taxonomy_and_run_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = SandboxConfig::new(dir.path().join("outbox"));
+    config.failures = vec![
+        ScriptedFailure {
+            phase: Phase::Prepare,
+            kind: FailureKind::Transient,
+            times: 2,
+            retry_after_secs: 0,
+        },
+        ScriptedFailure {
+            phase: Phase::Commit,
+            kind: FailureKind::RateLimited,
+            times: 1,
+            retry_after_secs: 30,
+        },
+        ScriptedFailure {
+            phase: Phase::AfterCommit,
+            kind: FailureKind::OutcomeUnknown,
+            times: 1,
+            retry_after_secs: 0,
+        },
+    ];
+    let sandbox = SandboxConnector::new(config).expect("open");
+    let draft = draft(dir.path());
+    let c = ctx("att-2");
+
+    for _ in 0..2 {
+        assert!(matches!(
+            sandbox.prepare(&c, &draft).await,
+            Err(ConnectorError::Transient(_))
+        ));
+    }
+    let prepared = sandbox
+        .prepare(&c, &draft)
+        .await
+        .expect("third prepare succeeds");
+    match sandbox.commit(&c, &prepared).await {
+        Err(ConnectorError::RateLimited { retry_after }) => {
+            assert_eq!(retry_after, Some(std::time::Duration::from_secs(30)))
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    assert!(
+        sandbox
+            .outbox()
+            .commits()
+            .await
+            .expect("commits")
+            .is_empty(),
+        "rate limit before landing"
+    );
+    // The response is lost after landing: reconcile must find it.
+    assert!(matches!(
+        sandbox.commit(&c, &prepared).await,
+        Err(ConnectorError::OutcomeUnknown(_))
+    ));
+    assert!(matches!(
+        sandbox.reconcile(&c, None).await,
+        Ok(Reconciled::Landed(_))
+    ));
+    assert_eq!(sandbox.outbox().commits().await.expect("commits").len(), 1);
+}
+
+#[test]
+fn validate_names_the_rule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sandbox = SandboxConnector::new(SandboxConfig::new(dir.path().join("o"))).expect("open");
+    let issues = sandbox
+        .validate(&PostDraft {
+            caption: "x".repeat(5001),
+            media: vec![],
+        })
+        .expect_err("invalid");
+    let rules: Vec<_> = issues.iter().map(|i| i.rule.as_str()).collect();
+    assert_eq!(rules, vec!["max_caption_chars", "one_image"]);
+}

@@ -1,0 +1,45 @@
+//! Snap's media encryption (ProfileAssetManagement): AES-256-CBC with a random 32-byte key and
+//! 16-byte IV, PKCS#7 padding (openssl's default). Snap decrypts with the key and IV we send
+//! when creating the media object.
+
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
+
+type Enc = cbc::Encryptor<aes::Aes256>;
+type Dec = cbc::Decryptor<aes::Aes256>;
+
+/// A fresh key and IV, and the ciphertext of `plain` under them.
+pub struct Encrypted {
+    pub key: [u8; 32],
+    pub iv: [u8; 16],
+    pub bytes: Vec<u8>,
+}
+
+pub fn encrypt(plain: &[u8]) -> Encrypted {
+    let key: [u8; 32] = rand::random();
+    let iv: [u8; 16] = rand::random();
+    let bytes = Enc::new(&key.into(), &iv.into()).encrypt_padded_vec_mut::<Pkcs7>(plain);
+    Encrypted { key, iv, bytes }
+}
+
+/// Used by the fake (as Snap does on FINALIZE); `None` for wrong key/IV or garbage.
+pub fn decrypt(key: &[u8], iv: &[u8], bytes: &[u8]) -> Option<Vec<u8>> {
+    let dec = Dec::new_from_slices(key, iv).ok()?;
+    dec.decrypt_padded_vec_mut::<Pkcs7>(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_wrong_key() {
+        let plain = b"\xFF\xD8\xFF a jpeg, more or less".to_vec();
+        let e = encrypt(&plain);
+        assert_ne!(e.bytes, plain);
+        assert_eq!(e.bytes.len() % 16, 0);
+        assert_eq!(decrypt(&e.key, &e.iv, &e.bytes), Some(plain.clone()));
+        let wrong = [7u8; 32];
+        assert_ne!(decrypt(&wrong, &e.iv, &e.bytes), Some(plain));
+        assert_eq!(decrypt(&e.key[..16], &e.iv, &e.bytes), None);
+    }
+}

@@ -1,0 +1,114 @@
+//! The compliance kit's controls for this fake: each kit fault the way Snap produces it.
+
+use std::sync::Arc;
+
+use pressroom_connector::testkit::{Account, FakeControls, Fault as KitFault, Step};
+use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use super::{FakeSnapchat, Fault, FaultAction};
+use crate::Snapchat;
+
+/// Snap refuses bad media when the upload is finalized.
+const REJECTION: &str = "Media does not meet Public Profile Story requirements";
+
+fn endpoint(step: Step) -> &'static str {
+    match step {
+        Step::Prepare => "POST /v1/public_profiles/{profile_id}/media",
+        Step::Commit => "POST /v1/public_profiles/{profile_id}/stories",
+    }
+}
+
+fn envelope(code: &str, message: &str) -> serde_json::Value {
+    json!({ "request_status": "ERROR", "request_id": "req-injected", "debug_message": message, "display_message": message, "error_code": code })
+}
+
+#[async_trait::async_trait]
+impl FakeControls for FakeSnapchat {
+    fn connector(&self) -> Arc<dyn Connector> {
+        let mut cfg = self.config();
+        cfg.timeout_secs = 1;
+        match Snapchat::new(cfg) {
+            Ok(c) => Arc::new(c),
+            Err(e) => panic!("building the Snapchat connector failed: {e}"),
+        }
+    }
+
+    async fn connect_account(&self) -> Account {
+        let profile = format!("pp-kit-{}", self.shared.state().next_id());
+        let g = self.grant(&profile);
+        Account {
+            account: AccountRef {
+                id: format!("acc-{profile}"),
+                workspace_id: "ws-kit".into(),
+                external_id: profile,
+            },
+            credentials: Credentials {
+                access_token: SecretString::from(g.access_token),
+                refresh_token: Some(SecretString::from(g.refresh_token)),
+                expires_at: Some(g.expires_at),
+                extra: json!({}),
+            },
+        }
+    }
+
+    async fn valid_draft(&self) -> PostDraft {
+        match self.media.jpeg_media(1080, 1920) {
+            Ok(m) => PostDraft {
+                caption: "Autumn launch".into(),
+                media: vec![m],
+            },
+            Err(e) => panic!("writing the sample rendition failed: {e}"),
+        }
+    }
+
+    async fn inject(&self, fault: KitFault) {
+        match fault {
+            KitFault::ServerError { step, times } => {
+                for _ in 0..times {
+                    self.inject(Fault::respond(
+                        endpoint(step),
+                        500,
+                        envelope("E5000", "Internal server error"),
+                    ));
+                }
+            }
+            KitFault::RateLimited { step, retry_after } => self.inject(Fault::next(
+                endpoint(step),
+                FaultAction::Respond {
+                    status: 429,
+                    body: envelope("E4290", "Too many requests"),
+                    headers: vec![("Retry-After".into(), retry_after.as_secs().to_string())],
+                },
+            )),
+            KitFault::RejectContent => self.reject_next_media(REJECTION),
+            KitFault::AcceptThenHang => self.inject(Fault::next(
+                endpoint(Step::Commit),
+                FaultAction::AcceptThenStall { ms: 2500 },
+            )),
+            other => panic!("Snapchat fake cannot produce {other:?}"),
+        }
+    }
+
+    async fn expire_access_token(&self, account: &Account) {
+        self.expire_token(account.credentials.access_token.expose_secret());
+    }
+
+    async fn revoke_refresh(&self, account: &Account) {
+        if let Some(r) = &account.credentials.refresh_token {
+            self.revoke_refresh_token(r.expose_secret());
+        }
+    }
+
+    async fn published_count(&self, account: &Account) -> usize {
+        self.stories()
+            .iter()
+            .filter(|s| s.profile_id == account.account.external_id)
+            .count()
+    }
+
+    fn rejection_reason(&self) -> String {
+        REJECTION.into()
+    }
+}

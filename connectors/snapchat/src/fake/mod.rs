@@ -1,0 +1,282 @@
+//! A fake of `businessapi.snapchat.com` and `accounts.snapchat.com` (PLATFORMS.md §6.6) on
+//! 127.0.0.1:0: OAuth (code and refresh grants, configurable `expires_in`, refresh answers with
+//! or without a new refresh token), `my_profile`, media objects that require a base64 32-byte
+//! key and 16-byte IV, multipart ADD/FINALIZE at the returned paths, decryption and image checks
+//! on FINALIZE (garbage ciphertext fails), media expiry after 24 h, stories and saved stories
+//! (title ≤ 45) and their listings, a "not allowlisted" switch (403 on every Public Profile
+//! call), 401 for expired tokens by the fake clock, and Snap's `request_status` envelopes.
+
+mod controls;
+mod faults;
+mod routes;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Duration, Utc};
+use secrecy::SecretString;
+use serde::Serialize;
+use url::Url;
+
+pub use faults::{Fault, FaultAction, RecordedRequest};
+
+use crate::SnapchatConfig;
+
+pub const CLIENT_ID: &str = "fake-snap-client";
+pub const CLIENT_SECRET: &str = "fake-snap-secret";
+
+#[derive(Clone, Debug)]
+pub struct FakeOptions {
+    /// 3600 (current Quick Start) or 1800 (older docs).
+    pub access_ttl: Duration,
+    /// Whether a refresh answer carries a new refresh token.
+    pub rotate_refresh: bool,
+    /// false: every Public Profile call answers 403, as for an app Snap has not allowlisted.
+    pub allowlisted: bool,
+}
+
+impl Default for FakeOptions {
+    fn default() -> Self {
+        Self {
+            access_ttl: Duration::seconds(3600),
+            rotate_refresh: false,
+            allowlisted: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Grant {
+    pub profile_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FakeMedia {
+    pub id: String,
+    pub profile_id: String,
+    pub key: Vec<u8>,
+    pub iv: Vec<u8>,
+    pub parts: Vec<Vec<u8>>,
+    /// PENDING_UPLOAD → READY on a good FINALIZE, or FAILED.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    /// Decrypted size after FINALIZE.
+    pub plain_bytes: Option<usize>,
+}
+
+/// A story or saved story the fake holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct FakeStory {
+    pub id: String,
+    pub profile_id: String,
+    pub media_id: String,
+    pub kind: &'static str,
+    pub title: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Token {
+    pub profile_id: String,
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub opts: FakeOptions,
+    pub clock_offset: Duration,
+    pub seq: u64,
+    pub tokens: HashMap<String, Token>,
+    /// refresh token → (profile id, revoked)
+    pub refresh: HashMap<String, (String, bool)>,
+    pub codes: HashMap<String, String>,
+    pub media: HashMap<String, FakeMedia>,
+    pub stories: Vec<FakeStory>,
+    pub reject_next_media: Option<String>,
+    pub commits: u32,
+}
+
+impl State {
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.clock_offset
+    }
+    pub fn next_id(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+    pub fn issue(&mut self, profile_id: &str, refresh: Option<String>) -> (String, String) {
+        let n = self.next_id();
+        let access = format!("snap-at-{n}");
+        let refresh = refresh.unwrap_or_else(|| format!("snap-rt-{n}"));
+        self.refresh
+            .entry(refresh.clone())
+            .or_insert((profile_id.into(), false));
+        let expires_at = self.now() + self.opts.access_ttl;
+        self.tokens.insert(
+            access.clone(),
+            Token {
+                profile_id: profile_id.into(),
+                expires_at,
+                revoked: false,
+            },
+        );
+        (access, refresh)
+    }
+}
+
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    pub faults: faults::SharedFaults,
+}
+
+impl Shared {
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub struct FakeSnapchat {
+    shared: Arc<Shared>,
+    media: pressroom_connector::testkit::media::ImageServer,
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeSnapchat {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeSnapchat {
+    pub async fn start() -> std::io::Result<Self> {
+        Self::start_with(FakeOptions::default()).await
+    }
+
+    pub async fn start_with(opts: FakeOptions) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                opts,
+                clock_offset: Duration::zero(),
+                seq: 0,
+                tokens: HashMap::new(),
+                refresh: HashMap::new(),
+                codes: HashMap::new(),
+                media: HashMap::new(),
+                stories: Vec::new(),
+                reject_next_media: None,
+                commits: 0,
+            }),
+            faults: Default::default(),
+        });
+        let app = routes::router(shared.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!(error = %e, "Fake Snapchat server stopped.");
+            }
+        });
+        let media = pressroom_connector::testkit::media::ImageServer::start().await?;
+        Ok(Self {
+            shared,
+            media,
+            addr,
+            task,
+        })
+    }
+
+    pub fn base_url(&self) -> Url {
+        Url::parse(&format!("http://{}", self.addr)).expect("loopback URL parses")
+    }
+
+    /// A connector config for this fake (both hosts), marked allowlisted.
+    pub fn config(&self) -> SnapchatConfig {
+        let mut cfg = SnapchatConfig::new(CLIENT_ID, SecretString::from(CLIENT_SECRET));
+        cfg.api_base = self.base_url();
+        cfg.accounts_base = self.base_url();
+        cfg.allowlisted = true;
+        cfg.timeout_secs = 5;
+        cfg
+    }
+
+    pub fn media(&self) -> &pressroom_connector::testkit::media::ImageServer {
+        &self.media
+    }
+
+    pub fn grant(&self, profile_id: &str) -> Grant {
+        let mut st = self.shared.state();
+        let (access_token, refresh_token) = st.issue(profile_id, None);
+        let expires_at = st.now() + st.opts.access_ttl;
+        Grant {
+            profile_id: profile_id.into(),
+            access_token,
+            refresh_token,
+            expires_at,
+        }
+    }
+
+    pub fn mint_code(&self, profile_id: &str) -> String {
+        let mut st = self.shared.state();
+        let code = format!("snap-code-{}", st.next_id());
+        st.codes.insert(code.clone(), profile_id.into());
+        code
+    }
+
+    pub fn advance(&self, by: std::time::Duration) {
+        self.shared.state().clock_offset += Duration::from_std(by).unwrap_or(Duration::zero());
+    }
+
+    pub fn expire_token(&self, access_token: &str) {
+        let mut st = self.shared.state();
+        let past = st.now() - Duration::seconds(1);
+        if let Some(t) = st.tokens.get_mut(access_token) {
+            t.expires_at = past;
+        }
+    }
+
+    pub fn revoke_refresh_token(&self, refresh_token: &str) {
+        if let Some(r) = self.shared.state().refresh.get_mut(refresh_token) {
+            r.1 = true;
+        }
+    }
+
+    pub fn set_allowlisted(&self, yes: bool) {
+        self.shared.state().opts.allowlisted = yes;
+    }
+
+    /// FINALIZE of the next media object fails with this display message.
+    pub fn reject_next_media(&self, message: &str) {
+        self.shared.state().reject_next_media = Some(message.into());
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        faults::lock(&self.shared.faults).inject(fault);
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        faults::lock(&self.shared.faults).requests()
+    }
+
+    pub fn calls(&self, endpoint: &str) -> u32 {
+        faults::lock(&self.shared.faults).calls(endpoint)
+    }
+
+    pub fn stories(&self) -> Vec<FakeStory> {
+        self.shared.state().stories.clone()
+    }
+
+    pub fn media_objects(&self) -> Vec<FakeMedia> {
+        self.shared.state().media.values().cloned().collect()
+    }
+
+    /// Stories and saved stories created.
+    pub fn commits(&self) -> u32 {
+        self.shared.state().commits
+    }
+}

@@ -1,0 +1,286 @@
+//! Image Story / Saved Story through the Public Profile API (PLATFORMS.md §5.3).
+//!
+//! prepare: `my_profile` (profile id and user name), encrypt the rendition (AES-256-CBC),
+//! create the media object with key + IV, upload the ciphertext (multipart ADD, one part: images
+//! are ≤ 20 MB, parts may be 32 MB), FINALIZE. The media id is the checkpoint; a media object
+//! lives 24 h, so a checkpoint older than 23 h is redone. commit: post the story (or saved
+//! story). reconcile: list the profile's stories and look for this attempt's media id.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use pressroom_connector::{ConnectorError, PostDraft, Prepared, PublishCtx, Published, Reconciled};
+use reqwest::Method;
+use reqwest::multipart::{Form, Part};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::client::Client;
+use crate::config::PostAs;
+use crate::encrypt;
+use crate::errors::Phase;
+
+/// Saved Story titles are limited to 45 characters.
+pub const SAVED_STORY_TITLE_MAX: usize = 45;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Checkpoint {
+    pub profile_id: String,
+    pub user_name: String,
+    pub media_id: String,
+    pub post_as: PostAs,
+    pub title: String,
+    pub media_created_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct MyProfile {
+    public_profile: Profile,
+}
+
+#[derive(Deserialize)]
+struct Profile {
+    id: String,
+    #[serde(default)]
+    snap_user_name: String,
+}
+
+#[derive(Deserialize)]
+struct MediaCreated {
+    media_id: String,
+    add_path: String,
+    finalize_path: String,
+}
+
+pub async fn prepare(
+    client: &Client,
+    ctx: &PublishCtx,
+    draft: &PostDraft,
+) -> Result<Prepared, ConnectorError> {
+    let post_as = client.cfg.post_as;
+    let title: String = draft.caption.chars().take(SAVED_STORY_TITLE_MAX).collect();
+    if let Some(cp) = ctx
+        .checkpoint
+        .as_ref()
+        .and_then(|v| serde_json::from_value::<Checkpoint>(v.clone()).ok())
+        .filter(|cp| Utc::now() - cp.media_created_at < chrono::Duration::hours(23))
+    {
+        return to_prepared(Checkpoint {
+            post_as,
+            title,
+            ..cp
+        });
+    }
+    let media = draft
+        .media
+        .first()
+        .ok_or_else(|| ConnectorError::Rejected("a Snapchat Story takes one image".into()))?;
+    let token = &ctx.credentials.access_token;
+    let me: MyProfile = client
+        .send(
+            client.request(Method::GET, "/v1/public_profiles/my_profile", token),
+            Phase::Safe,
+        )
+        .await?;
+    let profile_id = me.public_profile.id;
+    if !ctx.account.external_id.is_empty() && ctx.account.external_id != profile_id {
+        return Err(ConnectorError::Disconnected(format!(
+            "the token belongs to Snapchat profile {profile_id}, not {}; reconnect the account",
+            ctx.account.external_id
+        )));
+    }
+    let plain = tokio::fs::read(&media.path).await.map_err(|e| {
+        ConnectorError::transient(format!("reading rendition {}: {e}", media.path.display()))
+    })?;
+    let enc = encrypt::encrypt(&plain);
+
+    let create = client
+        .request(
+            Method::POST,
+            &format!("/v1/public_profiles/{profile_id}/media"),
+            token,
+        )
+        .json(&json!({
+            "type": "IMAGE",
+            "name": format!("pressroom-{}", ctx.attempt_id),
+            "key": STANDARD.encode(enc.key),
+            "iv": STANDARD.encode(enc.iv),
+        }));
+    let created: MediaCreated = client.send(create, Phase::Safe).await?;
+
+    let part = Part::bytes(enc.bytes)
+        .file_name("media.enc")
+        .mime_str("application/octet-stream")
+        .map_err(ConnectorError::transient)?;
+    let add = Form::new()
+        .text("action", "ADD")
+        .text("part_number", "1")
+        .part("file", part);
+    let _: Value = client
+        .send(
+            client
+                .request(Method::POST, &created.add_path, token)
+                .multipart(add),
+            Phase::Safe,
+        )
+        .await?;
+    let fin = Form::new().text("action", "FINALIZE");
+    let _: Value = client
+        .send(
+            client
+                .request(Method::POST, &created.finalize_path, token)
+                .multipart(fin),
+            Phase::Safe,
+        )
+        .await?;
+
+    to_prepared(Checkpoint {
+        profile_id,
+        user_name: me.public_profile.snap_user_name,
+        media_id: created.media_id,
+        post_as,
+        title,
+        media_created_at: Utc::now(),
+    })
+}
+
+pub async fn commit(
+    client: &Client,
+    ctx: &PublishCtx,
+    prepared: &Prepared,
+) -> Result<Published, ConnectorError> {
+    let cp = checkpoint(prepared)?;
+    let token = &ctx.credentials.access_token;
+    let (path, body) = match cp.post_as {
+        PostAs::Story => (
+            format!("/v1/public_profiles/{}/stories", cp.profile_id),
+            json!({ "media_id": cp.media_id }),
+        ),
+        PostAs::SavedStory => (
+            format!("/v1/public_profiles/{}/saved_stories", cp.profile_id),
+            json!({ "saved_stories": [{ "title": cp.title, "snap_sources": [{ "media_id": cp.media_id }] }] }),
+        ),
+    };
+    let answer: Value = client
+        .send(
+            client.request(Method::POST, &path, token).json(&body),
+            Phase::Commit,
+        )
+        .await?;
+    if let Some(item) = answer.pointer("/saved_stories/0")
+        && item.get("sub_request_status").and_then(Value::as_str) == Some("ERROR")
+    {
+        let err: crate::errors::SnapError =
+            serde_json::from_value(item.clone()).unwrap_or_default();
+        return Err(crate::errors::refused(&err));
+    }
+    let id = story_id(&answer).unwrap_or_else(|| cp.media_id.clone());
+    Ok(published(&cp, id))
+}
+
+/// The story id wherever the answer puts it (layouts differ between OSS clients; UNVERIFIED).
+fn story_id(v: &Value) -> Option<String> {
+    [
+        "/story/id",
+        "/stories/0/story/id",
+        "/stories/0/id",
+        "/saved_stories/0/saved_story/id",
+        "/saved_stories/0/id",
+        "/id",
+    ]
+    .iter()
+    .find_map(|p| v.pointer(p).and_then(Value::as_str).map(str::to_owned))
+}
+
+fn published(cp: &Checkpoint, id: String) -> Published {
+    let url = (!cp.user_name.is_empty())
+        .then(|| format!("https://www.snapchat.com/add/{}", cp.user_name));
+    Published { remote_id: id, url }
+}
+
+pub async fn reconcile(
+    client: &Client,
+    ctx: &PublishCtx,
+    prepared: Option<&Prepared>,
+) -> Result<Reconciled, ConnectorError> {
+    let Some(cp) = prepared.map(checkpoint).transpose()? else {
+        return Ok(Reconciled::Unknown(
+            "no media id for this attempt; check the profile in Snapchat".into(),
+        ));
+    };
+    let collection = match cp.post_as {
+        PostAs::Story => "stories",
+        PostAs::SavedStory => "saved_stories",
+    };
+    let path = format!("/v1/public_profiles/{}/{collection}", cp.profile_id);
+    let list: Value = client
+        .send(
+            client.request(Method::GET, &path, &ctx.credentials.access_token),
+            Phase::Safe,
+        )
+        .await?;
+    let items = list
+        .get(collection)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for item in &items {
+        let inner = item
+            .get("story")
+            .or_else(|| item.get("saved_story"))
+            .unwrap_or(item);
+        let has_media = inner.get("media_id").and_then(Value::as_str) == Some(cp.media_id.as_str())
+            || inner
+                .pointer("/snap_sources")
+                .and_then(Value::as_array)
+                .is_some_and(|s| {
+                    s.iter().any(|x| {
+                        x.get("media_id").and_then(Value::as_str) == Some(cp.media_id.as_str())
+                    })
+                });
+        if has_media {
+            let id = inner
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or(&cp.media_id)
+                .to_owned();
+            return Ok(Reconciled::Landed(published(&cp, id)));
+        }
+    }
+    // The listing holds every live story of the profile (stories live 24 h; our media object
+    // too), so a missing media id means the post was not made.
+    Ok(Reconciled::Absent)
+}
+
+fn to_prepared(cp: Checkpoint) -> Result<Prepared, ConnectorError> {
+    let checkpoint = serde_json::to_value(cp)
+        .map_err(|e| ConnectorError::transient(format!("encoding checkpoint: {e}")))?;
+    Ok(Prepared { checkpoint })
+}
+
+fn checkpoint(prepared: &Prepared) -> Result<Checkpoint, ConnectorError> {
+    serde_json::from_value(prepared.checkpoint.clone())
+        .map_err(|e| ConnectorError::Rejected(format!("unreadable Snapchat checkpoint: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn story_ids_in_the_known_layouts() {
+        assert_eq!(
+            story_id(&json!({"story":{"id":"s1"}})).as_deref(),
+            Some("s1")
+        );
+        assert_eq!(
+            story_id(&json!({"stories":[{"story":{"id":"s2"}}]})).as_deref(),
+            Some("s2")
+        );
+        assert_eq!(
+            story_id(&json!({"saved_stories":[{"saved_story":{"id":"s3"}}]})).as_deref(),
+            Some("s3")
+        );
+        assert_eq!(story_id(&json!({"request_status":"SUCCESS"})), None);
+    }
+}

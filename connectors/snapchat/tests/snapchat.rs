@@ -1,0 +1,207 @@
+//! The Snapchat connector against its fake over loopback HTTP.
+
+use connector_snapchat::fake::{FakeOptions, FakeSnapchat};
+use connector_snapchat::{PostAs, Snapchat, SnapchatConfig};
+use pressroom_connector::{
+    AccountRef, Connector, ConnectorError, Credentials, PostDraft, PublishCtx, Reconciled,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+struct Setup {
+    fake: FakeSnapchat,
+    conn: Snapchat,
+    ctx: PublishCtx,
+    draft: PostDraft,
+}
+
+async fn setup_with(opts: FakeOptions, tweak: impl FnOnce(&mut SnapchatConfig)) -> Setup {
+    let fake = FakeSnapchat::start_with(opts).await.expect("fake starts");
+    let mut cfg = fake.config();
+    tweak(&mut cfg);
+    let conn = Snapchat::new(cfg).expect("builds");
+    let g = fake.grant("pp-1");
+    let media = fake.media().jpeg_media(1080, 1920).expect("media");
+    let ctx = PublishCtx {
+        account: AccountRef {
+            id: "acc".into(),
+            workspace_id: "ws".into(),
+            external_id: "pp-1".into(),
+        },
+        credentials: Credentials {
+            access_token: SecretString::from(g.access_token),
+            refresh_token: Some(SecretString::from(g.refresh_token)),
+            expires_at: Some(g.expires_at),
+            extra: json!({}),
+        },
+        attempt_id: "att-1".into(),
+        checkpoint: None,
+        committing_since: None,
+        caption: "Fresh drop".into(),
+        media_sha256: vec![media.sha256.clone()],
+    };
+    Setup {
+        fake,
+        conn,
+        ctx,
+        draft: PostDraft {
+            caption: "Fresh drop".into(),
+            media: vec![media],
+        },
+    }
+}
+
+async fn setup() -> Setup {
+    setup_with(FakeOptions::default(), |_| {}).await
+}
+
+#[tokio::test]
+async fn story_is_posted_once_after_an_encrypted_upload() {
+    let s = setup().await;
+    assert!(s.conn.validate(&s.draft).is_ok());
+    let prepared = s.conn.prepare(&s.ctx, &s.draft).await.expect("prepare");
+    let published = s.conn.commit(&s.ctx, &prepared).await.expect("commit");
+    let stories = s.fake.stories();
+    assert_eq!(stories.len(), 1);
+    assert_eq!(s.fake.commits(), 1);
+    assert_eq!(published.remote_id, stories[0].id);
+    assert_eq!(
+        published.url.as_deref(),
+        Some("https://www.snapchat.com/add/user_pp-1")
+    );
+    let media = s.fake.media_objects();
+    assert_eq!(media.len(), 1);
+    assert_eq!(media[0].status, "READY");
+    // The fake decrypted our upload back to the rendition's exact size.
+    assert_eq!(media[0].plain_bytes, Some(s.draft.media[0].bytes as usize));
+    assert_ne!(
+        media[0].parts[0].len() as u64,
+        s.draft.media[0].bytes,
+        "ciphertext, not the plain file"
+    );
+    let order: Vec<_> = s.fake.requests().into_iter().map(|r| r.endpoint).collect();
+    assert_eq!(
+        order,
+        [
+            "GET /v1/public_profiles/my_profile",
+            "POST /v1/public_profiles/{profile_id}/media",
+            "POST /v1/public_profiles/{profile_id}/media/{media_id}/multipart-upload-v2",
+            "POST /v1/public_profiles/{profile_id}/media/{media_id}/multipart-upload-v2",
+            "POST /v1/public_profiles/{profile_id}/stories",
+        ]
+    );
+    let r = s
+        .conn
+        .reconcile(&s.ctx, Some(&prepared))
+        .await
+        .expect("reconcile");
+    assert_eq!(r, Reconciled::Landed(published));
+}
+
+#[tokio::test]
+async fn saved_story_uses_the_caption_as_title() {
+    let s = setup_with(FakeOptions::default(), |c| c.post_as = PostAs::SavedStory).await;
+    let prepared = s.conn.prepare(&s.ctx, &s.draft).await.expect("prepare");
+    let published = s.conn.commit(&s.ctx, &prepared).await.expect("commit");
+    let stories = s.fake.stories();
+    assert_eq!(stories[0].kind, "saved_story");
+    assert_eq!(stories[0].title.as_deref(), Some("Fresh drop"));
+    assert_eq!(published.remote_id, stories[0].id);
+    let long = PostDraft {
+        caption: "x".repeat(46),
+        ..s.draft.clone()
+    };
+    assert!(s.conn.validate(&long).is_err(), "titles are limited to 45");
+}
+
+#[tokio::test]
+async fn not_allowlisted_refuses_to_build_and_the_platform_answers_403() {
+    let fake = FakeSnapchat::start().await.expect("fake");
+    let mut cfg = fake.config();
+    cfg.allowlisted = false;
+    assert!(Snapchat::new(cfg).is_err());
+    let s = setup().await;
+    s.fake.set_allowlisted(false);
+    let err = s.conn.prepare(&s.ctx, &s.draft).await.expect_err("403");
+    assert!(
+        matches!(err, ConnectorError::Disconnected(ref m) if m.contains("Forbidden")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn non_9_16_media_fails_validation() {
+    let s = setup().await;
+    let square = s.fake.media().jpeg_media(1080, 1080).expect("media");
+    let draft = PostDraft {
+        caption: "x".into(),
+        media: vec![square],
+    };
+    let issues = s.conn.validate(&draft).expect_err("not 9:16");
+    assert!(issues.iter().any(|i| i.rule == "aspect"));
+}
+
+#[tokio::test]
+async fn expired_token_is_401_and_refresh_keeps_the_refresh_token() {
+    let s = setup().await;
+    s.fake.advance(std::time::Duration::from_secs(3601));
+    let err = s.conn.prepare(&s.ctx, &s.draft).await.expect_err("expired");
+    assert!(matches!(err, ConnectorError::AuthExpired), "{err:?}");
+    let fresh = s.conn.refresh(&s.ctx.credentials).await.expect("refresh");
+    assert!(
+        fresh.refresh_token.is_none(),
+        "Snap omitted it; the stored one stays"
+    );
+    let merged = s.ctx.credentials.merge_refreshed(fresh);
+    assert_eq!(
+        merged
+            .refresh_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned()),
+        s.ctx
+            .credentials
+            .refresh_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned())
+    );
+    let mut ctx = s.ctx.clone();
+    ctx.credentials = merged;
+    s.conn
+        .prepare(&ctx, &s.draft)
+        .await
+        .expect("prepare with the new token");
+}
+
+#[tokio::test]
+async fn rotating_refresh_returns_the_new_token() {
+    let s = setup_with(
+        FakeOptions {
+            rotate_refresh: true,
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
+    let fresh = s.conn.refresh(&s.ctx.credentials).await.expect("refresh");
+    assert!(fresh.refresh_token.is_some());
+}
+
+#[tokio::test]
+async fn prepare_resumes_from_a_fresh_checkpoint() {
+    let s = setup().await;
+    let prepared = s.conn.prepare(&s.ctx, &s.draft).await.expect("prepare");
+    let mut ctx = s.ctx.clone();
+    ctx.checkpoint = Some(prepared.checkpoint.clone());
+    let again = s.conn.prepare(&ctx, &s.draft).await.expect("again");
+    assert_eq!(again, prepared);
+    assert_eq!(
+        s.fake.calls("POST /v1/public_profiles/{profile_id}/media"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn compliance_kit() {
+    let fake = FakeSnapchat::start().await.expect("fake starts");
+    pressroom_connector::testkit::run_all(&fake).await;
+}

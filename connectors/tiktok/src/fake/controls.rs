@@ -1,0 +1,110 @@
+//! The compliance kit's controls for this fake: each kit fault the way TikTok produces it.
+
+use std::sync::Arc;
+
+use pressroom_connector::testkit::{Account, FakeControls, Fault as KitFault, Step};
+use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use super::{FakeTikTok, Fault, FaultAction};
+use crate::TikTok;
+
+/// TikTok rejects content asynchronously: the publish ends FAILED with this `fail_reason`.
+const REJECTION: &str = "picture_size_check_failed";
+
+fn endpoint(step: Step) -> &'static str {
+    match step {
+        Step::Prepare => "POST /v2/post/publish/creator_info/query/",
+        Step::Commit => "POST /v2/post/publish/content/init/",
+    }
+}
+
+#[async_trait::async_trait]
+impl FakeControls for FakeTikTok {
+    fn connector(&self) -> Arc<dyn Connector> {
+        let mut cfg = self.config();
+        cfg.timeout_secs = 1;
+        match TikTok::new(cfg) {
+            Ok(c) => Arc::new(c),
+            Err(e) => panic!("building the TikTok connector failed: {e}"),
+        }
+    }
+
+    async fn connect_account(&self) -> Account {
+        let open_id = format!("kit-oid-{}", self.shared.state().next_id());
+        let g = self.grant(&open_id);
+        Account {
+            account: AccountRef {
+                id: format!("acc-{open_id}"),
+                workspace_id: "ws-kit".into(),
+                external_id: open_id.clone(),
+            },
+            credentials: Credentials {
+                access_token: SecretString::from(g.access_token),
+                refresh_token: Some(SecretString::from(g.refresh_token)),
+                expires_at: Some(g.expires_at),
+                extra: json!({ "open_id": open_id }),
+            },
+        }
+    }
+
+    async fn valid_draft(&self) -> PostDraft {
+        match self.media.jpeg_media(1080, 1350) {
+            Ok(m) => PostDraft {
+                caption: "Autumn launch — today only #pressroom".into(),
+                media: vec![m],
+            },
+            Err(e) => panic!("hosting the sample rendition failed: {e}"),
+        }
+    }
+
+    async fn inject(&self, fault: KitFault) {
+        match fault {
+            KitFault::ServerError { step, times } => {
+                for _ in 0..times {
+                    self.inject(Fault::respond(endpoint(step), 500, json!({
+                        "data": {},
+                        "error": { "code": "internal_error", "message": "Something went wrong. Please try again later.", "log_id": "20261125000000INJECTED" }
+                    })));
+                }
+            }
+            KitFault::RateLimited { step, retry_after } => self.inject(Fault::next(endpoint(step), FaultAction::Respond {
+                status: 429,
+                body: json!({
+                    "data": {},
+                    "error": { "code": "rate_limit_exceeded", "message": "API rate limit was exceeded, please retry later.", "log_id": "20261125000000INJECTED" }
+                }),
+                headers: vec![("Retry-After".into(), retry_after.as_secs().to_string())],
+            })),
+            KitFault::RejectContent => self.fail_next_publish(REJECTION),
+            KitFault::AcceptThenHang => self.inject(Fault::next(
+                "POST /v2/post/publish/content/init/",
+                FaultAction::AcceptThenStall { ms: 2500 },
+            )),
+            other => panic!("TikTok fake cannot produce {other:?}"),
+        }
+    }
+
+    async fn expire_access_token(&self, account: &Account) {
+        self.expire_token(account.credentials.access_token.expose_secret());
+    }
+
+    async fn revoke_refresh(&self, account: &Account) {
+        if let Some(r) = &account.credentials.refresh_token {
+            self.revoke_refresh_token(r.expose_secret());
+        }
+    }
+
+    async fn published_count(&self, account: &Account) -> usize {
+        let open_id = &account.account.external_id;
+        self.publishes()
+            .iter()
+            .filter(|p| &p.open_id == open_id && p.exists())
+            .count()
+    }
+
+    fn rejection_reason(&self) -> String {
+        REJECTION.into()
+    }
+}

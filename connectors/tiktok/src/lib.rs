@@ -1,0 +1,144 @@
+//! TikTok connector: photo posts through the Content Posting API (direct post or the
+//! creator's inbox), with 24-hour access tokens and rotating refresh tokens. See README.md.
+
+mod client;
+mod config;
+mod errors;
+mod publish;
+mod validate;
+
+#[cfg(feature = "fake")]
+pub mod fake;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use pressroom_connector::{
+    Capabilities, Connector, ConnectorError, Credentials, OAuthSpec, PostDraft, Prepared,
+    PublishCtx, Published, Reconciled, ValidationIssue,
+};
+
+pub use config::{PostMode, TikTokConfig};
+pub use errors::TikTokError;
+pub use publish::Checkpoint;
+
+/// Why a `TikTok` connector could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Http(#[from] pressroom_connector::http::ClientBuildError),
+}
+
+/// The TikTok connector, registered as kind `"tiktok"`.
+#[derive(Clone, Debug)]
+pub struct TikTok {
+    client: client::Client,
+    caps: Capabilities,
+    publish_ids: publish::PublishIds,
+}
+
+impl TikTok {
+    pub fn new(cfg: TikTokConfig) -> Result<Self, BuildError> {
+        Ok(Self {
+            client: client::Client::new(cfg)?,
+            caps: Capabilities {
+                max_caption_chars: 4000,
+                // PNG is refused for photo posts (docs, Ayrshare); renditions are JPEG.
+                media_types: vec!["image/jpeg", "image/webp"],
+                max_media_bytes: 20 * 1024 * 1024,
+                aspect_range: (0.5, 2.0),
+                daily_cap: None,
+                two_phase: true,
+                needs_public_url: true,
+            },
+            publish_ids: Default::default(),
+        })
+    }
+
+    pub fn config(&self) -> &TikTokConfig {
+        &self.client.cfg
+    }
+}
+
+#[async_trait]
+impl Connector for TikTok {
+    fn kind(&self) -> &'static str {
+        "tiktok"
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn validate(&self, draft: &PostDraft) -> Result<(), Vec<ValidationIssue>> {
+        validate::validate(&self.caps, draft)
+    }
+
+    fn oauth(&self) -> Option<OAuthSpec> {
+        let cfg = &self.client.cfg;
+        Some(OAuthSpec {
+            authorize_url: format!(
+                "{}/v2/auth/authorize/",
+                cfg.auth_base.as_str().trim_end_matches('/')
+            ),
+            token_url: cfg.api("/v2/oauth/token/"),
+            scopes: cfg.scopes.clone(),
+            // PKCE is for TikTok's mobile/desktop flows; web apps use the client secret.
+            pkce: false,
+        })
+    }
+
+    /// Rotates: the returned credentials carry the new refresh token, which the runtime must
+    /// persist before using the new access token (the old refresh token is dead).
+    async fn refresh(&self, creds: &Credentials) -> Result<Credentials, ConnectorError> {
+        let Some(refresh) = &creds.refresh_token else {
+            return Err(ConnectorError::Disconnected(
+                "TikTok account has no refresh token; reconnect".into(),
+            ));
+        };
+        let t = self.client.refresh(refresh).await?;
+        let now = Utc::now();
+        let mut extra = creds.extra.clone();
+        if let Some(obj) = extra.as_object_mut() {
+            if let Some(secs) = t.refresh_expires_in {
+                let at = now + chrono::Duration::seconds(secs);
+                obj.insert("refresh_expires_at".into(), at.to_rfc3339().into());
+            }
+            if let Some(open_id) = t.open_id {
+                obj.insert("open_id".into(), open_id.into());
+            }
+            if let Some(scope) = t.scope {
+                obj.insert("scope".into(), scope.into());
+            }
+        }
+        Ok(Credentials {
+            access_token: t.access_token,
+            refresh_token: Some(t.refresh_token),
+            expires_at: Some(now + chrono::Duration::seconds(t.expires_in)),
+            extra,
+        })
+    }
+
+    async fn prepare(
+        &self,
+        ctx: &PublishCtx,
+        draft: &PostDraft,
+    ) -> Result<Prepared, ConnectorError> {
+        publish::prepare(&self.client, ctx, draft).await
+    }
+
+    async fn commit(
+        &self,
+        ctx: &PublishCtx,
+        prepared: &Prepared,
+    ) -> Result<Published, ConnectorError> {
+        publish::commit(&self.client, &self.publish_ids, ctx, prepared).await
+    }
+
+    async fn reconcile(
+        &self,
+        ctx: &PublishCtx,
+        prepared: Option<&Prepared>,
+    ) -> Result<Reconciled, ConnectorError> {
+        publish::reconcile(&self.client, &self.publish_ids, ctx, prepared).await
+    }
+}

@@ -1,0 +1,312 @@
+//! The TikTok connector against its fake over loopback HTTP.
+
+use chrono::Utc;
+use connector_tiktok::fake::{FakeOptions, FakeTikTok};
+use connector_tiktok::{PostMode, TikTok, TikTokConfig};
+use pressroom_connector::testkit::media::sample_png;
+use pressroom_connector::{
+    AccountRef, Connector, ConnectorError, Credentials, PostDraft, PublishCtx, Reconciled,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+struct Setup {
+    fake: FakeTikTok,
+    conn: TikTok,
+    ctx: PublishCtx,
+    draft: PostDraft,
+}
+
+async fn setup_with(opts: FakeOptions, tweak: impl FnOnce(&mut TikTokConfig)) -> Setup {
+    let fake = FakeTikTok::start_with(opts).await.expect("fake starts");
+    let mut cfg = fake.config();
+    tweak(&mut cfg);
+    let conn = TikTok::new(cfg).expect("builds");
+    let g = fake.grant("oid-1");
+    let media = fake.media().jpeg_media(1080, 1350).expect("media");
+    let caption = "Autumn drop 🍂 — 20% off\nsee bio".to_owned();
+    let ctx = PublishCtx {
+        account: AccountRef {
+            id: "acc".into(),
+            workspace_id: "ws".into(),
+            external_id: "oid-1".into(),
+        },
+        credentials: Credentials {
+            access_token: SecretString::from(g.access_token),
+            refresh_token: Some(SecretString::from(g.refresh_token)),
+            expires_at: Some(g.expires_at),
+            extra: json!({}),
+        },
+        attempt_id: "att-1".into(),
+        checkpoint: None,
+        committing_since: None,
+        caption: caption.clone(),
+        media_sha256: vec![media.sha256.clone()],
+    };
+    Setup {
+        fake,
+        conn,
+        ctx,
+        draft: PostDraft {
+            caption,
+            media: vec![media],
+        },
+    }
+}
+
+async fn setup() -> Setup {
+    setup_with(FakeOptions::default(), |_| {}).await
+}
+
+#[tokio::test]
+async fn direct_photo_post_is_published_once_after_creator_info() {
+    let s = setup().await;
+    assert!(s.conn.validate(&s.draft).is_ok());
+    let prepared = s.conn.prepare(&s.ctx, &s.draft).await.expect("prepare");
+    let published = s.conn.commit(&s.ctx, &prepared).await.expect("commit");
+    let pubs = s.fake.publishes();
+    assert_eq!(pubs.len(), 1);
+    assert_eq!(s.fake.commits(), 1);
+    assert_eq!(published.remote_id, pubs[0].post_id);
+    assert_eq!(
+        published.url.as_deref(),
+        Some(
+            format!(
+                "https://www.tiktok.com/@creator_oid-1/photo/{}",
+                pubs[0].post_id
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(pubs[0].title, "Autumn drop 🍂 — 20% off");
+    assert_eq!(pubs[0].description, s.draft.caption);
+    assert_eq!(pubs[0].privacy_level.as_deref(), Some("PUBLIC_TO_EVERYONE"));
+    assert_eq!(
+        pubs[0].photo_images,
+        vec![s.draft.media[0].public_url.clone().expect("url")]
+    );
+    assert!(
+        s.fake.media().fetches() >= 1,
+        "TikTok pulled the photo from our URL"
+    );
+    let order: Vec<_> = s.fake.requests().into_iter().map(|r| r.endpoint).collect();
+    assert_eq!(order[0], "POST /v2/post/publish/creator_info/query/");
+    assert_eq!(order[1], "POST /v2/post/publish/content/init/");
+    assert!(
+        order[2..]
+            .iter()
+            .all(|e| e == "POST /v2/post/publish/status/fetch/")
+    );
+    let init = &s.fake.requests()[1];
+    assert_eq!(
+        init.header("content-type"),
+        Some("application/json; charset=UTF-8")
+    );
+}
+
+#[tokio::test]
+async fn inbox_mode_ends_in_send_to_user_inbox() {
+    let s = setup_with(FakeOptions::default(), |c| {
+        c.post_mode = PostMode::MediaUpload
+    })
+    .await;
+    let prepared = s.conn.prepare(&s.ctx, &s.draft).await.expect("prepare");
+    let published = s.conn.commit(&s.ctx, &prepared).await.expect("commit");
+    let pubs = s.fake.publishes();
+    assert_eq!(pubs[0].post_mode, "MEDIA_UPLOAD");
+    assert_eq!(published.remote_id, pubs[0].publish_id);
+    assert_eq!(published.url, None);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_the_old_refresh_token_dies() {
+    let s = setup().await;
+    let fresh = s.conn.refresh(&s.ctx.credentials).await.expect("refresh");
+    let old = s
+        .ctx
+        .credentials
+        .refresh_token
+        .as_ref()
+        .expect("rt")
+        .expose_secret()
+        .to_owned();
+    let new = fresh
+        .refresh_token
+        .as_ref()
+        .expect("rotated")
+        .expose_secret()
+        .to_owned();
+    assert_ne!(old, new);
+    assert!(
+        fresh
+            .expires_at
+            .is_some_and(|t| t > Utc::now() + chrono::Duration::hours(23))
+    );
+    // Reusing the rotated-away token is invalid_grant: the account would be disconnected.
+    let err = s
+        .conn
+        .refresh(&s.ctx.credentials)
+        .await
+        .expect_err("old token is dead");
+    assert!(
+        matches!(err, ConnectorError::Disconnected(ref m) if m.contains("invalid_grant")),
+        "{err:?}"
+    );
+    // The new one works.
+    s.conn
+        .refresh(&fresh)
+        .await
+        .expect("new refresh token works");
+}
+
+#[tokio::test]
+async fn sandbox_refresh_errors_arrive_with_http_200() {
+    let opts = FakeOptions {
+        sandbox_refresh: true,
+        ..Default::default()
+    };
+    let s = setup_with(opts, |_| {}).await;
+    let err = s
+        .conn
+        .refresh(&s.ctx.credentials)
+        .await
+        .expect_err("sandbox");
+    assert!(
+        matches!(err, ConnectorError::Disconnected(ref m) if m.contains("invalid_grant")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn privacy_level_not_offered_is_rejected_in_prepare() {
+    let opts = FakeOptions {
+        privacy_level_options: vec!["SELF_ONLY".into()],
+        ..Default::default()
+    };
+    let s = setup_with(opts, |_| {}).await;
+    let err = s
+        .conn
+        .prepare(&s.ctx, &s.draft)
+        .await
+        .expect_err("mismatch");
+    assert!(
+        matches!(err, ConnectorError::Rejected(ref m) if m.contains("SELF_ONLY")),
+        "{err:?}"
+    );
+    assert_eq!(s.fake.commits(), 0);
+}
+
+#[tokio::test]
+async fn unverified_url_prefix_is_a_permanent_rejection() {
+    let opts = FakeOptions {
+        verified_prefixes: vec!["https://media.example.com/".into()],
+        ..Default::default()
+    };
+    let s = setup_with(opts, |_| {}).await;
+    let prepared = s.conn.prepare(&s.ctx, &s.draft).await.expect("prepare");
+    let err = s
+        .conn
+        .commit(&s.ctx, &prepared)
+        .await
+        .expect_err("unverified");
+    assert!(
+        matches!(err, ConnectorError::Rejected(ref m) if m.contains("url_ownership_unverified")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_png_is_refused_by_tiktok_after_the_pull() {
+    let s = setup().await;
+    let png = s
+        .fake
+        .media()
+        .media(sample_png(1080, 1350), "image/png", 1080, 1350)
+        .expect("png");
+    let draft = PostDraft {
+        caption: "png".into(),
+        media: vec![png],
+    };
+    assert!(
+        s.conn.validate(&draft).is_err(),
+        "validate already refuses PNG"
+    );
+    let prepared = s.conn.prepare(&s.ctx, &draft).await.expect("prepare");
+    let err = s.conn.commit(&s.ctx, &prepared).await.expect_err("FAILED");
+    assert!(
+        matches!(err, ConnectorError::Rejected(ref m) if m.contains("picture_size_check_failed")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_photo_url_fails_with_photo_pull_failed() {
+    let s = setup().await;
+    let mut draft = s.draft.clone();
+    draft.media[0].public_url = Some("http://127.0.0.1:9/gone.jpg".into());
+    let prepared = s.conn.prepare(&s.ctx, &draft).await.expect("prepare");
+    let err = s.conn.commit(&s.ctx, &prepared).await.expect_err("FAILED");
+    assert!(
+        matches!(err, ConnectorError::Rejected(ref m) if m.contains("photo_pull_failed")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn bounded_wait_hands_over_to_reconcile_by_publish_id() {
+    let opts = FakeOptions {
+        processing_polls: 1000,
+        ..Default::default()
+    };
+    let s = setup_with(opts, |c| c.status_max_wait_secs = 1).await;
+    let prepared = s.conn.prepare(&s.ctx, &s.draft).await.expect("prepare");
+    let err = s
+        .conn
+        .commit(&s.ctx, &prepared)
+        .await
+        .expect_err("still processing");
+    assert!(
+        matches!(err, ConnectorError::OutcomeUnknown(ref m) if m.contains("p_pub_url")),
+        "{err:?}"
+    );
+    let r = s
+        .conn
+        .reconcile(&s.ctx, Some(&prepared))
+        .await
+        .expect("reconcile");
+    assert!(
+        matches!(r, Reconciled::Unknown(ref m) if m.contains("PROCESSING_UPLOAD")),
+        "{r:?}"
+    );
+    assert_eq!(s.fake.commits(), 1);
+}
+
+#[tokio::test]
+async fn scope_missing_disconnects() {
+    let s = setup().await;
+    let g = s
+        .fake
+        .grant_scopes("oid-2", &["user.info.basic", "video.upload"]);
+    let mut ctx = s.ctx.clone();
+    ctx.credentials.access_token = SecretString::from(g.access_token);
+    let prepared = s
+        .conn
+        .prepare(&ctx, &s.draft)
+        .await
+        .expect("creator info with video.upload");
+    let err = s
+        .conn
+        .commit(&ctx, &prepared)
+        .await
+        .expect_err("no video.publish");
+    assert!(
+        matches!(err, ConnectorError::Disconnected(ref m) if m.contains("scope_not_authorized")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn compliance_kit() {
+    let fake = FakeTikTok::start().await.expect("fake starts");
+    pressroom_connector::testkit::run_all(&fake).await;
+}

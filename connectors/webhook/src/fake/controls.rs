@@ -1,0 +1,106 @@
+//! The compliance kit's controls for the fake receiver.
+
+use std::sync::Arc;
+
+use pressroom_connector::testkit::{Account, FakeControls, Fault as KitFault, KitFeatures};
+use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use super::{FakeReceiver, Fault, FaultAction};
+use crate::Webhook;
+
+const REJECTION: &str = "caption refused by the receiver's content policy";
+const ENDPOINT: &str = "POST /hooks/pressroom";
+
+#[async_trait::async_trait]
+impl FakeControls for FakeReceiver {
+    fn connector(&self) -> Arc<dyn Connector> {
+        let mut cfg = self.config();
+        cfg.timeout_secs = 1;
+        match Webhook::new(cfg) {
+            Ok(c) => Arc::new(c),
+            Err(e) => panic!("building the webhook connector failed: {e}"),
+        }
+    }
+
+    /// Webhook tokens are static (no refresh); everything else applies.
+    fn features(&self) -> KitFeatures {
+        KitFeatures {
+            refresh: false,
+            ..KitFeatures::default()
+        }
+    }
+
+    async fn connect_account(&self) -> Account {
+        let dest = format!("dest-{}", self.shared.state().seq + 1);
+        let token = self.token(&dest);
+        Account {
+            account: AccountRef {
+                id: format!("acc-{dest}"),
+                workspace_id: "ws-kit".into(),
+                external_id: dest,
+            },
+            credentials: Credentials {
+                access_token: SecretString::from(token),
+                refresh_token: None,
+                expires_at: None,
+                extra: json!({}),
+            },
+        }
+    }
+
+    async fn valid_draft(&self) -> PostDraft {
+        match self.media.jpeg_media(1080, 1080) {
+            Ok(m) => PostDraft {
+                caption: "Autumn launch — today only".into(),
+                media: vec![m],
+            },
+            Err(e) => panic!("hosting the sample rendition failed: {e}"),
+        }
+    }
+
+    async fn inject(&self, fault: KitFault) {
+        match fault {
+            // Prepare makes no network call, so only the delivery can fail.
+            KitFault::ServerError { times, .. } => {
+                for _ in 0..times {
+                    self.inject(Fault::respond(ENDPOINT, 503, json!("Service Unavailable")));
+                }
+            }
+            KitFault::RateLimited { retry_after, .. } => self.inject(Fault::next(
+                ENDPOINT,
+                FaultAction::Respond {
+                    status: 429,
+                    body: json!({ "error": "slow down" }),
+                    headers: vec![("Retry-After".into(), retry_after.as_secs().to_string())],
+                },
+            )),
+            KitFault::RejectContent => {
+                self.inject(Fault::respond(ENDPOINT, 422, json!({ "error": REJECTION })))
+            }
+            KitFault::AcceptThenHang => self.inject(Fault::next(
+                ENDPOINT,
+                FaultAction::AcceptThenStall { ms: 2500 },
+            )),
+            other => panic!("webhook fake cannot produce {other:?}"),
+        }
+    }
+
+    async fn expire_access_token(&self, account: &Account) {
+        self.expire_token(account.credentials.access_token.expose_secret());
+    }
+
+    async fn revoke_refresh(&self, _account: &Account) {}
+
+    async fn published_count(&self, account: &Account) -> usize {
+        self.posts()
+            .iter()
+            .filter(|p| p.account == account.account.external_id)
+            .count()
+    }
+
+    fn rejection_reason(&self) -> String {
+        REJECTION.into()
+    }
+}

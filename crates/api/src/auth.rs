@@ -1,0 +1,135 @@
+//! Bearer API keys → [`Ctx`]. The workspace of every request comes from the key that
+//! authenticated it, never from the path or the body, so a handler cannot be talked into
+//! another workspace's data.
+
+use axum::http::{HeaderMap, header};
+use pressroom_crypto::apikey;
+use pressroom_store::repo::api_keys;
+use secrecy::SecretString;
+
+use crate::ApiState;
+use crate::errors::ApiError;
+
+/// A key's role. Workspace roles are ordered: each includes the ones below it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Reads everything in its workspace, changes nothing.
+    Viewer,
+    /// Creates and triggers campaigns, retries and cancels posts.
+    Editor,
+    /// Also manages accounts, API keys and webhooks, and reads the audit log.
+    Admin,
+    /// Everything, including erasing the workspace.
+    Owner,
+    /// An agency key with no workspace: creates workspaces and their first keys only.
+    InstanceAdmin,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Viewer,
+        Role::Editor,
+        Role::Admin,
+        Role::Owner,
+        Role::InstanceAdmin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+            Role::InstanceAdmin => "instance_admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// True when a workspace key of this role may use a route that needs `min`.
+    pub fn allows(self, min: Role) -> bool {
+        self != Role::InstanceAdmin && min != Role::InstanceAdmin && self >= min
+    }
+}
+
+/// Who is calling.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub key_id: String,
+    /// None only for instance-admin keys.
+    pub workspace_id: Option<String>,
+    pub role: Role,
+}
+
+impl Ctx {
+    /// The workspace of a workspace key. Routes for workspace keys only run after the guard
+    /// checked the role, so a missing workspace here is a forbidden call, not a bug to panic on.
+    pub fn workspace(&self) -> Result<&str, ApiError> {
+        self.workspace_id
+            .as_deref()
+            .ok_or_else(|| ApiError::forbidden("this key has no workspace"))
+    }
+
+    /// The audit-log actor name.
+    pub fn actor(&self) -> String {
+        format!("key:{}", self.key_id)
+    }
+}
+
+/// Authenticates the `Authorization: Bearer prk_…` header. Unknown, malformed and revoked
+/// keys all answer the same 401, so the answer does not tell which.
+pub async fn authenticate(state: &ApiState, headers: &HeaderMap) -> Result<Ctx, ApiError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(ApiError::unauthenticated)?;
+    if !apikey::looks_like_key(presented) {
+        return Err(ApiError::unauthenticated());
+    }
+    let prefix: String = presented.chars().take(10).collect();
+    let candidates = api_keys::active_by_prefix(&state.store, &prefix).await?;
+    let secret = SecretString::from(presented.to_owned());
+    let row = candidates
+        .into_iter()
+        .find(|row| apikey::verify(&secret, &apikey::ApiKeyHash::from_hex(row.hash.clone())))
+        .ok_or_else(ApiError::unauthenticated)?;
+    let role = Role::parse(&row.role)
+        .ok_or_else(|| ApiError::internal(format!("api key {} has role {:?}", row.id, row.role)))?;
+    if role != Role::InstanceAdmin && row.workspace_id.is_none() {
+        return Err(ApiError::internal(format!(
+            "api key {} has no workspace",
+            row.id
+        )));
+    }
+    if let Ok(now) = state.store.now_ms().await
+        && let Err(e) = api_keys::touch(&state.store, &row.id, now).await
+    {
+        tracing::warn!(error = %e, "api: could not record key use");
+    }
+    Ok(Ctx {
+        key_id: row.id,
+        workspace_id: row.workspace_id,
+        role,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered_and_instance_admin_is_apart() {
+        assert!(Role::Owner.allows(Role::Viewer));
+        assert!(Role::Editor.allows(Role::Editor));
+        assert!(!Role::Viewer.allows(Role::Editor));
+        assert!(!Role::Admin.allows(Role::Owner));
+        assert!(!Role::InstanceAdmin.allows(Role::Viewer));
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+    }
+}

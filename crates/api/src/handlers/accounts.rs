@@ -1,0 +1,65 @@
+//! Connected accounts. Sealed tokens never leave the store: this view has no token fields.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::{Extension, Json};
+use pressroom_store::entity::account;
+use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Serialize;
+
+use crate::ApiState;
+use crate::auth::Ctx;
+use crate::errors::{ApiError, ApiResult};
+use crate::handlers::workspaces::query;
+use crate::page::{Page, PageQuery};
+
+#[derive(Serialize)]
+pub struct AccountView {
+    pub id: String,
+    pub platform: String,
+    pub name: String,
+    pub external_id: String,
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<account::Model> for AccountView {
+    fn from(a: account::Model) -> Self {
+        Self {
+            id: a.id,
+            platform: a.platform,
+            name: a.name,
+            external_id: a.external_id,
+            state: a.state,
+            state_reason: a.state_reason,
+            expires_at: a.expires_at,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Json<Page<AccountView>>> {
+    let q = query(q)?;
+    let mut find =
+        account::Entity::find().filter(account::Column::WorkspaceId.eq(ctx.workspace()?));
+    if let Some(after) = q.after()? {
+        find = find.filter(account::Column::Id.lt(after));
+    }
+    let rows = find
+        .order_by_desc(account::Column::Id)
+        .limit(q.limit() + 1)
+        .all(state.store.conn())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        Page::from_rows(rows, q.limit(), |a| &a.id).map(AccountView::from),
+    ))
+}

@@ -1,0 +1,53 @@
+//! The audit log of the key's workspace, newest first.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::{Extension, Json};
+use pressroom_store::entity::audit;
+use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Serialize;
+
+use crate::ApiState;
+use crate::auth::Ctx;
+use crate::errors::{ApiError, ApiResult};
+use crate::handlers::stored_json;
+use crate::handlers::workspaces::query;
+use crate::page::{Page, PageQuery};
+
+#[derive(Serialize)]
+pub struct AuditView {
+    pub id: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: serde_json::Value,
+    pub created_at: i64,
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Json<Page<AuditView>>> {
+    let q = query(q)?;
+    let mut find = audit::Entity::find().filter(audit::Column::WorkspaceId.eq(ctx.workspace()?));
+    if let Some(after) = q.after()? {
+        find = find.filter(audit::Column::Id.lt(after));
+    }
+    let rows = find
+        .order_by_desc(audit::Column::Id)
+        .limit(q.limit() + 1)
+        .all(state.store.conn())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(Page::from_rows(rows, q.limit(), |a| &a.id).map(|a| {
+        AuditView {
+            detail: stored_json(&a.detail),
+            id: a.id,
+            actor: a.actor,
+            action: a.action,
+            subject: a.subject,
+            created_at: a.created_at,
+        }
+    })))
+}

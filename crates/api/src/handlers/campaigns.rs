@@ -1,0 +1,363 @@
+//! Campaigns: list, get, create/update from TOML (the same format as campaign files),
+//! validate, pause/resume, and trigger a run now. Runs are only ever created through
+//! `pressroom_scheduler::trigger_now`, which dedupes on the fire key.
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::{Extension, Json};
+use pressroom_core::campaign::{
+    BACKENDS, CampaignSpec, SpecIssue, ValidationContext, parse_campaign, validate_references,
+};
+use pressroom_store::entity::{campaign, run, workspace};
+use pressroom_store::repo::{accounts, audit, campaigns};
+use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::ApiState;
+use crate::auth::Ctx;
+use crate::errors::{ApiError, ApiResult, Code};
+use crate::handlers::RawBody;
+use crate::handlers::workspaces::query;
+use crate::handlers::{json_body, stored_json};
+use crate::page::{Page, PageQuery};
+
+/// A campaign as the API shows it.
+#[derive(Serialize)]
+pub struct CampaignView {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    pub spec: serde_json::Value,
+    pub source: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<campaign::Model> for CampaignView {
+    fn from(c: campaign::Model) -> Self {
+        Self {
+            spec: stored_json(&c.spec),
+            id: c.id,
+            name: c.name,
+            enabled: c.enabled != 0,
+            source: c.source,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Json<Page<CampaignView>>> {
+    let q = query(q)?;
+    let mut find =
+        campaign::Entity::find().filter(campaign::Column::WorkspaceId.eq(ctx.workspace()?));
+    if let Some(after) = q.after()? {
+        find = find.filter(campaign::Column::Id.lt(after));
+    }
+    let rows = find
+        .order_by_desc(campaign::Column::Id)
+        .limit(q.limit() + 1)
+        .all(state.store.conn())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        Page::from_rows(rows, q.limit(), |c| &c.id).map(CampaignView::from),
+    ))
+}
+
+pub async fn get_one(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CampaignView>> {
+    Ok(Json(
+        campaigns::get(&state.store, ctx.workspace()?, &id)
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceBody {
+    source: String,
+}
+
+/// The TOML source: a JSON `{ "source": … }` body, or the TOML itself as the body.
+fn source_of(headers: &HeaderMap, body: &Bytes) -> ApiResult<String> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        Ok(json_body::<SourceBody>(body)?.source)
+    } else {
+        String::from_utf8(body.to_vec()).map_err(|_| ApiError::invalid("body is not UTF-8"))
+    }
+}
+
+#[derive(Serialize)]
+struct IssueView {
+    line: usize,
+    column: usize,
+    field: String,
+    message: String,
+}
+
+fn issue_views(issues: &[SpecIssue]) -> Vec<IssueView> {
+    issues
+        .iter()
+        .map(|i| IssueView {
+            line: i.line,
+            column: i.column,
+            field: i.field.clone(),
+            message: i.message.clone(),
+        })
+        .collect()
+}
+
+/// Parses and checks a campaign against this workspace: its accounts, the known presets and
+/// backends, and that it names this workspace (the key decides the workspace; a file naming
+/// another one is refused rather than silently moved).
+async fn check(
+    state: &ApiState,
+    ws_id: &str,
+    source: &str,
+) -> ApiResult<Result<CampaignSpec, Vec<SpecIssue>>> {
+    const FILE: &str = "request body";
+    let spec = match parse_campaign(source, FILE) {
+        Ok(spec) => spec,
+        Err(issues) => return Ok(Err(issues)),
+    };
+    let ws = workspace::Entity::find_by_id(ws_id.to_string())
+        .one(state.store.conn())
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
+    let mut issues = Vec::new();
+    if spec.workspace != ws.slug {
+        let (line, column) = pressroom_core::campaign::line_column(source, 0);
+        issues.push(SpecIssue {
+            file: FILE.into(),
+            line,
+            column,
+            field: "workspace".into(),
+            message: format!(
+                "names workspace {:?} but this key belongs to {:?}",
+                spec.workspace, ws.slug
+            ),
+        });
+    }
+    let known: Vec<String> = accounts::list(&state.store, ws_id)
+        .await?
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    let accounts_fn = |name: &str| known.iter().any(|a| a == name);
+    let presets_fn = |name: &str| pressroom_media::preset(name).is_some();
+    let backends_fn = |name: &str| BACKENDS.contains(&name);
+    let ctx = ValidationContext {
+        known_accounts: &accounts_fn,
+        known_presets: &presets_fn,
+        known_backends: &backends_fn,
+    };
+    issues.extend(validate_references(&spec, source, FILE, &ctx));
+    Ok(if issues.is_empty() {
+        Ok(spec)
+    } else {
+        Err(issues)
+    })
+}
+
+pub async fn validate(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<Json<serde_json::Value>> {
+    let source = source_of(&headers, &body)?;
+    Ok(Json(
+        match check(&state, ctx.workspace()?, &source).await? {
+            Ok(spec) => json!({ "valid": true, "name": spec.name, "issues": [] }),
+            Err(issues) => json!({ "valid": false, "issues": issue_views(&issues) }),
+        },
+    ))
+}
+
+pub async fn create(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<(StatusCode, Json<CampaignView>)> {
+    let ws = ctx.workspace()?;
+    let source = source_of(&headers, &body)?;
+    let spec = check(&state, ws, &source).await?.map_err(|issues| {
+        ApiError::new(
+            Code::InvalidCampaign,
+            format!("{} problem(s)", issues.len()),
+        )
+        .with_extra(json!({ "issues": issue_views(&issues) }))
+    })?;
+    let spec_json = serde_json::to_value(&spec).map_err(ApiError::internal)?;
+    let now = state.store.now_ms().await?;
+    let tx = state.store.begin().await?;
+    let row = campaigns::upsert(
+        &tx,
+        now,
+        campaigns::CampaignInput {
+            workspace_id: ws,
+            name: &spec.name,
+            source: &source,
+            source_file: None,
+            spec: spec_json,
+        },
+    )
+    .await?;
+    audit::record(
+        &tx,
+        now,
+        ws,
+        &ctx.actor(),
+        "campaign.saved",
+        &row.id,
+        json!({ "name": row.name }),
+    )
+    .await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+pub async fn pause(
+    state: State<ApiState>,
+    ctx: Extension<Ctx>,
+    id: Path<String>,
+) -> ApiResult<Json<CampaignView>> {
+    set_enabled(state, ctx, id, false).await
+}
+
+pub async fn resume(
+    state: State<ApiState>,
+    ctx: Extension<Ctx>,
+    id: Path<String>,
+) -> ApiResult<Json<CampaignView>> {
+    set_enabled(state, ctx, id, true).await
+}
+
+async fn set_enabled(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    enabled: bool,
+) -> ApiResult<Json<CampaignView>> {
+    let ws = ctx.workspace()?;
+    campaigns::set_enabled(&state.store, ws, &id, enabled).await?;
+    let now = state.store.now_ms().await?;
+    let action = if enabled {
+        "campaign.resumed"
+    } else {
+        "campaign.paused"
+    };
+    audit::record(
+        state.store.conn(),
+        now,
+        ws,
+        &ctx.actor(),
+        action,
+        &id,
+        json!({}),
+    )
+    .await?;
+    Ok(Json(campaigns::get(&state.store, ws, &id).await?.into()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TriggerBody {
+    #[serde(default)]
+    variables: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize)]
+pub struct Triggered {
+    pub run_id: String,
+    /// False when this fire key had already fired (a retried request): the existing run.
+    pub created: bool,
+}
+
+/// Fires the campaign now. With an `Idempotency-Key`, the fire key is derived from it, so
+/// even a retry whose saved response was lost fires once.
+pub async fn trigger(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<(StatusCode, Json<Triggered>)> {
+    let ws = ctx.workspace()?;
+    let input: TriggerBody = json_body(&body)?;
+    let row = campaigns::get(&state.store, ws, &id).await?;
+    let fire_key = match headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+        Some(k) => format!("api:{k}"),
+        None => format!("api:{}", pressroom_core::new_id()),
+    };
+    let variables = serde_json::Value::Object(input.variables);
+    let triggered = fire(&state, &row, "api", &fire_key, &variables).await?;
+    let now = state.store.now_ms().await?;
+    audit::record(
+        state.store.conn(),
+        now,
+        ws,
+        &ctx.actor(),
+        "campaign.triggered",
+        &row.id,
+        json!({ "run_id": triggered.run_id, "created": triggered.created }),
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(triggered)))
+}
+
+/// Creates the run (or finds the one this fire key already created).
+pub(crate) async fn fire(
+    state: &ApiState,
+    row: &campaign::Model,
+    trigger: &str,
+    fire_key: &str,
+    variables: &serde_json::Value,
+) -> ApiResult<Triggered> {
+    let inserted = pressroom_scheduler::trigger_now(
+        &state.store,
+        &state.queue,
+        row,
+        trigger,
+        fire_key,
+        variables,
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    if let Some(run_id) = inserted {
+        return Ok(Triggered {
+            run_id,
+            created: true,
+        });
+    }
+    let existing = run::Entity::find()
+        .filter(run::Column::WorkspaceId.eq(row.workspace_id.as_str()))
+        .filter(run::Column::CampaignId.eq(row.id.as_str()))
+        .filter(run::Column::FireKey.eq(fire_key))
+        .one(state.store.conn())
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::new(Code::Conflict, "the fire key's run vanished"))?;
+    Ok(Triggered {
+        run_id: existing.id,
+        created: false,
+    })
+}

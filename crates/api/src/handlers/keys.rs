@@ -1,0 +1,182 @@
+//! API keys: list, create (the key is in the response once and never again), revoke. A key
+//! can only mint keys of its own role or lower, so an admin cannot make an owner.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use pressroom_crypto::apikey;
+use pressroom_store::repo::{api_keys, audit, workspaces};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+
+use crate::ApiState;
+use crate::auth::{Ctx, Role};
+use crate::errors::{ApiError, ApiResult};
+use crate::handlers::RawBody;
+use crate::handlers::json_body;
+use crate::handlers::workspaces::query;
+use crate::page::{Page, PageQuery};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    role: String,
+    name: Option<String>,
+}
+
+/// A new key, with its plaintext (shown once).
+#[derive(Serialize)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    pub row: api_keys::ApiKeyRow,
+    pub key: String,
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> ApiResult<Json<Page<api_keys::ApiKeyRow>>> {
+    let q = query(q)?;
+    let rows = api_keys::list(
+        &state.store,
+        ctx.workspace()?,
+        q.after()?.as_deref(),
+        q.limit() + 1,
+    )
+    .await?;
+    Ok(Json(Page::from_rows(rows, q.limit(), |k| &k.id)))
+}
+
+pub async fn create(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    RawBody(body): RawBody,
+) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
+    let input: NewKey = json_body(&body)?;
+    let role = workspace_role(&input.role)?;
+    if !ctx.role.allows(role) {
+        return Err(ApiError::forbidden(format!(
+            "a {} key cannot create a {} key",
+            ctx.role.as_str(),
+            role.as_str()
+        )));
+    }
+    let ws = ctx.workspace()?.to_string();
+    let created = mint_key(
+        &state.store,
+        Some(&ws),
+        role,
+        input.name.as_deref().unwrap_or(""),
+        &ctx.actor(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Instance admins create the first key of a workspace they manage.
+pub async fn create_for_workspace(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(workspace_id): Path<String>,
+    RawBody(body): RawBody,
+) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
+    let input: NewKey = json_body(&body)?;
+    let role = workspace_role(&input.role)?;
+    let exists = workspaces::list(&state.store)
+        .await?
+        .into_iter()
+        .any(|w| w.id == workspace_id);
+    if !exists {
+        return Err(ApiError::not_found("workspace"));
+    }
+    let created = mint_key(
+        &state.store,
+        Some(&workspace_id),
+        role,
+        input.name.as_deref().unwrap_or(""),
+        &ctx.actor(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+pub async fn revoke(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let ws = ctx.workspace()?;
+    let now = state.store.now_ms().await?;
+    let tx = state.store.begin().await?;
+    api_keys::revoke(&state.store, &tx, now, ws, &id).await?;
+    audit::record(
+        &tx,
+        now,
+        ws,
+        &ctx.actor(),
+        "api_key.revoked",
+        &id,
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn workspace_role(s: &str) -> ApiResult<Role> {
+    match Role::parse(s) {
+        Some(Role::InstanceAdmin) | None => Err(ApiError::invalid(
+            "role: one of viewer, editor, admin, owner",
+        )),
+        Some(r) => Ok(r),
+    }
+}
+
+/// Mints a key and records it in the audit log. `workspace_id` is None only for an
+/// instance-admin key. Used by the API and by `pressroom keys create`.
+pub async fn mint_key(
+    store: &pressroom_store::Store,
+    workspace_id: Option<&str>,
+    role: Role,
+    name: &str,
+    actor: &str,
+) -> ApiResult<CreatedKey> {
+    if (role == Role::InstanceAdmin) != workspace_id.is_none() {
+        return Err(ApiError::invalid(
+            "instance_admin keys have no workspace; every other role needs one",
+        ));
+    }
+    let new = apikey::generate();
+    let now = store.now_ms().await?;
+    let tx = store.begin().await?;
+    let row = api_keys::insert(
+        store,
+        &tx,
+        now,
+        api_keys::NewApiKey {
+            workspace_id,
+            role: role.as_str(),
+            prefix: &new.display_prefix,
+            hash: new.hash.as_str(),
+            name,
+        },
+    )
+    .await?;
+    audit::record(
+        &tx,
+        now,
+        workspace_id.unwrap_or("instance"),
+        actor,
+        "api_key.created",
+        &row.id,
+        serde_json::json!({ "role": role.as_str(), "prefix": row.prefix }),
+    )
+    .await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(CreatedKey {
+        row,
+        key: new.plaintext.expose_secret().to_string(),
+    })
+}

@@ -1,0 +1,54 @@
+//! Route handlers, one file per resource. Access checks happen in the guard before these run.
+
+pub mod accounts;
+pub mod audit;
+pub mod campaigns;
+pub mod hooks;
+pub mod images;
+pub mod keys;
+pub mod ops;
+pub mod posts;
+pub mod runs;
+pub mod workspaces;
+
+use serde::de::DeserializeOwned;
+
+use crate::errors::ApiError;
+
+/// Parses a JSON body with a 400 that says what is wrong (axum's `Json` rejection is plain
+/// text, not problem+json).
+pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("body: {e}")))
+}
+
+/// Decodes a stored JSON column, falling back to null for a corrupt value rather than
+/// failing a whole listing.
+pub(crate) fn stored_json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}
+
+/// The raw request body, with a problem+json rejection (axum's own is plain text): 413 with
+/// `payload_too_large` over the configured limit.
+pub struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(crate::Code::PayloadTooLarge, "request body over the limit")
+                } else {
+                    ApiError::invalid("could not read the request body")
+                }
+            })
+    }
+}

@@ -1,0 +1,99 @@
+//! Runs: one occurrence of a campaign, newest first.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use pressroom_store::entity::run;
+use pressroom_store::repo::runs;
+use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+
+use crate::ApiState;
+use crate::auth::Ctx;
+use crate::errors::{ApiError, ApiResult};
+use crate::handlers::stored_json;
+use crate::handlers::workspaces::query;
+use crate::page::{Page, PageQuery};
+
+#[derive(Serialize)]
+pub struct RunView {
+    pub id: String,
+    pub campaign_id: String,
+    pub trigger: String,
+    pub state: String,
+    pub variables: serde_json::Value,
+    pub prompt: Option<String>,
+    pub caption: Option<String>,
+    pub asset_id: Option<String>,
+    pub error: Option<String>,
+    pub fire_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<run::Model> for RunView {
+    fn from(r: run::Model) -> Self {
+        Self {
+            variables: stored_json(&r.variables),
+            id: r.id,
+            campaign_id: r.campaign_id,
+            trigger: r.trigger,
+            state: r.state,
+            prompt: r.prompt,
+            caption: r.caption,
+            asset_id: r.asset_id,
+            error: r.error,
+            fire_at: r.fire_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct RunFilter {
+    #[serde(flatten)]
+    page: PageQuery,
+    campaign_id: Option<String>,
+    state: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    q: Result<Query<RunFilter>, QueryRejection>,
+) -> ApiResult<Json<Page<RunView>>> {
+    let f = query(q)?;
+    let mut find = run::Entity::find().filter(run::Column::WorkspaceId.eq(ctx.workspace()?));
+    if let Some(c) = &f.campaign_id {
+        find = find.filter(run::Column::CampaignId.eq(c.as_str()));
+    }
+    if let Some(s) = &f.state {
+        find = find.filter(run::Column::State.eq(s.as_str()));
+    }
+    if let Some(after) = f.page.after()? {
+        find = find.filter(run::Column::Id.lt(after));
+    }
+    let limit = f.page.limit();
+    let rows = find
+        .order_by_desc(run::Column::Id)
+        .limit(limit + 1)
+        .all(state.store.conn())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        Page::from_rows(rows, limit, |r| &r.id).map(RunView::from),
+    ))
+}
+
+pub async fn get_one(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RunView>> {
+    Ok(Json(
+        runs::get(state.store.conn(), ctx.workspace()?, &id)
+            .await?
+            .into(),
+    ))
+}

@@ -1,0 +1,114 @@
+//! Pressroom's control API (axum): how agencies, scripts and CMS systems drive the daemon.
+//!
+//! - [`routes::ROUTES`] is the one table of routes and their access rules; the router, the
+//!   guard, the OpenAPI document and the authorization-matrix test derive from it.
+//! - Every workspace route takes its workspace from the API key ([`auth::Ctx`]); an id from
+//!   another workspace answers 404, exactly like an id that does not exist.
+//! - Errors are RFC 9457 problem+json with codes from one table ([`errors`]).
+//! - Webhooks from a CMS ([`handlers::hooks`]) are verified (Standard Webhooks), deduped by
+//!   delivery id, and only ever enqueue a run: nothing is published inside a request.
+
+mod adapters;
+pub mod auth;
+pub mod errors;
+mod guard;
+pub mod handlers;
+mod idempotency;
+mod metrics;
+pub mod openapi;
+pub mod page;
+mod ratelimit;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use pressroom_generate::Generator;
+use pressroom_store::{Queue, Store};
+use tokio::net::TcpListener;
+
+pub use auth::{Ctx, Role};
+pub use errors::{ApiError, Code};
+pub use ratelimit::RateLimit;
+pub use routes::{Access, Method, ROUTES, RouteSpec};
+
+/// Size limits on what the API reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Any request body.
+    pub body_bytes: usize,
+    /// Inbound webhook bodies (smaller: they come from the internet unauthenticated until
+    /// the signature is checked).
+    pub hook_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_bytes: 1024 * 1024,
+            hook_body_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub queue: Queue,
+    /// Backs `POST /v1/images/generations`; None answers 503.
+    pub generator: Option<Arc<dyn Generator>>,
+    pub limits: Limits,
+    pub(crate) limiter: Arc<ratelimit::Limiter>,
+    pub(crate) metrics: Arc<metrics::Metrics>,
+}
+
+impl ApiState {
+    pub fn new(store: Store, queue: Queue) -> Self {
+        Self {
+            store,
+            queue,
+            generator: None,
+            limits: Limits::default(),
+            limiter: Arc::new(ratelimit::Limiter::new(RateLimit::default())),
+            metrics: Arc::default(),
+        }
+    }
+
+    pub fn with_generator(mut self, generator: Arc<dyn Generator>) -> Self {
+        self.generator = Some(generator);
+        self
+    }
+
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.limiter = Arc::new(ratelimit::Limiter::new(limit));
+        self
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+}
+
+/// The API's router. No CORS layer: browsers on other origins are refused by default.
+pub fn router(state: ApiState) -> Router {
+    let limit = state.limits.body_bytes;
+    routes::build(state).layer(DefaultBodyLimit::max(limit))
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then stops accepting and lets
+/// requests in progress finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: ApiState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "api: listening");
+    }
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,200 @@
+//! The OpenAPI 3.1 document, built with utoipa from the route table, so the document lists
+//! exactly the routes the router serves, with their security and error responses.
+
+use std::sync::OnceLock;
+
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ArrayBuilder, ComponentsBuilder, ContentBuilder, InfoBuilder, ObjectBuilder, OpenApiBuilder,
+    Paths, Ref, Required, ResponseBuilder, Type,
+};
+
+use crate::errors::Code;
+use crate::routes::{Access, Method, ROUTES, RouteSpec};
+
+const BEARER: &str = "bearer";
+
+/// The document as JSON (built once).
+pub fn document() -> serde_json::Value {
+    static DOC: OnceLock<serde_json::Value> = OnceLock::new();
+    DOC.get_or_init(|| serde_json::to_value(build()).unwrap_or(serde_json::Value::Null))
+        .clone()
+}
+
+fn build() -> utoipa::openapi::OpenApi {
+    let mut paths = Paths::new();
+    for spec in ROUTES {
+        let method = match spec.method {
+            Method::Get => HttpMethod::Get,
+            Method::Post => HttpMethod::Post,
+            Method::Delete => HttpMethod::Delete,
+        };
+        paths.add_path_operation(spec.path, vec![method], operation(spec));
+    }
+    let problem = ObjectBuilder::new()
+        .property("type", ObjectBuilder::new().schema_type(Type::String))
+        .property("title", ObjectBuilder::new().schema_type(Type::String))
+        .property("status", ObjectBuilder::new().schema_type(Type::Integer))
+        .property("detail", ObjectBuilder::new().schema_type(Type::String))
+        .property(
+            "code",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(Code::all().map(|(c, ..)| c))),
+        )
+        .required("type")
+        .required("title")
+        .required("status")
+        .required("code");
+    let components = ComponentsBuilder::new()
+        .schema("Problem", problem)
+        .security_scheme(
+            BEARER,
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        )
+        .build();
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Pressroom control API")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "Campaigns in, generated images and published posts out. Authenticate with \
+                     `Authorization: Bearer prk_…`; errors are RFC 9457 problem+json.",
+                ))
+                .build(),
+        )
+        .paths(paths)
+        .components(Some(components))
+        .build()
+}
+
+fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
+    let op_id = format!(
+        "{}{}",
+        spec.method.as_str().to_lowercase(),
+        spec.path
+            .replace(['/', '.', '-'], "_")
+            .replace(['{', '}'], "")
+    );
+    let mut op = OperationBuilder::new()
+        .summary(Some(spec.summary))
+        .operation_id(Some(op_id));
+    for name in spec.path_params() {
+        op = op.parameter(
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
+        );
+    }
+    if spec.paged {
+        op = op
+            .parameter(
+                ParameterBuilder::new()
+                    .name("limit")
+                    .parameter_in(ParameterIn::Query)
+                    .required(Required::False)
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(1))
+                            .maximum(Some(200)),
+                    )),
+            )
+            .parameter(
+                ParameterBuilder::new()
+                    .name("cursor")
+                    .parameter_in(ParameterIn::Query)
+                    .required(Required::False)
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
+            );
+    }
+    if spec.body {
+        op = op.request_body(Some(
+            RequestBodyBuilder::new()
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::Object)))
+                        .build(),
+                )
+                .build(),
+        ));
+    }
+    let ok_desc = spec.summary;
+    let ok = if spec.ok == 204 {
+        ResponseBuilder::new().description(ok_desc).build()
+    } else if spec.path == "/metrics" {
+        ResponseBuilder::new()
+            .description(ok_desc)
+            .content(
+                "text/plain",
+                ContentBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .build(),
+            )
+            .build()
+    } else {
+        let schema = if spec.paged {
+            ObjectBuilder::new()
+                .property(
+                    "data",
+                    ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::Object)),
+                )
+                .property(
+                    "next_cursor",
+                    ObjectBuilder::new().schema_type(Type::String),
+                )
+                .required("data")
+        } else {
+            ObjectBuilder::new().schema_type(Type::Object)
+        };
+        ResponseBuilder::new()
+            .description(ok_desc)
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(schema)).build(),
+            )
+            .build()
+    };
+    op = op.response(spec.ok.to_string(), ok);
+    let problem = |desc: &str| {
+        ResponseBuilder::new()
+            .description(desc)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    let mut errors: Vec<u16> = vec![400, 404, 413, 500];
+    match spec.access {
+        Access::Workspace(_) | Access::Instance => {
+            op = op.security(SecurityRequirement::new(BEARER, Vec::<String>::new()));
+            errors.extend([401, 403, 429]);
+            if spec.method == Method::Post {
+                errors.extend([409, 422]);
+            }
+        }
+        Access::Signature => errors.push(401),
+        Access::Public => errors.push(503),
+    }
+    if spec.path == "/v1/images/generations" {
+        errors.extend([502, 503]);
+    }
+    if spec.path.starts_with("/v1/campaigns") {
+        errors.extend([409, 422]);
+    }
+    errors.sort_unstable();
+    errors.dedup();
+    for status in errors {
+        op = op.response(status.to_string(), problem("Error (problem+json)"));
+    }
+    op.build()
+}

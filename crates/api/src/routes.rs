@@ -1,0 +1,154 @@
+//! The route table: the single source of truth for every route's method, path, who may call
+//! it and what it answers. The router, the per-route guard, the OpenAPI document and the
+//! authorization-matrix test are all generated from it, so a new route cannot be added
+//! without declaring its access rule.
+
+use axum::Router;
+use axum::routing::{MethodRouter, delete, get, post};
+
+use crate::ApiState;
+use crate::auth::Role;
+use crate::handlers::{
+    accounts, audit, campaigns, hooks, images, keys, ops, posts, runs, workspaces,
+};
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// No credentials (health, metrics, the OpenAPI document).
+    Public,
+    /// Authenticated by a Standard Webhooks signature instead of an API key.
+    Signature,
+    /// A workspace key with at least this role.
+    Workspace(Role),
+    /// An instance-admin key.
+    Instance,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// One route.
+pub struct RouteSpec {
+    pub method: Method,
+    /// axum path syntax (`/v1/runs/{id}`), also used verbatim in the OpenAPI document.
+    pub path: &'static str,
+    pub access: Access,
+    /// The status a well-formed call by an allowed caller answers.
+    pub ok: u16,
+    pub summary: &'static str,
+    /// Whether the route reads a JSON request body (documented in OpenAPI).
+    pub body: bool,
+    /// Whether the route is a paginated list (`?limit=&cursor=`).
+    pub paged: bool,
+    pub(crate) handler: fn() -> MethodRouter<ApiState>,
+}
+
+impl std::fmt::Debug for RouteSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method.as_str(), self.path)
+    }
+}
+
+impl RouteSpec {
+    /// The names of the `{params}` in the path.
+    pub fn path_params(&self) -> Vec<&'static str> {
+        self.path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect()
+    }
+}
+
+const V: Access = Access::Workspace(Role::Viewer);
+const E: Access = Access::Workspace(Role::Editor);
+const A: Access = Access::Workspace(Role::Admin);
+
+macro_rules! route {
+    ($m:ident $path:literal, $access:expr, $ok:literal, $summary:literal, body: $body:literal, paged: $paged:literal, $handler:expr) => {
+        RouteSpec {
+            method: route!(@m $m),
+            path: $path,
+            access: $access,
+            ok: $ok,
+            summary: $summary,
+            body: $body,
+            paged: $paged,
+            handler: || route!(@r $m, $handler),
+        }
+    };
+    (@m GET) => { Method::Get };
+    (@m POST) => { Method::Post };
+    (@m DELETE) => { Method::Delete };
+    (@r GET, $h:expr) => { get($h) };
+    (@r POST, $h:expr) => { post($h) };
+    (@r DELETE, $h:expr) => { delete($h) };
+}
+
+/// Every route of the API.
+pub static ROUTES: &[RouteSpec] = &[
+    route!(GET "/healthz", Access::Public, 200, "Liveness: the process answers", body: false, paged: false, ops::healthz),
+    route!(GET "/readyz", Access::Public, 200, "Readiness: the database answers", body: false, paged: false, ops::readyz),
+    route!(GET "/metrics", Access::Public, 200, "Prometheus metrics", body: false, paged: false, ops::metrics),
+    route!(GET "/openapi.json", Access::Public, 200, "This OpenAPI 3.1 document", body: false, paged: false, ops::openapi),
+    route!(GET "/v1/workspaces", Access::Instance, 200, "List workspaces (instance admin)", body: false, paged: true, workspaces::list),
+    route!(POST "/v1/workspaces", Access::Instance, 201, "Create a workspace (instance admin)", body: true, paged: false, workspaces::create),
+    route!(POST "/v1/workspaces/{workspace_id}/keys", Access::Instance, 201, "Create a key in a workspace (instance admin)", body: true, paged: false, keys::create_for_workspace),
+    route!(GET "/v1/workspaces/current", V, 200, "The key's workspace", body: false, paged: false, workspaces::current),
+    route!(GET "/v1/campaigns", V, 200, "List campaigns", body: false, paged: true, campaigns::list),
+    route!(POST "/v1/campaigns", E, 201, "Create or update a campaign from its TOML source", body: true, paged: false, campaigns::create),
+    route!(POST "/v1/campaigns/validate", V, 200, "Validate a campaign's TOML source without saving it", body: true, paged: false, campaigns::validate),
+    route!(GET "/v1/campaigns/{id}", V, 200, "Get a campaign", body: false, paged: false, campaigns::get_one),
+    route!(POST "/v1/campaigns/{id}/pause", E, 200, "Pause a campaign's schedule", body: false, paged: false, campaigns::pause),
+    route!(POST "/v1/campaigns/{id}/resume", E, 200, "Resume a campaign's schedule", body: false, paged: false, campaigns::resume),
+    route!(POST "/v1/campaigns/{id}/trigger", E, 202, "Fire a campaign now with variables", body: true, paged: false, campaigns::trigger),
+    route!(GET "/v1/runs", V, 200, "List runs", body: false, paged: true, runs::list),
+    route!(GET "/v1/runs/{id}", V, 200, "Get a run", body: false, paged: false, runs::get_one),
+    route!(GET "/v1/posts", V, 200, "List posts", body: false, paged: true, posts::list),
+    route!(GET "/v1/posts/{id}", V, 200, "Get a post with its publish attempts", body: false, paged: false, posts::get_one),
+    route!(GET "/v1/accounts", V, 200, "List connected accounts", body: false, paged: true, accounts::list),
+    route!(GET "/v1/keys", A, 200, "List API keys", body: false, paged: true, keys::list),
+    route!(POST "/v1/keys", A, 201, "Create an API key (shown once)", body: true, paged: false, keys::create),
+    route!(DELETE "/v1/keys/{id}", A, 204, "Revoke an API key", body: false, paged: false, keys::revoke),
+    route!(GET "/v1/audit", A, 200, "List the audit log", body: false, paged: true, audit::list),
+    route!(GET "/v1/hooks", A, 200, "List inbound webhooks", body: false, paged: true, hooks::list),
+    route!(POST "/v1/hooks", A, 201, "Create an inbound webhook for a campaign (secret shown once)", body: true, paged: false, hooks::create),
+    route!(POST "/v1/hooks/{hook_id}", Access::Signature, 202, "Receive a CMS webhook (Standard Webhooks signature)", body: true, paged: false, hooks::receive),
+    route!(POST "/v1/images/generations", E, 200, "OpenAI-compatible image generation", body: true, paged: false, images::generations),
+];
+
+/// Builds the router: each route gets the guard for its access rule.
+pub(crate) fn build(state: ApiState) -> Router {
+    let mut router: Router<ApiState> = Router::new();
+    for spec in ROUTES {
+        let guard = crate::guard::Guard {
+            state: state.clone(),
+            spec,
+        };
+        let mut method_router = (spec.handler)().route_layer(axum::middleware::from_fn_with_state(
+            guard,
+            crate::guard::guard,
+        ));
+        if spec.access == Access::Signature {
+            method_router = method_router.layer(axum::extract::DefaultBodyLimit::max(
+                state.limits.hook_body_bytes,
+            ));
+        }
+        router = router.route(spec.path, method_router);
+    }
+    router.fallback(ops::not_found).with_state(state)
+}

@@ -1,0 +1,432 @@
+//! Runs one test body against a fresh database of either backend, with the API served on a
+//! random loopback port, and builds the fixtures the tests share (two workspaces with a key
+//! of every role, a campaign, a run, a post, a hook).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pressroom_api::handlers::keys::mint_key;
+use pressroom_api::{ApiState, RateLimit, Role};
+use pressroom_generate::{GenerateError, GeneratedImage, GenerationRequest, Generator, ProgressFn};
+use pressroom_store::repo::{accounts, assets, campaigns, hooks, posts, workspaces};
+use pressroom_store::sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use pressroom_store::{Backend, Queue, Store};
+use tokio_util::sync::CancellationToken;
+
+/// Generates `sqlite` and `postgres` modules with one `#[tokio::test]` per named body
+/// (`async fn name(app: TestApp) -> anyhow::Result<()>`).
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::harness::run(pressroom_store::Backend::Sqlite, stringify!($name), super::$name).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::harness::run(pressroom_store::Backend::Postgres, stringify!($name), super::$name).await;
+                }
+            )+
+        }
+    };
+}
+
+/// A generator that answers a solid PNG of the requested size at once.
+pub struct FakeGenerator;
+
+#[async_trait::async_trait]
+impl Generator for FakeGenerator {
+    fn identity(&self) -> String {
+        "fake".into()
+    }
+
+    async fn generate(
+        &self,
+        req: GenerationRequest,
+        _progress: Option<ProgressFn>,
+    ) -> Result<GeneratedImage, GenerateError> {
+        let img = image::RgbImage::from_pixel(req.width, req.height, image::Rgb([200, 30, 30]));
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .map_err(|e| GenerateError::Image(e.to_string()))?;
+        Ok(GeneratedImage {
+            png,
+            width: req.width,
+            height: req.height,
+            cache_hit: false,
+            generation_key: "fake".into(),
+        })
+    }
+}
+
+/// What a test body gets.
+pub struct TestApp {
+    pub store: Store,
+    pub queue: Queue,
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+/// One workspace's fixtures.
+pub struct World {
+    pub ws_id: String,
+    pub slug: String,
+    /// A key per role (instance admin excluded).
+    pub keys: Vec<(Role, String)>,
+    pub key_ids: Vec<(Role, String)>,
+    pub campaign_id: String,
+    pub run_id: String,
+    pub post_id: String,
+    pub hook_id: String,
+    pub hook_secret: String,
+}
+
+impl World {
+    pub fn key(&self, role: Role) -> &str {
+        self.keys
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, k)| k.as_str())
+            .unwrap_or("")
+    }
+
+    pub fn key_id(&self, role: Role) -> &str {
+        self.key_ids
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, k)| k.as_str())
+            .unwrap_or("")
+    }
+}
+
+pub fn campaign_toml(slug: &str, name: &str) -> String {
+    format!(
+        r#"name = "{name}"
+workspace = "{slug}"
+
+[schedule]
+webhook = true
+
+[generation]
+prompt = "A stack of {{{{ product }}}} on a shelf"
+steps = 4
+width = 256
+height = 256
+
+[caption]
+template = "Back in stock: {{{{ product }}}}"
+
+[variables]
+product = "Linen Tote"
+
+[[targets]]
+account = "sandbox"
+preset = "instagram-square"
+"#
+    )
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A workspace with a sandbox account, a campaign, one run with one post, a hook, and a
+    /// key of every workspace role.
+    pub async fn world(&self, slug: &str) -> anyhow::Result<World> {
+        let ws = workspaces::ensure(&self.store, slug, slug).await?;
+        let now = self.store.now_ms().await?;
+        let account = accounts::upsert(
+            self.store.conn(),
+            now,
+            accounts::AccountInput {
+                workspace_id: &ws.id,
+                platform: "sandbox",
+                name: "sandbox",
+                external_id: "sandbox",
+                access_token_sealed: None,
+                refresh_token_sealed: None,
+                key_id: None,
+                expires_at: None,
+                extra: serde_json::json!({}),
+            },
+        )
+        .await?;
+        let source = campaign_toml(slug, "restock");
+        let spec = pressroom_core::campaign::parse_campaign(&source, "t")
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let campaign = campaigns::upsert(
+            self.store.conn(),
+            now,
+            campaigns::CampaignInput {
+                workspace_id: &ws.id,
+                name: "restock",
+                source: &source,
+                source_file: None,
+                spec: serde_json::to_value(&spec)?,
+            },
+        )
+        .await?;
+        let run_id = pressroom_scheduler::trigger_now(
+            &self.store,
+            &self.queue,
+            &campaign,
+            "api",
+            &format!("fixture:{slug}"),
+            &serde_json::json!({}),
+        )
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("fixture run not created"))?;
+        let asset_id = assets::insert(
+            self.store.conn(),
+            now,
+            assets::NewAsset {
+                workspace_id: &ws.id,
+                sha256: "00",
+                generation_key: "k",
+                generator: "fake",
+                params: &serde_json::json!({}),
+                path: "/dev/null",
+                width: 8,
+                height: 8,
+            },
+        )
+        .await?;
+        let rendition = assets::insert_rendition(
+            &self.store,
+            self.store.conn(),
+            now,
+            assets::NewRendition {
+                workspace_id: &ws.id,
+                run_id: &run_id,
+                asset_id: &asset_id,
+                preset: "instagram-square",
+                fit: "cover",
+                sha256: "00",
+                path: "/dev/null",
+                mime: "image/jpeg",
+                width: 8,
+                height: 8,
+                bytes: 1,
+            },
+        )
+        .await?;
+        let post = posts::insert(
+            &self.store,
+            self.store.conn(),
+            now,
+            posts::NewPost {
+                workspace_id: &ws.id,
+                run_id: &run_id,
+                account_id: &account.id,
+                rendition_id: &rendition.id,
+                platform: "sandbox",
+                preset: "instagram-square",
+                caption: "hi",
+            },
+        )
+        .await?;
+        let secret = pressroom_crypto::webhook::WebhookSecret::generate().export();
+        let secret = secrecy::ExposeSecret::expose_secret(&secret).to_string();
+        let hook = hooks::insert(
+            &self.store,
+            self.store.conn(),
+            now,
+            hooks::NewHook {
+                workspace_id: &ws.id,
+                campaign_id: &campaign.id,
+                secrets: std::slice::from_ref(&secret),
+                adapter: "generic",
+                mapping: &serde_json::json!({ "product": "/product" }),
+            },
+        )
+        .await?;
+        let mut keys = Vec::new();
+        let mut key_ids = Vec::new();
+        for role in [Role::Viewer, Role::Editor, Role::Admin, Role::Owner] {
+            let k = mint_key(&self.store, Some(&ws.id), role, "test", "test")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            keys.push((role, k.key));
+            key_ids.push((role, k.row.id));
+        }
+        Ok(World {
+            ws_id: ws.id,
+            slug: slug.to_string(),
+            keys,
+            key_ids,
+            campaign_id: campaign.id,
+            run_id,
+            post_id: post.id,
+            hook_id: hook.id,
+            hook_secret: secret,
+        })
+    }
+
+    /// An instance-admin key.
+    pub async fn instance_key(&self) -> anyhow::Result<String> {
+        Ok(
+            mint_key(&self.store, None, Role::InstanceAdmin, "agency", "test")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .key,
+        )
+    }
+
+    /// Jobs in the queue (to assert nothing was enqueued).
+    pub async fn job_count(&self) -> anyhow::Result<i64> {
+        Ok(self.queue.counts().await?.iter().map(|(_, _, n)| n).sum())
+    }
+
+    pub async fn run_count(&self) -> anyhow::Result<i64> {
+        let conn = self.store.conn();
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM runs".to_string(),
+            ))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no row"))?;
+        Ok(row.try_get::<i64>("", "n")?)
+    }
+}
+
+fn pg_base_url() -> String {
+    std::env::var("PRESSROOM_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+fn pg_url_for(base: &str, db: &str) -> String {
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (base, None),
+    };
+    let after_scheme = head.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = match head[after_scheme..].find('/') {
+        Some(i) => &head[..after_scheme + i],
+        None => head,
+    };
+    match query {
+        Some(q) => format!("{root}/{db}?{q}"),
+        None => format!("{root}/{db}"),
+    }
+}
+
+fn unique_suffix() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{:08x}",
+        std::process::id(),
+        nanos ^ (uuid::Uuid::new_v4().as_u128() as u32)
+    )
+}
+
+async fn pg_admin(base: &str) -> DatabaseConnection {
+    static UNREACHABLE: OnceLock<String> = OnceLock::new();
+    if let Some(why) = UNREACHABLE.get() {
+        panic!("{why}");
+    }
+    match tokio::time::timeout(Duration::from_secs(10), Database::connect(base)).await {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => {
+            let why = format!("PostgreSQL at {base} is unreachable ({e}); set PRESSROOM_TEST_PG");
+            let _ = UNREACHABLE.set(why.clone());
+            panic!("{why}");
+        }
+        Err(_) => {
+            let why = format!("PostgreSQL at {base} did not answer in 10 s; set PRESSROOM_TEST_PG");
+            let _ = UNREACHABLE.set(why.clone());
+            panic!("{why}");
+        }
+    }
+}
+
+/// Creates the database, serves the API on it, runs `body`, then stops the server and drops
+/// the database (also when the body failed).
+pub async fn run<F, Fut>(backend: Backend, name: &str, body: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
+            let outcome = serve_and_run(&url, body).await;
+            drop(dir);
+            finish(name, "SQLite", outcome);
+        }
+        Backend::Postgres => {
+            let base = pg_base_url();
+            let admin = pg_admin(&base).await;
+            let short: String = name.chars().take(30).collect();
+            let db = format!("pressroom_api_{short}_{}", unique_suffix()).to_lowercase();
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{db}\""))
+                .await
+                .unwrap_or_else(|e| panic!("CREATE DATABASE {db}: {e}"));
+            let outcome = serve_and_run(&pg_url_for(&base, &db), body).await;
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                .await;
+            let _ = admin.close().await;
+            finish(name, "PostgreSQL", outcome);
+        }
+    }
+}
+
+async fn serve_and_run<F, Fut>(url: &str, body: F) -> anyhow::Result<()>
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let store = Store::connect(url).await?;
+    store.migrate().await?;
+    let queue = Queue::new(store.clone());
+    let state = ApiState::new(store.clone(), queue.clone())
+        .with_generator(Arc::new(FakeGenerator))
+        .with_rate_limit(RateLimit {
+            per_second: 10_000.0,
+            burst: 10_000.0,
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(pressroom_api::serve(
+        listener,
+        state,
+        stop.clone().cancelled_owned(),
+    ));
+    let app = TestApp {
+        store: store.clone(),
+        queue,
+        base,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?,
+    };
+    let outcome = tokio::spawn(body(app)).await;
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    let _ = store.conn().clone().close().await;
+    match outcome {
+        Ok(r) => r,
+        Err(e) => Err(anyhow::anyhow!("test body panicked: {e}")),
+    }
+}
+
+fn finish(name: &str, backend: &str, outcome: anyhow::Result<()>) {
+    if let Err(e) = outcome {
+        panic!("{name} on {backend}: {e:#}");
+    }
+}

@@ -1,0 +1,405 @@
+//! Resources end to end: campaigns (TOML and JSON bodies, validation, pagination,
+//! pause/resume, trigger), runs, posts with attempts, keys, the audit log, images,
+//! metrics, the OpenAPI document, rate limiting.
+
+use std::sync::Arc;
+
+use pressroom_api::{ApiState, ROUTES, RateLimit, Role};
+use serde_json::{Value, json};
+
+use crate::harness::{FakeGenerator, TestApp, campaign_toml};
+
+async fn get(app: &TestApp, key: &str, path: &str) -> anyhow::Result<Value> {
+    let resp = app.http.get(app.url(path)).bearer_auth(key).send().await?;
+    anyhow::ensure!(resp.status() == 200, "GET {path}: {}", resp.status());
+    Ok(resp.json().await?)
+}
+
+pub async fn campaigns_runs_posts(app: TestApp) -> anyhow::Result<()> {
+    let w = app.world("res").await?;
+    let editor = w.key(Role::Editor);
+    // Create from TOML and from JSON {source}.
+    for i in 0..3 {
+        let resp = app
+            .http
+            .post(app.url("/v1/campaigns"))
+            .bearer_auth(editor)
+            .header("content-type", "application/toml")
+            .body(campaign_toml("res", &format!("toml-{i}")))
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status() == 201, "create toml: {}", resp.status());
+    }
+    let resp = app
+        .http
+        .post(app.url("/v1/campaigns"))
+        .bearer_auth(editor)
+        .json(&json!({ "source": campaign_toml("res", "json-one") }))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 201, "create json: {}", resp.status());
+    let created: Value = resp.json().await?;
+    anyhow::ensure!(
+        created["name"] == "json-one" && created["enabled"] == true,
+        "{created}"
+    );
+    // A campaign naming another workspace, or with an unknown account, is 422 with issues.
+    let resp = app
+        .http
+        .post(app.url("/v1/campaigns"))
+        .bearer_auth(editor)
+        .body(campaign_toml("someone-else", "x").replace("\"sandbox\"", "\"nobody\""))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 422, "invalid: {}", resp.status());
+    let problem: Value = resp.json().await?;
+    let fields: Vec<&str> = problem["issues"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|i| i["field"].as_str()).collect())
+        .unwrap_or_default();
+    anyhow::ensure!(
+        problem["code"] == "invalid_campaign" && fields.contains(&"workspace"),
+        "{problem}"
+    );
+    anyhow::ensure!(fields.iter().any(|f| f.starts_with("targets")), "{problem}");
+    let v: Value = app
+        .http
+        .post(app.url("/v1/campaigns/validate"))
+        .bearer_auth(w.key(Role::Viewer))
+        .body("name = ")
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(v["valid"] == false && v["issues"][0]["line"] == 1, "{v}");
+    // Pagination: 5 campaigns, pages of 2.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..5 {
+        let path = match &cursor {
+            Some(c) => format!("/v1/campaigns?limit=2&cursor={c}"),
+            None => "/v1/campaigns?limit=2".to_string(),
+        };
+        let page = get(&app, editor, &path).await?;
+        for c in page["data"].as_array().into_iter().flatten() {
+            seen.push(c["name"].as_str().unwrap_or_default().to_string());
+        }
+        cursor = page["next_cursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    seen.sort();
+    anyhow::ensure!(
+        seen == ["json-one", "restock", "toml-0", "toml-1", "toml-2"],
+        "{seen:?}"
+    );
+    let resp = app
+        .http
+        .get(app.url("/v1/campaigns?cursor=%%%"))
+        .bearer_auth(editor)
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 400, "bad cursor: {}", resp.status());
+    // Pause / resume.
+    let id = created["id"].as_str().unwrap_or_default();
+    let paused: Value = app
+        .http
+        .post(app.url(&format!("/v1/campaigns/{id}/pause")))
+        .bearer_auth(editor)
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(paused["enabled"] == false, "{paused}");
+    let resumed: Value = app
+        .http
+        .post(app.url(&format!("/v1/campaigns/{id}/resume")))
+        .bearer_auth(editor)
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(resumed["enabled"] == true, "{resumed}");
+    // Trigger with variables → a queued run with them, and its generate job.
+    let jobs0 = app.job_count().await?;
+    let resp = app
+        .http
+        .post(app.url(&format!("/v1/campaigns/{id}/trigger")))
+        .bearer_auth(editor)
+        .json(&json!({ "variables": { "product": "Teapot" } }))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 202, "trigger: {}", resp.status());
+    let t: Value = resp.json().await?;
+    let run = get(
+        &app,
+        editor,
+        &format!("/v1/runs/{}", t["run_id"].as_str().unwrap_or_default()),
+    )
+    .await?;
+    anyhow::ensure!(
+        run["variables"]["product"] == "Teapot"
+            && run["trigger"] == "api"
+            && run["state"] == "queued",
+        "{run}"
+    );
+    anyhow::ensure!(app.job_count().await? == jobs0 + 1, "one generate job");
+    let runs = get(&app, editor, &format!("/v1/runs?campaign_id={id}")).await?;
+    anyhow::ensure!(runs["data"].as_array().map(Vec::len) == Some(1), "{runs}");
+    // Posts, with attempts.
+    let post = get(&app, editor, &format!("/v1/posts/{}", w.post_id)).await?;
+    anyhow::ensure!(
+        post["state"] == "pending" && post["attempts"].is_array(),
+        "{post}"
+    );
+    let posts = get(&app, editor, &format!("/v1/posts?run_id={}", w.run_id)).await?;
+    anyhow::ensure!(posts["data"].as_array().map(Vec::len) == Some(1), "{posts}");
+    // Accounts never show tokens; the audit log recorded the changes.
+    let accounts = get(&app, editor, "/v1/accounts").await?;
+    anyhow::ensure!(accounts["data"][0]["name"] == "sandbox", "{accounts}");
+    anyhow::ensure!(
+        accounts["data"][0].get("access_token_sealed").is_none(),
+        "{accounts}"
+    );
+    let audit = get(&app, w.key(Role::Admin), "/v1/audit?limit=200").await?;
+    let actions: Vec<&str> = audit["data"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["action"].as_str()).collect())
+        .unwrap_or_default();
+    for a in [
+        "campaign.saved",
+        "campaign.paused",
+        "campaign.resumed",
+        "campaign.triggered",
+    ] {
+        anyhow::ensure!(actions.contains(&a), "audit lacks {a}: {actions:?}");
+    }
+    Ok(())
+}
+
+pub async fn keys_workspaces_images_ops(app: TestApp) -> anyhow::Result<()> {
+    let w = app.world("ops").await?;
+    // Keys: created once with the plaintext, listed without it.
+    let resp = app
+        .http
+        .post(app.url("/v1/keys"))
+        .bearer_auth(w.key(Role::Admin))
+        .json(&json!({ "role": "editor", "name": "ci" }))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 201);
+    let k: Value = resp.json().await?;
+    let plaintext = k["key"].as_str().unwrap_or_default().to_string();
+    anyhow::ensure!(plaintext.starts_with("prk_"), "{k}");
+    let listed = get(&app, w.key(Role::Admin), "/v1/keys").await?;
+    anyhow::ensure!(
+        !listed.to_string().contains(&plaintext) && !listed.to_string().contains("hash"),
+        "{listed}"
+    );
+    get(&app, &plaintext, "/v1/workspaces/current").await?;
+    // Instance admin: create a workspace and its first owner key.
+    let inst = app.instance_key().await?;
+    let resp = app
+        .http
+        .post(app.url("/v1/workspaces"))
+        .bearer_auth(&inst)
+        .json(&json!({"slug": "client-a"}))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 201, "create workspace: {}", resp.status());
+    let ws: Value = resp.json().await?;
+    let resp = app
+        .http
+        .post(app.url(&format!(
+            "/v1/workspaces/{}/keys",
+            ws["id"].as_str().unwrap_or_default()
+        )))
+        .bearer_auth(&inst)
+        .json(&json!({"role": "owner"}))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 201);
+    let owner: Value = resp.json().await?;
+    let me = get(
+        &app,
+        owner["key"].as_str().unwrap_or_default(),
+        "/v1/workspaces/current",
+    )
+    .await?;
+    anyhow::ensure!(me["slug"] == "client-a", "{me}");
+    // Images, OpenAI shape.
+    let resp = app
+        .http
+        .post(app.url("/v1/images/generations"))
+        .bearer_auth(w.key(Role::Editor))
+        .json(&json!({"prompt": "a red square", "model": "local", "n": 2, "size": "64x32", "response_format": "b64_json", "user": "u1", "seed": 7, "quality": "standard"}))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 200, "images: {}", resp.status());
+    let img: Value = resp.json().await?;
+    anyhow::ensure!(
+        img["created"].is_i64() && img["data"].as_array().map(Vec::len) == Some(2),
+        "{img}"
+    );
+    use base64::Engine;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(img["data"][0]["b64_json"].as_str().unwrap_or_default())?;
+    let decoded = image::load_from_memory(&png)?;
+    anyhow::ensure!((decoded.width(), decoded.height()) == (64, 32));
+    let resp = app
+        .http
+        .post(app.url("/v1/images/generations"))
+        .bearer_auth(w.key(Role::Editor))
+        .json(&json!({"prompt": "x", "size": "big"}))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 400, "bad size: {}", resp.status());
+    // Ops.
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    anyhow::ensure!(
+        metrics.contains("pressroom_jobs{kind=\"generate\",state=\"available\"}"),
+        "{metrics}"
+    );
+    anyhow::ensure!(metrics.contains("pressroom_http_requests_total{method=\"POST\",route=\"/v1/images/generations\",status=\"200\"} 1"), "{metrics}");
+    let ready = app.http.get(app.url("/readyz")).send().await?;
+    anyhow::ensure!(ready.status() == 200);
+    let resp = app.http.get(app.url("/v1/nothing-here")).send().await?;
+    anyhow::ensure!(
+        resp.status() == 404
+            && resp
+                .headers()
+                .get("content-type")
+                .is_some_and(|v| v == "application/problem+json")
+    );
+    // Bodies over the limit (1 MiB) are 413 problem+json.
+    let resp = app
+        .http
+        .post(app.url("/v1/campaigns"))
+        .bearer_auth(w.key(Role::Editor))
+        .body(vec![b'#'; 2 * 1024 * 1024])
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 413, "oversized: {}", resp.status());
+    let problem: Value = resp.json().await?;
+    anyhow::ensure!(problem["code"] == "payload_too_large", "{problem}");
+    // No CORS: a browser preflight gets no Access-Control-Allow-Origin.
+    let resp = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/v1/campaigns"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await?;
+    anyhow::ensure!(resp.headers().get("access-control-allow-origin").is_none());
+    Ok(())
+}
+
+pub async fn openapi_lists_every_route(app: TestApp) -> anyhow::Result<()> {
+    let doc: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "{}",
+        doc["openapi"]
+    );
+    for spec in ROUTES {
+        let method = spec.method.as_str().to_lowercase();
+        let op = &doc["paths"][spec.path][&method];
+        anyhow::ensure!(op.is_object(), "{spec:?} missing from /openapi.json");
+        anyhow::ensure!(
+            op["responses"][spec.ok.to_string()].is_object(),
+            "{spec:?} lacks its {} response",
+            spec.ok
+        );
+    }
+    let ops: usize = doc["paths"]
+        .as_object()
+        .map(|p| {
+            p.values()
+                .map(|i| i.as_object().map(|o| o.len()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    anyhow::ensure!(
+        ops == ROUTES.len(),
+        "document has {ops} operations, table {}",
+        ROUTES.len()
+    );
+    Ok(())
+}
+
+pub async fn rate_limit_answers_429_with_retry_after(app: TestApp) -> anyhow::Result<()> {
+    let w = app.world("rate").await?;
+    let state = ApiState::new(app.store.clone(), app.queue.clone())
+        .with_generator(Arc::new(FakeGenerator))
+        .with_rate_limit(RateLimit {
+            per_second: 0.5,
+            burst: 3.0,
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(pressroom_api::serve(
+        listener,
+        state,
+        stop.clone().cancelled_owned(),
+    ));
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..5 {
+        let resp = app
+            .http
+            .get(format!("{base}/v1/runs"))
+            .bearer_auth(w.key(Role::Viewer))
+            .send()
+            .await?;
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 429 {
+            retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+        }
+    }
+    // Another key has its own bucket.
+    let other = app
+        .http
+        .get(format!("{base}/v1/runs"))
+        .bearer_auth(w.key(Role::Owner))
+        .send()
+        .await?;
+    stop.cancel();
+    let _ = server.await;
+    anyhow::ensure!(statuses == [200, 200, 200, 429, 429], "{statuses:?}");
+    anyhow::ensure!(
+        retry_after
+            .as_deref()
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|s| s >= 1),
+        "{retry_after:?}"
+    );
+    anyhow::ensure!(other.status() == 200);
+    Ok(())
+}
+
+on_both_backends!(
+    campaigns_runs_posts,
+    keys_workspaces_images_ops,
+    openapi_lists_every_route,
+    rate_limit_answers_429_with_retry_after
+);

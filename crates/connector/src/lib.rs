@@ -1,0 +1,65 @@
+//! The connector contract: one trait every publishing platform implements, the types that
+//! cross it, and the error taxonomy the runtime uses to decide what happens next.
+//!
+//! The runtime (the publish worker) owns the attempt state machine; a connector only answers
+//! "what happened" for each phase. See DESIGN.md, "Connector contract".
+
+mod error;
+pub mod http;
+mod model;
+pub mod oauth;
+mod registry;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use error::{BoxError, ConnectorError};
+pub use model::{
+    AccountRef, Capabilities, Credentials, MediaRef, OAuthSpec, PostDraft, Prepared, PublishCtx,
+    Published, Reconciled, ValidationIssue,
+};
+pub use registry::Registry;
+
+/// A publishing platform. Implementations are registered explicitly in the binary.
+#[async_trait::async_trait]
+pub trait Connector: Send + Sync + 'static {
+    /// Stable lowercase id ("instagram"); stored in the database, so never renamed.
+    fn kind(&self) -> &'static str;
+
+    /// Static limits: caption length, accepted media, daily caps, phases.
+    fn capabilities(&self) -> &Capabilities;
+
+    /// Pure checks, no network: run when a campaign is saved and again before publishing,
+    /// so a bad post fails early with a clear reason.
+    fn validate(&self, draft: &PostDraft) -> Result<(), Vec<ValidationIssue>>;
+
+    /// Where the OAuth authorization-code flow goes, or `None` for platforms without OAuth.
+    fn oauth(&self) -> Option<OAuthSpec> {
+        None
+    }
+
+    /// Exchanges a refresh token for fresh credentials. A returned credential with no refresh
+    /// token means "keep the stored one".
+    async fn refresh(&self, creds: &Credentials) -> Result<Credentials, ConnectorError>;
+
+    /// Uploads, media containers, drafts. Must be safe to run more than once: `ctx.checkpoint`
+    /// carries what an earlier run of this attempt stored, so it can resume instead of redoing.
+    async fn prepare(
+        &self,
+        ctx: &PublishCtx,
+        draft: &PostDraft,
+    ) -> Result<Prepared, ConnectorError>;
+
+    /// The one irreversible call. Never retried blindly after `OutcomeUnknown`.
+    async fn commit(
+        &self,
+        ctx: &PublishCtx,
+        prepared: &Prepared,
+    ) -> Result<Published, ConnectorError>;
+
+    /// Read-only: did this attempt land? Answers `Absent` only when the platform says so.
+    async fn reconcile(
+        &self,
+        ctx: &PublishCtx,
+        prepared: Option<&Prepared>,
+    ) -> Result<Reconciled, ConnectorError>;
+}

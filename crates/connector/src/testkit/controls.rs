@@ -1,0 +1,92 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{AccountRef, Connector, Credentials, PostDraft};
+
+/// The phase of a publish a fault targets; fakes map it to their platform's endpoint
+/// (Instagram: `Prepare` = container creation, `Commit` = `media_publish`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Prepare,
+    Commit,
+}
+
+/// A one-shot (or N-shot) failure a fake must produce, in the platform's own words: its status
+/// codes, error bodies and headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer the next `times` calls of `step` with the platform's 5xx / service error.
+    ServerError { step: Step, times: u32 },
+    /// Answer the next call of `step` with the platform's rate-limit response, naming
+    /// `retry_after` the way the platform does (429 + `Retry-After`, usage headers, error code).
+    RateLimited { step: Step, retry_after: Duration },
+    /// Refuse the content on the next call that inspects it, with the platform's rejection.
+    RejectContent,
+    /// Carry out the next commit (record the post) but answer only after the connector has
+    /// given up waiting: the "timeout after the platform accepted" case.
+    AcceptThenHang,
+}
+
+/// Which scenarios apply to a platform. Scenarios for unsupported features are skipped.
+#[derive(Clone, Copy, Debug)]
+pub struct KitFeatures {
+    /// The connector can obtain new credentials without a person (refresh token, or a
+    /// long-lived token to re-derive a page token from).
+    pub refresh: bool,
+    /// The platform signals rate limits the fake can inject.
+    pub rate_limit: bool,
+    /// `reconcile` can find a post whose commit answer was lost.
+    pub reconcile: bool,
+}
+
+impl Default for KitFeatures {
+    fn default() -> Self {
+        Self {
+            refresh: true,
+            rate_limit: true,
+            reconcile: true,
+        }
+    }
+}
+
+/// A connected account as the store would hand it to the runtime.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub account: AccountRef,
+    pub credentials: Credentials,
+}
+
+/// The controls of a fake platform the compliance kit drives. Implemented by each connector's
+/// fake handle.
+#[async_trait::async_trait]
+pub trait FakeControls: Send + Sync {
+    /// The connector under test, configured against this fake.
+    fn connector(&self) -> Arc<dyn Connector>;
+
+    /// What the platform supports.
+    fn features(&self) -> KitFeatures {
+        KitFeatures::default()
+    }
+
+    /// A fresh connected account with valid credentials (its own posts, tokens and counters).
+    async fn connect_account(&self) -> Account;
+
+    /// A draft the platform accepts (for URL-pulling platforms, media served over loopback).
+    async fn valid_draft(&self) -> PostDraft;
+
+    /// Queues a fault; faults fire in the order injected.
+    async fn inject(&self, fault: Fault);
+
+    /// The platform now treats the account's current access token as expired.
+    async fn expire_access_token(&self, account: &Account);
+
+    /// The platform now refuses the account's refresh credential as revoked.
+    async fn revoke_refresh(&self, account: &Account);
+
+    /// Posts the platform holds for the account (each successful irreversible call adds one).
+    async fn published_count(&self, account: &Account) -> usize;
+
+    /// A fragment of the platform's rejection message that must reach `Rejected(reason)`.
+    fn rejection_reason(&self) -> String;
+}

@@ -1,0 +1,37 @@
+//! The compliance kit (feature `testkit`): scenarios every connector must pass against its own
+//! fake platform, and the pieces the scenarios need.
+//!
+//! # How a connector plugs in
+//!
+//! 1. The connector's fake (feature `fake` of the connector crate) runs an axum server on
+//!    `127.0.0.1:0` that follows the real API, and a small handle type implements
+//!    [`FakeControls`]: build the connector pointed at the fake (with a short request timeout,
+//!    about 1 s, so [`Fault::AcceptThenHang`] resolves fast), mint a connected account, make a
+//!    valid draft, inject [`Fault`]s, expire access tokens, revoke refresh credentials, and count
+//!    the posts the platform holds.
+//! 2. A test in the connector crate's `tests/` calls [`run_all`] (or single scenarios from
+//!    [`scenarios`]):
+//!
+//! ```ignore
+//! #[tokio::test]
+//! async fn compliance() {
+//!     let fake = connector_x::fake::FakeX::start().await.expect("fake starts");
+//!     pressroom_connector::testkit::run_all(&fake).await;
+//! }
+//! ```
+//!
+//! The scenarios drive the connector through [`Runner`], a small copy of the runtime's attempt
+//! state machine (DESIGN.md "Publishing at most once"), so they check how the connector
+//! *classifies* what the platform does, which is the connector's whole job.
+//!
+//! [`media`] serves real JPEG bytes over loopback for platforms that pull media by URL.
+
+mod controls;
+pub mod faults;
+pub mod media;
+mod runner;
+pub mod scenarios;
+
+pub use controls::{Account, FakeControls, Fault, KitFeatures, Step};
+pub use runner::{Attempt, Outcome, RunLog, Runner};
+pub use scenarios::run_all;

@@ -1,0 +1,231 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::Account;
+use crate::{Connector, ConnectorError, PostDraft, Prepared, PublishCtx, Published, Reconciled};
+
+/// How a run of an attempt ended, as the runtime would record it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The post exists; `via_reconcile` when reconcile (not the commit answer) proved it.
+    Committed {
+        published: Published,
+        via_reconcile: bool,
+    },
+    /// Permanent failure with the platform's reason.
+    Failed(String),
+    /// The account needs a person (reconnect); its jobs are parked.
+    Parked(String),
+    /// The platform asked us to come back later; the attempt is deferred this long.
+    Deferred(Option<Duration>),
+    /// Nobody can tell whether the post landed: dead letter for a person.
+    Unknown(String),
+    /// Transient failures exhausted the retry budget.
+    GaveUp(String),
+}
+
+/// What the runner did, so scenarios can assert how often each phase ran.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunLog {
+    pub prepares: u32,
+    pub commits: u32,
+    pub reconciles: u32,
+    pub refreshes: u32,
+    pub transient_retries: u32,
+    /// `ConnectorError::code()` of every error seen, in order.
+    pub errors: Vec<&'static str>,
+}
+
+/// One publish attempt as the store would persist it between runs: context (credentials,
+/// checkpoint), the prepared output, and whether a commit was started.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    pub ctx: PublishCtx,
+    pub prepared: Option<Prepared>,
+    /// True between writing `committing` and learning the outcome.
+    pub committing: bool,
+    pub log: RunLog,
+}
+
+/// A small copy of the runtime's attempt state machine (DESIGN.md "Publishing at most once")
+/// with test-sized backoff.
+pub struct Runner {
+    connector: Arc<dyn Connector>,
+    /// Transient retries allowed per run.
+    pub max_transient: u32,
+    /// First backoff; doubles on each retry.
+    pub backoff: Duration,
+}
+
+static NEXT_ATTEMPT: AtomicU64 = AtomicU64::new(1);
+
+impl Runner {
+    pub fn new(connector: Arc<dyn Connector>) -> Self {
+        Self {
+            connector,
+            max_transient: 5,
+            backoff: Duration::from_millis(20),
+        }
+    }
+
+    /// Exponential backoff, capped at 32 × the first step (test-sized; the runtime adds jitter).
+    fn backoff_for(&self, n: u32) -> Duration {
+        self.backoff * 2u32.pow(n.saturating_sub(1).min(5))
+    }
+
+    /// A new attempt for `draft` on `account`.
+    pub fn attempt(&self, account: &Account, draft: &PostDraft) -> Attempt {
+        let n = NEXT_ATTEMPT.fetch_add(1, Ordering::Relaxed);
+        Attempt {
+            ctx: PublishCtx {
+                account: account.account.clone(),
+                credentials: account.credentials.clone(),
+                attempt_id: format!("attempt-{n}"),
+                checkpoint: None,
+                committing_since: None,
+                caption: draft.caption.clone(),
+                media_sha256: draft.media.iter().map(|m| m.sha256.clone()).collect(),
+            },
+            prepared: None,
+            committing: false,
+            log: RunLog::default(),
+        }
+    }
+
+    /// Runs the attempt until it is committed, fails, is parked, deferred or unknown.
+    pub async fn run(&self, attempt: &mut Attempt, draft: &PostDraft) -> Outcome {
+        let mut refreshed = false;
+        let mut transient = 0u32;
+        for _ in 0..50 {
+            if attempt.committing {
+                attempt.log.reconciles += 1;
+                let prepared = attempt.prepared.clone();
+                match self
+                    .connector
+                    .reconcile(&attempt.ctx, prepared.as_ref())
+                    .await
+                {
+                    Ok(Reconciled::Landed(published)) => {
+                        attempt.committing = false;
+                        return Outcome::Committed {
+                            published,
+                            via_reconcile: true,
+                        };
+                    }
+                    Ok(Reconciled::Absent) => attempt.committing = false,
+                    Ok(Reconciled::Unknown(why)) => return Outcome::Unknown(why),
+                    Err(e) => match self
+                        .on_error(attempt, e, &mut refreshed, &mut transient)
+                        .await
+                    {
+                        Some(end) => return end,
+                        None => continue,
+                    },
+                }
+            }
+            let Some(prepared) = attempt.prepared.clone() else {
+                attempt.log.prepares += 1;
+                match self.connector.prepare(&attempt.ctx, draft).await {
+                    Ok(p) => {
+                        attempt.ctx.checkpoint = Some(p.checkpoint.clone());
+                        attempt.prepared = Some(p);
+                    }
+                    Err(e) => {
+                        if let Some(end) = self
+                            .on_error(attempt, e, &mut refreshed, &mut transient)
+                            .await
+                        {
+                            return end;
+                        }
+                    }
+                }
+                continue;
+            };
+            attempt.committing = true;
+            attempt.ctx.committing_since.get_or_insert_with(Utc::now);
+            attempt.log.commits += 1;
+            match self.connector.commit(&attempt.ctx, &prepared).await {
+                Ok(published) => {
+                    attempt.committing = false;
+                    return Outcome::Committed {
+                        published,
+                        via_reconcile: false,
+                    };
+                }
+                Err(ConnectorError::OutcomeUnknown(why)) => {
+                    attempt.log.errors.push("outcome_unknown");
+                    tracing::debug!(%why, "commit outcome unknown; reconciling");
+                }
+                Err(e) => {
+                    // Every other class means the platform answered "not done".
+                    attempt.committing = false;
+                    if let Some(end) = self
+                        .on_error(attempt, e, &mut refreshed, &mut transient)
+                        .await
+                    {
+                        return end;
+                    }
+                }
+            }
+        }
+        Outcome::GaveUp("step budget exhausted".into())
+    }
+
+    /// Applies the runtime's reaction to one error; `None` means "go on".
+    async fn on_error(
+        &self,
+        attempt: &mut Attempt,
+        err: ConnectorError,
+        refreshed: &mut bool,
+        transient: &mut u32,
+    ) -> Option<Outcome> {
+        attempt.log.errors.push(err.code());
+        match err {
+            ConnectorError::Transient(e) => {
+                *transient += 1;
+                attempt.log.transient_retries += 1;
+                if *transient > self.max_transient {
+                    return Some(Outcome::GaveUp(e.to_string()));
+                }
+                tokio::time::sleep(self.backoff_for(*transient)).await;
+                None
+            }
+            ConnectorError::RateLimited { retry_after } => Some(Outcome::Deferred(retry_after)),
+            ConnectorError::AuthExpired if !*refreshed => {
+                *refreshed = true;
+                attempt.log.refreshes += 1;
+                match self.connector.refresh(&attempt.ctx.credentials).await {
+                    Ok(fresh) => {
+                        attempt.ctx.credentials = attempt.ctx.credentials.merge_refreshed(fresh);
+                        None
+                    }
+                    // The refresh itself did not happen: back off and try it again.
+                    Err(ConnectorError::Transient(e)) => {
+                        *refreshed = false;
+                        *transient += 1;
+                        attempt.log.transient_retries += 1;
+                        if *transient > self.max_transient {
+                            return Some(Outcome::GaveUp(e.to_string()));
+                        }
+                        tokio::time::sleep(self.backoff_for(*transient)).await;
+                        None
+                    }
+                    Err(ConnectorError::RateLimited { retry_after }) => {
+                        *refreshed = false;
+                        Some(Outcome::Deferred(retry_after))
+                    }
+                    Err(e) => Some(Outcome::Parked(e.to_string())),
+                }
+            }
+            ConnectorError::AuthExpired => {
+                Some(Outcome::Parked("still expired after a refresh".into()))
+            }
+            ConnectorError::Disconnected(why) => Some(Outcome::Parked(why)),
+            ConnectorError::Rejected(why) => Some(Outcome::Failed(why)),
+            ConnectorError::OutcomeUnknown(why) => Some(Outcome::Unknown(why)),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The validated shape of a campaign: what a TOML file (or a DB row) turns into.
+//!
+//! These types hold only checked values, so the scheduler and the workers never
+//! re-validate: a `CampaignSpec` exists only if `parse_campaign` accepted the text.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use crate::schedule::MisfirePolicy;
+
+/// A campaign definition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CampaignSpec {
+    /// Slug, unique within the workspace (`[a-z0-9][a-z0-9_-]*`, at most 64 characters).
+    pub name: String,
+    /// Slug of the workspace that owns the campaign; every store query is scoped by it.
+    pub workspace: String,
+    pub description: Option<String>,
+    pub schedule: ScheduleSpec,
+    pub generation: GenerationSpec,
+    pub caption: CaptionSpec,
+    /// User variables given to the prompt and caption templates (TOML converted to JSON;
+    /// TOML date-times become RFC 3339 strings).
+    pub variables: BTreeMap<String, serde_json::Value>,
+    /// At least one target.
+    pub targets: Vec<TargetSpec>,
+}
+
+/// When a campaign fires, and what to do with fires missed while the daemon was down.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScheduleSpec {
+    pub trigger: Trigger,
+    /// IANA zone the cron expression (or a local `at`) is read in. Always set for
+    /// `Trigger::Cron`; kept for the others when given, so templates can show local time.
+    pub timezone: Option<String>,
+    pub misfire: MisfirePolicy,
+}
+
+/// What makes a campaign fire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Trigger {
+    /// Cron expression with 5 fields (minute first) or 6 (second first), checked by croner.
+    Cron { expr: String },
+    /// A single fire at this instant (a local `at` has already been resolved in its zone).
+    At { at: DateTime<Utc> },
+    /// Fires only when the API or a webhook asks.
+    WebhookOnly,
+}
+
+/// Image generation settings. The prompts are MiniJinja templates (syntax-checked).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GenerationSpec {
+    /// One of [`BACKENDS`].
+    pub backend: String,
+    /// `None` means the backend's configured default model (the tiny model for `local`).
+    pub model: Option<String>,
+    pub prompt: String,
+    pub negative_prompt: Option<String>,
+    pub steps: u32,
+    pub guidance: f32,
+    pub scheduler: NoiseScheduler,
+    pub width: u32,
+    pub height: u32,
+    pub seed: Seed,
+}
+
+/// Generation backends known at compile time.
+pub const BACKENDS: &[&str] = &["local", "openai", "stability"];
+
+/// Defaults chosen for the local engine: small, fast, valid for SD 1.x/2.x.
+impl GenerationSpec {
+    pub const DEFAULT_BACKEND: &'static str = "local";
+    pub const DEFAULT_STEPS: u32 = 25;
+    pub const DEFAULT_GUIDANCE: f32 = 7.5;
+    pub const DEFAULT_SIZE: u32 = 512;
+    /// Steps above this are almost certainly a typo and would pin a GPU for minutes.
+    pub const MAX_STEPS: u32 = 150;
+    pub const MAX_GUIDANCE: f32 = 50.0;
+    pub const MIN_SIZE: u32 = 64;
+    pub const MAX_SIZE: u32 = 4096;
+}
+
+/// The diffusion sampler (the engine's "scheduler"; not to be confused with the cron one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum NoiseScheduler {
+    #[serde(rename = "ddim")]
+    Ddim,
+    #[serde(rename = "euler")]
+    Euler,
+    #[serde(rename = "euler-a")]
+    EulerAncestral,
+    #[serde(rename = "dpmpp-2m")]
+    DpmPp2m,
+    #[serde(rename = "turbo")]
+    Turbo,
+}
+
+impl NoiseScheduler {
+    pub const ALL: [NoiseScheduler; 5] = [
+        Self::Ddim,
+        Self::Euler,
+        Self::EulerAncestral,
+        Self::DpmPp2m,
+        Self::Turbo,
+    ];
+
+    /// The name used in campaign files and stored in the DB.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ddim => "ddim",
+            Self::Euler => "euler",
+            Self::EulerAncestral => "euler-a",
+            Self::DpmPp2m => "dpmpp-2m",
+            Self::Turbo => "turbo",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// Seed for generation: fixed for reproducible output, or drawn per run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Seed {
+    Fixed(u64),
+    Random,
+}
+
+/// The post text, a MiniJinja template (syntax-checked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaptionSpec {
+    pub template: String,
+}
+
+/// One destination: an account and the rendition preset for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetSpec {
+    pub account: String,
+    pub preset: String,
+    /// How the image is fitted to the preset; `None` means the preset's default.
+    pub fit: Option<Fit>,
+}
+
+/// How an image is fitted into a preset's frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fit {
+    /// Fill the frame, cropping what overflows.
+    Cover,
+    /// Fit inside the frame, padding the rest.
+    Contain,
+    /// Keep the generated size (only valid if the preset accepts it).
+    Native,
+}
+
+impl Fit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cover => "cover",
+            Self::Contain => "contain",
+            Self::Native => "native",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Cover, Self::Contain, Self::Native]
+            .into_iter()
+            .find(|f| f.as_str() == name)
+    }
+}

@@ -1,0 +1,79 @@
+//! Reading `[[targets]]`: where each post goes and which rendition it uses.
+
+use super::reader::{Item, Reader, Sink};
+use super::spec::{Fit, TargetSpec};
+
+/// At least one target; duplicates (same account, preset and fit) are refused because
+/// they would publish the same post twice.
+pub(crate) fn read_targets(item: &Item<'_, '_>, sink: &mut Sink<'_>) -> Option<Vec<TargetSpec>> {
+    let array = item.array(sink)?;
+    if array.is_empty() {
+        sink.push(item.span(), &item.path, "at least one target is required");
+        return None;
+    }
+    let mut targets = Vec::new();
+    let mut complete = true;
+    for (index, value) in array.iter().enumerate() {
+        let element = Item {
+            path: format!("{}[{index}]", item.path),
+            value,
+        };
+        match element.table(sink).and_then(|t| read_target(t, sink)) {
+            Some(target) => {
+                if targets.contains(&target) {
+                    sink.push(
+                        element.span(),
+                        &element.path,
+                        format!(
+                            "duplicate target (account `{}`, preset `{}`)",
+                            target.account, target.preset
+                        ),
+                    );
+                }
+                targets.push(target);
+            }
+            None => complete = false,
+        }
+    }
+    complete.then_some(targets)
+}
+
+fn read_target(mut table: Reader<'_, '_>, sink: &mut Sink<'_>) -> Option<TargetSpec> {
+    let account = read_name(&mut table, sink, "account");
+    let preset = read_name(&mut table, sink, "preset");
+    let fit = match table.get("fit") {
+        None => Some(None),
+        Some(item) => item
+            .string(sink)
+            .and_then(|s| match Fit::from_name(s.get_ref()) {
+                Some(fit) => Some(Some(fit)),
+                None => {
+                    sink.push(
+                        s.span(),
+                        &item.path,
+                        format!(
+                            "unknown fit `{}`, expected `cover`, `contain` or `native`",
+                            s.get_ref()
+                        ),
+                    );
+                    None
+                }
+            }),
+    };
+    table.finish(sink);
+    Some(TargetSpec {
+        account: account?,
+        preset: preset?,
+        fit: fit?,
+    })
+}
+
+/// A required non-empty string (an account or preset name).
+fn read_name(table: &mut Reader<'_, '_>, sink: &mut Sink<'_>, key: &'static str) -> Option<String> {
+    let value = table.require(sink, key)?.string(sink)?;
+    if value.get_ref().trim().is_empty() {
+        sink.push(value.span(), &table.child_path(key), "must not be empty");
+        return None;
+    }
+    Some(value.into_inner())
+}

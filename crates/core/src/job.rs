@@ -1,0 +1,78 @@
+//! Durable job kinds and states, as stored in the `jobs` table.
+
+use serde::{Deserialize, Serialize};
+
+/// What a job does. Each worker role claims only its kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    /// Render the prompt, generate (or fetch from cache) the run's image.
+    Generate,
+    /// Cut one rendition of a run's image for one preset, then create its posts.
+    Render,
+    /// Publish one post to one account: prepare -> commit -> (reconcile).
+    Publish,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 3] = [JobKind::Generate, JobKind::Render, JobKind::Publish];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Generate => "generate",
+            JobKind::Render => "render",
+            JobKind::Publish => "publish",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Where a job is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for `run_at`, claimable after it.
+    Available,
+    /// Leased by a worker until `lease_expires_at`.
+    Running,
+    /// Done; kept for history.
+    Completed,
+    /// Gave up after max attempts or a permanent error; an operator can retry it.
+    Dead,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Available => "available",
+            JobState::Running => "running",
+            JobState::Completed => "completed",
+            JobState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Available, Self::Running, Self::Completed, Self::Dead]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_states_round_trip_through_their_names() {
+        for k in JobKind::ALL {
+            assert_eq!(JobKind::parse(k.as_str()), Some(k));
+        }
+        for s in ["available", "running", "completed", "dead"] {
+            assert_eq!(JobState::parse(s).map(JobState::as_str), Some(s));
+        }
+        assert_eq!(JobKind::parse("nope"), None);
+    }
+}

@@ -1,0 +1,46 @@
+//! Device and precision choice: CUDA in half precision when a GPU is present, CPU fp32 else.
+
+use tch::{Device, Kind};
+
+/// Where and in which precision to run.
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceChoice {
+    pub device: Device,
+    /// Precision of the UNet and text encoder.
+    pub kind: Kind,
+}
+
+impl DeviceChoice {
+    /// CUDA:0 with fp16 if available, otherwise CPU fp32. `PRESSROOM_DEVICE=cpu|cuda` and
+    /// `PRESSROOM_DTYPE=fp32|fp16|bf16` override, for benchmarking and debugging.
+    pub fn auto() -> Self {
+        let want = std::env::var("PRESSROOM_DEVICE").unwrap_or_default();
+        let device = match want.as_str() {
+            "cpu" => Device::Cpu,
+            _ => Device::cuda_if_available(),
+        };
+        let default_kind = if device.is_cuda() {
+            Kind::Half
+        } else {
+            Kind::Float
+        };
+        let kind = match std::env::var("PRESSROOM_DTYPE").as_deref() {
+            Ok("fp32") => Kind::Float,
+            Ok("fp16") => Kind::Half,
+            Ok("bf16") => Kind::BFloat16,
+            _ => default_kind,
+        };
+        Self { device, kind }
+    }
+
+    pub fn cpu() -> Self {
+        Self {
+            device: Device::Cpu,
+            kind: Kind::Float,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!("{:?}/{:?}", self.device, self.kind)
+    }
+}

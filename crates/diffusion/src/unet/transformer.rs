@@ -1,0 +1,166 @@
+//! Transformer2DModel and BasicTransformerBlock: the UNet's self- and cross-attention.
+
+use tch::Tensor;
+
+use crate::error::Result;
+use crate::nn::{Conv2d, GroupNorm, LayerNorm, Linear, attention};
+use crate::weights::Vb;
+
+/// diffusers `Attention` as used in the UNet: q/k/v without bias, `to_out.0` with bias.
+pub struct Attention {
+    to_q: Linear,
+    to_k: Linear,
+    to_v: Linear,
+    to_out: Linear,
+    heads: i64,
+}
+
+impl Attention {
+    pub fn load(
+        vb: &Vb,
+        query_dim: i64,
+        context_dim: i64,
+        heads: i64,
+        head_dim: i64,
+    ) -> Result<Self> {
+        let inner = heads * head_dim;
+        Ok(Self {
+            to_q: Linear::load(&vb.pp("to_q"), query_dim, inner, false)?,
+            to_k: Linear::load(&vb.pp("to_k"), context_dim, inner, false)?,
+            to_v: Linear::load(&vb.pp("to_v"), context_dim, inner, false)?,
+            to_out: Linear::load(&vb.pp("to_out.0"), inner, query_dim, true)?,
+            heads,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, context: Option<&Tensor>) -> Tensor {
+        let ctx = context.unwrap_or(x);
+        let a = attention(
+            &self.to_q.forward(x),
+            &self.to_k.forward(ctx),
+            &self.to_v.forward(ctx),
+            self.heads,
+            false,
+        );
+        self.to_out.forward(&a)
+    }
+}
+
+struct Block {
+    norm1: LayerNorm,
+    attn1: Attention,
+    norm2: LayerNorm,
+    attn2: Attention,
+    norm3: LayerNorm,
+    ff_in: Linear,
+    ff_out: Linear,
+}
+
+impl Block {
+    fn load(vb: &Vb, dim: i64, ctx_dim: i64, heads: i64, head_dim: i64) -> Result<Self> {
+        let ff_inner = 4 * dim;
+        Ok(Self {
+            norm1: LayerNorm::load(&vb.pp("norm1"), dim, 1e-5)?,
+            attn1: Attention::load(&vb.pp("attn1"), dim, dim, heads, head_dim)?,
+            norm2: LayerNorm::load(&vb.pp("norm2"), dim, 1e-5)?,
+            attn2: Attention::load(&vb.pp("attn2"), dim, ctx_dim, heads, head_dim)?,
+            norm3: LayerNorm::load(&vb.pp("norm3"), dim, 1e-5)?,
+            // GEGLU: one projection to twice the width, split into value and gate.
+            ff_in: Linear::load(&vb.pp("ff.net.0.proj"), dim, 2 * ff_inner, true)?,
+            ff_out: Linear::load(&vb.pp("ff.net.2"), ff_inner, dim, true)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, ctx: &Tensor) -> Tensor {
+        let x = self.attn1.forward(&self.norm1.forward(x), None) + x;
+        let x = self.attn2.forward(&self.norm2.forward(&x), Some(ctx)) + x;
+        let h = self.ff_in.forward(&self.norm3.forward(&x));
+        let parts = h.chunk(2, -1);
+        let h = &parts[0] * parts[1].gelu("none");
+        self.ff_out.forward(&h) + x
+    }
+}
+
+enum Proj {
+    Conv(Conv2d),
+    Linear(Linear),
+}
+
+/// Transformer2DModel over a feature map: group norm, projection in (1×1 conv in SD 1.x,
+/// linear in SD 2.x), transformer blocks, projection out, residual.
+pub struct Transformer2D {
+    norm: GroupNorm,
+    proj_in: Proj,
+    blocks: Vec<Block>,
+    proj_out: Proj,
+}
+
+pub struct TransformerSpec {
+    pub channels: i64,
+    pub heads: i64,
+    pub layers: i64,
+    pub context_dim: i64,
+    pub groups: i64,
+    pub linear_projection: bool,
+}
+
+impl Transformer2D {
+    pub fn load(vb: &Vb, s: &TransformerSpec) -> Result<Self> {
+        let head_dim = s.channels / s.heads;
+        let inner = s.heads * head_dim;
+        let (proj_in, proj_out) = if s.linear_projection {
+            (
+                Proj::Linear(Linear::load(&vb.pp("proj_in"), s.channels, inner, true)?),
+                Proj::Linear(Linear::load(&vb.pp("proj_out"), inner, s.channels, true)?),
+            )
+        } else {
+            (
+                Proj::Conv(Conv2d::load1(&vb.pp("proj_in"), s.channels, inner)?),
+                Proj::Conv(Conv2d::load1(&vb.pp("proj_out"), inner, s.channels)?),
+            )
+        };
+        let blocks = (0..s.layers)
+            .map(|k| {
+                Block::load(
+                    &vb.pp("transformer_blocks").pp(k),
+                    inner,
+                    s.context_dim,
+                    s.heads,
+                    head_dim,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            norm: GroupNorm::load(&vb.pp("norm"), s.groups, s.channels, 1e-6)?,
+            proj_in,
+            blocks,
+            proj_out,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, ctx: &Tensor) -> Tensor {
+        let sz = x.size();
+        let (b, h, w) = (sz[0], sz[2], sz[3]);
+        let mut t = self.norm.forward(x);
+        let to_tokens = |t: &Tensor| {
+            let c = t.size()[1];
+            t.permute([0, 2, 3, 1]).reshape([b, h * w, c])
+        };
+        t = match &self.proj_in {
+            Proj::Conv(c) => to_tokens(&c.forward(&t)),
+            Proj::Linear(l) => l.forward(&to_tokens(&t)),
+        };
+        for blk in &self.blocks {
+            t = blk.forward(&t, ctx);
+        }
+        let to_map = |t: &Tensor| {
+            let c = t.size()[2];
+            t.reshape([b, h, w, c]).permute([0, 3, 1, 2]).contiguous()
+        };
+        let out = match &self.proj_out {
+            Proj::Conv(c) => c.forward(&to_map(&t)),
+            Proj::Linear(l) => to_map(&l.forward(&t)),
+        };
+        out + x
+    }
+}

@@ -1,0 +1,152 @@
+//! The `pressroom generate` and `pressroom model init-tiny` commands, kept here so the
+//! binary only wires two subcommands.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use pressroom_diffusion::{DeviceChoice, EngineConfig, SchedulerKind, init_tiny_model};
+
+use crate::cache::CachedGenerator;
+use crate::diffusion::DiffusionGenerator;
+use crate::generator::Generator;
+use crate::request::{GenerationRequest, Progress, ProgressFn};
+
+/// Generate one image with the local engine.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GenerateArgs {
+    /// Model folder in the diffusers layout (model_index.json, unet/, vae/, ...).
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 20)]
+    pub steps: u32,
+    /// ddim, euler, euler-a, dpmpp-2m or turbo.
+    #[arg(long, default_value = "euler-a")]
+    pub scheduler: SchedulerKind,
+    /// Classifier-free guidance scale; 0 or 1 disables the unconditional pass.
+    #[arg(long, default_value_t = 7.5)]
+    pub guidance: f32,
+    #[arg(long, default_value_t = 512)]
+    pub width: u32,
+    #[arg(long, default_value_t = 512)]
+    pub height: u32,
+    /// Negative prompt: what the image should not contain.
+    #[arg(long)]
+    pub negative: Option<String>,
+    /// Where to write the PNG.
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Optional generation cache directory; a repeat request is answered from it.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// auto (CUDA fp16 if present, else CPU fp32), cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    pub prompt: String,
+}
+
+fn device_choice(name: &str) -> anyhow::Result<DeviceChoice> {
+    match name {
+        "auto" => Ok(DeviceChoice::auto()),
+        "cpu" => Ok(DeviceChoice::cpu()),
+        "cuda" => {
+            anyhow::ensure!(
+                pressroom_diffusion::cuda_available(),
+                "--device cuda: no CUDA device is available"
+            );
+            Ok(DeviceChoice {
+                device: tch::Device::Cuda(0),
+                kind: tch::Kind::Half,
+            })
+        }
+        other => anyhow::bail!("unknown --device `{other}` (auto, cpu or cuda)"),
+    }
+}
+
+/// Runs `pressroom generate`.
+pub async fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let device = device_choice(&args.device)?;
+    let req = GenerationRequest {
+        prompt: args.prompt.clone(),
+        negative_prompt: args.negative.clone(),
+        seed: args.seed,
+        steps: args.steps,
+        guidance: args.guidance,
+        scheduler: args.scheduler,
+        width: args.width,
+        height: args.height,
+    };
+    req.validate()?;
+    eprintln!(
+        "loading {} on {} ...",
+        args.model.display(),
+        device.describe()
+    );
+    let engine = DiffusionGenerator::load_async(&args.model, device, EngineConfig::default())
+        .await
+        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let generator: Arc<dyn Generator> = match &args.cache {
+        Some(dir) => Arc::new(CachedGenerator::new(engine, dir.clone())?),
+        None => Arc::new(engine),
+    };
+
+    let bar = indicatif::ProgressBar::new(u64::from(args.steps));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} step {pos}/{len} [{bar:30}] {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let progress_bar = bar.clone();
+    let progress: ProgressFn = Arc::new(move |p: Progress| {
+        progress_bar.set_length(u64::from(p.total));
+        progress_bar.set_position(u64::from(p.step));
+    });
+    let img = generator.generate(req, Some(progress)).await?;
+    bar.finish_and_clear();
+    if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(&args.output, &img.png)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    println!(
+        "wrote {} ({}x{}, {}key {}, {:.1}s)",
+        args.output.display(),
+        img.width,
+        img.height,
+        if img.cache_hit { "cache hit, " } else { "" },
+        &img.generation_key[..16],
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Write a tiny random-weight model (for demos and tests without real weights).
+#[derive(clap::Args, Debug, Clone)]
+pub struct InitTinyArgs {
+    /// Folder to write the model into (created if missing).
+    pub dir: PathBuf,
+    /// Seed for the random weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Runs `pressroom model init-tiny`.
+pub fn run_init_tiny(args: InitTinyArgs) -> anyhow::Result<()> {
+    init_tiny_model(&args.dir, args.seed)
+        .with_context(|| format!("writing tiny model to {}", args.dir.display()))?;
+    println!(
+        "wrote a tiny random-weight Stable Diffusion model to {}",
+        args.dir.display()
+    );
+    println!(
+        "note: its weights are random, so it produces noise-like images, not pictures. \
+         It is for demos and tests; point --model at a real diffusers folder \
+         (e.g. SD 1.5 or SD-Turbo) for real images."
+    );
+    Ok(())
+}

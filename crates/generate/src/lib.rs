@@ -1,0 +1,34 @@
+//! Image generation for Pressroom: the [`Generator`] trait, the local diffusion backend,
+//! remote backends (OpenAI Images, Stability), the generation cache and the prompt policy.
+//!
+//! Compose them as layers: `PolicyGenerator::new(CachedGenerator::new(backend, dir)?, policy)`
+//! checks the prompt first, then answers repeats from the cache, then runs the backend.
+
+pub mod cache;
+pub mod cli;
+pub mod diffusion;
+pub mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
+pub mod generator;
+pub mod key;
+pub mod openai;
+pub mod policy;
+pub mod remote;
+pub mod request;
+pub mod stability;
+
+pub use cache::CachedGenerator;
+pub use diffusion::DiffusionGenerator;
+pub use error::GenerateError;
+pub use generator::Generator;
+pub use key::generation_key;
+pub use openai::{OpenAiConfig, OpenAiImages};
+pub use policy::{BlockedTerm, PolicyGenerator, PromptPolicy};
+pub use remote::ApiKey;
+pub use request::{
+    GeneratedImage, GenerationRequest, Progress, ProgressFn, SchedulerKind, UnknownScheduler,
+};
+pub use stability::{StabilityConfig, StabilityImages};
+
+pub use pressroom_diffusion::{DeviceChoice, EngineConfig};

@@ -1,0 +1,391 @@
+//! The generate crate end to end: the local engine behind the trait, the cache, the prompt
+//! policy, and both remote clients against the local fake services.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use pressroom_generate::fake::{FakeImageApi, InjectedFailure, test_png};
+use pressroom_generate::{
+    ApiKey, CachedGenerator, DeviceChoice, DiffusionGenerator, EngineConfig, GenerateError,
+    GeneratedImage, GenerationRequest, Generator, OpenAiConfig, OpenAiImages, PolicyGenerator,
+    Progress, ProgressFn, PromptPolicy, SchedulerKind, StabilityConfig, StabilityImages,
+    generation_key,
+};
+
+/// Counts model runs; answers with a small PNG.
+struct Counting {
+    runs: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Generator for Counting {
+    fn identity(&self) -> String {
+        "counting@sha256:0".into()
+    }
+
+    async fn generate(
+        &self,
+        req: GenerationRequest,
+        _progress: Option<ProgressFn>,
+    ) -> Result<GeneratedImage, GenerateError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        Ok(GeneratedImage {
+            png: test_png(req.width, req.height),
+            width: req.width,
+            height: req.height,
+            cache_hit: false,
+            generation_key: String::new(),
+        })
+    }
+}
+
+fn small(prompt: &str, seed: u64) -> GenerationRequest {
+    GenerationRequest {
+        prompt: prompt.into(),
+        negative_prompt: None,
+        seed,
+        steps: 2,
+        guidance: 5.0,
+        scheduler: SchedulerKind::Ddim,
+        width: 64,
+        height: 64,
+    }
+}
+
+#[tokio::test]
+async fn cache_answers_repeats_without_running_the_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cached = Arc::new(
+        CachedGenerator::new(
+            Counting {
+                runs: AtomicUsize::new(0),
+            },
+            dir.path(),
+        )
+        .expect("cache"),
+    );
+    let first = cached.generate(small("a", 1), None).await.expect("first");
+    assert!(!first.cache_hit);
+    assert_eq!(
+        first.generation_key,
+        generation_key("counting@sha256:0", &small("a", 1))
+    );
+    assert!(cached.path_for(&first.generation_key).exists());
+    let again = cached.generate(small("a", 1), None).await.expect("again");
+    assert!(again.cache_hit);
+    assert_eq!(again.png, first.png);
+    assert_eq!((again.width, again.height), (64, 64));
+    assert_eq!(cached.inner().runs.load(Ordering::SeqCst), 1);
+
+    // A different seed is a different image.
+    let other = cached.generate(small("a", 2), None).await.expect("other");
+    assert!(!other.cache_hit);
+    assert_eq!(cached.inner().runs.load(Ordering::SeqCst), 2);
+
+    // Concurrent identical requests run the model once.
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let c = cached.clone();
+            tokio::spawn(async move { c.generate(small("b", 9), None).await })
+        })
+        .collect();
+    let mut hits = 0;
+    for t in tasks {
+        if t.await.expect("join").expect("generate").cache_hit {
+            hits += 1;
+        }
+    }
+    assert_eq!(cached.inner().runs.load(Ordering::SeqCst), 3);
+    assert_eq!(hits, 3);
+
+    // A corrupt entry is regenerated, not served.
+    let key = generation_key("counting@sha256:0", &small("c", 1));
+    std::fs::write(cached.path_for(&key), b"not a png").expect("write");
+    let fixed = cached
+        .generate(small("c", 1), None)
+        .await
+        .expect("regenerated");
+    assert!(!fixed.cache_hit);
+    assert_eq!(cached.inner().runs.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn policy_blocks_before_the_backend_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inner = CachedGenerator::new(
+        Counting {
+            runs: AtomicUsize::new(0),
+        },
+        dir.path(),
+    )
+    .expect("cache");
+    let g = PolicyGenerator::new(inner, PromptPolicy::from_terms(["weapon"]));
+    let err = g
+        .generate(small("a shiny Weapon", 1), None)
+        .await
+        .expect_err("blocked");
+    assert!(
+        matches!(&err, GenerateError::PromptBlocked { term, .. } if term == "weapon"),
+        "{err}"
+    );
+    assert!(g.generate(small("a shiny apple", 1), None).await.is_ok());
+}
+
+#[tokio::test]
+async fn invalid_requests_fail_fast() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = CachedGenerator::new(
+        Counting {
+            runs: AtomicUsize::new(0),
+        },
+        dir.path(),
+    )
+    .expect("cache");
+    let mut r = small("x", 1);
+    r.width = 100;
+    assert!(matches!(
+        c.generate(r, None).await,
+        Err(GenerateError::InvalidRequest(_))
+    ));
+    assert_eq!(c.inner().runs.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn diffusion_generator_runs_the_tiny_model_with_progress_and_cache() {
+    let model = tempfile::tempdir().expect("tempdir");
+    pressroom_diffusion::init_tiny_model(model.path(), 11).expect("tiny");
+    let engine =
+        DiffusionGenerator::load_async(model.path(), DeviceChoice::cpu(), EngineConfig::default())
+            .await
+            .expect("load");
+    let identity = engine.identity();
+    assert!(identity.contains("sha256:"), "{identity}");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let g = CachedGenerator::new(engine, cache.path()).expect("cache");
+    let steps = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = steps.clone();
+    let progress: ProgressFn = Arc::new(move |p: Progress| {
+        if let Ok(mut v) = s2.lock() {
+            v.push(p);
+        }
+    });
+    let mut req = small("a lighthouse at dusk", 3);
+    req.scheduler = SchedulerKind::Euler;
+    req.steps = 3;
+    req.width = 128;
+    let img = g
+        .generate(req.clone(), Some(progress))
+        .await
+        .expect("generate");
+    assert_eq!((img.width, img.height), (128, 64));
+    assert!(!img.cache_hit);
+    assert_eq!(
+        steps.lock().expect("lock").last(),
+        Some(&Progress { step: 3, total: 3 })
+    );
+    let again = g.generate(req, None).await.expect("again");
+    assert!(again.cache_hit);
+    assert_eq!(again.png, img.png);
+
+    // Concurrent compatible requests share the engine and each gets its own image.
+    let g = Arc::new(g);
+    let a = tokio::spawn({
+        let g = g.clone();
+        async move { g.generate(small("one", 1), None).await }
+    });
+    let b = tokio::spawn({
+        let g = g.clone();
+        async move { g.generate(small("two", 2), None).await }
+    });
+    let (a, b) = (
+        a.await.expect("join").expect("a"),
+        b.await.expect("join").expect("b"),
+    );
+    assert_ne!(a.png, b.png);
+}
+
+fn openai(fake: &FakeImageApi, key: &str) -> OpenAiImages {
+    OpenAiImages::new(OpenAiConfig {
+        base_url: fake.base_url.clone(),
+        api_key: ApiKey::new(key),
+        model: "gpt-image-1".into(),
+        timeout_secs: 10,
+    })
+    .expect("client")
+}
+
+fn stability(fake: &FakeImageApi, key: &str) -> StabilityImages {
+    StabilityImages::new(StabilityConfig {
+        base_url: fake.base_url.clone(),
+        api_key: ApiKey::new(key),
+        timeout_secs: 10,
+    })
+    .expect("client")
+}
+
+#[tokio::test]
+async fn openai_client_against_fake() {
+    let fake = FakeImageApi::start("sk-test").await.expect("fake");
+    let g = openai(&fake, "sk-test");
+    let mut req = small("a red kite", 1);
+    req.width = 256;
+    req.height = 256;
+    req.negative_prompt = Some("text".into());
+    let img = g.generate(req.clone(), None).await.expect("image");
+    assert_eq!((img.width, img.height), (256, 256));
+    let body = fake.last_openai_body().expect("body");
+    assert_eq!(body["size"], "256x256");
+    assert_eq!(body["model"], "gpt-image-1");
+    assert!(
+        body["prompt"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Avoid: text")
+    );
+
+    fake.inject(InjectedFailure::RateLimited {
+        retry_after_secs: 7,
+    });
+    match g.generate(req.clone(), None).await {
+        Err(GenerateError::RateLimited { retry_after, .. }) => {
+            assert_eq!(retry_after, Some(std::time::Duration::from_secs(7)));
+        }
+        other => panic!("expected rate limit, got {other:?}"),
+    }
+    fake.inject(InjectedFailure::ServerError);
+    let err = g.generate(req.clone(), None).await.expect_err("500");
+    assert!(err.is_retryable(), "{err}");
+
+    let err = g
+        .generate(small("something forbidden", 1), None)
+        .await
+        .expect_err("moderation");
+    assert!(
+        matches!(&err, GenerateError::Rejected { status: 400, message, .. } if message.contains("moderation_blocked")),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+
+    let bad = openai(&fake, "wrong");
+    let err = bad.generate(req, None).await.expect_err("auth");
+    assert!(
+        matches!(err, GenerateError::Rejected { status: 401, .. }),
+        "{err}"
+    );
+    assert_eq!(fake.openai_calls(), 5);
+}
+
+#[tokio::test]
+async fn stability_client_against_fake() {
+    let fake = FakeImageApi::start("sk-stab").await.expect("fake");
+    let g = stability(&fake, "sk-stab");
+    let mut req = small("a mountain lake", 5);
+    req.width = 1920;
+    req.height = 1080;
+    req.negative_prompt = Some("people".into());
+    let img = g.generate(req.clone(), None).await.expect("image");
+    assert_eq!((img.width, img.height), (112, 64));
+    let fields = fake.last_stability_fields();
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(get("aspect_ratio").as_deref(), Some("16:9"));
+    assert_eq!(get("seed").as_deref(), Some("5"));
+    assert_eq!(get("negative_prompt").as_deref(), Some("people"));
+    assert_eq!(get("output_format").as_deref(), Some("png"));
+
+    let err = g
+        .generate(small("forbidden thing", 1), None)
+        .await
+        .expect_err("moderation");
+    assert!(
+        matches!(&err, GenerateError::Rejected { status: 403, message, .. } if message.contains("content_moderation")),
+        "{err}"
+    );
+    fake.inject(InjectedFailure::RateLimited {
+        retry_after_secs: 3,
+    });
+    assert!(matches!(
+        g.generate(req.clone(), None).await,
+        Err(GenerateError::RateLimited { .. })
+    ));
+    let err = stability(&fake, "nope")
+        .generate(req, None)
+        .await
+        .expect_err("auth");
+    assert!(
+        matches!(err, GenerateError::Rejected { status: 401, .. }),
+        "{err}"
+    );
+    assert_eq!(fake.stability_calls(), 4);
+}
+
+#[derive(clap::Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: pressroom_generate::cli::GenerateArgs,
+}
+
+#[tokio::test]
+async fn cli_contract_parses_and_writes_a_png() {
+    use clap::Parser as _;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tmp.path().join("tiny");
+    pressroom_generate::cli::run_init_tiny(pressroom_generate::cli::InitTinyArgs {
+        dir: model.clone(),
+        seed: 1,
+    })
+    .expect("init-tiny");
+    let out = tmp.path().join("out/kite.png");
+    let model_s = model.to_string_lossy().to_string();
+    let out_s = out.to_string_lossy().to_string();
+    let cli = Cli::try_parse_from([
+        "generate",
+        "--model",
+        &model_s,
+        "--seed",
+        "3",
+        "--steps",
+        "2",
+        "--scheduler",
+        "dpmpp-2m",
+        "--guidance",
+        "6.5",
+        "--width",
+        "64",
+        "--height",
+        "48",
+        "--negative",
+        "blurry",
+        "--output",
+        &out_s,
+        "--device",
+        "cpu",
+        "a kite over the sea",
+    ])
+    .expect("parse");
+    assert_eq!(cli.args.scheduler, SchedulerKind::DpmPp2m);
+    assert_eq!(cli.args.negative.as_deref(), Some("blurry"));
+    pressroom_generate::cli::run_generate(cli.args)
+        .await
+        .expect("generate");
+    let png = std::fs::read(&out).expect("output written");
+    let dims = image::ImageReader::new(std::io::Cursor::new(png))
+        .with_guessed_format()
+        .expect("format")
+        .into_dimensions()
+        .expect("dims");
+    assert_eq!(dims, (64, 48));
+    assert!(
+        Cli::try_parse_from([
+            "generate",
+            "--model",
+            "m",
+            "--output",
+            "o",
+            "--scheduler",
+            "pndm",
+            "p"
+        ])
+        .is_err()
+    );
+}

@@ -1,0 +1,268 @@
+//! `pressroom presets` and `pressroom render`: the binary wires these `clap::Args` in as
+//! subcommands; everything they do lives here so it is tested with the crate.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::fit::{Background, Fit};
+use crate::format::OutputFormat;
+use crate::registry::Presets;
+use crate::render::{CropAnchor, RenderOptions, Source};
+
+/// Largest input file `render` reads; decode limits then bound the pixels.
+const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// List the platform presets and their rules.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PresetsArgs {
+    /// Only presets for this platform (facebook, instagram, linkedin, tiktok, snapchat, sandbox).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Render one image for one preset.
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    /// Preset name (see `pressroom presets`).
+    #[arg(long)]
+    pub preset: String,
+    /// Source image (PNG, JPEG or WebP).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where to write the rendition. A .jpg/.png/.webp extension picks that format (it must be
+    /// one the preset allows); any other extension lets the preset choose.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// cover (crop to fill), contain (pad), or native (input generated at the preset's aspect).
+    #[arg(long, default_value = "cover")]
+    pub fit: Fit,
+    /// Bars for --fit contain: `blur` or a colour as `#rrggbb`.
+    #[arg(long, default_value = "blur", value_parser = parse_background)]
+    pub background: Background,
+    /// Crop in the centre instead of following the image's detail.
+    #[arg(long)]
+    pub centre: bool,
+}
+
+/// Runs `pressroom presets` on the bundled table, printing to stdout.
+///
+/// # Errors
+/// Output errors, or an unknown `--platform`.
+pub fn run_presets(args: &PresetsArgs) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    run_presets_with(args, Presets::builtin(), &mut stdout.lock())
+}
+
+/// `pressroom presets` on a given (e.g. config-overridden) table.
+///
+/// # Errors
+/// Output errors, or a `--platform` with no presets.
+pub fn run_presets_with(
+    args: &PresetsArgs,
+    presets: &Presets,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let selected: Vec<_> = presets
+        .all()
+        .iter()
+        .filter(|p| {
+            args.platform
+                .as_deref()
+                .is_none_or(|want| p.platform == want)
+        })
+        .collect();
+    if selected.is_empty() {
+        bail!(
+            "no presets for platform {:?}",
+            args.platform.as_deref().unwrap_or_default()
+        );
+    }
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &selected)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<21} {:<10} {:>9} {:<15} {:<15} {:>10} {:>9}",
+        "PRESET", "PLATFORM", "SIZE", "ASPECT", "FORMATS", "MAX BYTES", "GENERATE"
+    )?;
+    for p in selected {
+        let (gw, gh) = p.generation_size();
+        let formats: Vec<_> = p.formats.iter().map(|f| f.name()).collect();
+        writeln!(
+            out,
+            "{:<21} {:<10} {:>9} {:<15} {:<15} {:>10} {:>9}",
+            p.name,
+            p.platform,
+            format!("{}x{}", p.width, p.height),
+            format!("{:.4}..{:.4}", p.aspect_range.0, p.aspect_range.1),
+            formats.join(","),
+            p.max_bytes,
+            format!("{gw}x{gh}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs `pressroom render` with the bundled presets.
+///
+/// # Errors
+/// Unknown preset, unreadable input, decode/render failures, unwritable output.
+pub fn run_render(args: &RenderArgs) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    run_render_with(args, Presets::builtin(), &mut stdout.lock())
+}
+
+/// `pressroom render` with a given preset table; prints one summary line to `out`.
+///
+/// # Errors
+/// As [`run_render`].
+pub fn run_render_with(
+    args: &RenderArgs,
+    presets: &Presets,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let Some(preset) = presets.get(&args.preset) else {
+        let names: Vec<_> = presets.all().iter().map(|p| p.name.as_str()).collect();
+        bail!(
+            "unknown preset {:?}; known presets: {}",
+            args.preset,
+            names.join(", ")
+        );
+    };
+    let size = std::fs::metadata(&args.input)
+        .with_context(|| format!("cannot read {}", args.input.display()))?
+        .len();
+    if size > MAX_INPUT_BYTES {
+        bail!(
+            "{} is {size} bytes, over the {MAX_INPUT_BYTES}-byte input limit",
+            args.input.display()
+        );
+    }
+    let input = std::fs::read(&args.input)
+        .with_context(|| format!("cannot read {}", args.input.display()))?;
+    let options = RenderOptions {
+        fit: args.fit,
+        background: args.background,
+        format: OutputFormat::from_extension(&args.output),
+        anchor: if args.centre {
+            CropAnchor::Centre
+        } else {
+            CropAnchor::Smart
+        },
+        ..RenderOptions::default()
+    };
+    let source = Source::decode(&input, &options.limits)
+        .with_context(|| format!("cannot decode {}", args.input.display()))?;
+    let rendition = source
+        .render(preset, &options)
+        .with_context(|| format!("cannot render {} for {}", args.input.display(), preset.name))?;
+    write_atomically(&args.output, &rendition.bytes)?;
+    let quality = rendition
+        .quality
+        .map(|q| format!(" q{q}"))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "{}: {}x{} {}{} {} bytes (limit {})",
+        args.output.display(),
+        rendition.width,
+        rendition.height,
+        rendition.format,
+        quality,
+        rendition.bytes.len(),
+        preset.max_bytes
+    )?;
+    Ok(())
+}
+
+/// Writes through a temporary file in the same directory and renames it into place, so a
+/// crash never leaves a half-written rendition under the final name.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Parses `blur` or `#rrggbb`.
+fn parse_background(s: &str) -> Result<Background, String> {
+    if s.eq_ignore_ascii_case("blur") {
+        return Ok(Background::Blur);
+    }
+    let hex = s.strip_prefix('#').unwrap_or(s);
+    let channel = |i: usize| {
+        hex.get(i..i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+    };
+    match (hex.len(), channel(0), channel(2), channel(4)) {
+        (6, Some(r), Some(g), Some(b)) => Ok(Background::Solid([r, g, b])),
+        _ => Err(format!(
+            "expected `blur` or a colour like #1a2b3c, got {s:?}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backgrounds_parse() {
+        assert_eq!(parse_background("blur"), Ok(Background::Blur));
+        assert_eq!(
+            parse_background("#ff0080"),
+            Ok(Background::Solid([255, 0, 128]))
+        );
+        assert!(parse_background("#ff00").is_err());
+        assert!(parse_background("red").is_err());
+    }
+
+    #[test]
+    fn presets_table_lists_every_preset() {
+        let mut out = Vec::new();
+        run_presets_with(&PresetsArgs::default(), Presets::builtin(), &mut out).expect("lists");
+        let text = String::from_utf8(out).expect("utf8");
+        for p in Presets::builtin().all() {
+            assert!(text.contains(&p.name), "{}", p.name);
+        }
+        assert!(
+            text.contains("576x1024"),
+            "story generation size shown:\n{text}"
+        );
+
+        let mut out = Vec::new();
+        let args = PresetsArgs {
+            platform: Some("tiktok".into()),
+            json: true,
+        };
+        run_presets_with(&args, Presets::builtin(), &mut out).expect("lists");
+        let json: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(json.as_array().map(Vec::len), Some(1));
+        assert_eq!(json[0]["formats"], serde_json::json!(["jpeg", "webp"]));
+
+        let args = PresetsArgs {
+            platform: Some("myspace".into()),
+            json: false,
+        };
+        assert!(run_presets_with(&args, Presets::builtin(), &mut Vec::new()).is_err());
+    }
+}

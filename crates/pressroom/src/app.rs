@@ -1,0 +1,316 @@
+//! Wiring shared by the commands: open the store (migrated, single-instance lock on SQLite),
+//! build the connector registry and the generators, and load campaign files.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use pressroom_connector::Registry;
+use pressroom_core::campaign::{
+    CampaignSpec, SpecIssue, ValidationContext, parse_campaign, validate_references,
+};
+use pressroom_core::{JobKind, RetryPolicy};
+use pressroom_generate::Generator;
+use pressroom_scheduler::{Pipeline, WorkerConfig};
+use pressroom_store::repo::{accounts, campaigns, workspaces};
+use pressroom_store::{Backend, InstanceLock, Queue, Store};
+
+use crate::config::Settings;
+
+/// An opened store plus the lock that keeps a second SQLite instance out.
+pub struct Opened {
+    pub store: Store,
+    pub queue: Queue,
+    _lock: Option<InstanceLock>,
+}
+
+/// Connects and migrates. On SQLite, takes the instance lock first and releases the leases
+/// of the previous (dead) process, whose jobs would otherwise wait for their leases to expire.
+pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<Opened> {
+    let url = settings.database_url();
+    let mut lock = None;
+    if let Some(path) = settings.sqlite_path() {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        if exclusive {
+            lock = Some(InstanceLock::acquire(&path)?);
+        }
+    }
+    let store = Store::connect(&url)
+        .await
+        .with_context(|| format!("connecting to {}", redact(&url)))?;
+    store.migrate().await.context("running migrations")?;
+    let queue = Queue::new(store.clone());
+    if exclusive && store.backend() == Backend::Sqlite {
+        let released = queue.release_all_leases().await?;
+        if released > 0 {
+            tracing::warn!(
+                jobs = released,
+                "released the leases of a previous instance that did not stop cleanly"
+            );
+        }
+    }
+    Ok(Opened {
+        store,
+        queue,
+        _lock: lock,
+    })
+}
+
+/// Hides a password in a database URL.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The connectors compiled into this binary; platform connectors only when configured.
+pub fn connectors(settings: &Settings) -> anyhow::Result<Registry> {
+    #[allow(unused_mut)]
+    let mut registry = Registry::new();
+    let c = &settings.connectors;
+    #[cfg(feature = "sandbox")]
+    {
+        let mut cfg = connector_sandbox::SandboxConfig::new(settings.outbox_dir());
+        cfg.commit_delay = Duration::from_millis(c.sandbox.commit_delay_ms);
+        cfg.failures = c.sandbox.failures.clone();
+        registry = registry.with(
+            connector_sandbox::SandboxConnector::new(cfg).context("opening the sandbox outbox")?,
+        );
+    }
+    #[cfg(feature = "facebook")]
+    if let Some(cfg) = &c.facebook {
+        registry = registry.with(
+            connector_facebook::FacebookConnector::from_config(cfg.clone())
+                .context("connectors.facebook")?,
+        );
+    }
+    #[cfg(feature = "instagram")]
+    if let Some(cfg) = &c.instagram {
+        registry = registry.with(
+            connector_instagram::InstagramConnector::from_config(cfg.clone())
+                .context("connectors.instagram")?,
+        );
+    }
+    #[cfg(feature = "linkedin")]
+    if let Some(cfg) = &c.linkedin {
+        registry = registry
+            .with(connector_linkedin::LinkedIn::new(cfg.clone()).context("connectors.linkedin")?);
+    }
+    #[cfg(feature = "tiktok")]
+    if let Some(cfg) = &c.tiktok {
+        registry =
+            registry.with(connector_tiktok::TikTok::new(cfg.clone()).context("connectors.tiktok")?);
+    }
+    #[cfg(feature = "snapchat")]
+    if let Some(cfg) = &c.snapchat {
+        registry = registry
+            .with(connector_snapchat::Snapchat::new(cfg.clone()).context("connectors.snapchat")?);
+    }
+    #[cfg(feature = "webhook")]
+    if let Some(cfg) = &c.webhook {
+        registry = registry
+            .with(connector_webhook::Webhook::new(cfg.clone()).context("connectors.webhook")?);
+    }
+    Ok(registry)
+}
+
+/// The generators this instance offers. The local engine loads only if this instance runs
+/// generate jobs; the tiny model is created on first use when no model is configured.
+pub fn generators(
+    settings: &Settings,
+    kinds: &[JobKind],
+) -> anyhow::Result<BTreeMap<String, Arc<dyn Generator>>> {
+    let mut map: BTreeMap<String, Arc<dyn Generator>> = BTreeMap::new();
+    if kinds.contains(&JobKind::Generate) {
+        let dir = settings.model_dir();
+        if settings.uses_tiny_model() && !dir.join("model_index.json").exists() {
+            println!(
+                "No model configured: creating a tiny random model in {} (it makes noise-like images; set generation.model_dir to a real Stable Diffusion folder for real ones)",
+                dir.display()
+            );
+            pressroom_diffusion::init_tiny_model(&dir, 0)
+                .map_err(|e| anyhow::anyhow!("creating the tiny model: {e}"))?;
+        }
+        let device = match settings.generation.device.as_str() {
+            "cpu" => pressroom_generate::DeviceChoice::cpu(),
+            _ => pressroom_generate::DeviceChoice::auto(),
+        };
+        let engine = pressroom_generate::DiffusionGenerator::load(&dir, device, Default::default())
+            .with_context(|| format!("loading the model in {}", dir.display()))?;
+        // Repeats of an identical request are answered from the cache without the model.
+        let cached = pressroom_generate::CachedGenerator::new(
+            engine,
+            settings.paths.data_dir.join("cache"),
+        )?;
+        map.insert("local".into(), Arc::new(cached));
+    }
+    Ok(map)
+}
+
+pub fn worker_config(settings: &Settings) -> WorkerConfig {
+    let w = &settings.workers;
+    WorkerConfig {
+        kinds: w.roles.iter().filter_map(|r| JobKind::parse(r)).collect(),
+        concurrency: w.concurrency,
+        lease: Duration::from_secs(w.lease_secs),
+        heartbeat: Duration::from_secs(w.heartbeat_secs),
+        poll: Duration::from_millis(w.poll_ms),
+        rescue_every: Duration::from_secs(w.rescue_secs),
+        owner: format!("{}-{}", hostname(), std::process::id()),
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "pressroom".into())
+}
+
+/// The pipeline; `demo` lets a missing keyring be generated in the data directory.
+pub fn pipeline(
+    settings: &Settings,
+    opened: &Opened,
+    kinds: &[JobKind],
+    demo: bool,
+) -> anyhow::Result<Pipeline> {
+    let keyring = crate::tokens::load_keyring(settings, demo)?;
+    let retry = RetryPolicy {
+        max_attempts: settings.retry.max_attempts,
+        base: Duration::from_millis(settings.retry.base_ms),
+        cap: Duration::from_millis(settings.retry.cap_ms),
+    };
+    Ok(Pipeline::new(
+        opened.store.clone(),
+        generators(settings, kinds)?,
+        connectors(settings)?,
+        pressroom_media::Presets::builtin(),
+        settings.paths.data_dir.clone(),
+        retry,
+        Arc::new(crate::tokens::KeyringCipher(keyring)),
+    ))
+}
+
+/// Parses and validates one campaign file. Account references are checked against the
+/// workspace's accounts when a store is given.
+pub async fn check_campaign(
+    path: &Path,
+    source: &str,
+    store: Option<&Store>,
+) -> Result<CampaignSpec, Vec<SpecIssue>> {
+    let file = path.display().to_string();
+    let spec = parse_campaign(source, &file)?;
+    let known_accounts: Vec<String> = match store {
+        Some(store) => match workspaces::by_slug(store, &spec.workspace).await {
+            Ok(Some(ws)) => accounts::list(store, &ws.id)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| a.name)
+                .collect(),
+            _ => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    let check_accounts = store.is_some();
+    let accounts_fn = |name: &str| !check_accounts || known_accounts.iter().any(|a| a == name);
+    let presets_fn = |name: &str| pressroom_media::preset(name).is_some();
+    let backends_fn = |name: &str| pressroom_core::campaign::BACKENDS.contains(&name);
+    let ctx = ValidationContext {
+        known_accounts: &accounts_fn,
+        known_presets: &presets_fn,
+        known_backends: &backends_fn,
+    };
+    let issues = validate_references(&spec, source, &file, &ctx);
+    if issues.is_empty() {
+        Ok(spec)
+    } else {
+        Err(issues)
+    }
+}
+
+/// Validates and stores a campaign (creating its workspace if needed). Nothing is written
+/// when the file has a problem.
+pub async fn save_campaign(
+    store: &Store,
+    path: &Path,
+    source: &str,
+) -> anyhow::Result<pressroom_store::entity::campaign::Model> {
+    let spec = check_campaign(path, source, Some(store))
+        .await
+        .map_err(|issues| {
+            let list: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
+            anyhow::anyhow!("{} is invalid:\n  {}", path.display(), list.join("\n  "))
+        })?;
+    let ws = workspaces::ensure(store, &spec.workspace, &spec.workspace).await?;
+    let now = store.now_ms().await?;
+    let tx = store.begin().await?;
+    let row = campaigns::upsert(
+        &tx,
+        now,
+        campaigns::CampaignInput {
+            workspace_id: &ws.id,
+            name: &spec.name,
+            source,
+            source_file: Some(&path.display().to_string()),
+            spec: serde_json::to_value(&spec)?,
+        },
+    )
+    .await?;
+    pressroom_store::repo::audit::record(
+        &tx,
+        now,
+        &ws.id,
+        "cli",
+        "campaign.saved",
+        &row.id,
+        serde_json::json!({ "file": path.display().to_string() }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Ensures a sandbox account exists in a workspace (sandbox accounts hold no tokens).
+pub async fn ensure_sandbox_account(
+    store: &Store,
+    workspace_slug: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    let ws = workspaces::ensure(store, workspace_slug, workspace_slug).await?;
+    if accounts::by_name(store.conn(), &ws.id, name)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let now = store.now_ms().await?;
+    accounts::upsert(
+        store.conn(),
+        now,
+        accounts::AccountInput {
+            workspace_id: &ws.id,
+            platform: "sandbox",
+            name,
+            external_id: name,
+            access_token_sealed: None,
+            refresh_token_sealed: None,
+            key_id: None,
+            expires_at: None,
+            extra: serde_json::json!({}),
+        },
+    )
+    .await?;
+    Ok(())
+}

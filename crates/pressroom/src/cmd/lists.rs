@@ -1,0 +1,161 @@
+//! `pressroom runs|posts|jobs …`: what happened, for people and scripts (`--json`).
+
+use std::process::ExitCode;
+
+use pressroom_core::JobState;
+use pressroom_store::repo::{campaigns, posts, runs};
+
+use crate::app;
+use crate::config::Settings;
+
+#[derive(clap::Subcommand)]
+pub enum RunsCmd {
+    List {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        campaign: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum PostsCmd {
+    List {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        run: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum JobsCmd {
+    List {
+        /// available, running, completed or dead
+        #[arg(long, default_value = "dead")]
+        state: String,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Give a dead job a fresh set of attempts.
+    Retry { id: String },
+}
+
+pub async fn runs(settings: Settings, cmd: RunsCmd) -> anyhow::Result<ExitCode> {
+    let RunsCmd::List {
+        workspace,
+        campaign,
+        limit,
+        json,
+    } = cmd;
+    let opened = app::open_store(&settings, false).await?;
+    let ws = super::workspace_id(&opened.store, &workspace).await?;
+    let campaign_id = match campaign {
+        Some(name) => Some(
+            campaigns::by_name(&opened.store, &ws, &name)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("--campaign: no campaign {name:?}"))?
+                .id,
+        ),
+        None => None,
+    };
+    let list = runs::list(&opened.store, &ws, campaign_id.as_deref(), limit).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        let rows: Vec<Vec<String>> = list
+            .into_iter()
+            .map(|r| {
+                vec![
+                    r.id,
+                    r.state,
+                    r.trigger,
+                    r.fire_key,
+                    super::fmt_ms(r.fire_at),
+                    r.error.unwrap_or_default(),
+                ]
+            })
+            .collect();
+        super::print_table(
+            &[
+                "RUN",
+                "STATE",
+                "TRIGGER",
+                "FIRE KEY",
+                "FIRED (UTC)",
+                "ERROR",
+            ],
+            &rows,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn posts(settings: Settings, cmd: PostsCmd) -> anyhow::Result<ExitCode> {
+    let PostsCmd::List {
+        workspace,
+        run,
+        limit,
+        json,
+    } = cmd;
+    let opened = app::open_store(&settings, false).await?;
+    let ws = super::workspace_id(&opened.store, &workspace).await?;
+    let list = posts::list(&opened.store, &ws, run.as_deref(), limit).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        let rows: Vec<Vec<String>> = list
+            .into_iter()
+            .map(|p| {
+                let result = match (&p.remote_id, &p.error) {
+                    (Some(id), _) => format!("{id} {}", p.url.unwrap_or_default()),
+                    (None, Some(e)) => e.clone(),
+                    (None, None) => String::new(),
+                };
+                vec![p.id, p.platform, p.preset, p.state, result]
+            })
+            .collect();
+        super::print_table(&["POST", "PLATFORM", "PRESET", "STATE", "RESULT"], &rows);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn jobs(settings: Settings, cmd: JobsCmd) -> anyhow::Result<ExitCode> {
+    let opened = app::open_store(&settings, false).await?;
+    match cmd {
+        JobsCmd::List { state, limit } => {
+            let state = JobState::parse(&state).ok_or_else(|| {
+                anyhow::anyhow!("--state: {state:?} is not available, running, completed or dead")
+            })?;
+            let rows: Vec<Vec<String>> = opened
+                .queue
+                .list(state, None, limit)
+                .await?
+                .into_iter()
+                .map(|j| {
+                    vec![
+                        j.id,
+                        j.kind,
+                        j.state,
+                        format!("{}/{}", j.attempt, j.max_attempts),
+                        j.last_error.unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            super::print_table(&["JOB", "KIND", "STATE", "ATTEMPTS", "LAST ERROR"], &rows);
+        }
+        JobsCmd::Retry { id } => {
+            opened.queue.retry_dead(None, &id).await?;
+            println!("job {id} will run again");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

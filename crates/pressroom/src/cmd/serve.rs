@@ -1,0 +1,152 @@
+//! `pressroom serve`: the long-running daemon — campaigns loaded from the campaigns
+//! directory, the scheduler ticking, workers running — until SIGTERM or SIGINT, then a
+//! graceful stop: no new claims, jobs in progress finish, leases are released.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use pressroom_scheduler::{DbClock, run_workers};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::app;
+use crate::config::Settings;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Keep running on the demo's embedded defaults (a sandbox account "sandbox" in the
+    /// "demo" workspace and the sample campaign).
+    #[arg(long)]
+    demo: bool,
+    /// Serve the control API on ADDR:PORT (overrides api.bind and enables the API).
+    #[arg(long)]
+    bind: Option<std::net::SocketAddr>,
+}
+
+pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let opened = app::open_store(&settings, true).await?;
+    if args.demo {
+        app::ensure_sandbox_account(&opened.store, "demo", "sandbox").await?;
+    }
+    load_campaigns(&settings, &opened.store).await?;
+
+    let config = app::worker_config(&settings);
+    let pipeline = Arc::new(app::pipeline(&settings, &opened, &config.kinds, args.demo)?);
+    let shutdown = CancellationToken::new();
+    let ticker = if settings.scheduler.enabled {
+        let clock = Arc::new(DbClock(opened.store.clone()));
+        Some(
+            pressroom_scheduler::ticker::Ticker::start(
+                opened.store.clone(),
+                opened.queue.clone(),
+                clock,
+                &settings.scheduler.tick,
+                Duration::from_secs(settings.scheduler.grace_secs),
+            )
+            .await
+            .context("starting the scheduler (scheduler.tick)")?,
+        )
+    } else {
+        None
+    };
+    let workers = tokio::spawn(run_workers(pipeline, config.clone(), shutdown.clone()));
+    let api = start_api(&settings, &args, &opened, shutdown.clone()).await;
+    info!(roles = ?config.kinds, database = %app::redact(&settings.database_url()), "pressroom is running");
+
+    wait_for_signal().await;
+    info!("shutting down: finishing jobs in progress");
+    shutdown.cancel();
+    if let Some(t) = ticker {
+        let _ = t.shutdown().await;
+    }
+    if let Some(api) = api
+        && tokio::time::timeout(Duration::from_secs(10), api)
+            .await
+            .is_err()
+    {
+        warn!("API requests still running after 10s; stopping anyway");
+    }
+    if tokio::time::timeout(Duration::from_secs(60), workers)
+        .await
+        .is_err()
+    {
+        warn!(
+            "jobs still running after 60s; their leases will expire and another worker will take them"
+        );
+    }
+    info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the control API beside the workers (config `[api]`, or `--bind`). It stops
+/// accepting at shutdown and lets requests in progress finish. A port already in use is
+/// logged and the daemon keeps running its workers: jobs must not stop because of the API.
+async fn start_api(
+    settings: &Settings,
+    args: &ServeArgs,
+    opened: &app::Opened,
+    shutdown: CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let bind = match args.bind {
+        Some(addr) => addr.to_string(),
+        None if settings.api.enabled => settings.api.bind.clone(),
+        None => return None,
+    };
+    let listener = match tokio::net::TcpListener::bind(&bind).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(bind = %bind, error = %e, "api: cannot listen; running without the control API");
+            return None;
+        }
+    };
+    let state = pressroom_api::ApiState::new(opened.store.clone(), opened.queue.clone());
+    Some(tokio::spawn(async move {
+        if let Err(e) = pressroom_api::serve(listener, state, shutdown.cancelled_owned()).await {
+            tracing::error!(error = %e, "api: server stopped");
+        }
+    }))
+}
+
+async fn load_campaigns(settings: &Settings, store: &pressroom_store::Store) -> anyhow::Result<()> {
+    let dir = &settings.paths.campaigns_dir;
+    if dir.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("paths.campaigns_dir: reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    for path in files {
+        let source = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let row = app::save_campaign(store, &path, &source).await?;
+        info!(campaign = %row.name, file = %path.display(), "campaign loaded");
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

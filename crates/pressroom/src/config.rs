@@ -1,0 +1,293 @@
+//! Configuration: `config/default.toml` (embedded), then `--config FILE`, then environment
+//! variables `PRESSROOM__SECTION__KEY`. Unknown keys and bad values fail start-up with the
+//! key's name.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: Database,
+    pub paths: Paths,
+    pub scheduler: Scheduler,
+    pub workers: Workers,
+    pub retry: Retry,
+    pub generation: Generation,
+    pub connectors: Connectors,
+    pub security: Security,
+    pub log: Log,
+    pub api: Api,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    pub keyring_file: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    pub url: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paths {
+    pub data_dir: PathBuf,
+    pub campaigns_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scheduler {
+    pub enabled: bool,
+    pub tick: String,
+    pub grace_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workers {
+    pub roles: Vec<String>,
+    pub concurrency: usize,
+    pub lease_secs: u64,
+    pub heartbeat_secs: u64,
+    pub poll_ms: u64,
+    pub rescue_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    pub max_attempts: u32,
+    pub base_ms: u64,
+    pub cap_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generation {
+    pub model_dir: PathBuf,
+    pub device: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connectors {
+    pub sandbox: SandboxSettings,
+    /// A platform connector is registered only when its section is present (each crate's
+    /// config documents its keys; base URLs default to the real platform).
+    #[cfg(feature = "facebook")]
+    pub facebook: Option<connector_facebook::FacebookConfig>,
+    #[cfg(feature = "instagram")]
+    pub instagram: Option<connector_instagram::InstagramConfig>,
+    #[cfg(feature = "linkedin")]
+    pub linkedin: Option<connector_linkedin::LinkedInConfig>,
+    #[cfg(feature = "tiktok")]
+    pub tiktok: Option<connector_tiktok::TikTokConfig>,
+    #[cfg(feature = "snapchat")]
+    pub snapchat: Option<connector_snapchat::SnapchatConfig>,
+    #[cfg(feature = "webhook")]
+    pub webhook: Option<connector_webhook::WebhookConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSettings {
+    pub outbox_dir: PathBuf,
+    pub commit_delay_ms: u64,
+    /// Scripted failures, in order (see connector-sandbox's `ScriptedFailure`).
+    #[cfg(feature = "sandbox")]
+    #[serde(default)]
+    pub failures: Vec<connector_sandbox::ScriptedFailure>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    pub format: String,
+    pub level: String,
+}
+
+/// The control API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    pub enabled: bool,
+    /// ADDR:PORT to listen on.
+    pub bind: String,
+}
+
+impl Settings {
+    /// Loads the layers and validates the result.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.exists() {
+                anyhow::bail!("config file {} does not exist", path.display());
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("PRESSROOM")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("workers.roles")
+                .try_parsing(true),
+        );
+        let settings: Settings = builder
+            .build()
+            .context("reading configuration")?
+            .try_deserialize()
+            .context("invalid configuration")?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        for role in &self.workers.roles {
+            if pressroom_core::JobKind::parse(role).is_none() {
+                anyhow::bail!(
+                    "workers.roles: unknown role {role:?} (expected generate, render or publish)"
+                );
+            }
+        }
+        if self.workers.concurrency == 0 {
+            anyhow::bail!("workers.concurrency: must be at least 1");
+        }
+        if self.workers.lease_secs == 0 || self.workers.heartbeat_secs >= self.workers.lease_secs {
+            anyhow::bail!(
+                "workers.heartbeat_secs: must be shorter than workers.lease_secs (a lease must be renewed before it expires)"
+            );
+        }
+        if self.retry.max_attempts == 0 {
+            anyhow::bail!("retry.max_attempts: must be at least 1");
+        }
+        if !["pretty", "json"].contains(&self.log.format.as_str()) {
+            anyhow::bail!(
+                "log.format: {:?} is not \"pretty\" or \"json\"",
+                self.log.format
+            );
+        }
+        if !["auto", "cpu", "cuda"].contains(&self.generation.device.as_str()) {
+            anyhow::bail!(
+                "generation.device: {:?} is not \"auto\", \"cpu\" or \"cuda\"",
+                self.generation.device
+            );
+        }
+        if self.api.bind.parse::<std::net::SocketAddr>().is_err() {
+            anyhow::bail!(
+                "api.bind: {:?} is not ADDR:PORT (e.g. 127.0.0.1:8080)",
+                self.api.bind
+            );
+        }
+        let url = &self.database.url;
+        let known_scheme = ["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|s| url.starts_with(s));
+        if !url.is_empty() && !known_scheme {
+            anyhow::bail!("database.url: must start with sqlite: or postgres:// (got {url:?})");
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.paths.data_dir.join("pressroom.db").display()
+            )
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// The SQLite file behind the URL, if SQLite.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let url = self.database_url();
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        Some(PathBuf::from(rest.split('?').next().unwrap_or(rest)))
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        or_under(
+            &self.connectors.sandbox.outbox_dir,
+            &self.paths.data_dir,
+            "outbox",
+        )
+    }
+
+    pub fn model_dir(&self) -> PathBuf {
+        or_under(
+            &self.generation.model_dir,
+            &self.paths.data_dir,
+            "models/tiny",
+        )
+    }
+
+    /// True when no model is configured and the tiny one is used.
+    pub fn uses_tiny_model(&self) -> bool {
+        self.generation.model_dir.as_os_str().is_empty()
+    }
+}
+
+fn or_under(value: &Path, base: &Path, default: &str) -> PathBuf {
+    if value.as_os_str().is_empty() {
+        base.join(default)
+    } else {
+        value.to_path_buf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let s = Settings::load(None).expect("defaults are valid");
+        assert_eq!(s.workers.roles.len(), 3);
+        assert!(
+            s.database_url()
+                .starts_with("sqlite://pressroom-data/pressroom.db")
+        );
+        assert_eq!(
+            s.sqlite_path(),
+            Some(PathBuf::from("pressroom-data/pressroom.db"))
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "[workers]\nconcurency = 3\n").expect("write");
+        let err = format!(
+            "{:#}",
+            Settings::load(Some(&file)).expect_err("unknown key")
+        );
+        assert!(err.contains("concurency"), "{err}");
+
+        std::fs::write(&file, "[workers]\nroles = [\"generate\", \"paint\"]\n").expect("write");
+        let err = format!("{:#}", Settings::load(Some(&file)).expect_err("bad role"));
+        assert!(
+            err.contains("workers.roles") && err.contains("paint"),
+            "{err}"
+        );
+
+        std::fs::write(&file, "[database]\nurl = \"mysql://x\"\n").expect("write");
+        let err = format!("{:#}", Settings::load(Some(&file)).expect_err("bad url"));
+        assert!(err.contains("database.url"), "{err}");
+    }
+}

@@ -1,0 +1,129 @@
+//! `pressroom`: the daemon and its command line.
+
+mod app;
+mod cmd;
+mod config;
+mod tokens;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Campaigns in, generated images and published posts out.
+#[derive(Parser)]
+#[command(name = "pressroom", version, about)]
+struct Cli {
+    /// Configuration file (TOML) layered over the defaults; env PRESSROOM__SECTION__KEY wins.
+    #[arg(long, global = true, env = "PRESSROOM_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one campaign occurrence end to end on embedded defaults, then exit.
+    Demo(cmd::demo::DemoArgs),
+    /// Run the daemon: scheduler and workers, until SIGTERM or SIGINT.
+    Serve(cmd::serve::ServeArgs),
+    /// Apply pending database migrations.
+    Migrate,
+    /// Validate, load and trigger campaigns.
+    #[command(subcommand)]
+    Campaign(cmd::campaign::CampaignCmd),
+    /// List runs.
+    #[command(subcommand)]
+    Runs(cmd::lists::RunsCmd),
+    /// List posts and their per-target results.
+    #[command(subcommand)]
+    Posts(cmd::lists::PostsCmd),
+    /// Inspect and retry queue jobs.
+    #[command(subcommand)]
+    Jobs(cmd::lists::JobsCmd),
+    /// The token keyring: init, rotate.
+    #[command(subcommand)]
+    Keyring(cmd::keyring::KeyringCmd),
+    /// Manage connected accounts.
+    #[command(subcommand)]
+    Accounts(cmd::accounts::AccountsCmd),
+    /// Create API keys for the control API.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCmd),
+    /// Generate one image with the local diffusion engine.
+    Generate(pressroom_generate::cli::GenerateArgs),
+    /// Model utilities.
+    #[command(subcommand)]
+    Model(ModelCmd),
+    /// List the rendition presets and their rules.
+    Presets(pressroom_media::cli::PresetsArgs),
+    /// Render one image for one preset.
+    Render(pressroom_media::cli::RenderArgs),
+}
+
+#[derive(Subcommand)]
+enum ModelCmd {
+    /// Write a tiny random-weight model in the diffusers layout (noise-like images; for demos
+    /// and tests where no real weights exist).
+    InitTiny(pressroom_generate::cli::InitTinyArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match config::Settings::load(cli.config.as_deref()) {
+        // The demo talks to a person through its own output; keep logs to warnings.
+        Ok(mut s) if matches!(cli.command, Command::Demo(_)) && s.log.level == "info" => {
+            s.log.level = "warn".into();
+            s
+        }
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    cmd::init_logging(&settings);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Demo(args) => cmd::demo::run(settings, args).await,
+            Command::Serve(args) => cmd::serve::run(settings, args).await,
+            Command::Migrate => cmd::migrate(settings).await,
+            Command::Campaign(c) => cmd::campaign::run(settings, c).await,
+            Command::Runs(c) => cmd::lists::runs(settings, c).await,
+            Command::Posts(c) => cmd::lists::posts(settings, c).await,
+            Command::Jobs(c) => cmd::lists::jobs(settings, c).await,
+            Command::Keyring(c) => cmd::keyring::run(settings, c).await,
+            Command::Accounts(c) => cmd::accounts::run(settings, c).await,
+            Command::Keys(c) => cmd::keys::run(settings, c).await,
+            Command::Generate(args) => pressroom_generate::cli::run_generate(args)
+                .await
+                .map(|_| ExitCode::SUCCESS),
+            Command::Model(ModelCmd::InitTiny(args)) => {
+                pressroom_generate::cli::run_init_tiny(args).map(|_| ExitCode::SUCCESS)
+            }
+            Command::Presets(args) => {
+                pressroom_media::cli::run_presets(&args).map(|_| ExitCode::SUCCESS)
+            }
+            Command::Render(args) => {
+                pressroom_media::cli::run_render(&args).map(|_| ExitCode::SUCCESS)
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The token keyring: loading it (or generating one in demo mode), and the cipher the
+//! pipeline uses to open and seal account tokens.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use pressroom_crypto::{Aad, Keyring};
+use pressroom_scheduler::{TokenCipher, TokenSlot};
+use secrecy::SecretString;
+
+use crate::config::Settings;
+
+/// Seals tokens with the active key; opens with any key of the ring.
+pub struct KeyringCipher(pub Keyring);
+
+fn aad<'a>(slot: &TokenSlot<'a>) -> Aad<'a> {
+    Aad {
+        workspace_id: slot.workspace_id,
+        table: "accounts",
+        column: slot.column,
+        row_id: slot.account_id,
+    }
+}
+
+impl TokenCipher for KeyringCipher {
+    fn seal(
+        &self,
+        plaintext: &SecretString,
+        slot: TokenSlot<'_>,
+    ) -> anyhow::Result<(String, String)> {
+        let sealed = self.0.seal_str(plaintext, &aad(&slot))?;
+        Ok((self.0.active_id().to_string(), sealed))
+    }
+
+    fn open(&self, sealed: &str, slot: TokenSlot<'_>) -> anyhow::Result<SecretString> {
+        Ok(self.0.open_str(sealed, &aad(&slot))?)
+    }
+}
+
+/// Where demo mode keeps its generated keyring.
+pub fn demo_keyring_path(settings: &Settings) -> PathBuf {
+    settings.paths.data_dir.join("keyring")
+}
+
+/// The configured keyring; in demo mode, one generated in the data directory.
+pub fn load_keyring(settings: &Settings, demo: bool) -> anyhow::Result<Keyring> {
+    let file = &settings.security.keyring_file;
+    if !file.as_os_str().is_empty() {
+        return Keyring::load_file(file).with_context(|| {
+            format!("security.keyring_file: cannot read {} (create one with `pressroom keys init FILE`)", file.display())
+        });
+    }
+    if demo {
+        let path = demo_keyring_path(settings);
+        let (ring, generated) = Keyring::load_or_generate(&path)
+            .with_context(|| format!("demo keyring {}", path.display()))?;
+        if generated {
+            println!(
+                "Demo mode: generated a token key in {} (configure security.keyring_file for production)",
+                path.display()
+            );
+        }
+        return Ok(ring);
+    }
+    anyhow::bail!(
+        "security.keyring_file: no token key is configured; tokens are never stored unencrypted. \
+         Create one with `pressroom keys init FILE` and set security.keyring_file (or PRESSROOM__SECURITY__KEYRING_FILE)"
+    )
+}
+
+/// Writes a new keyring file; refuses to overwrite one.
+pub fn init_keyring(path: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !path.exists(),
+        "{} already exists; use `pressroom keys rotate` to add a key",
+        path.display()
+    );
+    Keyring::generate()
+        .write_file(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

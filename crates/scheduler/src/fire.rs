@@ -1,0 +1,198 @@
+//! Fires: the only code that creates runs. Every path — cron tick, one-shot date, API call,
+//! webhook, CLI — inserts `runs(campaign_id, fire_key)` with `ON CONFLICT DO NOTHING` and
+//! enqueues the run's generate job in the same transaction, only when the row was inserted.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use pressroom_core::JobKind;
+use pressroom_core::campaign::{CampaignSpec, parse_campaign};
+use pressroom_core::schedule::{FireDecision, Schedule, fire_key, plan_fires};
+use pressroom_store::entity::campaign;
+use pressroom_store::repo::{campaigns, runs};
+use pressroom_store::{NewJob, Queue, Store};
+use tracing::{info, warn};
+
+use crate::Clock;
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FireReport {
+    /// Runs created and enqueued.
+    pub fired: Vec<String>,
+    /// Occurrences recorded as missed by the misfire policy.
+    pub missed: usize,
+}
+
+/// At most this many occurrences are considered per campaign per tick (a minutely cron after
+/// a week of downtime is ~10k: the cursor moves on and the next tick continues).
+const MAX_OCCURRENCES_PER_TICK: usize = 1000;
+
+/// Loads a stored campaign's spec (the TOML source is the truth; it was validated on save).
+pub fn stored_spec(row: &campaign::Model) -> anyhow::Result<CampaignSpec> {
+    let file = row
+        .source_file
+        .clone()
+        .unwrap_or_else(|| format!("campaign {}", row.name));
+    parse_campaign(&row.source, &file).map_err(|issues| {
+        let list: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
+        anyhow::anyhow!(
+            "stored campaign {} no longer parses: {}",
+            row.name,
+            list.join("; ")
+        )
+    })
+}
+
+/// One scheduler tick over every enabled campaign. `grace` is how late an occurrence may be
+/// and still count as on time (a little more than the tick interval).
+pub async fn fire_due(
+    store: &Store,
+    queue: &Queue,
+    clock: &dyn Clock,
+    grace: Duration,
+) -> anyhow::Result<FireReport> {
+    let now = clock.now().await?;
+    let mut report = FireReport::default();
+    for row in campaigns::list_enabled(store).await? {
+        match fire_campaign(store, queue, &row, now, grace).await {
+            Ok(r) => {
+                report.fired.extend(r.fired);
+                report.missed += r.missed;
+            }
+            // One broken campaign must not stop the others from firing.
+            Err(e) => {
+                warn!(campaign = %row.name, error = %e, "scheduler: campaign skipped this tick")
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn fire_campaign(
+    store: &Store,
+    queue: &Queue,
+    row: &campaign::Model,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> anyhow::Result<FireReport> {
+    let spec = stored_spec(row)?;
+    let schedule = Schedule::from_spec(&spec.schedule)?;
+    let cursor = DateTime::from_timestamp_millis(row.schedule_checked_at)
+        .ok_or_else(|| anyhow::anyhow!("bad cursor {}", row.schedule_checked_at))?;
+    let occurrences = schedule.occurrences(cursor, now, MAX_OCCURRENCES_PER_TICK);
+    // When the cap cut the list, continue from the last occurrence seen next time.
+    let checked_through = if occurrences.len() == MAX_OCCURRENCES_PER_TICK {
+        occurrences.last().copied().unwrap_or(now)
+    } else {
+        now
+    };
+    let plan = plan_fires(&occurrences, now, grace, &spec.schedule.misfire);
+    let mut report = FireReport::default();
+    let now_ms = store.now_ms().await?;
+    let tx = store.begin().await?;
+    for (at, decision) in plan {
+        let key = fire_key(at);
+        let state = match decision {
+            FireDecision::Fire => runs::state::QUEUED,
+            FireDecision::Missed => runs::state::MISSED,
+        };
+        let trigger = match spec.schedule.trigger {
+            pressroom_core::campaign::Trigger::At { .. } => "once",
+            _ => "cron",
+        };
+        let variables = serde_json::json!({});
+        let inserted = runs::insert_fire(
+            store,
+            &tx,
+            now_ms,
+            runs::NewRun {
+                workspace_id: &row.workspace_id,
+                campaign_id: &row.id,
+                fire_key: &key,
+                fire_at_ms: at.timestamp_millis(),
+                trigger,
+                state,
+                variables: &variables,
+            },
+        )
+        .await?;
+        let Some(run_id) = inserted else { continue };
+        match decision {
+            FireDecision::Fire => {
+                enqueue_generate(queue, &tx, &row.workspace_id, &run_id).await?;
+                info!(campaign = %row.name, run = %run_id, fire_key = %key, "scheduler: fired");
+                report.fired.push(run_id);
+            }
+            FireDecision::Missed => {
+                info!(campaign = %row.name, fire_key = %key, "scheduler: missed (misfire policy)");
+                report.missed += 1;
+            }
+        }
+    }
+    campaigns::advance_cursor(store, &tx, &row.id, checked_through.timestamp_millis()).await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+async fn enqueue_generate<C: sea_orm_conn::ConnectionTrait>(
+    queue: &Queue,
+    conn: &C,
+    workspace_id: &str,
+    run_id: &str,
+) -> anyhow::Result<()> {
+    queue
+        .enqueue(
+            conn,
+            NewJob::new(
+                workspace_id,
+                JobKind::Generate,
+                serde_json::json!({ "run_id": run_id }),
+            )
+            .unique(format!("generate:{run_id}"))
+            .max_attempts(5),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Fires a campaign now (API, webhook, CLI). `fire_key` dedupes: a webhook's delivery id
+/// or an idempotency key makes a retried request fire once. Returns the run id, or `None`
+/// when that key already fired.
+pub async fn trigger_now(
+    store: &Store,
+    queue: &Queue,
+    row: &campaign::Model,
+    trigger: &str,
+    fire_key: &str,
+    variables: &serde_json::Value,
+) -> anyhow::Result<Option<String>> {
+    stored_spec(row)?;
+    let now_ms = store.now_ms().await?;
+    let tx = store.begin().await?;
+    let inserted = runs::insert_fire(
+        store,
+        &tx,
+        now_ms,
+        runs::NewRun {
+            workspace_id: &row.workspace_id,
+            campaign_id: &row.id,
+            fire_key,
+            fire_at_ms: now_ms,
+            trigger,
+            state: runs::state::QUEUED,
+            variables,
+        },
+    )
+    .await?;
+    if let Some(run_id) = &inserted {
+        enqueue_generate(queue, &tx, &row.workspace_id, run_id).await?;
+    }
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+/// Re-exported so callers name one connection trait.
+mod sea_orm_conn {
+    pub use pressroom_store::sea_orm::ConnectionTrait;
+}

@@ -1,0 +1,171 @@
+//! Generate: render the prompt and caption, then fetch the image from the asset table (same
+//! generation key = same image, no model run) or generate it, store it content-addressed, and
+//! enqueue one render job per (preset, fit) the campaign targets.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use pressroom_core::campaign::{CampaignSpec, Seed};
+use pressroom_core::{JobKind, template};
+use pressroom_generate::{GenerationRequest, generation_key};
+use pressroom_store::repo::{assets, campaigns, runs};
+use pressroom_store::{ClaimedJob, NewJob};
+use serde::Deserialize;
+use tracing::info;
+
+use super::{JobError, Pipeline, sha256_hex, variables, write_atomic};
+use crate::fire::stored_spec;
+
+#[derive(Deserialize)]
+struct Payload {
+    run_id: String,
+}
+
+pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobError> {
+    let Payload { run_id } = job.payload()?;
+    let ws = &job.workspace_id;
+    let run = runs::get(p.store.conn(), ws, &run_id).await?;
+    let campaign = campaigns::get(&p.store, ws, &run.campaign_id).await?;
+    let spec = stored_spec(&campaign).map_err(|e| JobError::Permanent(e.to_string()))?;
+
+    let vars = variables::for_run(&spec, &run);
+    let rendered = render_texts(&spec, &vars);
+    let (prompt, negative, caption) = match rendered {
+        Ok(t) => t,
+        Err(reason) => return fail_run(p, &run_id, &reason).await,
+    };
+
+    let backend = spec.generation.backend.as_str();
+    let generator = p.generators.get(backend).cloned().ok_or_else(|| {
+        JobError::Permanent(format!(
+            "generation backend {backend:?} is not configured on this instance"
+        ))
+    })?;
+    let request = GenerationRequest {
+        prompt: prompt.clone(),
+        negative_prompt: negative,
+        seed: seed_for(&spec, &run_id),
+        steps: spec.generation.steps,
+        guidance: spec.generation.guidance,
+        scheduler: spec
+            .generation
+            .scheduler
+            .as_str()
+            .parse()
+            .map_err(|e| JobError::Permanent(format!("generation.scheduler: {e}")))?,
+        width: spec.generation.width,
+        height: spec.generation.height,
+    };
+    let key = generation_key(&generator.identity(), &request);
+
+    let asset_id = match assets::by_generation_key(&p.store, ws, &key).await? {
+        Some(existing) => {
+            info!(run = %run_id, asset = %existing.id, "generate: reusing the image of an identical request");
+            existing.id
+        }
+        None => {
+            let started = std::time::Instant::now();
+            let run_for_log = run_id.clone();
+            let progress: pressroom_generate::ProgressFn = Arc::new(move |pr| {
+                tracing::debug!(run = %run_for_log, step = pr.step, total = pr.total, "generate: step");
+            });
+            let image = generator
+                .generate(request.clone(), Some(progress))
+                .await
+                .map_err(|e| {
+                    if !e.is_retryable() {
+                        JobError::Permanent(format!("generation failed: {e}"))
+                    } else {
+                        JobError::retry(format!("generation failed: {e}"))
+                    }
+                })?;
+            let sha = sha256_hex(&image.png);
+            let rel = format!("assets/{}/{sha}.png", &sha[..2]);
+            write_atomic(&p.data_dir.join(&rel), &image.png)
+                .await
+                .map_err(|e| JobError::retry(format!("writing {rel}: {e}")))?;
+            info!(run = %run_id, secs = started.elapsed().as_secs_f32(), cache_hit = image.cache_hit, "generate: image ready");
+            let now = p.store.now_ms().await?;
+            let params = serde_json::to_value(&request).unwrap_or_default();
+            assets::insert(
+                p.store.conn(),
+                now,
+                assets::NewAsset {
+                    workspace_id: ws,
+                    sha256: &sha,
+                    generation_key: &key,
+                    generator: &generator.identity(),
+                    params: &params,
+                    path: &rel,
+                    width: image.width,
+                    height: image.height,
+                },
+            )
+            .await?
+        }
+    };
+
+    let now = p.store.now_ms().await?;
+    let tx = p.store.begin().await?;
+    runs::set_generated(&p.store, &tx, now, &run_id, &prompt, &caption, &asset_id).await?;
+    let mut seen = BTreeSet::new();
+    for target in &spec.targets {
+        let fit = target.fit.map(|f| f.as_str()).unwrap_or("cover");
+        if !seen.insert((target.preset.clone(), fit)) {
+            continue;
+        }
+        p.queue
+            .enqueue(
+                &tx,
+                NewJob::new(
+                    ws,
+                    JobKind::Render,
+                    serde_json::json!({ "run_id": run_id, "preset": target.preset, "fit": fit }),
+                )
+                .unique(format!("render:{run_id}:{}:{fit}", target.preset)),
+            )
+            .await?;
+    }
+    p.queue.complete(&tx, job).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Prompt, negative prompt and caption with the run's variables.
+fn render_texts(
+    spec: &CampaignSpec,
+    vars: &serde_json::Value,
+) -> Result<(String, Option<String>, String), String> {
+    let prompt = template::render(&spec.generation.prompt, vars)
+        .map_err(|e| format!("generation.prompt: {e}"))?;
+    let negative = spec
+        .generation
+        .negative_prompt
+        .as_deref()
+        .map(|t| template::render(t, vars))
+        .transpose()
+        .map_err(|e| format!("generation.negative_prompt: {e}"))?;
+    let caption = template::render(&spec.caption.template, vars)
+        .map_err(|e| format!("caption.template: {e}"))?;
+    Ok((prompt, negative, caption))
+}
+
+/// A fixed seed, or one derived from the run id: "random" differs per run but a replayed
+/// job draws the same image.
+fn seed_for(spec: &CampaignSpec, run_id: &str) -> u64 {
+    match spec.generation.seed {
+        Seed::Fixed(s) => s,
+        Seed::Random => {
+            let digest = sha256_hex(run_id.as_bytes());
+            u64::from_str_radix(&digest[..13], 16).unwrap_or(0)
+        }
+    }
+}
+
+async fn fail_run(p: &Pipeline, run_id: &str, reason: &str) -> Result<(), JobError> {
+    let now = p.store.now_ms().await?;
+    let tx = p.store.begin().await?;
+    runs::set_failed(&p.store, &tx, now, run_id, reason).await?;
+    tx.commit().await?;
+    Err(JobError::Permanent(reason.to_string()))
+}

@@ -1,0 +1,143 @@
+//! The job handlers. Each handler is safe to replay: it checks what an earlier (crashed)
+//! execution already did, and writes its effects and the job's completion in one transaction.
+
+mod generate;
+mod publish;
+mod render;
+mod variables;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pressroom_connector::Registry;
+use pressroom_core::{JobKind, RetryPolicy};
+use pressroom_generate::Generator;
+use pressroom_store::{ClaimedJob, Queue, Store, StoreError};
+
+use crate::TokenCipher;
+
+/// Everything the handlers need, built once by the binary.
+pub struct Pipeline {
+    pub store: Store,
+    pub queue: Queue,
+    /// Image generators by backend name ("local", "openai", "stability").
+    pub generators: BTreeMap<String, Arc<dyn Generator>>,
+    /// Connectors by platform kind.
+    pub connectors: Registry,
+    pub presets: &'static pressroom_media::Presets,
+    /// Assets and renditions are written below this directory.
+    pub data_dir: PathBuf,
+    pub retry: RetryPolicy,
+    pub tokens: Arc<dyn TokenCipher>,
+    /// Renew access tokens this long before they expire.
+    pub refresh_margin: Duration,
+    /// Builds short-lived public URLs for platforms that pull media (Instagram, TikTok).
+    pub public_media: Option<Arc<dyn PublicMedia>>,
+    refresh_locks: publish::RefreshLocks,
+}
+
+/// Signs a public URL for a rendition file.
+pub trait PublicMedia: Send + Sync {
+    fn url_for(&self, rendition_id: &str) -> String;
+}
+
+impl Pipeline {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        generators: BTreeMap<String, Arc<dyn Generator>>,
+        connectors: Registry,
+        presets: &'static pressroom_media::Presets,
+        data_dir: PathBuf,
+        retry: RetryPolicy,
+        tokens: Arc<dyn TokenCipher>,
+    ) -> Self {
+        Self {
+            queue: Queue::new(store.clone()),
+            store,
+            generators,
+            connectors,
+            presets,
+            data_dir,
+            retry,
+            tokens,
+            refresh_margin: Duration::from_secs(300),
+            public_media: None,
+            refresh_locks: Default::default(),
+        }
+    }
+
+    /// Runs the handler for a claimed job.
+    pub async fn handle(&self, job: &ClaimedJob) -> Result<(), JobError> {
+        match job.kind() {
+            Some(JobKind::Generate) => generate::handle(self, job).await,
+            Some(JobKind::Render) => render::handle(self, job).await,
+            Some(JobKind::Publish) => publish::handle(self, job).await,
+            None => Err(JobError::Permanent(format!(
+                "unknown job kind {:?}",
+                job.kind
+            ))),
+        }
+    }
+}
+
+/// How a job ended when it did not complete. The worker turns each into a queue call.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Try again after the policy's backoff (at least `retry_after`).
+    #[error("{error}")]
+    Retry {
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    /// Come back later without spending an attempt (a rate limit, a parked account).
+    #[error("deferred: {reason}")]
+    Defer { reason: String, delay: Duration },
+    /// Never retry; the job is dead with this reason (already recorded on the post/run).
+    #[error("{0}")]
+    Permanent(String),
+    /// Another worker owns the job now: touch nothing.
+    #[error("lease lost")]
+    LeaseLost,
+}
+
+impl JobError {
+    pub fn retry(error: impl std::fmt::Display) -> Self {
+        Self::Retry {
+            error: error.to_string(),
+            retry_after: None,
+        }
+    }
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::LeaseLost { .. } => JobError::LeaseLost,
+            other => JobError::retry(other),
+        }
+    }
+}
+
+impl From<pressroom_store::sea_orm::DbErr> for JobError {
+    fn from(e: pressroom_store::sea_orm::DbErr) -> Self {
+        JobError::retry(e)
+    }
+}
+
+/// Writes a file atomically (temp + rename) so a crash never leaves a half-written asset.
+pub(crate) async fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    tokio::fs::write(&tmp, bytes).await?;
+    tokio::fs::rename(&tmp, path).await
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

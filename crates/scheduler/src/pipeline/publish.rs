@@ -1,0 +1,669 @@
+//! Publish: one post to one account through the attempt state machine
+//! `pending -> preparing -> prepared -> committing -> committed` (DESIGN.md, "Publishing at
+//! most once"). `committing` is committed to the database before the platform call; an
+//! attempt found in `committing` — after a crash, a lost lease or an unknown outcome — is
+//! reconciled, never committed again unless the platform confirms the post is absent.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pressroom_connector::{
+    AccountRef, Connector, ConnectorError, Credentials, MediaRef, PostDraft, Prepared, PublishCtx,
+    Published, Reconciled,
+};
+use pressroom_core::{AttemptState, PostState};
+use pressroom_store::ClaimedJob;
+use pressroom_store::entity::{account, attempt, post};
+use pressroom_store::repo::posts::AttemptChanges;
+use pressroom_store::repo::{accounts, assets, posts};
+use secrecy::SecretString;
+use serde::Deserialize;
+use tracing::{info, warn};
+
+use super::{JobError, Pipeline};
+use crate::tokens::TokenSlot;
+
+/// One refresh at a time per account, within this process (the database re-read after the
+/// lock makes a second waiter use the first one's fresh token).
+pub(super) type RefreshLocks = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+
+#[derive(Deserialize)]
+struct Payload {
+    post_id: String,
+}
+
+pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobError> {
+    let Payload { post_id } = job.payload()?;
+    let ws = job.workspace_id.clone();
+    let post = posts::get(p.store.conn(), &ws, &post_id).await?;
+    if is_settled(&post) {
+        return complete(p, job).await;
+    }
+    let account = accounts::get(p.store.conn(), &ws, &post.account_id).await?;
+    if account.state == accounts::state::DISCONNECTED {
+        return settle(
+            p,
+            job,
+            &post,
+            None,
+            PostState::NeedsReconnect,
+            "account is disconnected; reconnect it",
+        )
+        .await;
+    }
+    let Some(connector) = p.connectors.get(&account.platform) else {
+        return settle(
+            p,
+            job,
+            &post,
+            None,
+            PostState::Failed,
+            &format!("no {} connector in this build", account.platform),
+        )
+        .await;
+    };
+    let rendition = assets::get_rendition(p.store.conn(), &ws, &post.rendition_id).await?;
+    let draft = PostDraft {
+        caption: post.caption.clone(),
+        media: vec![MediaRef {
+            path: p.data_dir.join(&rendition.path),
+            mime: rendition.mime.clone(),
+            width: rendition.width as u32,
+            height: rendition.height as u32,
+            bytes: rendition.bytes as u64,
+            sha256: rendition.sha256.clone(),
+            public_url: p.public_media.as_ref().map(|m| m.url_for(&rendition.id)),
+        }],
+    };
+
+    let mut attempt = match posts::latest_attempt(p.store.conn(), &post_id).await? {
+        Some(a) => a,
+        None => {
+            if let Err(issues) = connector.validate(&draft) {
+                let reasons: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
+                return settle(p, job, &post, None, PostState::Failed, &reasons.join("; ")).await;
+            }
+            let now = p.store.now_ms().await?;
+            posts::set_state(
+                &p.store,
+                p.store.conn(),
+                now,
+                &post_id,
+                PostState::Publishing,
+                None,
+                None,
+                None,
+            )
+            .await?;
+            posts::create_attempt(&p.store, p.store.conn(), now, &ws, &post_id).await?
+        }
+    };
+
+    let mut creds = credentials(p, connector.as_ref(), &account, false).await?;
+    let mut refreshed = false;
+    loop {
+        let state = AttemptState::parse(&attempt.state).ok_or_else(|| {
+            JobError::Permanent(format!(
+                "attempt {} has unknown state {}",
+                attempt.id, attempt.state
+            ))
+        })?;
+        let ctx = context(&account, &creds, &attempt, &post, &rendition.sha256);
+        let step = match state {
+            AttemptState::Committed => {
+                let published = Published {
+                    remote_id: attempt.remote_id.clone().unwrap_or_default(),
+                    url: attempt.url.clone(),
+                };
+                return finish_published(p, job, &post, &attempt, &published, false).await;
+            }
+            AttemptState::Failed => {
+                let reason = attempt.error.clone().unwrap_or_else(|| "failed".into());
+                return settle(p, job, &post, None, PostState::Failed, &reason).await;
+            }
+            AttemptState::Unknown => {
+                return settle(
+                    p,
+                    job,
+                    &post,
+                    None,
+                    PostState::Unknown,
+                    "outcome unknown; needs a person",
+                )
+                .await;
+            }
+            AttemptState::Pending | AttemptState::Preparing => {
+                prepare(p, job, connector.as_ref(), &ctx, &draft, &attempt, state).await
+            }
+            AttemptState::Prepared => {
+                commit(p, job, connector.as_ref(), &ctx, &post, &attempt).await
+            }
+            AttemptState::Committing => {
+                reconcile(p, job, connector.as_ref(), &ctx, &post, &attempt).await
+            }
+        };
+        match step {
+            Ok(Step::Again) => {}
+            Ok(Step::Done) => return Ok(()),
+            Err(StepError::Connector(ConnectorError::AuthExpired)) if !refreshed => {
+                refreshed = true;
+                creds = credentials(p, connector.as_ref(), &account, true).await?;
+            }
+            Err(StepError::Connector(e)) => {
+                return on_connector_error(p, job, &post, &attempt, e).await;
+            }
+            Err(StepError::Job(e)) => return Err(e),
+        }
+        attempt = posts::latest_attempt(p.store.conn(), &post_id)
+            .await?
+            .ok_or_else(|| JobError::retry("attempt vanished"))?;
+    }
+}
+
+enum Step {
+    /// The attempt moved; look at it again.
+    Again,
+    /// The job is finished (completed in the database).
+    Done,
+}
+
+enum StepError {
+    Connector(ConnectorError),
+    Job(JobError),
+}
+
+impl From<pressroom_store::StoreError> for StepError {
+    fn from(e: pressroom_store::StoreError) -> Self {
+        StepError::Job(e.into())
+    }
+}
+
+async fn prepare(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    connector: &dyn Connector,
+    ctx: &PublishCtx,
+    draft: &PostDraft,
+    attempt: &attempt::Model,
+    state: AttemptState,
+) -> Result<Step, StepError> {
+    let now = p.store.now_ms().await?;
+    posts::transition(
+        &p.store,
+        p.store.conn(),
+        now,
+        &attempt.id,
+        state,
+        AttemptState::Preparing,
+        job,
+        AttemptChanges::default(),
+    )
+    .await?;
+    let prepared = connector
+        .prepare(ctx, draft)
+        .await
+        .map_err(StepError::Connector)?;
+    let now = p.store.now_ms().await?;
+    let changes = AttemptChanges {
+        checkpoint: Some(&prepared.checkpoint),
+        ..Default::default()
+    };
+    posts::transition(
+        &p.store,
+        p.store.conn(),
+        now,
+        &attempt.id,
+        AttemptState::Preparing,
+        AttemptState::Prepared,
+        job,
+        changes,
+    )
+    .await?;
+    Ok(Step::Again)
+}
+
+async fn commit(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    connector: &dyn Connector,
+    ctx: &PublishCtx,
+    post: &post::Model,
+    attempt: &attempt::Model,
+) -> Result<Step, StepError> {
+    let prepared = checkpoint(attempt).unwrap_or(Prepared {
+        checkpoint: serde_json::Value::Null,
+    });
+    // Written and committed before the platform call: if we die during it, the next worker
+    // sees `committing` and reconciles instead of posting again.
+    let now = p.store.now_ms().await?;
+    let changes = AttemptChanges {
+        commit_started_at: Some(now),
+        ..Default::default()
+    };
+    posts::transition(
+        &p.store,
+        p.store.conn(),
+        now,
+        &attempt.id,
+        AttemptState::Prepared,
+        AttemptState::Committing,
+        job,
+        changes,
+    )
+    .await?;
+    match connector.commit(ctx, &prepared).await {
+        Ok(published) => {
+            finish_published(p, job, post, attempt, &published, true)
+                .await
+                .map_err(StepError::Job)?;
+            Ok(Step::Done)
+        }
+        // The platform cannot have accepted the post: safe to go back to `prepared`.
+        Err(
+            e @ (ConnectorError::Transient(_)
+            | ConnectorError::RateLimited { .. }
+            | ConnectorError::AuthExpired
+            | ConnectorError::Disconnected(_)),
+        ) => {
+            let now = p.store.now_ms().await?;
+            let changes = AttemptChanges {
+                error_code: Some(e.code()),
+                error: Some(&e.to_string()),
+                ..Default::default()
+            };
+            posts::transition(
+                &p.store,
+                p.store.conn(),
+                now,
+                &attempt.id,
+                AttemptState::Committing,
+                AttemptState::Prepared,
+                job,
+                changes,
+            )
+            .await?;
+            Err(StepError::Connector(e))
+        }
+        // Rejected and OutcomeUnknown are decided by on_connector_error with the attempt
+        // still in `committing`.
+        Err(e) => Err(StepError::Connector(e)),
+    }
+}
+
+async fn reconcile(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    connector: &dyn Connector,
+    ctx: &PublishCtx,
+    post: &post::Model,
+    attempt: &attempt::Model,
+) -> Result<Step, StepError> {
+    let prepared = checkpoint(attempt);
+    match connector
+        .reconcile(ctx, prepared.as_ref())
+        .await
+        .map_err(StepError::Connector)?
+    {
+        Reconciled::Landed(published) => {
+            info!(post = %post.id, attempt = %attempt.id, "publish: reconcile found the post; not committing again");
+            finish_published(p, job, post, attempt, &published, true)
+                .await
+                .map_err(StepError::Job)?;
+            Ok(Step::Done)
+        }
+        Reconciled::Absent => {
+            info!(post = %post.id, attempt = %attempt.id, "publish: reconcile confirmed the post is absent; committing again");
+            let now = p.store.now_ms().await?;
+            posts::transition(
+                &p.store,
+                p.store.conn(),
+                now,
+                &attempt.id,
+                AttemptState::Committing,
+                AttemptState::Prepared,
+                job,
+                AttemptChanges::default(),
+            )
+            .await?;
+            Ok(Step::Again)
+        }
+        Reconciled::Unknown(reason) => {
+            Err(StepError::Connector(ConnectorError::OutcomeUnknown(reason)))
+        }
+    }
+}
+
+/// Decides what a connector error means for the attempt, the post and the job.
+async fn on_connector_error(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    post: &post::Model,
+    attempt: &attempt::Model,
+    error: ConnectorError,
+) -> Result<(), JobError> {
+    let attempt = posts::latest_attempt(p.store.conn(), &post.id)
+        .await?
+        .unwrap_or_else(|| attempt.clone());
+    let state = AttemptState::parse(&attempt.state).unwrap_or(AttemptState::Pending);
+    let last_try = job.attempt >= job.max_attempts;
+    let message = error.to_string();
+    match error {
+        ConnectorError::Rejected(reason) => {
+            settle(
+                p,
+                job,
+                post,
+                Some((&attempt, state, AttemptState::Failed, "rejected")),
+                PostState::Failed,
+                &reason,
+            )
+            .await
+        }
+        ConnectorError::Disconnected(reason) => {
+            let now = p.store.now_ms().await?;
+            accounts::set_state(
+                &p.store,
+                p.store.conn(),
+                now,
+                &post.workspace_id,
+                &post.account_id,
+                accounts::state::DISCONNECTED,
+                Some(&reason),
+            )
+            .await?;
+            warn!(account = %post.account_id, %reason, "publish: account disconnected; its posts wait for a reconnect");
+            settle(p, job, post, None, PostState::NeedsReconnect, &reason).await
+        }
+        ConnectorError::OutcomeUnknown(reason) if last_try && state == AttemptState::Committing => {
+            settle(
+                p,
+                job,
+                post,
+                Some((&attempt, state, AttemptState::Unknown, "outcome_unknown")),
+                PostState::Unknown,
+                &reason,
+            )
+            .await
+        }
+        ConnectorError::RateLimited { retry_after } => {
+            let delay = retry_after.unwrap_or_else(|| p.retry.delay(job.attempt as u32, None));
+            Err(JobError::Defer {
+                reason: message,
+                delay,
+            })
+        }
+        _ if last_try && !state.may_have_landed() => {
+            let target = (state != AttemptState::Pending).then_some((
+                &attempt,
+                state,
+                AttemptState::Failed,
+                "retries_exhausted",
+            ));
+            settle(
+                p,
+                job,
+                post,
+                target,
+                PostState::Failed,
+                &format!("gave up after {} attempts: {message}", job.attempt),
+            )
+            .await
+        }
+        ConnectorError::OutcomeUnknown(_) => {
+            // Reconcile soon, but give the platform a moment to make the post visible.
+            Err(JobError::Retry {
+                error: message,
+                retry_after: Some(Duration::from_secs(2)),
+            })
+        }
+        _ => Err(JobError::Retry {
+            error: message,
+            retry_after: None,
+        }),
+    }
+}
+
+/// Commits the published outcome, the post's state and the job's completion together.
+async fn finish_published(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    post: &post::Model,
+    attempt: &attempt::Model,
+    published: &Published,
+    transition: bool,
+) -> Result<(), JobError> {
+    let now = p.store.now_ms().await?;
+    let tx = p.store.begin().await?;
+    if transition {
+        let changes = AttemptChanges {
+            remote_id: Some(&published.remote_id),
+            url: published.url.as_deref(),
+            ..Default::default()
+        };
+        posts::transition(
+            &p.store,
+            &tx,
+            now,
+            &attempt.id,
+            AttemptState::Committing,
+            AttemptState::Committed,
+            job,
+            changes,
+        )
+        .await?;
+    }
+    posts::set_state(
+        &p.store,
+        &tx,
+        now,
+        &post.id,
+        PostState::Published,
+        Some(&published.remote_id),
+        published.url.as_deref(),
+        None,
+    )
+    .await?;
+    p.queue.complete(&tx, job).await?;
+    tx.commit().await?;
+    info!(post = %post.id, platform = %post.platform, remote_id = %published.remote_id, "publish: published");
+    Ok(())
+}
+
+/// Ends the post in a terminal state (optionally moving the attempt too) and completes the job.
+async fn settle(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    post: &post::Model,
+    attempt_move: Option<(&attempt::Model, AttemptState, AttemptState, &str)>,
+    state: PostState,
+    reason: &str,
+) -> Result<(), JobError> {
+    let now = p.store.now_ms().await?;
+    let tx = p.store.begin().await?;
+    if let Some((attempt, from, to, code)) = attempt_move {
+        let changes = AttemptChanges {
+            error_code: Some(code),
+            error: Some(reason),
+            ..Default::default()
+        };
+        posts::transition(&p.store, &tx, now, &attempt.id, from, to, job, changes).await?;
+    }
+    posts::set_state(
+        &p.store,
+        &tx,
+        now,
+        &post.id,
+        state,
+        None,
+        None,
+        Some(reason),
+    )
+    .await?;
+    p.queue.complete(&tx, job).await?;
+    tx.commit().await?;
+    warn!(post = %post.id, platform = %post.platform, state = state.as_str(), %reason, "publish: settled without publishing");
+    Ok(())
+}
+
+async fn complete(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobError> {
+    let tx = p.store.begin().await?;
+    p.queue.complete(&tx, job).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn is_settled(post: &post::Model) -> bool {
+    matches!(
+        PostState::parse(&post.state),
+        Some(
+            PostState::Published
+                | PostState::Failed
+                | PostState::Cancelled
+                | PostState::Unknown
+                | PostState::NeedsReconnect
+        )
+    )
+}
+
+fn checkpoint(attempt: &attempt::Model) -> Option<Prepared> {
+    let raw = attempt.checkpoint.as_deref()?;
+    serde_json::from_str(raw)
+        .ok()
+        .map(|checkpoint| Prepared { checkpoint })
+}
+
+fn context(
+    account: &account::Model,
+    creds: &Credentials,
+    attempt: &attempt::Model,
+    post: &post::Model,
+    media_sha: &str,
+) -> PublishCtx {
+    PublishCtx {
+        account: AccountRef {
+            id: account.id.clone(),
+            workspace_id: account.workspace_id.clone(),
+            external_id: account.external_id.clone(),
+        },
+        credentials: creds.clone(),
+        attempt_id: attempt.id.clone(),
+        checkpoint: attempt
+            .checkpoint
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok()),
+        committing_since: attempt
+            .commit_started_at
+            .and_then(chrono::DateTime::from_timestamp_millis),
+        caption: post.caption.clone(),
+        media_sha256: vec![media_sha.to_string()],
+    }
+}
+
+/// The account's credentials, refreshed first when they expire within the margin or when
+/// `force` (the platform said the token expired).
+async fn credentials(
+    p: &Pipeline,
+    connector: &dyn Connector,
+    account: &account::Model,
+    force: bool,
+) -> Result<Credentials, JobError> {
+    let lock = {
+        let mut locks = p.refresh_locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(account.id.clone()).or_default().clone()
+    };
+    let _guard = lock.lock().await;
+    // Re-read under the lock: another worker may have refreshed already.
+    let fresh = accounts::get(p.store.conn(), &account.workspace_id, &account.id).await?;
+    let creds = open_credentials(p, &fresh)?;
+    let now = p.store.now_ms().await?;
+    let expiring = fresh
+        .expires_at
+        .is_some_and(|exp| exp - (p.refresh_margin.as_millis() as i64) <= now);
+    let refreshed_by_other = fresh.updated_at > account.updated_at;
+    if !(expiring || (force && !refreshed_by_other)) || creds.refresh_token.is_none() {
+        return Ok(creds);
+    }
+    match connector.refresh(&creds).await {
+        Ok(new) => {
+            let (key_id, access) = p
+                .tokens
+                .seal(
+                    &new.access_token,
+                    TokenSlot::access(&fresh.workspace_id, &fresh.id),
+                )
+                .map_err(JobError::retry)?;
+            let refresh = match &new.refresh_token {
+                Some(r) => Some(
+                    p.tokens
+                        .seal(r, TokenSlot::refresh(&fresh.workspace_id, &fresh.id))
+                        .map_err(JobError::retry)?
+                        .1,
+                ),
+                None => None,
+            };
+            let expires = new.expires_at.map(|t| t.timestamp_millis());
+            let tx = p.store.begin().await?;
+            accounts::update_tokens(
+                &p.store,
+                &tx,
+                now,
+                &fresh.id,
+                &access,
+                refresh.as_deref(),
+                &key_id,
+                expires,
+            )
+            .await?;
+            tx.commit().await?;
+            info!(account = %fresh.id, platform = %fresh.platform, "publish: token refreshed");
+            Ok(Credentials {
+                refresh_token: new.refresh_token.or(creds.refresh_token),
+                ..new
+            })
+        }
+        Err(ConnectorError::Disconnected(reason)) => {
+            accounts::set_state(
+                &p.store,
+                p.store.conn(),
+                now,
+                &fresh.workspace_id,
+                &fresh.id,
+                accounts::state::DISCONNECTED,
+                Some(&reason),
+            )
+            .await?;
+            Err(JobError::retry(format!("refresh refused: {reason}")))
+        }
+        Err(e) => Err(JobError::retry(format!("token refresh failed: {e}"))),
+    }
+}
+
+fn open_credentials(p: &Pipeline, account: &account::Model) -> Result<Credentials, JobError> {
+    let open = |sealed: &Option<String>, which: &str| -> Result<Option<SecretString>, JobError> {
+        let slot = if which == "access" {
+            TokenSlot::access(&account.workspace_id, &account.id)
+        } else {
+            TokenSlot::refresh(&account.workspace_id, &account.id)
+        };
+        sealed
+            .as_deref()
+            .map(|s| p.tokens.open(s, slot))
+            .transpose()
+            .map_err(|e| {
+                JobError::Permanent(format!(
+                    "cannot open the {which} token of account {}: {e}",
+                    account.name
+                ))
+            })
+    };
+    Ok(Credentials {
+        access_token: open(&account.access_token_sealed, "access")?
+            .unwrap_or_else(|| SecretString::from("")),
+        refresh_token: open(&account.refresh_token_sealed, "refresh")?,
+        expires_at: account
+            .expires_at
+            .and_then(chrono::DateTime::from_timestamp_millis),
+        extra: serde_json::from_str(&account.extra).unwrap_or(serde_json::Value::Null),
+    })
+}

@@ -1,0 +1,30 @@
+//! `accounts` rows.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+#[sea_orm(table_name = "accounts")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub workspace_id: String,
+    pub platform: String,
+    pub name: String,
+    pub external_id: String,
+    pub state: String,
+    #[serde(skip)]
+    pub access_token_sealed: Option<String>,
+    #[serde(skip)]
+    pub refresh_token_sealed: Option<String>,
+    pub key_id: Option<String>,
+    pub expires_at: Option<i64>,
+    pub extra: String,
+    pub state_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

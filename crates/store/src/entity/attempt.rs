@@ -1,0 +1,26 @@
+//! `attempts` rows.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+#[sea_orm(table_name = "attempts")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub workspace_id: String,
+    pub post_id: String,
+    pub state: String,
+    pub checkpoint: Option<String>,
+    pub remote_id: Option<String>,
+    pub url: Option<String>,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub commit_started_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

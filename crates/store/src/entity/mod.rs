@@ -1,0 +1,12 @@
+//! sea-orm entities, one file per table. Times are epoch milliseconds (i64) on both backends.
+
+pub mod account;
+pub mod asset;
+pub mod attempt;
+pub mod audit;
+pub mod campaign;
+pub mod job;
+pub mod post;
+pub mod rendition;
+pub mod run;
+pub mod workspace;

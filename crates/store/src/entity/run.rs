@@ -1,0 +1,28 @@
+//! `runs` rows.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+#[sea_orm(table_name = "runs")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub workspace_id: String,
+    pub campaign_id: String,
+    pub fire_key: String,
+    pub trigger: String,
+    pub state: String,
+    pub variables: String,
+    pub prompt: Option<String>,
+    pub caption: Option<String>,
+    pub asset_id: Option<String>,
+    pub error: Option<String>,
+    pub fire_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,20 @@
+//! Pressroom's storage: sea-orm over SQLite (embedded default) or PostgreSQL (several
+//! instances). Every repository call takes the workspace id, and the durable job queue lives
+//! here so work is enqueued in the same transaction as the data that needs it.
+
+pub mod entity;
+mod error;
+mod instance_lock;
+pub mod queue;
+pub mod repo;
+mod store;
+
+pub use error::StoreError;
+pub use instance_lock::InstanceLock;
+pub use queue::{ClaimedJob, NewJob, Queue};
+/// Re-exported so callers use the same sea-orm as the store.
+pub use sea_orm;
+pub use store::{Backend, Store, Tx};
+
+/// Result alias for store calls.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

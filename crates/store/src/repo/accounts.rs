@@ -1,0 +1,164 @@
+//! Connected platform accounts. Tokens arrive here already sealed (crates/crypto); the store
+//! never sees plaintext, so nothing it logs or returns can leak a token.
+
+use pressroom_core::new_id;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, Value};
+
+use crate::entity::account;
+use crate::{Result, Store, StoreError};
+
+/// Account states.
+pub mod state {
+    pub const ACTIVE: &str = "active";
+    /// The platform revoked access; a person must reconnect.
+    pub const DISCONNECTED: &str = "disconnected";
+}
+
+/// An account to create or update by (workspace, name).
+#[derive(Clone, Debug)]
+pub struct AccountInput<'a> {
+    pub workspace_id: &'a str,
+    pub platform: &'a str,
+    pub name: &'a str,
+    pub external_id: &'a str,
+    pub access_token_sealed: Option<String>,
+    pub refresh_token_sealed: Option<String>,
+    pub key_id: Option<String>,
+    pub expires_at: Option<i64>,
+    pub extra: serde_json::Value,
+}
+
+/// Creates or replaces an account's connection (a reconnect makes it active again).
+pub async fn upsert<C: ConnectionTrait>(
+    conn: &C,
+    now_ms: i64,
+    input: AccountInput<'_>,
+) -> Result<account::Model> {
+    let existing = account::Entity::find()
+        .filter(account::Column::WorkspaceId.eq(input.workspace_id))
+        .filter(account::Column::Name.eq(input.name))
+        .one(conn)
+        .await?;
+    let id = existing
+        .as_ref()
+        .map(|a| a.id.clone())
+        .unwrap_or_else(new_id);
+    let model = account::ActiveModel {
+        id: Set(id.clone()),
+        workspace_id: Set(input.workspace_id.to_string()),
+        platform: Set(input.platform.to_string()),
+        name: Set(input.name.to_string()),
+        external_id: Set(input.external_id.to_string()),
+        state: Set(state::ACTIVE.to_string()),
+        access_token_sealed: Set(input.access_token_sealed),
+        refresh_token_sealed: Set(input.refresh_token_sealed),
+        key_id: Set(input.key_id),
+        expires_at: Set(input.expires_at),
+        extra: Set(input.extra.to_string()),
+        state_reason: Set(None),
+        created_at: Set(existing.as_ref().map(|a| a.created_at).unwrap_or(now_ms)),
+        updated_at: Set(now_ms),
+    };
+    if existing.is_some() {
+        account::Entity::update(model).exec(conn).await?;
+    } else {
+        account::Entity::insert(model).exec(conn).await?;
+    }
+    account::Entity::find_by_id(id.clone())
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("account", id))
+}
+
+pub async fn get<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &str,
+    id: &str,
+) -> Result<account::Model> {
+    account::Entity::find_by_id(id.to_string())
+        .filter(account::Column::WorkspaceId.eq(workspace_id))
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("account", id))
+}
+
+pub async fn by_name<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &str,
+    name: &str,
+) -> Result<Option<account::Model>> {
+    Ok(account::Entity::find()
+        .filter(account::Column::WorkspaceId.eq(workspace_id))
+        .filter(account::Column::Name.eq(name))
+        .one(conn)
+        .await?)
+}
+
+pub async fn list(store: &Store, workspace_id: &str) -> Result<Vec<account::Model>> {
+    Ok(account::Entity::find()
+        .filter(account::Column::WorkspaceId.eq(workspace_id))
+        .order_by_asc(account::Column::Name)
+        .all(store.conn())
+        .await?)
+}
+
+/// Marks an account active or disconnected, with the reason a person will read.
+pub async fn set_state<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    workspace_id: &str,
+    id: &str,
+    new_state: &str,
+    reason: Option<&str>,
+) -> Result<()> {
+    let values: Vec<Value> = vec![
+        new_state.into(),
+        reason.into(),
+        now_ms.into(),
+        id.into(),
+        workspace_id.into(),
+    ];
+    let res = conn
+        .execute_raw(store.stmt(
+            "UPDATE accounts SET state = $1, state_reason = $2, updated_at = $3 \
+             WHERE id = $4 AND workspace_id = $5",
+            values,
+        ))
+        .await?;
+    if res.rows_affected() == 0 {
+        return Err(StoreError::not_found("account", id));
+    }
+    Ok(())
+}
+
+/// Stores refreshed tokens. A missing refresh token keeps the stored one: platforms that do
+/// not rotate refresh tokens answer without one, and that must not erase ours.
+#[allow(clippy::too_many_arguments)]
+pub async fn update_tokens<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    id: &str,
+    access_token_sealed: &str,
+    refresh_token_sealed: Option<&str>,
+    key_id: &str,
+    expires_at: Option<i64>,
+) -> Result<()> {
+    let values: Vec<Value> = vec![
+        access_token_sealed.into(),
+        refresh_token_sealed.into(),
+        key_id.into(),
+        expires_at.into(),
+        now_ms.into(),
+        id.into(),
+    ];
+    conn.execute_raw(store.stmt(
+        "UPDATE accounts SET access_token_sealed = $1, \
+         refresh_token_sealed = COALESCE($2, refresh_token_sealed), key_id = $3, \
+         expires_at = $4, updated_at = $5 WHERE id = $6",
+        values,
+    ))
+    .await?;
+    Ok(())
+}

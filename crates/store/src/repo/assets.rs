@@ -1,0 +1,135 @@
+//! Generated images (content-addressed files) and their per-platform renditions.
+
+use pressroom_core::new_id;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, Value};
+
+use crate::entity::{asset, rendition};
+use crate::{Result, Store, StoreError};
+
+/// A generated image to record.
+#[derive(Clone, Debug)]
+pub struct NewAsset<'a> {
+    pub workspace_id: &'a str,
+    pub sha256: &'a str,
+    pub generation_key: &'a str,
+    pub generator: &'a str,
+    pub params: &'a serde_json::Value,
+    pub path: &'a str,
+    pub width: u32,
+    pub height: u32,
+}
+
+pub async fn insert<C: ConnectionTrait>(
+    conn: &C,
+    now_ms: i64,
+    new: NewAsset<'_>,
+) -> Result<String> {
+    let id = new_id();
+    asset::Entity::insert(asset::ActiveModel {
+        id: Set(id.clone()),
+        workspace_id: Set(new.workspace_id.to_string()),
+        sha256: Set(new.sha256.to_string()),
+        generation_key: Set(new.generation_key.to_string()),
+        generator: Set(new.generator.to_string()),
+        params: Set(new.params.to_string()),
+        path: Set(new.path.to_string()),
+        width: Set(new.width as i32),
+        height: Set(new.height as i32),
+        created_at: Set(now_ms),
+    })
+    .exec(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn get<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &str,
+    id: &str,
+) -> Result<asset::Model> {
+    asset::Entity::find_by_id(id.to_string())
+        .filter(asset::Column::WorkspaceId.eq(workspace_id))
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("asset", id))
+}
+
+/// An earlier asset with the same generation key (same model, prompt, seed, …), if any.
+pub async fn by_generation_key(
+    store: &Store,
+    workspace_id: &str,
+    key: &str,
+) -> Result<Option<asset::Model>> {
+    Ok(asset::Entity::find()
+        .filter(asset::Column::WorkspaceId.eq(workspace_id))
+        .filter(asset::Column::GenerationKey.eq(key))
+        .one(store.conn())
+        .await?)
+}
+
+/// A rendition to record.
+#[derive(Clone, Debug)]
+pub struct NewRendition<'a> {
+    pub workspace_id: &'a str,
+    pub run_id: &'a str,
+    pub asset_id: &'a str,
+    pub preset: &'a str,
+    pub fit: &'a str,
+    pub sha256: &'a str,
+    pub path: &'a str,
+    pub mime: &'a str,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+}
+
+/// Records a rendition once per (run, preset, fit); a replayed render job gets the first one.
+pub async fn insert_rendition<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    new: NewRendition<'_>,
+) -> Result<rendition::Model> {
+    let values: Vec<Value> = vec![
+        new_id().into(),
+        new.workspace_id.into(),
+        new.run_id.into(),
+        new.asset_id.into(),
+        new.preset.into(),
+        new.fit.into(),
+        new.sha256.into(),
+        new.path.into(),
+        new.mime.into(),
+        (new.width as i32).into(),
+        (new.height as i32).into(),
+        (new.bytes as i64).into(),
+        now_ms.into(),
+    ];
+    conn.execute_raw(store.stmt(
+        "INSERT INTO renditions (id, workspace_id, run_id, asset_id, preset, fit, sha256, path, \
+         mime, width, height, bytes, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         ON CONFLICT (run_id, preset, fit) DO NOTHING",
+        values,
+    ))
+    .await?;
+    rendition::Entity::find()
+        .filter(rendition::Column::RunId.eq(new.run_id))
+        .filter(rendition::Column::Preset.eq(new.preset))
+        .filter(rendition::Column::Fit.eq(new.fit))
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("rendition", format!("{}/{}", new.run_id, new.preset)))
+}
+
+pub async fn get_rendition<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &str,
+    id: &str,
+) -> Result<rendition::Model> {
+    rendition::Entity::find_by_id(id.to_string())
+        .filter(rendition::Column::WorkspaceId.eq(workspace_id))
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("rendition", id))
+}

@@ -1,0 +1,43 @@
+//! The audit log: who did what to which object, written in the same transaction as the change.
+
+use pressroom_core::new_id;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use crate::entity::audit;
+use crate::{Result, Store};
+
+/// Records one action.
+pub async fn record<C: ConnectionTrait>(
+    conn: &C,
+    now_ms: i64,
+    workspace_id: &str,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    audit::Entity::insert(audit::ActiveModel {
+        id: Set(new_id()),
+        workspace_id: Set(workspace_id.to_string()),
+        actor: Set(actor.to_string()),
+        action: Set(action.to_string()),
+        subject: Set(subject.to_string()),
+        detail: Set(detail.to_string()),
+        created_at: Set(now_ms),
+    })
+    .exec(conn)
+    .await?;
+    Ok(())
+}
+
+/// Newest entries of a workspace.
+pub async fn list(store: &Store, workspace_id: &str, limit: u64) -> Result<Vec<audit::Model>> {
+    Ok(audit::Entity::find()
+        .filter(audit::Column::WorkspaceId.eq(workspace_id))
+        .order_by_desc(audit::Column::Id)
+        .limit(limit)
+        .all(store.conn())
+        .await?)
+}

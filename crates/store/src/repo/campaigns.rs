@@ -1,0 +1,133 @@
+//! Campaigns as stored: the TOML source, its parsed spec as JSON, and the scheduler's cursor
+//! (`schedule_checked_at`: fires up to this instant have been considered).
+
+use pressroom_core::new_id;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, Value};
+
+use crate::entity::campaign;
+use crate::{Result, Store, StoreError};
+
+/// What `upsert` writes.
+#[derive(Clone, Debug)]
+pub struct CampaignInput<'a> {
+    pub workspace_id: &'a str,
+    pub name: &'a str,
+    pub source: &'a str,
+    pub source_file: Option<&'a str>,
+    pub spec: serde_json::Value,
+}
+
+/// Creates or updates a campaign by (workspace, name). A new campaign's schedule starts at
+/// `now`: it never fires for times before it existed. An update keeps the cursor.
+pub async fn upsert<C: ConnectionTrait>(
+    conn: &C,
+    now_ms: i64,
+    input: CampaignInput<'_>,
+) -> Result<campaign::Model> {
+    let existing = campaign::Entity::find()
+        .filter(campaign::Column::WorkspaceId.eq(input.workspace_id))
+        .filter(campaign::Column::Name.eq(input.name))
+        .one(conn)
+        .await?;
+    let model = match existing {
+        Some(row) => {
+            let mut active: campaign::ActiveModel = row.into();
+            active.source = Set(input.source.to_string());
+            active.source_file = Set(input.source_file.map(str::to_string));
+            active.spec = Set(input.spec.to_string());
+            active.updated_at = Set(now_ms);
+            campaign::Entity::update(active).exec(conn).await?
+        }
+        None => {
+            let id = new_id();
+            campaign::Entity::insert(campaign::ActiveModel {
+                id: Set(id.clone()),
+                workspace_id: Set(input.workspace_id.to_string()),
+                name: Set(input.name.to_string()),
+                source: Set(input.source.to_string()),
+                source_file: Set(input.source_file.map(str::to_string)),
+                spec: Set(input.spec.to_string()),
+                enabled: Set(1),
+                schedule_checked_at: Set(now_ms),
+                created_at: Set(now_ms),
+                updated_at: Set(now_ms),
+            })
+            .exec(conn)
+            .await?;
+            campaign::Entity::find_by_id(id.clone())
+                .one(conn)
+                .await?
+                .ok_or_else(|| StoreError::not_found("campaign", id))?
+        }
+    };
+    Ok(model)
+}
+
+pub async fn get(store: &Store, workspace_id: &str, id: &str) -> Result<campaign::Model> {
+    campaign::Entity::find_by_id(id.to_string())
+        .filter(campaign::Column::WorkspaceId.eq(workspace_id))
+        .one(store.conn())
+        .await?
+        .ok_or_else(|| StoreError::not_found("campaign", id))
+}
+
+pub async fn by_name(
+    store: &Store,
+    workspace_id: &str,
+    name: &str,
+) -> Result<Option<campaign::Model>> {
+    Ok(campaign::Entity::find()
+        .filter(campaign::Column::WorkspaceId.eq(workspace_id))
+        .filter(campaign::Column::Name.eq(name))
+        .one(store.conn())
+        .await?)
+}
+
+pub async fn list(store: &Store, workspace_id: &str) -> Result<Vec<campaign::Model>> {
+    Ok(campaign::Entity::find()
+        .filter(campaign::Column::WorkspaceId.eq(workspace_id))
+        .order_by_asc(campaign::Column::Name)
+        .all(store.conn())
+        .await?)
+}
+
+/// Every enabled campaign of every workspace: the scheduler's work list.
+pub async fn list_enabled(store: &Store) -> Result<Vec<campaign::Model>> {
+    Ok(campaign::Entity::find()
+        .filter(campaign::Column::Enabled.eq(1))
+        .order_by_asc(campaign::Column::Id)
+        .all(store.conn())
+        .await?)
+}
+
+/// Moves the cursor forward (never back: a lagging instance cannot rewind it).
+pub async fn advance_cursor<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    id: &str,
+    checked_at: i64,
+) -> Result<()> {
+    let values: Vec<Value> = vec![checked_at.into(), id.into()];
+    conn.execute_raw(store.stmt(
+        "UPDATE campaigns SET schedule_checked_at = $1 WHERE id = $2 AND schedule_checked_at < $1",
+        values,
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Pauses or resumes a campaign.
+pub async fn set_enabled(store: &Store, workspace_id: &str, id: &str, enabled: bool) -> Result<()> {
+    let values: Vec<Value> = vec![i32::from(enabled).into(), id.into(), workspace_id.into()];
+    let res = store
+        .conn()
+        .execute_raw(store.stmt(
+            "UPDATE campaigns SET enabled = $1 WHERE id = $2 AND workspace_id = $3",
+            values,
+        ))
+        .await?;
+    if res.rows_affected() == 0 {
+        return Err(StoreError::not_found("campaign", id));
+    }
+    Ok(())
+}

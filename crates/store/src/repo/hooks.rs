@@ -1,0 +1,172 @@
+//! Inbound webhooks: an endpoint that fires one campaign, its signing secrets (several during
+//! rotation) and payload adapter, and the delivery ids already accepted.
+
+use pressroom_core::new_id;
+use sea_orm::{ConnectionTrait, FromQueryResult, Value};
+
+use crate::{Result, Store, StoreError};
+
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct HookRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub campaign_id: String,
+    /// JSON array of `whsec_…` secrets.
+    pub secrets: String,
+    /// "ghost", "wordpress", "strapi" or "generic".
+    pub adapter: String,
+    /// JSON object: run variable → JSON pointer into the payload (generic adapter).
+    pub mapping: String,
+    pub created_at: i64,
+}
+
+impl HookRow {
+    /// The secrets, decoded.
+    pub fn secrets(&self) -> Result<Vec<String>> {
+        serde_json::from_str(&self.secrets)
+            .map_err(|e| StoreError::Corrupt(format!("hook {} secrets: {e}", self.id)))
+    }
+
+    /// The mapping, decoded.
+    pub fn mapping(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
+        serde_json::from_str(&self.mapping)
+            .map_err(|e| StoreError::Corrupt(format!("hook {} mapping: {e}", self.id)))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NewHook<'a> {
+    pub workspace_id: &'a str,
+    pub campaign_id: &'a str,
+    pub secrets: &'a [String],
+    pub adapter: &'a str,
+    pub mapping: &'a serde_json::Value,
+}
+
+const COLUMNS: &str = "id, workspace_id, campaign_id, secrets, adapter, mapping, created_at";
+
+pub async fn insert<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    new: NewHook<'_>,
+) -> Result<HookRow> {
+    let id = new_id();
+    let secrets = serde_json::to_string(new.secrets)
+        .map_err(|e| StoreError::Corrupt(format!("hook secrets: {e}")))?;
+    let values: Vec<Value> = vec![
+        id.clone().into(),
+        new.workspace_id.into(),
+        new.campaign_id.into(),
+        secrets.into(),
+        new.adapter.into(),
+        new.mapping.to_string().into(),
+        now_ms.into(),
+    ];
+    conn.execute_raw(store.stmt(
+        "INSERT INTO hooks (id, workspace_id, campaign_id, secrets, adapter, mapping, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        values,
+    ))
+    .await?;
+    // Read back on `conn`: inside a transaction the new row is not visible elsewhere yet.
+    let sql = format!("SELECT {COLUMNS} FROM hooks WHERE id = $1");
+    let row = conn
+        .query_one_raw(store.stmt(&sql, vec![id.clone().into()]))
+        .await?
+        .ok_or_else(|| StoreError::not_found("hook", id))?;
+    Ok(HookRow::from_query_result(&row, "")?)
+}
+
+/// A hook of this workspace.
+pub async fn get(store: &Store, workspace_id: &str, id: &str) -> Result<HookRow> {
+    let sql = format!("SELECT {COLUMNS} FROM hooks WHERE id = $1 AND workspace_id = $2");
+    let row = store
+        .conn()
+        .query_one_raw(store.stmt(&sql, vec![id.into(), workspace_id.into()]))
+        .await?
+        .ok_or_else(|| StoreError::not_found("hook", id))?;
+    Ok(HookRow::from_query_result(&row, "")?)
+}
+
+/// A hook by id alone: an inbound delivery carries no API key, so the hook id in the URL is
+/// what names the workspace — and the signature check is what authenticates it.
+pub async fn get_for_delivery(store: &Store, id: &str) -> Result<Option<HookRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM hooks WHERE id = $1");
+    let row = store
+        .conn()
+        .query_one_raw(store.stmt(&sql, vec![id.into()]))
+        .await?;
+    row.map(|r| HookRow::from_query_result(&r, "").map_err(StoreError::from))
+        .transpose()
+}
+
+/// A workspace's hooks, newest first, after `before_id` when paging.
+pub async fn list(
+    store: &Store,
+    workspace_id: &str,
+    before_id: Option<&str>,
+    limit: u64,
+) -> Result<Vec<HookRow>> {
+    let mut values: Vec<Value> = vec![workspace_id.into()];
+    let page = match before_id {
+        Some(c) => {
+            values.push(c.into());
+            " AND id < $2"
+        }
+        None => "",
+    };
+    values.push((limit as i64).into());
+    let sql = format!(
+        "SELECT {COLUMNS} FROM hooks WHERE workspace_id = $1{page} ORDER BY id DESC LIMIT ${}",
+        values.len()
+    );
+    let rows = store.conn().query_all_raw(store.stmt(&sql, values)).await?;
+    rows.iter()
+        .map(|r| HookRow::from_query_result(r, "").map_err(StoreError::from))
+        .collect()
+}
+
+/// Records a delivery id. Returns false when it was seen before (a replay or a retry of a
+/// delivery already accepted).
+pub async fn record_delivery<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    hook_id: &str,
+    delivery_id: &str,
+) -> Result<bool> {
+    let res = conn
+        .execute_raw(store.stmt(
+            "INSERT INTO hook_deliveries (hook_id, delivery_id, received_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (hook_id, delivery_id) DO NOTHING",
+            vec![hook_id.into(), delivery_id.into(), now_ms.into()],
+        ))
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Forgets a delivery id (the run could not be created, so a retry must be able to succeed).
+pub async fn forget_delivery(store: &Store, hook_id: &str, delivery_id: &str) -> Result<()> {
+    store
+        .conn()
+        .execute_raw(store.stmt(
+            "DELETE FROM hook_deliveries WHERE hook_id = $1 AND delivery_id = $2",
+            vec![hook_id.into(), delivery_id.into()],
+        ))
+        .await?;
+    Ok(())
+}
+
+/// Deliveries recorded for a hook (tests and operators).
+pub async fn delivery_count(store: &Store, hook_id: &str) -> Result<i64> {
+    let row = store
+        .conn()
+        .query_one_raw(store.stmt(
+            "SELECT COUNT(*) AS n FROM hook_deliveries WHERE hook_id = $1",
+            vec![hook_id.into()],
+        ))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("count returned no row".into()))?;
+    Ok(row.try_get("", "n")?)
+}

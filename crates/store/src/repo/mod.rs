@@ -1,0 +1,13 @@
+//! Repositories: one file per aggregate. Every call that reads or changes workspace data takes
+//! the workspace id, so a caller can only see what its workspace owns.
+
+pub mod accounts;
+pub mod api_keys;
+pub mod assets;
+pub mod audit;
+pub mod campaigns;
+pub mod hooks;
+pub mod idempotency;
+pub mod posts;
+pub mod runs;
+pub mod workspaces;

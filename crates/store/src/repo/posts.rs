@@ -1,0 +1,246 @@
+//! Posts (one account + one rendition of one run) and their publish attempts. Attempt
+//! transitions are fenced twice: the state machine in `pressroom-core` must allow them, and
+//! the publishing job's lease token must still be current, so a worker that lost its lease
+//! cannot move an attempt.
+
+use pressroom_core::{AttemptState, PostState, new_id};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
+};
+
+use crate::entity::{attempt, post};
+use crate::queue::ClaimedJob;
+use crate::{Result, Store, StoreError};
+
+/// A post to create.
+#[derive(Clone, Debug)]
+pub struct NewPost<'a> {
+    pub workspace_id: &'a str,
+    pub run_id: &'a str,
+    pub account_id: &'a str,
+    pub rendition_id: &'a str,
+    pub platform: &'a str,
+    pub preset: &'a str,
+    pub caption: &'a str,
+}
+
+/// Creates the post once per (run, account, preset) and returns it.
+pub async fn insert<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    new: NewPost<'_>,
+) -> Result<post::Model> {
+    let values: Vec<Value> = vec![
+        new_id().into(),
+        new.workspace_id.into(),
+        new.run_id.into(),
+        new.account_id.into(),
+        new.rendition_id.into(),
+        new.platform.into(),
+        new.preset.into(),
+        new.caption.into(),
+        PostState::Pending.as_str().into(),
+        now_ms.into(),
+    ];
+    conn.execute_raw(store.stmt(
+        "INSERT INTO posts (id, workspace_id, run_id, account_id, rendition_id, platform, preset, \
+         caption, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+         ON CONFLICT (run_id, account_id, preset) DO NOTHING",
+        values,
+    ))
+    .await?;
+    post::Entity::find()
+        .filter(post::Column::RunId.eq(new.run_id))
+        .filter(post::Column::AccountId.eq(new.account_id))
+        .filter(post::Column::Preset.eq(new.preset))
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("post", new.run_id))
+}
+
+pub async fn get<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &str,
+    id: &str,
+) -> Result<post::Model> {
+    post::Entity::find_by_id(id.to_string())
+        .filter(post::Column::WorkspaceId.eq(workspace_id))
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("post", id))
+}
+
+/// Newest posts of a workspace, optionally of one run.
+pub async fn list(
+    store: &Store,
+    workspace_id: &str,
+    run_id: Option<&str>,
+    limit: u64,
+) -> Result<Vec<post::Model>> {
+    let mut q = post::Entity::find().filter(post::Column::WorkspaceId.eq(workspace_id));
+    if let Some(r) = run_id {
+        q = q.filter(post::Column::RunId.eq(r));
+    }
+    Ok(q.order_by_desc(post::Column::Id)
+        .limit(limit)
+        .all(store.conn())
+        .await?)
+}
+
+/// Sets a post's user-facing state and, when published, its remote id and URL.
+#[allow(clippy::too_many_arguments)]
+pub async fn set_state<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    post_id: &str,
+    new_state: PostState,
+    remote_id: Option<&str>,
+    url: Option<&str>,
+    error: Option<&str>,
+) -> Result<()> {
+    let values: Vec<Value> = vec![
+        new_state.as_str().into(),
+        remote_id.into(),
+        url.into(),
+        error.into(),
+        now_ms.into(),
+        post_id.into(),
+    ];
+    conn.execute_raw(store.stmt(
+        "UPDATE posts SET state = $1, remote_id = COALESCE($2, remote_id), url = COALESCE($3, url), \
+         error = $4, updated_at = $5 WHERE id = $6",
+        values,
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The post's newest attempt.
+pub async fn latest_attempt<C: ConnectionTrait>(
+    conn: &C,
+    post_id: &str,
+) -> Result<Option<attempt::Model>> {
+    Ok(attempt::Entity::find()
+        .filter(attempt::Column::PostId.eq(post_id))
+        .order_by_desc(attempt::Column::Id)
+        .one(conn)
+        .await?)
+}
+
+pub async fn attempts(
+    store: &Store,
+    workspace_id: &str,
+    post_id: &str,
+) -> Result<Vec<attempt::Model>> {
+    Ok(attempt::Entity::find()
+        .filter(attempt::Column::WorkspaceId.eq(workspace_id))
+        .filter(attempt::Column::PostId.eq(post_id))
+        .order_by_asc(attempt::Column::Id)
+        .all(store.conn())
+        .await?)
+}
+
+/// Starts a new attempt in `pending`.
+pub async fn create_attempt<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    workspace_id: &str,
+    post_id: &str,
+) -> Result<attempt::Model> {
+    let id = new_id();
+    let values: Vec<Value> = vec![
+        id.clone().into(),
+        workspace_id.into(),
+        post_id.into(),
+        AttemptState::Pending.as_str().into(),
+        now_ms.into(),
+    ];
+    conn.execute_raw(store.stmt(
+        "INSERT INTO attempts (id, workspace_id, post_id, state, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $5)",
+        values,
+    ))
+    .await?;
+    attempt::Entity::find_by_id(id.clone())
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("attempt", id))
+}
+
+/// Fields a transition may set alongside the new state (None leaves a field as it is).
+#[derive(Clone, Debug, Default)]
+pub struct AttemptChanges<'a> {
+    pub checkpoint: Option<&'a serde_json::Value>,
+    pub remote_id: Option<&'a str>,
+    pub url: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    pub error: Option<&'a str>,
+    /// Set when entering `committing`.
+    pub commit_started_at: Option<i64>,
+}
+
+/// Moves an attempt `from -> to`, only if it is still in `from` and `job`'s lease is current.
+#[allow(clippy::too_many_arguments)]
+pub async fn transition<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    attempt_id: &str,
+    from: AttemptState,
+    to: AttemptState,
+    job: &ClaimedJob,
+    changes: AttemptChanges<'_>,
+) -> Result<()> {
+    from.transition(to)
+        .map_err(|e| StoreError::Conflict(e.to_string()))?;
+    let values: Vec<Value> = vec![
+        to.as_str().into(),
+        changes.checkpoint.map(|c| c.to_string()).into(),
+        changes.remote_id.into(),
+        changes.url.into(),
+        changes.error_code.into(),
+        changes.error.into(),
+        changes.commit_started_at.into(),
+        now_ms.into(),
+        attempt_id.into(),
+        from.as_str().into(),
+        job.id.clone().into(),
+        job.lease_token.into(),
+    ];
+    let res = conn
+        .execute_raw(store.stmt(
+            "UPDATE attempts SET state = $1, checkpoint = COALESCE($2, checkpoint), \
+             remote_id = COALESCE($3, remote_id), url = COALESCE($4, url), \
+             error_code = $5, error = $6, \
+             commit_started_at = COALESCE($7, commit_started_at), updated_at = $8 \
+             WHERE id = $9 AND state = $10 AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = $11 \
+             AND jobs.lease_token = $12 AND jobs.state = 'running')",
+            values,
+        ))
+        .await?;
+    if res.rows_affected() == 1 {
+        return Ok(());
+    }
+    // Nothing matched: tell a lost lease (stop touching this job) from a stale `from` state
+    // (this worker still owns the job, but the attempt moved on).
+    let lease_current = conn
+        .query_one_raw(store.stmt(
+            "SELECT 1 AS ok FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+            vec![job.id.clone().into(), job.lease_token.into()],
+        ))
+        .await?
+        .is_some();
+    if lease_current {
+        Err(StoreError::Conflict(format!(
+            "attempt {attempt_id} is no longer {}",
+            from.as_str()
+        )))
+    } else {
+        Err(StoreError::LeaseLost {
+            job_id: job.id.clone(),
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! Runs: one occurrence of a campaign. The `UNIQUE(campaign_id, fire_key)` insert with
+//! `ON CONFLICT DO NOTHING` is the one place that decides a fire happens exactly once.
+
+use pressroom_core::new_id;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
+};
+
+use crate::entity::run;
+use crate::{Result, Store, StoreError};
+
+/// Run states.
+pub mod state {
+    /// Fired; its generate job is queued.
+    pub const QUEUED: &str = "queued";
+    /// Image generated; renditions and posts are on their way.
+    pub const GENERATED: &str = "generated";
+    /// The generate step failed for good.
+    pub const FAILED: &str = "failed";
+    /// A misfire the campaign's policy chose not to run; recorded so it is visible.
+    pub const MISSED: &str = "missed";
+}
+
+/// A fire to insert.
+#[derive(Clone, Debug)]
+pub struct NewRun<'a> {
+    pub workspace_id: &'a str,
+    pub campaign_id: &'a str,
+    pub fire_key: &'a str,
+    pub fire_at_ms: i64,
+    /// "cron", "once", "webhook", "api", "cli"
+    pub trigger: &'a str,
+    pub state: &'a str,
+    pub variables: &'a serde_json::Value,
+}
+
+/// Inserts the run unless that fire already exists. Returns the new run's id only when this
+/// call inserted it — the caller enqueues work only then.
+pub async fn insert_fire<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    new: NewRun<'_>,
+) -> Result<Option<String>> {
+    let id = new_id();
+    let values: Vec<Value> = vec![
+        id.clone().into(),
+        new.workspace_id.into(),
+        new.campaign_id.into(),
+        new.fire_key.into(),
+        new.trigger.into(),
+        new.state.into(),
+        new.variables.to_string().into(),
+        new.fire_at_ms.into(),
+        now_ms.into(),
+    ];
+    let res = conn
+        .execute_raw(store.stmt(
+            "INSERT INTO runs (id, workspace_id, campaign_id, fire_key, trigger, state, variables, \
+             fire_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             ON CONFLICT (campaign_id, fire_key) DO NOTHING",
+            values,
+        ))
+        .await?;
+    Ok((res.rows_affected() == 1).then_some(id))
+}
+
+pub async fn get<C: ConnectionTrait>(conn: &C, workspace_id: &str, id: &str) -> Result<run::Model> {
+    run::Entity::find_by_id(id.to_string())
+        .filter(run::Column::WorkspaceId.eq(workspace_id))
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("run", id))
+}
+
+/// Newest runs of a workspace, optionally of one campaign.
+pub async fn list(
+    store: &Store,
+    workspace_id: &str,
+    campaign_id: Option<&str>,
+    limit: u64,
+) -> Result<Vec<run::Model>> {
+    let mut q = run::Entity::find().filter(run::Column::WorkspaceId.eq(workspace_id));
+    if let Some(c) = campaign_id {
+        q = q.filter(run::Column::CampaignId.eq(c));
+    }
+    Ok(q.order_by_desc(run::Column::Id)
+        .limit(limit)
+        .all(store.conn())
+        .await?)
+}
+
+/// Records the rendered prompt, caption and image of a run.
+pub async fn set_generated<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    run_id: &str,
+    prompt: &str,
+    caption: &str,
+    asset_id: &str,
+) -> Result<()> {
+    let values: Vec<Value> = vec![
+        state::GENERATED.into(),
+        prompt.into(),
+        caption.into(),
+        asset_id.into(),
+        now_ms.into(),
+        run_id.into(),
+    ];
+    conn.execute_raw(store.stmt(
+        "UPDATE runs SET state = $1, prompt = $2, caption = $3, asset_id = $4, error = NULL, \
+         updated_at = $5 WHERE id = $6",
+        values,
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Marks a run failed with the reason.
+pub async fn set_failed<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    run_id: &str,
+    error: &str,
+) -> Result<()> {
+    let values: Vec<Value> = vec![
+        state::FAILED.into(),
+        error.into(),
+        now_ms.into(),
+        run_id.into(),
+    ];
+    conn.execute_raw(store.stmt(
+        "UPDATE runs SET state = $1, error = $2, updated_at = $3 WHERE id = $4",
+        values,
+    ))
+    .await?;
+    Ok(())
+}

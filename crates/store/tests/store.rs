@@ -1,0 +1,19 @@
+//! The store's integration suite. Every test in the submodules runs twice, against SQLite (a
+//! temporary file) and against PostgreSQL (a database of its own, created for the test and
+//! dropped after it): `cargo test -p pressroom-store --test store sqlite` or `... postgres`
+//! picks one backend. PostgreSQL comes from `PRESSROOM_TEST_PG` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); when it cannot be reached the PostgreSQL
+//! variants fail, they never pass silently.
+
+#[macro_use]
+#[path = "store/harness.rs"]
+mod harness;
+
+#[path = "store/instance_lock.rs"]
+mod instance_lock;
+#[path = "store/queue.rs"]
+mod queue;
+#[path = "store/repos.rs"]
+mod repos;
+#[path = "store/schema.rs"]
+mod schema;

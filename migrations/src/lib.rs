@@ -1,0 +1,21 @@
+//! Pressroom's schema. One portable DDL dialect (TEXT ids, BIGINT epoch-millisecond times,
+//! JSON as TEXT) so the same statements run on SQLite and PostgreSQL and the same queries
+//! compare times as plain integers on both.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_initial;
+mod m0002_api;
+
+/// All migrations, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m0001_initial::Migration),
+            Box::new(m0002_api::Migration),
+        ]
+    }
+}

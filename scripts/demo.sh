@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Quick start, command 1: install what is missing, build, and run one campaign occurrence
+# end to end (generate -> render -> publish to the sandbox outbox). Extra args go to `demo`.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+"$root/scripts/setup.sh"
+# The dev profile (dependencies optimized) shares its build with the test suite; the heavy
+# lifting happens inside libtorch either way.
+cargo build --manifest-path "$root/Cargo.toml" -p pressroom
+exec "${CARGO_TARGET_DIR:-$root/target}/debug/pressroom" demo "$@"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what Pressroom needs on a fresh machine, and nothing twice:
+#  - a project-local Python venv (.venv) with the torch wheel that tch expects (libtorch),
+#    plus diffusers & co. used by the engine's parity tests and benchmarks.
+# Idempotent: a second run checks versions and returns in about a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TORCH_VERSION="2.13.0"            # must match tch's TORCH_VERSION (tch 0.26)
+PY_PACKAGES=("torch==${TORCH_VERSION}" diffusers transformers safetensors numpy)
+PYTHON="${PYTHON:-python3}"
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install Rust (https://rustup.rs) first" >&2
+  exit 1
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+
+if ! .venv/bin/python - "$TORCH_VERSION" <<'PY' 2>/dev/null
+import sys, importlib.metadata as m
+want = sys.argv[1]
+assert m.version("torch") == want, m.version("torch")
+for p in ("diffusers", "transformers", "safetensors", "numpy"):
+    m.version(p)
+PY
+then
+  echo "setup: installing ${PY_PACKAGES[*]} into .venv (first time: a few minutes, ~5 GB)"
+  .venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
+fi
+# torch-sys reads LIBTORCH (.cargo/config.toml points it at .venv/libtorch): link the wheel's
+# torch/ directory there, which holds include/ and lib/ like a libtorch download.
+torch_dir="$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+ln -sfn "$torch_dir" .venv/libtorch
+echo "setup: ok (torch $(.venv/bin/python -c 'import torch; print(torch.__version__)'))"

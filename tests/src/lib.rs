@@ -1,0 +1,333 @@
+//! pressroom-e2e: end-to-end tests that drive the real `pressroom` binary.
+//!
+//! [`TestApp`] owns a temporary data directory and a configuration file, runs the binary's
+//! commands against them, and starts `serve` instances whose output goes to log files in the
+//! temporary directory (printed by [`TestApp::dump_logs`] when a test fails).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail, ensure};
+use pressroom_store::Store;
+
+/// The workspace root (this crate lives in `<root>/tests`).
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
+
+/// The `pressroom` binary, built once per test process with `cargo build -p pressroom`
+/// (a no-op when it is up to date). Respects `CARGO_TARGET_DIR`.
+pub fn pressroom_bin() -> anyhow::Result<PathBuf> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| build_bin().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+fn build_bin() -> anyhow::Result<PathBuf> {
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let started = Instant::now();
+    let status = Command::new(cargo)
+        .args(["build", "-p", "pressroom"])
+        .current_dir(&root)
+        .status()
+        .context("running cargo build -p pressroom")?;
+    ensure!(
+        status.success(),
+        "cargo build -p pressroom failed: {status}"
+    );
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                root.join(dir)
+            }
+        }
+        None => root.join("target"),
+    };
+    let bin = target
+        .join("debug")
+        .join(format!("pressroom{}", std::env::consts::EXE_SUFFIX));
+    ensure!(bin.exists(), "{} is missing after the build", bin.display());
+    eprintln!(
+        "[e2e] pressroom binary: {} (build check {:.1}s)",
+        bin.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(bin)
+}
+
+/// Which database a [`TestApp`] runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The maintenance PostgreSQL URL: `PRESSROOM_TEST_PG`, else the local default.
+pub fn pg_base_url() -> String {
+    std::env::var("PRESSROOM_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// `base` with its database name replaced by `db` (query parameters kept).
+pub fn pg_url_for(base: &str, db: &str) -> String {
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (base, None),
+    };
+    let after_scheme = head.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = match head[after_scheme..].find('/') {
+        Some(i) => &head[..after_scheme + i],
+        None => head,
+    };
+    match query {
+        Some(q) => format!("{root}/{db}?{q}"),
+        None => format!("{root}/{db}"),
+    }
+}
+
+async fn exec(store: &Store, sql: &str) -> anyhow::Result<()> {
+    use pressroom_store::sea_orm::ConnectionTrait;
+    store
+        .conn()
+        .execute_unprepared(sql)
+        .await
+        .with_context(|| format!("running {sql}"))?;
+    Ok(())
+}
+
+/// Runs a future to completion on a small runtime of its own (the tests are synchronous).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(f)
+}
+
+/// A data directory, a configuration file and (on PostgreSQL) a database of its own.
+pub struct TestApp {
+    pub bin: PathBuf,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub data_dir: PathBuf,
+    pub db: Db,
+    /// The database URL the binary uses.
+    pub db_url: String,
+    /// PostgreSQL: the database created for this app, dropped on drop.
+    pg_db: Option<String>,
+    logs: Vec<PathBuf>,
+}
+
+impl TestApp {
+    /// Creates the directory, the database (PostgreSQL) and a config file made of the
+    /// `[paths]`/`[database]` sections plus `extra_toml` (any other sections).
+    pub fn new(db: Db, extra_toml: &str) -> anyhow::Result<Self> {
+        let bin = pressroom_bin()?;
+        let dir = tempfile::tempdir()?;
+        let data_dir = dir.path().join("data");
+        let (db_url, pg_db) = match db {
+            Db::Sqlite => (
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    data_dir.join("pressroom.db").display()
+                ),
+                None,
+            ),
+            Db::Postgres => {
+                let base = pg_base_url();
+                let nanos = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(0);
+                let name = format!(
+                    "pressroom_e2e_{}_{:08x}",
+                    std::process::id(),
+                    nanos ^ (uuid::Uuid::new_v4().as_u128() as u32)
+                );
+                block_on(async {
+                    let admin = Store::connect(&base).await.with_context(|| {
+                        format!(
+                            "PostgreSQL is not reachable at {base}; start it on 127.0.0.1:5432 \
+                             (trust auth, user postgres) or set PRESSROOM_TEST_PG"
+                        )
+                    })?;
+                    exec(&admin, &format!("CREATE DATABASE \"{name}\"")).await
+                })?;
+                (pg_url_for(&base, &name), Some(name))
+            }
+        };
+        let config = dir.path().join("pressroom.toml");
+        let database = match db {
+            // Empty: SQLite at <data_dir>/pressroom.db, the binary's own default.
+            Db::Sqlite => String::new(),
+            Db::Postgres => db_url.clone(),
+        };
+        // `serve` refuses to start without a token keyring: make one, as an operator would.
+        let keyring = dir.path().join("keyring");
+        let init = Command::new(&bin)
+            .args(["keyring", "init"])
+            .arg(&keyring)
+            .output()
+            .context("running pressroom keyring init")?;
+        if !init.status.success() {
+            bail!(
+                "pressroom keyring init failed: {}",
+                String::from_utf8_lossy(&init.stderr)
+            );
+        }
+        let text = format!(
+            "[database]\nurl = {database:?}\n\n[paths]\ndata_dir = {:?}\n\n[security]\nkeyring_file = {:?}\n\n{extra_toml}\n",
+            data_dir.display().to_string(),
+            keyring.display().to_string()
+        );
+        std::fs::write(&config, text)?;
+        Ok(Self {
+            bin,
+            dir,
+            config,
+            data_dir,
+            db,
+            db_url,
+            pg_db,
+            logs: Vec::new(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("--config").arg(&self.config);
+        c.current_dir(self.dir.path());
+        // The environment must not override the test's configuration.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("PRESSROOM_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("RUST_LOG", "info");
+        c
+    }
+
+    /// Runs one command to completion; fails with its output when it exits non-zero.
+    pub fn run(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = self
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running pressroom {args:?}"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            bail!(
+                "pressroom {args:?} exited with {}\n--- stdout\n{stdout}\n--- stderr\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(stdout)
+    }
+
+    /// Starts `pressroom serve`, its stdout and stderr going to `serve-<tag>.log`.
+    pub fn spawn_serve(&mut self, tag: &str) -> anyhow::Result<Child> {
+        let log = self.dir.path().join(format!("serve-{tag}.log"));
+        let file = std::fs::File::create(&log)?;
+        let child = self
+            .command()
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .context("starting pressroom serve")?;
+        self.logs.push(log);
+        Ok(child)
+    }
+
+    /// The last lines of every `serve` log, for a failure message.
+    pub fn dump_logs(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for log in &self.logs {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let all: Vec<&str> = text.lines().collect();
+            let tail = &all[all.len().saturating_sub(lines)..];
+            let _ = writeln!(out, "===== {} (last {} lines)", log.display(), tail.len());
+            for l in tail {
+                let _ = writeln!(out, "{l}");
+            }
+        }
+        out
+    }
+
+    /// How many lines of the `serve` logs contain `needle`.
+    pub fn count_in_logs(&self, needle: &str) -> usize {
+        self.logs
+            .iter()
+            .map(|log| {
+                std::fs::read_to_string(log)
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| l.contains(needle))
+                    .count()
+            })
+            .sum()
+    }
+
+    /// Opens the app's database directly (fixtures the CLI cannot create in bulk).
+    pub async fn store(&self) -> anyhow::Result<Store> {
+        Ok(Store::connect(&self.db_url).await?)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_db.take() {
+            let base = pg_base_url();
+            let dropped = block_on(async {
+                let admin = Store::connect(&base).await?;
+                exec(
+                    &admin,
+                    &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                )
+                .await
+            });
+            if let Err(e) = dropped {
+                eprintln!("[e2e] could not drop database {name}: {e:#}");
+            }
+        }
+    }
+}
+
+/// Sends SIGTERM to a child (a graceful stop) and waits up to `timeout` for it to exit;
+/// kills it if it does not.
+pub fn terminate(child: &mut Child, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .context("running kill -TERM")?;
+    ensure!(status.success(), "kill -TERM {} failed", child.id());
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("pressroom serve did not stop within {timeout:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,329 @@
+//! The binary as a user meets it: the demo end to end, the single-instance guard on SQLite,
+//! and bad campaign files rejected with positions while nothing stored changes.
+
+use std::time::{Duration, Instant};
+
+use pressroom_e2e::{Db, TestApp, block_on, terminate};
+use pressroom_store::repo::{campaigns, workspaces};
+
+const VALID: &str = r#"name = "launch"
+workspace = "cli"
+
+[schedule]
+cron = "0 9 * * *"
+timezone = "Europe/Paris"
+
+[generation]
+prompt = "a {{ product }} on a table"
+steps = 2
+width = 64
+height = 64
+
+[caption]
+template = "Meet the {{ product }}"
+
+[variables]
+product = "tote"
+
+[[targets]]
+account = "main"
+preset = "instagram-square"
+"#;
+
+/// Spec mistakes: bad cron, unknown zone, template syntax error (references to accounts and
+/// presets are checked once the file parses: see `BAD_REFERENCES`).
+const BROKEN: &str = r#"name = "launch"
+workspace = "cli"
+
+[schedule]
+cron = "0 25 * * *"
+timezone = "Europe/Pariss"
+
+[generation]
+prompt = "a {{ product on a table"
+steps = 2
+width = 64
+height = 64
+
+[caption]
+template = "Meet the {{ product }}"
+
+[variables]
+product = "tote"
+
+[[targets]]
+account = "nobody"
+preset = "instagram-squarish"
+"#;
+
+/// Parses, but names an account and a preset that do not exist.
+const BAD_REFERENCES: &str = r#"name = "launch"
+workspace = "cli"
+
+[schedule]
+webhook = true
+
+[generation]
+prompt = "a tote"
+steps = 2
+width = 64
+height = 64
+
+[caption]
+template = "Meet the tote"
+
+[[targets]]
+account = "nobody"
+preset = "instagram-squarish"
+"#;
+
+#[test]
+fn demo_runs_one_occurrence_end_to_end() -> anyhow::Result<()> {
+    let app = TestApp::new(Db::Sqlite, "")?;
+    let out = app.run(&["demo"])?;
+    assert!(out.contains("4 of 4 posts published"), "{out}");
+    let preview = app.data_dir.join("outbox/index.html");
+    assert!(
+        out.contains(&preview.display().to_string()),
+        "the preview path is printed: {out}"
+    );
+    let html = std::fs::read_to_string(&preview)?;
+    assert_eq!(html.matches("class=post").count(), 4, "{html}");
+    let commits = std::fs::read_to_string(app.data_dir.join("outbox/commits.jsonl"))?;
+    assert_eq!(commits.lines().count(), 4);
+    // Each rendition exists with its preset's exact size.
+    for (preset, w, h) in [
+        ("instagram-square", 1080, 1080),
+        ("instagram-story", 1080, 1920),
+        ("linkedin-landscape", 1200, 627),
+    ] {
+        let dir = app.data_dir.join("renditions");
+        let file = walk(&dir).into_iter().find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(preset))
+        });
+        let file = file.ok_or_else(|| anyhow::anyhow!("no rendition for {preset}"))?;
+        let (fw, fh) = jpeg_or_png_size(&std::fs::read(&file)?)
+            .ok_or_else(|| anyhow::anyhow!("unreadable {file:?}"))?;
+        assert_eq!((fw, fh), (w, h), "{preset}");
+    }
+    // A second demo in the same directory reuses the generated image (same generation key).
+    let again = app.run(&["demo"])?;
+    assert!(again.contains("4 of 4 posts published"), "{again}");
+    Ok(())
+}
+
+#[test]
+fn a_second_instance_on_one_sqlite_database_is_refused() -> anyhow::Result<()> {
+    let mut app = TestApp::new(Db::Sqlite, "[scheduler]\nenabled = false\n")?;
+    let mut first = app.spawn_serve("first")?;
+    let started = Instant::now();
+    while app.count_in_logs("pressroom is running") == 0 {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "first instance never started:\n{}",
+            app.dump_logs(30)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let second = app.run(&["serve"]);
+    let status = terminate(&mut first, Duration::from_secs(20))?;
+    let err = format!(
+        "{:#}",
+        second.expect_err("the second instance must not start")
+    );
+    assert!(
+        err.contains("another pressroom instance already uses"),
+        "{err}"
+    );
+    assert!(err.contains("SQLite mode is single-instance"), "{err}");
+    assert!(
+        status.success(),
+        "the first instance stops cleanly on SIGTERM: {status}"
+    );
+    // The lock went with the first process: a new instance starts.
+    let mut third = app.spawn_serve("third")?;
+    let started = Instant::now();
+    while app.count_in_logs("pressroom is running") < 2 {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "third instance never started:\n{}",
+            app.dump_logs(30)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    terminate(&mut third, Duration::from_secs(20))?;
+    Ok(())
+}
+
+#[test]
+fn a_broken_campaign_is_reported_with_positions_and_changes_nothing() -> anyhow::Result<()> {
+    let app = TestApp::new(Db::Sqlite, "")?;
+    app.run(&["accounts", "add-sandbox", "main", "--workspace", "cli"])?;
+    let good = app.path().join("launch.toml");
+    std::fs::write(&good, VALID)?;
+    app.run(&["campaign", "load", good.to_str().unwrap_or_default()])?;
+
+    let bad = app.path().join("launch-broken.toml");
+    std::fs::write(&bad, BROKEN)?;
+    let bad_path = bad.display().to_string();
+    let validate = app.run(&["campaign", "validate", &bad_path]);
+    let report = format!("{:#}", validate.expect_err("validate exits non-zero"));
+    for (line, field) in [
+        (5, "schedule.cron"),
+        (6, "schedule.timezone"),
+        (9, "generation.prompt"),
+    ] {
+        let needle = format!("{bad_path}:{line}:");
+        let hit = report
+            .lines()
+            .find(|l| l.starts_with(&needle) && l.contains(field));
+        assert!(
+            hit.is_some(),
+            "expected {field} at line {line} in:\n{report}"
+        );
+    }
+    let refs = app.path().join("launch-refs.toml");
+    std::fs::write(&refs, BAD_REFERENCES)?;
+    let refs_path = refs.display().to_string();
+    let report = format!(
+        "{:#}",
+        app.run(&["campaign", "validate", &refs_path])
+            .expect_err("unknown references")
+    );
+    for (line, field, word) in [
+        (17, "targets[0].account", "nobody"),
+        (18, "targets[0].preset", "instagram-squarish"),
+    ] {
+        let needle = format!("{refs_path}:{line}:");
+        let hit = report
+            .lines()
+            .find(|l| l.starts_with(&needle) && l.contains(field) && l.contains(word));
+        assert!(
+            hit.is_some(),
+            "expected {field} at line {line} in:\n{report}"
+        );
+    }
+    assert!(
+        app.run(&["campaign", "load", &refs_path]).is_err(),
+        "unknown references are not stored"
+    );
+
+    let load = app.run(&["campaign", "load", &bad_path]);
+    assert!(load.is_err(), "a broken file is not stored");
+    block_on(async {
+        let store = app.store().await?;
+        let ws = workspaces::by_slug(&store, "cli")
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("workspace"))?;
+        let row = campaigns::by_name(&store, &ws.id, "launch")
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("campaign"))?;
+        assert_eq!(row.source, VALID, "the stored campaign is untouched");
+        Ok::<_, anyhow::Error>(())
+    })?;
+
+    let good_validate = app.run(&["campaign", "validate", good.to_str().unwrap_or_default()])?;
+    assert!(good_validate.contains("ok (1 targets)"), "{good_validate}");
+    Ok(())
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Width and height from a PNG IHDR or a JPEG SOF marker.
+fn jpeg_or_png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    if bytes.starts_with(b"\x89PNG") {
+        let w = u32::from_be_bytes(bytes.get(16..20)?.try_into().ok()?);
+        let h = u32::from_be_bytes(bytes.get(20..24)?.try_into().ok()?);
+        return Some((w, h));
+    }
+    let mut i = 2;
+    while i + 9 < bytes.len() {
+        if bytes[i] != 0xFF {
+            return None;
+        }
+        let marker = bytes[i + 1];
+        let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+        if (0xC0..=0xC3).contains(&marker) {
+            let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]) as u32;
+            let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]) as u32;
+            return Some((w, h));
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+/// The daemon's publish path under scripted platform failures: transient errors are retried,
+/// a lost response after landing is reconciled (not re-posted), a rejection fails the post
+/// with the platform's reason — and the outbox holds exactly one commit per published post.
+#[test]
+fn scripted_failures_end_without_double_posts() -> anyhow::Result<()> {
+    let app = TestApp::new(
+        Db::Sqlite,
+        r#"[retry]
+base_ms = 50
+cap_ms = 300
+
+[connectors.sandbox]
+failures = [
+  { phase = "prepare", kind = "rejected", times = 1 },
+  { phase = "commit", kind = "transient", times = 2 },
+  { phase = "after_commit", kind = "outcome_unknown", times = 1 },
+]
+"#,
+    )?;
+    let demo = app.run(&["demo"]);
+    let out = format!(
+        "{:#}",
+        demo.expect_err("one post is rejected, so the demo exits non-zero")
+    );
+    assert!(out.contains("3 of 4 posts published"), "{out}");
+    let posts: serde_json::Value =
+        serde_json::from_str(&app.run(&["posts", "list", "--workspace", "demo", "--json"])?)?;
+    let posts = posts
+        .as_array()
+        .ok_or_else(|| anyhow::anyhow!("posts list is an array"))?;
+    assert_eq!(posts.len(), 4);
+    let failed: Vec<_> = posts.iter().filter(|p| p["state"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{posts:?}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("scripted rejection"),
+        "{failed:?}"
+    );
+    let commits = std::fs::read_to_string(app.data_dir.join("outbox/commits.jsonl"))?;
+    let mut attempts: Vec<&str> = commits.lines().collect();
+    assert_eq!(
+        attempts.len(),
+        3,
+        "three commits for three published posts:\n{commits}"
+    );
+    attempts.sort();
+    attempts.dedup();
+    assert_eq!(attempts.len(), 3);
+    for p in posts.iter().filter(|p| p["state"] == "published") {
+        let remote = p["remote_id"].as_str().unwrap_or_default();
+        let attempt = remote.trim_start_matches("sandbox-");
+        // The attempt id appears in a line's attempt_id (and its media name): count lines.
+        let needle = format!("\"attempt_id\":\"{attempt}\"");
+        let lines = commits.lines().filter(|l| l.contains(&needle)).count();
+        assert_eq!(lines, 1, "post {remote} committed exactly once\n{commits}");
+    }
+    Ok(())
+}
