@@ -239,6 +239,17 @@ impl TestApp {
         Ok(stdout)
     }
 
+    /// Starts a command with stdin and stdout piped (interactive commands such as
+    /// `accounts connect`); stderr is inherited.
+    pub fn spawn_piped(&self, args: &[&str]) -> anyhow::Result<Child> {
+        self.command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting pressroom {args:?}"))
+    }
+
     /// Starts `pressroom serve`, its stdout and stderr going to `serve-<tag>.log`.
     pub fn spawn_serve(&mut self, tag: &str) -> anyhow::Result<Child> {
         let log = self.dir.path().join(format!("serve-{tag}.log"));

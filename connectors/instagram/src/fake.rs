@@ -231,6 +231,11 @@ impl FakeInstagram {
         st.clock_offset += chrono::Duration::from_std(by).unwrap_or(chrono::Duration::zero());
     }
 
+    /// Every token value the fake has issued (for checking none is stored in plaintext).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state().tokens.keys().cloned().collect()
+    }
+
     pub fn expire_token(&self, token: &str) {
         if let Some(t) = self.state().tokens.get_mut(token) {
             t.expired = true;

@@ -41,9 +41,13 @@ async fn check(g: &Guard, mut req: Request, next: Next) -> Result<Response, ApiE
     let allowed = |role: Role| match spec.access {
         Access::Workspace(min) => role.allows(min),
         Access::Instance => role == Role::InstanceAdmin,
-        Access::Public | Access::Signature => true,
+        Access::Public | Access::Signature | Access::SignedLink => true,
     };
-    if matches!(spec.access, Access::Public | Access::Signature) {
+    reject_declared_oversize(g, &req)?;
+    if matches!(
+        spec.access,
+        Access::Public | Access::Signature | Access::SignedLink
+    ) {
         return Ok(next.run(req).await);
     }
     let ctx = auth::authenticate(&g.state, req.headers()).await?;
@@ -71,5 +75,26 @@ async fn check(g: &Guard, mut req: Request, next: Next) -> Result<Response, ApiE
         }
         (_, Some(Err(_))) => Err(ApiError::invalid("Idempotency-Key must be visible ASCII")),
         _ => Ok(next.run(req).await),
+    }
+}
+
+/// Refuses a body whose declared `Content-Length` is over the route's limit before reading any
+/// of it, so the client gets its 413 instead of a connection reset mid-upload.
+fn reject_declared_oversize(g: &Guard, req: &Request) -> Result<(), ApiError> {
+    let limit = match g.spec.access {
+        Access::Signature => g.state.limits.hook_body_bytes,
+        _ => g.state.limits.body_bytes,
+    };
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => Err(ApiError::new(
+            Code::PayloadTooLarge,
+            format!("request body of {n} bytes is over the limit of {limit} bytes"),
+        )),
+        _ => Ok(()),
     }
 }

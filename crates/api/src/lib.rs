@@ -14,6 +14,7 @@ pub mod errors;
 mod guard;
 pub mod handlers;
 mod idempotency;
+pub mod media;
 mod metrics;
 pub mod openapi;
 pub mod page;
@@ -59,6 +60,8 @@ pub struct ApiState {
     pub queue: Queue,
     /// Backs `POST /v1/images/generations`; None answers 503.
     pub generator: Option<Arc<dyn Generator>>,
+    /// Serves `/media/{id}` signed links; None answers 404 there.
+    pub media: Option<Arc<media::MediaLinks>>,
     pub limits: Limits,
     pub(crate) limiter: Arc<ratelimit::Limiter>,
     pub(crate) metrics: Arc<metrics::Metrics>,
@@ -70,6 +73,7 @@ impl ApiState {
             store,
             queue,
             generator: None,
+            media: None,
             limits: Limits::default(),
             limiter: Arc::new(ratelimit::Limiter::new(RateLimit::default())),
             metrics: Arc::default(),
@@ -78,6 +82,11 @@ impl ApiState {
 
     pub fn with_generator(mut self, generator: Arc<dyn Generator>) -> Self {
         self.generator = Some(generator);
+        self
+    }
+
+    pub fn with_media_links(mut self, links: Arc<media::MediaLinks>) -> Self {
+        self.media = Some(links);
         self
     }
 

@@ -183,6 +183,7 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
             }
         }
         Access::Signature => errors.push(401),
+        Access::SignedLink => errors.push(403),
         Access::Public => errors.push(503),
     }
     if spec.path == "/v1/images/generations" {

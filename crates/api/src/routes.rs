@@ -9,7 +9,7 @@ use axum::routing::{MethodRouter, delete, get, post};
 use crate::ApiState;
 use crate::auth::Role;
 use crate::handlers::{
-    accounts, audit, campaigns, hooks, images, keys, ops, posts, runs, workspaces,
+    accounts, audit, campaigns, hooks, images, keys, media, ops, posts, runs, workspaces,
 };
 
 /// Who may call a route.
@@ -19,6 +19,8 @@ pub enum Access {
     Public,
     /// Authenticated by a Standard Webhooks signature instead of an API key.
     Signature,
+    /// Authorized by a signed, expiring link (`?exp=&sig=`) the daemon minted.
+    SignedLink,
     /// A workspace key with at least this role.
     Workspace(Role),
     /// An instance-admin key.
@@ -104,6 +106,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/healthz", Access::Public, 200, "Liveness: the process answers", body: false, paged: false, ops::healthz),
     route!(GET "/readyz", Access::Public, 200, "Readiness: the database answers", body: false, paged: false, ops::readyz),
     route!(GET "/metrics", Access::Public, 200, "Prometheus metrics", body: false, paged: false, ops::metrics),
+    route!(GET "/media/{rendition_id}", Access::SignedLink, 200, "A rendition's image, for platforms that fetch media by URL (signed, expiring link)", body: false, paged: false, media::rendition),
     route!(GET "/openapi.json", Access::Public, 200, "This OpenAPI 3.1 document", body: false, paged: false, ops::openapi),
     route!(GET "/v1/workspaces", Access::Instance, 200, "List workspaces (instance admin)", body: false, paged: true, workspaces::list),
     route!(POST "/v1/workspaces", Access::Instance, 201, "Create a workspace (instance admin)", body: true, paged: false, workspaces::create),

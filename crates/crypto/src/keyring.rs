@@ -217,6 +217,18 @@ impl Keyring {
         key_id != self.active.as_str()
     }
 
+    /// A 32-byte key for another purpose (e.g. signing media links), derived from the active
+    /// key with HMAC-SHA256 so every instance sharing the keyring derives the same one and no
+    /// second secret has to be distributed. Rotating the keyring changes it.
+    pub fn derive_key(&self, purpose: &str) -> Result<[u8; 32], CryptoError> {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(self.active_key()?.expose_secret())
+            .map_err(|_| CryptoError::NoKey)?;
+        mac.update(b"pressroom-derive/v1\n");
+        mac.update(purpose.as_bytes());
+        Ok(mac.finalize().into_bytes().into())
+    }
+
     pub(crate) fn key(&self, id: &str) -> Option<&KeyBytes> {
         self.keys.get(&KeyId(id.to_owned()))
     }

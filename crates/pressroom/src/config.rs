@@ -22,6 +22,7 @@ pub struct Settings {
     pub security: Security,
     pub log: Log,
     pub api: Api,
+    pub media: Media,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -115,6 +116,15 @@ pub struct Log {
     pub level: String,
 }
 
+/// Signed public media links (`[media]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Media {
+    /// Where the platforms reach the API; empty disables public links.
+    pub public_base_url: String,
+    pub link_ttl_secs: u64,
+}
+
 /// The control API.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -188,6 +198,14 @@ impl Settings {
                 "api.bind: {:?} is not ADDR:PORT (e.g. 127.0.0.1:8080)",
                 self.api.bind
             );
+        }
+        let base = &self.media.public_base_url;
+        let is_http = base.starts_with("http://") || base.starts_with("https://");
+        if !base.is_empty() && !is_http {
+            anyhow::bail!("media.public_base_url: must be an http(s) URL (got {base:?})");
+        }
+        if self.media.link_ttl_secs == 0 {
+            anyhow::bail!("media.link_ttl_secs: must be at least 1");
         }
         let url = &self.database.url;
         let known_scheme = ["sqlite:", "postgres://", "postgresql://"]

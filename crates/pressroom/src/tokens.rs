@@ -47,7 +47,7 @@ pub fn load_keyring(settings: &Settings, demo: bool) -> anyhow::Result<Keyring> 
     let file = &settings.security.keyring_file;
     if !file.as_os_str().is_empty() {
         return Keyring::load_file(file).with_context(|| {
-            format!("security.keyring_file: cannot read {} (create one with `pressroom keys init FILE`)", file.display())
+            format!("security.keyring_file: cannot read {} (create one with `pressroom keyring init FILE`)", file.display())
         });
     }
     if demo {

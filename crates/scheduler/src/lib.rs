@@ -16,6 +16,6 @@ pub mod worker;
 
 pub use clock::{Clock, DbClock, ManualClock};
 pub use fire::{FireReport, fire_due, trigger_now};
-pub use pipeline::Pipeline;
+pub use pipeline::{Pipeline, PublicMedia};
 pub use tokens::{PlaintextForbidden, TokenCipher, TokenSlot};
 pub use worker::{WorkerConfig, run_workers};

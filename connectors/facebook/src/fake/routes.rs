@@ -553,6 +553,11 @@ async fn photos(shared: &Shared, input: Input, page: &str) -> Response {
             created_time: Utc::now(),
             published,
             image_bytes: bytes.len(),
+            image_size: image::ImageReader::new(std::io::Cursor::new(&bytes))
+                .with_guessed_format()
+                .ok()
+                .and_then(|r| r.into_dimensions().ok())
+                .unwrap_or((0, 0)),
         };
         if published {
             st.commits += 1;

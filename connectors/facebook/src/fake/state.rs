@@ -31,6 +31,8 @@ pub struct FakePost {
     pub created_time: DateTime<Utc>,
     pub published: bool,
     pub image_bytes: usize,
+    /// Width and height of the uploaded or fetched photo.
+    pub image_size: (u32, u32),
 }
 
 #[derive(Clone, Debug)]

@@ -312,6 +312,8 @@ async fn create_container(shared: &Shared, input: &Input, ig: &str) -> Response 
             None,
         );
     }
+    let image_size = inspect(&bytes).map(|(_, w, h)| (w, h)).unwrap_or((0, 0));
+    let image_bytes = bytes.len();
     let (status_code, status, polls) = match inspect(&bytes) {
         None => return fetch_failed(),
         Some((false, _, _)) => (
@@ -354,6 +356,8 @@ async fn create_container(shared: &Shared, input: &Input, ig: &str) -> Response 
             polls_left: polls,
             created: now,
             media_id: None,
+            image_size,
+            image_bytes,
         },
     );
     axum::Json(json!({ "id": id })).into_response()
@@ -511,7 +515,8 @@ async fn media_publish(shared: &Shared, input: &Input, ig: &str) -> Response {
             caption: c.caption.clone(),
             timestamp: now,
             container_id: cid,
-            image_bytes: 0,
+            image_bytes: c.image_bytes,
+            image_size: c.image_size,
         });
         st.commits += 1;
         json!({ "id": media_id })

@@ -44,6 +44,9 @@ pub struct FakeContainer {
     pub polls_left: u32,
     pub created: DateTime<Utc>,
     pub media_id: Option<String>,
+    /// Width and height of the fetched image (0 × 0 when it did not decode).
+    pub image_size: (u32, u32),
+    pub image_bytes: usize,
 }
 
 /// A published media.
@@ -55,6 +58,8 @@ pub struct FakeMedia {
     pub timestamp: DateTime<Utc>,
     pub container_id: String,
     pub image_bytes: usize,
+    /// Width and height of the image Instagram fetched for this media.
+    pub image_size: (u32, u32),
 }
 
 /// One request as the journal keeps it (tokens never recorded).

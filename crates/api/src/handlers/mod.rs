@@ -6,6 +6,7 @@ pub mod campaigns;
 pub mod hooks;
 pub mod images;
 pub mod keys;
+pub mod media;
 pub mod ops;
 pub mod posts;
 pub mod runs;

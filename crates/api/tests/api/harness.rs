@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde_json::Value;
+
 use pressroom_api::handlers::keys::mint_key;
 use pressroom_api::{ApiState, RateLimit, Role};
 use pressroom_generate::{GenerateError, GeneratedImage, GenerationRequest, Generator, ProgressFn};
@@ -72,6 +74,8 @@ pub struct TestApp {
     pub queue: Queue,
     pub base: String,
     pub http: reqwest::Client,
+    /// Signs `/media/{id}` links the way the daemon does.
+    pub media: Arc<pressroom_api::media::MediaLinks>,
 }
 
 /// One workspace's fixtures.
@@ -84,6 +88,7 @@ pub struct World {
     pub campaign_id: String,
     pub run_id: String,
     pub post_id: String,
+    pub rendition_id: String,
     pub hook_id: String,
     pub hook_secret: String,
 }
@@ -131,6 +136,46 @@ account = "sandbox"
 preset = "instagram-square"
 "#
     )
+}
+
+impl TestApp {
+    /// Sends only the headers of a POST that declares a `declared_len`-byte body and returns
+    /// the status and the body (JSON where it parses). Raw TCP on purpose: a client still
+    /// uploading an oversized body races the server's early answer and close.
+    pub async fn post_headers_only(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        declared_len: usize,
+    ) -> anyhow::Result<(u16, Value)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut tcp = tokio::net::TcpStream::connect(addr).await?;
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {declared_len}\r\nconnection: close\r\n"
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        tcp.write_all(head.as_bytes()).await?;
+        let mut raw = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut raw)).await??;
+        let text = String::from_utf8_lossy(&raw);
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no status line in {text:?}"))?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        Ok((
+            status,
+            serde_json::from_str(body).unwrap_or(Value::String(body.to_string())),
+        ))
+    }
 }
 
 impl TestApp {
@@ -265,6 +310,7 @@ impl TestApp {
             campaign_id: campaign.id,
             run_id,
             post_id: post.id,
+            rendition_id: rendition.id.clone(),
             hook_id: hook.id,
             hook_secret: secret,
         })
@@ -393,14 +439,21 @@ where
     let store = Store::connect(url).await?;
     store.migrate().await?;
     let queue = Queue::new(store.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let media = Arc::new(pressroom_api::media::MediaLinks::new(
+        [9; 32],
+        &base,
+        Duration::from_secs(600),
+        std::path::PathBuf::from("/"),
+    ));
     let state = ApiState::new(store.clone(), queue.clone())
         .with_generator(Arc::new(FakeGenerator))
+        .with_media_links(media.clone())
         .with_rate_limit(RateLimit {
             per_second: 10_000.0,
             burst: 10_000.0,
         });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
     let stop = CancellationToken::new();
     let server = tokio::spawn(pressroom_api::serve(
         listener,
@@ -411,6 +464,7 @@ where
         store: store.clone(),
         queue,
         base,
+        media,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?,

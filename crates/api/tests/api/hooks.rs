@@ -300,8 +300,26 @@ pub async fn bad_deliveries_are_rejected_and_enqueue_nothing(app: TestApp) -> an
     anyhow::ensure!(resp.status() == 401, "unsigned: {}", resp.status());
     // Oversized (256 KiB limit), even when signed.
     let big = format!(r#"{{"product": "{}"}}"#, "x".repeat(300 * 1024)).into_bytes();
-    let (status, _) = deliver(&app, &w.hook_id, &w.hook_secret, "msg_big", ts, &big, &big).await?;
-    anyhow::ensure!(status == 413, "oversized: {status}");
+    let sig = WebhookSecret::parse(&SecretString::from(w.hook_secret.clone()))
+        .and_then(|s| s.sign("msg_big", ts, &big))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ts_text = ts.to_string();
+    let (status, resp) = app
+        .post_headers_only(
+            &format!("/v1/hooks/{}", w.hook_id),
+            &[
+                ("webhook-id", "msg_big"),
+                ("webhook-timestamp", &ts_text),
+                ("webhook-signature", &sig),
+                ("content-type", "application/json"),
+            ],
+            big.len(),
+        )
+        .await?;
+    anyhow::ensure!(
+        status == 413 && resp["code"] == "payload_too_large",
+        "oversized: {status} {resp}"
+    );
     // Unknown hook.
     let (status, _) = deliver(
         &app,

@@ -17,6 +17,7 @@ fn fill(spec: &RouteSpec, w: &World) -> String {
             (p, "id") if p.starts_with("/v1/posts/") => w.post_id.clone(),
             (p, "id") if p.starts_with("/v1/keys/") => w.key_id(Role::Viewer).to_string(),
             (_, "hook_id") => w.hook_id.clone(),
+            (_, "rendition_id") => w.rendition_id.clone(),
             (_, "workspace_id") => w.ws_id.clone(),
             (p, n) => panic!("matrix: no fixture for {{{n}}} in {p}; add one"),
         };
@@ -81,7 +82,7 @@ fn expected(spec: &RouteSpec, role: Role, other: bool) -> u16 {
     let allowed = match spec.access {
         Access::Workspace(min) => role.allows(min),
         Access::Instance => role == Role::InstanceAdmin,
-        Access::Public | Access::Signature => true,
+        Access::Public | Access::Signature | Access::SignedLink => true,
     };
     match (allowed, other) {
         (false, _) => 403,
@@ -120,6 +121,16 @@ pub async fn authorization_matrix(app: TestApp) -> anyhow::Result<()> {
                 .await?;
                 checked += 1;
                 if got != StatusCode::UNAUTHORIZED {
+                    failures.push(format!("{spec:?} unsigned with an owner key: {got}"));
+                }
+                continue;
+            }
+            Access::SignedLink => {
+                // API keys do not open media links; only the link's signature does.
+                let path = fill(spec, &shared_a);
+                let got = call(&app, spec, &path, Some(shared_a.key(Role::Owner)), None).await?;
+                checked += 1;
+                if got != StatusCode::FORBIDDEN {
                     failures.push(format!("{spec:?} unsigned with an owner key: {got}"));
                 }
                 continue;

@@ -278,17 +278,39 @@ pub async fn keys_workspaces_images_ops(app: TestApp) -> anyhow::Result<()> {
                 .get("content-type")
                 .is_some_and(|v| v == "application/problem+json")
     );
-    // Bodies over the limit (1 MiB) are 413 problem+json.
-    let resp = app
-        .http
-        .post(app.url("/v1/campaigns"))
-        .bearer_auth(w.key(Role::Editor))
-        .body(vec![b'#'; 2 * 1024 * 1024])
-        .send()
+    // Bodies declared over the limit (1 MiB) are 413 problem+json before any byte is read.
+    // Raw TCP with headers only: a client still uploading would race the server's close.
+    let auth = format!("Bearer {}", w.key(Role::Editor));
+    let (status, problem) = app
+        .post_headers_only(
+            "/v1/campaigns",
+            &[("authorization", &auth)],
+            2 * 1024 * 1024,
+        )
         .await?;
-    anyhow::ensure!(resp.status() == 413, "oversized: {}", resp.status());
-    let problem: Value = resp.json().await?;
+    anyhow::ensure!(status == 413, "oversized: {status}");
     anyhow::ensure!(problem["code"] == "payload_too_large", "{problem}");
+    // Signed media links: the daemon's link opens the rendition; a changed one does not.
+    let url = pressroom_scheduler::PublicMedia::url_for(app.media.as_ref(), &w.rendition_id);
+    let resp = app.http.get(&url).send().await?;
+    anyhow::ensure!(
+        resp.status() == 200
+            && resp
+                .headers()
+                .get("content-type")
+                .is_some_and(|v| v == "image/jpeg"),
+        "signed link: {}",
+        resp.status()
+    );
+    for bad in [
+        url.replace("exp=", "exp=1"),
+        url.replace("sig=", "sig=A"),
+        url.replace(&w.rendition_id, &w.post_id),
+        url.split('?').next().unwrap_or_default().to_string(),
+    ] {
+        let resp = app.http.get(&bad).send().await?;
+        anyhow::ensure!(resp.status() == 403, "{bad}: {}", resp.status());
+    }
     // No CORS: a browser preflight gets no Access-Control-Allow-Origin.
     let resp = app
         .http

@@ -196,3 +196,14 @@ fn load_prefers_inline_and_refuses_nothing() {
     assert!(Keyring::load(None, Some(&path)).is_ok());
     assert!(Keyring::load(None, Some(&dir.path().join("missing"))).is_err());
 }
+
+#[test]
+fn derived_keys_are_stable_per_ring_and_purpose_and_change_on_rotation() {
+    let ring = Keyring::generate();
+    let a = ring.derive_key("media-links").expect("derive");
+    assert_eq!(a, ring.derive_key("media-links").expect("derive"));
+    assert_ne!(a, ring.derive_key("other").expect("derive"));
+    let reloaded = Keyring::parse(&ring.export()).expect("parse");
+    assert_eq!(a, reloaded.derive_key("media-links").expect("derive"));
+    assert_ne!(a, ring.rotated().derive_key("media-links").expect("derive"));
+}

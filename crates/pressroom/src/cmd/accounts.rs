@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use pressroom_connector::Credentials;
 use pressroom_scheduler::{TokenCipher, TokenSlot};
 use pressroom_store::repo::{accounts, audit, workspaces};
+use pressroom_store::{Store, Tx};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -28,6 +30,31 @@ pub enum AccountsCmd {
         file: std::path::PathBuf,
         #[arg(long)]
         workspace: String,
+    },
+    /// Connect accounts through the platform's OAuth consent screen (facebook, instagram):
+    /// prints the authorize URL, then takes the browser's redirect on a loopback port, or with
+    /// --paste reads the redirect URL from stdin (headless servers). Facebook stores one
+    /// account per Page; Instagram one per linked professional account.
+    Connect {
+        platform: String,
+        #[arg(long)]
+        workspace: String,
+        /// Loopback port for the redirect; register http://127.0.0.1:PORT/callback with the
+        /// app (0: any free port).
+        #[arg(long, default_value_t = 8976)]
+        port: u16,
+        /// Headless: read the redirect URL from stdin instead of listening.
+        #[arg(long)]
+        paste: bool,
+        /// The redirect URI registered with the app, for --paste.
+        #[arg(long, default_value = "http://localhost:8976/callback")]
+        redirect_uri: String,
+        /// Account name (one account) or name prefix (several); default PLATFORM-ID.
+        #[arg(long)]
+        name: Option<String>,
+        /// How long to wait for the browser (seconds).
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
     },
     /// Mark an account disconnected; its posts wait until it is reconnected.
     Disconnect {
@@ -88,56 +115,45 @@ pub async fn run(settings: Settings, cmd: AccountsCmd) -> anyhow::Result<ExitCod
             // All or nothing: one transaction for the whole file.
             let tx = store.begin().await?;
             for e in &entries {
-                let row = accounts::upsert(
-                    &tx,
-                    now,
-                    accounts::AccountInput {
-                        workspace_id: &ws.id,
-                        platform: &e.platform,
-                        name: &e.name,
-                        external_id: &e.external_id,
-                        access_token_sealed: None,
-                        refresh_token_sealed: None,
-                        key_id: None,
-                        expires_at: None,
-                        extra: e.extra.clone().unwrap_or_else(|| serde_json::json!({})),
-                    },
-                )
-                .await?;
-                let (key_id, access) =
-                    cipher.seal(&e.access_token, TokenSlot::access(&ws.id, &row.id))?;
-                let refresh = match &e.refresh_token {
-                    Some(r) => Some(cipher.seal(r, TokenSlot::refresh(&ws.id, &row.id))?.1),
-                    None => None,
+                let creds = Credentials {
+                    access_token: e.access_token.clone(),
+                    refresh_token: e.refresh_token.clone(),
+                    expires_at: e.expires_at,
+                    extra: e.extra.clone().unwrap_or_else(|| serde_json::json!({})),
                 };
-                let expires = e.expires_at.map(|t| t.timestamp_millis());
-                accounts::update_tokens(
-                    store,
-                    &tx,
-                    now,
-                    &row.id,
-                    &access,
-                    refresh.as_deref(),
-                    &key_id,
-                    expires,
-                )
-                .await?;
-                audit::record(
-                    &tx,
-                    now,
-                    &ws.id,
-                    "cli",
-                    "account.imported",
-                    &row.id,
-                    serde_json::json!({ "platform": e.platform, "name": e.name }),
-                )
-                .await?;
+                let new = NewAccount {
+                    platform: &e.platform,
+                    name: &e.name,
+                    external_id: &e.external_id,
+                    credentials: &creds,
+                };
+                save_account(store, &tx, &cipher, &ws.id, now, &new, "account.imported").await?;
             }
             tx.commit().await?;
             println!(
                 "imported {} accounts into workspace {workspace:?}",
                 entries.len()
             );
+        }
+        AccountsCmd::Connect {
+            platform,
+            workspace,
+            port,
+            paste,
+            redirect_uri,
+            name,
+            timeout_secs,
+        } => {
+            let args = super::connect::ConnectArgs {
+                platform,
+                workspace,
+                port,
+                paste,
+                redirect_uri,
+                name,
+                timeout: std::time::Duration::from_secs(timeout_secs),
+            };
+            super::connect::run(&settings, args).await?;
         }
         AccountsCmd::Disconnect { name, workspace } => {
             let ws = super::workspace_id(&opened.store, &workspace).await?;
@@ -187,4 +203,73 @@ pub async fn run(settings: Settings, cmd: AccountsCmd) -> anyhow::Result<ExitCod
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An account about to be stored with its tokens.
+pub struct NewAccount<'a> {
+    pub platform: &'a str,
+    pub name: &'a str,
+    pub external_id: &'a str,
+    pub credentials: &'a Credentials,
+}
+
+/// Creates or updates an account and stores its tokens sealed with the keyring (the row id is
+/// part of the seal's associated data, so the row comes first), with an audit record — all in
+/// the caller's transaction.
+pub async fn save_account(
+    store: &Store,
+    tx: &Tx,
+    cipher: &KeyringCipher,
+    workspace_id: &str,
+    now: i64,
+    new: &NewAccount<'_>,
+    action: &str,
+) -> anyhow::Result<String> {
+    let row = accounts::upsert(
+        tx,
+        now,
+        accounts::AccountInput {
+            workspace_id,
+            platform: new.platform,
+            name: new.name,
+            external_id: new.external_id,
+            access_token_sealed: None,
+            refresh_token_sealed: None,
+            key_id: None,
+            expires_at: None,
+            extra: new.credentials.extra.clone(),
+        },
+    )
+    .await?;
+    let creds = new.credentials;
+    let (key_id, access) = cipher.seal(
+        &creds.access_token,
+        TokenSlot::access(workspace_id, &row.id),
+    )?;
+    let refresh = match &creds.refresh_token {
+        Some(r) => Some(cipher.seal(r, TokenSlot::refresh(workspace_id, &row.id))?.1),
+        None => None,
+    };
+    accounts::update_tokens(
+        store,
+        tx,
+        now,
+        &row.id,
+        &access,
+        refresh.as_deref(),
+        &key_id,
+        creds.expires_at.map(|t| t.timestamp_millis()),
+    )
+    .await?;
+    audit::record(
+        tx,
+        now,
+        workspace_id,
+        "cli",
+        action,
+        &row.id,
+        serde_json::json!({ "platform": new.platform, "name": new.name }),
+    )
+    .await?;
+    Ok(row.id)
 }

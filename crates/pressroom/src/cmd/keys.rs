@@ -1,5 +1,6 @@
 //! `pressroom keys create`: mints an API key from the command line — how the first key of a
 //! workspace (or an instance-admin key) comes to exist before anyone can call the API.
+//! `pressroom keys rotate`: rotates the token keyring (same as `pressroom keyring rotate`).
 
 use std::process::ExitCode;
 
@@ -23,10 +24,17 @@ pub enum KeysCmd {
         #[arg(long, default_value = "cli")]
         name: String,
     },
+    /// Rotate the token keyring: a new active key, every stored token re-sealed with it in
+    /// one pass; older keys stay in the file, decrypt-only.
+    Rotate,
 }
 
 pub async fn run(settings: Settings, cmd: KeysCmd) -> anyhow::Result<ExitCode> {
     match cmd {
+        KeysCmd::Rotate => {
+            super::keyring::rotate(&settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         KeysCmd::Create {
             workspace,
             role,

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod campaign;
+pub mod connect;
 pub mod demo;
 pub mod keyring;
 pub mod keys;

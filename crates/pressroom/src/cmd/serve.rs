@@ -33,7 +33,14 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     load_campaigns(&settings, &opened.store).await?;
 
     let config = app::worker_config(&settings);
-    let pipeline = Arc::new(app::pipeline(&settings, &opened, &config.kinds, args.demo)?);
+    let mut pipeline = app::pipeline(&settings, &opened, &config.kinds, args.demo)?;
+    let media = media_links(&settings, args.demo)?;
+    if let Some(links) = &media {
+        pipeline.public_media = Some(links.clone());
+    }
+    // The API's image endpoint shares the workers' engine (one model in memory).
+    let generator = pipeline.generators.get("local").cloned();
+    let pipeline = Arc::new(pipeline);
     let shutdown = CancellationToken::new();
     let ticker = if settings.scheduler.enabled {
         let clock = Arc::new(DbClock(opened.store.clone()));
@@ -52,7 +59,14 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         None
     };
     let workers = tokio::spawn(run_workers(pipeline, config.clone(), shutdown.clone()));
-    let api = start_api(&settings, &args, &opened, shutdown.clone()).await;
+    let mut state = pressroom_api::ApiState::new(opened.store.clone(), opened.queue.clone());
+    if let Some(g) = generator {
+        state = state.with_generator(g);
+    }
+    if let Some(links) = media {
+        state = state.with_media_links(links);
+    }
+    let api = start_api(&settings, &args, state, shutdown.clone()).await;
     info!(roles = ?config.kinds, database = %app::redact(&settings.database_url()), "pressroom is running");
 
     wait_for_signal().await;
@@ -86,13 +100,20 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
 async fn start_api(
     settings: &Settings,
     args: &ServeArgs,
-    opened: &app::Opened,
+    state: pressroom_api::ApiState,
     shutdown: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let bind = match args.bind {
         Some(addr) => addr.to_string(),
         None if settings.api.enabled => settings.api.bind.clone(),
-        None => return None,
+        None => {
+            if !settings.media.public_base_url.is_empty() {
+                warn!(
+                    "media.public_base_url is set but the API is disabled: platforms that fetch media by URL will fail"
+                );
+            }
+            return None;
+        }
     };
     let listener = match tokio::net::TcpListener::bind(&bind).await {
         Ok(l) => l,
@@ -101,12 +122,34 @@ async fn start_api(
             return None;
         }
     };
-    let state = pressroom_api::ApiState::new(opened.store.clone(), opened.queue.clone());
     Some(tokio::spawn(async move {
         if let Err(e) = pressroom_api::serve(listener, state, shutdown.cancelled_owned()).await {
             tracing::error!(error = %e, "api: server stopped");
         }
     }))
+}
+
+/// Signed public media links when `media.public_base_url` is set; the signing key is derived
+/// from the token keyring so every instance sharing it accepts the others' links.
+fn media_links(
+    settings: &Settings,
+    demo: bool,
+) -> anyhow::Result<Option<Arc<pressroom_api::media::MediaLinks>>> {
+    let base = &settings.media.public_base_url;
+    if base.is_empty() {
+        return Ok(None);
+    }
+    let keyring = crate::tokens::load_keyring(settings, demo)?;
+    let key = keyring
+        .derive_key("media-links")
+        .context("deriving the media link key from the keyring")?;
+    info!(public_base_url = %base, "serving signed media links");
+    Ok(Some(Arc::new(pressroom_api::media::MediaLinks::new(
+        key,
+        base,
+        Duration::from_secs(settings.media.link_ttl_secs),
+        settings.paths.data_dir.clone(),
+    ))))
 }
 
 async fn load_campaigns(settings: &Settings, store: &pressroom_store::Store) -> anyhow::Result<()> {

@@ -133,3 +133,15 @@ pub async fn get_rendition<C: ConnectionTrait>(
         .await?
         .ok_or_else(|| StoreError::not_found("rendition", id))
 }
+
+/// A rendition by id alone, for the signed public media route: the link's signature, not a
+/// workspace key, is what authorizes the read.
+pub async fn get_rendition_for_signed_link<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+) -> Result<rendition::Model> {
+    rendition::Entity::find_by_id(id.to_string())
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("rendition", id))
+}

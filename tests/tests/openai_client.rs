@@ -1,0 +1,117 @@
+//! The official `openai` Python client (installed into .venv by scripts/setup.sh) generates
+//! images against `pressroom serve` on the tiny model: our endpoint speaks its request and
+//! response shapes, with our bearer keys.
+
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use pressroom_e2e::{Db, TestApp, terminate, workspace_root};
+
+const CLIENT: &str = r#"
+import base64, json, struct, sys
+from openai import OpenAI
+
+base_url, key = sys.argv[1], sys.argv[2]
+client = OpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=300)
+resp = client.images.generate(
+    model="local",
+    prompt="a linen tote on a table",
+    n=2,
+    size="64x64",
+    response_format="b64_json",
+    extra_body={"seed": 7, "steps": 2},
+)
+sizes = []
+for item in resp.data:
+    png = base64.b64decode(item.b64_json)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    sizes.append(list(struct.unpack(">II", png[16:24])))
+try:
+    client.images.generate(model="local", prompt="x", size="huge")
+    bad = "accepted"
+except Exception as e:
+    bad = type(e).__name__ + ":" + str(getattr(e, "status_code", ""))
+print(json.dumps({"created": resp.created, "sizes": sizes, "bad_size": bad}))
+"#;
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Waits until `GET /healthz` answers 200.
+fn wait_healthy(addr: &str, app: &TestApp, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            let _ = write!(
+                s,
+                "GET /healthz HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+            );
+            let mut resp = String::new();
+            if s.read_to_string(&mut resp).is_ok() && resp.starts_with("HTTP/1.1 200") {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the API did not come up in {timeout:?}\n{}",
+                app.dump_logs(40)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_official_openai_python_client_generates_images() -> anyhow::Result<()> {
+    let python = workspace_root().join(".venv/bin/python");
+    ensure!(
+        python.exists(),
+        "{} is missing: run scripts/setup.sh",
+        python.display()
+    );
+    let port = free_port()?;
+    let mut app = TestApp::new(Db::Sqlite, &format!("[api]\nbind = \"127.0.0.1:{port}\"\n"))?;
+    let out = app.run(&["keys", "create", "--workspace", "acme", "--role", "editor"])?;
+    let key = out
+        .lines()
+        .last()
+        .context("keys create printed nothing")?
+        .trim()
+        .to_string();
+    ensure!(key.starts_with("prk_"), "{out}");
+    let mut serve = app.spawn_serve("openai")?;
+    let addr = format!("127.0.0.1:{port}");
+    let outcome = (|| -> anyhow::Result<serde_json::Value> {
+        wait_healthy(&addr, &app, Duration::from_secs(120))?;
+        let run = Command::new(&python)
+            .args(["-c", CLIENT, &format!("http://{addr}/v1"), &key])
+            .output()
+            .context("running the openai client")?;
+        ensure!(
+            run.status.success(),
+            "the openai client failed:\n{}\n{}",
+            String::from_utf8_lossy(&run.stderr),
+            app.dump_logs(40)
+        );
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        Ok(serde_json::from_str(stdout.trim())?)
+    })();
+    let stopped = terminate(&mut serve, Duration::from_secs(30));
+    let got = outcome?;
+    stopped?;
+    ensure!(
+        got["created"].as_i64().is_some_and(|c| c > 1_700_000_000),
+        "{got}"
+    );
+    ensure!(
+        got["sizes"] == serde_json::json!([[64, 64], [64, 64]]),
+        "{got}"
+    );
+    ensure!(got["bad_size"] == "BadRequestError:400", "{got}");
+    Ok(())
+}
