@@ -37,6 +37,68 @@ fn import_entry(platform: &str, name: &str, a: &Account, expires_in: Option<i64>
     })
 }
 
+/// Retry, API and public-media settings for a daemon whose API listens on `port`.
+fn daemon_sections(port: u16) -> String {
+    format!(
+        r#"[retry]
+max_attempts = 30
+base_ms = 50
+cap_ms = 500
+
+[api]
+bind = "127.0.0.1:{port}"
+
+[media]
+public_base_url = "http://127.0.0.1:{port}"
+"#
+    )
+}
+
+/// `[connectors.facebook]` and `[connectors.instagram]` pointing at the fakes.
+fn meta_sections(fb: &FakeFacebook, ig: &FakeInstagram) -> String {
+    let fbc = fb.config();
+    let igc = ig.config();
+    format!(
+        r#"
+[connectors.facebook]
+graph_base_url = "{fb_graph}"
+dialog_base_url = "{fb_graph}"
+app_id = "{fb_id}"
+app_secret = "{fb_secret}"
+request_timeout_secs = 2
+
+[connectors.instagram]
+facebook_graph_base_url = "{ig_graph}"
+instagram_graph_base_url = "{ig_graph}"
+dialog_base_url = "{ig_graph}"
+instagram_api_base_url = "{ig_graph}"
+app_id = "{ig_id}"
+app_secret = "{ig_secret}"
+request_timeout_secs = 2
+status_poll_interval_ms = 50
+"#,
+        fb_graph = fbc.graph_base_url,
+        fb_id = fbc.app_id,
+        fb_secret = fbc.app_secret.expose_secret(),
+        ig_graph = igc.facebook_graph_base_url,
+        ig_id = igc.app_id,
+        ig_secret = igc.app_secret.expose_secret(),
+    )
+}
+
+/// Imports accounts (`accounts import`) and loads a campaign file into workspace "acme".
+fn import_and_load(app: &TestApp, accounts: &Value, campaign: &str) -> anyhow::Result<()> {
+    let import_file = app.path().join("accounts.json");
+    std::fs::write(&import_file, serde_json::to_string(accounts)?)?;
+    let file_arg = import_file.display().to_string();
+    app.run(&["accounts", "import", &file_arg, "--workspace", "acme"])?;
+    let campaign_file = app.path().join("campaign.toml");
+    std::fs::write(&campaign_file, campaign)?;
+    let campaign_arg = campaign_file.display().to_string();
+    app.run(&["campaign", "load", &campaign_arg])?;
+    Ok(())
+}
+
 const CAMPAIGN: &str = r#"name = "spring"
 workspace = "acme"
 
@@ -106,6 +168,37 @@ async fn sealed_tokens(app: &TestApp) -> anyhow::Result<BTreeMap<String, Option<
         .collect())
 }
 
+/// Fails when any of `tokens` appears in the database files or the `serve` logs.
+fn assert_no_plaintext(app: &TestApp, tokens: &[String]) -> anyhow::Result<()> {
+    let mut haystacks = Vec::new();
+    for entry in std::fs::read_dir(&app.data_dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("pressroom.db") {
+            haystacks.push((path.clone(), std::fs::read(&path)?));
+        }
+    }
+    for entry in std::fs::read_dir(app.path())? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            haystacks.push((path.clone(), std::fs::read(&path)?));
+        }
+    }
+    ensure!(haystacks.len() >= 2, "database or log files not found");
+    for token in tokens.iter().filter(|t| !t.is_empty()) {
+        for (path, bytes) in &haystacks {
+            let found = bytes.windows(token.len()).any(|w| w == token.as_bytes());
+            ensure!(
+                !found,
+                "token {}… found in plaintext in {}",
+                &token[..6.min(token.len())],
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn facebook_and_instagram_through_the_daemon_publish_each_target_once() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -123,44 +216,7 @@ fn facebook_and_instagram_through_the_daemon_publish_each_target_once() -> anyho
         rt.block_on(ig.connect_account()),
     ];
     let port = free_port()?;
-    let fbc = fb.config();
-    let igc = ig.config();
-    let extra = format!(
-        r#"[retry]
-max_attempts = 30
-base_ms = 50
-cap_ms = 500
-
-[api]
-bind = "127.0.0.1:{port}"
-
-[media]
-public_base_url = "http://127.0.0.1:{port}"
-
-[connectors.facebook]
-graph_base_url = "{fb_graph}"
-dialog_base_url = "{fb_graph}"
-app_id = "{fb_id}"
-app_secret = "{fb_secret}"
-request_timeout_secs = 2
-
-[connectors.instagram]
-facebook_graph_base_url = "{ig_graph}"
-instagram_graph_base_url = "{ig_graph}"
-dialog_base_url = "{ig_graph}"
-instagram_api_base_url = "{ig_graph}"
-app_id = "{ig_id}"
-app_secret = "{ig_secret}"
-request_timeout_secs = 2
-status_poll_interval_ms = 50
-"#,
-        fb_graph = fbc.graph_base_url,
-        fb_id = fbc.app_id,
-        fb_secret = fbc.app_secret.expose_secret(),
-        ig_graph = igc.facebook_graph_base_url,
-        ig_id = igc.app_id,
-        ig_secret = igc.app_secret.expose_secret(),
-    );
+    let extra = format!("{}{}", daemon_sections(port), meta_sections(&fb, &ig));
     let mut app = TestApp::new(Db::Sqlite, &extra)?;
 
     // One account of each platform expires in 20 s (proactive refresh); the others carry no
@@ -171,14 +227,7 @@ status_poll_interval_ms = 50
         import_entry("instagram", "ig-1", &ig_accounts[0], Some(20)),
         import_entry("instagram", "ig-2", &ig_accounts[1], None),
     ]);
-    let import_file = app.path().join("accounts.json");
-    std::fs::write(&import_file, serde_json::to_string(&import)?)?;
-    let file_arg = import_file.display().to_string();
-    app.run(&["accounts", "import", &file_arg, "--workspace", "acme"])?;
-    let campaign_file = app.path().join("spring.toml");
-    std::fs::write(&campaign_file, CAMPAIGN)?;
-    let campaign_arg = campaign_file.display().to_string();
-    app.run(&["campaign", "load", &campaign_arg])?;
+    import_and_load(&app, &import, CAMPAIGN)?;
     let imported = rt.block_on(sealed_tokens(&app))?;
 
     fb.set_chaos(0.10, 0.05, 11);
@@ -272,21 +321,6 @@ status_poll_interval_ms = 50
     }
 
     // No token the fakes ever issued is in the database files or the daemon's logs.
-    let mut haystacks = Vec::new();
-    for entry in std::fs::read_dir(&app.data_dir)? {
-        let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with("pressroom.db") {
-            haystacks.push((path.clone(), std::fs::read(&path)?));
-        }
-    }
-    for entry in std::fs::read_dir(app.path())? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "log") {
-            haystacks.push((path.clone(), std::fs::read(&path)?));
-        }
-    }
-    ensure!(haystacks.len() >= 2, "database or log files not found");
     let tokens: Vec<String> = fb
         .issued_tokens()
         .into_iter()
@@ -297,17 +331,7 @@ status_poll_interval_ms = 50
         "the fakes issued {} tokens",
         tokens.len()
     );
-    for token in &tokens {
-        for (path, bytes) in &haystacks {
-            let found = bytes.windows(token.len()).any(|w| w == token.as_bytes());
-            ensure!(
-                !found,
-                "token {}… found in plaintext in {}",
-                &token[..6.min(token.len())],
-                path.display()
-            );
-        }
-    }
+    assert_no_plaintext(&app, &tokens)?;
     let listed = app.run(&["posts", "list", "--workspace", "acme"])?;
     ensure!(
         posts
@@ -464,6 +488,307 @@ fn accounts_connect_facebook_stores_one_account_per_page() -> anyhow::Result<()>
             .unwrap_or(true),
         "{other:?}"
     );
+    drop(rt);
+    Ok(())
+}
+
+const SEVEN: &str = r#"name = "everywhere"
+workspace = "acme"
+
+[schedule]
+webhook = true
+
+[generation]
+prompt = "a {{ product }} on a linen table"
+steps = 2
+width = 64
+height = 64
+seed = 9
+
+[caption]
+template = "Meet the {{ product }}"
+
+[variables]
+product = "tote"
+
+[[targets]]
+account = "sandbox-ok"
+preset = "sandbox"
+
+[[targets]]
+account = "sandbox-refused"
+preset = "sandbox"
+
+[[targets]]
+account = "fb"
+preset = "facebook-feed"
+
+[[targets]]
+account = "ig"
+preset = "instagram-portrait"
+
+[[targets]]
+account = "li"
+preset = "linkedin-landscape"
+
+[[targets]]
+account = "tt"
+preset = "tiktok-photo"
+
+[[targets]]
+account = "sc"
+preset = "snapchat-story"
+
+[[targets]]
+account = "wh"
+preset = "linkedin-square"
+"#;
+
+/// One campaign to all seven connectors through the daemon, each fake injecting a fault of
+/// its own (5xx, 429 with Retry-After, a post accepted whose answer is lost, a rejection):
+/// every target ends once — published with its remote id, or failed with the platform's
+/// reason — with the rendition of its preset, and `posts list` shows each result.
+#[test]
+fn one_campaign_to_all_seven_connectors_with_faults() -> anyhow::Result<()> {
+    use connector_linkedin::fake::FakeLinkedIn;
+    use connector_snapchat::fake::FakeSnapchat;
+    use connector_tiktok::fake::FakeTikTok;
+    use connector_webhook::fake::FakeReceiver;
+    use pressroom_connector::testkit::{Fault, Step};
+    use pressroom_store::entity::rendition;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let fb = rt.block_on(FakeFacebook::start())?;
+    let ig = rt.block_on(FakeInstagram::start())?;
+    let li = rt.block_on(FakeLinkedIn::start())?;
+    let tt = rt.block_on(FakeTikTok::start())?;
+    let sc = rt.block_on(FakeSnapchat::start())?;
+    let wh = rt.block_on(FakeReceiver::start())?;
+    let accounts = [
+        ("facebook", "fb", rt.block_on(fb.connect_account())),
+        ("instagram", "ig", rt.block_on(ig.connect_account())),
+        ("linkedin", "li", rt.block_on(li.connect_account())),
+        ("tiktok", "tt", rt.block_on(tt.connect_account())),
+        ("snapchat", "sc", rt.block_on(sc.connect_account())),
+        ("webhook", "wh", rt.block_on(wh.connect_account())),
+    ];
+    let (lic, ttc, scc, whc) = (li.config(), tt.config(), sc.config(), wh.config());
+    let port = free_port()?;
+    let extra = format!(
+        r#"{daemon}{meta}
+[connectors.sandbox]
+failures = [{{ phase = "prepare", kind = "rejected", times = 1 }}]
+
+[connectors.linkedin]
+api_base = "{li_base}"
+oauth_base = "{li_base}"
+client_id = "{li_id}"
+client_secret = "{li_secret}"
+timeout_secs = 5
+image_poll_interval_ms = 20
+image_ready_timeout_secs = 5
+
+[connectors.tiktok]
+api_base = "{tt_base}"
+auth_base = "{tt_base}"
+client_key = "{tt_key}"
+client_secret = "{tt_secret}"
+timeout_secs = 5
+status_poll_interval_ms = 20
+status_max_wait_secs = 5
+
+[connectors.snapchat]
+api_base = "{sc_base}"
+accounts_base = "{sc_base}"
+client_id = "{sc_id}"
+client_secret = "{sc_secret}"
+allowlisted = true
+timeout_secs = 5
+
+[connectors.webhook]
+url = "{wh_url}"
+secret = "{wh_secret}"
+status_url = "{wh_status}"
+timeout_secs = 1
+"#,
+        daemon = daemon_sections(port),
+        meta = meta_sections(&fb, &ig),
+        li_base = lic.api_base,
+        li_id = lic.client_id,
+        li_secret = lic.client_secret.expose_secret(),
+        tt_base = ttc.api_base,
+        tt_key = ttc.client_key,
+        tt_secret = ttc.client_secret.expose_secret(),
+        sc_base = scc.api_base,
+        sc_id = scc.client_id,
+        sc_secret = scc.client_secret.expose_secret(),
+        wh_url = whc.url,
+        wh_secret = whc.secret.expose_secret(),
+        wh_status = whc
+            .status_url
+            .as_ref()
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
+    );
+    let mut app = TestApp::new(Db::Sqlite, &extra)?;
+    for name in ["sandbox-ok", "sandbox-refused"] {
+        app.run(&["accounts", "add-sandbox", name, "--workspace", "acme"])?;
+    }
+    let import: Vec<Value> = accounts
+        .iter()
+        .map(|(platform, name, a)| import_entry(platform, name, a, None))
+        .collect();
+    import_and_load(&app, &Value::Array(import), SEVEN)?;
+
+    fb.set_chaos(0.10, 0.05, 21);
+    ig.set_chaos(0.10, 0.05, 22);
+    rt.block_on(async {
+        // Through the compliance-kit trait: each fake speaks the fault in its platform's words.
+        FakeControls::inject(
+            &li,
+            Fault::ServerError {
+                step: Step::Commit,
+                times: 2,
+            },
+        )
+        .await;
+        let rate_limited = Fault::RateLimited {
+            step: Step::Commit,
+            retry_after: Duration::from_secs(1),
+        };
+        FakeControls::inject(&tt, rate_limited).await;
+        FakeControls::inject(
+            &sc,
+            Fault::ServerError {
+                step: Step::Prepare,
+                times: 2,
+            },
+        )
+        .await;
+        FakeControls::inject(&wh, Fault::AcceptThenHang).await;
+    });
+    let mut serve = app.spawn_serve("seven")?;
+    let outcome = (|| -> anyhow::Result<Vec<Value>> {
+        app.run(&[
+            "campaign",
+            "trigger",
+            "everywhere",
+            "--workspace",
+            "acme",
+            "--key",
+            "once",
+        ])?;
+        wait_for_posts(&app, 8, Duration::from_secs(240))
+    })();
+    let stopped = terminate(&mut serve, Duration::from_secs(30));
+    let posts = outcome?;
+    stopped?;
+
+    // Each target ended once: seven published, the sandbox rejection failed with its reason.
+    let published: Vec<&Value> = posts.iter().filter(|p| p["state"] == "published").collect();
+    let failed: Vec<&Value> = posts.iter().filter(|p| p["state"] == "failed").collect();
+    ensure!(
+        published.len() == 7 && failed.len() == 1,
+        "{}\n{}",
+        serde_json::to_string_pretty(&posts)?,
+        app.dump_logs(80)
+    );
+    ensure!(
+        failed[0]["platform"] == "sandbox"
+            && failed[0]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("scripted rejection"),
+        "{}",
+        failed[0]
+    );
+    let platforms: std::collections::BTreeSet<&str> = published
+        .iter()
+        .filter_map(|p| p["platform"].as_str())
+        .collect();
+    ensure!(platforms.len() == 7, "published on {platforms:?}");
+    let commits = [
+        ("facebook", fb.commits()),
+        ("instagram", ig.commits()),
+        ("linkedin", li.commits() as usize),
+        ("tiktok", tt.commits() as usize),
+        ("snapchat", sc.commits() as usize),
+        ("webhook", wh.posts().len()),
+    ];
+    for (platform, n) in commits {
+        ensure!(
+            n == 1,
+            "{platform}: {n} posts on the platform, expected exactly 1"
+        );
+    }
+    let outbox = std::fs::read_to_string(app.data_dir.join("outbox/commits.jsonl"))?;
+    ensure!(outbox.lines().count() == 1, "sandbox commits:\n{outbox}");
+    // The injected faults were met, and retried past: more calls than successes.
+    let met = [
+        ("linkedin 5xx ×2", li.calls("POST /rest/posts"), 3),
+        (
+            "tiktok 429",
+            tt.calls("POST /v2/post/publish/content/init/"),
+            2,
+        ),
+        (
+            "snapchat 5xx ×2",
+            sc.calls("POST /v1/public_profiles/{profile_id}/media"),
+            3,
+        ),
+    ];
+    for (what, calls, at_least) in met {
+        ensure!(calls >= at_least, "{what}: only {calls} calls");
+    }
+    // The webhook's lost answer was reconciled, not re-sent: one delivery of one id.
+    ensure!(
+        wh.posts().iter().all(|d| d.deliveries == 1),
+        "{:?}",
+        wh.posts()
+    );
+
+    // The right rendition for each platform: the post's preset and the file's size.
+    let store = rt.block_on(app.store())?;
+    for p in &posts {
+        let preset_name = p["preset"].as_str().unwrap_or_default();
+        let preset = pressroom_media::preset(preset_name)
+            .with_context(|| format!("unknown preset {preset_name}"))?;
+        let id = p["rendition_id"].as_str().unwrap_or_default().to_string();
+        let r = rt
+            .block_on(rendition::Entity::find_by_id(id).one(store.conn()))?
+            .context("the post's rendition")?;
+        ensure!(
+            r.preset == preset_name
+                && (r.width as u32, r.height as u32) == (preset.width, preset.height),
+            "{}: rendition {}x{} for preset {preset_name}",
+            p["platform"],
+            r.width,
+            r.height
+        );
+    }
+    let fb_page = &accounts[0].2.account.external_id;
+    ensure!(
+        fb.posts(fb_page)
+            .iter()
+            .all(|p| p.image_size == (1200, 630))
+    );
+    let ig_user = &accounts[1].2.account.external_id;
+    ensure!(
+        ig.media(ig_user)
+            .iter()
+            .all(|m| m.image_size == (1080, 1350))
+    );
+
+    // `posts list` shows every result: remote ids, and the rejection's reason.
+    let listed = app.run(&["posts", "list", "--workspace", "acme"])?;
+    for p in &published {
+        let remote = p["remote_id"].as_str().unwrap_or("?");
+        ensure!(listed.contains(remote), "{remote} missing from:\n{listed}");
+    }
+    ensure!(listed.contains("scripted rejection"), "{listed}");
     drop(rt);
     Ok(())
 }
