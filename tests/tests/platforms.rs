@@ -11,7 +11,7 @@ use anyhow::{Context, bail, ensure};
 use connector_facebook::fake::FakeFacebook;
 use connector_instagram::fake::FakeInstagram;
 use pressroom_connector::testkit::{Account, FakeControls};
-use pressroom_e2e::{Db, TestApp, terminate};
+use pressroom_e2e::{Db, TestApp, http_call, terminate};
 use pressroom_store::entity::account;
 use pressroom_store::sea_orm::EntityTrait;
 use secrecy::ExposeSecret;
@@ -670,9 +670,18 @@ timeout_secs = 1
         .await;
         FakeControls::inject(&wh, Fault::AcceptThenHang).await;
     });
+    let key_out = app.run(&["keys", "create", "--workspace", "acme", "--role", "editor"])?;
+    let key = key_out
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let mut serve = app.spawn_serve("seven")?;
+    let addr = format!("127.0.0.1:{port}");
+    let mut listed_before_retry = String::new();
     let outcome = (|| -> anyhow::Result<Vec<Value>> {
-        app.run(&[
+        let trigger = [
             "campaign",
             "trigger",
             "everywhere",
@@ -680,8 +689,32 @@ timeout_secs = 1
             "acme",
             "--key",
             "once",
-        ])?;
-        wait_for_posts(&app, 8, Duration::from_secs(240))
+        ];
+        app.run(&trigger)?;
+        let posts = wait_for_posts(&app, 8, Duration::from_secs(240))?;
+        listed_before_retry = app.run(&["posts", "list", "--workspace", "acme"])?;
+        // The rejected post, retried through the API, goes out on a fresh attempt.
+        let refused = posts
+            .iter()
+            .find(|p| p["state"] == "failed")
+            .and_then(|p| p["id"].as_str())
+            .context("one post failed")?;
+        let path = format!("/v1/posts/{refused}/retry");
+        let (status, body) = http_call(&addr, "POST", &path, Some(&key))?;
+        ensure!(status == 202, "retry: {status} {body}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let list = app.run(&["posts", "list", "--workspace", "acme", "--json"])?;
+            let now: Vec<Value> = serde_json::from_str(&list)?;
+            if now.iter().all(|p| p["state"] == "published") {
+                return Ok(posts);
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the retried post did not publish: {list}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
     })();
     let stopped = terminate(&mut serve, Duration::from_secs(30));
     let posts = outcome?;
@@ -724,8 +757,9 @@ timeout_secs = 1
             "{platform}: {n} posts on the platform, expected exactly 1"
         );
     }
+    // Sandbox: the first post, then the retried one — once each.
     let outbox = std::fs::read_to_string(app.data_dir.join("outbox/commits.jsonl"))?;
-    ensure!(outbox.lines().count() == 1, "sandbox commits:\n{outbox}");
+    ensure!(outbox.lines().count() == 2, "sandbox commits:\n{outbox}");
     // The injected faults were met, and retried past: more calls than successes.
     let met = [
         ("linkedin 5xx ×2", li.calls("POST /rest/posts"), 3),
@@ -782,8 +816,8 @@ timeout_secs = 1
             .all(|m| m.image_size == (1080, 1350))
     );
 
-    // `posts list` shows every result: remote ids, and the rejection's reason.
-    let listed = app.run(&["posts", "list", "--workspace", "acme"])?;
+    // `posts list` showed every result: remote ids, and the rejection's reason.
+    let listed = &listed_before_retry;
     for p in &published {
         let remote = p["remote_id"].as_str().unwrap_or("?");
         ensure!(listed.contains(remote), "{remote} missing from:\n{listed}");

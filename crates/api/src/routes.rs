@@ -123,6 +123,8 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/v1/runs/{id}", V, 200, "Get a run", body: false, paged: false, runs::get_one),
     route!(GET "/v1/posts", V, 200, "List posts", body: false, paged: true, posts::list),
     route!(GET "/v1/posts/{id}", V, 200, "Get a post with its publish attempts", body: false, paged: false, posts::get_one),
+    route!(POST "/v1/posts/{id}/retry", E, 202, "Retry a failed post (a new publish attempt)", body: false, paged: false, posts::retry),
+    route!(POST "/v1/posts/{id}/cancel", E, 200, "Cancel a post that has not started publishing", body: false, paged: false, posts::cancel),
     route!(GET "/v1/accounts", V, 200, "List connected accounts", body: false, paged: true, accounts::list),
     route!(GET "/v1/keys", A, 200, "List API keys", body: false, paged: true, keys::list),
     route!(POST "/v1/keys", A, 201, "Create an API key (shown once)", body: true, paged: false, keys::create),

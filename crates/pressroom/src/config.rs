@@ -132,6 +132,9 @@ pub struct Api {
     pub enabled: bool,
     /// ADDR:PORT to listen on.
     pub bind: String,
+    /// Per-key token bucket: average requests per second, and burst.
+    pub rate_limit_per_second: f64,
+    pub rate_limit_burst: f64,
 }
 
 impl Settings {
@@ -198,6 +201,13 @@ impl Settings {
                 "api.bind: {:?} is not ADDR:PORT (e.g. 127.0.0.1:8080)",
                 self.api.bind
             );
+        }
+        let (rate, burst) = (self.api.rate_limit_per_second, self.api.rate_limit_burst);
+        if !(rate > 0.0 && rate.is_finite()) {
+            anyhow::bail!("api.rate_limit_per_second: must be a positive number (got {rate})");
+        }
+        if !(burst >= 1.0 && burst.is_finite()) {
+            anyhow::bail!("api.rate_limit_burst: must be at least 1 (got {burst})");
         }
         let base = &self.media.public_base_url;
         let is_http = base.starts_with("http://") || base.starts_with("https://");

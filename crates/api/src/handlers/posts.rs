@@ -3,14 +3,17 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
+use pressroom_core::{JobKind, PostState};
+use pressroom_store::NewJob;
 use pressroom_store::entity::{attempt, post};
-use pressroom_store::repo::posts;
+use pressroom_store::repo::{audit, posts};
 use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::ApiState;
 use crate::auth::Ctx;
-use crate::errors::{ApiError, ApiResult};
+use crate::errors::{ApiError, ApiResult, Code};
 use crate::handlers::workspaces::query;
 use crate::page::{Page, PageQuery};
 
@@ -64,4 +67,98 @@ pub async fn get_one(
     let post = posts::get(state.store.conn(), ws, &id).await?;
     let attempts = posts::attempts(&state.store, ws, &id).await?;
     Ok(Json(PostWithAttempts { post, attempts }))
+}
+
+/// `POST /v1/posts/{id}/retry`: a failed post (or one that waited for a reconnect) goes back
+/// to pending with a new publish job. Its failed attempts stay in the history; the new job
+/// starts a fresh attempt. Posts whose outcome is unknown are not retried here: a person must
+/// check the platform first, or the post could appear twice.
+pub async fn retry(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> ApiResult<(axum::http::StatusCode, Json<post::Model>)> {
+    let ws = ctx.workspace()?;
+    let current = posts::get(state.store.conn(), ws, &id).await?;
+    let now = state.store.now_ms().await?;
+    let tx = state.store.begin().await?;
+    let moved = posts::transition_post(
+        &state.store,
+        &tx,
+        now,
+        ws,
+        &id,
+        &[PostState::Failed, PostState::NeedsReconnect],
+        PostState::Pending,
+        None,
+    )
+    .await?;
+    if !moved {
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!(
+                "post is {}; only failed or needs_reconnect posts can be retried",
+                current.state
+            ),
+        ));
+    }
+    state
+        .queue
+        .enqueue(
+            &tx,
+            NewJob::new(ws, JobKind::Publish, json!({ "post_id": id }))
+                .unique(format!("publish:{id}:retry:{now}")),
+        )
+        .await?;
+    audit::record(
+        &tx,
+        now,
+        ws,
+        &ctx.actor(),
+        "post.retried",
+        &id,
+        json!({ "from": current.state }),
+    )
+    .await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(posts::get(state.store.conn(), ws, &id).await?),
+    ))
+}
+
+/// `POST /v1/posts/{id}/cancel`: a post that has not started publishing is cancelled; the
+/// worker's own compare-and-set start sees it and does nothing.
+pub async fn cancel(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<post::Model>> {
+    let ws = ctx.workspace()?;
+    let current = posts::get(state.store.conn(), ws, &id).await?;
+    let now = state.store.now_ms().await?;
+    let tx = state.store.begin().await?;
+    let moved = posts::transition_post(
+        &state.store,
+        &tx,
+        now,
+        ws,
+        &id,
+        &[PostState::Pending],
+        PostState::Cancelled,
+        Some("cancelled by a user"),
+    )
+    .await?;
+    if !moved {
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!(
+                "post is {}; only pending posts can be cancelled",
+                current.state
+            ),
+        ));
+    }
+    audit::record(&tx, now, ws, &ctx.actor(), "post.cancelled", &id, json!({})).await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(Json(posts::get(state.store.conn(), ws, &id).await?))
 }

@@ -139,6 +139,23 @@ preset = "instagram-square"
 }
 
 impl TestApp {
+    /// Marks a world's fixture post failed, as a publish job that ran out of retries would.
+    pub async fn fail_post(&self, w: &World) -> anyhow::Result<()> {
+        let now = self.store.now_ms().await?;
+        posts::set_state(
+            &self.store,
+            self.store.conn(),
+            now,
+            &w.post_id,
+            pressroom_core::PostState::Failed,
+            None,
+            None,
+            Some("platform said no"),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Sends only the headers of a POST that declares a `declared_len`-byte body and returns
     /// the status and the body (JSON where it parses). Raw TCP on purpose: a client still
     /// uploading an oversized body races the server's early answer and close.

@@ -178,6 +178,71 @@ pub async fn campaigns_runs_posts(app: TestApp) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn post_retry_and_cancel(app: TestApp) -> anyhow::Result<()> {
+    let w = app.world("rc").await?;
+    let post_url = |action: &str| app.url(&format!("/v1/posts/{}/{action}", w.post_id));
+    let editor = w.key(Role::Editor);
+    // A pending post cannot be retried, only cancelled; once cancelled, it cannot be again.
+    let resp = app
+        .http
+        .post(post_url("retry"))
+        .bearer_auth(editor)
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 409, "retry pending: {}", resp.status());
+    let resp = app
+        .http
+        .post(post_url("cancel"))
+        .bearer_auth(editor)
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 200, "cancel: {}", resp.status());
+    let post: Value = resp.json().await?;
+    anyhow::ensure!(post["state"] == "cancelled", "{post}");
+    let resp = app
+        .http
+        .post(post_url("cancel"))
+        .bearer_auth(editor)
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 409, "cancel twice: {}", resp.status());
+    let problem: Value = resp.json().await?;
+    anyhow::ensure!(problem["code"] == "conflict", "{problem}");
+    // A failed post goes back to pending with one new publish job.
+    app.fail_post(&w).await?;
+    let before = app.queue.counts().await?;
+    let resp = app
+        .http
+        .post(post_url("retry"))
+        .bearer_auth(editor)
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 202, "retry failed: {}", resp.status());
+    let post: Value = resp.json().await?;
+    anyhow::ensure!(
+        post["state"] == "pending" && post["error"].is_null(),
+        "{post}"
+    );
+    let after = app.queue.counts().await?;
+    let publish_jobs = |c: &Vec<(String, String, i64)>| -> i64 {
+        c.iter()
+            .filter(|(k, _, _)| k == "publish")
+            .map(|(_, _, n)| n)
+            .sum()
+    };
+    anyhow::ensure!(
+        publish_jobs(&after) == publish_jobs(&before) + 1,
+        "{before:?} -> {after:?}"
+    );
+    let audit = get(&app, w.key(Role::Admin), "/v1/audit").await?;
+    let text = audit.to_string();
+    anyhow::ensure!(
+        text.contains("post.retried") && text.contains("post.cancelled"),
+        "{audit}"
+    );
+    Ok(())
+}
+
 pub async fn keys_workspaces_images_ops(app: TestApp) -> anyhow::Result<()> {
     let w = app.world("ops").await?;
     // Keys: created once with the plaintext, listed without it.
@@ -421,6 +486,7 @@ pub async fn rate_limit_answers_429_with_retry_after(app: TestApp) -> anyhow::Re
 
 on_both_backends!(
     campaigns_runs_posts,
+    post_retry_and_cancel,
     keys_workspaces_images_ops,
     openapi_lists_every_route,
     rate_limit_answers_429_with_retry_after

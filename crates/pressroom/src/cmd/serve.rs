@@ -59,7 +59,11 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         None
     };
     let workers = tokio::spawn(run_workers(pipeline, config.clone(), shutdown.clone()));
-    let mut state = pressroom_api::ApiState::new(opened.store.clone(), opened.queue.clone());
+    let mut state = pressroom_api::ApiState::new(opened.store.clone(), opened.queue.clone())
+        .with_rate_limit(pressroom_api::RateLimit {
+            per_second: settings.api.rate_limit_per_second,
+            burst: settings.api.rate_limit_burst,
+        });
     if let Some(g) = generator {
         state = state.with_generator(g);
     }

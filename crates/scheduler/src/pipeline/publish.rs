@@ -77,25 +77,37 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         }],
     };
 
-    let mut attempt = match posts::latest_attempt(p.store.conn(), &post_id).await? {
-        Some(a) => a,
-        None => {
+    let latest = posts::latest_attempt(p.store.conn(), &post_id).await?;
+    // A failed attempt on a post put back to pending is a retry someone asked for: it gets a
+    // fresh attempt (a failed attempt never committed, so this cannot post twice).
+    let retrying = latest.as_ref().is_some_and(|a| {
+        AttemptState::parse(&a.state) == Some(AttemptState::Failed)
+            && PostState::parse(&post.state) == Some(PostState::Pending)
+    });
+    let mut attempt = match latest {
+        Some(a) if !retrying => a,
+        _ => {
             if let Err(issues) = connector.validate(&draft) {
                 let reasons: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
                 return settle(p, job, &post, None, PostState::Failed, &reasons.join("; ")).await;
             }
             let now = p.store.now_ms().await?;
-            posts::set_state(
+            // Compare-and-set: a post cancelled since we read it stays cancelled.
+            let started = posts::transition_post(
                 &p.store,
                 p.store.conn(),
                 now,
+                &ws,
                 &post_id,
+                &[PostState::Pending, PostState::Publishing],
                 PostState::Publishing,
-                None,
-                None,
                 None,
             )
             .await?;
+            if !started {
+                info!(post = %post_id, "publish: the post changed before it started (cancelled?); nothing to do");
+                return complete(p, job).await;
+            }
             posts::create_attempt(&p.store, p.store.conn(), now, &ws, &post_id).await?
         }
     };

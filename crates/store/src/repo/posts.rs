@@ -117,6 +117,47 @@ pub async fn set_state<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Moves a post to `to` only if it is in one of `from` (a compare-and-set, so a user's cancel
+/// and a worker's start cannot both win). Clears the stored error. Returns whether it moved.
+#[allow(clippy::too_many_arguments)]
+pub async fn transition_post<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    workspace_id: &str,
+    post_id: &str,
+    from: &[PostState],
+    to: PostState,
+    error: Option<&str>,
+) -> Result<bool> {
+    let mut values: Vec<Value> = vec![
+        to.as_str().into(),
+        error.into(),
+        now_ms.into(),
+        post_id.into(),
+        workspace_id.into(),
+    ];
+    let mut placeholders = Vec::new();
+    for state in from {
+        values.push(state.as_str().into());
+        placeholders.push(format!("${}", values.len()));
+    }
+    if placeholders.is_empty() {
+        return Ok(false);
+    }
+    let res = conn
+        .execute_raw(store.stmt(
+            &format!(
+                "UPDATE posts SET state = $1, error = $2, updated_at = $3 \
+                 WHERE id = $4 AND workspace_id = $5 AND state IN ({})",
+                placeholders.join(", ")
+            ),
+            values,
+        ))
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
+
 /// The post's newest attempt.
 pub async fn latest_attempt<C: ConnectionTrait>(
     conn: &C,

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Load benchmark of the control API's read endpoints (issue 7), with wrk, on SQLite and on
+# PostgreSQL. Goal: >= 10k req/s and p99 < 10 ms for reads on 2 cores.
+#
+# Builds `pressroom` in release mode, starts `pressroom serve` on each database with the
+# scheduler off and no generate worker (the engine is not loaded), seeds the demo campaigns,
+# 20 runs and a viewer key, then runs wrk against each endpoint and writes
+# crates/api/BENCHMARKS.md. Installs wrk from Debian when missing.
+# Environment: DURATION (default 10s), CONNECTIONS (default 32), THREADS (default 1),
+# PRESSROOM_TEST_PG (default postgres://postgres@127.0.0.1:5432/postgres).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+duration="${DURATION:-10s}"
+connections="${CONNECTIONS:-32}"
+threads="${THREADS:-1}"
+pg_admin="${PRESSROOM_TEST_PG:-postgres://postgres@127.0.0.1:5432/postgres}"
+out="crates/api/BENCHMARKS.md"
+
+if ! command -v wrk >/dev/null 2>&1; then
+    sudo_cmd=()
+    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq wrk >/dev/null
+fi
+scripts/setup.sh >/dev/null
+cargo build --release -p pressroom
+bin="${CARGO_TARGET_DIR:-$root/target}/release/pressroom"
+
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# bench_backend NAME DATABASE_URL -> appends rows to $work/rows.md
+bench_backend() {
+    local name="$1" url="$2" dir="$work/$1" port
+    port="$(free_port)"
+    mkdir -p "$dir"
+    "$bin" keyring init "$dir/keyring" >/dev/null
+    cat > "$dir/pressroom.toml" <<EOF
+[database]
+url = "$url"
+[paths]
+data_dir = "$dir/data"
+[security]
+keyring_file = "$dir/keyring"
+[scheduler]
+enabled = false
+[workers]
+roles = ["publish"]
+[log]
+level = "warn"
+[api]
+bind = "127.0.0.1:$port"
+# The benchmark measures serving, not the per-key limiter.
+rate_limit_per_second = 1000000.0
+rate_limit_burst = 1000000.0
+EOF
+    local pr=("$bin" --config "$dir/pressroom.toml")
+    "${pr[@]}" accounts add-sandbox sandbox --workspace demo >/dev/null
+    "${pr[@]}" campaign load templates/campaigns/*.toml >/dev/null
+    for i in $(seq 1 20); do
+        "${pr[@]}" campaign trigger restock-alert --workspace demo --key "bench-$i" --var product=tote >/dev/null
+    done
+    local key
+    key="$("${pr[@]}" keys create --workspace demo --role viewer | tail -n 1)"
+    "${pr[@]}" serve > "$dir/serve.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 1 100); do
+        curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    local campaign_id
+    campaign_id="$(curl -fsS -H "authorization: Bearer $key" "http://127.0.0.1:$port/v1/campaigns" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')"
+    for path in /healthz /v1/campaigns "/v1/campaigns/$campaign_id" "/v1/runs?limit=20" /v1/posts; do
+        local label="$path"
+        [[ "$path" == /v1/campaigns/* ]] && label="/v1/campaigns/{id}"
+        wrk -t"$threads" -c"$connections" -d"$duration" --latency \
+            -H "authorization: Bearer $key" "http://127.0.0.1:$port$path" > "$dir/wrk.txt"
+        python3 - "$name" "$label" "$dir/wrk.txt" >> "$work/rows.md" <<'PY'
+import re, sys
+name, label, path = sys.argv[1:]
+text = open(path).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+def ms(p):
+    m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", text)
+    v, unit = float(m.group(1)), m.group(2)
+    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+errors = non2xx.group(1) if non2xx else "0"
+print(f"| {name} | `{label}` | {rps:,.0f} | {ms(50):.2f} | {ms(99):.2f} | {errors} |")
+PY
+        echo "$name $label done" >&2
+    done
+    kill "$server_pid"
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
+bench_backend sqlite ""
+pg_db="pressroom_bench_$$"
+psql "$pg_admin" -qc "CREATE DATABASE $pg_db" >/dev/null
+pg_url="${pg_admin%/*}/$pg_db"
+bench_backend postgresql "$pg_url" || true
+psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null
+
+{
+    echo "# Control API load benchmark"
+    echo
+    echo "\`scripts/bench-api.sh\` on $(nproc) cores ($(uname -m)), $(date -u +%Y-%m-%d): wrk ${threads} thread(s),"
+    echo "${connections} connections, ${duration} per endpoint, release build, a viewer key on every request"
+    echo "(authenticated and rate-limited like any client; \`/healthz\` is the unauthenticated baseline)."
+    echo "wrk shares the 2 cores with the server. Goal: >= 10,000 req/s and p99 < 10 ms for reads."
+    echo
+    echo "| database | endpoint | req/s | p50 ms | p99 ms | non-2xx |"
+    echo "|---|---|---:|---:|---:|---:|"
+    cat "$work/rows.md"
+} > "$out"
+cat "$out"
