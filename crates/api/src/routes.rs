@@ -9,7 +9,7 @@ use axum::routing::{MethodRouter, delete, get, post};
 use crate::ApiState;
 use crate::auth::Role;
 use crate::handlers::{
-    accounts, audit, campaigns, hooks, images, keys, media, ops, posts, runs, workspaces,
+    accounts, audit, campaigns, hooks, images, keys, media, ops, posts, runs, usage, workspaces,
 };
 
 /// Who may call a route.
@@ -126,6 +126,8 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(POST "/v1/posts/{id}/retry", E, 202, "Retry a failed post (a new publish attempt)", body: false, paged: false, posts::retry),
     route!(POST "/v1/posts/{id}/cancel", E, 200, "Cancel a post that has not started publishing", body: false, paged: false, posts::cancel),
     route!(GET "/v1/accounts", V, 200, "List connected accounts", body: false, paged: true, accounts::list),
+    route!(POST "/v1/accounts/{id}/disconnect", A, 200, "Disconnect an account (its posts wait for a reconnect)", body: false, paged: false, accounts::disconnect),
+    route!(GET "/v1/usage", V, 200, "Images generated and posts published per day (UTC)", body: false, paged: false, usage::get),
     route!(GET "/v1/keys", A, 200, "List API keys", body: false, paged: true, keys::list),
     route!(POST "/v1/keys", A, 201, "Create an API key (shown once)", body: true, paged: false, keys::create),
     route!(DELETE "/v1/keys/{id}", A, 204, "Revoke an API key", body: false, paged: false, keys::revoke),

@@ -1,11 +1,13 @@
 //! Connected accounts. Sealed tokens never leave the store: this view has no token fields.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use pressroom_store::entity::account;
+use pressroom_store::repo::{accounts, audit};
 use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
+use serde_json::json;
 
 use crate::ApiState;
 use crate::auth::Ctx;
@@ -61,5 +63,42 @@ pub async fn list(
         .map_err(ApiError::internal)?;
     Ok(Json(
         Page::from_rows(rows, q.limit(), |a| &a.id).map(AccountView::from),
+    ))
+}
+
+/// `POST /v1/accounts/{id}/disconnect`: the account stops publishing; its posts wait in
+/// needs_reconnect until someone connects it again. The tokens stay sealed in the store.
+pub async fn disconnect(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AccountView>> {
+    let ws = ctx.workspace()?;
+    accounts::get(state.store.conn(), ws, &id).await?;
+    let now = state.store.now_ms().await?;
+    let tx = state.store.begin().await?;
+    accounts::set_state(
+        &state.store,
+        &tx,
+        now,
+        ws,
+        &id,
+        accounts::state::DISCONNECTED,
+        Some("disconnected through the API"),
+    )
+    .await?;
+    audit::record(
+        &tx,
+        now,
+        ws,
+        &ctx.actor(),
+        "account.disconnected",
+        &id,
+        json!({}),
+    )
+    .await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(Json(
+        accounts::get(state.store.conn(), ws, &id).await?.into(),
     ))
 }

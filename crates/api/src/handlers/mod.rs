@@ -10,6 +10,7 @@ pub mod media;
 pub mod ops;
 pub mod posts;
 pub mod runs;
+pub mod usage;
 pub mod workspaces;
 
 use serde::de::DeserializeOwned;

@@ -89,6 +89,7 @@ pub struct World {
     pub run_id: String,
     pub post_id: String,
     pub rendition_id: String,
+    pub account_id: String,
     pub hook_id: String,
     pub hook_secret: String,
 }
@@ -328,6 +329,7 @@ impl TestApp {
             run_id,
             post_id: post.id,
             rendition_id: rendition.id.clone(),
+            account_id: account.id.clone(),
             hook_id: hook.id,
             hook_secret: secret,
         })

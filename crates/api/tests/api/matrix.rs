@@ -15,6 +15,7 @@ fn fill(spec: &RouteSpec, w: &World) -> String {
             (p, "id") if p.starts_with("/v1/campaigns/") => w.campaign_id.clone(),
             (p, "id") if p.starts_with("/v1/runs/") => w.run_id.clone(),
             (p, "id") if p.starts_with("/v1/posts/") => w.post_id.clone(),
+            (p, "id") if p.starts_with("/v1/accounts/") => w.account_id.clone(),
             (p, "id") if p.starts_with("/v1/keys/") => w.key_id(Role::Viewer).to_string(),
             (_, "hook_id") => w.hook_id.clone(),
             (_, "rendition_id") => w.rendition_id.clone(),

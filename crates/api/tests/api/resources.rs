@@ -243,6 +243,65 @@ pub async fn post_retry_and_cancel(app: TestApp) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn usage_and_account_disconnect(app: TestApp) -> anyhow::Result<()> {
+    let w = app.world("usage").await?;
+    let now = app.store.now_ms().await?;
+    pressroom_store::repo::posts::set_state(
+        &app.store,
+        app.store.conn(),
+        now,
+        &w.post_id,
+        pressroom_core::PostState::Published,
+        Some("remote-1"),
+        None,
+        None,
+    )
+    .await?;
+    let usage = get(&app, w.key(Role::Viewer), "/v1/usage?days=7").await?;
+    let days = usage["data"].as_array().cloned().unwrap_or_default();
+    anyhow::ensure!(days.len() == 7, "{usage}");
+    let today = &days[6];
+    anyhow::ensure!(
+        today["images_generated"] == 1 && today["posts_published"] == 1,
+        "{usage}"
+    );
+    anyhow::ensure!(
+        days[..6].iter().all(|d| d["posts_published"] == 0),
+        "{usage}"
+    );
+    let resp = app
+        .http
+        .get(app.url("/v1/usage?days=0"))
+        .bearer_auth(w.key(Role::Viewer))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 400, "days=0: {}", resp.status());
+    let problem: Value = resp.json().await?;
+    anyhow::ensure!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("days"),
+        "{problem}"
+    );
+    // Disconnect: the account's state changes and the audit log says who did it.
+    let resp = app
+        .http
+        .post(app.url(&format!("/v1/accounts/{}/disconnect", w.account_id)))
+        .bearer_auth(w.key(Role::Admin))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 200, "disconnect: {}", resp.status());
+    let account: Value = resp.json().await?;
+    anyhow::ensure!(account["state"] == "disconnected", "{account}");
+    let audit = get(&app, w.key(Role::Admin), "/v1/audit").await?;
+    anyhow::ensure!(
+        audit.to_string().contains("account.disconnected"),
+        "{audit}"
+    );
+    Ok(())
+}
+
 pub async fn keys_workspaces_images_ops(app: TestApp) -> anyhow::Result<()> {
     let w = app.world("ops").await?;
     // Keys: created once with the plaintext, listed without it.
@@ -487,6 +546,7 @@ pub async fn rate_limit_answers_429_with_retry_after(app: TestApp) -> anyhow::Re
 on_both_backends!(
     campaigns_runs_posts,
     post_retry_and_cancel,
+    usage_and_account_disconnect,
     keys_workspaces_images_ops,
     openapi_lists_every_route,
     rate_limit_answers_429_with_retry_after

@@ -1,0 +1,106 @@
+//! `GET /v1/usage?days=N`: images generated and posts published per day (UTC) in the key's
+//! workspace, for billing a client or watching a quota. Days with nothing are listed as zeros
+//! so a chart needs no gap filling.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::{Extension, Json};
+use pressroom_store::entity::{asset, post};
+use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use serde::{Deserialize, Serialize};
+
+use crate::ApiState;
+use crate::auth::Ctx;
+use crate::errors::{ApiError, ApiResult};
+use crate::handlers::workspaces::query;
+
+const DAY_MS: i64 = 86_400_000;
+const MAX_DAYS: i64 = 366;
+
+#[derive(Deserialize, Default)]
+pub struct UsageQuery {
+    /// How many days back, today included (1..=366, default 30).
+    days: Option<i64>,
+}
+
+#[derive(Serialize, Debug, Default, Clone, PartialEq, Eq)]
+pub struct DayUsage {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub images_generated: u64,
+    pub posts_published: u64,
+}
+
+#[derive(Serialize)]
+pub struct Usage {
+    pub data: Vec<DayUsage>,
+}
+
+fn day_of(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+pub async fn get(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    q: Result<Query<UsageQuery>, QueryRejection>,
+) -> ApiResult<Json<Usage>> {
+    let q = query(q)?;
+    let days = q.days.unwrap_or(30);
+    if !(1..=MAX_DAYS).contains(&days) {
+        return Err(ApiError::invalid(format!(
+            "days: must be between 1 and {MAX_DAYS} (got {days})"
+        )));
+    }
+    let ws = ctx.workspace()?;
+    let now = state.store.now_ms().await?;
+    let first_day = (now / DAY_MS - (days - 1)) * DAY_MS;
+    let mut by_day: BTreeMap<String, DayUsage> = (0..days)
+        .map(|i| {
+            let day = day_of(first_day + i * DAY_MS);
+            (
+                day.clone(),
+                DayUsage {
+                    day,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let images: Vec<i64> = asset::Entity::find()
+        .select_only()
+        .column(asset::Column::CreatedAt)
+        .filter(asset::Column::WorkspaceId.eq(ws))
+        .filter(asset::Column::CreatedAt.gte(first_day))
+        .into_tuple()
+        .all(state.store.conn())
+        .await
+        .map_err(ApiError::internal)?;
+    for t in images {
+        if let Some(d) = by_day.get_mut(&day_of(t)) {
+            d.images_generated += 1;
+        }
+    }
+    let published: Vec<i64> = post::Entity::find()
+        .select_only()
+        .column(post::Column::UpdatedAt)
+        .filter(post::Column::WorkspaceId.eq(ws))
+        .filter(post::Column::State.eq("published"))
+        .filter(post::Column::UpdatedAt.gte(first_day))
+        .into_tuple()
+        .all(state.store.conn())
+        .await
+        .map_err(ApiError::internal)?;
+    for t in published {
+        if let Some(d) = by_day.get_mut(&day_of(t)) {
+            d.posts_published += 1;
+        }
+    }
+    Ok(Json(Usage {
+        data: by_day.into_values().collect(),
+    }))
+}
