@@ -63,6 +63,8 @@ pub struct ApiState {
     /// Serves `/media/{id}` signed links; None answers 404 there.
     pub media: Option<Arc<media::MediaLinks>>,
     pub limits: Limits,
+    /// Where asset and rendition files live (paths in the store are relative to it).
+    pub data_dir: std::path::PathBuf,
     pub(crate) limiter: Arc<ratelimit::Limiter>,
     pub(crate) metrics: Arc<metrics::Metrics>,
 }
@@ -75,6 +77,7 @@ impl ApiState {
             generator: None,
             media: None,
             limits: Limits::default(),
+            data_dir: std::path::PathBuf::from("."),
             limiter: Arc::new(ratelimit::Limiter::new(RateLimit::default())),
             metrics: Arc::default(),
         }
@@ -92,6 +95,11 @@ impl ApiState {
 
     pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
         self.limiter = Arc::new(ratelimit::Limiter::new(limit));
+        self
+    }
+
+    pub fn with_data_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.data_dir = dir;
         self
     }
 

@@ -79,6 +79,7 @@ impl RouteSpec {
 const V: Access = Access::Workspace(Role::Viewer);
 const E: Access = Access::Workspace(Role::Editor);
 const A: Access = Access::Workspace(Role::Admin);
+const O: Access = Access::Workspace(Role::Owner);
 
 macro_rules! route {
     ($m:ident $path:literal, $access:expr, $ok:literal, $summary:literal, body: $body:literal, paged: $paged:literal, $handler:expr) => {
@@ -112,6 +113,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(POST "/v1/workspaces", Access::Instance, 201, "Create a workspace (instance admin)", body: true, paged: false, workspaces::create),
     route!(POST "/v1/workspaces/{workspace_id}/keys", Access::Instance, 201, "Create a key in a workspace (instance admin)", body: true, paged: false, keys::create_for_workspace),
     route!(GET "/v1/workspaces/current", V, 200, "The key's workspace", body: false, paged: false, workspaces::current),
+    route!(POST "/v1/workspaces/current/erase", O, 200, "GDPR: erase the workspace's personal data and generated assets (body: {\"confirm\": slug})", body: true, paged: false, workspaces::erase),
     route!(GET "/v1/campaigns", V, 200, "List campaigns", body: false, paged: true, campaigns::list),
     route!(POST "/v1/campaigns", E, 201, "Create or update a campaign from its TOML source", body: true, paged: false, campaigns::create),
     route!(POST "/v1/campaigns/validate", V, 200, "Validate a campaign's TOML source without saving it", body: true, paged: false, campaigns::validate),

@@ -100,3 +100,73 @@ pub async fn create(
     .await?;
     Ok((StatusCode::CREATED, Json(ws)))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EraseRequest {
+    /// The workspace's slug, typed again: erasure cannot be undone.
+    confirm: String,
+}
+
+/// `POST /v1/workspaces/current/erase` (owner): the GDPR erasure of the workspace's personal
+/// data and generated content (see `pressroom_store::repo::erase`), recorded in the audit log
+/// with the counts. Asset and rendition files are deleted after the database commit.
+pub async fn erase(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    RawBody(body): RawBody,
+) -> ApiResult<Json<serde_json::Value>> {
+    let input: EraseRequest = json_body(&body)?;
+    let ws_id = ctx.workspace()?;
+    let ws = workspace::Entity::find_by_id(ws_id.to_string())
+        .one(state.store.conn())
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
+    if input.confirm != ws.slug {
+        return Err(ApiError::invalid(format!(
+            "confirm: must be this workspace's slug ({:?}) to erase it",
+            ws.slug
+        )));
+    }
+    let now = state.store.now_ms().await?;
+    let tx = state.store.begin().await?;
+    let erased = pressroom_store::repo::erase::erase_workspace(&state.store, &tx, ws_id).await?;
+    let summary = serde_json::to_value(&erased).map_err(ApiError::internal)?;
+    audit::record(
+        &tx,
+        now,
+        ws_id,
+        &ctx.actor(),
+        "workspace.erased",
+        ws_id,
+        summary.clone(),
+    )
+    .await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    let mut files_deleted = 0u64;
+    for rel in &erased.files {
+        // Stored paths are relative to the data directory; anything else is not ours to delete.
+        let rel_path = std::path::Path::new(rel);
+        let inside = rel_path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            tracing::warn!(file = %rel, "erase: not a path inside the data directory; left alone");
+            continue;
+        }
+        let path = state.data_dir.join(rel_path);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => files_deleted += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::error!(file = %path.display(), error = %e, "erase: could not delete a file; delete it by hand")
+            }
+        }
+    }
+    tracing::info!(workspace = %ws.slug, files = files_deleted, "workspace personal data erased");
+    Ok(Json(serde_json::json!({
+        "erased": summary,
+        "files_deleted": files_deleted,
+    })))
+}

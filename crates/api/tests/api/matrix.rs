@@ -53,6 +53,7 @@ fn body_for(spec: &RouteSpec, own: &World, n: usize) -> Option<(&'static str, St
             r#"{"prompt":"a red square","size":"64x64","response_format":"b64_json"}"#.into(),
         ),
         "/v1/hooks/{hook_id}" => (json, "{}".into()),
+        "/v1/workspaces/current/erase" => (json, format!(r#"{{"confirm":"{}"}}"#, own.slug)),
         p => panic!("matrix: no request body for POST {p}; add one"),
     })
 }

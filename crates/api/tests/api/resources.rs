@@ -302,6 +302,54 @@ pub async fn usage_and_account_disconnect(app: TestApp) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub async fn gdpr_erase_removes_personal_data_and_keeps_the_record(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    let w = app.world("gdpr").await?;
+    let other = app.world("gdpr-other").await?;
+    let owner = w.key(Role::Owner);
+    let erase = |body: Value| {
+        app.http
+            .post(app.url("/v1/workspaces/current/erase"))
+            .bearer_auth(owner)
+            .json(&body)
+            .send()
+    };
+    let resp = erase(json!({"confirm": "someone-else"})).await?;
+    anyhow::ensure!(resp.status() == 400, "wrong confirm: {}", resp.status());
+    let resp = erase(json!({"confirm": w.slug})).await?;
+    anyhow::ensure!(resp.status() == 200, "erase: {}", resp.status());
+    let summary: Value = resp.json().await?;
+    anyhow::ensure!(
+        summary["erased"]["posts"] == 1
+            && summary["erased"]["runs"] == 1
+            && summary["erased"]["accounts"] == 1
+            && summary["erased"]["renditions"] == 1,
+        "{summary}"
+    );
+    let posts = get(&app, owner, "/v1/posts").await?;
+    anyhow::ensure!(
+        posts["data"].as_array().is_some_and(Vec::is_empty),
+        "{posts}"
+    );
+    let runs = get(&app, owner, "/v1/runs").await?;
+    anyhow::ensure!(runs["data"].as_array().is_some_and(Vec::is_empty), "{runs}");
+    let campaigns = get(&app, owner, "/v1/campaigns").await?;
+    anyhow::ensure!(
+        campaigns["data"].as_array().is_some_and(|c| c.len() == 1),
+        "{campaigns}"
+    );
+    let audit = get(&app, owner, "/v1/audit").await?;
+    anyhow::ensure!(audit.to_string().contains("workspace.erased"), "{audit}");
+    // Another workspace is untouched.
+    let theirs = get(&app, other.key(Role::Viewer), "/v1/posts").await?;
+    anyhow::ensure!(
+        theirs["data"].as_array().is_some_and(|p| p.len() == 1),
+        "{theirs}"
+    );
+    Ok(())
+}
+
 pub async fn keys_workspaces_images_ops(app: TestApp) -> anyhow::Result<()> {
     let w = app.world("ops").await?;
     // Keys: created once with the plaintext, listed without it.
@@ -547,6 +595,7 @@ on_both_backends!(
     campaigns_runs_posts,
     post_retry_and_cancel,
     usage_and_account_disconnect,
+    gdpr_erase_removes_personal_data_and_keeps_the_record,
     keys_workspaces_images_ops,
     openapi_lists_every_route,
     rate_limit_answers_429_with_retry_after

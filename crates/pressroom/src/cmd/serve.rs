@@ -60,6 +60,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     };
     let workers = tokio::spawn(run_workers(pipeline, config.clone(), shutdown.clone()));
     let mut state = pressroom_api::ApiState::new(opened.store.clone(), opened.queue.clone())
+        .with_data_dir(settings.paths.data_dir.clone())
         .with_rate_limit(pressroom_api::RateLimit {
             per_second: settings.api.rate_limit_per_second,
             burst: settings.api.rate_limit_burst,

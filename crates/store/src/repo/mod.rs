@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod assets;
 pub mod audit;
 pub mod campaigns;
+pub mod erase;
 pub mod hooks;
 pub mod idempotency;
 pub mod posts;

@@ -1,0 +1,74 @@
+//! GDPR erasure of one workspace's personal data and generated content: runs (their
+//! variables), assets and renditions, posts and attempts (captions), accounts (tokens and
+//! platform identities), queued jobs and idempotency records (saved responses). Campaign definitions, hooks, API keys and the audit log stay:
+//! they are the workspace's configuration and the record that the erasure happened.
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Value};
+use serde::Serialize;
+
+use crate::entity::{asset, rendition};
+use crate::{Result, Store};
+
+/// What an erasure removed; `files` are paths (relative to the data directory) to delete once
+/// the transaction has committed.
+#[derive(Debug, Default, Serialize)]
+pub struct Erased {
+    pub runs: u64,
+    pub assets: u64,
+    pub renditions: u64,
+    pub posts: u64,
+    pub attempts: u64,
+    pub accounts: u64,
+    pub jobs: u64,
+    pub idempotency_keys: u64,
+    #[serde(skip)]
+    pub files: Vec<String>,
+}
+
+/// Deletes the workspace's personal data inside the caller's transaction.
+pub async fn erase_workspace<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    workspace_id: &str,
+) -> Result<Erased> {
+    let mut files: Vec<String> = asset::Entity::find()
+        .select_only()
+        .column(asset::Column::Path)
+        .filter(asset::Column::WorkspaceId.eq(workspace_id))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let rendition_files: Vec<String> = rendition::Entity::find()
+        .select_only()
+        .column(rendition::Column::Path)
+        .filter(rendition::Column::WorkspaceId.eq(workspace_id))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    files.extend(rendition_files);
+    let mut erased = Erased {
+        files,
+        ..Default::default()
+    };
+    // Children before parents.
+    let tables: [(&str, &mut u64); 8] = [
+        ("jobs", &mut erased.jobs),
+        ("attempts", &mut erased.attempts),
+        ("posts", &mut erased.posts),
+        ("renditions", &mut erased.renditions),
+        ("assets", &mut erased.assets),
+        ("runs", &mut erased.runs),
+        ("accounts", &mut erased.accounts),
+        ("idempotency_keys", &mut erased.idempotency_keys),
+    ];
+    for (table, count) in tables {
+        let res = conn
+            .execute_raw(store.stmt(
+                &format!("DELETE FROM {table} WHERE workspace_id = $1"),
+                vec![Value::from(workspace_id)],
+            ))
+            .await?;
+        *count = res.rows_affected();
+    }
+    Ok(erased)
+}
