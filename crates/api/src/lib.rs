@@ -65,6 +65,8 @@ pub struct ApiState {
     pub limits: Limits,
     /// Where asset and rendition files live (paths in the store are relative to it).
     pub data_dir: std::path::PathBuf,
+    /// False once this process's worker loop has stopped; `/readyz` then answers 503.
+    pub workers_alive: Option<Arc<std::sync::atomic::AtomicBool>>,
     pub(crate) limiter: Arc<ratelimit::Limiter>,
     pub(crate) metrics: Arc<metrics::Metrics>,
 }
@@ -78,6 +80,7 @@ impl ApiState {
             media: None,
             limits: Limits::default(),
             data_dir: std::path::PathBuf::from("."),
+            workers_alive: None,
             limiter: Arc::new(ratelimit::Limiter::new(RateLimit::default())),
             metrics: Arc::default(),
         }
@@ -100,6 +103,11 @@ impl ApiState {
 
     pub fn with_data_dir(mut self, dir: std::path::PathBuf) -> Self {
         self.data_dir = dir;
+        self
+    }
+
+    pub fn with_workers_alive(mut self, alive: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.workers_alive = Some(alive);
         self
     }
 

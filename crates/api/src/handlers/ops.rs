@@ -15,13 +15,22 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers and this process's workers are running.
 pub async fn readyz(State(state): State<ApiState>) -> ApiResult<Json<serde_json::Value>> {
     state.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "readyz: database unreachable");
         ApiError::new(Code::Unavailable, "database unreachable")
     })?;
-    Ok(Json(json!({ "status": "ready", "database": "ok" })))
+    let workers = match &state.workers_alive {
+        Some(alive) if !alive.load(std::sync::atomic::Ordering::SeqCst) => {
+            return Err(ApiError::new(Code::Unavailable, "workers stopped"));
+        }
+        Some(_) => "running",
+        None => "none in this process",
+    };
+    Ok(Json(
+        json!({ "status": "ready", "database": "ok", "workers": workers }),
+    ))
 }
 
 pub async fn metrics(State(state): State<ApiState>) -> ApiResult<Response> {

@@ -76,6 +76,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// Signs `/media/{id}` links the way the daemon does.
     pub media: Arc<pressroom_api::media::MediaLinks>,
+    /// The workers' liveness flag `/readyz` reads.
+    pub workers_alive: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// One workspace's fixtures.
@@ -466,7 +468,9 @@ where
         Duration::from_secs(600),
         std::path::PathBuf::from("/"),
     ));
+    let workers_alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let state = ApiState::new(store.clone(), queue.clone())
+        .with_workers_alive(workers_alive.clone())
         .with_generator(Arc::new(FakeGenerator))
         .with_media_links(media.clone())
         .with_rate_limit(RateLimit {
@@ -484,6 +488,7 @@ where
         queue,
         base,
         media,
+        workers_alive,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?,

@@ -442,6 +442,17 @@ pub async fn keys_workspaces_images_ops(app: TestApp) -> anyhow::Result<()> {
     anyhow::ensure!(metrics.contains("pressroom_http_requests_total{method=\"POST\",route=\"/v1/images/generations\",status=\"200\"} 1"), "{metrics}");
     let ready = app.http.get(app.url("/readyz")).send().await?;
     anyhow::ensure!(ready.status() == 200);
+    // Workers stopped: not ready (a load balancer takes this instance out).
+    app.workers_alive
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let ready = app.http.get(app.url("/readyz")).send().await?;
+    anyhow::ensure!(
+        ready.status() == 503,
+        "readyz without workers: {}",
+        ready.status()
+    );
+    app.workers_alive
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let resp = app.http.get(app.url("/v1/nothing-here")).send().await?;
     anyhow::ensure!(
         resp.status() == 404

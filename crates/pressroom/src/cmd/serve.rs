@@ -58,9 +58,18 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     } else {
         None
     };
-    let workers = tokio::spawn(run_workers(pipeline, config.clone(), shutdown.clone()));
+    // Cleared when the worker loop ends, so /readyz stops answering ready.
+    let workers_alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let alive = workers_alive.clone();
+    let worker_config = config.clone();
+    let worker_shutdown = shutdown.clone();
+    let workers = tokio::spawn(async move {
+        run_workers(pipeline, worker_config, worker_shutdown).await;
+        alive.store(false, std::sync::atomic::Ordering::SeqCst);
+    });
     let mut state = pressroom_api::ApiState::new(opened.store.clone(), opened.queue.clone())
         .with_data_dir(settings.paths.data_dir.clone())
+        .with_workers_alive(workers_alive)
         .with_rate_limit(pressroom_api::RateLimit {
             per_second: settings.api.rate_limit_per_second,
             burst: settings.api.rate_limit_burst,
