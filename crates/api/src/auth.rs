@@ -2,10 +2,15 @@
 //! authenticated it, never from the path or the body, so a handler cannot be talked into
 //! another workspace's data.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use axum::http::{HeaderMap, header};
 use pressroom_crypto::apikey;
 use pressroom_store::repo::api_keys;
 use secrecy::SecretString;
+use sha2::{Digest, Sha256};
 
 use crate::ApiState;
 use crate::errors::ApiError;
@@ -90,6 +95,11 @@ pub async fn authenticate(state: &ApiState, headers: &HeaderMap) -> Result<Ctx, 
     if !apikey::looks_like_key(presented) {
         return Err(ApiError::unauthenticated());
     }
+    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    if let Some(ctx) = state.auth_cache.get(&digest) {
+        touch_now_and_then(state, &ctx.key_id);
+        return Ok(ctx);
+    }
     let prefix: String = presented.chars().take(10).collect();
     let candidates = api_keys::active_by_prefix(&state.store, &prefix).await?;
     let secret = SecretString::from(presented.to_owned());
@@ -105,16 +115,88 @@ pub async fn authenticate(state: &ApiState, headers: &HeaderMap) -> Result<Ctx, 
             row.id
         )));
     }
-    if let Ok(now) = state.store.now_ms().await
-        && let Err(e) = api_keys::touch(&state.store, &row.id, now).await
-    {
-        tracing::warn!(error = %e, "api: could not record key use");
-    }
-    Ok(Ctx {
+    let ctx = Ctx {
         key_id: row.id,
         workspace_id: row.workspace_id,
         role,
-    })
+    };
+    state.auth_cache.put(digest, ctx.clone());
+    touch_now_and_then(state, &ctx.key_id);
+    Ok(ctx)
+}
+
+/// Records a key's last use at most once a minute, off the request path: a database write on
+/// every read request would serialize reads on SQLite.
+fn touch_now_and_then(state: &ApiState, key_id: &str) {
+    if !state.auth_cache.due_for_touch(key_id) {
+        return;
+    }
+    let store = state.store.clone();
+    let key_id = key_id.to_owned();
+    tokio::spawn(async move {
+        let touched = match store.now_ms().await {
+            Ok(now) => api_keys::touch(&store, &key_id, now).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = touched {
+            tracing::warn!(error = %e, "api: could not record key use");
+        }
+    });
+}
+
+/// How long an authenticated key is trusted without asking the database again. Revocations
+/// through this instance's API take effect at once (the cache is cleared); a revocation made
+/// elsewhere (another instance, the CLI) within this delay.
+pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(5);
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// Beyond this many entries the cache starts over, so a flood of keys cannot grow it.
+const MAX_ENTRIES: usize = 10_000;
+
+/// Recently authenticated keys, by the SHA-256 of the presented key (never the key itself).
+#[derive(Default)]
+pub struct AuthCache {
+    entries: Mutex<HashMap<[u8; 32], (Ctx, Instant)>>,
+    touched: Mutex<HashMap<String, Instant>>,
+}
+
+impl AuthCache {
+    fn get(&self, digest: &[u8; 32]) -> Option<Ctx> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(digest)
+            .filter(|(_, at)| at.elapsed() < AUTH_CACHE_TTL)
+            .map(|(ctx, _)| ctx.clone())
+    }
+
+    fn put(&self, digest: [u8; 32], ctx: Ctx) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(digest, (ctx, Instant::now()));
+    }
+
+    fn due_for_touch(&self, key_id: &str) -> bool {
+        let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+        if touched.len() >= MAX_ENTRIES {
+            touched.clear();
+        }
+        match touched.get(key_id) {
+            Some(at) if at.elapsed() < TOUCH_EVERY => false,
+            _ => {
+                touched.insert(key_id.to_owned(), Instant::now());
+                true
+            }
+        }
+    }
+
+    /// Forgets every cached key (after a revocation).
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
 }
 
 #[cfg(test)]

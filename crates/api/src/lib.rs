@@ -68,6 +68,7 @@ pub struct ApiState {
     /// False once this process's worker loop has stopped; `/readyz` then answers 503.
     pub workers_alive: Option<Arc<std::sync::atomic::AtomicBool>>,
     pub(crate) limiter: Arc<ratelimit::Limiter>,
+    pub(crate) auth_cache: Arc<auth::AuthCache>,
     pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
@@ -82,6 +83,7 @@ impl ApiState {
             data_dir: std::path::PathBuf::from("."),
             workers_alive: None,
             limiter: Arc::new(ratelimit::Limiter::new(RateLimit::default())),
+            auth_cache: Arc::default(),
             metrics: Arc::default(),
         }
     }

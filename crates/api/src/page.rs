@@ -13,8 +13,29 @@ const MAX_LIMIT: u64 = 200;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct PageQuery {
+    /// Accepted as a number or a numeric string: inside a `#[serde(flatten)]` filter,
+    /// serde_urlencoded hands every value over as a string.
+    #[serde(default, deserialize_with = "number_or_string")]
     pub limit: Option<u64>,
     pub cursor: Option<String>,
+}
+
+fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Number(n)) => Ok(Some(n)),
+        Some(Raw::Text(t)) => {
+            t.trim().parse().map(Some).map_err(|_| {
+                serde::de::Error::custom(format!("limit: {t:?} is not a whole number"))
+            })
+        }
+    }
 }
 
 impl PageQuery {

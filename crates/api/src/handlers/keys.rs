@@ -122,6 +122,7 @@ pub async fn revoke(
     )
     .await?;
     tx.commit().await.map_err(ApiError::internal)?;
+    state.auth_cache.clear();
     Ok(StatusCode::NO_CONTENT)
 }
 

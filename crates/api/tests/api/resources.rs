@@ -257,6 +257,25 @@ pub async fn usage_and_account_disconnect(app: TestApp) -> anyhow::Result<()> {
         None,
     )
     .await?;
+    // Filters with a page size: `limit` works beside flattened filter fields too.
+    for path in [
+        "/v1/runs?limit=1",
+        "/v1/posts?limit=1&state=published",
+        "/v1/runs?limit=1&state=pending",
+    ] {
+        let page = get(&app, w.key(Role::Viewer), path).await?;
+        anyhow::ensure!(
+            page["data"].as_array().is_some_and(|d| d.len() <= 1),
+            "{path}: {page}"
+        );
+    }
+    let resp = app
+        .http
+        .get(app.url("/v1/posts?limit=many"))
+        .bearer_auth(w.key(Role::Viewer))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 400, "limit=many: {}", resp.status());
     let usage = get(&app, w.key(Role::Viewer), "/v1/usage?days=7").await?;
     let days = usage["data"].as_array().cloned().unwrap_or_default();
     anyhow::ensure!(days.len() == 7, "{usage}");
