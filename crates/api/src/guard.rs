@@ -41,12 +41,12 @@ async fn check(g: &Guard, mut req: Request, next: Next) -> Result<Response, ApiE
     let allowed = |role: Role| match spec.access {
         Access::Workspace(min) => role.allows(min),
         Access::Instance => role == Role::InstanceAdmin,
-        Access::Public | Access::Signature | Access::SignedLink => true,
+        Access::Public | Access::Signature | Access::SignedLink | Access::OAuthState => true,
     };
     reject_declared_oversize(g, &req)?;
     if matches!(
         spec.access,
-        Access::Public | Access::Signature | Access::SignedLink
+        Access::Public | Access::Signature | Access::SignedLink | Access::OAuthState
     ) {
         return Ok(next.run(req).await);
     }

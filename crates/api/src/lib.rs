@@ -10,6 +10,7 @@
 
 mod adapters;
 pub mod auth;
+pub mod connect;
 pub mod errors;
 mod guard;
 pub mod handlers;
@@ -67,6 +68,13 @@ pub struct ApiState {
     pub data_dir: std::path::PathBuf,
     /// False once this process's worker loop has stopped; `/readyz` then answers 503.
     pub workers_alive: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Platform connect flows (from the binary); None answers 503 on the connect routes.
+    pub connect: Option<Arc<dyn connect::ConnectFlows>>,
+    /// Seals tokens of accounts connected through the API.
+    pub tokens: Option<Arc<dyn pressroom_scheduler::TokenCipher>>,
+    /// Default OAuth redirect URI (`{public_base_url}/v1/oauth/callback`).
+    pub oauth_redirect_uri: Option<String>,
+    pub(crate) pending_connects: Arc<connect::PendingConnects>,
     pub(crate) limiter: Arc<ratelimit::Limiter>,
     pub(crate) auth_cache: Arc<auth::AuthCache>,
     pub(crate) metrics: Arc<metrics::Metrics>,
@@ -82,6 +90,10 @@ impl ApiState {
             limits: Limits::default(),
             data_dir: std::path::PathBuf::from("."),
             workers_alive: None,
+            connect: None,
+            tokens: None,
+            oauth_redirect_uri: None,
+            pending_connects: Arc::default(),
             limiter: Arc::new(ratelimit::Limiter::new(RateLimit::default())),
             auth_cache: Arc::default(),
             metrics: Arc::default(),
@@ -110,6 +122,19 @@ impl ApiState {
 
     pub fn with_workers_alive(mut self, alive: Arc<std::sync::atomic::AtomicBool>) -> Self {
         self.workers_alive = Some(alive);
+        self
+    }
+
+    /// Enables `POST /v1/accounts/connect` and the OAuth callback.
+    pub fn with_connect(
+        mut self,
+        flows: Arc<dyn connect::ConnectFlows>,
+        tokens: Arc<dyn pressroom_scheduler::TokenCipher>,
+        redirect_uri: Option<String>,
+    ) -> Self {
+        self.connect = Some(flows);
+        self.tokens = Some(tokens);
+        self.oauth_redirect_uri = redirect_uri;
         self
     }
 

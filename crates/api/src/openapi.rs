@@ -184,6 +184,7 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
         }
         Access::Signature => errors.push(401),
         Access::SignedLink => errors.push(403),
+        Access::OAuthState => errors.push(503),
         Access::Public => errors.push(503),
     }
     if spec.path == "/v1/images/generations" {

@@ -9,7 +9,8 @@ use axum::routing::{MethodRouter, delete, get, post};
 use crate::ApiState;
 use crate::auth::Role;
 use crate::handlers::{
-    accounts, audit, campaigns, hooks, images, keys, media, ops, posts, runs, usage, workspaces,
+    accounts, audit, campaigns, connect, hooks, images, keys, media, ops, posts, runs, usage,
+    workspaces,
 };
 
 /// Who may call a route.
@@ -21,6 +22,8 @@ pub enum Access {
     Signature,
     /// Authorized by a signed, expiring link (`?exp=&sig=`) the daemon minted.
     SignedLink,
+    /// The OAuth callback: authorized by the one-time `state` of a connect this API started.
+    OAuthState,
     /// A workspace key with at least this role.
     Workspace(Role),
     /// An instance-admin key.
@@ -128,6 +131,8 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(POST "/v1/posts/{id}/retry", E, 202, "Retry a failed post (a new publish attempt)", body: false, paged: false, posts::retry),
     route!(POST "/v1/posts/{id}/cancel", E, 200, "Cancel a post that has not started publishing", body: false, paged: false, posts::cancel),
     route!(GET "/v1/accounts", V, 200, "List connected accounts", body: false, paged: true, accounts::list),
+    route!(POST "/v1/accounts/connect", A, 201, "Start an OAuth connect: returns the platform's authorize URL", body: true, paged: false, connect::start),
+    route!(GET "/v1/oauth/callback", Access::OAuthState, 200, "OAuth redirect target: stores the accounts the consent granted", body: false, paged: false, connect::callback),
     route!(POST "/v1/accounts/{id}/disconnect", A, 200, "Disconnect an account (its posts wait for a reconnect)", body: false, paged: false, accounts::disconnect),
     route!(GET "/v1/usage", V, 200, "Images generated and posts published per day (UTC)", body: false, paged: false, usage::get),
     route!(GET "/v1/keys", A, 200, "List API keys", body: false, paged: true, keys::list),

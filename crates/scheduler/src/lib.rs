@@ -17,5 +17,5 @@ pub mod worker;
 pub use clock::{Clock, DbClock, ManualClock};
 pub use fire::{FireReport, fire_due, trigger_now};
 pub use pipeline::{Pipeline, PublicMedia};
-pub use tokens::{PlaintextForbidden, TokenCipher, TokenSlot};
+pub use tokens::{NewAccount, PlaintextForbidden, TokenCipher, TokenSlot, save_account};
 pub use worker::{WorkerConfig, run_workers};

@@ -1,6 +1,9 @@
 //! How the runtime opens and seals account tokens without knowing the key material: the
 //! binary plugs in the keyring from `pressroom-crypto`.
 
+use pressroom_connector::Credentials;
+use pressroom_store::repo::{accounts, audit};
+use pressroom_store::{Store, Tx};
 use secrecy::SecretString;
 
 /// Where a sealed token lives; bound into the AEAD so a sealed value copied to another row,
@@ -54,4 +57,75 @@ impl TokenCipher for PlaintextForbidden {
     fn open(&self, _: &str, _: TokenSlot<'_>) -> anyhow::Result<SecretString> {
         anyhow::bail!("no token key is configured; cannot open a stored token")
     }
+}
+
+/// An account about to be stored with its tokens.
+pub struct NewAccount<'a> {
+    pub platform: &'a str,
+    pub name: &'a str,
+    pub external_id: &'a str,
+    pub credentials: &'a Credentials,
+}
+
+/// Creates or updates an account and stores its tokens sealed with the keyring (the row id is
+/// part of the seal's associated data, so the row comes first), with an audit record — all in
+/// the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn save_account(
+    store: &Store,
+    tx: &Tx,
+    cipher: &dyn TokenCipher,
+    workspace_id: &str,
+    now: i64,
+    new: &NewAccount<'_>,
+    actor: &str,
+    action: &str,
+) -> anyhow::Result<String> {
+    let row = accounts::upsert(
+        tx,
+        now,
+        accounts::AccountInput {
+            workspace_id,
+            platform: new.platform,
+            name: new.name,
+            external_id: new.external_id,
+            access_token_sealed: None,
+            refresh_token_sealed: None,
+            key_id: None,
+            expires_at: None,
+            extra: new.credentials.extra.clone(),
+        },
+    )
+    .await?;
+    let creds = new.credentials;
+    let (key_id, access) = cipher.seal(
+        &creds.access_token,
+        TokenSlot::access(workspace_id, &row.id),
+    )?;
+    let refresh = match &creds.refresh_token {
+        Some(r) => Some(cipher.seal(r, TokenSlot::refresh(workspace_id, &row.id))?.1),
+        None => None,
+    };
+    accounts::update_tokens(
+        store,
+        tx,
+        now,
+        &row.id,
+        &access,
+        refresh.as_deref(),
+        &key_id,
+        creds.expires_at.map(|t| t.timestamp_millis()),
+    )
+    .await?;
+    audit::record(
+        tx,
+        now,
+        workspace_id,
+        actor,
+        action,
+        &row.id,
+        serde_json::json!({ "platform": new.platform, "name": new.name }),
+    )
+    .await?;
+    Ok(row.id)
 }

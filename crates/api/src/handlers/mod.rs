@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod campaigns;
+pub mod connect;
 pub mod hooks;
 pub mod images;
 pub mod keys;

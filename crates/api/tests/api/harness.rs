@@ -68,6 +68,88 @@ impl Generator for FakeGenerator {
     }
 }
 
+/// The API's connect seam with a stand-in platform ("testplatform"): the authorize URL
+/// carries a fresh state; the code "good" grants one account, anything else fails.
+pub struct StandInFlows;
+
+#[async_trait::async_trait]
+impl pressroom_api::connect::ConnectFlows for StandInFlows {
+    fn platforms(&self) -> Vec<&'static str> {
+        vec!["testplatform"]
+    }
+
+    fn authorize(
+        &self,
+        _platform: &str,
+        redirect_uri: &str,
+    ) -> anyhow::Result<pressroom_connector::oauth::PendingAuthorization> {
+        let state = uuid::Uuid::new_v4().simple().to_string();
+        let url =
+            format!("https://platform.example/authorize?state={state}&redirect_uri={redirect_uri}");
+        Ok(pressroom_connector::oauth::PendingAuthorization {
+            url: url.parse()?,
+            state,
+            pkce_verifier: None,
+        })
+    }
+
+    async fn finish(
+        &self,
+        _platform: &str,
+        _redirect_uri: &str,
+        code: &str,
+        _pkce: Option<&secrecy::SecretString>,
+    ) -> anyhow::Result<Vec<pressroom_api::connect::GrantedAccount>> {
+        anyhow::ensure!(code == "good", "invalid_grant");
+        Ok(vec![pressroom_api::connect::GrantedAccount {
+            external_id: "ext-1".into(),
+            display: "Test Page".into(),
+            credentials: pressroom_connector::Credentials {
+                access_token: secrecy::SecretString::from("tok-access-plain".to_string()),
+                refresh_token: Some(secrecy::SecretString::from("tok-refresh-plain".to_string())),
+                expires_at: None,
+                extra: serde_json::json!({}),
+            },
+        }])
+    }
+}
+
+/// Seals with a real keyring, as the binary does.
+pub struct RingCipher(pub pressroom_crypto::Keyring);
+
+impl pressroom_scheduler::TokenCipher for RingCipher {
+    fn seal(
+        &self,
+        plaintext: &secrecy::SecretString,
+        slot: pressroom_scheduler::TokenSlot<'_>,
+    ) -> anyhow::Result<(String, String)> {
+        let aad = pressroom_crypto::Aad {
+            workspace_id: slot.workspace_id,
+            table: "accounts",
+            column: slot.column,
+            row_id: slot.account_id,
+        };
+        Ok((
+            self.0.active_id().to_string(),
+            self.0.seal_str(plaintext, &aad)?,
+        ))
+    }
+
+    fn open(
+        &self,
+        sealed: &str,
+        slot: pressroom_scheduler::TokenSlot<'_>,
+    ) -> anyhow::Result<secrecy::SecretString> {
+        let aad = pressroom_crypto::Aad {
+            workspace_id: slot.workspace_id,
+            table: "accounts",
+            column: slot.column,
+            row_id: slot.account_id,
+        };
+        Ok(self.0.open_str(sealed, &aad)?)
+    }
+}
+
 /// What a test body gets.
 pub struct TestApp {
     pub store: Store,
@@ -471,6 +553,11 @@ where
     let workers_alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let state = ApiState::new(store.clone(), queue.clone())
         .with_workers_alive(workers_alive.clone())
+        .with_connect(
+            Arc::new(StandInFlows),
+            Arc::new(RingCipher(pressroom_crypto::Keyring::generate())),
+            None,
+        )
         .with_generator(Arc::new(FakeGenerator))
         .with_media_links(media.clone())
         .with_rate_limit(RateLimit {

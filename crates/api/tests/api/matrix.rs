@@ -53,6 +53,10 @@ fn body_for(spec: &RouteSpec, own: &World, n: usize) -> Option<(&'static str, St
             r#"{"prompt":"a red square","size":"64x64","response_format":"b64_json"}"#.into(),
         ),
         "/v1/hooks/{hook_id}" => (json, "{}".into()),
+        "/v1/accounts/connect" => (
+            json,
+            r#"{"platform":"testplatform","redirect_uri":"https://app.example/cb"}"#.into(),
+        ),
         "/v1/workspaces/current/erase" => (json, format!(r#"{{"confirm":"{}"}}"#, own.slug)),
         p => panic!("matrix: no request body for POST {p}; add one"),
     })
@@ -84,7 +88,7 @@ fn expected(spec: &RouteSpec, role: Role, other: bool) -> u16 {
     let allowed = match spec.access {
         Access::Workspace(min) => role.allows(min),
         Access::Instance => role == Role::InstanceAdmin,
-        Access::Public | Access::Signature | Access::SignedLink => true,
+        Access::Public | Access::Signature | Access::SignedLink | Access::OAuthState => true,
     };
     match (allowed, other) {
         (false, _) => 403,
@@ -134,6 +138,16 @@ pub async fn authorization_matrix(app: TestApp) -> anyhow::Result<()> {
                 checked += 1;
                 if got != StatusCode::FORBIDDEN {
                     failures.push(format!("{spec:?} unsigned with an owner key: {got}"));
+                }
+                continue;
+            }
+            Access::OAuthState => {
+                // Only a connect's one-time state opens the callback; a key does not.
+                let got =
+                    call(&app, spec, spec.path, Some(shared_a.key(Role::Owner)), None).await?;
+                checked += 1;
+                if got != StatusCode::BAD_REQUEST {
+                    failures.push(format!("{spec:?} without a state: {got}"));
                 }
                 continue;
             }

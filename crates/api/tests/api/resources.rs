@@ -369,6 +369,83 @@ pub async fn gdpr_erase_removes_personal_data_and_keeps_the_record(
     Ok(())
 }
 
+pub async fn oauth_connect_and_callback(app: TestApp) -> anyhow::Result<()> {
+    let w = app.world("oauth").await?;
+    let start = |body: Value| {
+        app.http
+            .post(app.url("/v1/accounts/connect"))
+            .bearer_auth(w.key(Role::Admin))
+            .json(&body)
+            .send()
+    };
+    let resp =
+        start(json!({"platform": "myspace", "redirect_uri": "https://a.example/cb"})).await?;
+    anyhow::ensure!(resp.status() == 400, "unknown platform: {}", resp.status());
+    let resp = start(json!({"platform": "testplatform"})).await?;
+    anyhow::ensure!(
+        resp.status() == 400,
+        "no redirect_uri configured: {}",
+        resp.status()
+    );
+    let resp = start(
+        json!({"platform": "testplatform", "redirect_uri": "https://a.example/cb", "name": "main"}),
+    )
+    .await?;
+    anyhow::ensure!(resp.status() == 201, "connect: {}", resp.status());
+    let started: Value = resp.json().await?;
+    let state = started["state"].as_str().unwrap_or_default().to_string();
+    anyhow::ensure!(
+        started["authorize_url"]
+            .as_str()
+            .is_some_and(|u| u.contains(&state)),
+        "{started}"
+    );
+    // A wrong code fails and uses the state up; a fresh connect then succeeds once.
+    let callback = |state: &str, code: &str| {
+        app.http
+            .get(app.url(&format!("/v1/oauth/callback?state={state}&code={code}")))
+            .send()
+    };
+    let resp = callback(&state, "bad").await?;
+    anyhow::ensure!(resp.status() == 503, "bad code: {}", resp.status());
+    let resp = callback(&state, "good").await?;
+    anyhow::ensure!(resp.status() == 400, "used state: {}", resp.status());
+    let started: Value = start(
+        json!({"platform": "testplatform", "redirect_uri": "https://a.example/cb", "name": "main"}),
+    )
+    .await?
+    .json()
+    .await?;
+    let state = started["state"].as_str().unwrap_or_default().to_string();
+    let resp = callback(&state, "good").await?;
+    anyhow::ensure!(resp.status() == 200, "callback: {}", resp.status());
+    let done: Value = resp.json().await?;
+    anyhow::ensure!(done["connected"][0]["name"] == "main", "{done}");
+    let resp = callback(&state, "good").await?;
+    anyhow::ensure!(resp.status() == 400, "replayed callback: {}", resp.status());
+    let accounts = get(&app, w.key(Role::Viewer), "/v1/accounts").await?;
+    anyhow::ensure!(
+        accounts["data"].as_array().is_some_and(|a| a
+            .iter()
+            .any(|a| a["name"] == "main" && a["platform"] == "testplatform")),
+        "{accounts}"
+    );
+    // Sealed, never stored in the clear.
+    let rows = pressroom_store::repo::accounts::list(&app.store, &w.ws_id).await?;
+    let row = rows
+        .iter()
+        .find(|a| a.name == "main")
+        .ok_or_else(|| anyhow::anyhow!("stored"))?;
+    let sealed = row.access_token_sealed.clone().unwrap_or_default();
+    anyhow::ensure!(
+        !sealed.is_empty() && !sealed.contains("tok-access-plain"),
+        "{sealed}"
+    );
+    let audit = get(&app, w.key(Role::Admin), "/v1/audit").await?;
+    anyhow::ensure!(audit.to_string().contains("account.connected"), "{audit}");
+    Ok(())
+}
+
 pub async fn keys_workspaces_images_ops(app: TestApp) -> anyhow::Result<()> {
     let w = app.world("ops").await?;
     // Keys: created once with the plaintext, listed without it.
@@ -625,6 +702,7 @@ on_both_backends!(
     campaigns_runs_posts,
     post_retry_and_cancel,
     usage_and_account_disconnect,
+    oauth_connect_and_callback,
     gdpr_erase_removes_personal_data_and_keeps_the_record,
     keys_workspaces_images_ops,
     openapi_lists_every_route,

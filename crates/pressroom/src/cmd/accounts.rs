@@ -4,9 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use pressroom_connector::Credentials;
-use pressroom_scheduler::{TokenCipher, TokenSlot};
-use pressroom_store::repo::{accounts, audit, workspaces};
-use pressroom_store::{Store, Tx};
+use pressroom_scheduler::{NewAccount, save_account};
+use pressroom_store::repo::{accounts, workspaces};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -127,7 +126,17 @@ pub async fn run(settings: Settings, cmd: AccountsCmd) -> anyhow::Result<ExitCod
                     external_id: &e.external_id,
                     credentials: &creds,
                 };
-                save_account(store, &tx, &cipher, &ws.id, now, &new, "account.imported").await?;
+                save_account(
+                    store,
+                    &tx,
+                    &cipher,
+                    &ws.id,
+                    now,
+                    &new,
+                    "cli",
+                    "account.imported",
+                )
+                .await?;
             }
             tx.commit().await?;
             println!(
@@ -203,73 +212,4 @@ pub async fn run(settings: Settings, cmd: AccountsCmd) -> anyhow::Result<ExitCod
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// An account about to be stored with its tokens.
-pub struct NewAccount<'a> {
-    pub platform: &'a str,
-    pub name: &'a str,
-    pub external_id: &'a str,
-    pub credentials: &'a Credentials,
-}
-
-/// Creates or updates an account and stores its tokens sealed with the keyring (the row id is
-/// part of the seal's associated data, so the row comes first), with an audit record — all in
-/// the caller's transaction.
-pub async fn save_account(
-    store: &Store,
-    tx: &Tx,
-    cipher: &KeyringCipher,
-    workspace_id: &str,
-    now: i64,
-    new: &NewAccount<'_>,
-    action: &str,
-) -> anyhow::Result<String> {
-    let row = accounts::upsert(
-        tx,
-        now,
-        accounts::AccountInput {
-            workspace_id,
-            platform: new.platform,
-            name: new.name,
-            external_id: new.external_id,
-            access_token_sealed: None,
-            refresh_token_sealed: None,
-            key_id: None,
-            expires_at: None,
-            extra: new.credentials.extra.clone(),
-        },
-    )
-    .await?;
-    let creds = new.credentials;
-    let (key_id, access) = cipher.seal(
-        &creds.access_token,
-        TokenSlot::access(workspace_id, &row.id),
-    )?;
-    let refresh = match &creds.refresh_token {
-        Some(r) => Some(cipher.seal(r, TokenSlot::refresh(workspace_id, &row.id))?.1),
-        None => None,
-    };
-    accounts::update_tokens(
-        store,
-        tx,
-        now,
-        &row.id,
-        &access,
-        refresh.as_deref(),
-        &key_id,
-        creds.expires_at.map(|t| t.timestamp_millis()),
-    )
-    .await?;
-    audit::record(
-        tx,
-        now,
-        workspace_id,
-        "cli",
-        action,
-        &row.id,
-        serde_json::json!({ "platform": new.platform, "name": new.name }),
-    )
-    .await?;
-    Ok(row.id)
 }

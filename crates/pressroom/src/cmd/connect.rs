@@ -7,14 +7,16 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use pressroom_api::connect::{ConnectFlows, GrantedAccount};
+use pressroom_connector::OAuthSpec;
 use pressroom_connector::oauth::{self, LoopbackReceiver, OAuthApp, PendingAuthorization};
-use pressroom_connector::{Credentials, OAuthSpec};
 use pressroom_store::repo::workspaces;
+use secrecy::SecretString;
 
-use super::accounts::{NewAccount, save_account};
 use crate::app;
 use crate::config::Settings;
 use crate::tokens::{KeyringCipher, load_keyring};
+use pressroom_scheduler::{NewAccount, save_account};
 
 /// How the redirect comes back.
 pub struct ConnectArgs {
@@ -29,13 +31,6 @@ pub struct ConnectArgs {
     /// Stored account name (one account) or prefix (several).
     pub name: Option<String>,
     pub timeout: Duration,
-}
-
-/// One account the consent granted.
-struct Granted {
-    external_id: String,
-    display: String,
-    credentials: Credentials,
 }
 
 /// A platform's connect flow: what to authorize and what to do with the code.
@@ -136,14 +131,14 @@ impl Flow {
         })
     }
 
-    async fn finish(&self, redirect_uri: &str, code: &str) -> anyhow::Result<Vec<Granted>> {
+    async fn finish(&self, redirect_uri: &str, code: &str) -> anyhow::Result<Vec<GrantedAccount>> {
         Ok(match self {
             #[cfg(feature = "facebook")]
             Flow::Facebook(fb) => fb
                 .connect(redirect_uri, code)
                 .await?
                 .into_iter()
-                .map(|p| Granted {
+                .map(|p| GrantedAccount {
                     display: p.name,
                     external_id: p.page_id,
                     credentials: p.credentials,
@@ -157,7 +152,7 @@ impl Flow {
                 .filter_map(|p| {
                     let ig = p.instagram_business_account?;
                     let user_token = p.credentials.refresh_token.clone()?;
-                    Some(Granted {
+                    Some(GrantedAccount {
                         credentials: connector_instagram::InstagramConnector::credentials_for_page(
                             &ig,
                             &p.page_id,
@@ -172,7 +167,7 @@ impl Flow {
             #[cfg(feature = "instagram")]
             Flow::InstagramLogin(ig) => {
                 let got = ig.connect_instagram_login(redirect_uri, code).await?;
-                vec![Granted {
+                vec![GrantedAccount {
                     display: format!("Instagram {}", got.ig_user_id),
                     external_id: got.ig_user_id,
                     credentials: got.credentials,
@@ -244,7 +239,17 @@ pub async fn run(settings: &Settings, args: ConnectArgs) -> anyhow::Result<()> {
             external_id: &g.external_id,
             credentials: &g.credentials,
         };
-        save_account(store, &tx, &cipher, &ws.id, now, &new, "account.connected").await?;
+        save_account(
+            store,
+            &tx,
+            &cipher,
+            &ws.id,
+            now,
+            &new,
+            "cli",
+            "account.connected",
+        )
+        .await?;
         stored.push(vec![name, g.external_id.clone(), g.display.clone()]);
     }
     tx.commit().await?;
@@ -256,4 +261,47 @@ pub async fn run(settings: &Settings, args: ConnectArgs) -> anyhow::Result<()> {
     );
     super::print_table(&["NAME", "EXTERNAL ID", "DISPLAY NAME"], &stored);
     Ok(())
+}
+
+/// The connect flows the control API offers (`POST /v1/accounts/connect`): the same code as
+/// the CLI, built per call from the configuration.
+pub struct ApiConnectFlows(pub Settings);
+
+#[async_trait::async_trait]
+impl ConnectFlows for ApiConnectFlows {
+    fn platforms(&self) -> Vec<&'static str> {
+        let c = &self.0.connectors;
+        let mut out = Vec::new();
+        #[cfg(feature = "facebook")]
+        if c.facebook.is_some() {
+            out.push("facebook");
+        }
+        #[cfg(feature = "instagram")]
+        if c.instagram.is_some() {
+            out.push("instagram");
+        }
+        let _ = c;
+        out
+    }
+
+    fn authorize(
+        &self,
+        platform: &str,
+        redirect_uri: &str,
+    ) -> anyhow::Result<PendingAuthorization> {
+        flow_for(&self.0, platform)?.authorize(redirect_uri)
+    }
+
+    async fn finish(
+        &self,
+        platform: &str,
+        redirect_uri: &str,
+        code: &str,
+        _pkce_verifier: Option<&SecretString>,
+    ) -> anyhow::Result<Vec<GrantedAccount>> {
+        // Meta's flows do not use PKCE; the verifier is kept for platforms that will.
+        flow_for(&self.0, platform)?
+            .finish(redirect_uri, code)
+            .await
+    }
 }

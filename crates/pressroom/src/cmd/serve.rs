@@ -80,6 +80,14 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     if let Some(links) = media {
         state = state.with_media_links(links);
     }
+    let public = settings.media.public_base_url.trim_end_matches('/');
+    let redirect = (!public.is_empty()).then(|| format!("{public}/v1/oauth/callback"));
+    let cipher = crate::tokens::KeyringCipher(crate::tokens::load_keyring(&settings, args.demo)?);
+    state = state.with_connect(
+        Arc::new(super::connect::ApiConnectFlows(settings.clone())),
+        Arc::new(cipher),
+        redirect,
+    );
     let api = start_api(&settings, &args, state, shutdown.clone()).await;
     info!(roles = ?config.kinds, database = %app::redact(&settings.database_url()), "pressroom is running");
 

@@ -1,0 +1,173 @@
+//! `POST /v1/accounts/connect` and `GET /v1/oauth/callback` (see [`crate::connect`]).
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use pressroom_scheduler::{NewAccount, save_account};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::ApiState;
+use crate::auth::Ctx;
+use crate::connect::CONNECT_TTL;
+use crate::errors::{ApiError, ApiResult, Code};
+use crate::handlers::{RawBody, json_body};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectRequest {
+    platform: String,
+    /// Where the platform sends the browser back; default: this API's
+    /// `{public_base_url}/v1/oauth/callback`. Must be registered with the platform app.
+    redirect_uri: Option<String>,
+    /// Stored account name (one account) or prefix (several); default PLATFORM-ID.
+    name: Option<String>,
+}
+
+pub async fn start(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    RawBody(body): RawBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let input: ConnectRequest = json_body(&body)?;
+    let ws = ctx.workspace()?;
+    let (Some(flows), Some(_)) = (state.connect.as_ref(), state.tokens.as_ref()) else {
+        return Err(ApiError::new(
+            Code::Unavailable,
+            "account connect is not configured on this instance",
+        ));
+    };
+    if !flows.platforms().contains(&input.platform.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "platform: {:?} cannot be connected here (one of: {})",
+            input.platform,
+            flows.platforms().join(", ")
+        )));
+    }
+    let redirect_uri = input
+        .redirect_uri
+        .clone()
+        .or_else(|| state.oauth_redirect_uri.clone())
+        .ok_or_else(|| {
+            ApiError::invalid("redirect_uri: required when media.public_base_url is not configured")
+        })?;
+    if !(redirect_uri.starts_with("https://") || redirect_uri.starts_with("http://")) {
+        return Err(ApiError::invalid("redirect_uri: must be an http(s) URL"));
+    }
+    let pending = flows
+        .authorize(&input.platform, &redirect_uri)
+        .map_err(|e| ApiError::invalid(format!("platform: {e:#}")))?;
+    state.pending_connects.insert(
+        pending.state.clone(),
+        ws,
+        &input.platform,
+        &redirect_uri,
+        input.name,
+        ctx.actor(),
+        pending.pkce_verifier,
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "authorize_url": pending.url.as_str(),
+            "state": pending.state,
+            "redirect_uri": redirect_uri,
+            "expires_in": CONNECT_TTL.as_secs(),
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// The browser's return from the consent screen. Authorized by `state`, which only the
+/// connect that started it knows; used once.
+pub async fn callback(
+    State(state): State<ApiState>,
+    Query(q): Query<CallbackQuery>,
+) -> ApiResult<Json<Value>> {
+    let (Some(flows), Some(cipher)) = (state.connect.as_ref(), state.tokens.as_ref()) else {
+        return Err(ApiError::new(
+            Code::Unavailable,
+            "account connect is not configured on this instance",
+        ));
+    };
+    let key = q
+        .state
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("state: missing"))?;
+    let pending = state.pending_connects.take(key).ok_or_else(|| {
+        ApiError::invalid("state: unknown, used or expired; start the connect again")
+    })?;
+    if let Some(error) = q.error {
+        return Err(ApiError::invalid(format!(
+            "the platform refused the authorization: {error} {}",
+            q.error_description.unwrap_or_default()
+        )));
+    }
+    let code = q
+        .code
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::invalid("code: missing"))?;
+    let granted = flows
+        .finish(
+            &pending.platform,
+            &pending.redirect_uri,
+            &code,
+            pending.pkce_verifier.as_ref(),
+        )
+        .await
+        .map_err(|e| {
+            tracing::warn!(platform = %pending.platform, error = %format!("{e:#}"), "oauth callback: code exchange failed");
+            ApiError::new(Code::Unavailable, format!("{}: the code exchange failed: {e:#}", pending.platform))
+        })?;
+    if granted.is_empty() {
+        return Err(ApiError::invalid(format!(
+            "{}: the consent granted no account we can publish to",
+            pending.platform
+        )));
+    }
+    let ws = &pending.workspace_id;
+    let now = state.store.now_ms().await?;
+    let tx = state.store.begin().await?;
+    let mut stored = Vec::new();
+    for g in &granted {
+        let name = match (&pending.name, granted.len()) {
+            (Some(n), 1) => n.clone(),
+            (Some(n), _) => format!("{n}-{}", g.external_id),
+            (None, _) => format!("{}-{}", pending.platform, g.external_id),
+        };
+        let new = NewAccount {
+            platform: &pending.platform,
+            name: &name,
+            external_id: &g.external_id,
+            credentials: &g.credentials,
+        };
+        let id = save_account(
+            &state.store,
+            &tx,
+            cipher.as_ref(),
+            ws,
+            now,
+            &new,
+            &pending.actor,
+            "account.connected",
+        )
+        .await
+        .map_err(ApiError::internal)?;
+        stored.push(json!({
+            "id": id,
+            "name": name,
+            "platform": pending.platform,
+            "external_id": g.external_id,
+            "display_name": g.display,
+        }));
+    }
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(Json(json!({ "connected": stored })))
+}
