@@ -43,4 +43,26 @@ impl DeviceChoice {
     pub fn describe(&self) -> String {
         format!("{:?}/{:?}", self.device, self.kind)
     }
+
+    /// The device family (`cpu`, `cuda`, `mps`, `vulkan`): what changes the numerics. GPU
+    /// indices do not, so `cuda:0` and `cuda:1` share a name.
+    pub fn device_name(&self) -> &'static str {
+        match self.device {
+            Device::Cpu => "cpu",
+            Device::Cuda(_) => "cuda",
+            Device::Mps => "mps",
+            Device::Vulkan => "vulkan",
+        }
+    }
+
+    /// The run precision as people write it (`fp32`, `fp16`, `bf16`).
+    pub fn dtype_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Float => "fp32",
+            Kind::Half => "fp16",
+            Kind::BFloat16 => "bf16",
+            Kind::Double => "fp64",
+            _ => "other",
+        }
+    }
 }

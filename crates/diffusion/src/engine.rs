@@ -5,6 +5,8 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -52,11 +54,48 @@ impl EngineRequest {
     }
 }
 
+/// What the engine thread has run so far: for metrics, and so that batching is observable
+/// (a test can tell three requests run as one batch from three runs of one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// UNet batches run (one per group of compatible requests).
+    pub batches: u64,
+    /// Requests run, summed over all batches.
+    pub requests: u64,
+    /// The most requests that shared one batch.
+    pub largest_batch: u64,
+}
+
+#[derive(Default)]
+struct StatCounters {
+    batches: AtomicU64,
+    requests: AtomicU64,
+    largest_batch: AtomicU64,
+}
+
+impl StatCounters {
+    fn record(&self, size: usize) {
+        let size = size as u64;
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(size, Ordering::Relaxed);
+        self.largest_batch.fetch_max(size, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> EngineStats {
+        EngineStats {
+            batches: self.batches.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            largest_batch: self.largest_batch.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Handle to the engine thread. Dropping it stops the thread after queued work is done.
 pub struct Engine {
     tx: Option<mpsc::Sender<EngineRequest>>,
     identity: String,
     device: DeviceChoice,
+    stats: Arc<StatCounters>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -66,6 +105,8 @@ impl Engine {
         let (tx, rx) = mpsc::channel::<EngineRequest>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<String>>();
         let dir = dir.to_path_buf();
+        let stats = Arc::new(StatCounters::default());
+        let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("diffusion-engine".into())
             .spawn(move || {
@@ -79,7 +120,7 @@ impl Engine {
                         return;
                     }
                 };
-                run(&model, &rx, &config);
+                run(&model, &rx, &config, &thread_stats);
             })
             .map_err(|e| DiffusionError::Io {
                 path: "diffusion-engine thread".into(),
@@ -92,6 +133,7 @@ impl Engine {
             tx: Some(tx),
             identity,
             device,
+            stats,
             thread: Some(thread),
         })
     }
@@ -102,6 +144,11 @@ impl Engine {
 
     pub fn device(&self) -> DeviceChoice {
         self.device
+    }
+
+    /// Counters of the batches run so far (updated before a batch's replies are sent).
+    pub fn stats(&self) -> EngineStats {
+        self.stats.snapshot()
     }
 
     /// Queues a request; its `reply` is called when the image is ready or failed.
@@ -127,7 +174,14 @@ impl Drop for Engine {
     }
 }
 
-fn run(model: &StableDiffusion, rx: &mpsc::Receiver<EngineRequest>, config: &EngineConfig) {
+fn run(
+    model: &StableDiffusion,
+    rx: &mpsc::Receiver<EngineRequest>,
+    config: &EngineConfig,
+    stats: &StatCounters,
+) {
+    // A batch of zero would never run anything.
+    let max_batch = config.max_batch.max(1);
     let mut pending: Vec<EngineRequest> = Vec::new();
     loop {
         if pending.is_empty() {
@@ -136,29 +190,37 @@ fn run(model: &StableDiffusion, rx: &mpsc::Receiver<EngineRequest>, config: &Eng
                 Err(_) => return,
             }
         }
-        // Give compatible requests a short window to arrive.
+        // Give compatible requests a short window to arrive; stop waiting once the first
+        // request's batch is full (nothing more could join it).
+        let key = pending[0].batch_key();
         let deadline = Instant::now() + config.batch_window;
-        while pending.len() < config.max_batch * 4 {
+        let mut compatible = pending.iter().filter(|r| r.batch_key() == key).count();
+        while compatible < max_batch && pending.len() < max_batch * 4 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
             match rx.recv_timeout(left) {
-                Ok(r) => pending.push(r),
+                Ok(r) => {
+                    if r.batch_key() == key {
+                        compatible += 1;
+                    }
+                    pending.push(r);
+                }
                 Err(_) => break,
             }
         }
-        let key = pending[0].batch_key();
         let mut batch = Vec::new();
         let mut rest = Vec::new();
         for r in pending.drain(..) {
-            if batch.len() < config.max_batch && r.batch_key() == key {
+            if batch.len() < max_batch && r.batch_key() == key {
                 batch.push(r);
             } else {
                 rest.push(r);
             }
         }
         pending = rest;
+        stats.record(batch.len());
         run_batch(model, batch);
     }
 }

@@ -20,14 +20,26 @@ struct VaeAttention {
     out: Linear,
 }
 
+/// Attention projection names: diffusers' current ones, and the legacy `AttentionBlock`
+/// names that many SD 1.x/2.x VAE files still carry (diffusers renames them at load time).
+const CURRENT_NAMES: [&str; 4] = ["to_q", "to_k", "to_v", "to_out.0"];
+const LEGACY_NAMES: [&str; 4] = ["query", "key", "value", "proj_attn"];
+
 impl VaeAttention {
     fn load(vb: &Vb, c: i64, groups: i64) -> Result<Self> {
+        // Prefer the current names; fall back to the legacy ones only when the file has them
+        // and not the current ones, so a missing tensor is reported under its current name.
+        let legacy = !vb.contains("to_q.weight") && vb.contains("query.weight");
+        let [q, k, v, out] = if legacy { LEGACY_NAMES } else { CURRENT_NAMES };
+        if legacy {
+            tracing::debug!("VAE attention uses legacy key names (query/key/value/proj_attn)");
+        }
         Ok(Self {
             norm: GroupNorm::load(&vb.pp("group_norm"), groups, c, EPS)?,
-            q: Linear::load(&vb.pp("to_q"), c, c, true)?,
-            k: Linear::load(&vb.pp("to_k"), c, c, true)?,
-            v: Linear::load(&vb.pp("to_v"), c, c, true)?,
-            out: Linear::load(&vb.pp("to_out.0"), c, c, true)?,
+            q: Linear::load(&vb.pp(q), c, c, true)?,
+            k: Linear::load(&vb.pp(k), c, c, true)?,
+            v: Linear::load(&vb.pp(v), c, c, true)?,
+            out: Linear::load(&vb.pp(out), c, c, true)?,
         })
     }
 

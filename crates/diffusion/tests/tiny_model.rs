@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 
 use pressroom_diffusion::{
-    BatchParams, DeviceChoice, DiffusionError, Engine, EngineConfig, EngineRequest, Prompt,
-    SchedulerKind, StableDiffusion, init_tiny_model,
+    BatchParams, DeviceChoice, DiffusionError, Engine, EngineConfig, EngineRequest, EngineStats,
+    Prompt, SchedulerKind, StableDiffusion, init_tiny_model,
 };
 
 fn tiny(dir: &Path) -> StableDiffusion {
@@ -105,23 +105,26 @@ fn batched_requests_match_single_requests() {
 fn engine_thread_batches_and_reports_progress() {
     let dir = tempfile::tempdir().expect("tempdir");
     init_tiny_model(dir.path(), 3).expect("init");
+    // A long window so that slow CI cannot split the batch; a full batch starts at once.
     let engine = Engine::start(
         dir.path(),
         DeviceChoice::cpu(),
         EngineConfig {
-            batch_window: std::time::Duration::from_millis(200),
-            max_batch: 4,
+            batch_window: std::time::Duration::from_secs(2),
+            max_batch: 3,
         },
     )
     .expect("engine");
     assert!(engine.identity().contains("sha256:"));
+    assert_eq!(engine.stats(), EngineStats::default());
     let (tx, rx) = mpsc::channel();
     let progress = Arc::new(Mutex::new(Vec::new()));
-    for seed in 0..3u64 {
+    // Three compatible requests, then one with other steps that cannot join their batch.
+    for (seed, steps) in [(0u64, 2u32), (1, 2), (2, 2), (3, 1)] {
         let tx = tx.clone();
         let progress = progress.clone();
         engine.submit(EngineRequest {
-            params: params(SchedulerKind::Ddim, 2, 64),
+            params: params(SchedulerKind::Ddim, steps, 64),
             prompt: prompt("lighthouse", seed, 6.0),
             progress: Some(Box::new(move |s, t| {
                 if let Ok(mut p) = progress.lock() {
@@ -134,14 +137,31 @@ fn engine_thread_batches_and_reports_progress() {
         });
     }
     let mut got = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let (seed, r) = rx.recv().expect("reply");
         got.push((seed, r.expect("image").width));
     }
     got.sort();
-    assert_eq!(got, vec![(0, 64), (1, 64), (2, 64)]);
+    assert_eq!(got, vec![(0, 64), (1, 64), (2, 64), (3, 64)]);
+    assert_eq!(
+        engine.stats(),
+        EngineStats {
+            batches: 2,
+            requests: 4,
+            largest_batch: 3
+        },
+        "the three compatible requests ran as one batch, the fourth alone"
+    );
     let p = progress.lock().expect("lock").clone();
-    assert_eq!(p.len(), 6, "two steps for each of three requests: {p:?}");
+    assert_eq!(
+        p.len(),
+        7,
+        "two steps for three requests, one for the fourth: {p:?}"
+    );
+    // In one batch every request hears step 1 before any hears step 2.
+    let first_step2 = p.iter().position(|&(_, s, t)| (s, t) == (2, 2));
+    let last_step1 = p.iter().rposition(|&(seed, s, _)| seed < 3 && s == 1);
+    assert!(last_step1 < first_step2, "{p:?}");
 }
 
 #[test]
@@ -203,11 +223,12 @@ fn load_errors_name_the_file_and_tensor() {
     assert!(err.to_string().contains("vae"), "{err}");
 }
 
+/// A 256×256 request (the demo size) comes back at that size with a non-constant image.
+/// Speed is measured by the benchmark, never asserted here.
 #[test]
-fn tiny_256_generation_is_fast_on_cpu() {
+fn tiny_256_generation_has_the_requested_size() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sd = tiny(dir.path());
-    let started = std::time::Instant::now();
     let imgs = sd
         .generate(
             &params(SchedulerKind::Euler, 4, 256),
@@ -215,10 +236,57 @@ fn tiny_256_generation_is_fast_on_cpu() {
             &mut |_, _| {},
         )
         .expect("generate");
-    let elapsed = started.elapsed();
     assert_eq!((imgs[0].width, imgs[0].height), (256, 256));
-    assert!(elapsed.as_secs_f64() < 20.0, "took {elapsed:?}");
-    eprintln!("tiny 256x256, 4 steps with CFG: {elapsed:?}");
+    assert_eq!(imgs[0].data.len(), 256 * 256 * 3);
+    let min = imgs[0].data.iter().min().copied().unwrap_or(0);
+    let max = imgs[0].data.iter().max().copied().unwrap_or(0);
+    assert!(max > min, "image is constant");
+}
+
+#[test]
+fn vae_with_legacy_attention_names_loads_and_matches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sd = tiny(dir.path());
+    let _g = tch::no_grad_guard();
+    tch::manual_seed(3);
+    let latents = tch::Tensor::randn([1, 4, 8, 8], (tch::Kind::Float, tch::Device::Cpu));
+    let pixels =
+        tch::Tensor::rand([1, 3, 64, 64], (tch::Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0;
+    let decoded = sd.vae.decode(&latents);
+    let encoded = sd.vae.encode(&pixels);
+    drop(sd);
+
+    // Rewrite the VAE file with the names older diffusers/LDM conversions use.
+    let vae_file = dir.path().join("vae/diffusion_pytorch_model.safetensors");
+    let tensors = tch::Tensor::read_safetensors(&vae_file).expect("read");
+    let mut renamed = 0;
+    let legacy: Vec<(String, tch::Tensor)> = tensors
+        .into_iter()
+        .map(|(k, v)| {
+            let mut name = k.clone();
+            for (new, old) in [
+                (".to_q.", ".query."),
+                (".to_k.", ".key."),
+                (".to_v.", ".value."),
+                (".to_out.0.", ".proj_attn."),
+            ] {
+                if k.contains(".attentions.0") && k.contains(new) {
+                    name = k.replace(new, old);
+                    renamed += 1;
+                }
+            }
+            (name, v)
+        })
+        .collect();
+    // Encoder and decoder mid blocks: 4 projections × (weight, bias) each.
+    assert_eq!(renamed, 16);
+    assert!(!legacy.iter().any(|(k, _)| k.contains("to_q")));
+    tch::Tensor::write_safetensors(&legacy, &vae_file).expect("write legacy");
+
+    let sd = StableDiffusion::load(dir.path(), DeviceChoice::cpu()).expect("load legacy names");
+    let max_diff = |a: &tch::Tensor, b: &tch::Tensor| (a - b).abs().max().double_value(&[]);
+    assert_eq!(max_diff(&decoded, &sd.vae.decode(&latents)), 0.0);
+    assert_eq!(max_diff(&encoded, &sd.vae.encode(&pixels)), 0.0);
 }
 
 #[test]

@@ -106,6 +106,10 @@ impl<G: Generator> Generator for CachedGenerator<G> {
         self.inner.identity()
     }
 
+    fn negative_prompt_is_prompt_text(&self) -> bool {
+        self.inner.negative_prompt_is_prompt_text()
+    }
+
     async fn generate(
         &self,
         req: GenerationRequest,

@@ -8,11 +8,13 @@ use pressroom_diffusion::{BatchParams, DeviceChoice, Engine, EngineConfig, Engin
 
 use crate::error::GenerateError;
 use crate::generator::Generator;
-use crate::key::generation_key;
+use crate::key::{generation_key, runtime_identity};
 use crate::request::{GeneratedImage, GenerationRequest, Progress, ProgressFn};
 
 pub struct DiffusionGenerator {
     engine: Arc<Engine>,
+    /// Model identity plus device and precision (see [`runtime_identity`]).
+    identity: String,
 }
 
 impl DiffusionGenerator {
@@ -23,8 +25,11 @@ impl DiffusionGenerator {
         config: EngineConfig,
     ) -> Result<Self, GenerateError> {
         let engine = Engine::start(dir, device, config)?;
+        let run = engine.device();
+        let identity = runtime_identity(engine.identity(), run.device_name(), run.dtype_name());
         Ok(Self {
             engine: Arc::new(engine),
+            identity,
         })
     }
 
@@ -48,7 +53,7 @@ impl DiffusionGenerator {
 #[async_trait::async_trait]
 impl Generator for DiffusionGenerator {
     fn identity(&self) -> String {
-        self.engine.identity().to_string()
+        self.identity.clone()
     }
 
     async fn generate(
@@ -57,7 +62,7 @@ impl Generator for DiffusionGenerator {
         progress: Option<ProgressFn>,
     ) -> Result<GeneratedImage, GenerateError> {
         req.validate()?;
-        let key = generation_key(self.engine.identity(), &req);
+        let key = generation_key(&self.identity, &req);
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.engine.submit(EngineRequest {
             params: BatchParams {

@@ -4,11 +4,19 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    /// The prompt hit the configured block list; `reason` is shown to the user.
-    #[error("prompt blocked: contains `{term}` ({reason})")]
-    PromptBlocked { term: String, reason: String },
+    /// The prompt (or, where it is prompt text, the negative prompt: `field`) hit the
+    /// configured block list; `reason` is shown to the user.
+    #[error("{field} blocked: contains `{term}` ({reason})")]
+    PromptBlocked {
+        field: &'static str,
+        term: String,
+        reason: String,
+    },
     #[error("invalid generation request: {0}")]
     InvalidRequest(String),
+    /// A backend's configuration is unusable (named by its key, e.g. `generation.openai.api_key`).
+    #[error("invalid configuration: {0}")]
+    Config(String),
     #[error("diffusion engine: {0}")]
     Engine(#[from] pressroom_diffusion::DiffusionError),
     /// The remote service refused the request for good (bad request, content policy, auth).

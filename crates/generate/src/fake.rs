@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{Multipart, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -28,6 +28,7 @@ struct Inner {
     failures: VecDeque<InjectedFailure>,
     last_openai_body: Option<serde_json::Value>,
     last_stability_fields: Vec<(String, String)>,
+    last_stability_endpoint: Option<String>,
 }
 
 /// Handle to a running fake; the server stops when the runtime does.
@@ -54,7 +55,7 @@ impl FakeImageApi {
         };
         let app = Router::new()
             .route("/v1/images/generations", post(openai))
-            .route("/v2beta/stable-image/generate/core", post(stability))
+            .route("/v2beta/stable-image/generate/{endpoint}", post(stability))
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -93,6 +94,11 @@ impl FakeImageApi {
 
     pub fn last_stability_fields(&self) -> Vec<(String, String)> {
         self.lock().last_stability_fields.clone()
+    }
+
+    /// `core`, `ultra` or `sd3`: the endpoint of the last Stability call.
+    pub fn last_stability_endpoint(&self) -> Option<String> {
+        self.lock().last_stability_endpoint.clone()
     }
 }
 
@@ -184,11 +190,20 @@ async fn openai(
 
 async fn stability(
     State(state): State<AppState>,
+    Path(endpoint): Path<String>,
     headers: HeaderMap,
     mut form: Multipart,
 ) -> Response {
+    if !["core", "ultra", "sd3"].contains(&endpoint.as_str()) {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"id": "fake", "name": "not_found", "errors": ["no such endpoint"]})),
+        )
+            .into_response();
+    }
     if let Ok(mut i) = state.inner.lock() {
         i.stability_calls += 1;
+        i.last_stability_endpoint = Some(endpoint);
     }
     if !authorized(&state, &headers) {
         return (StatusCode::UNAUTHORIZED, axum::Json(json!({"id": "fake", "name": "unauthorized", "errors": ["authorization: invalid or missing API key"]}))).into_response();

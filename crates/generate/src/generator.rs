@@ -9,6 +9,13 @@ pub trait Generator: Send + Sync {
     /// backends that could answer the same request differently must differ here.
     fn identity(&self) -> String;
 
+    /// Whether the negative prompt reaches the model as ordinary prompt text (OpenAI has no
+    /// negative prompt, so the client appends it as "Avoid: …") rather than as a separate
+    /// input the model steers away from. The prompt policy checks it only then.
+    fn negative_prompt_is_prompt_text(&self) -> bool {
+        false
+    }
+
     async fn generate(
         &self,
         req: GenerationRequest,
@@ -20,6 +27,10 @@ pub trait Generator: Send + Sync {
 impl<G: Generator + ?Sized> Generator for std::sync::Arc<G> {
     fn identity(&self) -> String {
         (**self).identity()
+    }
+
+    fn negative_prompt_is_prompt_text(&self) -> bool {
+        (**self).negative_prompt_is_prompt_text()
     }
 
     async fn generate(

@@ -22,13 +22,13 @@ pub use cache::CachedGenerator;
 pub use diffusion::DiffusionGenerator;
 pub use error::GenerateError;
 pub use generator::Generator;
-pub use key::generation_key;
+pub use key::{generation_key, runtime_identity};
 pub use openai::{OpenAiConfig, OpenAiImages};
 pub use policy::{BlockedTerm, PolicyGenerator, PromptPolicy};
-pub use remote::ApiKey;
 pub use request::{
     GeneratedImage, GenerationRequest, Progress, ProgressFn, SchedulerKind, UnknownScheduler,
 };
+pub use secrecy::SecretString;
 pub use stability::{StabilityConfig, StabilityImages};
 
-pub use pressroom_diffusion::{DeviceChoice, EngineConfig};
+pub use pressroom_diffusion::{DeviceChoice, EngineConfig, EngineStats};

@@ -5,25 +5,45 @@
 use std::time::Duration;
 
 use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::error::GenerateError;
 use crate::generator::Generator;
 use crate::key::generation_key;
-use crate::remote::{ApiKey, http_client, network_error, status_error};
+use crate::remote::{check_remote_config, http_client, network_error, status_error};
 use crate::request::{GeneratedImage, GenerationRequest, Progress, ProgressFn, image_dimensions};
 
 const BACKEND: &str = "openai";
 
+/// `[generation.openai]`: only `api_key` is required.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OpenAiConfig {
     /// `https://api.openai.com` in production; a local fake in tests.
+    #[serde(default = "default_base_url")]
     pub base_url: String,
-    pub api_key: ApiKey,
+    pub api_key: SecretString,
     #[serde(default = "default_model")]
     pub model: String,
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+}
+
+impl OpenAiConfig {
+    /// The real service with its default model and timeout.
+    pub fn new(api_key: impl Into<String>) -> Self {
+        Self {
+            base_url: default_base_url(),
+            api_key: SecretString::from(api_key.into()),
+            model: default_model(),
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
+fn default_base_url() -> String {
+    "https://api.openai.com".into()
 }
 
 fn default_model() -> String {
@@ -62,7 +82,19 @@ struct ErrorDetail {
 }
 
 impl OpenAiImages {
+    /// Checks the configuration (URL, key, timeout) and builds the HTTP client.
     pub fn new(config: OpenAiConfig) -> Result<Self, GenerateError> {
+        check_remote_config(
+            "generation.openai",
+            &config.base_url,
+            &config.api_key,
+            config.timeout_secs,
+        )?;
+        if config.model.trim().is_empty() {
+            return Err(GenerateError::Config(
+                "generation.openai.model: must not be empty".into(),
+            ));
+        }
         let client = http_client(Duration::from_secs(config.timeout_secs))?;
         Ok(Self { config, client })
     }
@@ -72,6 +104,11 @@ impl OpenAiImages {
 impl Generator for OpenAiImages {
     fn identity(&self) -> String {
         format!("openai-images:{}", self.config.model)
+    }
+
+    /// The API has no negative prompt: it is appended to the prompt ("Avoid: …").
+    fn negative_prompt_is_prompt_text(&self) -> bool {
+        true
     }
 
     async fn generate(
@@ -100,7 +137,7 @@ impl Generator for OpenAiImages {
         let resp = self
             .client
             .post(&url)
-            .bearer_auth(self.config.api_key.expose())
+            .bearer_auth(self.config.api_key.expose_secret())
             .json(&body)
             .send()
             .await

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::error::GenerateError;
 
 /// A client with timeouts suited to image generation (slow but bounded).
@@ -53,23 +55,28 @@ pub fn status_error(
     }
 }
 
-/// An API key that never shows up in `Debug` output or logs.
-#[derive(Clone, serde::Deserialize)]
-#[serde(transparent)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn new(key: impl Into<String>) -> Self {
-        Self(key.into())
+/// Checks what a remote backend needs before any request: an http(s) base URL and a key.
+/// `section` names the configuration section in the error.
+pub fn check_remote_config(
+    section: &str,
+    base_url: &str,
+    api_key: &SecretString,
+    timeout_secs: u64,
+) -> Result<(), GenerateError> {
+    let bad = |m: String| Err(GenerateError::Config(format!("{section}.{m}")));
+    match reqwest::Url::parse(base_url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
+        _ => {
+            return bad(format!(
+                "base_url: must be an http(s) URL (got {base_url:?})"
+            ));
+        }
     }
-
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
+    if api_key.expose_secret().trim().is_empty() {
+        return bad("api_key: must not be empty".into());
     }
-}
-
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKey(***)")
+    if timeout_secs == 0 {
+        return bad("timeout_secs: must be at least 1".into());
     }
+    Ok(())
 }

@@ -1,15 +1,17 @@
-//! Stability AI Stable Image Core (`POST {base}/v2beta/stable-image/generate/core`):
+//! Stability AI Stable Image (`POST {base}/v2beta/stable-image/generate/{core|ultra|sd3}`):
 //! multipart form in, raw PNG out (`Accept: image/*`). The size is expressed as the nearest
-//! supported aspect ratio; the service picks the pixel size.
+//! supported aspect ratio; the service picks the pixel size. The configured `model` picks the
+//! endpoint: `core` (default), `ultra`, or an SD3 model name (`sd3.5-large`, …) sent to `sd3`.
 
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::error::GenerateError;
 use crate::generator::Generator;
 use crate::key::generation_key;
-use crate::remote::{ApiKey, http_client, network_error, status_error};
+use crate::remote::{check_remote_config, http_client, network_error, status_error};
 use crate::request::{GeneratedImage, GenerationRequest, Progress, ProgressFn, image_dimensions};
 
 const BACKEND: &str = "stability";
@@ -37,17 +39,53 @@ pub fn aspect_ratio(width: u32, height: u32) -> &'static str {
         .unwrap_or("1:1")
 }
 
+/// `[generation.stability]`: only `api_key` is required.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StabilityConfig {
     /// `https://api.stability.ai` in production; a local fake in tests.
+    #[serde(default = "default_base_url")]
     pub base_url: String,
-    pub api_key: ApiKey,
+    pub api_key: SecretString,
+    /// `core`, `ultra`, or an SD3 model (`sd3.5-large`, `sd3.5-large-turbo`, `sd3.5-medium`, …).
+    #[serde(default = "default_model")]
+    pub model: String,
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
 }
 
+impl StabilityConfig {
+    /// The real service, Stable Image Core, default timeout.
+    pub fn new(api_key: impl Into<String>) -> Self {
+        Self {
+            base_url: default_base_url(),
+            api_key: SecretString::from(api_key.into()),
+            model: default_model(),
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
+fn default_base_url() -> String {
+    "https://api.stability.ai".into()
+}
+
+fn default_model() -> String {
+    "core".into()
+}
+
 fn default_timeout() -> u64 {
     120
+}
+
+/// The endpoint (last path segment) and, for SD3, the `model` form field.
+fn endpoint(model: &str) -> Option<(&'static str, Option<&str>)> {
+    match model {
+        "core" => Some(("core", None)),
+        "ultra" => Some(("ultra", None)),
+        m if m.starts_with("sd3") => Some(("sd3", Some(m))),
+        _ => None,
+    }
 }
 
 pub struct StabilityImages {
@@ -64,7 +102,20 @@ struct ErrorBody {
 }
 
 impl StabilityImages {
+    /// Checks the configuration (URL, key, model, timeout) and builds the HTTP client.
     pub fn new(config: StabilityConfig) -> Result<Self, GenerateError> {
+        check_remote_config(
+            "generation.stability",
+            &config.base_url,
+            &config.api_key,
+            config.timeout_secs,
+        )?;
+        if endpoint(&config.model).is_none() {
+            return Err(GenerateError::Config(format!(
+                "generation.stability.model: {:?} is not \"core\", \"ultra\" or an SD3 model (sd3.5-large, …)",
+                config.model
+            )));
+        }
         let client = http_client(Duration::from_secs(config.timeout_secs))?;
         Ok(Self { config, client })
     }
@@ -73,7 +124,7 @@ impl StabilityImages {
 #[async_trait::async_trait]
 impl Generator for StabilityImages {
     fn identity(&self) -> String {
-        "stability:stable-image-core".into()
+        format!("stability:stable-image-{}", self.config.model)
     }
 
     async fn generate(
@@ -83,8 +134,9 @@ impl Generator for StabilityImages {
     ) -> Result<GeneratedImage, GenerateError> {
         req.validate()?;
         let key = generation_key(&self.identity(), &req);
+        let (path, model_field) = endpoint(&self.config.model).unwrap_or(("core", None));
         let url = format!(
-            "{}/v2beta/stable-image/generate/core",
+            "{}/v2beta/stable-image/generate/{path}",
             self.config.base_url.trim_end_matches('/')
         );
         // The API takes seeds in [0, 4294967294].
@@ -94,6 +146,9 @@ impl Generator for StabilityImages {
             .text("seed", seed.to_string())
             .text("aspect_ratio", aspect_ratio(req.width, req.height))
             .text("output_format", "png");
+        if let Some(m) = model_field {
+            form = form.text("model", m.to_string());
+        }
         if let Some(n) = req
             .negative_prompt
             .as_ref()
@@ -104,7 +159,7 @@ impl Generator for StabilityImages {
         let resp = self
             .client
             .post(&url)
-            .bearer_auth(self.config.api_key.expose())
+            .bearer_auth(self.config.api_key.expose_secret())
             .header(reqwest::header::ACCEPT, "image/*")
             .multipart(form)
             .send()
@@ -155,6 +210,17 @@ impl Generator for StabilityImages {
 #[cfg(test)]
 mod tests {
     use super::aspect_ratio;
+
+    #[test]
+    fn model_picks_the_endpoint() {
+        assert_eq!(super::endpoint("core"), Some(("core", None)));
+        assert_eq!(super::endpoint("ultra"), Some(("ultra", None)));
+        assert_eq!(
+            super::endpoint("sd3.5-large"),
+            Some(("sd3", Some("sd3.5-large")))
+        );
+        assert_eq!(super::endpoint("dall-e-3"), None);
+    }
 
     #[test]
     fn nearest_aspect_ratio() {

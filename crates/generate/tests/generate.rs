@@ -6,10 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pressroom_generate::fake::{FakeImageApi, InjectedFailure, test_png};
 use pressroom_generate::{
-    ApiKey, CachedGenerator, DeviceChoice, DiffusionGenerator, EngineConfig, GenerateError,
-    GeneratedImage, GenerationRequest, Generator, OpenAiConfig, OpenAiImages, PolicyGenerator,
-    Progress, ProgressFn, PromptPolicy, SchedulerKind, StabilityConfig, StabilityImages,
-    generation_key,
+    CachedGenerator, DeviceChoice, DiffusionGenerator, EngineConfig, GenerateError, GeneratedImage,
+    GenerationRequest, Generator, OpenAiConfig, OpenAiImages, PolicyGenerator, Progress,
+    ProgressFn, PromptPolicy, SchedulerKind, StabilityConfig, StabilityImages, generation_key,
 };
 
 /// Counts model runs; answers with a small PNG.
@@ -161,6 +160,8 @@ async fn diffusion_generator_runs_the_tiny_model_with_progress_and_cache() {
             .expect("load");
     let identity = engine.identity();
     assert!(identity.contains("sha256:"), "{identity}");
+    // Device and precision are part of the identity, hence of the cache key.
+    assert!(identity.ends_with("|device=cpu|dtype=fp32"), "{identity}");
     let cache = tempfile::tempdir().expect("tempdir");
     let g = CachedGenerator::new(engine, cache.path()).expect("cache");
     let steps = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -208,9 +209,8 @@ async fn diffusion_generator_runs_the_tiny_model_with_progress_and_cache() {
 fn openai(fake: &FakeImageApi, key: &str) -> OpenAiImages {
     OpenAiImages::new(OpenAiConfig {
         base_url: fake.base_url.clone(),
-        api_key: ApiKey::new(key),
-        model: "gpt-image-1".into(),
         timeout_secs: 10,
+        ..OpenAiConfig::new(key)
     })
     .expect("client")
 }
@@ -218,8 +218,8 @@ fn openai(fake: &FakeImageApi, key: &str) -> OpenAiImages {
 fn stability(fake: &FakeImageApi, key: &str) -> StabilityImages {
     StabilityImages::new(StabilityConfig {
         base_url: fake.base_url.clone(),
-        api_key: ApiKey::new(key),
         timeout_secs: 10,
+        ..StabilityConfig::new(key)
     })
     .expect("client")
 }
@@ -292,6 +292,8 @@ async fn stability_client_against_fake() {
     assert_eq!(get("seed").as_deref(), Some("5"));
     assert_eq!(get("negative_prompt").as_deref(), Some("people"));
     assert_eq!(get("output_format").as_deref(), Some("png"));
+    assert_eq!(fake.last_stability_endpoint().as_deref(), Some("core"));
+    assert_eq!(get("model"), None);
 
     let err = g
         .generate(small("forbidden thing", 1), None)
@@ -317,6 +319,84 @@ async fn stability_client_against_fake() {
         "{err}"
     );
     assert_eq!(fake.stability_calls(), 4);
+
+    // An SD3 model goes to the sd3 endpoint with its name in the form.
+    let sd3 = StabilityImages::new(StabilityConfig {
+        base_url: fake.base_url.clone(),
+        model: "sd3.5-large".into(),
+        ..StabilityConfig::new("sk-stab")
+    })
+    .expect("client");
+    assert!(sd3.identity().contains("sd3.5-large"));
+    sd3.generate(small("a fjord", 2), None).await.expect("sd3");
+    assert_eq!(fake.last_stability_endpoint().as_deref(), Some("sd3"));
+    let fields = fake.last_stability_fields();
+    assert!(
+        fields.contains(&("model".into(), "sd3.5-large".into())),
+        "{fields:?}"
+    );
+}
+
+#[test]
+fn remote_configs_are_checked_and_keys_stay_secret() {
+    let cfg = OpenAiConfig {
+        base_url: "ftp://example.com".into(),
+        ..OpenAiConfig::new("sk-very-secret")
+    };
+    assert!(!format!("{cfg:?}").contains("sk-very-secret"));
+    let err = OpenAiImages::new(cfg).err().expect("bad url");
+    assert!(
+        err.to_string().contains("generation.openai.base_url"),
+        "{err}"
+    );
+    let err = OpenAiImages::new(OpenAiConfig::new(" "))
+        .err()
+        .expect("empty key");
+    assert!(
+        err.to_string().contains("generation.openai.api_key"),
+        "{err}"
+    );
+    let err = StabilityImages::new(StabilityConfig {
+        model: "dall-e-3".into(),
+        ..StabilityConfig::new("k")
+    })
+    .err()
+    .expect("unknown model");
+    assert!(
+        err.to_string().contains("generation.stability.model"),
+        "{err}"
+    );
+    // Only the key is required; typos are refused.
+    let parsed: OpenAiConfig =
+        serde_json::from_value(serde_json::json!({ "api_key": "k" })).expect("minimal");
+    assert_eq!(parsed.base_url, "https://api.openai.com");
+    assert!(
+        serde_json::from_value::<StabilityConfig>(
+            serde_json::json!({ "api_key": "k", "modle": "x" })
+        )
+        .is_err()
+    );
+}
+
+/// The policy checks OpenAI's negative prompt (sent as prompt text), not Stability's.
+#[tokio::test]
+async fn policy_checks_the_negative_prompt_where_it_is_prompt_text() {
+    let fake = FakeImageApi::start("sk").await.expect("fake");
+    let policy = PromptPolicy::from_terms(["gore"]);
+    let mut req = small("a quiet harbour", 1);
+    req.negative_prompt = Some("gore".into());
+    let o = PolicyGenerator::new(Arc::new(openai(&fake, "sk")), policy.clone());
+    let err = o.generate(req.clone(), None).await.expect_err("blocked");
+    assert!(
+        err.to_string().starts_with("negative prompt blocked"),
+        "{err}"
+    );
+    assert_eq!(fake.openai_calls(), 0);
+    let s = PolicyGenerator::new(stability(&fake, "sk"), policy);
+    s.generate(req, None)
+        .await
+        .expect("a true negative prompt is allowed");
+    assert_eq!(fake.stability_calls(), 1);
 }
 
 #[derive(clap::Parser)]
