@@ -3,7 +3,7 @@
 //! It is a real connector (the runtime treats it exactly like Instagram): `commit` appends one
 //! line to `commits.jsonl` — the durable record that the irreversible call happened — then
 //! writes the post's JSON and media and refreshes `index.html`, a preview of every rendition
-//! with its caption. `reconcile` answers from `commits.jsonl`, so a crash between the commit
+//! with its caption, its preset and the platform that preset is for. `reconcile` answers from `commits.jsonl`, so a crash between the commit
 //! and the database write is resolved without a second commit. Failures can be scripted.
 
 mod config;
@@ -16,6 +16,7 @@ use pressroom_connector::{
     Capabilities, Connector, ConnectorError, Credentials, PostDraft, Prepared, PublishCtx,
     Published, Reconciled, ValidationIssue,
 };
+use pressroom_media::{CaptionRules, check_caption_with};
 
 pub use config::SandboxConfig;
 pub use outbox::{CommitRecord, Outbox};
@@ -27,18 +28,21 @@ pub struct SandboxConnector {
     config: SandboxConfig,
     script: script::Script,
     capabilities: Capabilities,
+    /// pressroom-media's `sandbox` caption rules: the same table campaign validation uses.
+    caption_rules: CaptionRules,
 }
 
 impl SandboxConnector {
     /// Creates the outbox directory if needed.
     pub fn new(config: SandboxConfig) -> std::io::Result<Self> {
         let outbox = Arc::new(Outbox::open(&config.outbox_dir)?);
+        let caption_rules = CaptionRules::documented("sandbox");
         Ok(Self {
             script: script::Script::new(config.failures.clone()),
             outbox,
             config,
             capabilities: Capabilities {
-                max_caption_chars: 5000,
+                max_caption_chars: caption_rules.max_length.unwrap_or(usize::MAX),
                 media_types: vec!["image/jpeg", "image/png", "image/webp"],
                 max_media_bytes: 50 * 1024 * 1024,
                 aspect_range: (0.1, 10.0),
@@ -46,6 +50,7 @@ impl SandboxConnector {
                 two_phase: true,
                 needs_public_url: false,
             },
+            caption_rules,
         })
     }
 
@@ -66,16 +71,13 @@ impl Connector for SandboxConnector {
 
     fn validate(&self, draft: &PostDraft) -> Result<(), Vec<ValidationIssue>> {
         let mut issues = Vec::new();
-        let chars = draft.caption.chars().count();
-        if chars > self.capabilities.max_caption_chars {
-            issues.push(ValidationIssue {
-                field: "caption".into(),
-                rule: "max_caption_chars".into(),
-                message: format!(
-                    "sandbox: caption has {chars} characters, the limit is {}",
-                    self.capabilities.max_caption_chars
-                ),
-            });
+        // Caption rules come from pressroom-media, like every connector's (one source of truth).
+        if let Err(found) = check_caption_with(&self.caption_rules, &draft.caption) {
+            issues.extend(found.iter().map(|i| ValidationIssue {
+                field: i.field().into(),
+                rule: i.rule.id().into(),
+                message: i.summary(),
+            }));
         }
         if draft.media.is_empty() {
             issues.push(ValidationIssue {
@@ -112,6 +114,7 @@ impl Connector for SandboxConnector {
             .stage_media(&ctx.attempt_id, &media.path, &media.mime)
             .await
             .map_err(ConnectorError::transient)?;
+        let (preset, platform) = outbox::rendition_preset(&media.path);
         Ok(Prepared {
             checkpoint: serde_json::json!({
                 "staged_media": staged,
@@ -119,6 +122,8 @@ impl Connector for SandboxConnector {
                 "width": media.width,
                 "height": media.height,
                 "mime": media.mime,
+                "preset": preset,
+                "platform": platform,
             }),
         })
     }

@@ -18,6 +18,33 @@ pub struct CommitRecord {
     pub caption: String,
     pub media: String,
     pub committed_at: String,
+    /// The preset the rendition was made for (`instagram-square`), when known; absent in
+    /// lines written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// The platform of that preset (`instagram`): what the sandbox stands in for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+}
+
+/// The preset (and its platform, for bundled presets) a rendition file was made for, read
+/// from its name: the render job writes `renditions/<run>/<preset>-<fit>.<ext>`. A file named
+/// otherwise (a test's, an upload's) gives `(None, None)`.
+pub fn rendition_preset(path: &Path) -> (Option<String>, Option<String>) {
+    let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+        return (None, None);
+    };
+    let preset = ["-cover", "-contain", "-native"]
+        .iter()
+        .find_map(|fit| stem.strip_suffix(fit))
+        .filter(|p| !p.is_empty());
+    match preset {
+        Some(name) => (
+            Some(name.to_owned()),
+            pressroom_media::preset(name).map(|p| p.platform.clone()),
+        ),
+        None => (None, None),
+    }
 }
 
 impl CommitRecord {
@@ -91,12 +118,21 @@ impl Outbox {
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_string();
+        let text = |key: &str| {
+            prepared
+                .checkpoint
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
         let record = CommitRecord {
             attempt_id: ctx.attempt_id.clone(),
             account: ctx.account.external_id.clone(),
             caption: ctx.caption.clone(),
             media,
             committed_at: chrono::Utc::now().to_rfc3339(),
+            preset: text("preset"),
+            platform: text("platform"),
         };
         let mut line = serde_json::to_string(&record).map_err(std::io::Error::other)?;
         line.push('\n');
@@ -152,14 +188,23 @@ impl Outbox {
              <style>body{font-family:sans-serif;margin:2em;background:#f4f4f4}\
              .post{display:inline-block;vertical-align:top;width:320px;margin:8px;padding:8px;\
              background:#fff;border-radius:8px}img{max-width:100%;max-height:360px}\
-             .meta{color:#666;font-size:12px}</style>\
+             .meta{color:#666;font-size:12px}.preset{font-weight:bold;font-size:13px}</style>\
              <h1>Sandbox outbox</h1>",
         );
         html.push_str(&format!("<p>{} committed posts</p>", commits.len()));
         for c in commits.iter().rev() {
+            // "instagram-square (instagram)": which platform this rendition stands in for.
+            let rendition = match (&c.preset, &c.platform) {
+                (Some(preset), Some(platform)) => {
+                    format!("{} ({})", escape(preset), escape(platform))
+                }
+                (Some(preset), None) => escape(preset),
+                _ => "unknown preset".to_owned(),
+            };
             html.push_str(&format!(
-                "<div class=post><img src=\"{}\" alt=\"\"><p>{}</p><div class=meta>{} · {}</div></div>",
+                "<div class=post><img src=\"{}\" alt=\"\"><div class=preset>{}</div><p>{}</p><div class=meta>{} · {}</div></div>",
                 escape(&c.media),
+                rendition,
                 escape(&c.caption).replace('\n', "<br>"),
                 escape(&c.account),
                 escape(&c.committed_at)

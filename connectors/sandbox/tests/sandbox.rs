@@ -24,6 +24,7 @@ fn ctx(attempt: &str) -> PublishCtx {
         committing_since: None,
         caption: "Hello <world>".into(),
         media_sha256: vec![],
+        checkpointer: None,
     }
 }
 
@@ -156,5 +157,61 @@ fn validate_names_the_rule() {
         })
         .expect_err("invalid");
     let rules: Vec<_> = issues.iter().map(|i| i.rule.as_str()).collect();
-    assert_eq!(rules, vec!["max_caption_chars", "one_image"]);
+    assert_eq!(rules, vec!["max_length", "one_image"]);
+    // The caption rule is pressroom-media's, naming the platform.
+    assert_eq!(
+        issues[0].message,
+        "sandbox: caption is 5001 characters, limit is 5000"
+    );
+    assert_eq!(
+        sandbox.capabilities().max_caption_chars,
+        pressroom_media::CaptionRules::documented("sandbox")
+            .max_length
+            .unwrap_or(usize::MAX)
+    );
+    let issues = sandbox
+        .validate(&PostDraft {
+            caption: "tab\tok but not a bell \u{7}".into(),
+            media: vec![],
+        })
+        .expect_err("control character");
+    assert_eq!(issues[0].rule, "control_character");
+}
+
+#[tokio::test]
+async fn the_preview_names_each_renditions_preset_and_platform() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sandbox =
+        SandboxConnector::new(SandboxConfig::new(dir.path().join("outbox"))).expect("open");
+    let mut draft = draft(dir.path());
+    // As the render job names renditions: <preset>-<fit>.<ext>.
+    let named = dir.path().join("instagram-story-cover.png");
+    std::fs::copy(&draft.media[0].path, &named).expect("copy");
+    draft.media[0].path = named;
+    let c = ctx("att-2");
+    let prepared = sandbox.prepare(&c, &draft).await.expect("prepare");
+    sandbox.commit(&c, &prepared).await.expect("commit");
+    let commits = sandbox.outbox().commits().await.expect("commits");
+    assert_eq!(commits[0].preset.as_deref(), Some("instagram-story"));
+    assert_eq!(commits[0].platform.as_deref(), Some("instagram"));
+    let index = std::fs::read_to_string(sandbox.outbox().index_path()).expect("index");
+    assert!(
+        index.contains("<div class=preset>instagram-story (instagram)</div>"),
+        "{index}"
+    );
+
+    // A file not named by the render job: no preset, and the preview says so.
+    let c = ctx("att-3");
+    let plain = self::draft(dir.path());
+    let prepared = sandbox.prepare(&c, &plain).await.expect("prepare");
+    sandbox.commit(&c, &prepared).await.expect("commit");
+    let index = std::fs::read_to_string(sandbox.outbox().index_path()).expect("index");
+    assert!(index.contains("unknown preset"), "{index}");
+}
+
+#[test]
+fn old_commit_lines_without_a_preset_still_parse() {
+    let line = r#"{"attempt_id":"a","account":"x","caption":"c","media":"media/a.jpg","committed_at":"2024-01-01T00:00:00Z"}"#;
+    let record: connector_sandbox::CommitRecord = serde_json::from_str(line).expect("parses");
+    assert_eq!((record.preset, record.platform), (None, None));
 }

@@ -1,5 +1,17 @@
-//! Caption checks per platform, run when a campaign is saved and again before publishing, so
-//! a post that the platform would refuse fails early with the platform and rule named.
+//! Caption checks per platform, run when a campaign is validated or saved (the caption
+//! template rendered with the campaign's `[variables]` defaults) and again before publishing
+//! (the run's real caption), so a post that the platform would refuse fails early with the
+//! platform and rule named.
+//!
+//! **One source of truth.** This table and [`check_caption_with`] are the only caption rules
+//! in Pressroom: campaign validation calls [`check_caption`], and every connector's
+//! `validate` (which the publish worker runs before any platform call) calls
+//! [`check_caption_with`] with [`CaptionRules::documented`] narrowed or widened by its own
+//! config (Instagram's configurable hashtag/mention limits, the Snapchat posting mode, the
+//! webhook receiver's length). The connectors own *which* rules apply to an account; this
+//! module owns the numbers' defaults and how text is counted. The opposite direction (rules
+//! in the connectors) would need campaign validation to build connectors, which the API and
+//! an offline `campaign validate` cannot do.
 //!
 //! Limits are from shared/PLATFORMS.md (section per platform below). Where sources disagree
 //! (Instagram hashtags: 30 in Meta's docs vs 5 in newer third-party claims) the documented
@@ -70,12 +82,35 @@ impl CaptionRules {
             "linkedin" => rules(3_000, Chars, None, None, None),
             // PLATFORMS.md 4.4: description <= 4000 and title <= 90, in UTF-16 units.
             "tiktok" => rules(4_000, Utf16, None, None, Some(90)),
-            // PLATFORMS.md 0/5: a Story takes no caption (the connector drops it); Spotlight
-            // descriptions are <= 160 and saved-story titles <= 45, so captions must fit 160.
-            "snapchat" => rules(160, Chars, None, None, Some(45)),
-            // Development platform: accept anything reasonable.
-            "sandbox" => rules(100_000, Chars, None, None, None),
+            // PLATFORMS.md 0/5: a Story (the connector's default `post_as`) has no caption
+            // field, the caption is not sent, so there is no length limit; a Saved Story sends
+            // it as the title (<= 45), and the connector narrows `max_length` to that.
+            // Spotlight (description <= 160) rejects images, so it is not a target.
+            "snapchat" => CaptionRules {
+                max_length: None,
+                ..rules(0, Chars, None, None, Some(45))
+            },
+            // Webhook receivers: the connector's default `max_caption_chars`; it applies the
+            // configured value.
+            "webhook" => rules(10_000, Chars, None, None, None),
+            // Development platform (connectors/sandbox): generous, but finite so tests can
+            // exercise a length failure.
+            "sandbox" => rules(5_000, Chars, None, None, None),
             _ => return None,
+        })
+    }
+
+    /// [`CaptionRules::for_platform`], or for a platform without documented rules only the
+    /// checks every API needs (no control characters). For connectors, which always have a
+    /// rule set to start from.
+    pub fn documented(platform: &str) -> CaptionRules {
+        CaptionRules::for_platform(platform).unwrap_or_else(|| CaptionRules {
+            platform: platform.to_owned(),
+            max_length: None,
+            length_unit: LengthUnit::Chars,
+            max_hashtags: None,
+            max_mentions: None,
+            max_title: None,
         })
     }
 }
@@ -128,41 +163,54 @@ pub struct CaptionIssue {
     pub rule: CaptionRule,
 }
 
-impl fmt::Display for CaptionIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = &self.platform;
+impl CaptionIssue {
+    /// The draft field the rule is about: `caption` or `title`.
+    pub fn field(&self) -> &'static str {
+        match self.rule {
+            CaptionRule::MaxTitle { .. } => "title",
+            _ => "caption",
+        }
+    }
+
+    /// What is wrong, without the platform or the rule id, e.g. "caption has 31 hashtags,
+    /// limit is 30".
+    pub fn detail(&self) -> String {
         match &self.rule {
-            CaptionRule::UnknownPlatform => write!(f, "{p}: no caption rules for this platform"),
+            CaptionRule::UnknownPlatform => "no caption rules for this platform".to_owned(),
             CaptionRule::MaxLength {
                 limit,
                 actual,
                 unit,
-            } => write!(
-                f,
-                "{p}: caption is {actual} {}, limit is {limit} (rule max_length)",
-                unit.name()
-            ),
+            } => format!("caption is {actual} {}, limit is {limit}", unit.name()),
             CaptionRule::MaxTitle {
                 limit,
                 actual,
                 unit,
-            } => write!(
-                f,
-                "{p}: title is {actual} {}, limit is {limit} (rule max_title)",
-                unit.name()
-            ),
-            CaptionRule::MaxHashtags { limit, actual } => write!(
-                f,
-                "{p}: caption has {actual} hashtags, limit is {limit} (rule max_hashtags)"
-            ),
-            CaptionRule::MaxMentions { limit, actual } => write!(
-                f,
-                "{p}: caption has {actual} @mentions, limit is {limit} (rule max_mentions)"
-            ),
-            CaptionRule::ControlCharacter { index, code } => write!(
-                f,
-                "{p}: control character U+{code:04X} at position {index} (rule control_character)"
-            ),
+            } => format!("title is {actual} {}, limit is {limit}", unit.name()),
+            CaptionRule::MaxHashtags { limit, actual } => {
+                format!("caption has {actual} hashtags, limit is {limit}")
+            }
+            CaptionRule::MaxMentions { limit, actual } => {
+                format!("caption has {actual} @mentions, limit is {limit}")
+            }
+            CaptionRule::ControlCharacter { index, code } => {
+                format!("control character U+{code:04X} at position {index}")
+            }
+        }
+    }
+
+    /// "platform: detail", for messages that carry the rule id separately (a connector's
+    /// `ValidationIssue`).
+    pub fn summary(&self) -> String {
+        format!("{}: {}", self.platform, self.detail())
+    }
+}
+
+impl fmt::Display for CaptionIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.rule {
+            CaptionRule::UnknownPlatform => write!(f, "{}", self.summary()),
+            _ => write!(f, "{} (rule {})", self.summary(), self.rule.id()),
         }
     }
 }
@@ -180,6 +228,21 @@ pub fn check_caption(platform: &str, caption: &str) -> Result<(), Vec<CaptionIss
             platform: platform.to_owned(),
             rule: CaptionRule::UnknownPlatform,
         }]),
+    }
+}
+
+/// The rules `caption` breaks on `platform`, as messages naming the platform and the rule,
+/// for campaign validation. A platform without documented rules (one a config-added preset
+/// names) gives none here: its connector still checks at publish.
+pub fn caption_problems(platform: &str, caption: &str) -> Vec<String> {
+    match CaptionRules::for_platform(platform) {
+        Some(rules) => check_caption_with(&rules, caption)
+            .err()
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        None => Vec::new(),
     }
 }
 
@@ -351,11 +414,18 @@ mod tests {
             rules_broken("facebook", &"a".repeat(63_207)),
             vec!["max_length"]
         );
+        // Snapchat Stories send no caption; Saved Story titles are checked by the connector.
+        assert!(check_caption("snapchat", &"a".repeat(161)).is_ok());
+        assert!(check_title("snapchat", &"a".repeat(46)).is_err());
+        assert!(check_caption("sandbox", &"#a ".repeat(1000)).is_ok());
         assert_eq!(
-            rules_broken("snapchat", &"a".repeat(161)),
+            rules_broken("sandbox", &"a".repeat(5001)),
             vec!["max_length"]
         );
-        assert!(check_caption("sandbox", &"#a ".repeat(1000)).is_ok());
+        assert_eq!(
+            rules_broken("webhook", &"a".repeat(10_001)),
+            vec!["max_length"]
+        );
     }
 
     #[test]
@@ -373,6 +443,36 @@ mod tests {
         assert_eq!(count_tags("C# and F# are # not tags, #this is", '#'), 1);
         assert_eq!(count_tags("#a#b (#c) #über", '#'), 3);
         assert_eq!(count_tags("&#39; entity", '#'), 0);
+    }
+
+    #[test]
+    fn problems_for_validation_skip_unknown_platforms() {
+        assert!(caption_problems("instagram", "fine").is_empty());
+        assert_eq!(
+            caption_problems("instagram", &"x".repeat(2201)),
+            vec!["instagram: caption is 2201 characters, limit is 2200 (rule max_length)"]
+        );
+        assert!(caption_problems("mastodon", &"x".repeat(100_000)).is_empty());
+    }
+
+    #[test]
+    fn issue_parts_for_connectors() {
+        let issues = check_caption("instagram", &"#a ".repeat(31)).expect_err("too many");
+        let i = &issues[0];
+        assert_eq!((i.field(), i.rule.id()), ("caption", "max_hashtags"));
+        assert_eq!(
+            i.summary(),
+            "instagram: caption has 31 hashtags, limit is 30"
+        );
+        assert_eq!(
+            i.to_string(),
+            "instagram: caption has 31 hashtags, limit is 30 (rule max_hashtags)"
+        );
+        let issues = check_title("tiktok", &"t".repeat(91)).expect_err("long title");
+        assert_eq!(issues[0].field(), "title");
+        let unknown = CaptionRules::documented("myspace");
+        assert!(check_caption_with(&unknown, &"a".repeat(100_000)).is_ok());
+        assert!(check_caption_with(&unknown, "a\u{1b}b").is_err());
     }
 
     #[test]

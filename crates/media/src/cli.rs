@@ -50,7 +50,8 @@ pub struct RenderArgs {
     pub centre: bool,
 }
 
-/// Runs `pressroom presets` on the bundled table, printing to stdout.
+/// Runs `pressroom presets` on the bundled table, printing to stdout (the binary uses
+/// [`run_presets_with`] with the config-overridden table).
 ///
 /// # Errors
 /// Output errors, or an unknown `--platform`.
@@ -90,28 +91,30 @@ pub fn run_presets_with(
     }
     writeln!(
         out,
-        "{:<21} {:<10} {:>9} {:<15} {:<15} {:>10} {:>9}",
-        "PRESET", "PLATFORM", "SIZE", "ASPECT", "FORMATS", "MAX BYTES", "GENERATE"
+        "{:<21} {:<10} {:>9} {:<15} {:<15} {:>10} {:<10} {:>9}",
+        "PRESET", "PLATFORM", "SIZE", "ASPECT", "FORMATS", "MAX BYTES", "COLOUR", "GENERATE"
     )?;
     for p in selected {
         let (gw, gh) = p.generation_size();
         let formats: Vec<_> = p.formats.iter().map(|f| f.name()).collect();
         writeln!(
             out,
-            "{:<21} {:<10} {:>9} {:<15} {:<15} {:>10} {:>9}",
+            "{:<21} {:<10} {:>9} {:<15} {:<15} {:>10} {:<10} {:>9}",
             p.name,
             p.platform,
             format!("{}x{}", p.width, p.height),
             format!("{:.4}..{:.4}", p.aspect_range.0, p.aspect_range.1),
             formats.join(","),
             p.max_bytes,
+            p.color_space.name(),
             format!("{gw}x{gh}"),
         )?;
     }
     Ok(())
 }
 
-/// Runs `pressroom render` with the bundled presets.
+/// Runs `pressroom render` with the bundled presets (the binary uses [`run_render_with`] with
+/// the config-overridden table).
 ///
 /// # Errors
 /// Unknown preset, unreadable input, decode/render failures, unwritable output.
@@ -247,6 +250,12 @@ mod tests {
         assert!(
             text.contains("576x1024"),
             "story generation size shown:\n{text}"
+        );
+        let header = text.lines().next().unwrap_or_default();
+        assert!(header.contains("COLOUR"), "{header}");
+        assert!(
+            text.lines().skip(1).all(|l| l.contains("sRGB 8-bit")),
+            "colour space on every row:\n{text}"
         );
 
         let mut out = Vec::new();

@@ -11,7 +11,8 @@
 //! - [`render()`] / [`render_with`] / [`render_all`] / [`Source`]: decode within
 //!   [`DecodeLimits`], fit ([`Fit::Cover`] with a saliency crop, [`Fit::Contain`],
 //!   [`Fit::Native`]), encode to fit the byte limit.
-//! - [`check_caption`]: caption rules per platform.
+//! - [`check_caption`] / [`check_caption_with`]: caption rules per platform — the one table
+//!   campaign validation and every connector's `validate` use (see [`caption`]).
 //! - [`cli`]: the `presets` and `render` subcommands.
 
 pub mod caption;
@@ -31,8 +32,8 @@ mod resize;
 mod saliency;
 
 pub use caption::{
-    CaptionIssue, CaptionRule, CaptionRules, LengthUnit, check_caption, check_caption_with,
-    check_title,
+    CaptionIssue, CaptionRule, CaptionRules, LengthUnit, caption_problems, check_caption,
+    check_caption_with, check_title,
 };
 pub use decode::{DecodeLimits, Decoded, decode};
 pub use error::MediaError;

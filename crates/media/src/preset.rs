@@ -22,6 +22,15 @@ pub enum ColorSpace {
     Srgb,
 }
 
+impl ColorSpace {
+    /// Human name with the bit depth every rendition has, for `pressroom presets`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColorSpace::Srgb => "sRGB 8-bit",
+        }
+    }
+}
+
 /// A platform preset. Loaded from the bundled `presets.toml` or from config overrides.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -26,9 +26,13 @@ struct Table {
 
 /// A partial preset from config: unset fields keep the bundled value. A patch whose name is not
 /// bundled must set every required field (it becomes a new preset).
+///
+/// In the daemon's config this is a `[media.presets.NAME]` table, whose key is the name (so
+/// `name` may be left out there; see [`Presets::with_named_overrides`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PresetPatch {
+    #[serde(default)]
     pub name: String,
     pub platform: Option<String>,
     pub width: Option<u32>,
@@ -96,6 +100,41 @@ impl Presets {
             }
         }
         Presets::from_vec(items)
+    }
+
+    /// [`Presets::with_overrides`] for config tables keyed by preset name
+    /// (`[media.presets.instagram-square]`): the key is the name; a `name` inside the table, if
+    /// given, must match it. Applied in key order.
+    ///
+    /// # Errors
+    /// [`MediaError::InvalidPreset`] naming the preset (the table key) and the broken rule.
+    pub fn with_named_overrides<'a>(
+        &self,
+        tables: impl IntoIterator<Item = (&'a String, &'a PresetPatch)>,
+    ) -> Result<Presets, MediaError> {
+        let mut patches = Vec::new();
+        for (key, patch) in tables {
+            if key.trim().is_empty() {
+                return Err(MediaError::InvalidPreset {
+                    name: key.clone(),
+                    reason: "empty preset name".into(),
+                });
+            }
+            if !patch.name.is_empty() && patch.name != *key {
+                return Err(MediaError::InvalidPreset {
+                    name: key.clone(),
+                    reason: format!(
+                        "`name = {:?}` does not match the table's key; leave it out",
+                        patch.name
+                    ),
+                });
+            }
+            patches.push(PresetPatch {
+                name: key.clone(),
+                ..patch.clone()
+            });
+        }
+        self.with_overrides(&patches)
     }
 
     /// All presets, bundled order first, then added ones.
@@ -265,6 +304,37 @@ mod tests {
             inconsistent.is_err(),
             "3000x1080 is outside Instagram's 1.91 aspect limit"
         );
+    }
+
+    #[test]
+    fn named_overrides_take_the_name_from_the_key() {
+        let mut tables = std::collections::BTreeMap::new();
+        tables.insert(
+            "linkedin-square".to_string(),
+            PresetPatch {
+                width: Some(1000),
+                height: Some(1000),
+                ..Default::default()
+            },
+        );
+        let patched = Presets::builtin()
+            .with_named_overrides(&tables)
+            .expect("valid");
+        assert_eq!(
+            patched.get("linkedin-square").map(|p| (p.width, p.height)),
+            Some((1000, 1000))
+        );
+        tables.insert(
+            "linkedin-square".to_string(),
+            PresetPatch {
+                name: "other".into(),
+                ..Default::default()
+            },
+        );
+        let err = Presets::builtin()
+            .with_named_overrides(&tables)
+            .expect_err("mismatch");
+        assert!(err.to_string().contains("linkedin-square"), "{err}");
     }
 
     #[test]
