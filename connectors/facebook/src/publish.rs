@@ -102,12 +102,14 @@ impl Connector for FacebookConnector {
             rule: rule.into(),
             message,
         };
-        if draft.caption.chars().count() > MAX_CAPTION {
-            issues.push(issue(
-                "caption",
-                "max_chars",
-                format!("caption longer than {MAX_CAPTION} characters"),
-            ));
+        // Caption rules are pressroom-media's (the table campaign validation uses too).
+        let rules = pressroom_media::CaptionRules::documented(crate::KIND);
+        if let Err(found) = pressroom_media::check_caption_with(&rules, &draft.caption) {
+            issues.extend(
+                found
+                    .iter()
+                    .map(|i| issue(i.field(), i.rule.id(), i.summary())),
+            );
         }
         if draft.media.len() != 1 {
             issues.push(issue(

@@ -139,7 +139,7 @@ async fn validate_refuses_bad_drafts_without_network() {
     draft.caption = "x".repeat(63_207);
     let issues = fake.connector().validate(&draft).expect_err("invalid");
     let rules: Vec<_> = issues.iter().map(|i| i.rule.as_str()).collect();
-    assert_eq!(rules, ["max_chars", "format", "max_bytes"]);
+    assert_eq!(rules, ["max_length", "format", "max_bytes"]);
     draft.media.clear();
     assert!(fake.connector().validate(&draft).is_err());
 }

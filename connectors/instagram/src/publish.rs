@@ -240,27 +240,15 @@ impl Connector for InstagramConnector {
                 message,
             })
         };
-        if draft.caption.chars().count() > MAX_CAPTION {
-            issue(
-                "caption",
-                "max_chars",
-                format!("caption longer than {MAX_CAPTION} characters"),
-            );
-        }
-        let words = || draft.caption.split_whitespace();
-        if words().filter(|w| w.starts_with('#')).count() > self.cfg.max_hashtags {
-            issue(
-                "caption",
-                "max_hashtags",
-                format!("more than {} hashtags", self.cfg.max_hashtags),
-            );
-        }
-        if words().filter(|w| w.starts_with('@')).count() > self.cfg.max_mentions {
-            issue(
-                "caption",
-                "max_mentions",
-                format!("more than {} @-mentions", self.cfg.max_mentions),
-            );
+        // Caption rules are pressroom-media's (the table campaign validation uses too), with
+        // the hashtag and mention limits this connector's config sets (PLATFORMS.md 2.4).
+        let mut rules = pressroom_media::CaptionRules::documented(crate::KIND);
+        rules.max_hashtags = Some(self.cfg.max_hashtags);
+        rules.max_mentions = Some(self.cfg.max_mentions);
+        if let Err(found) = pressroom_media::check_caption_with(&rules, &draft.caption) {
+            for i in &found {
+                issue(i.field(), i.rule.id(), i.summary());
+            }
         }
         if draft.media.len() != 1 {
             issue(

@@ -137,7 +137,7 @@ impl Client {
             .await
             .map_err(|e| errors::transport(&e, Phase::Safe))?;
         if !status.is_success() {
-            return Err(errors::classify_oauth(status, &body));
+            return Err(errors::classify_oauth(status, &body, Utc::now()));
         }
         serde_json::from_slice(&body).map_err(|e| {
             ConnectorError::transient(format!("LinkedIn token response unreadable: {e}"))

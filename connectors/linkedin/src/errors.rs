@@ -79,9 +79,10 @@ pub fn classify(
         426 => ConnectorError::Rejected(format!(
             "{reason}; the configured linkedin_version is no longer served"
         )),
-        // No Retry-After is documented; LinkedIn's daily quotas reset at 00:00 UTC.
+        // LinkedIn sends no Retry-After (honoured should a proxy add one); its daily quotas
+        // reset at 00:00 UTC.
         429 => ConnectorError::RateLimited {
-            retry_after: Some(retry_after.unwrap_or_else(|| until_utc_midnight(now))),
+            retry_after: Some(retry_after.unwrap_or_else(|| rate_limit_default(now))),
         },
         500..=599 => match phase {
             Phase::Safe => ConnectorError::transient(reason),
@@ -114,7 +115,7 @@ pub struct OAuthError {
 }
 
 /// Maps a failed refresh. A refused grant means the member must connect again.
-pub fn classify_oauth(status: StatusCode, body: &[u8]) -> ConnectorError {
+pub fn classify_oauth(status: StatusCode, body: &[u8], now: DateTime<Utc>) -> ConnectorError {
     let err: OAuthError = serde_json::from_slice(body).unwrap_or_default();
     let reason = format!(
         "LinkedIn token refresh {status} {}: {}",
@@ -122,7 +123,9 @@ pub fn classify_oauth(status: StatusCode, body: &[u8]) -> ConnectorError {
         err.error_description.as_deref().unwrap_or("")
     );
     match (status.as_u16(), err.error.as_str()) {
-        (429, _) => ConnectorError::RateLimited { retry_after: None },
+        (429, _) => ConnectorError::RateLimited {
+            retry_after: Some(rate_limit_default(now)),
+        },
         (500..=599, _) | (_, "temporarily_unavailable" | "server_error") => {
             ConnectorError::transient(reason)
         }
@@ -131,7 +134,9 @@ pub fn classify_oauth(status: StatusCode, body: &[u8]) -> ConnectorError {
     }
 }
 
-fn until_utc_midnight(now: DateTime<Utc>) -> Duration {
+/// The wait after a 429, which LinkedIn sends without `Retry-After` or rate headers
+/// (PLATFORMS.md §3.4): its limits are daily and reset at 00:00 UTC, so until then.
+pub fn rate_limit_default(now: DateTime<Utc>) -> Duration {
     let next = now
         .date_naive()
         .checked_add_days(Days::new(1))
@@ -249,12 +254,16 @@ mod tests {
     fn refresh_failures() {
         let grant = br#"{"error":"invalid_grant","error_description":"The provided authorization grant or refresh token is invalid, expired or revoked"}"#;
         assert!(matches!(
-            classify_oauth(StatusCode::BAD_REQUEST, grant),
+            classify_oauth(StatusCode::BAD_REQUEST, grant, now()),
             ConnectorError::Disconnected(_)
         ));
         assert!(matches!(
-            classify_oauth(StatusCode::BAD_GATEWAY, b""),
+            classify_oauth(StatusCode::BAD_GATEWAY, b"", now()),
             ConnectorError::Transient(_)
+        ));
+        assert!(matches!(
+            classify_oauth(StatusCode::TOO_MANY_REQUESTS, b"", now()),
+            ConnectorError::RateLimited { retry_after: Some(d) } if d.as_secs() == 2 * 3600
         ));
     }
 }

@@ -19,7 +19,7 @@ use pressroom_connector::{
 };
 
 pub use config::LinkedInConfig;
-pub use errors::{LinkedInError, Phase};
+pub use errors::{LinkedInError, Phase, rate_limit_default};
 pub use publish::{Checkpoint, escape_little_text};
 
 /// Why a `LinkedIn` connector could not be built.

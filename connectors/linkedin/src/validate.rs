@@ -14,16 +14,13 @@ pub fn validate(caps: &Capabilities, draft: &PostDraft) -> Result<(), Vec<Valida
             message,
         });
     };
-    let chars = draft.caption.chars().count();
-    if chars > caps.max_caption_chars {
-        issue(
-            "caption",
-            "max_chars",
-            format!(
-                "LinkedIn commentary is limited to {} characters, this one has {chars}",
-                caps.max_caption_chars
-            ),
-        );
+    // Caption rules are pressroom-media's (the table campaign validation uses too): 3000
+    // characters of commentary (PLATFORMS.md 3.5).
+    let rules = pressroom_media::CaptionRules::documented("linkedin");
+    if let Err(found) = pressroom_media::check_caption_with(&rules, &draft.caption) {
+        for i in &found {
+            issue(i.field(), i.rule.id(), i.summary());
+        }
     }
     if draft.media.len() != 1 {
         issue(

@@ -65,6 +65,7 @@ async fn setup_with(
         committing_since: None,
         caption,
         media_sha256: vec!["ab".repeat(32)],
+        checkpointer: None,
     };
     Setup {
         fake,
@@ -223,21 +224,23 @@ async fn apps_without_refresh_tokens_must_reconnect() {
 }
 
 #[tokio::test]
-async fn throttling_reports_the_platform_wait() {
+async fn throttling_without_retry_after_waits_until_the_quota_resets() {
     let s = setup().await;
+    // LinkedIn's 429 names no time (PLATFORMS.md §3.4): no Retry-After, no rate headers.
     s.fake.inject(Fault::next("POST /rest/images", FaultAction::Respond {
         status: 429,
         body: json!({"status":429,"message":"Resource level throttle APPLICATION DAY limit for calls to this resource is reached."}),
-        headers: vec![("Retry-After".into(), "42".into())],
+        headers: Vec::new(),
     }));
     let err = s
         .conn
         .prepare(&s.ctx, &s.draft)
         .await
         .expect_err("throttled");
+    let reset = connector_linkedin::rate_limit_default(Utc::now());
     assert!(
-        matches!(err, ConnectorError::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(42)),
-        "{err:?}"
+        matches!(err, ConnectorError::RateLimited { retry_after: Some(d) } if d >= reset && d <= reset + Duration::from_secs(5)),
+        "{err:?}, quotas reset in {reset:?}"
     );
 }
 

@@ -9,9 +9,10 @@ use pressroom_connector::ConnectorError;
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-/// Snap sends no rate-limit headers (PLATFORMS.md §5.5); limits are per second, so a short
-/// pause is enough unless a `Retry-After` says otherwise.
-const SHORT_BACKOFF: Duration = Duration::from_secs(5);
+/// Snap sends no `Retry-After` or rate-limit headers (PLATFORMS.md §5.5); its limits are per
+/// second (~10/s per token), so a short pause is the documented default (a `Retry-After`
+/// added by a proxy is still honoured).
+pub const SHORT_BACKOFF: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SnapError {

@@ -21,6 +21,7 @@ use pressroom_connector::{
 
 pub use config::{PostAs, SnapchatConfig};
 pub use encrypt::decrypt;
+pub use errors::SHORT_BACKOFF as RATE_LIMIT_DEFAULT;
 pub use publish::Checkpoint;
 
 /// Why a `Snapchat` connector could not be built.

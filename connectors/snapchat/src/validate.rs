@@ -11,16 +11,17 @@ pub fn validate(caps: &Capabilities, draft: &PostDraft) -> Result<(), Vec<Valida
             message,
         });
     };
-    let chars = draft.caption.chars().count();
-    if chars > caps.max_caption_chars {
-        issue(
-            "caption",
-            "max_chars",
-            format!(
-                "a Saved Story title takes at most {} characters, this caption has {chars}",
-                caps.max_caption_chars
-            ),
-        );
+    // Caption rules are pressroom-media's (the table campaign validation uses too). A Story
+    // sends no caption (no length limit, `caps.max_caption_chars` is unbounded); a Saved Story
+    // sends it as the title, so the title limit (45, PLATFORMS.md 5.5) applies to it.
+    let mut rules = pressroom_media::CaptionRules::documented("snapchat");
+    if caps.max_caption_chars != usize::MAX {
+        rules.max_length = Some(caps.max_caption_chars);
+    }
+    if let Err(found) = pressroom_media::check_caption_with(&rules, &draft.caption) {
+        for i in &found {
+            issue(i.field(), i.rule.id(), i.summary());
+        }
     }
     if draft.media.len() != 1 {
         issue(

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::TikTokConfig;
-use crate::errors::{self, Envelope, OAuthError};
+use crate::errors::{self, CallKind, Envelope, OAuthError};
 
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -64,11 +64,16 @@ impl Client {
             .await
             .map_err(|e| http::classify_send_error(e, irreversible))?;
         let status = resp.status();
+        // TikTok documents no Retry-After; honoured should a proxy add one.
         let retry_after = http::retry_after(resp.headers(), Utc::now());
         let bytes = resp
             .bytes()
             .await
             .map_err(|e| http::classify_send_error(e, irreversible))?;
+        let kind = CallKind {
+            irreversible,
+            rate_window: self.cfg.rate_limit_wait(),
+        };
         let unreadable = |what: String| {
             if irreversible {
                 ConnectorError::OutcomeUnknown(format!("TikTok {path} answered {status}: {what}"))
@@ -79,10 +84,14 @@ impl Client {
         // The error object decides first: error answers carry `"data": {}`.
         let env: Envelope<serde_json::Value> = match serde_json::from_slice(&bytes) {
             Ok(env) => env,
-            Err(e) => return Err(unreadable(format!("unreadable body ({e})"))),
+            Err(e) => {
+                let what = format!("unreadable body ({e})");
+                return Err(errors::classify_status(status, &what, kind)
+                    .unwrap_or_else(|| unreadable(what)));
+            }
         };
         if !env.error.is_ok() {
-            return Err(errors::classify(status, &env.error, retry_after));
+            return Err(errors::classify(status, &env.error, retry_after, kind));
         }
         let data = env.data.ok_or_else(|| unreadable("no data".into()))?;
         serde_json::from_value(data).map_err(|e| unreadable(format!("unexpected data ({e})")))

@@ -24,7 +24,7 @@ pub enum PostMode {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TikTokConfig {
-    /// `https://open.tiktokapis.com` (OAuth token, Content Posting API, video list).
+    /// `https://open.tiktokapis.com` (OAuth token, Content Posting API).
     #[serde(default = "default_api_base")]
     pub api_base: Url,
     /// Browser authorize host, only used to build the URL: `https://www.tiktok.com`.
@@ -56,10 +56,10 @@ pub struct TikTokConfig {
     /// How long `commit` polls for a final state before handing over to reconcile.
     #[serde(default = "default_wait")]
     pub status_max_wait_secs: u64,
-    /// Reconcile without a publish id by listing the creator's recent posts
-    /// (`POST /v2/video/list/`, needs the `video.list` scope).
-    #[serde(default = "yes")]
-    pub reconcile_via_video_list: bool,
+    /// Seconds to wait after a 429, which TikTok sends without `Retry-After`: its limits are
+    /// sliding one-minute windows (PLATFORMS.md §4.3), so the documented default is 60.
+    #[serde(default = "default_rate_wait")]
+    pub rate_limit_wait_secs: u64,
 }
 
 fn default_api_base() -> Url {
@@ -75,14 +75,9 @@ fn yes() -> bool {
     true
 }
 fn default_scopes() -> Vec<String> {
-    [
-        "user.info.basic",
-        "video.publish",
-        "video.upload",
-        "video.list",
-    ]
-    .map(String::from)
-    .to_vec()
+    ["user.info.basic", "video.publish", "video.upload"]
+        .map(String::from)
+        .to_vec()
 }
 fn default_timeout() -> u64 {
     30
@@ -92,6 +87,9 @@ fn default_poll() -> u64 {
 }
 fn default_wait() -> u64 {
     120
+}
+fn default_rate_wait() -> u64 {
+    crate::errors::WINDOW.as_secs()
 }
 
 impl TikTokConfig {
@@ -110,8 +108,13 @@ impl TikTokConfig {
             timeout_secs: default_timeout(),
             status_poll_interval_ms: default_poll(),
             status_max_wait_secs: default_wait(),
-            reconcile_via_video_list: true,
+            rate_limit_wait_secs: default_rate_wait(),
         }
+    }
+
+    /// The wait after a 429 that names none (see `rate_limit_wait_secs`).
+    pub fn rate_limit_wait(&self) -> Duration {
+        Duration::from_secs(self.rate_limit_wait_secs)
     }
 
     pub(crate) fn timeout(&self) -> Duration {

@@ -7,8 +7,9 @@ use pressroom_connector::ConnectorError;
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-/// TikTok's rate limits are sliding one-minute windows.
-const WINDOW: Duration = Duration::from_secs(60);
+/// TikTok's rate limits are sliding one-minute windows and it sends no `Retry-After`
+/// (PLATFORMS.md §4.3): wait at least a window. The default of `rate_limit_wait_secs`.
+pub const WINDOW: Duration = Duration::from_secs(60);
 /// Daily caps (posts, pending inbox shares, active posters) are rolling 24 h windows.
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -42,18 +43,47 @@ impl TikTokError {
     }
 }
 
+/// How a call is mapped besides its answer.
+#[derive(Clone, Copy, Debug)]
+pub struct CallKind {
+    /// `content/init`: a 5xx may come after TikTok created the post, so it is "outcome
+    /// unknown", never "try again" (PLATFORMS.md §6.7: init is never replayed blindly).
+    pub irreversible: bool,
+    /// The wait for a rate limit that names none (TikTok never does).
+    pub rate_window: Duration,
+}
+
+#[cfg(test)]
+impl CallKind {
+    /// A read or other repeatable call, with the documented one-minute window.
+    pub const SAFE: CallKind = CallKind {
+        irreversible: false,
+        rate_window: WINDOW,
+    };
+}
+
+/// A 5xx: TikTok's own trouble. Repeatable calls retry; on init the post may exist.
+fn server_error(reason: String, kind: CallKind) -> ConnectorError {
+    if kind.irreversible {
+        ConnectorError::OutcomeUnknown(format!("{reason}; TikTok may have created the post"))
+    } else {
+        ConnectorError::transient(reason)
+    }
+}
+
 /// Maps an error object (any HTTP status) to the taxonomy.
 pub fn classify(
     status: StatusCode,
     err: &TikTokError,
     retry_after: Option<Duration>,
+    kind: CallKind,
 ) -> ConnectorError {
     let reason = err.reason();
     match err.code.as_str() {
         "access_token_invalid" => ConnectorError::AuthExpired,
         "scope_not_authorized" | "scope_permission_missed" => ConnectorError::Disconnected(reason),
         "rate_limit_exceeded" => ConnectorError::RateLimited {
-            retry_after: Some(retry_after.unwrap_or(WINDOW)),
+            retry_after: Some(retry_after.unwrap_or(kind.rate_window)),
         },
         "spam_risk_too_many_posts"
         | "spam_risk_too_many_pending_share"
@@ -69,15 +99,28 @@ pub fn classify(
         | "unaudited_client_can_only_post_to_private_accounts"
         | "url_ownership_unverified"
         | "privacy_level_option_mismatch" => ConnectorError::Rejected(reason),
-        "internal_error" => ConnectorError::transient(reason),
+        "internal_error" => server_error(reason, kind),
         _ => match status.as_u16() {
             401 => ConnectorError::AuthExpired,
             429 => ConnectorError::RateLimited {
-                retry_after: Some(retry_after.unwrap_or(WINDOW)),
+                retry_after: Some(retry_after.unwrap_or(kind.rate_window)),
             },
-            500..=599 => ConnectorError::transient(reason),
+            500..=599 => server_error(reason, kind),
             _ => ConnectorError::Rejected(reason),
         },
+    }
+}
+
+/// Maps an answer whose body is not TikTok's envelope (a gateway page, a cut-off body): the
+/// status decides; `None` when it says nothing definite.
+pub fn classify_status(status: StatusCode, what: &str, kind: CallKind) -> Option<ConnectorError> {
+    match status.as_u16() {
+        401 => Some(ConnectorError::AuthExpired),
+        429 => Some(ConnectorError::RateLimited {
+            retry_after: Some(kind.rate_window),
+        }),
+        500..=599 => Some(server_error(format!("TikTok {status}: {what}"), kind)),
+        _ => None,
     }
 }
 
@@ -147,8 +190,14 @@ mod tests {
             StatusCode::from_u16(status).expect("valid"),
             &err(code),
             None,
+            CallKind::SAFE,
         )
     }
+
+    const INIT: CallKind = CallKind {
+        irreversible: true,
+        rate_window: WINDOW,
+    };
 
     #[test]
     fn every_documented_code() {
@@ -220,10 +269,84 @@ mod tests {
             StatusCode::TOO_MANY_REQUESTS,
             &err("rate_limit_exceeded"),
             Some(Duration::from_secs(120)),
+            CallKind::SAFE,
         );
         assert!(
             matches!(e, ConnectorError::RateLimited { retry_after: Some(d) } if d.as_secs() == 120)
         );
+    }
+
+    #[test]
+    fn without_retry_after_the_configured_window_applies() {
+        let kind = CallKind {
+            irreversible: false,
+            rate_window: Duration::from_secs(7),
+        };
+        let e = classify(
+            StatusCode::TOO_MANY_REQUESTS,
+            &err("rate_limit_exceeded"),
+            None,
+            kind,
+        );
+        assert!(
+            matches!(e, ConnectorError::RateLimited { retry_after: Some(d) } if d.as_secs() == 7)
+        );
+        // Daily caps keep their 24 h wait whatever the window.
+        let e = classify(
+            StatusCode::FORBIDDEN,
+            &err("spam_risk_too_many_posts"),
+            None,
+            kind,
+        );
+        assert!(matches!(e, ConnectorError::RateLimited { retry_after: Some(d) } if d == DAY));
+    }
+
+    #[test]
+    fn a_server_error_on_init_is_outcome_unknown_never_transient() {
+        let e = classify(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &err("internal_error"),
+            None,
+            INIT,
+        );
+        assert!(
+            matches!(e, ConnectorError::OutcomeUnknown(ref m) if m.contains("internal_error")),
+            "{e:?}"
+        );
+        let e = classify(StatusCode::BAD_GATEWAY, &err("something_new"), None, INIT);
+        assert!(matches!(e, ConnectorError::OutcomeUnknown(_)), "{e:?}");
+        // Definite refusals on init stay definite: nothing was created.
+        let e = classify(
+            StatusCode::TOO_MANY_REQUESTS,
+            &err("rate_limit_exceeded"),
+            None,
+            INIT,
+        );
+        assert!(matches!(e, ConnectorError::RateLimited { .. }), "{e:?}");
+        let e = classify(StatusCode::BAD_REQUEST, &err("invalid_params"), None, INIT);
+        assert!(matches!(e, ConnectorError::Rejected(_)), "{e:?}");
+    }
+
+    #[test]
+    fn bodies_without_the_envelope_are_mapped_by_status() {
+        let gateway = StatusCode::SERVICE_UNAVAILABLE;
+        assert!(matches!(
+            classify_status(gateway, "html", INIT),
+            Some(ConnectorError::OutcomeUnknown(_))
+        ));
+        assert!(matches!(
+            classify_status(gateway, "html", CallKind::SAFE),
+            Some(ConnectorError::Transient(_))
+        ));
+        assert!(matches!(
+            classify_status(StatusCode::TOO_MANY_REQUESTS, "", INIT),
+            Some(ConnectorError::RateLimited { retry_after: Some(d) }) if d == WINDOW
+        ));
+        assert!(matches!(
+            classify_status(StatusCode::UNAUTHORIZED, "", CallKind::SAFE),
+            Some(ConnectorError::AuthExpired)
+        ));
+        assert!(classify_status(StatusCode::OK, "", CallKind::SAFE).is_none());
     }
 
     #[test]

@@ -33,7 +33,6 @@ pub enum BuildError {
 pub struct TikTok {
     client: client::Client,
     caps: Capabilities,
-    publish_ids: publish::PublishIds,
 }
 
 impl TikTok {
@@ -50,7 +49,6 @@ impl TikTok {
                 two_phase: true,
                 needs_public_url: true,
             },
-            publish_ids: Default::default(),
         })
     }
 
@@ -131,7 +129,7 @@ impl Connector for TikTok {
         ctx: &PublishCtx,
         prepared: &Prepared,
     ) -> Result<Published, ConnectorError> {
-        publish::commit(&self.client, &self.publish_ids, ctx, prepared).await
+        publish::commit(&self.client, ctx, prepared).await
     }
 
     async fn reconcile(
@@ -139,6 +137,6 @@ impl Connector for TikTok {
         ctx: &PublishCtx,
         prepared: Option<&Prepared>,
     ) -> Result<Reconciled, ConnectorError> {
-        publish::reconcile(&self.client, &self.publish_ids, ctx, prepared).await
+        publish::reconcile(&self.client, ctx, prepared).await
     }
 }

@@ -2,15 +2,13 @@
 //!
 //! prepare: `creator_info/query` (TikTok requires it before every post; read-only), check the
 //! configured privacy level against the creator's options, collect our signed public URLs.
-//! commit: `content/init` (the irreversible call) → `publish_id`, then `status/fetch` until a
-//! final state or `status_max_wait_secs`. reconcile: `status/fetch` by the publish id this
-//! process saw, else the creator's recent posts (`video/list`) matched by description and time.
+//! commit: `content/init` (the irreversible call) → `publish_id`, stored at once as the
+//! attempt's checkpoint, then `status/fetch` until a final state or `status_max_wait_secs`.
+//! reconcile: `status/fetch` of the stored publish id. TikTok has no other documented lookup,
+//! so an init whose answer was lost ends as unknown for a person — init is never replayed.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use pressroom_connector::{ConnectorError, PostDraft, Prepared, PublishCtx, Published, Reconciled};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -28,12 +26,11 @@ pub struct Checkpoint {
     pub description: String,
     pub photo_urls: Vec<String>,
     pub username: String,
+    /// Set by `commit` as soon as `content/init` answers, and saved before polling, so a
+    /// reconcile after a restart asks `status/fetch` about this very publish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_id: Option<String>,
 }
-
-/// Publish ids seen by `commit` in this process, by attempt id, so a reconcile after a
-/// bounded wait ran out can ask `status/fetch` directly. Lost on restart (the SDK's commit
-/// cannot store a checkpoint); reconcile then falls back to listing posts.
-pub type PublishIds = Arc<Mutex<HashMap<String, String>>>;
 
 #[derive(Deserialize)]
 struct CreatorInfo {
@@ -117,6 +114,7 @@ pub async fn prepare(
         description: draft.caption.clone(),
         photo_urls,
         username: info.creator_username,
+        publish_id: None,
     };
     let checkpoint = serde_json::to_value(cp)
         .map_err(|e| ConnectorError::transient(format!("encoding checkpoint: {e}")))?;
@@ -125,11 +123,15 @@ pub async fn prepare(
 
 pub async fn commit(
     client: &Client,
-    ids: &PublishIds,
     ctx: &PublishCtx,
     prepared: &Prepared,
 ) -> Result<Published, ConnectorError> {
-    let cp = checkpoint(prepared)?;
+    let mut cp = checkpoint(prepared)?;
+    if cp.publish_id.take().is_some() {
+        // Left by an earlier init that reconcile saw FAILED: it must not answer for this one.
+        // Nothing was sent yet, so a failure to store the cleared checkpoint is transient.
+        save(ctx, &cp).await?;
+    }
     let cfg = &client.cfg;
     let mut post_info = json!({
         "title": cp.title,
@@ -156,15 +158,21 @@ pub async fn commit(
     let init: InitData = client
         .call("/v2/post/publish/content/init/", token, Some(&body), true)
         .await?;
-    remember(ids, &ctx.attempt_id, &init.publish_id);
-    tracing::info!(publish_id = %init.publish_id, "TikTok accepted the photo post; polling its status.");
+    let publish_id = init.publish_id;
+    cp.publish_id = Some(publish_id.clone());
+    if let Err(e) = save(ctx, &cp).await {
+        // Polling may still reach a final answer; if not, reconcile cannot look this publish
+        // up after a restart and the attempt ends as unknown (never posted twice).
+        tracing::warn!(%publish_id, error = %e, "TikTok publish id not stored as the checkpoint");
+    }
+    tracing::info!(%publish_id, "TikTok accepted the photo post; polling its status.");
 
     // From here on TikTok has the post: every failure but a final FAILED is "outcome unknown".
     let deadline = tokio::time::Instant::now() + Duration::from_secs(cfg.status_max_wait_secs);
     let mut last: String;
     loop {
-        match fetch_status(client, token, &init.publish_id).await {
-            Ok(st) => match final_answer(&st, &init.publish_id, &cp.username, cp.post_mode) {
+        match fetch_status(client, token, &publish_id).await {
+            Ok(st) => match final_answer(&st, &publish_id, &cp.username, cp.post_mode) {
                 Some(Ok(p)) => return Ok(p),
                 Some(Err(e)) => return Err(e),
                 None => last = st.status,
@@ -174,12 +182,20 @@ pub async fn commit(
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(ConnectorError::OutcomeUnknown(format!(
-                "TikTok publish {} not final after {}s ({last})",
-                init.publish_id, cfg.status_max_wait_secs
+                "TikTok publish {publish_id} not final after {}s ({last})",
+                cfg.status_max_wait_secs
             )));
         }
         tokio::time::sleep(Duration::from_millis(cfg.status_poll_interval_ms)).await;
     }
+}
+
+/// Stores the checkpoint through the runtime (a no-op where nothing durable is behind the
+/// attempt, as in one-shot tools).
+async fn save(ctx: &PublishCtx, cp: &Checkpoint) -> Result<(), ConnectorError> {
+    let value = serde_json::to_value(cp)
+        .map_err(|e| ConnectorError::transient(format!("encoding checkpoint: {e}")))?;
+    ctx.save_checkpoint(&value).await.map(|_| ())
 }
 
 pub(crate) async fn fetch_status(
@@ -230,107 +246,42 @@ fn final_answer(
     }
 }
 
-#[derive(Deserialize)]
-struct VideoList {
-    #[serde(default)]
-    videos: Vec<Video>,
-    #[serde(default)]
-    has_more: bool,
-}
-
-#[derive(Deserialize)]
-struct Video {
-    id: String,
-    #[serde(default)]
-    video_description: String,
-    #[serde(default)]
-    create_time: i64,
-    #[serde(default)]
-    share_url: Option<String>,
-}
-
-const SKEW: chrono::Duration = chrono::Duration::minutes(5);
-
+/// Asks `status/fetch` about the publish id the attempt's checkpoint holds. Without one,
+/// `content/init` either never ran or its answer was lost; TikTok documents no other lookup,
+/// so only a person can tell (init is never replayed blindly).
 pub async fn reconcile(
     client: &Client,
-    ids: &PublishIds,
     ctx: &PublishCtx,
     prepared: Option<&Prepared>,
 ) -> Result<Reconciled, ConnectorError> {
-    let cp = prepared.map(checkpoint).transpose()?;
-    let token = &ctx.credentials.access_token;
-    let known = ids
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&ctx.attempt_id).cloned());
-    if let Some(publish_id) = known {
-        let st = fetch_status(client, token, &publish_id).await?;
-        let username = cp.as_ref().map(|c| c.username.as_str()).unwrap_or("");
-        let mode = cp.as_ref().map(|c| c.post_mode).unwrap_or_default();
-        return Ok(match final_answer(&st, &publish_id, username, mode) {
-            Some(Ok(p)) => Reconciled::Landed(p),
-            // A FAILED publish posted nothing: committing again is safe.
-            Some(Err(_)) => Reconciled::Absent,
-            None => Reconciled::Unknown(format!(
-                "TikTok publish {publish_id} is still {}",
-                st.status
-            )),
-        });
-    }
-    let mode = cp
-        .as_ref()
-        .map(|c| c.post_mode)
-        .unwrap_or(client.cfg.post_mode);
-    if !client.cfg.reconcile_via_video_list || mode == PostMode::MediaUpload {
+    let parsed: Vec<Checkpoint> = [prepared.map(|p| &p.checkpoint), ctx.checkpoint.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|v| serde_json::from_value(v.clone()).ok())
+        .collect();
+    let stored = parsed
+        .iter()
+        .find(|c| c.publish_id.is_some())
+        .or(parsed.first());
+    let Some(publish_id) = stored.and_then(|c| c.publish_id.clone()) else {
         return Ok(Reconciled::Unknown(
-            "no publish id for this attempt and TikTok cannot list inbox drafts; check the TikTok app".into(),
+            "TikTok content/init was sent but its answer (the publish_id) never arrived; \
+             TikTok offers no lookup without it, so check the creator's profile or inbox"
+                .into(),
         ));
-    }
-    let list: VideoList = client
-        .call(
-            "/v2/video/list/?fields=id,title,video_description,create_time,share_url",
-            token,
-            Some(&json!({ "max_count": 20 })),
-            false,
-        )
-        .await?;
-    let since: Option<DateTime<Utc>> = ctx.committing_since.map(|t| t - SKEW);
-    let description = cp
-        .as_ref()
-        .map(|c| c.description.as_str())
-        .unwrap_or(&ctx.caption);
-    for v in &list.videos {
-        let created = DateTime::from_timestamp(v.create_time, 0);
-        let in_window = match (since, created) {
-            (Some(s), Some(c)) => c >= s,
-            _ => true,
-        };
-        if in_window && v.video_description == description {
-            return Ok(Reconciled::Landed(Published {
-                remote_id: v.id.clone(),
-                url: v.share_url.clone(),
-            }));
-        }
-    }
-    let reaches_back = since.is_some_and(|s| {
-        list.videos
-            .iter()
-            .filter_map(|v| DateTime::from_timestamp(v.create_time, 0))
-            .any(|c| c < s)
-    });
-    if !list.has_more || reaches_back {
-        Ok(Reconciled::Absent)
-    } else {
-        Ok(Reconciled::Unknown(
-            "no match in the creator's 20 most recent posts".into(),
-        ))
-    }
-}
-
-fn remember(ids: &PublishIds, attempt: &str, publish_id: &str) {
-    if let Ok(mut m) = ids.lock() {
-        m.insert(attempt.to_owned(), publish_id.to_owned());
-    }
+    };
+    let st = fetch_status(client, &ctx.credentials.access_token, &publish_id).await?;
+    let username = stored.map(|c| c.username.as_str()).unwrap_or("");
+    let mode = stored.map(|c| c.post_mode).unwrap_or(client.cfg.post_mode);
+    Ok(match final_answer(&st, &publish_id, username, mode) {
+        Some(Ok(p)) => Reconciled::Landed(p),
+        // A FAILED publish posted nothing: committing again is safe.
+        Some(Err(_)) => Reconciled::Absent,
+        None => Reconciled::Unknown(format!(
+            "TikTok publish {publish_id} is still {}",
+            st.status
+        )),
+    })
 }
 
 fn checkpoint(prepared: &Prepared) -> Result<Checkpoint, ConnectorError> {

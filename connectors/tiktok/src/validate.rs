@@ -12,13 +12,13 @@ pub fn validate(caps: &Capabilities, draft: &PostDraft) -> Result<(), Vec<Valida
             message,
         });
     };
-    let units = draft.caption.encode_utf16().count();
-    if units > caps.max_caption_chars {
-        issue(
-            "caption",
-            "max_utf16_units",
-            format!("TikTok descriptions are limited to 4000 UTF-16 units, this one has {units}"),
-        );
+    // Caption rules are pressroom-media's (the table campaign validation uses too): 4000
+    // UTF-16 units for the description (PLATFORMS.md 4.4).
+    let rules = pressroom_media::CaptionRules::documented("tiktok");
+    if let Err(found) = pressroom_media::check_caption_with(&rules, &draft.caption) {
+        for i in &found {
+            issue(i.field(), i.rule.id(), i.summary());
+        }
     }
     if draft.media.is_empty() || draft.media.len() > 35 {
         issue(

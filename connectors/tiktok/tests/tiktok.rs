@@ -1,11 +1,15 @@
 //! The TikTok connector against its fake over loopback HTTP.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use chrono::Utc;
-use connector_tiktok::fake::{FakeOptions, FakeTikTok};
+use connector_tiktok::fake::{FakeOptions, FakeTikTok, Fault};
 use connector_tiktok::{PostMode, TikTok, TikTokConfig};
+use pressroom_connector::testkit::MemoryCheckpoints;
 use pressroom_connector::testkit::media::sample_png;
 use pressroom_connector::{
-    AccountRef, Connector, ConnectorError, Credentials, PostDraft, PublishCtx, Reconciled,
+    AccountRef, Connector, ConnectorError, Credentials, PostDraft, Prepared, PublishCtx, Reconciled,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -42,6 +46,7 @@ async fn setup_with(opts: FakeOptions, tweak: impl FnOnce(&mut TikTokConfig)) ->
         committing_since: None,
         caption: caption.clone(),
         media_sha256: vec![media.sha256.clone()],
+        checkpointer: None,
     };
     Setup {
         fake,
@@ -252,6 +257,27 @@ async fn unreachable_photo_url_fails_with_photo_pull_failed() {
     );
 }
 
+/// A ctx whose checkpoint saves land in memory, as the runtime's attempt row would hold them.
+fn durable(ctx: &PublishCtx) -> (PublishCtx, Arc<MemoryCheckpoints>) {
+    let saved = Arc::new(MemoryCheckpoints::default());
+    let mut ctx = ctx.clone();
+    ctx.checkpointer = Some(saved.checkpointer());
+    (ctx, saved)
+}
+
+/// What a restarted daemon hands reconcile: the attempt's stored checkpoint, nothing else.
+fn after_restart(ctx: &PublishCtx, stored: &serde_json::Value) -> (PublishCtx, Prepared) {
+    let mut ctx = ctx.clone();
+    ctx.checkpointer = None;
+    ctx.checkpoint = Some(stored.clone());
+    (
+        ctx,
+        Prepared {
+            checkpoint: stored.clone(),
+        },
+    )
+}
+
 #[tokio::test]
 async fn bounded_wait_hands_over_to_reconcile_by_publish_id() {
     let opts = FakeOptions {
@@ -259,19 +285,29 @@ async fn bounded_wait_hands_over_to_reconcile_by_publish_id() {
         ..Default::default()
     };
     let s = setup_with(opts, |c| c.status_max_wait_secs = 1).await;
-    let prepared = s.conn.prepare(&s.ctx, &s.draft).await.expect("prepare");
+    let (ctx, saved) = durable(&s.ctx);
+    let prepared = s.conn.prepare(&ctx, &s.draft).await.expect("prepare");
     let err = s
         .conn
-        .commit(&s.ctx, &prepared)
+        .commit(&ctx, &prepared)
         .await
         .expect_err("still processing");
     assert!(
         matches!(err, ConnectorError::OutcomeUnknown(ref m) if m.contains("p_pub_url")),
         "{err:?}"
     );
+    let stored = saved
+        .last()
+        .expect("the publish id was saved before polling");
+    let publish_id = stored["publish_id"]
+        .as_str()
+        .expect("publish_id")
+        .to_owned();
+    assert_eq!(publish_id, s.fake.publishes()[0].publish_id);
+    let (ctx, prepared) = after_restart(&s.ctx, &stored);
     let r = s
         .conn
-        .reconcile(&s.ctx, Some(&prepared))
+        .reconcile(&ctx, Some(&prepared))
         .await
         .expect("reconcile");
     assert!(
@@ -279,6 +315,148 @@ async fn bounded_wait_hands_over_to_reconcile_by_publish_id() {
         "{r:?}"
     );
     assert_eq!(s.fake.commits(), 1);
+}
+
+#[tokio::test]
+async fn a_restarted_daemon_reconciles_by_the_stored_publish_id() {
+    let s = setup_with(FakeOptions::default(), |c| c.status_max_wait_secs = 0).await;
+    let (ctx, saved) = durable(&s.ctx);
+    let prepared = s.conn.prepare(&ctx, &s.draft).await.expect("prepare");
+    let err = s.conn.commit(&ctx, &prepared).await.expect_err("not final");
+    assert!(matches!(err, ConnectorError::OutcomeUnknown(_)), "{err:?}");
+    let stored = saved.last().expect("checkpoint saved");
+    // A new process: a fresh connector that never saw this commit.
+    let restarted = TikTok::new(s.fake.config()).expect("builds");
+    let (ctx, prepared) = after_restart(&s.ctx, &stored);
+    let mut landed = None;
+    for _ in 0..100 {
+        match restarted
+            .reconcile(&ctx, Some(&prepared))
+            .await
+            .expect("reconcile")
+        {
+            Reconciled::Landed(p) => {
+                landed = Some(p);
+                break;
+            }
+            Reconciled::Unknown(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Reconciled::Absent => panic!("the publish exists"),
+        }
+    }
+    let landed = landed.expect("reconcile found the post");
+    assert_eq!(landed.remote_id, s.fake.publishes()[0].post_id);
+    let endpoints: Vec<String> = s.fake.requests().into_iter().map(|r| r.endpoint).collect();
+    assert_eq!(
+        endpoints
+            .iter()
+            .filter(|e| *e == "POST /v2/post/publish/content/init/")
+            .count(),
+        1,
+        "init is never replayed: {endpoints:?}"
+    );
+    assert!(
+        endpoints
+            .iter()
+            .all(|e| e.starts_with("POST /v2/post/publish/")),
+        "only documented endpoints: {endpoints:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_error_on_init_is_outcome_unknown_and_init_is_not_replayed() {
+    let s = setup().await;
+    let (ctx, saved) = durable(&s.ctx);
+    let prepared = s.conn.prepare(&ctx, &s.draft).await.expect("prepare");
+    s.fake.inject(Fault::respond(
+        "POST /v2/post/publish/content/init/",
+        500,
+        json!({"data": {}, "error": {"code": "internal_error", "message": "Something went wrong.", "log_id": "L1"}}),
+    ));
+    let err = s.conn.commit(&ctx, &prepared).await.expect_err("5xx");
+    assert!(
+        matches!(err, ConnectorError::OutcomeUnknown(ref m) if m.contains("internal_error")),
+        "{err:?}"
+    );
+    assert_eq!(saved.saves(), 0, "no publish id to store");
+    // A gateway page instead of TikTok's envelope is just as ambiguous.
+    s.fake.inject(Fault::respond(
+        "POST /v2/post/publish/content/init/",
+        504,
+        json!("<html>Gateway Timeout</html>"),
+    ));
+    let err = s.conn.commit(&ctx, &prepared).await.expect_err("504");
+    assert!(matches!(err, ConnectorError::OutcomeUnknown(_)), "{err:?}");
+    // Reconcile cannot look a post up without its publish id: a person decides.
+    let r = s
+        .conn
+        .reconcile(&ctx, Some(&prepared))
+        .await
+        .expect("reconcile");
+    assert!(
+        matches!(r, Reconciled::Unknown(ref m) if m.contains("publish_id")),
+        "{r:?}"
+    );
+    assert_eq!(s.fake.calls("POST /v2/post/publish/status/fetch/"), 0);
+}
+
+#[tokio::test]
+async fn a_rate_limit_without_retry_after_waits_the_configured_window() {
+    let s = setup_with(FakeOptions::default(), |c| c.rate_limit_wait_secs = 7).await;
+    let prepared = s.conn.prepare(&s.ctx, &s.draft).await.expect("prepare");
+    s.fake.inject(Fault::respond(
+        "POST /v2/post/publish/content/init/",
+        429,
+        json!({"data": {}, "error": {"code": "rate_limit_exceeded", "message": "API rate limit was exceeded, please retry later.", "log_id": "L2"}}),
+    ));
+    let err = s.conn.commit(&s.ctx, &prepared).await.expect_err("429");
+    assert!(
+        matches!(err, ConnectorError::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(7)),
+        "{err:?}"
+    );
+    assert_eq!(s.fake.commits(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_publish_is_absent_and_the_next_commit_forgets_its_id() {
+    let s = setup_with(FakeOptions::default(), |c| c.status_max_wait_secs = 0).await;
+    let (ctx, saved) = durable(&s.ctx);
+    let prepared = s.conn.prepare(&ctx, &s.draft).await.expect("prepare");
+    s.fake.fail_next_publish("internal");
+    // The one status poll commit makes (no wait) errs, so commit cannot see FAILED itself.
+    s.fake.inject(Fault::respond(
+        "POST /v2/post/publish/status/fetch/",
+        500,
+        json!({"data": {}, "error": {"code": "internal_error", "message": "m", "log_id": "L3"}}),
+    ));
+    let err = s.conn.commit(&ctx, &prepared).await.expect_err("not final");
+    assert!(matches!(err, ConnectorError::OutcomeUnknown(_)), "{err:?}");
+    let first = saved.last().expect("saved");
+    let (rctx, rprepared) = after_restart(&ctx, &first);
+    let mut absent = false;
+    for _ in 0..100 {
+        match s
+            .conn
+            .reconcile(&rctx, Some(&rprepared))
+            .await
+            .expect("reconcile")
+        {
+            Reconciled::Absent => {
+                absent = true;
+                break;
+            }
+            Reconciled::Unknown(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Reconciled::Landed(p) => panic!("FAILED publish reported landed: {p:?}"),
+        }
+    }
+    assert!(absent, "a FAILED publish is absent");
+    // Committing again (reconcile said absent) first clears the dead publish id.
+    let (mut ctx2, saved2) = durable(&rctx);
+    ctx2.checkpoint = Some(first.clone());
+    let _ = s.conn.commit(&ctx2, &rprepared).await;
+    assert_eq!(saved2.saves(), 2, "cleared, then the new publish id");
+    let second = saved2.last().expect("saved");
+    assert_ne!(second["publish_id"], first["publish_id"]);
+    assert_eq!(s.fake.commits(), 2);
 }
 
 #[tokio::test]

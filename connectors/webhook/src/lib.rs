@@ -61,16 +61,16 @@ impl Connector for Webhook {
 
     fn validate(&self, draft: &PostDraft) -> Result<(), Vec<ValidationIssue>> {
         let mut issues = Vec::new();
-        let chars = draft.caption.chars().count();
-        if chars > self.caps.max_caption_chars {
-            issues.push(ValidationIssue {
-                field: "caption".into(),
-                rule: "max_chars".into(),
-                message: format!(
-                    "the receiver takes at most {} characters, this caption has {chars}",
-                    self.caps.max_caption_chars
-                ),
-            });
+        // Caption rules are pressroom-media's (the table campaign validation uses too), with
+        // the length this receiver's config sets.
+        let mut rules = pressroom_media::CaptionRules::documented("webhook");
+        rules.max_length = Some(self.caps.max_caption_chars);
+        if let Err(found) = pressroom_media::check_caption_with(&rules, &draft.caption) {
+            issues.extend(found.iter().map(|i| ValidationIssue {
+                field: i.field().into(),
+                rule: i.rule.id().into(),
+                message: i.summary(),
+            }));
         }
         for (i, m) in draft.media.iter().enumerate() {
             if m.bytes > self.caps.max_media_bytes {

@@ -37,6 +37,7 @@ async fn setup() -> Setup {
         committing_since: None,
         caption: "Hello from Pressroom".into(),
         media_sha256: vec![media.sha256.clone()],
+        checkpointer: None,
     };
     Setup {
         fake,

@@ -14,8 +14,8 @@ pub mod testkit;
 
 pub use error::{BoxError, ConnectorError};
 pub use model::{
-    AccountRef, Capabilities, Credentials, MediaRef, OAuthSpec, PostDraft, Prepared, PublishCtx,
-    Published, Reconciled, ValidationIssue,
+    AccountRef, Capabilities, CheckpointStore, Checkpointer, Credentials, MediaRef, OAuthSpec,
+    PostDraft, Prepared, PublishCtx, Published, Reconciled, ValidationIssue,
 };
 pub use registry::Registry;
 
@@ -49,7 +49,9 @@ pub trait Connector: Send + Sync + 'static {
         draft: &PostDraft,
     ) -> Result<Prepared, ConnectorError>;
 
-    /// The one irreversible call. Never retried blindly after `OutcomeUnknown`.
+    /// The one irreversible call. Never retried blindly after `OutcomeUnknown`. A platform that
+    /// answers with a handle before the outcome is final (TikTok's `publish_id`) saves it with
+    /// [`PublishCtx::save_checkpoint`] first, so reconcile can look it up after a restart.
     async fn commit(
         &self,
         ctx: &PublishCtx,

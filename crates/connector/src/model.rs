@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -77,6 +78,52 @@ pub struct PublishCtx {
     /// Caption and media hash, so reconcile can match the post on the platform.
     pub caption: String,
     pub media_sha256: Vec<String>,
+    /// Lets `commit` store what the platform answered before the outcome is final (TikTok's
+    /// `publish_id`) as the attempt's checkpoint, so a reconcile after a crash can ask about
+    /// it. `None` where nothing durable is behind the attempt.
+    pub checkpointer: Option<Checkpointer>,
+}
+
+/// The durable side of [`Checkpointer`]: the runtime writes the attempt's checkpoint column.
+#[async_trait::async_trait]
+pub trait CheckpointStore: Send + Sync {
+    /// Replaces the attempt's checkpoint; returns once it is durable.
+    async fn save(&self, checkpoint: &serde_json::Value) -> Result<(), crate::ConnectorError>;
+}
+
+/// A handle on the attempt's checkpoint, for `commit` (see [`PublishCtx::checkpointer`]).
+#[derive(Clone)]
+pub struct Checkpointer(Arc<dyn CheckpointStore>);
+
+impl Checkpointer {
+    pub fn new(store: Arc<dyn CheckpointStore>) -> Self {
+        Self(store)
+    }
+
+    /// Stores `checkpoint` as the attempt's checkpoint (the whole value, not a patch).
+    pub async fn save(&self, checkpoint: &serde_json::Value) -> Result<(), crate::ConnectorError> {
+        self.0.save(checkpoint).await
+    }
+}
+
+impl std::fmt::Debug for Checkpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Checkpointer")
+    }
+}
+
+impl PublishCtx {
+    /// Saves `checkpoint` through the runtime when it provides a store; `Ok(false)` when it
+    /// does not (tests, one-shot tools), so callers can decide whether that matters.
+    pub async fn save_checkpoint(
+        &self,
+        checkpoint: &serde_json::Value,
+    ) -> Result<bool, crate::ConnectorError> {
+        match &self.checkpointer {
+            Some(c) => c.save(checkpoint).await.map(|()| true),
+            None => Ok(false),
+        }
+    }
 }
 
 /// Output of `prepare`, stored as the attempt's checkpoint (JSON) before `commit` runs.
@@ -128,20 +175,67 @@ pub struct OAuthSpec {
 
 impl Credentials {
     /// The credentials to store after a refresh: `fresh`, except that a missing or empty refresh
-    /// token never overwrites the stored one (several platforms omit it when it did not rotate).
+    /// token never overwrites the stored one (several platforms omit it when it did not rotate),
+    /// and a `null` extra keeps the stored extra.
     pub fn merge_refreshed(&self, fresh: Credentials) -> Credentials {
-        use secrecy::ExposeSecret;
-        let keep_old = fresh
-            .refresh_token
-            .as_ref()
-            .is_none_or(|t| t.expose_secret().is_empty());
+        let extra = if fresh.extra.is_null() {
+            self.extra.clone()
+        } else {
+            fresh.extra.clone()
+        };
         Credentials {
-            refresh_token: if keep_old {
-                self.refresh_token.clone()
-            } else {
+            refresh_token: if fresh.rotates_refresh_token() {
                 fresh.refresh_token
+            } else {
+                self.refresh_token.clone()
             },
+            extra,
             ..fresh
         }
+    }
+
+    /// True when these (freshly refreshed) credentials carry a new, non-empty refresh token
+    /// that must replace the stored one.
+    pub fn rotates_refresh_token(&self) -> bool {
+        use secrecy::ExposeSecret;
+        self.refresh_token
+            .as_ref()
+            .is_some_and(|t| !t.expose_secret().is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn creds(refresh: Option<&str>, extra: serde_json::Value) -> Credentials {
+        Credentials {
+            access_token: SecretString::from("new-access"),
+            refresh_token: refresh.map(SecretString::from),
+            expires_at: None,
+            extra,
+        }
+    }
+
+    fn refresh_of(c: &Credentials) -> Option<&str> {
+        c.refresh_token.as_ref().map(|t| t.expose_secret())
+    }
+
+    #[test]
+    fn merge_keeps_the_stored_refresh_token_unless_a_new_one_came() {
+        let stored = creds(Some("rt-1"), serde_json::json!({"a": 1}));
+        for fresh in [None, Some("")] {
+            let merged = stored.merge_refreshed(creds(fresh, serde_json::Value::Null));
+            assert_eq!(refresh_of(&merged), Some("rt-1"), "{fresh:?}");
+            assert_eq!(merged.access_token.expose_secret(), "new-access");
+            assert_eq!(merged.extra, serde_json::json!({"a": 1}));
+        }
+        let merged = stored.merge_refreshed(creds(Some("rt-2"), serde_json::json!({"a": 2})));
+        assert_eq!(refresh_of(&merged), Some("rt-2"));
+        assert_eq!(merged.extra, serde_json::json!({"a": 2}));
+        assert!(!creds(Some(""), serde_json::Value::Null).rotates_refresh_token());
+        assert!(creds(Some("x"), serde_json::Value::Null).rotates_refresh_token());
     }
 }

@@ -64,7 +64,7 @@ pub fn load_keyring(settings: &Settings, demo: bool) -> anyhow::Result<Keyring> 
     }
     anyhow::bail!(
         "security.keyring_file: no token key is configured; tokens are never stored unencrypted. \
-         Create one with `pressroom keys init FILE` and set security.keyring_file (or PRESSROOM__SECURITY__KEYRING_FILE)"
+         Create one with `pressroom keyring init FILE` and set security.keyring_file (or PRESSROOM__SECURITY__KEYRING_FILE)"
     )
 }
 

@@ -2,8 +2,13 @@
 //! binary plugs in the keyring from `pressroom-crypto`.
 
 use pressroom_connector::Credentials;
+use pressroom_store::entity::account;
 use pressroom_store::repo::{accounts, audit};
-use pressroom_store::{Store, Tx};
+use pressroom_store::sea_orm::sea_query::Expr;
+use pressroom_store::sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement,
+};
+use pressroom_store::{Backend, Store, Tx};
 use secrecy::SecretString;
 
 /// Where a sealed token lives; bound into the AEAD so a sealed value copied to another row,
@@ -128,4 +133,83 @@ pub async fn save_account(
     )
     .await?;
     Ok(row.id)
+}
+
+/// Stores what a refresh returned, merged with the stored credentials
+/// ([`Credentials::merge_refreshed`]: a missing or empty refresh token never overwrites ours),
+/// in one transaction: the access token, a rotated refresh token (TikTok's old one is dead the
+/// moment the new one is issued, so both land together or not at all) and the account's
+/// `extra`. Returns the credentials now stored.
+pub async fn store_refreshed(
+    store: &Store,
+    cipher: &dyn TokenCipher,
+    account: &account::Model,
+    stored: &Credentials,
+    fresh: Credentials,
+    now: i64,
+) -> anyhow::Result<Credentials> {
+    let rotated = fresh.rotates_refresh_token();
+    let merged = stored.merge_refreshed(fresh);
+    let (key_id, access) = cipher.seal(
+        &merged.access_token,
+        TokenSlot::access(&account.workspace_id, &account.id),
+    )?;
+    // Only a new refresh token is sealed; `None` keeps the stored column (COALESCE).
+    let refresh = match (&merged.refresh_token, rotated) {
+        (Some(r), true) => Some(
+            cipher
+                .seal(r, TokenSlot::refresh(&account.workspace_id, &account.id))?
+                .1,
+        ),
+        _ => None,
+    };
+    let tx = store.begin().await?;
+    accounts::update_tokens(
+        store,
+        &tx,
+        now,
+        &account.id,
+        &access,
+        refresh.as_deref(),
+        &key_id,
+        merged.expires_at.map(|t| t.timestamp_millis()),
+    )
+    .await?;
+    if merged.extra != stored.extra {
+        account::Entity::update_many()
+            .col_expr(
+                account::Column::Extra,
+                Expr::value(merged.extra.to_string()),
+            )
+            .filter(account::Column::Id.eq(account.id.as_str()))
+            .filter(account::Column::WorkspaceId.eq(account.workspace_id.as_str()))
+            .exec(&tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(merged)
+}
+
+/// Held while one instance decides on and runs an account's refresh, so instances sharing a
+/// PostgreSQL database refresh an account one at a time: with rotating refresh tokens a second,
+/// concurrent refresh would present a token the first just killed (`invalid_grant`) and park
+/// the account. On SQLite (one instance) the caller's in-process lock is enough. Released when
+/// dropped (the transaction that holds the advisory lock ends).
+pub struct RefreshLock {
+    _tx: Option<Tx>,
+}
+
+/// Takes the account's refresh lock; re-read the account after this returns.
+pub async fn lock_refresh(store: &Store, account_id: &str) -> anyhow::Result<RefreshLock> {
+    if store.backend() != Backend::Postgres {
+        return Ok(RefreshLock { _tx: None });
+    }
+    let tx = store.begin().await?;
+    tx.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        [format!("pressroom.refresh:{account_id}").into()],
+    ))
+    .await?;
+    Ok(RefreshLock { _tx: Some(tx) })
 }

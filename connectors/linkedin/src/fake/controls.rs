@@ -72,12 +72,13 @@ impl FakeControls for FakeLinkedIn {
                     ));
                 }
             }
-            KitFault::RateLimited { step, retry_after } => self.inject(Fault::next(
+            // LinkedIn names no time (no Retry-After, no rate headers): a plain 429.
+            KitFault::RateLimited { step, .. } => self.inject(Fault::next(
                 endpoint(step),
                 FaultAction::Respond {
                     status: 429,
                     body: json!({"status": 429, "message": "Resource level throttle MEMBER DAY limit for calls to this resource is reached."}),
-                    headers: vec![("Retry-After".into(), retry_after.as_secs().to_string())],
+                    headers: Vec::new(),
                 },
             )),
             KitFault::RejectContent => self.inject(Fault::respond(
@@ -110,5 +111,9 @@ impl FakeControls for FakeLinkedIn {
 
     fn rejection_reason(&self) -> String {
         REJECTION.into()
+    }
+
+    fn rate_limit_default(&self) -> Option<std::time::Duration> {
+        Some(crate::rate_limit_default(chrono::Utc::now()))
     }
 }

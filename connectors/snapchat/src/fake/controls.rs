@@ -74,12 +74,13 @@ impl FakeControls for FakeSnapchat {
                     ));
                 }
             }
-            KitFault::RateLimited { step, retry_after } => self.inject(Fault::next(
+            // Snap names no time (no rate headers): a plain 429.
+            KitFault::RateLimited { step, .. } => self.inject(Fault::next(
                 endpoint(step),
                 FaultAction::Respond {
                     status: 429,
                     body: envelope("E4290", "Too many requests"),
-                    headers: vec![("Retry-After".into(), retry_after.as_secs().to_string())],
+                    headers: Vec::new(),
                 },
             )),
             KitFault::RejectContent => self.reject_next_media(REJECTION),
@@ -110,5 +111,9 @@ impl FakeControls for FakeSnapchat {
 
     fn rejection_reason(&self) -> String {
         REJECTION.into()
+    }
+
+    fn rate_limit_default(&self) -> Option<std::time::Duration> {
+        Some(crate::RATE_LIMIT_DEFAULT)
     }
 }

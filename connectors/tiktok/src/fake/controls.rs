@@ -1,8 +1,9 @@
 //! The compliance kit's controls for this fake: each kit fault the way TikTok produces it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use pressroom_connector::testkit::{Account, FakeControls, Fault as KitFault, Step};
+use pressroom_connector::testkit::{Account, FakeControls, Fault as KitFault, KitFeatures, Step};
 use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -69,13 +70,14 @@ impl FakeControls for FakeTikTok {
                     })));
                 }
             }
-            KitFault::RateLimited { step, retry_after } => self.inject(Fault::next(endpoint(step), FaultAction::Respond {
+            // TikTok names no time (no Retry-After): the connector waits its configured window.
+            KitFault::RateLimited { step, .. } => self.inject(Fault::next(endpoint(step), FaultAction::Respond {
                 status: 429,
                 body: json!({
                     "data": {},
                     "error": { "code": "rate_limit_exceeded", "message": "API rate limit was exceeded, please retry later.", "log_id": "20261125000000INJECTED" }
                 }),
-                headers: vec![("Retry-After".into(), retry_after.as_secs().to_string())],
+                headers: Vec::new(),
             })),
             KitFault::RejectContent => self.fail_next_publish(REJECTION),
             KitFault::AcceptThenHang => self.inject(Fault::next(
@@ -106,5 +108,18 @@ impl FakeControls for FakeTikTok {
 
     fn rejection_reason(&self) -> String {
         REJECTION.into()
+    }
+
+    fn features(&self) -> KitFeatures {
+        // Without the publish_id that init's answer carries, TikTok offers no lookup: a lost
+        // or 5xx init ends as unknown, never replayed.
+        KitFeatures {
+            reconcile: false,
+            ..KitFeatures::default()
+        }
+    }
+
+    fn rate_limit_default(&self) -> Option<Duration> {
+        Some(self.config().rate_limit_wait())
     }
 }

@@ -7,8 +7,9 @@
 //! privacy level among the creator's options, UTF-16 limits, scopes, 6 inits a minute);
 //! the fake *pulls* every photo URL and fails the publish like TikTok (`photo_pull_failed`,
 //! `picture_size_check_failed` for PNG or > 20 MB); status/fetch walks PROCESSING_DOWNLOAD →
-//! PROCESSING_UPLOAD → PUBLISH_COMPLETE (ids after N polls) or SEND_TO_USER_INBOX or FAILED;
-//! video/list shows direct posts. It records publishes, counts commits, takes faults.
+//! PROCESSING_UPLOAD → PUBLISH_COMPLETE (ids after N polls) or SEND_TO_USER_INBOX or FAILED.
+//! A 429 carries no `Retry-After` (TikTok sends none). It records publishes, counts commits,
+//! takes faults.
 
 mod controls;
 mod faults;
@@ -144,12 +145,7 @@ pub(crate) struct State {
     pub commits: u32,
 }
 
-pub(crate) const ALL_SCOPES: [&str; 4] = [
-    "user.info.basic",
-    "video.publish",
-    "video.upload",
-    "video.list",
-];
+pub(crate) const ALL_SCOPES: [&str; 3] = ["user.info.basic", "video.publish", "video.upload"];
 
 impl State {
     pub fn now(&self) -> DateTime<Utc> {

@@ -24,7 +24,6 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v2/post/publish/creator_info/query/", post(creator_info))
         .route("/v2/post/publish/content/init/", post(content_init))
         .route("/v2/post/publish/status/fetch/", post(status_fetch))
-        .route("/v2/video/list/", post(video_list))
         .route_layer(from_fn_with_state(faults.clone(), faults::middleware))
         .with_state(shared);
     let control = Router::new()
@@ -432,47 +431,4 @@ async fn status_fetch(AxState(sh): S, headers: HeaderMap, body: Option<Json<Valu
         }
     };
     tt_ok(&mut st, data)
-}
-
-async fn video_list(AxState(sh): S, headers: HeaderMap, body: Option<Json<Value>>) -> Response {
-    let mut st = sh.state();
-    let t = match authorize(&mut st, &headers) {
-        Ok(t) => t,
-        Err(r) => return *r,
-    };
-    if let Some(r) = scope_missing(&mut st, &t, "video.list") {
-        return r;
-    }
-    let max = body
-        .as_ref()
-        .and_then(|b| b.get("max_count"))
-        .and_then(Value::as_u64)
-        .unwrap_or(10)
-        .min(20) as usize;
-    let username = st.usernames.get(&t.open_id).cloned().unwrap_or_default();
-    let mine: Vec<&FakePublish> = st
-        .publishes
-        .iter()
-        .rev()
-        .filter(|p| p.open_id == t.open_id && p.post_mode == "DIRECT_POST" && p.exists())
-        .collect();
-    let has_more = mine.len() > max;
-    let videos: Vec<Value> = mine
-        .into_iter()
-        .take(max)
-        .map(|p| {
-            json!({
-                "id": p.post_id,
-                "title": p.title,
-                "video_description": p.description,
-                "create_time": p.created_at.timestamp(),
-                "share_url": format!("https://www.tiktok.com/@{username}/photo/{}", p.post_id),
-            })
-        })
-        .collect();
-    let cursor = st.now().timestamp_millis();
-    tt_ok(
-        &mut st,
-        json!({ "videos": videos, "cursor": cursor, "has_more": has_more }),
-    )
 }

@@ -20,6 +20,8 @@ pub enum Fault {
     ServerError { step: Step, times: u32 },
     /// Answer the next call of `step` with the platform's rate-limit response, naming
     /// `retry_after` the way the platform does (429 + `Retry-After`, usage headers, error code).
+    /// Platforms that name no time (LinkedIn, TikTok, Snapchat send no `Retry-After`) answer
+    /// their plain 429 and ignore `retry_after`; see [`FakeControls::rate_limit_default`].
     RateLimited { step: Step, retry_after: Duration },
     /// Refuse the content on the next call that inspects it, with the platform's rejection.
     RejectContent,
@@ -36,7 +38,10 @@ pub struct KitFeatures {
     pub refresh: bool,
     /// The platform signals rate limits the fake can inject.
     pub rate_limit: bool,
-    /// `reconcile` can find a post whose commit answer was lost.
+    /// `reconcile` can find a post whose commit answer was lost. False for platforms whose
+    /// irreversible call returns the only handle to look the post up by (TikTok's
+    /// `publish_id`): the kit then checks the opposite promise, that a commit lost to a timeout
+    /// or a 5xx ends as unknown for a person and is never repeated.
     pub reconcile: bool,
 }
 
@@ -89,4 +94,11 @@ pub trait FakeControls: Send + Sync {
 
     /// A fragment of the platform's rejection message that must reach `Rejected(reason)`.
     fn rejection_reason(&self) -> String;
+
+    /// For platforms whose rate-limit answers name no time: the wait the connector documents
+    /// for them (from now), which the kit then expects instead of the time it injected.
+    /// `None` (the default): the platform names the time and the connector must honour it.
+    fn rate_limit_default(&self) -> Option<Duration> {
+        None
+    }
 }

@@ -33,5 +33,5 @@ mod runner;
 pub mod scenarios;
 
 pub use controls::{Account, FakeControls, Fault, KitFeatures, Step};
-pub use runner::{Attempt, Outcome, RunLog, Runner};
+pub use runner::{Attempt, MemoryCheckpoints, Outcome, RunLog, Runner};
 pub use scenarios::run_all;

@@ -1,11 +1,54 @@
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 
 use super::Account;
-use crate::{Connector, ConnectorError, PostDraft, Prepared, PublishCtx, Published, Reconciled};
+use crate::{
+    CheckpointStore, Checkpointer, Connector, ConnectorError, PostDraft, Prepared, PublishCtx,
+    Published, Reconciled,
+};
+
+/// The attempt's checkpoint column, in memory: what `commit` saved through
+/// [`PublishCtx::save_checkpoint`] and how often. The runner reads it back after each commit,
+/// as the runtime re-reads the attempt row.
+#[derive(Debug, Default)]
+pub struct MemoryCheckpoints {
+    saved: Mutex<Option<serde_json::Value>>,
+    saves: AtomicU64,
+}
+
+impl MemoryCheckpoints {
+    /// The last saved checkpoint, if any was saved since the last `take`.
+    pub fn take(&self) -> Option<serde_json::Value> {
+        self.saved.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// The last saved checkpoint, left in place.
+    pub fn last(&self) -> Option<serde_json::Value> {
+        self.saved.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How many saves happened.
+    pub fn saves(&self) -> u64 {
+        self.saves.load(Ordering::Relaxed)
+    }
+
+    /// A checkpointer writing here, for a `PublishCtx`.
+    pub fn checkpointer(self: &Arc<Self>) -> Checkpointer {
+        Checkpointer::new(self.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl CheckpointStore for MemoryCheckpoints {
+    async fn save(&self, checkpoint: &serde_json::Value) -> Result<(), ConnectorError> {
+        *self.saved.lock().unwrap_or_else(|p| p.into_inner()) = Some(checkpoint.clone());
+        self.saves.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
 
 /// How a run of an attempt ended, as the runtime would record it.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +91,20 @@ pub struct Attempt {
     /// True between writing `committing` and learning the outcome.
     pub committing: bool,
     pub log: RunLog,
+    /// What `commit` saved as the checkpoint (read back into `ctx` and `prepared`).
+    pub checkpoints: Arc<MemoryCheckpoints>,
+}
+
+impl Attempt {
+    /// Applies a checkpoint `commit` saved, as the runtime's re-read of the attempt row would.
+    fn reload_checkpoint(&mut self) {
+        if let Some(saved) = self.checkpoints.take() {
+            self.ctx.checkpoint = Some(saved.clone());
+            if let Some(p) = self.prepared.as_mut() {
+                p.checkpoint = saved;
+            }
+        }
+    }
 }
 
 /// A small copy of the runtime's attempt state machine (DESIGN.md "Publishing at most once")
@@ -79,6 +136,7 @@ impl Runner {
     /// A new attempt for `draft` on `account`.
     pub fn attempt(&self, account: &Account, draft: &PostDraft) -> Attempt {
         let n = NEXT_ATTEMPT.fetch_add(1, Ordering::Relaxed);
+        let checkpoints = Arc::new(MemoryCheckpoints::default());
         Attempt {
             ctx: PublishCtx {
                 account: account.account.clone(),
@@ -88,10 +146,12 @@ impl Runner {
                 committing_since: None,
                 caption: draft.caption.clone(),
                 media_sha256: draft.media.iter().map(|m| m.sha256.clone()).collect(),
+                checkpointer: Some(checkpoints.checkpointer()),
             },
             prepared: None,
             committing: false,
             log: RunLog::default(),
+            checkpoints,
         }
     }
 
@@ -147,7 +207,9 @@ impl Runner {
             attempt.committing = true;
             attempt.ctx.committing_since.get_or_insert_with(Utc::now);
             attempt.log.commits += 1;
-            match self.connector.commit(&attempt.ctx, &prepared).await {
+            let committed = self.connector.commit(&attempt.ctx, &prepared).await;
+            attempt.reload_checkpoint();
+            match committed {
                 Ok(published) => {
                     attempt.committing = false;
                     return Outcome::Committed {

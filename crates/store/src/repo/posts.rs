@@ -285,3 +285,39 @@ pub async fn transition<C: ConnectionTrait>(
         })
     }
 }
+
+/// Replaces the checkpoint of an attempt that is `committing`, while `job`'s lease is
+/// current: what the platform answered mid-commit (TikTok's `publish_id`), kept so reconcile
+/// can ask about it after a crash. The state does not move.
+pub async fn save_commit_checkpoint<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    attempt_id: &str,
+    job: &ClaimedJob,
+    checkpoint: &serde_json::Value,
+) -> Result<()> {
+    let values: Vec<Value> = vec![
+        checkpoint.to_string().into(),
+        now_ms.into(),
+        attempt_id.into(),
+        AttemptState::Committing.as_str().into(),
+        job.id.clone().into(),
+        job.lease_token.into(),
+    ];
+    let res = conn
+        .execute_raw(store.stmt(
+            "UPDATE attempts SET checkpoint = $1, updated_at = $2 \
+             WHERE id = $3 AND state = $4 AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = $5 \
+             AND jobs.lease_token = $6 AND jobs.state = 'running')",
+            values,
+        ))
+        .await?;
+    if res.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(format!(
+            "attempt {attempt_id} is not committing under this job's lease"
+        )))
+    }
+}

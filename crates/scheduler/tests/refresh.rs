@@ -1,0 +1,567 @@
+//! Token refresh through the publish pipeline, against real databases (SQLite and
+//! PostgreSQL): concurrent publishes on one account refresh once, a rotated refresh token is
+//! stored with the access token, an empty one never overwrites the stored one, and the
+//! account's `extra` from the refresh is kept.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use pressroom_connector::{
+    Capabilities, Connector, ConnectorError, Credentials, PostDraft, Prepared, PublishCtx,
+    Published, Reconciled, Registry, ValidationIssue,
+};
+use pressroom_core::{JobKind, RetryPolicy};
+use pressroom_scheduler::{NewAccount, Pipeline, TokenCipher, TokenSlot, save_account};
+use pressroom_store::entity::account;
+use pressroom_store::repo::{accounts, assets, campaigns, posts, runs, workspaces};
+use pressroom_store::sea_orm::ConnectionTrait;
+use pressroom_store::{NewJob, Queue, Store};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+const KIND: &str = "counting";
+/// The token the platform no longer accepts.
+const OLD_ACCESS: &str = "at-old";
+const OLD_REFRESH: &str = "rt-old";
+
+/// A reversible stand-in for the keyring that binds the slot like the real AEAD does, so a
+/// value opened from the wrong column or row fails. Tests only.
+struct TestCipher;
+
+impl TokenCipher for TestCipher {
+    fn seal(
+        &self,
+        plaintext: &SecretString,
+        slot: TokenSlot<'_>,
+    ) -> anyhow::Result<(String, String)> {
+        let sealed = format!(
+            "test.{}.{}.{}",
+            slot.column,
+            slot.account_id,
+            hex::encode(plaintext.expose_secret())
+        );
+        Ok(("test-key".into(), sealed))
+    }
+
+    fn open(&self, sealed: &str, slot: TokenSlot<'_>) -> anyhow::Result<SecretString> {
+        let prefix = format!("test.{}.{}.", slot.column, slot.account_id);
+        let hexed = sealed
+            .strip_prefix(&prefix)
+            .ok_or_else(|| anyhow::anyhow!("sealed for another slot"))?;
+        Ok(SecretString::from(String::from_utf8(hex::decode(hexed)?)?))
+    }
+}
+
+/// What the fake platform's token endpoint answers for the refresh token.
+#[derive(Clone, Copy, Debug)]
+enum RefreshAnswer {
+    /// A new refresh token (rotation, as TikTok does).
+    Rotated,
+    /// `"refresh_token": ""` — must never overwrite the stored one.
+    Empty,
+}
+
+/// A platform that counts refreshes, takes its time answering them (so concurrent publishes
+/// overlap), and refuses the old access token.
+struct CountingPlatform {
+    caps: Capabilities,
+    answer: RefreshAnswer,
+    refreshes: AtomicU32,
+    commits: Mutex<Vec<String>>,
+}
+
+impl CountingPlatform {
+    fn new(answer: RefreshAnswer) -> Self {
+        Self {
+            caps: Capabilities {
+                max_caption_chars: 1000,
+                media_types: vec!["image/jpeg"],
+                max_media_bytes: 1 << 20,
+                aspect_range: (0.1, 10.0),
+                daily_cap: None,
+                two_phase: false,
+                needs_public_url: false,
+            },
+            answer,
+            refreshes: AtomicU32::new(0),
+            commits: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn check(ctx: &PublishCtx) -> Result<(), ConnectorError> {
+        if ctx.credentials.access_token.expose_secret() == OLD_ACCESS {
+            Err(ConnectorError::AuthExpired)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for CountingPlatform {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn validate(&self, _: &PostDraft) -> Result<(), Vec<ValidationIssue>> {
+        Ok(())
+    }
+
+    async fn refresh(&self, creds: &Credentials) -> Result<Credentials, ConnectorError> {
+        let n = self.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if creds.refresh_token.as_ref().map(|t| t.expose_secret()) != Some(OLD_REFRESH) {
+            // A rotated-away refresh token is dead on rotating platforms.
+            return Err(ConnectorError::Disconnected("invalid_grant".into()));
+        }
+        let mut extra = creds.extra.clone();
+        extra["refreshed"] = json!(n);
+        Ok(Credentials {
+            access_token: SecretString::from(format!("at-{n}")),
+            refresh_token: Some(SecretString::from(match self.answer {
+                RefreshAnswer::Rotated => format!("rt-{n}"),
+                RefreshAnswer::Empty => String::new(),
+            })),
+            expires_at: Some(Utc::now() + chrono::Duration::hours(24)),
+            extra,
+        })
+    }
+
+    async fn prepare(&self, ctx: &PublishCtx, _: &PostDraft) -> Result<Prepared, ConnectorError> {
+        Self::check(ctx)?;
+        Ok(Prepared {
+            checkpoint: json!({"prepared": true}),
+        })
+    }
+
+    async fn commit(&self, ctx: &PublishCtx, _: &Prepared) -> Result<Published, ConnectorError> {
+        Self::check(ctx)?;
+        let id = format!("remote-{}", ctx.attempt_id);
+        self.commits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(id.clone());
+        Ok(Published {
+            remote_id: id,
+            url: None,
+        })
+    }
+
+    async fn reconcile(
+        &self,
+        _: &PublishCtx,
+        _: Option<&Prepared>,
+    ) -> Result<Reconciled, ConnectorError> {
+        Ok(Reconciled::Absent)
+    }
+}
+
+/// A fresh database of either kind; PostgreSQL ones are dropped at the end.
+struct TestDb {
+    store: Store,
+    pg: Option<(String, String)>,
+    dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.expect("sqlite");
+        store.migrate().await.expect("migrate");
+        Self {
+            store,
+            pg: None,
+            dir,
+        }
+    }
+
+    async fn postgres() -> Self {
+        let admin_url = std::env::var("PRESSROOM_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let admin = Store::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is required for this test: {e}"));
+        let name = format!(
+            "pressroom_refresh_{}",
+            pressroom_core::new_id().replace('-', "")
+        );
+        admin
+            .conn()
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create db");
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_string())
+            .unwrap_or(admin_url.clone());
+        let store = Store::connect(&format!("{base}/{name}"))
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        Self {
+            store,
+            pg: Some((admin_url, name)),
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    async fn drop_db(self) {
+        if let Some((admin_url, name)) = self.pg {
+            drop(self.store);
+            let admin = Store::connect(&admin_url).await.expect("admin");
+            let _ = admin
+                .conn()
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    }
+}
+
+const CAMPAIGN: &str = r#"name = "refresh"
+workspace = "tokens"
+
+[schedule]
+webhook = true
+
+[generation]
+prompt = "a test image"
+steps = 2
+width = 64
+height = 64
+
+[caption]
+template = "caption"
+
+[[targets]]
+account = "acct"
+preset = "instagram-square"
+"#;
+
+/// An account whose access token the platform refuses (and which is stored as expired when
+/// `stored_expired`), with `posts` posts waiting to publish; returns (workspace, account).
+async fn fixture(store: &Store, stored_expired: bool, posts_n: usize) -> (String, String) {
+    let ws = workspaces::ensure(store, "tokens", "Token tests")
+        .await
+        .expect("ws");
+    let now = store.now_ms().await.expect("now");
+    let expires_at = if stored_expired {
+        Utc::now() - chrono::Duration::minutes(1)
+    } else {
+        Utc::now() + chrono::Duration::hours(12)
+    };
+    let creds = Credentials {
+        access_token: SecretString::from(OLD_ACCESS),
+        refresh_token: Some(SecretString::from(OLD_REFRESH)),
+        expires_at: Some(expires_at),
+        extra: json!({"page": "p1"}),
+    };
+    let tx = store.begin().await.expect("tx");
+    let account_id = save_account(
+        store,
+        &tx,
+        &TestCipher,
+        &ws.id,
+        now,
+        &NewAccount {
+            platform: KIND,
+            name: "acct",
+            external_id: "ext-1",
+            credentials: &creds,
+        },
+        "test",
+        "account.imported",
+    )
+    .await
+    .expect("account");
+    tx.commit().await.expect("commit");
+
+    let spec = pressroom_core::campaign::parse_campaign(CAMPAIGN, "t.toml").expect("campaign");
+    let campaign = campaigns::upsert(
+        store.conn(),
+        now,
+        campaigns::CampaignInput {
+            workspace_id: &ws.id,
+            name: "refresh",
+            source: CAMPAIGN,
+            source_file: None,
+            spec: serde_json::to_value(&spec).expect("json"),
+        },
+    )
+    .await
+    .expect("campaign");
+    let run_id = runs::insert_fire(
+        store,
+        store.conn(),
+        now,
+        runs::NewRun {
+            workspace_id: &ws.id,
+            campaign_id: &campaign.id,
+            fire_key: "once",
+            fire_at_ms: now,
+            trigger: "cli",
+            state: "generated",
+            variables: &json!({}),
+        },
+    )
+    .await
+    .expect("run")
+    .expect("inserted");
+    let asset_id = assets::insert(
+        store.conn(),
+        now,
+        assets::NewAsset {
+            workspace_id: &ws.id,
+            sha256: &"a".repeat(64),
+            generation_key: "g1",
+            generator: "test",
+            params: &json!({}),
+            path: "assets/a.png",
+            width: 64,
+            height: 64,
+        },
+    )
+    .await
+    .expect("asset");
+    let queue = Queue::new(store.clone());
+    for i in 0..posts_n {
+        let preset = format!("preset-{i}");
+        let rendition = assets::insert_rendition(
+            store,
+            store.conn(),
+            now,
+            assets::NewRendition {
+                workspace_id: &ws.id,
+                run_id: &run_id,
+                asset_id: &asset_id,
+                preset: &preset,
+                fit: "crop",
+                sha256: &"b".repeat(64),
+                path: "renditions/b.jpg",
+                mime: "image/jpeg",
+                width: 64,
+                height: 64,
+                bytes: 1000,
+            },
+        )
+        .await
+        .expect("rendition");
+        let post = posts::insert(
+            store,
+            store.conn(),
+            now,
+            posts::NewPost {
+                workspace_id: &ws.id,
+                run_id: &run_id,
+                account_id: &account_id,
+                rendition_id: &rendition.id,
+                platform: KIND,
+                preset: &preset,
+                caption: "hello",
+            },
+        )
+        .await
+        .expect("post");
+        let job = NewJob::new(&ws.id, JobKind::Publish, json!({ "post_id": post.id }));
+        queue.enqueue(store.conn(), job).await.expect("enqueue");
+    }
+    (ws.id, account_id)
+}
+
+fn pipeline(db: &TestDb, platform: Arc<CountingPlatform>) -> Arc<Pipeline> {
+    Arc::new(Pipeline::new(
+        db.store.clone(),
+        BTreeMap::new(),
+        Registry::new().with_arc(platform),
+        Arc::new(pressroom_media::Presets::builtin().clone()),
+        db.dir.path().to_path_buf(),
+        RetryPolicy::default(),
+        Arc::new(TestCipher),
+    ))
+}
+
+/// Claims every waiting publish job and runs them all at once, spread over `instances`
+/// (pipelines with their own in-process locks, as separate daemons would have).
+async fn publish_concurrently(instances: &[Arc<Pipeline>]) {
+    let jobs = instances[0]
+        .queue
+        .claim(&[JobKind::Publish], "test", Duration::from_secs(60), 10)
+        .await
+        .expect("claim");
+    assert!(jobs.len() >= 2, "{} jobs claimed", jobs.len());
+    let runs = jobs.into_iter().enumerate().map(|(i, job)| {
+        let p = instances[i % instances.len()].clone();
+        tokio::spawn(async move { p.handle(&job).await })
+    });
+    for r in futures::future::join_all(runs).await {
+        r.expect("join").expect("publish job ends");
+    }
+}
+
+async fn stored(store: &Store, ws: &str, id: &str) -> (account::Model, Credentials) {
+    let row = accounts::get(store.conn(), ws, id).await.expect("account");
+    let open = |sealed: &Option<String>, slot| {
+        sealed
+            .as_deref()
+            .map(|s| TestCipher.open(s, slot).expect("opens"))
+    };
+    let creds = Credentials {
+        access_token: open(&row.access_token_sealed, TokenSlot::access(ws, id))
+            .expect("access token"),
+        refresh_token: open(&row.refresh_token_sealed, TokenSlot::refresh(ws, id)),
+        expires_at: row
+            .expires_at
+            .and_then(chrono::DateTime::from_timestamp_millis),
+        extra: serde_json::from_str(&row.extra).expect("extra"),
+    };
+    (row, creds)
+}
+
+fn secret(s: &Option<SecretString>) -> Option<&str> {
+    s.as_ref().map(|t| t.expose_secret())
+}
+
+async fn published_posts(store: &Store) -> i64 {
+    let row = store
+        .conn()
+        .query_one_raw(pressroom_store::sea_orm::Statement::from_string(
+            store.conn().get_database_backend(),
+            "SELECT COUNT(*) AS n FROM posts WHERE state = 'published'",
+        ))
+        .await
+        .expect("count")
+        .expect("row");
+    row.try_get::<i64>("", "n").expect("n")
+}
+
+/// Publishes on one account at once (on one or more instances): one refresh, every post out
+/// with the new token, and the rotated refresh token stored beside the new access token with
+/// the new extra.
+async fn concurrent_publishes_refresh_once(db: &TestDb, stored_expired: bool, instances: usize) {
+    let (ws, account_id) = fixture(&db.store, stored_expired, 3).await;
+    let platform = Arc::new(CountingPlatform::new(RefreshAnswer::Rotated));
+    let pipelines: Vec<Arc<Pipeline>> = (0..instances)
+        .map(|_| pipeline(db, platform.clone()))
+        .collect();
+    publish_concurrently(&pipelines).await;
+    assert_eq!(
+        platform.refreshes.load(Ordering::SeqCst),
+        1,
+        "one refresh for concurrent publishes (stored_expired={stored_expired})"
+    );
+    assert_eq!(published_posts(&db.store).await, 3);
+    assert_eq!(
+        platform
+            .commits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len(),
+        3
+    );
+    let (row, creds) = stored(&db.store, &ws, &account_id).await;
+    assert_eq!(creds.access_token.expose_secret(), "at-1");
+    assert_eq!(
+        secret(&creds.refresh_token),
+        Some("rt-1"),
+        "the rotated refresh token is stored"
+    );
+    assert_eq!(creds.extra, json!({"page": "p1", "refreshed": 1}));
+    assert!(creds.expires_at.is_some_and(|t| t > Utc::now()));
+    assert_eq!(row.state, accounts::state::ACTIVE);
+}
+
+#[tokio::test]
+async fn concurrent_publishes_refresh_once_sqlite() {
+    for stored_expired in [true, false] {
+        let db = TestDb::sqlite().await;
+        concurrent_publishes_refresh_once(&db, stored_expired, 1).await;
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_publishes_refresh_once_postgres() {
+    for stored_expired in [true, false] {
+        // Two instances sharing the database, as `pressroom serve` scales out.
+        let db = TestDb::postgres().await;
+        concurrent_publishes_refresh_once(&db, stored_expired, 2).await;
+        db.drop_db().await;
+    }
+}
+
+/// A refresh answering `"refresh_token": ""` stores the new access token and extra but keeps
+/// the stored refresh token.
+async fn empty_refresh_token_never_overwrites(db: &TestDb) {
+    let (ws, account_id) = fixture(&db.store, true, 2).await;
+    let (before, _) = stored(&db.store, &ws, &account_id).await;
+    let platform = Arc::new(CountingPlatform::new(RefreshAnswer::Empty));
+    let p = pipeline(db, platform.clone());
+    publish_concurrently(&[p]).await;
+    assert_eq!(platform.refreshes.load(Ordering::SeqCst), 1);
+    assert_eq!(published_posts(&db.store).await, 2);
+    let (row, creds) = stored(&db.store, &ws, &account_id).await;
+    assert_eq!(creds.access_token.expose_secret(), "at-1");
+    assert_eq!(
+        secret(&creds.refresh_token),
+        Some(OLD_REFRESH),
+        "an empty refresh token must not overwrite the stored one"
+    );
+    assert_eq!(
+        row.refresh_token_sealed, before.refresh_token_sealed,
+        "the stored refresh column is untouched"
+    );
+    assert_eq!(creds.extra, json!({"page": "p1", "refreshed": 1}));
+}
+
+#[tokio::test]
+async fn empty_refresh_token_never_overwrites_sqlite() {
+    let db = TestDb::sqlite().await;
+    empty_refresh_token_never_overwrites(&db).await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn empty_refresh_token_never_overwrites_postgres() {
+    let db = TestDb::postgres().await;
+    empty_refresh_token_never_overwrites(&db).await;
+    db.drop_db().await;
+}
+
+/// `store_refreshed` on its own: a rotated token lands with the access token; a missing one
+/// keeps ours; a `null` extra keeps the stored extra.
+#[tokio::test]
+async fn store_refreshed_merges_and_writes_once() {
+    let db = TestDb::sqlite().await;
+    let (ws, account_id) = fixture(&db.store, false, 0).await;
+    let (row, old) = stored(&db.store, &ws, &account_id).await;
+    let now = db.store.now_ms().await.expect("now");
+    let fresh = Credentials {
+        access_token: SecretString::from("at-x"),
+        refresh_token: None,
+        expires_at: None,
+        extra: serde_json::Value::Null,
+    };
+    let merged = pressroom_scheduler::tokens::store_refreshed(
+        &db.store,
+        &TestCipher,
+        &row,
+        &old,
+        fresh,
+        now,
+    )
+    .await
+    .expect("stored");
+    assert_eq!(secret(&merged.refresh_token), Some(OLD_REFRESH));
+    let (_, after) = stored(&db.store, &ws, &account_id).await;
+    assert_eq!(after.access_token.expose_secret(), "at-x");
+    assert_eq!(secret(&after.refresh_token), Some(OLD_REFRESH));
+    assert_eq!(after.extra, json!({"page": "p1"}));
+    db.drop_db().await;
+}
