@@ -6,6 +6,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_initial;
 mod m0002_api;
+mod m0003_webhooks_out;
+mod m0004_campaign_deleted;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -16,6 +18,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_initial::Migration),
             Box::new(m0002_api::Migration),
+            Box::new(m0003_webhooks_out::Migration),
+            Box::new(m0004_campaign_deleted::Migration),
         ]
     }
 }

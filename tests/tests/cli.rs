@@ -327,3 +327,157 @@ failures = [
     }
     Ok(())
 }
+
+/// `[media.presets.NAME]` in the config reaches `pressroom presets` and `pressroom render`: a
+/// changed size and byte limit are what the rendition gets, an added preset renders; a bad
+/// override stops the binary with the key named.
+#[test]
+fn preset_overrides_from_config_reach_presets_and_render() -> anyhow::Result<()> {
+    let app = TestApp::new(
+        Db::Sqlite,
+        r#"[media.presets.instagram-square]
+height = 900
+max_bytes = 120_000
+
+[media.presets.shop-banner]
+platform = "sandbox"
+width = 1500
+height = 500
+formats = ["png"]
+max_bytes = 3_000_000
+"#,
+    )?;
+    let table = app.run(&["presets"])?;
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let square = row("instagram-square");
+    assert!(
+        square.contains("1080x900") && square.contains("120000") && square.contains("sRGB"),
+        "{table}"
+    );
+    assert!(row("shop-banner").contains("1500x500"), "{table}");
+
+    let input = app.path().join("photo.png");
+    image::RgbImage::from_fn(1200, 800, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 251) as u8])
+    })
+    .save(&input)?;
+    for (preset, output, size) in [
+        ("instagram-square", "square.jpg", (1080, 900)),
+        ("shop-banner", "banner.png", (1500, 500)),
+    ] {
+        let output = app.path().join(output);
+        app.run(&[
+            "render",
+            "--preset",
+            preset,
+            "--input",
+            input.to_str().unwrap_or_default(),
+            "--output",
+            output.to_str().unwrap_or_default(),
+        ])?;
+        let bytes = std::fs::read(&output)?;
+        assert_eq!(jpeg_or_png_size(&bytes), Some(size), "{preset}");
+        if preset == "instagram-square" {
+            assert!(bytes.len() <= 120_000, "{} bytes", bytes.len());
+        }
+    }
+
+    let bad = TestApp::new(
+        Db::Sqlite,
+        "[media.presets.instagram-square]\nwidth = 3000\n",
+    )?;
+    let err = format!("{:#}", bad.run(&["presets"]).expect_err("bad override"));
+    assert!(
+        err.contains("media.presets.instagram-square") && err.contains("aspect"),
+        "{err}"
+    );
+    Ok(())
+}
+
+/// A campaign with one target on a sandbox account and the `sandbox` preset whose caption is
+/// short for the sample run validation renders and 6000 characters for any real run: static
+/// validation cannot see it, so the publish worker must refuse it before the platform call.
+const LONG_AT_RUN_TIME: &str = r#"name = "late-caption"
+workspace = "captions"
+
+[schedule]
+webhook = true
+
+[generation]
+prompt = "a tote"
+steps = 2
+width = 64
+height = 64
+
+[caption]
+template = "{% if run.date == '2030-09-25' %}short{% else %}{% for i in range(6000) %}x{% endfor %}{% endif %}"
+
+[[targets]]
+account = "main"
+preset = "sandbox"
+"#;
+
+/// Caption rules (pressroom-media's table) at validation, with positions, and before
+/// publishing, where a violation fails the post for good naming the platform and the rule and
+/// nothing reaches the platform.
+#[test]
+fn caption_rules_are_checked_at_validation_and_before_publishing() -> anyhow::Result<()> {
+    let app = TestApp::new(Db::Sqlite, "")?;
+    let tags: Vec<String> = (0..31).map(|i| format!("#tag{i}")).collect();
+    let too_many = VALID.replace(
+        "template = \"Meet the {{ product }}\"",
+        &format!(
+            "template = \"Meet the {{{{ product }}}} {}\"",
+            tags.join(" ")
+        ),
+    );
+    let file = app.path().join("hashtags.toml");
+    std::fs::write(&file, &too_many)?;
+    let path = file.display().to_string();
+    let report = format!(
+        "{:#}",
+        app.run(&["campaign", "validate", "--offline", &path])
+            .expect_err("31 hashtags on Instagram")
+    );
+    let line = too_many
+        .lines()
+        .position(|l| l.starts_with("template ="))
+        .map_or(0, |i| i + 1);
+    let expected = format!(
+        "{path}:{line}:12: caption.template: instagram: caption has 31 hashtags, limit is 30 (rule max_hashtags)"
+    );
+    assert!(report.contains(&expected), "{expected}\nin:\n{report}");
+
+    let file = app.path().join("late.toml");
+    std::fs::write(&file, LONG_AT_RUN_TIME)?;
+    let path = file.display().to_string();
+    let ok = app.run(&["campaign", "validate", "--offline", &path])?;
+    assert!(ok.contains("ok (1 targets)"), "{ok}");
+    let demo = app.run(&["demo", "--campaign", &path]);
+    let out = format!("{:#}", demo.expect_err("the post fails"));
+    assert!(out.contains("0 of 1 posts published"), "{out}");
+    let posts: serde_json::Value =
+        serde_json::from_str(&app.run(&["posts", "list", "--workspace", "captions", "--json"])?)?;
+    let post = &posts[0];
+    assert_eq!(post["state"], "failed", "{posts}");
+    let error = post["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("sandbox: caption is 6000 characters, limit is 5000")
+            && error.contains("max_length"),
+        "{error}"
+    );
+    let commits =
+        std::fs::read_to_string(app.data_dir.join("outbox/commits.jsonl")).unwrap_or_default();
+    assert_eq!(
+        commits.lines().count(),
+        0,
+        "nothing was published:\n{commits}"
+    );
+    Ok(())
+}

@@ -23,9 +23,22 @@ pub(crate) struct Guard {
 
 pub(crate) async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
     let started = Instant::now();
+    let sends_body = declares_body(&req);
     let resp = match check(&g, req, next).await {
         Ok(resp) => resp,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let mut resp = e.into_response();
+            // Refused before its body was read: the unread bytes would corrupt the next
+            // request on this connection, so say we close it rather than let a client pool
+            // a connection the server is about to drop.
+            if sends_body {
+                resp.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
+            resp
+        }
     };
     g.state.metrics.record_request(
         g.spec.method.as_str(),
@@ -97,4 +110,15 @@ fn reject_declared_oversize(g: &Guard, req: &Request) -> Result<(), ApiError> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Whether the request carries a body (a non-zero length or a chunked transfer).
+fn declares_body(req: &Request) -> bool {
+    let headers = req.headers();
+    headers.contains_key(axum::http::header::TRANSFER_ENCODING)
+        || headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
 }

@@ -74,6 +74,12 @@ pub struct ApiState {
     pub tokens: Option<Arc<dyn pressroom_scheduler::TokenCipher>>,
     /// Default OAuth redirect URI (`{public_base_url}/v1/oauth/callback`).
     pub oauth_redirect_uri: Option<String>,
+    /// Lets webhook endpoint URLs name private and loopback addresses
+    /// (`webhooks_out.allow_private_addresses`); refused by default.
+    pub webhooks_allow_private: bool,
+    /// Rendition presets campaigns may name: the bundled table unless the binary passes the
+    /// configured one ([`ApiState::with_presets`]).
+    pub presets: Arc<pressroom_media::Presets>,
     pub(crate) pending_connects: Arc<connect::PendingConnects>,
     pub(crate) limiter: Arc<ratelimit::Limiter>,
     pub(crate) auth_cache: Arc<auth::AuthCache>,
@@ -93,6 +99,8 @@ impl ApiState {
             connect: None,
             tokens: None,
             oauth_redirect_uri: None,
+            webhooks_allow_private: false,
+            presets: Arc::new(pressroom_media::Presets::builtin().clone()),
             pending_connects: Arc::default(),
             limiter: Arc::new(ratelimit::Limiter::new(RateLimit::default())),
             auth_cache: Arc::default(),
@@ -135,6 +143,18 @@ impl ApiState {
         self.connect = Some(flows);
         self.tokens = Some(tokens);
         self.oauth_redirect_uri = redirect_uri;
+        self
+    }
+
+    /// The preset table campaign validation checks targets against (config overrides).
+    pub fn with_presets(mut self, presets: Arc<pressroom_media::Presets>) -> Self {
+        self.presets = presets;
+        self
+    }
+
+    /// Allows webhook endpoints on private and loopback addresses (tests, internal receivers).
+    pub fn with_webhooks_allow_private(mut self, allow: bool) -> Self {
+        self.webhooks_allow_private = allow;
         self
     }
 

@@ -1,18 +1,86 @@
-//! Prometheus text exposition: HTTP requests counted by the guard, and job counts read from
-//! the queue at scrape time (so they are right across instances sharing a database).
+//! Prometheus text exposition. Everything counted in-process (HTTP requests here, the
+//! pipeline's publish latency, generation time, cache hits, token refreshes and rate-limit
+//! waits in `pressroom_scheduler::metrics`) goes through the `metrics` facade into one
+//! process-wide `metrics-exporter-prometheus` recorder; job counts are read from the queue at
+//! scrape time instead, so they are right across instances sharing a database.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-/// (method, route, status)
-type RequestKey = (&'static str, &'static str, u16);
+use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-#[derive(Debug, Default)]
+const HTTP_REQUESTS: &str = "pressroom_http_requests_total";
+const HTTP_SECONDS: &str = "pressroom_http_request_seconds";
+
+/// Histogram buckets for every `*_seconds` metric: from a fast API read to a slow CPU
+/// generation.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    120.0, 300.0, 900.0,
+];
+
+/// How often histogram samples are folded into buckets when nobody scrapes (bounds memory).
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The process-wide recorder, installed by the first caller (a global recorder can be set
+/// once per process; every `ApiState` in it shares this one). None when another recorder was
+/// installed first: `/metrics` then shows the job counts only.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE.get_or_init(install).as_ref()
+}
+
+fn install() -> Option<PrometheusHandle> {
+    let builder = match PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+    {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: bad bucket configuration; using summaries");
+            PrometheusBuilder::new()
+        }
+    };
+    let handle = match builder.install_recorder() {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: a recorder is already installed; /metrics shows job counts only");
+            return None;
+        }
+    };
+    describe_counter!(HTTP_REQUESTS, "HTTP requests by route and status.");
+    describe_histogram!(
+        HTTP_SECONDS,
+        Unit::Seconds,
+        "Time spent answering, by route and status."
+    );
+    pressroom_scheduler::metrics::describe();
+    let upkeep = handle.clone();
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "metrics: no upkeep thread; histograms drain at scrape time only");
+    }
+    Some(handle)
+}
+
+/// The API's view of the metrics: records requests, renders the exposition.
+#[derive(Debug)]
 pub(crate) struct Metrics {
-    /// Request key → (count, total seconds).
-    requests: Mutex<BTreeMap<RequestKey, (u64, f64)>>,
+    handle: Option<&'static PrometheusHandle>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self { handle: handle() }
+    }
 }
 
 impl Metrics {
@@ -23,16 +91,14 @@ impl Metrics {
         status: u16,
         took: Duration,
     ) {
-        let mut map = self
-            .requests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let entry = map.entry((method, route, status)).or_insert((0, 0.0));
-        entry.0 += 1;
-        entry.1 += took.as_secs_f64();
+        let status = status.to_string();
+        counter!(HTTP_REQUESTS, "method" => method, "route" => route, "status" => status.clone())
+            .increment(1);
+        histogram!(HTTP_SECONDS, "method" => method, "route" => route, "status" => status)
+            .record(took.as_secs_f64());
     }
 
-    /// Renders the text format.
+    /// Renders the text format: the job gauges, then everything the recorder holds.
     pub fn render(&self, jobs: &[(String, String, i64)]) -> String {
         let mut out = String::new();
         out.push_str("# HELP pressroom_jobs Jobs in the queue by kind and state.\n");
@@ -45,27 +111,9 @@ impl Metrics {
                 escape(state)
             );
         }
-        out.push_str("# HELP pressroom_http_requests_total HTTP requests by route and status.\n");
-        out.push_str("# TYPE pressroom_http_requests_total counter\n");
-        let map = self
-            .requests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for ((method, route, status), (count, _)) in map.iter() {
-            let _ = writeln!(
-                out,
-                "pressroom_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {count}",
-                escape(route)
-            );
-        }
-        out.push_str("# HELP pressroom_http_request_seconds_sum Time spent answering, by route.\n");
-        out.push_str("# TYPE pressroom_http_request_seconds_sum counter\n");
-        for ((method, route, status), (_, secs)) in map.iter() {
-            let _ = writeln!(
-                out,
-                "pressroom_http_request_seconds_sum{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {secs:.6}",
-                escape(route)
-            );
+        if let Some(handle) = self.handle {
+            out.push('\n');
+            out.push_str(&handle.render());
         }
         out
     }
@@ -75,4 +123,29 @@ fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_pipeline_metrics_render_through_one_recorder() {
+        let m = Metrics::default();
+        assert!(m.handle.is_some(), "the first install succeeds");
+        m.record_request("GET", "/unit-test", 200, Duration::from_millis(3));
+        counter!(pressroom_scheduler::metrics::TOKEN_REFRESHES, "platform" => "unit", "result" => "ok")
+            .increment(1);
+        let text = m.render(&[("generate".into(), "available".into(), 2)]);
+        assert!(text.contains("pressroom_jobs{kind=\"generate\",state=\"available\"} 2"));
+        assert!(text.contains(
+            "pressroom_http_requests_total{method=\"GET\",route=\"/unit-test\",status=\"200\"} 1"
+        ));
+        assert!(text.contains("pressroom_http_request_seconds_bucket{method=\"GET\",route=\"/unit-test\",status=\"200\",le=\"0.005\"} 1"), "{text}");
+        assert!(
+            text.contains("pressroom_token_refreshes_total{platform=\"unit\",result=\"ok\"} 1")
+        );
+        // A second state shares the recorder rather than failing to install its own.
+        assert!(Metrics::default().handle.is_some());
+    }
 }

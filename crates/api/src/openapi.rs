@@ -3,6 +3,8 @@
 
 use std::sync::OnceLock;
 
+mod params;
+
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
@@ -113,6 +115,9 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
                     .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
             );
     }
+    for param in params::query_params(spec.path) {
+        op = op.parameter(param);
+    }
     if spec.body {
         op = op.request_body(Some(
             RequestBodyBuilder::new()
@@ -128,6 +133,22 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
     let ok_desc = spec.summary;
     let ok = if spec.ok == 204 {
         ResponseBuilder::new().description(ok_desc).build()
+    } else if let Some(types) = params::binary_types(spec.path) {
+        // Image bytes, not JSON.
+        let mut resp = ResponseBuilder::new().description(ok_desc);
+        for mime in types {
+            resp = resp.content(
+                *mime,
+                ContentBuilder::new()
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .content_media_type(*mime),
+                    ))
+                    .build(),
+            );
+        }
+        resp.build()
     } else if spec.path == "/metrics" {
         ResponseBuilder::new()
             .description(ok_desc)

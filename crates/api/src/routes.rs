@@ -9,8 +9,8 @@ use axum::routing::{MethodRouter, delete, get, post};
 use crate::ApiState;
 use crate::auth::Role;
 use crate::handlers::{
-    accounts, audit, campaigns, connect, hooks, images, keys, media, ops, posts, runs, usage,
-    workspaces,
+    accounts, assets, audit, campaigns, connect, hooks, images, keys, media, ops, posts, preview,
+    runs, usage, workspaces,
 };
 
 /// Who may call a route.
@@ -124,8 +124,13 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(POST "/v1/campaigns/{id}/pause", E, 200, "Pause a campaign's schedule", body: false, paged: false, campaigns::pause),
     route!(POST "/v1/campaigns/{id}/resume", E, 200, "Resume a campaign's schedule", body: false, paged: false, campaigns::resume),
     route!(POST "/v1/campaigns/{id}/trigger", E, 202, "Fire a campaign now with variables", body: true, paged: false, campaigns::trigger),
+    route!(POST "/v1/campaigns/{id}/preview", V, 200, "Render a run's prompt and captions with variables and check them, without running anything", body: true, paged: false, preview::preview),
+    route!(DELETE "/v1/campaigns/{id}", E, 200, "Delete a campaign (soft: runs and posts stay; queued work withdrawn; 409 while publishing)", body: false, paged: false, campaigns::delete),
     route!(GET "/v1/runs", V, 200, "List runs", body: false, paged: true, runs::list),
     route!(GET "/v1/runs/{id}", V, 200, "Get a run", body: false, paged: false, runs::get_one),
+    route!(GET "/v1/assets", V, 200, "List generated images (filter: run_id)", body: false, paged: true, assets::list),
+    route!(GET "/v1/assets/{id}", V, 200, "Get an image's metadata and generation parameters", body: false, paged: false, assets::get_one),
+    route!(GET "/v1/assets/{id}/image", V, 200, "The image itself", body: false, paged: false, assets::image),
     route!(GET "/v1/posts", V, 200, "List posts", body: false, paged: true, posts::list),
     route!(GET "/v1/posts/{id}", V, 200, "Get a post with its publish attempts", body: false, paged: false, posts::get_one),
     route!(POST "/v1/posts/{id}/retry", E, 202, "Retry a failed post (a new publish attempt)", body: false, paged: false, posts::retry),
@@ -142,6 +147,9 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/v1/hooks", A, 200, "List inbound webhooks", body: false, paged: true, hooks::list),
     route!(POST "/v1/hooks", A, 201, "Create an inbound webhook for a campaign (secret shown once)", body: true, paged: false, hooks::create),
     route!(POST "/v1/hooks/{hook_id}", Access::Signature, 202, "Receive a CMS webhook (Standard Webhooks signature)", body: true, paged: false, hooks::receive),
+    route!(GET "/v1/webhook-endpoints", A, 200, "List outbound webhook endpoints (post events)", body: false, paged: true, crate::handlers::webhook_endpoints::list),
+    route!(POST "/v1/webhook-endpoints", A, 201, "Create an outbound webhook endpoint for post events (secret shown once)", body: true, paged: false, crate::handlers::webhook_endpoints::create),
+    route!(DELETE "/v1/webhook-endpoints/{id}", A, 204, "Delete an outbound webhook endpoint", body: false, paged: false, crate::handlers::webhook_endpoints::delete),
     route!(POST "/v1/images/generations", E, 200, "OpenAI-compatible image generation", body: true, paged: false, images::generations),
 ];
 

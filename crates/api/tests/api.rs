@@ -4,13 +4,21 @@
 #[path = "api/harness.rs"]
 mod harness;
 
+#[path = "api/assets.rs"]
+mod assets;
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/campaign_lifecycle.rs"]
+mod campaign_lifecycle;
 #[path = "api/hooks.rs"]
 mod hooks;
 #[path = "api/idempotency.rs"]
 mod idempotency;
 #[path = "api/matrix.rs"]
 mod matrix;
+#[path = "api/pipeline_metrics.rs"]
+mod pipeline_metrics;
 #[path = "api/resources.rs"]
 mod resources;
+#[path = "api/webhooks_out.rs"]
+mod webhooks_out;

@@ -12,16 +12,24 @@ pub enum JobKind {
     Render,
     /// Publish one post to one account: prepare -> commit -> (reconcile).
     Publish,
+    /// Deliver one post event to one outbound webhook endpoint (signed, retried).
+    Notify,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [JobKind::Generate, JobKind::Render, JobKind::Publish];
+    pub const ALL: [JobKind; 4] = [
+        JobKind::Generate,
+        JobKind::Render,
+        JobKind::Publish,
+        JobKind::Notify,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Generate => "generate",
             JobKind::Render => "render",
             JobKind::Publish => "publish",
+            JobKind::Notify => "notify",
         }
     }
 

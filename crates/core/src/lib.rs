@@ -4,6 +4,7 @@
 
 pub mod attempt;
 pub mod campaign;
+pub mod event;
 pub mod ids;
 pub mod job;
 pub mod retry;
@@ -11,6 +12,7 @@ pub mod schedule;
 pub mod template;
 
 pub use attempt::{AttemptState, IllegalTransition, PostState};
+pub use event::PostEvent;
 pub use ids::new_id;
 pub use job::{JobKind, JobState};
 pub use retry::RetryPolicy;

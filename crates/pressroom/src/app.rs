@@ -126,8 +126,10 @@ pub fn connectors(settings: &Settings) -> anyhow::Result<Registry> {
     Ok(registry)
 }
 
-/// The generators this instance offers. The local engine loads only if this instance runs
-/// generate jobs; the tiny model is created on first use when no model is configured.
+/// The generators this instance offers, by the name campaigns use in `generation.backend`:
+/// "local" always, "openai" and "stability" when their config sections are present. All of
+/// them only if this instance runs generate jobs; the tiny model is created on first use when
+/// no model is configured. Each is wrapped as policy → cache → backend.
 pub fn generators(
     settings: &Settings,
     kinds: &[JobKind],
@@ -149,14 +151,35 @@ pub fn generators(
         };
         let engine = pressroom_generate::DiffusionGenerator::load(&dir, device, Default::default())
             .with_context(|| format!("loading the model in {}", dir.display()))?;
-        // Repeats of an identical request are answered from the cache without the model.
-        let cached = pressroom_generate::CachedGenerator::new(
-            engine,
-            settings.paths.data_dir.join("cache"),
-        )?;
-        map.insert("local".into(), Arc::new(cached));
+        let cache = settings.paths.data_dir.join("cache");
+        let policy = &settings.generation.policy;
+        map.insert("local".into(), guarded(engine, &cache, policy)?);
+        if let Some(cfg) = &settings.generation.openai {
+            let openai =
+                pressroom_generate::OpenAiImages::new(cfg.clone()).context("generation.openai")?;
+            map.insert("openai".into(), guarded(openai, &cache, policy)?);
+        }
+        if let Some(cfg) = &settings.generation.stability {
+            let stability = pressroom_generate::StabilityImages::new(cfg.clone())
+                .context("generation.stability")?;
+            map.insert("stability".into(), guarded(stability, &cache, policy)?);
+        }
     }
     Ok(map)
+}
+
+/// The prompt policy first (a blocked prompt is never served, not even from the cache), then
+/// the cache (repeats of an identical request never reach the model or the remote API).
+fn guarded<G: Generator + 'static>(
+    backend: G,
+    cache_dir: &Path,
+    policy: &pressroom_generate::PromptPolicy,
+) -> anyhow::Result<Arc<dyn Generator>> {
+    let cached = pressroom_generate::CachedGenerator::new(backend, cache_dir)?;
+    Ok(Arc::new(pressroom_generate::PolicyGenerator::new(
+        cached,
+        policy.clone(),
+    )))
 }
 
 pub fn worker_config(settings: &Settings) -> WorkerConfig {
@@ -191,48 +214,71 @@ pub fn pipeline(
         base: Duration::from_millis(settings.retry.base_ms),
         cap: Duration::from_millis(settings.retry.cap_ms),
     };
-    Ok(Pipeline::new(
+    Pipeline::new(
         opened.store.clone(),
         generators(settings, kinds)?,
         connectors(settings)?,
-        pressroom_media::Presets::builtin(),
+        Arc::new(settings.presets()?),
         settings.paths.data_dir.clone(),
         retry,
         Arc::new(crate::tokens::KeyringCipher(keyring)),
-    ))
+    )
+    .with_outbound(settings.webhooks_out.outbound())
+    .context("webhooks_out: building the delivery client")
 }
 
 /// Parses and validates one campaign file. Account references are checked against the
-/// workspace's accounts when a store is given.
+/// workspace's accounts when a store is given; presets against `presets` (the configured
+/// table, [`Settings::presets`]); the caption, rendered with the `[variables]` defaults,
+/// against each target's platform rules (the account's platform when known, else the
+/// preset's).
 pub async fn check_campaign(
     path: &Path,
     source: &str,
     store: Option<&Store>,
+    presets: &pressroom_media::Presets,
 ) -> Result<CampaignSpec, Vec<SpecIssue>> {
     let file = path.display().to_string();
     let spec = parse_campaign(source, &file)?;
-    let known_accounts: Vec<String> = match store {
+    // (name, platform) of the workspace's accounts.
+    let known_accounts: Vec<(String, String)> = match store {
         Some(store) => match workspaces::by_slug(store, &spec.workspace).await {
             Ok(Some(ws)) => accounts::list(store, &ws.id)
                 .await
                 .unwrap_or_default()
                 .into_iter()
-                .map(|a| a.name)
+                .map(|a| (a.name, a.platform))
                 .collect(),
             _ => Vec::new(),
         },
         None => Vec::new(),
     };
     let check_accounts = store.is_some();
-    let accounts_fn = |name: &str| !check_accounts || known_accounts.iter().any(|a| a == name);
-    let presets_fn = |name: &str| pressroom_media::preset(name).is_some();
+    let accounts_fn = |name: &str| !check_accounts || known_accounts.iter().any(|(a, _)| a == name);
+    let presets_fn = |name: &str| presets.get(name).is_some();
     let backends_fn = |name: &str| pressroom_core::campaign::BACKENDS.contains(&name);
     let ctx = ValidationContext {
         known_accounts: &accounts_fn,
         known_presets: &presets_fn,
         known_backends: &backends_fn,
     };
-    let issues = validate_references(&spec, source, &file, &ctx);
+    let mut issues = validate_references(&spec, source, &file, &ctx);
+    let captions_fn = |target: &pressroom_core::campaign::TargetSpec, caption: &str| {
+        let platform = known_accounts
+            .iter()
+            .find(|(name, _)| *name == target.account)
+            .map(|(_, platform)| platform.as_str())
+            .or_else(|| presets.get(&target.preset).map(|p| p.platform.as_str()));
+        platform
+            .map(|p| pressroom_media::caption_problems(p, caption))
+            .unwrap_or_default()
+    };
+    issues.extend(pressroom_core::campaign::validate_captions(
+        &spec,
+        source,
+        &file,
+        &captions_fn,
+    ));
     if issues.is_empty() {
         Ok(spec)
     } else {
@@ -246,8 +292,9 @@ pub async fn save_campaign(
     store: &Store,
     path: &Path,
     source: &str,
+    presets: &pressroom_media::Presets,
 ) -> anyhow::Result<pressroom_store::entity::campaign::Model> {
-    let spec = check_campaign(path, source, Some(store))
+    let spec = check_campaign(path, source, Some(store), presets)
         .await
         .map_err(|issues| {
             let list: Vec<String> = issues.iter().map(|i| i.to_string()).collect();

@@ -23,6 +23,7 @@ pub struct Settings {
     pub log: Log,
     pub api: Api,
     pub media: Media,
+    pub webhooks_out: WebhooksOut,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -76,6 +77,13 @@ pub struct Retry {
 pub struct Generation {
     pub model_dir: PathBuf,
     pub device: String,
+    /// Backend "openai" is registered only when `[generation.openai]` is present.
+    pub openai: Option<pressroom_generate::OpenAiConfig>,
+    /// Backend "stability" is registered only when `[generation.stability]` is present.
+    pub stability: Option<pressroom_generate::StabilityConfig>,
+    /// Block list applied to every backend (see `PromptPolicy` for the negative prompt).
+    #[serde(default)]
+    pub policy: pressroom_generate::PromptPolicy,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -116,13 +124,18 @@ pub struct Log {
     pub level: String,
 }
 
-/// Signed public media links (`[media]`).
+/// Signed public media links and rendition presets (`[media]`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Media {
     /// Where the platforms reach the API; empty disables public links.
     pub public_base_url: String,
     pub link_ttl_secs: u64,
+    /// `[media.presets.NAME]`: changes to a bundled preset (only the keys given) or a new
+    /// preset (platform, width, height, formats and max_bytes required). See
+    /// [`Settings::presets`].
+    #[serde(default)]
+    pub presets: std::collections::BTreeMap<String, pressroom_media::PresetPatch>,
 }
 
 /// The control API.
@@ -135,6 +148,26 @@ pub struct Api {
     /// Per-key token bucket: average requests per second, and burst.
     pub rate_limit_per_second: f64,
     pub rate_limit_burst: f64,
+}
+
+/// Outbound webhook deliveries (`[webhooks_out]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksOut {
+    pub timeout_secs: u64,
+    pub max_attempts: u32,
+    /// Off by default: a user-supplied URL must not reach into our own network.
+    pub allow_private_addresses: bool,
+}
+
+impl WebhooksOut {
+    pub fn outbound(&self) -> pressroom_scheduler::OutboundConfig {
+        pressroom_scheduler::OutboundConfig {
+            timeout: std::time::Duration::from_secs(self.timeout_secs),
+            allow_private: self.allow_private_addresses,
+            max_attempts: self.max_attempts,
+        }
+    }
 }
 
 impl Settings {
@@ -169,7 +202,7 @@ impl Settings {
         for role in &self.workers.roles {
             if pressroom_core::JobKind::parse(role).is_none() {
                 anyhow::bail!(
-                    "workers.roles: unknown role {role:?} (expected generate, render or publish)"
+                    "workers.roles: unknown role {role:?} (expected generate, render, publish or notify)"
                 );
             }
         }
@@ -209,6 +242,12 @@ impl Settings {
         if !(burst >= 1.0 && burst.is_finite()) {
             anyhow::bail!("api.rate_limit_burst: must be at least 1 (got {burst})");
         }
+        if self.webhooks_out.timeout_secs == 0 {
+            anyhow::bail!("webhooks_out.timeout_secs: must be at least 1");
+        }
+        if self.webhooks_out.max_attempts == 0 {
+            anyhow::bail!("webhooks_out.max_attempts: must be at least 1");
+        }
         let base = &self.media.public_base_url;
         let is_http = base.starts_with("http://") || base.starts_with("https://");
         if !base.is_empty() && !is_http {
@@ -217,6 +256,7 @@ impl Settings {
         if self.media.link_ttl_secs == 0 {
             anyhow::bail!("media.link_ttl_secs: must be at least 1");
         }
+        self.presets()?;
         let url = &self.database.url;
         let known_scheme = ["sqlite:", "postgres://", "postgresql://"]
             .iter()
@@ -225,6 +265,24 @@ impl Settings {
             anyhow::bail!("database.url: must start with sqlite: or postgres:// (got {url:?})");
         }
         Ok(())
+    }
+
+    /// The rendition presets: the bundled table with `[media.presets.NAME]` applied. Used by
+    /// the render worker, campaign validation and the `presets`/`render` commands, so all of
+    /// them see the same table. Checked at start-up (`validate`).
+    ///
+    /// # Errors
+    /// An override that is incomplete or inconsistent, naming its key, e.g.
+    /// `media.presets.instagram-square: invalid preset instagram-square: size 3000x1080 ...`.
+    pub fn presets(&self) -> anyhow::Result<pressroom_media::Presets> {
+        pressroom_media::Presets::builtin()
+            .with_named_overrides(&self.media.presets)
+            .map_err(|e| match &e {
+                pressroom_media::MediaError::InvalidPreset { name, .. } => {
+                    anyhow::anyhow!("media.presets.{name}: {e}")
+                }
+                _ => anyhow::anyhow!("media.presets: {e}"),
+            })
     }
 
     /// The database URL, defaulting to SQLite in the data directory.
@@ -285,7 +343,8 @@ mod tests {
     #[test]
     fn defaults_load_and_validate() {
         let s = Settings::load(None).expect("defaults are valid");
-        assert_eq!(s.workers.roles.len(), 3);
+        assert_eq!(s.workers.roles.len(), 4);
+        assert!(!s.webhooks_out.allow_private_addresses);
         assert!(
             s.database_url()
                 .starts_with("sqlite://pressroom-data/pressroom.db")
@@ -317,5 +376,80 @@ mod tests {
         std::fs::write(&file, "[database]\nurl = \"mysql://x\"\n").expect("write");
         let err = format!("{:#}", Settings::load(Some(&file)).expect_err("bad url"));
         assert!(err.contains("database.url"), "{err}");
+    }
+
+    #[test]
+    fn preset_overrides_change_and_add_presets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("presets.toml");
+        std::fs::write(
+            &file,
+            "[media.presets.instagram-square]\nheight = 900\nmax_bytes = 150_000\n\n\
+             [media.presets.shop-banner]\nplatform = \"sandbox\"\nwidth = 1500\nheight = 500\n\
+             aspect_range = [2.5, 3.5]\nformats = [\"png\", \"jpeg\"]\nmax_bytes = 3_000_000\n",
+        )
+        .expect("write");
+        let presets = Settings::load(Some(&file))
+            .expect("valid overrides")
+            .presets()
+            .expect("table");
+        let square = presets.get("instagram-square").expect("bundled");
+        assert_eq!(
+            (square.width, square.height, square.max_bytes),
+            (1080, 900, 150_000)
+        );
+        let banner = presets.get("shop-banner").expect("added");
+        assert_eq!((banner.width, banner.height), (1500, 500));
+        assert_eq!(banner.aspect_range, (2.5, 3.5));
+        // Untouched presets keep the bundled values; no overrides is the bundled table.
+        assert_eq!(
+            presets.get("tiktok-photo"),
+            pressroom_media::preset("tiktok-photo")
+        );
+        let defaults = Settings::load(None)
+            .expect("defaults")
+            .presets()
+            .expect("table");
+        assert_eq!(&defaults, pressroom_media::Presets::builtin());
+    }
+
+    #[test]
+    fn bad_preset_overrides_name_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("bad.toml");
+        let cases = [
+            // Outside Instagram's aspect range (0.8..1.91).
+            (
+                "[media.presets.instagram-square]\nwidth = 3000\n",
+                "media.presets.instagram-square",
+            ),
+            // A new preset without its required keys.
+            (
+                "[media.presets.shop-banner]\nwidth = 100\n",
+                "media.presets.shop-banner",
+            ),
+            // A misspelt key.
+            (
+                "[media.presets.instagram-square]\nmax_byte = 10\n",
+                "max_byte",
+            ),
+            // A wrong type.
+            (
+                "[media.presets.instagram-square]\nformats = [\"gif\"]\n",
+                "gif",
+            ),
+        ];
+        for (toml, needle) in cases {
+            std::fs::write(&file, toml).expect("write");
+            let err = format!("{:#}", Settings::load(Some(&file)).expect_err(toml));
+            assert!(err.contains(needle), "{toml}: {err}");
+        }
+        std::fs::write(
+            &file,
+            "[media.presets.shop-banner]\nwidth = 100\nheight = 100\n",
+        )
+        .expect("write");
+        let err = format!("{:#}", Settings::load(Some(&file)).expect_err("incomplete"));
+        assert!(err.contains("`platform`"), "names the missing key: {err}");
     }
 }

@@ -111,12 +111,15 @@ fn main() -> ExitCode {
             Command::Model(ModelCmd::InitTiny(args)) => {
                 pressroom_generate::cli::run_init_tiny(args).map(|_| ExitCode::SUCCESS)
             }
-            Command::Presets(args) => {
-                pressroom_media::cli::run_presets(&args).map(|_| ExitCode::SUCCESS)
-            }
-            Command::Render(args) => {
-                pressroom_media::cli::run_render(&args).map(|_| ExitCode::SUCCESS)
-            }
+            // Both see the configured table (`[media.presets.NAME]` applied).
+            Command::Presets(args) => settings.presets().and_then(|presets| {
+                pressroom_media::cli::run_presets_with(&args, &presets, &mut std::io::stdout())
+                    .map(|_| ExitCode::SUCCESS)
+            }),
+            Command::Render(args) => settings.presets().and_then(|presets| {
+                pressroom_media::cli::run_render_with(&args, &presets, &mut std::io::stdout())
+                    .map(|_| ExitCode::SUCCESS)
+            }),
         }
     });
     match result {

@@ -54,20 +54,16 @@ pub async fn run_workers(
 ) {
     let mut tasks = tokio::task::JoinSet::new();
     // Generation is heavy and owns the engine: one at a time; other kinds run concurrently.
+    // Webhook deliveries get their own workers, so slow receivers cannot hold up publishing.
     let groups: Vec<(Vec<JobKind>, usize)> = {
-        let heavy: Vec<JobKind> = config
-            .kinds
-            .iter()
-            .copied()
-            .filter(|k| *k == JobKind::Generate)
-            .collect();
-        let light: Vec<JobKind> = config
-            .kinds
-            .iter()
-            .copied()
-            .filter(|k| *k != JobKind::Generate)
-            .collect();
-        [(heavy, 1), (light, config.concurrency.max(1))]
+        let of = |keep: &dyn Fn(JobKind) -> bool| -> Vec<JobKind> {
+            config.kinds.iter().copied().filter(|k| keep(*k)).collect()
+        };
+        let heavy = of(&|k| k == JobKind::Generate);
+        let light = of(&|k| !matches!(k, JobKind::Generate | JobKind::Notify));
+        let notify = of(&|k| k == JobKind::Notify);
+        let n = config.concurrency.max(1);
+        [(heavy, 1), (light, n), (notify, n)]
             .into_iter()
             .filter(|(k, _)| !k.is_empty())
             .collect()

@@ -17,3 +17,5 @@ mod queue;
 mod repos;
 #[path = "store/schema.rs"]
 mod schema;
+#[path = "store/webhook_endpoints.rs"]
+mod webhook_endpoints;

@@ -11,7 +11,7 @@ use pressroom_core::campaign::{
     BACKENDS, CampaignSpec, SpecIssue, ValidationContext, parse_campaign, validate_references,
 };
 use pressroom_store::entity::{campaign, run, workspace};
-use pressroom_store::repo::{accounts, audit, campaigns};
+use pressroom_store::repo::{accounts, audit, campaign_delete, campaigns};
 use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -56,8 +56,9 @@ pub async fn list(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> ApiResult<Json<Page<CampaignView>>> {
     let q = query(q)?;
-    let mut find =
-        campaign::Entity::find().filter(campaign::Column::WorkspaceId.eq(ctx.workspace()?));
+    let mut find = campaign::Entity::find()
+        .filter(campaign::Column::WorkspaceId.eq(ctx.workspace()?))
+        .filter(campaign::Column::DeletedAt.is_null());
     if let Some(after) = q.after()? {
         find = find.filter(campaign::Column::Id.lt(after));
     }
@@ -78,7 +79,7 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> ApiResult<Json<CampaignView>> {
     Ok(Json(
-        campaigns::get(&state.store, ctx.workspace()?, &id)
+        campaigns::get_live(&state.store, ctx.workspace()?, &id)
             .await?
             .into(),
     ))
@@ -155,13 +156,15 @@ async fn check(
             ),
         });
     }
-    let known: Vec<String> = accounts::list(&state.store, ws_id)
+    // (name, platform) of the workspace's accounts.
+    let known: Vec<(String, String)> = accounts::list(&state.store, ws_id)
         .await?
         .into_iter()
-        .map(|a| a.name)
+        .map(|a| (a.name, a.platform))
         .collect();
-    let accounts_fn = |name: &str| known.iter().any(|a| a == name);
-    let presets_fn = |name: &str| pressroom_media::preset(name).is_some();
+    let presets = &state.presets;
+    let accounts_fn = |name: &str| known.iter().any(|(a, _)| a == name);
+    let presets_fn = |name: &str| presets.get(name).is_some();
     let backends_fn = |name: &str| BACKENDS.contains(&name);
     let ctx = ValidationContext {
         known_accounts: &accounts_fn,
@@ -169,6 +172,23 @@ async fn check(
         known_backends: &backends_fn,
     };
     issues.extend(validate_references(&spec, source, FILE, &ctx));
+    // The caption with the [variables] defaults against each target's platform rules (the
+    // account's platform, else the preset's); the publish worker checks the real one again.
+    let captions_fn = |target: &pressroom_core::campaign::TargetSpec, caption: &str| {
+        known
+            .iter()
+            .find(|(name, _)| *name == target.account)
+            .map(|(_, platform)| platform.as_str())
+            .or_else(|| presets.get(&target.preset).map(|p| p.platform.as_str()))
+            .map(|p| pressroom_media::caption_problems(p, caption))
+            .unwrap_or_default()
+    };
+    issues.extend(pressroom_core::campaign::validate_captions(
+        &spec,
+        source,
+        FILE,
+        &captions_fn,
+    ));
     Ok(if issues.is_empty() {
         Ok(spec)
     } else {
@@ -275,7 +295,9 @@ async fn set_enabled(
         json!({}),
     )
     .await?;
-    Ok(Json(campaigns::get(&state.store, ws, &id).await?.into()))
+    Ok(Json(
+        campaigns::get_live(&state.store, ws, &id).await?.into(),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -303,7 +325,7 @@ pub async fn trigger(
 ) -> ApiResult<(StatusCode, Json<Triggered>)> {
     let ws = ctx.workspace()?;
     let input: TriggerBody = json_body(&body)?;
-    let row = campaigns::get(&state.store, ws, &id).await?;
+    let row = campaigns::get_live(&state.store, ws, &id).await?;
     let fire_key = match headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
         Some(k) => format!("api:{k}"),
         None => format!("api:{}", pressroom_core::new_id()),
@@ -360,4 +382,44 @@ pub(crate) async fn fire(
         run_id: existing.id,
         created: false,
     })
+}
+
+/// What `DELETE /v1/campaigns/{id}` answers.
+#[derive(Serialize)]
+pub struct Deleted {
+    pub id: String,
+    pub deleted: bool,
+    /// The queued work the delete withdrew.
+    pub withdrawn: campaign_delete::Withdrawn,
+}
+
+/// Soft-deletes the campaign: it leaves listings and the schedule, its hooks stop firing, its
+/// runs and posts stay readable, and work that has not started is withdrawn (queued jobs
+/// removed, pending posts cancelled, unstarted runs failed). 409 while one of its posts is
+/// publishing or one of its jobs runs. Saving a campaign of the same name brings it back.
+pub async fn delete(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Deleted>> {
+    let ws = ctx.workspace()?;
+    let now = state.store.now_ms().await?;
+    let tx = state.store.begin().await?;
+    let withdrawn = campaign_delete::delete(&state.store, &tx, now, ws, &id).await?;
+    audit::record(
+        &tx,
+        now,
+        ws,
+        &ctx.actor(),
+        "campaign.deleted",
+        &id,
+        serde_json::to_value(&withdrawn).unwrap_or_default(),
+    )
+    .await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(Json(Deleted {
+        id,
+        deleted: true,
+        withdrawn,
+    }))
 }

@@ -108,7 +108,7 @@ pub async fn create(
             "mapping: the generic adapter needs at least one field",
         ));
     }
-    let campaign = campaigns::get(&state.store, ws, &input.campaign_id).await?;
+    let campaign = campaigns::get_live(&state.store, ws, &input.campaign_id).await?;
     let secret = WebhookSecret::generate().export();
     let secrets = vec![secret.expose_secret().to_string()];
     let now = state.store.now_ms().await?;
@@ -230,6 +230,17 @@ pub async fn receive(
             }
         };
     let campaign = campaigns::get(&state.store, &hook.workspace_id, &hook.campaign_id).await?;
+    if campaign.deleted_at.is_some() {
+        // 2xx so the CMS stops retrying; nothing fires for a deleted campaign.
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(Received {
+                status: "ignored",
+                run_id: None,
+                reason: Some("the hook's campaign was deleted".into()),
+            }),
+        ));
+    }
     let now = state.store.now_ms().await?;
     if !hooks::record_delivery(&state.store, state.store.conn(), now, &hook.id, id).await? {
         return Ok((

@@ -1,6 +1,7 @@
 //! Route handlers, one file per resource. Access checks happen in the guard before these run.
 
 pub mod accounts;
+pub mod assets;
 pub mod audit;
 pub mod campaigns;
 pub mod connect;
@@ -10,8 +11,10 @@ pub mod keys;
 pub mod media;
 pub mod ops;
 pub mod posts;
+pub mod preview;
 pub mod runs;
 pub mod usage;
+pub mod webhook_endpoints;
 pub mod workspaces;
 
 use serde::de::DeserializeOwned;

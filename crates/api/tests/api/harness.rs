@@ -173,9 +173,13 @@ pub struct World {
     pub run_id: String,
     pub post_id: String,
     pub rendition_id: String,
+    /// The fixture rendition's asset (its file is /dev/null: empty bytes).
+    pub asset_id: String,
     pub account_id: String,
     pub hook_id: String,
     pub hook_secret: String,
+    /// An outbound webhook endpoint, disabled so no test delivers to it by accident.
+    pub webhook_endpoint_id: String,
 }
 
 impl World {
@@ -395,6 +399,28 @@ impl TestApp {
             },
         )
         .await?;
+        let endpoint = pressroom_store::repo::webhook_endpoints::insert(
+            &self.store,
+            self.store.conn(),
+            now,
+            pressroom_store::repo::webhook_endpoints::NewEndpoint {
+                workspace_id: &ws.id,
+                url: "https://hooks.example.com/pressroom",
+                secret: &secret,
+                events: &pressroom_core::PostEvent::ALL,
+                description: "fixture",
+            },
+        )
+        .await?;
+        pressroom_store::repo::webhook_endpoints::disable(
+            &self.store,
+            self.store.conn(),
+            now,
+            &ws.id,
+            &endpoint.id,
+            "fixture",
+        )
+        .await?;
         let mut keys = Vec::new();
         let mut key_ids = Vec::new();
         for role in [Role::Viewer, Role::Editor, Role::Admin, Role::Owner] {
@@ -413,9 +439,11 @@ impl TestApp {
             run_id,
             post_id: post.id,
             rendition_id: rendition.id.clone(),
+            asset_id: asset_id.clone(),
             account_id: account.id.clone(),
             hook_id: hook.id,
             hook_secret: secret,
+            webhook_endpoint_id: endpoint.id,
         })
     }
 
@@ -559,6 +587,8 @@ where
             None,
         )
         .with_generator(Arc::new(FakeGenerator))
+        // Webhook tests deliver to receivers on loopback.
+        .with_webhooks_allow_private(true)
         .with_media_links(media.clone())
         .with_rate_limit(RateLimit {
             per_second: 10_000.0,
@@ -576,8 +606,11 @@ where
         base,
         media,
         workers_alive,
+        // Idle connections are dropped well before the server's own idle close, so a
+        // request never rides a connection the server is closing.
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()?,
     };
     let outcome = tokio::spawn(body(app)).await;

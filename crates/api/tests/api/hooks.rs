@@ -17,7 +17,7 @@ fn now_s() -> i64 {
         .unwrap_or(0)
 }
 
-async fn deliver(
+pub(crate) async fn deliver(
     app: &TestApp,
     hook_id: &str,
     secret: &str,

@@ -14,9 +14,11 @@ fn fill(spec: &RouteSpec, w: &World) -> String {
         let value = match (spec.path, name) {
             (p, "id") if p.starts_with("/v1/campaigns/") => w.campaign_id.clone(),
             (p, "id") if p.starts_with("/v1/runs/") => w.run_id.clone(),
+            (p, "id") if p.starts_with("/v1/assets/") => w.asset_id.clone(),
             (p, "id") if p.starts_with("/v1/posts/") => w.post_id.clone(),
             (p, "id") if p.starts_with("/v1/accounts/") => w.account_id.clone(),
             (p, "id") if p.starts_with("/v1/keys/") => w.key_id(Role::Viewer).to_string(),
+            (p, "id") if p.starts_with("/v1/webhook-endpoints/") => w.webhook_endpoint_id.clone(),
             (_, "hook_id") => w.hook_id.clone(),
             (_, "rendition_id") => w.rendition_id.clone(),
             (_, "workspace_id") => w.ws_id.clone(),
@@ -40,7 +42,9 @@ fn body_for(spec: &RouteSpec, own: &World, n: usize) -> Option<(&'static str, St
             "application/toml",
             campaign_toml(&own.slug, &format!("c{n}")),
         ),
-        "/v1/campaigns/{id}/trigger" => (json, r#"{"variables":{"product":"Mug"}}"#.into()),
+        "/v1/campaigns/{id}/trigger" | "/v1/campaigns/{id}/preview" => {
+            (json, r#"{"variables":{"product":"Mug"}}"#.into())
+        }
         "/v1/hooks" => (
             json,
             format!(
@@ -53,6 +57,10 @@ fn body_for(spec: &RouteSpec, own: &World, n: usize) -> Option<(&'static str, St
             r#"{"prompt":"a red square","size":"64x64","response_format":"b64_json"}"#.into(),
         ),
         "/v1/hooks/{hook_id}" => (json, "{}".into()),
+        "/v1/webhook-endpoints" => (
+            json,
+            r#"{"url":"https://hooks.example.com/in","events":["post.published"]}"#.into(),
+        ),
         "/v1/accounts/connect" => (
             json,
             r#"{"platform":"testplatform","redirect_uri":"https://app.example/cb"}"#.into(),

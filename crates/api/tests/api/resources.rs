@@ -535,7 +535,12 @@ pub async fn keys_workspaces_images_ops(app: TestApp) -> anyhow::Result<()> {
         metrics.contains("pressroom_jobs{kind=\"generate\",state=\"available\"}"),
         "{metrics}"
     );
-    anyhow::ensure!(metrics.contains("pressroom_http_requests_total{method=\"POST\",route=\"/v1/images/generations\",status=\"200\"} 1"), "{metrics}");
+    // One process-wide recorder: the other backend's run of this test counts here too.
+    let served = crate::pipeline_metrics::value(
+        &metrics,
+        "pressroom_http_requests_total{method=\"POST\",route=\"/v1/images/generations\",status=\"200\"}",
+    );
+    anyhow::ensure!(served.is_some_and(|n| n >= 1.0), "{metrics}");
     let ready = app.http.get(app.url("/readyz")).send().await?;
     anyhow::ensure!(ready.status() == 200);
     // Workers stopped: not ready (a load balancer takes this instance out).

@@ -1,6 +1,7 @@
 //! Campaign definitions: TOML text in, a validated [`CampaignSpec`] (or every problem,
 //! with file, line, column and field) out. No I/O: callers pass the text and file name.
 
+mod captions;
 mod context;
 pub mod duration;
 mod generation_section;
@@ -8,17 +9,20 @@ mod issue;
 mod parse;
 mod reader;
 mod references;
+mod render;
 mod schedule_section;
 mod spec;
 mod targets_section;
 mod template_check;
 mod variables_section;
 
+pub use captions::{sample_caption, validate_captions};
 pub use context::{RESERVED_VARIABLES, RunFacts, template_context};
 pub use issue::{SpecIssue, line_column};
 pub use parse::{parse_campaign, parse_campaign_with};
 pub use reader::TemplateFiles;
 pub use references::{ValidationContext, validate_references};
+pub use render::{RenderedTexts, TemplateProblem, render_texts};
 pub use spec::{
     BACKENDS, CampaignSpec, CaptionSpec, Fit, GenerationSpec, MisfirePolicy, NoiseScheduler,
     ScheduleSpec, Seed, TargetSpec, Trigger,

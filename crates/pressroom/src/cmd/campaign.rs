@@ -59,6 +59,7 @@ pub async fn run(settings: Settings, cmd: CampaignCmd) -> anyhow::Result<ExitCod
             } else {
                 Some(app::open_store(&settings, false).await?)
             };
+            let presets = settings.presets()?;
             let mut failed = false;
             for path in &files {
                 let source = match std::fs::read_to_string(path) {
@@ -69,7 +70,8 @@ pub async fn run(settings: Settings, cmd: CampaignCmd) -> anyhow::Result<ExitCod
                         continue;
                     }
                 };
-                match app::check_campaign(path, &source, store.as_ref().map(|o| &o.store)).await {
+                let store = store.as_ref().map(|o| &o.store);
+                match app::check_campaign(path, &source, store, &presets).await {
                     Ok(spec) => println!("{}: ok ({} targets)", path.display(), spec.targets.len()),
                     Err(issues) => {
                         failed = true;
@@ -87,10 +89,11 @@ pub async fn run(settings: Settings, cmd: CampaignCmd) -> anyhow::Result<ExitCod
         }
         CampaignCmd::Load { files } => {
             let opened = app::open_store(&settings, false).await?;
+            let presets = settings.presets()?;
             for path in &files {
                 let source = std::fs::read_to_string(path)
                     .with_context(|| format!("reading {}", path.display()))?;
-                let row = app::save_campaign(&opened.store, path, &source).await?;
+                let row = app::save_campaign(&opened.store, path, &source, &presets).await?;
                 println!(
                     "{}: saved as campaign {} ({})",
                     path.display(),

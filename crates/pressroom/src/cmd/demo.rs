@@ -52,7 +52,8 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<ExitC
     let opened = app::open_store(&settings, true).await?;
     let store = &opened.store;
 
-    let spec = app::check_campaign(&path, &source, None)
+    let presets = settings.presets()?;
+    let spec = app::check_campaign(&path, &source, None, &presets)
         .await
         .map_err(|issues| {
             let list: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
@@ -62,7 +63,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<ExitC
     for target in &spec.targets {
         app::ensure_sandbox_account(store, &spec.workspace, &target.account).await?;
     }
-    let campaign = app::save_campaign(store, &path, &source).await?;
+    let campaign = app::save_campaign(store, &path, &source, &presets).await?;
     let run_id = trigger_now(
         store,
         &opened.queue,

@@ -69,6 +69,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     });
     let mut state = pressroom_api::ApiState::new(opened.store.clone(), opened.queue.clone())
         .with_data_dir(settings.paths.data_dir.clone())
+        .with_presets(Arc::new(settings.presets()?))
         .with_workers_alive(workers_alive)
         .with_rate_limit(pressroom_api::RateLimit {
             per_second: settings.api.rate_limit_per_second,
@@ -88,6 +89,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         Arc::new(cipher),
         redirect,
     );
+    state = state.with_webhooks_allow_private(settings.webhooks_out.allow_private_addresses);
     let api = start_api(&settings, &args, state, shutdown.clone()).await;
     info!(roles = ?config.kinds, database = %app::redact(&settings.database_url()), "pressroom is running");
 
@@ -185,10 +187,11 @@ async fn load_campaigns(settings: &Settings, store: &pressroom_store::Store) -> 
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
+    let presets = settings.presets()?;
     for path in files {
         let source = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        let row = app::save_campaign(store, &path, &source).await?;
+        let row = app::save_campaign(store, &path, &source, &presets).await?;
         info!(campaign = %row.name, file = %path.display(), "campaign loaded");
     }
     Ok(())

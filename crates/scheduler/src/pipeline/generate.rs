@@ -5,10 +5,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use pressroom_core::JobKind;
 use pressroom_core::campaign::{CampaignSpec, Seed};
-use pressroom_core::{JobKind, template};
 use pressroom_generate::{GenerationRequest, generation_key};
-use pressroom_store::repo::{assets, campaigns, runs};
+use pressroom_store::repo::{assets, campaign_delete, campaigns, runs};
 use pressroom_store::{ClaimedJob, NewJob};
 use serde::Deserialize;
 use tracing::info;
@@ -26,6 +26,10 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     let ws = &job.workspace_id;
     let run = runs::get(p.store.conn(), ws, &run_id).await?;
     let campaign = campaigns::get(&p.store, ws, &run.campaign_id).await?;
+    if campaign.deleted_at.is_some() {
+        // Fired by a tick that raced the delete: nothing is generated or published.
+        return fail_run(p, &run_id, campaign_delete::REASON).await;
+    }
     let spec = stored_spec(&campaign).map_err(|e| JobError::Permanent(e.to_string()))?;
 
     let vars = variables::for_run(&spec, &run);
@@ -60,10 +64,12 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
 
     let asset_id = match assets::by_generation_key(&p.store, ws, &key).await? {
         Some(existing) => {
+            crate::metrics::cache("assets", true);
             info!(run = %run_id, asset = %existing.id, "generate: reusing the image of an identical request");
             existing.id
         }
         None => {
+            crate::metrics::cache("assets", false);
             let started = std::time::Instant::now();
             let run_for_log = run_id.clone();
             let progress: pressroom_generate::ProgressFn = Arc::new(move |pr| {
@@ -79,6 +85,10 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
                         JobError::retry(format!("generation failed: {e}"))
                     }
                 })?;
+            crate::metrics::cache("generator", image.cache_hit);
+            if !image.cache_hit {
+                crate::metrics::generation(backend, started.elapsed());
+            }
             let sha = sha256_hex(&image.png);
             let rel = format!("assets/{}/{sha}.png", &sha[..2]);
             write_atomic(&p.data_dir.join(&rel), &image.png)
@@ -131,23 +141,21 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     Ok(())
 }
 
-/// Prompt, negative prompt and caption with the run's variables.
+/// Prompt, negative prompt and caption with the run's variables (core's renderer, the one
+/// previews use too).
 fn render_texts(
     spec: &CampaignSpec,
     vars: &serde_json::Value,
 ) -> Result<(String, Option<String>, String), String> {
-    let prompt = template::render(&spec.generation.prompt, vars)
-        .map_err(|e| format!("generation.prompt: {e}"))?;
-    let negative = spec
-        .generation
-        .negative_prompt
-        .as_deref()
-        .map(|t| template::render(t, vars))
-        .transpose()
-        .map_err(|e| format!("generation.negative_prompt: {e}"))?;
-    let caption = template::render(&spec.caption.template, vars)
-        .map_err(|e| format!("caption.template: {e}"))?;
-    Ok((prompt, negative, caption))
+    pressroom_core::campaign::render_texts(spec, vars)
+        .map(|t| (t.prompt, t.negative_prompt, t.caption))
+        .map_err(|problems| {
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
 }
 
 /// A fixed seed, or one derived from the run id: "random" differs per run but a replayed

@@ -1,7 +1,10 @@
 //! The job handlers. Each handler is safe to replay: it checks what an earlier (crashed)
 //! execution already did, and writes its effects and the job's completion in one transaction.
 
+mod checkpoints;
+mod events;
 mod generate;
+mod notify;
 mod publish;
 mod render;
 mod variables;
@@ -17,6 +20,7 @@ use pressroom_generate::Generator;
 use pressroom_store::{ClaimedJob, Queue, Store, StoreError};
 
 use crate::TokenCipher;
+use crate::outbound::{Outbound, OutboundConfig};
 
 /// Everything the handlers need, built once by the binary.
 pub struct Pipeline {
@@ -26,7 +30,8 @@ pub struct Pipeline {
     pub generators: BTreeMap<String, Arc<dyn Generator>>,
     /// Connectors by platform kind.
     pub connectors: Registry,
-    pub presets: &'static pressroom_media::Presets,
+    /// The rendition presets, with the config's `[media.presets.NAME]` applied.
+    pub presets: Arc<pressroom_media::Presets>,
     /// Assets and renditions are written below this directory.
     pub data_dir: PathBuf,
     pub retry: RetryPolicy,
@@ -35,6 +40,10 @@ pub struct Pipeline {
     pub refresh_margin: Duration,
     /// Builds short-lived public URLs for platforms that pull media (Instagram, TikTok).
     pub public_media: Option<Arc<dyn PublicMedia>>,
+    /// Outbound webhook deliveries: timeout, address policy, attempts ([`Self::with_outbound`]).
+    outbound_config: OutboundConfig,
+    /// The delivery client; None only if it could not be built (deliveries then retry).
+    outbound: Option<Arc<Outbound>>,
     refresh_locks: publish::RefreshLocks,
 }
 
@@ -49,7 +58,7 @@ impl Pipeline {
         store: Store,
         generators: BTreeMap<String, Arc<dyn Generator>>,
         connectors: Registry,
-        presets: &'static pressroom_media::Presets,
+        presets: Arc<pressroom_media::Presets>,
         data_dir: PathBuf,
         retry: RetryPolicy,
         tokens: Arc<dyn TokenCipher>,
@@ -65,8 +74,17 @@ impl Pipeline {
             tokens,
             refresh_margin: Duration::from_secs(300),
             public_media: None,
+            outbound_config: OutboundConfig::default(),
+            outbound: Outbound::new(OutboundConfig::default()).ok().map(Arc::new),
             refresh_locks: Default::default(),
         }
+    }
+
+    /// Sets how outbound webhooks are delivered (the binary passes `[webhooks_out]`).
+    pub fn with_outbound(mut self, config: OutboundConfig) -> Result<Self, reqwest::Error> {
+        self.outbound = Some(Arc::new(Outbound::new(config.clone())?));
+        self.outbound_config = config;
+        Ok(self)
     }
 
     /// Runs the handler for a claimed job.
@@ -75,6 +93,7 @@ impl Pipeline {
             Some(JobKind::Generate) => generate::handle(self, job).await,
             Some(JobKind::Render) => render::handle(self, job).await,
             Some(JobKind::Publish) => publish::handle(self, job).await,
+            Some(JobKind::Notify) => notify::handle(self, job).await,
             None => Err(JobError::Permanent(format!(
                 "unknown job kind {:?}",
                 job.kind

@@ -21,7 +21,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use super::{JobError, Pipeline};
+use super::{JobError, Pipeline, events};
+use crate::metrics;
 use crate::tokens::TokenSlot;
 
 /// One refresh at a time per account, within this process (the database re-read after the
@@ -87,6 +88,9 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     let mut attempt = match latest {
         Some(a) if !retrying => a,
         _ => {
+            // The pre-publish checks, caption rules included (pressroom-media's table, which
+            // every connector's `validate` applies to the run's real caption): a violation
+            // fails the post for good, before any platform call.
             if let Err(issues) = connector.validate(&draft) {
                 let reasons: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
                 return settle(p, job, &post, None, PostState::Failed, &reasons.join("; ")).await;
@@ -212,10 +216,15 @@ async fn prepare(
         AttemptChanges::default(),
     )
     .await?;
-    let prepared = connector
-        .prepare(ctx, draft)
-        .await
-        .map_err(StepError::Connector)?;
+    let started = std::time::Instant::now();
+    let prepared = connector.prepare(ctx, draft).await;
+    metrics::publish_step(
+        connector.kind(),
+        "prepare",
+        metrics::outcome(&prepared),
+        started.elapsed(),
+    );
+    let prepared = prepared.map_err(StepError::Connector)?;
     let now = p.store.now_ms().await?;
     let changes = AttemptChanges {
         checkpoint: Some(&prepared.checkpoint),
@@ -264,7 +273,17 @@ async fn commit(
         changes,
     )
     .await?;
-    match connector.commit(ctx, &prepared).await {
+    let started = std::time::Instant::now();
+    // Lets the connector store what the platform answers mid-commit (TikTok's publish_id).
+    let ctx = &super::checkpoints::attach(&p.store, job, attempt, ctx);
+    let committed = connector.commit(ctx, &prepared).await;
+    metrics::publish_step(
+        connector.kind(),
+        "commit",
+        metrics::outcome(&committed),
+        started.elapsed(),
+    );
+    match committed {
         Ok(published) => {
             finish_published(p, job, post, attempt, &published, true)
                 .await
@@ -312,11 +331,15 @@ async fn reconcile(
     attempt: &attempt::Model,
 ) -> Result<Step, StepError> {
     let prepared = checkpoint(attempt);
-    match connector
-        .reconcile(ctx, prepared.as_ref())
-        .await
-        .map_err(StepError::Connector)?
-    {
+    let started = std::time::Instant::now();
+    let reconciled = connector.reconcile(ctx, prepared.as_ref()).await;
+    metrics::publish_step(
+        connector.kind(),
+        "reconcile",
+        metrics::outcome(&reconciled),
+        started.elapsed(),
+    );
+    match reconciled.map_err(StepError::Connector)? {
         Reconciled::Landed(published) => {
             info!(post = %post.id, attempt = %attempt.id, "publish: reconcile found the post; not committing again");
             finish_published(p, job, post, attempt, &published, true)
@@ -400,6 +423,7 @@ async fn on_connector_error(
         }
         ConnectorError::RateLimited { retry_after } => {
             let delay = retry_after.unwrap_or_else(|| p.retry.delay(job.attempt as u32, None));
+            metrics::rate_limited(&post.platform, delay);
             Err(JobError::Defer {
                 reason: message,
                 delay,
@@ -476,6 +500,12 @@ async fn finish_published(
         None,
     )
     .await?;
+    let outcome = events::Outcome {
+        remote_id: Some(&published.remote_id),
+        url: published.url.as_deref(),
+        reason: None,
+    };
+    events::announce(p, &tx, job, post, PostState::Published, now, outcome).await?;
     p.queue.complete(&tx, job).await?;
     tx.commit().await?;
     info!(post = %post.id, platform = %post.platform, remote_id = %published.remote_id, "publish: published");
@@ -512,6 +542,11 @@ async fn settle(
         Some(reason),
     )
     .await?;
+    let outcome = events::Outcome {
+        reason: Some(reason),
+        ..Default::default()
+    };
+    events::announce(p, &tx, job, post, state, now, outcome).await?;
     p.queue.complete(&tx, job).await?;
     tx.commit().await?;
     warn!(post = %post.id, platform = %post.platform, state = state.as_str(), %reason, "publish: settled without publishing");
@@ -569,6 +604,7 @@ fn context(
             .and_then(chrono::DateTime::from_timestamp_millis),
         caption: post.caption.clone(),
         media_sha256: vec![media_sha.to_string()],
+        checkpointer: None,
     }
 }
 
@@ -585,6 +621,10 @@ async fn credentials(
         locks.entry(account.id.clone()).or_default().clone()
     };
     let _guard = lock.lock().await;
+    // And across instances sharing PostgreSQL (rotating refresh tokens die on first use).
+    let _db_guard = crate::tokens::lock_refresh(&p.store, &account.id)
+        .await
+        .map_err(JobError::retry)?;
     // Re-read under the lock: another worker may have refreshed already.
     let fresh = accounts::get(p.store.conn(), &account.workspace_id, &account.id).await?;
     let creds = open_credentials(p, &fresh)?;
@@ -596,43 +636,30 @@ async fn credentials(
     if !(expiring || (force && !refreshed_by_other)) || creds.refresh_token.is_none() {
         return Ok(creds);
     }
-    match connector.refresh(&creds).await {
+    let refreshed = connector.refresh(&creds).await;
+    metrics::token_refresh(
+        &fresh.platform,
+        match &refreshed {
+            Ok(_) => "ok",
+            Err(ConnectorError::Disconnected(_)) => "disconnected",
+            Err(_) => "failed",
+        },
+    );
+    match refreshed {
         Ok(new) => {
-            let (key_id, access) = p
-                .tokens
-                .seal(
-                    &new.access_token,
-                    TokenSlot::access(&fresh.workspace_id, &fresh.id),
-                )
-                .map_err(JobError::retry)?;
-            let refresh = match &new.refresh_token {
-                Some(r) => Some(
-                    p.tokens
-                        .seal(r, TokenSlot::refresh(&fresh.workspace_id, &fresh.id))
-                        .map_err(JobError::retry)?
-                        .1,
-                ),
-                None => None,
-            };
-            let expires = new.expires_at.map(|t| t.timestamp_millis());
-            let tx = p.store.begin().await?;
-            accounts::update_tokens(
+            // Merged (an empty refresh token keeps ours), extra included, one transaction.
+            let stored = crate::tokens::store_refreshed(
                 &p.store,
-                &tx,
+                p.tokens.as_ref(),
+                &fresh,
+                &creds,
+                new,
                 now,
-                &fresh.id,
-                &access,
-                refresh.as_deref(),
-                &key_id,
-                expires,
             )
-            .await?;
-            tx.commit().await?;
+            .await
+            .map_err(JobError::retry)?;
             info!(account = %fresh.id, platform = %fresh.platform, "publish: token refreshed");
-            Ok(Credentials {
-                refresh_token: new.refresh_token.or(creds.refresh_token),
-                ..new
-            })
+            Ok(stored)
         }
         Err(ConnectorError::Disconnected(reason)) => {
             accounts::set_state(

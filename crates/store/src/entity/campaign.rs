@@ -16,6 +16,8 @@ pub struct Model {
     pub schedule_checked_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Set when the campaign was deleted (soft: its runs and posts stay).
+    pub deleted_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

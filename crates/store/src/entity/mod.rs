@@ -9,4 +9,5 @@ pub mod job;
 pub mod post;
 pub mod rendition;
 pub mod run;
+pub mod webhook_endpoint;
 pub mod workspace;

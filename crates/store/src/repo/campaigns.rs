@@ -18,7 +18,9 @@ pub struct CampaignInput<'a> {
 }
 
 /// Creates or updates a campaign by (workspace, name). A new campaign's schedule starts at
-/// `now`: it never fires for times before it existed. An update keeps the cursor.
+/// `now`: it never fires for times before it existed. An update keeps the cursor. Saving a
+/// deleted campaign's name brings that row back (same id, its history attached), enabled and
+/// with the cursor at `now`, so nothing fires for the time it was deleted.
 pub async fn upsert<C: ConnectionTrait>(
     conn: &C,
     now_ms: i64,
@@ -31,7 +33,13 @@ pub async fn upsert<C: ConnectionTrait>(
         .await?;
     let model = match existing {
         Some(row) => {
+            let revived = row.deleted_at.is_some();
             let mut active: campaign::ActiveModel = row.into();
+            if revived {
+                active.deleted_at = Set(None);
+                active.enabled = Set(1);
+                active.schedule_checked_at = Set(now_ms);
+            }
             active.source = Set(input.source.to_string());
             active.source_file = Set(input.source_file.map(str::to_string));
             active.spec = Set(input.spec.to_string());
@@ -51,6 +59,7 @@ pub async fn upsert<C: ConnectionTrait>(
                 schedule_checked_at: Set(now_ms),
                 created_at: Set(now_ms),
                 updated_at: Set(now_ms),
+                deleted_at: Set(None),
             })
             .exec(conn)
             .await?;
@@ -63,6 +72,7 @@ pub async fn upsert<C: ConnectionTrait>(
     Ok(model)
 }
 
+/// A campaign, deleted or not: the pipeline still finishes (or refuses) work of a deleted one.
 pub async fn get(store: &Store, workspace_id: &str, id: &str) -> Result<campaign::Model> {
     campaign::Entity::find_by_id(id.to_string())
         .filter(campaign::Column::WorkspaceId.eq(workspace_id))
@@ -71,6 +81,17 @@ pub async fn get(store: &Store, workspace_id: &str, id: &str) -> Result<campaign
         .ok_or_else(|| StoreError::not_found("campaign", id))
 }
 
+/// A campaign that is not deleted: what the API and CLI act on.
+pub async fn get_live(store: &Store, workspace_id: &str, id: &str) -> Result<campaign::Model> {
+    campaign::Entity::find_by_id(id.to_string())
+        .filter(campaign::Column::WorkspaceId.eq(workspace_id))
+        .filter(campaign::Column::DeletedAt.is_null())
+        .one(store.conn())
+        .await?
+        .ok_or_else(|| StoreError::not_found("campaign", id))
+}
+
+/// A campaign that is not deleted, by name.
 pub async fn by_name(
     store: &Store,
     workspace_id: &str,
@@ -79,13 +100,16 @@ pub async fn by_name(
     Ok(campaign::Entity::find()
         .filter(campaign::Column::WorkspaceId.eq(workspace_id))
         .filter(campaign::Column::Name.eq(name))
+        .filter(campaign::Column::DeletedAt.is_null())
         .one(store.conn())
         .await?)
 }
 
+/// The workspace's campaigns that are not deleted.
 pub async fn list(store: &Store, workspace_id: &str) -> Result<Vec<campaign::Model>> {
     Ok(campaign::Entity::find()
         .filter(campaign::Column::WorkspaceId.eq(workspace_id))
+        .filter(campaign::Column::DeletedAt.is_null())
         .order_by_asc(campaign::Column::Name)
         .all(store.conn())
         .await?)
@@ -95,6 +119,7 @@ pub async fn list(store: &Store, workspace_id: &str) -> Result<Vec<campaign::Mod
 pub async fn list_enabled(store: &Store) -> Result<Vec<campaign::Model>> {
     Ok(campaign::Entity::find()
         .filter(campaign::Column::Enabled.eq(1))
+        .filter(campaign::Column::DeletedAt.is_null())
         .order_by_asc(campaign::Column::Id)
         .all(store.conn())
         .await?)
@@ -116,13 +141,14 @@ pub async fn advance_cursor<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Pauses or resumes a campaign.
+/// Pauses or resumes a campaign (not a deleted one).
 pub async fn set_enabled(store: &Store, workspace_id: &str, id: &str, enabled: bool) -> Result<()> {
     let values: Vec<Value> = vec![i32::from(enabled).into(), id.into(), workspace_id.into()];
     let res = store
         .conn()
         .execute_raw(store.stmt(
-            "UPDATE campaigns SET enabled = $1 WHERE id = $2 AND workspace_id = $3",
+            "UPDATE campaigns SET enabled = $1 \
+             WHERE id = $2 AND workspace_id = $3 AND deleted_at IS NULL",
             values,
         ))
         .await?;

@@ -27,6 +27,7 @@ async fn migrations_apply_and_rerun_is_a_no_op(ctx: Ctx) -> anyhow::Result<()> {
         "attempts",
         "jobs",
         "audit_log",
+        "webhook_endpoints",
     ] {
         let n = ctx
             .count(&format!("SELECT COUNT(*) AS n FROM {table}"), vec![])

@@ -1,0 +1,201 @@
+//! Assets: the generated images (content-addressed files) with the exact parameters that made
+//! them, newest first, and the image bytes themselves. An asset may serve many runs (an
+//! identical request reuses it), so `?run_id=` finds the one a run used and the ones its
+//! renditions were cut from.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use pressroom_store::entity::{asset, rendition, run};
+use pressroom_store::repo::assets;
+use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+
+use crate::ApiState;
+use crate::auth::Ctx;
+use crate::errors::{ApiError, ApiResult};
+use crate::handlers::stored_json;
+use crate::handlers::workspaces::query;
+use crate::page::{Page, PageQuery};
+
+#[derive(Serialize)]
+pub struct AssetView {
+    pub id: String,
+    pub sha256: String,
+    /// Size of the image file; None when the file is gone (erased, or storage unreachable).
+    pub bytes: Option<u64>,
+    pub mime: &'static str,
+    pub width: i32,
+    pub height: i32,
+    /// The generator's identity (model and backend).
+    pub generator: String,
+    /// Same key, same image: what the cache matched on.
+    pub generation_key: String,
+    /// The exact generation request: prompt, negative prompt, seed, steps, guidance, size.
+    pub params: serde_json::Value,
+    pub created_at: i64,
+    /// Where the image itself is (with the same API key).
+    pub image_url: String,
+}
+
+async fn view(state: &ApiState, a: asset::Model) -> AssetView {
+    let bytes = tokio::fs::metadata(state.data_dir.join(&a.path))
+        .await
+        .ok()
+        .map(|m| m.len());
+    AssetView {
+        image_url: format!("/v1/assets/{}/image", a.id),
+        mime: mime_of(&a.path, &[]),
+        params: stored_json(&a.params),
+        bytes,
+        id: a.id,
+        sha256: a.sha256,
+        width: a.width,
+        height: a.height,
+        generator: a.generator,
+        generation_key: a.generation_key,
+        created_at: a.created_at,
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct AssetFilter {
+    #[serde(flatten)]
+    page: PageQuery,
+    run_id: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    q: Result<Query<AssetFilter>, QueryRejection>,
+) -> ApiResult<Json<Page<AssetView>>> {
+    let f = query(q)?;
+    let ws = ctx.workspace()?;
+    let mut find = asset::Entity::find().filter(asset::Column::WorkspaceId.eq(ws));
+    if let Some(run_id) = &f.run_id {
+        find = find.filter(asset::Column::Id.is_in(assets_of_run(&state, ws, run_id).await?));
+    }
+    if let Some(after) = f.page.after()? {
+        find = find.filter(asset::Column::Id.lt(after));
+    }
+    let limit = f.page.limit();
+    let rows = find
+        .order_by_desc(asset::Column::Id)
+        .limit(limit + 1)
+        .all(state.store.conn())
+        .await
+        .map_err(ApiError::internal)?;
+    let page = Page::from_rows(rows, limit, |a| &a.id);
+    let mut data = Vec::with_capacity(page.data.len());
+    for a in page.data {
+        data.push(view(&state, a).await);
+    }
+    Ok(Json(Page {
+        data,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// The asset a run generated (or reused) and those its renditions came from.
+async fn assets_of_run(state: &ApiState, ws: &str, run_id: &str) -> ApiResult<Vec<String>> {
+    let conn = state.store.conn();
+    let mut ids: Vec<String> = run::Entity::find()
+        .filter(run::Column::WorkspaceId.eq(ws))
+        .filter(run::Column::Id.eq(run_id))
+        .all(conn)
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .filter_map(|r| r.asset_id)
+        .collect();
+    ids.extend(
+        rendition::Entity::find()
+            .filter(rendition::Column::WorkspaceId.eq(ws))
+            .filter(rendition::Column::RunId.eq(run_id))
+            .all(conn)
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .map(|r| r.asset_id),
+    );
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+pub async fn get_one(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AssetView>> {
+    let a = assets::get(state.store.conn(), ctx.workspace()?, &id).await?;
+    Ok(Json(view(&state, a).await))
+}
+
+/// The image bytes with their real content type.
+pub async fn image(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let a = assets::get(state.store.conn(), ctx.workspace()?, &id).await?;
+    let bytes = tokio::fs::read(state.data_dir.join(&a.path))
+        .await
+        .map_err(|e| {
+            tracing::warn!(asset = %a.id, error = %e, "assets: image file unreadable");
+            ApiError::not_found("asset file")
+        })?;
+    let mime = mime_of(&a.path, &bytes);
+    let mut resp = bytes.into_response();
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Content-addressed: the bytes behind this id never change, but they are the workspace's.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=86400"),
+    );
+    Ok(resp)
+}
+
+/// The image type from the file's first bytes, else from its name.
+fn mime_of(path: &str, head: &[u8]) -> &'static str {
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return "image/png";
+    }
+    if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return "image/jpeg";
+    }
+    if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
+        return "image/webp";
+    }
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "webp" => "image/webp",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mime_of;
+
+    #[test]
+    fn sniffs_bytes_before_trusting_the_name() {
+        assert_eq!(mime_of("a.png", b"\xFF\xD8\xFF\xE0"), "image/jpeg");
+        assert_eq!(mime_of("a.bin", b"\x89PNG\r\n\x1a\n...."), "image/png");
+        assert_eq!(mime_of("a.webp", b""), "image/webp");
+        assert_eq!(mime_of("/dev/null", b""), "application/octet-stream");
+    }
+}

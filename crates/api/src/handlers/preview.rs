@@ -1,0 +1,148 @@
+//! `POST /v1/campaigns/{id}/preview`: what a run with these variables would render — prompt,
+//! negative prompt, the caption per target with that platform's caption checks — without
+//! creating a run, enqueuing a job or calling any platform. It uses the pipeline's own
+//! renderer (`render_texts`) and variable layering (`template_context`), so a preview that
+//! passes renders the same texts in a real run.
+
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+use pressroom_core::campaign::{RunFacts, render_texts, template_context};
+use pressroom_store::repo::{accounts, campaigns};
+use serde::{Deserialize, Serialize};
+
+use crate::ApiState;
+use crate::auth::Ctx;
+use crate::errors::{ApiError, ApiResult};
+use crate::handlers::{RawBody, json_body};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PreviewBody {
+    /// The trigger's variables (they override the campaign's `[variables]`).
+    #[serde(default)]
+    variables: serde_json::Map<String, serde_json::Value>,
+    /// The fire time templates see as `run.*` times; now when absent.
+    fire_at: Option<DateTime<Utc>>,
+}
+
+/// One thing a run would trip over.
+#[derive(Serialize)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+/// One target as a run would publish to it.
+#[derive(Serialize)]
+pub struct TargetPreview {
+    pub account: String,
+    /// The account's platform; None when the workspace has no such account.
+    pub platform: Option<String>,
+    pub preset: String,
+    pub fit: String,
+    pub caption: Option<String>,
+    /// Missing account or preset, and the platform's caption rules that the caption breaks.
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Serialize)]
+pub struct Preview {
+    pub campaign_id: String,
+    /// True when every template renders and every target's checks pass.
+    pub ok: bool,
+    pub prompt: Option<String>,
+    pub negative_prompt: Option<String>,
+    pub caption: Option<String>,
+    pub targets: Vec<TargetPreview>,
+    /// Templates that did not render.
+    pub problems: Vec<Problem>,
+    /// What the templates saw: the campaign's variables, then these, then `run`.
+    pub variables: serde_json::Value,
+}
+
+pub async fn preview(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> ApiResult<Json<Preview>> {
+    let ws = ctx.workspace()?;
+    let input: PreviewBody = json_body(&body)?;
+    let row = campaigns::get_live(&state.store, ws, &id).await?;
+    let spec = pressroom_scheduler::fire::stored_spec(&row).map_err(ApiError::internal)?;
+    let fire_at = match input.fire_at {
+        Some(at) => at,
+        None => DateTime::from_timestamp_millis(state.store.now_ms().await?).unwrap_or_default(),
+    };
+    let facts = RunFacts {
+        id: "preview",
+        trigger: "preview",
+        fire_key: "preview",
+        fire_at,
+    };
+    let vars = template_context(&spec, &facts, &serde_json::Value::Object(input.variables));
+    let (texts, problems) = match render_texts(&spec, &vars) {
+        Ok(t) => (Some(t), Vec::new()),
+        Err(failed) => (
+            None,
+            failed
+                .into_iter()
+                .map(|p| Problem {
+                    field: p.field.to_string(),
+                    message: p.error.to_string(),
+                })
+                .collect(),
+        ),
+    };
+    let caption = texts.as_ref().map(|t| t.caption.clone());
+    let mut targets = Vec::with_capacity(spec.targets.len());
+    for (i, target) in spec.targets.iter().enumerate() {
+        let account = accounts::by_name(state.store.conn(), ws, &target.account).await?;
+        let mut problems = Vec::new();
+        if account.is_none() {
+            problems.push(Problem {
+                field: format!("targets[{i}].account"),
+                message: format!("no account named {:?} in this workspace", target.account),
+            });
+        }
+        if pressroom_media::preset(&target.preset).is_none() {
+            problems.push(Problem {
+                field: format!("targets[{i}].preset"),
+                message: format!("unknown preset {:?}", target.preset),
+            });
+        }
+        let platform = account.map(|a| a.platform);
+        if let (Some(platform), Some(caption)) = (&platform, &caption)
+            && let Err(issues) = pressroom_media::check_caption(platform, caption)
+        {
+            problems.extend(issues.into_iter().map(|issue| Problem {
+                field: "caption".into(),
+                message: issue.to_string(),
+            }));
+        }
+        targets.push(TargetPreview {
+            account: target.account.clone(),
+            platform,
+            preset: target.preset.clone(),
+            fit: target
+                .fit
+                .map(|f| f.as_str())
+                .unwrap_or("cover")
+                .to_string(),
+            caption: caption.clone(),
+            problems,
+        });
+    }
+    let ok = problems.is_empty() && targets.iter().all(|t| t.problems.is_empty());
+    Ok(Json(Preview {
+        campaign_id: row.id,
+        ok,
+        prompt: texts.as_ref().map(|t| t.prompt.clone()),
+        negative_prompt: texts.as_ref().and_then(|t| t.negative_prompt.clone()),
+        caption,
+        targets,
+        problems,
+        variables: vars,
+    }))
+}

@@ -1,0 +1,64 @@
+//! Post events that outbound webhooks announce. Only the states a person has to hear about
+//! are events: a post went out, a post will not go out, an account must be reconnected.
+
+use serde::{Deserialize, Serialize};
+
+use crate::PostState;
+
+/// An event a webhook endpoint can subscribe to; the wire name is its `type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PostEvent {
+    #[serde(rename = "post.published")]
+    Published,
+    #[serde(rename = "post.failed")]
+    Failed,
+    #[serde(rename = "post.needs_reconnect")]
+    NeedsReconnect,
+}
+
+impl PostEvent {
+    pub const ALL: [PostEvent; 3] = [Self::Published, Self::Failed, Self::NeedsReconnect];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Published => "post.published",
+            Self::Failed => "post.failed",
+            Self::NeedsReconnect => "post.needs_reconnect",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// The event a post entering `state` announces, if any.
+    pub fn for_state(state: PostState) -> Option<Self> {
+        match state {
+            PostState::Published => Some(Self::Published),
+            PostState::Failed => Some(Self::Failed),
+            PostState::NeedsReconnect => Some(Self::NeedsReconnect),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_only_terminal_states_announce() {
+        for e in PostEvent::ALL {
+            assert_eq!(PostEvent::parse(e.as_str()), Some(e));
+            let json = serde_json::to_string(&e).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", e.as_str()));
+        }
+        assert_eq!(PostEvent::parse("post.cancelled"), None);
+        assert_eq!(
+            PostEvent::for_state(PostState::NeedsReconnect),
+            Some(PostEvent::NeedsReconnect)
+        );
+        assert_eq!(PostEvent::for_state(PostState::Pending), None);
+        assert_eq!(PostEvent::for_state(PostState::Unknown), None);
+    }
+}
