@@ -239,6 +239,27 @@ impl TestApp {
         Ok(stdout)
     }
 
+    /// Runs one command with extra environment variables (e.g. `PRESSROOM__…` overrides);
+    /// returns its exit success, stdout and stderr.
+    pub fn run_with_env(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<(bool, String, String)> {
+        let out = self
+            .command()
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running pressroom {args:?}"))?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
     /// Starts a command with stdin and stdout piped (interactive commands such as
     /// `accounts connect`); stderr is inherited.
     pub fn spawn_piped(&self, args: &[&str]) -> anyhow::Result<Child> {

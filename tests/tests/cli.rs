@@ -211,6 +211,17 @@ fn a_broken_campaign_is_reported_with_positions_and_changes_nothing() -> anyhow:
 
     let load = app.run(&["campaign", "load", &bad_path]);
     assert!(load.is_err(), "a broken file is not stored");
+    // A batch with one bad file saves none of them, not even the good one before it.
+    let changed = app.path().join("launch-changed.toml");
+    std::fs::write(&changed, VALID.replace("Meet the", "Say hello to the"))?;
+    let batch = app.run(&[
+        "campaign",
+        "load",
+        &changed.display().to_string(),
+        &bad_path,
+    ]);
+    let report = format!("{:#}", batch.expect_err("a batch with a bad file fails"));
+    assert!(report.contains("nothing was saved"), "{report}");
     block_on(async {
         let store = app.store().await?;
         let ws = workspaces::by_slug(&store, "cli")
@@ -479,5 +490,33 @@ fn caption_rules_are_checked_at_validation_and_before_publishing() -> anyhow::Re
         0,
         "nothing was published:\n{commits}"
     );
+    Ok(())
+}
+
+#[test]
+fn environment_variables_override_the_configuration_and_are_validated() -> anyhow::Result<()> {
+    let app = TestApp::new(Db::Sqlite, "")?;
+    let (ok, before, err) = app.run_with_env(&["presets"], &[])?;
+    assert!(ok, "{err}");
+    assert!(before.contains("1024x1024"), "{before}");
+    // A nested key, typed from its string: the sandbox preset gets a new height.
+    let (ok, after, err) = app.run_with_env(
+        &["presets"],
+        &[("PRESSROOM__MEDIA__PRESETS__SANDBOX__HEIGHT", "500")],
+    )?;
+    assert!(ok, "{err}");
+    assert!(after.contains("1024x500"), "{after}");
+    // A bad value from the environment is refused at start, naming the key.
+    let (ok, _, err) = app.run_with_env(
+        &["presets"],
+        &[("PRESSROOM__WORKERS__ROLES", "generate,paint")],
+    )?;
+    assert!(
+        !ok && err.contains("workers.roles") && err.contains("paint"),
+        "{err}"
+    );
+    let (ok, _, err) =
+        app.run_with_env(&["presets"], &[("PRESSROOM__WORKERS__CONCURENCY", "3")])?;
+    assert!(!ok && err.contains("concurency"), "{err}");
     Ok(())
 }

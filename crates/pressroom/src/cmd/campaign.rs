@@ -90,10 +90,29 @@ pub async fn run(settings: Settings, cmd: CampaignCmd) -> anyhow::Result<ExitCod
         CampaignCmd::Load { files } => {
             let opened = app::open_store(&settings, false).await?;
             let presets = settings.presets()?;
+            // Every file is checked before any is saved, so one bad file in a batch leaves
+            // the stored campaigns exactly as they were.
+            let mut sources = Vec::with_capacity(files.len());
+            let mut failed = false;
             for path in &files {
                 let source = std::fs::read_to_string(path)
                     .with_context(|| format!("reading {}", path.display()))?;
-                let row = app::save_campaign(&opened.store, path, &source, &presets).await?;
+                if let Err(issues) =
+                    app::check_campaign(path, &source, Some(&opened.store), &presets).await
+                {
+                    failed = true;
+                    for issue in issues {
+                        eprintln!("{issue}");
+                    }
+                }
+                sources.push(source);
+            }
+            if failed {
+                eprintln!("nothing was saved: fix the problems above and load again");
+                return Ok(ExitCode::FAILURE);
+            }
+            for (path, source) in files.iter().zip(&sources) {
+                let row = app::save_campaign(&opened.store, path, source, &presets).await?;
                 println!(
                     "{}: saved as campaign {} ({})",
                     path.display(),
