@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what Pressroom needs on a fresh machine, and nothing twice:
 #  - a project-local Python venv (.venv) with the torch wheel that tch expects (libtorch),
-#    plus diffusers & co. used by the engine's parity tests and benchmarks, and the official
-#    `openai` client that the API's compatibility test drives.
+#    plus diffusers & co. used by the engine's parity tests and benchmarks, the official
+#    `openai` client that the API's compatibility test drives, and `schemathesis`, which
+#    tests/tests/schemathesis.rs runs against the API's /openapi.json.
 # Idempotent: a second run checks versions and returns in about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TORCH_VERSION="2.13.0"            # must match tch's TORCH_VERSION (tch 0.26)
-PY_PACKAGES=("torch==${TORCH_VERSION}" diffusers transformers safetensors numpy openai)
+PY_PACKAGES=("torch==${TORCH_VERSION}" diffusers transformers safetensors numpy openai schemathesis)
 PYTHON="${PYTHON:-python3}"
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -25,7 +26,7 @@ if ! .venv/bin/python - "$TORCH_VERSION" <<'PY' 2>/dev/null
 import sys, importlib.metadata as m
 want = sys.argv[1]
 assert m.version("torch") == want, m.version("torch")
-for p in ("diffusers", "transformers", "safetensors", "numpy", "openai"):
+for p in ("diffusers", "transformers", "safetensors", "numpy", "openai", "schemathesis"):
     m.version(p)
 PY
 then

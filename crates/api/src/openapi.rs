@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+mod bodies;
 mod params;
 
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
@@ -73,6 +74,36 @@ fn build() -> utoipa::openapi::OpenApi {
         .build()
 }
 
+/// The documented body: its schema from [`bodies`], plus the raw TOML campaigns also accept.
+fn request_body(spec: &RouteSpec) -> utoipa::openapi::request_body::RequestBody {
+    let schema = bodies::json_schema(spec.path);
+    // Bodies that are all optional fields may be left out (an empty body reads as `{}`).
+    let required = schema.as_ref().is_some_and(|s| match s {
+        utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(o)) => !o.required.is_empty(),
+        _ => false,
+    });
+    let schema = schema.unwrap_or_else(|| ObjectBuilder::new().schema_type(Type::Object).into());
+    let mut body = RequestBodyBuilder::new()
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(schema)).build(),
+        )
+        .required(Some(if required {
+            Required::True
+        } else {
+            Required::False
+        }));
+    if matches!(spec.path, "/v1/campaigns" | "/v1/campaigns/validate") {
+        body = body.content(
+            "application/toml",
+            ContentBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+        );
+    }
+    body.build()
+}
+
 fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
     let op_id = format!(
         "{}{}",
@@ -119,16 +150,7 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
         op = op.parameter(param);
     }
     if spec.body {
-        op = op.request_body(Some(
-            RequestBodyBuilder::new()
-                .content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(ObjectBuilder::new().schema_type(Type::Object)))
-                        .build(),
-                )
-                .build(),
-        ));
+        op = op.request_body(Some(request_body(spec)));
     }
     let ok_desc = spec.summary;
     let ok = if spec.ok == 204 {

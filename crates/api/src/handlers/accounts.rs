@@ -1,7 +1,8 @@
 //! Connected accounts. Sealed tokens never leave the store: this view has no token fields.
 
+use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::{Extension, Json};
 use pressroom_store::entity::account;
 use pressroom_store::repo::{accounts, audit};

@@ -3,8 +3,9 @@
 //! identical request reuses it), so `?run_id=` finds the one a run used and the ones its
 //! renditions were cut from.
 
+use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};

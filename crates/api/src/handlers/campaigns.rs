@@ -2,9 +2,10 @@
 //! validate, pause/resume, and trigger a run now. Runs are only ever created through
 //! `pressroom_scheduler::trigger_now`, which dedupes on the fire key.
 
+use crate::handlers::Path;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
 use pressroom_core::campaign::{

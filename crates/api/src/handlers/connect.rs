@@ -1,5 +1,6 @@
 //! `POST /v1/accounts/connect` and `GET /v1/oauth/callback` (see [`crate::connect`]).
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -89,8 +90,9 @@ pub struct CallbackQuery {
 /// connect that started it knows; used once.
 pub async fn callback(
     State(state): State<ApiState>,
-    Query(q): Query<CallbackQuery>,
+    q: Result<Query<CallbackQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
+    let q = crate::handlers::workspaces::query(q)?;
     let (Some(flows), Some(cipher)) = (state.connect.as_ref(), state.tokens.as_ref()) else {
         return Err(ApiError::new(
             Code::Unavailable,

@@ -4,9 +4,10 @@
 //! run's fire key `hook:{delivery id}` dedupes a second time. The handler only creates the
 //! run (which enqueues its generate job) and answers 202: nothing is published here.
 
+use crate::handlers::Path;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use pressroom_crypto::webhook::{self, WebhookSecret};

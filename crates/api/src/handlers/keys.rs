@@ -1,8 +1,9 @@
 //! API keys: list, create (the key is in the response once and never again), revoke. A key
 //! can only mint keys of its own role or lower, so an admin cannot make an owner.
 
+use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use pressroom_crypto::apikey;

@@ -2,7 +2,9 @@
 //! by URL. The signed link is the only credential; anything else answers 403 without saying
 //! whether the rendition exists.
 
-use axum::extract::{Path, Query, State};
+use crate::handlers::Path;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use pressroom_crypto::urlsign::UrlSignError;
@@ -21,8 +23,12 @@ pub struct LinkQuery {
 pub async fn rendition(
     State(state): State<ApiState>,
     Path(rendition_id): Path<String>,
-    Query(q): Query<LinkQuery>,
+    q: Result<Query<LinkQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
+    // A malformed query (e.g. a repeated `exp`) is as unauthorized as a missing one.
+    let q = q
+        .map(|Query(q)| q)
+        .map_err(|_| ApiError::forbidden("a media link needs one exp and one sig"))?;
     let Some(links) = state.media.as_ref() else {
         return Err(ApiError::not_found("media link"));
     };

@@ -58,3 +58,23 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
             })
     }
 }
+
+/// `axum::extract::Path` with a problem+json rejection: axum's own is plain text, e.g. for a
+/// percent-encoded id that is not UTF-8.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            // A route whose handler and path disagree: our bug, not the caller's.
+            Err(e) if e.status().is_server_error() => Err(ApiError::internal(e.body_text())),
+            Err(e) => Err(ApiError::invalid(format!("path: {}", e.body_text()))),
+        }
+    }
+}

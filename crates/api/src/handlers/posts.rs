@@ -1,7 +1,8 @@
 //! Posts (one target of one run) with their publish attempts.
 
+use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::{Extension, Json};
 use pressroom_core::{JobKind, PostState};
 use pressroom_store::NewJob;
@@ -43,6 +44,12 @@ pub async fn list(
         find = find.filter(post::Column::RunId.eq(r.as_str()));
     }
     if let Some(s) = &f.state {
+        // An unknown state would silently list nothing: say so instead.
+        if !PostState::ALL.iter().any(|k| k.as_str() == s) {
+            return Err(ApiError::invalid(format!(
+                "state: unknown post state {s:?}"
+            )));
+        }
         find = find.filter(post::Column::State.eq(s.as_str()));
     }
     if let Some(after) = f.page.after()? {

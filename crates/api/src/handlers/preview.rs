@@ -4,7 +4,8 @@
 //! renderer (`render_texts`) and variable layering (`template_context`), so a preview that
 //! passes renders the same texts in a real run.
 
-use axum::extract::{Path, State};
+use crate::handlers::Path;
+use axum::extract::State;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use pressroom_core::campaign::{RunFacts, render_texts, template_context};

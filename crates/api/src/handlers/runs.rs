@@ -1,7 +1,8 @@
 //! Runs: one occurrence of a campaign, newest first.
 
+use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::{Extension, Json};
 use pressroom_store::entity::run;
 use pressroom_store::repo::runs;
@@ -69,6 +70,11 @@ pub async fn list(
         find = find.filter(run::Column::CampaignId.eq(c.as_str()));
     }
     if let Some(s) = &f.state {
+        // An unknown state would silently list nothing: say so instead.
+        use pressroom_store::repo::runs::state::{FAILED, GENERATED, MISSED, QUEUED};
+        if ![QUEUED, GENERATED, FAILED, MISSED].contains(&s.as_str()) {
+            return Err(ApiError::invalid(format!("state: unknown run state {s:?}")));
+        }
         find = find.filter(run::Column::State.eq(s.as_str()));
     }
     if let Some(after) = f.page.after()? {

@@ -2,8 +2,9 @@
 //! (`post.published`, `post.failed`, `post.needs_reconnect`). The signing secret is in the
 //! create response once and never again; deliveries are `notify` jobs run by the workers.
 
+use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use pressroom_core::PostEvent;

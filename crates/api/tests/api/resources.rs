@@ -261,7 +261,7 @@ pub async fn usage_and_account_disconnect(app: TestApp) -> anyhow::Result<()> {
     for path in [
         "/v1/runs?limit=1",
         "/v1/posts?limit=1&state=published",
-        "/v1/runs?limit=1&state=pending",
+        "/v1/runs?limit=1&state=queued",
     ] {
         let page = get(&app, w.key(Role::Viewer), path).await?;
         anyhow::ensure!(
@@ -276,6 +276,24 @@ pub async fn usage_and_account_disconnect(app: TestApp) -> anyhow::Result<()> {
         .send()
         .await?;
     anyhow::ensure!(resp.status() == 400, "limit=many: {}", resp.status());
+    // A state the resource does not have is a 400 naming the field, not an empty page.
+    for path in ["/v1/runs?state=pending", "/v1/posts?state=bogus"] {
+        let resp = app
+            .http
+            .get(app.url(path))
+            .bearer_auth(w.key(Role::Viewer))
+            .send()
+            .await?;
+        let status = resp.status();
+        let problem: Value = resp.json().await?;
+        anyhow::ensure!(
+            status == 400
+                && problem["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("state:")),
+            "{path}: {status} {problem}"
+        );
+    }
     let usage = get(&app, w.key(Role::Viewer), "/v1/usage?days=7").await?;
     let days = usage["data"].as_array().cloned().unwrap_or_default();
     anyhow::ensure!(days.len() == 7, "{usage}");
