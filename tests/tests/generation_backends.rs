@@ -109,6 +109,24 @@ blocked = ["weapon", {{ term = "brand x", reason = "competitor names are not all
                     posts.len() == 1,
                     "only the allowed campaign posts: {posts:?}"
                 );
+                // The blocked run ends failed, with the policy's reason for the user.
+                let runs: Vec<Value> = serde_json::from_str(&app.run(&[
+                    "runs",
+                    "list",
+                    "--workspace",
+                    "acme",
+                    "--campaign",
+                    "blocked",
+                    "--json",
+                ])?)?;
+                ensure!(
+                    runs.len() == 1
+                        && runs[0]["state"] == "failed"
+                        && runs[0]["error"]
+                            .as_str()
+                            .is_some_and(|e| e.contains("competitor names are not allowed")),
+                    "blocked run: {runs:?}"
+                );
                 break;
             }
             if Instant::now() > deadline {

@@ -40,11 +40,10 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     };
 
     let backend = spec.generation.backend.as_str();
-    let generator = p.generators.get(backend).cloned().ok_or_else(|| {
-        JobError::Permanent(format!(
-            "generation backend {backend:?} is not configured on this instance"
-        ))
-    })?;
+    let Some(generator) = p.generators.get(backend).cloned() else {
+        let reason = format!("generation backend {backend:?} is not configured on this instance");
+        return fail_run(p, &run_id, &reason).await;
+    };
     let request = GenerationRequest {
         prompt: prompt.clone(),
         negative_prompt: negative,
@@ -75,16 +74,15 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             let progress: pressroom_generate::ProgressFn = Arc::new(move |pr| {
                 tracing::debug!(run = %run_for_log, step = pr.step, total = pr.total, "generate: step");
             });
-            let image = generator
-                .generate(request.clone(), Some(progress))
-                .await
-                .map_err(|e| {
-                    if !e.is_retryable() {
-                        JobError::Permanent(format!("generation failed: {e}"))
-                    } else {
-                        JobError::retry(format!("generation failed: {e}"))
-                    }
-                })?;
+            let image = match generator.generate(request.clone(), Some(progress)).await {
+                Ok(image) => image,
+                Err(e) if e.is_retryable() => {
+                    return Err(JobError::retry(format!("generation failed: {e}")));
+                }
+                // A blocked prompt, a rejected request: the run ends failed with the reason
+                // the user needs, instead of waiting in `generating` forever.
+                Err(e) => return fail_run(p, &run_id, &format!("generation failed: {e}")).await,
+            };
             crate::metrics::cache("generator", image.cache_hit);
             if !image.cache_hit {
                 crate::metrics::generation(backend, started.elapsed());
