@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TORCH_VERSION="2.13.0"            # must match tch's TORCH_VERSION (tch 0.26)
-PY_PACKAGES=("torch==${TORCH_VERSION}" diffusers transformers safetensors numpy openai schemathesis)
+PY_PACKAGES=("torch==${TORCH_VERSION}" diffusers transformers safetensors numpy openai "schemathesis==4.32.5")
 PYTHON="${PYTHON:-python3}"
 
 if ! command -v cargo >/dev/null 2>&1; then
