@@ -146,6 +146,8 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/v1/audit", A, 200, "List the audit log", body: false, paged: true, audit::list),
     route!(GET "/v1/hooks", A, 200, "List inbound webhooks", body: false, paged: true, hooks::list),
     route!(POST "/v1/hooks", A, 201, "Create an inbound webhook for a campaign (secret shown once)", body: true, paged: false, hooks::create),
+    route!(POST "/v1/hooks/{hook_id}/secrets", A, 201, "Add a signing secret to an inbound webhook (rotation; previous secrets keep verifying; shown once)", body: false, paged: false, crate::handlers::hook_secrets::add),
+    route!(POST "/v1/hooks/{hook_id}/secrets/retire", A, 200, "End a rotation: only the newest signing secret verifies", body: false, paged: false, crate::handlers::hook_secrets::retire_previous),
     route!(POST "/v1/hooks/{hook_id}", Access::Signature, 202, "Receive a CMS webhook (Standard Webhooks signature)", body: true, paged: false, hooks::receive),
     route!(GET "/v1/webhook-endpoints", A, 200, "List outbound webhook endpoints (post events)", body: false, paged: true, crate::handlers::webhook_endpoints::list),
     route!(POST "/v1/webhook-endpoints", A, 201, "Create an outbound webhook endpoint for post events (secret shown once)", body: true, paged: false, crate::handlers::webhook_endpoints::create),

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod audit;
 pub mod campaigns;
 pub mod connect;
+pub mod hook_secrets;
 pub mod hooks;
 pub mod images;
 pub mod keys;

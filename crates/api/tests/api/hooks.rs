@@ -415,8 +415,99 @@ pub async fn any_of_several_secrets_verifies(app: TestApp) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Rotation through the API: a new secret verifies beside the old one until the previous ones
+/// are retired; then only the new one does. Another workspace's hook is not found.
+pub async fn secrets_rotate_through_the_api(app: TestApp) -> anyhow::Result<()> {
+    let w = app.world("rotapi").await?;
+    let other = app.world("rotapi-other").await?;
+    let now = app.store.now_ms().await?;
+    let old = w.hook_secret.clone();
+    let hook = hooks::insert(
+        &app.store,
+        app.store.conn(),
+        now,
+        hooks::NewHook {
+            workspace_id: &w.ws_id,
+            campaign_id: &w.campaign_id,
+            secrets: std::slice::from_ref(&old),
+            adapter: "generic",
+            mapping: &json!({ "product": "/product" }),
+        },
+    )
+    .await?;
+    let body = br#"{"product": "Mug"}"#;
+    let rotate = app.url(&format!("/v1/hooks/{}/secrets", hook.id));
+    let resp = app
+        .http
+        .post(&rotate)
+        .bearer_auth(other.key(Role::Admin))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 404, "other workspace: {}", resp.status());
+    let resp = app
+        .http
+        .post(&rotate)
+        .bearer_auth(w.key(Role::Admin))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 201, "add: {}", resp.status());
+    let added: Value = resp.json().await?;
+    let new = added["secret"].as_str().unwrap_or_default().to_string();
+    anyhow::ensure!(
+        new.starts_with("whsec_") && added["secrets_active"] == 2,
+        "{added}"
+    );
+    for (i, secret) in [&old, &new].iter().enumerate() {
+        let (status, resp) = deliver(
+            &app,
+            &hook.id,
+            secret,
+            &format!("rotapi_{i}"),
+            now_s(),
+            body,
+            body,
+        )
+        .await?;
+        anyhow::ensure!(
+            status == 202,
+            "during rotation, secret {i}: {status} {resp}"
+        );
+    }
+    let resp = app
+        .http
+        .post(format!("{rotate}/retire"))
+        .bearer_auth(w.key(Role::Admin))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 200, "retire: {}", resp.status());
+    let retired: Value = resp.json().await?;
+    anyhow::ensure!(
+        retired["retired"] == 1 && retired["secrets_active"] == 1,
+        "{retired}"
+    );
+    let (status, _) = deliver(&app, &hook.id, &old, "rotapi_old", now_s(), body, body).await?;
+    anyhow::ensure!(status == 401, "retired secret: {status}");
+    let (status, resp) = deliver(&app, &hook.id, &new, "rotapi_new", now_s(), body, body).await?;
+    anyhow::ensure!(status == 202, "new secret: {status} {resp}");
+    // Secrets never appear in the audit log.
+    let audit = app
+        .http
+        .get(app.url("/v1/audit"))
+        .bearer_auth(w.key(Role::Admin))
+        .send()
+        .await?
+        .text()
+        .await?;
+    anyhow::ensure!(
+        audit.contains("hook.secret_added") && !audit.contains(&new),
+        "{audit}"
+    );
+    Ok(())
+}
+
 on_both_backends!(
     cms_payloads_fire_runs_with_variables,
     bad_deliveries_are_rejected_and_enqueue_nothing,
-    any_of_several_secrets_verifies
+    any_of_several_secrets_verifies,
+    secrets_rotate_through_the_api
 );

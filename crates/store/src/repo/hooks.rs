@@ -101,6 +101,29 @@ pub async fn get_for_delivery(store: &Store, id: &str) -> Result<Option<HookRow>
         .transpose()
 }
 
+/// Replaces a hook's signing secrets (newest first), for rotation. Scoped by workspace: a
+/// hook of another workspace is not found.
+pub async fn set_secrets<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    workspace_id: &str,
+    id: &str,
+    secrets: &[String],
+) -> Result<()> {
+    let encoded = serde_json::to_string(secrets)
+        .map_err(|e| StoreError::Corrupt(format!("hook secrets: {e}")))?;
+    let done = conn
+        .execute_raw(store.stmt(
+            "UPDATE hooks SET secrets = $1 WHERE id = $2 AND workspace_id = $3",
+            vec![encoded.into(), id.into(), workspace_id.into()],
+        ))
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found("hook", id));
+    }
+    Ok(())
+}
+
 /// A workspace's hooks, newest first, after `before_id` when paging.
 pub async fn list(
     store: &Store,
