@@ -6,5 +6,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
 # The dev profile (dependencies optimized) shares its build with the test suite; the heavy
 # lifting happens inside libtorch either way.
-cargo build --manifest-path "$root/Cargo.toml" -p pressroom
+# Built from the repository root: cargo reads .cargo/config.toml (where libtorch is) from the
+# directory it runs in, not from --manifest-path. The demo itself runs in the caller's directory.
+(cd "$root" && cargo build -p pressroom)
 exec "${CARGO_TARGET_DIR:-$root/target}/debug/pressroom" demo "$@"
