@@ -10,70 +10,10 @@ use pressroom_store::repo::{campaigns, runs, workspaces};
 use pressroom_store::sea_orm::{ConnectionTrait, Statement};
 use pressroom_store::{Queue, Store};
 
+mod common;
+use common::TestDb;
+
 const GRACE: Duration = Duration::from_secs(60);
-
-/// A fresh database of either kind; PostgreSQL ones are dropped at the end.
-struct TestDb {
-    store: Store,
-    pg: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestDb {
-    async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let store = Store::connect(&url).await.expect("sqlite");
-        store.migrate().await.expect("migrate");
-        Self {
-            store,
-            pg: None,
-            _dir: Some(dir),
-        }
-    }
-
-    async fn postgres() -> Self {
-        let admin_url = std::env::var("PRESSROOM_TEST_PG")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let admin = Store::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is required for this test: {e}"));
-        let name = format!("pressroom_sched_{}", uuid_simple());
-        admin
-            .conn()
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create db");
-        let base = admin_url
-            .rsplit_once('/')
-            .map(|(b, _)| b.to_string())
-            .unwrap_or(admin_url.clone());
-        let store = Store::connect(&format!("{base}/{name}"))
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
-        Self {
-            store,
-            pg: Some((admin_url, name)),
-            _dir: None,
-        }
-    }
-
-    async fn drop_db(self) {
-        if let Some((admin_url, name)) = self.pg {
-            drop(self.store);
-            let admin = Store::connect(&admin_url).await.expect("admin");
-            let _ = admin
-                .conn()
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
-        }
-    }
-}
-
-fn uuid_simple() -> String {
-    pressroom_core::new_id().replace('-', "")
-}
 
 fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, h, min, 0)

@@ -22,6 +22,9 @@ use pressroom_store::{NewJob, Queue, Store};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+mod common;
+use common::TestDb;
+
 const KIND: &str = "counting";
 /// The token the platform no longer accepts.
 const OLD_ACCESS: &str = "at-old";
@@ -160,68 +163,6 @@ impl Connector for CountingPlatform {
         _: Option<&Prepared>,
     ) -> Result<Reconciled, ConnectorError> {
         Ok(Reconciled::Absent)
-    }
-}
-
-/// A fresh database of either kind; PostgreSQL ones are dropped at the end.
-struct TestDb {
-    store: Store,
-    pg: Option<(String, String)>,
-    dir: tempfile::TempDir,
-}
-
-impl TestDb {
-    async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let store = Store::connect(&url).await.expect("sqlite");
-        store.migrate().await.expect("migrate");
-        Self {
-            store,
-            pg: None,
-            dir,
-        }
-    }
-
-    async fn postgres() -> Self {
-        let admin_url = std::env::var("PRESSROOM_TEST_PG")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let admin = Store::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is required for this test: {e}"));
-        let name = format!(
-            "pressroom_refresh_{}",
-            pressroom_core::new_id().replace('-', "")
-        );
-        admin
-            .conn()
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create db");
-        let base = admin_url
-            .rsplit_once('/')
-            .map(|(b, _)| b.to_string())
-            .unwrap_or(admin_url.clone());
-        let store = Store::connect(&format!("{base}/{name}"))
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
-        Self {
-            store,
-            pg: Some((admin_url, name)),
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    async fn drop_db(self) {
-        if let Some((admin_url, name)) = self.pg {
-            drop(self.store);
-            let admin = Store::connect(&admin_url).await.expect("admin");
-            let _ = admin
-                .conn()
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
-        }
     }
 }
 
