@@ -160,3 +160,11 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// Completes a job that had nothing (more) to write: its own short transaction.
+async fn complete(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobError> {
+    let tx = p.store.begin().await?;
+    p.queue.complete(&tx, job).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use super::{JobError, Pipeline};
+use super::{JobError, Pipeline, complete};
 use crate::outbound::check_url;
 
 #[derive(Deserialize)]
@@ -102,13 +102,6 @@ async fn gone(p: &Pipeline, job: &ClaimedJob, endpoint_id: &str) -> Result<(), J
     p.queue.complete(&tx, job).await?;
     tx.commit().await?;
     warn!(endpoint = %endpoint_id, "notify: the receiver answered 410 Gone; endpoint disabled");
-    Ok(())
-}
-
-async fn complete(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobError> {
-    let tx = p.store.begin().await?;
-    p.queue.complete(&tx, job).await?;
-    tx.commit().await?;
     Ok(())
 }
 

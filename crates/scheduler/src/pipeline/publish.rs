@@ -21,7 +21,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use super::{JobError, Pipeline, events};
+use super::{JobError, Pipeline, complete, events};
 use crate::metrics;
 use crate::tokens::TokenSlot;
 
@@ -550,13 +550,6 @@ async fn settle(
     p.queue.complete(&tx, job).await?;
     tx.commit().await?;
     warn!(post = %post.id, platform = %post.platform, state = state.as_str(), %reason, "publish: settled without publishing");
-    Ok(())
-}
-
-async fn complete(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobError> {
-    let tx = p.store.begin().await?;
-    p.queue.complete(&tx, job).await?;
-    tx.commit().await?;
     Ok(())
 }
 
