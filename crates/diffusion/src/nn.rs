@@ -21,6 +21,14 @@ impl Linear {
         Ok(Self { w, b })
     }
 
+    /// Like [`Linear::load`], also accepting a weight stored as a 1x1 convolution.
+    pub fn load_maybe_conv(vb: &Vb, in_dim: i64, out_dim: i64) -> Result<Self> {
+        Ok(Self {
+            w: vb.get_linear_weight("weight", out_dim, in_dim)?,
+            b: Some(vb.get("bias", &[out_dim])?),
+        })
+    }
+
     pub fn forward(&self, x: &Tensor) -> Tensor {
         x.linear(&self.w, self.b.as_ref())
     }

@@ -22,6 +22,7 @@ struct VaeAttention {
 
 /// Attention projection names: diffusers' current ones, and the legacy `AttentionBlock`
 /// names that many SD 1.x/2.x VAE files still carry (diffusers renames them at load time).
+/// Either may hold its weights as `[c, c]` or as a `[c, c, 1, 1]` 1x1 convolution.
 const CURRENT_NAMES: [&str; 4] = ["to_q", "to_k", "to_v", "to_out.0"];
 const LEGACY_NAMES: [&str; 4] = ["query", "key", "value", "proj_attn"];
 
@@ -36,10 +37,10 @@ impl VaeAttention {
         }
         Ok(Self {
             norm: GroupNorm::load(&vb.pp("group_norm"), groups, c, EPS)?,
-            q: Linear::load(&vb.pp(q), c, c, true)?,
-            k: Linear::load(&vb.pp(k), c, c, true)?,
-            v: Linear::load(&vb.pp(v), c, c, true)?,
-            out: Linear::load(&vb.pp(out), c, c, true)?,
+            q: Linear::load_maybe_conv(&vb.pp(q), c, c)?,
+            k: Linear::load_maybe_conv(&vb.pp(k), c, c)?,
+            v: Linear::load_maybe_conv(&vb.pp(v), c, c)?,
+            out: Linear::load_maybe_conv(&vb.pp(out), c, c)?,
         })
     }
 

@@ -322,6 +322,20 @@ impl Weights {
         }
     }
 
+    /// A linear layer's `[out, in]` weight that may be stored as an `[out, in, 1, 1]` 1x1
+    /// convolution, as the attention projections of VAE files converted from the original
+    /// LDM checkpoints are (diffusers squeezes them at load time the same way).
+    pub fn get_linear_weight(&self, name: &str, out_dim: i64, in_dim: i64) -> Result<Tensor> {
+        if let Source::File(map) = &self.source
+            && let Some(t) = map.get(name)
+            && t.size() == [out_dim, in_dim, 1, 1]
+        {
+            self.used.borrow_mut().insert(name.to_string());
+            return Ok(t.reshape([out_dim, in_dim]));
+        }
+        self.get(name, &[out_dim, in_dim])
+    }
+
     /// Whether the file has a tensor called `name` (recorders claim to have everything).
     pub fn contains(&self, name: &str) -> bool {
         match &self.source {
@@ -403,10 +417,20 @@ impl<'a> Vb<'a> {
     }
 
     pub fn get(&self, name: &str, shape: &[i64]) -> Result<Tensor> {
+        self.w.get(&self.full_name(name), shape)
+    }
+
+    /// See [`Weights::get_linear_weight`].
+    pub fn get_linear_weight(&self, name: &str, out_dim: i64, in_dim: i64) -> Result<Tensor> {
+        self.w
+            .get_linear_weight(&self.full_name(name), out_dim, in_dim)
+    }
+
+    fn full_name(&self, name: &str) -> String {
         if self.prefix.is_empty() {
-            self.w.get(name, shape)
+            name.to_string()
         } else {
-            self.w.get(&format!("{}.{name}", self.prefix), shape)
+            format!("{}.{name}", self.prefix)
         }
     }
 
@@ -416,11 +440,7 @@ impl<'a> Vb<'a> {
 
     /// Whether `name` (relative to this prefix) exists.
     pub fn contains(&self, name: &str) -> bool {
-        if self.prefix.is_empty() {
-            self.w.contains(name)
-        } else {
-            self.w.contains(&format!("{}.{name}", self.prefix))
-        }
+        self.w.contains(&self.full_name(name))
     }
 
     pub fn kind(&self) -> Kind {

@@ -245,6 +245,17 @@ fn tiny_256_generation_has_the_requested_size() {
 
 #[test]
 fn vae_with_legacy_attention_names_loads_and_matches() {
+    vae_with_legacy_attention_loads_and_matches(false);
+}
+
+/// VAE files converted from the original LDM checkpoints keep the legacy names and store the
+/// projections as `[c, c, 1, 1]` 1x1 convolutions.
+#[test]
+fn vae_with_legacy_conv_attention_weights_loads_and_matches() {
+    vae_with_legacy_attention_loads_and_matches(true);
+}
+
+fn vae_with_legacy_attention_loads_and_matches(as_conv: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let sd = tiny(dir.path());
     let _g = tch::no_grad_guard();
@@ -260,10 +271,12 @@ fn vae_with_legacy_attention_names_loads_and_matches() {
     let vae_file = dir.path().join("vae/diffusion_pytorch_model.safetensors");
     let tensors = tch::Tensor::read_safetensors(&vae_file).expect("read");
     let mut renamed = 0;
+    let mut reshaped = 0;
     let legacy: Vec<(String, tch::Tensor)> = tensors
         .into_iter()
         .map(|(k, v)| {
             let mut name = k.clone();
+            let mut v = v;
             for (new, old) in [
                 (".to_q.", ".query."),
                 (".to_k.", ".key."),
@@ -273,6 +286,11 @@ fn vae_with_legacy_attention_names_loads_and_matches() {
                 if k.contains(".attentions.0") && k.contains(new) {
                     name = k.replace(new, old);
                     renamed += 1;
+                    if as_conv && name.ends_with(".weight") {
+                        let s = v.size();
+                        v = v.reshape([s[0], s[1], 1, 1]);
+                        reshaped += 1;
+                    }
                 }
             }
             (name, v)
@@ -280,6 +298,7 @@ fn vae_with_legacy_attention_names_loads_and_matches() {
         .collect();
     // Encoder and decoder mid blocks: 4 projections × (weight, bias) each.
     assert_eq!(renamed, 16);
+    assert_eq!(reshaped, if as_conv { 8 } else { 0 });
     assert!(!legacy.iter().any(|(k, _)| k.contains("to_q")));
     tch::Tensor::write_safetensors(&legacy, &vae_file).expect("write legacy");
 
