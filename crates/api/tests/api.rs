@@ -16,8 +16,12 @@ mod hooks;
 mod idempotency;
 #[path = "api/matrix.rs"]
 mod matrix;
+#[path = "api/pipeline_fixture.rs"]
+mod pipeline_fixture;
 #[path = "api/pipeline_metrics.rs"]
 mod pipeline_metrics;
+#[path = "api/policy_reuse.rs"]
+mod policy_reuse;
 #[path = "api/resources.rs"]
 mod resources;
 #[path = "api/webhooks_out.rs"]

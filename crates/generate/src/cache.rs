@@ -110,6 +110,10 @@ impl<G: Generator> Generator for CachedGenerator<G> {
         self.inner.negative_prompt_is_prompt_text()
     }
 
+    fn admit(&self, req: &GenerationRequest) -> Result<(), GenerateError> {
+        self.inner.admit(req)
+    }
+
     async fn generate(
         &self,
         req: GenerationRequest,

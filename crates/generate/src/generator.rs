@@ -16,6 +16,13 @@ pub trait Generator: Send + Sync {
         false
     }
 
+    /// Checks `req` against this backend's rules (the prompt policy) without generating.
+    /// Callers that reuse an image stored for an identical earlier request ask this first,
+    /// so a term blocked since then is refused there too.
+    fn admit(&self, _req: &GenerationRequest) -> Result<(), GenerateError> {
+        Ok(())
+    }
+
     async fn generate(
         &self,
         req: GenerationRequest,
@@ -31,6 +38,10 @@ impl<G: Generator + ?Sized> Generator for std::sync::Arc<G> {
 
     fn negative_prompt_is_prompt_text(&self) -> bool {
         (**self).negative_prompt_is_prompt_text()
+    }
+
+    fn admit(&self, req: &GenerationRequest) -> Result<(), GenerateError> {
+        (**self).admit(req)
     }
 
     async fn generate(

@@ -161,13 +161,18 @@ impl<G: Generator> Generator for PolicyGenerator<G> {
         self.inner.negative_prompt_is_prompt_text()
     }
 
+    fn admit(&self, req: &GenerationRequest) -> Result<(), GenerateError> {
+        self.policy
+            .check_request(req, self.inner.negative_prompt_is_prompt_text())?;
+        self.inner.admit(req)
+    }
+
     async fn generate(
         &self,
         req: GenerationRequest,
         progress: Option<ProgressFn>,
     ) -> Result<GeneratedImage, GenerateError> {
-        self.policy
-            .check_request(&req, self.inner.negative_prompt_is_prompt_text())?;
+        self.admit(&req)?;
         self.inner.generate(req, progress).await
     }
 }

@@ -6,21 +6,17 @@
 //! The recorder is process-wide (tests run concurrently in this binary), so series are
 //! checked for presence and a lower bound, never an exact count.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use connector_sandbox::{FailureKind, Phase, SandboxConfig, SandboxConnector, ScriptedFailure};
-use pressroom_connector::{Credentials, Registry};
-use pressroom_core::{JobKind, RetryPolicy};
-use pressroom_generate::Generator;
-use pressroom_scheduler::{NewAccount, Pipeline, WorkerConfig, run_workers, save_account};
-use pressroom_store::entity::post;
-use pressroom_store::repo::{campaigns, workspaces};
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use connector_sandbox::{FailureKind, Phase, SandboxConfig, ScriptedFailure};
+use pressroom_core::JobKind;
+use pressroom_scheduler::{WorkerConfig, run_workers};
+use pressroom_store::repo::workspaces;
 use tokio_util::sync::CancellationToken;
 
 use crate::harness::{FakeGenerator, RingCipher, TestApp, campaign_toml};
+use crate::pipeline_fixture::{connect_sandbox, pipeline, save_campaign, wait_published};
 
 /// The value of one series (`name{labels}`) in a scrape, if present.
 pub fn value(scrape: &str, series: &str) -> Option<f64> {
@@ -42,47 +38,10 @@ fn failure(kind: FailureKind) -> ScriptedFailure {
 pub async fn pipeline_metrics_reach_the_scrape(app: TestApp) -> anyhow::Result<()> {
     let ws = workspaces::ensure(&app.store, "pm", "pm").await?;
     let cipher = Arc::new(RingCipher(pressroom_crypto::Keyring::generate()));
-    let now = app.store.now_ms().await?;
-    // A refresh token, so an expired access token is refreshed rather than fatal.
-    let tx = app.store.begin().await?;
-    save_account(
-        &app.store,
-        &tx,
-        cipher.as_ref(),
-        &ws.id,
-        now,
-        &NewAccount {
-            platform: "sandbox",
-            name: "sandbox",
-            external_id: "sb-1",
-            credentials: &Credentials {
-                access_token: secrecy::SecretString::from("access".to_string()),
-                refresh_token: Some(secrecy::SecretString::from("refresh".to_string())),
-                expires_at: None,
-                extra: serde_json::json!({}),
-            },
-        },
-        "test",
-        "account.connected",
-    )
-    .await?;
-    tx.commit().await?;
+    connect_sandbox(&app, &cipher, &ws.id).await?;
     // A fixed seed: the second run asks for the identical image.
     let source = campaign_toml("pm", "metered").replace("steps = 4", "steps = 4\nseed = 7");
-    let spec = pressroom_core::campaign::parse_campaign(&source, "t")
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let campaign = campaigns::upsert(
-        app.store.conn(),
-        now,
-        campaigns::CampaignInput {
-            workspace_id: &ws.id,
-            name: "metered",
-            source: &source,
-            source_file: None,
-            spec: serde_json::to_value(&spec)?,
-        },
-    )
-    .await?;
+    let campaign = save_campaign(&app, &ws.id, "metered", &source).await?;
 
     let dir = tempfile::tempdir()?;
     let mut sandbox = SandboxConfig::new(dir.path().join("outbox"));
@@ -90,23 +49,7 @@ pub async fn pipeline_metrics_reach_the_scrape(app: TestApp) -> anyhow::Result<(
         failure(FailureKind::RateLimited),
         failure(FailureKind::AuthExpired),
     ];
-    let generators: BTreeMap<String, Arc<dyn Generator>> = BTreeMap::from([(
-        "local".to_string(),
-        Arc::new(FakeGenerator) as Arc<dyn Generator>,
-    )]);
-    let pipeline = Pipeline::new(
-        app.store.clone(),
-        generators,
-        Registry::new().with(SandboxConnector::new(sandbox)?),
-        Arc::new(pressroom_media::Presets::builtin().clone()),
-        dir.path().to_path_buf(),
-        RetryPolicy {
-            max_attempts: 5,
-            base: Duration::from_millis(50),
-            cap: Duration::from_millis(200),
-        },
-        cipher,
-    );
+    let pipeline = pipeline(&app, Arc::new(FakeGenerator), sandbox, dir.path(), cipher)?;
     let stop = CancellationToken::new();
     let config = WorkerConfig {
         kinds: vec![JobKind::Generate, JobKind::Render, JobKind::Publish],
@@ -127,24 +70,7 @@ pub async fn pipeline_metrics_reach_the_scrape(app: TestApp) -> anyhow::Result<(
             &serde_json::json!({}),
         )
         .await?;
-        let want = if key == "m-1" { 1 } else { 2 };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let published = post::Entity::find()
-                .filter(post::Column::WorkspaceId.eq(ws.id.as_str()))
-                .filter(post::Column::State.eq("published"))
-                .all(app.store.conn())
-                .await?
-                .len();
-            if published >= want {
-                break;
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "{published} of {want} posts published in 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_published(&app, &ws.id, if key == "m-1" { 1 } else { 2 }).await?;
     }
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), workers).await;

@@ -59,6 +59,12 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         width: spec.generation.width,
         height: spec.generation.height,
     };
+    // The stored image of an identical earlier request is reused below without the
+    // generator: ask it first whether the request is still admitted (a policy term added
+    // since then blocks the reuse too).
+    if let Err(e) = generator.admit(&request) {
+        return fail_run(p, &run_id, &format!("generation failed: {e}")).await;
+    }
     let key = generation_key(&generator.identity(), &request);
 
     let asset_id = match assets::by_generation_key(&p.store, ws, &key).await? {

@@ -1,0 +1,123 @@
+//! The real worker pipeline over a test app's database: a sandbox account with a refresh
+//! token, a campaign from TOML, and a `Pipeline` with the given generators, shared by the
+//! tests that drive runs end to end.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use connector_sandbox::{SandboxConfig, SandboxConnector};
+use pressroom_connector::{Credentials, Registry};
+use pressroom_core::RetryPolicy;
+use pressroom_generate::Generator;
+use pressroom_scheduler::{NewAccount, Pipeline, save_account};
+use pressroom_store::entity::{campaign, post};
+use pressroom_store::repo::campaigns;
+use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::harness::{RingCipher, TestApp};
+
+/// Connects the sandbox account "sandbox" in `workspace_id`, with a refresh token so an
+/// expired access token is refreshed rather than fatal.
+pub async fn connect_sandbox(
+    app: &TestApp,
+    cipher: &RingCipher,
+    workspace_id: &str,
+) -> anyhow::Result<()> {
+    let now = app.store.now_ms().await?;
+    let tx = app.store.begin().await?;
+    save_account(
+        &app.store,
+        &tx,
+        cipher,
+        workspace_id,
+        now,
+        &NewAccount {
+            platform: "sandbox",
+            name: "sandbox",
+            external_id: "sb-1",
+            credentials: &Credentials {
+                access_token: secrecy::SecretString::from("access".to_string()),
+                refresh_token: Some(secrecy::SecretString::from("refresh".to_string())),
+                expires_at: None,
+                extra: serde_json::json!({}),
+            },
+        },
+        "test",
+        "account.connected",
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Parses and saves a campaign.
+pub async fn save_campaign(
+    app: &TestApp,
+    workspace_id: &str,
+    name: &str,
+    source: &str,
+) -> anyhow::Result<campaign::Model> {
+    let spec = pressroom_core::campaign::parse_campaign(source, "t")
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let now = app.store.now_ms().await?;
+    Ok(campaigns::upsert(
+        app.store.conn(),
+        now,
+        campaigns::CampaignInput {
+            workspace_id,
+            name,
+            source,
+            source_file: None,
+            spec: serde_json::to_value(&spec)?,
+        },
+    )
+    .await?)
+}
+
+/// A pipeline whose campaigns generate with `generator` (backend "local") and publish to
+/// the sandbox configured by `sandbox`, with short retry delays.
+pub fn pipeline(
+    app: &TestApp,
+    generator: Arc<dyn Generator>,
+    sandbox: SandboxConfig,
+    data_dir: &Path,
+    cipher: Arc<RingCipher>,
+) -> anyhow::Result<Pipeline> {
+    let generators = BTreeMap::from([("local".to_string(), generator)]);
+    Ok(Pipeline::new(
+        app.store.clone(),
+        generators,
+        Registry::new().with(SandboxConnector::new(sandbox)?),
+        Arc::new(pressroom_media::Presets::builtin().clone()),
+        data_dir.to_path_buf(),
+        RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_millis(50),
+            cap: Duration::from_millis(200),
+        },
+        cipher,
+    ))
+}
+
+/// Waits (up to 60 s) until `workspace_id` has at least `want` published posts.
+pub async fn wait_published(app: &TestApp, workspace_id: &str, want: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let published = post::Entity::find()
+            .filter(post::Column::WorkspaceId.eq(workspace_id))
+            .filter(post::Column::State.eq("published"))
+            .all(app.store.conn())
+            .await?
+            .len();
+        if published >= want {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{published} of {want} posts published in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,128 @@
+//! A prompt policy term added after an image was made also blocks reusing that image: the
+//! pipeline reuses the stored asset of an identical request without calling the generator,
+//! so it must ask the generator to admit the request first.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use connector_sandbox::SandboxConfig;
+use pressroom_core::JobKind;
+use pressroom_generate::{BlockedTerm, Generator, PolicyGenerator, PromptPolicy};
+use pressroom_scheduler::{WorkerConfig, run_workers};
+use pressroom_store::entity::{post, run};
+use pressroom_store::repo::workspaces;
+use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use tokio_util::sync::CancellationToken;
+
+use crate::harness::{FakeGenerator, RingCipher, TestApp, campaign_toml};
+use crate::pipeline_fixture::{connect_sandbox, pipeline, save_campaign, wait_published};
+
+/// Runs the worker loop with `generator` until `until` returns Ok(true) (60 s at most).
+async fn with_workers<F, Fut>(
+    app: &TestApp,
+    cipher: &Arc<RingCipher>,
+    generator: Arc<dyn Generator>,
+    data_dir: &std::path::Path,
+    until: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let sandbox = SandboxConfig::new(data_dir.join("outbox"));
+    let pipeline = pipeline(app, generator, sandbox, data_dir, cipher.clone())?;
+    let stop = CancellationToken::new();
+    let config = WorkerConfig {
+        kinds: vec![JobKind::Generate, JobKind::Render, JobKind::Publish],
+        poll: Duration::from_millis(25),
+        ..WorkerConfig::default()
+    };
+    let workers = tokio::spawn(run_workers(Arc::new(pipeline), config, stop.clone()));
+    let outcome = until().await;
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), workers).await;
+    outcome
+}
+
+pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    let ws = workspaces::ensure(&app.store, "pol", "pol").await?;
+    let cipher = Arc::new(RingCipher(pressroom_crypto::Keyring::generate()));
+    connect_sandbox(&app, &cipher, &ws.id).await?;
+    // A fixed seed: both runs ask for the identical image ("A stack of Linen Tote on a shelf").
+    let source = campaign_toml("pol", "totes").replace("steps = 4", "steps = 4\nseed = 7");
+    let campaign = save_campaign(&app, &ws.id, "totes", &source).await?;
+    let dir = tempfile::tempdir()?;
+    let trigger = |key: &'static str| {
+        let app = &app;
+        let campaign = &campaign;
+        async move {
+            pressroom_scheduler::trigger_now(
+                &app.store,
+                &app.queue,
+                campaign,
+                "api",
+                key,
+                &serde_json::json!({}),
+            )
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("run {key} was not created"))
+        }
+    };
+
+    // No policy yet: the first run generates, stores and publishes its image.
+    with_workers(&app, &cipher, Arc::new(FakeGenerator), dir.path(), || async {
+        trigger("before").await?;
+        wait_published(&app, &ws.id, 1).await
+    })
+    .await?;
+
+    // The same request again, now that "linen" is blocked.
+    let policy = PromptPolicy::new(vec![BlockedTerm {
+        term: "linen".into(),
+        reason: "fabric claims need legal review".into(),
+    }]);
+    let guarded = Arc::new(PolicyGenerator::new(FakeGenerator, policy));
+    let mut blocked_run = None;
+    with_workers(&app, &cipher, guarded, dir.path(), || async {
+        let run_id = trigger("after").await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let row = run::Entity::find_by_id(run_id.as_str())
+                .one(app.store.conn())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("run {run_id} vanished"))?;
+            if row.state == "failed" {
+                blocked_run = Some(row);
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the blocked run is still {:?} after 60 s",
+                row.state
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await?;
+
+    let row = blocked_run.ok_or_else(|| anyhow::anyhow!("no blocked run"))?;
+    let error = row.error.unwrap_or_default();
+    anyhow::ensure!(
+        error.contains("linen") && error.contains("fabric claims need legal review"),
+        "the run's error does not give the policy's reason: {error:?}"
+    );
+    anyhow::ensure!(row.asset_id.is_none(), "the blocked run got an asset");
+    let posts = post::Entity::find()
+        .filter(post::Column::WorkspaceId.eq(ws.id.as_str()))
+        .all(app.store.conn())
+        .await?;
+    anyhow::ensure!(
+        posts.len() == 1 && posts.iter().all(|p| p.run_id != row.id),
+        "the blocked run made posts: {posts:?}"
+    );
+    Ok(())
+}
+
+on_both_backends!(a_new_policy_term_blocks_reusing_an_earlier_image);
