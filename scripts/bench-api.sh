@@ -111,6 +111,12 @@ pg_url="${pg_admin%/*}/$pg_db"
 bench_backend postgresql "$pg_url" || true
 psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null
 
+# Hand-written notes below the marker survive a rerun; only the table above it is replaced.
+marker="<!-- notes: kept by scripts/bench-api.sh -->"
+notes=""
+if [ -f "$out" ] && grep -qF "$marker" "$out"; then
+    notes="$(awk -v m="$marker" 'index($0, m) { keep = 1 } keep' "$out")"
+fi
 {
     echo "# Control API load benchmark"
     echo
@@ -122,5 +128,9 @@ psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null
     echo "| database | endpoint | req/s | p50 ms | p99 ms | non-2xx |"
     echo "|---|---|---:|---:|---:|---:|"
     cat "$work/rows.md"
+    if [ -n "$notes" ]; then
+        echo
+        echo "$notes"
+    fi
 } > "$out"
 cat "$out"
