@@ -1,6 +1,7 @@
 //! The official `openai` Python client (installed into .venv by scripts/setup.sh) generates
 //! images against `pressroom serve` on the tiny model: our endpoint speaks its request and
-//! response shapes, with our bearer keys.
+//! response shapes, with our bearer keys. With `media.public_base_url` set, the default
+//! `response_format: "url"` answers a signed link the client downloads with plain urllib.
 
 use std::io::{Read, Write};
 use std::process::Command;
@@ -10,7 +11,7 @@ use anyhow::{Context, bail, ensure};
 use pressroom_e2e::{Db, TestApp, terminate, workspace_root};
 
 const CLIENT: &str = r#"
-import base64, json, struct, sys
+import base64, json, struct, sys, urllib.request
 from openai import OpenAI
 
 base_url, key = sys.argv[1], sys.argv[2]
@@ -28,12 +29,31 @@ for item in resp.data:
     png = base64.b64decode(item.b64_json)
     assert png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     sizes.append(list(struct.unpack(">II", png[16:24])))
+# The default response_format is url: a link anyone may fetch until it expires.
+linked = client.images.generate(
+    model="local",
+    prompt="a linen tote on a table",
+    size="64x64",
+    extra_body={"seed": 7, "steps": 2},
+)
+link = linked.data[0].url
+assert linked.data[0].b64_json is None, "url answers carry no base64"
+with urllib.request.urlopen(link, timeout=60) as r:
+    content_type = r.headers.get("Content-Type")
+    png = r.read()
+assert png[:8] == b"\x89PNG\r\n\x1a\n", "the link is not a PNG"
+url_image = {
+    "link": link.split("?")[0],
+    "content_type": content_type,
+    "size": list(struct.unpack(">II", png[16:24])),
+    "same_as_b64": png == base64.b64decode(resp.data[0].b64_json),
+}
 try:
     client.images.generate(model="local", prompt="x", size="huge")
     bad = "accepted"
 except Exception as e:
     bad = type(e).__name__ + ":" + str(getattr(e, "status_code", ""))
-print(json.dumps({"created": resp.created, "sizes": sizes, "bad_size": bad}))
+print(json.dumps({"created": resp.created, "sizes": sizes, "url_image": url_image, "bad_size": bad}))
 "#;
 
 fn free_port() -> anyhow::Result<u16> {
@@ -75,7 +95,12 @@ fn the_official_openai_python_client_generates_images() -> anyhow::Result<()> {
         python.display()
     );
     let port = free_port()?;
-    let mut app = TestApp::new(Db::Sqlite, &format!("[api]\nbind = \"127.0.0.1:{port}\"\n"))?;
+    let mut app = TestApp::new(
+        Db::Sqlite,
+        &format!(
+            "[api]\nbind = \"127.0.0.1:{port}\"\n\n[media]\npublic_base_url = \"http://127.0.0.1:{port}\"\n"
+        ),
+    )?;
     let out = app.run(&["keys", "create", "--workspace", "acme", "--role", "editor"])?;
     let key = out
         .lines()
@@ -112,6 +137,19 @@ fn the_official_openai_python_client_generates_images() -> anyhow::Result<()> {
         got["sizes"] == serde_json::json!([[64, 64], [64, 64]]),
         "{got}"
     );
+    let linked = &got["url_image"];
+    ensure!(
+        linked["link"]
+            .as_str()
+            .is_some_and(|l| l.starts_with(&format!("http://127.0.0.1:{port}/media/assets/"))),
+        "{got}"
+    );
+    ensure!(
+        linked["content_type"] == "image/png" && linked["size"] == serde_json::json!([64, 64]),
+        "{got}"
+    );
+    // Same seed, same model: the linked image is the one the b64_json call answered.
+    ensure!(linked["same_as_b64"] == true, "{got}");
     ensure!(got["bad_size"] == "BadRequestError:400", "{got}");
     Ok(())
 }

@@ -1,7 +1,12 @@
 //! Signed public media links. Instagram and TikTok fetch images from a URL instead of taking
 //! an upload, so the daemon serves renditions at `{public_base_url}/media/{rendition_id}`
 //! with an expiry and an HMAC signature: short-lived, unguessable, and checkable by any
-//! instance that shares the keyring (the signing key is derived from it).
+//! instance that shares the keyring (the signing key is derived from it). Images answered by
+//! `POST /v1/images/generations` with `response_format: "url"` are served the same way at
+//! `{public_base_url}/media/assets/{asset_id}`, like OpenAI's expiring image URLs.
+//!
+//! The two kinds sign different paths (`media/{id}` and `media/assets/{id}`) and an id is one
+//! path segment, so a rendition's signature never opens an asset and the other way round.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -27,12 +32,30 @@ impl std::fmt::Debug for MediaLinks {
     }
 }
 
-/// The path a rendition is served under (relative to the public base URL).
-fn link_path(rendition_id: &str) -> String {
-    format!("media/{rendition_id}")
+/// What a link opens; each kind signs its own path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkKind {
+    /// A rendition: `media/{id}`.
+    Rendition,
+    /// A generated image (an `assets` row): `media/assets/{id}`.
+    Asset,
 }
 
-fn unix_now() -> i64 {
+/// The path a link is signed for and served under (relative to the public base URL).
+fn link_path(kind: LinkKind, id: &str) -> String {
+    match kind {
+        LinkKind::Rendition => format!("media/{id}"),
+        LinkKind::Asset => format!("media/assets/{id}"),
+    }
+}
+
+/// Ids are one path segment; anything else (a percent-encoded `/`) could make one kind's
+/// path equal the other's, so it never verifies.
+fn plain_id(id: &str) -> bool {
+    !id.is_empty() && !id.contains(['/', '\\', '?', '#'])
+}
+
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -50,18 +73,37 @@ impl MediaLinks {
         }
     }
 
-    /// Checks the `exp` and `sig` of a request for a rendition.
-    pub fn verify(&self, rendition_id: &str, expires: i64, sig: &str) -> Result<(), UrlSignError> {
+    /// How long a freshly minted link stays valid (config `media.link_ttl_secs`).
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// A signed, expiring link to one rendition or asset, valid for [`MediaLinks::ttl`].
+    pub fn url(&self, kind: LinkKind, id: &str) -> String {
+        let expires = unix_now() + self.ttl.as_secs() as i64;
         self.signer
-            .verify(&link_path(rendition_id), expires, sig, unix_now())
+            .sign_url(&self.base_url, &link_path(kind, id), expires)
+    }
+
+    /// Checks the `exp` and `sig` of a request for a rendition or an asset.
+    pub fn verify(
+        &self,
+        kind: LinkKind,
+        id: &str,
+        expires: i64,
+        sig: &str,
+    ) -> Result<(), UrlSignError> {
+        if !plain_id(id) {
+            return Err(UrlSignError::BadSignature);
+        }
+        self.signer
+            .verify(&link_path(kind, id), expires, sig, unix_now())
     }
 }
 
 impl PublicMedia for MediaLinks {
     fn url_for(&self, rendition_id: &str) -> String {
-        let expires = unix_now() + self.ttl.as_secs() as i64;
-        self.signer
-            .sign_url(&self.base_url, &link_path(rendition_id), expires)
+        self.url(LinkKind::Rendition, rendition_id)
     }
 }
 
@@ -69,19 +111,17 @@ impl PublicMedia for MediaLinks {
 mod tests {
     use super::*;
 
-    #[test]
-    fn links_verify_for_their_rendition_only() {
-        let links = MediaLinks::new(
+    fn links() -> MediaLinks {
+        MediaLinks::new(
             [7; 32],
             "https://press.example.com/",
             Duration::from_secs(60),
             PathBuf::new(),
-        );
-        let url = links.url_for("r1");
-        assert!(
-            url.starts_with("https://press.example.com/media/r1?exp="),
-            "{url}"
-        );
+        )
+    }
+
+    /// (exp, sig) from a minted URL.
+    fn exp_sig(url: &str) -> (i64, String) {
         let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
         let mut exp = 0;
         let mut sig = "";
@@ -92,13 +132,52 @@ mod tests {
                 _ => {}
             }
         }
-        assert_eq!(links.verify("r1", exp, sig), Ok(()));
+        (exp, sig.to_string())
+    }
+
+    #[test]
+    fn links_verify_for_their_rendition_only() {
+        let links = links();
+        let url = links.url_for("r1");
+        assert!(
+            url.starts_with("https://press.example.com/media/r1?exp="),
+            "{url}"
+        );
+        let (exp, sig) = exp_sig(&url);
+        assert_eq!(links.verify(LinkKind::Rendition, "r1", exp, &sig), Ok(()));
         assert_eq!(
-            links.verify("r2", exp, sig),
+            links.verify(LinkKind::Rendition, "r2", exp, &sig),
             Err(UrlSignError::BadSignature)
         );
         assert_eq!(
-            links.verify("r1", exp + 1, sig),
+            links.verify(LinkKind::Rendition, "r1", exp + 1, &sig),
+            Err(UrlSignError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn rendition_and_asset_links_never_open_each_other() {
+        let links = links();
+        let url = links.url(LinkKind::Asset, "a1");
+        assert!(
+            url.starts_with("https://press.example.com/media/assets/a1?exp="),
+            "{url}"
+        );
+        let (exp, sig) = exp_sig(&url);
+        assert_eq!(links.verify(LinkKind::Asset, "a1", exp, &sig), Ok(()));
+        assert_eq!(
+            links.verify(LinkKind::Rendition, "a1", exp, &sig),
+            Err(UrlSignError::BadSignature)
+        );
+        // `/media/assets%2Fa1` reaches the rendition route with the id "assets/a1", whose
+        // path would be the asset's: refused before the signature is even checked.
+        assert_eq!(
+            links.verify(LinkKind::Rendition, "assets/a1", exp, &sig),
+            Err(UrlSignError::BadSignature)
+        );
+        let (exp, sig) = exp_sig(&links.url_for("r1"));
+        assert_eq!(
+            links.verify(LinkKind::Asset, "r1", exp, &sig),
             Err(UrlSignError::BadSignature)
         );
     }

@@ -111,6 +111,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/readyz", Access::Public, 200, "Readiness: the database answers", body: false, paged: false, ops::readyz),
     route!(GET "/metrics", Access::Public, 200, "Prometheus metrics", body: false, paged: false, ops::metrics),
     route!(GET "/media/{rendition_id}", Access::SignedLink, 200, "A rendition's image, for platforms that fetch media by URL (signed, expiring link)", body: false, paged: false, media::rendition),
+    route!(GET "/media/assets/{asset_id}", Access::SignedLink, 200, "A generated image, the url POST /v1/images/generations answers (signed link, valid media.link_ttl_secs)", body: false, paged: false, media::asset),
     route!(GET "/openapi.json", Access::Public, 200, "This OpenAPI 3.1 document", body: false, paged: false, ops::openapi),
     route!(GET "/v1/workspaces", Access::Instance, 200, "List workspaces (instance admin)", body: false, paged: true, workspaces::list),
     route!(POST "/v1/workspaces", Access::Instance, 201, "Create a workspace (instance admin)", body: true, paged: false, workspaces::create),
@@ -152,7 +153,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/v1/webhook-endpoints", A, 200, "List outbound webhook endpoints (post events)", body: false, paged: true, crate::handlers::webhook_endpoints::list),
     route!(POST "/v1/webhook-endpoints", A, 201, "Create an outbound webhook endpoint for post events (secret shown once)", body: true, paged: false, crate::handlers::webhook_endpoints::create),
     route!(DELETE "/v1/webhook-endpoints/{id}", A, 204, "Delete an outbound webhook endpoint", body: false, paged: false, crate::handlers::webhook_endpoints::delete),
-    route!(POST "/v1/images/generations", E, 200, "OpenAI-compatible image generation", body: true, paged: false, images::generations),
+    route!(POST "/v1/images/generations", E, 200, "OpenAI-compatible image generation. response_format url (the default) answers a signed link to the stored image, valid media.link_ttl_secs (default 3600 s); without media.public_base_url configured it answers a data:image/png;base64 URL instead. b64_json answers the PNG inline and stores nothing", body: true, paged: false, images::generations),
 ];
 
 /// Builds the router: each route gets the guard for its access rule.

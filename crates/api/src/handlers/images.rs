@@ -1,19 +1,33 @@
 //! `POST /v1/images/generations`, shaped like OpenAI's Images API so the official clients
 //! work when pointed at Pressroom with one of our keys. Extras of ours: `seed`, `steps`,
-//! `negative_prompt`. `response_format: "url"` answers a `data:` URL (no extra fetch, no
-//! stored file to expire); `b64_json` answers the PNG in base64.
+//! `negative_prompt`.
+//!
+//! `response_format: "url"` (the default, as at OpenAI) stores each image as an asset of the
+//! key's workspace (`assets/xx/<sha256>.png` under the data directory, listed by `/v1/assets`,
+//! counted by `/v1/usage`, deleted by the workspace erasure) and answers a signed link,
+//! `{media.public_base_url}/media/assets/{asset_id}?exp=&sig=`, that anyone may fetch until it
+//! expires after `media.link_ttl_secs` (default 3600 s, OpenAI's hour). An earlier asset with
+//! the same generation key (model, prompt, seed, steps, size, …) is answered instead of
+//! generating the image again. Without `media.public_base_url` configured there is no
+//! public address to link to, so `url` is a `data:image/png;base64,…` URL instead (nothing is
+//! stored). `b64_json` answers the PNG in base64 and stores nothing either way.
 
-use axum::Json;
+use std::path::Path;
+
 use axum::extract::State;
+use axum::{Extension, Json};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use pressroom_generate::{GenerateError, GenerationRequest};
+use pressroom_generate::{GenerateError, GenerationRequest, Generator, generation_key};
+use pressroom_store::repo::assets;
 use serde::{Deserialize, Serialize};
 
 use crate::ApiState;
+use crate::auth::Ctx;
 use crate::errors::{ApiError, ApiResult, Code};
 use crate::handlers::RawBody;
 use crate::handlers::json_body;
+use crate::media::LinkKind;
 
 /// The OpenAI request (unknown fields such as `quality` or `style` are accepted and ignored,
 /// as clients send them by default).
@@ -65,9 +79,11 @@ fn parse_size(s: &str) -> ApiResult<(u32, u32)> {
 
 pub async fn generations(
     State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<ImagesResponse>> {
     let req: ImagesRequest = json_body(&body)?;
+    let workspace_id = ctx.workspace()?;
     let generator = state.generator.clone().ok_or_else(|| {
         ApiError::new(
             Code::GeneratorUnavailable,
@@ -107,19 +123,107 @@ pub async fn generations(
             g.steps = steps;
         }
         g.validate().map_err(|e| ApiError::invalid(e.to_string()))?;
-        let image = generator
-            .generate(g, None)
-            .await
-            .map_err(generation_error)?;
-        let encoded = STANDARD.encode(&image.png);
+        let (b64_json, url) = match (b64, state.media.as_deref()) {
+            (false, Some(links)) => {
+                let asset_id = stored_asset(&state, generator.as_ref(), workspace_id, g).await?;
+                (None, Some(links.url(LinkKind::Asset, &asset_id)))
+            }
+            (b64, _) => {
+                let image = generator
+                    .generate(g, None)
+                    .await
+                    .map_err(generation_error)?;
+                let encoded = STANDARD.encode(&image.png);
+                if b64 {
+                    (Some(encoded), None)
+                } else {
+                    // No public base URL: nothing to link to, so the image travels inline.
+                    (None, Some(format!("data:image/png;base64,{encoded}")))
+                }
+            }
+        };
         data.push(ImageData {
-            b64_json: b64.then(|| encoded.clone()),
-            url: (!b64).then(|| format!("data:image/png;base64,{encoded}")),
+            b64_json,
+            url,
             revised_prompt: req.prompt.clone(),
         });
     }
     let created = state.store.now_ms().await? / 1000;
     Ok(Json(ImagesResponse { created, data }))
+}
+
+/// The id of the workspace's asset for `g`: an earlier one with the same generation key whose
+/// file is still there (the prompt policy is asked again first), else a newly generated image
+/// stored content-addressed like the pipeline stores its images.
+async fn stored_asset(
+    state: &ApiState,
+    generator: &dyn Generator,
+    workspace_id: &str,
+    g: GenerationRequest,
+) -> ApiResult<String> {
+    let identity = generator.identity();
+    let key = generation_key(&identity, &g);
+    let earlier = assets::by_generation_key(&state.store, workspace_id, &key).await?;
+    if let Some(a) = &earlier
+        && tokio::fs::try_exists(state.data_dir.join(&a.path))
+            .await
+            .unwrap_or(false)
+    {
+        generator.admit(&g).map_err(generation_error)?;
+        return Ok(a.id.clone());
+    }
+    let params = serde_json::to_value(&g).unwrap_or_default();
+    let image = generator
+        .generate(g, None)
+        .await
+        .map_err(generation_error)?;
+    let sha = sha256_hex(&image.png);
+    let rel = format!("assets/{}/{sha}.png", &sha[..2]);
+    write_atomic(&state.data_dir.join(&rel), &image.png)
+        .await
+        .map_err(|e| ApiError::internal(format!("images: storing {rel}: {e}")))?;
+    // The earlier row whose file was lost points at this very file again.
+    if let Some(a) = earlier
+        && a.path == rel
+    {
+        return Ok(a.id);
+    }
+    let now = state.store.now_ms().await?;
+    Ok(assets::insert(
+        state.store.conn(),
+        now,
+        assets::NewAsset {
+            workspace_id,
+            sha256: &sha,
+            generation_key: &key,
+            generator: &identity,
+            params: &params,
+            path: &rel,
+            width: image.width,
+            height: image.height,
+        },
+    )
+    .await?)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Writes through a temporary file unique to this write, so a concurrent request for the
+/// same content-addressed path never sees (or renames away) a half-written file.
+async fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    let tmp = path.with_extension(format!("tmp-{}", pressroom_core::new_id()));
+    tokio::fs::write(&tmp, bytes).await?;
+    if let Err(e) = tokio::fs::rename(&tmp, path).await {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn generation_error(e: GenerateError) -> ApiError {

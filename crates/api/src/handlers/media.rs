@@ -1,11 +1,15 @@
-//! `GET /media/{rendition_id}?exp=&sig=`: a rendition's bytes for a platform that pulls media
-//! by URL. The signed link is the only credential; anything else answers 403 without saying
-//! whether the rendition exists.
+//! The public, signed media routes. The signed link is the only credential; a missing, bad or
+//! expired signature answers 403 before any lookup, so it never says whether the id exists.
+//!
+//! - `GET /media/{rendition_id}?exp=&sig=`: a rendition's bytes, for platforms that pull
+//!   media by URL.
+//! - `GET /media/assets/{asset_id}?exp=&sig=`: a generated image, the `url` that
+//!   `POST /v1/images/generations` answers (like OpenAI's expiring image URLs).
 
 use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use pressroom_crypto::urlsign::UrlSignError;
 use pressroom_store::repo::assets;
@@ -13,6 +17,7 @@ use serde::Deserialize;
 
 use crate::ApiState;
 use crate::errors::{ApiError, ApiResult};
+use crate::media::{LinkKind, MediaLinks, unix_now};
 
 #[derive(Deserialize)]
 pub struct LinkQuery {
@@ -20,26 +25,50 @@ pub struct LinkQuery {
     sig: Option<String>,
 }
 
-pub async fn rendition(
-    State(state): State<ApiState>,
-    Path(rendition_id): Path<String>,
+/// Checks the link's signature and expiry; answers the links and the expiry on success.
+fn authorize<'a>(
+    state: &'a ApiState,
+    kind: LinkKind,
+    id: &str,
     q: Result<Query<LinkQuery>, QueryRejection>,
-) -> ApiResult<Response> {
+) -> ApiResult<(&'a MediaLinks, i64)> {
     // A malformed query (e.g. a repeated `exp`) is as unauthorized as a missing one.
     let q = q
         .map(|Query(q)| q)
         .map_err(|_| ApiError::forbidden("a media link needs one exp and one sig"))?;
-    let Some(links) = state.media.as_ref() else {
+    let Some(links) = state.media.as_deref() else {
         return Err(ApiError::not_found("media link"));
     };
     let exp = q.exp.as_deref().and_then(|v| v.parse::<i64>().ok());
     let (Some(exp), Some(sig)) = (exp, q.sig.as_deref()) else {
         return Err(ApiError::forbidden("a media link needs exp and sig"));
     };
-    links.verify(&rendition_id, exp, sig).map_err(|e| match e {
+    links.verify(kind, id, exp, sig).map_err(|e| match e {
         UrlSignError::Expired => ApiError::forbidden("the media link has expired"),
         _ => ApiError::forbidden("the media link's signature is not valid"),
     })?;
+    Ok((links, exp))
+}
+
+/// Caches may keep the bytes at most `cap` seconds and never past the link's expiry, and
+/// never share them: the link is the credential.
+fn cache_headers(headers: &mut HeaderMap, exp: i64, cap: i64) {
+    let max_age = (exp - unix_now()).clamp(0, cap);
+    if let Ok(v) = HeaderValue::from_str(&format!("private, max-age={max_age}")) {
+        headers.insert(header::CACHE_CONTROL, v);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+}
+
+pub async fn rendition(
+    State(state): State<ApiState>,
+    Path(rendition_id): Path<String>,
+    q: Result<Query<LinkQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let (links, exp) = authorize(&state, LinkKind::Rendition, &rendition_id, q)?;
     let row = assets::get_rendition_for_signed_link(state.store.conn(), &rendition_id).await?;
     let bytes = tokio::fs::read(links.data_dir.join(&row.path))
         .await
@@ -52,10 +81,76 @@ pub async fn rendition(
     if let Ok(v) = HeaderValue::from_str(&row.mime) {
         headers.insert(header::CONTENT_TYPE, v);
     }
-    // The link expires; caches must not outlive it or share it.
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=300"),
-    );
+    cache_headers(headers, exp, 300);
     Ok(resp)
+}
+
+/// A generated image by id alone: the link's signature, not a workspace key, authorizes
+/// the read (it was minted for the key's workspace when the image was generated).
+pub async fn asset(
+    State(state): State<ApiState>,
+    Path(asset_id): Path<String>,
+    q: Result<Query<LinkQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let (_, exp) = authorize(&state, LinkKind::Asset, &asset_id, q)?;
+    let row = assets::get_for_signed_link(state.store.conn(), &asset_id).await?;
+    // The same directory `/v1/assets/{id}/image` and the erasure use.
+    let bytes = tokio::fs::read(state.data_dir.join(&row.path))
+        .await
+        .map_err(|e| {
+            tracing::warn!(asset = %asset_id, error = %e, "media: asset file unreadable");
+            ApiError::not_found("media file")
+        })?;
+    let mime = image_mime(&bytes);
+    let mut resp = bytes.into_response();
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    cache_headers(headers, exp, i64::MAX);
+    Ok(resp)
+}
+
+/// The image type from the file's first bytes (generated assets are PNG).
+fn image_mime(head: &[u8]) -> &'static str {
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        "image/png"
+    } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        "image/jpeg"
+    } else if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
+        "image/webp"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_life_never_outlasts_the_link() {
+        let mut h = HeaderMap::new();
+        cache_headers(&mut h, unix_now() + 100, 300);
+        let v = h.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok());
+        assert!(
+            matches!(v, Some("private, max-age=100" | "private, max-age=99")),
+            "{v:?}"
+        );
+        cache_headers(&mut h, unix_now() + 10_000, 300);
+        assert_eq!(
+            h.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()),
+            Some("private, max-age=300")
+        );
+        cache_headers(&mut h, unix_now() - 5, 300);
+        assert_eq!(
+            h.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()),
+            Some("private, max-age=0")
+        );
+    }
+
+    #[test]
+    fn sniffs_image_types() {
+        assert_eq!(image_mime(b"\x89PNG\r\n\x1a\n...."), "image/png");
+        assert_eq!(image_mime(b"\xFF\xD8\xFF\xE0"), "image/jpeg");
+        assert_eq!(image_mime(b""), "application/octet-stream");
+    }
 }

@@ -21,6 +21,7 @@ fn fill(spec: &RouteSpec, w: &World) -> String {
             (p, "id") if p.starts_with("/v1/webhook-endpoints/") => w.webhook_endpoint_id.clone(),
             (_, "hook_id") => w.hook_id.clone(),
             (_, "rendition_id") => w.rendition_id.clone(),
+            (_, "asset_id") => w.asset_id.clone(),
             (_, "workspace_id") => w.ws_id.clone(),
             (p, n) => panic!("matrix: no fixture for {{{n}}} in {p}; add one"),
         };

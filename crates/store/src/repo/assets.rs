@@ -54,6 +54,15 @@ pub async fn get<C: ConnectionTrait>(
         .ok_or_else(|| StoreError::not_found("asset", id))
 }
 
+/// An asset by id alone, for the signed public media route: the link's signature, not a
+/// workspace key, is what authorizes the read.
+pub async fn get_for_signed_link<C: ConnectionTrait>(conn: &C, id: &str) -> Result<asset::Model> {
+    asset::Entity::find_by_id(id.to_string())
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("asset", id))
+}
+
 /// An earlier asset with the same generation key (same model, prompt, seed, …), if any.
 pub async fn by_generation_key(
     store: &Store,
