@@ -10,7 +10,8 @@ use crate::entity::{asset, rendition};
 use crate::{Result, Store};
 
 /// What an erasure removed; `files` are paths (relative to the data directory) to delete once
-/// the transaction has committed.
+/// the transaction has committed. Image files are content-addressed, so another workspace
+/// may hold the same file: paths still referenced after the deletes are left out.
 #[derive(Debug, Default, Serialize)]
 pub struct Erased {
     pub runs: u64,
@@ -70,5 +71,34 @@ pub async fn erase_workspace<C: ConnectionTrait>(
             .await?;
         *count = res.rows_affected();
     }
+    erased.files = unreferenced(conn, erased.files).await?;
     Ok(erased)
+}
+
+/// The paths among `files` (deduplicated) that no asset or rendition row refers to any more.
+async fn unreferenced<C: ConnectionTrait>(conn: &C, mut files: Vec<String>) -> Result<Vec<String>> {
+    files.sort();
+    files.dedup();
+    let mut still_used = std::collections::HashSet::new();
+    // Bounded IN lists: PostgreSQL and SQLite both cap bind parameters per statement.
+    for chunk in files.chunks(500) {
+        let assets: Vec<String> = asset::Entity::find()
+            .select_only()
+            .column(asset::Column::Path)
+            .filter(asset::Column::Path.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        let renditions: Vec<String> = rendition::Entity::find()
+            .select_only()
+            .column(rendition::Column::Path)
+            .filter(rendition::Column::Path.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        still_used.extend(assets);
+        still_used.extend(renditions);
+    }
+    files.retain(|f| !still_used.contains(f));
+    Ok(files)
 }

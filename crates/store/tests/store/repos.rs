@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pressroom_core::{AttemptState, JobKind};
 use pressroom_store::entity::attempt;
-use pressroom_store::repo::{accounts, assets, audit, campaigns, posts, runs, workspaces};
+use pressroom_store::repo::{accounts, assets, audit, campaigns, erase, posts, runs, workspaces};
 use pressroom_store::{ClaimedJob, NewJob, Queue, Store, StoreError};
 use sea_orm::EntityTrait;
 use serde_json::json;
@@ -22,6 +22,7 @@ on_both_backends!(
     another_workspace_id_answers_not_found,
     campaign_upsert_keeps_the_cursor_and_the_cursor_never_moves_back,
     a_stale_from_state_with_a_current_lease_is_a_conflict_not_a_lost_lease,
+    erasure_keeps_files_another_workspace_still_uses,
 );
 
 const LONG: Duration = Duration::from_secs(60);
@@ -949,5 +950,40 @@ async fn a_stale_from_state_with_a_current_lease_is_a_conflict_not_a_lost_lease(
         StoreError::Conflict(_)
     );
     assert_eq!(attempt_row(&ctx, &a.id).await.state, "preparing");
+    Ok(())
+}
+
+/// Image files are content-addressed: two workspaces that made the same image share its file,
+/// so erasing one must not delete what the other still shows.
+async fn erasure_keeps_files_another_workspace_still_uses(ctx: Ctx) -> anyhow::Result<()> {
+    // The fixture gives every workspace the same asset and rendition paths.
+    let a = fixture(&ctx, "alpha").await?;
+    let b = fixture(&ctx, "beta").await?;
+    let store = &ctx.store;
+
+    let tx = store.begin().await?;
+    let first = erase::erase_workspace(store, &tx, &a.ws).await?;
+    tx.commit().await?;
+    assert_eq!((first.assets, first.renditions), (1, 1));
+    assert!(
+        first.files.is_empty(),
+        "files beta still uses were listed for deletion: {:?}",
+        first.files
+    );
+    assert_eq!(
+        assets::get(store.conn(), &b.ws, &b.asset_id).await?.path,
+        "assets/ab12.png"
+    );
+
+    let tx = store.begin().await?;
+    let last = erase::erase_workspace(store, &tx, &b.ws).await?;
+    tx.commit().await?;
+    assert_eq!(
+        last.files,
+        vec![
+            "assets/ab12.png".to_string(),
+            "renditions/cd34.jpg".to_string()
+        ]
+    );
     Ok(())
 }
