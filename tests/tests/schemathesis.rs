@@ -1,6 +1,8 @@
 //! schemathesis (installed into .venv by scripts/setup.sh) fuzzes `pressroom serve` from its
-//! own `/openapi.json`: no request may get a server error, and every response must match the
-//! document (status, content type, headers, body schema). The workspace holds a campaign, a
+//! own `/openapi.json`: no request may get a server error, every response must match the
+//! document (status, content type, headers, body schema), and every request the document
+//! calls invalid (a `limit` out of range, a `null` for a non-nullable field, a missing
+//! required body) must be refused with a 4xx rather than served. The workspace holds a campaign, a
 //! run, its image and a published post, and schemathesis is told their ids, so the routes
 //! that take ids reach their real logic instead of answering 404 to random ones.
 
@@ -211,7 +213,8 @@ fn schemathesis_finds_no_server_error_and_no_response_off_the_schema() -> anyhow
             .args([
                 "--checks",
                 "not_a_server_error,status_code_conformance,content_type_conformance,\
-                 response_headers_conformance,response_schema_conformance",
+                 response_headers_conformance,response_schema_conformance,\
+                 negative_data_rejection",
             ])
             .args(["--phases", "examples,coverage,fuzzing"])
             .args(["--max-examples", "25"])
@@ -242,6 +245,9 @@ fn schemathesis_finds_no_server_error_and_no_response_off_the_schema() -> anyhow
         "schemathesis reported failures:\n{output}\n{}",
         app.dump_logs(60)
     );
+    // Its summary (checks run and passed, operations tested), for `--nocapture` runs.
+    let summary = output.lines().skip_while(|l| !l.contains("SUMMARY"));
+    eprintln!("{}", summary.collect::<Vec<_>>().join("\n"));
     // Every operation but the excluded ones was selected and tested (schemathesis leaves out
     // the document's own route, GET /openapi.json).
     let counted = |label: &str| -> Option<usize> {

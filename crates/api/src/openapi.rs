@@ -5,16 +5,18 @@ use std::sync::OnceLock;
 
 mod bodies;
 mod params;
+mod responses;
 
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    ArrayBuilder, ComponentsBuilder, ContentBuilder, InfoBuilder, ObjectBuilder, OpenApiBuilder,
-    Paths, Ref, Required, ResponseBuilder, Type,
+    ComponentsBuilder, ContentBuilder, InfoBuilder, ObjectBuilder, OpenApiBuilder, Paths, Ref,
+    Required, ResponseBuilder, Type,
 };
 
 use crate::errors::Code;
+use crate::page::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::routes::{Access, Method, ROUTES, RouteSpec};
 
 const BEARER: &str = "bearer";
@@ -51,8 +53,11 @@ fn build() -> utoipa::openapi::OpenApi {
         .required("title")
         .required("status")
         .required("code");
-    let components = ComponentsBuilder::new()
-        .schema("Problem", problem)
+    let mut components = ComponentsBuilder::new().schema("Problem", problem);
+    for (name, schema) in responses::components() {
+        components = components.schema(name, schema);
+    }
+    let components = components
         .security_scheme(
             BEARER,
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
@@ -131,11 +136,15 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
                     .name("limit")
                     .parameter_in(ParameterIn::Query)
                     .required(Required::False)
+                    .description(Some(
+                        "Page size (default 50); outside 1 to 200 answers 400 naming `limit`.",
+                    ))
                     .schema(Some(
                         ObjectBuilder::new()
                             .schema_type(Type::Integer)
                             .minimum(Some(1))
-                            .maximum(Some(200)),
+                            .maximum(Some(MAX_LIMIT as i64))
+                            .default(Some(DEFAULT_LIMIT.into())),
                     )),
             )
             .parameter(
@@ -143,6 +152,10 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
                     .name("cursor")
                     .parameter_in(ParameterIn::Query)
                     .required(Required::False)
+                    .description(Some(
+                        "A page's `next_cursor`, unchanged; anything else answers 400 naming \
+                         `cursor`.",
+                    ))
                     .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
             );
     }
@@ -182,20 +195,8 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
             )
             .build()
     } else {
-        let schema = if spec.paged {
-            ObjectBuilder::new()
-                .property(
-                    "data",
-                    ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::Object)),
-                )
-                .property(
-                    "next_cursor",
-                    ObjectBuilder::new().schema_type(Type::String),
-                )
-                .required("data")
-        } else {
-            ObjectBuilder::new().schema_type(Type::Object)
-        };
+        let schema = responses::ok_schema(spec.method.as_str(), spec.path, spec.paged)
+            .unwrap_or_else(|| ObjectBuilder::new().schema_type(Type::Object).into());
         ResponseBuilder::new()
             .description(ok_desc)
             .content(

@@ -1,55 +1,57 @@
 //! Cursor pagination: `?limit=&cursor=`. Ids are UUIDv7 (time-ordered), so "newest first" is
 //! `ORDER BY id DESC` and the cursor is the last id returned, made opaque so clients do not
 //! build their own.
+//!
+//! Both parameters are checked, not corrected: a `limit` outside 1..=200 or a cursor this API
+//! did not return answers 400 naming the parameter, as the OpenAPI document says, rather than
+//! quietly serving a page the caller did not ask for.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ApiResult};
 
-const DEFAULT_LIMIT: u64 = 50;
-const MAX_LIMIT: u64 = 200;
+/// Page size when `limit` is absent.
+pub const DEFAULT_LIMIT: u64 = 50;
+/// The largest `limit` accepted (documented as the parameter's `maximum`).
+pub const MAX_LIMIT: u64 = 200;
 
+/// `?limit=&cursor=` as sent. Kept as text and checked by [`PageQuery::limit`], so the 400 can
+/// say exactly what was wrong, also inside a `#[serde(flatten)]` filter (where
+/// serde_urlencoded hands every value over as a string and serde's own error loses the name).
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct PageQuery {
-    /// Accepted as a number or a numeric string: inside a `#[serde(flatten)]` filter,
-    /// serde_urlencoded hands every value over as a string.
-    #[serde(default, deserialize_with = "number_or_string")]
-    pub limit: Option<u64>,
+    pub limit: Option<String>,
     pub cursor: Option<String>,
 }
 
-fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Number(u64),
-        Text(String),
-    }
-    match Option::<Raw>::deserialize(d)? {
-        None => Ok(None),
-        Some(Raw::Number(n)) => Ok(Some(n)),
-        Some(Raw::Text(t)) => {
-            t.trim().parse().map(Some).map_err(|_| {
-                serde::de::Error::custom(format!("limit: {t:?} is not a whole number"))
-            })
+impl PageQuery {
+    /// The requested page size: a whole number in 1..=200, [`DEFAULT_LIMIT`] when absent.
+    pub fn limit(&self) -> ApiResult<u64> {
+        let Some(raw) = self.limit.as_deref() else {
+            return Ok(DEFAULT_LIMIT);
+        };
+        // Digits only: `u64::from_str` would also take a leading `+`.
+        let digits = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit());
+        match raw.parse::<u64>() {
+            Ok(n) if digits && (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            _ => Err(ApiError::invalid(format!(
+                "limit: must be a whole number from 1 to {MAX_LIMIT} (got {raw:?})"
+            ))),
         }
     }
-}
 
-impl PageQuery {
-    /// Requested page size, clamped to 1..=200.
-    pub fn limit(&self) -> u64 {
-        self.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
-    }
-
-    /// The id to continue after, decoded from the cursor.
-    pub fn after(&self) -> Result<Option<String>, ApiError> {
+    /// The id to continue after, decoded from the cursor (an empty cursor is the first page).
+    pub fn after(&self) -> ApiResult<Option<String>> {
         let Some(c) = self.cursor.as_deref().filter(|c| !c.is_empty()) else {
             return Ok(None);
         };
-        let bad = || ApiError::invalid("cursor is not one this API returned");
+        let bad = || {
+            ApiError::invalid(
+                "cursor: not one this API returned; pass a page's next_cursor unchanged",
+            )
+        };
         let raw = URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
         let id = String::from_utf8(raw).map_err(|_| bad())?;
         let id = id.strip_prefix("c1:").ok_or_else(bad)?;
@@ -106,7 +108,7 @@ mod tests {
         let page = Page::from_rows(vec!["c", "b", "a"], 2, |s| s);
         assert_eq!(page.data, vec!["c", "b"]);
         let q = PageQuery {
-            limit: Some(2),
+            limit: Some("2".into()),
             cursor: page.next_cursor.clone(),
         };
         assert_eq!(q.after().expect("decodes").as_deref(), Some("b"));
@@ -114,8 +116,34 @@ mod tests {
             limit: None,
             cursor: Some("!!".into()),
         };
-        assert!(bad.after().is_err());
-        assert_eq!(PageQuery::default().limit(), 50);
+        let err = bad.after().expect_err("garbage cursor");
+        assert!(err.detail.starts_with("cursor:"), "{}", err.detail);
         assert!(Page::from_rows(vec!["a"], 2, |s| s).next_cursor.is_none());
+    }
+
+    #[test]
+    fn limit_is_checked_not_clamped() {
+        let q = |l: &str| PageQuery {
+            limit: Some(l.into()),
+            cursor: None,
+        };
+        assert_eq!(PageQuery::default().limit().ok(), Some(DEFAULT_LIMIT));
+        assert_eq!(q("1").limit().ok(), Some(1));
+        assert_eq!(q("200").limit().ok(), Some(MAX_LIMIT));
+        for bad in [
+            "0",
+            "201",
+            "-1",
+            "+5",
+            " 5",
+            "",
+            "1.5",
+            "ten",
+            "99999999999999999999999",
+        ] {
+            let err = q(bad).limit().expect_err(bad);
+            assert_eq!(err.code, crate::Code::InvalidRequest);
+            assert!(err.detail.starts_with("limit:"), "{bad}: {}", err.detail);
+        }
     }
 }

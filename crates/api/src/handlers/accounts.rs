@@ -51,6 +51,7 @@ pub async fn list(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> ApiResult<Json<Page<AccountView>>> {
     let q = query(q)?;
+    let limit = q.limit()?;
     let mut find =
         account::Entity::find().filter(account::Column::WorkspaceId.eq(ctx.workspace()?));
     if let Some(after) = q.after()? {
@@ -58,12 +59,12 @@ pub async fn list(
     }
     let rows = find
         .order_by_desc(account::Column::Id)
-        .limit(q.limit() + 1)
+        .limit(limit + 1)
         .all(state.store.conn())
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(
-        Page::from_rows(rows, q.limit(), |a| &a.id).map(AccountView::from),
+        Page::from_rows(rows, limit, |a| &a.id).map(AccountView::from),
     ))
 }
 

@@ -30,17 +30,18 @@ pub async fn list(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> ApiResult<Json<Page<AuditView>>> {
     let q = query(q)?;
+    let limit = q.limit()?;
     let mut find = audit::Entity::find().filter(audit::Column::WorkspaceId.eq(ctx.workspace()?));
     if let Some(after) = q.after()? {
         find = find.filter(audit::Column::Id.lt(after));
     }
     let rows = find
         .order_by_desc(audit::Column::Id)
-        .limit(q.limit() + 1)
+        .limit(limit + 1)
         .all(state.store.conn())
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(Page::from_rows(rows, q.limit(), |a| &a.id).map(|a| {
+    Ok(Json(Page::from_rows(rows, limit, |a| &a.id).map(|a| {
         AuditView {
             detail: stored_json(&a.detail),
             id: a.id,

@@ -57,6 +57,7 @@ pub async fn list(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> ApiResult<Json<Page<CampaignView>>> {
     let q = query(q)?;
+    let limit = q.limit()?;
     let mut find = campaign::Entity::find()
         .filter(campaign::Column::WorkspaceId.eq(ctx.workspace()?))
         .filter(campaign::Column::DeletedAt.is_null());
@@ -65,12 +66,12 @@ pub async fn list(
     }
     let rows = find
         .order_by_desc(campaign::Column::Id)
-        .limit(q.limit() + 1)
+        .limit(limit + 1)
         .all(state.store.conn())
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(
-        Page::from_rows(rows, q.limit(), |c| &c.id).map(CampaignView::from),
+        Page::from_rows(rows, limit, |c| &c.id).map(CampaignView::from),
     ))
 }
 
@@ -92,8 +93,16 @@ struct SourceBody {
     source: String,
 }
 
-/// The TOML source: a JSON `{ "source": … }` body, or the TOML itself as the body.
+/// The TOML source: a JSON `{ "source": … }` body, or the TOML itself as the body. The body
+/// is required (the document says so): an empty one is a 400, not a campaign with no fields
+/// (which `validate` would answer 200 for, with its issues).
 fn source_of(headers: &HeaderMap, body: &Bytes) -> ApiResult<String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid(
+            "body: required; send the campaign's TOML (application/toml) or {\"source\": …} \
+             (application/json)",
+        ));
+    }
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -93,16 +93,17 @@ pub async fn callback(
     q: Result<Query<CallbackQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let q = crate::handlers::workspaces::query(q)?;
+    // A malformed request is the caller's to fix whatever this instance is configured with.
+    let key = q
+        .state
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("state: missing"))?;
     let (Some(flows), Some(cipher)) = (state.connect.as_ref(), state.tokens.as_ref()) else {
         return Err(ApiError::new(
             Code::Unavailable,
             "account connect is not configured on this instance",
         ));
     };
-    let key = q
-        .state
-        .as_deref()
-        .ok_or_else(|| ApiError::invalid("state: missing"))?;
     let pending = state.pending_connects.take(key).ok_or_else(|| {
         ApiError::invalid("state: unknown, used or expired; start the connect again")
     })?;

@@ -66,15 +66,16 @@ pub async fn list(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> ApiResult<Json<Page<HookView>>> {
     let q = query(q)?;
+    let limit = q.limit()?;
     let rows = hooks::list(
         &state.store,
         ctx.workspace()?,
         q.after()?.as_deref(),
-        q.limit() + 1,
+        limit + 1,
     )
     .await?;
     Ok(Json(
-        Page::from_rows(rows, q.limit(), |h| &h.id).map(HookView::from),
+        Page::from_rows(rows, limit, |h| &h.id).map(HookView::from),
     ))
 }
 

@@ -40,14 +40,15 @@ pub async fn list(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> ApiResult<Json<Page<api_keys::ApiKeyRow>>> {
     let q = query(q)?;
+    let limit = q.limit()?;
     let rows = api_keys::list(
         &state.store,
         ctx.workspace()?,
         q.after()?.as_deref(),
-        q.limit() + 1,
+        limit + 1,
     )
     .await?;
-    Ok(Json(Page::from_rows(rows, q.limit(), |k| &k.id)))
+    Ok(Json(Page::from_rows(rows, limit, |k| &k.id)))
 }
 
 pub async fn create(

@@ -23,14 +23,31 @@ use serde::de::DeserializeOwned;
 use crate::errors::ApiError;
 
 /// Parses a JSON body with a 400 that says what is wrong (axum's `Json` rejection is plain
-/// text, not problem+json).
+/// text, not problem+json). Every documented body is an object: an empty body reads as `{}`
+/// (routes whose fields are all optional document the body as optional), and anything but an
+/// object is refused here, because serde's derived structs would also take a JSON array of
+/// the fields in order (`["acme"]` as `{"slug": "acme"}`).
 pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        bytes
+    let bytes = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => b"{}".as_slice(),
+        Some(b'{') => bytes,
+        Some(_) => return Err(ApiError::invalid("body: must be a JSON object")),
     };
-    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("body: {e}")))
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        // The path names the field (`variables`, `events[2]`); "." is the body itself, where
+        // serde's own message names the field (missing or unknown).
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::invalid(format!("body: {inner}"))
+        } else {
+            ApiError::invalid(format!("body: {path}: {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::invalid(format!("body: {e}")))?;
+    Ok(value)
 }
 
 /// Decodes a stored JSON column, falling back to null for a corrupt value rather than

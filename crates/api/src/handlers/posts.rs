@@ -55,7 +55,7 @@ pub async fn list(
     if let Some(after) = f.page.after()? {
         find = find.filter(post::Column::Id.lt(after));
     }
-    let limit = f.page.limit();
+    let limit = f.page.limit()?;
     let rows = find
         .order_by_desc(post::Column::Id)
         .limit(limit + 1)

@@ -83,14 +83,15 @@ pub async fn list(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> ApiResult<Json<Page<EndpointView>>> {
     let q = query(q)?;
+    let limit = q.limit()?;
     let rows = webhook_endpoints::list(
         &state.store,
         ctx.workspace()?,
         q.after()?.as_deref(),
-        q.limit() + 1,
+        limit + 1,
     )
     .await?;
-    let page = Page::from_rows(rows, q.limit(), |e| &e.id);
+    let page = Page::from_rows(rows, limit, |e| &e.id);
     let data = page
         .data
         .into_iter()

@@ -16,9 +16,14 @@ use crate::handlers::RawBody;
 use crate::handlers::json_body;
 use crate::page::{Page, PageQuery};
 
+/// The query string, or a 400 naming the parameter: axum's text reads "Failed to deserialize
+/// query string: {parameter}: {reason}", and only the part after the first colon helps.
 pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
-    q.map(|Query(q)| q)
-        .map_err(|e| ApiError::invalid(format!("query: {}", e.body_text())))
+    q.map(|Query(q)| q).map_err(|e| {
+        let text = e.body_text();
+        let reason = text.split_once(": ").map_or(text.as_str(), |(_, r)| r);
+        ApiError::invalid(format!("query: {reason}"))
+    })
 }
 
 pub async fn current(
@@ -38,17 +43,18 @@ pub async fn list(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> ApiResult<Json<Page<workspace::Model>>> {
     let q = query(q)?;
+    let limit = q.limit()?;
     let mut find = workspace::Entity::find();
     if let Some(after) = q.after()? {
         find = find.filter(workspace::Column::Id.lt(after));
     }
     let rows = find
         .order_by_desc(workspace::Column::Id)
-        .limit(q.limit() + 1)
+        .limit(limit + 1)
         .all(state.store.conn())
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(Page::from_rows(rows, q.limit(), |w| &w.id)))
+    Ok(Json(Page::from_rows(rows, limit, |w| &w.id)))
 }
 
 #[derive(Deserialize)]

@@ -2,18 +2,46 @@
 //! client (or a fuzzer) can build a valid request from the document alone. Bodies that deny
 //! unknown fields say `additionalProperties: false`; the OpenAI-shaped one does not (clients
 //! send extra fields by default). A unit test keeps every key a route that reads a body.
+//!
+//! Optional fields the handler reads as `Option<T>` take JSON `null` as "absent" (serde does),
+//! so they are documented as `[T, "null"]`; optional fields with a default (`variables`,
+//! `mapping`, `description`) refuse `null` and are documented as plain `T`.
 
 use pressroom_core::PostEvent;
-use utoipa::openapi::schema::{AdditionalProperties, SchemaFormat};
+use utoipa::openapi::schema::{AdditionalProperties, SchemaFormat, SchemaType};
 use utoipa::openapi::{ArrayBuilder, KnownFormat, ObjectBuilder, RefOr, Schema, Type};
 
 use crate::auth::Role;
 
 /// The inbound webhook adapters (`adapters::Adapter`; the unit test keeps them in step).
-const ADAPTERS: &[&str] = &["ghost", "wordpress", "strapi", "generic"];
+pub(super) const ADAPTERS: &[&str] = &["ghost", "wordpress", "strapi", "generic"];
 
 fn string() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String)
+}
+
+/// A `T` or `null` (an `Option<T>` field: null reads as absent).
+fn or_null(ty: Type) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(SchemaType::from_iter([ty, Type::Null]))
+}
+
+/// A string or `null`.
+fn opt_string() -> ObjectBuilder {
+    or_null(Type::String)
+}
+
+/// An integer in `min..=max` (no upper bound when `max` is None), or `null`.
+fn opt_integer(min: i64, max: Option<i64>) -> ObjectBuilder {
+    integer(min, max).schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+}
+
+/// One of `values`, or `null` (`enum` must list null too, or it would refuse it).
+fn opt_enum(values: &[&str]) -> ObjectBuilder {
+    let values = values
+        .iter()
+        .map(|v| serde_json::Value::from(*v))
+        .chain([serde_json::Value::Null]);
+    opt_string().enum_values(Some(values))
 }
 
 fn integer(min: i64, max: Option<i64>) -> ObjectBuilder {
@@ -56,7 +84,10 @@ pub(super) fn json_schema(path: &str) -> Option<RefOr<Schema>> {
                         .pattern(Some("^[a-z0-9-]{1,63}$"))
                         .description(Some("Lowercase letters, digits and dashes")),
                 ),
-                ("name", string()),
+                (
+                    "name",
+                    opt_string().description(Some("Defaults to the slug")),
+                ),
             ],
             &["slug"],
         ),
@@ -71,7 +102,7 @@ pub(super) fn json_schema(path: &str) -> Option<RefOr<Schema>> {
                             .map(Role::as_str),
                     )),
                 ),
-                ("name", string()),
+                ("name", opt_string()),
             ],
             &["role"],
         ),
@@ -101,7 +132,9 @@ pub(super) fn json_schema(path: &str) -> Option<RefOr<Schema>> {
                 ("variables", free_object()),
                 (
                     "fire_at",
-                    string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+                    opt_string()
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                        .description(Some("RFC 3339; now when absent or null")),
                 ),
             ],
             &[],
@@ -109,8 +142,8 @@ pub(super) fn json_schema(path: &str) -> Option<RefOr<Schema>> {
         "/v1/accounts/connect" => closed(
             vec![
                 ("platform", string()),
-                ("redirect_uri", string()),
-                ("name", string()),
+                ("redirect_uri", opt_string()),
+                ("name", opt_string()),
             ],
             &["platform"],
         ),
@@ -129,33 +162,35 @@ pub(super) fn json_schema(path: &str) -> Option<RefOr<Schema>> {
             closed(vec![("url", string()), ("description", string())], &["url"]).property(
                 "events",
                 ArrayBuilder::new()
+                    .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
                     .items(string().enum_values(Some(PostEvent::ALL.map(PostEvent::as_str))))
                     .min_items(Some(1))
-                    .description(Some("Event types; every event when absent")),
+                    .description(Some("Event types; every event when absent or null")),
             )
         }
         "/v1/images/generations" => ObjectBuilder::new()
             .schema_type(Type::Object)
             .property(
                 "prompt",
-                string().min_length(Some(1)).max_length(Some(4000)),
+                string()
+                    .min_length(Some(1))
+                    .max_length(Some(4000))
+                    // Not only whitespace: the generator refuses a blank prompt.
+                    .pattern(Some("\\S")),
             )
-            .property("model", string().max_length(Some(200)))
-            .property("n", integer(1, Some(4)))
+            .property("model", opt_string().max_length(Some(200)))
+            .property("n", opt_integer(1, Some(4)))
             .property(
                 "size",
-                string()
+                opt_string()
                     .pattern(Some("^[0-9]+x[0-9]+$"))
                     .description(Some("WIDTHxHEIGHT, multiples of 8, at most 4096")),
             )
-            .property(
-                "response_format",
-                string().enum_values(Some(["url", "b64_json"])),
-            )
-            .property("user", string())
-            .property("seed", integer(0, None))
-            .property("steps", integer(1, Some(150)))
-            .property("negative_prompt", string())
+            .property("response_format", opt_enum(&["url", "b64_json"]))
+            .property("user", opt_string())
+            .property("seed", opt_integer(0, None))
+            .property("steps", opt_integer(1, Some(150)))
+            .property("negative_prompt", opt_string())
             .required("prompt"),
         _ => return None,
     };
@@ -181,5 +216,25 @@ mod tests {
             let adapter = crate::adapters::Adapter::parse(name);
             assert_eq!(adapter.map(|a| a.as_str()), Some(*name));
         }
+    }
+
+    #[test]
+    fn option_fields_take_null_and_defaulted_fields_do_not() {
+        let props = |path: &str| {
+            serde_json::to_value(json_schema(path)).unwrap_or_default()["properties"].clone()
+        };
+        let images = props("/v1/images/generations");
+        assert_eq!(images["prompt"]["type"], "string");
+        assert_eq!(images["n"]["type"], serde_json::json!(["integer", "null"]));
+        let formats = images["response_format"]["enum"].as_array().cloned();
+        assert!(formats.is_some_and(|f| f.contains(&serde_json::Value::Null)));
+        let trigger = props("/v1/campaigns/{id}/trigger");
+        assert_eq!(trigger["variables"]["type"], "object");
+        let endpoints = props("/v1/webhook-endpoints");
+        assert_eq!(
+            endpoints["events"]["type"],
+            serde_json::json!(["array", "null"])
+        );
+        assert_eq!(endpoints["description"]["type"], "string");
     }
 }

@@ -28,8 +28,8 @@ const fn text(name: &'static str, description: &'static str) -> QueryParam {
     }
 }
 
-const RUN_STATES: &[&str] = &["queued", "generated", "failed", "missed"];
-const POST_STATES: &[&str] = &[
+pub(super) const RUN_STATES: &[&str] = &["queued", "generated", "failed", "missed"];
+pub(super) const POST_STATES: &[&str] = &[
     "pending",
     "publishing",
     "published",
@@ -39,25 +39,26 @@ const POST_STATES: &[&str] = &[
     "cancelled",
 ];
 
+/// The query of a signed media link (`/media/…?exp=&sig=`).
+const SIGNED_LINK: &[QueryParam] = &[
+    QueryParam {
+        integer: true,
+        required: true,
+        ..text(
+            "exp",
+            "When the link expires (Unix seconds); part of the signature.",
+        )
+    },
+    QueryParam {
+        required: true,
+        ..text("sig", "The link's signature, minted by the daemon.")
+    },
+];
+
 /// (path, its query parameters)
 const QUERY: &[(&str, &[QueryParam])] = &[
-    (
-        "/media/{rendition_id}",
-        &[
-            QueryParam {
-                integer: true,
-                required: true,
-                ..text(
-                    "exp",
-                    "When the link expires (Unix seconds); part of the signature.",
-                )
-            },
-            QueryParam {
-                required: true,
-                ..text("sig", "The link's signature, minted by the daemon.")
-            },
-        ],
-    ),
+    ("/media/{rendition_id}", SIGNED_LINK),
+    ("/media/assets/{asset_id}", SIGNED_LINK),
     (
         "/v1/oauth/callback",
         &[
@@ -115,6 +116,10 @@ const BINARY: &[(&str, &[&str])] = &[
     (
         "/media/{rendition_id}",
         &["image/jpeg", "image/png", "image/webp"],
+    ),
+    (
+        "/media/assets/{asset_id}",
+        &["image/png", "image/jpeg", "image/webp"],
     ),
     (
         "/v1/assets/{id}/image",

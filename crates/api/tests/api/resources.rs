@@ -721,6 +721,171 @@ pub async fn rate_limit_answers_429_with_retry_after(app: TestApp) -> anyhow::Re
     Ok(())
 }
 
+/// Sends `method path` with an optional raw JSON body; answers (status, problem or body).
+async fn call(
+    app: &TestApp,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&str>,
+) -> anyhow::Result<(u16, Value)> {
+    let mut req = app.http.request(method, app.url(path)).bearer_auth(key);
+    if let Some(body) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let resp = req.send().await?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await?;
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
+}
+
+/// A 400 `invalid_request` whose detail names `name` (starts with `{prefix}`).
+fn ensure_400(what: &str, status: u16, problem: &Value, prefix: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        status == 400
+            && problem["code"] == "invalid_request"
+            && problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with(prefix)),
+        "{what}: wanted 400 with a detail starting {prefix:?}, got {status} {problem}"
+    );
+    Ok(())
+}
+
+/// What the OpenAPI document says is invalid, the API refuses with a 400 naming the parameter
+/// or field, instead of correcting it (a clamped `limit`), ignoring it (a `null` for a field
+/// that is not nullable) or answering 200 (an empty campaign body).
+pub async fn out_of_range_and_malformed_inputs_answer_400(app: TestApp) -> anyhow::Result<()> {
+    let w = app.world("strict").await?;
+    let viewer = w.key(Role::Viewer);
+    let admin = w.key(Role::Admin);
+    let editor = w.key(Role::Editor);
+    // `limit` outside 1..=200, on plain pages and beside flattened filters.
+    for list in [
+        "/v1/campaigns",
+        "/v1/runs",
+        "/v1/posts?state=pending",
+        "/v1/assets",
+    ] {
+        let sep = if list.contains('?') { '&' } else { '?' };
+        for bad in ["0", "201", "-1", "1.5", "many", "", "%2B5"] {
+            let path = format!("{list}{sep}limit={bad}");
+            let (status, problem) = call(&app, viewer, reqwest::Method::GET, &path, None).await?;
+            ensure_400(&path, status, &problem, "limit: ")?;
+            anyhow::ensure!(
+                problem["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("1 to 200")),
+                "{path}: the reason names the range: {problem}"
+            );
+        }
+        for good in ["1", "200"] {
+            let path = format!("{list}{sep}limit={good}");
+            let (status, body) = call(&app, viewer, reqwest::Method::GET, &path, None).await?;
+            anyhow::ensure!(status == 200, "{path}: {status} {body}");
+        }
+    }
+    for path in [
+        "/v1/audit?limit=0",
+        "/v1/keys?limit=500",
+        "/v1/hooks?limit=0",
+    ] {
+        let (status, problem) = call(&app, admin, reqwest::Method::GET, path, None).await?;
+        ensure_400(path, status, &problem, "limit: ")?;
+    }
+    // A cursor this API did not hand out, a repeated parameter, an out-of-range day count,
+    // an unknown filter value.
+    let cursor = "/v1/runs?cursor=bm90LWEtY3Vyc29y";
+    for (path, prefix) in [
+        ("/v1/campaigns?cursor=%25%25%25", "cursor: "),
+        (cursor, "cursor: "),
+        (
+            "/v1/campaigns?limit=1&limit=2",
+            "query: duplicate field `limit`",
+        ),
+        ("/v1/usage?days=0", "days: "),
+        ("/v1/usage?days=ten", "query: days: "),
+        ("/v1/runs?state=pending", "state: "),
+    ] {
+        let (status, problem) = call(&app, viewer, reqwest::Method::GET, path, None).await?;
+        ensure_400(path, status, &problem, prefix)?;
+    }
+    // Bodies: `null` where the document does not allow it names the field; anything but a
+    // JSON object is refused (serde would read an array as the fields in order).
+    let trigger = format!("/v1/campaigns/{}/trigger", w.campaign_id);
+    let preview = format!("/v1/campaigns/{}/preview", w.campaign_id);
+    for (path, body, prefix) in [
+        (&trigger, r#"{"variables": null}"#, "body: variables: "),
+        (&trigger, r#"[{}]"#, "body: must be a JSON object"),
+        (&preview, r#"{"variables": null}"#, "body: variables: "),
+        (&preview, r#"{"fire_at": "yesterday"}"#, "body: fire_at: "),
+        (&preview, "null", "body: must be a JSON object"),
+    ] {
+        let (status, problem) = call(&app, editor, reqwest::Method::POST, path, Some(body)).await?;
+        ensure_400(&format!("{path} {body}"), status, &problem, prefix)?;
+    }
+    for (path, body, prefix) in [
+        (
+            "/v1/hooks",
+            r#"{"campaign_id": "x", "adapter": "ghost", "mapping": null}"#,
+            "body: mapping: ",
+        ),
+        (
+            "/v1/webhook-endpoints",
+            r#"{"url": "https://example.com/h", "description": null}"#,
+            "body: description: ",
+        ),
+        ("/v1/keys", r#"["viewer"]"#, "body: must be a JSON object"),
+    ] {
+        let (status, problem) = call(&app, admin, reqwest::Method::POST, path, Some(body)).await?;
+        ensure_400(&format!("{path} {body}"), status, &problem, prefix)?;
+    }
+    // Optional fields documented as nullable take null as absent.
+    let (status, created) = call(
+        &app,
+        admin,
+        reqwest::Method::POST,
+        "/v1/keys",
+        Some(r#"{"role": "viewer", "name": null}"#),
+    )
+    .await?;
+    anyhow::ensure!(status == 201 && created["name"] == "", "{status} {created}");
+    let (status, body) = call(
+        &app,
+        viewer,
+        reqwest::Method::POST,
+        &preview,
+        Some(r#"{"fire_at": null}"#),
+    )
+    .await?;
+    anyhow::ensure!(status == 200, "preview fire_at null: {status} {body}");
+    // The campaign body is required: empty is a 400, not "valid: false" with a 200.
+    for content_type in [None, Some("application/toml"), Some("application/json")] {
+        let mut req = app
+            .http
+            .post(app.url("/v1/campaigns/validate"))
+            .bearer_auth(viewer);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let problem: Value = resp.json().await?;
+        ensure_400(
+            &format!("empty validate ({content_type:?})"),
+            status,
+            &problem,
+            "body: ",
+        )?;
+    }
+    Ok(())
+}
+
 on_both_backends!(
     campaigns_runs_posts,
     post_retry_and_cancel,
@@ -729,5 +894,6 @@ on_both_backends!(
     gdpr_erase_removes_personal_data_and_keeps_the_record,
     keys_workspaces_images_ops,
     openapi_lists_every_route,
-    rate_limit_answers_429_with_retry_after
+    rate_limit_answers_429_with_retry_after,
+    out_of_range_and_malformed_inputs_answer_400
 );
