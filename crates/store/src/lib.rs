@@ -5,6 +5,7 @@
 pub mod entity;
 mod error;
 mod instance_lock;
+pub mod page;
 pub mod queue;
 pub mod repo;
 mod store;

@@ -11,6 +11,8 @@ mod harness;
 
 #[path = "store/instance_lock.rs"]
 mod instance_lock;
+#[path = "store/page.rs"]
+mod page;
 #[path = "store/queue.rs"]
 mod queue;
 #[path = "store/repos.rs"]

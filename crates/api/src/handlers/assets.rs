@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use pressroom_store::entity::{asset, rendition, run};
 use pressroom_store::repo::assets;
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use crate::ApiState;
@@ -83,12 +83,9 @@ pub async fn list(
         find = find.filter(asset::Column::Id.lt(after));
     }
     let limit = f.page.limit()?;
-    let rows = find
-        .order_by_desc(asset::Column::Id)
-        .limit(limit + 1)
-        .all(state.store.conn())
-        .await
-        .map_err(ApiError::internal)?;
+    let rows =
+        pressroom_store::page::newest_first(&state.store, find, asset::Column::Id, limit + 1)
+            .await?;
     let page = Page::from_rows(rows, limit, |a| &a.id);
     let mut data = Vec::with_capacity(page.data.len());
     for a in page.data {

@@ -4,12 +4,12 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
 use pressroom_store::entity::audit;
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
 
 use crate::ApiState;
 use crate::auth::Ctx;
-use crate::errors::{ApiError, ApiResult};
+use crate::errors::ApiResult;
 use crate::handlers::stored_json;
 use crate::handlers::workspaces::query;
 use crate::page::{Page, PageQuery};
@@ -35,12 +35,9 @@ pub async fn list(
     if let Some(after) = q.after()? {
         find = find.filter(audit::Column::Id.lt(after));
     }
-    let rows = find
-        .order_by_desc(audit::Column::Id)
-        .limit(limit + 1)
-        .all(state.store.conn())
-        .await
-        .map_err(ApiError::internal)?;
+    let rows =
+        pressroom_store::page::newest_first(&state.store, find, audit::Column::Id, limit + 1)
+            .await?;
     Ok(Json(Page::from_rows(rows, limit, |a| &a.id).map(|a| {
         AuditView {
             detail: stored_json(&a.detail),

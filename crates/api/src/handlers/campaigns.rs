@@ -13,7 +13,7 @@ use pressroom_core::campaign::{
 };
 use pressroom_store::entity::{campaign, run, workspace};
 use pressroom_store::repo::{accounts, audit, campaign_delete, campaigns};
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -64,12 +64,9 @@ pub async fn list(
     if let Some(after) = q.after()? {
         find = find.filter(campaign::Column::Id.lt(after));
     }
-    let rows = find
-        .order_by_desc(campaign::Column::Id)
-        .limit(limit + 1)
-        .all(state.store.conn())
-        .await
-        .map_err(ApiError::internal)?;
+    let rows =
+        pressroom_store::page::newest_first(&state.store, find, campaign::Column::Id, limit + 1)
+            .await?;
     Ok(Json(
         Page::from_rows(rows, limit, |c| &c.id).map(CampaignView::from),
     ))

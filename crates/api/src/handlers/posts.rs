@@ -8,7 +8,7 @@ use pressroom_core::{JobKind, PostState};
 use pressroom_store::NewJob;
 use pressroom_store::entity::{attempt, post};
 use pressroom_store::repo::{audit, posts};
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -56,12 +56,8 @@ pub async fn list(
         find = find.filter(post::Column::Id.lt(after));
     }
     let limit = f.page.limit()?;
-    let rows = find
-        .order_by_desc(post::Column::Id)
-        .limit(limit + 1)
-        .all(state.store.conn())
-        .await
-        .map_err(ApiError::internal)?;
+    let rows = pressroom_store::page::newest_first(&state.store, find, post::Column::Id, limit + 1)
+        .await?;
     Ok(Json(Page::from_rows(rows, limit, |p| &p.id)))
 }
 

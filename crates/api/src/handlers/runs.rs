@@ -6,7 +6,7 @@ use axum::extract::{Query, State};
 use axum::{Extension, Json};
 use pressroom_store::entity::run;
 use pressroom_store::repo::runs;
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use crate::ApiState;
@@ -81,12 +81,8 @@ pub async fn list(
         find = find.filter(run::Column::Id.lt(after));
     }
     let limit = f.page.limit()?;
-    let rows = find
-        .order_by_desc(run::Column::Id)
-        .limit(limit + 1)
-        .all(state.store.conn())
-        .await
-        .map_err(ApiError::internal)?;
+    let rows =
+        pressroom_store::page::newest_first(&state.store, find, run::Column::Id, limit + 1).await?;
     Ok(Json(
         Page::from_rows(rows, limit, |r| &r.id).map(RunView::from),
     ))

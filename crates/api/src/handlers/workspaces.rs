@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use pressroom_store::entity::workspace;
 use pressroom_store::repo::{audit, workspaces};
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 
 use crate::ApiState;
@@ -48,12 +48,9 @@ pub async fn list(
     if let Some(after) = q.after()? {
         find = find.filter(workspace::Column::Id.lt(after));
     }
-    let rows = find
-        .order_by_desc(workspace::Column::Id)
-        .limit(limit + 1)
-        .all(state.store.conn())
-        .await
-        .map_err(ApiError::internal)?;
+    let rows =
+        pressroom_store::page::newest_first(&state.store, find, workspace::Column::Id, limit + 1)
+            .await?;
     Ok(Json(Page::from_rows(rows, limit, |w| &w.id)))
 }
 
