@@ -579,7 +579,10 @@ where
         std::path::PathBuf::from("/"),
     ));
     let workers_alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // Files the server writes (generated images) go here, not into the working directory.
+    let data_dir = tempfile::tempdir()?;
     let state = ApiState::new(store.clone(), queue.clone())
+        .with_data_dir(data_dir.path().to_path_buf())
         .with_workers_alive(workers_alive.clone())
         .with_connect(
             Arc::new(StandInFlows),
@@ -617,6 +620,7 @@ where
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     let _ = store.conn().clone().close().await;
+    drop(data_dir);
     match outcome {
         Ok(r) => r,
         Err(e) => Err(anyhow::anyhow!("test body panicked: {e}")),

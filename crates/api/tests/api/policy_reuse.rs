@@ -44,9 +44,7 @@ where
     outcome
 }
 
-pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(
-    app: TestApp,
-) -> anyhow::Result<()> {
+pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(app: TestApp) -> anyhow::Result<()> {
     let ws = workspaces::ensure(&app.store, "pol", "pol").await?;
     let cipher = Arc::new(RingCipher(pressroom_crypto::Keyring::generate()));
     connect_sandbox(&app, &cipher, &ws.id).await?;
@@ -72,10 +70,16 @@ pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(
     };
 
     // No policy yet: the first run generates, stores and publishes its image.
-    with_workers(&app, &cipher, Arc::new(FakeGenerator), dir.path(), || async {
-        trigger("before").await?;
-        wait_published(&app, &ws.id, 1).await
-    })
+    with_workers(
+        &app,
+        &cipher,
+        Arc::new(FakeGenerator),
+        dir.path(),
+        || async {
+            trigger("before").await?;
+            wait_published(&app, &ws.id, 1).await
+        },
+    )
     .await?;
 
     // The same request again, now that "linen" is blocked.
