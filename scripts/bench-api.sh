@@ -7,7 +7,9 @@
 # 20 runs and a viewer key, then runs wrk against each endpoint and writes
 # crates/api/BENCHMARKS.md. Installs wrk from Debian when missing.
 # Environment: DURATION (default 10s), CONNECTIONS (default 32), THREADS (default 1),
-# PRESSROOM_TEST_PG (default postgres://postgres@127.0.0.1:5432/postgres).
+# PRESSROOM_TEST_PG (default postgres://postgres@127.0.0.1:5432/postgres),
+# PRESSROOM_BIN (a pressroom binary to measure instead of building this tree's, e.g. an older
+# build for a side-by-side comparison), OUT (results file, default crates/api/BENCHMARKS.md).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -15,7 +17,7 @@ duration="${DURATION:-10s}"
 connections="${CONNECTIONS:-32}"
 threads="${THREADS:-1}"
 pg_admin="${PRESSROOM_TEST_PG:-postgres://postgres@127.0.0.1:5432/postgres}"
-out="crates/api/BENCHMARKS.md"
+out="${OUT:-crates/api/BENCHMARKS.md}"
 
 if ! command -v wrk >/dev/null 2>&1; then
     sudo_cmd=()
@@ -23,9 +25,13 @@ if ! command -v wrk >/dev/null 2>&1; then
     "${sudo_cmd[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq wrk >/dev/null
 fi
-scripts/setup.sh >/dev/null
-cargo build --release -p pressroom
-bin="${CARGO_TARGET_DIR:-$root/target}/release/pressroom"
+if [ -n "${PRESSROOM_BIN:-}" ]; then
+    bin="$PRESSROOM_BIN"
+else
+    scripts/setup.sh >/dev/null
+    cargo build --release -p pressroom
+    bin="${CARGO_TARGET_DIR:-$root/target}/release/pressroom"
+fi
 
 work="$(mktemp -d)"
 server_pid=""
@@ -124,6 +130,8 @@ fi
     echo "${connections} connections, ${duration} per endpoint, release build, a viewer key on every request"
     echo "(authenticated and rate-limited like any client; \`/healthz\` is the unauthenticated baseline)."
     echo "wrk shares the 2 cores with the server. Goal: >= 10,000 req/s and p99 < 10 ms for reads."
+    measured="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "Measured: ${PRESSROOM_BIN:-the release build of commit $measured}."
     echo
     echo "| database | endpoint | req/s | p50 ms | p99 ms | non-2xx |"
     echo "|---|---|---:|---:|---:|---:|"
