@@ -6,10 +6,10 @@
 //! selected as one JSON array (`json_group_array(json_object(...))` over the same query) and
 //! decoded here. PostgreSQL streams rows over one socket, so there the query runs as is.
 
-use sea_orm::sea_query::{Alias, Expr, Func, SelectStatement};
+use sea_orm::sea_query::{SelectStatement, SqliteQueryBuilder};
 use sea_orm::{
-    ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable, QueryOrder, QuerySelect,
-    QueryTrait, Select, Statement,
+    ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable, ModelTrait, QueryOrder,
+    QuerySelect, QueryTrait, Select, Statement,
 };
 use serde::de::DeserializeOwned;
 
@@ -33,47 +33,50 @@ where
     match store.backend() {
         Backend::Postgres => Ok(select.all(store.conn()).await?),
         Backend::Sqlite => {
-            let stmt = as_one_json_row::<E>(select.into_query(), id);
+            let stmt = as_one_json_row::<E>(select.into_query());
             let row = store.conn().query_one_raw(stmt).await?;
             let json: String = match row {
                 Some(row) => row.try_get_by_index(0)?,
                 None => return Ok(Vec::new()),
             };
-            serde_json::from_str(&json).map_err(|e| {
+            let mut rows: Vec<E::Model> = serde_json::from_str(&json).map_err(|e| {
                 StoreError::Corrupt(format!(
                     "a page of {} rows did not decode: {e}",
                     E::default().table_name()
                 ))
-            })
+            })?;
+            // An aggregate's input order is not guaranteed; the page's is.
+            rows.sort_by_cached_key(|m| std::cmp::Reverse(id_text(m.get(id))));
+            Ok(rows)
         }
     }
 }
 
-/// `SELECT json_group_array(json_object('col', "col", ...) ORDER BY "id" DESC) FROM (page)`.
-/// The objects are built in the outer query (a subquery would drop JSON's subtype and nest
-/// them as strings); the aggregate's own ORDER BY keeps the page's order.
-fn as_one_json_row<E: EntityTrait>(page: SelectStatement, id: E::Column) -> Statement {
-    let page_alias = Alias::new("page");
-    let fields = E::Column::iter().flat_map(|c| {
-        let name = c.as_str().to_owned();
-        [
-            Expr::val(name.clone()),
-            Expr::col((page_alias.clone(), Alias::new(name))),
-        ]
-    });
-    let object = Func::cust(Alias::new("json_object")).args(fields);
-    let ordered = Expr::cust_with_exprs(
-        "json_group_array(? ORDER BY ? DESC)",
-        [
-            object.into(),
-            Expr::col((page_alias.clone(), Alias::new(id.as_str()))),
-        ],
-    );
-    let outer = SelectStatement::new()
-        .expr(ordered)
-        .from_subquery(page, page_alias)
-        .to_owned();
-    DbBackend::Sqlite.build(&outer)
+/// An id column's value as text (ids are strings; anything else sorts as empty).
+fn id_text(v: sea_orm::Value) -> String {
+    match v {
+        sea_orm::Value::String(Some(s)) => s,
+        _ => String::new(),
+    }
+}
+
+/// `SELECT json_group_array(json_object('col', "col", ...)) FROM (page)`. The objects are
+/// built in the outer query (inside the subquery they would lose JSON's subtype and nest as
+/// strings). Column names are the entity's own static identifiers, written into the SQL so the
+/// statement text never changes and stays in the connection's prepared-statement cache.
+fn as_one_json_row<E: EntityTrait>(page: SelectStatement) -> Statement {
+    let fields: Vec<String> = E::Column::iter()
+        .map(|c| format!("'{0}', \"{0}\"", c.as_str()))
+        .collect();
+    let (inner, values) = page.build(SqliteQueryBuilder);
+    Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        format!(
+            "SELECT json_group_array(json_object({})) FROM ({inner})",
+            fields.join(", ")
+        ),
+        values,
+    )
 }
 
 #[cfg(test)]
@@ -87,23 +90,22 @@ mod tests {
             .order_by_desc(run::Column::Id)
             .limit(3)
             .into_query();
-        let stmt = as_one_json_row::<run::Entity>(page, run::Column::Id);
+        let stmt = as_one_json_row::<run::Entity>(page);
         // Objects built outside the subquery (inside it they would nest as strings), one
-        // name/value pair per column, the aggregate ordered like the page.
+        // literal name per column; the only bound value is the page's LIMIT.
         assert!(
             stmt.sql.starts_with(
-                r#"SELECT json_group_array(json_object(?, "page"."id", ?, "page"."workspace_id","#
+                r#"SELECT json_group_array(json_object('id', "id", 'workspace_id', "workspace_id","#
             ),
             "{}",
             stmt.sql
         );
         assert!(
-            stmt.sql.contains(r#"ORDER BY "page"."id" DESC) FROM (SELECT "runs"."id","#),
+            stmt.sql
+                .contains(r#"'updated_at', "updated_at")) FROM (SELECT "runs"."id","#),
             "{}",
             stmt.sql
         );
-        let names = stmt.values.map(|v| v.0.len()).unwrap_or(0);
-        // 14 column names and the page's LIMIT.
-        assert_eq!(names, 15, "{}", stmt.sql);
+        assert_eq!(stmt.values.map(|v| v.0.len()), Some(1), "{}", stmt.sql);
     }
 }
