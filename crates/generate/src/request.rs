@@ -41,8 +41,9 @@ impl GenerationRequest {
         if self.prompt.trim().is_empty() {
             return bad("prompt is empty".into());
         }
-        if self.prompt.len() > 4000 {
-            return bad("prompt is longer than 4000 bytes".into());
+        // Characters, as OpenAI's limit and our API schema's maxLength count them.
+        if self.prompt.chars().count() > 4000 {
+            return bad("prompt is longer than 4000 characters".into());
         }
         if self.width == 0
             || self.height == 0

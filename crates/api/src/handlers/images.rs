@@ -68,13 +68,18 @@ pub struct ImagesResponse {
     pub data: Vec<ImageData>,
 }
 
+/// `WIDTHxHEIGHT` in digits only, as the schema's pattern says (`u32::from_str` alone would
+/// also take `+64`).
 fn parse_size(s: &str) -> ApiResult<(u32, u32)> {
-    let bad = || ApiError::invalid(format!("size {s:?} is not WIDTHxHEIGHT, e.g. 512x512"));
+    let bad = || ApiError::invalid(format!("size: {s:?} is not WIDTHxHEIGHT, e.g. 512x512"));
     let (w, h) = s.split_once('x').ok_or_else(bad)?;
-    Ok((
-        w.trim().parse().map_err(|_| bad())?,
-        h.trim().parse().map_err(|_| bad())?,
-    ))
+    let number = |t: &str| -> ApiResult<u32> {
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        t.parse().map_err(|_| bad())
+    };
+    Ok((number(w)?, number(h)?))
 }
 
 pub async fn generations(
@@ -90,10 +95,11 @@ pub async fn generations(
             "this instance has no image generator",
         )
     })?;
+    // Characters, as the schema's maxLength counts them.
     if let Some(model) = req.model.as_deref()
-        && model.len() > 200
+        && model.chars().count() > 200
     {
-        return Err(ApiError::invalid("model name too long"));
+        return Err(ApiError::invalid("model: longer than 200 characters"));
     }
     let n = req.n.unwrap_or(1);
     if !(1..=4).contains(&n) {
@@ -243,4 +249,21 @@ fn rand_seed() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_are_digits_x_digits() {
+        assert_eq!(parse_size("512x512").ok(), Some((512, 512)));
+        assert_eq!(parse_size("64x1024").ok(), Some((64, 1024)));
+        for bad in [
+            "+64x64", "64 x64", "64x 64", "64x", "x64", "64x64x", "-8x8", "", "64*64",
+        ] {
+            let err = parse_size(bad).expect_err(bad);
+            assert!(err.detail.starts_with("size:"), "{bad}: {}", err.detail);
+        }
+    }
 }

@@ -16,7 +16,7 @@ use pressroom_store::entity::{campaign, post};
 use pressroom_store::repo::campaigns;
 use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::harness::{RingCipher, TestApp};
+use crate::harness::{RingCipher, TestApp, campaign_toml};
 
 /// Connects the sandbox account "sandbox" in `workspace_id`, with a refresh token so an
 /// expired access token is refreshed rather than fatal.
@@ -120,4 +120,25 @@ pub async fn wait_published(app: &TestApp, workspace_id: &str, want: usize) -> a
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A workspace `slug` with the sandbox account connected and campaign `name` (the harness's
+/// campaign with a fixed seed, so every run of it asks for the identical image).
+pub struct SandboxWorld {
+    pub workspace_id: String,
+    pub cipher: Arc<RingCipher>,
+    pub campaign: campaign::Model,
+}
+
+pub async fn sandbox_world(app: &TestApp, slug: &str, name: &str) -> anyhow::Result<SandboxWorld> {
+    let ws = pressroom_store::repo::workspaces::ensure(&app.store, slug, slug).await?;
+    let cipher = Arc::new(RingCipher(pressroom_crypto::Keyring::generate()));
+    connect_sandbox(app, &cipher, &ws.id).await?;
+    let source = campaign_toml(slug, name).replace("steps = 4", "steps = 4\nseed = 7");
+    let campaign = save_campaign(app, &ws.id, name, &source).await?;
+    Ok(SandboxWorld {
+        workspace_id: ws.id,
+        cipher,
+        campaign,
+    })
 }

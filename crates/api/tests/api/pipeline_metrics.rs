@@ -12,11 +12,10 @@ use std::time::Duration;
 use connector_sandbox::{FailureKind, Phase, SandboxConfig, ScriptedFailure};
 use pressroom_core::JobKind;
 use pressroom_scheduler::{WorkerConfig, run_workers};
-use pressroom_store::repo::workspaces;
 use tokio_util::sync::CancellationToken;
 
-use crate::harness::{FakeGenerator, RingCipher, TestApp, campaign_toml};
-use crate::pipeline_fixture::{connect_sandbox, pipeline, save_campaign, wait_published};
+use crate::harness::{FakeGenerator, TestApp};
+use crate::pipeline_fixture::{SandboxWorld, pipeline, sandbox_world, wait_published};
 
 /// The value of one series (`name{labels}`) in a scrape, if present.
 pub fn value(scrape: &str, series: &str) -> Option<f64> {
@@ -36,12 +35,12 @@ fn failure(kind: FailureKind) -> ScriptedFailure {
 }
 
 pub async fn pipeline_metrics_reach_the_scrape(app: TestApp) -> anyhow::Result<()> {
-    let ws = workspaces::ensure(&app.store, "pm", "pm").await?;
-    let cipher = Arc::new(RingCipher(pressroom_crypto::Keyring::generate()));
-    connect_sandbox(&app, &cipher, &ws.id).await?;
     // A fixed seed: the second run asks for the identical image.
-    let source = campaign_toml("pm", "metered").replace("steps = 4", "steps = 4\nseed = 7");
-    let campaign = save_campaign(&app, &ws.id, "metered", &source).await?;
+    let SandboxWorld {
+        workspace_id: ws,
+        cipher,
+        campaign,
+    } = sandbox_world(&app, "pm", "metered").await?;
 
     let dir = tempfile::tempdir()?;
     let mut sandbox = SandboxConfig::new(dir.path().join("outbox"));
@@ -70,7 +69,7 @@ pub async fn pipeline_metrics_reach_the_scrape(app: TestApp) -> anyhow::Result<(
             &serde_json::json!({}),
         )
         .await?;
-        wait_published(&app, &ws.id, if key == "m-1" { 1 } else { 2 }).await?;
+        wait_published(&app, &ws, if key == "m-1" { 1 } else { 2 }).await?;
     }
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), workers).await;

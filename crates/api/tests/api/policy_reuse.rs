@@ -10,12 +10,11 @@ use pressroom_core::JobKind;
 use pressroom_generate::{BlockedTerm, Generator, PolicyGenerator, PromptPolicy};
 use pressroom_scheduler::{WorkerConfig, run_workers};
 use pressroom_store::entity::{post, run};
-use pressroom_store::repo::workspaces;
 use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tokio_util::sync::CancellationToken;
 
-use crate::harness::{FakeGenerator, RingCipher, TestApp, campaign_toml};
-use crate::pipeline_fixture::{connect_sandbox, pipeline, save_campaign, wait_published};
+use crate::harness::{FakeGenerator, RingCipher, TestApp};
+use crate::pipeline_fixture::{SandboxWorld, pipeline, sandbox_world, wait_published};
 
 /// Runs the worker loop with `generator` until `until` returns Ok(true) (60 s at most).
 async fn with_workers<F, Fut>(
@@ -45,12 +44,12 @@ where
 }
 
 pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(app: TestApp) -> anyhow::Result<()> {
-    let ws = workspaces::ensure(&app.store, "pol", "pol").await?;
-    let cipher = Arc::new(RingCipher(pressroom_crypto::Keyring::generate()));
-    connect_sandbox(&app, &cipher, &ws.id).await?;
     // A fixed seed: both runs ask for the identical image ("A stack of Linen Tote on a shelf").
-    let source = campaign_toml("pol", "totes").replace("steps = 4", "steps = 4\nseed = 7");
-    let campaign = save_campaign(&app, &ws.id, "totes", &source).await?;
+    let SandboxWorld {
+        workspace_id: ws,
+        cipher,
+        campaign,
+    } = sandbox_world(&app, "pol", "totes").await?;
     let dir = tempfile::tempdir()?;
     let trigger = |key: &'static str| {
         let app = &app;
@@ -77,7 +76,7 @@ pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(app: TestApp) -> 
         dir.path(),
         || async {
             trigger("before").await?;
-            wait_published(&app, &ws.id, 1).await
+            wait_published(&app, &ws, 1).await
         },
     )
     .await?;
@@ -119,7 +118,7 @@ pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(app: TestApp) -> 
     );
     anyhow::ensure!(row.asset_id.is_none(), "the blocked run got an asset");
     let posts = post::Entity::find()
-        .filter(post::Column::WorkspaceId.eq(ws.id.as_str()))
+        .filter(post::Column::WorkspaceId.eq(ws.as_str()))
         .all(app.store.conn())
         .await?;
     anyhow::ensure!(
