@@ -24,5 +24,7 @@ mod pipeline_metrics;
 mod policy_reuse;
 #[path = "api/resources.rs"]
 mod resources;
+#[path = "api/schema_drift.rs"]
+mod schema_drift;
 #[path = "api/webhooks_out.rs"]
 mod webhooks_out;

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use crate::harness::{TestApp, World, campaign_toml};
 
 /// Path parameters of a route, filled from a world.
-fn fill(spec: &RouteSpec, w: &World) -> String {
+pub fn fill(spec: &RouteSpec, w: &World) -> String {
     let mut path = spec.path.to_string();
     for name in spec.path_params() {
         let value = match (spec.path, name) {
