@@ -8,6 +8,7 @@ mod m0001_initial;
 mod m0002_api;
 mod m0003_webhooks_out;
 mod m0004_campaign_deleted;
+mod m0005_one_asset_per_generation_key;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_api::Migration),
             Box::new(m0003_webhooks_out::Migration),
             Box::new(m0004_campaign_deleted::Migration),
+            Box::new(m0005_one_asset_per_generation_key::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! Generated images (content-addressed files) and their per-platform renditions.
 
 use pressroom_core::new_id;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, Value};
 
 use crate::entity::{asset, rendition};
@@ -19,13 +20,16 @@ pub struct NewAsset<'a> {
     pub height: u32,
 }
 
+/// Records a generated image and answers its asset id. The workspace has one asset per
+/// generation key (a unique index): when an identical generation recorded its image first,
+/// this answers that asset's id instead of adding a second row.
 pub async fn insert<C: ConnectionTrait>(
     conn: &C,
     now_ms: i64,
     new: NewAsset<'_>,
 ) -> Result<String> {
     let id = new_id();
-    asset::Entity::insert(asset::ActiveModel {
+    let inserted = asset::Entity::insert(asset::ActiveModel {
         id: Set(id.clone()),
         workspace_id: Set(new.workspace_id.to_string()),
         sha256: Set(new.sha256.to_string()),
@@ -37,9 +41,28 @@ pub async fn insert<C: ConnectionTrait>(
         height: Set(new.height as i32),
         created_at: Set(now_ms),
     })
-    .exec(conn)
+    .on_conflict(
+        OnConflict::columns([asset::Column::WorkspaceId, asset::Column::GenerationKey])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
     .await?;
-    Ok(id)
+    if inserted == 1 {
+        return Ok(id);
+    }
+    let first = asset::Entity::find()
+        .filter(asset::Column::WorkspaceId.eq(new.workspace_id))
+        .filter(asset::Column::GenerationKey.eq(new.generation_key))
+        .one(conn)
+        .await?
+        .ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "asset for generation key {} neither inserted nor found",
+                new.generation_key
+            ))
+        })?;
+    Ok(first.id)
 }
 
 pub async fn get<C: ConnectionTrait>(

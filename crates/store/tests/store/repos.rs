@@ -23,6 +23,7 @@ on_both_backends!(
     campaign_upsert_keeps_the_cursor_and_the_cursor_never_moves_back,
     a_stale_from_state_with_a_current_lease_is_a_conflict_not_a_lost_lease,
     erasure_keeps_files_another_workspace_still_uses,
+    one_asset_per_generation_key,
 );
 
 const LONG: Duration = Duration::from_secs(60);
@@ -984,6 +985,45 @@ async fn erasure_keeps_files_another_workspace_still_uses(ctx: Ctx) -> anyhow::R
             "assets/ab12.png".to_string(),
             "renditions/cd34.jpg".to_string()
         ]
+    );
+    Ok(())
+}
+
+/// Two identical generations that both finish record one asset: the second insert answers
+/// the first one's id.
+async fn one_asset_per_generation_key(ctx: Ctx) -> anyhow::Result<()> {
+    let fx = fixture(&ctx, "acme").await?;
+    let other = fixture(&ctx, "other").await?;
+    let now = ctx.store.now_ms().await?;
+    let params = json!({"seed": 7});
+    let again = assets::insert(
+        ctx.store.conn(),
+        now + 1,
+        assets::NewAsset {
+            workspace_id: &fx.ws,
+            sha256: "ab12",
+            generation_key: "gen-key",
+            generator: "tiny",
+            params: &params,
+            path: "assets/ab12.png",
+            width: 64,
+            height: 64,
+        },
+    )
+    .await?;
+    assert_eq!(again, fx.asset_id, "the first asset of the key is answered");
+    assert_eq!(
+        ctx.count(
+            "SELECT COUNT(*) AS n FROM assets WHERE generation_key = 'gen-key'",
+            vec![]
+        )
+        .await?,
+        2,
+        "one row per workspace"
+    );
+    assert_ne!(
+        fx.asset_id, other.asset_id,
+        "workspaces keep their own rows"
     );
     Ok(())
 }

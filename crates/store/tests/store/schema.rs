@@ -11,6 +11,7 @@ on_both_backends!(
     migrations_apply_and_rerun_is_a_no_op,
     db_clock_is_sane,
     foreign_keys_are_enforced_and_sqlite_runs_in_wal_mode,
+    duplicate_assets_are_merged_by_m0005,
 );
 
 async fn migrations_apply_and_rerun_is_a_no_op(ctx: Ctx) -> anyhow::Result<()> {
@@ -118,5 +119,59 @@ async fn foreign_keys_are_enforced_and_sqlite_runs_in_wal_mode(ctx: Ctx) -> anyh
             .try_get_by_index::<i64>(0)?;
         assert!(timeout >= 1_000, "busy_timeout is {timeout} ms");
     }
+    Ok(())
+}
+
+/// m0005 merges assets stored twice for one generation key (possible before its unique
+/// index): the oldest row stays, the run and rendition that pointed at the newer one move to
+/// it, and a further duplicate is refused by the index.
+async fn duplicate_assets_are_merged_by_m0005(ctx: Ctx) -> anyhow::Result<()> {
+    use pressroom_migration::MigratorTrait;
+    let fx = crate::harness::fixture(&ctx, "acme").await?;
+    let other = crate::harness::fixture(&ctx, "other").await?;
+    pressroom_migration::Migrator::down(ctx.store.conn(), Some(1)).await?;
+    // Copies of the fixture's asset, made later, under new ids.
+    let insert_copy = |id: &'static str, at: i64| {
+        ctx.exec(
+            "INSERT INTO assets (id, workspace_id, sha256, generation_key, generator, params, \
+             path, width, height, created_at) \
+             SELECT $1, workspace_id, sha256, generation_key, generator, params, path, width, \
+             height, created_at + $2 FROM assets WHERE id = $3",
+            vec![id.into(), at.into(), fx.asset_id.clone().into()],
+        )
+    };
+    insert_copy("zz-newer", 1000).await?;
+    insert_copy("zz-newest", 2000).await?;
+    ctx.exec(
+        "UPDATE runs SET asset_id = $1 WHERE id = $2",
+        vec!["zz-newest".into(), fx.run_id.clone().into()],
+    )
+    .await?;
+    ctx.exec(
+        "UPDATE renditions SET asset_id = $1 WHERE id = $2",
+        vec!["zz-newer".into(), fx.rendition_id.clone().into()],
+    )
+    .await?;
+
+    ctx.store.migrate().await?;
+    let ids = |ws: String| {
+        ctx.count(
+            "SELECT COUNT(*) AS n FROM assets WHERE workspace_id = $1",
+            vec![ws.into()],
+        )
+    };
+    assert_eq!(ids(fx.ws.clone()).await?, 1, "duplicates merged");
+    assert_eq!(ids(other.ws.clone()).await?, 1, "other workspace untouched");
+    for (table, id) in [("runs", &fx.run_id), ("renditions", &fx.rendition_id)] {
+        let pointing = ctx
+            .count(
+                &format!("SELECT COUNT(*) AS n FROM {table} WHERE id = $1 AND asset_id = $2"),
+                vec![id.clone().into(), fx.asset_id.clone().into()],
+            )
+            .await?;
+        assert_eq!(pointing, 1, "{table} {id} moved to the kept asset");
+    }
+    let refused = insert_copy("zz-again", 3000).await;
+    assert!(refused.is_err(), "the unique index refuses a duplicate");
     Ok(())
 }
