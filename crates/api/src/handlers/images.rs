@@ -188,10 +188,12 @@ async fn stored_asset(
     write_atomic(&state.data_dir.join(&rel), &image.png)
         .await
         .map_err(|e| ApiError::internal(format!("images: storing {rel}: {e}")))?;
-    // The earlier row whose file was lost points at this very file again.
-    if let Some(a) = earlier
-        && a.path == rel
-    {
+    // The earlier row's file was lost: the row (one per generation key) takes the new file;
+    // a deterministic generator wrote the very same path again.
+    if let Some(a) = earlier {
+        if a.path != rel {
+            assets::replace_file(state.store.conn(), workspace_id, &a.id, &sha, &rel).await?;
+        }
         return Ok(a.id);
     }
     let now = state.store.now_ms().await?;

@@ -1,7 +1,7 @@
 //! Generated images (content-addressed files) and their per-platform renditions.
 
 use pressroom_core::new_id;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, Value};
 
 use crate::entity::{asset, rendition};
@@ -63,6 +63,28 @@ pub async fn insert<C: ConnectionTrait>(
             ))
         })?;
     Ok(first.id)
+}
+
+/// Points an asset at a regenerated file (its own file was lost, and the generator answered
+/// different bytes for the same request, as remote APIs do).
+pub async fn replace_file<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &str,
+    id: &str,
+    sha256: &str,
+    path: &str,
+) -> Result<()> {
+    let updated = asset::Entity::update_many()
+        .col_expr(asset::Column::Sha256, Expr::value(sha256))
+        .col_expr(asset::Column::Path, Expr::value(path))
+        .filter(asset::Column::WorkspaceId.eq(workspace_id))
+        .filter(asset::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(StoreError::not_found("asset", id));
+    }
+    Ok(())
 }
 
 pub async fn get<C: ConnectionTrait>(

@@ -1025,5 +1025,26 @@ async fn one_asset_per_generation_key(ctx: Ctx) -> anyhow::Result<()> {
         fx.asset_id, other.asset_id,
         "workspaces keep their own rows"
     );
+
+    // A regenerated file replaces a lost one in the same row; only within its workspace.
+    assets::replace_file(
+        ctx.store.conn(),
+        &fx.ws,
+        &fx.asset_id,
+        "ef56",
+        "assets/ef56.png",
+    )
+    .await?;
+    let row = assets::get(ctx.store.conn(), &fx.ws, &fx.asset_id).await?;
+    assert_eq!(
+        (row.sha256.as_str(), row.path.as_str()),
+        ("ef56", "assets/ef56.png")
+    );
+    let foreign =
+        assets::replace_file(ctx.store.conn(), &other.ws, &fx.asset_id, "00", "x.png").await;
+    assert!(
+        matches!(foreign, Err(StoreError::NotFound { .. })),
+        "{foreign:?}"
+    );
     Ok(())
 }
