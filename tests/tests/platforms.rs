@@ -162,6 +162,10 @@ fn wait_for_posts(app: &TestApp, expected: usize, timeout: Duration) -> anyhow::
 async fn sealed_tokens(app: &TestApp) -> anyhow::Result<BTreeMap<String, Option<String>>> {
     let store = app.store().await?;
     let rows = account::Entity::find().all(store.conn()).await?;
+    // Closed before returning, not dropped: the last SQLite connection to close removes the
+    // WAL files, and a close still running in the background raced `assert_no_plaintext`
+    // listing then reading them (ENOENT).
+    store.conn().clone().close().await?;
     Ok(rows
         .into_iter()
         .map(|a| (a.name, a.access_token_sealed))
