@@ -49,20 +49,15 @@ pub async fn add(
     secrets.extend(hook.secrets()?);
     let dropped = secrets.len().saturating_sub(MAX_SECRETS);
     secrets.truncate(MAX_SECRETS);
-    let now = state.store.now_ms().await?;
-    let tx = state.store.begin().await?;
-    hooks::set_secrets(&state.store, &tx, ws, &hook.id, &secrets).await?;
-    audit::record(
-        &tx,
-        now,
-        ws,
-        &ctx.actor(),
-        "hook.secret_added",
+    save_secrets(
+        &state,
+        &ctx,
         &hook.id,
+        &secrets,
+        "hook.secret_added",
         json!({ "secrets_active": secrets.len(), "oldest_dropped": dropped }),
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
     Ok((
         StatusCode::CREATED,
         Json(AddedSecret {
@@ -84,23 +79,36 @@ pub async fn retire_previous(
     let mut secrets = hook.secrets()?;
     let retired = secrets.len().saturating_sub(1);
     secrets.truncate(1);
-    let now = state.store.now_ms().await?;
-    let tx = state.store.begin().await?;
-    hooks::set_secrets(&state.store, &tx, ws, &hook.id, &secrets).await?;
-    audit::record(
-        &tx,
-        now,
-        ws,
-        &ctx.actor(),
-        "hook.secrets_retired",
+    save_secrets(
+        &state,
+        &ctx,
         &hook.id,
+        &secrets,
+        "hook.secrets_retired",
         json!({ "retired": retired }),
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
     Ok(Json(RetiredSecrets {
         hook_id: hook.id,
         retired,
         secrets_active: secrets.len(),
     }))
+}
+
+/// Stores a hook's new secret list and its audit entry in one transaction.
+async fn save_secrets(
+    state: &ApiState,
+    ctx: &Ctx,
+    hook_id: &str,
+    secrets: &[String],
+    action: &str,
+    detail: serde_json::Value,
+) -> ApiResult<()> {
+    let ws = ctx.workspace()?;
+    let now = state.store.now_ms().await?;
+    let tx = state.store.begin().await?;
+    hooks::set_secrets(&state.store, &tx, ws, hook_id, secrets).await?;
+    audit::record(&tx, now, ws, &ctx.actor(), action, hook_id, detail).await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(())
 }
