@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 
 use connector_sandbox::{SandboxConfig, SandboxConnector};
 use pressroom_connector::{Credentials, Registry};
-use pressroom_core::RetryPolicy;
+use pressroom_core::{JobKind, RetryPolicy};
 use pressroom_generate::Generator;
-use pressroom_scheduler::{NewAccount, Pipeline, save_account};
+use pressroom_scheduler::{NewAccount, Pipeline, WorkerConfig, run_workers, save_account};
 use pressroom_store::entity::{campaign, post};
 use pressroom_store::repo::campaigns;
 use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use tokio_util::sync::CancellationToken;
 
 use crate::harness::{RingCipher, TestApp, campaign_toml};
 
@@ -99,6 +101,34 @@ pub fn pipeline(
         },
         cipher,
     ))
+}
+
+/// Runs the real worker loop (generate, render, publish) over [`pipeline`] while `until`
+/// runs, then stops it and answers `until`'s outcome.
+pub async fn with_workers<F, Fut>(
+    app: &TestApp,
+    cipher: &Arc<RingCipher>,
+    generator: Arc<dyn Generator>,
+    sandbox: SandboxConfig,
+    data_dir: &Path,
+    until: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let pipeline = pipeline(app, generator, sandbox, data_dir, cipher.clone())?;
+    let stop = CancellationToken::new();
+    let config = WorkerConfig {
+        kinds: vec![JobKind::Generate, JobKind::Render, JobKind::Publish],
+        poll: Duration::from_millis(25),
+        ..WorkerConfig::default()
+    };
+    let workers = tokio::spawn(run_workers(Arc::new(pipeline), config, stop.clone()));
+    let outcome = until().await;
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), workers).await;
+    outcome
 }
 
 /// Waits (up to 60 s) until `workspace_id` has at least `want` published posts.

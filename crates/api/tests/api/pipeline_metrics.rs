@@ -7,15 +7,11 @@
 //! checked for presence and a lower bound, never an exact count.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use connector_sandbox::{FailureKind, Phase, SandboxConfig, ScriptedFailure};
-use pressroom_core::JobKind;
-use pressroom_scheduler::{WorkerConfig, run_workers};
-use tokio_util::sync::CancellationToken;
 
 use crate::harness::{FakeGenerator, TestApp};
-use crate::pipeline_fixture::{SandboxWorld, pipeline, sandbox_world, wait_published};
+use crate::pipeline_fixture::{SandboxWorld, sandbox_world, wait_published, with_workers};
 
 /// The value of one series (`name{labels}`) in a scrape, if present.
 pub fn value(scrape: &str, series: &str) -> Option<f64> {
@@ -48,31 +44,30 @@ pub async fn pipeline_metrics_reach_the_scrape(app: TestApp) -> anyhow::Result<(
         failure(FailureKind::RateLimited),
         failure(FailureKind::AuthExpired),
     ];
-    let pipeline = pipeline(&app, Arc::new(FakeGenerator), sandbox, dir.path(), cipher)?;
-    let stop = CancellationToken::new();
-    let config = WorkerConfig {
-        kinds: vec![JobKind::Generate, JobKind::Render, JobKind::Publish],
-        poll: Duration::from_millis(25),
-        ..WorkerConfig::default()
-    };
-    let workers = tokio::spawn(run_workers(Arc::new(pipeline), config, stop.clone()));
-    let _stop_on_failure = stop.clone().drop_guard();
-
     // One run, published, then a second: its image comes from the asset table.
-    for key in ["m-1", "m-2"] {
-        pressroom_scheduler::trigger_now(
-            &app.store,
-            &app.queue,
-            &campaign,
-            "api",
-            key,
-            &serde_json::json!({}),
-        )
-        .await?;
-        wait_published(&app, &ws, if key == "m-1" { 1 } else { 2 }).await?;
-    }
-    stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), workers).await;
+    with_workers(
+        &app,
+        &cipher,
+        Arc::new(FakeGenerator),
+        sandbox,
+        dir.path(),
+        || async {
+            for key in ["m-1", "m-2"] {
+                pressroom_scheduler::trigger_now(
+                    &app.store,
+                    &app.queue,
+                    &campaign,
+                    "api",
+                    key,
+                    &serde_json::json!({}),
+                )
+                .await?;
+                wait_published(&app, &ws, if key == "m-1" { 1 } else { 2 }).await?;
+            }
+            Ok(())
+        },
+    )
+    .await?;
 
     let scrape = app
         .http

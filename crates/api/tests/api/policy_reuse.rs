@@ -6,42 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connector_sandbox::SandboxConfig;
-use pressroom_core::JobKind;
-use pressroom_generate::{BlockedTerm, Generator, PolicyGenerator, PromptPolicy};
-use pressroom_scheduler::{WorkerConfig, run_workers};
+use pressroom_generate::{BlockedTerm, PolicyGenerator, PromptPolicy};
 use pressroom_store::entity::{post, run};
 use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use tokio_util::sync::CancellationToken;
 
-use crate::harness::{FakeGenerator, RingCipher, TestApp};
-use crate::pipeline_fixture::{SandboxWorld, pipeline, sandbox_world, wait_published};
-
-/// Runs the worker loop with `generator` until `until` returns Ok(true) (60 s at most).
-async fn with_workers<F, Fut>(
-    app: &TestApp,
-    cipher: &Arc<RingCipher>,
-    generator: Arc<dyn Generator>,
-    data_dir: &std::path::Path,
-    until: F,
-) -> anyhow::Result<()>
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
-    let sandbox = SandboxConfig::new(data_dir.join("outbox"));
-    let pipeline = pipeline(app, generator, sandbox, data_dir, cipher.clone())?;
-    let stop = CancellationToken::new();
-    let config = WorkerConfig {
-        kinds: vec![JobKind::Generate, JobKind::Render, JobKind::Publish],
-        poll: Duration::from_millis(25),
-        ..WorkerConfig::default()
-    };
-    let workers = tokio::spawn(run_workers(Arc::new(pipeline), config, stop.clone()));
-    let outcome = until().await;
-    stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), workers).await;
-    outcome
-}
+use crate::harness::{FakeGenerator, TestApp};
+use crate::pipeline_fixture::{SandboxWorld, sandbox_world, wait_published, with_workers};
 
 pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(app: TestApp) -> anyhow::Result<()> {
     // A fixed seed: both runs ask for the identical image ("A stack of Linen Tote on a shelf").
@@ -68,11 +38,13 @@ pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(app: TestApp) -> 
         }
     };
 
+    let outbox = || SandboxConfig::new(dir.path().join("outbox"));
     // No policy yet: the first run generates, stores and publishes its image.
     with_workers(
         &app,
         &cipher,
         Arc::new(FakeGenerator),
+        outbox(),
         dir.path(),
         || async {
             trigger("before").await?;
@@ -88,7 +60,7 @@ pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(app: TestApp) -> 
     }]);
     let guarded = Arc::new(PolicyGenerator::new(FakeGenerator, policy));
     let mut blocked_run = None;
-    with_workers(&app, &cipher, guarded, dir.path(), || async {
+    with_workers(&app, &cipher, guarded, outbox(), dir.path(), || async {
         let run_id = trigger("after").await?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
