@@ -25,49 +25,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/bench-server.sh
+. "$root/scripts/bench-server.sh"
 
 bins=("$@")
 ports=()
 keys=()
 for i in "${!bins[@]}"; do
-    bin="${bins[$i]}"
-    dir="$work/$i"
-    port="$(free_port)"
-    mkdir -p "$dir"
-    "$bin" keyring init "$dir/keyring" >/dev/null
-    cat > "$dir/pressroom.toml" <<EOF
-[database]
-url = ""
-[paths]
-data_dir = "$dir/data"
-[security]
-keyring_file = "$dir/keyring"
-[scheduler]
-enabled = false
-[workers]
-roles = ["publish"]
-[log]
-level = "warn"
-[api]
-bind = "127.0.0.1:$port"
-rate_limit_per_second = 1000000.0
-rate_limit_burst = 1000000.0
-EOF
-    pr=("$bin" --config "$dir/pressroom.toml")
-    "${pr[@]}" accounts add-sandbox sandbox --workspace demo >/dev/null
-    "${pr[@]}" campaign load templates/campaigns/*.toml >/dev/null
-    for j in $(seq 1 20); do
-        "${pr[@]}" campaign trigger restock-alert --workspace demo --key "ab-$j" --var product=tote >/dev/null
-    done
-    keys+=("$("${pr[@]}" keys create --workspace demo --role viewer | tail -n 1)")
-    ports+=("$port")
-    "${pr[@]}" serve > "$dir/serve.log" 2>&1 &
-    pids+=("$!")
-    for _ in $(seq 1 100); do
-        curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
+    start_bench_server "${bins[$i]}" "$work/$i" ""
+    pids+=("$BENCH_PID")
+    ports+=("$BENCH_PORT")
+    keys+=("$BENCH_KEY")
 done
 
 results="$work/results"

@@ -41,47 +41,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/bench-server.sh
+. "$root/scripts/bench-server.sh"
 
 # bench_backend NAME DATABASE_URL -> appends rows to $work/rows.md
 bench_backend() {
-    local name="$1" url="$2" dir="$work/$1" port
-    port="$(free_port)"
-    mkdir -p "$dir"
-    "$bin" keyring init "$dir/keyring" >/dev/null
-    cat > "$dir/pressroom.toml" <<EOF
-[database]
-url = "$url"
-[paths]
-data_dir = "$dir/data"
-[security]
-keyring_file = "$dir/keyring"
-[scheduler]
-enabled = false
-[workers]
-roles = ["publish"]
-[log]
-level = "warn"
-[api]
-bind = "127.0.0.1:$port"
-# The benchmark measures serving, not the per-key limiter.
-rate_limit_per_second = 1000000.0
-rate_limit_burst = 1000000.0
-EOF
-    local pr=("$bin" --config "$dir/pressroom.toml")
-    "${pr[@]}" accounts add-sandbox sandbox --workspace demo >/dev/null
-    "${pr[@]}" campaign load templates/campaigns/*.toml >/dev/null
-    for i in $(seq 1 20); do
-        "${pr[@]}" campaign trigger restock-alert --workspace demo --key "bench-$i" --var product=tote >/dev/null
-    done
-    local key
-    key="$("${pr[@]}" keys create --workspace demo --role viewer | tail -n 1)"
-    "${pr[@]}" serve > "$dir/serve.log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 1 100); do
-        curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
+    local name="$1" url="$2"
+    local dir="$work/$name"
+    start_bench_server "$bin" "$dir" "$url"
+    server_pid="$BENCH_PID"
+    local port="$BENCH_PORT" key="$BENCH_KEY"
     local campaign_id
     campaign_id="$(curl -fsS -H "authorization: Bearer $key" "http://127.0.0.1:$port/v1/campaigns" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')"
