@@ -31,8 +31,10 @@ for p in ("diffusers", "transformers", "safetensors", "numpy", "openai", "schema
 PY
 then
   echo "setup: installing ${PY_PACKAGES[*]} into .venv (first time: a few minutes, ~5 GB)"
-  .venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
+  # --no-cache-dir: the torch wheel and its CUDA libraries would otherwise stay in ~/.cache/pip
+  # too (several GB more on disk for nothing).
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-cache-dir --upgrade pip
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-cache-dir "${PY_PACKAGES[@]}"
 fi
 # torch-sys reads LIBTORCH (.cargo/config.toml points it at .venv/libtorch): link the wheel's
 # torch/ directory there, which holds include/ and lib/ like a libtorch download.
