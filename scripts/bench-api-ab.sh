@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Side-by-side load comparison of two (or more) pressroom builds on SQLite: each build gets the
-# same seeded data (demo campaigns, 20 runs, a viewer key) and its own server, then wrk runs
+# same seeded data (demo campaigns, BENCH_RUNS runs generated and published, a viewer key) and its own server, then wrk runs
 # alternate between them, ROUNDS times per endpoint, so drift in machine load hits every build
 # alike. Prints "endpoint build req/s req/s ..." lines. Used for the A/B tables in
 # crates/api/BENCHMARKS.md.
 #
 # Usage: scripts/bench-api-ab.sh OLD_BINARY NEW_BINARY [MORE_BINARIES...]
-# Environment: DURATION (default 4s), CONNECTIONS (default 32), ROUNDS (default 3).
+# Environment: DURATION (default 4s), CONNECTIONS (default 32), ROUNDS (default 3),
+# BENCH_RUNS (default 50; see scripts/bench-server.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"

@@ -2,9 +2,10 @@
 # Load benchmark of the control API's read endpoints (issue 7), with wrk, on SQLite and on
 # PostgreSQL. Goal: >= 10k req/s and p99 < 10 ms for reads on 2 cores.
 #
-# Builds `pressroom` in release mode, starts `pressroom serve` on each database with the
-# scheduler off and no generate worker (the engine is not loaded), seeds the demo campaigns,
-# 20 runs and a viewer key, then runs wrk against each endpoint and writes
+# Builds `pressroom` in release mode, seeds each database with the demo campaigns, BENCH_RUNS
+# (default 50) runs generated with the tiny model and published to the sandbox account, and a
+# viewer key (scripts/bench-server.sh), then starts `pressroom serve` with the scheduler off and
+# no generate worker (the engine is not loaded), runs wrk against each endpoint and writes
 # crates/api/BENCHMARKS.md. Installs wrk from Debian when missing.
 # Environment: DURATION (default 10s), CONNECTIONS (default 32), THREADS (default 1),
 # PRESSROOM_TEST_PG (default postgres://postgres@127.0.0.1:5432/postgres),
