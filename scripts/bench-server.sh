@@ -42,8 +42,8 @@ EOT
     done
     BENCH_KEY="$("${pr[@]}" keys create --workspace demo --role viewer | tail -n 1)"
 
-    # Seeding: the same server with generate and publish workers until every run is posted.
-    sed 's/^roles = .*/roles = ["generate", "publish"]/' "$dir/pressroom.toml" > "$dir/seed.toml"
+    # Seeding: the same server with every worker role until every run is posted.
+    sed 's/^roles = .*/roles = ["generate", "render", "publish", "notify"]/' "$dir/pressroom.toml" > "$dir/seed.toml"
     "$bin" --config "$dir/seed.toml" serve > "$dir/seed.log" 2>&1 &
     local seed_pid=$!
     local published=0
