@@ -9,6 +9,7 @@ mod m0002_api;
 mod m0003_webhooks_out;
 mod m0004_campaign_deleted;
 mod m0005_one_asset_per_generation_key;
+mod m0006_page_indexes;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_webhooks_out::Migration),
             Box::new(m0004_campaign_deleted::Migration),
             Box::new(m0005_one_asset_per_generation_key::Migration),
+            Box::new(m0006_page_indexes::Migration),
         ]
     }
 }
