@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail, ensure};
 use pressroom_store::Store;
+use pressroom_store::testing::TempPgDatabase;
 
 /// The workspace root (this crate lives in `<root>/tests`).
 pub fn workspace_root() -> PathBuf {
@@ -71,39 +72,6 @@ pub enum Db {
     Postgres,
 }
 
-/// The maintenance PostgreSQL URL: `PRESSROOM_TEST_PG`, else the local default.
-pub fn pg_base_url() -> String {
-    std::env::var("PRESSROOM_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-/// `base` with its database name replaced by `db` (query parameters kept).
-pub fn pg_url_for(base: &str, db: &str) -> String {
-    let (head, query) = match base.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (base, None),
-    };
-    let after_scheme = head.find("://").map(|i| i + 3).unwrap_or(0);
-    let root = match head[after_scheme..].find('/') {
-        Some(i) => &head[..after_scheme + i],
-        None => head,
-    };
-    match query {
-        Some(q) => format!("{root}/{db}?{q}"),
-        None => format!("{root}/{db}"),
-    }
-}
-
-async fn exec(store: &Store, sql: &str) -> anyhow::Result<()> {
-    use pressroom_store::sea_orm::ConnectionTrait;
-    store
-        .conn()
-        .execute_unprepared(sql)
-        .await
-        .with_context(|| format!("running {sql}"))?;
-    Ok(())
-}
-
 /// Runs a future to completion on a small runtime of its own (the tests are synchronous).
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -123,7 +91,7 @@ pub struct TestApp {
     /// The database URL the binary uses.
     pub db_url: String,
     /// PostgreSQL: the database created for this app, dropped on drop.
-    pg_db: Option<String>,
+    pg_db: Option<TempPgDatabase>,
     logs: Vec<PathBuf>,
 }
 
@@ -143,26 +111,8 @@ impl TestApp {
                 None,
             ),
             Db::Postgres => {
-                let base = pg_base_url();
-                let nanos = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.subsec_nanos())
-                    .unwrap_or(0);
-                let name = format!(
-                    "pressroom_e2e_{}_{:08x}",
-                    std::process::id(),
-                    nanos ^ (uuid::Uuid::new_v4().as_u128() as u32)
-                );
-                block_on(async {
-                    let admin = Store::connect(&base).await.with_context(|| {
-                        format!(
-                            "PostgreSQL is not reachable at {base}; start it on 127.0.0.1:5432 \
-                             (trust auth, user postgres) or set PRESSROOM_TEST_PG"
-                        )
-                    })?;
-                    exec(&admin, &format!("CREATE DATABASE \"{name}\"")).await
-                })?;
-                (pg_url_for(&base, &name), Some(name))
+                let db = block_on(TempPgDatabase::create("pressroom_e2e", "app"))?;
+                (db.url().to_string(), Some(db))
             }
         };
         let config = dir.path().join("pressroom.toml");
@@ -324,19 +274,10 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(name) = self.pg_db.take() {
-            let base = pg_base_url();
-            let dropped = block_on(async {
-                let admin = Store::connect(&base).await?;
-                exec(
-                    &admin,
-                    &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-                )
-                .await
-            });
-            if let Err(e) = dropped {
-                eprintln!("[e2e] could not drop database {name}: {e:#}");
-            }
+        if let Some(db) = self.pg_db.take()
+            && let Err(e) = block_on(db.drop_database())
+        {
+            eprintln!("[e2e] could not drop the test database: {e}");
         }
     }
 }

@@ -268,13 +268,7 @@ async fn two_schedulers_on_one_postgres_fire_each_occurrence_once() {
         t0,
     )
     .await;
-    let url = {
-        let (admin, name) = db.pg.clone().expect("pg");
-        format!(
-            "{}/{name}",
-            admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
-        )
-    };
+    let url = db.url().expect("a PostgreSQL database").to_string();
     let mut instances = Vec::new();
     for skew_secs in [0i64, 7] {
         let store = Store::connect(&url).await.expect("second pool");

@@ -9,6 +9,8 @@ pub mod page;
 pub mod queue;
 pub mod repo;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::StoreError;
 pub use instance_lock::InstanceLock;

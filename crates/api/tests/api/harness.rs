@@ -14,6 +14,7 @@ use pressroom_api::{ApiState, RateLimit, Role};
 use pressroom_generate::{GenerateError, GeneratedImage, GenerationRequest, Generator, ProgressFn};
 use pressroom_store::repo::{accounts, assets, campaigns, hooks, posts, workspaces};
 use pressroom_store::sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use pressroom_store::testing::TempPgDatabase;
 use pressroom_store::{Backend, Queue, Store};
 use tokio_util::sync::CancellationToken;
 
@@ -475,59 +476,6 @@ impl TestApp {
     }
 }
 
-fn pg_base_url() -> String {
-    std::env::var("PRESSROOM_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-fn pg_url_for(base: &str, db: &str) -> String {
-    let (head, query) = match base.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (base, None),
-    };
-    let after_scheme = head.find("://").map(|i| i + 3).unwrap_or(0);
-    let root = match head[after_scheme..].find('/') {
-        Some(i) => &head[..after_scheme + i],
-        None => head,
-    };
-    match query {
-        Some(q) => format!("{root}/{db}?{q}"),
-        None => format!("{root}/{db}"),
-    }
-}
-
-fn unique_suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}_{:08x}",
-        std::process::id(),
-        nanos ^ (uuid::Uuid::new_v4().as_u128() as u32)
-    )
-}
-
-async fn pg_admin(base: &str) -> DatabaseConnection {
-    static UNREACHABLE: OnceLock<String> = OnceLock::new();
-    if let Some(why) = UNREACHABLE.get() {
-        panic!("{why}");
-    }
-    match tokio::time::timeout(Duration::from_secs(10), Database::connect(base)).await {
-        Ok(Ok(db)) => db,
-        Ok(Err(e)) => {
-            let why = format!("PostgreSQL at {base} is unreachable ({e}); set PRESSROOM_TEST_PG");
-            let _ = UNREACHABLE.set(why.clone());
-            panic!("{why}");
-        }
-        Err(_) => {
-            let why = format!("PostgreSQL at {base} did not answer in 10 s; set PRESSROOM_TEST_PG");
-            let _ = UNREACHABLE.set(why.clone());
-            panic!("{why}");
-        }
-    }
-}
-
 /// Creates the database, serves the API on it, runs `body`, then stops the server and drops
 /// the database (also when the body failed).
 pub async fn run<F, Fut>(backend: Backend, name: &str, body: F)
@@ -544,19 +492,11 @@ where
             finish(name, "SQLite", outcome);
         }
         Backend::Postgres => {
-            let base = pg_base_url();
-            let admin = pg_admin(&base).await;
-            let short: String = name.chars().take(30).collect();
-            let db = format!("pressroom_api_{short}_{}", unique_suffix()).to_lowercase();
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{db}\""))
+            let db = TempPgDatabase::create("pressroom_api", name)
                 .await
-                .unwrap_or_else(|e| panic!("CREATE DATABASE {db}: {e}"));
-            let outcome = serve_and_run(&pg_url_for(&base, &db), body).await;
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
-                .await;
-            let _ = admin.close().await;
+                .unwrap_or_else(|e| panic!("{e}"));
+            let outcome = serve_and_run(db.url(), body).await;
+            let _ = db.drop_database().await;
             finish(name, "PostgreSQL", outcome);
         }
     }

@@ -4,13 +4,13 @@
 #![allow(dead_code)]
 
 use pressroom_store::Store;
-use pressroom_store::sea_orm::ConnectionTrait;
+use pressroom_store::testing::TempPgDatabase;
 
 /// A fresh database of either kind, with a scratch directory for files the test writes.
 pub struct TestDb {
     pub store: Store,
-    /// (admin URL, database name) of a PostgreSQL database, for tests that connect twice.
-    pub pg: Option<(String, String)>,
+    /// The PostgreSQL database, dropped by [`TestDb::drop_db`].
+    pub pg: Option<TempPgDatabase>,
     pub dir: tempfile::TempDir,
 }
 
@@ -28,43 +28,29 @@ impl TestDb {
     }
 
     pub async fn postgres() -> Self {
-        let admin_url = std::env::var("PRESSROOM_TEST_PG")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let admin = Store::connect(&admin_url)
+        let db = TempPgDatabase::create("pressroom_sched", "test")
             .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is required for this test: {e}"));
-        let name = format!(
-            "pressroom_sched_{}",
-            pressroom_core::new_id().replace('-', "")
-        );
-        admin
-            .conn()
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create db");
-        let base = admin_url
-            .rsplit_once('/')
-            .map(|(b, _)| b.to_string())
-            .unwrap_or(admin_url.clone());
-        let store = Store::connect(&format!("{base}/{name}"))
-            .await
-            .expect("connect");
+            .unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::connect(db.url()).await.expect("connect");
         store.migrate().await.expect("migrate");
         Self {
             store,
-            pg: Some((admin_url, name)),
+            pg: Some(db),
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
 
+    /// The database's URL, for tests that connect a second time.
+    pub fn url(&self) -> Option<&str> {
+        self.pg.as_ref().map(TempPgDatabase::url)
+    }
+
     pub async fn drop_db(self) {
-        if let Some((admin_url, name)) = self.pg {
+        if let Some(db) = self.pg {
             drop(self.store);
-            let admin = Store::connect(&admin_url).await.expect("admin");
-            let _ = admin
-                .conn()
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
+            if let Err(e) = db.drop_database().await {
+                eprintln!("{e}");
+            }
         }
     }
 }

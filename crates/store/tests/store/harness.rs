@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pressroom_store::repo::{accounts, assets, campaigns, posts, runs, workspaces};
+use pressroom_store::testing::TempPgDatabase;
 use pressroom_store::{Backend, Queue, Store};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement, Value};
 
@@ -117,41 +118,6 @@ impl Ctx {
     }
 }
 
-/// The maintenance database URL for the PostgreSQL variants.
-pub fn pg_base_url() -> String {
-    std::env::var("PRESSROOM_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-/// `base` with its database name replaced by `db` (query parameters kept).
-fn pg_url_for(base: &str, db: &str) -> String {
-    let (head, query) = match base.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (base, None),
-    };
-    let after_scheme = head.find("://").map(|i| i + 3).unwrap_or(0);
-    let root = match head[after_scheme..].find('/') {
-        Some(i) => &head[..after_scheme + i],
-        None => head,
-    };
-    match query {
-        Some(q) => format!("{root}/{db}?{q}"),
-        None => format!("{root}/{db}"),
-    }
-}
-
-fn unique_suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}_{:08x}",
-        std::process::id(),
-        nanos ^ (uuid::Uuid::new_v4().as_u128() as u32)
-    )
-}
-
 /// Creates the test's database, runs `body` on it, then drops the database — also when the
 /// body failed or panicked — and reports the failure.
 pub async fn run<F, Fut>(backend: Backend, name: &str, body: F)
@@ -171,53 +137,15 @@ where
             finish(name, "SQLite", outcome);
         }
         Backend::Postgres => {
-            let base = pg_base_url();
-            let admin = pg_admin(&base).await;
-            let short: String = name.chars().take(30).collect();
-            let db = format!("pressroom_t_{short}_{}", unique_suffix()).to_lowercase();
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{db}\""))
+            let db = TempPgDatabase::create("pressroom_t", name)
                 .await
-                .unwrap_or_else(|e| panic!("CREATE DATABASE {db} on {base}: {e}"));
-            let url = pg_url_for(&base, &db);
-            let outcome = run_body(&url, body).await;
-            let dropped = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
-                .await;
-            let _ = admin.close().await;
+                .unwrap_or_else(|e| panic!("{e}"));
+            let outcome = run_body(db.url(), body).await;
+            let dropped = db.drop_database().await;
             finish(name, "PostgreSQL", outcome);
             if let Err(e) = dropped {
-                panic!("DROP DATABASE {db}: {e}");
+                panic!("{e}");
             }
-        }
-    }
-}
-
-/// Connects to the maintenance database, or fails the test saying why. After the first
-/// failure the other PostgreSQL tests of this run fail at once with the same message instead
-/// of each waiting for its own timeout.
-async fn pg_admin(base: &str) -> DatabaseConnection {
-    static UNREACHABLE: OnceLock<String> = OnceLock::new();
-    if let Some(why) = UNREACHABLE.get() {
-        panic!("{why}");
-    }
-    let mut opts = ConnectOptions::new(base.to_string());
-    opts.sqlx_logging(false)
-        .max_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5));
-    match Database::connect(opts).await {
-        Ok(conn) => conn,
-        Err(e) => {
-            let why = format!(
-                "PostgreSQL is not reachable at {base}: {e}\n\
-                 The PostgreSQL variants of the store suite need a server (CI has one): start \
-                 PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres) or point \
-                 PRESSROOM_TEST_PG at one. To run only the SQLite variants: \
-                 `cargo test -p pressroom-store --test store sqlite`."
-            );
-            let _ = UNREACHABLE.set(why.clone());
-            panic!("{why}");
         }
     }
 }
@@ -424,18 +352,3 @@ pub fn account_input<'a>(
     }
 }
 
-#[test]
-fn pg_urls_swap_the_database_name() {
-    assert_eq!(
-        pg_url_for("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
-        "postgres://postgres@127.0.0.1:5432/t1"
-    );
-    assert_eq!(
-        pg_url_for("postgres://u:p@h/db?sslmode=disable", "t2"),
-        "postgres://u:p@h/t2?sslmode=disable"
-    );
-    assert_eq!(
-        pg_url_for("postgresql://h:5432", "t3"),
-        "postgresql://h:5432/t3"
-    );
-}

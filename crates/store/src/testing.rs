@@ -1,0 +1,172 @@
+//! Throwaway PostgreSQL databases for test suites (feature `testing`). The store, API,
+//! scheduler and end-to-end suites each give a test a database of its own and drop it after,
+//! so tests run in parallel against one server without seeing each other's rows.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+
+/// The maintenance database tests connect to first: `PRESSROOM_TEST_PG`, else the local server.
+pub fn pg_admin_url() -> String {
+    std::env::var("PRESSROOM_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// `base` with its database name replaced by `db` (query parameters kept).
+pub fn pg_url_with_database(base: &str, db: &str) -> String {
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (base, None),
+    };
+    let after_scheme = head.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = match head[after_scheme..].find('/') {
+        Some(i) => &head[..after_scheme + i],
+        None => head,
+    };
+    match query {
+        Some(q) => format!("{root}/{db}?{q}"),
+        None => format!("{root}/{db}"),
+    }
+}
+
+/// Why a test database could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum TestDbError {
+    #[error(
+        "PostgreSQL is not reachable at {url}: {reason}. The PostgreSQL tests need a server \
+         (CI has one): start PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres) or point \
+         PRESSROOM_TEST_PG at one"
+    )]
+    Unreachable { url: String, reason: String },
+    #[error("CREATE DATABASE {name}: {source}")]
+    Create { name: String, source: DbErr },
+    #[error("DROP DATABASE {name}: {source}")]
+    Drop { name: String, source: DbErr },
+}
+
+/// A PostgreSQL database created for one test; [`TempPgDatabase::drop_database`] removes it.
+pub struct TempPgDatabase {
+    admin: DatabaseConnection,
+    name: String,
+    url: String,
+}
+
+impl TempPgDatabase {
+    /// Creates `{prefix}_{label}_{pid}_{random}` (label cut to fit 63 bytes, lower case) on
+    /// the server of [`pg_admin_url`]. Once the server was found unreachable, later calls in
+    /// the same process fail at once with the same reason instead of each waiting for a
+    /// timeout.
+    pub async fn create(prefix: &str, label: &str) -> Result<Self, TestDbError> {
+        static UNREACHABLE: OnceLock<(String, String)> = OnceLock::new();
+        let base = pg_admin_url();
+        if let Some((url, reason)) = UNREACHABLE.get() {
+            return Err(TestDbError::Unreachable {
+                url: url.clone(),
+                reason: reason.clone(),
+            });
+        }
+        let mut opts = ConnectOptions::new(base.clone());
+        opts.sqlx_logging(false)
+            .max_connections(1)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5));
+        let admin = Database::connect(opts).await.map_err(|e| {
+            let _ = UNREACHABLE.set((base.clone(), e.to_string()));
+            TestDbError::Unreachable {
+                url: base.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let name = unique_name(prefix, label);
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .map_err(|source| TestDbError::Create {
+                name: name.clone(),
+                source,
+            })?;
+        let url = pg_url_with_database(&base, &name);
+        Ok(Self { admin, name, url })
+    }
+
+    /// The URL of the new database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The new database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Drops the database, closing any connection still open to it.
+    pub async fn drop_database(self) -> Result<(), TestDbError> {
+        let dropped = self
+            .admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .await;
+        let _ = self.admin.close().await;
+        dropped.map(|_| ()).map_err(|source| TestDbError::Drop {
+            name: self.name,
+            source,
+        })
+    }
+}
+
+/// A database name no other test process or test uses. PostgreSQL keeps only 63 bytes of a
+/// name, so the label is cut to fit and the unique part (process id, random tail) survives.
+fn unique_name(prefix: &str, label: &str) -> String {
+    let unique = format!("{}_{}", std::process::id(), random_hex8());
+    let room = 63usize.saturating_sub(prefix.len() + unique.len() + 2);
+    let label: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(room)
+        .collect();
+    format!("{prefix}_{label}_{unique}").to_lowercase()
+}
+
+/// Eight random hex digits: the tail of a v7 UUID is random.
+fn random_hex8() -> String {
+    let id = pressroom_core::new_id().replace('-', "");
+    id[id.len() - 8..].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_name_replaced_and_query_kept() {
+        assert_eq!(
+            pg_url_with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            pg_url_with_database("postgres://u:p@h/db?sslmode=disable", "t2"),
+            "postgres://u:p@h/t2?sslmode=disable"
+        );
+        assert_eq!(
+            pg_url_with_database("postgresql://h:5432", "t3"),
+            "postgresql://h:5432/t3"
+        );
+    }
+
+    #[test]
+    fn names_are_unique_short_enough_and_plain() {
+        let label = "A very long test name, with punctuation!! and more words after that";
+        let a = unique_name("pressroom_sched", label);
+        let b = unique_name("pressroom_sched", label);
+        assert_ne!(a, b);
+        assert!(a.len() <= 63, "{a} is {} bytes", a.len());
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "{a}"
+        );
+    }
+}
