@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use connector_facebook::fake::FakeFacebook;
 use connector_instagram::fake::FakeInstagram;
-use pressroom_connector::testkit::{Account, FakeControls};
+use pressroom_connector::testkit::{Account, ChaosControls, FakeControls};
 use pressroom_e2e::{Db, TestApp, http_call, terminate};
 use pressroom_store::entity::account;
 use pressroom_store::sea_orm::EntityTrait;

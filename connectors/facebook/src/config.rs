@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use connector_meta_graph::{is_http_url, is_version};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -97,18 +98,11 @@ impl FacebookConfig {
     }
 
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
-        let v = self
-            .api_version
-            .strip_prefix('v')
-            .and_then(|v| v.strip_suffix(".0"));
-        if !v.is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())) {
+        if !is_version(&self.api_version) {
             return Err(ConfigError::Version(self.api_version.clone()));
         }
         for u in [&self.graph_base_url, &self.dialog_base_url] {
-            if !matches!(
-                url::Url::parse(u).map(|u| u.scheme().to_owned()).as_deref(),
-                Ok("http" | "https")
-            ) {
+            if !is_http_url(u) {
                 return Err(ConfigError::Url(u.clone()));
             }
         }

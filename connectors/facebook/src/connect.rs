@@ -76,8 +76,9 @@ impl FacebookConnector {
         let cfg = self.config();
         let req = self
             .client()
+            .graph
             .http
-            .get(self.client().url("oauth/access_token"))
+            .get(self.client().graph.url("oauth/access_token"))
             .query(&[
                 ("grant_type", "fb_exchange_token"),
                 ("client_id", cfg.app_id.as_str()),
@@ -108,7 +109,7 @@ impl FacebookConnector {
         user_token: &SecretString,
     ) -> Result<Vec<PageAccount>, ConnectorError> {
         let mut out = Vec::new();
-        let mut req = self.client().get("me/accounts", user_token).query(&[(
+        let mut req = self.client().graph.get("me/accounts", user_token).query(&[(
             "fields",
             "id,name,access_token,tasks,instagram_business_account",
         )]);
@@ -122,6 +123,7 @@ impl FacebookConnector {
                 Some(next) => {
                     req = self
                         .client()
+                        .graph
                         .http
                         .get(strip_token(&next))
                         .bearer_auth(user_token.expose_secret())

@@ -12,12 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use connector_meta_graph::fake::Chaos;
 use pressroom_connector::testkit::media::ImageServer;
-use pressroom_connector::testkit::{Account, FakeControls, Fault, KitFeatures};
+use pressroom_connector::testkit::{Account, ChaosControls, FakeControls, Fault, KitFeatures};
 use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
 use secrecy::{ExposeSecret, SecretString};
 
-pub use state::{FakePost, Recorded};
+pub use connector_meta_graph::fake::Recorded;
+pub use state::FakePost;
 use state::{Page, State, TokenKind};
 
 use crate::{FacebookConfig, FacebookConnector};
@@ -169,44 +171,19 @@ impl FakeFacebook {
         st.regain_minutes = regain_minutes;
     }
 
-    /// Expires or revokes one token by value.
-    /// Random failures on every API call from now on (see the fake's `Chaos`): e.g.
-    /// `set_chaos(0.10, 0.05, 42)` for 10 % 5xx and 5 % 429. `(0.0, 0.0, _)` turns it off.
-    pub fn set_chaos(&self, server_error_rate: f64, rate_limit_rate: f64, seed: u64) {
-        self.state().chaos = (server_error_rate > 0.0 || rate_limit_rate > 0.0)
-            .then(|| state::Chaos::new(server_error_rate, rate_limit_rate, seed));
-    }
-
-    /// `(server errors, rate limits)` injected by chaos so far.
-    pub fn chaos_injected(&self) -> (usize, usize) {
-        self.state()
-            .chaos
-            .as_ref()
-            .map(|c| (c.injected_server_errors, c.injected_rate_limits))
-            .unwrap_or((0, 0))
-    }
-
-    /// Expires every access token issued so far (Page / Instagram tokens, not the user
-    /// tokens that re-derive them): "tokens expire mid-run".
-    pub fn expire_all_access_tokens(&self) {
-        for t in self.state().tokens.values_mut() {
-            if !matches!(t.kind, TokenKind::User { .. }) {
-                t.expired = true;
-            }
-        }
-    }
-
     /// Every token value the fake has issued (for checking none is stored in plaintext).
     pub fn issued_tokens(&self) -> Vec<String> {
         self.state().tokens.keys().cloned().collect()
     }
 
+    /// Expires one token by value.
     pub fn expire_token(&self, token: &str) {
         if let Some(t) = self.state().tokens.get_mut(token) {
             t.expired = true;
         }
     }
 
+    /// Revokes one token by value.
     pub fn revoke_token(&self, token: &str) {
         if let Some(t) = self.state().tokens.get_mut(token) {
             t.revoked = true;
@@ -293,5 +270,24 @@ impl FakeControls for FakeFacebook {
 
     fn rejection_reason(&self) -> String {
         "Photos should be smaller than 4 MB".into()
+    }
+}
+
+impl ChaosControls for FakeFacebook {
+    fn set_chaos(&self, server_error_rate: f64, rate_limit_rate: f64, seed: u64) {
+        self.state().chaos = Chaos::at_rates(server_error_rate, rate_limit_rate, seed);
+    }
+
+    /// Page tokens expire; the user tokens that re-derive them stay valid.
+    fn expire_all_access_tokens(&self) {
+        for t in self.state().tokens.values_mut() {
+            if !matches!(t.kind, TokenKind::User { .. }) {
+                t.expired = true;
+            }
+        }
+    }
+
+    fn chaos_injected(&self) -> (usize, usize) {
+        self.state().chaos.as_ref().map_or((0, 0), Chaos::injected)
     }
 }

@@ -56,7 +56,7 @@ impl FacebookConnector {
     fn oauth_base(&self) -> (String, String) {
         (
             self.cfg.dialog_base_url.trim_end_matches('/').to_owned(),
-            self.client.url("oauth/access_token"),
+            self.client.graph.url("oauth/access_token"),
         )
     }
 
@@ -159,6 +159,7 @@ impl Connector for FacebookConnector {
         })?;
         let req = self
             .client
+            .graph
             .get(page, user)
             .query(&[("fields", "id,access_token")]);
         let v = match self.client.call(page, req, false).await {
@@ -196,6 +197,7 @@ impl Connector for FacebookConnector {
             .ok_or_else(|| ConnectorError::Rejected("no image".into()))?;
         let req = self
             .client
+            .graph
             .get(page, &ctx.credentials.access_token)
             .query(&[("fields", "id,name")]);
         self.client.call(page, req, false).await?;
@@ -238,6 +240,7 @@ impl Connector for FacebookConnector {
             .text("published", "true");
         let req = self
             .client
+            .graph
             .post(&format!("{page}/photos"), &ctx.credentials.access_token)
             .multipart(form);
         let v = self.client.call(page, req, true).await?;
@@ -274,6 +277,7 @@ impl Connector for FacebookConnector {
         };
         let mut req = self
             .client
+            .graph
             .get(
                 &format!("{page}/published_posts"),
                 &ctx.credentials.access_token,
@@ -309,6 +313,7 @@ impl Connector for FacebookConnector {
                 Some(next) => {
                     req = self
                         .client
+                        .graph
                         .http
                         .get(crate::client::strip_token(next))
                         .bearer_auth(secrecy::ExposeSecret::expose_secret(

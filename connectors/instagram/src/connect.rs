@@ -40,7 +40,7 @@ impl InstagramConnector {
         code: &str,
     ) -> Result<ConnectedInstagram, ConnectorError> {
         let cfg = self.config();
-        let http = &self.client().http;
+        let http = &self.client().graph.http;
         let exchange = http
             .post(format!(
                 "{}/oauth/access_token",

@@ -14,12 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use connector_meta_graph::fake::Chaos;
 use pressroom_connector::testkit::media::ImageServer;
-use pressroom_connector::testkit::{Account, FakeControls, Fault, KitFeatures};
+use pressroom_connector::testkit::{Account, ChaosControls, FakeControls, Fault, KitFeatures};
 use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
 use secrecy::{ExposeSecret, SecretString};
 
-pub use state::{FakeContainer, FakeMedia, Recorded};
+pub use connector_meta_graph::fake::Recorded;
+pub use state::{FakeContainer, FakeMedia};
 use state::{Page, State, TokenKind};
 
 use crate::{InstagramConfig, InstagramConnector};
@@ -199,32 +201,6 @@ impl FakeInstagram {
         (code, ig)
     }
 
-    /// Random failures on every API call from now on (see the fake's `Chaos`): e.g.
-    /// `set_chaos(0.10, 0.05, 42)` for 10 % 5xx and 5 % 429. `(0.0, 0.0, _)` turns it off.
-    pub fn set_chaos(&self, server_error_rate: f64, rate_limit_rate: f64, seed: u64) {
-        self.state().chaos = (server_error_rate > 0.0 || rate_limit_rate > 0.0)
-            .then(|| state::Chaos::new(server_error_rate, rate_limit_rate, seed));
-    }
-
-    /// `(server errors, rate limits)` injected by chaos so far.
-    pub fn chaos_injected(&self) -> (usize, usize) {
-        self.state()
-            .chaos
-            .as_ref()
-            .map(|c| (c.injected_server_errors, c.injected_rate_limits))
-            .unwrap_or((0, 0))
-    }
-
-    /// Expires every access token issued so far (Page / Instagram tokens, not the user
-    /// tokens that re-derive them): "tokens expire mid-run".
-    pub fn expire_all_access_tokens(&self) {
-        for t in self.state().tokens.values_mut() {
-            if !matches!(t.kind, TokenKind::User { .. }) {
-                t.expired = true;
-            }
-        }
-    }
-
     /// Moves the fake's clock forward (containers expire after 24 h, IG-Login tokens age).
     pub fn advance_clock(&self, by: Duration) {
         let mut st = self.state();
@@ -325,5 +301,25 @@ impl FakeControls for FakeInstagram {
 
     fn rejection_reason(&self) -> String {
         "could not be fetched".into()
+    }
+}
+
+impl ChaosControls for FakeInstagram {
+    fn set_chaos(&self, server_error_rate: f64, rate_limit_rate: f64, seed: u64) {
+        self.state().chaos = Chaos::at_rates(server_error_rate, rate_limit_rate, seed);
+    }
+
+    /// Page and Instagram-Login tokens expire; the user tokens that re-derive Page tokens stay
+    /// valid.
+    fn expire_all_access_tokens(&self) {
+        for t in self.state().tokens.values_mut() {
+            if !matches!(t.kind, TokenKind::User { .. }) {
+                t.expired = true;
+            }
+        }
+    }
+
+    fn chaos_injected(&self) -> (usize, usize) {
+        self.state().chaos.as_ref().map_or((0, 0), Chaos::injected)
     }
 }

@@ -90,6 +90,7 @@ impl InstagramConnector {
     ) -> Result<(ContainerStatus, String), ConnectorError> {
         let req = self
             .client
+            .graph
             .get(container, &ctx.credentials.access_token)
             .query(&[("fields", "status_code,status")]);
         let v = self.client.call(req, false).await?;
@@ -132,6 +133,7 @@ impl InstagramConnector {
     ) -> Result<String, ConnectorError> {
         let req = self
             .client
+            .graph
             .post(
                 &format!("{}/media", ig_user(ctx)),
                 &ctx.credentials.access_token,
@@ -152,6 +154,7 @@ impl InstagramConnector {
     async fn quota(&self, ctx: &PublishCtx) -> Result<(u64, u64), ConnectorError> {
         let req = self
             .client
+            .graph
             .get(
                 &format!("{}/content_publishing_limit", ig_user(ctx)),
                 &ctx.credentials.access_token,
@@ -182,6 +185,7 @@ impl InstagramConnector {
             - chrono::Duration::seconds(SKEW_SECS);
         let req = self
             .client
+            .graph
             .get(
                 &format!("{}/media", ig_user(ctx)),
                 &ctx.credentials.access_token,
@@ -299,7 +303,7 @@ impl Connector for InstagramConnector {
                     self.cfg.dialog_base_url.trim_end_matches('/'),
                     self.cfg.api_version
                 ),
-                token_url: self.client.url("oauth/access_token"),
+                token_url: self.client.graph.url("oauth/access_token"),
                 scopes: [
                     "instagram_basic",
                     "instagram_content_publish",
@@ -343,6 +347,7 @@ impl Connector for InstagramConnector {
                     .ok_or_else(|| reconnect("no page_id stored"))?;
                 let req = self
                     .client
+                    .graph
                     .get(page, user)
                     .query(&[("fields", "id,access_token")]);
                 self.client.call(req, false).await
@@ -351,8 +356,9 @@ impl Connector for InstagramConnector {
                 // This endpoint takes the token as a query parameter (documented form).
                 let req = self
                     .client
+                    .graph
                     .http
-                    .get(self.client.root_url("refresh_access_token"))
+                    .get(self.client.graph.root_url("refresh_access_token"))
                     .query(&[
                         ("grant_type", "ig_refresh_token"),
                         ("access_token", creds.access_token.expose_secret()),
@@ -483,6 +489,7 @@ impl Connector for InstagramConnector {
         }
         let req = self
             .client
+            .graph
             .post(
                 &format!("{}/media_publish", ig_user(ctx)),
                 &ctx.credentials.access_token,
@@ -498,6 +505,7 @@ impl Connector for InstagramConnector {
             .client
             .call(
                 self.client
+                    .graph
                     .get(media_id, &ctx.credentials.access_token)
                     .query(&[("fields", "permalink")]),
                 false,

@@ -1,5 +1,6 @@
-//! The Instagram connector against its fake: the compliance kit, container resume after a
-//! restart, quota check before publishing, image processing errors, and Instagram-Login refresh.
+//! The Instagram connector against its fake: the compliance kit, the chaos soak, container
+//! resume after a restart, quota check before publishing, image processing errors, and
+//! Instagram-Login refresh.
 
 use chrono::Utc;
 use connector_instagram::fake::FakeInstagram;
@@ -20,6 +21,14 @@ async fn compliance_kit_passes() {
     for r in fake.requests() {
         assert!(r.bearer, "token not sent as a header: {r:?}");
     }
+}
+
+/// Many posts over several accounts while the fake fails 10 % of calls with 5xx and 5 % with
+/// 429, and every access token expires half-way: each post lands exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_soak_publishes_each_post_exactly_once() {
+    let fake = FakeInstagram::start().await.expect("fake starts");
+    testkit::chaos_soak(&fake).await;
 }
 
 #[tokio::test]

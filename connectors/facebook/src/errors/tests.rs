@@ -1,3 +1,8 @@
+use std::time::Duration;
+
+use connector_meta_graph::map_error;
+use pressroom_connector::ConnectorError;
+
 use super::*;
 
 fn body(code: i64, sub: Option<i64>) -> Vec<u8> {
@@ -16,6 +21,7 @@ fn map(status: u16, code: i64, sub: Option<i64>) -> ConnectorError {
         None,
         Duration::from_secs(3600),
         true,
+        classify_code,
     )
 }
 
@@ -101,6 +107,7 @@ fn mapping_to_connector_errors() {
         Some(Duration::from_secs(120)),
         Duration::from_secs(3600),
         false,
+        classify_code,
     );
     assert!(
         matches!(named, ConnectorError::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(120))
@@ -111,23 +118,23 @@ fn mapping_to_connector_errors() {
 fn non_graph_bodies_fall_back_on_status() {
     let f = Duration::from_secs(60);
     assert!(matches!(
-        map_error(502, b"<html>", None, None, f, true),
+        map_error(502, b"<html>", None, None, f, true, classify_code),
         ConnectorError::OutcomeUnknown(_)
     ));
     assert!(matches!(
-        map_error(502, b"<html>", None, None, f, false),
+        map_error(502, b"<html>", None, None, f, false, classify_code),
         ConnectorError::Transient(_)
     ));
     assert!(matches!(
-        map_error(429, b"", Some(Duration::from_secs(9)), None, f, true),
+        map_error(429, b"", Some(Duration::from_secs(9)), None, f, true, classify_code),
         ConnectorError::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(9)
     ));
     assert!(matches!(
-        map_error(401, b"", None, None, f, false),
+        map_error(401, b"", None, None, f, false, classify_code),
         ConnectorError::AuthExpired
     ));
     assert!(matches!(
-        map_error(404, b"", None, None, f, false),
+        map_error(404, b"", None, None, f, false, classify_code),
         ConnectorError::Rejected(_)
     ));
 }

@@ -2,20 +2,19 @@
 //! Helpers return `Result<_, Response>` so a Graph error can be an early return.
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{FromRequest, Multipart, Request, State as AxState};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use connector_meta_graph::fake::{Head, Input, Recorded, add_body_params, read_body};
+use connector_meta_graph::is_version;
 use pressroom_connector::testkit::{Fault, Step};
 use serde_json::json;
 
-use super::state::{
-    FakePost, Recorded, State, Token, TokenKind, add_usage, graph_error, photo_rejected,
-};
+use super::state::{FakePost, State, Token, TokenKind, add_usage, graph_error, photo_rejected};
 
 pub(crate) struct Shared {
     pub state: Mutex<State>,
@@ -31,32 +30,16 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
     shared.state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Query + urlencoded/multipart body params, and the image bytes of a multipart `source`.
-struct Input {
-    params: HashMap<String, String>,
-    source: Option<Vec<u8>>,
-    token: Option<String>,
-    bearer: bool,
-}
-
-async fn read_input(req: Request) -> Result<Input, Response> {
-    let mut params: HashMap<String, String> =
-        url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    let auth = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let ctype = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+/// Graph's inputs plus the image bytes of a multipart `source`. Only this fake takes uploads,
+/// hence multipart and the 16 MiB body limit here around the shared parsing.
+async fn read_input(req: Request) -> Result<(Input, Option<Vec<u8>>), Response> {
+    let Head {
+        mut params,
+        authorization,
+        content_type,
+    } = Head::of(&req);
     let mut source = None;
-    if ctype.starts_with("multipart/form-data") {
+    if content_type.starts_with("multipart/form-data") {
         let mut mp = Multipart::from_request(req, &())
             .await
             .map_err(IntoResponse::into_response)?;
@@ -69,47 +52,13 @@ async fn read_input(req: Request) -> Result<Input, Response> {
                 params.insert(name, String::from_utf8_lossy(&data).into_owned());
             }
         }
-    } else if ctype.starts_with("application/x-www-form-urlencoded") {
-        let body = axum::body::to_bytes(req.into_body(), 16 << 20)
-            .await
-            .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
-        params.extend(url::form_urlencoded::parse(&body).into_owned());
-    } else if ctype.starts_with("application/json") {
-        let body = axum::body::to_bytes(req.into_body(), 16 << 20)
-            .await
-            .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
-        if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice(&body) {
-            for (k, v) in m {
-                params.insert(
-                    k,
-                    v.as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| v.to_string()),
-                );
-            }
-        }
+    } else if content_type.starts_with("application/x-www-form-urlencoded")
+        || content_type.starts_with("application/json")
+    {
+        let body = read_body(req, 16 << 20).await?;
+        add_body_params(&mut params, &content_type, &body);
     }
-    let header_token = auth
-        .as_deref()
-        .and_then(|a| {
-            a.strip_prefix("Bearer ")
-                .or_else(|| a.strip_prefix("OAuth "))
-        })
-        .map(str::to_owned);
-    let bearer = header_token.is_some();
-    let token = header_token.or_else(|| params.get("access_token").cloned());
-    Ok(Input {
-        params,
-        source,
-        token,
-        bearer,
-    })
-}
-
-fn is_version(seg: &str) -> bool {
-    seg.strip_prefix('v')
-        .and_then(|v| v.strip_suffix(".0"))
-        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    Ok((Input::new(params, authorization.as_deref()), source))
 }
 
 /// Validates a token: unknown → 190, expired → 190/463, revoked → 190/460.
@@ -148,7 +97,7 @@ pub(crate) async fn journal(AxState(shared): Ctx) -> Response {
 pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let input = match read_input(req).await {
+    let (input, source) = match read_input(req).await {
         Ok(i) => i,
         Err(r) => return r,
     };
@@ -157,22 +106,9 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
         .split('/')
         .map(str::to_owned)
         .collect();
-    {
-        let mut st = lock(&shared);
-        let mut names: Vec<String> = input
-            .params
-            .keys()
-            .filter(|k| *k != "access_token")
-            .cloned()
-            .collect();
-        names.sort();
-        st.journal.push(Recorded {
-            method: method.to_string(),
-            path: path.clone(),
-            params: names,
-            bearer: input.bearer,
-        });
-    }
+    lock(&shared)
+        .journal
+        .push(Recorded::new(&method, &path, &input));
     let Some((ver, rest)) = segs.split_first().filter(|(v, _)| is_version(v)) else {
         return graph_error(
             StatusCode::BAD_REQUEST,
@@ -194,7 +130,7 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
         (&Method::GET, ["me"]) => me(&shared, &input),
         (&Method::GET, ["me", "permissions"]) => permissions(&shared, &input),
         (&Method::GET, [node]) => node_get(&shared, &input, node),
-        (&Method::POST, [page, "photos"]) => photos(&shared, input, page).await,
+        (&Method::POST, [page, "photos"]) => photos(&shared, input, source, page).await,
         (&Method::GET, [page, "published_posts"]) => published_posts(&shared, &input, page, ver),
         _ => graph_error(
             StatusCode::BAD_REQUEST,
@@ -469,7 +405,7 @@ fn image_ok(bytes: &[u8]) -> bool {
 
 /// `POST /{page-id}/photos`: `source` (multipart) or `url` (fetched for real), `caption`
 /// (`message` accepted as the legacy alias), `published` (default true).
-async fn photos(shared: &Shared, input: Input, page: &str) -> Response {
+async fn photos(shared: &Shared, input: Input, source: Option<Vec<u8>>, page: &str) -> Response {
     {
         let st = lock(shared);
         match check_token(&st, input.token.as_deref()) {
@@ -500,7 +436,7 @@ async fn photos(shared: &Shared, input: Input, page: &str) -> Response {
     if let Some(r) = fault.as_ref().and_then(|f| fault_response(f, page)) {
         return r;
     }
-    let bytes = match (input.source, input.params.get("url")) {
+    let bytes = match (source, input.params.get("url")) {
         (Some(b), _) => b,
         (None, Some(url)) => match shared.http.get(url).send().await {
             Ok(r) if r.status().is_success() => match r.bytes().await {
@@ -631,23 +567,7 @@ fn published_posts(shared: &Shared, input: &Input, page: &str, ver: &str) -> Res
 }
 
 fn chaos_response(server_error: bool) -> Response {
-    if server_error {
-        return graph_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            2,
-            None,
-            "An unexpected error has occurred. Please retry your request later.",
-        );
-    }
-    let mut r = graph_error(
-        StatusCode::TOO_MANY_REQUESTS,
-        4,
-        None,
-        "(#4) Application request limit reached",
-    );
-    r.headers_mut().insert(
-        header::RETRY_AFTER,
-        axum::http::HeaderValue::from_static("1"),
-    );
-    r
+    connector_meta_graph::fake::chaos_response(server_error, |status, code, message| {
+        graph_error(status, code, None, message)
+    })
 }

@@ -3,11 +3,15 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
+use connector_meta_graph::GraphError;
+use connector_meta_graph::fake::{Chaos, Recorded, take_fault};
 use pressroom_connector::testkit::{Fault, Step};
 use serde::Serialize;
 use serde_json::json;
+
+const FBTRACE_ID: &str = "AbCdEfGh123";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum TokenKind {
@@ -40,15 +44,6 @@ pub(crate) struct Page {
     pub name: String,
     pub owner: String,
     pub posts: Vec<FakePost>,
-}
-
-/// One request as the journal keeps it (tokens are never recorded, only whether one came).
-#[derive(Clone, Debug, Serialize)]
-pub struct Recorded {
-    pub method: String,
-    pub path: String,
-    pub params: Vec<String>,
-    pub bearer: bool,
 }
 
 pub(crate) struct State {
@@ -104,52 +99,41 @@ impl State {
         token
     }
 
-    /// Takes the first queued fault that applies to `step` (ServerError counts down).
+    /// Takes the first queued fault that applies to `step`; content rejections hit the photo
+    /// upload (commit).
     pub fn take_fault(&mut self, step: Step) -> Option<Fault> {
-        let pos = self.faults.iter().position(|f| match f {
-            Fault::ServerError { step: s, .. } | Fault::RateLimited { step: s, .. } => *s == step,
-            Fault::RejectContent | Fault::AcceptThenHang => step == Step::Commit,
-            _ => false,
-        })?;
-        match self.faults.get_mut(pos) {
-            Some(Fault::ServerError { step, times }) if *times > 1 => {
-                *times -= 1;
-                Some(Fault::ServerError {
-                    step: *step,
-                    times: 1,
-                })
-            }
-            _ => self.faults.remove(pos),
-        }
+        take_fault(&mut self.faults, step, Step::Commit)
     }
 }
 
-/// A Graph error response: `{"error":{message,type,code,error_subcode,fbtrace_id}}`.
+/// A Graph error response: `{"error":{message,type,code,error_subcode,fbtrace_id}}`, with
+/// `is_transient: true` for the service errors (1, 2) only.
 pub(crate) fn graph_error(
     status: StatusCode,
     code: i64,
     subcode: Option<i64>,
     message: &str,
 ) -> Response {
-    let mut e = json!({"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbCdEfGh123"});
-    if let Some(s) = subcode {
-        e["error_subcode"] = s.into();
+    GraphError {
+        is_transient: (code == 1 || code == 2).then_some(true),
+        fbtrace_id: Some(FBTRACE_ID.into()),
+        ..GraphError::oauth(code, subcode, message)
     }
-    if code == 1 || code == 2 {
-        e["is_transient"] = true.into();
-    }
-    (status, axum::Json(json!({ "error": e }))).into_response()
+    .response(status)
 }
 
 /// Meta's answer to a photo it will not take (subcode 1366046), with the user-facing fields.
 pub(crate) fn photo_rejected() -> Response {
-    let body = json!({"error": {
-        "message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100, "error_subcode": 1366046,
-        "error_user_title": "Can't Upload Photo",
-        "error_user_msg": "Photos should be smaller than 4 MB and saved as JPG, PNG, GIF, TIFF, HEIF or WebP files.",
-        "fbtrace_id": "AbCdEfGh123"
-    }});
-    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+    GraphError {
+        error_user_title: Some("Can't Upload Photo".into()),
+        error_user_msg: Some(
+            "Photos should be smaller than 4 MB and saved as JPG, PNG, GIF, TIFF, HEIF or WebP files."
+                .into(),
+        ),
+        fbtrace_id: Some(FBTRACE_ID.into()),
+        ..GraphError::oauth(100, Some(1366046), "(#100) Invalid parameter")
+    }
+    .response(StatusCode::BAD_REQUEST)
 }
 
 /// Adds Meta's usage headers to a response.
@@ -172,46 +156,6 @@ pub(crate) fn add_usage(
             .to_string();
         if let Ok(v) = HeaderValue::from_str(&buc) {
             resp.headers_mut().insert("x-business-use-case-usage", v);
-        }
-    }
-}
-
-/// Random failures for soak / end-to-end runs: each API call (token endpoints excluded) fails
-/// with a 500 service error with probability `server_error`, or with an HTTP 429 throttle
-/// naming `Retry-After: 1` with probability `rate_limit`. Failures happen before the fake acts,
-/// so they never create a post. Seeded, so a failing run can be replayed.
-pub(crate) struct Chaos {
-    pub server_error: f64,
-    pub rate_limit: f64,
-    pub rng: rand::rngs::StdRng,
-    pub injected_server_errors: usize,
-    pub injected_rate_limits: usize,
-}
-
-impl Chaos {
-    pub fn new(server_error: f64, rate_limit: f64, seed: u64) -> Self {
-        use rand::SeedableRng;
-        Self {
-            server_error,
-            rate_limit,
-            rng: rand::rngs::StdRng::seed_from_u64(seed),
-            injected_server_errors: 0,
-            injected_rate_limits: 0,
-        }
-    }
-
-    /// `Some(true)` = server error, `Some(false)` = rate limit, `None` = let the call through.
-    pub fn roll(&mut self) -> Option<bool> {
-        use rand::Rng;
-        let x: f64 = self.rng.random();
-        if x < self.server_error {
-            self.injected_server_errors += 1;
-            Some(true)
-        } else if x < self.server_error + self.rate_limit {
-            self.injected_rate_limits += 1;
-            Some(false)
-        } else {
-            None
         }
     }
 }

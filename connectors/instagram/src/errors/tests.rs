@@ -1,3 +1,8 @@
+use std::time::Duration;
+
+use connector_meta_graph::map_error;
+use pressroom_connector::ConnectorError;
+
 use super::*;
 
 #[test]
@@ -66,7 +71,15 @@ fn maps_to_connector_errors() {
         .into_bytes()
     };
     let w = Duration::from_secs(3600);
-    match map_error(400, &body(9004, 2207052), None, None, w, false) {
+    match map_error(
+        400,
+        &body(9004, 2207052),
+        None,
+        None,
+        w,
+        false,
+        classify_code,
+    ) {
         ConnectorError::Rejected(r) => assert!(
             r.contains("could not be fetched") && r.contains("9004/2207052"),
             "{r}"
@@ -74,23 +87,31 @@ fn maps_to_connector_errors() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        map_error(400, &body(9007, 2207027), None, None, w, true),
+        map_error(
+            400,
+            &body(9007, 2207027),
+            None,
+            None,
+            w,
+            true,
+            classify_code
+        ),
         ConnectorError::Transient(_)
     ));
     assert!(matches!(
-        map_error(400, &body(80002, 0), None, Some(Duration::from_secs(120)), w, true),
+        map_error(400, &body(80002, 0), None, Some(Duration::from_secs(120)), w, true, classify_code),
         ConnectorError::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(120)
     ));
     assert!(matches!(
-        map_error(400, &body(190, 463), None, None, w, true),
+        map_error(400, &body(190, 463), None, None, w, true, classify_code),
         ConnectorError::AuthExpired
     ));
     assert!(matches!(
-        map_error(504, b"gateway", None, None, w, true),
+        map_error(504, b"gateway", None, None, w, true, classify_code),
         ConnectorError::OutcomeUnknown(_)
     ));
     assert!(matches!(
-        map_error(504, b"gateway", None, None, w, false),
+        map_error(504, b"gateway", None, None, w, false, classify_code),
         ConnectorError::Transient(_)
     ));
 }

@@ -3,19 +3,18 @@
 //! Helpers return `Result<_, Response>` so a Graph error can be an early return.
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Request, State as AxState};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use connector_meta_graph::fake::{Head, Input, Recorded, add_body_params, read_body};
+use connector_meta_graph::is_version;
 use pressroom_connector::testkit::{Fault, Step};
 use serde_json::json;
 
-use super::state::{
-    FakeContainer, FakeMedia, Recorded, State, Token, TokenKind, add_buc, ig_error,
-};
+use super::state::{FakeContainer, FakeMedia, State, Token, TokenKind, add_buc, ig_error};
 
 pub(crate) struct Shared {
     pub state: Mutex<State>,
@@ -29,65 +28,16 @@ pub(crate) fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
     shared.state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-struct Input {
-    params: HashMap<String, String>,
-    token: Option<String>,
-    bearer: bool,
-}
-
+/// Graph's inputs; this fake takes no uploads, so any body over 1 MiB is refused.
 async fn read_input(req: Request) -> Result<Input, Response> {
-    let mut params: HashMap<String, String> =
-        url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    let auth = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let ctype = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
-        .await
-        .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
-    if ctype.starts_with("application/x-www-form-urlencoded") {
-        params.extend(url::form_urlencoded::parse(&body).into_owned());
-    } else if ctype.starts_with("application/json")
-        && let Ok(serde_json::Value::Object(m)) = serde_json::from_slice(&body)
-    {
-        for (k, v) in m {
-            params.insert(
-                k,
-                v.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| v.to_string()),
-            );
-        }
-    }
-    let header_token = auth
-        .as_deref()
-        .and_then(|a| {
-            a.strip_prefix("Bearer ")
-                .or_else(|| a.strip_prefix("OAuth "))
-        })
-        .map(str::to_owned);
-    let bearer = header_token.is_some();
-    let token = header_token.or_else(|| params.get("access_token").cloned());
-    Ok(Input {
-        params,
-        token,
-        bearer,
-    })
-}
-
-fn is_version(seg: &str) -> bool {
-    seg.strip_prefix('v')
-        .and_then(|v| v.strip_suffix(".0"))
-        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    let Head {
+        mut params,
+        authorization,
+        content_type,
+    } = Head::of(&req);
+    let body = read_body(req, 1 << 20).await?;
+    add_body_params(&mut params, &content_type, &body);
+    Ok(Input::new(params, authorization.as_deref()))
 }
 
 fn check_token(state: &State, token: Option<&str>) -> Result<Token, Response> {
@@ -162,22 +112,9 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
         Ok(i) => i,
         Err(r) => return r,
     };
-    {
-        let mut st = lock(&shared);
-        let mut names: Vec<String> = input
-            .params
-            .keys()
-            .filter(|k| *k != "access_token")
-            .cloned()
-            .collect();
-        names.sort();
-        st.journal.push(Recorded {
-            method: method.to_string(),
-            path: path.clone(),
-            params: names,
-            bearer: input.bearer,
-        });
-    }
+    lock(&shared)
+        .journal
+        .push(Recorded::new(&method, &path, &input));
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (&method, segs.as_slice()) {
         (&Method::GET, ["refresh_access_token"]) => return refresh_ig_login(&shared, &input),
@@ -664,25 +601,7 @@ fn ig_long_lived(shared: &Shared, input: &Input) -> Response {
 }
 
 fn chaos_response(server_error: bool) -> Response {
-    if server_error {
-        return ig_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            2,
-            None,
-            "An unexpected error has occurred. Please retry your request later.",
-            None,
-        );
-    }
-    let mut r = ig_error(
-        StatusCode::TOO_MANY_REQUESTS,
-        4,
-        None,
-        "(#4) Application request limit reached",
-        None,
-    );
-    r.headers_mut().insert(
-        header::RETRY_AFTER,
-        axum::http::HeaderValue::from_static("1"),
-    );
-    r
+    connector_meta_graph::fake::chaos_response(server_error, |status, code, message| {
+        ig_error(status, code, None, message, None)
+    })
 }

@@ -4,8 +4,10 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
+use connector_meta_graph::GraphError;
+use connector_meta_graph::fake::{Chaos, Recorded, take_fault};
 use pressroom_connector::testkit::{Fault, Step};
 use serde::Serialize;
 use serde_json::json;
@@ -60,15 +62,6 @@ pub struct FakeMedia {
     pub image_bytes: usize,
     /// Width and height of the image Instagram fetched for this media.
     pub image_size: (u32, u32),
-}
-
-/// One request as the journal keeps it (tokens never recorded).
-#[derive(Clone, Debug, Serialize)]
-pub struct Recorded {
-    pub method: String,
-    pub path: String,
-    pub params: Vec<String>,
-    pub bearer: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -146,22 +139,7 @@ impl State {
 
     /// Takes the first queued fault for `step`. Content rejections hit container creation.
     pub fn take_fault(&mut self, step: Step) -> Option<Fault> {
-        let pos = self.faults.iter().position(|f| match f {
-            Fault::ServerError { step: s, .. } | Fault::RateLimited { step: s, .. } => *s == step,
-            Fault::RejectContent => step == Step::Prepare,
-            Fault::AcceptThenHang => step == Step::Commit,
-            _ => false,
-        })?;
-        match self.faults.get_mut(pos) {
-            Some(Fault::ServerError { step, times }) if *times > 1 => {
-                *times -= 1;
-                Some(Fault::ServerError {
-                    step: *step,
-                    times: 1,
-                })
-            }
-            _ => self.faults.remove(pos),
-        }
+        take_fault(&mut self.faults, step, Step::Prepare)
     }
 
     /// Publishes in the rolling 24 h window for `ig`.
@@ -174,7 +152,8 @@ impl State {
     }
 }
 
-/// An Instagram Graph error: the Graph shape plus `is_transient`.
+/// An Instagram Graph error: the Graph shape plus `is_transient` (always sent, true for the
+/// service errors -1, -2, 1, 2) and, with `user_msg`, the user-facing title and text.
 pub(crate) fn ig_error(
     status: StatusCode,
     code: i64,
@@ -182,16 +161,14 @@ pub(crate) fn ig_error(
     message: &str,
     user_msg: Option<&str>,
 ) -> Response {
-    let mut e = json!({"message": message, "type": "OAuthException", "code": code,
-        "is_transient": matches!(code, -1 | -2 | 1 | 2), "fbtrace_id": "AxYz0123"});
-    if let Some(s) = subcode {
-        e["error_subcode"] = s.into();
+    GraphError {
+        is_transient: Some(matches!(code, -1 | -2 | 1 | 2)),
+        error_user_title: user_msg.map(|_| "Media upload failed".into()),
+        error_user_msg: user_msg.map(str::to_owned),
+        fbtrace_id: Some("AxYz0123".into()),
+        ..GraphError::oauth(code, subcode, message)
     }
-    if let Some(u) = user_msg {
-        e["error_user_title"] = "Media upload failed".into();
-        e["error_user_msg"] = u.into();
-    }
-    (status, axum::Json(json!({ "error": e }))).into_response()
+    .response(status)
 }
 
 pub(crate) fn add_buc(resp: &mut Response, ig: &str, percent: u32, regain_minutes: u64) {
@@ -201,45 +178,5 @@ pub(crate) fn add_buc(resp: &mut Response, ig: &str, percent: u32, regain_minute
         .to_string();
     if let Ok(v) = HeaderValue::from_str(&buc) {
         resp.headers_mut().insert("x-business-use-case-usage", v);
-    }
-}
-
-/// Random failures for soak / end-to-end runs: each API call (token endpoints excluded) fails
-/// with a 500 service error with probability `server_error`, or with an HTTP 429 throttle
-/// naming `Retry-After: 1` with probability `rate_limit`. Failures happen before the fake acts,
-/// so they never create a post. Seeded, so a failing run can be replayed.
-pub(crate) struct Chaos {
-    pub server_error: f64,
-    pub rate_limit: f64,
-    pub rng: rand::rngs::StdRng,
-    pub injected_server_errors: usize,
-    pub injected_rate_limits: usize,
-}
-
-impl Chaos {
-    pub fn new(server_error: f64, rate_limit: f64, seed: u64) -> Self {
-        use rand::SeedableRng;
-        Self {
-            server_error,
-            rate_limit,
-            rng: rand::rngs::StdRng::seed_from_u64(seed),
-            injected_server_errors: 0,
-            injected_rate_limits: 0,
-        }
-    }
-
-    /// `Some(true)` = server error, `Some(false)` = rate limit, `None` = let the call through.
-    pub fn roll(&mut self) -> Option<bool> {
-        use rand::Rng;
-        let x: f64 = self.rng.random();
-        if x < self.server_error {
-            self.injected_server_errors += 1;
-            Some(true)
-        } else if x < self.server_error + self.rate_limit {
-            self.injected_rate_limits += 1;
-            Some(false)
-        } else {
-            None
-        }
     }
 }

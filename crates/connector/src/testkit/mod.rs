@@ -25,13 +25,18 @@
 //! *classifies* what the platform does, which is the connector's whole job.
 //!
 //! [`media`] serves real JPEG bytes over loopback for platforms that pull media by URL.
+//!
+//! Fakes that can fail at random also implement [`ChaosControls`], and their crate's tests call
+//! [`chaos_soak`]: exactly once under 5xx, 429 and tokens expiring mid-run.
 
 mod controls;
 pub mod faults;
 pub mod media;
 mod runner;
 pub mod scenarios;
+mod soak;
 
 pub use controls::{Account, FakeControls, Fault, KitFeatures, Step};
 pub use runner::{Attempt, MemoryCheckpoints, Outcome, RunLog, Runner};
 pub use scenarios::run_all;
+pub use soak::{ChaosControls, chaos_soak};

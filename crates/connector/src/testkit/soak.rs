@@ -1,12 +1,27 @@
-//! Soak: many posts over several accounts while the fake fails 10 % of calls with 5xx and 5 %
-//! with 429, and every access token expires half-way. Each post must land exactly once.
+//! The chaos soak every fake with random failures runs: many posts over several accounts while
+//! the fake fails 10 % of calls with 5xx and 5 % with 429, and every access token expires
+//! half-way. Each post must land exactly once.
 
-use connector_instagram::fake::FakeInstagram;
-use pressroom_connector::testkit::{FakeControls, Outcome, Runner};
+use super::{FakeControls, Outcome, Runner};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chaos_soak_publishes_each_post_exactly_once() {
-    let fake = FakeInstagram::start().await.expect("fake starts");
+/// The controls a fake needs on top of [`FakeControls`] for [`chaos_soak`].
+pub trait ChaosControls: FakeControls {
+    /// Random failures on every API call from now on: e.g. `set_chaos(0.10, 0.05, 42)` for
+    /// 10 % 5xx and 5 % 429. `(0.0, 0.0, _)` turns it off. Seeded, so a run can be replayed.
+    fn set_chaos(&self, server_error_rate: f64, rate_limit_rate: f64, seed: u64);
+
+    /// Expires every access token issued so far, not the credentials that refresh them:
+    /// "tokens expire mid-run".
+    fn expire_all_access_tokens(&self);
+
+    /// `(server errors, rate limits)` injected by chaos so far.
+    fn chaos_injected(&self) -> (usize, usize);
+}
+
+/// 30 posts over 3 accounts under chaos, tokens expiring after 15: every account ends with
+/// exactly 10 posts, chaos really injected both failures, and every account refreshed.
+/// Panics (with the attempt's log) on anything else.
+pub async fn chaos_soak(fake: &impl ChaosControls) {
     let mut accounts = Vec::new();
     for _ in 0..3 {
         accounts.push(fake.connect_account().await);
