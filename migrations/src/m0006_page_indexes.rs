@@ -3,7 +3,9 @@
 //! `(workspace_id, created_at)` indexes find the workspace's rows but not in id order, so both
 //! databases sorted all of a workspace's rows on every page request: a cost that grew with
 //! the workspace and showed in the read benchmark (crates/api/BENCHMARKS.md). With
-//! `(workspace_id, id)` a page is an index walk that stops after `limit` rows.
+//! `(workspace_id, id)` a page is an index walk that stops after `limit` rows. The audit log
+//! is only ever read that way, so its `(workspace_id, created_at)` index goes (SQLite's planner
+//! took it over the new one and sorted again).
 
 use sea_orm_migration::prelude::*;
 
@@ -34,13 +36,20 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         }
+        db.execute_unprepared("DROP INDEX audit_by_workspace")
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
+        db.execute_unprepared(
+            "CREATE INDEX audit_by_workspace ON audit_log (workspace_id, created_at)",
+        )
+        .await?;
         for (index, _) in PAGE_INDEXES {
-            db.execute_unprepared(&format!("DROP INDEX {index}")).await?;
+            db.execute_unprepared(&format!("DROP INDEX {index}"))
+                .await?;
         }
         Ok(())
     }

@@ -1,13 +1,12 @@
 //! Runs one test body against a fresh database of either backend.
 
 use std::future::Future;
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pressroom_store::repo::{accounts, assets, campaigns, posts, runs, workspaces};
 use pressroom_store::testing::TempPgDatabase;
 use pressroom_store::{Backend, Queue, Store};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement, Value};
+use sea_orm::{ConnectionTrait, Statement, Value};
 
 /// Generates a `sqlite` and a `postgres` test module, each with one `#[tokio::test]` per
 /// named test body (`async fn name(ctx: Ctx) -> anyhow::Result<()>` in the calling module).
@@ -351,4 +350,3 @@ pub fn account_input<'a>(
         extra: serde_json::json!({}),
     }
 }
-

@@ -122,3 +122,92 @@ async fn pages_match_the_plain_query(ctx: Ctx) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A page is an index walk that stops after `limit` rows (m0006's `(workspace_id, id)`
+/// indexes), never a sort of all the workspace's rows, for every table the API lists.
+/// SQLite only: PostgreSQL's planner rightly sorts small tables, so its plan proves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_pages_walk_an_index_without_sorting() {
+    crate::harness::run(
+        pressroom_store::Backend::Sqlite,
+        "sqlite_pages_walk_an_index_without_sorting",
+        pages_walk_an_index,
+    )
+    .await;
+}
+
+async fn pages_walk_an_index(ctx: Ctx) -> anyhow::Result<()> {
+    use pressroom_store::entity::{asset, post};
+    use pressroom_store::sea_orm::sea_query::SqliteQueryBuilder;
+    use pressroom_store::sea_orm::{ConnectionTrait, DbBackend, QueryTrait, Statement};
+
+    let queries = [
+        (
+            "campaigns",
+            campaign::Entity::find()
+                .filter(campaign::Column::WorkspaceId.eq("w"))
+                .filter(campaign::Column::Id.lt("cursor"))
+                .order_by_desc(campaign::Column::Id)
+                .limit(51)
+                .into_query(),
+        ),
+        (
+            "runs",
+            run::Entity::find()
+                .filter(run::Column::WorkspaceId.eq("w"))
+                .filter(run::Column::Id.lt("cursor"))
+                .order_by_desc(run::Column::Id)
+                .limit(51)
+                .into_query(),
+        ),
+        (
+            "posts",
+            post::Entity::find()
+                .filter(post::Column::WorkspaceId.eq("w"))
+                .filter(post::Column::Id.lt("cursor"))
+                .order_by_desc(post::Column::Id)
+                .limit(51)
+                .into_query(),
+        ),
+        (
+            "assets",
+            asset::Entity::find()
+                .filter(asset::Column::WorkspaceId.eq("w"))
+                .filter(asset::Column::Id.lt("cursor"))
+                .order_by_desc(asset::Column::Id)
+                .limit(51)
+                .into_query(),
+        ),
+        (
+            "audit_log",
+            audit::Entity::find()
+                .filter(audit::Column::WorkspaceId.eq("w"))
+                .filter(audit::Column::Id.lt("cursor"))
+                .order_by_desc(audit::Column::Id)
+                .limit(51)
+                .into_query(),
+        ),
+    ];
+    for (table, query) in queries {
+        let (sql, values) = query.build(SqliteQueryBuilder);
+        let rows = ctx
+            .store
+            .conn()
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                format!("EXPLAIN QUERY PLAN {sql}"),
+                values,
+            ))
+            .await?;
+        let plan = rows
+            .iter()
+            .map(|r| r.try_get::<String>("", "detail"))
+            .collect::<Result<Vec<_>, _>>()?
+            .join("; ");
+        anyhow::ensure!(
+            plan.contains(&format!("INDEX {table}_page")) && !plan.contains("TEMP B-TREE"),
+            "{table}: {plan}"
+        );
+    }
+    Ok(())
+}

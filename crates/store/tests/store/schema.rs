@@ -129,7 +129,13 @@ async fn duplicate_assets_are_merged_by_m0005(ctx: Ctx) -> anyhow::Result<()> {
     use pressroom_migration::MigratorTrait;
     let fx = crate::harness::fixture(&ctx, "acme").await?;
     let other = crate::harness::fixture(&ctx, "other").await?;
-    pressroom_migration::Migrator::down(ctx.store.conn(), Some(1)).await?;
+    // Back to the schema before m0005, however many migrations came after it.
+    let from_m0005 = pressroom_migration::Migrator::migrations()
+        .iter()
+        .skip_while(|m| m.name() != "m0005_one_asset_per_generation_key")
+        .count();
+    anyhow::ensure!(from_m0005 > 0, "m0005 is not among the migrations");
+    pressroom_migration::Migrator::down(ctx.store.conn(), Some(from_m0005 as u32)).await?;
     // Copies of the fixture's asset, made later, under new ids.
     let insert_copy = |id: &'static str, at: i64| {
         ctx.exec(
