@@ -4,8 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -13,7 +12,7 @@ use pressroom_api::handlers::keys::mint_key;
 use pressroom_api::{ApiState, RateLimit, Role};
 use pressroom_generate::{GenerateError, GeneratedImage, GenerationRequest, Generator, ProgressFn};
 use pressroom_store::repo::{accounts, assets, campaigns, hooks, posts, workspaces};
-use pressroom_store::sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use pressroom_store::sea_orm::{ConnectionTrait, Statement};
 use pressroom_store::testing::TempPgDatabase;
 use pressroom_store::{Backend, Queue, Store};
 use tokio_util::sync::CancellationToken;
