@@ -4,8 +4,8 @@
 //! databases sorted all of a workspace's rows on every page request: a cost that grew with
 //! the workspace and showed in the read benchmark (crates/api/BENCHMARKS.md). With
 //! `(workspace_id, id)` a page is an index walk that stops after `limit` rows. The audit log
-//! is only ever read that way, so its `(workspace_id, created_at)` index goes (SQLite's planner
-//! took it over the new one and sorted again).
+//! is only ever read that way, so its `(workspace_id, created_at)` index goes: nothing reads
+//! it, and every audit entry paid for writing it.
 
 use sea_orm_migration::prelude::*;
 

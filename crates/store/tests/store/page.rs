@@ -139,60 +139,42 @@ async fn sqlite_pages_walk_an_index_without_sorting() {
 async fn pages_walk_an_index(ctx: Ctx) -> anyhow::Result<()> {
     use pressroom_store::entity::{asset, post};
     use pressroom_store::sea_orm::sea_query::SqliteQueryBuilder;
-    use pressroom_store::sea_orm::{ConnectionTrait, DbBackend, QueryTrait, Statement};
+    use pressroom_store::sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 
     let queries = [
         (
             "campaigns",
-            campaign::Entity::find()
-                .filter(campaign::Column::WorkspaceId.eq("w"))
-                .filter(campaign::Column::Id.lt("cursor"))
-                .order_by_desc(campaign::Column::Id)
-                .limit(51)
-                .into_query(),
+            page_query::<campaign::Entity>(campaign::Column::WorkspaceId, campaign::Column::Id),
         ),
         (
             "runs",
-            run::Entity::find()
-                .filter(run::Column::WorkspaceId.eq("w"))
-                .filter(run::Column::Id.lt("cursor"))
-                .order_by_desc(run::Column::Id)
-                .limit(51)
-                .into_query(),
+            page_query::<run::Entity>(run::Column::WorkspaceId, run::Column::Id),
         ),
         (
             "posts",
-            post::Entity::find()
-                .filter(post::Column::WorkspaceId.eq("w"))
-                .filter(post::Column::Id.lt("cursor"))
-                .order_by_desc(post::Column::Id)
-                .limit(51)
-                .into_query(),
+            page_query::<post::Entity>(post::Column::WorkspaceId, post::Column::Id),
         ),
         (
             "assets",
-            asset::Entity::find()
-                .filter(asset::Column::WorkspaceId.eq("w"))
-                .filter(asset::Column::Id.lt("cursor"))
-                .order_by_desc(asset::Column::Id)
-                .limit(51)
-                .into_query(),
+            page_query::<asset::Entity>(asset::Column::WorkspaceId, asset::Column::Id),
         ),
         (
             "audit_log",
-            audit::Entity::find()
-                .filter(audit::Column::WorkspaceId.eq("w"))
-                .filter(audit::Column::Id.lt("cursor"))
-                .order_by_desc(audit::Column::Id)
-                .limit(51)
-                .into_query(),
+            page_query::<audit::Entity>(audit::Column::WorkspaceId, audit::Column::Id),
         ),
     ];
+    // EXPLAIN starts no read transaction, so it would plan with whatever schema a pooled
+    // connection loaded before the migrations ran. In a transaction, a real read first makes
+    // the connection notice the new schema.
+    let tx = ctx.store.conn().begin().await?;
+    tx.query_one_raw(Statement::from_string(
+        DbBackend::Sqlite,
+        "SELECT COUNT(*) FROM sqlite_master",
+    ))
+    .await?;
     for (table, query) in queries {
         let (sql, values) = query.build(SqliteQueryBuilder);
-        let rows = ctx
-            .store
-            .conn()
+        let rows = tx
             .query_all_raw(Statement::from_sql_and_values(
                 DbBackend::Sqlite,
                 format!("EXPLAIN QUERY PLAN {sql}"),
@@ -209,5 +191,20 @@ async fn pages_walk_an_index(ctx: Ctx) -> anyhow::Result<()> {
             "{table}: {plan}"
         );
     }
+    tx.rollback().await?;
     Ok(())
+}
+
+/// The second page of a workspace's rows as the API asks for it: newest first after a cursor.
+fn page_query<E: EntityTrait>(
+    workspace: E::Column,
+    id: E::Column,
+) -> pressroom_store::sea_orm::sea_query::SelectStatement {
+    use pressroom_store::sea_orm::QueryTrait;
+    E::find()
+        .filter(workspace.eq("w"))
+        .filter(id.lt("cursor"))
+        .order_by_desc(id)
+        .limit(51)
+        .into_query()
 }
