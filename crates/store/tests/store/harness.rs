@@ -267,21 +267,7 @@ pub async fn fixture(ctx: &Ctx, slug: &str) -> anyhow::Result<Fixture> {
     .await?
     .ok_or_else(|| anyhow::anyhow!("first fire of a fresh campaign was not inserted"))?;
     let params = serde_json::json!({"seed": 7});
-    let asset_id = assets::insert(
-        conn,
-        now,
-        assets::NewAsset {
-            workspace_id: &ws,
-            sha256: "ab12",
-            generation_key: "gen-key",
-            generator: "tiny",
-            params: &params,
-            path: "assets/ab12.png",
-            width: 64,
-            height: 64,
-        },
-    )
-    .await?;
+    let asset_id = assets::insert(conn, now, fixture_asset(&ws, &params)).await?;
     let rendition_id = assets::insert_rendition(
         store,
         conn,
@@ -348,5 +334,20 @@ pub fn account_input<'a>(
         key_id: Some("k1".to_string()),
         expires_at: Some(1_000),
         extra: serde_json::json!({}),
+    }
+}
+
+/// The fixture's generated image, as [`fixture`] records it (tests insert it again to check
+/// what a second identical generation gets).
+pub fn fixture_asset<'a>(ws: &'a str, params: &'a serde_json::Value) -> assets::NewAsset<'a> {
+    assets::NewAsset {
+        workspace_id: ws,
+        sha256: "ab12",
+        generation_key: "gen-key",
+        generator: "tiny",
+        params,
+        path: "assets/ab12.png",
+        width: 64,
+        height: 64,
     }
 }

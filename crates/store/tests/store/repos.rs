@@ -999,16 +999,7 @@ async fn one_asset_per_generation_key(ctx: Ctx) -> anyhow::Result<()> {
     let again = assets::insert(
         ctx.store.conn(),
         now + 1,
-        assets::NewAsset {
-            workspace_id: &fx.ws,
-            sha256: "ab12",
-            generation_key: "gen-key",
-            generator: "tiny",
-            params: &params,
-            path: "assets/ab12.png",
-            width: 64,
-            height: 64,
-        },
+        crate::harness::fixture_asset(&fx.ws, &params),
     )
     .await?;
     assert_eq!(again, fx.asset_id, "the first asset of the key is answered");
