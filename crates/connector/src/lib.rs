@@ -58,6 +58,14 @@ pub trait Connector: Send + Sync + 'static {
         prepared: &Prepared,
     ) -> Result<Published, ConnectorError>;
 
+    /// How long after a commit started a listing that lacks the post proves it absent: the
+    /// request timeout (the commit may still be in flight that long) plus the platform's
+    /// listing lag (a post created now may show in the listing only later). Until then the
+    /// runtime treats `Absent` as "not yet known" and asks again; it never commits again.
+    fn absent_final_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(90)
+    }
+
     /// Read-only: did this attempt land? Answers `Absent` only when the platform says so.
     async fn reconcile(
         &self,

@@ -27,8 +27,9 @@
 //! [`media`] serves real JPEG bytes over loopback for platforms that pull media by URL.
 //!
 //! Fakes that can fail at random also implement [`ChaosControls`], and their crate's tests call
-//! [`chaos_soak`]: exactly once under 5xx, 429 and tokens expiring mid-run.
+//! [`chaos_soak`]: exactly once under 5xx, 429, lost answers and tokens expiring mid-run.
 
+mod chaos;
 mod controls;
 pub mod faults;
 pub mod media;
@@ -36,6 +37,7 @@ mod runner;
 pub mod scenarios;
 mod soak;
 
+pub use chaos::{Chaos, ChaosCounts, ChaosRates, ChaosRoll, counts_of};
 pub use controls::{Account, FakeControls, Fault, KitFeatures, Step};
 pub use runner::{Attempt, MemoryCheckpoints, Outcome, RunLog, Runner};
 pub use scenarios::run_all;

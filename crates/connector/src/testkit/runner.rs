@@ -78,6 +78,9 @@ pub struct RunLog {
     pub reconciles: u32,
     pub refreshes: u32,
     pub transient_retries: u32,
+    /// Reconciles that answered `Absent` before [`Connector::absent_final_after`] had passed
+    /// (asked again, not taken as final).
+    pub early_absents: u32,
     /// `ConnectorError::code()` of every error seen, in order.
     pub errors: Vec<&'static str>,
 }
@@ -159,7 +162,7 @@ impl Runner {
     pub async fn run(&self, attempt: &mut Attempt, draft: &PostDraft) -> Outcome {
         let mut refreshed = false;
         let mut transient = 0u32;
-        for _ in 0..50 {
+        for _ in 0..100 {
             if attempt.committing {
                 attempt.log.reconciles += 1;
                 let prepared = attempt.prepared.clone();
@@ -175,7 +178,22 @@ impl Runner {
                             via_reconcile: true,
                         };
                     }
-                    Ok(Reconciled::Absent) => attempt.committing = false,
+                    Ok(Reconciled::Absent) => {
+                        // Absent is final only once the commit cannot still be in flight and
+                        // the platform's listing has caught up; until then, ask again.
+                        let since = attempt.ctx.committing_since.unwrap_or_else(Utc::now);
+                        let final_at = since
+                            + chrono::Duration::from_std(self.connector.absent_final_after())
+                                .unwrap_or(chrono::Duration::MAX);
+                        let wait = (final_at - Utc::now()).to_std().unwrap_or_default();
+                        if wait.is_zero() {
+                            attempt.committing = false;
+                        } else {
+                            attempt.log.early_absents += 1;
+                            tokio::time::sleep(wait.min(Duration::from_millis(250))).await;
+                            continue;
+                        }
+                    }
                     Ok(Reconciled::Unknown(why)) => return Outcome::Unknown(why),
                     Err(e) => match self
                         .on_error(attempt, e, &mut refreshed, &mut transient)
@@ -205,7 +223,7 @@ impl Runner {
                 continue;
             };
             attempt.committing = true;
-            attempt.ctx.committing_since.get_or_insert_with(Utc::now);
+            attempt.ctx.committing_since = Some(Utc::now());
             attempt.log.commits += 1;
             let committed = self.connector.commit(&attempt.ctx, &prepared).await;
             attempt.reload_checkpoint();

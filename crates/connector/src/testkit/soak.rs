@@ -1,32 +1,33 @@
 //! The chaos soak every fake with random failures runs: many posts over several accounts while
-//! the fake fails 10 % of calls with 5xx and 5 % with 429, and every access token expires
-//! half-way. Each post must land exactly once.
+//! the fake fails 10 % of calls with 5xx, 5 % with 429 and loses 10 % of its answers, and every
+//! access token expires half-way. Each post must land exactly once.
 
-use super::{FakeControls, Outcome, Runner};
+use super::{ChaosCounts, ChaosRates, FakeControls, Outcome, Runner};
 
 /// The controls a fake needs on top of [`FakeControls`] for [`chaos_soak`].
 pub trait ChaosControls: FakeControls {
-    /// Random failures on every API call from now on: e.g. `set_chaos(0.10, 0.05, 42)` for
-    /// 10 % 5xx and 5 % 429. `(0.0, 0.0, _)` turns it off. Seeded, so a run can be replayed.
-    fn set_chaos(&self, server_error_rate: f64, rate_limit_rate: f64, seed: u64);
+    /// Random failures on every API call from now on (see [`super::Chaos`]):
+    /// `set_chaos(ChaosRates::soak(42))`; `ChaosRates::off()` turns it off. Seeded, so a run
+    /// can be replayed.
+    fn set_chaos(&self, rates: ChaosRates);
 
     /// Expires every access token issued so far, not the credentials that refresh them:
     /// "tokens expire mid-run".
     fn expire_all_access_tokens(&self);
 
-    /// `(server errors, rate limits)` injected by chaos so far.
-    fn chaos_injected(&self) -> (usize, usize);
+    /// What chaos injected so far.
+    fn chaos_injected(&self) -> ChaosCounts;
 }
 
 /// 30 posts over 3 accounts under chaos, tokens expiring after 15: every account ends with
-/// exactly 10 posts, chaos really injected both failures, and every account refreshed.
+/// exactly 10 posts, chaos really injected every kind of failure, and every account refreshed.
 /// Panics (with the attempt's log) on anything else.
 pub async fn chaos_soak(fake: &impl ChaosControls) {
     let mut accounts = Vec::new();
     for _ in 0..3 {
         accounts.push(fake.connect_account().await);
     }
-    fake.set_chaos(0.10, 0.05, 20261125);
+    fake.set_chaos(ChaosRates::soak(20261125));
     let mut runner = Runner::new(fake.connector());
     runner.max_transient = 12;
     let mut refreshes = 0;
@@ -62,10 +63,10 @@ pub async fn chaos_soak(fake: &impl ChaosControls) {
             account.account.id
         );
     }
-    let (errors, limits) = fake.chaos_injected();
+    let injected = fake.chaos_injected();
     assert!(
-        errors > 0 && limits > 0,
-        "chaos injected {errors} errors and {limits} limits"
+        injected.server_errors > 0 && injected.rate_limits > 0 && injected.lost_answers > 0,
+        "chaos injected {injected:?}"
     );
     assert!(
         refreshes >= 3,
