@@ -35,6 +35,10 @@ pub struct FacebookConfig {
     /// Deferral when usage is over the threshold but Meta names no time (minutes).
     #[serde(default = "default_backoff")]
     pub usage_backoff_minutes: u64,
+    /// How long a new post may take to show in `/published_posts`. Reconcile takes "not listed"
+    /// as proof of absence only after the request timeout plus this lag since the commit began.
+    #[serde(default = "default_listing_lag")]
+    pub listing_lag_secs: u64,
 }
 
 fn default_graph() -> String {
@@ -65,6 +69,9 @@ fn default_threshold() -> u32 {
 fn default_backoff() -> u64 {
     60
 }
+fn default_listing_lag() -> u64 {
+    60
+}
 
 /// A configuration the connector cannot work with.
 #[derive(Debug, thiserror::Error)]
@@ -90,11 +97,17 @@ impl FacebookConfig {
             request_timeout_secs: default_timeout(),
             usage_threshold_percent: default_threshold(),
             usage_backoff_minutes: default_backoff(),
+            listing_lag_secs: default_listing_lag(),
         }
     }
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// When a listing without the post proves it absent (see `listing_lag_secs`).
+    pub fn absent_final_after(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs + self.listing_lag_secs)
     }
 
     pub(crate) fn check(&self) -> Result<(), ConfigError> {

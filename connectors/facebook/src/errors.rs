@@ -25,13 +25,15 @@ pub fn classify_code(code: i64, subcode: Option<i64>, is_transient: Option<bool>
             // Expired (463), invalid (467), invalid session (492), or unspecified.
             _ => Class::AuthExpired,
         },
-        1 | 2 => Class::Transient,
+        // Generic errors: the request may or may not have been carried out (§6.7).
+        1 | 2 => Class::Ambiguous,
         4 | 17 | 32 | 341 | 613 => Class::Throttled,
         80000..=80009 | 80014 => Class::Throttled,
         10 | 200..=299 => Class::Disconnected,
         // 100 invalid parameter, 368 policy block (must not auto-retry), 506 duplicate post.
         100 | 368 | 506 => Class::Rejected,
-        _ if is_transient == Some(true) => Class::Transient,
+        // An unknown code Meta calls transient: retry, but reconcile a create first.
+        _ if is_transient == Some(true) => Class::Ambiguous,
         _ => Class::Rejected,
     }
 }

@@ -12,9 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use connector_meta_graph::fake::Chaos;
 use pressroom_connector::testkit::media::ImageServer;
-use pressroom_connector::testkit::{Account, ChaosControls, FakeControls, Fault, KitFeatures};
+use pressroom_connector::testkit::{
+    Account, Chaos, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault, KitFeatures,
+    counts_of,
+};
 use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -75,6 +77,8 @@ impl FakeFacebook {
         cfg.dialog_base_url = base_url;
         cfg.api_version = "v25.0".into();
         cfg.request_timeout_secs = 1;
+        // The fake lists a new post after 1 s (`set_listing_lag`).
+        cfg.listing_lag_secs = 2;
         let connector =
             Arc::new(FacebookConnector::from_config(cfg).map_err(std::io::Error::other)?);
         Ok(Self {
@@ -165,6 +169,23 @@ impl FakeFacebook {
     }
 
     /// Sets the usage percentage every response reports (and the BUC regain estimate, minutes).
+    /// How long a new post takes to show in `/published_posts` (default 1 s).
+    pub fn set_listing_lag(&self, lag: Duration) {
+        self.state().listing_lag = chrono::Duration::from_std(lag).unwrap_or_default();
+    }
+
+    /// The share of chaos 500s (code 2) on `/photos` that come after the post was created
+    /// (default one half); 0 makes every 500 a clean refusal.
+    pub fn set_ambiguous_create_rate(&self, rate: f64) {
+        self.state().ambiguous_create_rate = rate;
+    }
+
+    /// The next `times` photo creates make the post, then answer HTTP 500 with Graph code 2:
+    /// the ambiguous answer Meta is reported to give (PLATFORMS.md §6.7).
+    pub fn post_then_answer_server_error(&self, times: u32) {
+        self.state().server_error_after_posting += times;
+    }
+
     pub fn set_usage(&self, percent: u32, regain_minutes: u64) {
         let mut st = self.state();
         st.usage_percent = percent;
@@ -274,8 +295,8 @@ impl FakeControls for FakeFacebook {
 }
 
 impl ChaosControls for FakeFacebook {
-    fn set_chaos(&self, server_error_rate: f64, rate_limit_rate: f64, seed: u64) {
-        self.state().chaos = Chaos::at_rates(server_error_rate, rate_limit_rate, seed);
+    fn set_chaos(&self, rates: ChaosRates) {
+        self.state().chaos = Chaos::new(rates);
     }
 
     /// Page tokens expire; the user tokens that re-derive them stay valid.
@@ -287,7 +308,7 @@ impl ChaosControls for FakeFacebook {
         }
     }
 
-    fn chaos_injected(&self) -> (usize, usize) {
-        self.state().chaos.as_ref().map_or((0, 0), Chaos::injected)
+    fn chaos_injected(&self) -> ChaosCounts {
+        counts_of(self.state().chaos.as_ref())
     }
 }

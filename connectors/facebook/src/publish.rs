@@ -254,8 +254,13 @@ impl Connector for FacebookConnector {
         })
     }
 
+    fn absent_final_after(&self) -> std::time::Duration {
+        self.cfg.absent_final_after()
+    }
+
     /// Lists the Page's posts since the commit started and matches the caption. Absent only
-    /// when the listing covered the whole window.
+    /// when the listing covered the whole window (the runtime takes it as final only after
+    /// [`Connector::absent_final_after`]).
     async fn reconcile(
         &self,
         ctx: &PublishCtx,
@@ -310,6 +315,12 @@ impl Connector for FacebookConnector {
                 }
             }
             match v.pointer("/paging/next").and_then(Value::as_str) {
+                Some(next) if !self.client.graph.is_own_url(next) => {
+                    return Ok(Reconciled::Unknown(
+                        "the listing's next page is on another host; not sending the token there"
+                            .into(),
+                    ));
+                }
                 Some(next) => {
                     req = self
                         .client

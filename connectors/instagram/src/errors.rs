@@ -8,9 +8,11 @@ pub use connector_meta_graph::{Class, GraphError};
 /// The classification table.
 pub fn classify_code(code: i64, subcode: Option<i64>, is_transient: Option<bool>) -> Class {
     match subcode {
-        // Download timed out, server error, container creation failed, unknown upload error,
-        // media not ready yet (9007), "retry" per Postiz.
-        Some(2207003 | 2207001 | 2207032 | 2207053 | 2207027 | 2207082) => return Class::Transient,
+        // Download timed out, container creation failed, unknown upload error, media not ready
+        // yet (9007), "retry" per Postiz: definite refusals.
+        Some(2207003 | 2207032 | 2207053 | 2207027 | 2207082) => return Class::Transient,
+        // "Instagram server error": retry, but a `media_publish` may have gone through.
+        Some(2207001) => return Class::Ambiguous,
         // Daily publishing limit.
         Some(2207042) => return Class::Throttled,
         // Spam restriction, too large, format, aspect ratio, caption too long, fetch failed,
@@ -29,11 +31,13 @@ pub fn classify_code(code: i64, subcode: Option<i64>, is_transient: Option<bool>
             Some(458 | 459 | 460 | 464) => Class::Disconnected,
             _ => Class::AuthExpired,
         },
-        -1 | -2 | 1 | 2 | 9007 => Class::Transient,
+        9007 => Class::Transient,
+        // Generic errors: the request may or may not have been carried out (§6.7).
+        -1 | -2 | 1 | 2 => Class::Ambiguous,
         4 | 9 | 17 | 32 | 341 | 613 | 80000..=80009 | 80014 => Class::Throttled,
         10 | 200..=299 => Class::Disconnected,
         100 | 368 | 506 | 9004 | 36000 | 36001 | 36003 => Class::Rejected,
-        _ if is_transient == Some(true) => Class::Transient,
+        _ if is_transient == Some(true) => Class::Ambiguous,
         _ => Class::Rejected,
     }
 }

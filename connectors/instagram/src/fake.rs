@@ -14,9 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use connector_meta_graph::fake::Chaos;
 use pressroom_connector::testkit::media::ImageServer;
-use pressroom_connector::testkit::{Account, ChaosControls, FakeControls, Fault, KitFeatures};
+use pressroom_connector::testkit::{
+    Account, Chaos, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault, KitFeatures,
+    counts_of,
+};
 use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -305,8 +307,8 @@ impl FakeControls for FakeInstagram {
 }
 
 impl ChaosControls for FakeInstagram {
-    fn set_chaos(&self, server_error_rate: f64, rate_limit_rate: f64, seed: u64) {
-        self.state().chaos = Chaos::at_rates(server_error_rate, rate_limit_rate, seed);
+    fn set_chaos(&self, rates: ChaosRates) {
+        self.state().chaos = Chaos::new(rates);
     }
 
     /// Page and Instagram-Login tokens expire; the user tokens that re-derive Page tokens stay
@@ -319,7 +321,7 @@ impl ChaosControls for FakeInstagram {
         }
     }
 
-    fn chaos_injected(&self) -> (usize, usize) {
-        self.state().chaos.as_ref().map_or((0, 0), Chaos::injected)
+    fn chaos_injected(&self) -> ChaosCounts {
+        counts_of(self.state().chaos.as_ref())
     }
 }

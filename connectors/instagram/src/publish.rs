@@ -16,6 +16,9 @@ use crate::status::ContainerStatus;
 const MAX_CAPTION: usize = 2200;
 const MAX_BYTES: u64 = 8 * 1024 * 1024;
 const ASPECT: (f32, f32) = (0.8, 1.91);
+
+/// Seconds a container may take to show PUBLISHED after `media_publish` answered.
+const STATUS_LAG_SECS: u64 = 5;
 /// Clock skew allowed when matching a media's timestamp against `committing_since`.
 const SKEW_SECS: i64 = 300;
 
@@ -519,6 +522,13 @@ impl Connector for InstagramConnector {
             remote_id: media_id.to_owned(),
             url: permalink,
         })
+    }
+
+    /// The container's status is exact, but a `media_publish` still in flight (its answer
+    /// not yet lost) may turn it PUBLISHED later: not before the request timeout has passed,
+    /// plus a margin for the status to follow.
+    fn absent_final_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.cfg.request_timeout_secs + STATUS_LAG_SECS)
     }
 
     /// The container knows: PUBLISHED means landed (then found among recent media), anything

@@ -33,9 +33,12 @@ impl Answer {
         let headers = resp.headers().clone();
         let body = match resp.bytes().await {
             Ok(b) => b,
-            Err(e) if irreversible && status.is_success() => {
+            // Only a complete 4xx is a refusal; a success or a 5xx cut off mid-body may be
+            // either.
+            Err(e) if irreversible && !status.is_client_error() => {
                 return Err(ConnectorError::OutcomeUnknown(format!(
-                    "publish answer cut off: {e}"
+                    "publish answer (HTTP {}) cut off: {e}",
+                    status.as_u16()
                 )));
             }
             Err(e) => return Err(ConnectorError::transient(e)),

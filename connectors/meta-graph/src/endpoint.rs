@@ -36,6 +36,21 @@ impl Endpoint {
         })
     }
 
+    /// Whether `url` is on the configured Graph host (scheme, host and port). A `paging.next`
+    /// elsewhere is never followed: we would hand it the bearer token.
+    pub fn is_own_url(&self, url: &str) -> bool {
+        match (url::Url::parse(url), url::Url::parse(&self.base)) {
+            (Ok(u), Ok(base)) => {
+                u.scheme() == base.scheme()
+                    && u.host_str() == base.host_str()
+                    && u.port_or_known_default() == base.port_or_known_default()
+                    && u.username().is_empty()
+                    && u.password().is_none()
+            }
+            _ => false,
+        }
+    }
+
     /// `{base}/{version}/{path}`.
     pub fn url(&self, path: &str) -> String {
         format!(

@@ -61,8 +61,11 @@ impl GraphError {
 /// What one error means for us, before a retry time is attached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Class {
-    /// Retry with backoff.
+    /// A definite "not done, try again": retry with backoff.
     Transient,
+    /// Meta's generic "something went wrong" (codes 1, 2, server errors): retry a read, but a
+    /// create may have happened anyway, so it is reconciled first.
+    Ambiguous,
     /// Throttled (on Instagram also: over the 24 h publishing quota); wait for the time Meta
     /// names (BUC header) or the fallback.
     Throttled,
@@ -81,8 +84,12 @@ pub type Classify = fn(i64, Option<i64>, Option<bool>) -> Class;
 ///
 /// `throttle_wait` is what the usage headers say (BUC `estimated_time_to_regain_access`);
 /// `fallback_wait` applies to throttling without a named time. `irreversible` marks the
-/// publish call: a 5xx that is not a Graph error may come from a proxy after Meta accepted the
-/// post, so it is "outcome unknown" there, and plain transient elsewhere.
+/// publish call, where only a definite refusal may be retried: a 5xx that is not a Graph error
+/// may come from a proxy after Meta accepted the post, and a Graph error the table calls
+/// [`Class::Ambiguous`] (the generic codes 1 and 2) is reported to leave the post created
+/// anyway (PLATFORMS.md §6.7). Both are "outcome unknown" there, to be reconciled before
+/// anything is sent again, and plain transient elsewhere. Throttles, auth and permission
+/// errors, documented "not ready, retry" answers and rejections are definite.
 pub fn map_error(
     status: u16,
     body: &[u8],
@@ -107,7 +114,10 @@ pub fn map_error(
     };
     let reason = err.reason();
     match classify(err.code, err.error_subcode, err.is_transient) {
-        Class::Transient => ConnectorError::transient(reason),
+        Class::Ambiguous if irreversible => ConnectorError::OutcomeUnknown(format!(
+            "{reason}; Meta may have created the post anyway, so it is looked up before any retry"
+        )),
+        Class::Transient | Class::Ambiguous => ConnectorError::transient(reason),
         Class::Throttled => ConnectorError::RateLimited {
             retry_after: throttle_wait.or(retry_after).or(Some(fallback_wait)),
         },
@@ -127,6 +137,7 @@ mod tests {
             4 => Class::Throttled,
             190 => Class::AuthExpired,
             10 => Class::Disconnected,
+            2 => Class::Ambiguous,
             _ if transient == Some(true) => Class::Transient,
             _ => Class::Rejected,
         }
@@ -185,6 +196,21 @@ mod tests {
         assert!(matches!(
             map(400, body(1).as_bytes(), true),
             ConnectorError::Rejected(_)
+        ));
+        let generic = br#"{"error":{"message":"An unexpected error has occurred","code":2}}"#;
+        assert!(matches!(
+            map(500, generic, true),
+            ConnectorError::OutcomeUnknown(_)
+        ));
+        assert!(matches!(
+            map(500, generic, false),
+            ConnectorError::Transient(_)
+        ));
+        // A documented "not done, retry" stays a definite retry even on the publish call.
+        let not_ready = br#"{"error":{"message":"Media not ready","code":7,"is_transient":true}}"#;
+        assert!(matches!(
+            map(400, not_ready, true),
+            ConnectorError::Transient(_)
         ));
         assert!(matches!(
             map(502, b"gateway", true),

@@ -190,56 +190,6 @@ pub fn take_fault(faults: &mut VecDeque<Fault>, step: Step, content_step: Step) 
     }
 }
 
-/// Random failures for soak / end-to-end runs: each API call (token endpoints excluded) fails
-/// with a 500 service error with probability `server_error`, or with an HTTP 429 throttle
-/// naming `Retry-After: 1` with probability `rate_limit`. Failures happen before the fake acts,
-/// so they never create a post. Seeded, so a failing run can be replayed.
-pub struct Chaos {
-    pub server_error: f64,
-    pub rate_limit: f64,
-    pub rng: rand::rngs::StdRng,
-    pub injected_server_errors: usize,
-    pub injected_rate_limits: usize,
-}
-
-impl Chaos {
-    pub fn new(server_error: f64, rate_limit: f64, seed: u64) -> Self {
-        use rand::SeedableRng;
-        Self {
-            server_error,
-            rate_limit,
-            rng: rand::rngs::StdRng::seed_from_u64(seed),
-            injected_server_errors: 0,
-            injected_rate_limits: 0,
-        }
-    }
-
-    /// Chaos at these rates, or `None` (chaos off) when both are zero.
-    pub fn at_rates(server_error: f64, rate_limit: f64, seed: u64) -> Option<Self> {
-        (server_error > 0.0 || rate_limit > 0.0).then(|| Self::new(server_error, rate_limit, seed))
-    }
-
-    /// `(server errors, rate limits)` injected so far.
-    pub fn injected(&self) -> (usize, usize) {
-        (self.injected_server_errors, self.injected_rate_limits)
-    }
-
-    /// `Some(true)` = server error, `Some(false)` = rate limit, `None` = let the call through.
-    pub fn roll(&mut self) -> Option<bool> {
-        use rand::Rng;
-        let x: f64 = self.rng.random();
-        if x < self.server_error {
-            self.injected_server_errors += 1;
-            Some(true)
-        } else if x < self.server_error + self.rate_limit {
-            self.injected_rate_limits += 1;
-            Some(false)
-        } else {
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use axum::body::Body;
@@ -314,20 +264,6 @@ mod tests {
             Err(r) => assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE),
             Ok(_) => panic!("accepted an oversized body"),
         }
-    }
-
-    #[test]
-    fn chaos_is_off_at_zero_rates_and_counts_what_it_injects() {
-        assert!(Chaos::at_rates(0.0, 0.0, 1).is_none());
-        let Some(mut c) = Chaos::at_rates(0.5, 0.5, 7) else {
-            panic!("chaos on");
-        };
-        for _ in 0..50 {
-            assert!(c.roll().is_some(), "rates add up to 1");
-        }
-        let (errors, limits) = c.injected();
-        assert_eq!(errors + limits, 50);
-        assert!(errors > 0 && limits > 0);
     }
 
     #[test]

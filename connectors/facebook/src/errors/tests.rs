@@ -38,8 +38,8 @@ fn every_documented_code() {
         (190, Some(460), Disconnected),
         (190, Some(464), Disconnected),
         (102, None, AuthExpired),
-        (1, None, Transient),
-        (2, None, Transient),
+        (1, None, Ambiguous),
+        (2, None, Ambiguous),
         (4, None, Throttled),
         (17, None, Throttled),
         (32, None, Throttled),
@@ -76,7 +76,7 @@ fn every_documented_code() {
             "code {code} sub {sub:?}"
         );
     }
-    assert_eq!(classify_code(12345, None, Some(true)), Transient);
+    assert_eq!(classify_code(12345, None, Some(true)), Ambiguous);
 }
 
 #[test]
@@ -89,7 +89,25 @@ fn mapping_to_connector_errors() {
         map(400, 190, Some(460)),
         ConnectorError::Disconnected(_)
     ));
-    assert!(matches!(map(500, 2, None), ConnectorError::Transient(_)));
+    // On the publish call a generic code 1/2 is ambiguous (the post may exist): reconcile.
+    assert!(matches!(
+        map(500, 2, None),
+        ConnectorError::OutcomeUnknown(_)
+    ));
+    assert!(matches!(
+        map(500, 1, None),
+        ConnectorError::OutcomeUnknown(_)
+    ));
+    let read = map_error(
+        500,
+        &body(2, None),
+        None,
+        None,
+        Duration::from_secs(3600),
+        false,
+        classify_code,
+    );
+    assert!(matches!(read, ConnectorError::Transient(_)), "{read:?}");
     match map(400, 506, None) {
         ConnectorError::Rejected(r) => assert!(r.contains("code 506"), "{r}"),
         other => panic!("{other:?}"),

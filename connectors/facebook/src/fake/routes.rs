@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use connector_meta_graph::fake::{Head, Input, Recorded, add_body_params, read_body};
 use connector_meta_graph::is_version;
-use pressroom_connector::testkit::{Fault, Step};
+use pressroom_connector::testkit::{ChaosRoll, Fault, Step};
 use serde_json::json;
 
 use super::state::{FakePost, State, Token, TokenKind, add_usage, graph_error, photo_rejected};
@@ -118,11 +118,29 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
         );
     };
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-    if rest != ["oauth", "access_token"]
-        && let Some(server_error) = lock(&shared).chaos.as_mut().and_then(|c| c.roll())
-    {
-        return chaos_response(server_error);
-    }
+    // Chaos, the way Graph fails: throttles and most 5xx refuse before acting, but a code-2
+    // 500 on a create sometimes comes after the post was made (PLATFORMS.md §6.7), and a lost
+    // answer always does.
+    let creates = method == Method::POST && rest.get(1) == Some(&"photos");
+    let after = if rest == ["oauth", "access_token"] {
+        None
+    } else {
+        let mut st = lock(&shared);
+        if creates && st.server_error_after_posting > 0 {
+            st.server_error_after_posting -= 1;
+            Some(ChaosRoll::ServerError)
+        } else {
+            let rate = st.ambiguous_create_rate;
+            match st.chaos.as_mut().map(|c| (c.roll(), c.chance(rate))) {
+                Some((Some(ChaosRoll::RateLimited), _)) => return chaos_response(false),
+                Some((Some(ChaosRoll::ServerError), created)) if !(creates && created) => {
+                    return chaos_response(true);
+                }
+                Some((roll, _)) => roll,
+                None => None,
+            }
+        }
+    };
     let page_hint = rest.first().map(|s| s.to_string());
     let mut resp = match (&method, rest.as_slice()) {
         (&Method::GET | &Method::POST, ["oauth", "access_token"]) => oauth(&shared, &input),
@@ -157,7 +175,15 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
             regain,
         );
     }
-    resp
+    match after {
+        // The create went through; the answer says it did not.
+        Some(ChaosRoll::ServerError) => chaos_response(true),
+        Some(ChaosRoll::LoseAnswer) => {
+            tokio::time::sleep(shared.hang).await;
+            resp
+        }
+        _ => resp,
+    }
 }
 
 fn oauth(shared: &Shared, input: &Input) -> Response {
@@ -535,7 +561,11 @@ fn published_posts(shared: &Shared, input: &Input, page: &str, ver: &str) -> Res
     let mut posts: Vec<&FakePost> = p
         .posts
         .iter()
-        .filter(|p| p.published && p.created_time.timestamp() >= since)
+        .filter(|p| {
+            p.published
+                && p.created_time.timestamp() >= since
+                && p.created_time + st.listing_lag <= Utc::now()
+        })
         .collect();
     posts.reverse();
     let after: usize = input

@@ -6,8 +6,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use connector_meta_graph::GraphError;
-use connector_meta_graph::fake::{Chaos, Recorded, take_fault};
-use pressroom_connector::testkit::{Fault, Step};
+use connector_meta_graph::fake::{Recorded, take_fault};
+use pressroom_connector::testkit::{Chaos, Fault, Step};
 use serde::Serialize;
 use serde_json::json;
 
@@ -48,6 +48,12 @@ pub(crate) struct Page {
 
 pub(crate) struct State {
     pub chaos: Option<Chaos>,
+    /// How long a new post takes to appear in `/published_posts` (Graph lists with a delay).
+    pub listing_lag: chrono::Duration,
+    /// Chance that a chaos 500 (code 2) on `/photos` comes after the post was created.
+    pub ambiguous_create_rate: f64,
+    /// The next this many `/photos` creates post, then answer a Graph 500 (code 2).
+    pub server_error_after_posting: u32,
     pub app_id: String,
     pub app_secret: String,
     pub next: u64,
@@ -66,6 +72,9 @@ impl State {
     pub fn new(app_id: &str, app_secret: &str) -> Self {
         Self {
             chaos: None,
+            listing_lag: chrono::Duration::seconds(1),
+            ambiguous_create_rate: 0.5,
+            server_error_after_posting: 0,
             app_id: app_id.into(),
             app_secret: app_secret.into(),
             next: 1000,

@@ -11,7 +11,7 @@ fn every_documented_code() {
     let table: &[(i64, Option<i64>, Class)] = &[
         (-2, Some(2207003), Transient),
         (-2, Some(2207020), Rejected),
-        (-1, Some(2207001), Transient),
+        (-1, Some(2207001), Ambiguous),
         (-1, Some(2207032), Transient),
         (-1, Some(2207053), Transient),
         (4, Some(2207051), Rejected),
@@ -33,10 +33,10 @@ fn every_documented_code() {
         (190, Some(460), Disconnected),
         (190, Some(458), Disconnected),
         (102, None, AuthExpired),
-        (-1, None, Transient),
-        (-2, None, Transient),
-        (1, None, Transient),
-        (2, None, Transient),
+        (-1, None, Ambiguous),
+        (-2, None, Ambiguous),
+        (1, None, Ambiguous),
+        (2, None, Ambiguous),
         (4, None, Throttled),
         (9, None, Throttled),
         (17, None, Throttled),
@@ -59,7 +59,7 @@ fn every_documented_code() {
             "code {code} sub {sub:?}"
         );
     }
-    assert_eq!(classify_code(31337, None, Some(true)), Transient);
+    assert_eq!(classify_code(31337, None, Some(true)), Ambiguous);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use connector_meta_graph::fake::{Head, Input, Recorded, add_body_params, read_body};
 use connector_meta_graph::is_version;
-use pressroom_connector::testkit::{Fault, Step};
+use pressroom_connector::testkit::{ChaosRoll, Fault, Step};
 use serde_json::json;
 
 use super::state::{FakeContainer, FakeMedia, State, Token, TokenKind, add_buc, ig_error};
@@ -131,10 +131,23 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
             None,
         );
     };
-    if let Some(server_error) = lock(&shared).chaos.as_mut().and_then(|c| c.roll()) {
-        return chaos_response(server_error);
-    }
-    match (&method, rest) {
+    // Chaos, the way Graph fails: throttles and most 5xx refuse before acting, but a code-2
+    // 500 on `media_publish` sometimes comes after the media was published (PLATFORMS.md §6.7),
+    // and a lost answer always does.
+    let publishes = method == Method::POST && rest.get(1) == Some(&"media_publish");
+    let after = {
+        let mut st = lock(&shared);
+        let rate = st.ambiguous_create_rate;
+        match st.chaos.as_mut().map(|c| (c.roll(), c.chance(rate))) {
+            Some((Some(ChaosRoll::RateLimited), _)) => return chaos_response(false),
+            Some((Some(ChaosRoll::ServerError), done)) if !(publishes && done) => {
+                return chaos_response(true);
+            }
+            Some((roll, _)) => roll,
+            None => None,
+        }
+    };
+    let resp = match (&method, rest) {
         (&Method::POST, [ig, "media"]) => create_container(&shared, &input, ig).await,
         (&Method::GET, [ig, "media"]) => list_media(&shared, &input, ig),
         (&Method::POST, [ig, "media_publish"]) => media_publish(&shared, &input, ig).await,
@@ -147,6 +160,15 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
             "Unsupported request",
             None,
         ),
+    };
+    match after {
+        // The publish went through; the answer says it did not.
+        Some(ChaosRoll::ServerError) => chaos_response(true),
+        Some(ChaosRoll::LoseAnswer) => {
+            tokio::time::sleep(shared.hang).await;
+            resp
+        }
+        _ => resp,
     }
 }
 

@@ -7,8 +7,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use connector_meta_graph::GraphError;
-use connector_meta_graph::fake::{Chaos, Recorded, take_fault};
-use pressroom_connector::testkit::{Fault, Step};
+use connector_meta_graph::fake::{Recorded, take_fault};
+use pressroom_connector::testkit::{Chaos, Fault, Step};
 use serde::Serialize;
 use serde_json::json;
 
@@ -74,6 +74,8 @@ pub(crate) struct State {
     /// Added to the wall clock: tests move time forward to expire containers and age tokens.
     pub clock_offset: chrono::Duration,
     pub chaos: Option<Chaos>,
+    /// Chance that a chaos 500 (code 2) on `media_publish` comes after the media was published.
+    pub ambiguous_create_rate: f64,
     pub next: u64,
     pub tokens: HashMap<String, Token>,
     /// Instagram-Login authorization codes → IG user id.
@@ -96,6 +98,7 @@ impl State {
     pub fn new() -> Self {
         Self {
             chaos: None,
+            ambiguous_create_rate: 0.5,
             clock_offset: chrono::Duration::zero(),
             next: 17_840_000,
             tokens: HashMap::new(),
