@@ -223,11 +223,17 @@ impl TestApp {
 
     /// Starts `pressroom serve`, its stdout and stderr going to `serve-<tag>.log`.
     pub fn spawn_serve(&mut self, tag: &str) -> anyhow::Result<Child> {
+        self.spawn_serve_with(tag, &[])
+    }
+
+    /// [`Self::spawn_serve`] with more arguments (a second instance: `--bind` elsewhere).
+    pub fn spawn_serve_with(&mut self, tag: &str, args: &[&str]) -> anyhow::Result<Child> {
         let log = self.dir.path().join(format!("serve-{tag}.log"));
         let file = std::fs::File::create(&log)?;
         let child = self
             .command()
             .arg("serve")
+            .args(args)
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)

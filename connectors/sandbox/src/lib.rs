@@ -11,6 +11,7 @@ mod outbox;
 mod script;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use pressroom_connector::{
     Capabilities, Connector, ConnectorError, Credentials, PostDraft, Prepared, PublishCtx,
@@ -146,11 +147,18 @@ impl Connector for SandboxConnector {
         Ok(record.published())
     }
 
+    /// The outbox lists a commit the moment it is written, so only a commit still in flight
+    /// (its `commit_delay`) can be missing from it.
+    fn absent_final_after(&self) -> Duration {
+        self.config.commit_delay + Duration::from_secs(1)
+    }
+
     async fn reconcile(
         &self,
         ctx: &PublishCtx,
         _prepared: Option<&Prepared>,
     ) -> Result<Reconciled, ConnectorError> {
+        self.script.maybe_fail(Phase::Reconcile)?;
         match self.outbox.find_commit(&ctx.attempt_id).await {
             Ok(Some(record)) => Ok(Reconciled::Landed(record.published())),
             Ok(None) => Ok(Reconciled::Absent),

@@ -15,6 +15,8 @@ pub enum Phase {
     Commit,
     /// After the post landed: the response is "lost".
     AfterCommit,
+    /// The look-up after an unknown outcome (a listing that answers 403, a 5xx).
+    Reconcile,
 }
 
 /// What the failure looks like to the runtime.

@@ -223,6 +223,7 @@ pub fn pipeline(
         retry,
         Arc::new(crate::tokens::KeyringCipher(keyring)),
     )
+    .with_lease(Duration::from_secs(settings.workers.lease_secs))
     .with_outbound(settings.webhooks_out.outbound())
     .context("webhooks_out: building the delivery client")
 }

@@ -124,11 +124,16 @@ async fn worker_loop(
 /// Runs one job with a heartbeat beside it, then records the outcome.
 async fn run_one(p: &Pipeline, c: &WorkerConfig, job: ClaimedJob) {
     let beat = CancellationToken::new();
+    // Cancelled by the heartbeat when another worker took the job over: the handler is then
+    // dropped at its next await, so it cannot go on to a platform call it no longer owns
+    // (what it already wrote is fenced; what it would write next is someone else's).
+    let lost = CancellationToken::new();
     let heartbeat = {
-        let (queue, job, beat, every, lease) = (
+        let (queue, job, beat, lost, every, lease) = (
             p.queue.clone(),
             job.clone(),
             beat.clone(),
+            lost.clone(),
             c.heartbeat,
             c.lease,
         );
@@ -139,14 +144,20 @@ async fn run_one(p: &Pipeline, c: &WorkerConfig, job: ClaimedJob) {
                     _ = tokio::time::sleep(every) => {
                         if let Err(e) = queue.heartbeat(&job, lease).await {
                             warn!(error = %e, "worker: heartbeat failed");
-                            if matches!(e, StoreError::LeaseLost { .. }) { break; }
+                            if matches!(e, StoreError::LeaseLost { .. }) {
+                                lost.cancel();
+                                break;
+                            }
                         }
                     }
                 }
             }
         })
     };
-    let outcome = p.handle(&job).await;
+    let outcome = tokio::select! {
+        outcome = p.handle(&job) => outcome,
+        _ = lost.cancelled() => Err(JobError::LeaseLost),
+    };
     beat.cancel();
     let _ = heartbeat.await;
     let recorded = match outcome {

@@ -45,6 +45,9 @@ pub struct Pipeline {
     /// The delivery client; None only if it could not be built (deliveries then retry).
     outbound: Option<Arc<Outbound>>,
     refresh_locks: publish::RefreshLocks,
+    /// The workers' lease; renewed right before an irreversible platform call, so the call
+    /// starts with a whole lease ahead of it ([`Self::with_lease`]).
+    lease: Duration,
 }
 
 /// Signs a public URL for a rendition file.
@@ -77,7 +80,14 @@ impl Pipeline {
             outbound_config: OutboundConfig::default(),
             outbound: Outbound::new(OutboundConfig::default()).ok().map(Arc::new),
             refresh_locks: Default::default(),
+            lease: crate::worker::WorkerConfig::default().lease,
         }
+    }
+
+    /// Sets the lease the workers claim with (the binary passes `[workers] lease_secs`).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
     }
 
     /// Sets how outbound webhooks are delivered (the binary passes `[webhooks_out]`).

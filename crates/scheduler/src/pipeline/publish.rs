@@ -162,12 +162,18 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         match step {
             Ok(Step::Again) => {}
             Ok(Step::Done) => return Ok(()),
-            Err(StepError::Connector(ConnectorError::AuthExpired)) if !refreshed => {
+            Err(
+                StepError::Connector(ConnectorError::AuthExpired)
+                | StepError::Reconcile(ConnectorError::AuthExpired),
+            ) if !refreshed => {
                 refreshed = true;
                 creds = credentials(p, connector.as_ref(), &account, true).await?;
             }
             Err(StepError::Connector(e)) => {
                 return on_connector_error(p, job, &post, &attempt, e).await;
+            }
+            Err(StepError::Reconcile(e)) => {
+                return on_reconcile_error(p, job, &post, &attempt, e).await;
             }
             Err(StepError::Job(e)) => return Err(e),
         }
@@ -185,7 +191,10 @@ enum Step {
 }
 
 enum StepError {
+    /// From prepare or commit: the platform's answer to what we asked it to do.
     Connector(ConnectorError),
+    /// From reconcile: we could not learn whether the post landed (never a reason to fail it).
+    Reconcile(ConnectorError),
     Job(JobError),
 }
 
@@ -255,6 +264,10 @@ async fn commit(
     let prepared = checkpoint(attempt).unwrap_or(Prepared {
         checkpoint: serde_json::Value::Null,
     });
+    // The lease is renewed first, so the call starts with a whole lease ahead of it; a job
+    // another worker has taken over stops here (and the heartbeat cancels us if it is lost
+    // during the call).
+    p.queue.heartbeat(job, p.lease).await?;
     // Written and committed before the platform call: if we die during it, the next worker
     // sees `committing` and reconciles instead of posting again.
     let now = p.store.now_ms().await?;
@@ -339,7 +352,7 @@ async fn reconcile(
         metrics::outcome(&reconciled),
         started.elapsed(),
     );
-    match reconciled.map_err(StepError::Connector)? {
+    match reconciled.map_err(StepError::Reconcile)? {
         Reconciled::Landed(published) => {
             info!(post = %post.id, attempt = %attempt.id, "publish: reconcile found the post; not committing again");
             finish_published(p, job, post, attempt, &published, true)
@@ -348,8 +361,17 @@ async fn reconcile(
             Ok(Step::Done)
         }
         Reconciled::Absent => {
-            info!(post = %post.id, attempt = %attempt.id, "publish: reconcile confirmed the post is absent; committing again");
             let now = p.store.now_ms().await?;
+            // Not listed yet is not absent: the commit may still be in flight, and the
+            // platform may list a new post only after a while. Ask again later, for free.
+            if let Some(wait) = absent_not_final_for(connector, attempt, now) {
+                info!(post = %post.id, attempt = %attempt.id, wait_ms = wait.as_millis() as u64, "publish: the platform does not list the post yet; asking again before anything is sent");
+                return Err(StepError::Job(JobError::Defer {
+                    reason: "outcome not known yet: the platform does not list the post yet".into(),
+                    delay: wait.clamp(Duration::from_millis(500), Duration::from_secs(30)),
+                }));
+            }
+            info!(post = %post.id, attempt = %attempt.id, "publish: reconcile confirmed the post is absent; committing again");
             posts::transition(
                 &p.store,
                 p.store.conn(),
@@ -365,6 +387,71 @@ async fn reconcile(
         }
         Reconciled::Unknown(reason) => {
             Err(StepError::Connector(ConnectorError::OutcomeUnknown(reason)))
+        }
+    }
+}
+
+/// How much longer a listing without the post does not yet prove it absent (`None`: it does):
+/// [`Connector::absent_final_after`] from the start of the commit.
+fn absent_not_final_for(
+    connector: &dyn Connector,
+    attempt: &attempt::Model,
+    now_ms: i64,
+) -> Option<Duration> {
+    let started = attempt.commit_started_at?;
+    let final_at = started.saturating_add(connector.absent_final_after().as_millis() as i64);
+    (now_ms < final_at).then(|| Duration::from_millis((final_at - now_ms) as u64))
+}
+
+/// A reconcile that failed leaves the attempt in `committing`: we still do not know whether
+/// the post landed, so nothing may be sent again and nothing may call it failed (a failed post
+/// can be retried, which would post twice). Throttles wait; other errors ask again while
+/// attempts remain; the platform refusing to tell (a permission error on the listing, a
+/// disconnected account) and the last attempt end in `unknown`, which a person resolves.
+async fn on_reconcile_error(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    post: &post::Model,
+    attempt: &attempt::Model,
+    error: ConnectorError,
+) -> Result<(), JobError> {
+    let last_try = job.attempt >= job.max_attempts;
+    let message = format!("could not check whether the post landed: {error}");
+    match error {
+        // A deferral spends no attempt.
+        ConnectorError::RateLimited { retry_after } => {
+            let delay = retry_after.unwrap_or_else(|| p.retry.delay(job.attempt as u32, None));
+            metrics::rate_limited(&post.platform, delay);
+            Err(JobError::Defer {
+                reason: message,
+                delay,
+            })
+        }
+        ConnectorError::Transient(_)
+        | ConnectorError::OutcomeUnknown(_)
+        | ConnectorError::AuthExpired
+            if !last_try =>
+        {
+            Err(JobError::Retry {
+                error: message,
+                retry_after: Some(Duration::from_secs(2)),
+            })
+        }
+        _ => {
+            settle(
+                p,
+                job,
+                post,
+                Some((
+                    attempt,
+                    AttemptState::Committing,
+                    AttemptState::Unknown,
+                    "outcome_unknown",
+                )),
+                PostState::Unknown,
+                &format!("{message}; it may have been published, so a person must check"),
+            )
+            .await
         }
     }
 }
@@ -424,6 +511,7 @@ async fn on_connector_error(
         ConnectorError::RateLimited { retry_after } => {
             let delay = retry_after.unwrap_or_else(|| p.retry.delay(job.attempt as u32, None));
             metrics::rate_limited(&post.platform, delay);
+            show_parking(p, post, &message, delay).await?;
             Err(JobError::Defer {
                 reason: message,
                 delay,
@@ -458,6 +546,35 @@ async fn on_connector_error(
             retry_after: None,
         }),
     }
+}
+
+/// Writes why a publishing post waits and until when on the post itself (its `error`, while
+/// it stays `publishing`), so a person sees "parked until 00:00 UTC: daily limit" rather
+/// than a post that seems stuck. The next state change clears it.
+async fn show_parking(
+    p: &Pipeline,
+    post: &post::Model,
+    reason: &str,
+    delay: Duration,
+) -> Result<(), JobError> {
+    let now = p.store.now_ms().await?;
+    let until =
+        chrono::DateTime::from_timestamp_millis(now.saturating_add(delay.as_millis() as i64))
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_else(|| "later".into());
+    let note = format!("waiting until {until}: {reason}");
+    posts::transition_post(
+        &p.store,
+        p.store.conn(),
+        now,
+        &post.workspace_id,
+        &post.id,
+        &[PostState::Publishing],
+        PostState::Publishing,
+        Some(&note),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Commits the published outcome, the post's state and the job's completion together.
