@@ -46,6 +46,11 @@ pub struct SnapchatConfig {
     /// Accepted deviation from 9:16 (0.5625), as a fraction.
     #[serde(default = "default_tolerance")]
     pub aspect_tolerance: f32,
+    /// How long a story just posted may take to show in the profile's story list. Reconcile
+    /// answers by that list, so its "not there" proves the post absent only `timeout_secs +
+    /// listing_lag_secs` after the commit started. Snap documents no lag; 60 s is our margin.
+    #[serde(default = "default_listing_lag")]
+    pub listing_lag_secs: u64,
 }
 
 fn default_api_base() -> Url {
@@ -63,6 +68,9 @@ fn default_timeout() -> u64 {
 fn default_tolerance() -> f32 {
     0.02
 }
+fn default_listing_lag() -> u64 {
+    60
+}
 
 impl SnapchatConfig {
     pub fn new(client_id: impl Into<String>, client_secret: SecretString) -> Self {
@@ -76,7 +84,13 @@ impl SnapchatConfig {
             scopes: default_scopes(),
             timeout_secs: default_timeout(),
             aspect_tolerance: default_tolerance(),
+            listing_lag_secs: default_listing_lag(),
         }
+    }
+
+    /// When a story list that lacks the post proves it absent (see `listing_lag_secs`).
+    pub fn absent_final_after(&self) -> Duration {
+        self.timeout() + Duration::from_secs(self.listing_lag_secs)
     }
 
     pub(crate) fn timeout(&self) -> Duration {
@@ -107,6 +121,7 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(c.post_as, PostAs::SavedStory);
+        assert_eq!(c.absent_final_after(), Duration::from_secs(30 + 60));
         assert!(
             serde_json::from_str::<SnapchatConfig>(
                 r#"{"client_id":"c","client_secret":"s","ads":1}"#

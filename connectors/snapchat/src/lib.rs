@@ -135,6 +135,12 @@ impl Connector for Snapchat {
         publish::commit(&self.client, ctx, prepared).await
     }
 
+    /// Reconcile answers from the profile's story list: a story posted by a commit still in
+    /// flight, or not listed yet, is missing there for up to request timeout + listing lag.
+    fn absent_final_after(&self) -> std::time::Duration {
+        self.client.cfg.absent_final_after()
+    }
+
     async fn reconcile(
         &self,
         ctx: &PublishCtx,

@@ -1,7 +1,10 @@
 //! The Snapchat connector against its fake over loopback HTTP.
 
+use std::time::Duration;
+
 use connector_snapchat::fake::{FakeOptions, FakeSnapchat};
 use connector_snapchat::{PostAs, Snapchat, SnapchatConfig};
+use pressroom_connector::testkit::{FakeControls, Fault as KitFault, Outcome, Runner};
 use pressroom_connector::{
     AccountRef, Connector, ConnectorError, Credentials, PostDraft, PublishCtx, Reconciled,
 };
@@ -205,4 +208,60 @@ async fn prepare_resumes_from_a_fresh_checkpoint() {
 async fn compliance_kit() {
     let fake = FakeSnapchat::start().await.expect("fake starts");
     pressroom_connector::testkit::run_all(&fake).await;
+}
+
+#[tokio::test]
+async fn a_missing_story_proves_absence_only_after_timeout_plus_listing_lag() {
+    let s = setup_with(FakeOptions::default(), |c| {
+        c.timeout_secs = 7;
+        c.listing_lag_secs = 11;
+    })
+    .await;
+    assert_eq!(s.conn.absent_final_after(), Duration::from_secs(18));
+    // The documented default: 30 s timeout + 60 s lag.
+    let cfg = SnapchatConfig::new("c", SecretString::from("s"));
+    assert_eq!(cfg.listing_lag_secs, 60);
+}
+
+#[tokio::test]
+async fn a_lost_story_answer_is_found_once_the_list_catches_up() {
+    let opts = FakeOptions {
+        listing_lag: chrono::Duration::seconds(2),
+        ..Default::default()
+    };
+    let fake = FakeSnapchat::start_with(opts).await.expect("fake starts");
+    let runner = Runner::new(fake.connector());
+    let account = fake.connect_account().await;
+    let draft = fake.valid_draft().await;
+    FakeControls::inject(&fake, KitFault::AcceptThenHang).await;
+    let mut attempt = runner.attempt(&account, &draft);
+    let outcome = runner.run(&mut attempt, &draft).await;
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Committed {
+                via_reconcile: true,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(attempt.log.commits, 1, "the story post was not repeated");
+    assert!(
+        attempt.log.early_absents > 0,
+        "the list lagged behind the post: {:?}",
+        attempt.log
+    );
+    assert_eq!(fake.published_count(&account).await, 1);
+}
+
+#[tokio::test]
+async fn chaos_soak() {
+    let opts = FakeOptions {
+        listing_lag: chrono::Duration::seconds(2),
+        ..Default::default()
+    };
+    let fake = FakeSnapchat::start_with(opts).await.expect("fake starts");
+    pressroom_connector::testkit::chaos_soak(&fake).await;
+    assert_eq!(fake.stories().len(), 30, "one story per post");
 }

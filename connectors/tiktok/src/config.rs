@@ -75,9 +75,15 @@ fn yes() -> bool {
     true
 }
 fn default_scopes() -> Vec<String> {
-    ["user.info.basic", "video.publish", "video.upload"]
-        .map(String::from)
-        .to_vec()
+    // video.list: finding a post whose init answer was lost (and reading metrics back).
+    [
+        "user.info.basic",
+        "video.publish",
+        "video.upload",
+        "video.list",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 fn default_timeout() -> u64 {
     30

@@ -46,8 +46,9 @@ impl TikTokError {
 /// How a call is mapped besides its answer.
 #[derive(Clone, Copy, Debug)]
 pub struct CallKind {
-    /// `content/init`: a 5xx may come after TikTok created the post, so it is "outcome
-    /// unknown", never "try again" (PLATFORMS.md §6.7: init is never replayed blindly).
+    /// `content/init`: an answer that is not TikTok's documented error (a gateway page, a
+    /// cut-off body, a 5xx code TikTok does not document) may come after TikTok created the
+    /// post, so it is "outcome unknown", never "try again" (PLATFORMS.md §6.7).
     pub irreversible: bool,
     /// The wait for a rate limit that names none (TikTok never does).
     pub rate_window: Duration,
@@ -62,7 +63,8 @@ impl CallKind {
     };
 }
 
-/// A 5xx: TikTok's own trouble. Repeatable calls retry; on init the post may exist.
+/// A 5xx that is not TikTok's documented `internal_error`: repeatable calls retry; on init
+/// the post may exist.
 fn server_error(reason: String, kind: CallKind) -> ConnectorError {
     if kind.irreversible {
         ConnectorError::OutcomeUnknown(format!("{reason}; TikTok may have created the post"))
@@ -99,7 +101,10 @@ pub fn classify(
         | "unaudited_client_can_only_post_to_private_accounts"
         | "url_ownership_unverified"
         | "privacy_level_option_mismatch" => ConnectorError::Rejected(reason),
-        "internal_error" => server_error(reason, kind),
+        // Documented as "retry" (PLATFORMS.md §4.3): a complete error answer in TikTok's shape
+        // means no publish_id was issued, so there is nothing that could be published, on
+        // init too (§6.7). Only a lost or unreadable answer is ambiguous.
+        "internal_error" => ConnectorError::transient(reason),
         _ => match status.as_u16() {
             401 => ConnectorError::AuthExpired,
             429 => ConnectorError::RateLimited {
@@ -302,7 +307,7 @@ mod tests {
     }
 
     #[test]
-    fn a_server_error_on_init_is_outcome_unknown_never_transient() {
+    fn internal_error_on_init_is_a_definite_failure_to_retry() {
         let e = classify(
             StatusCode::INTERNAL_SERVER_ERROR,
             &err("internal_error"),
@@ -310,9 +315,13 @@ mod tests {
             INIT,
         );
         assert!(
-            matches!(e, ConnectorError::OutcomeUnknown(ref m) if m.contains("internal_error")),
+            matches!(e, ConnectorError::Transient(ref m) if m.to_string().contains("internal_error")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn an_undocumented_server_error_on_init_is_outcome_unknown() {
         let e = classify(StatusCode::BAD_GATEWAY, &err("something_new"), None, INIT);
         assert!(matches!(e, ConnectorError::OutcomeUnknown(_)), "{e:?}");
         // Definite refusals on init stay definite: nothing was created.

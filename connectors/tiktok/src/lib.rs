@@ -4,6 +4,7 @@
 mod client;
 mod config;
 mod errors;
+mod lookup;
 mod publish;
 mod validate;
 
@@ -130,6 +131,12 @@ impl Connector for TikTok {
         prepared: &Prepared,
     ) -> Result<Published, ConnectorError> {
         publish::commit(&self.client, ctx, prepared).await
+    }
+
+    /// TikTok's `Absent` comes only from `status/fetch` reporting the publish FAILED, which is
+    /// final the moment TikTok says it; the post list is never taken as proof of absence.
+    fn absent_final_after(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
     }
 
     async fn reconcile(

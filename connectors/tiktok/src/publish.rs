@@ -4,8 +4,11 @@
 //! configured privacy level against the creator's options, collect our signed public URLs.
 //! commit: `content/init` (the irreversible call) → `publish_id`, stored at once as the
 //! attempt's checkpoint, then `status/fetch` until a final state or `status_max_wait_secs`.
-//! reconcile: `status/fetch` of the stored publish id. TikTok has no other documented lookup,
-//! so an init whose answer was lost ends as unknown for a person — init is never replayed.
+//! A commit that finds a publish id in the checkpoint (an earlier commit of this attempt was
+//! cut short, e.g. by an expired token while polling) resumes polling it instead of sending
+//! init again; only a publish TikTok reports FAILED is replaced by a new init.
+//! reconcile: `status/fetch` of the stored publish id; without one (init's answer was lost),
+//! the creator's public post list (`lookup.rs`). Init is never replayed blindly.
 
 use std::time::Duration;
 
@@ -127,9 +130,16 @@ pub async fn commit(
     prepared: &Prepared,
 ) -> Result<Published, ConnectorError> {
     let mut cp = checkpoint(prepared)?;
-    if cp.publish_id.take().is_some() {
-        // Left by an earlier init that reconcile saw FAILED: it must not answer for this one.
-        // Nothing was sent yet, so a failure to store the cleared checkpoint is transient.
+    let token = &ctx.credentials.access_token;
+    if let Some(publish_id) = cp.publish_id.clone() {
+        // An earlier commit of this attempt got a publish id: TikTok has (or had) the post.
+        let st = fetch_status(client, token, &publish_id).await?;
+        if st.status != "FAILED" {
+            return poll(client, ctx, &cp, &publish_id).await;
+        }
+        // FAILED posted nothing: that id must not answer for the new init. Nothing was sent
+        // yet, so a failure to store the cleared checkpoint is transient.
+        cp.publish_id = None;
         save(ctx, &cp).await?;
     }
     let cfg = &client.cfg;
@@ -154,7 +164,6 @@ pub async fn commit(
         "post_mode": cp.post_mode,
         "media_type": "PHOTO",
     });
-    let token = &ctx.credentials.access_token;
     let init: InitData = client
         .call("/v2/post/publish/content/init/", token, Some(&body), true)
         .await?;
@@ -162,22 +171,37 @@ pub async fn commit(
     cp.publish_id = Some(publish_id.clone());
     if let Err(e) = save(ctx, &cp).await {
         // Polling may still reach a final answer; if not, reconcile cannot look this publish
-        // up after a restart and the attempt ends as unknown (never posted twice).
+        // up by its id after a restart and falls back to the creator's post list.
         tracing::warn!(%publish_id, error = %e, "TikTok publish id not stored as the checkpoint");
     }
     tracing::info!(%publish_id, "TikTok accepted the photo post; polling its status.");
+    poll(client, ctx, &cp, &publish_id).await
+}
 
-    // From here on TikTok has the post: every failure but a final FAILED is "outcome unknown".
+/// Polls `status/fetch` until a final state or `status_max_wait_secs`. TikTok has the post:
+/// a final FAILED is the only "not posted"; a deadline is "outcome unknown". An expired token
+/// is `AuthExpired`: the runtime refreshes and calls `commit` again, which resumes here from
+/// the checkpointed publish id (repeating a status fetch is safe; init is not repeated).
+async fn poll(
+    client: &Client,
+    ctx: &PublishCtx,
+    cp: &Checkpoint,
+    publish_id: &str,
+) -> Result<Published, ConnectorError> {
+    let cfg = &client.cfg;
+    let token = &ctx.credentials.access_token;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(cfg.status_max_wait_secs);
     let mut last: String;
     loop {
-        match fetch_status(client, token, &publish_id).await {
-            Ok(st) => match final_answer(&st, &publish_id, &cp.username, cp.post_mode) {
+        match fetch_status(client, token, publish_id).await {
+            Ok(st) => match final_answer(&st, publish_id, &cp.username, cp.post_mode) {
                 Some(Ok(p)) => return Ok(p),
                 Some(Err(e)) => return Err(e),
                 None => last = st.status,
             },
-            // Transient status errors mean "still pending" (Postiz does the same).
+            // Polling again with a dead token would only wait out the deadline.
+            Err(ConnectorError::AuthExpired) => return Err(ConnectorError::AuthExpired),
+            // Other status errors mean "still pending" (Postiz does the same).
             Err(e) => last = e.to_string(),
         }
         if tokio::time::Instant::now() >= deadline {
@@ -264,11 +288,13 @@ pub async fn reconcile(
         .find(|c| c.publish_id.is_some())
         .or(parsed.first());
     let Some(publish_id) = stored.and_then(|c| c.publish_id.clone()) else {
-        return Ok(Reconciled::Unknown(
-            "TikTok content/init was sent but its answer (the publish_id) never arrived; \
-             TikTok offers no lookup without it, so check the creator's profile or inbox"
-                .into(),
-        ));
+        // init's answer (the publish_id) never arrived: look for the post itself.
+        return match stored {
+            Some(cp) => crate::lookup::find_lost_init(client, ctx, cp).await,
+            None => Ok(Reconciled::Unknown(
+                "no TikTok checkpoint for this attempt; check the creator's profile".into(),
+            )),
+        };
     };
     let st = fetch_status(client, &ctx.credentials.access_token, &publish_id).await?;
     let username = stored.map(|c| c.username.as_str()).unwrap_or("");

@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use connector_tiktok::fake::{FakeOptions, FakeTikTok, Fault};
+use connector_tiktok::fake::{FakeOptions, FakeTikTok, Fault, FaultAction};
 use connector_tiktok::{PostMode, TikTok, TikTokConfig};
-use pressroom_connector::testkit::MemoryCheckpoints;
 use pressroom_connector::testkit::media::sample_png;
+use pressroom_connector::testkit::{FakeControls, MemoryCheckpoints, Outcome, Runner};
 use pressroom_connector::{
     AccountRef, Connector, ConnectorError, Credentials, PostDraft, Prepared, PublishCtx, Reconciled,
 };
@@ -362,31 +362,62 @@ async fn a_restarted_daemon_reconciles_by_the_stored_publish_id() {
     );
 }
 
+const INIT: &str = "POST /v2/post/publish/content/init/";
+const STATUS: &str = "POST /v2/post/publish/status/fetch/";
+
+/// TikTok's documented `internal_error` answer (PLATFORMS.md §4.3).
+fn internal_error() -> serde_json::Value {
+    json!({"data": {}, "error": {"code": "internal_error", "message": "Something went wrong. Please try again later.", "log_id": "L1"}})
+}
+
 #[tokio::test]
-async fn a_server_error_on_init_is_outcome_unknown_and_init_is_not_replayed() {
+async fn internal_error_on_init_is_a_definite_failure_retried_once_posted_once() {
     let s = setup().await;
     let (ctx, saved) = durable(&s.ctx);
     let prepared = s.conn.prepare(&ctx, &s.draft).await.expect("prepare");
-    s.fake.inject(Fault::respond(
-        "POST /v2/post/publish/content/init/",
-        500,
-        json!({"data": {}, "error": {"code": "internal_error", "message": "Something went wrong.", "log_id": "L1"}}),
-    ));
-    let err = s.conn.commit(&ctx, &prepared).await.expect_err("5xx");
+    s.fake.inject(Fault::respond(INIT, 500, internal_error()));
+    let err = s.conn.commit(&ctx, &prepared).await.expect_err("500");
     assert!(
-        matches!(err, ConnectorError::OutcomeUnknown(ref m) if m.contains("internal_error")),
+        matches!(err, ConnectorError::Transient(ref e) if e.to_string().contains("internal_error")),
         "{err:?}"
     );
+    assert!(
+        s.fake.publishes().is_empty(),
+        "internal_error created nothing"
+    );
     assert_eq!(saved.saves(), 0, "no publish id to store");
-    // A gateway page instead of TikTok's envelope is just as ambiguous.
+    // The runtime retries: one post.
+    s.conn
+        .commit(&ctx, &prepared)
+        .await
+        .expect("retried commit");
+    assert_eq!(s.fake.publishes().len(), 1);
+    assert_eq!(s.fake.calls(INIT), 2);
+}
+
+#[tokio::test]
+async fn a_lost_init_answer_is_outcome_unknown_and_never_replayed() {
+    let s = setup().await;
+    let (ctx, saved) = durable(&s.ctx);
+    let prepared = s.conn.prepare(&ctx, &s.draft).await.expect("prepare");
+    // A gateway page instead of TikTok's envelope: the answer is lost.
     s.fake.inject(Fault::respond(
-        "POST /v2/post/publish/content/init/",
+        INIT,
         504,
         json!("<html>Gateway Timeout</html>"),
     ));
     let err = s.conn.commit(&ctx, &prepared).await.expect_err("504");
     assert!(matches!(err, ConnectorError::OutcomeUnknown(_)), "{err:?}");
-    // Reconcile cannot look a post up without its publish id: a person decides.
+    // A 5xx code TikTok does not document is just as ambiguous.
+    s.fake.inject(Fault::respond(
+        INIT,
+        503,
+        json!({"data": {}, "error": {"code": "something_new", "message": "m", "log_id": "L4"}}),
+    ));
+    let err = s.conn.commit(&ctx, &prepared).await.expect_err("503");
+    assert!(matches!(err, ConnectorError::OutcomeUnknown(_)), "{err:?}");
+    assert_eq!(saved.saves(), 0, "no publish id to store");
+    // Nothing in the post list: not proof of absence (moderation, private posts).
     let r = s
         .conn
         .reconcile(&ctx, Some(&prepared))
@@ -396,7 +427,113 @@ async fn a_server_error_on_init_is_outcome_unknown_and_init_is_not_replayed() {
         matches!(r, Reconciled::Unknown(ref m) if m.contains("publish_id")),
         "{r:?}"
     );
-    assert_eq!(s.fake.calls("POST /v2/post/publish/status/fetch/"), 0);
+    assert_eq!(s.fake.calls(STATUS), 0);
+}
+
+#[tokio::test]
+async fn a_lost_init_answer_is_found_in_the_creators_post_list() {
+    let s = setup_with(FakeOptions::default(), |c| c.timeout_secs = 1).await;
+    let (ctx, saved) = durable(&s.ctx);
+    let mut ctx = ctx;
+    ctx.committing_since = Some(Utc::now());
+    let prepared = s.conn.prepare(&ctx, &s.draft).await.expect("prepare");
+    s.fake
+        .inject(Fault::next(INIT, FaultAction::AcceptThenStall { ms: 2500 }));
+    let err = s.conn.commit(&ctx, &prepared).await.expect_err("timeout");
+    assert!(matches!(err, ConnectorError::OutcomeUnknown(_)), "{err:?}");
+    assert_eq!(saved.saves(), 0, "the publish id never arrived");
+    let pubs = s.fake.publishes();
+    assert_eq!(pubs.len(), 1, "TikTok carried the lost init out");
+    let mut landed = None;
+    for _ in 0..50 {
+        match s
+            .conn
+            .reconcile(&ctx, Some(&prepared))
+            .await
+            .expect("reconcile")
+        {
+            Reconciled::Landed(p) => {
+                landed = Some(p);
+                break;
+            }
+            Reconciled::Unknown(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Reconciled::Absent => panic!("a post list never proves absence"),
+        }
+    }
+    let landed = landed.expect("the post list shows the post");
+    assert_eq!(landed.remote_id, pubs[0].post_id);
+    assert_eq!(s.fake.calls(INIT), 1);
+}
+
+#[tokio::test]
+async fn a_lost_init_answer_not_listed_yet_stays_unknown() {
+    let opts = FakeOptions {
+        listing_lag: chrono::Duration::hours(2),
+        ..Default::default()
+    };
+    let s = setup_with(opts, |c| c.timeout_secs = 1).await;
+    let mut ctx = s.ctx.clone();
+    ctx.committing_since = Some(Utc::now());
+    let prepared = s.conn.prepare(&ctx, &s.draft).await.expect("prepare");
+    s.fake
+        .inject(Fault::next(INIT, FaultAction::AcceptThenStall { ms: 2500 }));
+    let err = s.conn.commit(&ctx, &prepared).await.expect_err("timeout");
+    assert!(matches!(err, ConnectorError::OutcomeUnknown(_)), "{err:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = s
+        .conn
+        .reconcile(&ctx, Some(&prepared))
+        .await
+        .expect("reconcile");
+    assert!(
+        matches!(r, Reconciled::Unknown(ref m) if m.contains("not proof of absence")),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_token_while_polling_is_auth_expired_and_the_next_commit_resumes() {
+    let s = setup().await;
+    let (ctx, saved) = durable(&s.ctx);
+    let prepared = s.conn.prepare(&ctx, &s.draft).await.expect("prepare");
+    s.fake.inject(Fault::respond(
+        STATUS,
+        401,
+        json!({"data": {}, "error": {"code": "access_token_invalid", "message": "The access token is invalid or not found in the request.", "log_id": "L5"}}),
+    ));
+    let err = s.conn.commit(&ctx, &prepared).await.expect_err("401");
+    assert!(matches!(err, ConnectorError::AuthExpired), "{err:?}");
+    // The runtime refreshes, re-reads the attempt (its checkpoint holds the publish id) and
+    // calls commit again: it resumes polling, init is not sent twice.
+    let stored = saved.last().expect("publish id saved before polling");
+    let fresh = s.conn.refresh(&ctx.credentials).await.expect("refresh");
+    let mut ctx2 = ctx.clone();
+    ctx2.credentials = ctx.credentials.merge_refreshed(fresh);
+    ctx2.checkpoint = Some(stored.clone());
+    let resumed = Prepared { checkpoint: stored };
+    let published = s.conn.commit(&ctx2, &resumed).await.expect("resumed");
+    assert_eq!(published.remote_id, s.fake.publishes()[0].post_id);
+    assert_eq!(s.fake.calls(INIT), 1, "init is never replayed");
+    assert_eq!(s.fake.publishes().len(), 1);
+}
+
+#[tokio::test]
+async fn the_runner_refreshes_once_when_the_token_dies_while_polling() {
+    let fake = FakeTikTok::start().await.expect("fake starts");
+    let runner = Runner::new(fake.connector());
+    let account = fake.connect_account().await;
+    let draft = fake.valid_draft().await;
+    fake.inject(Fault::respond(
+        STATUS,
+        401,
+        json!({"data": {}, "error": {"code": "access_token_invalid", "message": "expired", "log_id": "L6"}}),
+    ));
+    let mut attempt = runner.attempt(&account, &draft);
+    let outcome = runner.run(&mut attempt, &draft).await;
+    assert!(matches!(outcome, Outcome::Committed { .. }), "{outcome:?}");
+    assert_eq!(attempt.log.refreshes, 1);
+    assert_eq!(fake.calls(INIT), 1, "init is never replayed");
+    assert_eq!(fake.published_count(&account).await, 1);
 }
 
 #[tokio::test]
@@ -487,4 +624,18 @@ async fn scope_missing_disconnects() {
 async fn compliance_kit() {
     let fake = FakeTikTok::start().await.expect("fake starts");
     pressroom_connector::testkit::run_all(&fake).await;
+}
+
+#[tokio::test]
+async fn chaos_soak() {
+    // The soak's posts come faster than TikTok's 6 inits a minute per token.
+    let opts = FakeOptions {
+        inits_per_minute: 1000,
+        ..Default::default()
+    };
+    let fake = FakeTikTok::start_with(opts).await.expect("fake starts");
+    pressroom_connector::testkit::chaos_soak(&fake).await;
+    let inits = fake.calls(INIT) as usize;
+    let made = fake.publishes().len();
+    assert_eq!(made, 30, "one publish per post ({inits} init calls)");
 }

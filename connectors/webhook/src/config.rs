@@ -37,6 +37,17 @@ pub struct WebhookConfig {
     /// then a delivery whose answer was lost is simply sent again instead of reconciled.
     #[serde(default)]
     pub receiver_dedupes: bool,
+    /// How long a delivery the receiver accepted may take to show at `status_url` (receivers
+    /// that queue before they store). A 404 there proves the post absent only
+    /// `timeout_secs + listing_lag_secs` after the commit started. Default 30.
+    #[serde(default = "default_listing_lag")]
+    pub listing_lag_secs: u64,
+    /// Optional OAuth 2.0 token endpoint of the receiver (RFC 6749 §6). When set, an account
+    /// whose credentials carry a refresh token gets a new bearer token there when the receiver
+    /// answers 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3.1: the
+    /// token expired). Without it, bearer tokens are static and a 401 parks the account.
+    #[serde(default)]
+    pub token_url: Option<Url>,
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
     /// Caption limit the receiver accepts, checked in `validate`.
@@ -47,6 +58,9 @@ pub struct WebhookConfig {
 }
 
 fn default_timeout() -> u64 {
+    30
+}
+fn default_listing_lag() -> u64 {
     30
 }
 fn default_caption() -> usize {
@@ -64,6 +78,8 @@ impl WebhookConfig {
             media: MediaMode::default(),
             status_url: None,
             receiver_dedupes: false,
+            listing_lag_secs: default_listing_lag(),
+            token_url: None,
             timeout_secs: default_timeout(),
             max_caption_chars: default_caption(),
             max_media_bytes: default_bytes(),
@@ -72,6 +88,11 @@ impl WebhookConfig {
 
     pub(crate) fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
+    }
+
+    /// When a 404 from `status_url` proves the delivery absent (see `listing_lag_secs`).
+    pub fn absent_final_after(&self) -> Duration {
+        self.timeout() + Duration::from_secs(self.listing_lag_secs)
     }
 }
 
@@ -87,6 +108,8 @@ mod tests {
         .expect("parses");
         assert_eq!(c.media, MediaMode::Base64);
         assert!(c.status_url.is_none());
+        assert!(c.token_url.is_none());
+        assert_eq!(c.absent_final_after(), Duration::from_secs(30 + 30));
         assert!(
             serde_json::from_str::<WebhookConfig>(
                 r#"{"url":"https://h.example","secret":"s","retries":3}"#

@@ -98,11 +98,29 @@ impl Connector for Webhook {
         }
     }
 
-    /// Webhook credentials (an optional bearer token per account) are static.
-    async fn refresh(&self, _creds: &Credentials) -> Result<Credentials, ConnectorError> {
-        Err(ConnectorError::Disconnected(
-            "the webhook receiver refused the account's token; webhook tokens cannot be refreshed, update the account".into(),
-        ))
+    /// An account's bearer token is renewed at the receiver's `token_url` (RFC 6749 refresh
+    /// grant) when both are there; otherwise tokens are static and a person updates them.
+    async fn refresh(&self, creds: &Credentials) -> Result<Credentials, ConnectorError> {
+        let Some(refresh) = &creds.refresh_token else {
+            return Err(ConnectorError::Disconnected(
+                "the webhook receiver refused the account's token and the account has no refresh token; update the account".into(),
+            ));
+        };
+        let t = self.client.refresh(refresh).await?;
+        Ok(Credentials {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            expires_at: t
+                .expires_in
+                .map(|s| chrono::Utc::now() + chrono::Duration::seconds(s)),
+            extra: creds.extra.clone(),
+        })
+    }
+
+    /// Reconcile asks `status_url`, whose 404 proves absence only once the commit cannot be
+    /// in flight and the receiver has had `listing_lag_secs` to store it.
+    fn absent_final_after(&self) -> std::time::Duration {
+        self.client.cfg.absent_final_after()
     }
 
     async fn prepare(

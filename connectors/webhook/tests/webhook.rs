@@ -1,8 +1,12 @@
 //! The webhook connector against the fake receiver over loopback HTTP.
 
-use connector_webhook::fake::{FakeReceiver, Fault, FaultAction};
+use std::time::Duration;
+
+use connector_webhook::fake::{FakeReceiver, Fault, FaultAction, ReceiverOptions};
 use connector_webhook::{MediaMode, Webhook, WebhookConfig};
-use pressroom_connector::testkit::{Step, scenarios};
+use pressroom_connector::testkit::{
+    FakeControls, Fault as KitFault, Outcome, Runner, Step, scenarios,
+};
 use pressroom_connector::{
     AccountRef, Connector, ConnectorError, Credentials, PostDraft, PublishCtx, Reconciled,
 };
@@ -198,10 +202,84 @@ async fn url_mode_needs_a_public_url() {
 async fn compliance_kit() {
     let fake = FakeReceiver::start().await.expect("receiver starts");
     scenarios::publish_succeeds_once(&fake).await;
-    scenarios::expired_token_without_refresh_parks_account(&fake).await;
+    scenarios::expired_token_is_refreshed_once(&fake).await;
+    scenarios::revoked_refresh_parks_account(&fake).await;
     scenarios::rate_limit_defers_to_named_time(&fake).await;
     scenarios::server_errors_are_retried(&fake, Step::Commit).await;
     scenarios::rejection_is_permanent(&fake).await;
     scenarios::timeout_after_accept_is_reconciled(&fake).await;
     scenarios::crash_before_commit_never_doubles(&fake).await;
+}
+
+#[tokio::test]
+async fn an_expired_token_without_a_token_url_parks_the_account() {
+    let s = setup().await;
+    let mut cfg = s.fake.config();
+    cfg.token_url = None;
+    let conn = connector(cfg);
+    s.fake.expire_all_tokens();
+    let prepared = conn.prepare(&s.ctx, &s.draft).await.expect("prepare");
+    let err = conn.commit(&s.ctx, &prepared).await.expect_err("401");
+    assert!(matches!(err, ConnectorError::Disconnected(_)), "{err:?}");
+    // With a token endpoint, the same answer is renewable.
+    let conn = connector(s.fake.config());
+    let err = conn.commit(&s.ctx, &prepared).await.expect_err("401");
+    assert!(matches!(err, ConnectorError::AuthExpired), "{err:?}");
+    assert!(s.fake.posts().is_empty());
+}
+
+#[tokio::test]
+async fn a_404_from_the_status_url_is_final_only_after_timeout_plus_listing_lag() {
+    let s = setup().await;
+    let mut cfg = s.fake.config();
+    cfg.timeout_secs = 7;
+    cfg.listing_lag_secs = 11;
+    assert_eq!(connector(cfg).absent_final_after(), Duration::from_secs(18));
+    let url = "https://hooks.example/p".parse().expect("url");
+    let cfg = WebhookConfig::new(url, SecretString::from("whsec_AAAAAAAAAAAAAAAAAAAAAA=="));
+    assert_eq!(cfg.listing_lag_secs, 30, "documented default");
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_found_once_the_status_url_catches_up() {
+    let opts = ReceiverOptions {
+        listing_lag: chrono::Duration::seconds(2),
+        ..Default::default()
+    };
+    let fake = FakeReceiver::start_with(opts)
+        .await
+        .expect("receiver starts");
+    let runner = Runner::new(fake.connector());
+    let account = fake.connect_account().await;
+    let draft = fake.valid_draft().await;
+    FakeControls::inject(&fake, KitFault::AcceptThenHang).await;
+    let mut attempt = runner.attempt(&account, &draft);
+    let outcome = runner.run(&mut attempt, &draft).await;
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Committed {
+                via_reconcile: true,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(attempt.log.commits, 1, "the delivery was not repeated");
+    assert!(attempt.log.early_absents > 0, "{:?}", attempt.log);
+    assert_eq!(fake.posts().len(), 1);
+    assert_eq!(fake.posts()[0].deliveries, 1);
+}
+
+#[tokio::test]
+async fn chaos_soak() {
+    let opts = ReceiverOptions {
+        listing_lag: chrono::Duration::seconds(2),
+        ..Default::default()
+    };
+    let fake = FakeReceiver::start_with(opts)
+        .await
+        .expect("receiver starts");
+    pressroom_connector::testkit::chaos_soak(&fake).await;
+    assert_eq!(fake.posts().len(), 30, "one post per delivery id");
 }

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use pressroom_connector::testkit::{Account, FakeControls, Fault as KitFault, Step};
+use pressroom_connector::testkit::{
+    Account, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault as KitFault, Step,
+};
 use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -115,5 +117,23 @@ impl FakeControls for FakeSnapchat {
 
     fn rate_limit_default(&self) -> Option<std::time::Duration> {
         Some(crate::RATE_LIMIT_DEFAULT)
+    }
+}
+
+/// "Tokens expire mid-run" is Snap's own: every access token issued so far is past its
+/// `expires_in` (30–60 min) and answers 401; refresh tokens stay valid.
+impl ChaosControls for FakeSnapchat {
+    fn set_chaos(&self, rates: ChaosRates) {
+        self.shared.set_chaos(rates);
+    }
+
+    fn expire_all_access_tokens(&self) {
+        let mut st = self.shared.state();
+        let past = st.now() - chrono::Duration::seconds(1);
+        st.tokens.values_mut().for_each(|t| t.expires_at = past);
+    }
+
+    fn chaos_injected(&self) -> ChaosCounts {
+        self.shared.chaos_injected()
     }
 }

@@ -5,7 +5,10 @@
 //! on FINALIZE (garbage ciphertext fails), media expiry after 24 h, stories and saved stories
 //! (title ≤ 45) and their listings, a "not allowlisted" switch (403 on every Public Profile
 //! call), 401 for expired tokens by the fake clock, and Snap's `request_status` envelopes.
+//! A story shows in its list only after `FakeOptions::listing_lag`; under chaos (`chaos.rs`)
+//! calls fail at random in Snap's words.
 
+mod chaos;
 mod controls;
 mod faults;
 mod routes;
@@ -34,6 +37,10 @@ pub struct FakeOptions {
     pub rotate_refresh: bool,
     /// false: every Public Profile call answers 403, as for an app Snap has not allowlisted.
     pub allowlisted: bool,
+    /// How long after posting a story takes to appear in `GET …/stories` (and saved stories).
+    pub listing_lag: Duration,
+    /// How long chaos holds a lost answer: past the kit connector's 1 s request timeout.
+    pub lost_answer_hold: std::time::Duration,
 }
 
 impl Default for FakeOptions {
@@ -42,6 +49,8 @@ impl Default for FakeOptions {
             access_ttl: Duration::seconds(3600),
             rotate_refresh: false,
             allowlisted: true,
+            listing_lag: Duration::zero(),
+            lost_answer_hold: std::time::Duration::from_millis(2500),
         }
     }
 }
@@ -132,6 +141,8 @@ impl State {
 pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub faults: faults::SharedFaults,
+    /// Random failures (`ChaosControls::set_chaos`); `None` when off.
+    pub chaos: Mutex<Option<pressroom_connector::testkit::Chaos>>,
 }
 
 impl Shared {
@@ -175,6 +186,7 @@ impl FakeSnapchat {
                 commits: 0,
             }),
             faults: Default::default(),
+            chaos: Mutex::new(None),
         });
         let app = routes::router(shared.clone());
         let task = tokio::spawn(async move {
@@ -202,6 +214,9 @@ impl FakeSnapchat {
         cfg.accounts_base = self.base_url();
         cfg.allowlisted = true;
         cfg.timeout_secs = 5;
+        // Covers this fake's listing lag, so an early "not listed" is never taken as absent.
+        let lag = self.shared.state().opts.listing_lag;
+        cfg.listing_lag_secs = u64::try_from(lag.num_seconds()).unwrap_or(0) + 1;
         cfg
     }
 

@@ -20,8 +20,9 @@ type S = AxState<Arc<Shared>>;
 
 pub fn router(shared: Arc<Shared>) -> Router {
     let faults = shared.faults.clone();
-    let api = Router::new()
-        .route("/login/oauth2/access_token", post(token))
+    // Chaos never touches the token endpoint (the kit's contract); the journal and scripted
+    // faults see every call, chaos included.
+    let profile = Router::new()
         .route("/v1/public_profiles/my_profile", get(my_profile))
         .route("/v1/public_profiles/{profile_id}/media", post(create_media))
         .route(
@@ -36,6 +37,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/v1/public_profiles/{profile_id}/saved_stories",
             post(post_saved).get(list_saved),
         )
+        .route_layer(from_fn_with_state(shared.clone(), super::chaos::middleware));
+    let api = Router::new()
+        .route("/login/oauth2/access_token", post(token))
+        .merge(profile)
         .route_layer(from_fn_with_state(faults.clone(), faults::middleware))
         .with_state(shared);
     let control = Router::new()
@@ -465,12 +470,15 @@ fn list(sh: &Shared, profile: &str, headers: &HeaderMap, kind: &str) -> Response
         return *r;
     }
     let now = st.now();
+    let lag = st.opts.listing_lag;
     let items: Vec<Value> = st
         .stories
         .iter()
         .filter(|s| s.profile_id == profile && s.kind == kind)
         // Stories disappear after 24 h; saved stories stay.
         .filter(|s| kind != "story" || now - s.created_at < chrono::Duration::hours(24))
+        // A story just posted shows in the list only after the listing lag.
+        .filter(|s| s.created_at + lag <= now)
         .map(|s| match kind {
             "story" => json!({ "story": { "id": s.id, "media_id": s.media_id, "created_at": s.created_at.to_rfc3339() } }),
             _ => json!({ "saved_story": { "id": s.id, "title": s.title, "snap_sources": [{ "media_id": s.media_id }] } }),

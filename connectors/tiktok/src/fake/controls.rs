@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pressroom_connector::testkit::{Account, FakeControls, Fault as KitFault, KitFeatures, Step};
+use pressroom_connector::testkit::{
+    Account, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault as KitFault, Step,
+};
 use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -110,16 +112,25 @@ impl FakeControls for FakeTikTok {
         REJECTION.into()
     }
 
-    fn features(&self) -> KitFeatures {
-        // Without the publish_id that init's answer carries, TikTok offers no lookup: a lost
-        // or 5xx init ends as unknown, never replayed.
-        KitFeatures {
-            reconcile: false,
-            ..KitFeatures::default()
-        }
-    }
-
     fn rate_limit_default(&self) -> Option<Duration> {
         Some(self.config().rate_limit_wait())
+    }
+}
+
+/// "Tokens expire mid-run" is TikTok's own: every access token issued so far is past its
+/// `expires_in`, answering 401 `access_token_invalid`; refresh tokens stay valid (and rotate).
+impl ChaosControls for FakeTikTok {
+    fn set_chaos(&self, rates: ChaosRates) {
+        self.shared.set_chaos(rates);
+    }
+
+    fn expire_all_access_tokens(&self) {
+        let mut st = self.shared.state();
+        let past = st.now() - chrono::Duration::seconds(1);
+        st.tokens.values_mut().for_each(|t| t.expires_at = past);
+    }
+
+    fn chaos_injected(&self) -> ChaosCounts {
+        self.shared.chaos_injected()
     }
 }

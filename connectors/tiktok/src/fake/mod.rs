@@ -8,11 +8,15 @@
 //! the fake *pulls* every photo URL and fails the publish like TikTok (`photo_pull_failed`,
 //! `picture_size_check_failed` for PNG or > 20 MB); status/fetch walks PROCESSING_DOWNLOAD →
 //! PROCESSING_UPLOAD → PUBLISH_COMPLETE (ids after N polls) or SEND_TO_USER_INBOX or FAILED.
+//! The creator's public post list (`/v2/video/list/`, scope `video.list`) shows direct,
+//! non-private posts once their photos are pulled, after an optional listing lag.
 //! A 429 carries no `Retry-After` (TikTok sends none). It records publishes, counts commits,
-//! takes faults.
+//! takes faults, and under chaos (`chaos.rs`) fails calls at random in TikTok's own words.
 
+mod chaos;
 mod controls;
 mod faults;
+mod list;
 mod routes;
 
 use std::collections::HashMap;
@@ -49,6 +53,10 @@ pub struct FakeOptions {
     pub id_empty_polls: u32,
     /// content/init calls allowed per token per minute.
     pub inits_per_minute: usize,
+    /// How long after init a post takes to appear in `/v2/video/list/` (moderation).
+    pub listing_lag: Duration,
+    /// How long chaos holds a lost answer: past the kit connector's 1 s request timeout.
+    pub lost_answer_hold: std::time::Duration,
 }
 
 impl Default for FakeOptions {
@@ -69,6 +77,8 @@ impl Default for FakeOptions {
             processing_polls: 1,
             id_empty_polls: 0,
             inits_per_minute: 6,
+            listing_lag: Duration::zero(),
+            lost_answer_hold: std::time::Duration::from_millis(2500),
         }
     }
 }
@@ -145,7 +155,12 @@ pub(crate) struct State {
     pub commits: u32,
 }
 
-pub(crate) const ALL_SCOPES: [&str; 3] = ["user.info.basic", "video.publish", "video.upload"];
+pub(crate) const ALL_SCOPES: [&str; 4] = [
+    "user.info.basic",
+    "video.publish",
+    "video.upload",
+    "video.list",
+];
 
 impl State {
     pub fn now(&self) -> DateTime<Utc> {
@@ -191,6 +206,8 @@ pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub faults: faults::SharedFaults,
     pub http: reqwest::Client,
+    /// Random failures (`ChaosControls::set_chaos`); `None` when off.
+    pub chaos: Mutex<Option<pressroom_connector::testkit::Chaos>>,
 }
 
 impl Shared {
@@ -240,6 +257,7 @@ impl FakeTikTok {
                 commits: 0,
             }),
             faults: Default::default(),
+            chaos: Mutex::new(None),
             http,
         });
         let app = routes::router(shared.clone());

@@ -18,12 +18,18 @@ type S = AxState<Arc<Shared>>;
 
 pub fn router(shared: Arc<Shared>) -> Router {
     let faults = shared.faults.clone();
-    let api = Router::new()
-        .route("/v2/oauth/token/", post(token))
-        .route("/v2/oauth/revoke/", post(revoke))
+    // Chaos never touches the OAuth endpoints (the kit's contract); the journal and scripted
+    // faults see every call, chaos included.
+    let posting = Router::new()
         .route("/v2/post/publish/creator_info/query/", post(creator_info))
         .route("/v2/post/publish/content/init/", post(content_init))
         .route("/v2/post/publish/status/fetch/", post(status_fetch))
+        .route("/v2/video/list/", post(super::list::video_list))
+        .route_layer(from_fn_with_state(shared.clone(), super::chaos::middleware));
+    let api = Router::new()
+        .route("/v2/oauth/token/", post(token))
+        .route("/v2/oauth/revoke/", post(revoke))
+        .merge(posting)
         .route_layer(from_fn_with_state(faults.clone(), faults::middleware))
         .with_state(shared);
     let control = Router::new()
@@ -34,14 +40,14 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// TikTok's envelope with an error object; every answer carries a `log_id`.
-fn tt_error(st: &mut State, status: u16, code: &str, message: &str) -> Response {
+pub(super) fn tt_error(st: &mut State, status: u16, code: &str, message: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body =
         json!({ "data": {}, "error": { "code": code, "message": message, "log_id": st.log_id() } });
     (status, Json(body)).into_response()
 }
 
-fn tt_ok(st: &mut State, data: Value) -> Response {
+pub(super) fn tt_ok(st: &mut State, data: Value) -> Response {
     Json(json!({ "data": data, "error": { "code": "ok", "message": "", "log_id": st.log_id() } }))
         .into_response()
 }
@@ -51,7 +57,7 @@ fn oauth_error(st: &mut State, status: StatusCode, error: &str, description: &st
     (status, Json(body)).into_response()
 }
 
-fn authorize(st: &mut State, headers: &HeaderMap) -> Result<Token, Box<Response>> {
+pub(super) fn authorize(st: &mut State, headers: &HeaderMap) -> Result<Token, Box<Response>> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -69,7 +75,7 @@ fn authorize(st: &mut State, headers: &HeaderMap) -> Result<Token, Box<Response>
     }
 }
 
-fn scope_missing(st: &mut State, t: &Token, scope: &str) -> Option<Response> {
+pub(super) fn scope_missing(st: &mut State, t: &Token, scope: &str) -> Option<Response> {
     if t.scopes.iter().any(|s| s == scope) {
         return None;
     }

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use pressroom_connector::testkit::{Account, FakeControls, Fault as KitFault, KitFeatures};
+use pressroom_connector::testkit::{
+    Account, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault as KitFault,
+};
 use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -24,17 +26,9 @@ impl FakeControls for FakeReceiver {
         }
     }
 
-    /// Webhook tokens are static (no refresh); everything else applies.
-    fn features(&self) -> KitFeatures {
-        KitFeatures {
-            refresh: false,
-            ..KitFeatures::default()
-        }
-    }
-
     async fn connect_account(&self) -> Account {
         let dest = format!("dest-{}", self.shared.state().seq + 1);
-        let token = self.token(&dest);
+        let (token, refresh) = self.grant(&dest);
         Account {
             account: AccountRef {
                 id: format!("acc-{dest}"),
@@ -43,7 +37,7 @@ impl FakeControls for FakeReceiver {
             },
             credentials: Credentials {
                 access_token: SecretString::from(token),
-                refresh_token: None,
+                refresh_token: Some(SecretString::from(refresh)),
                 expires_at: None,
                 extra: json!({}),
             },
@@ -91,7 +85,11 @@ impl FakeControls for FakeReceiver {
         self.expire_token(account.credentials.access_token.expose_secret());
     }
 
-    async fn revoke_refresh(&self, _account: &Account) {}
+    async fn revoke_refresh(&self, account: &Account) {
+        if let Some(r) = &account.credentials.refresh_token {
+            self.revoke_refresh_token(r.expose_secret());
+        }
+    }
 
     async fn published_count(&self, account: &Account) -> usize {
         self.posts()
@@ -102,5 +100,22 @@ impl FakeControls for FakeReceiver {
 
     fn rejection_reason(&self) -> String {
         REJECTION.into()
+    }
+}
+
+/// "Tokens expire mid-run", for a receiver: its bearer tokens expire (RFC 6750
+/// `invalid_token`) and the connector renews them at the receiver's `token_url`. Signatures
+/// cannot expire in flight: each delivery is signed when it is sent.
+impl ChaosControls for FakeReceiver {
+    fn set_chaos(&self, rates: ChaosRates) {
+        self.shared.set_chaos(rates);
+    }
+
+    fn expire_all_access_tokens(&self) {
+        self.expire_all_tokens();
+    }
+
+    fn chaos_injected(&self) -> ChaosCounts {
+        self.shared.chaos_injected()
     }
 }

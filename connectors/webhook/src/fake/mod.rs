@@ -3,9 +3,17 @@
 //! inline media and checks its sha256, dedupes on `webhook-id` (a repeated delivery gets the
 //! first receipt and creates nothing), answers `{"id","url"}`, and serves the optional status
 //! endpoint. It records deliveries, counts posts, and takes scripted faults.
+//!
+//! Bearer tokens expire the OAuth 2.0 way: an expired token gets 401 with
+//! `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750) and `POST /oauth/token`
+//! (`grant_type=refresh_token`, RFC 6749 §6) issues a new one. The status endpoint shows a
+//! delivery only after `ReceiverOptions::listing_lag` (a receiver that queues before it
+//! stores); under chaos (`chaos.rs`) calls fail at random.
 
+mod chaos;
 mod controls;
 mod faults;
+mod oauth;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -42,12 +50,34 @@ pub struct Delivery {
     pub media: Vec<Value>,
     /// How many times this webhook-id arrived (dedupe hits included).
     pub deliveries: u32,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Knobs for the receiver's behaviour.
+#[derive(Clone, Debug)]
+pub struct ReceiverOptions {
+    /// How long after a delivery the status endpoint starts to show it.
+    pub listing_lag: chrono::Duration,
+    /// How long chaos holds a lost answer: past the kit connector's 1 s request timeout.
+    pub lost_answer_hold: std::time::Duration,
+}
+
+impl Default for ReceiverOptions {
+    fn default() -> Self {
+        Self {
+            listing_lag: chrono::Duration::zero(),
+            lost_answer_hold: std::time::Duration::from_millis(2500),
+        }
+    }
 }
 
 struct State {
+    opts: ReceiverOptions,
     posts: Vec<Delivery>,
     tokens: HashMap<String, bool>,
     expired: HashSet<String>,
+    /// refresh token → revoked
+    refresh: HashMap<String, bool>,
     seq: u64,
 }
 
@@ -56,6 +86,8 @@ struct Shared {
     secret: WebhookSecret,
     faults: faults::SharedFaults,
     base: String,
+    /// Random failures (`ChaosControls::set_chaos`); `None` when off.
+    chaos: Mutex<Option<pressroom_connector::testkit::Chaos>>,
 }
 
 impl Shared {
@@ -80,23 +112,35 @@ impl Drop for FakeReceiver {
 
 impl FakeReceiver {
     pub async fn start() -> std::io::Result<Self> {
+        Self::start_with(ReceiverOptions::default()).await
+    }
+
+    pub async fn start_with(opts: ReceiverOptions) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
+                opts,
                 posts: Vec::new(),
                 tokens: HashMap::new(),
                 expired: HashSet::new(),
+                refresh: HashMap::new(),
                 seq: 0,
             }),
             secret: WebhookSecret::generate(),
             faults: Default::default(),
             base: format!("http://{addr}"),
+            chaos: Mutex::new(None),
         });
         let f = shared.faults.clone();
-        let app = Router::new()
+        // Chaos never touches the token endpoint (the kit's contract).
+        let hooks = Router::new()
             .route("/hooks/pressroom", post(receive))
             .route("/hooks/status", get(status))
+            .route_layer(from_fn_with_state(shared.clone(), chaos::middleware));
+        let app = Router::new()
+            .route("/oauth/token", post(oauth::token))
+            .merge(hooks)
             .route_layer(from_fn_with_state(f.clone(), faults::middleware))
             .with_state(shared.clone())
             .merge(
@@ -131,7 +175,11 @@ impl FakeReceiver {
             self.shared.secret.export(),
         );
         cfg.status_url = Some(base.join("/hooks/status").expect("joins"));
+        cfg.token_url = Some(base.join("/oauth/token").expect("joins"));
         cfg.timeout_secs = 5;
+        // Covers this receiver's lag, so an early 404 is never taken as absent.
+        let lag = self.shared.state().opts.listing_lag;
+        cfg.listing_lag_secs = u64::try_from(lag.num_seconds()).unwrap_or(0) + 1;
         cfg
     }
 
@@ -148,8 +196,30 @@ impl FakeReceiver {
         t
     }
 
+    /// A bearer token and the refresh token that renews it at `/oauth/token`.
+    pub fn grant(&self, account: &str) -> (String, String) {
+        let access = self.token(account);
+        let mut st = self.shared.state();
+        let refresh = format!("wh-rt-{}-{account}", st.seq);
+        st.refresh.insert(refresh.clone(), false);
+        (access, refresh)
+    }
+
     pub fn expire_token(&self, token: &str) {
         self.shared.state().expired.insert(token.into());
+    }
+
+    /// Every bearer token issued so far expires.
+    pub fn expire_all_tokens(&self) {
+        let mut st = self.shared.state();
+        let all: Vec<String> = st.tokens.keys().cloned().collect();
+        st.expired.extend(all);
+    }
+
+    pub fn revoke_refresh_token(&self, refresh: &str) {
+        if let Some(r) = self.shared.state().refresh.get_mut(refresh) {
+            *r = true;
+        }
     }
 
     pub fn inject(&self, fault: Fault) {
@@ -174,6 +244,25 @@ fn refuse(status: StatusCode, error: &str) -> Response {
     (status, Json(json!({ "error": error }))).into_response()
 }
 
+/// RFC 6750 §3.1: an unknown or expired bearer token.
+fn invalid_token() -> Response {
+    let mut resp = refuse(StatusCode::UNAUTHORIZED, "token expired or unknown");
+    resp.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static(
+            r#"Bearer realm="hooks", error="invalid_token", error_description="The access token expired""#,
+        ),
+    );
+    resp
+}
+
+/// A bearer token, when sent, must be known and unexpired.
+fn token_refused(st: &State, headers: &HeaderMap) -> bool {
+    header(headers, "authorization")
+        .strip_prefix("Bearer ")
+        .is_some_and(|t| !st.tokens.contains_key(t) || st.expired.contains(t))
+}
+
 fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
     h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
@@ -192,10 +281,8 @@ async fn receive(AxState(sh): AxState<Arc<Shared>>, headers: HeaderMap, body: By
         return refuse(StatusCode::UNAUTHORIZED, &e.to_string());
     }
     let mut st = sh.state();
-    if let Some(token) = header(&headers, "authorization").strip_prefix("Bearer ")
-        && (!st.tokens.contains_key(token) || st.expired.contains(token))
-    {
-        return refuse(StatusCode::UNAUTHORIZED, "token expired or unknown");
+    if token_refused(&st, &headers) {
+        return invalid_token();
     }
     if let Some(p) = st.posts.iter_mut().find(|p| p.webhook_id == id) {
         p.deliveries += 1;
@@ -261,17 +348,27 @@ async fn receive(AxState(sh): AxState<Arc<Shared>>, headers: HeaderMap, body: By
         caption,
         media,
         deliveries: 1,
+        received_at: chrono::Utc::now(),
     });
     Json(json!({ "id": post_id, "url": format!("{}/posts/{post_id}", sh.base) })).into_response()
 }
 
 async fn status(
     AxState(sh): AxState<Arc<Shared>>,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let st = sh.state();
+    if token_refused(&st, &headers) {
+        return invalid_token();
+    }
     let id = q.get("webhook_id").map(String::as_str).unwrap_or("");
-    match st.posts.iter().find(|p| p.webhook_id == id) {
+    let stored_by = chrono::Utc::now() - st.opts.listing_lag;
+    match st
+        .posts
+        .iter()
+        .find(|p| p.webhook_id == id && p.received_at <= stored_by)
+    {
         Some(p) => Json(json!({ "id": p.id, "url": format!("{}/posts/{}", sh.base, p.id) }))
             .into_response(),
         None => refuse(StatusCode::NOT_FOUND, "no delivery with that webhook-id"),

@@ -1,0 +1,61 @@
+//! Random failures in Snap's words (issue #20), on every Public Profile call (the token
+//! endpoint is left alone): a 500 with Snap's `request_status: "ERROR"` envelope, which
+//! creates nothing; a 429 without rate headers (Snap documents none); and lost answers, where
+//! the call is carried out (a story post creates the story) and its answer is held past the
+//! connector's timeout. Snap documents no error codes; the codes here are the fake's own.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use pressroom_connector::testkit::{Chaos, ChaosCounts, ChaosRates, ChaosRoll, counts_of};
+use serde_json::json;
+
+use super::Shared;
+
+impl Shared {
+    fn chaos(&self) -> std::sync::MutexGuard<'_, Option<Chaos>> {
+        self.chaos.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_chaos(&self, rates: ChaosRates) {
+        *self.chaos() = Chaos::new(rates);
+    }
+
+    pub fn chaos_injected(&self) -> ChaosCounts {
+        counts_of(self.chaos().as_ref())
+    }
+}
+
+fn envelope(sh: &Shared, code: &str, message: &str) -> serde_json::Value {
+    json!({
+        "request_status": "ERROR", "request_id": format!("req-chaos-{}", sh.state().next_id()),
+        "debug_message": message, "display_message": message, "error_code": code,
+    })
+}
+
+pub async fn middleware(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let roll = sh.chaos().as_mut().and_then(Chaos::roll);
+    match roll {
+        None => next.run(req).await,
+        Some(ChaosRoll::ServerError) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(envelope(&sh, "E5000", "Internal server error")),
+        )
+            .into_response(),
+        Some(ChaosRoll::RateLimited) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(envelope(&sh, "E4290", "Too many requests")),
+        )
+            .into_response(),
+        Some(ChaosRoll::LoseAnswer) => {
+            let resp = next.run(req).await;
+            let hold = sh.state().opts.lost_answer_hold;
+            tokio::time::sleep(hold).await;
+            resp
+        }
+    }
+}
