@@ -10,6 +10,7 @@ mod m0003_webhooks_out;
 mod m0004_campaign_deleted;
 mod m0005_one_asset_per_generation_key;
 mod m0006_page_indexes;
+mod m0007_idempotency_by_key;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_campaign_deleted::Migration),
             Box::new(m0005_one_asset_per_generation_key::Migration),
             Box::new(m0006_page_indexes::Migration),
+            Box::new(m0007_idempotency_by_key::Migration),
         ]
     }
 }

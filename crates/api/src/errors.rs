@@ -18,6 +18,8 @@ pub enum Code {
     Conflict,
     IdempotencyMismatch,
     IdempotencyInFlight,
+    IdempotencyReplayRefused,
+    TemplateLimit,
     PayloadTooLarge,
     RateLimited,
     WebhookRejected,
@@ -76,6 +78,18 @@ const TABLE: &[(Code, &str, u16, &str)] = &[
         "idempotency_key_in_flight",
         409,
         "A request with this Idempotency-Key is still being processed",
+    ),
+    (
+        Code::IdempotencyReplayRefused,
+        "idempotency_replay_refused",
+        409,
+        "This Idempotency-Key's first response carried a secret, which is shown once and not stored",
+    ),
+    (
+        Code::TemplateLimit,
+        "template_limit",
+        422,
+        "A template breaks a limit on its size, memory, output or running time",
     ),
     (
         Code::PayloadTooLarge,
@@ -189,6 +203,17 @@ impl ApiError {
         // The detail goes to the log, not to the client: it may name tables or hosts.
         tracing::error!(error = %err, "api: internal error");
         Self::new(Code::Internal, "internal error; see the server log")
+    }
+
+    /// A template broke one of its limits (memory, output, fuel, size, allowed syntax): the
+    /// answer names the limit in `detail` and in `limit`.
+    pub fn template_limit(
+        limit: pressroom_core::template::TemplateLimit,
+        field: &str,
+        message: &str,
+    ) -> Self {
+        Self::new(Code::TemplateLimit, format!("{field}: {message}"))
+            .with_extra(serde_json::json!({ "limit": limit.as_str(), "field": field }))
     }
 
     pub fn with_extra(mut self, extra: serde_json::Value) -> Self {

@@ -84,7 +84,7 @@ async fn check(g: &Guard, mut req: Request, next: Next) -> Result<Response, ApiE
         .map(|v| v.to_str().map(str::to_owned));
     match (spec.method, key) {
         (Method::Post, Some(Ok(key))) => {
-            idempotency::run(&g.state, &ctx, &key, spec.path, req, next).await
+            idempotency::run(&g.state, &ctx, &key, spec, req, next).await
         }
         (_, Some(Err(_))) => Err(ApiError::invalid("Idempotency-Key must be visible ASCII")),
         _ => Ok(next.run(req).await),

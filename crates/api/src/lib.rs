@@ -80,6 +80,10 @@ pub struct ApiState {
     /// Rendition presets campaigns may name: the bundled table unless the binary passes the
     /// configured one ([`ApiState::with_presets`]).
     pub presets: Arc<pressroom_media::Presets>,
+    /// How long an `Idempotency-Key` record is honoured; older ones are replaced and purged
+    /// ([`ApiState::with_idempotency_retention`], 24 h by default).
+    pub idempotency_retention: std::time::Duration,
+    pub(crate) idempotency_purge: Arc<idempotency::PurgeClock>,
     pub(crate) pending_connects: Arc<connect::PendingConnects>,
     pub(crate) limiter: Arc<ratelimit::Limiter>,
     pub(crate) auth_cache: Arc<auth::AuthCache>,
@@ -101,11 +105,19 @@ impl ApiState {
             oauth_redirect_uri: None,
             webhooks_allow_private: false,
             presets: Arc::new(pressroom_media::Presets::builtin().clone()),
+            idempotency_retention: idempotency::DEFAULT_RETENTION,
+            idempotency_purge: Arc::default(),
             pending_connects: Arc::default(),
             limiter: Arc::new(ratelimit::Limiter::new(RateLimit::default())),
             auth_cache: Arc::default(),
             metrics: Arc::default(),
         }
+    }
+
+    /// Sets how long `Idempotency-Key` records are honoured before they are purged.
+    pub fn with_idempotency_retention(mut self, retention: std::time::Duration) -> Self {
+        self.idempotency_retention = retention;
+        self
     }
 
     pub fn with_generator(mut self, generator: Arc<dyn Generator>) -> Self {

@@ -60,6 +60,9 @@ pub struct RouteSpec {
     pub body: bool,
     /// Whether the route is a paginated list (`?limit=&cursor=`).
     pub paged: bool,
+    /// Whether a success answer carries a secret shown once (a key, a signing secret): its
+    /// body is never stored for `Idempotency-Key` replays, and a replay answers 409.
+    pub secret: bool,
     pub(crate) handler: fn() -> MethodRouter<ApiState>,
 }
 
@@ -86,6 +89,9 @@ const O: Access = Access::Workspace(Role::Owner);
 
 macro_rules! route {
     ($m:ident $path:literal, $access:expr, $ok:literal, $summary:literal, body: $body:literal, paged: $paged:literal, $handler:expr) => {
+        route!($m $path, $access, $ok, $summary, body: $body, paged: $paged, secret: false, $handler)
+    };
+    ($m:ident $path:literal, $access:expr, $ok:literal, $summary:literal, body: $body:literal, paged: $paged:literal, secret: $secret:literal, $handler:expr) => {
         RouteSpec {
             method: route!(@m $m),
             path: $path,
@@ -94,6 +100,7 @@ macro_rules! route {
             summary: $summary,
             body: $body,
             paged: $paged,
+            secret: $secret,
             handler: || route!(@r $m, $handler),
         }
     };
@@ -115,17 +122,17 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/openapi.json", Access::Public, 200, "This OpenAPI 3.1 document", body: false, paged: false, ops::openapi),
     route!(GET "/v1/workspaces", Access::Instance, 200, "List workspaces (instance admin)", body: false, paged: true, workspaces::list),
     route!(POST "/v1/workspaces", Access::Instance, 201, "Create a workspace (instance admin)", body: true, paged: false, workspaces::create),
-    route!(POST "/v1/workspaces/{workspace_id}/keys", Access::Instance, 201, "Create a key in a workspace (instance admin)", body: true, paged: false, keys::create_for_workspace),
+    route!(POST "/v1/workspaces/{workspace_id}/keys", Access::Instance, 201, "Create a key in a workspace (instance admin)", body: true, paged: false, secret: true, keys::create_for_workspace),
     route!(GET "/v1/workspaces/current", V, 200, "The key's workspace", body: false, paged: false, workspaces::current),
     route!(POST "/v1/workspaces/current/erase", O, 200, "GDPR: erase the workspace's personal data and generated assets (body: {\"confirm\": slug})", body: true, paged: false, workspaces::erase),
     route!(GET "/v1/campaigns", V, 200, "List campaigns", body: false, paged: true, campaigns::list),
     route!(POST "/v1/campaigns", E, 201, "Create or update a campaign from its TOML source", body: true, paged: false, campaigns::create),
-    route!(POST "/v1/campaigns/validate", V, 200, "Validate a campaign's TOML source without saving it", body: true, paged: false, campaigns::validate),
+    route!(POST "/v1/campaigns/validate", E, 200, "Validate a campaign's TOML source without saving it", body: true, paged: false, campaigns::validate),
     route!(GET "/v1/campaigns/{id}", V, 200, "Get a campaign", body: false, paged: false, campaigns::get_one),
     route!(POST "/v1/campaigns/{id}/pause", E, 200, "Pause a campaign's schedule", body: false, paged: false, campaigns::pause),
     route!(POST "/v1/campaigns/{id}/resume", E, 200, "Resume a campaign's schedule", body: false, paged: false, campaigns::resume),
     route!(POST "/v1/campaigns/{id}/trigger", E, 202, "Fire a campaign now with variables", body: true, paged: false, campaigns::trigger),
-    route!(POST "/v1/campaigns/{id}/preview", V, 200, "Render a run's prompt and captions with variables and check them, without running anything", body: true, paged: false, preview::preview),
+    route!(POST "/v1/campaigns/{id}/preview", E, 200, "Render a run's prompt and captions with variables and check them, without running anything", body: true, paged: false, preview::preview),
     route!(DELETE "/v1/campaigns/{id}", E, 200, "Delete a campaign (soft: runs and posts stay; queued work withdrawn; 409 while publishing)", body: false, paged: false, campaigns::delete),
     route!(GET "/v1/runs", V, 200, "List runs", body: false, paged: true, runs::list),
     route!(GET "/v1/runs/{id}", V, 200, "Get a run", body: false, paged: false, runs::get_one),
@@ -142,16 +149,16 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(POST "/v1/accounts/{id}/disconnect", A, 200, "Disconnect an account (its posts wait for a reconnect)", body: false, paged: false, accounts::disconnect),
     route!(GET "/v1/usage", V, 200, "Images generated and posts published per day (UTC)", body: false, paged: false, usage::get),
     route!(GET "/v1/keys", A, 200, "List API keys", body: false, paged: true, keys::list),
-    route!(POST "/v1/keys", A, 201, "Create an API key (shown once)", body: true, paged: false, keys::create),
+    route!(POST "/v1/keys", A, 201, "Create an API key (shown once)", body: true, paged: false, secret: true, keys::create),
     route!(DELETE "/v1/keys/{id}", A, 204, "Revoke an API key", body: false, paged: false, keys::revoke),
     route!(GET "/v1/audit", A, 200, "List the audit log", body: false, paged: true, audit::list),
     route!(GET "/v1/hooks", A, 200, "List inbound webhooks", body: false, paged: true, hooks::list),
-    route!(POST "/v1/hooks", A, 201, "Create an inbound webhook for a campaign (secret shown once)", body: true, paged: false, hooks::create),
-    route!(POST "/v1/hooks/{hook_id}/secrets", A, 201, "Add a signing secret to an inbound webhook (rotation; previous secrets keep verifying; shown once)", body: false, paged: false, crate::handlers::hook_secrets::add),
+    route!(POST "/v1/hooks", A, 201, "Create an inbound webhook for a campaign (secret shown once)", body: true, paged: false, secret: true, hooks::create),
+    route!(POST "/v1/hooks/{hook_id}/secrets", A, 201, "Add a signing secret to an inbound webhook (rotation; previous secrets keep verifying; shown once)", body: false, paged: false, secret: true, crate::handlers::hook_secrets::add),
     route!(POST "/v1/hooks/{hook_id}/secrets/retire", A, 200, "End a rotation: only the newest signing secret verifies", body: false, paged: false, crate::handlers::hook_secrets::retire_previous),
     route!(POST "/v1/hooks/{hook_id}", Access::Signature, 202, "Receive a CMS webhook (Standard Webhooks signature)", body: true, paged: false, hooks::receive),
     route!(GET "/v1/webhook-endpoints", A, 200, "List outbound webhook endpoints (post events)", body: false, paged: true, crate::handlers::webhook_endpoints::list),
-    route!(POST "/v1/webhook-endpoints", A, 201, "Create an outbound webhook endpoint for post events (secret shown once)", body: true, paged: false, crate::handlers::webhook_endpoints::create),
+    route!(POST "/v1/webhook-endpoints", A, 201, "Create an outbound webhook endpoint for post events (secret shown once)", body: true, paged: false, secret: true, crate::handlers::webhook_endpoints::create),
     route!(DELETE "/v1/webhook-endpoints/{id}", A, 204, "Delete an outbound webhook endpoint", body: false, paged: false, crate::handlers::webhook_endpoints::delete),
     route!(POST "/v1/images/generations", E, 200, "OpenAI-compatible image generation. response_format url (the default) answers a signed link to the stored image, valid media.link_ttl_secs (default 3600 s); without media.public_base_url configured it answers a data:image/png;base64 URL instead. b64_json answers the PNG inline and stores nothing", body: true, paged: false, images::generations),
 ];

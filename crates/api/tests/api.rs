@@ -26,5 +26,7 @@ mod policy_reuse;
 mod resources;
 #[path = "api/schema_drift.rs"]
 mod schema_drift;
+#[path = "api/template_limits.rs"]
+mod template_limits;
 #[path = "api/webhooks_out.rs"]
 mod webhooks_out;

@@ -9,6 +9,8 @@
 #[path = "store/harness.rs"]
 mod harness;
 
+#[path = "store/idempotency.rs"]
+mod idempotency;
 #[path = "store/instance_lock.rs"]
 mod instance_lock;
 #[path = "store/page.rs"]

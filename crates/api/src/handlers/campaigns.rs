@@ -142,7 +142,20 @@ async fn check(
     const FILE: &str = "request body";
     let spec = match parse_campaign(source, FILE) {
         Ok(spec) => spec,
-        Err(issues) => return Ok(Err(issues)),
+        Err(issues) => {
+            // A template over a limit is its own 4xx naming the limit: the template must
+            // change, whatever else is wrong.
+            if let Some((limit, issue)) =
+                issues.iter().find_map(|i| i.limit.map(|limit| (limit, i)))
+            {
+                return Err(ApiError::template_limit(
+                    limit,
+                    &issue.field,
+                    &issue.message,
+                ));
+            }
+            return Ok(Err(issues));
+        }
     };
     let ws = workspace::Entity::find_by_id(ws_id.to_string())
         .one(state.store.conn())
@@ -161,6 +174,7 @@ async fn check(
                 "names workspace {:?} but this key belongs to {:?}",
                 spec.workspace, ws.slug
             ),
+            limit: None,
         });
     }
     // (name, platform) of the workspace's accounts.

@@ -1,5 +1,6 @@
 //! API keys: list, create (the key is in the response once and never again), revoke. A key
-//! can only mint keys of its own role or lower, so an admin cannot make an owner.
+//! can only act on keys of its own role or lower: an admin can neither make an owner nor
+//! revoke one.
 
 use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
@@ -112,6 +113,8 @@ pub async fn revoke(
     let ws = ctx.workspace()?;
     let now = state.store.now_ms().await?;
     let tx = state.store.begin().await?;
+    let target = api_keys::get(&state.store, &tx, ws, &id).await?;
+    may_act_on(&ctx, &target, "revoke")?;
     api_keys::revoke(&state.store, &tx, now, ws, &id).await?;
     audit::record(
         &tx,
@@ -126,6 +129,19 @@ pub async fn revoke(
     tx.commit().await.map_err(ApiError::internal)?;
     state.auth_cache.clear();
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Refuses acting on a key whose role is above the caller's (a stored role this build does
+/// not know counts as above everyone).
+fn may_act_on(ctx: &Ctx, target: &api_keys::ApiKeyRow, action: &str) -> ApiResult<()> {
+    match Role::parse(&target.role) {
+        Some(role) if ctx.role.allows(role) => Ok(()),
+        _ => Err(ApiError::forbidden(format!(
+            "a {} key cannot {action} a {} key: its role is above the caller's",
+            ctx.role.as_str(),
+            target.role
+        ))),
+    }
 }
 
 fn workspace_role(s: &str) -> ApiResult<Role> {

@@ -8,7 +8,7 @@ use crate::handlers::Path;
 use axum::extract::State;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
-use pressroom_core::campaign::{RunFacts, render_texts, template_context};
+use pressroom_core::campaign::{RunFacts, parse_campaign, render_texts, template_context};
 use pressroom_store::repo::{accounts, campaigns};
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +62,20 @@ pub struct Preview {
     pub variables: serde_json::Value,
 }
 
+/// A campaign saved before templates had a budget may now break a limit: that is the
+/// caller's 422 naming the limit, not a server error.
+fn stored_template_limit(source: &str) -> Option<ApiError> {
+    let issues = parse_campaign(source, "stored campaign").err()?;
+    let (limit, issue) = issues
+        .iter()
+        .find_map(|i| i.limit.map(|limit| (limit, i)))?;
+    Some(ApiError::template_limit(
+        limit,
+        &issue.field,
+        &issue.message,
+    ))
+}
+
 pub async fn preview(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
@@ -71,7 +85,12 @@ pub async fn preview(
     let ws = ctx.workspace()?;
     let input: PreviewBody = json_body(&body)?;
     let row = campaigns::get_live(&state.store, ws, &id).await?;
-    let spec = pressroom_scheduler::fire::stored_spec(&row).map_err(ApiError::internal)?;
+    let spec = match pressroom_scheduler::fire::stored_spec(&row) {
+        Ok(spec) => spec,
+        Err(e) => {
+            return Err(stored_template_limit(&row.source).unwrap_or_else(|| ApiError::internal(e)));
+        }
+    };
     let fire_at = match input.fire_at {
         Some(at) => at,
         None => DateTime::from_timestamp_millis(state.store.now_ms().await?).unwrap_or_default(),
@@ -85,16 +104,28 @@ pub async fn preview(
     let vars = template_context(&spec, &facts, &serde_json::Value::Object(input.variables));
     let (texts, problems) = match render_texts(&spec, &vars) {
         Ok(t) => (Some(t), Vec::new()),
-        Err(failed) => (
-            None,
-            failed
-                .into_iter()
-                .map(|p| Problem {
-                    field: p.field.to_string(),
-                    message: p.error.to_string(),
-                })
-                .collect(),
-        ),
+        Err(failed) => {
+            if let Some((limit, p)) = failed
+                .iter()
+                .find_map(|p| p.error.limit().map(|limit| (limit, p)))
+            {
+                return Err(ApiError::template_limit(
+                    limit,
+                    p.field,
+                    &p.error.to_string(),
+                ));
+            }
+            (
+                None,
+                failed
+                    .into_iter()
+                    .map(|p| Problem {
+                        field: p.field.to_string(),
+                        message: p.error.to_string(),
+                    })
+                    .collect(),
+            )
+        }
     };
     let caption = texts.as_ref().map(|t| t.caption.clone());
     let mut targets = Vec::with_capacity(spec.targets.len());

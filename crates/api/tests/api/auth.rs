@@ -154,5 +154,57 @@ pub async fn workspace_comes_from_the_key(app: TestApp) -> anyhow::Result<()> {
 
 on_both_backends!(
     missing_bad_and_revoked_keys_are_401,
-    workspace_comes_from_the_key
+    workspace_comes_from_the_key,
+    keys_above_the_callers_role_cannot_be_revoked,
 );
+
+/// Issue 11: an Admin could revoke the Owner's key. A key may act only on keys of its own
+/// role or lower; above that the answer is 403 naming why, and the key keeps working.
+pub async fn keys_above_the_callers_role_cannot_be_revoked(app: TestApp) -> anyhow::Result<()> {
+    let w = app.world("revoke-up").await?;
+    let revoke = |by: Role, target: Role| {
+        app.http
+            .delete(app.url(&format!("/v1/keys/{}", w.key_id(target))))
+            .bearer_auth(w.key(by))
+            .send()
+    };
+    let resp = revoke(Role::Admin, Role::Owner).await?;
+    anyhow::ensure!(
+        resp.status() == 403,
+        "admin revoking owner: {}",
+        resp.status()
+    );
+    let problem: serde_json::Value = resp.json().await?;
+    anyhow::ensure!(
+        problem["code"] == "forbidden"
+            && problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("admin") && d.contains("owner") && d.contains("above")),
+        "{problem}"
+    );
+    let still = app
+        .http
+        .get(app.url("/v1/workspaces/current"))
+        .bearer_auth(w.key(Role::Owner))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        still.status() == 200,
+        "owner key after refusal: {}",
+        still.status()
+    );
+    // Its own role and below stay revocable.
+    let resp = revoke(Role::Admin, Role::Editor).await?;
+    anyhow::ensure!(
+        resp.status() == 204,
+        "admin revoking editor: {}",
+        resp.status()
+    );
+    let resp = revoke(Role::Owner, Role::Admin).await?;
+    anyhow::ensure!(
+        resp.status() == 204,
+        "owner revoking admin: {}",
+        resp.status()
+    );
+    Ok(())
+}

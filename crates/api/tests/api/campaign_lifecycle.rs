@@ -36,7 +36,7 @@ async fn preview(app: &TestApp, w: &World, id: &str, body: Value) -> anyhow::Res
     call(
         app,
         reqwest::Method::POST,
-        w.key(Role::Viewer),
+        w.key(Role::Editor),
         &path,
         Some(body),
     )

@@ -65,7 +65,7 @@ pub async fn campaigns_runs_posts(app: TestApp) -> anyhow::Result<()> {
     let v: Value = app
         .http
         .post(app.url("/v1/campaigns/validate"))
-        .bearer_auth(w.key(Role::Viewer))
+        .bearer_auth(w.key(Role::Editor))
         .body("name = ")
         .send()
         .await?
@@ -857,7 +857,7 @@ pub async fn out_of_range_and_malformed_inputs_answer_400(app: TestApp) -> anyho
     anyhow::ensure!(status == 201 && created["name"] == "", "{status} {created}");
     let (status, body) = call(
         &app,
-        viewer,
+        editor,
         reqwest::Method::POST,
         &preview,
         Some(r#"{"fire_at": null}"#),
@@ -869,7 +869,7 @@ pub async fn out_of_range_and_malformed_inputs_answer_400(app: TestApp) -> anyho
         let mut req = app
             .http
             .post(app.url("/v1/campaigns/validate"))
-            .bearer_auth(viewer);
+            .bearer_auth(editor);
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
         }

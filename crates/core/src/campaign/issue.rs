@@ -22,6 +22,9 @@ pub struct SpecIssue {
     pub field: String,
     /// What is wrong, in words.
     pub message: String,
+    /// The template limit broken, when that is the problem (callers answer it differently:
+    /// the template must change, not a value).
+    pub limit: Option<crate::template::TemplateLimit>,
 }
 
 impl SpecIssue {
@@ -40,6 +43,7 @@ impl SpecIssue {
             column,
             field: field.into(),
             message: message.into(),
+            limit: None,
         }
     }
 }

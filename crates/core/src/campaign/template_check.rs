@@ -59,6 +59,7 @@ pub(crate) fn read_template(
                     line: err.line(),
                     column: 1,
                     field: item.path.clone(),
+                    limit: err.limit(),
                     message: match err {
                         TemplateError::Syntax { message, .. } => {
                             format!("template syntax error: {message}")
@@ -92,6 +93,9 @@ pub(crate) fn check_template_field(
     };
     let TemplateError::Syntax { line, message } = &err else {
         sink.push(span, field, err.to_string());
+        if let Some(issue) = sink.issues.last_mut() {
+            issue.limit = err.limit();
+        }
         return;
     };
     let offset = line_offset_in_value(sink.source, span.clone(), *line).unwrap_or(span.start);

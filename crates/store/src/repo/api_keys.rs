@@ -119,6 +119,21 @@ pub async fn list(
         .collect()
 }
 
+/// One key of this workspace (revoked or not).
+pub async fn get<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    workspace_id: &str,
+    id: &str,
+) -> Result<ApiKeyRow> {
+    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1 AND workspace_id = $2");
+    let row = conn
+        .query_one_raw(store.stmt(&sql, vec![id.into(), workspace_id.into()]))
+        .await?
+        .ok_or_else(|| StoreError::not_found("api key", id))?;
+    Ok(ApiKeyRow::from_query_result(&row, "")?)
+}
+
 /// Revokes a key of this workspace (idempotent: revoking twice keeps the first time).
 pub async fn revoke<C: ConnectionTrait>(
     store: &Store,
