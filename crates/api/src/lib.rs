@@ -80,7 +80,7 @@ pub struct ApiState {
     /// Rendition presets campaigns may name: the bundled table unless the binary passes the
     /// configured one ([`ApiState::with_presets`]).
     pub presets: Arc<pressroom_media::Presets>,
-    pub(crate) pending_connects: Arc<connect::PendingConnects>,
+    pub(crate) pending_connects: Arc<connect::pending::PendingConnects>,
     pub(crate) limiter: Arc<ratelimit::Limiter>,
     pub(crate) auth_cache: Arc<auth::AuthCache>,
     pub(crate) metrics: Arc<metrics::Metrics>,
