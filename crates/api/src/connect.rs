@@ -2,10 +2,12 @@
 //! URL; the browser comes back to `GET /v1/oauth/callback`, which exchanges the code and stores
 //! the granted accounts with sealed tokens. The platform steps live in the connector crates,
 //! which are features of the binary, so the binary plugs them in as [`ConnectFlows`].
+//! A started connect waits in [`pending`], bound to the starting browser by a [`cookie`].
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+pub(crate) mod cookie;
+pub(crate) mod pending;
+
+use std::time::Duration;
 
 use pressroom_connector::Credentials;
 use pressroom_connector::oauth::PendingAuthorization;
@@ -37,59 +39,3 @@ pub trait ConnectFlows: Send + Sync {
 
 /// How long a started connect waits for its callback.
 pub const CONNECT_TTL: Duration = Duration::from_secs(15 * 60);
-const MAX_PENDING: usize = 10_000;
-
-/// A connect waiting for its callback, found by its `state`.
-pub(crate) struct PendingConnect {
-    pub workspace_id: String,
-    pub platform: String,
-    pub redirect_uri: String,
-    pub name: Option<String>,
-    pub actor: String,
-    pub pkce_verifier: Option<SecretString>,
-    started: Instant,
-}
-
-/// Started connects, in memory: a callback must reach the instance that started the connect
-/// (with several instances behind a balancer, use sticky sessions for `/v1/oauth/callback`).
-#[derive(Default)]
-pub(crate) struct PendingConnects(Mutex<HashMap<String, PendingConnect>>);
-
-impl PendingConnects {
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert(
-        &self,
-        state: String,
-        workspace_id: &str,
-        platform: &str,
-        redirect_uri: &str,
-        name: Option<String>,
-        actor: String,
-        pkce_verifier: Option<SecretString>,
-    ) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, p| p.started.elapsed() < CONNECT_TTL);
-        if map.len() >= MAX_PENDING {
-            map.clear();
-        }
-        map.insert(
-            state,
-            PendingConnect {
-                workspace_id: workspace_id.to_owned(),
-                platform: platform.to_owned(),
-                redirect_uri: redirect_uri.to_owned(),
-                name,
-                actor,
-                pkce_verifier,
-                started: Instant::now(),
-            },
-        );
-    }
-
-    /// Takes the connect for `state` (once: a replayed callback finds nothing).
-    pub fn take(&self, state: &str) -> Option<PendingConnect> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(state)
-            .filter(|p| p.started.elapsed() < CONNECT_TTL)
-    }
-}

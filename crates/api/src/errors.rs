@@ -23,6 +23,7 @@ pub enum Code {
     PayloadTooLarge,
     RateLimited,
     WebhookRejected,
+    ConnectOtherBrowser,
     GeneratorUnavailable,
     GenerationFailed,
     Unavailable,
@@ -108,6 +109,12 @@ const TABLE: &[(Code, &str, u16, &str)] = &[
         "webhook_rejected",
         401,
         "The webhook signature or timestamp did not verify",
+    ),
+    (
+        Code::ConnectOtherBrowser,
+        "connect_other_browser",
+        403,
+        "The OAuth callback did not come from the browser that started the connect",
     ),
     (
         Code::GeneratorUnavailable,

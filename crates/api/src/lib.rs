@@ -84,7 +84,7 @@ pub struct ApiState {
     /// ([`ApiState::with_idempotency_retention`], 24 h by default).
     pub idempotency_retention: std::time::Duration,
     pub(crate) idempotency_purge: Arc<idempotency::PurgeClock>,
-    pub(crate) pending_connects: Arc<connect::PendingConnects>,
+    pub(crate) pending_connects: Arc<connect::pending::PendingConnects>,
     pub(crate) limiter: Arc<ratelimit::Limiter>,
     pub(crate) auth_cache: Arc<auth::AuthCache>,
     pub(crate) metrics: Arc<metrics::Metrics>,

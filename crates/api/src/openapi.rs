@@ -228,7 +228,8 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
         }
         Access::Signature => errors.push(401),
         Access::SignedLink => errors.push(403),
-        Access::OAuthState => errors.push(503),
+        // 403: the connect cookie of the starting browser is missing or different.
+        Access::OAuthState => errors.extend([403, 503]),
         Access::Public => errors.push(503),
     }
     if spec.path == "/v1/images/generations" {

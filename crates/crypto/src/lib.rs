@@ -20,6 +20,12 @@ pub use error::CryptoError;
 pub use keyring::{KeyId, Keyring};
 pub use seal::{Aad, SealedToken};
 
+/// A fresh unguessable token (32 random bytes, hex) for one-time bindings, such as the cookie
+/// that ties an OAuth connect to the browser that started it.
+pub fn random_token() -> String {
+    hex::encode(random_bytes::<32>())
+}
+
 /// Fills a buffer from the thread-local CSPRNG (ChaCha, seeded from the OS).
 pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     use rand::RngCore;

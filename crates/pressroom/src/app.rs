@@ -42,7 +42,7 @@ pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<
     }
     let store = Store::connect(&url)
         .await
-        .with_context(|| format!("connecting to {}", redact(&url)))?;
+        .with_context(|| format!("connecting to {}", pressroom_store::redact_url(&url)))?;
     store.migrate().await.context("running migrations")?;
     let queue = Queue::new(store.clone());
     if exclusive && store.backend() == Backend::Sqlite {
@@ -59,20 +59,6 @@ pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<
         queue,
         _lock: lock,
     })
-}
-
-/// Hides a password in a database URL.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
 }
 
 /// The connectors compiled into this binary; platform connectors only when configured.

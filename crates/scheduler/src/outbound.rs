@@ -85,19 +85,68 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<Url, UrlError> {
 }
 
 /// Whether an address is on the public internet (not private, loopback, link-local,
-/// shared, documentation, multicast, reserved or unspecified).
+/// shared, documentation, multicast, reserved or unspecified). IPv6 forms that carry an IPv4
+/// address (mapped, NAT64, 6to4) are judged by that address, so `[::ffff:10.0.0.1]` or
+/// `[2002:7f00:1::]` cannot reach what `10.0.0.1` or `127.0.0.1` may not.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(v4),
-            None => is_public_v6(v6),
+        IpAddr::V6(v6) => match embedded_v4(v6) {
+            Embedded::V4(v4) => is_public_v4(v4),
+            Embedded::Refused => false,
+            Embedded::None => is_public_v6(v6),
         },
     }
 }
 
+/// What an IPv6 address says about IPv4.
+enum Embedded {
+    /// It reaches (or is routed by) this IPv4 address.
+    V4(Ipv4Addr),
+    /// A form that is never a legitimate public destination.
+    Refused,
+    /// A plain IPv6 address.
+    None,
+}
+
+fn embedded_v4(ip: Ipv6Addr) -> Embedded {
+    let s = ip.segments();
+    let tail = Ipv4Addr::new(
+        (s[6] >> 8) as u8,
+        (s[6] & 0xff) as u8,
+        (s[7] >> 8) as u8,
+        (s[7] & 0xff) as u8,
+    );
+    match s {
+        // IPv4-mapped ::ffff:a.b.c.d: the socket talks IPv4 to a.b.c.d.
+        [0, 0, 0, 0, 0, 0xffff, ..] => Embedded::V4(tail),
+        // The rest of ::/8 is reserved: :: and ::1, IPv4-compatible ::a.b.c.d (deprecated by
+        // RFC 4291, never routed, yet some stacks still map it onto IPv4) and IPv4-translated
+        // ::ffff:0:a.b.c.d (RFC 6145) among them.
+        [0, ..] => Embedded::Refused,
+        // NAT64 well-known prefix 64:ff9b::/96 (RFC 6052): a gateway forwards to a.b.c.d.
+        [0x64, 0xff9b, 0, 0, 0, 0, ..] => Embedded::V4(tail),
+        // The rest of 64:ff9b::/32, local-use NAT64 64:ff9b:1::/48 (RFC 8215) included: the
+        // IPv4 address may sit anywhere in it, and the network's own gateway serves it.
+        [0x64, 0xff9b, ..] => Embedded::Refused,
+        // 6to4 2002:V4ADDR::/48 (RFC 3056): relays deliver to the IPv4 address after 2002.
+        [0x2002, hi, lo, ..] => Embedded::V4(Ipv4Addr::new(
+            (hi >> 8) as u8,
+            (hi & 0xff) as u8,
+            (lo >> 8) as u8,
+            (lo & 0xff) as u8,
+        )),
+        // IETF protocol assignments 2001::/23 (RFC 2928), Teredo 2001::/32 included: a Teredo
+        // address routes to the IPv4 client embedded (inverted) in its last 32 bits and via the
+        // server in bits 32..64, either of which may be private; the rest are benchmarking,
+        // ORCHID and anycast service blocks. No webhook receiver lives in any of them.
+        [0x2001, second, ..] if second < 0x0200 => Embedded::Refused,
+        _ => Embedded::None,
+    }
+}
+
 fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     !(ip.is_private()
         || ip.is_loopback()
         || ip.is_link_local()
@@ -108,19 +157,21 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || a >= 240
         || (a == 100 && (64..128).contains(&b)) // shared address space (carrier NAT)
-        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast (deprecated, RFC 7526)
         || (a == 198 && (b == 18 || b == 19))) // benchmarking
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local
-        || (first & 0xffc0) == 0xfe80 // link-local
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
-        || (first == 0x0064 && ip.segments()[1] == 0xff9b)) // NAT64 (may reach IPv4 inside)
+    let s = ip.segments();
+    !(ip.is_multicast()
+        || (s[0] & 0xfe00) == 0xfc00 // unique local
+        || (s[0] & 0xffc0) == 0xfe80 // link-local
+        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inward by some)
+        || (s[0] == 0x0100 && s[1..4] == [0, 0, 0]) // discard-only 100::/64
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        || (s[0] & 0xfff0) == 0x3ff0 // documentation 3fff::/20 (RFC 9637)
+        || s[0] == 0x5f00) // SRv6 segment identifiers (RFC 9602)
 }
 
 /// Resolves with the system resolver, then drops every address the policy refuses.
@@ -209,11 +260,35 @@ mod tests {
             "::ffff:10.0.0.1",
             "::ffff:127.0.0.1",
             "2001:db8::1",
+            // IPv4-compatible, NAT64, 6to4 and Teredo forms of inward addresses.
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::8.8.8.8",
+            "::ffff:0:7f00:1",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1.1.1.1",
+            "2002:7f00:1::1",
+            "2002:a00:1::",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe", // Teredo, client 10.0.0.1
+            "2001::1",
+            "fec0::1",
+            "100::1",
+            "3fff::1",
         ] {
             let ip: IpAddr = ip.parse().expect("test address");
             assert!(!is_public(ip), "{ip} should not be public");
         }
-        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
+        for ip in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "::ffff:1.1.1.1",
+            "64:ff9b::1.1.1.1",
+            "2002:101:101::1",
+            "2a00:1450:4001::200e",
+        ] {
             let ip: IpAddr = ip.parse().expect("test address");
             assert!(is_public(ip), "{ip} should be public");
         }
@@ -241,6 +316,10 @@ mod tests {
             "http://api.localhost/x",
             "http://169.254.169.254/latest/meta-data",
             "http://10.1.2.3/",
+            "http://[::127.0.0.1]/x",
+            "http://[::ffff:127.0.0.1]/x",
+            "http://[2002:7f00:1::1]/x",
+            "http://[64:ff9b::7f00:1]/x",
         ] {
             assert!(
                 matches!(check_url(private, false), Err(UrlError::Private(_))),

@@ -4,6 +4,7 @@
 
 pub mod entity;
 mod error;
+pub mod files;
 mod instance_lock;
 pub mod page;
 pub mod queue;
@@ -11,6 +12,7 @@ pub mod repo;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod url;
 
 pub use error::StoreError;
 pub use instance_lock::InstanceLock;
@@ -18,6 +20,7 @@ pub use queue::{ClaimedJob, NewJob, Queue};
 /// Re-exported so callers use the same sea-orm as the store.
 pub use sea_orm;
 pub use store::{Backend, Store, Tx};
+pub use url::redact_url;
 
 /// Result alias for store calls.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

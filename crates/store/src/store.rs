@@ -29,16 +29,10 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `sqlite://path?mode=rwc` or `postgres://…`. SQLite gets WAL, a busy
-    /// timeout and foreign keys.
+    /// Connects to `sqlite://path?mode=rwc` or `postgres://…`. SQLite gets WAL with
+    /// synchronous=FULL (a commit is on disk when it returns), a busy timeout and foreign keys.
     pub async fn connect(url: &str) -> Result<Self> {
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
-        };
+        let backend = Backend::from_url(url)?;
         let mut opts = ConnectOptions::new(url.to_string());
         opts.sqlx_logging(false)
             .connect_timeout(Duration::from_secs(10))
@@ -48,12 +42,20 @@ impl Store {
                 // An embedded connection cannot be dropped by a server or a firewall, so the
                 // pool's default ping on every checkout (one more round trip to the
                 // connection's worker thread per query) buys nothing.
+                //
+                // synchronous=FULL: every commit fsyncs the WAL before it returns. The publish
+                // step commits `committing` and then calls the platform; under NORMAL that
+                // commit could still be lost by a power cut after the platform published, and
+                // the post would be retried as never attempted (a duplicate post). Setting it
+                // on the connection, not around that one write, keeps every durable-before-
+                // acting write sound (leases, attempts, webhooks) and cannot be forgotten by a
+                // new call site. Cost: one WAL fsync per write transaction; reads never sync.
                 opts.test_before_acquire(false)
                     .max_connections(4)
                     .min_connections(1)
                     .map_sqlx_sqlite_opts(|o| {
                         o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
                             .busy_timeout(Duration::from_secs(30))
                             .foreign_keys(true)
                             .create_if_missing(true)

@@ -2,15 +2,17 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use pressroom_scheduler::{NewAccount, save_account};
+use pressroom_scheduler::{NewAccount, TokenCipher, save_account};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::auth::Ctx;
-use crate::connect::CONNECT_TTL;
+use crate::connect::pending::{ConnectStart, PendingConnect, Refusal};
+use crate::connect::{CONNECT_TTL, ConnectFlows, cookie};
 use crate::errors::{ApiError, ApiResult, Code};
 use crate::handlers::{RawBody, json_body};
 
@@ -29,7 +31,7 @@ pub async fn start(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
     RawBody(body): RawBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Response> {
     let input: ConnectRequest = json_body(&body)?;
     let ws = ctx.workspace()?;
     let (Some(flows), Some(_)) = (state.connect.as_ref(), state.tokens.as_ref()) else {
@@ -58,24 +60,33 @@ pub async fn start(
     let pending = flows
         .authorize(&input.platform, &redirect_uri)
         .map_err(|e| ApiError::invalid(format!("platform: {e:#}")))?;
+    // The callback only accepts the browser this response reaches (see connect::cookie).
+    let browser_token = pressroom_crypto::random_token();
+    let set_cookie = cookie::set(&pending.state, &browser_token, &redirect_uri)
+        .ok_or_else(|| ApiError::invalid("redirect_uri: its path cannot scope a cookie"))?;
     state.pending_connects.insert(
         pending.state.clone(),
-        ws,
-        &input.platform,
-        &redirect_uri,
-        input.name,
-        ctx.actor(),
-        pending.pkce_verifier,
+        ConnectStart {
+            workspace_id: ws.to_owned(),
+            platform: input.platform,
+            redirect_uri: redirect_uri.clone(),
+            name: input.name,
+            actor: ctx.actor(),
+            pkce_verifier: pending.pkce_verifier,
+            browser_token,
+        },
     );
     Ok((
         StatusCode::CREATED,
+        [(header::SET_COOKIE, set_cookie)],
         Json(json!({
             "authorize_url": pending.url.as_str(),
             "state": pending.state,
             "redirect_uri": redirect_uri,
             "expires_in": CONNECT_TTL.as_secs(),
         })),
-    ))
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -87,16 +98,18 @@ pub struct CallbackQuery {
 }
 
 /// The browser's return from the consent screen. Authorized by `state`, which only the
-/// connect that started it knows; used once.
+/// connect that started it knows, together with the cookie that start set on its browser;
+/// used once, and the cookie is removed with it.
 pub async fn callback(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     q: Result<Query<CallbackQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let q = crate::handlers::workspaces::query(q)?;
     // A malformed request is the caller's to fix whatever this instance is configured with.
     let key = q
         .state
-        .as_deref()
+        .clone()
         .ok_or_else(|| ApiError::invalid("state: missing"))?;
     let (Some(flows), Some(cipher)) = (state.connect.as_ref(), state.tokens.as_ref()) else {
         return Err(ApiError::new(
@@ -104,9 +117,38 @@ pub async fn callback(
             "account connect is not configured on this instance",
         ));
     };
-    let pending = state.pending_connects.take(key).ok_or_else(|| {
-        ApiError::invalid("state: unknown, used or expired; start the connect again")
-    })?;
+    let pending = state
+        .pending_connects
+        .take(&key, cookie::presented(&headers, &key).as_deref())
+        .map_err(|refusal| match refusal {
+            Refusal::Unknown => {
+                ApiError::invalid("state: unknown, used or expired; start the connect again")
+            }
+            Refusal::OtherBrowser => ApiError::new(
+                Code::ConnectOtherBrowser,
+                "this browser did not start the connect (its connect cookie is missing or \
+                 different): open the authorize URL in the browser that called \
+                 POST /v1/accounts/connect, or start the connect again from this browser",
+            ),
+        })?;
+    let clear = cookie::clear(&key, &pending.redirect_uri);
+    let mut response = finish(&state, flows.as_ref(), cipher.as_ref(), q, pending)
+        .await
+        .into_response();
+    if let Some(clear) = clear {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    Ok(response)
+}
+
+/// The rest of a callback whose connect was taken: the code exchange and the stored accounts.
+async fn finish(
+    state: &ApiState,
+    flows: &dyn ConnectFlows,
+    cipher: &dyn TokenCipher,
+    q: CallbackQuery,
+    pending: PendingConnect,
+) -> ApiResult<Json<Value>> {
     if let Some(error) = q.error {
         return Err(ApiError::invalid(format!(
             "the platform refused the authorization: {error} {}",
@@ -154,7 +196,7 @@ pub async fn callback(
         let id = save_account(
             &state.store,
             &tx,
-            cipher.as_ref(),
+            cipher,
             ws,
             now,
             &new,

@@ -220,18 +220,10 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Writes through a temporary file unique to this write, so a concurrent request for the
-/// same content-addressed path never sees (or renames away) a half-written file.
+/// same content-addressed path never sees (or renames away) a half-written file; durable
+/// before the row that points at it (see [`pressroom_store::files`]).
 async fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        tokio::fs::create_dir_all(parent).await?;
-    }
-    let tmp = path.with_extension(format!("tmp-{}", pressroom_core::new_id()));
-    tokio::fs::write(&tmp, bytes).await?;
-    if let Err(e) = tokio::fs::rename(&tmp, path).await {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(e);
-    }
-    Ok(())
+    pressroom_store::files::write_durably_async(path.to_path_buf(), bytes.to_vec()).await
 }
 
 fn generation_error(e: GenerateError) -> ApiError {

@@ -410,6 +410,7 @@ pub async fn oauth_connect_and_callback(app: TestApp) -> anyhow::Result<()> {
     )
     .await?;
     anyhow::ensure!(resp.status() == 201, "connect: {}", resp.status());
+    let browser = connect_cookie(&resp)?;
     let started: Value = resp.json().await?;
     let state = started["state"].as_str().unwrap_or_default().to_string();
     anyhow::ensure!(
@@ -418,28 +419,58 @@ pub async fn oauth_connect_and_callback(app: TestApp) -> anyhow::Result<()> {
             .is_some_and(|u| u.contains(&state)),
         "{started}"
     );
-    // A wrong code fails and uses the state up; a fresh connect then succeeds once.
-    let callback = |state: &str, code: &str| {
-        app.http
-            .get(app.url(&format!("/v1/oauth/callback?state={state}&code={code}")))
-            .send()
+    let callback = |state: &str, code: &str, cookie: Option<&str>| {
+        let req = app
+            .http
+            .get(app.url(&format!("/v1/oauth/callback?state={state}&code={code}")));
+        match cookie {
+            Some(c) => req.header("cookie", c),
+            None => req,
+        }
+        .send()
     };
-    let resp = callback(&state, "bad").await?;
+    // Only the browser the connect's response reached may come back with its state: without
+    // its cookie, or with another, the callback is refused and the connect stays.
+    for other in [
+        None,
+        Some(format!(
+            "{}=forged",
+            browser.split('=').next().unwrap_or("")
+        )),
+    ] {
+        let resp = callback(&state, "good", other.as_deref()).await?;
+        anyhow::ensure!(resp.status() == 403, "other browser: {}", resp.status());
+        let problem: Value = resp.json().await?;
+        anyhow::ensure!(problem["code"] == "connect_other_browser", "{problem}");
+    }
+    // A wrong code fails and uses the state up; a fresh connect then succeeds once.
+    let resp = callback(&state, "bad", Some(&browser)).await?;
     anyhow::ensure!(resp.status() == 503, "bad code: {}", resp.status());
-    let resp = callback(&state, "good").await?;
+    let resp = callback(&state, "good", Some(&browser)).await?;
     anyhow::ensure!(resp.status() == 400, "used state: {}", resp.status());
-    let started: Value = start(
+    let resp = start(
         json!({"platform": "testplatform", "redirect_uri": "https://a.example/cb", "name": "main"}),
     )
-    .await?
-    .json()
     .await?;
+    let browser = connect_cookie(&resp)?;
+    let started: Value = resp.json().await?;
     let state = started["state"].as_str().unwrap_or_default().to_string();
-    let resp = callback(&state, "good").await?;
+    let resp = callback(&state, "good", Some(&browser)).await?;
     anyhow::ensure!(resp.status() == 200, "callback: {}", resp.status());
+    let cleared = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    anyhow::ensure!(
+        cleared.starts_with(&format!("{}=;", browser.split('=').next().unwrap_or("")))
+            && cleared.contains("Max-Age=0"),
+        "the used cookie is removed: {cleared}"
+    );
     let done: Value = resp.json().await?;
     anyhow::ensure!(done["connected"][0]["name"] == "main", "{done}");
-    let resp = callback(&state, "good").await?;
+    let resp = callback(&state, "good", Some(&browser)).await?;
     anyhow::ensure!(resp.status() == 400, "replayed callback: {}", resp.status());
     let accounts = get(&app, w.key(Role::Viewer), "/v1/accounts").await?;
     anyhow::ensure!(
@@ -462,6 +493,22 @@ pub async fn oauth_connect_and_callback(app: TestApp) -> anyhow::Result<()> {
     let audit = get(&app, w.key(Role::Admin), "/v1/audit").await?;
     anyhow::ensure!(audit.to_string().contains("account.connected"), "{audit}");
     Ok(())
+}
+
+/// The `name=value` of the binding cookie a connect's start sets, after checking that it is
+/// HttpOnly, SameSite=Lax, Secure (an https redirect URI) and scoped to the callback's path.
+fn connect_cookie(resp: &reqwest::Response) -> anyhow::Result<String> {
+    let set = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| anyhow::anyhow!("the connect set no cookie"))?;
+    for attr in ["; HttpOnly", "; SameSite=Lax", "; Path=/cb;", "; Secure"] {
+        anyhow::ensure!(set.contains(attr), "{attr} missing: {set}");
+    }
+    let pair = set.split(';').next().unwrap_or_default();
+    anyhow::ensure!(pair.starts_with("pressroom_connect_"), "{set}");
+    Ok(pair.to_string())
 }
 
 pub async fn keys_workspaces_images_ops(app: TestApp) -> anyhow::Result<()> {

@@ -91,7 +91,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     );
     state = state.with_webhooks_allow_private(settings.webhooks_out.allow_private_addresses);
     let api = start_api(&settings, &args, state, shutdown.clone()).await;
-    info!(roles = ?config.kinds, database = %app::redact(&settings.database_url()), "pressroom is running");
+    info!(roles = ?config.kinds, database = %pressroom_store::redact_url(&settings.database_url()), "pressroom is running");
 
     wait_for_signal().await;
     info!("shutting down: finishing jobs in progress");

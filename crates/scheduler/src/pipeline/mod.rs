@@ -156,14 +156,10 @@ impl From<pressroom_store::sea_orm::DbErr> for JobError {
     }
 }
 
-/// Writes a file atomically (temp + rename) so a crash never leaves a half-written asset.
+/// Writes an asset or rendition file atomically and durably before its row is written
+/// (see [`pressroom_store::files`]).
 pub(crate) async fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        tokio::fs::create_dir_all(parent).await?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    tokio::fs::write(&tmp, bytes).await?;
-    tokio::fs::rename(&tmp, path).await
+    pressroom_store::files::write_durably_async(path.to_path_buf(), bytes.to_vec()).await
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {

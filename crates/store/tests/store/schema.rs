@@ -118,6 +118,17 @@ async fn foreign_keys_are_enforced_and_sqlite_runs_in_wal_mode(ctx: Ctx) -> anyh
             .expect("a row")
             .try_get_by_index::<i64>(0)?;
         assert!(timeout >= 1_000, "busy_timeout is {timeout} ms");
+        // FULL (2): a commit is on disk before it returns, so the `committing` write precedes
+        // the platform call durably (NORMAL, 1, may lose it to a power cut).
+        let synchronous = conn
+            .query_one_raw(Statement::from_string(
+                conn.get_database_backend(),
+                "PRAGMA synchronous",
+            ))
+            .await?
+            .expect("a row")
+            .try_get_by_index::<i64>(0)?;
+        assert_eq!(synchronous, 2, "PRAGMA synchronous");
     }
     Ok(())
 }
