@@ -10,13 +10,29 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::config::LinkedInConfig;
-use crate::errors::{self, Phase};
+use crate::errors::{self, Phase, Throttle};
 
 /// A thin wrapper over `reqwest::Client` that knows LinkedIn's headers and errors.
 #[derive(Clone, Debug)]
 pub struct Client {
     http: reqwest::Client,
     pub(crate) cfg: LinkedInConfig,
+}
+
+/// A complete non-2xx answer: LinkedIn refused, definitely (what it means is `classify`'s call).
+#[derive(Debug)]
+pub struct ErrorAnswer {
+    pub status: reqwest::StatusCode,
+    pub retry_after: Option<std::time::Duration>,
+    pub body: Vec<u8>,
+}
+
+/// Why a call did not succeed: no answer at all, or an answer that is not 2xx.
+#[derive(Debug)]
+pub enum Failure {
+    /// Already classified by phase (`transient` or, on the create, `OutcomeUnknown`).
+    Transport(ConnectorError),
+    Answer(ErrorAnswer),
 }
 
 /// `POST /oauth/v2/accessToken` success body.
@@ -78,20 +94,50 @@ impl Client {
         req: RequestBuilder,
         phase: Phase,
     ) -> Result<Response, ConnectorError> {
-        let resp = req.send().await.map_err(|e| errors::transport(&e, phase))?;
+        match self.try_send(req, phase).await {
+            Ok(resp) => Ok(resp),
+            Err(Failure::Transport(e)) => Err(e),
+            Err(Failure::Answer(a)) => Err(self.classify(&a, phase)),
+        }
+    }
+
+    /// Sends; a non-2xx answer comes back whole, for callers that recognise one particular
+    /// refusal before the general mapping (the create refused while its image is processing).
+    pub async fn try_send(&self, req: RequestBuilder, phase: Phase) -> Result<Response, Failure> {
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| Failure::Transport(errors::transport(&e, phase)))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
         let status = resp.status();
         let retry_after = http::retry_after(resp.headers(), Utc::now());
-        let body = resp.bytes().await.unwrap_or_default();
-        Err(errors::classify(
+        // A body cut off mid-read still leaves a complete status line: classify on that.
+        let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        Err(Failure::Answer(ErrorAnswer {
             status,
             retry_after,
-            &body,
+            body,
+        }))
+    }
+
+    /// The taxonomy for a non-2xx answer, with this connector's throttle settings.
+    pub fn classify(&self, answer: &ErrorAnswer, phase: Phase) -> ConnectorError {
+        errors::classify(
+            answer.status,
+            self.throttle(answer.retry_after),
+            &answer.body,
             phase,
             Utc::now(),
-        ))
+        )
+    }
+
+    fn throttle(&self, retry_after: Option<std::time::Duration>) -> Throttle {
+        Throttle {
+            retry_after,
+            short_backoff: self.cfg.throttle_backoff(),
+        }
     }
 
     /// Reads a JSON body; a body that does not parse after a 2xx is transient (a proxy or a
@@ -132,12 +178,19 @@ impl Client {
             .await
             .map_err(|e| errors::transport(&e, Phase::Safe))?;
         let status = resp.status();
+        let headers = resp.headers().clone();
         let body = resp
             .bytes()
             .await
             .map_err(|e| errors::transport(&e, Phase::Safe))?;
         if !status.is_success() {
-            return Err(errors::classify_oauth(status, &body, Utc::now()));
+            let retry_after = http::retry_after(&headers, Utc::now());
+            return Err(errors::classify_oauth(
+                status,
+                self.throttle(retry_after),
+                &body,
+                Utc::now(),
+            ));
         }
         serde_json::from_slice(&body).map_err(|e| {
             ConnectorError::transient(format!("LinkedIn token response unreadable: {e}"))

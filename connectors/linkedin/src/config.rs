@@ -49,6 +49,16 @@ pub struct LinkedInConfig {
     /// Largest image we hand to LinkedIn, in bytes (LinkedIn publishes a pixel limit only).
     #[serde(default = "default_max_bytes")]
     pub max_media_bytes: u64,
+    /// Wait after a 429 that names no daily window (a short throttle or LinkedIn's
+    /// infrastructure protection), in seconds. A 429 naming a `DAY` limit waits until 00:00 UTC.
+    #[serde(default = "default_throttle")]
+    pub throttle_backoff_secs: u64,
+    /// How long after a create a post may still be missing from the author's post listing
+    /// (`GET /rest/posts?q=author`), in seconds. LinkedIn publishes no figure; 60 is a guess
+    /// kept configurable. Reconcile calls a post absent only after
+    /// `image_ready_timeout_secs + timeout_secs + listing_lag_secs`.
+    #[serde(default = "default_listing_lag")]
+    pub listing_lag_secs: u64,
 }
 
 fn default_api_base() -> Url {
@@ -91,6 +101,12 @@ fn default_page() -> u32 {
 fn default_max_bytes() -> u64 {
     20 * 1024 * 1024
 }
+fn default_throttle() -> u64 {
+    60
+}
+fn default_listing_lag() -> u64 {
+    60
+}
 
 impl LinkedInConfig {
     /// A config with every default, for the given app credentials.
@@ -109,6 +125,8 @@ impl LinkedInConfig {
             image_poll_interval_ms: default_poll(),
             reconcile_page_size: default_page(),
             max_media_bytes: default_max_bytes(),
+            throttle_backoff_secs: default_throttle(),
+            listing_lag_secs: default_listing_lag(),
         }
     }
 
@@ -121,6 +139,22 @@ impl LinkedInConfig {
 
     pub(crate) fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
+    }
+
+    /// How long after a commit started a listing without the post proves it absent: the commit
+    /// may send its last create up to `image_ready_timeout_secs` in (it retries while the image
+    /// is processing), that create may run `timeout_secs`, and the post may then take
+    /// `listing_lag_secs` to show in the listing.
+    pub fn absent_final_after(&self) -> Duration {
+        Duration::from_secs(
+            self.image_ready_timeout_secs
+                .saturating_add(self.timeout_secs)
+                .saturating_add(self.listing_lag_secs),
+        )
+    }
+
+    pub(crate) fn throttle_backoff(&self) -> Duration {
+        Duration::from_secs(self.throttle_backoff_secs)
     }
 
     /// `base` + `path`, keeping any path prefix the base carries (a proxy mount point).
@@ -151,5 +185,17 @@ mod tests {
             r#"{"client_id":"c","client_secret":"s","linkedin_versoin":"1"}"#,
         );
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn absence_is_final_after_the_image_wait_the_timeout_and_the_listing_lag() {
+        let cfg: LinkedInConfig = serde_json::from_str(
+            r#"{"client_id":"c","client_secret":"s","timeout_secs":7,"image_ready_timeout_secs":3,"listing_lag_secs":11}"#,
+        )
+        .expect("parses");
+        assert_eq!(cfg.absent_final_after(), Duration::from_secs(21));
+        let defaults = LinkedInConfig::new("c", SecretString::from("s"));
+        assert_eq!(defaults.absent_final_after(), Duration::from_secs(120));
+        assert_eq!(defaults.throttle_backoff_secs, 60);
     }
 }

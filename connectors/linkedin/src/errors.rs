@@ -44,10 +44,19 @@ impl LinkedInError {
     }
 }
 
+/// How long to wait after a 429: LinkedIn's `Retry-After` if a proxy added one, else until
+/// 00:00 UTC when the answer names a daily window, else the configured short backoff.
+#[derive(Clone, Copy, Debug)]
+pub struct Throttle {
+    pub retry_after: Option<Duration>,
+    /// `throttle_backoff_secs`: the wait for a 429 that names no daily window.
+    pub short_backoff: Duration,
+}
+
 /// Maps a non-2xx `/rest` response to the taxonomy.
 pub fn classify(
     status: StatusCode,
-    retry_after: Option<Duration>,
+    throttle: Throttle,
     body: &[u8],
     phase: Phase,
     now: DateTime<Utc>,
@@ -79,11 +88,7 @@ pub fn classify(
         426 => ConnectorError::Rejected(format!(
             "{reason}; the configured linkedin_version is no longer served"
         )),
-        // LinkedIn sends no Retry-After (honoured should a proxy add one); its daily quotas
-        // reset at 00:00 UTC.
-        429 => ConnectorError::RateLimited {
-            retry_after: Some(retry_after.unwrap_or_else(|| rate_limit_default(now))),
-        },
+        429 => rate_limited(throttle, err.message.as_deref().unwrap_or(""), body, now),
         500..=599 => match phase {
             Phase::Safe => ConnectorError::transient(reason),
             Phase::Commit => ConnectorError::OutcomeUnknown(format!(
@@ -115,7 +120,12 @@ pub struct OAuthError {
 }
 
 /// Maps a failed refresh. A refused grant means the member must connect again.
-pub fn classify_oauth(status: StatusCode, body: &[u8], now: DateTime<Utc>) -> ConnectorError {
+pub fn classify_oauth(
+    status: StatusCode,
+    throttle: Throttle,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> ConnectorError {
     let err: OAuthError = serde_json::from_slice(body).unwrap_or_default();
     let reason = format!(
         "LinkedIn token refresh {status} {}: {}",
@@ -123,9 +133,12 @@ pub fn classify_oauth(status: StatusCode, body: &[u8], now: DateTime<Utc>) -> Co
         err.error_description.as_deref().unwrap_or("")
     );
     match (status.as_u16(), err.error.as_str()) {
-        (429, _) => ConnectorError::RateLimited {
-            retry_after: Some(rate_limit_default(now)),
-        },
+        (429, _) => rate_limited(
+            throttle,
+            err.error_description.as_deref().unwrap_or(""),
+            body,
+            now,
+        ),
         (500..=599, _) | (_, "temporarily_unavailable" | "server_error") => {
             ConnectorError::transient(reason)
         }
@@ -134,9 +147,75 @@ pub fn classify_oauth(status: StatusCode, body: &[u8], now: DateTime<Utc>) -> Co
     }
 }
 
-/// The wait after a 429, which LinkedIn sends without `Retry-After` or rate headers
-/// (PLATFORMS.md §3.4): its limits are daily and reset at 00:00 UTC, so until then.
-pub fn rate_limit_default(now: DateTime<Utc>) -> Duration {
+/// A 429 as `RateLimited`, with the wait its kind calls for. LinkedIn sends no `Retry-After`
+/// or rate headers (PLATFORMS.md §3.4), but its throttle message names the window that ran
+/// out: "Resource level throttle APPLICATION DAY limit for calls to this resource is reached."
+/// (also `MEMBER DAY`, `APPLICATION_AND_MEMBER DAY`). Only such a daily limit parks the attempt
+/// until its reset at 00:00 UTC (§3.5); any other 429 (a short throttle, LinkedIn's
+/// "infrastructure protection") backs off briefly. `RateLimited` carries no text, so the wait
+/// is what tells the two apart; the log line names the kind and LinkedIn's words.
+fn rate_limited(
+    throttle: Throttle,
+    message: &str,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> ConnectorError {
+    let daily = names_daily_limit(message)
+        || (message.is_empty() && names_daily_limit(&String::from_utf8_lossy(body)));
+    let wait = match (throttle.retry_after, daily) {
+        (Some(named), _) => named,
+        (None, true) => daily_quota_reset(now),
+        (None, false) => throttle.short_backoff,
+    };
+    if daily {
+        tracing::warn!(
+            wait_secs = wait.as_secs(),
+            linkedin = message,
+            "LinkedIn daily limit reached; waiting for the 00:00 UTC reset."
+        );
+    } else {
+        tracing::info!(
+            wait_secs = wait.as_secs(),
+            linkedin = message,
+            "LinkedIn throttled a call (no daily limit named); backing off briefly."
+        );
+    }
+    ConnectorError::RateLimited {
+        retry_after: Some(wait),
+    }
+}
+
+/// True when a LinkedIn throttle message names a daily window: the word `DAY`, upper case,
+/// as LinkedIn writes its window names (`… MEMBER DAY limit …`).
+pub fn names_daily_limit(message: &str) -> bool {
+    message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|word| word == "DAY")
+}
+
+/// LinkedIn refused a create because the post's image is not AVAILABLE yet (still processing
+/// after the upload). Nothing was created, so the create may be sent again once the image is
+/// ready; members cannot read the image's status, so this answer is how they learn it.
+/// LinkedIn's exact wording is not documented: a 400/422 whose message points at the image
+/// (its URN or `/content/media`) and calls it PROCESSING, WAITING_UPLOAD or not available.
+/// PROCESSING_FAILED is not "not ready": that image will never be usable.
+pub fn image_not_ready(status: StatusCode, body: &[u8], image: &str) -> Option<String> {
+    if !matches!(status.as_u16(), 400 | 422) {
+        return None;
+    }
+    let err: LinkedInError = serde_json::from_slice(body).ok()?;
+    let msg = err.message.as_deref()?;
+    let about_image = msg.contains(image) || msg.contains("/content/media");
+    let lower = msg.to_ascii_lowercase();
+    let not_ready = (msg.contains("PROCESSING") && !msg.contains("PROCESSING_FAILED"))
+        || msg.contains("WAITING_UPLOAD")
+        || lower.contains("not available")
+        || lower.contains("not ready");
+    (about_image && not_ready).then(|| err.reason(status))
+}
+
+/// The wait until LinkedIn's daily quotas reset at 00:00 UTC (PLATFORMS.md §3.5).
+pub fn daily_quota_reset(now: DateTime<Utc>) -> Duration {
     let next = now
         .date_naive()
         .checked_add_days(Days::new(1))
@@ -157,9 +236,14 @@ mod tests {
             .expect("valid")
     }
 
+    const SHORT: Throttle = Throttle {
+        retry_after: None,
+        short_backoff: Duration::from_secs(60),
+    };
+
     fn map(status: u16, body: &str, phase: Phase) -> ConnectorError {
         let status = StatusCode::from_u16(status).expect("valid");
-        classify(status, None, body.as_bytes(), phase, now())
+        classify(status, SHORT, body.as_bytes(), phase, now())
     }
 
     #[test]
@@ -219,23 +303,77 @@ mod tests {
         );
     }
 
+    fn wait(e: &ConnectorError) -> Option<u64> {
+        match e {
+            ConnectorError::RateLimited {
+                retry_after: Some(d),
+            } => Some(d.as_secs()),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn throttling_waits_for_the_header_or_midnight_utc() {
-        let status = StatusCode::TOO_MANY_REQUESTS;
+    fn a_daily_limit_waits_until_midnight_utc() {
+        for who in ["APPLICATION", "MEMBER", "APPLICATION_AND_MEMBER"] {
+            let body = format!(
+                r#"{{"status":429,"serviceErrorCode":101,"code":"TOO_MANY_REQUESTS","message":"Resource level throttle {who} DAY limit for calls to this resource is reached."}}"#
+            );
+            // 22:00 UTC: two hours to the reset.
+            assert_eq!(
+                wait(&map(429, &body, Phase::Commit)),
+                Some(2 * 3600),
+                "{who}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_throttle_backs_off_briefly() {
+        for body in [
+            r#"{"status":429,"serviceErrorCode":101,"code":"TOO_MANY_REQUESTS","message":"Too many requests"}"#,
+            r#"{"status":429,"message":"Resource level throttle limit for calls to this resource is reached."}"#,
+            "{}",
+            "",
+            // "day" in prose is not LinkedIn's window name.
+            r#"{"status":429,"message":"Too many requests today, slow down"}"#,
+        ] {
+            assert_eq!(wait(&map(429, body, Phase::Safe)), Some(60), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_named_retry_after_wins() {
+        let named = Throttle {
+            retry_after: Some(Duration::from_secs(42)),
+            short_backoff: Duration::from_secs(60),
+        };
+        let daily = br#"{"status":429,"message":"Resource level throttle MEMBER DAY limit for calls to this resource is reached."}"#;
         let e = classify(
-            status,
-            Some(Duration::from_secs(42)),
-            b"{}",
+            StatusCode::TOO_MANY_REQUESTS,
+            named,
+            daily,
             Phase::Commit,
             now(),
         );
-        assert!(
-            matches!(e, ConnectorError::RateLimited { retry_after: Some(d) } if d.as_secs() == 42)
-        );
-        let e = classify(status, None, b"{}", Phase::Commit, now());
-        assert!(
-            matches!(e, ConnectorError::RateLimited { retry_after: Some(d) } if d.as_secs() == 2 * 3600)
-        );
+        assert_eq!(wait(&e), Some(42));
+    }
+
+    #[test]
+    fn image_not_ready_is_told_apart_from_other_refusals() {
+        let image = "urn:li:image:C4E10AQ1";
+        let processing = br#"{"status":422,"message":"ERROR :: /content/media/id :: urn:li:image:C4E10AQ1 is not AVAILABLE (status PROCESSING)"}"#;
+        let s422 = StatusCode::UNPROCESSABLE_ENTITY;
+        assert!(image_not_ready(s422, processing, image).is_some());
+        let waiting =
+            br#"{"status":400,"message":"Media urn:li:image:C4E10AQ1 is in WAITING_UPLOAD"}"#;
+        assert!(image_not_ready(StatusCode::BAD_REQUEST, waiting, image).is_some());
+        let failed = br#"{"status":422,"message":"ERROR :: /content/media/id :: urn:li:image:C4E10AQ1 is PROCESSING_FAILED"}"#;
+        assert!(image_not_ready(s422, failed, image).is_none());
+        let duplicate = br#"{"status":422,"message":"ERROR :: /commentary :: Content is a duplicate of urn:li:share:1"}"#;
+        assert!(image_not_ready(s422, duplicate, image).is_none());
+        // The same words on another status are not this refusal.
+        assert!(image_not_ready(StatusCode::INTERNAL_SERVER_ERROR, processing, image).is_none());
+        assert!(image_not_ready(s422, b"not json", image).is_none());
     }
 
     #[test]
@@ -254,16 +392,31 @@ mod tests {
     fn refresh_failures() {
         let grant = br#"{"error":"invalid_grant","error_description":"The provided authorization grant or refresh token is invalid, expired or revoked"}"#;
         assert!(matches!(
-            classify_oauth(StatusCode::BAD_REQUEST, grant, now()),
+            classify_oauth(StatusCode::BAD_REQUEST, SHORT, grant, now()),
             ConnectorError::Disconnected(_)
         ));
         assert!(matches!(
-            classify_oauth(StatusCode::BAD_GATEWAY, b"", now()),
+            classify_oauth(StatusCode::BAD_GATEWAY, SHORT, b"", now()),
             ConnectorError::Transient(_)
         ));
-        assert!(matches!(
-            classify_oauth(StatusCode::TOO_MANY_REQUESTS, b"", now()),
-            ConnectorError::RateLimited { retry_after: Some(d) } if d.as_secs() == 2 * 3600
-        ));
+        assert_eq!(
+            wait(&classify_oauth(
+                StatusCode::TOO_MANY_REQUESTS,
+                SHORT,
+                b"",
+                now()
+            )),
+            Some(60)
+        );
+        let daily = br#"{"status":429,"message":"Resource level throttle APPLICATION DAY limit for calls to this resource is reached."}"#;
+        assert_eq!(
+            wait(&classify_oauth(
+                StatusCode::TOO_MANY_REQUESTS,
+                SHORT,
+                daily,
+                now()
+            )),
+            Some(2 * 3600)
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! versioned `/rest` headers. See README.md for the flow and the platform's quirks.
 
 mod client;
+mod commit;
 mod config;
 mod errors;
 mod publish;
@@ -19,7 +20,7 @@ use pressroom_connector::{
 };
 
 pub use config::LinkedInConfig;
-pub use errors::{LinkedInError, Phase, rate_limit_default};
+pub use errors::{LinkedInError, Phase, daily_quota_reset, names_daily_limit};
 pub use publish::{Checkpoint, escape_little_text};
 
 /// Why a `LinkedIn` connector could not be built.
@@ -127,7 +128,12 @@ impl Connector for LinkedIn {
         ctx: &PublishCtx,
         prepared: &Prepared,
     ) -> Result<Published, ConnectorError> {
-        publish::commit(&self.client, ctx, prepared).await
+        commit::commit(&self.client, ctx, prepared).await
+    }
+
+    /// Image wait + request timeout + listing lag, from the config (see `LinkedInConfig`).
+    fn absent_final_after(&self) -> std::time::Duration {
+        self.client.cfg.absent_final_after()
     }
 
     async fn reconcile(

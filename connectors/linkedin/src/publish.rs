@@ -1,9 +1,9 @@
-//! The three publish phases against the Images API and the Posts API.
+//! prepare and reconcile against the Images API and the Posts API (commit: `commit.rs`).
 //!
 //! prepare: initializeUpload → PUT the bytes → (organizations: wait for AVAILABLE); the image
-//! URN is the checkpoint. commit: `POST /rest/posts`, id from `x-restli-id`. reconcile: list
-//! the author's recent posts and look for our image URN (unique to this attempt's upload), or
-//! for the same commentary inside the commit window.
+//! URN is the checkpoint. reconcile: list the author's recent posts and look for our image URN
+//! (unique to this attempt's upload); without a checkpoint, for the same commentary inside the
+//! commit window.
 
 use std::time::Duration;
 
@@ -136,7 +136,8 @@ pub async fn prepare(
         .body(bytes);
     client.send(put, Phase::Safe).await?;
 
-    // Members cannot read image status (Postiz's observation); organizations poll.
+    // Members cannot read image status (Postiz's observation): commit retries the create while
+    // LinkedIn refuses it for a processing image. Organizations poll.
     if kind == AuthorKind::Organization {
         wait_available(client, token, &init.value.image).await?;
     }
@@ -172,7 +173,7 @@ async fn wait_available(
                     _ => {}
                 }
             }
-            // Not allowed to read images with this token: proceed as members do.
+            // Not allowed to read images with this token: proceed as members do (commit waits).
             Err(ConnectorError::Disconnected(_)) => return Ok(()),
             Err(e) => return Err(e),
         }
@@ -184,40 +185,6 @@ async fn wait_available(
         }
         tokio::time::sleep(Duration::from_millis(client.cfg.image_poll_interval_ms)).await;
     }
-}
-
-pub async fn commit(
-    client: &Client,
-    ctx: &PublishCtx,
-    prepared: &Prepared,
-) -> Result<Published, ConnectorError> {
-    let cp = checkpoint(prepared)?;
-    let body = json!({
-        "author": cp.author,
-        "commentary": cp.commentary,
-        "visibility": client.cfg.visibility,
-        "distribution": {
-            "feedDistribution": "MAIN_FEED",
-            "targetEntities": [],
-            "thirdPartyDistributionChannels": []
-        },
-        "content": { "media": { "id": cp.image } },
-        "lifecycleState": "PUBLISHED",
-        "isReshareDisabledByAuthor": false
-    });
-    let req = client
-        .rest(Method::POST, "/rest/posts", &ctx.credentials.access_token)
-        .json(&body);
-    let resp = client.send(req, Phase::Commit).await?;
-    let id = resp
-        .headers()
-        .get("x-restli-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            ConnectorError::OutcomeUnknown("LinkedIn answered 2xx without x-restli-id".into())
-        })?;
-    Ok(published(id))
 }
 
 #[derive(Deserialize)]
@@ -277,15 +244,19 @@ pub async fn reconcile(
         .unwrap_or_else(|| escape_little_text(&ctx.caption));
 
     for post in &list.elements {
-        let by_image = cp
-            .as_ref()
-            .is_some_and(|cp| post.media_id() == Some(&cp.image));
-        let in_window = match (since, post.created()) {
-            (Some(since), Some(created)) => created >= since,
-            _ => true,
+        // The image URN is this attempt's own upload: with a checkpoint it alone decides. The
+        // same commentary may be an earlier post of the same campaign text.
+        let found = match &cp {
+            Some(cp) => post.media_id() == Some(cp.image.as_str()),
+            None => {
+                let in_window = match (since, post.created()) {
+                    (Some(since), Some(created)) => created >= since,
+                    _ => true,
+                };
+                in_window && post.commentary.as_deref() == Some(commentary.as_str())
+            }
         };
-        let by_text = in_window && post.commentary.as_deref() == Some(commentary.as_str());
-        if by_image || by_text {
+        if found {
             return Ok(Reconciled::Landed(published(post.id.clone())));
         }
     }
@@ -309,7 +280,7 @@ pub async fn reconcile(
     }
 }
 
-fn published(urn: String) -> Published {
+pub(crate) fn published(urn: String) -> Published {
     let url = format!("https://www.linkedin.com/feed/update/{urn}");
     Published {
         remote_id: urn,
@@ -323,7 +294,7 @@ fn to_prepared(cp: Checkpoint) -> Result<Prepared, ConnectorError> {
     Ok(Prepared { checkpoint })
 }
 
-fn checkpoint(prepared: &Prepared) -> Result<Checkpoint, ConnectorError> {
+pub(crate) fn checkpoint(prepared: &Prepared) -> Result<Checkpoint, ConnectorError> {
     serde_json::from_value(prepared.checkpoint.clone())
         .map_err(|e| ConnectorError::Rejected(format!("unreadable LinkedIn checkpoint: {e}")))
 }

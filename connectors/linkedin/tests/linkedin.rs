@@ -142,14 +142,16 @@ async fn member_image_post_is_published_once_with_versioned_headers() {
 #[tokio::test]
 async fn organization_author_waits_for_the_image_to_be_available() {
     let opts = FakeOptions {
-        image_processing_polls: 2,
+        image_processing: Duration::from_millis(300),
         ..Default::default()
     };
     let s = setup_with(opts, "urn:li:organization:42", |_| {}).await;
     s.fake.add_admin("m1", "42");
     let prepared = s.conn.prepare(&s.ctx, &s.draft).await.expect("prepare");
-    assert_eq!(s.fake.calls("GET /rest/images/{urn}"), 2);
+    assert!(s.fake.calls("GET /rest/images/{urn}") >= 1);
     let published = s.conn.commit(&s.ctx, &prepared).await.expect("commit");
+    // Prepare waited for AVAILABLE, so LinkedIn took the first create.
+    assert_eq!(s.fake.calls("POST /rest/posts"), 1);
     assert_eq!(s.fake.posts()[0].author, "urn:li:organization:42");
     assert_eq!(s.fake.posts()[0].id, published.remote_id);
 }
@@ -224,7 +226,7 @@ async fn apps_without_refresh_tokens_must_reconnect() {
 }
 
 #[tokio::test]
-async fn throttling_without_retry_after_waits_until_the_quota_resets() {
+async fn a_daily_limit_without_retry_after_waits_until_the_quota_resets() {
     let s = setup().await;
     // LinkedIn's 429 names no time (PLATFORMS.md §3.4): no Retry-After, no rate headers.
     s.fake.inject(Fault::next("POST /rest/images", FaultAction::Respond {
@@ -237,7 +239,7 @@ async fn throttling_without_retry_after_waits_until_the_quota_resets() {
         .prepare(&s.ctx, &s.draft)
         .await
         .expect_err("throttled");
-    let reset = connector_linkedin::rate_limit_default(Utc::now());
+    let reset = connector_linkedin::daily_quota_reset(Utc::now());
     assert!(
         matches!(err, ConnectorError::RateLimited { retry_after: Some(d) } if d >= reset && d <= reset + Duration::from_secs(5)),
         "{err:?}, quotas reset in {reset:?}"

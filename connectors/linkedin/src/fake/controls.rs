@@ -3,12 +3,15 @@
 
 use std::sync::Arc;
 
-use pressroom_connector::testkit::{Account, FakeControls, Fault as KitFault, Step};
+use pressroom_connector::testkit::{
+    Account, Chaos, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault as KitFault, Step,
+    counts_of,
+};
 use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use super::{FakeLinkedIn, Fault, FaultAction};
+use super::{DAILY_LIMIT_MESSAGE, FakeLinkedIn, Fault, FaultAction, throttle_body};
 use crate::LinkedIn;
 
 /// The reason LinkedIn gives when the kit asks for a content rejection.
@@ -25,8 +28,10 @@ fn endpoint(step: Step) -> &'static str {
 impl FakeControls for FakeLinkedIn {
     fn connector(&self) -> Arc<dyn Connector> {
         let mut cfg = self.config();
-        // Short, so AcceptThenHang turns into "outcome unknown" quickly.
+        // Short, so AcceptThenHang turns into "outcome unknown" quickly, and absence is final
+        // after 1 s + 1 s + the fake's listing lag.
         cfg.timeout_secs = 1;
+        cfg.image_ready_timeout_secs = 1;
         match LinkedIn::new(cfg) {
             Ok(c) => Arc::new(c),
             Err(e) => panic!("building the LinkedIn connector failed: {e}"),
@@ -72,12 +77,13 @@ impl FakeControls for FakeLinkedIn {
                     ));
                 }
             }
-            // LinkedIn names no time (no Retry-After, no rate headers): a plain 429.
+            // LinkedIn names no time (no Retry-After, no rate headers): its daily-limit 429,
+            // which the connector defers to 00:00 UTC (`rate_limit_default` below).
             KitFault::RateLimited { step, .. } => self.inject(Fault::next(
                 endpoint(step),
                 FaultAction::Respond {
                     status: 429,
-                    body: json!({"status": 429, "message": "Resource level throttle MEMBER DAY limit for calls to this resource is reached."}),
+                    body: throttle_body(DAILY_LIMIT_MESSAGE),
                     headers: Vec::new(),
                 },
             )),
@@ -114,6 +120,20 @@ impl FakeControls for FakeLinkedIn {
     }
 
     fn rate_limit_default(&self) -> Option<std::time::Duration> {
-        Some(crate::rate_limit_default(chrono::Utc::now()))
+        Some(crate::daily_quota_reset(chrono::Utc::now()))
+    }
+}
+
+impl ChaosControls for FakeLinkedIn {
+    fn set_chaos(&self, rates: ChaosRates) {
+        *self.shared.chaos() = Chaos::new(rates);
+    }
+
+    fn expire_all_access_tokens(&self) {
+        FakeLinkedIn::expire_all_access_tokens(self);
+    }
+
+    fn chaos_injected(&self) -> ChaosCounts {
+        counts_of(self.shared.chaos().as_ref())
     }
 }

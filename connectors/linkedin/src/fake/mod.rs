@@ -7,6 +7,7 @@
 //! empty body; commentary with an unescaped little-text character is silently truncated, as
 //! LinkedIn does. It records posts, counts commits, and takes scripted faults.
 
+mod chaos;
 mod controls;
 mod faults;
 mod routes;
@@ -35,12 +36,23 @@ pub struct FakeOptions {
     pub sunset_versions: HashSet<String>,
     /// Whether the app is an MDP partner with programmatic refresh tokens.
     pub refresh_tokens: bool,
-    /// Status polls an uploaded image stays PROCESSING before it is AVAILABLE.
-    pub image_processing_polls: u32,
+    /// How long an uploaded image stays PROCESSING (by the fake clock) before it is AVAILABLE.
+    /// Until then `POST /rest/posts` with it answers 422. Zero: AVAILABLE at once.
+    pub image_processing: std::time::Duration,
+    /// How long after its creation a post shows in `GET /rest/posts?q=author`.
+    pub listing_lag: std::time::Duration,
+    /// Posts one author may create per UTC day; past it `POST /rest/posts` answers LinkedIn's
+    /// daily-limit 429 (`… MEMBER DAY limit …`) until 00:00 UTC. `None`: no cap.
+    pub daily_post_limit: Option<u32>,
     /// Access token lifetime (LinkedIn: 60 days).
     pub access_ttl: Duration,
     /// Refresh token lifetime from the first grant (LinkedIn: 365 days, never extended).
     pub refresh_ttl: Duration,
+    /// Chaos: how long a lost answer is held (past the kit connector's 1 s timeout).
+    pub lost_answer_hold: std::time::Duration,
+    /// Chaos: the share of 5xx answers to `POST /rest/posts` that created the post anyway
+    /// (PLATFORMS.md §3.3: a 5xx on the create may still have created it).
+    pub server_error_creates: f64,
 }
 
 impl Default for FakeOptions {
@@ -48,11 +60,28 @@ impl Default for FakeOptions {
         Self {
             sunset_versions: ["202301", "202302", "202303"].map(String::from).into(),
             refresh_tokens: true,
-            image_processing_polls: 0,
+            image_processing: std::time::Duration::ZERO,
+            listing_lag: std::time::Duration::ZERO,
+            daily_post_limit: None,
             access_ttl: Duration::seconds(5_184_000),
             refresh_ttl: Duration::days(365),
+            lost_answer_hold: std::time::Duration::from_millis(2000),
+            server_error_creates: 0.3,
         }
     }
+}
+
+/// LinkedIn's 429 body when a daily quota is spent (window named, no `Retry-After`).
+pub const DAILY_LIMIT_MESSAGE: &str =
+    "Resource level throttle MEMBER DAY limit for calls to this resource is reached.";
+/// A 429 that names no daily window: a short throttle / LinkedIn's infrastructure protection.
+pub const THROTTLE_MESSAGE: &str = "Too many requests";
+
+/// LinkedIn's 429 body (`serviceErrorCode` 101, `TOO_MANY_REQUESTS`) with `message`.
+pub fn throttle_body(message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "status": 429, "serviceErrorCode": 101, "code": "TOO_MANY_REQUESTS", "message": message
+    })
 }
 
 /// Tokens handed to a test, as the token endpoint would.
@@ -94,10 +123,21 @@ pub(crate) struct Refresh {
 #[derive(Clone, Debug)]
 pub(crate) struct Image {
     pub owner: String,
+    /// WAITING_UPLOAD, PROCESSING (until `ready_at`), PROCESSING_FAILED.
     pub status: &'static str,
-    pub polls_left: u32,
+    pub ready_at: Option<DateTime<Utc>>,
     pub upload_expires_at: DateTime<Utc>,
     pub bytes: Option<usize>,
+}
+
+impl Image {
+    /// The status LinkedIn reports at `now`: PROCESSING turns AVAILABLE at `ready_at`.
+    pub fn status_at(&self, now: DateTime<Utc>) -> &'static str {
+        match (self.status, self.ready_at) {
+            ("PROCESSING", Some(at)) if at <= now => "AVAILABLE",
+            (s, _) => s,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -162,12 +202,18 @@ impl State {
 pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub faults: faults::SharedFaults,
+    /// Random failures (`ChaosControls::set_chaos`); `None`: off.
+    pub chaos: Mutex<Option<pressroom_connector::testkit::Chaos>>,
     pub base: String,
 }
 
 impl Shared {
     pub fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn chaos(&self) -> MutexGuard<'_, Option<pressroom_connector::testkit::Chaos>> {
+        self.chaos.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -210,6 +256,7 @@ impl FakeLinkedIn {
                 commits: 0,
             }),
             faults: Default::default(),
+            chaos: Mutex::new(None),
             base: format!("http://{addr}"),
         });
         let app = routes::router(shared.clone());
@@ -239,6 +286,10 @@ impl FakeLinkedIn {
         cfg.image_poll_interval_ms = 20;
         cfg.image_ready_timeout_secs = 5;
         cfg.timeout_secs = 5;
+        cfg.throttle_backoff_secs = 1;
+        // Whole seconds, rounded up, so reconcile never calls a lagging post absent.
+        let lag = self.shared.state().opts.listing_lag;
+        cfg.listing_lag_secs = lag.as_secs() + u64::from(lag.subsec_nanos() > 0);
         cfg
     }
 
@@ -284,6 +335,25 @@ impl FakeLinkedIn {
         let past = st.now() - Duration::seconds(1);
         if let Some(t) = st.tokens.get_mut(access_token) {
             t.expires_at = past;
+        }
+    }
+
+    /// Expires every access token issued so far (refresh tokens stay valid).
+    pub fn expire_all_access_tokens(&self) {
+        let mut st = self.shared.state();
+        let past = st.now() - Duration::seconds(1);
+        st.tokens.values_mut().for_each(|t| t.expires_at = past);
+    }
+
+    /// Answers the next `times` calls to `endpoint` with a short throttle: 429, LinkedIn's
+    /// body naming no daily window, no `Retry-After`.
+    pub fn throttle(&self, endpoint: &str, times: u32) {
+        for _ in 0..times {
+            self.inject(Fault::respond(
+                endpoint,
+                429,
+                throttle_body(THROTTLE_MESSAGE),
+            ));
         }
     }
 

@@ -29,6 +29,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/rest/images/{urn}", get(image_status))
         .route("/dms-uploads/{id}", put(upload))
         .route("/rest/posts", post(create_post).get(list_posts))
+        // Inside the journal: chaos-failed calls are recorded and counted like any other.
+        .route_layer(from_fn_with_state(shared.clone(), super::chaos::middleware))
         .route_layer(from_fn_with_state(faults.clone(), faults::middleware))
         .with_state(shared.clone());
     let control = Router::new()
@@ -336,7 +338,7 @@ async fn init_upload(
         Image {
             owner: owner.into(),
             status: "WAITING_UPLOAD",
-            polls_left: 0,
+            ready_at: None,
             upload_expires_at: expires,
             bytes: None,
         },
@@ -361,7 +363,8 @@ async fn upload(
         return *r;
     }
     let now = st.now();
-    let polls = st.opts.image_processing_polls;
+    let processing =
+        chrono::Duration::from_std(st.opts.image_processing).unwrap_or(chrono::Duration::zero());
     let Some(urn) = st.uploads.get(&id).cloned() else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -375,17 +378,17 @@ async fn upload(
         || body.starts_with(b"\x89PNG")
         || body.starts_with(b"GIF8");
     img.bytes = Some(body.len());
-    img.status = match (known, polls) {
-        (false, _) => "PROCESSING_FAILED",
-        (true, 0) => "AVAILABLE",
-        (true, _) => "PROCESSING",
+    img.status = if known {
+        "PROCESSING"
+    } else {
+        "PROCESSING_FAILED"
     };
-    img.polls_left = polls;
+    img.ready_at = Some(now + processing);
     StatusCode::CREATED.into_response()
 }
 
 async fn image_status(AxState(sh): S, Path(urn): Path<String>, headers: HeaderMap) -> Response {
-    let mut st = sh.state();
+    let st = sh.state();
     if let Err(r) = rest_headers(&st, &headers) {
         return *r;
     }
@@ -405,16 +408,8 @@ async fn image_status(AxState(sh): S, Path(urn): Path<String>, headers: HeaderMa
             "Not enough permissions to access: images.GET",
         );
     }
-    let Some(img) = st.images.get_mut(&urn) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    if img.status == "PROCESSING" {
-        if img.polls_left <= 1 {
-            img.status = "AVAILABLE";
-        }
-        img.polls_left = img.polls_left.saturating_sub(1);
-    }
-    Json(json!({ "id": urn, "owner": img.owner, "status": img.status })).into_response()
+    let status = img.status_at(st.now());
+    Json(json!({ "id": urn, "owner": img.owner, "status": status })).into_response()
 }
 
 /// The text LinkedIn keeps: everything before the first unescaped reserved character.
@@ -515,18 +510,32 @@ async fn create_post(AxState(sh): S, headers: HeaderMap, Json(body): Json<Value>
                     &format!("{urn} is not owned by {author}"),
                 );
             }
-            Some(img) if img.status != "AVAILABLE" => {
+            Some(img) if img.status_at(st.now()) != "AVAILABLE" => {
+                // PLATFORMS.md §6.4: an image that is not AVAILABLE is refused (422); nothing
+                // is created. LinkedIn's exact wording is not documented.
                 return li_error(
-                    400,
+                    422,
                     None,
                     None,
                     &format!(
-                        "ERROR :: /content/media/id :: {urn} is {} and cannot be used",
-                        img.status
+                        "ERROR :: /content/media/id :: {urn} is not AVAILABLE (status {})",
+                        img.status_at(st.now())
                     ),
                 );
             }
             Some(_) => {}
+        }
+    }
+    if let Some(limit) = st.opts.daily_post_limit {
+        let today = st.now().date_naive();
+        let made = st
+            .posts
+            .iter()
+            .filter(|p| p.author == author && p.created_at.date_naive() == today)
+            .count();
+        if made >= limit as usize {
+            let body = super::throttle_body(super::DAILY_LIMIT_MESSAGE);
+            return (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
         }
     }
     let n = st.next_id();
@@ -572,11 +581,14 @@ async fn list_posts(
         );
     }
     let count: usize = q.get("count").and_then(|c| c.parse().ok()).unwrap_or(10);
+    // A new post shows in the listing only after the configured lag.
+    let lag = chrono::Duration::from_std(st.opts.listing_lag).unwrap_or(chrono::Duration::zero());
+    let visible_before = st.now() - lag;
     let elements: Vec<Value> = st
         .posts
         .iter()
         .rev()
-        .filter(|p| p.author == author)
+        .filter(|p| p.author == author && p.created_at <= visible_before)
         .take(count)
         .map(|p| {
             let mut e = json!({
