@@ -171,6 +171,6 @@ pub async fn callback(
             "display_name": g.display,
         }));
     }
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(Json(json!({ "connected": stored })))
 }
