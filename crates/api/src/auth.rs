@@ -4,9 +4,11 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, header};
+use hashlink::LruCache;
 use pressroom_crypto::apikey;
 use pressroom_store::repo::api_keys;
 use secrecy::SecretString;
@@ -100,13 +102,20 @@ pub async fn authenticate(state: &ApiState, headers: &HeaderMap) -> Result<Ctx, 
         touch_now_and_then(state, &ctx.key_id);
         return Ok(ctx);
     }
+    if state.auth_cache.recently_refused(&digest) {
+        return Err(ApiError::unauthenticated());
+    }
     let prefix: String = presented.chars().take(10).collect();
+    state.auth_cache.lookups.fetch_add(1, Ordering::Relaxed);
     let candidates = api_keys::active_by_prefix(&state.store, &prefix).await?;
     let secret = SecretString::from(presented.to_owned());
-    let row = candidates
+    let Some(row) = candidates
         .into_iter()
         .find(|row| apikey::verify(&secret, &apikey::ApiKeyHash::from_hex(row.hash.clone())))
-        .ok_or_else(ApiError::unauthenticated)?;
+    else {
+        state.auth_cache.refuse(digest);
+        return Err(ApiError::unauthenticated());
+    };
     let role = Role::parse(&row.role)
         .ok_or_else(|| ApiError::internal(format!("api key {} has role {:?}", row.id, row.role)))?;
     if role != Role::InstanceAdmin && row.workspace_id.is_none() {
@@ -149,17 +158,57 @@ fn touch_now_and_then(state: &ApiState, key_id: &str) {
 /// elsewhere (another instance, the CLI) within this delay.
 pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(5);
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// How long a key the database did not know is refused without asking again. Keys are
+/// random, so a refused value does not become valid later (a new key is a new value); the
+/// bound only keeps the answer from being remembered forever.
+pub const NEGATIVE_TTL: Duration = Duration::from_secs(60);
+/// Refused keys remembered at once; the least recently refused go first.
+const MAX_REFUSED: usize = 10_000;
 /// Beyond this many entries the cache starts over, so a flood of keys cannot grow it.
 const MAX_ENTRIES: usize = 10_000;
 
-/// Recently authenticated keys, by the SHA-256 of the presented key (never the key itself).
-#[derive(Default)]
+/// Recently authenticated and recently refused keys, by the SHA-256 of the presented key
+/// (never the key itself), so neither a busy client nor a flood of bad keys costs a
+/// database query per request.
 pub struct AuthCache {
     entries: Mutex<HashMap<[u8; 32], (Ctx, Instant)>>,
+    refused: Mutex<LruCache<[u8; 32], Instant>>,
     touched: Mutex<HashMap<String, Instant>>,
+    /// Database lookups made to authenticate (cache misses), for tests and operators.
+    pub(crate) lookups: AtomicU64,
+}
+
+impl Default for AuthCache {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::default(),
+            refused: Mutex::new(LruCache::new(MAX_REFUSED)),
+            touched: Mutex::default(),
+            lookups: AtomicU64::new(0),
+        }
+    }
 }
 
 impl AuthCache {
+    fn recently_refused(&self, digest: &[u8; 32]) -> bool {
+        let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        match refused.get(digest) {
+            Some(at) if at.elapsed() < NEGATIVE_TTL => true,
+            Some(_) => {
+                refused.remove(digest);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn refuse(&self, digest: [u8; 32]) {
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest, Instant::now());
+    }
+
     fn get(&self, digest: &[u8; 32]) -> Option<Ctx> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
@@ -213,5 +262,20 @@ mod tests {
         for r in Role::ALL {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }
+    }
+
+    #[test]
+    fn refused_keys_are_bounded_and_forgotten_least_recent_first() {
+        let cache = AuthCache::default();
+        for i in 0..(MAX_REFUSED as u32 + 5) {
+            let mut d = [0u8; 32];
+            d[..4].copy_from_slice(&i.to_le_bytes());
+            cache.refuse(d);
+        }
+        assert_eq!(cache.refused.lock().expect("lock").len(), MAX_REFUSED);
+        assert!(!cache.recently_refused(&[0u8; 32]), "the oldest went first");
+        let mut newest = [0u8; 32];
+        newest[..4].copy_from_slice(&(MAX_REFUSED as u32 + 4).to_le_bytes());
+        assert!(cache.recently_refused(&newest));
     }
 }

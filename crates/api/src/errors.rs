@@ -102,7 +102,7 @@ const TABLE: &[(Code, &str, u16, &str)] = &[
         Code::RateLimited,
         "rate_limited",
         429,
-        "Too many requests for this key",
+        "Too many requests from this key or address",
     ),
     (
         Code::WebhookRejected,
@@ -165,6 +165,10 @@ impl Code {
     }
 }
 
+/// Retry-After of a 503 for an unavailable database: long enough for a pool to reconnect or
+/// a lock to clear, short enough for a restart.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
 /// An API error: a code from the table plus a human detail.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {detail}", code.as_str())]
@@ -173,7 +177,7 @@ pub struct ApiError {
     pub detail: String,
     /// Extra members of the problem object (e.g. the list of campaign issues).
     pub extra: Option<serde_json::Value>,
-    /// Seconds for a Retry-After header (429).
+    /// Seconds for a Retry-After header (429, 503).
     pub retry_after: Option<u64>,
 }
 
@@ -212,6 +216,18 @@ impl ApiError {
         Self::new(Code::Internal, "internal error; see the server log")
     }
 
+    /// The database cannot be reached or is busy: 503 with a Retry-After, so clients and
+    /// load balancers wait and try again instead of treating it as a bug.
+    pub fn unavailable(err: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %err, "api: database unavailable");
+        let mut e = Self::new(
+            Code::Unavailable,
+            "the database is unavailable; try again after Retry-After",
+        );
+        e.retry_after = Some(UNAVAILABLE_RETRY_AFTER_SECS);
+        e
+    }
+
     /// A template broke one of its limits (memory, output, fuel, size, allowed syntax): the
     /// answer names the limit in `detail` and in `limit`.
     pub fn template_limit(
@@ -234,8 +250,15 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound { what, .. } => Self::not_found(what),
             StoreError::Conflict(m) => Self::new(Code::Conflict, m),
+            other if other.is_unavailable() => Self::unavailable(other),
             other => Self::internal(other),
         }
+    }
+}
+
+impl From<pressroom_store::sea_orm::DbErr> for ApiError {
+    fn from(e: pressroom_store::sea_orm::DbErr) -> Self {
+        StoreError::from(e).into()
     }
 }
 

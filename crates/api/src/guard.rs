@@ -1,18 +1,20 @@
-//! The per-route guard, built from each route's [`Access`] rule: authenticate, check the
+//! The per-route guard, built from each route's [`Access`] rule: rate-limit the client
+//! address on routes without a key and on failed authentications, authenticate, check the
 //! role, rate-limit the key, apply `Idempotency-Key`, and count the request for `/metrics`.
 //! Handlers receive the caller as `Extension<Ctx>` and never decide access themselves.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::ApiState;
 use crate::auth::{self, Role};
 use crate::errors::{ApiError, Code};
-use crate::idempotency;
 use crate::routes::{Access, Method, RouteSpec};
+use crate::{idempotency, ratelimit};
 
 /// The guard's state: the API state plus the route it protects.
 #[derive(Clone)]
@@ -57,13 +59,40 @@ async fn check(g: &Guard, mut req: Request, next: Next) -> Result<Response, ApiE
         Access::Public | Access::Signature | Access::SignedLink | Access::OAuthState => true,
     };
     reject_declared_oversize(g, &req)?;
+    // Requests through `serve` carry their peer; a router driven directly has none.
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| ratelimit::ip_key(c.0.ip()));
     if matches!(
         spec.access,
         Access::Public | Access::Signature | Access::SignedLink | Access::OAuthState
     ) {
+        if let Some(ip) = &ip {
+            g.state.ip_limiter.check(ip).map_err(rate_limited)?;
+        }
         return Ok(next.run(req).await);
     }
-    let ctx = auth::authenticate(&g.state, req.headers()).await?;
+    // An address that used up its failed authentications is refused before any lookup.
+    if let Some(ip) = &ip {
+        g.state
+            .auth_failure_limiter
+            .peek(ip)
+            .map_err(rate_limited)?;
+    }
+    let ctx = match auth::authenticate(&g.state, req.headers()).await {
+        Ok(ctx) => ctx,
+        Err(e) if e.code == Code::Unauthenticated => {
+            if let Some(ip) = &ip {
+                g.state
+                    .auth_failure_limiter
+                    .check(ip)
+                    .map_err(rate_limited)?;
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     if !allowed(ctx.role) {
         return Err(ApiError::forbidden(format!(
             "a {} key cannot call {} {}",
@@ -72,11 +101,7 @@ async fn check(g: &Guard, mut req: Request, next: Next) -> Result<Response, ApiE
             spec.path
         )));
     }
-    if let Err(wait) = g.state.limiter.check(&ctx.key_id) {
-        let mut e = ApiError::new(Code::RateLimited, "slow down; see Retry-After");
-        e.retry_after = Some(wait.as_secs().max(1));
-        return Err(e);
-    }
+    g.state.limiter.check(&ctx.key_id).map_err(rate_limited)?;
     req.extensions_mut().insert(ctx.clone());
     let key = req
         .headers()
@@ -89,6 +114,13 @@ async fn check(g: &Guard, mut req: Request, next: Next) -> Result<Response, ApiE
         (_, Some(Err(_))) => Err(ApiError::invalid("Idempotency-Key must be visible ASCII")),
         _ => Ok(next.run(req).await),
     }
+}
+
+/// 429 with the wait until a token is back.
+fn rate_limited(wait: std::time::Duration) -> ApiError {
+    let mut e = ApiError::new(Code::RateLimited, "slow down; see Retry-After");
+    e.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+    e
 }
 
 /// Refuses a body whose declared `Content-Length` is over the route's limit before reading any

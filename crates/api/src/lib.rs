@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod page;
 mod ratelimit;
 pub mod routes;
+mod server;
 
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ pub use auth::{Ctx, Role};
 pub use errors::{ApiError, Code};
 pub use ratelimit::RateLimit;
 pub use routes::{Access, Method, ROUTES, RouteSpec};
+pub use server::ServerLimits;
 
 /// Size limits on what the API reads.
 #[derive(Clone, Copy, Debug)]
@@ -86,6 +88,14 @@ pub struct ApiState {
     pub(crate) idempotency_purge: Arc<idempotency::PurgeClock>,
     pub(crate) pending_connects: Arc<connect::pending::PendingConnects>,
     pub(crate) limiter: Arc<ratelimit::Limiter>,
+    /// Per client address: requests to the routes without an API key (health, metrics,
+    /// hooks, media links, the OAuth callback).
+    pub(crate) ip_limiter: Arc<ratelimit::Limiter>,
+    /// Per client address: failed authentications. An address out of tokens is refused
+    /// before its key is even looked up.
+    pub(crate) auth_failure_limiter: Arc<ratelimit::Limiter>,
+    /// How the listener treats connections ([`ApiState::with_server_limits`]).
+    pub server: ServerLimits,
     pub(crate) auth_cache: Arc<auth::AuthCache>,
     pub(crate) metrics: Arc<metrics::Metrics>,
 }
@@ -109,6 +119,9 @@ impl ApiState {
             idempotency_purge: Arc::default(),
             pending_connects: Arc::default(),
             limiter: Arc::new(ratelimit::Limiter::new(RateLimit::default())),
+            ip_limiter: Arc::new(ratelimit::Limiter::new(RateLimit::PER_IP)),
+            auth_failure_limiter: Arc::new(ratelimit::Limiter::new(RateLimit::AUTH_FAILURES)),
+            server: ServerLimits::default(),
             auth_cache: Arc::default(),
             metrics: Arc::default(),
         }
@@ -133,6 +146,38 @@ impl ApiState {
     pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
         self.limiter = Arc::new(ratelimit::Limiter::new(limit));
         self
+    }
+
+    /// Per-address limit on the routes that take no API key.
+    pub fn with_ip_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.ip_limiter = Arc::new(ratelimit::Limiter::new(limit));
+        self
+    }
+
+    /// Per-address limit on failed authentications.
+    pub fn with_auth_failure_limit(mut self, limit: RateLimit) -> Self {
+        self.auth_failure_limiter = Arc::new(ratelimit::Limiter::new(limit));
+        self
+    }
+
+    /// Header-read timeout and connection cap of [`serve`].
+    pub fn with_server_limits(mut self, limits: ServerLimits) -> Self {
+        self.server = limits;
+        self
+    }
+
+    /// How long `/metrics` reuses the job counts it read (a `GROUP BY` over the jobs table).
+    pub fn with_metrics_cache(mut self, ttl: std::time::Duration) -> Self {
+        self.metrics = Arc::new(metrics::Metrics::with_job_counts_ttl(ttl));
+        self
+    }
+
+    /// Database lookups made to authenticate so far (cache misses): a flood of bad keys
+    /// should not move it.
+    pub fn auth_lookups(&self) -> u64 {
+        self.auth_cache
+            .lookups
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn with_data_dir(mut self, dir: std::path::PathBuf) -> Self {
@@ -183,7 +228,8 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then stops accepting and lets
-/// requests in progress finish.
+/// requests in progress finish. Connections are capped and must send their headers in time
+/// ([`ServerLimits`]); each request carries its peer address for the per-address limits.
 pub async fn serve(
     listener: TcpListener,
     state: ApiState,
@@ -192,7 +238,6 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "api: listening");
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.server;
+    server::serve(listener, router(state), limits, shutdown).await
 }

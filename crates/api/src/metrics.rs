@@ -1,15 +1,17 @@
 //! Prometheus text exposition. Everything counted in-process (HTTP requests here, the
 //! pipeline's publish latency, generation time, cache hits, token refreshes and rate-limit
 //! waits in `pressroom_scheduler::metrics`) goes through the `metrics` facade into one
-//! process-wide `metrics-exporter-prometheus` recorder; job counts are read from the queue at
-//! scrape time instead, so they are right across instances sharing a database.
+//! process-wide `metrics-exporter-prometheus` recorder; job counts are read from the queue
+//! instead, so they are right across instances sharing a database, and kept for a few seconds
+//! so scrapes (or a flood of them) do not each run a `GROUP BY` over the jobs table.
 
 use std::fmt::Write;
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use pressroom_store::{Queue, StoreError};
 
 const HTTP_REQUESTS: &str = "pressroom_http_requests_total";
 const HTTP_SECONDS: &str = "pressroom_http_request_seconds";
@@ -71,19 +73,50 @@ fn install() -> Option<PrometheusHandle> {
     Some(handle)
 }
 
+/// How long job counts are reused by default.
+pub(crate) const JOB_COUNTS_TTL: Duration = Duration::from_secs(5);
+
+/// Job counts by (kind, state).
+pub(crate) type JobCounts = Arc<Vec<(String, String, i64)>>;
+
 /// The API's view of the metrics: records requests, renders the exposition.
 #[derive(Debug)]
 pub(crate) struct Metrics {
     handle: Option<&'static PrometheusHandle>,
+    ttl: Duration,
+    /// The last job counts read and when. Held across the read, so concurrent scrapes wait
+    /// for one query instead of each running their own.
+    job_counts: tokio::sync::Mutex<Option<(Instant, JobCounts)>>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self { handle: handle() }
+        Self::with_job_counts_ttl(JOB_COUNTS_TTL)
     }
 }
 
 impl Metrics {
+    pub fn with_job_counts_ttl(ttl: Duration) -> Self {
+        Self {
+            handle: handle(),
+            ttl,
+            job_counts: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The job counts, read from the queue at most once per TTL.
+    pub async fn job_counts(&self, queue: &Queue) -> Result<JobCounts, StoreError> {
+        let mut cached = self.job_counts.lock().await;
+        if let Some((at, counts)) = cached.as_ref()
+            && at.elapsed() < self.ttl
+        {
+            return Ok(counts.clone());
+        }
+        let counts = Arc::new(queue.counts().await?);
+        *cached = Some((Instant::now(), counts.clone()));
+        Ok(counts)
+    }
+
     pub fn record_request(
         &self,
         method: &'static str,

@@ -1,7 +1,9 @@
-//! Per-key token buckets (OWASP API4: unrestricted resource consumption). In memory, per
-//! instance: with N instances a key gets up to N times the rate, which is an accepted bound.
+//! Token buckets per API key and per client address (OWASP API4: unrestricted resource
+//! consumption). In memory, per instance: with N instances a key gets up to N times the rate,
+//! which is an accepted bound.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -12,12 +14,45 @@ pub struct RateLimit {
     pub burst: f64,
 }
 
+impl RateLimit {
+    /// Routes without an API key, per client address: health checks and scrapes, CMS
+    /// webhooks, platforms fetching media links.
+    pub const PER_IP: RateLimit = RateLimit {
+        per_second: 20.0,
+        burst: 100.0,
+    };
+    /// Failed authentications per client address: a few typos pass, a key-guessing flood
+    /// does not.
+    pub const AUTH_FAILURES: RateLimit = RateLimit {
+        per_second: 1.0,
+        burst: 10.0,
+    };
+}
+
 impl Default for RateLimit {
     fn default() -> Self {
         Self {
             per_second: 50.0,
             burst: 100.0,
         }
+    }
+}
+
+/// Hard bound on the buckets held at once.
+const MAX_BUCKETS: usize = 100_000;
+
+/// The bucket key of a client address. An IPv6 client usually holds a whole /64, so the
+/// bucket is the /64; an IPv4-mapped address is its IPv4 address.
+pub(crate) fn ip_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
     }
 }
 
@@ -37,6 +72,15 @@ impl Limiter {
 
     /// Takes one token for `key`, or says how long until one is available.
     pub fn check(&self, key: &str) -> Result<(), Duration> {
+        self.take(key, 1.0)
+    }
+
+    /// Says whether `key` has a token left, without taking it.
+    pub fn peek(&self, key: &str) -> Result<(), Duration> {
+        self.take(key, 0.0)
+    }
+
+    fn take(&self, key: &str, cost: f64) -> Result<(), Duration> {
         let now = Instant::now();
         let mut buckets = self
             .buckets
@@ -48,6 +92,10 @@ impl Limiter {
             buckets.retain(|_, (tokens, at)| {
                 *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
             });
+            // Still too many (a flood from many addresses): start over rather than grow.
+            if buckets.len() > MAX_BUCKETS {
+                buckets.clear();
+            }
         }
         let (tokens, at) = buckets
             .entry(key.to_string())
@@ -56,7 +104,7 @@ impl Limiter {
         *tokens = (*tokens + refill).min(self.limit.burst);
         *at = now;
         if *tokens >= 1.0 {
-            *tokens -= 1.0;
+            *tokens -= cost;
             Ok(())
         } else {
             let missing = 1.0 - *tokens;
@@ -83,5 +131,28 @@ mod tests {
         let wait = l.check("k").expect_err("over the burst");
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1));
         assert!(l.check("other").is_ok(), "buckets are per key");
+    }
+
+    #[test]
+    fn peek_takes_nothing() {
+        let l = Limiter::new(RateLimit {
+            per_second: 0.001,
+            burst: 1.0,
+        });
+        assert!(l.peek("k").is_ok());
+        assert!(l.peek("k").is_ok());
+        assert!(l.check("k").is_ok());
+        assert!(l.peek("k").is_err());
+    }
+
+    #[test]
+    fn ipv6_clients_share_their_slash_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(ip_key(a), ip_key(b));
+        assert_ne!(ip_key(a), ip_key(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
+        assert_eq!(ip_key(mapped), "192.0.2.7");
     }
 }

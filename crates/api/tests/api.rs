@@ -10,10 +10,14 @@ mod assets;
 mod auth;
 #[path = "api/campaign_lifecycle.rs"]
 mod campaign_lifecycle;
+#[path = "api/db_down.rs"]
+mod db_down;
 #[path = "api/hooks.rs"]
 mod hooks;
 #[path = "api/idempotency.rs"]
 mod idempotency;
+#[path = "api/load.rs"]
+mod load;
 #[path = "api/matrix.rs"]
 mod matrix;
 #[path = "api/pipeline_fixture.rs"]

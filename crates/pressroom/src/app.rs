@@ -176,6 +176,7 @@ pub fn worker_config(settings: &Settings) -> WorkerConfig {
         lease: Duration::from_secs(w.lease_secs),
         heartbeat: Duration::from_secs(w.heartbeat_secs),
         poll: Duration::from_millis(w.poll_ms),
+        max_backoff: Duration::from_millis(w.max_backoff_ms),
         rescue_every: Duration::from_secs(w.rescue_secs),
         owner: format!("{}-{}", hostname(), std::process::id()),
     }

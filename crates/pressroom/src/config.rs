@@ -24,6 +24,16 @@ pub struct Settings {
     pub api: Api,
     pub media: Media,
     pub webhooks_out: WebhooksOut,
+    pub retention: Retention,
+}
+
+/// How long finished rows are kept (`[retention]`); 0 keeps them forever.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    pub jobs_days: u64,
+    pub hook_deliveries_days: u64,
+    pub purge_every_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -61,6 +71,8 @@ pub struct Workers {
     pub lease_secs: u64,
     pub heartbeat_secs: u64,
     pub poll_ms: u64,
+    /// Longest wait between claims while the database fails.
+    pub max_backoff_ms: u64,
     pub rescue_secs: u64,
 }
 
@@ -148,6 +160,15 @@ pub struct Api {
     /// Per-key token bucket: average requests per second, and burst.
     pub rate_limit_per_second: f64,
     pub rate_limit_burst: f64,
+    /// Per client address, on routes without an API key.
+    pub ip_rate_limit_per_second: f64,
+    pub ip_rate_limit_burst: f64,
+    /// Per client address, failed authentications.
+    pub auth_failures_per_second: f64,
+    pub auth_failures_burst: f64,
+    pub header_read_timeout_secs: u64,
+    pub max_connections: usize,
+    pub metrics_cache_secs: u64,
 }
 
 /// Outbound webhook deliveries (`[webhooks_out]`).

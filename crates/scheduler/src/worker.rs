@@ -8,7 +8,7 @@ use std::time::Duration;
 use pressroom_core::JobKind;
 use pressroom_store::{ClaimedJob, StoreError};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, error, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::pipeline::{JobError, Pipeline};
 
@@ -23,8 +23,11 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// How often a running job renews its lease.
     pub heartbeat: Duration,
-    /// Idle wait between empty claims.
+    /// Idle wait between empty claims, and the first wait after a failed claim.
     pub poll: Duration,
+    /// The longest wait between claims while the database keeps failing (the wait doubles
+    /// from `poll` up to this).
+    pub max_backoff: Duration,
     /// How often expired leases are rescued.
     pub rescue_every: Duration,
     /// Name of this instance in `lease_owner`.
@@ -39,6 +42,7 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(60),
             heartbeat: Duration::from_secs(15),
             poll: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(10),
             rescue_every: Duration::from_secs(10),
             owner: format!("pressroom-{}", std::process::id()),
         }
@@ -100,12 +104,19 @@ async fn worker_loop(
     owner: String,
     shutdown: CancellationToken,
 ) {
+    let mut backoff = Backoff::new(c.poll, c.max_backoff);
     while !shutdown.is_cancelled() {
         let claimed = match p.queue.claim(&kinds, &owner, c.lease, 1).await {
-            Ok(jobs) => jobs,
+            Ok(jobs) => {
+                backoff.succeeded();
+                jobs
+            }
             Err(e) => {
-                warn!(error = %e, "worker: claim failed");
-                Vec::new()
+                let wait = backoff.failed(&e.to_string());
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(wait) => continue,
+                }
             }
         };
         if claimed.is_empty() {
@@ -116,13 +127,66 @@ async fn worker_loop(
         }
         for job in claimed {
             let span = info_span!("job", id = %job.id, kind = %job.kind, workspace = %job.workspace_id, attempt = job.attempt);
-            run_one(&p, &c, job).instrument(span).await;
+            run_one(&p, &c, job, &mut backoff).instrument(span).await;
         }
     }
 }
 
+/// Waits between tries while the database fails: doubling from `base` to `cap`, logged once
+/// per streak of failures (a warning when it starts, a note when it ends) rather than once
+/// per try.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    base: Duration,
+    cap: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, cap: Duration) -> Self {
+        Self {
+            base: base.max(Duration::from_millis(1)),
+            cap: cap.max(base),
+            failures: 0,
+        }
+    }
+
+    /// Counts a failure and returns how long to wait before the next try.
+    pub fn failed(&mut self, error: &str) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        if self.failures == 1 {
+            warn!(%error, "worker: database failing; backing off until it answers");
+        } else {
+            debug!(%error, failures = self.failures, "worker: database still failing");
+        }
+        self.current()
+    }
+
+    /// Ends a streak of failures, if one was running.
+    pub fn succeeded(&mut self) {
+        if self.failures > 0 {
+            info!(
+                failures = self.failures,
+                "worker: database answers again; claiming"
+            );
+            self.failures = 0;
+        }
+    }
+
+    /// The wait after the failures counted so far (zero when there were none).
+    pub fn current(&self) -> Duration {
+        if self.failures == 0 {
+            return Duration::ZERO;
+        }
+        let doublings = (self.failures - 1).min(31);
+        self.base
+            .checked_mul(1u32 << doublings)
+            .map_or(self.cap, |d| d.min(self.cap))
+    }
+}
+
 /// Runs one job with a heartbeat beside it, then records the outcome.
-async fn run_one(p: &Pipeline, c: &WorkerConfig, job: ClaimedJob) {
+async fn run_one(p: &Pipeline, c: &WorkerConfig, job: ClaimedJob, backoff: &mut Backoff) {
     let beat = CancellationToken::new();
     // Cancelled by the heartbeat when another worker took the job over: the handler is then
     // dropped at its next await, so it cannot go on to a platform call it no longer owns
@@ -160,17 +224,35 @@ async fn run_one(p: &Pipeline, c: &WorkerConfig, job: ClaimedJob) {
     };
     beat.cancel();
     let _ = heartbeat.await;
+    record(p, c, &job, outcome, backoff).await;
+}
+
+/// Turns a handler's outcome into a queue call. A database outage is not the job's fault: the
+/// job goes back without spending an attempt (its post stays where it was, e.g. `publishing`,
+/// and the handler picks it up from there), and recording that is itself retried with the
+/// backoff while the lease lasts, since the same outage may refuse the first try.
+pub(crate) async fn record(
+    p: &Pipeline,
+    c: &WorkerConfig,
+    job: &ClaimedJob,
+    outcome: Result<(), JobError>,
+    backoff: &mut Backoff,
+) {
     let recorded = match outcome {
         Ok(()) => Ok(()),
         Err(JobError::LeaseLost) => {
             warn!("worker: lease lost; another worker owns this job now");
             Ok(())
         }
+        Err(JobError::Unavailable(error)) => {
+            let delay = backoff.failed(&error).max(c.poll);
+            defer_through_outage(p, c, job, delay, &error, backoff).await
+        }
         Err(JobError::Retry { error, retry_after }) => {
             let delay = p.retry.delay(job.attempt.max(1) as u32, retry_after);
             debug!(%error, delay_ms = delay.as_millis() as u64, "worker: will retry");
             p.queue
-                .retry(p.store.conn(), &job, delay, &error)
+                .retry(p.store.conn(), job, delay, &error)
                 .await
                 .map(|state| {
                     if state == pressroom_core::JobState::Dead {
@@ -180,15 +262,51 @@ async fn run_one(p: &Pipeline, c: &WorkerConfig, job: ClaimedJob) {
         }
         Err(JobError::Defer { reason, delay }) => {
             debug!(%reason, delay_ms = delay.as_millis() as u64, "worker: deferred");
-            p.queue.defer(p.store.conn(), &job, delay, &reason).await
+            p.queue.defer(p.store.conn(), job, delay, &reason).await
         }
         Err(JobError::Permanent(reason)) => {
             error!(%reason, "worker: job failed permanently");
-            p.queue.kill(p.store.conn(), &job, &reason).await
+            p.queue.kill(p.store.conn(), job, &reason).await
         }
     };
     if let Err(e) = recorded {
+        if e.is_unavailable() {
+            backoff.failed(&e.to_string());
+        }
         warn!(error = %e, "worker: could not record the job's outcome; its lease will expire and it will be rescued");
+    }
+}
+
+/// Defers a job hit by a database outage, trying again with the backoff until the deferral
+/// is recorded or half the lease is gone (after that, the rescuer takes the job back).
+async fn defer_through_outage(
+    p: &Pipeline,
+    c: &WorkerConfig,
+    job: &ClaimedJob,
+    delay: Duration,
+    error: &str,
+    backoff: &mut Backoff,
+) -> Result<(), StoreError> {
+    let give_up = tokio::time::Instant::now() + c.lease / 2;
+    let reason = format!("database unavailable: {error}");
+    loop {
+        match p.queue.defer(p.store.conn(), job, delay, &reason).await {
+            Ok(()) => {
+                debug!(
+                    delay_ms = delay.as_millis() as u64,
+                    "worker: database unavailable; job put back without spending an attempt"
+                );
+                return Ok(());
+            }
+            Err(e) if e.is_unavailable() => {
+                let wait = backoff.failed(&e.to_string());
+                if tokio::time::Instant::now() + wait >= give_up {
+                    return Err(e);
+                }
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -202,6 +320,95 @@ async fn rescue_loop(p: Arc<Pipeline>, c: WorkerConfig, shutdown: CancellationTo
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(c.rescue_every) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use pressroom_connector::Registry;
+    use pressroom_core::RetryPolicy;
+    use pressroom_store::sea_orm::{ConnAcquireErr, DbErr};
+    use pressroom_store::{NewJob, Store};
+
+    use super::*;
+    use crate::PlaintextForbidden;
+
+    #[test]
+    fn backoff_doubles_to_its_cap_and_starts_over_after_a_success() {
+        let mut b = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
+        let waits: Vec<u64> = (0..9)
+            .map(|_| b.failed("down").as_millis() as u64)
+            .collect();
+        assert_eq!(
+            waits,
+            [250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]
+        );
+        b.succeeded();
+        assert_eq!(b.current(), Duration::ZERO);
+        assert_eq!(b.failed("down again"), Duration::from_millis(250));
+        // Thousands of failures in a row neither overflow nor pass the cap.
+        for _ in 0..5000 {
+            b.failed("down");
+        }
+        assert_eq!(b.current(), Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn a_database_outage_puts_the_job_back_without_spending_an_attempt() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
+        let store = Store::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let p = Pipeline::new(
+            store.clone(),
+            BTreeMap::new(),
+            Registry::new(),
+            Arc::new(pressroom_media::Presets::builtin().clone()),
+            dir.path().to_path_buf(),
+            RetryPolicy::default(),
+            Arc::new(PlaintextForbidden),
+        );
+        let tx = store.begin().await.expect("tx");
+        p.queue
+            .enqueue(
+                &tx,
+                NewJob::new("ws", JobKind::Publish, serde_json::json!({})).max_attempts(1),
+            )
+            .await
+            .expect("enqueue");
+        tx.commit().await.expect("commit");
+        let c = WorkerConfig {
+            poll: Duration::from_millis(1),
+            ..WorkerConfig::default()
+        };
+        let mut backoff = Backoff::new(c.poll, c.max_backoff);
+        // Three outages in a row on a job with a single attempt: it is never used up.
+        for _ in 0..3 {
+            let mut claimed = p
+                .queue
+                .claim(&[JobKind::Publish], "w", c.lease, 1)
+                .await
+                .expect("claim");
+            let job = claimed.pop().expect("the job is claimable again");
+            assert_eq!(job.attempt, 1);
+            // What a handler's `?` makes of a pool that timed out.
+            let outage = JobError::from(StoreError::Db(DbErr::ConnectionAcquire(
+                ConnAcquireErr::Timeout,
+            )));
+            assert!(matches!(outage, JobError::Unavailable(_)), "{outage:?}");
+            record(&p, &c, &job, Err(outage), &mut backoff).await;
+            let listed = p
+                .queue
+                .list(pressroom_core::JobState::Available, None, 10)
+                .await
+                .expect("list");
+            assert_eq!(listed.len(), 1, "the job is available, not dead");
+            assert_eq!(listed[0].attempt, 0, "no attempt spent");
+            // Its delay (the backoff, at least 1 ms) passes before it is claimed again.
+            tokio::time::sleep(backoff.current() + Duration::from_millis(20)).await;
         }
     }
 }

@@ -31,3 +31,109 @@ impl StoreError {
         }
     }
 }
+
+impl StoreError {
+    /// True when the database could not be reached or could not take the call right now
+    /// (connection refused or dropped, pool exhausted, SQLite busy/locked/read-only/full,
+    /// PostgreSQL shutting down or out of connections): the request itself was fine and is
+    /// worth repeating later, so the API answers 503 and workers wait without spending an
+    /// attempt.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Db(e) => db_unavailable(e),
+            StoreError::Io(_) => true,
+            _ => false,
+        }
+    }
+}
+
+fn db_unavailable(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    match e {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => sqlx_unavailable(e),
+        // sea-orm reports some connection failures only as text.
+        DbErr::Conn(_) => true,
+        _ => false,
+    }
+}
+
+fn sqlx_unavailable(e: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    match e {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed
+        | Error::BeginFailed => true,
+        // A server that drops the connection mid-message reads as a protocol error.
+        Error::Protocol(_) => true,
+        Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db
+                .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                .is_some()
+            {
+                code.parse().is_ok_and(sqlite_code_unavailable)
+            } else {
+                sqlstate_unavailable(&code)
+            }
+        }
+        _ => false,
+    }
+}
+
+/// SQLite result codes that mean "not now" rather than "not this": BUSY, LOCKED, READONLY,
+/// IOERR, FULL, CANTOPEN (an extended code carries its primary code in the low byte).
+fn sqlite_code_unavailable(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
+}
+
+/// PostgreSQL SQLSTATEs that mean "not now" rather than "not this".
+fn sqlstate_unavailable(code: &str) -> bool {
+    // Class 08: connection exception; 53: insufficient resources (too many connections,
+    // disk full); 57P01-03: admin/crash shutdown, cannot connect now.
+    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+    use std::sync::Arc;
+
+    fn sqlx(e: sea_orm::sqlx::Error) -> StoreError {
+        StoreError::Db(DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e))))
+    }
+
+    #[test]
+    fn infrastructure_failures_classify_as_unavailable() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(sqlx(sea_orm::sqlx::Error::Io(refused)).is_unavailable());
+        assert!(sqlx(sea_orm::sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(StoreError::Db(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)).is_unavailable());
+        for code in [5, 517, 6, 8, 1032, 14] {
+            assert!(sqlite_code_unavailable(code), "{code}");
+        }
+        for code in ["57P01", "57P03", "08006", "53300"] {
+            assert!(sqlstate_unavailable(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn request_and_data_errors_are_not_unavailable() {
+        for code in [19, 2067, 1] {
+            assert!(!sqlite_code_unavailable(code), "{code}");
+        }
+        for code in ["23505", "42601", "40001"] {
+            assert!(!sqlstate_unavailable(code), "{code}");
+        }
+        assert!(!sqlx(sea_orm::sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::Conflict("x".into()).is_unavailable());
+        assert!(!StoreError::not_found("post", "p1").is_unavailable());
+        assert!(!StoreError::Db(DbErr::RecordNotFound("x".into())).is_unavailable());
+    }
+}

@@ -9,6 +9,7 @@ mod instance_lock;
 pub mod page;
 pub mod queue;
 pub mod repo;
+pub mod retention;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -23,3 +23,5 @@ mod repos;
 mod schema;
 #[path = "store/webhook_endpoints.rs"]
 mod webhook_endpoints;
+#[path = "store/retention.rs"]
+mod retention;

@@ -99,7 +99,7 @@ pub async fn disconnect(
         json!({}),
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(Json(
         accounts::get(state.store.conn(), ws, &id).await?.into(),
     ))

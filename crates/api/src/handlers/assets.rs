@@ -105,7 +105,7 @@ async fn assets_of_run(state: &ApiState, ws: &str, run_id: &str) -> ApiResult<Ve
         .filter(run::Column::Id.eq(run_id))
         .all(conn)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)?
         .into_iter()
         .filter_map(|r| r.asset_id)
         .collect();
@@ -115,7 +115,7 @@ async fn assets_of_run(state: &ApiState, ws: &str, run_id: &str) -> ApiResult<Ve
             .filter(rendition::Column::RunId.eq(run_id))
             .all(conn)
             .await
-            .map_err(ApiError::internal)?
+            .map_err(ApiError::from)?
             .into_iter()
             .map(|r| r.asset_id),
     );

@@ -272,7 +272,7 @@ pub async fn create(
         json!({ "name": row.name }),
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
@@ -397,7 +397,7 @@ pub(crate) async fn fire(
         .filter(run::Column::FireKey.eq(fire_key))
         .one(state.store.conn())
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::new(Code::Conflict, "the fire key's run vanished"))?;
     Ok(Triggered {
         run_id: existing.id,
@@ -437,7 +437,7 @@ pub async fn delete(
         serde_json::to_value(&withdrawn).unwrap_or_default(),
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(Json(Deleted {
         id,
         deleted: true,

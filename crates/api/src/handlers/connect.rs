@@ -213,6 +213,6 @@ async fn finish(
             "display_name": g.display,
         }));
     }
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(Json(json!({ "connected": stored })))
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::ApiState;
 use crate::auth::Ctx;
-use crate::errors::{ApiError, ApiResult};
+use crate::errors::ApiResult;
 use crate::handlers::Path;
 
 /// How many secrets a hook verifies with during a rotation; adding one more drops the oldest.
@@ -109,6 +109,6 @@ async fn save_secrets(
     let tx = state.store.begin().await?;
     hooks::set_secrets(&state.store, &tx, ws, hook_id, secrets).await?;
     audit::record(&tx, now, ws, &ctx.actor(), action, hook_id, detail).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(())
 }

@@ -139,7 +139,7 @@ pub async fn create(
         json!({ "campaign_id": campaign.id, "adapter": adapter.as_str() }),
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedHook {

@@ -126,7 +126,7 @@ pub async fn revoke(
         serde_json::json!({}),
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     state.auth_cache.clear();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -193,7 +193,7 @@ pub async fn mint_key(
         serde_json::json!({ "role": role.as_str(), "prefix": row.prefix }),
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(CreatedKey {
         row,
         key: new.plaintext.expose_secret().to_string(),

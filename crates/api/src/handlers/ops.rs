@@ -34,7 +34,7 @@ pub async fn readyz(State(state): State<ApiState>) -> ApiResult<Json<serde_json:
 }
 
 pub async fn metrics(State(state): State<ApiState>) -> ApiResult<Response> {
-    let jobs = state.queue.counts().await?;
+    let jobs = state.metrics.job_counts(&state.queue).await?;
     let mut resp = state.metrics.render(&jobs).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -123,7 +123,7 @@ pub async fn retry(
         json!({ "from": current.state }),
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
         Json(posts::get(state.store.conn(), ws, &id).await?),
@@ -162,6 +162,6 @@ pub async fn cancel(
         ));
     }
     audit::record(&tx, now, ws, &ctx.actor(), "post.cancelled", &id, json!({})).await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(Json(posts::get(state.store.conn(), ws, &id).await?))
 }

@@ -79,7 +79,7 @@ pub async fn get(
         .into_tuple()
         .all(state.store.conn())
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
     for t in images {
         if let Some(d) = by_day.get_mut(&day_of(t)) {
             d.images_generated += 1;
@@ -94,7 +94,7 @@ pub async fn get(
         .into_tuple()
         .all(state.store.conn())
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
     for t in published {
         if let Some(d) = by_day.get_mut(&day_of(t)) {
             d.posts_published += 1;

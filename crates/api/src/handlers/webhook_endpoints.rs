@@ -145,7 +145,7 @@ pub async fn create(
         json!({ "url": row.url, "events": names }),
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedEndpoint {
@@ -174,7 +174,7 @@ pub async fn delete(
         json!({}),
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

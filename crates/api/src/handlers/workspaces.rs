@@ -146,7 +146,7 @@ pub async fn erase(
         summary.clone(),
     )
     .await?;
-    tx.commit().await.map_err(ApiError::internal)?;
+    tx.commit().await?;
     let mut files_deleted = 0u64;
     for rel in &erased.files {
         // Stored paths are relative to the data directory; anything else is not ours to delete.

@@ -152,6 +152,8 @@ impl pressroom_scheduler::TokenCipher for RingCipher {
 
 /// What a test body gets.
 pub struct TestApp {
+    /// The state the server runs with (its caches and counters are shared).
+    pub state: ApiState,
     pub store: Store,
     pub queue: Queue,
     pub base: String,
@@ -482,11 +484,24 @@ where
     F: FnOnce(TestApp) -> Fut,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
+    run_configured(backend, name, |s| s, body).await
+}
+
+/// [`run`] with the test's own settings applied to the API state.
+pub async fn run_configured<F, Fut>(
+    backend: Backend,
+    name: &str,
+    configure: fn(ApiState) -> ApiState,
+    body: F,
+) where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
-            let outcome = serve_and_run(&url, body).await;
+            let outcome = serve_and_run(&url, configure, body).await;
             drop(dir);
             finish(name, "SQLite", outcome);
         }
@@ -494,14 +509,18 @@ where
             let db = TempPgDatabase::create("pressroom_api", name)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
-            let outcome = serve_and_run(db.url(), body).await;
+            let outcome = serve_and_run(db.url(), configure, body).await;
             let _ = db.drop_database().await;
             finish(name, "PostgreSQL", outcome);
         }
     }
 }
 
-async fn serve_and_run<F, Fut>(url: &str, body: F) -> anyhow::Result<()>
+async fn serve_and_run<F, Fut>(
+    url: &str,
+    configure: fn(ApiState) -> ApiState,
+    body: F,
+) -> anyhow::Result<()>
 where
     F: FnOnce(TestApp) -> Fut,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -535,14 +554,25 @@ where
         .with_rate_limit(RateLimit {
             per_second: 10_000.0,
             burst: 10_000.0,
+        })
+        // Every test client is 127.0.0.1, and some tests fail to authenticate on purpose.
+        .with_ip_rate_limit(RateLimit {
+            per_second: 10_000.0,
+            burst: 10_000.0,
+        })
+        .with_auth_failure_limit(RateLimit {
+            per_second: 10_000.0,
+            burst: 10_000.0,
         });
+    let state = configure(state);
     let stop = CancellationToken::new();
     let server = tokio::spawn(pressroom_api::serve(
         listener,
-        state,
+        state.clone(),
         stop.clone().cancelled_owned(),
     ));
     let app = TestApp {
+        state,
         store: store.clone(),
         queue,
         base,

@@ -74,7 +74,25 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         .with_rate_limit(pressroom_api::RateLimit {
             per_second: settings.api.rate_limit_per_second,
             burst: settings.api.rate_limit_burst,
-        });
+        })
+        .with_ip_rate_limit(pressroom_api::RateLimit {
+            per_second: settings.api.ip_rate_limit_per_second,
+            burst: settings.api.ip_rate_limit_burst,
+        })
+        .with_auth_failure_limit(pressroom_api::RateLimit {
+            per_second: settings.api.auth_failures_per_second,
+            burst: settings.api.auth_failures_burst,
+        })
+        .with_server_limits(pressroom_api::ServerLimits {
+            header_read_timeout: Duration::from_secs(settings.api.header_read_timeout_secs),
+            max_connections: settings.api.max_connections,
+        })
+        .with_metrics_cache(Duration::from_secs(settings.api.metrics_cache_secs));
+    let purger = tokio::spawn(purge_loop(
+        opened.store.clone(),
+        settings.retention.clone(),
+        shutdown.clone(),
+    ));
     if let Some(g) = generator {
         state = state.with_generator(g);
     }
@@ -106,6 +124,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     {
         warn!("API requests still running after 10s; stopping anyway");
     }
+    let _ = purger.await;
     if tokio::time::timeout(Duration::from_secs(60), workers)
         .await
         .is_err()
@@ -116,6 +135,42 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     }
     info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Deletes finished jobs and old webhook delivery ids every `purge_every_secs`
+/// (`[retention]`); a failure is logged and tried again next time.
+async fn purge_loop(
+    store: pressroom_store::Store,
+    config: crate::config::Retention,
+    shutdown: CancellationToken,
+) {
+    // 0 days keeps rows forever: a cutoff a century back never matches.
+    let keep = |days: u64| match days {
+        0 => Duration::from_secs(100 * 365 * 86_400),
+        d => Duration::from_secs(d.saturating_mul(86_400)),
+    };
+    let retention = pressroom_store::retention::Retention {
+        jobs: keep(config.jobs_days),
+        hook_deliveries: keep(config.hook_deliveries_days),
+    };
+    let every = Duration::from_secs(config.purge_every_secs.max(60));
+    loop {
+        match pressroom_store::retention::purge(&store, &retention).await {
+            Ok(p) if p.jobs + p.hook_deliveries > 0 => {
+                info!(
+                    jobs = p.jobs,
+                    hook_deliveries = p.hook_deliveries,
+                    "retention: purged"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "retention: purge failed"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 /// Starts the control API beside the workers (config `[api]`, or `--bind`). It stops

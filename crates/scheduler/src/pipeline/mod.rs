@@ -130,6 +130,10 @@ pub enum JobError {
     /// Another worker owns the job now: touch nothing.
     #[error("lease lost")]
     LeaseLost,
+    /// The database could not be reached or was busy: nothing is wrong with the job, so the
+    /// worker puts it back without spending an attempt and backs off.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl JobError {
@@ -145,6 +149,7 @@ impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::LeaseLost { .. } => JobError::LeaseLost,
+            other if other.is_unavailable() => JobError::Unavailable(other.to_string()),
             other => JobError::retry(other),
         }
     }
@@ -152,7 +157,7 @@ impl From<StoreError> for JobError {
 
 impl From<pressroom_store::sea_orm::DbErr> for JobError {
     fn from(e: pressroom_store::sea_orm::DbErr) -> Self {
-        JobError::retry(e)
+        StoreError::from(e).into()
     }
 }
 
