@@ -4,12 +4,41 @@
 //! direct calls. For Facebook Login, connect with `connector_facebook::FacebookConnector::connect`
 //! (same Meta app) and build each account with [`InstagramConnector::credentials_for_page`].
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use pressroom_connector::{ConnectorError, Credentials};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use crate::InstagramConnector;
+
+/// Where an Instagram-Login token's issue time (Unix seconds) is kept in `extra`: the refresh
+/// endpoint refuses a token younger than 24 h (PLATFORMS.md §2.1).
+pub(crate) const ISSUED_AT: &str = "token_issued_at";
+
+/// A long-lived token's documented lifetime, for tokens stored without their issue time.
+const LONG_LIVED: chrono::Duration = chrono::Duration::days(60);
+
+/// The minimum age `ig_refresh_token` accepts.
+const REFRESHABLE_AFTER: chrono::Duration = chrono::Duration::hours(24);
+
+/// When the stored token was issued: the recorded time, else its expiry less the documented
+/// 60 days (accounts connected before the time was recorded).
+fn issued_at(creds: &Credentials) -> Option<DateTime<Utc>> {
+    creds
+        .extra
+        .get(ISSUED_AT)
+        .and_then(Value::as_i64)
+        .and_then(|s| DateTime::from_timestamp(s, 0))
+        .or_else(|| creds.expires_at.map(|e| e - LONG_LIVED))
+}
+
+/// Whether `ig_refresh_token` accepts this token at `now`: at least 24 h old and unexpired.
+/// An unknown age or expiry is tried (the platform's answer decides).
+pub(crate) fn ig_login_refreshable(creds: &Credentials, now: DateTime<Utc>) -> bool {
+    let old_enough = issued_at(creds).is_none_or(|t| now - t >= REFRESHABLE_AFTER);
+    let unexpired = creds.expires_at.is_none_or(|e| e > now);
+    !creds.access_token.expose_secret().is_empty() && old_enough && unexpired
+}
 
 /// An Instagram-Login account ready to store.
 #[derive(Clone, Debug)]
@@ -83,7 +112,7 @@ impl InstagramConnector {
                 access_token: SecretString::from(token.to_owned()),
                 refresh_token: None,
                 expires_at,
-                extra: json!({ "ig_user_id": ig_user_id }),
+                extra: json!({ "ig_user_id": ig_user_id, ISSUED_AT: Utc::now().timestamp() }),
             },
             ig_user_id,
         })

@@ -382,12 +382,41 @@ impl Connector for InstagramConnector {
             .get("expires_in")
             .and_then(Value::as_i64)
             .map(|s| Utc::now() + chrono::Duration::seconds(s));
+        let mut extra = creds.extra.clone();
+        if self.cfg.login == Login::Instagram
+            && let Some(map) = extra.as_object_mut()
+        {
+            map.insert(
+                crate::connect::ISSUED_AT.into(),
+                Value::from(Utc::now().timestamp()),
+            );
+        }
         Ok(Credentials {
             access_token: SecretString::from(token.to_owned()),
             refresh_token: None,
             expires_at,
-            extra: creds.extra.clone(),
+            extra,
         })
+    }
+
+    /// `refresh_before_days` (Instagram-Login tokens live 60 days); Facebook Login keeps the
+    /// default margin.
+    fn refresh_before(&self) -> std::time::Duration {
+        match self.cfg.login {
+            Login::Facebook => std::time::Duration::from_secs(300),
+            Login::Instagram => {
+                std::time::Duration::from_secs(self.cfg.refresh_before_days.saturating_mul(86_400))
+            }
+        }
+    }
+
+    /// Instagram Login stores no refresh token: the long-lived token renews itself once it is
+    /// 24 h old and while it is unexpired.
+    fn can_refresh(&self, creds: &Credentials, now: DateTime<Utc>) -> bool {
+        match self.cfg.login {
+            Login::Facebook => creds.refresh_token.is_some(),
+            Login::Instagram => crate::connect::ig_login_refreshable(creds, now),
+        }
     }
 
     /// Creates the container (or reuses the checkpoint's) and waits for processing within the

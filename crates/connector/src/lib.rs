@@ -41,6 +41,20 @@ pub trait Connector: Send + Sync + 'static {
     /// token means "keep the stored one".
     async fn refresh(&self, creds: &Credentials) -> Result<Credentials, ConnectorError>;
 
+    /// How long before the access token expires the runtime renews it (a refresh sweep and
+    /// every publish check this). Platforms with long-lived tokens take it from their config.
+    fn refresh_before(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(300)
+    }
+
+    /// Whether [`Connector::refresh`] can renew these credentials at `now`. By default: a
+    /// refresh token is stored. Platforms whose access token renews itself (Instagram Login)
+    /// say when that is allowed.
+    fn can_refresh(&self, creds: &Credentials, now: chrono::DateTime<chrono::Utc>) -> bool {
+        let _ = now;
+        creds.refresh_token.is_some()
+    }
+
     /// Uploads, media containers, drafts. Must be safe to run more than once: `ctx.checkpoint`
     /// carries what an earlier run of this attempt stored, so it can resume instead of redoing.
     async fn prepare(

@@ -1,6 +1,6 @@
 //! The keyring: one active key that seals, older keys that only open. Rotation adds a key and
 //! makes it active; records sealed with an older key are re-sealed lazily on read or refresh
-//! (see `needs_rotation`) or in one pass by `pressroom keys rotate`.
+//! (see `needs_rotation`) or in one pass by `pressroom keyring rotate`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -127,7 +127,7 @@ impl Keyring {
         Self::parse(&text)
     }
 
-    /// A new random single-key keyring (demo mode; `keys rotate` builds on it).
+    /// A new random single-key keyring (demo mode; `keyring rotate` builds on it).
     pub fn generate() -> Self {
         let (id, key) = fresh_key();
         Self {

@@ -5,6 +5,7 @@
 //!   XChaCha20-Poly1305 (random 24-byte nonces, so no nonce bookkeeping), a key id in every
 //!   record, and associated data ([`Aad`]) binding the ciphertext to workspace, table, column and
 //!   row so a value copied elsewhere fails to decrypt. One active key; older keys decrypt only.
+//!   [`KeyringFile`]: the daemon's keyring, re-read when the file changes under it.
 //! - [`apikey`]: `prk_` API keys; only a SHA-256 hash is stored; verified in constant time.
 //! - [`webhook`]: Standard Webhooks HMAC-SHA256 signing and verification with a replay window.
 //! - [`urlsign`]: short-lived unguessable URLs for media that platforms fetch (Instagram).
@@ -12,12 +13,14 @@
 pub mod apikey;
 mod error;
 mod keyring;
+mod keyring_file;
 mod seal;
 pub mod urlsign;
 pub mod webhook;
 
 pub use error::CryptoError;
 pub use keyring::{KeyId, Keyring};
+pub use keyring_file::KeyringFile;
 pub use seal::{Aad, SealedToken};
 
 /// A fresh unguessable token (32 random bytes, hex) for one-time bindings, such as the cookie

@@ -195,7 +195,7 @@ pub fn pipeline(
     kinds: &[JobKind],
     demo: bool,
 ) -> anyhow::Result<Pipeline> {
-    let keyring = crate::tokens::load_keyring(settings, demo)?;
+    let cipher = crate::tokens::DaemonCipher::load(settings, demo)?;
     let retry = RetryPolicy {
         max_attempts: settings.retry.max_attempts,
         base: Duration::from_millis(settings.retry.base_ms),
@@ -208,7 +208,7 @@ pub fn pipeline(
         Arc::new(settings.presets()?),
         settings.paths.data_dir.clone(),
         retry,
-        Arc::new(crate::tokens::KeyringCipher(keyring)),
+        Arc::new(cipher),
     )
     .with_lease(Duration::from_secs(settings.workers.lease_secs))
     .with_outbound(settings.webhooks_out.outbound())

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use pressroom_crypto::{Aad, Keyring};
+use pressroom_crypto::{Aad, Keyring, KeyringFile};
 use pressroom_scheduler::{TokenCipher, TokenSlot};
 use secrecy::SecretString;
 
@@ -34,6 +34,48 @@ impl TokenCipher for KeyringCipher {
 
     fn open(&self, sealed: &str, slot: TokenSlot<'_>) -> anyhow::Result<SecretString> {
         Ok(self.0.open_str(sealed, &aad(&slot))?)
+    }
+}
+
+/// The daemon's cipher: the keyring file, re-read on SIGHUP ([`TokenCipher::reload`]) and
+/// when a token names a key id it does not hold (`keyring rotate` ran while we were running).
+pub struct DaemonCipher(pub KeyringFile);
+
+impl DaemonCipher {
+    /// The configured keyring file (in demo mode, the generated one).
+    pub fn load(settings: &Settings, demo: bool) -> anyhow::Result<Self> {
+        let ring = load_keyring(settings, demo)?;
+        let file = &settings.security.keyring_file;
+        let path = if file.as_os_str().is_empty() {
+            demo_keyring_path(settings)
+        } else {
+            file.clone()
+        };
+        Ok(Self(KeyringFile::new(&path, ring)))
+    }
+}
+
+impl TokenCipher for DaemonCipher {
+    fn seal(
+        &self,
+        plaintext: &SecretString,
+        slot: TokenSlot<'_>,
+    ) -> anyhow::Result<(String, String)> {
+        let (key_id, sealed) = self.0.seal_str(plaintext, &aad(&slot))?;
+        Ok((key_id.to_string(), sealed))
+    }
+
+    fn open(&self, sealed: &str, slot: TokenSlot<'_>) -> anyhow::Result<SecretString> {
+        Ok(self.0.open_str(sealed, &aad(&slot))?)
+    }
+
+    fn reload(&self) -> anyhow::Result<()> {
+        let active = self
+            .0
+            .reload()
+            .with_context(|| format!("re-reading {}", self.0.path().display()))?;
+        tracing::info!(active_key = %active, "token keyring re-read");
+        Ok(())
     }
 }
 
@@ -72,7 +114,7 @@ pub fn load_keyring(settings: &Settings, demo: bool) -> anyhow::Result<Keyring> 
 pub fn init_keyring(path: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(
         !path.exists(),
-        "{} already exists; use `pressroom keys rotate` to add a key",
+        "{} already exists; use `pressroom keyring rotate` to add a key",
         path.display()
     );
     Keyring::generate()

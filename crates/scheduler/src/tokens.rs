@@ -3,6 +3,7 @@
 
 use pressroom_connector::Credentials;
 use pressroom_store::entity::account;
+use pressroom_store::repo::accounts::TokenSwap;
 use pressroom_store::repo::{accounts, audit};
 use pressroom_store::sea_orm::sea_query::Expr;
 use pressroom_store::sea_orm::{
@@ -48,6 +49,12 @@ pub trait TokenCipher: Send + Sync {
         slot: TokenSlot<'_>,
     ) -> anyhow::Result<(String, String)>;
     fn open(&self, sealed: &str, slot: TokenSlot<'_>) -> anyhow::Result<SecretString>;
+
+    /// Re-reads the keys from where they came from (the daemon on SIGHUP, after `keyring
+    /// rotate`). Ciphers with nothing to re-read do nothing.
+    fn reload(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// A cipher for deployments with no token-bearing accounts (the sandbox only): it refuses to
@@ -212,4 +219,66 @@ pub async fn lock_refresh(store: &Store, account_id: &str) -> anyhow::Result<Ref
     ))
     .await?;
     Ok(RefreshLock { _tx: Some(tx) })
+}
+
+/// What [`reseal_account`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resealed {
+    /// The tokens are now sealed with the cipher's active key.
+    Done,
+    /// The account has no stored token (or is gone).
+    Nothing,
+}
+
+/// How often a re-seal re-reads a row that keeps changing under it before giving up.
+const RESEAL_TRIES: usize = 10;
+
+/// Re-seals an account's tokens with the cipher's active key (`keyring rotate`), starting
+/// from the row as the caller read it. The write is a compare-and-swap on the sealed values
+/// read: if a running daemon refreshed the tokens in between (a rotated refresh token is then
+/// the only valid one), the row is re-read and the fresh tokens re-sealed instead of the stale
+/// ones written back.
+pub async fn reseal_account(
+    store: &Store,
+    cipher: &dyn TokenCipher,
+    read: account::Model,
+) -> anyhow::Result<Resealed> {
+    let mut row = read;
+    for _ in 0..RESEAL_TRIES {
+        let Some(old_access) = row.access_token_sealed.as_deref() else {
+            return Ok(Resealed::Nothing);
+        };
+        let access_slot = TokenSlot::access(&row.workspace_id, &row.id);
+        let (key_id, access) = cipher.seal(&cipher.open(old_access, access_slot)?, access_slot)?;
+        let refresh = match row.refresh_token_sealed.as_deref() {
+            Some(r) => {
+                let slot = TokenSlot::refresh(&row.workspace_id, &row.id);
+                Some(cipher.seal(&cipher.open(r, slot)?, slot)?.1)
+            }
+            None => None,
+        };
+        let now = store.now_ms().await?;
+        let swap = TokenSwap {
+            old_access,
+            old_refresh: row.refresh_token_sealed.as_deref(),
+            new_access: &access,
+            new_refresh: refresh.as_deref(),
+            key_id: &key_id,
+        };
+        if accounts::swap_tokens(store, store.conn(), now, &row.id, swap).await? {
+            return Ok(Resealed::Done);
+        }
+        match account::Entity::find_by_id(row.id.clone())
+            .one(store.conn())
+            .await?
+        {
+            Some(fresh) => row = fresh,
+            None => return Ok(Resealed::Nothing),
+        }
+    }
+    anyhow::bail!(
+        "account {} ({}): its tokens kept changing during the re-seal; run the rotation again",
+        row.name,
+        row.id
+    )
 }

@@ -189,10 +189,6 @@ preset = "instagram-square"
 /// An account whose access token the platform refuses (and which is stored as expired when
 /// `stored_expired`), with `posts` posts waiting to publish; returns (workspace, account).
 async fn fixture(store: &Store, stored_expired: bool, posts_n: usize) -> (String, String) {
-    let ws = workspaces::ensure(store, "tokens", "Token tests")
-        .await
-        .expect("ws");
-    let now = store.now_ms().await.expect("now");
     let expires_at = if stored_expired {
         Utc::now() - chrono::Duration::minutes(1)
     } else {
@@ -204,6 +200,16 @@ async fn fixture(store: &Store, stored_expired: bool, posts_n: usize) -> (String
         expires_at: Some(expires_at),
         extra: json!({"page": "p1"}),
     };
+    fixture_with(store, &creds, posts_n).await
+}
+
+/// An account with `creds` and `posts_n` posts waiting to publish; returns (workspace,
+/// account).
+async fn fixture_with(store: &Store, creds: &Credentials, posts_n: usize) -> (String, String) {
+    let ws = workspaces::ensure(store, "tokens", "Token tests")
+        .await
+        .expect("ws");
+    let now = store.now_ms().await.expect("now");
     let tx = store.begin().await.expect("tx");
     let account_id = save_account(
         store,
@@ -215,7 +221,7 @@ async fn fixture(store: &Store, stored_expired: bool, posts_n: usize) -> (String
             platform: KIND,
             name: "acct",
             external_id: "ext-1",
-            credentials: &creds,
+            credentials: creds,
         },
         "test",
         "account.imported",
@@ -506,3 +512,8 @@ async fn store_refreshed_merges_and_writes_once() {
     assert_eq!(after.extra, json!({"page": "p1"}));
     db.drop_db().await;
 }
+
+#[path = "refresh/health.rs"]
+mod health;
+#[path = "refresh/reseal.rs"]
+mod reseal;

@@ -1,14 +1,13 @@
 //! Token keyring commands: create a keyring, and rotate to a new active key, re-sealing every
-//! stored token in one pass (older keys stay in the file, decrypt-only).
+//! stored token (older keys stay in the file, decrypt-only), safely beside running daemons.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use pressroom_crypto::Keyring;
-use pressroom_scheduler::{TokenCipher, TokenSlot};
+use pressroom_scheduler::tokens::{Resealed, reseal_account};
 use pressroom_store::entity::account;
-use pressroom_store::repo::accounts;
 use pressroom_store::sea_orm::EntityTrait;
 
 use crate::app;
@@ -37,8 +36,11 @@ pub async fn run(settings: Settings, cmd: KeyringCmd) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// Adds a new active key and re-seals every stored token with it in one pass (one
-/// transaction); the file is replaced only after the database commit.
+/// Adds a new active key, then re-seals every stored token with it, while daemons may be
+/// running. The file is written first: it keeps every old key, so whatever is stored opens
+/// with it at every moment, and a daemon meeting the new key id re-reads it (SIGHUP makes it
+/// seal with the new key too). Each account is re-sealed by compare-and-swap, so a token a
+/// daemon refreshes meanwhile is re-sealed, never overwritten with the stale one.
 pub async fn rotate(settings: &Settings) -> anyhow::Result<()> {
     let file = settings.security.keyring_file.clone();
     anyhow::ensure!(
@@ -48,46 +50,35 @@ pub async fn rotate(settings: &Settings) -> anyhow::Result<()> {
     let old = Keyring::load_file(&file).with_context(|| format!("reading {}", file.display()))?;
     let new = old.rotated();
     let opened = app::open_store(settings, false).await?;
-    // Re-seal first in one transaction, then write the file: a crash in between leaves
-    // the old file, which cannot open the new seals — so write a sibling first.
-    let staged = file.with_extension("new");
-    new.write_file(&staged)?;
+    new.write_file(&file)
+        .with_context(|| format!("writing {}", file.display()))?;
     let cipher = KeyringCipher(new);
+    let active = cipher.0.active_id().to_string();
     let store = &opened.store;
-    let now = store.now_ms().await?;
-    let tx = store.begin().await?;
     let mut count = 0;
-    for acc in account::Entity::find().all(&tx).await? {
-        let Some(access) = acc.access_token_sealed.as_deref() else {
-            continue;
-        };
-        let access_slot = TokenSlot::access(&acc.workspace_id, &acc.id);
-        let (key_id, access) = cipher.seal(&cipher.open(access, access_slot)?, access_slot)?;
-        let refresh = match acc.refresh_token_sealed.as_deref() {
-            Some(r) => {
-                let slot = TokenSlot::refresh(&acc.workspace_id, &acc.id);
-                Some(cipher.seal(&cipher.open(r, slot)?, slot)?.1)
+    // A second pass catches tokens a daemon still holding the old keyring refreshed (and so
+    // sealed with the old key) during the first.
+    for _pass in 0..2 {
+        let stale: Vec<account::Model> = account::Entity::find()
+            .all(store.conn())
+            .await?
+            .into_iter()
+            .filter(|a| a.access_token_sealed.is_some() && a.key_id.as_deref() != Some(&active))
+            .collect();
+        for acc in stale {
+            let name = acc.name.clone();
+            if reseal_account(store, &cipher, acc)
+                .await
+                .with_context(|| format!("re-sealing the tokens of account {name}"))?
+                == Resealed::Done
+            {
+                count += 1;
             }
-            None => None,
-        };
-        accounts::update_tokens(
-            store,
-            &tx,
-            now,
-            &acc.id,
-            &access,
-            refresh.as_deref(),
-            &key_id,
-            acc.expires_at,
-        )
-        .await?;
-        count += 1;
+        }
     }
-    tx.commit().await?;
-    std::fs::rename(&staged, &file).with_context(|| format!("replacing {}", file.display()))?;
     println!(
-        "new active key {}; re-sealed the tokens of {count} accounts",
-        cipher.0.active_id()
+        "new active key {active}; re-sealed the tokens of {count} accounts. Send SIGHUP to \
+         running daemons so they seal with the new key (they open its tokens already)."
     );
     Ok(())
 }

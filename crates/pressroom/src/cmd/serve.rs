@@ -1,6 +1,7 @@
 //! `pressroom serve`: the long-running daemon — campaigns loaded from the campaigns
-//! directory, the scheduler ticking, workers running — until SIGTERM or SIGINT, then a
-//! graceful stop: no new claims, jobs in progress finish, leases are released.
+//! directory, the scheduler ticking, workers running, due tokens renewed — until SIGTERM or
+//! SIGINT, then a graceful stop: no new claims, jobs in progress finish, leases are released.
+//! SIGHUP re-reads the token keyring.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -42,6 +43,16 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     let generator = pipeline.generators.get("local").cloned();
     let pipeline = Arc::new(pipeline);
     let shutdown = CancellationToken::new();
+    // One cipher for the workers and the API, re-read on SIGHUP after `keyring rotate`.
+    let tokens = pipeline.tokens.clone();
+    reload_keyring_on_sighup(tokens.clone(), shutdown.clone());
+    if config.kinds.contains(&pressroom_core::JobKind::Publish) {
+        tokio::spawn(pressroom_scheduler::pipeline::run_token_refresher(
+            pipeline.clone(),
+            TOKEN_SWEEP_EVERY,
+            shutdown.clone(),
+        ));
+    }
     let ticker = if settings.scheduler.enabled {
         let clock = Arc::new(DbClock(opened.store.clone()));
         Some(
@@ -101,10 +112,9 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     }
     let public = settings.media.public_base_url.trim_end_matches('/');
     let redirect = (!public.is_empty()).then(|| format!("{public}/v1/oauth/callback"));
-    let cipher = crate::tokens::KeyringCipher(crate::tokens::load_keyring(&settings, args.demo)?);
     state = state.with_connect(
         Arc::new(super::connect::ApiConnectFlows(settings.clone())),
-        Arc::new(cipher),
+        tokens,
         redirect,
     );
     state = state.with_webhooks_allow_private(settings.webhooks_out.allow_private_addresses);
@@ -250,6 +260,42 @@ async fn load_campaigns(settings: &Settings, store: &pressroom_store::Store) -> 
         info!(campaign = %row.name, file = %path.display(), "campaign loaded");
     }
     Ok(())
+}
+
+/// How often the daemon renews tokens that are due, whether or not a post is waiting.
+const TOKEN_SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// Re-reads the token keyring on every SIGHUP (send one after `pressroom keyring rotate`;
+/// tokens naming a key we lack also trigger a re-read on their own).
+fn reload_keyring_on_sighup(
+    tokens: Arc<dyn pressroom_scheduler::TokenCipher>,
+    shutdown: CancellationToken,
+) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGHUP; the keyring is re-read only when a token needs a new key");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                got = hup.recv() => if got.is_none() { return },
+            }
+            if let Err(e) = tokens.reload() {
+                warn!(
+                    error = format!("{e:#}"),
+                    "SIGHUP: keeping the keyring in use"
+                );
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (tokens, shutdown);
 }
 
 async fn wait_for_signal() {

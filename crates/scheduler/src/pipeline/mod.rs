@@ -6,6 +6,7 @@ mod events;
 mod generate;
 mod notify;
 mod publish;
+mod refresh;
 mod render;
 mod variables;
 
@@ -21,6 +22,7 @@ use pressroom_store::{ClaimedJob, Queue, Store, StoreError};
 
 use crate::TokenCipher;
 use crate::outbound::{Outbound, OutboundConfig};
+pub use refresh::{RefreshSweep, run_token_refresher};
 
 /// Everything the handlers need, built once by the binary.
 pub struct Pipeline {
@@ -36,7 +38,8 @@ pub struct Pipeline {
     pub data_dir: PathBuf,
     pub retry: RetryPolicy,
     pub tokens: Arc<dyn TokenCipher>,
-    /// Renew access tokens this long before they expire.
+    /// Renew access tokens at least this long before they expire (a connector may ask for
+    /// more: [`pressroom_connector::Connector::refresh_before`]).
     pub refresh_margin: Duration,
     /// Builds short-lived public URLs for platforms that pull media (Instagram, TikTok).
     pub public_media: Option<Arc<dyn PublicMedia>>,

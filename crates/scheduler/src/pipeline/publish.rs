@@ -17,13 +17,14 @@ use pressroom_store::ClaimedJob;
 use pressroom_store::entity::{account, attempt, post};
 use pressroom_store::repo::posts::AttemptChanges;
 use pressroom_store::repo::{accounts, assets, posts};
-use secrecy::SecretString;
 use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::{JobError, Pipeline, complete, events};
 use crate::metrics;
-use crate::tokens::TokenSlot;
+use credentials::{credentials, on_credentials_error};
+
+pub(super) mod credentials;
 
 /// One refresh at a time per account, within this process (the database re-read after the
 /// lock makes a second waiter use the first one's fresh token).
@@ -116,7 +117,10 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         }
     };
 
-    let mut creds = credentials(p, connector.as_ref(), &account, false).await?;
+    let mut creds = match credentials(p, connector.as_ref(), &account, false).await {
+        Ok(c) => c,
+        Err(e) => return on_credentials_error(p, job, &post, &attempt, e).await,
+    };
     let mut refreshed = false;
     loop {
         let state = AttemptState::parse(&attempt.state).ok_or_else(|| {
@@ -165,9 +169,16 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             Err(
                 StepError::Connector(ConnectorError::AuthExpired)
                 | StepError::Reconcile(ConnectorError::AuthExpired),
-            ) if !refreshed => {
+            ) => {
+                if refreshed {
+                    let dead = credentials::dead_credentials(&account.platform);
+                    return on_connector_error(p, job, &post, &attempt, dead).await;
+                }
                 refreshed = true;
-                creds = credentials(p, connector.as_ref(), &account, true).await?;
+                creds = match credentials(p, connector.as_ref(), &account, true).await {
+                    Ok(c) => c,
+                    Err(e) => return on_credentials_error(p, job, &post, &attempt, e).await,
+                };
             }
             Err(StepError::Connector(e)) => {
                 return on_connector_error(p, job, &post, &attempt, e).await;
@@ -716,103 +727,4 @@ fn context(
         media_sha256: vec![media_sha.to_string()],
         checkpointer: None,
     }
-}
-
-/// The account's credentials, refreshed first when they expire within the margin or when
-/// `force` (the platform said the token expired).
-async fn credentials(
-    p: &Pipeline,
-    connector: &dyn Connector,
-    account: &account::Model,
-    force: bool,
-) -> Result<Credentials, JobError> {
-    let lock = {
-        let mut locks = p.refresh_locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks.entry(account.id.clone()).or_default().clone()
-    };
-    let _guard = lock.lock().await;
-    // And across instances sharing PostgreSQL (rotating refresh tokens die on first use).
-    let _db_guard = crate::tokens::lock_refresh(&p.store, &account.id)
-        .await
-        .map_err(JobError::retry)?;
-    // Re-read under the lock: another worker may have refreshed already.
-    let fresh = accounts::get(p.store.conn(), &account.workspace_id, &account.id).await?;
-    let creds = open_credentials(p, &fresh)?;
-    let now = p.store.now_ms().await?;
-    let expiring = fresh
-        .expires_at
-        .is_some_and(|exp| exp - (p.refresh_margin.as_millis() as i64) <= now);
-    let refreshed_by_other = fresh.updated_at > account.updated_at;
-    if !(expiring || (force && !refreshed_by_other)) || creds.refresh_token.is_none() {
-        return Ok(creds);
-    }
-    let refreshed = connector.refresh(&creds).await;
-    metrics::token_refresh(
-        &fresh.platform,
-        match &refreshed {
-            Ok(_) => "ok",
-            Err(ConnectorError::Disconnected(_)) => "disconnected",
-            Err(_) => "failed",
-        },
-    );
-    match refreshed {
-        Ok(new) => {
-            // Merged (an empty refresh token keeps ours), extra included, one transaction.
-            let stored = crate::tokens::store_refreshed(
-                &p.store,
-                p.tokens.as_ref(),
-                &fresh,
-                &creds,
-                new,
-                now,
-            )
-            .await
-            .map_err(JobError::retry)?;
-            info!(account = %fresh.id, platform = %fresh.platform, "publish: token refreshed");
-            Ok(stored)
-        }
-        Err(ConnectorError::Disconnected(reason)) => {
-            accounts::set_state(
-                &p.store,
-                p.store.conn(),
-                now,
-                &fresh.workspace_id,
-                &fresh.id,
-                accounts::state::DISCONNECTED,
-                Some(&reason),
-            )
-            .await?;
-            Err(JobError::retry(format!("refresh refused: {reason}")))
-        }
-        Err(e) => Err(JobError::retry(format!("token refresh failed: {e}"))),
-    }
-}
-
-fn open_credentials(p: &Pipeline, account: &account::Model) -> Result<Credentials, JobError> {
-    let open = |sealed: &Option<String>, which: &str| -> Result<Option<SecretString>, JobError> {
-        let slot = if which == "access" {
-            TokenSlot::access(&account.workspace_id, &account.id)
-        } else {
-            TokenSlot::refresh(&account.workspace_id, &account.id)
-        };
-        sealed
-            .as_deref()
-            .map(|s| p.tokens.open(s, slot))
-            .transpose()
-            .map_err(|e| {
-                JobError::Permanent(format!(
-                    "cannot open the {which} token of account {}: {e}",
-                    account.name
-                ))
-            })
-    };
-    Ok(Credentials {
-        access_token: open(&account.access_token_sealed, "access")?
-            .unwrap_or_else(|| SecretString::from("")),
-        refresh_token: open(&account.refresh_token_sealed, "refresh")?,
-        expires_at: account
-            .expires_at
-            .and_then(chrono::DateTime::from_timestamp_millis),
-        extra: serde_json::from_str(&account.extra).unwrap_or(serde_json::Value::Null),
-    })
 }

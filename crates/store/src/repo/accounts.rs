@@ -162,3 +162,52 @@ pub async fn update_tokens<C: ConnectionTrait>(
     .await?;
     Ok(())
 }
+
+/// The sealed values a re-seal read and the ones it writes in their place.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenSwap<'a> {
+    pub old_access: &'a str,
+    pub old_refresh: Option<&'a str>,
+    pub new_access: &'a str,
+    pub new_refresh: Option<&'a str>,
+    pub key_id: &'a str,
+}
+
+/// Compare-and-swap of an account's sealed tokens (a key rotation re-sealing them): writes
+/// only if the row still holds the values the caller read, so a token refresh that landed in
+/// between (a rotated refresh token the platform has already made the only valid one) is never
+/// overwritten. Returns false when the row changed; re-read and try again.
+pub async fn swap_tokens<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    id: &str,
+    swap: TokenSwap<'_>,
+) -> Result<bool> {
+    let mut values: Vec<Value> = vec![
+        swap.new_access.into(),
+        swap.new_refresh.into(),
+        swap.key_id.into(),
+        now_ms.into(),
+        id.into(),
+        swap.old_access.into(),
+    ];
+    let refresh_matches = match swap.old_refresh {
+        Some(old) => {
+            values.push(old.into());
+            "refresh_token_sealed = $7"
+        }
+        None => "refresh_token_sealed IS NULL",
+    };
+    let res = conn
+        .execute_raw(store.stmt(
+            &format!(
+                "UPDATE accounts SET access_token_sealed = $1, refresh_token_sealed = $2, \
+                 key_id = $3, updated_at = $4 \
+                 WHERE id = $5 AND access_token_sealed = $6 AND {refresh_matches}"
+            ),
+            values,
+        ))
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
