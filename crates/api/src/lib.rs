@@ -63,6 +63,9 @@ pub struct ApiState {
     pub queue: Queue,
     /// Backs `POST /v1/images/generations`; None answers 503.
     pub generator: Option<Arc<dyn Generator>>,
+    /// Pixel-step limits of `POST /v1/images/generations`, per request and per workspace per
+    /// day ([`ApiState::with_image_budget`]).
+    pub image_budget: Arc<pressroom_generate::Budget>,
     /// Serves `/media/{id}` signed links; None answers 404 there.
     pub media: Option<Arc<media::MediaLinks>>,
     pub limits: Limits,
@@ -106,6 +109,7 @@ impl ApiState {
             store,
             queue,
             generator: None,
+            image_budget: Arc::default(),
             media: None,
             limits: Limits::default(),
             data_dir: std::path::PathBuf::from("."),
@@ -130,6 +134,12 @@ impl ApiState {
     /// Sets how long `Idempotency-Key` records are honoured before they are purged.
     pub fn with_idempotency_retention(mut self, retention: std::time::Duration) -> Self {
         self.idempotency_retention = retention;
+        self
+    }
+
+    /// Replaces the default image budget (see [`pressroom_generate::BudgetConfig`]).
+    pub fn with_image_budget(mut self, config: pressroom_generate::BudgetConfig) -> Self {
+        self.image_budget = Arc::new(pressroom_generate::Budget::new(config));
         self
     }
 

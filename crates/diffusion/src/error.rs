@@ -37,6 +37,17 @@ pub enum DiffusionError {
     Torch(#[from] tch::TchError),
     #[error("image encoding: {0}")]
     Image(String),
+    /// The engine's queue is full; the caller should try again after `retry_after`.
+    #[error(
+        "the engine's queue is full ({capacity} requests waiting); retry after {retry_after:?}"
+    )]
+    QueueFull {
+        capacity: usize,
+        retry_after: std::time::Duration,
+    },
+    /// The request was cancelled (its caller went away, or the engine is shutting down).
+    #[error("generation cancelled")]
+    Cancelled,
 }
 
 pub type Result<T, E = DiffusionError> = std::result::Result<T, E>;

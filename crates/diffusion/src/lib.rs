@@ -26,7 +26,7 @@ pub mod vae;
 pub mod weights;
 
 pub use device::DeviceChoice;
-pub use engine::{Engine, EngineConfig, EngineRequest, EngineStats};
+pub use engine::{CancelFlag, Engine, EngineConfig, EngineRequest, EngineStats};
 pub use error::DiffusionError;
 pub use image::RgbImage;
 pub use pipeline::{BatchParams, Prompt, StableDiffusion};

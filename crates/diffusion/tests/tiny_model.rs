@@ -112,6 +112,7 @@ fn engine_thread_batches_and_reports_progress() {
         EngineConfig {
             batch_window: std::time::Duration::from_secs(2),
             max_batch: 3,
+            ..EngineConfig::default()
         },
     )
     .expect("engine");
@@ -126,6 +127,8 @@ fn engine_thread_batches_and_reports_progress() {
         engine.submit(EngineRequest {
             params: params(SchedulerKind::Ddim, steps, 64),
             prompt: prompt("lighthouse", seed, 6.0),
+            tenant: "ws".into(),
+            cancel: Default::default(),
             progress: Some(Box::new(move |s, t| {
                 if let Ok(mut p) = progress.lock() {
                     p.push((seed, s, t));
@@ -148,7 +151,8 @@ fn engine_thread_batches_and_reports_progress() {
         EngineStats {
             batches: 2,
             requests: 4,
-            largest_batch: 3
+            largest_batch: 3,
+            steps: 3,
         },
         "the three compatible requests ran as one batch, the fourth alone"
     );

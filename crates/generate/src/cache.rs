@@ -119,6 +119,15 @@ impl<G: Generator> Generator for CachedGenerator<G> {
         req: GenerationRequest,
         progress: Option<ProgressFn>,
     ) -> Result<GeneratedImage, GenerateError> {
+        self.generate_for("", req, progress).await
+    }
+
+    async fn generate_for(
+        &self,
+        tenant: &str,
+        req: GenerationRequest,
+        progress: Option<ProgressFn>,
+    ) -> Result<GeneratedImage, GenerateError> {
         req.validate()?;
         let key = generation_key(&self.inner.identity(), &req);
         if let Some(hit) = self.lookup(&key).await? {
@@ -131,7 +140,7 @@ impl<G: Generator> Generator for CachedGenerator<G> {
             if let Some(hit) = self.lookup(&key).await? {
                 return Ok(hit);
             }
-            let mut img = self.inner.generate(req, progress).await?;
+            let mut img = self.inner.generate_for(tenant, req, progress).await?;
             self.store(&key, &img.png).await?;
             img.cache_hit = false;
             img.generation_key = key.clone();

@@ -1,10 +1,15 @@
 //! The local libtorch engine as a [`Generator`]: requests go to the engine thread, which
-//! batches compatible ones; this side only waits and encodes the PNG.
+//! serves workspaces in turn and batches compatible requests; this side only waits and
+//! encodes the PNG. Dropping the future (an HTTP client that hung up, a job abandoned at
+//! shutdown) cancels the request, which stops within one denoising step.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use pressroom_diffusion::{BatchParams, DeviceChoice, Engine, EngineConfig, EngineRequest, Prompt};
+use pressroom_diffusion::{
+    BatchParams, CancelFlag, DeviceChoice, DiffusionError, Engine, EngineConfig, EngineRequest,
+    Prompt,
+};
 
 use crate::error::GenerateError;
 use crate::generator::Generator;
@@ -61,7 +66,18 @@ impl Generator for DiffusionGenerator {
         req: GenerationRequest,
         progress: Option<ProgressFn>,
     ) -> Result<GeneratedImage, GenerateError> {
+        self.generate_for("", req, progress).await
+    }
+
+    async fn generate_for(
+        &self,
+        tenant: &str,
+        req: GenerationRequest,
+        progress: Option<ProgressFn>,
+    ) -> Result<GeneratedImage, GenerateError> {
         req.validate()?;
+        let cancel = CancelFlag::default();
+        let _cancel_on_drop = CancelOnDrop(cancel.clone());
         let key = generation_key(&self.identity, &req);
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.engine.submit(EngineRequest {
@@ -77,6 +93,8 @@ impl Generator for DiffusionGenerator {
                 seed: req.seed,
                 guidance: req.guidance,
             },
+            tenant: tenant.to_string(),
+            cancel,
             progress: progress.map(|p| {
                 Box::new(move |step, total| p(Progress { step, total }))
                     as pressroom_diffusion::engine::ProgressCallback
@@ -85,7 +103,10 @@ impl Generator for DiffusionGenerator {
                 let _ = tx.send(r);
             }),
         });
-        let img = rx.await.map_err(|_| GenerateError::EngineGone)??;
+        let img = rx
+            .await
+            .map_err(|_| GenerateError::EngineGone)?
+            .map_err(engine_error)?;
         let (width, height) = (img.width, img.height);
         let png = tokio::task::spawn_blocking(move || img.to_png())
             .await
@@ -97,5 +118,27 @@ impl Generator for DiffusionGenerator {
             cache_hit: false,
             generation_key: key,
         })
+    }
+}
+
+/// Cancels the engine request when the waiting future is dropped (or has its answer, when
+/// the flag no longer matters).
+struct CancelOnDrop(CancelFlag);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// A full queue is a rate limit to wait out; a cancel (at shutdown) is worth retrying.
+fn engine_error(e: DiffusionError) -> GenerateError {
+    match e {
+        DiffusionError::QueueFull { retry_after, .. } => GenerateError::RateLimited {
+            backend: "local",
+            retry_after: Some(retry_after),
+        },
+        DiffusionError::Cancelled => GenerateError::EngineGone,
+        other => GenerateError::Engine(other),
     }
 }

@@ -28,6 +28,19 @@ pub trait Generator: Send + Sync {
         req: GenerationRequest,
         progress: Option<ProgressFn>,
     ) -> Result<GeneratedImage, GenerateError>;
+
+    /// [`Generator::generate`] on behalf of `tenant` (a workspace id): a backend whose queue
+    /// tenants share (the local engine) serves them in turn; others ignore it. Wrappers must
+    /// forward it, or their tenants share one turn.
+    async fn generate_for(
+        &self,
+        tenant: &str,
+        req: GenerationRequest,
+        progress: Option<ProgressFn>,
+    ) -> Result<GeneratedImage, GenerateError> {
+        let _ = tenant;
+        self.generate(req, progress).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -50,5 +63,14 @@ impl<G: Generator + ?Sized> Generator for std::sync::Arc<G> {
         progress: Option<ProgressFn>,
     ) -> Result<GeneratedImage, GenerateError> {
         (**self).generate(req, progress).await
+    }
+
+    async fn generate_for(
+        &self,
+        tenant: &str,
+        req: GenerationRequest,
+        progress: Option<ProgressFn>,
+    ) -> Result<GeneratedImage, GenerateError> {
+        (**self).generate_for(tenant, req, progress).await
     }
 }

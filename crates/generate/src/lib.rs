@@ -4,6 +4,7 @@
 //! Compose them as layers: `PolicyGenerator::new(CachedGenerator::new(backend, dir)?, policy)`
 //! checks the prompt first, then answers repeats from the cache, then runs the backend.
 
+pub mod budget;
 pub mod cache;
 pub mod cli;
 pub mod diffusion;
@@ -18,6 +19,7 @@ pub mod remote;
 pub mod request;
 pub mod stability;
 
+pub use budget::{Budget, BudgetConfig, BudgetError, pixel_steps};
 pub use cache::CachedGenerator;
 pub use diffusion::DiffusionGenerator;
 pub use error::GenerateError;

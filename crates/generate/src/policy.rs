@@ -175,6 +175,16 @@ impl<G: Generator> Generator for PolicyGenerator<G> {
         self.admit(&req)?;
         self.inner.generate(req, progress).await
     }
+
+    async fn generate_for(
+        &self,
+        tenant: &str,
+        req: GenerationRequest,
+        progress: Option<ProgressFn>,
+    ) -> Result<GeneratedImage, GenerateError> {
+        self.admit(&req)?;
+        self.inner.generate_for(tenant, req, progress).await
+    }
 }
 
 #[cfg(test)]

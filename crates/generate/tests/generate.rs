@@ -469,3 +469,64 @@ async fn cli_contract_parses_and_writes_a_png() {
         .is_err()
     );
 }
+
+#[tokio::test]
+async fn dropping_the_waiting_future_cancels_the_engine_work() {
+    let model = tempfile::tempdir().expect("tempdir");
+    pressroom_diffusion::init_tiny_model(model.path(), 11).expect("tiny");
+    let engine = Arc::new(
+        DiffusionGenerator::load_async(model.path(), DeviceChoice::cpu(), EngineConfig::default())
+            .await
+            .expect("load"),
+    );
+    let (started_tx, started) = tokio::sync::mpsc::unbounded_channel();
+    let progress: ProgressFn = Arc::new(move |_| {
+        let _ = started_tx.send(());
+    });
+    let mut long = small("a very long job", 1);
+    long.steps = 500;
+    let task = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.generate_for("ws-a", long, Some(progress)).await }
+    });
+    let mut started = started;
+    started.recv().await.expect("the long job runs");
+    // The HTTP client hangs up: its handler future, and this one with it, is dropped.
+    task.abort();
+    // The engine serves one batch at a time: this one runs after the long one has stopped.
+    engine
+        .generate_for("ws-b", small("next", 2), None)
+        .await
+        .expect("next");
+    let steps = engine.engine().stats().steps;
+    assert!(steps < 50, "the dropped request ran on: {steps} steps");
+}
+
+#[tokio::test]
+async fn a_full_engine_queue_is_a_rate_limit_to_retry() {
+    let model = tempfile::tempdir().expect("tempdir");
+    pressroom_diffusion::init_tiny_model(model.path(), 11).expect("tiny");
+    let config = EngineConfig {
+        queue_capacity: 0,
+        busy_retry_after: std::time::Duration::from_secs(9),
+        ..EngineConfig::default()
+    };
+    let engine = DiffusionGenerator::load_async(model.path(), DeviceChoice::cpu(), config)
+        .await
+        .expect("load");
+    let err = engine
+        .generate(small("busy", 1), None)
+        .await
+        .expect_err("no room");
+    assert!(err.is_retryable(), "{err}");
+    assert!(
+        matches!(
+            err,
+            GenerateError::RateLimited {
+                retry_after: Some(d),
+                ..
+            } if d == std::time::Duration::from_secs(9)
+        ),
+        "{err}"
+    );
+}

@@ -135,7 +135,8 @@ pub fn generators(
             "cpu" => pressroom_generate::DeviceChoice::cpu(),
             _ => pressroom_generate::DeviceChoice::auto(),
         };
-        let engine = pressroom_generate::DiffusionGenerator::load(&dir, device, Default::default())
+        let engine_config = settings.generation.engine.engine_config();
+        let engine = pressroom_generate::DiffusionGenerator::load(&dir, device, engine_config)
             .with_context(|| format!("loading the model in {}", dir.display()))?;
         let cache = settings.paths.data_dir.join("cache");
         let policy = &settings.generation.policy;

@@ -18,6 +18,9 @@ pub struct Settings {
     pub workers: Workers,
     pub retry: Retry,
     pub generation: Generation,
+    /// Pixel-step budgets of `POST /v1/images/generations`.
+    #[serde(default)]
+    pub images: pressroom_generate::BudgetConfig,
     pub connectors: Connectors,
     pub security: Security,
     pub log: Log,
@@ -96,6 +99,46 @@ pub struct Generation {
     /// Block list applied to every backend (see `PromptPolicy` for the negative prompt).
     #[serde(default)]
     pub policy: pressroom_generate::PromptPolicy,
+    /// The local engine's queue, batching and shutdown.
+    #[serde(default)]
+    pub engine: EngineSettings,
+}
+
+/// `[generation.engine]`: see config/default.toml.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    pub batch_window_ms: u64,
+    pub max_batch: usize,
+    pub queue_capacity: usize,
+    pub busy_retry_after_secs: u64,
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        let d = pressroom_generate::EngineConfig::default();
+        Self {
+            batch_window_ms: u64::try_from(d.batch_window.as_millis()).unwrap_or(25),
+            max_batch: d.max_batch,
+            queue_capacity: d.queue_capacity,
+            busy_retry_after_secs: d.busy_retry_after.as_secs(),
+            shutdown_timeout_secs: d.shutdown_timeout.as_secs(),
+        }
+    }
+}
+
+impl EngineSettings {
+    pub fn engine_config(&self) -> pressroom_generate::EngineConfig {
+        use std::time::Duration;
+        pressroom_generate::EngineConfig {
+            batch_window: Duration::from_millis(self.batch_window_ms),
+            max_batch: self.max_batch.max(1),
+            queue_capacity: self.queue_capacity.max(1),
+            busy_retry_after: Duration::from_secs(self.busy_retry_after_secs.max(1)),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -11,6 +11,12 @@
 //! generating the image again. Without `media.public_base_url` configured there is no
 //! public address to link to, so `url` is a `data:image/png;base64,…` URL instead (nothing is
 //! stored). `b64_json` answers the PNG in base64 and stores nothing either way.
+//!
+//! Limits: a request costs n × width × height × steps pixel-steps, capped per request (400
+//! naming `images.max_pixel_steps_per_request`) and per workspace per UTC day (429 naming
+//! `images.daily_pixel_steps_per_workspace`, Retry-After until midnight); a busy engine
+//! answers 429 with Retry-After. A client that hangs up drops this future, which cancels its
+//! engine work (see `pressroom_generate::DiffusionGenerator`).
 
 use std::path::Path;
 
@@ -18,7 +24,9 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use pressroom_generate::{GenerateError, GenerationRequest, Generator, generation_key};
+use pressroom_generate::{
+    BudgetError, GenerateError, GenerationRequest, Generator, generation_key, pixel_steps,
+};
 use pressroom_store::repo::assets;
 use serde::{Deserialize, Serialize};
 
@@ -116,7 +124,7 @@ pub async fn generations(
     };
     let (width, height) = parse_size(req.size.as_deref().unwrap_or("512x512"))?;
     let seed = req.seed.unwrap_or_else(|| u64::from(rand_seed()));
-    let mut data = Vec::with_capacity(n as usize);
+    let mut requests = Vec::with_capacity(n as usize);
     for i in 0..n {
         let mut g = GenerationRequest::new(req.prompt.clone(), seed.wrapping_add(u64::from(i)));
         g.width = width;
@@ -129,23 +137,34 @@ pub async fn generations(
             g.steps = steps;
         }
         g.validate().map_err(|e| ApiError::invalid(e.to_string()))?;
-        let (b64_json, url) = match (b64, state.media.as_deref()) {
-            (false, Some(links)) => {
-                let asset_id = stored_asset(&state, generator.as_ref(), workspace_id, g).await?;
-                (None, Some(links.url(LinkKind::Asset, &asset_id)))
-            }
-            (b64, _) => {
-                let image = generator
-                    .generate(g, None)
-                    .await
-                    .map_err(generation_error)?;
-                let encoded = STANDARD.encode(&image.png);
-                if b64 {
-                    (Some(encoded), None)
-                } else {
-                    // No public base URL: nothing to link to, so the image travels inline.
-                    (None, Some(format!("data:image/png;base64,{encoded}")))
-                }
+        requests.push(g);
+    }
+    let per_image = requests
+        .first()
+        .map(|g| pixel_steps(1, g.width, g.height, g.steps))
+        .unwrap_or(0);
+    let charged_at = state.store.now_ms().await?;
+    state
+        .image_budget
+        .charge(
+            workspace_id,
+            per_image.saturating_mul(u64::from(n)),
+            charged_at,
+        )
+        .map_err(budget_error)?;
+    let mut data = Vec::with_capacity(n as usize);
+    for (done, g) in requests.into_iter().enumerate() {
+        let image = one_image(&state, generator.as_ref(), workspace_id, b64, g).await;
+        let (b64_json, url) = match image {
+            Ok(image) => image,
+            Err(e) => {
+                // The images not made are not spent (a dropped request refunds nothing:
+                // its cancelled work ran for a step or so).
+                let left = u64::try_from(requests_left(n, done)).unwrap_or(0);
+                state
+                    .image_budget
+                    .refund(workspace_id, per_image.saturating_mul(left), charged_at);
+                return Err(e);
             }
         };
         data.push(ImageData {
@@ -156,6 +175,39 @@ pub async fn generations(
     }
     let created = state.store.now_ms().await? / 1000;
     Ok(Json(ImagesResponse { created, data }))
+}
+
+fn requests_left(n: u32, done: usize) -> usize {
+    (n as usize).saturating_sub(done)
+}
+
+/// One image as (b64_json, url).
+async fn one_image(
+    state: &ApiState,
+    generator: &dyn Generator,
+    workspace_id: &str,
+    b64: bool,
+    g: GenerationRequest,
+) -> ApiResult<(Option<String>, Option<String>)> {
+    Ok(match (b64, state.media.as_deref()) {
+        (false, Some(links)) => {
+            let asset_id = stored_asset(state, generator, workspace_id, g).await?;
+            (None, Some(links.url(LinkKind::Asset, &asset_id)))
+        }
+        (b64, _) => {
+            let image = generator
+                .generate_for(workspace_id, g, None)
+                .await
+                .map_err(generation_error)?;
+            let encoded = STANDARD.encode(&image.png);
+            if b64 {
+                (Some(encoded), None)
+            } else {
+                // No public base URL: nothing to link to, so the image travels inline.
+                (None, Some(format!("data:image/png;base64,{encoded}")))
+            }
+        }
+    })
 }
 
 /// The id of the workspace's asset for `g`: an earlier one with the same generation key whose
@@ -180,7 +232,7 @@ async fn stored_asset(
     }
     let params = serde_json::to_value(&g).unwrap_or_default();
     let image = generator
-        .generate(g, None)
+        .generate_for(workspace_id, g, None)
         .await
         .map_err(generation_error)?;
     let sha = sha256_hex(&image.png);
@@ -226,10 +278,56 @@ async fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     pressroom_store::files::write_durably_async(path.to_path_buf(), bytes.to_vec()).await
 }
 
+/// Over the per-request cap: 400 naming the fields and the limit; the day spent: 429 naming
+/// the budget, retry at 00:00 UTC.
+fn budget_error(e: BudgetError) -> ApiError {
+    let detail = e.to_string();
+    match e {
+        BudgetError::RequestTooLarge { cost, limit } => {
+            ApiError::invalid(detail).with_extra(serde_json::json!({
+                "field": "n×size×steps",
+                "limit": "images.max_pixel_steps_per_request",
+                "max": limit,
+                "cost": cost,
+            }))
+        }
+        BudgetError::DailyBudgetSpent {
+            cost,
+            spent,
+            limit,
+            renews_in_ms,
+        } => {
+            let mut err = ApiError::new(Code::RateLimited, detail).with_extra(serde_json::json!({
+                "budget": "images.daily_pixel_steps_per_workspace",
+                "max": limit,
+                "spent": spent,
+                "cost": cost,
+            }));
+            err.retry_after = Some(ceil_secs(u64::try_from(renews_in_ms).unwrap_or(0)));
+            err
+        }
+    }
+}
+
+/// Whole seconds for Retry-After, at least one.
+fn ceil_secs(ms: u64) -> u64 {
+    ms.div_ceil(1000).max(1)
+}
+
 fn generation_error(e: GenerateError) -> ApiError {
     match e {
         GenerateError::InvalidRequest(m) => ApiError::invalid(m),
         GenerateError::PromptBlocked { .. } => ApiError::invalid(e.to_string()),
+        // The engine's queue is full (or a remote backend throttles us): the client retries.
+        GenerateError::RateLimited { retry_after, .. } => {
+            let mut err = ApiError::new(
+                Code::RateLimited,
+                "the image generator is busy; retry after the time in Retry-After",
+            );
+            let ms = retry_after.map(|d| d.as_millis()).unwrap_or(10_000);
+            err.retry_after = Some(ceil_secs(u64::try_from(ms).unwrap_or(u64::MAX)));
+            err
+        }
         other => {
             tracing::warn!(error = %other, "images: generation failed");
             ApiError::new(Code::GenerationFailed, "the image generator failed")
@@ -261,3 +359,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "images_limits_tests.rs"]
+mod limits_tests;

@@ -82,6 +82,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         .with_data_dir(settings.paths.data_dir.clone())
         .with_presets(Arc::new(settings.presets()?))
         .with_workers_alive(workers_alive)
+        .with_image_budget(settings.images)
         .with_rate_limit(pressroom_api::RateLimit {
             per_second: settings.api.rate_limit_per_second,
             burst: settings.api.rate_limit_burst,

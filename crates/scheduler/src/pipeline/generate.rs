@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use pressroom_core::JobKind;
 use pressroom_core::campaign::{CampaignSpec, Seed};
-use pressroom_generate::{GenerationRequest, generation_key};
+use pressroom_generate::{GenerateError, GenerationRequest, generation_key};
 use pressroom_store::repo::{assets, campaign_delete, campaigns, runs};
 use pressroom_store::{ClaimedJob, NewJob};
 use serde::Deserialize;
@@ -80,14 +80,19 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             let progress: pressroom_generate::ProgressFn = Arc::new(move |pr| {
                 tracing::debug!(run = %run_for_log, step = pr.step, total = pr.total, "generate: step");
             });
-            let image = match generator.generate(request.clone(), Some(progress)).await {
+            let image = match generator
+                .generate_for(ws, request.clone(), Some(progress))
+                .await
+            {
                 Ok(image) => image,
-                Err(e) if e.is_retryable() => {
-                    return Err(JobError::retry(format!("generation failed: {e}")));
-                }
-                // A blocked prompt, a rejected request: the run ends failed with the reason
-                // the user needs, instead of waiting in `generating` forever.
-                Err(e) => return fail_run(p, &run_id, &format!("generation failed: {e}")).await,
+                Err(e) => match retry_later(&e) {
+                    Some(later) => return Err(later),
+                    // A blocked prompt, a rejected request: the run ends failed with the
+                    // reason the user needs, instead of waiting in `generating` forever.
+                    None => {
+                        return fail_run(p, &run_id, &format!("generation failed: {e}")).await;
+                    }
+                },
             };
             crate::metrics::cache("generator", image.cache_hit);
             if !image.cache_hit {
@@ -145,6 +150,19 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     Ok(())
 }
 
+/// How a failed generation comes back, or None when it cannot succeed later. A full engine
+/// queue (or a throttling remote) is deferred without spending an attempt.
+fn retry_later(e: &GenerateError) -> Option<JobError> {
+    match e {
+        GenerateError::RateLimited { retry_after, .. } => Some(JobError::Defer {
+            reason: "the image generator is busy".into(),
+            delay: retry_after.unwrap_or(std::time::Duration::from_secs(10)),
+        }),
+        e if e.is_retryable() => Some(JobError::retry(format!("generation failed: {e}"))),
+        _ => None,
+    }
+}
+
 /// Prompt, negative prompt and caption with the run's variables (core's renderer, the one
 /// previews use too).
 fn render_texts(
@@ -180,4 +198,29 @@ async fn fail_run(p: &Pipeline, run_id: &str, reason: &str) -> Result<(), JobErr
     runs::set_failed(&p.store, &tx, now, run_id, reason).await?;
     tx.commit().await?;
     Err(JobError::Permanent(reason.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use pressroom_generate::GenerateError;
+
+    use super::{JobError, retry_later};
+
+    #[test]
+    fn a_busy_engine_defers_the_job_without_spending_an_attempt() {
+        let busy = GenerateError::RateLimited {
+            backend: "local",
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        assert!(
+            matches!(retry_later(&busy), Some(JobError::Defer { delay, .. }) if delay == Duration::from_secs(7))
+        );
+        assert!(matches!(
+            retry_later(&GenerateError::EngineGone),
+            Some(JobError::Retry { .. })
+        ));
+        assert!(retry_later(&GenerateError::InvalidRequest("x".into())).is_none());
+    }
 }
