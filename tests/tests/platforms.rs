@@ -1002,16 +1002,9 @@ listing_lag_secs = {wh_lag}
         .map(|(platform, name, a)| import_entry(platform, name, a, None))
         .collect();
     import_and_load(&app, &Value::Array(import), EVERY_PLATFORM)?;
-    for (seed, fake) in [
-        &fb as &dyn ChaosControls,
-        &ig,
-        &li,
-        &tt,
-        &sc,
-        &wh,
-    ]
-    .into_iter()
-    .enumerate()
+    for (seed, fake) in [&fb as &dyn ChaosControls, &ig, &li, &tt, &sc, &wh]
+        .into_iter()
+        .enumerate()
     {
         fake.set_chaos(ChaosRates::soak(2000 + seed as u64));
     }
@@ -1022,21 +1015,21 @@ listing_lag_secs = {wh_lag}
             if n == RUNS / 2 + 1 {
                 // Half-way: wait for the first half, then every access token dies.
                 wait_for_posts(&app, targets * RUNS / 2, Duration::from_secs(300))?;
-                for fake in [
-                    &fb as &dyn ChaosControls,
-                    &ig,
-                    &li,
-                    &tt,
-                    &sc,
-                    &wh,
-                ] {
+                for fake in [&fb as &dyn ChaosControls, &ig, &li, &tt, &sc, &wh] {
                     fake.expire_all_access_tokens();
                 }
             }
             let var = format!("n={n}");
             let key = format!("run-{n}");
             app.run(&[
-                "campaign", "trigger", "autumn", "--workspace", "acme", "--var", &var, "--key",
+                "campaign",
+                "trigger",
+                "autumn",
+                "--workspace",
+                "acme",
+                "--var",
+                &var,
+                "--key",
                 &key,
             ])?;
         }
@@ -1095,7 +1088,10 @@ listing_lag_secs = {wh_lag}
             "snapchat",
             sc.stories().into_iter().map(|s| s.media_id).collect(),
         ),
-        ("webhook", wh.posts().into_iter().map(|d| d.caption).collect()),
+        (
+            "webhook",
+            wh.posts().into_iter().map(|d| d.caption).collect(),
+        ),
     ];
     for (platform, captions) in &held {
         let distinct: std::collections::BTreeSet<&String> = captions.iter().collect();

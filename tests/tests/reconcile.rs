@@ -6,6 +6,7 @@
 //! - a reconcile the platform refuses to answer (a 403 on the listing) after an unknown outcome
 //!   never makes the post `failed` (which `retry` would post again): it ends `unknown`, for a
 //!   person, and the retry endpoint refuses it.
+//!
 //! The first on PostgreSQL (SQLite is single-instance by design), the second on both.
 
 use std::time::{Duration, Instant};

@@ -19,9 +19,9 @@ mod page;
 mod queue;
 #[path = "store/repos.rs"]
 mod repos;
+#[path = "store/retention.rs"]
+mod retention;
 #[path = "store/schema.rs"]
 mod schema;
 #[path = "store/webhook_endpoints.rs"]
 mod webhook_endpoints;
-#[path = "store/retention.rs"]
-mod retention;
