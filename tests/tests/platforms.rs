@@ -1102,6 +1102,10 @@ listing_lag_secs = {wh_lag}
             distinct.len()
         );
     }
+    // Chaos really happened: every fake failed some calls, and every kind of failure was
+    // injected somewhere. (Per fake and kind would be luck: the webhook makes about one call a
+    // post, so 20 draws at 10 % may hold no 5xx.)
+    let mut total = pressroom_connector::testkit::ChaosCounts::default();
     for (name, fake) in [
         ("facebook", &fb as &dyn ChaosControls),
         ("instagram", &ig),
@@ -1112,10 +1116,17 @@ listing_lag_secs = {wh_lag}
     ] {
         let c = fake.chaos_injected();
         ensure!(
-            c.server_errors > 0 && c.rate_limits > 0 && c.lost_answers > 0,
-            "{name}: chaos injected too little: {c:?}"
+            c.server_errors + c.rate_limits + c.lost_answers > 0,
+            "{name}: chaos injected nothing: {c:?}"
         );
+        total.server_errors += c.server_errors;
+        total.rate_limits += c.rate_limits;
+        total.lost_answers += c.lost_answers;
     }
+    ensure!(
+        total.server_errors > 0 && total.rate_limits > 0 && total.lost_answers > 0,
+        "chaos injected too little: {total:?}"
+    );
     drop(rt);
     Ok(())
 }
