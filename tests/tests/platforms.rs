@@ -88,6 +88,74 @@ status_poll_interval_ms = 50
     )
 }
 
+/// `[connectors.linkedin|tiktok|snapchat|webhook]` pointing at the fakes. Request timeouts are
+/// shorter than the fakes hold a lost answer (2-3 s), so such an answer is really lost; the
+/// listing lags are the fakes' own, so "not listed" is never taken as absent too early.
+fn other_sections(
+    li: &connector_linkedin::fake::FakeLinkedIn,
+    tt: &connector_tiktok::fake::FakeTikTok,
+    sc: &connector_snapchat::fake::FakeSnapchat,
+    wh: &connector_webhook::fake::FakeReceiver,
+) -> String {
+    let (lic, ttc, scc, whc) = (li.config(), tt.config(), sc.config(), wh.config());
+    format!(
+        r#"
+[connectors.linkedin]
+api_base = "{li_base}"
+oauth_base = "{li_base}"
+client_id = "{li_id}"
+client_secret = "{li_secret}"
+timeout_secs = 2
+image_poll_interval_ms = 50
+image_ready_timeout_secs = 10
+listing_lag_secs = {li_lag}
+
+[connectors.tiktok]
+api_base = "{tt_base}"
+auth_base = "{tt_base}"
+client_key = "{tt_key}"
+client_secret = "{tt_secret}"
+timeout_secs = 2
+status_poll_interval_ms = 50
+status_max_wait_secs = 10
+rate_limit_wait_secs = 1
+
+[connectors.snapchat]
+api_base = "{sc_base}"
+accounts_base = "{sc_base}"
+client_id = "{sc_id}"
+client_secret = "{sc_secret}"
+allowlisted = true
+timeout_secs = 2
+listing_lag_secs = {sc_lag}
+
+[connectors.webhook]
+url = "{wh_url}"
+secret = "{wh_secret}"
+status_url = "{wh_status}"
+token_url = "{wh_token}"
+timeout_secs = 1
+listing_lag_secs = {wh_lag}
+"#,
+        li_base = lic.api_base,
+        li_id = lic.client_id,
+        li_secret = lic.client_secret.expose_secret(),
+        li_lag = lic.listing_lag_secs,
+        tt_base = ttc.api_base,
+        tt_key = ttc.client_key,
+        tt_secret = ttc.client_secret.expose_secret(),
+        sc_base = scc.api_base,
+        sc_id = scc.client_id,
+        sc_secret = scc.client_secret.expose_secret(),
+        sc_lag = scc.listing_lag_secs,
+        wh_url = whc.url,
+        wh_secret = whc.secret.expose_secret(),
+        wh_status = whc.status_url.map(|u| u.to_string()).unwrap_or_default(),
+        wh_token = whc.token_url.map(|u| u.to_string()).unwrap_or_default(),
+        wh_lag = whc.listing_lag_secs,
+    )
+}
+
 /// Imports accounts (`accounts import`) and loads a campaign file into workspace "acme".
 fn import_and_load(app: &TestApp, accounts: &Value, campaign: &str) -> anyhow::Result<()> {
     let import_file = app.path().join("accounts.json");
@@ -590,64 +658,15 @@ fn one_campaign_to_all_seven_connectors_with_faults() -> anyhow::Result<()> {
         ("snapchat", "sc", rt.block_on(sc.connect_account())),
         ("webhook", "wh", rt.block_on(wh.connect_account())),
     ];
-    let (lic, ttc, scc, whc) = (li.config(), tt.config(), sc.config(), wh.config());
     let port = free_port()?;
     let extra = format!(
         r#"{daemon}{meta}
 [connectors.sandbox]
 failures = [{{ phase = "prepare", kind = "rejected", times = 1 }}]
-
-[connectors.linkedin]
-api_base = "{li_base}"
-oauth_base = "{li_base}"
-client_id = "{li_id}"
-client_secret = "{li_secret}"
-timeout_secs = 5
-image_poll_interval_ms = 20
-image_ready_timeout_secs = 5
-
-[connectors.tiktok]
-api_base = "{tt_base}"
-auth_base = "{tt_base}"
-client_key = "{tt_key}"
-client_secret = "{tt_secret}"
-timeout_secs = 5
-status_poll_interval_ms = 20
-status_max_wait_secs = 5
-rate_limit_wait_secs = 1
-
-[connectors.snapchat]
-api_base = "{sc_base}"
-accounts_base = "{sc_base}"
-client_id = "{sc_id}"
-client_secret = "{sc_secret}"
-allowlisted = true
-timeout_secs = 5
-
-[connectors.webhook]
-url = "{wh_url}"
-secret = "{wh_secret}"
-status_url = "{wh_status}"
-timeout_secs = 1
-"#,
+{others}"#,
         daemon = daemon_sections(port),
         meta = meta_sections(&fb, &ig),
-        li_base = lic.api_base,
-        li_id = lic.client_id,
-        li_secret = lic.client_secret.expose_secret(),
-        tt_base = ttc.api_base,
-        tt_key = ttc.client_key,
-        tt_secret = ttc.client_secret.expose_secret(),
-        sc_base = scc.api_base,
-        sc_id = scc.client_id,
-        sc_secret = scc.client_secret.expose_secret(),
-        wh_url = whc.url,
-        wh_secret = whc.secret.expose_secret(),
-        wh_status = whc
-            .status_url
-            .as_ref()
-            .map(|u| u.to_string())
-            .unwrap_or_default(),
+        others = other_sections(&li, &tt, &sc, &wh),
     );
     let mut app = TestApp::new(Db::Sqlite, &extra)?;
     for name in ["sandbox-ok", "sandbox-refused"] {
@@ -923,78 +942,16 @@ fn every_connector_publishes_20_of_20_under_chaos_with_no_duplicate() -> anyhow:
         ("snapchat", "sc", rt.block_on(sc.connect_account())),
         ("webhook", "wh", rt.block_on(wh.connect_account())),
     ];
-    let (lic, ttc, scc, whc) = (li.config(), tt.config(), sc.config(), wh.config());
     let port = free_port()?;
-    // Request timeouts shorter than the fakes hold a lost answer (2.5-3 s), so it is lost.
     let extra = format!(
         r#"{daemon}{meta}
 [workers]
 concurrency = 6
 poll_ms = 50
-
-[connectors.linkedin]
-api_base = "{li_base}"
-oauth_base = "{li_base}"
-client_id = "{li_id}"
-client_secret = "{li_secret}"
-timeout_secs = 2
-image_poll_interval_ms = 50
-image_ready_timeout_secs = 10
-listing_lag_secs = {li_lag}
-
-[connectors.tiktok]
-api_base = "{tt_base}"
-auth_base = "{tt_base}"
-client_key = "{tt_key}"
-client_secret = "{tt_secret}"
-timeout_secs = 2
-status_poll_interval_ms = 50
-status_max_wait_secs = 10
-rate_limit_wait_secs = 1
-
-[connectors.snapchat]
-api_base = "{sc_base}"
-accounts_base = "{sc_base}"
-client_id = "{sc_id}"
-client_secret = "{sc_secret}"
-allowlisted = true
-timeout_secs = 2
-listing_lag_secs = {sc_lag}
-
-[connectors.webhook]
-url = "{wh_url}"
-secret = "{wh_secret}"
-status_url = "{wh_status}"
-token_url = "{wh_token}"
-timeout_secs = 1
-listing_lag_secs = {wh_lag}
-"#,
+{others}"#,
         daemon = daemon_sections(port),
         meta = meta_sections(&fb, &ig),
-        li_base = lic.api_base,
-        li_id = lic.client_id,
-        li_secret = lic.client_secret.expose_secret(),
-        li_lag = lic.listing_lag_secs,
-        tt_base = ttc.api_base,
-        tt_key = ttc.client_key,
-        tt_secret = ttc.client_secret.expose_secret(),
-        sc_base = scc.api_base,
-        sc_id = scc.client_id,
-        sc_secret = scc.client_secret.expose_secret(),
-        sc_lag = scc.listing_lag_secs,
-        wh_url = whc.url,
-        wh_secret = whc.secret.expose_secret(),
-        wh_status = whc
-            .status_url
-            .as_ref()
-            .map(|u| u.to_string())
-            .unwrap_or_default(),
-        wh_token = whc
-            .token_url
-            .as_ref()
-            .map(|u| u.to_string())
-            .unwrap_or_default(),
-        wh_lag = whc.listing_lag_secs,
+        others = other_sections(&li, &tt, &sc, &wh),
     );
     let mut app = TestApp::new(Db::Sqlite, &extra)?;
     let import: Vec<Value> = accounts
