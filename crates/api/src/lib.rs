@@ -104,6 +104,19 @@ pub struct ApiState {
 }
 
 impl ApiState {
+    /// Seals and opens webhook signing secrets with the token keyring: a deployment without
+    /// one refuses to store them rather than store them in the clear.
+    pub(crate) fn row_sealer(&self) -> errors::ApiResult<pressroom_scheduler::RowSealer<'_>> {
+        self.tokens
+            .as_deref()
+            .map(pressroom_scheduler::RowSealer)
+            .ok_or_else(|| {
+                errors::ApiError::internal(
+                    "no token keyring is configured: webhook secrets cannot be sealed",
+                )
+            })
+    }
+
     pub fn new(store: Store, queue: Queue) -> Self {
         Self {
             store,

@@ -21,5 +21,5 @@ pub use clock::{Clock, DbClock, ManualClock};
 pub use fire::{FireReport, fire_due, trigger_now};
 pub use outbound::OutboundConfig;
 pub use pipeline::{Pipeline, PublicMedia};
-pub use tokens::{NewAccount, PlaintextForbidden, TokenCipher, TokenSlot, save_account};
+pub use tokens::{NewAccount, PlaintextForbidden, RowSealer, TokenCipher, TokenSlot, save_account};
 pub use worker::{WorkerConfig, run_workers};

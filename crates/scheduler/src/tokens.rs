@@ -9,6 +9,7 @@ use pressroom_store::sea_orm::sea_query::Expr;
 use pressroom_store::sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement,
 };
+use pressroom_store::sealed::{SecretAt, SecretSealer};
 use pressroom_store::{Backend, Store, Tx};
 use secrecy::SecretString;
 
@@ -281,4 +282,32 @@ pub async fn reseal_account(
         row.name,
         row.id
     )
+}
+
+/// The token keyring as a [`SecretSealer`] for secrets kept in rows (webhook signing
+/// secrets): the same keys and sealing as account tokens, bound to the row's `table.column`.
+pub struct RowSealer<'a>(pub &'a dyn TokenCipher);
+
+impl SecretSealer for RowSealer<'_> {
+    fn seal(&self, plaintext: &str, at: SecretAt<'_>) -> Result<String, String> {
+        self.0
+            .seal(&SecretString::from(plaintext.to_owned()), row_slot(at))
+            .map(|(_, sealed)| sealed)
+            .map_err(|e| format!("{e:#}"))
+    }
+
+    fn open(&self, sealed: &str, at: SecretAt<'_>) -> Result<String, String> {
+        self.0
+            .open(sealed, row_slot(at))
+            .map(|s| secrecy::ExposeSecret::expose_secret(&s).to_owned())
+            .map_err(|e| format!("{e:#}"))
+    }
+}
+
+fn row_slot(at: SecretAt<'_>) -> TokenSlot<'_> {
+    TokenSlot {
+        workspace_id: at.workspace_id,
+        account_id: at.row_id,
+        column: at.column,
+    }
 }

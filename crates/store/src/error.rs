@@ -13,6 +13,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// A row's secret could not be sealed or opened (no keyring, or a key it lacks).
+    #[error("secret: {0}")]
+    Sealing(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]

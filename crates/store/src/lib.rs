@@ -10,6 +10,7 @@ pub mod page;
 pub mod queue;
 pub mod repo;
 pub mod retention;
+pub mod sealed;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -46,7 +46,7 @@ pub async fn add(
     let hook = hooks::get(&state.store, ws, &hook_id).await?;
     let secret = WebhookSecret::generate().export();
     let mut secrets = vec![secret.expose_secret().to_string()];
-    secrets.extend(hook.secrets()?);
+    secrets.extend(hook.secrets(&state.row_sealer()?)?);
     let dropped = secrets.len().saturating_sub(MAX_SECRETS);
     secrets.truncate(MAX_SECRETS);
     save_secrets(
@@ -76,7 +76,7 @@ pub async fn retire_previous(
 ) -> ApiResult<Json<RetiredSecrets>> {
     let ws = ctx.workspace()?;
     let hook = hooks::get(&state.store, ws, &hook_id).await?;
-    let mut secrets = hook.secrets()?;
+    let mut secrets = hook.secrets(&state.row_sealer()?)?;
     let retired = secrets.len().saturating_sub(1);
     secrets.truncate(1);
     save_secrets(
@@ -107,7 +107,15 @@ async fn save_secrets(
     let ws = ctx.workspace()?;
     let now = state.store.now_ms().await?;
     let tx = state.store.begin().await?;
-    hooks::set_secrets(&state.store, &tx, ws, hook_id, secrets).await?;
+    hooks::set_secrets(
+        &state.store,
+        &tx,
+        ws,
+        hook_id,
+        secrets,
+        &state.row_sealer()?,
+    )
+    .await?;
     audit::record(&tx, now, ws, &ctx.actor(), action, hook_id, detail).await?;
     tx.commit().await?;
     Ok(())

@@ -127,6 +127,7 @@ pub async fn create(
             adapter: adapter.as_str(),
             mapping: &mapping,
         },
+        &state.row_sealer()?,
     )
     .await?;
     audit::record(
@@ -195,7 +196,7 @@ pub async fn receive(
     }
     let now_s = state.store.now_ms().await? / 1000;
     let mut verified = false;
-    for s in hook.secrets()? {
+    for s in hook.secrets(&state.row_sealer()?)? {
         let Ok(secret) = WebhookSecret::parse(&SecretString::from(s)) else {
             tracing::warn!(hook = %hook.id, "hook has an unreadable secret; skipped");
             continue;

@@ -132,6 +132,7 @@ pub async fn create(
             events: &events,
             description: &input.description,
         },
+        &state.row_sealer()?,
     )
     .await?;
     let names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();

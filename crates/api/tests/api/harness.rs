@@ -230,6 +230,16 @@ preset = "instagram-square"
 }
 
 impl TestApp {
+    /// Seals webhook secrets with the server's own keyring, as the handlers do.
+    pub fn sealer(&self) -> pressroom_scheduler::RowSealer<'_> {
+        pressroom_scheduler::RowSealer(
+            self.state
+                .tokens
+                .as_deref()
+                .expect("the test server has a token keyring"),
+        )
+    }
+
     /// Marks a world's fixture post failed, as a publish job that ran out of retries would.
     pub async fn fail_post(&self, w: &World) -> anyhow::Result<()> {
         let now = self.store.now_ms().await?;
@@ -399,6 +409,7 @@ impl TestApp {
                 adapter: "generic",
                 mapping: &serde_json::json!({ "product": "/product" }),
             },
+            &self.sealer(),
         )
         .await?;
         let endpoint = pressroom_store::repo::webhook_endpoints::insert(
@@ -412,6 +423,7 @@ impl TestApp {
                 events: &pressroom_core::PostEvent::ALL,
                 description: "fixture",
             },
+            &self.sealer(),
         )
         .await?;
         pressroom_store::repo::webhook_endpoints::disable(

@@ -396,6 +396,7 @@ pub async fn any_of_several_secrets_verifies(app: TestApp) -> anyhow::Result<()>
             adapter: "generic",
             mapping: &json!({ "product": "/product" }),
         },
+        &app.sealer(),
     )
     .await?;
     let body = br#"{"product": "Mug"}"#;
@@ -433,6 +434,7 @@ pub async fn secrets_rotate_through_the_api(app: TestApp) -> anyhow::Result<()> 
             adapter: "generic",
             mapping: &json!({ "product": "/product" }),
         },
+        &app.sealer(),
     )
     .await?;
     let body = br#"{"product": "Mug"}"#;

@@ -599,7 +599,12 @@ impl Workers {
             Arc::new(pressroom_media::Presets::builtin().clone()),
             dir.path().to_path_buf(),
             retry,
-            Arc::new(pressroom_scheduler::PlaintextForbidden),
+            // The daemon's workers and API share one keyring: the endpoint secrets the API
+            // sealed are opened here.
+            app.state
+                .tokens
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("the test server has a token keyring"))?,
         )
         .with_outbound(OutboundConfig {
             timeout: Duration::from_secs(5),

@@ -46,6 +46,21 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     // One cipher for the workers and the API, re-read on SIGHUP after `keyring rotate`.
     let tokens = pipeline.tokens.clone();
     reload_keyring_on_sighup(tokens.clone(), shutdown.clone());
+    // Webhook secrets stored in the clear by an earlier version are sealed now, once.
+    {
+        let sealer = pressroom_scheduler::RowSealer(tokens.as_ref());
+        let hooks = pressroom_store::repo::hooks::seal_plaintext(&opened.store, &sealer).await?;
+        let endpoints =
+            pressroom_store::repo::webhook_endpoints::seal_plaintext(&opened.store, &sealer)
+                .await?;
+        if hooks + endpoints > 0 {
+            tracing::info!(
+                hooks,
+                endpoints,
+                "sealed webhook secrets stored in the clear"
+            );
+        }
+    }
     if config.kinds.contains(&pressroom_core::JobKind::Publish) {
         tokio::spawn(pressroom_scheduler::pipeline::run_token_refresher(
             pipeline.clone(),

@@ -47,10 +47,12 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     // Checked again at delivery: the setting may have changed since the endpoint was saved.
     let url = check_url(&endpoint.url, outbound.config.allow_private)
         .map_err(|e| JobError::Permanent(format!("webhook endpoint {}: url {e}", endpoint.id)))?;
-    let secret =
-        WebhookSecret::parse(&SecretString::from(endpoint.secret.clone())).map_err(|e| {
-            JobError::Permanent(format!("webhook endpoint {}: secret: {e}", endpoint.id))
-        })?;
+    let secret = endpoint
+        .signing_secret(&crate::tokens::RowSealer(p.tokens.as_ref()))
+        .map_err(|e| JobError::Permanent(format!("webhook endpoint {}: {e}", endpoint.id)))?;
+    let secret = WebhookSecret::parse(&SecretString::from(secret)).map_err(|e| {
+        JobError::Permanent(format!("webhook endpoint {}: secret: {e}", endpoint.id))
+    })?;
     let bytes = serde_json::to_vec(&body)
         .map_err(|e| JobError::Permanent(format!("notify payload: {e}")))?;
     let timestamp = chrono::Utc::now().timestamp();

@@ -4,6 +4,7 @@
 use pressroom_core::new_id;
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
+use crate::sealed::{self, SecretAt, SecretSealer};
 use crate::{Result, Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
@@ -11,7 +12,7 @@ pub struct HookRow {
     pub id: String,
     pub workspace_id: String,
     pub campaign_id: String,
-    /// JSON array of `whsec_…` secrets.
+    /// The JSON array of `whsec_…` secrets, sealed (see [`HookRow::secrets`]).
     pub secrets: String,
     /// "ghost", "wordpress", "strapi" or "generic".
     pub adapter: String,
@@ -21,9 +22,10 @@ pub struct HookRow {
 }
 
 impl HookRow {
-    /// The secrets, decoded.
-    pub fn secrets(&self) -> Result<Vec<String>> {
-        serde_json::from_str(&self.secrets)
+    /// The secrets, opened and decoded.
+    pub fn secrets(&self, sealer: &dyn SecretSealer) -> Result<Vec<String>> {
+        let json = sealed::open(sealer, &self.secrets, at(&self.workspace_id, &self.id))?;
+        serde_json::from_str(&json)
             .map_err(|e| StoreError::Corrupt(format!("hook {} secrets: {e}", self.id)))
     }
 
@@ -45,15 +47,35 @@ pub struct NewHook<'a> {
 
 const COLUMNS: &str = "id, workspace_id, campaign_id, secrets, adapter, mapping, created_at";
 
+fn at<'a>(workspace_id: &'a str, id: &'a str) -> SecretAt<'a> {
+    SecretAt {
+        workspace_id,
+        column: "hooks.secrets",
+        row_id: id,
+    }
+}
+
+/// The secrets as stored: the JSON array sealed for this row.
+fn seal_secrets(
+    sealer: &dyn SecretSealer,
+    workspace_id: &str,
+    id: &str,
+    secrets: &[String],
+) -> Result<String> {
+    let json = serde_json::to_string(secrets)
+        .map_err(|e| StoreError::Corrupt(format!("hook secrets: {e}")))?;
+    sealed::seal(sealer, &json, at(workspace_id, id))
+}
+
 pub async fn insert<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
     new: NewHook<'_>,
+    sealer: &dyn SecretSealer,
 ) -> Result<HookRow> {
     let id = new_id();
-    let secrets = serde_json::to_string(new.secrets)
-        .map_err(|e| StoreError::Corrupt(format!("hook secrets: {e}")))?;
+    let secrets = seal_secrets(sealer, new.workspace_id, &id, new.secrets)?;
     let values: Vec<Value> = vec![
         id.clone().into(),
         new.workspace_id.into(),
@@ -109,9 +131,9 @@ pub async fn set_secrets<C: ConnectionTrait>(
     workspace_id: &str,
     id: &str,
     secrets: &[String],
+    sealer: &dyn SecretSealer,
 ) -> Result<()> {
-    let encoded = serde_json::to_string(secrets)
-        .map_err(|e| StoreError::Corrupt(format!("hook secrets: {e}")))?;
+    let encoded = seal_secrets(sealer, workspace_id, id, secrets)?;
     let done = conn
         .execute_raw(store.stmt(
             "UPDATE hooks SET secrets = $1 WHERE id = $2 AND workspace_id = $3",
@@ -192,4 +214,33 @@ pub async fn delivery_count(store: &Store, hook_id: &str) -> Result<i64> {
         .await?
         .ok_or_else(|| StoreError::Corrupt("count returned no row".into()))?;
     Ok(row.try_get("", "n")?)
+}
+
+/// Seals the secrets of hooks stored before sealing existed (run at start-up); each row is
+/// rewritten only if it still holds the plaintext read. Returns how many were sealed.
+pub async fn seal_plaintext(store: &Store, sealer: &dyn SecretSealer) -> Result<usize> {
+    let rows = store
+        .conn()
+        .query_all_raw(store.stmt(
+            &format!("SELECT {COLUMNS} FROM hooks WHERE secrets LIKE '[%'"),
+            vec![],
+        ))
+        .await?;
+    let mut sealed_rows = 0;
+    for row in rows {
+        let hook = HookRow::from_query_result(&row, "")?;
+        if !sealed::is_plaintext(&hook.secrets) {
+            continue;
+        }
+        let new = sealed::seal(sealer, &hook.secrets, at(&hook.workspace_id, &hook.id))?;
+        let done = store
+            .conn()
+            .execute_raw(store.stmt(
+                "UPDATE hooks SET secrets = $1 WHERE id = $2 AND secrets = $3",
+                vec![new.into(), hook.id.into(), hook.secrets.into()],
+            ))
+            .await?;
+        sealed_rows += done.rows_affected() as usize;
+    }
+    Ok(sealed_rows)
 }

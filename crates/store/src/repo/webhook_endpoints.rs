@@ -7,7 +7,16 @@ use sea_orm::{
 };
 
 use crate::entity::webhook_endpoint::{self, Model};
+use crate::sealed::{self, SecretAt, SecretSealer};
 use crate::{Result, Store, StoreError};
+
+fn at<'a>(workspace_id: &'a str, id: &'a str) -> SecretAt<'a> {
+    SecretAt {
+        workspace_id,
+        column: "webhook_endpoints.secret",
+        row_id: id,
+    }
+}
 
 impl Model {
     /// The subscribed events. Names this build does not know are skipped, so a row written
@@ -21,6 +30,11 @@ impl Model {
 
     pub fn is_enabled(&self) -> bool {
         self.enabled != 0
+    }
+
+    /// The `whsec_…` secret, opened (the column holds it sealed).
+    pub fn signing_secret(&self, sealer: &dyn SecretSealer) -> Result<String> {
+        sealed::open(sealer, &self.secret, at(&self.workspace_id, &self.id))
     }
 }
 
@@ -39,8 +53,10 @@ pub async fn insert<C: ConnectionTrait>(
     conn: &C,
     now_ms: i64,
     new: NewEndpoint<'_>,
+    sealer: &dyn SecretSealer,
 ) -> Result<Model> {
     let id = new_id();
+    let secret = sealed::seal(sealer, new.secret, at(new.workspace_id, &id))?;
     let events: Vec<&str> = new.events.iter().map(|e| e.as_str()).collect();
     let events = serde_json::to_string(&events)
         .map_err(|e| StoreError::Corrupt(format!("webhook endpoint events: {e}")))?;
@@ -48,7 +64,7 @@ pub async fn insert<C: ConnectionTrait>(
         id.clone().into(),
         new.workspace_id.into(),
         new.url.into(),
-        new.secret.into(),
+        secret.into(),
         events.into(),
         new.description.into(),
         now_ms.into(),
@@ -150,4 +166,26 @@ pub async fn disable<C: ConnectionTrait>(
         ))
         .await?;
     Ok(res.rows_affected() == 1)
+}
+
+/// Seals the secrets of endpoints stored before sealing existed (run at start-up); each row is
+/// rewritten only if it still holds the plaintext read. Returns how many were sealed.
+pub async fn seal_plaintext(store: &Store, sealer: &dyn SecretSealer) -> Result<usize> {
+    let rows = webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::Secret.starts_with("whsec_"))
+        .all(store.conn())
+        .await?;
+    let mut sealed_rows = 0;
+    for row in rows {
+        let new = sealed::seal(sealer, &row.secret, at(&row.workspace_id, &row.id))?;
+        let done = store
+            .conn()
+            .execute_raw(store.stmt(
+                "UPDATE webhook_endpoints SET secret = $1 WHERE id = $2 AND secret = $3",
+                vec![new.into(), row.id.into(), row.secret.into()],
+            ))
+            .await?;
+        sealed_rows += done.rows_affected() as usize;
+    }
+    Ok(sealed_rows)
 }

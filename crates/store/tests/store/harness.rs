@@ -351,3 +351,33 @@ pub fn fixture_asset<'a>(ws: &'a str, params: &'a serde_json::Value) -> assets::
         height: 64,
     }
 }
+
+/// A stand-in for the keyring (the store knows no keys): "sealed:" + the place + the reversed
+/// text, refused when opened for another place, so a test sees a value is bound to its row.
+pub struct TestSealer;
+
+impl pressroom_store::sealed::SecretSealer for TestSealer {
+    fn seal(
+        &self,
+        plaintext: &str,
+        at: pressroom_store::sealed::SecretAt<'_>,
+    ) -> Result<String, String> {
+        let reversed: String = plaintext.chars().rev().collect();
+        Ok(format!(
+            "sealed:{}/{}/{}:{reversed}",
+            at.workspace_id, at.column, at.row_id
+        ))
+    }
+
+    fn open(
+        &self,
+        sealed: &str,
+        at: pressroom_store::sealed::SecretAt<'_>,
+    ) -> Result<String, String> {
+        let prefix = format!("sealed:{}/{}/{}:", at.workspace_id, at.column, at.row_id);
+        sealed
+            .strip_prefix(&prefix)
+            .map(|r| r.chars().rev().collect())
+            .ok_or_else(|| "sealed for another place".to_string())
+    }
+}

@@ -56,6 +56,7 @@ async fn purge_removes_old_finished_jobs_and_deliveries_only(ctx: Ctx) -> anyhow
             adapter: "generic",
             mapping: &json!({}),
         },
+        &crate::harness::TestSealer,
     )
     .await?;
     let conn = ctx.store.conn();
