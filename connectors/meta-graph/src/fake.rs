@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pressroom_connector::testkit::{Fault, Step};
+use pressroom_connector::testkit::{Chaos, ChaosRoll, Fault, Step};
 use serde::Serialize;
 
 use crate::GraphError;
@@ -142,6 +142,45 @@ impl GraphError {
             error: GraphError,
         }
         (status, axum::Json(Envelope { error: self })).into_response()
+    }
+}
+
+/// Chaos for one Graph call, the way Graph fails, decided before the call runs.
+/// `Err(server_error)`: answer now with [`chaos_response`], nothing done (throttles and most
+/// 5xx). `Ok(Some(roll))`: carry the call out, then apply `roll` with [`after_call`] (a lost
+/// answer always; a code-2 500 on a create with probability `ambiguous_rate`, since Meta's
+/// are reported to come after the post was made, PLATFORMS.md §6.7). `Ok(None)`: untouched.
+pub fn before_call(
+    chaos: Option<&mut Chaos>,
+    creates: bool,
+    ambiguous_rate: f64,
+) -> Result<Option<ChaosRoll>, bool> {
+    let Some(chaos) = chaos else {
+        return Ok(None);
+    };
+    let (roll, created) = (chaos.roll(), chaos.chance(ambiguous_rate));
+    match roll {
+        Some(ChaosRoll::RateLimited) => Err(false),
+        Some(ChaosRoll::ServerError) if !(creates && created) => Err(true),
+        roll => Ok(roll),
+    }
+}
+
+/// Applies what [`before_call`] left for after the call: a 500 (`server_error()`) although
+/// the call was carried out, or the answer held for `hang` (past the connector's timeout).
+pub async fn after_call(
+    roll: Option<ChaosRoll>,
+    resp: Response,
+    hang: std::time::Duration,
+    server_error: impl FnOnce() -> Response,
+) -> Response {
+    match roll {
+        Some(ChaosRoll::ServerError) => server_error(),
+        Some(ChaosRoll::LoseAnswer) => {
+            tokio::time::sleep(hang).await;
+            resp
+        }
+        _ => resp,
     }
 }
 

@@ -9,7 +9,9 @@ use axum::extract::{FromRequest, Multipart, Request, State as AxState};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use connector_meta_graph::fake::{Head, Input, Recorded, add_body_params, read_body};
+use connector_meta_graph::fake::{
+    Head, Input, Recorded, add_body_params, after_call, before_call, read_body,
+};
 use connector_meta_graph::is_version;
 use pressroom_connector::testkit::{ChaosRoll, Fault, Step};
 use serde_json::json;
@@ -118,9 +120,7 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
         );
     };
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-    // Chaos, the way Graph fails: throttles and most 5xx refuse before acting, but a code-2
-    // 500 on a create sometimes comes after the post was made (PLATFORMS.md §6.7), and a lost
-    // answer always does.
+    // Chaos, the way Graph fails (a scripted ambiguous create first).
     let creates = method == Method::POST && rest.get(1) == Some(&"photos");
     let after = if rest == ["oauth", "access_token"] {
         None
@@ -131,13 +131,9 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
             Some(ChaosRoll::ServerError)
         } else {
             let rate = st.ambiguous_create_rate;
-            match st.chaos.as_mut().map(|c| (c.roll(), c.chance(rate))) {
-                Some((Some(ChaosRoll::RateLimited), _)) => return chaos_response(false),
-                Some((Some(ChaosRoll::ServerError), created)) if !(creates && created) => {
-                    return chaos_response(true);
-                }
-                Some((roll, _)) => roll,
-                None => None,
+            match before_call(st.chaos.as_mut(), creates, rate) {
+                Err(server_error) => return chaos_response(server_error),
+                Ok(roll) => roll,
             }
         }
     };
@@ -175,15 +171,7 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
             regain,
         );
     }
-    match after {
-        // The create went through; the answer says it did not.
-        Some(ChaosRoll::ServerError) => chaos_response(true),
-        Some(ChaosRoll::LoseAnswer) => {
-            tokio::time::sleep(shared.hang).await;
-            resp
-        }
-        _ => resp,
-    }
+    after_call(after, resp, shared.hang, || chaos_response(true)).await
 }
 
 fn oauth(shared: &Shared, input: &Input) -> Response {

@@ -9,9 +9,11 @@ use std::time::Duration;
 use axum::extract::{Request, State as AxState};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use connector_meta_graph::fake::{Head, Input, Recorded, add_body_params, read_body};
+use connector_meta_graph::fake::{
+    Head, Input, Recorded, add_body_params, after_call, before_call, read_body,
+};
 use connector_meta_graph::is_version;
-use pressroom_connector::testkit::{ChaosRoll, Fault, Step};
+use pressroom_connector::testkit::{Fault, Step};
 use serde_json::json;
 
 use super::state::{FakeContainer, FakeMedia, State, Token, TokenKind, add_buc, ig_error};
@@ -131,20 +133,14 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
             None,
         );
     };
-    // Chaos, the way Graph fails: throttles and most 5xx refuse before acting, but a code-2
-    // 500 on `media_publish` sometimes comes after the media was published (PLATFORMS.md §6.7),
-    // and a lost answer always does.
+    // Chaos, the way Graph fails.
     let publishes = method == Method::POST && rest.get(1) == Some(&"media_publish");
     let after = {
         let mut st = lock(&shared);
         let rate = st.ambiguous_create_rate;
-        match st.chaos.as_mut().map(|c| (c.roll(), c.chance(rate))) {
-            Some((Some(ChaosRoll::RateLimited), _)) => return chaos_response(false),
-            Some((Some(ChaosRoll::ServerError), done)) if !(publishes && done) => {
-                return chaos_response(true);
-            }
-            Some((roll, _)) => roll,
-            None => None,
+        match before_call(st.chaos.as_mut(), publishes, rate) {
+            Err(server_error) => return chaos_response(server_error),
+            Ok(roll) => roll,
         }
     };
     let resp = match (&method, rest) {
@@ -161,15 +157,7 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
             None,
         ),
     };
-    match after {
-        // The publish went through; the answer says it did not.
-        Some(ChaosRoll::ServerError) => chaos_response(true),
-        Some(ChaosRoll::LoseAnswer) => {
-            tokio::time::sleep(shared.hang).await;
-            resp
-        }
-        _ => resp,
-    }
+    after_call(after, resp, shared.hang, || chaos_response(true)).await
 }
 
 fn fault_response(fault: &Fault, ig: &str) -> Option<Response> {
