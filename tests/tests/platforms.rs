@@ -959,10 +959,15 @@ poll_ms = 50
         .map(|(platform, name, a)| import_entry(platform, name, a, None))
         .collect();
     import_and_load(&app, &Value::Array(import), EVERY_PLATFORM)?;
-    for (seed, fake) in [&fb as &dyn ChaosControls, &ig, &li, &tt, &sc, &wh]
-        .into_iter()
-        .enumerate()
-    {
+    let chaotic: [(&str, &dyn ChaosControls); 6] = [
+        ("facebook", &fb),
+        ("instagram", &ig),
+        ("linkedin", &li),
+        ("tiktok", &tt),
+        ("snapchat", &sc),
+        ("webhook", &wh),
+    ];
+    for (seed, (_, fake)) in chaotic.iter().enumerate() {
         fake.set_chaos(ChaosRates::soak(2000 + seed as u64));
     }
     let mut serve = app.spawn_serve("every")?;
@@ -972,7 +977,7 @@ poll_ms = 50
             if n == RUNS / 2 + 1 {
                 // Half-way: wait for the first half, then every access token dies.
                 wait_for_posts(&app, targets * RUNS / 2, Duration::from_secs(300))?;
-                for fake in [&fb as &dyn ChaosControls, &ig, &li, &tt, &sc, &wh] {
+                for (_, fake) in &chaotic {
                     fake.expire_all_access_tokens();
                 }
             }
@@ -1063,14 +1068,7 @@ poll_ms = 50
     // injected somewhere. (Per fake and kind would be luck: the webhook makes about one call a
     // post, so 20 draws at 10 % may hold no 5xx.)
     let mut total = pressroom_connector::testkit::ChaosCounts::default();
-    for (name, fake) in [
-        ("facebook", &fb as &dyn ChaosControls),
-        ("instagram", &ig),
-        ("linkedin", &li),
-        ("tiktok", &tt),
-        ("snapchat", &sc),
-        ("webhook", &wh),
-    ] {
+    for (name, fake) in &chaotic {
         let c = fake.chaos_injected();
         ensure!(
             c.server_errors + c.rate_limits + c.lost_answers > 0,
