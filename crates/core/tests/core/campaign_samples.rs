@@ -7,9 +7,9 @@ use pressroom_core::campaign::{
 use pressroom_core::schedule::Schedule;
 use pressroom_core::template::render;
 
-const SPRING: &str = include_str!("../../../templates/campaigns/spring-launch.toml");
-const WEBHOOK: &str = include_str!("../../../templates/campaigns/restock-webhook.toml");
-const LAUNCH: &str = include_str!("../../../templates/campaigns/launch-day.toml");
+const SPRING: &str = include_str!("../../../../templates/campaigns/spring-launch.toml");
+const WEBHOOK: &str = include_str!("../../../../templates/campaigns/restock-webhook.toml");
+const LAUNCH: &str = include_str!("../../../../templates/campaigns/launch-day.toml");
 
 fn parse(source: &str, file: &str) -> CampaignSpec {
     match parse_campaign(source, file) {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use pressroom_core::campaign::{SpecIssue, parse_campaign, parse_campaign_with};
 use pressroom_core::template::render;
 
-const HERO: &str = include_str!("../../../templates/prompts/product-hero.j2");
-const LAUNCH: &str = include_str!("../../../templates/captions/product-launch.j2");
+const HERO: &str = include_str!("../../../../templates/prompts/product-hero.j2");
+const LAUNCH: &str = include_str!("../../../../templates/captions/product-launch.j2");
 
 const CAMPAIGN: &str = r#"
 name = "with-files"

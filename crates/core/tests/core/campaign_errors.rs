@@ -2,7 +2,7 @@
 
 use pressroom_core::campaign::{SpecIssue, ValidationContext, parse_campaign, validate_references};
 
-const GOOD: &str = include_str!("../../../templates/campaigns/spring-launch.toml");
+const GOOD: &str = include_str!("../../../../templates/campaigns/spring-launch.toml");
 
 fn issues(source: &str) -> Vec<SpecIssue> {
     match parse_campaign(source, "bad.toml") {
