@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use pressroom_diffusion::{DeviceChoice, EngineConfig, SchedulerKind, init_tiny_model};
+use pressroom_diffusion::{EngineConfig, SchedulerKind, init_tiny_model};
 
 use crate::cache::CachedGenerator;
+use crate::device::DeviceSetting;
 use crate::diffusion::DiffusionGenerator;
 use crate::generator::Generator;
 use crate::request::{GenerationRequest, Progress, ProgressFn};
@@ -44,32 +45,17 @@ pub struct GenerateArgs {
     pub cache: Option<PathBuf>,
     /// auto (CUDA fp16 if present, else CPU fp32), cpu or cuda.
     #[arg(long, default_value = "auto")]
-    pub device: String,
+    pub device: DeviceSetting,
     pub prompt: String,
-}
-
-fn device_choice(name: &str) -> anyhow::Result<DeviceChoice> {
-    match name {
-        "auto" => Ok(DeviceChoice::auto()),
-        "cpu" => Ok(DeviceChoice::cpu()),
-        "cuda" => {
-            anyhow::ensure!(
-                pressroom_diffusion::cuda_available(),
-                "--device cuda: no CUDA device is available"
-            );
-            Ok(DeviceChoice {
-                device: tch::Device::Cuda(0),
-                kind: tch::Kind::Half,
-            })
-        }
-        other => anyhow::bail!("unknown --device `{other}` (auto, cpu or cuda)"),
-    }
 }
 
 /// Runs `pressroom generate`.
 pub async fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let device = device_choice(&args.device)?;
+    let device = args
+        .device
+        .choose()
+        .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
     let req = GenerationRequest {
         prompt: args.prompt.clone(),
         negative_prompt: args.negative.clone(),

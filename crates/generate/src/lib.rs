@@ -7,6 +7,7 @@
 pub mod budget;
 pub mod cache;
 pub mod cli;
+pub mod device;
 pub mod diffusion;
 pub mod error;
 #[cfg(feature = "fake")]
@@ -21,6 +22,7 @@ pub mod stability;
 
 pub use budget::{Budget, BudgetConfig, BudgetError, pixel_steps};
 pub use cache::CachedGenerator;
+pub use device::{DeviceSetting, NoCudaDevice, UnknownDevice};
 pub use diffusion::DiffusionGenerator;
 pub use error::GenerateError;
 pub use generator::Generator;

@@ -131,10 +131,11 @@ pub fn generators(
             pressroom_diffusion::init_tiny_model(&dir, 0)
                 .map_err(|e| anyhow::anyhow!("creating the tiny model: {e}"))?;
         }
-        let device = match settings.generation.device.as_str() {
-            "cpu" => pressroom_generate::DeviceChoice::cpu(),
-            _ => pressroom_generate::DeviceChoice::auto(),
-        };
+        let device = settings
+            .generation
+            .device
+            .choose()
+            .context("generation.device")?;
         let engine_config = settings.generation.engine.engine_config();
         let engine = pressroom_generate::DiffusionGenerator::load(&dir, device, engine_config)
             .with_context(|| format!("loading the model in {}", dir.display()))?;
@@ -172,7 +173,7 @@ fn guarded<G: Generator + 'static>(
 pub fn worker_config(settings: &Settings) -> WorkerConfig {
     let w = &settings.workers;
     WorkerConfig {
-        kinds: w.roles.iter().filter_map(|r| JobKind::parse(r)).collect(),
+        kinds: w.roles.clone(),
         concurrency: w.concurrency,
         lease: Duration::from_secs(w.lease_secs),
         heartbeat: Duration::from_secs(w.heartbeat_secs),

@@ -69,7 +69,7 @@ pub struct Scheduler {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workers {
-    pub roles: Vec<String>,
+    pub roles: Vec<pressroom_core::JobKind>,
     pub concurrency: usize,
     pub lease_secs: u64,
     pub heartbeat_secs: u64,
@@ -91,7 +91,7 @@ pub struct Retry {
 #[serde(deny_unknown_fields)]
 pub struct Generation {
     pub model_dir: PathBuf,
-    pub device: String,
+    pub device: pressroom_generate::DeviceSetting,
     /// Backend "openai" is registered only when `[generation.openai]` is present.
     pub openai: Option<pressroom_generate::OpenAiConfig>,
     /// Backend "stability" is registered only when `[generation.stability]` is present.
@@ -263,13 +263,6 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        for role in &self.workers.roles {
-            if pressroom_core::JobKind::parse(role).is_none() {
-                anyhow::bail!(
-                    "workers.roles: unknown role {role:?} (expected generate, render, publish or notify)"
-                );
-            }
-        }
         if self.workers.concurrency == 0 {
             anyhow::bail!("workers.concurrency: must be at least 1");
         }
@@ -285,12 +278,6 @@ impl Settings {
             anyhow::bail!(
                 "log.format: {:?} is not \"pretty\" or \"json\"",
                 self.log.format
-            );
-        }
-        if !["auto", "cpu", "cuda"].contains(&self.generation.device.as_str()) {
-            anyhow::bail!(
-                "generation.device: {:?} is not \"auto\", \"cpu\" or \"cuda\"",
-                self.generation.device
             );
         }
         if self.api.bind.parse::<std::net::SocketAddr>().is_err() {
@@ -435,6 +422,20 @@ mod tests {
         assert!(
             err.contains("workers.roles") && err.contains("paint"),
             "{err}"
+        );
+
+        std::fs::write(&file, "[generation]\ndevice = \"gpu\"\n").expect("write");
+        let err = format!("{:#}", Settings::load(Some(&file)).expect_err("bad device"));
+        assert!(
+            err.contains("generation.device") && err.contains("gpu"),
+            "{err}"
+        );
+        std::fs::write(&file, "[generation]\ndevice = \"cuda\"\n").expect("write");
+        let settings = Settings::load(Some(&file)).expect("cuda is a device name");
+        assert_eq!(
+            settings.generation.device,
+            pressroom_generate::DeviceSetting::Cuda,
+            "cuda must not be read as auto"
         );
 
         std::fs::write(&file, "[database]\nurl = \"mysql://u:hunter2@x\"\n").expect("write");
