@@ -43,24 +43,34 @@ impl Args {
             let Some(name) = k.strip_prefix("--") else {
                 bail!("unexpected argument `{k}`");
             };
-            let v = it.next().with_context(|| format!("--{name} needs a value"))?;
+            let v = it
+                .next()
+                .with_context(|| format!("--{name} needs a value"))?;
             kv.insert(name.to_string(), v.clone());
         }
         Ok(Self { kv })
     }
 
     fn get(&self, k: &str, default: &str) -> String {
-        self.kv.get(k).cloned().unwrap_or_else(|| default.to_string())
+        self.kv
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
     }
 
     fn need(&self, k: &str) -> anyhow::Result<String> {
-        self.kv.get(k).cloned().with_context(|| format!("--{k} is required"))
+        self.kv
+            .get(k)
+            .cloned()
+            .with_context(|| format!("--{k} is required"))
     }
 
     fn num<T: std::str::FromStr>(&self, k: &str, default: T) -> anyhow::Result<T> {
         match self.kv.get(k) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|_| anyhow::anyhow!("--{k}: bad number `{v}`")),
+            Some(v) => v
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--{k}: bad number `{v}`")),
         }
     }
 
@@ -121,7 +131,11 @@ fn device_choice(device: &str, dtype: &str) -> anyhow::Result<DeviceChoice> {
 fn stats(v: &[f64]) -> Value {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
-    let median = if s.is_empty() { f64::NAN } else { s[s.len() / 2] };
+    let median = if s.is_empty() {
+        f64::NAN
+    } else {
+        s[s.len() / 2]
+    };
     let mean = s.iter().sum::<f64>() / s.len().max(1) as f64;
     json!({"best_s": s.first(), "median_s": median, "mean_s": mean, "runs": v})
 }
@@ -131,7 +145,10 @@ fn run(args: &Args) -> anyhow::Result<Value> {
     let work = PathBuf::from(args.need("work")?);
     let dtype = args.get("dtype", "fp16");
     let dev = device_choice(&args.get("device", "cuda"), &dtype)?;
-    let parts = args.list("parts", "correctness,unet,pipeline,turbo,engine,vae-fallback");
+    let parts = args.list(
+        "parts",
+        "correctness,unet,pipeline,turbo,engine,vae-fallback",
+    );
     let has = |p: &str| parts.iter().any(|x| x == p);
     let size: u32 = args.num("size", 512)?;
     let steps: u32 = args.num("steps", 20)?;
@@ -185,11 +202,7 @@ fn run(args: &Args) -> anyhow::Result<Value> {
                 },
             )?;
             let img = &imgs[0];
-            let t = Tensor::from_slice(&img.data).view([
-                img.height as i64,
-                img.width as i64,
-                3,
-            ]);
+            let t = Tensor::from_slice(&img.data).view([img.height as i64, img.width as i64, 3]);
             let file = work.join(format!("ours_{dtype}_{name}.safetensors"));
             Tensor::write_safetensors(&[("image", &t)], &file)?;
             results.insert(

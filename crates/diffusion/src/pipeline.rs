@@ -290,7 +290,7 @@ impl StableDiffusion {
         prompts: &[Prompt],
         progress: &mut dyn FnMut(u32, u32),
     ) -> Result<Tensor> {
-        self.sample_with(params, prompts, None, &mut |s, t| progress(s, t))
+        self.sample_with(params, prompts, None, &mut |s, t, _| progress(s, t))
     }
 
     /// The denoising loop with two options for checks and benchmarks:
@@ -487,7 +487,8 @@ fn all_finite(x: &Tensor) -> bool {
 /// host can queue the next kernels while the copy runs.
 fn upload(t: Tensor, device: Device) -> Tensor {
     if device.is_cuda() {
-        t.pin_memory(device).to_device_(device, t.kind(), true, false)
+        t.pin_memory(device)
+            .to_device_(device, t.kind(), true, false)
     } else {
         t.to_device(device)
     }

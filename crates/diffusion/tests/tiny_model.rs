@@ -403,7 +403,10 @@ fn given_initial_noise_replaces_the_seeded_draw() {
                 seen.push((s, t, x.size(), finite));
             })
             .expect("given noise");
-        assert_eq!(given[0].data, seeded[0].data, "{kind}: same noise, same image");
+        assert_eq!(
+            given[0].data, seeded[0].data,
+            "{kind}: same noise, same image"
+        );
         assert_eq!(
             seen,
             (1..=3)
@@ -414,7 +417,10 @@ fn given_initial_noise_replaces_the_seeded_draw() {
         let moved = sd
             .generate_with(&p, &reqs, Some(&other), &mut |_, _, _| {})
             .expect("other noise");
-        assert_ne!(moved[0].data, seeded[0].data, "{kind}: the given noise is used");
+        assert_ne!(
+            moved[0].data, seeded[0].data,
+            "{kind}: the given noise is used"
+        );
     }
     let p = params(SchedulerKind::Ddim, 2, 64);
     let wrong = tch::Tensor::zeros([1, 4, 4, 4], (tch::Kind::Float, tch::Device::Cpu));
