@@ -55,6 +55,13 @@ impl DeviceChoice {
         }
     }
 
+    /// Waits until every kernel queued on this device has finished. CUDA kernels run
+    /// asynchronously, so a clock read (timings, progress) right after launching work measures
+    /// the launch, not the work; call this first. No-op on CPU.
+    pub fn synchronize(&self) {
+        synchronize(self.device);
+    }
+
     /// The run precision as people write it (`fp32`, `fp16`, `bf16`).
     pub fn dtype_name(&self) -> &'static str {
         match self.kind {
@@ -64,5 +71,12 @@ impl DeviceChoice {
             Kind::Double => "fp64",
             _ => "other",
         }
+    }
+}
+
+/// See [`DeviceChoice::synchronize`].
+pub fn synchronize(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
     }
 }

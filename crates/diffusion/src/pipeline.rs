@@ -1,6 +1,7 @@
 //! A loaded Stable Diffusion model and the text-to-image loop, batched over requests that
 //! share size, steps and sampler while each keeps its own prompt, seed and guidance.
 
+use std::cell::{Cell, OnceCell};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -44,7 +45,10 @@ pub struct StableDiffusion {
     pub vae: Vae,
     pub scheduler_config: SchedulerConfig,
     device: DeviceChoice,
-    vae_kind: Kind,
+    /// The VAE in fp32, loaded the first time a decode in the run precision overflows.
+    vae_fp32: OnceCell<Vae>,
+    /// Set after the first overflow: later decodes go straight to fp32.
+    vae_upcast: Cell<bool>,
     identity: String,
     dir: PathBuf,
 }
@@ -111,12 +115,11 @@ impl StableDiffusion {
 
         let dev = device.device;
         let kind = device.kind;
-        // diffusers upcasts the VAE to fp32 when `force_upcast` (fp16 overflows in SD VAEs).
-        let vae_kind = if kind != Kind::Float && vae_cfg.force_upcast {
-            Kind::Float
-        } else {
-            kind
-        };
+        if dev.is_cuda() {
+            // Lets cuDNN time its convolution algorithms on the first call of each shape and
+            // keep the fastest (the UNet's shapes repeat every step).
+            tch::Cuda::cudnn_set_benchmark(true);
+        }
 
         let tokenizer = ClipTokenizer::load(
             &dir.join("tokenizer"),
@@ -139,7 +142,9 @@ impl StableDiffusion {
         let vae_w = Weights::load(
             &weights_file(&dir.join("vae"), "diffusion_pytorch_model")?,
             dev,
-            vae_kind,
+            // The VAE decodes in the run precision, as diffusers' SD pipeline does (it ignores
+            // `force_upcast`); a decode that overflows is redone in fp32 (see `decode`).
+            kind,
         )?;
         let vae = Vae::load(&vae_w.root(), &vae_cfg)?;
         vae_w.warn_unused(&[]);
@@ -152,6 +157,7 @@ impl StableDiffusion {
             unet_cfg.block_out_channels,
             &digest[..32]
         );
+        device.synchronize();
         tracing::info!(
             dir = %dir.display(),
             device = %device.describe(),
@@ -166,7 +172,8 @@ impl StableDiffusion {
             vae,
             scheduler_config,
             device,
-            vae_kind,
+            vae_fp32: OnceCell::new(),
+            vae_upcast: Cell::new(false),
             identity,
             dir: dir.to_path_buf(),
         })
@@ -208,6 +215,11 @@ impl StableDiffusion {
     pub fn initial_noise(&self, seed: u64, params: &BatchParams) -> Tensor {
         let shape = self.latent_shape(params);
         noise_draw(seed, &shape, 0)
+    }
+
+    /// Whether a VAE decode overflowed in the run precision, so decodes now run in fp32.
+    pub fn vae_upcast(&self) -> bool {
+        self.vae_upcast.get()
     }
 
     fn latent_shape(&self, p: &BatchParams) -> [i64; 4] {
@@ -256,8 +268,18 @@ impl StableDiffusion {
         prompts: &[Prompt],
         progress: &mut dyn FnMut(u32, u32),
     ) -> Result<Vec<RgbImage>> {
-        self.validate(params, prompts)?;
-        let latents = self.sample(params, prompts, progress)?;
+        self.generate_with(params, prompts, None, &mut |s, t, _| progress(s, t))
+    }
+
+    /// [`StableDiffusion::generate`] with the options of [`StableDiffusion::sample_with`].
+    pub fn generate_with(
+        &self,
+        params: &BatchParams,
+        prompts: &[Prompt],
+        initial_noise: Option<&Tensor>,
+        on_step: &mut dyn FnMut(u32, u32, &Tensor),
+    ) -> Result<Vec<RgbImage>> {
+        let latents = self.sample_with(params, prompts, initial_noise, on_step)?;
         self.decode(&latents)
     }
 
@@ -267,6 +289,26 @@ impl StableDiffusion {
         params: &BatchParams,
         prompts: &[Prompt],
         progress: &mut dyn FnMut(u32, u32),
+    ) -> Result<Tensor> {
+        self.sample_with(params, prompts, None, &mut |s, t, _| progress(s, t))
+    }
+
+    /// The denoising loop with two options for checks and benchmarks:
+    /// - `initial_noise`: unit-variance starting noise `(n, C, h/f, w/f)` instead of each
+    ///   seed's first draw (as diffusers' `latents=` argument: scaled by the sampler's initial
+    ///   σ here). Ancestral samplers still draw their per-step noise from the seeds.
+    /// - `on_step(step, total, latents)`: called after every step, once the device has
+    ///   finished it, with the fp32 latents.
+    ///
+    /// Apart from that one synchronisation per step (so that progress means done), the loop
+    /// never waits for the device: no values are read back, and ancestral noise is copied up
+    /// from pinned memory without blocking.
+    pub fn sample_with(
+        &self,
+        params: &BatchParams,
+        prompts: &[Prompt],
+        initial_noise: Option<&Tensor>,
+        on_step: &mut dyn FnMut(u32, u32, &Tensor),
     ) -> Result<Tensor> {
         self.validate(params, prompts)?;
         let _g = tch::no_grad_guard();
@@ -288,6 +330,8 @@ impl StableDiffusion {
         }
         texts.extend(prompts.iter().map(|p| p.prompt.as_str()));
         let ctx = self.encode_text(&texts)?;
+        // The prompt's cross-attention keys and values, once for all steps.
+        let ctx_kv = self.unet.context_kv(&ctx);
 
         let mut sampler = Sampler::new(
             params.scheduler,
@@ -295,34 +339,51 @@ impl StableDiffusion {
             params.steps as usize,
         )?;
         let shape = self.latent_shape(params);
-        let noise: Vec<Tensor> = prompts
-            .iter()
-            .map(|p| noise_draw(p.seed, &shape, 0))
-            .collect();
-        let mut latents = (Tensor::cat(&noise, 0) * sampler.init_noise_sigma())
-            .to_device(dev)
-            .to_kind(kind);
+        let noise = match initial_noise {
+            Some(t) => {
+                let want = [n, shape[1], shape[2], shape[3]];
+                if t.size() != want {
+                    return Err(DiffusionError::InvalidRequest(format!(
+                        "initial noise has shape {:?}, the batch needs {want:?}",
+                        t.size()
+                    )));
+                }
+                t.to_kind(Kind::Float)
+            }
+            None => {
+                let draws: Vec<Tensor> = prompts
+                    .iter()
+                    .map(|p| noise_draw(p.seed, &shape, 0))
+                    .collect();
+                Tensor::cat(&draws, 0)
+            }
+        };
+        // The sample stays in fp32 between steps (diffusers' Euler and DPM++ steps upcast
+        // too); only the UNet runs in the run precision. On CPU fp32 these casts are no-ops.
+        let mut latents = upload(noise, dev) * sampler.init_noise_sigma();
         let guidance = Tensor::from_slice(
             &prompts
                 .iter()
                 .map(|p| if cfg { p.guidance.max(1.0) } else { 1.0 })
                 .collect::<Vec<f32>>(),
         )
-        .view([n, 1, 1, 1])
-        .to_device(dev)
-        .to_kind(kind);
+        .view([n, 1, 1, 1]);
+        let guidance = upload(guidance, dev);
 
         let timesteps = sampler.timesteps().to_vec();
         let total = timesteps.len() as u32;
         for (i, &t) in timesteps.iter().enumerate() {
-            let xin = sampler.scale_model_input(&latents, i);
+            let xin = sampler.scale_model_input(&latents, i).to_kind(kind);
             let xin = if cfg {
                 Tensor::cat(&[&xin, &xin], 0)
             } else {
                 xin
             };
             let tt = timestep_tensor(t, xin.size()[0], dev);
-            let out = self.unet.forward(&xin, &tt, &ctx);
+            let out = self
+                .unet
+                .forward_kv(&xin, &tt, &ctx_kv)
+                .to_kind(Kind::Float);
             let eps = if cfg {
                 let parts = out.chunk(2, 0);
                 let (u, c) = (&parts[0], &parts[1]);
@@ -338,10 +399,11 @@ impl StableDiffusion {
                     .iter()
                     .map(|p| noise_draw(p.seed, &shape, i + 1))
                     .collect();
-                Tensor::cat(&draws, 0).to_device(dev).to_kind(kind)
+                upload(Tensor::cat(&draws, 0), dev)
             };
             latents = sampler.step(&eps, i, &latents, &mut fresh);
-            progress(i as u32 + 1, total);
+            self.device.synchronize();
+            on_step(i as u32 + 1, total, &latents);
         }
         tracing::debug!(
             batch = n,
@@ -350,15 +412,34 @@ impl StableDiffusion {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "sampled"
         );
-        Ok(latents.to_kind(Kind::Float))
+        Ok(latents)
     }
 
     /// Latents to 8-bit RGB images, rounded exactly like diffusers' image processor.
+    ///
+    /// Decodes in the run precision; when that gives NaN or infinity (fp16 overflows in some
+    /// VAEs, e.g. SDXL's) it decodes again in fp32 and keeps doing so for this model.
     pub fn decode(&self, latents: &Tensor) -> Result<Vec<RgbImage>> {
         let _g = tch::no_grad_guard();
-        let x = self
-            .vae
-            .decode(&latents.to_device(self.device.device).to_kind(self.vae_kind));
+        let latents = latents.to_device(self.device.device);
+        let kind = self.device.kind;
+        let x = if kind == Kind::Float {
+            self.vae.decode(&latents.to_kind(kind))
+        } else if self.vae_upcast.get() {
+            self.vae_fp32()?.decode(&latents.to_kind(Kind::Float))
+        } else {
+            let x = self.vae.decode(&latents.to_kind(kind));
+            if all_finite(&x) {
+                x
+            } else {
+                tracing::warn!(
+                    dtype = self.device.dtype_name(),
+                    "VAE decode overflowed in the run precision; decoding in fp32 from now on"
+                );
+                self.vae_upcast.set(true);
+                self.vae_fp32()?.decode(&latents.to_kind(Kind::Float))
+            }
+        };
         let px = (x.to_kind(Kind::Float) / 2.0 + 0.5).clamp(0.0, 1.0) * 255.0;
         let px = px
             .round()
@@ -378,6 +459,38 @@ impl StableDiffusion {
                 })
             })
             .collect()
+    }
+}
+
+impl StableDiffusion {
+    /// The fp32 VAE for the overflow fallback, loaded on first use.
+    fn vae_fp32(&self) -> Result<&Vae> {
+        if let Some(v) = self.vae_fp32.get() {
+            return Ok(v);
+        }
+        let w = Weights::load(
+            &weights_file(&self.dir.join("vae"), "diffusion_pytorch_model")?,
+            self.device.device,
+            Kind::Float,
+        )?;
+        let vae = Vae::load(&w.root(), &self.vae.config)?;
+        Ok(self.vae_fp32.get_or_init(|| vae))
+    }
+}
+
+/// Whether every element is finite (reads one value back from the device).
+fn all_finite(x: &Tensor) -> bool {
+    x.isfinite().all().int64_value(&[]) != 0
+}
+
+/// A CPU tensor onto `device`: on CUDA through pinned memory and without blocking, so the
+/// host can queue the next kernels while the copy runs.
+fn upload(t: Tensor, device: Device) -> Tensor {
+    if device.is_cuda() {
+        t.pin_memory(device)
+            .to_device_(device, t.kind(), true, false)
+    } else {
+        t.to_device(device)
     }
 }
 

@@ -383,3 +383,85 @@ fn tokenizer_pads_with_the_configured_token_and_truncates() {
         "`!` is the first byte token, id 0"
     );
 }
+
+/// Explicit initial noise (what the GPU check passes to both us and diffusers) gives the
+/// seeded image when it is the seed's own draw, another image otherwise; the per-step hook
+/// sees every step's latents.
+#[test]
+fn given_initial_noise_replaces_the_seeded_draw() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sd = tiny(dir.path());
+    for kind in [SchedulerKind::Ddim, SchedulerKind::EulerAncestral] {
+        let p = params(kind, 3, 64);
+        let reqs = [prompt("a lighthouse", 11, 7.5)];
+        let seeded = sd.generate(&p, &reqs, &mut |_, _| {}).expect("seeded");
+        let noise = sd.initial_noise(11, &p);
+        let mut seen = Vec::new();
+        let given = sd
+            .generate_with(&p, &reqs, Some(&noise), &mut |s, t, x| {
+                let finite = x.isfinite().all().int64_value(&[]) != 0;
+                seen.push((s, t, x.size(), finite));
+            })
+            .expect("given noise");
+        assert_eq!(
+            given[0].data, seeded[0].data,
+            "{kind}: same noise, same image"
+        );
+        assert_eq!(
+            seen,
+            (1..=3)
+                .map(|s| (s, 3, vec![1, 4, 8, 8], true))
+                .collect::<Vec<_>>()
+        );
+        let other = sd.initial_noise(12, &p);
+        let moved = sd
+            .generate_with(&p, &reqs, Some(&other), &mut |_, _, _| {})
+            .expect("other noise");
+        assert_ne!(
+            moved[0].data, seeded[0].data,
+            "{kind}: the given noise is used"
+        );
+    }
+    let p = params(SchedulerKind::Ddim, 2, 64);
+    let wrong = tch::Tensor::zeros([1, 4, 4, 4], (tch::Kind::Float, tch::Device::Cpu));
+    let err = sd
+        .generate_with(&p, &[prompt("x", 1, 7.5)], Some(&wrong), &mut |_, _, _| {})
+        .expect_err("wrong shape");
+    assert!(matches!(err, DiffusionError::InvalidRequest(_)), "{err}");
+}
+
+/// A VAE decode that overflows the run precision (fp16 tops out at 65504) is redone in fp32,
+/// and later decodes stay in fp32. Runs the fp16 path on CPU, where libtorch has the kernels.
+#[test]
+fn vae_overflow_in_half_precision_falls_back_to_fp32() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    init_tiny_model(dir.path(), 7).expect("init tiny");
+    let half = DeviceChoice {
+        device: tch::Device::Cpu,
+        kind: tch::Kind::Half,
+    };
+    let sd16 = StableDiffusion::load(dir.path(), half).expect("load fp16");
+    let sd32 = StableDiffusion::load(dir.path(), DeviceChoice::cpu()).expect("load fp32");
+    tch::manual_seed(5);
+    let z = tch::Tensor::randn([1, 4, 8, 8], (tch::Kind::Float, tch::Device::Cpu));
+
+    sd16.decode(&z).expect("ordinary decode");
+    assert!(!sd16.vae_upcast(), "ordinary latents decode in fp16");
+
+    let huge = &z * 1e6;
+    let _g = tch::no_grad_guard();
+    let in_half = sd16.vae.decode(&huge.to_kind(tch::Kind::Half));
+    assert_eq!(
+        in_half.isfinite().all().int64_value(&[]),
+        0,
+        "the test input must overflow fp16"
+    );
+    let img = sd16.decode(&huge).expect("decode with fallback");
+    assert!(sd16.vae_upcast());
+    assert_eq!(img[0].data, sd32.decode(&huge).expect("fp32")[0].data);
+    // Sticky: an ordinary decode now runs in fp32 too, giving the fp32 pixels.
+    assert_eq!(
+        sd16.decode(&z).expect("after")[0].data,
+        sd32.decode(&z).expect("fp32")[0].data
+    );
+}

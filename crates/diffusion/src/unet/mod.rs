@@ -31,6 +31,10 @@ struct MidBlock {
     resnet1: ResnetBlock,
 }
 
+/// Cross-attention keys and values for one text conditioning, one pair per transformer block
+/// in forward order ([`UNet::context_kv`]).
+pub struct ContextKv(Vec<(Tensor, Tensor)>);
+
 pub struct UNet {
     conv_in: Conv2d,
     time_1: Linear,
@@ -240,9 +244,42 @@ impl UNet {
         }
     }
 
+    /// Every transformer, in the order [`UNet::forward_kv`] runs them.
+    fn transformers(&self) -> impl Iterator<Item = &Transformer2D> {
+        let down = self.down.iter().flat_map(|b| b.attentions.iter());
+        let mid = self.mid.iter().filter_map(|m| m.attention.as_ref());
+        let up = self.up.iter().flat_map(|b| b.attentions.iter());
+        down.chain(mid).chain(up)
+    }
+
+    /// The cross-attention keys and values of the text conditioning `ctx` for every
+    /// transformer block. They are the same at every denoising step, so a generation computes
+    /// them once (two fewer matmuls per block and step) and passes them to
+    /// [`UNet::forward_kv`]; the numbers are exactly those [`UNet::forward`] computes.
+    pub fn context_kv(&self, ctx: &Tensor) -> ContextKv {
+        let mut kv = Vec::new();
+        for a in self.transformers() {
+            a.context_kv(ctx, &mut kv);
+        }
+        ContextKv(kv)
+    }
+
     /// `x`: `(b, in_channels, h, w)` latents; `t`: `(b,)` timesteps (float);
     /// `ctx`: `(b, tokens, cross_attention_dim)`.
     pub fn forward(&self, x: &Tensor, t: &Tensor, ctx: &Tensor) -> Tensor {
+        self.forward_kv(x, t, &self.context_kv(ctx))
+    }
+
+    /// [`UNet::forward`] with the conditioning's keys and values from [`UNet::context_kv`].
+    pub fn forward_kv(&self, x: &Tensor, t: &Tensor, kv: &ContextKv) -> Tensor {
+        let mut kv = kv.0.as_slice();
+        // Each transformer takes the next `depth` pairs.
+        let mut attend = |a: &Transformer2D, h: &Tensor| {
+            let all: &[(Tensor, Tensor)] = kv;
+            let (mine, rest) = all.split_at(a.depth().min(all.len()));
+            kv = rest;
+            a.forward_kv(h, mine)
+        };
         let kind = x.kind();
         let temb = self.timestep_embedding(t).to_kind(kind);
         let temb = self.time_2.forward(&self.time_1.forward(&temb).silu());
@@ -254,7 +291,7 @@ impl UNet {
             for (j, r) in blk.resnets.iter().enumerate() {
                 h = r.forward(&h, temb);
                 if let Some(a) = blk.attentions.get(j) {
-                    h = a.forward(&h, ctx);
+                    h = attend(a, &h);
                 }
                 skips.push(h.shallow_clone());
             }
@@ -266,7 +303,7 @@ impl UNet {
         if let Some(m) = &self.mid {
             h = m.resnet0.forward(&h, temb);
             if let Some(a) = &m.attention {
-                h = a.forward(&h, ctx);
+                h = attend(a, &h);
             }
             h = m.resnet1.forward(&h, temb);
         }
@@ -275,7 +312,7 @@ impl UNet {
                 let skip = skips.pop().unwrap_or_else(|| h.shallow_clone());
                 h = r.forward(&Tensor::cat(&[&h, &skip], 1), temb);
                 if let Some(a) = blk.attentions.get(j) {
-                    h = a.forward(&h, ctx);
+                    h = attend(a, &h);
                 }
             }
             if let Some(u) = &blk.upsampler {

@@ -35,13 +35,19 @@ impl Attention {
 
     pub fn forward(&self, x: &Tensor, context: Option<&Tensor>) -> Tensor {
         let ctx = context.unwrap_or(x);
-        let a = attention(
-            &self.to_q.forward(x),
-            &self.to_k.forward(ctx),
-            &self.to_v.forward(ctx),
-            self.heads,
-            false,
-        );
+        let (k, v) = self.context_kv(ctx);
+        self.forward_kv(x, &k, &v)
+    }
+
+    /// Keys and values of `ctx`: for cross-attention they depend only on the prompt, so a
+    /// generation computes them once instead of at every step.
+    pub fn context_kv(&self, ctx: &Tensor) -> (Tensor, Tensor) {
+        (self.to_k.forward(ctx), self.to_v.forward(ctx))
+    }
+
+    /// Attention of `x` over precomputed keys and values (see [`Attention::context_kv`]).
+    pub fn forward_kv(&self, x: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
+        let a = attention(&self.to_q.forward(x), k, v, self.heads, false);
         self.to_out.forward(&a)
     }
 }
@@ -71,9 +77,10 @@ impl Block {
         })
     }
 
-    fn forward(&self, x: &Tensor, ctx: &Tensor) -> Tensor {
+    /// `kv`: this block's cross-attention keys and values ([`Attention::context_kv`]).
+    fn forward(&self, x: &Tensor, kv: &(Tensor, Tensor)) -> Tensor {
         let x = self.attn1.forward(&self.norm1.forward(x), None) + x;
-        let x = self.attn2.forward(&self.norm2.forward(&x), Some(ctx)) + x;
+        let x = self.attn2.forward_kv(&self.norm2.forward(&x), &kv.0, &kv.1) + x;
         let h = self.ff_in.forward(&self.norm3.forward(&x));
         let parts = h.chunk(2, -1);
         let h = &parts[0] * parts[1].gelu("none");
@@ -138,7 +145,25 @@ impl Transformer2D {
         })
     }
 
+    /// Number of transformer blocks (each takes one cross-attention K/V pair).
+    pub fn depth(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Appends each block's cross-attention keys and values for `ctx`, in block order.
+    pub fn context_kv(&self, ctx: &Tensor, out: &mut Vec<(Tensor, Tensor)>) {
+        out.extend(self.blocks.iter().map(|b| b.attn2.context_kv(ctx)));
+    }
+
     pub fn forward(&self, x: &Tensor, ctx: &Tensor) -> Tensor {
+        let mut kv = Vec::new();
+        self.context_kv(ctx, &mut kv);
+        self.forward_kv(x, &kv)
+    }
+
+    /// Like [`Transformer2D::forward`] with the cross-attention keys and values precomputed
+    /// ([`Transformer2D::context_kv`]); `kv` has one pair per block.
+    pub fn forward_kv(&self, x: &Tensor, kv: &[(Tensor, Tensor)]) -> Tensor {
         let sz = x.size();
         let (b, h, w) = (sz[0], sz[2], sz[3]);
         let mut t = self.norm.forward(x);
@@ -150,8 +175,8 @@ impl Transformer2D {
             Proj::Conv(c) => to_tokens(&c.forward(&t)),
             Proj::Linear(l) => l.forward(&to_tokens(&t)),
         };
-        for blk in &self.blocks {
-            t = blk.forward(&t, ctx);
+        for (blk, kv) in self.blocks.iter().zip(kv) {
+            t = blk.forward(&t, kv);
         }
         let to_map = |t: &Tensor| {
             let c = t.size()[2];
