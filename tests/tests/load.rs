@@ -62,6 +62,8 @@ struct LoadReport {
     throughput: f64,
     chaos: ChaosCounts,
     states: BTreeMap<String, usize>,
+    /// Why posts did not publish: (platform, error) -> count.
+    reasons: BTreeMap<String, usize>,
     per_platform: BTreeMap<String, (usize, usize)>,
 }
 
@@ -107,6 +109,7 @@ impl LoadReport {
                 "lost_answers": self.chaos.lost_answers,
             },
             "states": self.states,
+            "not_published_reasons": self.reasons,
             "per_platform_published_vs_fake": self.per_platform,
         })
     }
@@ -363,6 +366,11 @@ bind = "127.0.0.1:{port}"
 rate_limit_per_second = 1000.0
 ip_rate_limit_per_second = 1000.0
 ip_rate_limit_burst = 1000.0
+
+[media]
+# The webhook receiver is sent signed links to the renditions (both instances share the data
+# directory; the first serves them).
+public_base_url = "http://127.0.0.1:{port}"
 {sections}"#,
         concurrency = cfg.concurrency,
         port = ports[0],
@@ -479,6 +487,7 @@ ip_rate_limit_burst = 1000.0
         .map(|a| (a.post_id.as_str(), a.updated_at))
         .collect();
     let mut states = BTreeMap::new();
+    let mut reasons = BTreeMap::new();
     let mut latencies = Vec::new();
     let mut last_commit = i64::MIN;
     let mut first_commit = i64::MAX;
@@ -486,6 +495,8 @@ ip_rate_limit_burst = 1000.0
     for p in &posts {
         *states.entry(p.state.clone()).or_insert(0) += 1;
         if p.state != "published" {
+            let why = format!("{}: {}", p.platform, p.error.as_deref().unwrap_or("-"));
+            *reasons.entry(why).or_insert(0) += 1;
             continue;
         }
         *published_by.entry(p.platform.clone()).or_insert(0) += 1;
@@ -558,6 +569,7 @@ ip_rate_limit_burst = 1000.0
         throughput,
         chaos,
         states,
+        reasons,
         per_platform,
     })
 }
