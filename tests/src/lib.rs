@@ -21,12 +21,20 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The `pressroom` binary, built once per test process with `cargo build -p pressroom`
-/// (a no-op when it is up to date). Respects `CARGO_TARGET_DIR`.
+/// (a no-op when it is up to date). Respects `CARGO_TARGET_DIR`. `PRESSROOM_E2E_BIN` names a
+/// binary to use instead (benchmarks run a release build).
 pub fn pressroom_bin() -> anyhow::Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| build_bin().map_err(|e| format!("{e:#}")))
-        .clone()
-        .map_err(anyhow::Error::msg)
+    BIN.get_or_init(|| match std::env::var_os("PRESSROOM_E2E_BIN") {
+        Some(bin) if Path::new(&bin).is_file() => Ok(PathBuf::from(bin)),
+        Some(bin) => Err(format!(
+            "PRESSROOM_E2E_BIN={} is not a file",
+            bin.to_string_lossy()
+        )),
+        None => build_bin().map_err(|e| format!("{e:#}")),
+    })
+    .clone()
+    .map_err(anyhow::Error::msg)
 }
 
 fn build_bin() -> anyhow::Result<PathBuf> {
