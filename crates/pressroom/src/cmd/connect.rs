@@ -56,7 +56,7 @@ fn flow_for(settings: &Settings, platform: &str) -> anyhow::Result<Flow> {
                 .clone()
                 .context("connectors.facebook: not configured (set app_id and app_secret first)")?;
             Ok(Flow::Facebook(Box::new(
-                connector_facebook::FacebookConnector::from_config(cfg)
+                connector_facebook::FacebookConnector::new(cfg)
                     .context("connectors.facebook")?,
             )))
         }
@@ -65,7 +65,7 @@ fn flow_for(settings: &Settings, platform: &str) -> anyhow::Result<Flow> {
             let cfg = c.instagram.clone().context(
                 "connectors.instagram: not configured (set app_id and app_secret first)",
             )?;
-            let instagram = connector_instagram::InstagramConnector::from_config(cfg.clone())
+            let instagram = connector_instagram::InstagramConnector::new(cfg.clone())
                 .context("connectors.instagram")?;
             if cfg.login == connector_instagram::Login::Instagram {
                 return Ok(Flow::InstagramLogin(Box::new(instagram)));
@@ -81,7 +81,7 @@ fn flow_for(settings: &Settings, platform: &str) -> anyhow::Result<Flow> {
                 fb.graph_base_url = cfg.facebook_graph_base_url.clone();
                 fb.dialog_base_url = cfg.dialog_base_url.clone();
                 fb.api_version = cfg.api_version.clone();
-                let facebook = connector_facebook::FacebookConnector::from_config(fb)
+                let facebook = connector_facebook::FacebookConnector::new(fb)
                     .context("connectors.instagram")?;
                 Ok(Flow::InstagramViaFacebook {
                     instagram: Box::new(instagram),
