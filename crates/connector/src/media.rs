@@ -205,7 +205,7 @@ fn formats(types: &[&str]) -> String {
 /// Whole MiB where the limit is one, else bytes.
 fn size(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
-    if bytes > 0 && bytes % MIB == 0 {
+    if bytes > 0 && bytes.is_multiple_of(MIB) {
         format!("{} MiB", bytes / MIB)
     } else {
         format!("{bytes} bytes")
