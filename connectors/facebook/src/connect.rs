@@ -3,8 +3,8 @@
 //! Used by `pressroom accounts connect facebook` and the API's OAuth callback.
 
 use chrono::Utc;
-use pressroom_connector::oauth::{self, OAuthApp, TokenSet};
-use pressroom_connector::{ConnectorError, Credentials};
+use pressroom_connector::oauth::{self, GrantedAccount, OAuthApp, OAuthFlow, TokenSet};
+use pressroom_connector::{ConnectorError, Credentials, OAuthSpec};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -167,6 +167,33 @@ impl FacebookConnector {
                 instagram_business_account: p.instagram_business_account.map(|a| a.id),
                 page_id: p.id,
                 name: p.name,
+            })
+            .collect())
+    }
+}
+
+/// `pressroom accounts connect facebook` and the API's connect: one account per Page.
+#[async_trait::async_trait]
+impl OAuthFlow for FacebookConnector {
+    fn oauth_client(&self, redirect_uri: &str) -> (OAuthSpec, OAuthApp) {
+        (self.oauth_spec(), self.oauth_app(redirect_uri))
+    }
+
+    /// Meta's flow takes no PKCE verifier.
+    async fn finish(
+        &self,
+        redirect_uri: &str,
+        code: &str,
+        _pkce_verifier: Option<&SecretString>,
+    ) -> Result<Vec<GrantedAccount>, ConnectorError> {
+        Ok(self
+            .connect(redirect_uri, code)
+            .await?
+            .into_iter()
+            .map(|p| GrantedAccount {
+                display: p.name,
+                external_id: p.page_id,
+                credentials: p.credentials,
             })
             .collect())
     }

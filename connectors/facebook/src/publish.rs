@@ -1,77 +1,20 @@
-//! The connector: validate, refresh (re-derive the Page token), prepare (token and throttle
+//! Publishing on a Page: refresh (re-derive the Page token), prepare (token and throttle
 //! check), commit (`POST /{page-id}/photos` with the image bytes and caption), reconcile (find
 //! the post among the Page's recent posts by caption and time).
 
 use chrono::{DateTime, Utc};
 use pressroom_connector::{
-    Capabilities, Connector, ConnectorError, Credentials, OAuthSpec, PostDraft, Prepared,
-    PublishCtx, Published, Reconciled, ValidationIssue,
+    ConnectorError, Credentials, PostDraft, Prepared, PublishCtx, Published, Reconciled,
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::client::GraphClient;
-use crate::config::{ConfigError, FacebookConfig};
 
-/// Facebook Pages. Build with [`FacebookConnector::from_config`].
-pub struct FacebookConnector {
-    cfg: FacebookConfig,
-    client: GraphClient,
-    caps: Capabilities,
-}
-
-/// Caption limit Postiz uses; Meta documents none lower.
-const MAX_CAPTION: usize = 63_206;
-/// Meta's guidance for photo uploads (subcode 1366046 above it).
-const MAX_BYTES: u64 = 4 * 1024 * 1024;
 /// Clock skew allowed when matching a post's `created_time` against `committing_since`.
 const SKEW_SECS: i64 = 300;
 /// Pages of `/published_posts` reconcile reads before giving up with "unknown".
 const RECONCILE_PAGES: usize = 5;
-
-impl FacebookConnector {
-    pub fn from_config(cfg: FacebookConfig) -> Result<Self, ConfigError> {
-        cfg.check()?;
-        let client = GraphClient::new(&cfg)?;
-        let caps = Capabilities {
-            max_caption_chars: MAX_CAPTION,
-            media_types: vec!["image/jpeg", "image/png", "image/gif"],
-            max_media_bytes: MAX_BYTES,
-            aspect_range: (0.1, 10.0),
-            daily_cap: None,
-            two_phase: false,
-            needs_public_url: false,
-        };
-        Ok(Self { cfg, client, caps })
-    }
-
-    pub fn config(&self) -> &FacebookConfig {
-        &self.cfg
-    }
-
-    pub(crate) fn client(&self) -> &GraphClient {
-        &self.client
-    }
-
-    fn oauth_base(&self) -> (String, String) {
-        (
-            self.cfg.dialog_base_url.trim_end_matches('/').to_owned(),
-            self.client.graph.url("oauth/access_token"),
-        )
-    }
-
-    /// Authorize and token endpoints for the configured version.
-    pub fn oauth_spec(&self) -> OAuthSpec {
-        let (dialog, token_url) = self.oauth_base();
-        OAuthSpec {
-            authorize_url: format!("{dialog}/{}/dialog/oauth", self.cfg.api_version),
-            token_url,
-            scopes: self.cfg.scopes.clone(),
-            // Server-side confidential flow with the app secret; no OSS client uses PKCE here.
-            pkce: false,
-        }
-    }
-}
 
 fn page_id(ctx: &PublishCtx) -> &str {
     ctx.credentials
@@ -85,259 +28,189 @@ fn str_field<'a>(v: &'a Value, f: &str) -> Option<&'a str> {
     v.get(f).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
-#[async_trait::async_trait]
-impl Connector for FacebookConnector {
-    fn kind(&self) -> &'static str {
-        crate::KIND
-    }
-
-    fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-
-    fn validate(&self, draft: &PostDraft) -> Result<(), Vec<ValidationIssue>> {
-        let mut issues = Vec::new();
-        let issue = |field: &str, rule: &str, message: String| ValidationIssue {
-            field: field.into(),
-            rule: rule.into(),
-            message,
-        };
-        // Caption rules are pressroom-media's (the table campaign validation uses too).
-        let rules = pressroom_media::CaptionRules::documented(crate::KIND);
-        if let Err(found) = pressroom_media::check_caption_with(&rules, &draft.caption) {
-            issues.extend(
-                found
-                    .iter()
-                    .map(|i| issue(i.field(), i.rule.id(), i.summary())),
-            );
-        }
-        if draft.media.len() != 1 {
-            issues.push(issue(
-                "media",
-                "count",
-                format!(
-                    "a Facebook photo post takes exactly one image, got {}",
-                    draft.media.len()
-                ),
+/// Re-derives the Page token from the long-lived user token (`GET /{page-id}?fields=access_token`).
+/// Any auth failure of the user token means a person must log in again.
+pub(crate) async fn refresh(
+    client: &GraphClient,
+    creds: &Credentials,
+) -> Result<Credentials, ConnectorError> {
+    let user = creds.refresh_token.as_ref().ok_or_else(|| {
+        ConnectorError::Disconnected("no user token stored; reconnect the Facebook Page".into())
+    })?;
+    let page = str_field(&creds.extra, "page_id").ok_or_else(|| {
+        ConnectorError::Disconnected("no page_id stored; reconnect the Facebook Page".into())
+    })?;
+    let req = client
+        .graph
+        .get(page, user)
+        .query(&[("fields", "id,access_token")]);
+    let v = match client.call(page, req, false).await {
+        Ok(v) => v,
+        Err(ConnectorError::AuthExpired) => {
+            return Err(ConnectorError::Disconnected(
+                "the Facebook user token expired or was revoked; reconnect".into(),
             ));
         }
-        for m in &draft.media {
-            if !self.caps.media_types.contains(&m.mime.as_str()) {
-                issues.push(issue(
-                    "media",
-                    "format",
-                    format!("{} is not accepted (JPEG, PNG or GIF)", m.mime),
-                ));
-            }
-            if m.bytes > MAX_BYTES {
-                issues.push(issue(
-                    "media",
-                    "max_bytes",
-                    format!("image is {} bytes; Facebook takes up to 4 MB", m.bytes),
-                ));
-            }
-        }
-        if issues.is_empty() {
-            Ok(())
-        } else {
-            Err(issues)
-        }
-    }
+        Err(e) => return Err(e),
+    };
+    let token = str_field(&v, "access_token").ok_or_else(|| {
+        ConnectorError::Disconnected("the user no longer manages this Page; reconnect".into())
+    })?;
+    Ok(Credentials {
+        access_token: SecretString::from(token.to_owned()),
+        refresh_token: None,
+        expires_at: None,
+        extra: creds.extra.clone(),
+    })
+}
 
-    fn oauth(&self) -> Option<OAuthSpec> {
-        Some(self.oauth_spec())
-    }
+/// Checks the Page token and usage with one cheap read; nothing to upload ahead of time
+/// (the photo goes up with the publish call), so this is safe to repeat.
+pub(crate) async fn prepare(
+    client: &GraphClient,
+    ctx: &PublishCtx,
+    draft: &PostDraft,
+) -> Result<Prepared, ConnectorError> {
+    let page = page_id(ctx);
+    client.check_throttle(page)?;
+    let media = draft
+        .media
+        .first()
+        .ok_or_else(|| ConnectorError::Rejected("no image".into()))?;
+    let req = client
+        .graph
+        .get(page, &ctx.credentials.access_token)
+        .query(&[("fields", "id,name")]);
+    client.call(page, req, false).await?;
+    Ok(Prepared {
+        checkpoint: json!({
+            "page_id": page,
+            "path": media.path,
+            "mime": media.mime,
+            "sha256": media.sha256,
+            "caption": draft.caption,
+        }),
+    })
+}
 
-    /// Re-derives the Page token from the long-lived user token (`GET /{page-id}?fields=access_token`).
-    /// Any auth failure of the user token means a person must log in again.
-    async fn refresh(&self, creds: &Credentials) -> Result<Credentials, ConnectorError> {
-        let user = creds.refresh_token.as_ref().ok_or_else(|| {
-            ConnectorError::Disconnected("no user token stored; reconnect the Facebook Page".into())
-        })?;
-        let page = str_field(&creds.extra, "page_id").ok_or_else(|| {
-            ConnectorError::Disconnected("no page_id stored; reconnect the Facebook Page".into())
-        })?;
-        let req = self
-            .client
-            .graph
-            .get(page, user)
-            .query(&[("fields", "id,access_token")]);
-        let v = match self.client.call(page, req, false).await {
-            Ok(v) => v,
-            Err(ConnectorError::AuthExpired) => {
-                return Err(ConnectorError::Disconnected(
-                    "the Facebook user token expired or was revoked; reconnect".into(),
-                ));
-            }
-            Err(e) => return Err(e),
-        };
-        let token = str_field(&v, "access_token").ok_or_else(|| {
-            ConnectorError::Disconnected("the user no longer manages this Page; reconnect".into())
-        })?;
-        Ok(Credentials {
-            access_token: SecretString::from(token.to_owned()),
-            refresh_token: None,
-            expires_at: None,
-            extra: creds.extra.clone(),
-        })
-    }
+pub(crate) async fn commit(
+    client: &GraphClient,
+    ctx: &PublishCtx,
+    prepared: &Prepared,
+) -> Result<Published, ConnectorError> {
+    let cp = &prepared.checkpoint;
+    let page = str_field(cp, "page_id").unwrap_or(page_id(ctx));
+    client.check_throttle(page)?;
+    let path = str_field(cp, "path")
+        .ok_or_else(|| ConnectorError::Rejected("checkpoint has no image path".into()))?;
+    let mime = str_field(cp, "mime").unwrap_or("image/jpeg");
+    let caption = cp
+        .get("caption")
+        .and_then(Value::as_str)
+        .unwrap_or(&ctx.caption);
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| ConnectorError::transient(format!("reading {path}: {e}")))?;
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name("image")
+        .mime_str(mime)
+        .map_err(|e| ConnectorError::Rejected(format!("bad mime type {mime}: {e}")))?;
+    let form = reqwest::multipart::Form::new()
+        .part("source", part)
+        .text("caption", caption.to_owned())
+        .text("published", "true");
+    let req = client
+        .graph
+        .post(&format!("{page}/photos"), &ctx.credentials.access_token)
+        .multipart(form);
+    let v = client.call(page, req, true).await?;
+    let post_id = str_field(&v, "post_id").or_else(|| str_field(&v, "id"));
+    let post_id = post_id
+        .ok_or_else(|| ConnectorError::OutcomeUnknown("publish answer without an id".into()))?;
+    tracing::info!(page, post_id, "facebook photo published");
+    Ok(Published {
+        remote_id: post_id.to_owned(),
+        url: Some(format!("https://www.facebook.com/{post_id}")),
+    })
+}
 
-    /// Checks the Page token and usage with one cheap read; nothing to upload ahead of time
-    /// (the photo goes up with the publish call), so this is safe to repeat.
-    async fn prepare(
-        &self,
-        ctx: &PublishCtx,
-        draft: &PostDraft,
-    ) -> Result<Prepared, ConnectorError> {
-        let page = page_id(ctx);
-        self.client.check_throttle(page)?;
-        let media = draft
-            .media
-            .first()
-            .ok_or_else(|| ConnectorError::Rejected("no image".into()))?;
-        let req = self
-            .client
-            .graph
-            .get(page, &ctx.credentials.access_token)
-            .query(&[("fields", "id,name")]);
-        self.client.call(page, req, false).await?;
-        Ok(Prepared {
-            checkpoint: json!({
-                "page_id": page,
-                "path": media.path,
-                "mime": media.mime,
-                "sha256": media.sha256,
-                "caption": draft.caption,
-            }),
-        })
-    }
-
-    async fn commit(
-        &self,
-        ctx: &PublishCtx,
-        prepared: &Prepared,
-    ) -> Result<Published, ConnectorError> {
-        let cp = &prepared.checkpoint;
-        let page = str_field(cp, "page_id").unwrap_or(page_id(ctx));
-        self.client.check_throttle(page)?;
-        let path = str_field(cp, "path")
-            .ok_or_else(|| ConnectorError::Rejected("checkpoint has no image path".into()))?;
-        let mime = str_field(cp, "mime").unwrap_or("image/jpeg");
-        let caption = cp
-            .get("caption")
-            .and_then(Value::as_str)
-            .unwrap_or(&ctx.caption);
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| ConnectorError::transient(format!("reading {path}: {e}")))?;
-        let part = reqwest::multipart::Part::bytes(bytes)
-            .file_name("image")
-            .mime_str(mime)
-            .map_err(|e| ConnectorError::Rejected(format!("bad mime type {mime}: {e}")))?;
-        let form = reqwest::multipart::Form::new()
-            .part("source", part)
-            .text("caption", caption.to_owned())
-            .text("published", "true");
-        let req = self
-            .client
-            .graph
-            .post(&format!("{page}/photos"), &ctx.credentials.access_token)
-            .multipart(form);
-        let v = self.client.call(page, req, true).await?;
-        let post_id = str_field(&v, "post_id").or_else(|| str_field(&v, "id"));
-        let post_id = post_id
-            .ok_or_else(|| ConnectorError::OutcomeUnknown("publish answer without an id".into()))?;
-        tracing::info!(page, post_id, "facebook photo published");
-        Ok(Published {
-            remote_id: post_id.to_owned(),
-            url: Some(format!("https://www.facebook.com/{post_id}")),
-        })
-    }
-
-    fn absent_final_after(&self) -> std::time::Duration {
-        self.cfg.absent_final_after()
-    }
-
-    /// Lists the Page's posts since the commit started and matches the caption. Absent only
-    /// when the listing covered the whole window (the runtime takes it as final only after
-    /// [`Connector::absent_final_after`]).
-    async fn reconcile(
-        &self,
-        ctx: &PublishCtx,
-        prepared: Option<&Prepared>,
-    ) -> Result<Reconciled, ConnectorError> {
-        let page = prepared
-            .and_then(|p| str_field(&p.checkpoint, "page_id"))
-            .unwrap_or(page_id(ctx))
-            .to_owned();
-        let caption = prepared
-            .and_then(|p| p.checkpoint.get("caption"))
-            .and_then(Value::as_str)
-            .unwrap_or(&ctx.caption);
-        let Some(since) = ctx
-            .committing_since
-            .map(|t| t - chrono::Duration::seconds(SKEW_SECS))
-        else {
-            return Ok(Reconciled::Unknown("no commit start time recorded".into()));
-        };
-        let mut req = self
-            .client
-            .graph
-            .get(
-                &format!("{page}/published_posts"),
-                &ctx.credentials.access_token,
-            )
-            .query(&[
-                ("fields", "id,message,created_time,permalink_url"),
-                ("since", &since.timestamp().to_string()),
-            ]);
-        for _ in 0..RECONCILE_PAGES {
-            let v = self.client.call(&page, req, false).await?;
-            for post in v
-                .get("data")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let created = str_field(post, "created_time").and_then(parse_graph_time);
-                let in_window = created.is_none_or(|c| c >= since);
-                if in_window && post.get("message").and_then(Value::as_str) == Some(caption) {
-                    let Some(id) = str_field(post, "id") else {
-                        continue;
-                    };
-                    let url = str_field(post, "permalink_url")
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| format!("https://www.facebook.com/{id}"));
-                    return Ok(Reconciled::Landed(Published {
-                        remote_id: id.to_owned(),
-                        url: Some(url),
-                    }));
-                }
-            }
-            match v.pointer("/paging/next").and_then(Value::as_str) {
-                Some(next) if !self.client.graph.is_own_url(next) => {
-                    return Ok(Reconciled::Unknown(
-                        "the listing's next page is on another host; not sending the token there"
-                            .into(),
-                    ));
-                }
-                Some(next) => {
-                    req = self
-                        .client
-                        .graph
-                        .http
-                        .get(crate::client::strip_token(next))
-                        .bearer_auth(secrecy::ExposeSecret::expose_secret(
-                            &ctx.credentials.access_token,
-                        ))
-                }
-                None => return Ok(Reconciled::Absent),
+/// Lists the Page's posts since the commit started and matches the caption. Absent only
+/// when the listing covered the whole window (the runtime takes it as final only after
+/// `Connector::absent_final_after`).
+pub(crate) async fn reconcile(
+    client: &GraphClient,
+    ctx: &PublishCtx,
+    prepared: Option<&Prepared>,
+) -> Result<Reconciled, ConnectorError> {
+    let page = prepared
+        .and_then(|p| str_field(&p.checkpoint, "page_id"))
+        .unwrap_or(page_id(ctx))
+        .to_owned();
+    let caption = prepared
+        .and_then(|p| p.checkpoint.get("caption"))
+        .and_then(Value::as_str)
+        .unwrap_or(&ctx.caption);
+    let Some(since) = ctx
+        .committing_since
+        .map(|t| t - chrono::Duration::seconds(SKEW_SECS))
+    else {
+        return Ok(Reconciled::Unknown("no commit start time recorded".into()));
+    };
+    let mut req = client
+        .graph
+        .get(
+            &format!("{page}/published_posts"),
+            &ctx.credentials.access_token,
+        )
+        .query(&[
+            ("fields", "id,message,created_time,permalink_url"),
+            ("since", &since.timestamp().to_string()),
+        ]);
+    for _ in 0..RECONCILE_PAGES {
+        let v = client.call(&page, req, false).await?;
+        for post in v
+            .get("data")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let created = str_field(post, "created_time").and_then(parse_graph_time);
+            let in_window = created.is_none_or(|c| c >= since);
+            if in_window && post.get("message").and_then(Value::as_str) == Some(caption) {
+                let Some(id) = str_field(post, "id") else {
+                    continue;
+                };
+                let url = str_field(post, "permalink_url")
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("https://www.facebook.com/{id}"));
+                return Ok(Reconciled::Landed(Published {
+                    remote_id: id.to_owned(),
+                    url: Some(url),
+                }));
             }
         }
-        Ok(Reconciled::Unknown(
-            "too many posts in the window to be sure".into(),
-        ))
+        match v.pointer("/paging/next").and_then(Value::as_str) {
+            Some(next) if !client.graph.is_own_url(next) => {
+                return Ok(Reconciled::Unknown(
+                    "the listing's next page is on another host; not sending the token there"
+                        .into(),
+                ));
+            }
+            Some(next) => {
+                req = client
+                    .graph
+                    .http
+                    .get(crate::client::strip_token(next))
+                    .bearer_auth(secrecy::ExposeSecret::expose_secret(
+                        &ctx.credentials.access_token,
+                    ))
+            }
+            None => return Ok(Reconciled::Absent),
+        }
     }
+    Ok(Reconciled::Unknown(
+        "too many posts in the window to be sure".into(),
+    ))
 }
 
 /// Graph timestamps look like `2026-11-25T08:00:00+0000`.

@@ -106,6 +106,9 @@ pub enum ConfigError {
     Url(String),
     #[error("instagram: {0}")]
     Http(#[from] pressroom_connector::http::ClientBuildError),
+    /// Facebook Login connects through the same app's Pages flow.
+    #[error("instagram (Facebook Login): {0}")]
+    Facebook(#[from] connector_facebook::ConfigError),
 }
 
 impl InstagramConfig {

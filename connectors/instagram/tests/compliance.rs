@@ -141,7 +141,7 @@ async fn instagram_login_tokens_refresh_and_expired_ones_disconnect() {
     let fake = FakeInstagram::start().await.expect("fake starts");
     let mut cfg = fake.config();
     cfg.login = Login::Instagram;
-    let ig = InstagramConnector::from_config(cfg).expect("connector");
+    let ig = InstagramConnector::new(cfg).expect("connector");
     let old = fake.instagram_login_account(Utc::now() - chrono::Duration::days(2));
     let fresh = ig.refresh(&old.credentials).await.expect("refresh");
     assert_ne!(
@@ -165,7 +165,7 @@ async fn instagram_login_tokens_refresh_and_expired_ones_disconnect() {
     fake.expire_token(dead.credentials.access_token.expose_secret());
     let mut cfg = fake.config();
     cfg.login = Login::Instagram;
-    let ig = InstagramConnector::from_config(cfg).expect("connector");
+    let ig = InstagramConnector::new(cfg).expect("connector");
     assert!(matches!(
         ig.refresh(&dead.credentials).await,
         Err(ConnectorError::Disconnected(_))
@@ -177,7 +177,7 @@ async fn instagram_login_connect_then_publish() {
     let fake = FakeInstagram::start().await.expect("fake starts");
     let mut cfg = fake.config();
     cfg.login = Login::Instagram;
-    let ig = InstagramConnector::from_config(cfg).expect("connector");
+    let ig = InstagramConnector::new(cfg).expect("connector");
     let (code, ig_user) = fake.mint_instagram_login_code();
     let connected = ig
         .connect_instagram_login("https://app.example/cb", &code)

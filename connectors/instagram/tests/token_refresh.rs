@@ -13,7 +13,7 @@ fn ig_login(fake: &FakeInstagram, days: u64) -> InstagramConnector {
     let mut cfg = fake.config();
     cfg.login = Login::Instagram;
     cfg.refresh_before_days = days;
-    InstagramConnector::from_config(cfg).expect("connector")
+    InstagramConnector::new(cfg).expect("connector")
 }
 
 #[tokio::test]
@@ -24,7 +24,7 @@ async fn margin_comes_from_refresh_before_days() {
         Duration::from_secs(10 * 86_400)
     );
     // Facebook Login (Page tokens re-derived from the user token) keeps the short default.
-    let fb = InstagramConnector::from_config(fake.config()).expect("connector");
+    let fb = InstagramConnector::new(fake.config()).expect("connector");
     assert_eq!(fb.refresh_before(), Duration::from_secs(300));
 }
 

@@ -6,6 +6,7 @@ mod client;
 mod config;
 mod errors;
 mod publish;
+mod validate;
 
 #[cfg(feature = "fake")]
 pub mod fake;
@@ -60,42 +61,7 @@ impl Connector for Webhook {
     }
 
     fn validate(&self, draft: &PostDraft) -> Result<(), Vec<ValidationIssue>> {
-        let mut issues = Vec::new();
-        // Caption rules are pressroom-media's (the table campaign validation uses too), with
-        // the length this receiver's config sets.
-        let mut rules = pressroom_media::CaptionRules::documented("webhook");
-        rules.max_length = Some(self.caps.max_caption_chars);
-        if let Err(found) = pressroom_media::check_caption_with(&rules, &draft.caption) {
-            issues.extend(found.iter().map(|i| ValidationIssue {
-                field: i.field().into(),
-                rule: i.rule.id().into(),
-                message: i.summary(),
-            }));
-        }
-        for (i, m) in draft.media.iter().enumerate() {
-            if m.bytes > self.caps.max_media_bytes {
-                issues.push(ValidationIssue {
-                    field: format!("media[{i}]"),
-                    rule: "max_bytes".into(),
-                    message: format!(
-                        "{} bytes is over the configured {}",
-                        m.bytes, self.caps.max_media_bytes
-                    ),
-                });
-            }
-            if !self.caps.media_types.contains(&m.mime.as_str()) {
-                issues.push(ValidationIssue {
-                    field: format!("media[{i}]"),
-                    rule: "media_type".into(),
-                    message: format!("{} is not JPEG, PNG or WebP", m.mime),
-                });
-            }
-        }
-        if issues.is_empty() {
-            Ok(())
-        } else {
-            Err(issues)
-        }
+        validate::validate(&self.caps, draft)
     }
 
     /// An account's bearer token is renewed at the receiver's `token_url` (RFC 6749 refresh

@@ -6,6 +6,7 @@
 
 mod error;
 pub mod http;
+pub mod media;
 mod model;
 pub mod oauth;
 mod registry;
@@ -18,6 +19,15 @@ pub use model::{
     PostDraft, Prepared, PublishCtx, Published, Reconciled, ValidationIssue,
 };
 pub use registry::Registry;
+
+/// `Ok` when `issues` is empty, else the issues: the end of every `Connector::validate`.
+pub fn validation_result(issues: Vec<ValidationIssue>) -> Result<(), Vec<ValidationIssue>> {
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(issues)
+    }
+}
 
 /// A publishing platform. Implementations are registered explicitly in the binary.
 #[async_trait::async_trait]
@@ -34,6 +44,12 @@ pub trait Connector: Send + Sync + 'static {
 
     /// Where the OAuth authorization-code flow goes, or `None` for platforms without OAuth.
     fn oauth(&self) -> Option<OAuthSpec> {
+        None
+    }
+
+    /// The connect flow (`pressroom accounts connect`, `POST /v1/accounts/connect`), or `None`
+    /// where accounts are imported with tokens from the platform's console instead.
+    fn connect_flow(&self) -> Option<&dyn oauth::OAuthFlow> {
         None
     }
 

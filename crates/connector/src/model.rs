@@ -158,6 +158,16 @@ pub struct ValidationIssue {
     pub message: String,
 }
 
+impl ValidationIssue {
+    pub fn new(field: impl Into<String>, rule: impl Into<String>, message: String) -> Self {
+        Self {
+            field: field.into(),
+            rule: rule.into(),
+            message,
+        }
+    }
+}
+
 impl std::fmt::Display for ValidationIssue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {} ({})", self.field, self.message, self.rule)

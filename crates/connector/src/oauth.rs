@@ -20,6 +20,41 @@ use url::Url;
 
 use crate::{ConnectorError, Credentials, OAuthSpec, http};
 
+/// One account a consent granted, ready to store.
+#[derive(Clone, Debug)]
+pub struct GrantedAccount {
+    pub external_id: String,
+    /// What a person recognises it by (the Page's name, the profile's handle).
+    pub display: String,
+    pub credentials: Credentials,
+}
+
+/// A platform's connect flow, offered by its connector ([`crate::Connector::connect_flow`]) so
+/// the CLI and the control API run the same steps without knowing the platform: the
+/// authorize URL's endpoints and client settings, then the code exchange and whatever the
+/// platform needs after it to find the accounts (Meta: long-lived token, one Page token per
+/// Page).
+#[async_trait::async_trait]
+pub trait OAuthFlow: Send + Sync {
+    /// The endpoints and our app, for the authorize URL and the code exchange.
+    fn oauth_client(&self, redirect_uri: &str) -> (OAuthSpec, OAuthApp);
+
+    /// Exchanges `code` (with the PKCE verifier where the spec asked for one) and returns the
+    /// accounts the consent granted; empty when it granted none we can publish to.
+    async fn finish(
+        &self,
+        redirect_uri: &str,
+        code: &str,
+        pkce_verifier: Option<&SecretString>,
+    ) -> Result<Vec<GrantedAccount>, ConnectorError>;
+
+    /// The authorize URL with a fresh state (and PKCE challenge where supported).
+    fn authorize(&self, redirect_uri: &str) -> Result<PendingAuthorization, OAuthError> {
+        let (spec, app) = self.oauth_client(redirect_uri);
+        authorize(&spec, &app)
+    }
+}
+
 /// Our registered app at the platform. The secret comes from config as a `SecretString`.
 #[derive(Clone, Debug)]
 pub struct OAuthApp {

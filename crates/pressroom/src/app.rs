@@ -78,14 +78,14 @@ pub fn connectors(settings: &Settings) -> anyhow::Result<Registry> {
     #[cfg(feature = "facebook")]
     if let Some(cfg) = &c.facebook {
         registry = registry.with(
-            connector_facebook::FacebookConnector::from_config(cfg.clone())
+            connector_facebook::FacebookConnector::new(cfg.clone())
                 .context("connectors.facebook")?,
         );
     }
     #[cfg(feature = "instagram")]
     if let Some(cfg) = &c.instagram {
         registry = registry.with(
-            connector_instagram::InstagramConnector::from_config(cfg.clone())
+            connector_instagram::InstagramConnector::new(cfg.clone())
                 .context("connectors.instagram")?,
         );
     }

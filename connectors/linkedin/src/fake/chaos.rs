@@ -10,7 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use pressroom_connector::testkit::ChaosRoll;
+use pressroom_connector::testkit::{ChaosRoll, hold_answer};
 use serde_json::json;
 
 use super::{Shared, THROTTLE_MESSAGE, throttle_body};
@@ -19,7 +19,7 @@ pub async fn middleware(State(sh): State<Arc<Shared>>, req: Request, next: Next)
     if req.uri().path().starts_with("/oauth/") {
         return next.run(req).await;
     }
-    let roll = sh.chaos().as_mut().and_then(|c| c.roll());
+    let roll = sh.chaos.roll();
     let is_create = req.method() == Method::POST && req.uri().path() == "/rest/posts";
     match roll {
         None => next.run(req).await,
@@ -30,11 +30,11 @@ pub async fn middleware(State(sh): State<Arc<Shared>>, req: Request, next: Next)
             .into_response(),
         Some(ChaosRoll::ServerError) => {
             let p = sh.state().opts.server_error_creates;
-            let created_anyway = is_create && sh.chaos().as_mut().is_some_and(|c| c.chance(p));
+            let created_anyway = is_create && sh.chaos.chance(p);
             if created_anyway {
                 drop(next.run(req).await);
             }
-            let gateway = sh.chaos().as_mut().is_some_and(|c| c.chance(0.5));
+            let gateway = sh.chaos.chance(0.5);
             if gateway {
                 (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()
             } else {
@@ -46,10 +46,8 @@ pub async fn middleware(State(sh): State<Arc<Shared>>, req: Request, next: Next)
             }
         }
         Some(ChaosRoll::LoseAnswer) => {
-            let resp = next.run(req).await;
             let hold = sh.state().opts.lost_answer_hold;
-            tokio::time::sleep(hold).await;
-            resp
+            hold_answer(hold, req, next).await
         }
     }
 }

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use pressroom_connector::testkit::{
-    Account, Chaos, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault as KitFault, Step,
-    counts_of,
+    Account, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault as KitFault, Step,
 };
 use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
 use secrecy::{ExposeSecret, SecretString};
@@ -126,7 +125,7 @@ impl FakeControls for FakeLinkedIn {
 
 impl ChaosControls for FakeLinkedIn {
     fn set_chaos(&self, rates: ChaosRates) {
-        *self.shared.chaos() = Chaos::new(rates);
+        self.shared.chaos.set(rates);
     }
 
     fn expire_all_access_tokens(&self) {
@@ -134,6 +133,6 @@ impl ChaosControls for FakeLinkedIn {
     }
 
     fn chaos_injected(&self) -> ChaosCounts {
-        counts_of(self.shared.chaos().as_ref())
+        self.shared.chaos.counts()
     }
 }

@@ -13,10 +13,10 @@ mod faults;
 mod routes;
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
+use pressroom_connector::testkit::{ChaosHook, FakeListener, FakeServer};
 use secrecy::SecretString;
 use serde::Serialize;
 use url::Url;
@@ -202,18 +202,14 @@ impl State {
 pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub faults: faults::SharedFaults,
-    /// Random failures (`ChaosControls::set_chaos`); `None`: off.
-    pub chaos: Mutex<Option<pressroom_connector::testkit::Chaos>>,
+    /// Random failures (`ChaosControls::set_chaos`); off until set.
+    pub chaos: ChaosHook,
     pub base: String,
 }
 
 impl Shared {
     pub fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn chaos(&self) -> MutexGuard<'_, Option<pressroom_connector::testkit::Chaos>> {
-        self.chaos.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -222,14 +218,7 @@ pub struct FakeLinkedIn {
     shared: Arc<Shared>,
     /// Holds the sample renditions the compliance kit's drafts point at.
     media: pressroom_connector::testkit::media::ImageServer,
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeLinkedIn {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    server: FakeServer,
 }
 
 impl FakeLinkedIn {
@@ -239,8 +228,7 @@ impl FakeLinkedIn {
     }
 
     pub async fn start_with(opts: FakeOptions) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        let listener = FakeListener::bind().await?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 opts,
@@ -256,27 +244,21 @@ impl FakeLinkedIn {
                 commits: 0,
             }),
             faults: Default::default(),
-            chaos: Mutex::new(None),
-            base: format!("http://{addr}"),
+            chaos: ChaosHook::default(),
+            base: listener.base_url(),
         });
-        let app = routes::router(shared.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "Fake LinkedIn server stopped.");
-            }
-        });
+        let server = listener.serve(routes::router(shared.clone()), "linkedin");
         let media = pressroom_connector::testkit::media::ImageServer::start().await?;
         Ok(Self {
             shared,
             media,
-            addr,
-            task,
+            server,
         })
     }
 
     /// `http://127.0.0.1:{port}`; serves both the API and the OAuth host.
     pub fn base_url(&self) -> Url {
-        Url::parse(&format!("http://{}", self.addr)).expect("loopback URL parses")
+        self.server.url()
     }
 
     /// A connector config pointed at this fake, with short polls for tests.

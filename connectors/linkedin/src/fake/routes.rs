@@ -13,7 +13,8 @@ use axum::{Form, Json, Router};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::faults;
+use pressroom_connector::testkit::with_faults;
+
 use super::{CLIENT_ID, CLIENT_SECRET, FakePost, Image, Shared, State, Token};
 
 type S = AxState<Arc<Shared>>;
@@ -31,16 +32,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/rest/posts", post(create_post).get(list_posts))
         // Inside the journal: chaos-failed calls are recorded and counted like any other.
         .route_layer(from_fn_with_state(shared.clone(), super::chaos::middleware))
-        .route_layer(from_fn_with_state(faults.clone(), faults::middleware))
         .with_state(shared.clone());
-    let control = Router::new()
-        .route("/__fake/inject", post(faults::inject_route))
-        .route("/__fake/requests", get(faults::requests_route))
-        .with_state(faults);
     let posts = Router::new()
         .route("/__fake/posts", get(fake_posts))
         .with_state(shared);
-    api.merge(control).merge(posts)
+    with_faults(api, faults).merge(posts)
 }
 
 /// LinkedIn's error body: `{"status","serviceErrorCode","code","message"}`.

@@ -11,24 +11,10 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use pressroom_connector::testkit::{Chaos, ChaosCounts, ChaosRates, ChaosRoll, counts_of};
+use pressroom_connector::testkit::Strike;
 use serde_json::json;
 
 use super::Shared;
-
-impl Shared {
-    fn chaos(&self) -> std::sync::MutexGuard<'_, Option<Chaos>> {
-        self.chaos.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn set_chaos(&self, rates: ChaosRates) {
-        *self.chaos() = Chaos::new(rates);
-    }
-
-    pub fn chaos_injected(&self) -> ChaosCounts {
-        counts_of(self.chaos().as_ref())
-    }
-}
 
 fn envelope(sh: &Shared, code: &str, message: &str) -> serde_json::Value {
     json!({
@@ -38,24 +24,19 @@ fn envelope(sh: &Shared, code: &str, message: &str) -> serde_json::Value {
 }
 
 pub async fn middleware(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {
-    let roll = sh.chaos().as_mut().and_then(Chaos::roll);
-    match roll {
-        None => next.run(req).await,
-        Some(ChaosRoll::ServerError) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(envelope(&sh, "E5000", "Internal server error")),
-        )
-            .into_response(),
-        Some(ChaosRoll::RateLimited) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            Json(envelope(&sh, "E4290", "Too many requests")),
-        )
-            .into_response(),
-        Some(ChaosRoll::LoseAnswer) => {
-            let resp = next.run(req).await;
-            let hold = sh.state().opts.lost_answer_hold;
-            tokio::time::sleep(hold).await;
-            resp
-        }
-    }
+    let hold = sh.state().opts.lost_answer_hold;
+    sh.chaos
+        .run(hold, req, next, |strike| match strike {
+            Strike::ServerError => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(envelope(&sh, "E5000", "Internal server error")),
+            )
+                .into_response(),
+            Strike::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(envelope(&sh, "E4290", "Too many requests")),
+            )
+                .into_response(),
+        })
+        .await
 }

@@ -124,7 +124,7 @@ impl FakeControls for FakeSnapchat {
 /// `expires_in` (30–60 min) and answers 401; refresh tokens stay valid.
 impl ChaosControls for FakeSnapchat {
     fn set_chaos(&self, rates: ChaosRates) {
-        self.shared.set_chaos(rates);
+        self.shared.chaos.set(rates);
     }
 
     fn expire_all_access_tokens(&self) {
@@ -134,6 +134,6 @@ impl ChaosControls for FakeSnapchat {
     }
 
     fn chaos_injected(&self) -> ChaosCounts {
-        self.shared.chaos_injected()
+        self.shared.chaos.counts()
     }
 }

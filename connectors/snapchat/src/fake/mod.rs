@@ -14,10 +14,10 @@ mod faults;
 mod routes;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
+use pressroom_connector::testkit::{ChaosHook, FakeListener, FakeServer};
 use secrecy::SecretString;
 use serde::Serialize;
 use url::Url;
@@ -141,8 +141,8 @@ impl State {
 pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub faults: faults::SharedFaults,
-    /// Random failures (`ChaosControls::set_chaos`); `None` when off.
-    pub chaos: Mutex<Option<pressroom_connector::testkit::Chaos>>,
+    /// Random failures (`ChaosControls::set_chaos`); off until set.
+    pub chaos: ChaosHook,
 }
 
 impl Shared {
@@ -154,14 +154,7 @@ impl Shared {
 pub struct FakeSnapchat {
     shared: Arc<Shared>,
     media: pressroom_connector::testkit::media::ImageServer,
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeSnapchat {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    server: FakeServer,
 }
 
 impl FakeSnapchat {
@@ -170,8 +163,7 @@ impl FakeSnapchat {
     }
 
     pub async fn start_with(opts: FakeOptions) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        let listener = FakeListener::bind().await?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 opts,
@@ -186,25 +178,20 @@ impl FakeSnapchat {
                 commits: 0,
             }),
             faults: Default::default(),
-            chaos: Mutex::new(None),
+            chaos: ChaosHook::default(),
         });
         let app = routes::router(shared.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "Fake Snapchat server stopped.");
-            }
-        });
+        let server = listener.serve(app, "snapchat");
         let media = pressroom_connector::testkit::media::ImageServer::start().await?;
         Ok(Self {
             shared,
             media,
-            addr,
-            task,
+            server,
         })
     }
 
     pub fn base_url(&self) -> Url {
-        Url::parse(&format!("http://{}", self.addr)).expect("loopback URL parses")
+        self.server.url()
     }
 
     /// A connector config for this fake (both hosts), marked allowlisted.

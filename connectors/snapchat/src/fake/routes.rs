@@ -13,7 +13,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::faults;
+use pressroom_connector::testkit::with_faults;
+
 use super::{CLIENT_ID, CLIENT_SECRET, FakeMedia, FakeStory, Shared, State, Token};
 
 type S = AxState<Arc<Shared>>;
@@ -41,13 +42,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
         .route("/login/oauth2/access_token", post(token))
         .merge(profile)
-        .route_layer(from_fn_with_state(faults.clone(), faults::middleware))
         .with_state(shared);
-    let control = Router::new()
-        .route("/__fake/inject", post(faults::inject_route))
-        .route("/__fake/requests", get(faults::requests_route))
-        .with_state(faults);
-    api.merge(control)
+    with_faults(api, faults)
 }
 
 fn snap_error(st: &mut State, status: u16, code: &str, debug: &str, display: &str) -> Response {

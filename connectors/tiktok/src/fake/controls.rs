@@ -121,7 +121,7 @@ impl FakeControls for FakeTikTok {
 /// `expires_in`, answering 401 `access_token_invalid`; refresh tokens stay valid (and rotate).
 impl ChaosControls for FakeTikTok {
     fn set_chaos(&self, rates: ChaosRates) {
-        self.shared.set_chaos(rates);
+        self.shared.chaos.set(rates);
     }
 
     fn expire_all_access_tokens(&self) {
@@ -131,6 +131,6 @@ impl ChaosControls for FakeTikTok {
     }
 
     fn chaos_injected(&self) -> ChaosCounts {
-        self.shared.chaos_injected()
+        self.shared.chaos.counts()
     }
 }

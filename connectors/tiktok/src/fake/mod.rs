@@ -20,10 +20,10 @@ mod list;
 mod routes;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
+use pressroom_connector::testkit::{ChaosHook, FakeListener, FakeServer};
 use secrecy::SecretString;
 use serde::Serialize;
 use url::Url;
@@ -206,8 +206,8 @@ pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub faults: faults::SharedFaults,
     pub http: reqwest::Client,
-    /// Random failures (`ChaosControls::set_chaos`); `None` when off.
-    pub chaos: Mutex<Option<pressroom_connector::testkit::Chaos>>,
+    /// Random failures (`ChaosControls::set_chaos`); off until set.
+    pub chaos: ChaosHook,
 }
 
 impl Shared {
@@ -220,14 +220,7 @@ impl Shared {
 pub struct FakeTikTok {
     shared: Arc<Shared>,
     media: pressroom_connector::testkit::media::ImageServer,
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeTikTok {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    server: FakeServer,
 }
 
 impl FakeTikTok {
@@ -236,8 +229,7 @@ impl FakeTikTok {
     }
 
     pub async fn start_with(opts: FakeOptions) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        let listener = FakeListener::bind().await?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()
@@ -257,26 +249,21 @@ impl FakeTikTok {
                 commits: 0,
             }),
             faults: Default::default(),
-            chaos: Mutex::new(None),
+            chaos: ChaosHook::default(),
             http,
         });
         let app = routes::router(shared.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "Fake TikTok server stopped.");
-            }
-        });
+        let server = listener.serve(app, "tiktok");
         let media = pressroom_connector::testkit::media::ImageServer::start().await?;
         Ok(Self {
             shared,
             media,
-            addr,
-            task,
+            server,
         })
     }
 
     pub fn base_url(&self) -> Url {
-        Url::parse(&format!("http://{}", self.addr)).expect("loopback URL parses")
+        self.server.url()
     }
 
     /// A connector config pointed at this fake, with fast status polling.

@@ -7,11 +7,12 @@ use axum::extract::State as AxState;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Form, Json, Router};
 use serde_json::{Value, json};
 
-use super::faults;
+use pressroom_connector::testkit::with_faults;
+
 use super::{CLIENT_KEY, CLIENT_SECRET, FakePublish, Pull, Shared, State, Token};
 
 type S = AxState<Arc<Shared>>;
@@ -30,13 +31,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v2/oauth/token/", post(token))
         .route("/v2/oauth/revoke/", post(revoke))
         .merge(posting)
-        .route_layer(from_fn_with_state(faults.clone(), faults::middleware))
         .with_state(shared);
-    let control = Router::new()
-        .route("/__fake/inject", post(faults::inject_route))
-        .route("/__fake/requests", get(faults::requests_route))
-        .with_state(faults);
-    api.merge(control)
+    with_faults(api, faults)
 }
 
 /// TikTok's envelope with an error object; every answer carries a `log_id`.

@@ -9,46 +9,27 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use pressroom_connector::testkit::{Chaos, ChaosCounts, ChaosRates, ChaosRoll, counts_of};
+use pressroom_connector::testkit::Strike;
 
 use super::Shared;
-
-impl Shared {
-    fn chaos(&self) -> std::sync::MutexGuard<'_, Option<Chaos>> {
-        self.chaos.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(super) fn set_chaos(&self, rates: ChaosRates) {
-        *self.chaos() = Chaos::new(rates);
-    }
-
-    pub(super) fn chaos_injected(&self) -> ChaosCounts {
-        counts_of(self.chaos().as_ref())
-    }
-}
 
 pub(super) async fn middleware(
     State(sh): State<Arc<Shared>>,
     req: Request,
     next: Next,
 ) -> Response {
-    let roll = sh.chaos().as_mut().and_then(Chaos::roll);
-    match roll {
-        None => next.run(req).await,
-        Some(ChaosRoll::ServerError) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()
-        }
-        Some(ChaosRoll::RateLimited) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("Retry-After", "1")],
-            "Too Many Requests",
-        )
-            .into_response(),
-        Some(ChaosRoll::LoseAnswer) => {
-            let resp = next.run(req).await;
-            let hold = sh.state().opts.lost_answer_hold;
-            tokio::time::sleep(hold).await;
-            resp
-        }
-    }
+    let hold = sh.state().opts.lost_answer_hold;
+    sh.chaos
+        .run(hold, req, next, |strike| match strike {
+            Strike::ServerError => {
+                (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()
+            }
+            Strike::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("Retry-After", "1")],
+                "Too Many Requests",
+            )
+                .into_response(),
+        })
+        .await
 }

@@ -108,7 +108,7 @@ impl FakeControls for FakeReceiver {
 /// cannot expire in flight: each delivery is signed when it is sent.
 impl ChaosControls for FakeReceiver {
     fn set_chaos(&self, rates: ChaosRates) {
-        self.shared.set_chaos(rates);
+        self.shared.chaos.set(rates);
     }
 
     fn expire_all_access_tokens(&self) {
@@ -116,6 +116,6 @@ impl ChaosControls for FakeReceiver {
     }
 
     fn chaos_injected(&self) -> ChaosCounts {
-        self.shared.chaos_injected()
+        self.shared.chaos.counts()
     }
 }

@@ -16,7 +16,6 @@ mod faults;
 mod oauth;
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Bytes;
@@ -28,6 +27,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use pressroom_connector::testkit::{ChaosHook, FakeListener, FakeServer, with_faults};
 use pressroom_crypto::webhook::{
     DEFAULT_TOLERANCE, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, WebhookSecret,
 };
@@ -86,8 +86,8 @@ struct Shared {
     secret: WebhookSecret,
     faults: faults::SharedFaults,
     base: String,
-    /// Random failures (`ChaosControls::set_chaos`); `None` when off.
-    chaos: Mutex<Option<pressroom_connector::testkit::Chaos>>,
+    /// Random failures (`ChaosControls::set_chaos`); off until set.
+    chaos: ChaosHook,
 }
 
 impl Shared {
@@ -100,14 +100,7 @@ impl Shared {
 pub struct FakeReceiver {
     shared: Arc<Shared>,
     media: pressroom_connector::testkit::media::ImageServer,
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeReceiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    server: FakeServer,
 }
 
 impl FakeReceiver {
@@ -116,8 +109,7 @@ impl FakeReceiver {
     }
 
     pub async fn start_with(opts: ReceiverOptions) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        let listener = FakeListener::bind().await?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 opts,
@@ -129,8 +121,8 @@ impl FakeReceiver {
             }),
             secret: WebhookSecret::generate(),
             faults: Default::default(),
-            base: format!("http://{addr}"),
-            chaos: Mutex::new(None),
+            base: listener.base_url(),
+            chaos: ChaosHook::default(),
         });
         let f = shared.faults.clone();
         // Chaos never touches the token endpoint (the kit's contract).
@@ -141,30 +133,19 @@ impl FakeReceiver {
         let app = Router::new()
             .route("/oauth/token", post(oauth::token))
             .merge(hooks)
-            .route_layer(from_fn_with_state(f.clone(), faults::middleware))
-            .with_state(shared.clone())
-            .merge(
-                Router::new()
-                    .route("/__fake/inject", post(faults::inject_route))
-                    .route("/__fake/requests", get(faults::requests_route))
-                    .with_state(f),
-            );
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "Fake webhook receiver stopped.");
-            }
-        });
+            .with_state(shared.clone());
+        let app = with_faults(app, f);
+        let server = listener.serve(app, "webhook receiver");
         let media = pressroom_connector::testkit::media::ImageServer::start().await?;
         Ok(Self {
             shared,
             media,
-            addr,
-            task,
+            server,
         })
     }
 
     pub fn base_url(&self) -> Url {
-        Url::parse(&format!("http://{}", self.addr)).expect("loopback URL parses")
+        self.server.url()
     }
 
     /// A connector config delivering here, with the shared secret and the status endpoint.

@@ -24,6 +24,10 @@
 //! state machine (DESIGN.md "Publishing at most once"), so they check how the connector
 //! *classifies* what the platform does, which is the connector's whole job.
 //!
+//! [`FakeListener`] / [`FakeServer`], [`with_faults`] and [`ChaosHook`] are the scaffolding
+//! every fake server shares: loopback port, shutdown on drop, fault journal and controls, seeded
+//! chaos.
+//!
 //! [`media`] serves real JPEG bytes over loopback for platforms that pull media by URL.
 //!
 //! Fakes that can fail at random also implement [`ChaosControls`], and their crate's tests call
@@ -35,10 +39,12 @@ pub mod faults;
 pub mod media;
 mod runner;
 pub mod scenarios;
+mod server;
 mod soak;
 
 pub use chaos::{Chaos, ChaosCounts, ChaosRates, ChaosRoll, counts_of};
 pub use controls::{Account, FakeControls, Fault, KitFeatures, Step};
 pub use runner::{Attempt, MemoryCheckpoints, Outcome, RunLog, Runner};
 pub use scenarios::run_all;
+pub use server::{ChaosHook, FakeListener, FakeServer, Strike, hold_answer, with_faults};
 pub use soak::{ChaosControls, chaos_soak};

@@ -1,17 +1,17 @@
 //! `pressroom accounts connect PLATFORM`: the OAuth authorization-code flow from a terminal.
 //! Prints the authorize URL, then receives the browser's redirect on a loopback port — or, on
 //! a headless server, reads the redirect URL the user pastes — and stores the accounts the
-//! consent grants, tokens sealed with the keyring. The platform-specific step after the code
-//! (Meta's long-lived exchange and Page tokens) lives in each connector crate.
+//! consent grants, tokens sealed with the keyring. The platform's steps (authorize endpoints,
+//! code exchange, Meta's long-lived token and Page tokens) are its connector's
+//! `Connector::connect_flow`, found in the one registry `app::connectors` builds.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use pressroom_api::connect::{ConnectFlows, GrantedAccount};
-use pressroom_connector::OAuthSpec;
-use pressroom_connector::oauth::{self, LoopbackReceiver, OAuthApp, PendingAuthorization};
+use pressroom_connector::Connector;
+use pressroom_connector::oauth::{self, LoopbackReceiver};
 use pressroom_store::repo::workspaces;
-use secrecy::SecretString;
 
 use crate::app;
 use crate::config::Settings;
@@ -33,148 +33,18 @@ pub struct ConnectArgs {
     pub timeout: Duration,
 }
 
-/// A platform's connect flow: what to authorize and what to do with the code.
-enum Flow {
-    #[cfg(feature = "facebook")]
-    Facebook(Box<connector_facebook::FacebookConnector>),
-    #[cfg(feature = "instagram")]
-    InstagramViaFacebook {
-        instagram: Box<connector_instagram::InstagramConnector>,
-        facebook: Box<connector_facebook::FacebookConnector>,
-    },
-    #[cfg(feature = "instagram")]
-    InstagramLogin(Box<connector_instagram::InstagramConnector>),
-}
-
-fn flow_for(settings: &Settings, platform: &str) -> anyhow::Result<Flow> {
-    let c = &settings.connectors;
-    match platform {
-        #[cfg(feature = "facebook")]
-        "facebook" => {
-            let cfg = c
-                .facebook
-                .clone()
-                .context("connectors.facebook: not configured (set app_id and app_secret first)")?;
-            Ok(Flow::Facebook(Box::new(
-                connector_facebook::FacebookConnector::from_config(cfg)
-                    .context("connectors.facebook")?,
-            )))
-        }
-        #[cfg(feature = "instagram")]
-        "instagram" => {
-            let cfg = c.instagram.clone().context(
-                "connectors.instagram: not configured (set app_id and app_secret first)",
-            )?;
-            let instagram = connector_instagram::InstagramConnector::from_config(cfg.clone())
-                .context("connectors.instagram")?;
-            if cfg.login == connector_instagram::Login::Instagram {
-                return Ok(Flow::InstagramLogin(Box::new(instagram)));
-            }
-            #[cfg(feature = "facebook")]
-            {
-                // Facebook Login: the same Meta app on the same Graph host hands out the
-                // Page tokens that Instagram publishing uses.
-                let mut fb = connector_facebook::FacebookConfig::new(
-                    cfg.app_id.clone(),
-                    cfg.app_secret.clone(),
-                );
-                fb.graph_base_url = cfg.facebook_graph_base_url.clone();
-                fb.dialog_base_url = cfg.dialog_base_url.clone();
-                fb.api_version = cfg.api_version.clone();
-                let facebook = connector_facebook::FacebookConnector::from_config(fb)
-                    .context("connectors.instagram")?;
-                Ok(Flow::InstagramViaFacebook {
-                    instagram: Box::new(instagram),
-                    facebook: Box::new(facebook),
-                })
-            }
-            #[cfg(not(feature = "facebook"))]
-            bail!("instagram with Facebook Login needs the facebook feature in this build")
-        }
-        other => bail!(
-            "{other:?}: `accounts connect` supports facebook and instagram in this build; for other platforms use `pressroom accounts import` with tokens from the platform's developer console"
-        ),
+/// `platform`'s connector, from the one registry of this binary's configured connectors, if
+/// it offers a connect flow.
+fn connector_for(settings: &Settings, platform: &str) -> anyhow::Result<Arc<dyn Connector>> {
+    let connector = app::connectors(settings)?.get(platform).with_context(|| {
+        format!("connectors.{platform}: not configured in this build (set it up first: app_id and app_secret, or client_id and client_secret)")
+    })?;
+    if connector.connect_flow().is_none() {
+        bail!(
+            "{platform:?}: `accounts connect` has no OAuth flow for it in this build; use `pressroom accounts import` with tokens from the platform's developer console"
+        );
     }
-}
-
-impl Flow {
-    fn authorize(&self, redirect_uri: &str) -> anyhow::Result<PendingAuthorization> {
-        let (spec, app) = self.spec_and_app(redirect_uri)?;
-        Ok(oauth::authorize(&spec, &app)?)
-    }
-
-    fn spec_and_app(&self, redirect_uri: &str) -> anyhow::Result<(OAuthSpec, OAuthApp)> {
-        use pressroom_connector::Connector;
-        Ok(match self {
-            #[cfg(feature = "facebook")]
-            Flow::Facebook(fb) => (fb.oauth_spec(), fb.oauth_app(redirect_uri)),
-            #[cfg(feature = "instagram")]
-            Flow::InstagramViaFacebook {
-                instagram,
-                facebook,
-            } => (
-                instagram.oauth().context("instagram: no OAuth spec")?,
-                facebook.oauth_app(redirect_uri),
-            ),
-            #[cfg(feature = "instagram")]
-            Flow::InstagramLogin(ig) => {
-                let cfg = ig.config();
-                let mut app = OAuthApp::new(
-                    cfg.app_id.clone(),
-                    Some(cfg.app_secret.clone()),
-                    redirect_uri,
-                );
-                app.scope_delimiter = ",".into();
-                app.credentials_in_body = true;
-                (ig.oauth().context("instagram: no OAuth spec")?, app)
-            }
-        })
-    }
-
-    async fn finish(&self, redirect_uri: &str, code: &str) -> anyhow::Result<Vec<GrantedAccount>> {
-        Ok(match self {
-            #[cfg(feature = "facebook")]
-            Flow::Facebook(fb) => fb
-                .connect(redirect_uri, code)
-                .await?
-                .into_iter()
-                .map(|p| GrantedAccount {
-                    display: p.name,
-                    external_id: p.page_id,
-                    credentials: p.credentials,
-                })
-                .collect(),
-            #[cfg(feature = "instagram")]
-            Flow::InstagramViaFacebook { facebook, .. } => facebook
-                .connect(redirect_uri, code)
-                .await?
-                .into_iter()
-                .filter_map(|p| {
-                    let ig = p.instagram_business_account?;
-                    let user_token = p.credentials.refresh_token.clone()?;
-                    Some(GrantedAccount {
-                        credentials: connector_instagram::InstagramConnector::credentials_for_page(
-                            &ig,
-                            &p.page_id,
-                            p.credentials.access_token,
-                            user_token,
-                        ),
-                        display: format!("Instagram of {}", p.name),
-                        external_id: ig,
-                    })
-                })
-                .collect(),
-            #[cfg(feature = "instagram")]
-            Flow::InstagramLogin(ig) => {
-                let got = ig.connect_instagram_login(redirect_uri, code).await?;
-                vec![GrantedAccount {
-                    display: format!("Instagram {}", got.ig_user_id),
-                    external_id: got.ig_user_id,
-                    credentials: got.credentials,
-                }]
-            }
-        })
-    }
+    Ok(connector)
 }
 
 /// Reads one line from stdin without blocking the runtime.
@@ -189,7 +59,10 @@ async fn read_line() -> anyhow::Result<String> {
 }
 
 pub async fn run(settings: &Settings, args: ConnectArgs) -> anyhow::Result<()> {
-    let flow = flow_for(settings, &args.platform)?;
+    let connector = connector_for(settings, &args.platform)?;
+    let flow = connector
+        .connect_flow()
+        .context("the connector's connect flow")?;
     // Check the keyring before sending anyone to a consent screen.
     let cipher = KeyringCipher(load_keyring(settings, false)?);
     let (redirect_uri, receiver) = if args.paste {
@@ -214,7 +87,8 @@ pub async fn run(settings: &Settings, args: ConnectArgs) -> anyhow::Result<()> {
             oauth::parse_redirect(line.trim(), &pending.state)?
         }
     };
-    let granted = flow.finish(&redirect_uri, &code).await?;
+    // The CLI's flows take no PKCE verifier (Meta's do not use PKCE).
+    let granted = flow.finish(&redirect_uri, &code, None).await?;
     if granted.is_empty() {
         bail!(
             "{}: the consent granted no account we can publish to (no Page, or no Instagram professional account linked to one)",
@@ -261,47 +135,4 @@ pub async fn run(settings: &Settings, args: ConnectArgs) -> anyhow::Result<()> {
     );
     super::print_table(&["NAME", "EXTERNAL ID", "DISPLAY NAME"], &stored);
     Ok(())
-}
-
-/// The connect flows the control API offers (`POST /v1/accounts/connect`): the same code as
-/// the CLI, built per call from the configuration.
-pub struct ApiConnectFlows(pub Settings);
-
-#[async_trait::async_trait]
-impl ConnectFlows for ApiConnectFlows {
-    fn platforms(&self) -> Vec<&'static str> {
-        let c = &self.0.connectors;
-        let mut out = Vec::new();
-        #[cfg(feature = "facebook")]
-        if c.facebook.is_some() {
-            out.push("facebook");
-        }
-        #[cfg(feature = "instagram")]
-        if c.instagram.is_some() {
-            out.push("instagram");
-        }
-        let _ = c;
-        out
-    }
-
-    fn authorize(
-        &self,
-        platform: &str,
-        redirect_uri: &str,
-    ) -> anyhow::Result<PendingAuthorization> {
-        flow_for(&self.0, platform)?.authorize(redirect_uri)
-    }
-
-    async fn finish(
-        &self,
-        platform: &str,
-        redirect_uri: &str,
-        code: &str,
-        _pkce_verifier: Option<&SecretString>,
-    ) -> anyhow::Result<Vec<GrantedAccount>> {
-        // Meta's flows do not use PKCE; the verifier is kept for platforms that will.
-        flow_for(&self.0, platform)?
-            .finish(redirect_uri, code)
-            .await
-    }
 }

@@ -45,6 +45,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     let shutdown = CancellationToken::new();
     // One cipher for the workers and the API, re-read on SIGHUP after `keyring rotate`.
     let tokens = pipeline.tokens.clone();
+    let connectors = pipeline.connectors.clone();
     reload_keyring_on_sighup(tokens.clone(), shutdown.clone());
     // Webhook secrets stored in the clear by an earlier version are sealed now, once.
     {
@@ -128,11 +129,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     }
     let public = settings.media.public_base_url.trim_end_matches('/');
     let redirect = (!public.is_empty()).then(|| format!("{public}/v1/oauth/callback"));
-    state = state.with_connect(
-        Arc::new(super::connect::ApiConnectFlows(settings.clone())),
-        tokens,
-        redirect,
-    );
+    state = state.with_connect(Arc::new(connectors), tokens, redirect);
     state = state.with_webhooks_allow_private(settings.webhooks_out.allow_private_addresses);
     let api = start_api(&settings, &args, state, shutdown.clone()).await;
     info!(roles = ?config.kinds, database = %pressroom_store::redact_url(&settings.database_url()), "pressroom is running");

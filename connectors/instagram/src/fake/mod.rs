@@ -8,7 +8,6 @@
 mod routes;
 mod state;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,8 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use pressroom_connector::testkit::media::ImageServer;
 use pressroom_connector::testkit::{
-    Account, Chaos, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault, KitFeatures,
-    counts_of,
+    Account, Chaos, ChaosControls, ChaosCounts, ChaosRates, FakeControls, FakeListener, FakeServer,
+    Fault, KitFeatures, counts_of,
 };
 use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
 use secrecy::{ExposeSecret, SecretString};
@@ -34,25 +33,18 @@ const APP_SECRET: &str = "fake-app-secret";
 /// A running fake plus a connector pointed at it (Facebook Login flavour). Dropping it stops
 /// the server.
 pub struct FakeInstagram {
-    addr: SocketAddr,
+    server: FakeServer,
     shared: Arc<routes::Shared>,
     images: ImageServer,
     connector: Arc<InstagramConnector>,
-    task: tokio::task::JoinHandle<()>,
     seq: AtomicU64,
-}
-
-impl Drop for FakeInstagram {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl FakeInstagram {
     /// Starts the fake; its connector has a 1 s request timeout and 20 ms status polls.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        let listener = FakeListener::bind().await?;
+        let base = listener.base_url();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -66,27 +58,21 @@ impl FakeInstagram {
             .route("/__fake/requests", axum::routing::get(routes::journal))
             .fallback(routes::dispatch)
             .with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "fake instagram stopped");
-            }
-        });
+        let server = listener.serve(app, "instagram");
         let fake = Self {
-            addr,
+            server,
             shared,
             images: ImageServer::start().await?,
             connector: Arc::new(
-                InstagramConnector::from_config(Self::config_for(addr))
-                    .map_err(std::io::Error::other)?,
+                InstagramConnector::new(Self::config_for(&base)).map_err(std::io::Error::other)?,
             ),
-            task,
             seq: AtomicU64::new(1),
         };
         Ok(fake)
     }
 
-    fn config_for(addr: SocketAddr) -> InstagramConfig {
-        let base = format!("http://{addr}");
+    fn config_for(base: &str) -> InstagramConfig {
+        let base = base.to_owned();
         let mut cfg = InstagramConfig::new(APP_ID, SecretString::from(APP_SECRET));
         cfg.facebook_graph_base_url = base.clone();
         cfg.instagram_graph_base_url = base.clone();
@@ -100,11 +86,11 @@ impl FakeInstagram {
 
     /// Config pointing at this fake (every host), for building other connectors.
     pub fn config(&self) -> InstagramConfig {
-        Self::config_for(self.addr)
+        Self::config_for(&self.server.base_url())
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     pub fn connector_handle(&self) -> Arc<InstagramConnector> {

@@ -7,15 +7,14 @@
 mod routes;
 mod state;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pressroom_connector::testkit::media::ImageServer;
 use pressroom_connector::testkit::{
-    Account, Chaos, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault, KitFeatures,
-    counts_of,
+    Account, Chaos, ChaosControls, ChaosCounts, ChaosRates, FakeControls, FakeListener, FakeServer,
+    Fault, KitFeatures, counts_of,
 };
 use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
 use secrecy::{ExposeSecret, SecretString};
@@ -31,28 +30,20 @@ const APP_SECRET: &str = "fake-app-secret";
 
 /// A running fake plus a connector pointed at it. Dropping it stops the server.
 pub struct FakeFacebook {
-    addr: SocketAddr,
+    server: FakeServer,
     shared: Arc<routes::Shared>,
     images: ImageServer,
     connector: Arc<FacebookConnector>,
-    task: tokio::task::JoinHandle<()>,
     seq: AtomicU64,
     pub_lock: Mutex<()>,
-}
-
-impl Drop for FakeFacebook {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl FakeFacebook {
     /// Starts the fake; the connector it hands out has a 1 s request timeout so
     /// "accepted, then no answer" resolves quickly.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let base_url = format!("http://{addr}");
+        let listener = FakeListener::bind().await?;
+        let base_url = listener.base_url();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -67,11 +58,7 @@ impl FakeFacebook {
             .route("/__fake/requests", axum::routing::get(routes::journal))
             .fallback(routes::dispatch)
             .with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "fake facebook stopped");
-            }
-        });
+        let server = listener.serve(app, "facebook");
         let mut cfg = FacebookConfig::new(APP_ID, SecretString::from(APP_SECRET));
         cfg.graph_base_url = base_url.clone();
         cfg.dialog_base_url = base_url;
@@ -79,21 +66,19 @@ impl FakeFacebook {
         cfg.request_timeout_secs = 1;
         // The fake lists a new post after 1 s (`set_listing_lag`).
         cfg.listing_lag_secs = 2;
-        let connector =
-            Arc::new(FacebookConnector::from_config(cfg).map_err(std::io::Error::other)?);
+        let connector = Arc::new(FacebookConnector::new(cfg).map_err(std::io::Error::other)?);
         Ok(Self {
-            addr,
+            server,
             shared,
             images: ImageServer::start().await?,
             connector,
-            task,
             seq: AtomicU64::new(1),
             pub_lock: Mutex::new(()),
         })
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     /// The connector config pointing at this fake (for building more connectors, e.g. in the

@@ -1,0 +1,23 @@
+//! Pure checks of a draft against Facebook's limits; no network.
+
+use pressroom_connector::media::{self, MediaLimits, RuleNames};
+use pressroom_connector::{Capabilities, PostDraft, ValidationIssue, validation_result};
+
+pub fn validate(caps: &Capabilities, draft: &PostDraft) -> Result<(), Vec<ValidationIssue>> {
+    let mut issues = Vec::new();
+    // Caption rules are pressroom-media's (the table campaign validation uses too).
+    let rules = pressroom_media::CaptionRules::documented(crate::KIND);
+    if let Err(found) = pressroom_media::check_caption_with(&rules, &draft.caption) {
+        issues.extend(
+            found
+                .iter()
+                .map(|i| ValidationIssue::new(i.field(), i.rule.id(), i.summary())),
+        );
+    }
+    // Format and bytes only: Facebook takes any aspect ratio it can show.
+    let mut limits = MediaLimits::new("Facebook", "a Facebook photo post", caps);
+    limits.aspect = None;
+    limits.names = RuleNames::GRAPH;
+    issues.extend(media::check(&draft.media, &limits));
+    validation_result(issues)
+}
