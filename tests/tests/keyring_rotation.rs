@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use connector_tiktok::fake::{FakeOptions, FakeTikTok};
-use pressroom_connector::testkit::{Account, FakeControls};
 use pressroom_connector::Credentials;
+use pressroom_connector::testkit::{Account, FakeControls};
 use pressroom_crypto::{Aad, Keyring};
 use pressroom_e2e::{Db, TestApp, terminate};
 use pressroom_store::entity::account;
