@@ -1,6 +1,6 @@
 //! The token keyring through the real binary: `pressroom keys rotate` re-seals every stored
-//! token under a new active key (older keys stay, decrypt-only), and `pressroom serve` refuses
-//! to start without a keyring outside demo mode.
+//! token and webhook secret under a new active key (older keys stay, decrypt-only), and
+//! `pressroom serve` refuses to start without a keyring outside demo mode.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use pressroom_crypto::{Aad, Keyring};
 use pressroom_e2e::{Db, TestApp, block_on, terminate};
-use pressroom_store::entity::account;
+use pressroom_store::entity::{account, webhook_endpoint};
+use pressroom_store::repo::{campaigns, hooks, webhook_endpoints, workspaces};
 use pressroom_store::sea_orm::EntityTrait;
-use secrecy::ExposeSecret;
+use pressroom_store::sealed::{SecretAt, SecretSealer};
+use secrecy::{ExposeSecret, SecretString};
 
 /// Plaintext tokens by (account name, column).
 type Plain = BTreeMap<(String, &'static str), String>;
@@ -183,6 +185,156 @@ fn keys_rotate_reseals_every_token_under_a_new_key() -> anyhow::Result<()> {
             ensure!(third.open_str(value, &aad(&row, column)).is_ok());
         }
     }
+    Ok(())
+}
+
+/// The daemon's row sealer (`scheduler::RowSealer` over the keyring cipher) over one keyring:
+/// the same associated data, so what it seals the daemon opens and the other way round.
+struct RingSealer<'a>(&'a Keyring);
+
+impl SecretSealer for RingSealer<'_> {
+    fn seal(&self, plaintext: &str, at: SecretAt<'_>) -> Result<String, String> {
+        self.0
+            .seal_str(&SecretString::from(plaintext.to_owned()), &row_aad(at))
+            .map_err(|e| e.to_string())
+    }
+
+    fn open(&self, sealed: &str, at: SecretAt<'_>) -> Result<String, String> {
+        self.0
+            .open_str(sealed, &row_aad(at))
+            .map(|s| s.expose_secret().to_owned())
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn row_aad<'a>(at: SecretAt<'a>) -> Aad<'a> {
+    Aad {
+        workspace_id: at.workspace_id,
+        table: "accounts",
+        column: at.column,
+        row_id: at.row_id,
+    }
+}
+
+const SMALL_CAMPAIGN: &str = r#"name = "hooked"
+workspace = "acme"
+
+[schedule]
+webhook = true
+
+[generation]
+prompt = "a kite"
+steps = 2
+width = 64
+height = 64
+seed = 1
+
+[caption]
+template = "A kite"
+
+[[targets]]
+account = "a-plain"
+preset = "sandbox"
+"#;
+
+/// `keys rotate` re-seals webhook secrets too — inbound hook secrets and outbound `whsec_`
+/// endpoint secrets — under the new key, with the same plaintext (issue 11 #8 sealed them
+/// with the token keyring; a rotation that skipped them left them under the old key).
+#[test]
+fn keys_rotate_reseals_webhook_secrets_under_the_new_key() -> anyhow::Result<()> {
+    let app = TestApp::new(Db::Sqlite, "")?;
+    let keyring_file = app.path().join("keyring");
+    import(&app)?;
+    let campaign = app.path().join("hooked.toml");
+    std::fs::write(&campaign, SMALL_CAMPAIGN)?;
+    app.run(&["campaign", "load", &campaign.display().to_string()])?;
+    let old_ring = Keyring::load_file(&keyring_file)?;
+    let hook_secrets = vec![
+        "whsec_aW5ib3VuZC1uZXc=".to_string(),
+        "whsec_b2xk".to_string(),
+    ];
+    let endpoint_secret = "whsec_b3V0Ym91bmQtc2VjcmV0";
+    let (hook_id, endpoint_id) = block_on(async {
+        let store = app.store().await?;
+        let ws = workspaces::by_slug(&store, "acme")
+            .await?
+            .context("workspace acme")?;
+        let campaign = campaigns::by_name(&store, &ws.id, "hooked")
+            .await?
+            .context("campaign hooked")?;
+        let now = store.now_ms().await?;
+        let sealer = RingSealer(&old_ring);
+        let mapping = serde_json::json!({});
+        let hook = hooks::insert(
+            &store,
+            store.conn(),
+            now,
+            hooks::NewHook {
+                workspace_id: &ws.id,
+                campaign_id: &campaign.id,
+                secrets: &hook_secrets,
+                adapter: "generic",
+                mapping: &mapping,
+            },
+            &sealer,
+        )
+        .await?;
+        let endpoint = webhook_endpoints::insert(
+            &store,
+            store.conn(),
+            now,
+            webhook_endpoints::NewEndpoint {
+                workspace_id: &ws.id,
+                url: "https://hooks.example.com/pressroom",
+                secret: endpoint_secret,
+                events: &[],
+                description: "",
+            },
+            &sealer,
+        )
+        .await?;
+        store.conn().clone().close().await?;
+        anyhow::Ok((hook.id, endpoint.id))
+    })?;
+
+    let out = app.run(&["keys", "rotate"])?;
+    ensure!(
+        out.contains("the secrets of 1 inbound hooks and 1 webhook endpoints"),
+        "rotate said: {out}"
+    );
+    let ring = Keyring::load_file(&keyring_file)?;
+    let new_id = ring.active_id().to_string();
+    let (hook, endpoint) = block_on(async {
+        let store = app.store().await?;
+        let ws = workspaces::by_slug(&store, "acme")
+            .await?
+            .context("workspace acme")?;
+        let hook = hooks::get(&store, &ws.id, &hook_id).await?;
+        let endpoint = webhook_endpoint::Entity::find_by_id(endpoint_id.clone())
+            .one(store.conn())
+            .await?
+            .context("the endpoint")?;
+        store.conn().clone().close().await?;
+        anyhow::Ok((hook, endpoint))
+    })?;
+    for (what, stored) in [("hook", &hook.secrets), ("endpoint", &endpoint.secret)] {
+        ensure!(
+            stored.starts_with(&format!("v1.{new_id}.")),
+            "the {what} secret is not sealed under {new_id}: {}",
+            &stored[..stored.len().min(16)]
+        );
+    }
+    ensure!(
+        hook.secrets(&RingSealer(&ring))? == hook_secrets,
+        "the hook secrets changed in rotation"
+    );
+    ensure!(
+        endpoint.signing_secret(&RingSealer(&ring))? == endpoint_secret,
+        "the endpoint secret changed in rotation"
+    );
+    // Really under the new key: the old keyring alone opens neither.
+    ensure!(hook.secrets(&RingSealer(&old_ring)).is_err());
+    ensure!(endpoint.signing_secret(&RingSealer(&old_ring)).is_err());
     Ok(())
 }
 

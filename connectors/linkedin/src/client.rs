@@ -107,7 +107,7 @@ impl Client {
         let resp = req
             .send()
             .await
-            .map_err(|e| Failure::Transport(errors::transport(&e, phase)))?;
+            .map_err(|e| Failure::Transport(errors::transport(e, phase)))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -149,7 +149,7 @@ impl Client {
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| errors::transport(&e, phase))?;
+            .map_err(|e| errors::transport(e, phase))?;
         serde_json::from_slice(&bytes).map_err(|e| {
             let msg = format!("LinkedIn answered 2xx with an unreadable body: {e}");
             match phase {
@@ -176,13 +176,13 @@ impl Client {
             .form(&form)
             .send()
             .await
-            .map_err(|e| errors::transport(&e, Phase::Safe))?;
+            .map_err(|e| errors::transport(e, Phase::Safe))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp
             .bytes()
             .await
-            .map_err(|e| errors::transport(&e, Phase::Safe))?;
+            .map_err(|e| errors::transport(e, Phase::Safe))?;
         if !status.is_success() {
             let retry_after = http::retry_after(&headers, Utc::now());
             return Err(errors::classify_oauth(

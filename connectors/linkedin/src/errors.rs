@@ -100,14 +100,39 @@ pub fn classify(
 }
 
 /// Maps a transport failure (no HTTP status): before the request left, it is transient; once
-/// it may have reached LinkedIn during `Commit`, the outcome is unknown.
-pub fn transport(err: &reqwest::Error, phase: Phase) -> ConnectorError {
-    let msg = format!("LinkedIn request failed: {err}");
+/// it may have reached LinkedIn during `Commit`, the outcome is unknown. The message names the
+/// request by scheme, host and path only: the upload URL LinkedIn hands out is pre-signed, its
+/// query carries the signature (under names no key-name filter would catch), and a token
+/// or secret must never reach an error message, a log or the post's `last_error`.
+pub fn transport(err: reqwest::Error, phase: Phase) -> ConnectorError {
+    let target = err.url().map(shown_url);
+    let err = err.without_url();
+    let mut detail = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = std::error::Error::source(s);
+    }
+    let msg = match target {
+        Some(url) => format!("LinkedIn request to {url} failed: {detail}"),
+        None => format!("LinkedIn request failed: {detail}"),
+    };
     if phase == Phase::Commit && !err.is_connect() && !err.is_builder() {
         ConnectorError::OutcomeUnknown(msg)
     } else {
         ConnectorError::transient(msg)
     }
+}
+
+/// A request URL fit for a message: no user info, query or fragment.
+fn shown_url(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
 }
 
 /// `{"error":"invalid_grant","error_description":"…"}` from `/oauth/v2/accessToken`.
@@ -229,6 +254,44 @@ pub fn daily_quota_reset(now: DateTime<Utc>) -> Duration {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// A transport failure on a URL carrying secrets (a pre-signed upload URL, a token in the
+    /// query, user info) names the endpoint but none of them.
+    #[tokio::test]
+    async fn transport_errors_name_the_endpoint_without_its_secrets() {
+        // A port nobody listens on: the connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind")
+            .port();
+        let url = format!(
+            "http://user:hunter2@127.0.0.1:{port}/dms-uploads/C4E?access_token=AQX-token&m=AQJ-signature&client_secret=sss#frag"
+        );
+        let err = reqwest::Client::new()
+            .put(&url)
+            .send()
+            .await
+            .expect_err("nothing listens there");
+        assert!(
+            err.to_string().contains("AQX-token"),
+            "reqwest itself shows the URL: {err}"
+        );
+        for phase in [Phase::Safe, Phase::Commit] {
+            let err = reqwest::Client::new()
+                .put(&url)
+                .send()
+                .await
+                .expect_err("nothing listens there");
+            let msg = transport(err, phase).to_string();
+            assert!(
+                msg.contains(&format!("127.0.0.1:{port}/dms-uploads/C4E")),
+                "{msg}"
+            );
+            for secret in ["AQX-token", "AQJ-signature", "sss", "hunter2", "frag", "?"] {
+                assert!(!msg.contains(secret), "{secret:?} leaked: {msg}");
+            }
+        }
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 25, 22, 0, 0)

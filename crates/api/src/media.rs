@@ -9,6 +9,7 @@
 //! path segment, so a rendition's signature never opens an asset and the other way round.
 
 use std::path::PathBuf;
+use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pressroom_crypto::urlsign::{UrlSignError, UrlSigner};
@@ -16,7 +17,7 @@ use pressroom_scheduler::PublicMedia;
 
 /// Mints and checks media links.
 pub struct MediaLinks {
-    signer: UrlSigner,
+    keys: RwLock<LinkKeys>,
     base_url: String,
     ttl: Duration,
     /// Rendition paths in the store are relative to this directory.
@@ -30,6 +31,14 @@ impl std::fmt::Debug for MediaLinks {
             .field("ttl", &self.ttl)
             .finish_non_exhaustive()
     }
+}
+
+/// The key links are signed with, and the one it replaced ([`MediaLinks::rekey`]), still
+/// accepted for one link lifetime: links minted before a keyring rotation (by this instance or
+/// one not yet signalled) stay good until they would have expired anyway.
+struct LinkKeys {
+    current: UrlSigner,
+    previous: Option<(UrlSigner, i64)>,
 }
 
 /// What a link opens; each kind signs its own path.
@@ -66,11 +75,28 @@ impl MediaLinks {
     /// `key` signs the links (derive it from the keyring: `Keyring::derive_key("media-links")`).
     pub fn new(key: [u8; 32], base_url: &str, ttl: Duration, data_dir: PathBuf) -> Self {
         Self {
-            signer: UrlSigner::new(key),
+            keys: RwLock::new(LinkKeys {
+                current: UrlSigner::new(key),
+                previous: None,
+            }),
             base_url: base_url.trim_end_matches('/').to_string(),
             ttl,
             data_dir,
         }
+    }
+
+    /// Signs new links with `key` from now on (SIGHUP after `keyring rotate`: the key is
+    /// derived from the keyring's active key). The key it replaces still verifies links for
+    /// one [`MediaLinks::ttl`], the longest any link it signed can live. The same key again
+    /// changes nothing.
+    pub fn rekey(&self, key: [u8; 32]) {
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        if keys.current.has_key(&key) {
+            return;
+        }
+        let until = unix_now() + self.ttl.as_secs() as i64;
+        let old = std::mem::replace(&mut keys.current, UrlSigner::new(key));
+        keys.previous = Some((old, until));
     }
 
     /// How long a freshly minted link stays valid (config `media.link_ttl_secs`).
@@ -81,7 +107,10 @@ impl MediaLinks {
     /// A signed, expiring link to one rendition or asset, valid for [`MediaLinks::ttl`].
     pub fn url(&self, kind: LinkKind, id: &str) -> String {
         let expires = unix_now() + self.ttl.as_secs() as i64;
-        self.signer
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .current
             .sign_url(&self.base_url, &link_path(kind, id), expires)
     }
 
@@ -93,11 +122,29 @@ impl MediaLinks {
         expires: i64,
         sig: &str,
     ) -> Result<(), UrlSignError> {
+        self.verify_at(kind, id, expires, sig, unix_now())
+    }
+
+    fn verify_at(
+        &self,
+        kind: LinkKind,
+        id: &str,
+        expires: i64,
+        sig: &str,
+        now: i64,
+    ) -> Result<(), UrlSignError> {
         if !plain_id(id) {
             return Err(UrlSignError::BadSignature);
         }
-        self.signer
-            .verify(&link_path(kind, id), expires, sig, unix_now())
+        let path = link_path(kind, id);
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        match keys.current.verify(&path, expires, sig, now) {
+            Err(UrlSignError::BadSignature) => match &keys.previous {
+                Some((old, until)) if now <= *until => old.verify(&path, expires, sig, now),
+                _ => Err(UrlSignError::BadSignature),
+            },
+            other => other,
+        }
     }
 }
 
@@ -152,6 +199,51 @@ mod tests {
         assert_eq!(
             links.verify(LinkKind::Rendition, "r1", exp + 1, &sig),
             Err(UrlSignError::BadSignature)
+        );
+    }
+
+    /// SIGHUP after `keyring rotate`: new links are signed with the new key; links signed
+    /// with the old one keep working for one link lifetime, then no longer.
+    #[test]
+    fn rekey_signs_with_the_new_key_and_honours_old_links_for_one_ttl() {
+        let links = links();
+        let (old_exp, old_sig) = exp_sig(&links.url_for("r1"));
+        links.rekey([8; 32]);
+        let (new_exp, new_sig) = exp_sig(&links.url_for("r1"));
+        assert_ne!(old_sig, new_sig);
+        let with_new_key_only = MediaLinks::new(
+            [8; 32],
+            "https://press.example.com/",
+            Duration::from_secs(60),
+            PathBuf::new(),
+        );
+        assert_eq!(
+            with_new_key_only.verify(LinkKind::Rendition, "r1", new_exp, &new_sig),
+            Ok(())
+        );
+        assert_eq!(
+            links.verify(LinkKind::Rendition, "r1", old_exp, &old_sig),
+            Ok(())
+        );
+        // Once a link lifetime has passed, the old key opens nothing, even a link it signed
+        // with an expiry further out.
+        let later = unix_now() + 61;
+        let far =
+            UrlSigner::new([7; 32]).sign_url("https://press.example.com", "media/r1", later + 100);
+        let (far_exp, far_sig) = exp_sig(&far);
+        assert_eq!(
+            links.verify_at(LinkKind::Rendition, "r1", far_exp, &far_sig, later - 2),
+            Ok(())
+        );
+        assert_eq!(
+            links.verify_at(LinkKind::Rendition, "r1", far_exp, &far_sig, later),
+            Err(UrlSignError::BadSignature)
+        );
+        // The same key again keeps the old one accepted.
+        links.rekey([8; 32]);
+        assert_eq!(
+            links.verify(LinkKind::Rendition, "r1", old_exp, &old_sig),
+            Ok(())
         );
     }
 

@@ -1,6 +1,6 @@
 //! The keyring: one active key that seals, older keys that only open. Rotation adds a key and
 //! makes it active; records sealed with an older key are re-sealed lazily on read or refresh
-//! (see `needs_rotation`) or in one pass by `pressroom keyring rotate`.
+//! (see `needs_rotation`) or all at once by `pressroom keyring rotate`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -148,21 +148,34 @@ impl Keyring {
         Ok((ring, true))
     }
 
-    /// Writes the keyring (all keys, active first) to `path`, mode 0600 on Unix.
+    /// Writes the keyring (all keys, active first) to `path`, mode 0600 on Unix, durably: a
+    /// temporary file in the same directory is synced, renamed into place and the directory
+    /// synced, so a crash leaves the old file or the new one, never half of one, and a failed
+    /// write leaves no temporary file (it holds every key).
     pub fn write_file(&self, path: &Path) -> Result<(), CryptoError> {
-        use std::io::Write;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir)?;
+        let name = path.file_name().ok_or_else(|| {
+            CryptoError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} is not a file path", path.display()),
+            ))
+        })?;
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            name.to_string_lossy(),
+            hex::encode(random_bytes::<8>())
+        ));
+        let written = write_new_private(&tmp, self.export().expose_secret().as_bytes())
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
         }
-        let tmp = path.with_extension("tmp");
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp)?;
-        f.write_all(self.export().expose_secret().as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
+        sync_dir(&dir)?;
         Ok(())
     }
 
@@ -236,6 +249,29 @@ impl Keyring {
     pub(crate) fn active_key(&self) -> Result<&KeyBytes, CryptoError> {
         self.keys.get(&self.active).ok_or(CryptoError::NoKey)
     }
+}
+
+/// Creates `path` (owner-only on Unix) holding `bytes`, synced to disk.
+fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Makes a rename in `dir` durable (directories cannot be opened for syncing on Windows).
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// A random key with a random id (`k` + 8 hex digits).

@@ -1,11 +1,13 @@
 //! A keyring that a long-running daemon re-reads from its file. `keyring rotate` writes a new
 //! active key to the file and re-seals the stored tokens with it while daemons run: a daemon
 //! holding the old keyring would fail on every re-sealed token (`UnknownKey`). So the file is
-//! re-read on demand ([`KeyringFile::reload`], on SIGHUP) and once when a record names a key id
-//! this keyring does not hold.
+//! re-read on demand ([`KeyringFile::reload`], on SIGHUP), once when a record names a key id
+//! this keyring does not hold, and before sealing when the file was replaced since it was read
+//! (a daemon that kept sealing with the old key would undo the re-seal behind `keyring rotate`).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::SystemTime;
 
 use secrecy::SecretString;
 
@@ -16,13 +18,42 @@ use crate::{Aad, CryptoError, KeyId, Keyring, SealedToken};
 pub struct KeyringFile {
     path: PathBuf,
     ring: RwLock<Arc<Keyring>>,
+    /// The version of the file last read (or last found unreadable).
+    seen: Mutex<Option<Stamp>>,
+}
+
+/// One version of the key file, told apart without reading it: `keyring rotate` writes a new
+/// file and renames it into place, which changes the inode and the modification time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(Stamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+        inode,
+    })
 }
 
 impl KeyringFile {
     /// Reads the key file.
     pub fn load(path: &Path) -> Result<Self, CryptoError> {
+        let seen = stamp(path);
         let ring = Keyring::load_file(path)?;
-        Ok(Self::new(path, ring))
+        Ok(Self {
+            path: path.to_path_buf(),
+            ring: RwLock::new(Arc::new(ring)),
+            seen: Mutex::new(seen),
+        })
     }
 
     /// A keyring already read from `path` (demo mode generates the file first).
@@ -30,6 +61,7 @@ impl KeyringFile {
         Self {
             path: path.to_path_buf(),
             ring: RwLock::new(Arc::new(ring)),
+            seen: Mutex::new(stamp(path)),
         }
     }
 
@@ -48,18 +80,36 @@ impl KeyringFile {
     /// Re-reads the file; a file that no longer parses leaves the keyring in use unchanged.
     /// Returns the active key id now in use.
     pub fn reload(&self) -> Result<KeyId, CryptoError> {
+        let seen = stamp(&self.path);
+        *self.seen.lock().unwrap_or_else(PoisonError::into_inner) = seen;
         let ring = Keyring::load_file(&self.path)?;
         let active = ring.active_id().clone();
         *self.ring.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(ring);
         Ok(active)
     }
 
-    /// Seals with the active key; returns the key id used with the sealed text.
+    /// Re-reads the file when it was replaced since it was last read (one `stat`). A new
+    /// version that does not parse is not retried until the file changes again; the keyring
+    /// in use stays (SIGHUP's [`KeyringFile::reload`] reports the error).
+    fn reload_if_replaced(&self) {
+        let now = stamp(&self.path);
+        let changed = {
+            let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+            now.is_some() && now != *seen
+        };
+        if changed {
+            let _ = self.reload();
+        }
+    }
+
+    /// Seals with the active key of the file as it is now; returns the key id used with the
+    /// sealed text.
     pub fn seal_str(
         &self,
         plaintext: &SecretString,
         aad: &Aad<'_>,
     ) -> Result<(KeyId, String), CryptoError> {
+        self.reload_if_replaced();
         let ring = self.current();
         Ok((ring.active_id().clone(), ring.seal_str(plaintext, aad)?))
     }
@@ -138,6 +188,39 @@ mod tests {
         std::fs::write(&path, "garbage").expect("write");
         assert!(daemon.reload().is_err());
         assert_eq!(daemon.current().active_id(), rotated.active_id());
+    }
+
+    /// Nobody signalled the daemon: after `keyring rotate` replaced the file, the next seal
+    /// already uses the new active key (a seal with the old one would land after the re-seal
+    /// and stay under the old key).
+    #[test]
+    fn seals_with_the_new_key_once_the_file_is_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keyring");
+        let old = Keyring::generate();
+        old.write_file(&path).expect("write");
+        let daemon = KeyringFile::load(&path).expect("load");
+        let (key, _) = daemon
+            .seal_str(&SecretString::from("x"), &aad())
+            .expect("seal");
+        assert_eq!(&key, old.active_id());
+
+        let rotated = old.rotated();
+        rotated.write_file(&path).expect("rewrite");
+        let (key, sealed) = daemon
+            .seal_str(&SecretString::from("x"), &aad())
+            .expect("seal");
+        assert_eq!(&key, rotated.active_id());
+        assert!(rotated.open_str(&sealed, &aad()).is_ok());
+
+        // A replacement that does not parse keeps the keyring in use.
+        let tmp = dir.path().join("garbage");
+        std::fs::write(&tmp, "garbage").expect("write");
+        std::fs::rename(&tmp, &path).expect("rename");
+        let (key, _) = daemon
+            .seal_str(&SecretString::from("x"), &aad())
+            .expect("seal");
+        assert_eq!(&key, rotated.active_id());
     }
 
     /// A truly unknown key id still fails after the one re-read.

@@ -35,6 +35,11 @@ impl UrlSigner {
         Self(SecretBox::new(Box::new(key)))
     }
 
+    /// Whether this signer signs with `key` (compared in constant time).
+    pub fn has_key(&self, key: &[u8; 32]) -> bool {
+        bool::from(self.0.expose_secret().ct_eq(key))
+    }
+
     pub fn generate() -> Self {
         Self::new(random_bytes::<32>())
     }

@@ -257,6 +257,12 @@ impl StableDiffusion {
                 )));
             }
         }
+        // The model's schedule may take fewer steps than 1000 (DDIM "leading" with an offset).
+        Sampler::new(
+            params.scheduler,
+            &self.scheduler_config,
+            params.steps as usize,
+        )?;
         Ok(())
     }
 

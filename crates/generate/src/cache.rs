@@ -67,16 +67,16 @@ impl<G: Generator> CachedGenerator<G> {
         }
     }
 
-    /// Writes through a temporary file and a rename, so readers never see half an image.
+    /// Writes durably through a temporary file and a rename ([`write_durably`]), so readers
+    /// never see half an image and a crash never leaves one under the final name.
     async fn store(&self, key: &str, png: &[u8]) -> Result<(), GenerateError> {
         let path = self.path_for(key);
-        let tmp = self.dir.join(format!(".{key}.{}.tmp", std::process::id()));
-        let io = |source| GenerateError::Cache {
-            path: path.clone(),
-            source,
-        };
-        tokio::fs::write(&tmp, png).await.map_err(io)?;
-        tokio::fs::rename(&tmp, &path).await.map_err(io)
+        let (target, bytes) = (path.clone(), png.to_vec());
+        tokio::task::spawn_blocking(move || write_durably(&target, &bytes))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|written| written)
+            .map_err(|source| GenerateError::Cache { path, source })
     }
 
     fn key_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -98,6 +98,49 @@ impl<G: Generator> CachedGenerator<G> {
             map.remove(key);
         }
     }
+}
+
+/// Writes `bytes` to `path` durably: a temporary file in the same directory (unique per
+/// write), synced, renamed into place, then the directory synced; a failed write removes its
+/// temporary file. (The same as `pressroom_store::files::write_durably`, which this crate does
+/// not depend on.)
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is not a file path", path.display()),
+        )
+    })?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    #[cfg(unix)]
+    std::fs::File::open(&dir)?.sync_all()?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -149,5 +192,56 @@ impl<G: Generator> Generator for CachedGenerator<G> {
         .await;
         self.release(&key, lock);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Never;
+
+    #[async_trait::async_trait]
+    impl Generator for Never {
+        fn identity(&self) -> String {
+            "never".into()
+        }
+
+        async fn generate(
+            &self,
+            _req: GenerationRequest,
+            _progress: Option<ProgressFn>,
+        ) -> Result<GeneratedImage, GenerateError> {
+            Err(GenerateError::Image("not used".into()))
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A stored entry is the whole image under its final name, with nothing else beside it;
+    /// a store that fails leaves no temporary file behind either.
+    #[tokio::test]
+    async fn store_leaves_the_entry_and_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = CachedGenerator::new(Never, dir.path()).expect("cache");
+        cache.store("k1", b"png bytes").await.expect("store");
+        cache.store("k1", b"png bytes 2").await.expect("overwrite");
+        assert_eq!(
+            std::fs::read(cache.path_for("k1")).expect("read"),
+            b"png bytes 2"
+        );
+        assert_eq!(names(dir.path()), ["k1.png"]);
+
+        // The rename fails: a non-empty directory stands where the entry should go.
+        std::fs::create_dir_all(cache.path_for("k2").join("inside")).expect("mkdir");
+        assert!(cache.store("k2", b"png").await.is_err());
+        assert_eq!(names(dir.path()), ["k1.png", "k2.png"]);
     }
 }

@@ -97,7 +97,7 @@ pub async fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    std::fs::write(&args.output, &img.png)
+    crate::cache::write_durably(&args.output, &img.png)
         .with_context(|| format!("writing {}", args.output.display()))?;
     println!(
         "wrote {} ({}x{}, {}key {}, {:.1}s)",

@@ -131,7 +131,8 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// A full queue is a rate limit to wait out; a cancel (at shutdown) is worth retrying.
+/// A full queue is a rate limit to wait out; a cancel (at shutdown) is worth retrying; a
+/// request the engine refuses is invalid.
 fn engine_error(e: DiffusionError) -> GenerateError {
     match e {
         DiffusionError::QueueFull { retry_after, .. } => GenerateError::RateLimited {
@@ -139,6 +140,8 @@ fn engine_error(e: DiffusionError) -> GenerateError {
             retry_after: Some(retry_after),
         },
         DiffusionError::Cancelled => GenerateError::EngineGone,
+        // What the model's own schedule refuses (too many DDIM steps) is the request's fault.
+        DiffusionError::InvalidRequest(m) => GenerateError::InvalidRequest(m),
         other => GenerateError::Engine(other),
     }
 }

@@ -186,8 +186,9 @@ pub fn run_render_with(
     Ok(())
 }
 
-/// Writes through a temporary file in the same directory and renames it into place, so a
-/// crash never leaves a half-written rendition under the final name.
+/// Writes through a temporary file in the same directory, synced, renamed into place and the
+/// directory synced, so a crash never leaves a half-written rendition under the final name; a
+/// failed write removes its temporary file.
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -201,8 +202,26 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> 
         name.to_string_lossy(),
         std::process::id()
     ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    let written = (|| {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
+    #[cfg(unix)]
+    std::fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))?;
     Ok(())
 }
 
@@ -227,6 +246,33 @@ fn parse_background(s: &str) -> Result<Background, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The output is whole under its name with nothing beside it; a write that fails leaves
+    /// no temporary file behind.
+    #[test]
+    fn output_is_written_whole_and_a_failure_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("out.jpg");
+        write_atomically(&out, b"first").expect("write");
+        write_atomically(&out, b"second").expect("overwrite");
+        assert_eq!(std::fs::read(&out).expect("read"), b"second");
+        assert_eq!(names(dir.path()), ["out.jpg"]);
+
+        // The rename fails: a non-empty directory stands where the file should go.
+        let taken = dir.path().join("taken.jpg");
+        std::fs::create_dir_all(taken.join("inside")).expect("mkdir");
+        assert!(write_atomically(&taken, b"bytes").is_err());
+        assert_eq!(names(dir.path()), ["out.jpg", "taken.jpg"]);
+    }
 
     #[test]
     fn backgrounds_parse() {

@@ -207,3 +207,40 @@ fn derived_keys_are_stable_per_ring_and_purpose_and_change_on_rotation() {
     assert_eq!(a, reloaded.derive_key("media-links").expect("derive"));
     assert_ne!(a, ring.rotated().derive_key("media-links").expect("derive"));
 }
+
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The key file is replaced whole and owner-only; nothing else is left in its directory,
+/// even when the write fails (a temporary file would hold every key).
+#[test]
+fn write_file_replaces_the_file_and_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keyring");
+    let first = Keyring::generate();
+    first.write_file(&path).expect("write");
+    let second = first.rotated();
+    second.write_file(&path).expect("overwrite");
+    assert_eq!(names(dir.path()), ["keyring"]);
+    let reread = Keyring::load_file(&path).expect("reload");
+    assert_eq!(reread.active_id(), second.active_id());
+    assert_eq!(reread.key_ids().count(), 2);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "key file readable by others");
+    }
+
+    // The rename fails: a non-empty directory stands where the file should go.
+    let taken = dir.path().join("taken");
+    std::fs::create_dir_all(taken.join("inside")).expect("mkdir");
+    assert!(second.write_file(&taken).is_err());
+    assert_eq!(names(dir.path()), ["keyring", "taken"]);
+}

@@ -73,6 +73,7 @@ impl Sampler {
         let (timesteps, init_noise_sigma, rule) = match kind {
             SchedulerKind::Ddim => {
                 let ts = discrete_timesteps(&config, steps)?;
+                ddim_timesteps_in_range(&config, steps, &ts)?;
                 let final_ac = if config.set_alpha_to_one.unwrap_or(true) {
                     1.0
                 } else {
@@ -285,6 +286,29 @@ impl Sampler {
     }
 }
 
+/// DDIM indexes ᾱ by timestep: with "leading" spacing and a `steps_offset`, too many steps
+/// reach past the last training timestep (1000 steps, offset 1: t = 1000 of 0…999), where
+/// diffusers fails with an IndexError mid-run. Refused here instead, naming the most steps
+/// this schedule takes.
+fn ddim_timesteps_in_range(config: &SchedulerConfig, steps: usize, ts: &[i64]) -> Result<()> {
+    let n = config.num_train_timesteps;
+    if ts.iter().all(|&t| (0..n).contains(&t)) {
+        return Ok(());
+    }
+    let most = (1..steps)
+        .rev()
+        .find(|&s| {
+            discrete_timesteps(config, s).is_ok_and(|ts| ts.iter().all(|&t| (0..n).contains(&t)))
+        })
+        .unwrap_or(0);
+    Err(DiffusionError::InvalidRequest(format!(
+        "steps: {steps} DDIM steps with {} timestep spacing and steps_offset {} go past the \
+         model's {n} training timesteps; use at most {most}",
+        config.spacing(),
+        config.steps_offset
+    )))
+}
+
 /// The UNet's timestep input for a batch: float for every sampler (integer-valued where the
 /// diffusers scheduler uses integers, which the sinusoidal embedding treats identically).
 pub fn timestep_tensor(t: f64, batch: i64, device: tch::Device) -> Tensor {
@@ -334,6 +358,35 @@ mod tests {
         assert_eq!(s.timesteps().len(), 10);
         assert_eq!(s.timesteps()[0], 999.0);
         assert!(s.timesteps()[9] < 20.0);
+    }
+
+    /// SD 1.x's DDIM config ("leading", steps_offset 1): 1000 steps would sample t = 1000,
+    /// one past ᾱ's end (it panicked in `step`). Refused with the limit named; every step count
+    /// that is accepted steps through its whole schedule.
+    #[test]
+    fn ddim_refuses_steps_that_run_past_the_training_timesteps() {
+        let mut config = sd_config();
+        config.timestep_spacing = Some("leading".into());
+        let err = Sampler::new(SchedulerKind::Ddim, &config, 1000)
+            .err()
+            .expect("1000 leading steps with offset 1 must be refused");
+        let msg = err.to_string();
+        assert!(msg.contains("use at most 999"), "{msg}");
+        assert!(matches!(err, DiffusionError::InvalidRequest(_)), "{err:?}");
+
+        let x = Tensor::zeros([1, 1, 1, 1], (Kind::Float, tch::Device::Cpu));
+        for spacing in ["leading", "trailing", "linspace"] {
+            config.timestep_spacing = Some(spacing.into());
+            for steps in [1, 2, 3, 7, 333, 500, 999, 1000] {
+                let Ok(mut s) = Sampler::new(SchedulerKind::Ddim, &config, steps) else {
+                    assert!(spacing == "leading" && steps == 1000, "{spacing} {steps}");
+                    continue;
+                };
+                for i in 0..s.timesteps().len() {
+                    let _ = s.step(&x, i, &x, &mut || x.shallow_clone());
+                }
+            }
+        }
     }
 
     #[test]

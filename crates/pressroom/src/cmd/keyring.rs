@@ -1,13 +1,17 @@
 //! Token keyring commands: create a keyring, and rotate to a new active key, re-sealing every
-//! stored token (older keys stay in the file, decrypt-only), safely beside running daemons.
+//! stored token and webhook secret (older keys stay in the file, decrypt-only), safely beside
+//! running daemons.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use pressroom_crypto::Keyring;
+use pressroom_crypto::{Keyring, SealedToken};
+use pressroom_scheduler::RowSealer;
 use pressroom_scheduler::tokens::{Resealed, reseal_account};
 use pressroom_store::entity::account;
+use pressroom_store::repo::{hooks, webhook_endpoints};
 use pressroom_store::sea_orm::EntityTrait;
 
 use crate::app;
@@ -18,7 +22,8 @@ use crate::tokens::{KeyringCipher, init_keyring};
 pub enum KeyringCmd {
     /// Write a new keyring file (mode 0600) for security.keyring_file.
     Init { file: PathBuf },
-    /// Add a new active key to the configured keyring and re-seal every stored token with it.
+    /// Add a new active key to the configured keyring and re-seal every stored token and
+    /// webhook secret with it (in passes until none is left under an older key).
     Rotate,
 }
 
@@ -36,11 +41,12 @@ pub async fn run(settings: Settings, cmd: KeyringCmd) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// Adds a new active key, then re-seals every stored token with it, while daemons may be
-/// running. The file is written first: it keeps every old key, so whatever is stored opens
-/// with it at every moment, and a daemon meeting the new key id re-reads it (SIGHUP makes it
-/// seal with the new key too). Each account is re-sealed by compare-and-swap, so a token a
-/// daemon refreshes meanwhile is re-sealed, never overwritten with the stale one.
+/// Adds a new active key, then re-seals every stored token and webhook secret with it, while
+/// daemons may be running. The file is written first: it keeps every old key, so whatever is
+/// stored opens with it at every moment; a running daemon seals with the new key from its next
+/// seal on (it notices the file was replaced) and re-reads the file when it meets the new key
+/// id; SIGHUP also re-keys its media links. Each row is re-sealed by compare-and-swap, so a
+/// token a daemon refreshes meanwhile is re-sealed, never overwritten with the stale one.
 pub async fn rotate(settings: &Settings) -> anyhow::Result<()> {
     let file = settings.security.keyring_file.clone();
     anyhow::ensure!(
@@ -55,30 +61,58 @@ pub async fn rotate(settings: &Settings) -> anyhow::Result<()> {
     let cipher = KeyringCipher(new);
     let active = cipher.0.active_id().to_string();
     let store = &opened.store;
-    let mut count = 0;
-    // A second pass catches tokens a daemon still holding the old keyring refreshed (and so
-    // sealed with the old key) during the first.
-    for _pass in 0..2 {
-        let stale: Vec<account::Model> = account::Entity::find()
+    let sealer = RowSealer(&cipher);
+    // A sealed secret names its key; one in the clear is re-sealed by `reseal` anyway.
+    let stale = |stored: &str| SealedToken::decode(stored).is_ok_and(|t| t.key_id != active);
+    let mut accounts = BTreeSet::new();
+    let (mut hook_rows, mut endpoint_rows) = (0, 0);
+    // Passes until one finds nothing left under an old key: a daemon that sealed with the old
+    // key just before the file changed may write after the pass that read its row.
+    let mut clean = false;
+    for _pass in 0..MAX_PASSES {
+        let mut found = 0;
+        let stale_accounts: Vec<account::Model> = account::Entity::find()
             .all(store.conn())
             .await?
             .into_iter()
             .filter(|a| a.access_token_sealed.is_some() && a.key_id.as_deref() != Some(&active))
             .collect();
-        for acc in stale {
-            let name = acc.name.clone();
+        for acc in stale_accounts {
+            found += 1;
+            let (id, name) = (acc.id.clone(), acc.name.clone());
             if reseal_account(store, &cipher, acc)
                 .await
                 .with_context(|| format!("re-sealing the tokens of account {name}"))?
                 == Resealed::Done
             {
-                count += 1;
+                accounts.insert(id);
             }
         }
+        let h = hooks::reseal(store, &sealer, &stale)
+            .await
+            .context("re-sealing inbound hook secrets")?;
+        let e = webhook_endpoints::reseal(store, &sealer, &stale)
+            .await
+            .context("re-sealing webhook endpoint secrets")?;
+        hook_rows += h;
+        endpoint_rows += e;
+        if found + h + e == 0 {
+            clean = true;
+            break;
+        }
     }
+    anyhow::ensure!(
+        clean,
+        "rows kept changing under the re-seal after {MAX_PASSES} passes; run `pressroom keyring rotate` again"
+    );
     println!(
-        "new active key {active}; re-sealed the tokens of {count} accounts. Send SIGHUP to \
-         running daemons so they seal with the new key (they open its tokens already)."
+        "new active key {active}; re-sealed the tokens of {} accounts and the secrets of {hook_rows} \
+         inbound hooks and {endpoint_rows} webhook endpoints. Send SIGHUP to running daemons: they \
+         open and seal with the new key already, SIGHUP also re-keys their signed media links.",
+        accounts.len()
     );
     Ok(())
 }
+
+/// How many re-seal passes `rotate` makes at most before giving up.
+const MAX_PASSES: usize = 5;

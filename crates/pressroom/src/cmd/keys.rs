@@ -24,8 +24,9 @@ pub enum KeysCmd {
         #[arg(long, default_value = "cli")]
         name: String,
     },
-    /// Rotate the token keyring: a new active key, every stored token re-sealed with it in
-    /// one pass; older keys stay in the file, decrypt-only.
+    /// Rotate the token keyring (same as `keyring rotate`): a new active key, every stored
+    /// token and webhook secret re-sealed with it, in passes until none is left under an older
+    /// key; older keys stay in the file, decrypt-only.
     Rotate,
 }
 

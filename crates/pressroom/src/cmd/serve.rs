@@ -1,7 +1,7 @@
 //! `pressroom serve`: the long-running daemon — campaigns loaded from the campaigns
 //! directory, the scheduler ticking, workers running, due tokens renewed — until SIGTERM or
 //! SIGINT, then a graceful stop: no new claims, jobs in progress finish, leases are released.
-//! SIGHUP re-reads the token keyring.
+//! SIGHUP re-reads the token keyring and re-keys the signed media links derived from it.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -46,7 +46,12 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     // One cipher for the workers and the API, re-read on SIGHUP after `keyring rotate`.
     let tokens = pipeline.tokens.clone();
     let connectors = pipeline.connectors.clone();
-    reload_keyring_on_sighup(tokens.clone(), shutdown.clone());
+    let rekey = media.clone().map(|links| MediaRekey {
+        links,
+        settings: settings.clone(),
+        demo: args.demo,
+    });
+    reload_keyring_on_sighup(tokens.clone(), rekey, shutdown.clone());
     // Webhook secrets stored in the clear by an earlier version are sealed now, once.
     {
         let sealer = pressroom_scheduler::RowSealer(tokens.as_ref());
@@ -241,10 +246,7 @@ fn media_links(
     if base.is_empty() {
         return Ok(None);
     }
-    let keyring = crate::tokens::load_keyring(settings, demo)?;
-    let key = keyring
-        .derive_key("media-links")
-        .context("deriving the media link key from the keyring")?;
+    let key = media_link_key(settings, demo)?;
     info!(public_base_url = %base, "serving signed media links");
     Ok(Some(Arc::new(pressroom_api::media::MediaLinks::new(
         key,
@@ -252,6 +254,30 @@ fn media_links(
         Duration::from_secs(settings.media.link_ttl_secs),
         settings.paths.data_dir.clone(),
     ))))
+}
+
+/// The media link signing key, derived from the keyring file's active key.
+fn media_link_key(settings: &Settings, demo: bool) -> anyhow::Result<[u8; 32]> {
+    crate::tokens::load_keyring(settings, demo)?
+        .derive_key("media-links")
+        .context("deriving the media link key from the keyring")
+}
+
+/// What SIGHUP needs to re-key the signed media links after `keyring rotate`: their key is
+/// derived from the keyring's active key, so instances that share the keyring keep accepting
+/// each other's links only if they all follow it.
+struct MediaRekey {
+    links: Arc<pressroom_api::media::MediaLinks>,
+    settings: Settings,
+    demo: bool,
+}
+
+impl MediaRekey {
+    fn apply(&self) -> anyhow::Result<()> {
+        self.links.rekey(media_link_key(&self.settings, self.demo)?);
+        info!("media link key re-derived from the keyring");
+        Ok(())
+    }
 }
 
 async fn load_campaigns(settings: &Settings, store: &pressroom_store::Store) -> anyhow::Result<()> {
@@ -279,9 +305,11 @@ async fn load_campaigns(settings: &Settings, store: &pressroom_store::Store) -> 
 const TOKEN_SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 /// Re-reads the token keyring on every SIGHUP (send one after `pressroom keyring rotate`;
-/// tokens naming a key we lack also trigger a re-read on their own).
+/// tokens naming a key we lack, or a seal after the file was replaced, also trigger a re-read
+/// on their own) and re-keys the signed media links from it.
 fn reload_keyring_on_sighup(
     tokens: Arc<dyn pressroom_scheduler::TokenCipher>,
+    media: Option<MediaRekey>,
     shutdown: CancellationToken,
 ) {
     #[cfg(unix)]
@@ -304,11 +332,20 @@ fn reload_keyring_on_sighup(
                     error = format!("{e:#}"),
                     "SIGHUP: keeping the keyring in use"
                 );
+                continue;
+            }
+            if let Some(media) = &media
+                && let Err(e) = media.apply()
+            {
+                warn!(
+                    error = format!("{e:#}"),
+                    "SIGHUP: keeping the media link key in use"
+                );
             }
         }
     });
     #[cfg(not(unix))]
-    let _ = (tokens, shutdown);
+    let _ = (tokens, media, shutdown);
 }
 
 async fn wait_for_signal() {

@@ -244,3 +244,37 @@ pub async fn seal_plaintext(store: &Store, sealer: &dyn SecretSealer) -> Result<
     }
     Ok(sealed_rows)
 }
+
+/// Re-seals the secrets of every hook that `stale` names (`keyring rotate`: sealed under a
+/// key that is no longer active) or that are still in the clear. Each row is rewritten only if
+/// it still holds the value read (compare-and-swap), so secrets changed meanwhile are left to
+/// the next pass. Returns how many rows were re-sealed.
+pub async fn reseal(
+    store: &Store,
+    sealer: &dyn SecretSealer,
+    stale: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<usize> {
+    let rows = store
+        .conn()
+        .query_all_raw(store.stmt(&format!("SELECT {COLUMNS} FROM hooks"), vec![]))
+        .await?;
+    let mut resealed = 0;
+    for row in rows {
+        let hook = HookRow::from_query_result(&row, "")?;
+        if !(sealed::is_plaintext(&hook.secrets) || stale(&hook.secrets)) {
+            continue;
+        }
+        let at = at(&hook.workspace_id, &hook.id);
+        let plain = sealed::open(sealer, &hook.secrets, at)?;
+        let new = sealed::seal(sealer, &plain, at)?;
+        let done = store
+            .conn()
+            .execute_raw(store.stmt(
+                "UPDATE hooks SET secrets = $1 WHERE id = $2 AND secrets = $3",
+                vec![new.into(), hook.id.into(), hook.secrets.into()],
+            ))
+            .await?;
+        resealed += done.rows_affected() as usize;
+    }
+    Ok(resealed)
+}

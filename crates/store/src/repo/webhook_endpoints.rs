@@ -189,3 +189,33 @@ pub async fn seal_plaintext(store: &Store, sealer: &dyn SecretSealer) -> Result<
     }
     Ok(sealed_rows)
 }
+
+/// Re-seals every endpoint secret that `stale` names (`keyring rotate`: sealed under a key
+/// that is no longer active) or that is still in the clear. Each row is rewritten only if it
+/// still holds the value read (compare-and-swap), so a secret changed meanwhile is left to the
+/// next pass. Returns how many rows were re-sealed.
+pub async fn reseal(
+    store: &Store,
+    sealer: &dyn SecretSealer,
+    stale: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<usize> {
+    let rows = webhook_endpoint::Entity::find().all(store.conn()).await?;
+    let mut resealed = 0;
+    for row in rows {
+        if !(sealed::is_plaintext(&row.secret) || stale(&row.secret)) {
+            continue;
+        }
+        let at = at(&row.workspace_id, &row.id);
+        let plain = sealed::open(sealer, &row.secret, at)?;
+        let new = sealed::seal(sealer, &plain, at)?;
+        let done = store
+            .conn()
+            .execute_raw(store.stmt(
+                "UPDATE webhook_endpoints SET secret = $1 WHERE id = $2 AND secret = $3",
+                vec![new.into(), row.id.into(), row.secret.into()],
+            ))
+            .await?;
+        resealed += done.rows_affected() as usize;
+    }
+    Ok(resealed)
+}
