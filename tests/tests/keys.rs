@@ -10,7 +10,6 @@ use anyhow::{Context, bail, ensure};
 use pressroom_crypto::{Aad, Keyring};
 use pressroom_e2e::{Db, TestApp, block_on, terminate};
 use pressroom_store::entity::account;
-use pressroom_store::sea_orm::EntityTrait;
 use secrecy::ExposeSecret;
 
 /// Plaintext tokens by (account name, column).
@@ -40,7 +39,7 @@ fn sealed(row: &account::Model) -> Vec<(&'static str, &str)> {
 fn accounts(app: &TestApp) -> anyhow::Result<Vec<account::Model>> {
     block_on(async {
         let store = app.store().await?;
-        Ok(account::Entity::find().all(store.conn()).await?)
+        Ok(pressroom_store::repo::accounts::list_all(&store).await?)
     })
 }
 

@@ -8,7 +8,7 @@ use anyhow::Context;
 use pressroom_crypto::Keyring;
 use pressroom_scheduler::tokens::{Resealed, reseal_account};
 use pressroom_store::entity::account;
-use pressroom_store::sea_orm::EntityTrait;
+use pressroom_store::repo::accounts;
 
 use crate::app;
 use crate::config::Settings;
@@ -59,8 +59,7 @@ pub async fn rotate(settings: &Settings) -> anyhow::Result<()> {
     // A second pass catches tokens a daemon still holding the old keyring refreshed (and so
     // sealed with the old key) during the first.
     for _pass in 0..2 {
-        let stale: Vec<account::Model> = account::Entity::find()
-            .all(store.conn())
+        let stale: Vec<account::Model> = accounts::list_all(store)
             .await?
             .into_iter()
             .filter(|a| a.access_token_sealed.is_some() && a.key_id.as_deref() != Some(&active))
