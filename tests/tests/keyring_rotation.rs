@@ -17,7 +17,6 @@ use pressroom_connector::testkit::{Account, FakeControls};
 use pressroom_crypto::{Aad, Keyring};
 use pressroom_e2e::{Db, TestApp, terminate};
 use pressroom_store::entity::account;
-use pressroom_store::sea_orm::EntityTrait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
@@ -387,7 +386,7 @@ fn rotation_while_publishing(db: Db, scenario: Scenario) -> anyhow::Result<()> {
     // Every sealed row under the new active key, opening with the keyring as it is now.
     let rows = rt.block_on(async {
         let store = app.store().await?;
-        let rows = account::Entity::find().all(store.conn()).await?;
+        let rows = pressroom_store::repo::accounts::list_all(&store).await?;
         store.conn().clone().close().await?;
         anyhow::Ok(rows)
     })?;

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use pressroom_crypto::{Aad, Keyring};
 use pressroom_e2e::{Db, TestApp, block_on, terminate};
-use pressroom_store::entity::{account, webhook_endpoint};
+use pressroom_store::entity::account;
 use pressroom_store::repo::{campaigns, hooks, webhook_endpoints, workspaces};
-use pressroom_store::sea_orm::EntityTrait;
 use pressroom_store::sealed::{SecretAt, SecretSealer};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -42,7 +41,7 @@ fn sealed(row: &account::Model) -> Vec<(&'static str, &str)> {
 fn accounts(app: &TestApp) -> anyhow::Result<Vec<account::Model>> {
     block_on(async {
         let store = app.store().await?;
-        Ok(account::Entity::find().all(store.conn()).await?)
+        Ok(pressroom_store::repo::accounts::list_all(&store).await?)
     })
 }
 
@@ -310,10 +309,7 @@ fn keys_rotate_reseals_webhook_secrets_under_the_new_key() -> anyhow::Result<()>
             .await?
             .context("workspace acme")?;
         let hook = hooks::get(&store, &ws.id, &hook_id).await?;
-        let endpoint = webhook_endpoint::Entity::find_by_id(endpoint_id.clone())
-            .one(store.conn())
-            .await?
-            .context("the endpoint")?;
+        let endpoint = webhook_endpoints::get(store.conn(), &ws.id, &endpoint_id).await?;
         store.conn().clone().close().await?;
         anyhow::Ok((hook, endpoint))
     })?;

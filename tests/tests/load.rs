@@ -22,8 +22,8 @@ use connector_snapchat::fake::FakeSnapchat;
 use connector_webhook::fake::FakeReceiver;
 use pressroom_connector::testkit::{Account, ChaosControls, ChaosCounts, ChaosRates};
 use pressroom_e2e::{Db, TestApp, http_call, terminate};
-use pressroom_store::entity::{attempt, post, run};
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use pressroom_store::testing::schema::{attempt, post, run};
+use pressroom_store::testing::sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 

@@ -13,8 +13,6 @@ use connector_facebook::fake::FakeFacebook;
 use connector_instagram::fake::FakeInstagram;
 use pressroom_connector::testkit::{Account, ChaosControls, ChaosRates, FakeControls};
 use pressroom_e2e::{Db, TestApp, http_call, terminate};
-use pressroom_store::entity::account;
-use pressroom_store::sea_orm::EntityTrait;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -239,7 +237,7 @@ fn wait_for_posts(app: &TestApp, expected: usize, timeout: Duration) -> anyhow::
 
 async fn sealed_tokens(app: &TestApp) -> anyhow::Result<BTreeMap<String, Option<String>>> {
     let store = app.store().await?;
-    let rows = account::Entity::find().all(store.conn()).await?;
+    let rows = pressroom_store::repo::accounts::list_all(&store).await?;
     // Closed before returning, not dropped: the last SQLite connection to close removes the
     // WAL files, and a close still running in the background raced `assert_no_plaintext`
     // listing then reading them (ENOENT).
@@ -638,7 +636,7 @@ fn one_campaign_to_all_seven_connectors_with_faults() -> anyhow::Result<()> {
     use connector_tiktok::fake::FakeTikTok;
     use connector_webhook::fake::FakeReceiver;
     use pressroom_connector::testkit::{Fault, Step};
-    use pressroom_store::entity::rendition;
+    use pressroom_store::repo::assets;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -826,8 +824,9 @@ failures = [{{ phase = "prepare", kind = "rejected", times = 1 }}]
         let preset = pressroom_media::preset(preset_name)
             .with_context(|| format!("unknown preset {preset_name}"))?;
         let id = p["rendition_id"].as_str().unwrap_or_default().to_string();
+        let ws = p["workspace_id"].as_str().unwrap_or_default();
         let r = rt
-            .block_on(rendition::Entity::find_by_id(id).one(store.conn()))?
+            .block_on(assets::get_rendition(store.conn(), ws, &id))
             .context("the post's rendition")?;
         ensure!(
             r.preset == preset_name

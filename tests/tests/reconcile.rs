@@ -108,7 +108,7 @@ fn signal(child: &std::process::Child, signal: &str) -> anyhow::Result<()> {
 
 /// Waits until an attempt is in `committing` (the platform call has begun).
 fn wait_for_committing(app: &TestApp, timeout: Duration) -> anyhow::Result<()> {
-    use pressroom_store::sea_orm::{ConnectionTrait, Statement};
+    use pressroom_store::testing::sea_orm::{ConnectionTrait, Statement};
     let deadline = Instant::now() + timeout;
     pressroom_e2e::block_on(async {
         let store = app.store().await?;

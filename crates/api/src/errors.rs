@@ -256,12 +256,6 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<pressroom_store::sea_orm::DbErr> for ApiError {
-    fn from(e: pressroom_store::sea_orm::DbErr) -> Self {
-        StoreError::from(e).into()
-    }
-}
-
 #[derive(Serialize)]
 struct Problem<'a> {
     #[serde(rename = "type")]

@@ -10,7 +10,7 @@ use pressroom_core::campaign::{CampaignSpec, parse_campaign};
 use pressroom_core::schedule::{FireDecision, Schedule, fire_key, plan_fires};
 use pressroom_store::entity::campaign;
 use pressroom_store::repo::{campaigns, runs};
-use pressroom_store::{NewJob, Queue, Store};
+use pressroom_store::{NewJob, Queue, Store, Tx};
 use tracing::{info, warn};
 
 use crate::Clock;
@@ -135,9 +135,9 @@ async fn fire_campaign(
     Ok(report)
 }
 
-async fn enqueue_generate<C: sea_orm_conn::ConnectionTrait>(
+async fn enqueue_generate(
     queue: &Queue,
-    conn: &C,
+    conn: &Tx,
     workspace_id: &str,
     run_id: &str,
 ) -> anyhow::Result<()> {
@@ -190,9 +190,4 @@ pub async fn trigger_now(
     }
     tx.commit().await?;
     Ok(inserted)
-}
-
-/// Re-exported so callers name one connection trait.
-mod sea_orm_conn {
-    pub use pressroom_store::sea_orm::ConnectionTrait;
 }

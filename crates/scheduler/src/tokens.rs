@@ -5,12 +5,8 @@ use pressroom_connector::Credentials;
 use pressroom_store::entity::account;
 use pressroom_store::repo::accounts::TokenSwap;
 use pressroom_store::repo::{accounts, audit};
-use pressroom_store::sea_orm::sea_query::Expr;
-use pressroom_store::sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement,
-};
 use pressroom_store::sealed::{SecretAt, SecretSealer};
-use pressroom_store::{Backend, Store, Tx};
+use pressroom_store::{Store, StoreError, Tx};
 use secrecy::SecretString;
 
 /// Where a sealed token lives; bound into the AEAD so a sealed value copied to another row,
@@ -184,15 +180,7 @@ pub async fn store_refreshed(
     )
     .await?;
     if merged.extra != stored.extra {
-        account::Entity::update_many()
-            .col_expr(
-                account::Column::Extra,
-                Expr::value(merged.extra.to_string()),
-            )
-            .filter(account::Column::Id.eq(account.id.as_str()))
-            .filter(account::Column::WorkspaceId.eq(account.workspace_id.as_str()))
-            .exec(&tx)
-            .await?;
+        accounts::set_extra(&tx, &account.workspace_id, &account.id, &merged.extra).await?;
     }
     tx.commit().await?;
     Ok(merged)
@@ -202,24 +190,12 @@ pub async fn store_refreshed(
 /// PostgreSQL database refresh an account one at a time: with rotating refresh tokens a second,
 /// concurrent refresh would present a token the first just killed (`invalid_grant`) and park
 /// the account. On SQLite (one instance) the caller's in-process lock is enough. Released when
-/// dropped (the transaction that holds the advisory lock ends).
-pub struct RefreshLock {
-    _tx: Option<Tx>,
-}
+/// dropped.
+pub type RefreshLock = accounts::RefreshLock;
 
 /// Takes the account's refresh lock; re-read the account after this returns.
 pub async fn lock_refresh(store: &Store, account_id: &str) -> anyhow::Result<RefreshLock> {
-    if store.backend() != Backend::Postgres {
-        return Ok(RefreshLock { _tx: None });
-    }
-    let tx = store.begin().await?;
-    tx.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-        [format!("pressroom.refresh:{account_id}").into()],
-    ))
-    .await?;
-    Ok(RefreshLock { _tx: Some(tx) })
+    Ok(accounts::lock_refresh(store, account_id).await?)
 }
 
 /// What [`reseal_account`] did.
@@ -269,12 +245,10 @@ pub async fn reseal_account(
         if accounts::swap_tokens(store, store.conn(), now, &row.id, swap).await? {
             return Ok(Resealed::Done);
         }
-        match account::Entity::find_by_id(row.id.clone())
-            .one(store.conn())
-            .await?
-        {
-            Some(fresh) => row = fresh,
-            None => return Ok(Resealed::Nothing),
+        match accounts::get(store.conn(), &row.workspace_id, &row.id).await {
+            Ok(fresh) => row = fresh,
+            Err(StoreError::NotFound { .. }) => return Ok(Resealed::Nothing),
+            Err(e) => return Err(e.into()),
         }
     }
     anyhow::bail!(

@@ -330,7 +330,6 @@ mod tests {
 
     use pressroom_connector::Registry;
     use pressroom_core::RetryPolicy;
-    use pressroom_store::sea_orm::{ConnAcquireErr, DbErr};
     use pressroom_store::{NewJob, Store};
 
     use super::*;
@@ -395,9 +394,7 @@ mod tests {
             let job = claimed.pop().expect("the job is claimable again");
             assert_eq!(job.attempt, 1);
             // What a handler's `?` makes of a pool that timed out.
-            let outage = JobError::from(StoreError::Db(DbErr::ConnectionAcquire(
-                ConnAcquireErr::Timeout,
-            )));
+            let outage = JobError::from(pressroom_store::testing::pool_timed_out());
             assert!(matches!(outage, JobError::Unavailable(_)), "{outage:?}");
             record(&p, &c, &job, Err(outage), &mut backoff).await;
             let listed = p

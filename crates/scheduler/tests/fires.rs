@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use pressroom_scheduler::{ManualClock, fire_due};
 use pressroom_store::repo::{campaigns, runs, workspaces};
-use pressroom_store::sea_orm::{ConnectionTrait, Statement};
+use pressroom_store::testing::sea_orm::{ConnectionTrait, Statement};
 use pressroom_store::{Queue, Store};
 
 mod common;

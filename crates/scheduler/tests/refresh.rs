@@ -17,7 +17,7 @@ use pressroom_core::{JobKind, RetryPolicy};
 use pressroom_scheduler::{NewAccount, Pipeline, TokenCipher, TokenSlot, save_account};
 use pressroom_store::entity::account;
 use pressroom_store::repo::{accounts, assets, campaigns, posts, runs, workspaces};
-use pressroom_store::sea_orm::ConnectionTrait;
+use pressroom_store::testing::sea_orm::ConnectionTrait;
 use pressroom_store::{NewJob, Queue, Store};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -378,7 +378,7 @@ fn secret(s: &Option<SecretString>) -> Option<&str> {
 async fn published_posts(store: &Store) -> i64 {
     let row = store
         .conn()
-        .query_one_raw(pressroom_store::sea_orm::Statement::from_string(
+        .query_one_raw(pressroom_store::testing::sea_orm::Statement::from_string(
             store.conn().get_database_backend(),
             "SELECT COUNT(*) AS n FROM posts WHERE state = 'published'",
         ))

@@ -1,15 +1,18 @@
 //! Pressroom's storage: sea-orm over SQLite (embedded default) or PostgreSQL (several
 //! instances). Every repository call takes the workspace id, and the durable job queue lives
 //! here so work is enqueued in the same transaction as the data that needs it.
+//!
+//! sea-orm is private to this crate: repositories own every query, paging and lock, and
+//! callers get rows back as plain data ([`entity`]). `tests/store/boundary.rs` keeps it so.
 
-pub mod entity;
 mod error;
 pub mod files;
 mod instance_lock;
-pub mod page;
+mod page;
 pub mod queue;
 pub mod repo;
 pub mod retention;
+mod schema;
 pub mod sealed;
 mod store;
 #[cfg(feature = "testing")]
@@ -18,11 +21,35 @@ mod url;
 
 pub use error::StoreError;
 pub use instance_lock::InstanceLock;
+pub use page::Paging;
 pub use queue::{ClaimedJob, NewJob, Queue};
-/// Re-exported so callers use the same sea-orm as the store.
-pub use sea_orm;
 pub use store::{Backend, Store, Tx};
 pub use url::redact_url;
 
 /// Result alias for store calls.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The rows repositories return, one module per table: plain data. The sea-orm entities and
+/// columns behind them stay private, so only repositories build queries.
+pub mod entity {
+    macro_rules! models {
+        ($($table:ident),* $(,)?) => {$(
+            pub mod $table {
+                pub use crate::schema::$table::Model;
+            }
+        )*};
+    }
+    models!(
+        account,
+        asset,
+        attempt,
+        audit,
+        campaign,
+        job,
+        post,
+        rendition,
+        run,
+        webhook_endpoint,
+        workspace,
+    );
+}

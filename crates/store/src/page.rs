@@ -8,12 +8,43 @@
 
 use sea_orm::sea_query::{SelectStatement, SqliteQueryBuilder};
 use sea_orm::{
-    ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable, ModelTrait, QueryOrder,
-    QuerySelect, QueryTrait, Select, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable, ModelTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
 };
 use serde::de::DeserializeOwned;
 
 use crate::{Backend, Result, Store, StoreError};
+
+/// Which page of a listing: the rows whose id is below `after` (the last id of the previous
+/// page; none for the first page), newest first, at most `limit` of them.
+#[derive(Clone, Copy, Debug)]
+pub struct Paging<'a> {
+    pub after: Option<&'a str>,
+    pub limit: u64,
+}
+
+impl<'a> Paging<'a> {
+    pub fn new(after: Option<&'a str>, limit: u64) -> Self {
+        Self { after, limit }
+    }
+}
+
+/// The page `paging` names of `select`, newest first ([`newest_first`]).
+pub(crate) async fn newest_page<E>(
+    store: &Store,
+    mut select: Select<E>,
+    id: E::Column,
+    paging: Paging<'_>,
+) -> Result<Vec<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: DeserializeOwned,
+{
+    if let Some(after) = paging.after {
+        select = select.filter(id.lt(after));
+    }
+    newest_first(store, select, id, paging.limit).await
+}
 
 /// Up to `limit` rows of `select` ordered by `id` descending (ids are UUIDv7, so newest
 /// first). The rows are exactly those `select.order_by_desc(id).limit(limit).all()` returns;
@@ -82,7 +113,7 @@ fn as_one_json_row<E: EntityTrait>(page: SelectStatement) -> Statement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entity::run;
+    use crate::schema::run;
 
     #[test]
     fn the_page_is_aggregated_into_one_json_array() {

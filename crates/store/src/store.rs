@@ -5,7 +5,8 @@ use std::time::Duration;
 use pressroom_migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    DbErr, ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 
 use crate::{Result, StoreError};
@@ -18,8 +19,51 @@ pub enum Backend {
 }
 
 /// A write transaction (IMMEDIATE on SQLite, so it takes the write lock up front and waits on
-/// the busy timeout instead of failing half-way).
-pub type Tx = DatabaseTransaction;
+/// the busy timeout instead of failing half-way). Pass `&tx` to repository calls; dropping it
+/// without [`Tx::commit`] rolls back. A type of the store's own, so that committing fails
+/// with a [`StoreError`] and callers never name sea-orm.
+#[derive(Debug)]
+pub struct Tx(DatabaseTransaction);
+
+impl Tx {
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.0.commit().await?)
+    }
+
+    /// Rolls the transaction back (dropping it does the same, without waiting).
+    pub async fn rollback(self) -> Result<()> {
+        Ok(self.0.rollback().await?)
+    }
+}
+
+/// Repositories run their queries on `&Tx` as on the pool.
+#[async_trait::async_trait]
+impl ConnectionTrait for Tx {
+    fn get_database_backend(&self) -> DbBackend {
+        self.0.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.0.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.0.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.0.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.0.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.0.support_returning()
+    }
+}
 
 /// The database handle shared by every repository.
 #[derive(Clone, Debug)]
@@ -107,7 +151,7 @@ impl Store {
                 .then_some(SqliteTransactionMode::Immediate),
             ..Default::default()
         };
-        Ok(self.db.begin_with_options(options).await?)
+        Ok(Tx(self.db.begin_with_options(options).await?))
     }
 
     /// The SQL expression for "now" in epoch milliseconds: the database decides what time it

@@ -117,6 +117,24 @@ impl TempPgDatabase {
     }
 }
 
+/// The store's sea-orm and its entities, for tests that check what no repository reads back
+/// (raw SQL, whole tables across workspaces). Test code only: everything else goes through
+/// the repositories.
+pub use sea_orm;
+
+pub use crate::page::newest_first;
+
+/// The store's sea-orm entities, one module per table.
+pub mod schema {
+    pub use crate::schema::*;
+}
+
+/// What a repository call returns when the pool could not hand out a connection in time (the
+/// database is out of reach).
+pub fn pool_timed_out() -> crate::StoreError {
+    crate::StoreError::Db(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))
+}
+
 /// A database name no other test process or test uses. PostgreSQL keeps only 63 bytes of a
 /// name, so the label is cut to fit and the unique part (process id, random tail) survives.
 fn unique_name(prefix: &str, label: &str) -> String {

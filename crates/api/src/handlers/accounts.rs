@@ -4,9 +4,9 @@ use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
+use pressroom_store::Paging;
 use pressroom_store::entity::account;
 use pressroom_store::repo::{accounts, audit};
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use serde_json::json;
 
@@ -52,15 +52,9 @@ pub async fn list(
 ) -> ApiResult<Json<Page<AccountView>>> {
     let q = query(q)?;
     let limit = q.limit()?;
-    let mut find =
-        account::Entity::find().filter(account::Column::WorkspaceId.eq(ctx.workspace()?));
-    if let Some(after) = q.after()? {
-        find = find.filter(account::Column::Id.lt(after));
-    }
-    let rows = find
-        .order_by_desc(account::Column::Id)
-        .limit(limit + 1)
-        .all(state.store.conn())
+    let ws = ctx.workspace()?;
+    let after = q.after()?;
+    let rows = accounts::page(&state.store, ws, Paging::new(after.as_deref(), limit + 1))
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(

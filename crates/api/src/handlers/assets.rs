@@ -9,9 +9,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use pressroom_store::entity::{asset, rendition, run};
+use pressroom_store::Paging;
+use pressroom_store::entity::asset;
 use pressroom_store::repo::assets;
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use crate::ApiState;
@@ -75,17 +75,15 @@ pub async fn list(
 ) -> ApiResult<Json<Page<AssetView>>> {
     let f = query(q)?;
     let ws = ctx.workspace()?;
-    let mut find = asset::Entity::find().filter(asset::Column::WorkspaceId.eq(ws));
-    if let Some(run_id) = &f.run_id {
-        find = find.filter(asset::Column::Id.is_in(assets_of_run(&state, ws, run_id).await?));
-    }
-    if let Some(after) = f.page.after()? {
-        find = find.filter(asset::Column::Id.lt(after));
-    }
+    let after = f.page.after()?;
     let limit = f.page.limit()?;
-    let rows =
-        pressroom_store::page::newest_first(&state.store, find, asset::Column::Id, limit + 1)
-            .await?;
+    let rows = assets::page(
+        &state.store,
+        ws,
+        f.run_id.as_deref(),
+        Paging::new(after.as_deref(), limit + 1),
+    )
+    .await?;
     let page = Page::from_rows(rows, limit, |a| &a.id);
     let mut data = Vec::with_capacity(page.data.len());
     for a in page.data {
@@ -95,33 +93,6 @@ pub async fn list(
         data,
         next_cursor: page.next_cursor,
     }))
-}
-
-/// The asset a run generated (or reused) and those its renditions came from.
-async fn assets_of_run(state: &ApiState, ws: &str, run_id: &str) -> ApiResult<Vec<String>> {
-    let conn = state.store.conn();
-    let mut ids: Vec<String> = run::Entity::find()
-        .filter(run::Column::WorkspaceId.eq(ws))
-        .filter(run::Column::Id.eq(run_id))
-        .all(conn)
-        .await
-        .map_err(ApiError::from)?
-        .into_iter()
-        .filter_map(|r| r.asset_id)
-        .collect();
-    ids.extend(
-        rendition::Entity::find()
-            .filter(rendition::Column::WorkspaceId.eq(ws))
-            .filter(rendition::Column::RunId.eq(run_id))
-            .all(conn)
-            .await
-            .map_err(ApiError::from)?
-            .into_iter()
-            .map(|r| r.asset_id),
-    );
-    ids.sort_unstable();
-    ids.dedup();
-    Ok(ids)
 }
 
 pub async fn get_one(

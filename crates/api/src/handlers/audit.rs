@@ -3,8 +3,8 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
-use pressroom_store::entity::audit;
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use pressroom_store::Paging;
+use pressroom_store::repo::audit;
 use serde::Serialize;
 
 use crate::ApiState;
@@ -31,13 +31,9 @@ pub async fn list(
 ) -> ApiResult<Json<Page<AuditView>>> {
     let q = query(q)?;
     let limit = q.limit()?;
-    let mut find = audit::Entity::find().filter(audit::Column::WorkspaceId.eq(ctx.workspace()?));
-    if let Some(after) = q.after()? {
-        find = find.filter(audit::Column::Id.lt(after));
-    }
-    let rows =
-        pressroom_store::page::newest_first(&state.store, find, audit::Column::Id, limit + 1)
-            .await?;
+    let ws = ctx.workspace()?;
+    let after = q.after()?;
+    let rows = audit::page(&state.store, ws, Paging::new(after.as_deref(), limit + 1)).await?;
     Ok(Json(Page::from_rows(rows, limit, |a| &a.id).map(|a| {
         AuditView {
             detail: stored_json(&a.detail),

@@ -11,9 +11,9 @@ use axum::{Extension, Json};
 use pressroom_core::campaign::{
     BACKENDS, CampaignSpec, SpecIssue, ValidationContext, parse_campaign, validate_references,
 };
-use pressroom_store::entity::{campaign, run, workspace};
-use pressroom_store::repo::{accounts, audit, campaign_delete, campaigns};
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use pressroom_store::Paging;
+use pressroom_store::entity::campaign;
+use pressroom_store::repo::{accounts, audit, campaign_delete, campaigns, runs, workspaces};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -58,15 +58,9 @@ pub async fn list(
 ) -> ApiResult<Json<Page<CampaignView>>> {
     let q = query(q)?;
     let limit = q.limit()?;
-    let mut find = campaign::Entity::find()
-        .filter(campaign::Column::WorkspaceId.eq(ctx.workspace()?))
-        .filter(campaign::Column::DeletedAt.is_null());
-    if let Some(after) = q.after()? {
-        find = find.filter(campaign::Column::Id.lt(after));
-    }
-    let rows =
-        pressroom_store::page::newest_first(&state.store, find, campaign::Column::Id, limit + 1)
-            .await?;
+    let ws = ctx.workspace()?;
+    let after = q.after()?;
+    let rows = campaigns::page(&state.store, ws, Paging::new(after.as_deref(), limit + 1)).await?;
     Ok(Json(
         Page::from_rows(rows, limit, |c| &c.id).map(CampaignView::from),
     ))
@@ -157,8 +151,7 @@ async fn check(
             return Ok(Err(issues));
         }
     };
-    let ws = workspace::Entity::find_by_id(ws_id.to_string())
-        .one(state.store.conn())
+    let ws = workspaces::get(&state.store, ws_id)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("workspace"))?;
@@ -391,13 +384,8 @@ pub(crate) async fn fire(
             created: true,
         });
     }
-    let existing = run::Entity::find()
-        .filter(run::Column::WorkspaceId.eq(row.workspace_id.as_str()))
-        .filter(run::Column::CampaignId.eq(row.id.as_str()))
-        .filter(run::Column::FireKey.eq(fire_key))
-        .one(state.store.conn())
-        .await
-        .map_err(ApiError::from)?
+    let existing = runs::by_fire_key(state.store.conn(), &row.workspace_id, &row.id, fire_key)
+        .await?
         .ok_or_else(|| ApiError::new(Code::Conflict, "the fire key's run vanished"))?;
     Ok(Triggered {
         run_id: existing.id,

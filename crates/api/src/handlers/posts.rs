@@ -5,10 +5,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
 use pressroom_core::{JobKind, PostState};
-use pressroom_store::NewJob;
 use pressroom_store::entity::{attempt, post};
 use pressroom_store::repo::{audit, posts};
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use pressroom_store::{NewJob, Paging};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -39,10 +38,7 @@ pub async fn list(
     q: Result<Query<PostFilter>, QueryRejection>,
 ) -> ApiResult<Json<Page<post::Model>>> {
     let f = query(q)?;
-    let mut find = post::Entity::find().filter(post::Column::WorkspaceId.eq(ctx.workspace()?));
-    if let Some(r) = &f.run_id {
-        find = find.filter(post::Column::RunId.eq(r.as_str()));
-    }
+    let ws = ctx.workspace()?;
     if let Some(s) = &f.state {
         // An unknown state would silently list nothing: say so instead.
         if !PostState::ALL.iter().any(|k| k.as_str() == s) {
@@ -50,14 +46,17 @@ pub async fn list(
                 "state: unknown post state {s:?}"
             )));
         }
-        find = find.filter(post::Column::State.eq(s.as_str()));
     }
-    if let Some(after) = f.page.after()? {
-        find = find.filter(post::Column::Id.lt(after));
-    }
+    let after = f.page.after()?;
     let limit = f.page.limit()?;
-    let rows = pressroom_store::page::newest_first(&state.store, find, post::Column::Id, limit + 1)
-        .await?;
+    let rows = posts::page(
+        &state.store,
+        ws,
+        f.run_id.as_deref(),
+        f.state.as_deref(),
+        Paging::new(after.as_deref(), limit + 1),
+    )
+    .await?;
     Ok(Json(Page::from_rows(rows, limit, |p| &p.id)))
 }
 

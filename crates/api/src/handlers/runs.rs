@@ -4,9 +4,9 @@ use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
+use pressroom_store::Paging;
 use pressroom_store::entity::run;
 use pressroom_store::repo::runs;
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use crate::ApiState;
@@ -65,24 +65,24 @@ pub async fn list(
     q: Result<Query<RunFilter>, QueryRejection>,
 ) -> ApiResult<Json<Page<RunView>>> {
     let f = query(q)?;
-    let mut find = run::Entity::find().filter(run::Column::WorkspaceId.eq(ctx.workspace()?));
-    if let Some(c) = &f.campaign_id {
-        find = find.filter(run::Column::CampaignId.eq(c.as_str()));
-    }
+    let ws = ctx.workspace()?;
     if let Some(s) = &f.state {
         // An unknown state would silently list nothing: say so instead.
         use pressroom_store::repo::runs::state::{FAILED, GENERATED, MISSED, QUEUED};
         if ![QUEUED, GENERATED, FAILED, MISSED].contains(&s.as_str()) {
             return Err(ApiError::invalid(format!("state: unknown run state {s:?}")));
         }
-        find = find.filter(run::Column::State.eq(s.as_str()));
     }
-    if let Some(after) = f.page.after()? {
-        find = find.filter(run::Column::Id.lt(after));
-    }
+    let after = f.page.after()?;
     let limit = f.page.limit()?;
-    let rows =
-        pressroom_store::page::newest_first(&state.store, find, run::Column::Id, limit + 1).await?;
+    let rows = runs::page(
+        &state.store,
+        ws,
+        f.campaign_id.as_deref(),
+        f.state.as_deref(),
+        Paging::new(after.as_deref(), limit + 1),
+    )
+    .await?;
     Ok(Json(
         Page::from_rows(rows, limit, |r| &r.id).map(RunView::from),
     ))

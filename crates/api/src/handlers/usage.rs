@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
-use pressroom_store::entity::{asset, post};
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use pressroom_store::repo::{assets, posts};
 use serde::{Deserialize, Serialize};
 
 use crate::ApiState;
@@ -71,30 +70,13 @@ pub async fn get(
             )
         })
         .collect();
-    let images: Vec<i64> = asset::Entity::find()
-        .select_only()
-        .column(asset::Column::CreatedAt)
-        .filter(asset::Column::WorkspaceId.eq(ws))
-        .filter(asset::Column::CreatedAt.gte(first_day))
-        .into_tuple()
-        .all(state.store.conn())
-        .await
-        .map_err(ApiError::from)?;
+    let images = assets::created_since(&state.store, ws, first_day).await?;
     for t in images {
         if let Some(d) = by_day.get_mut(&day_of(t)) {
             d.images_generated += 1;
         }
     }
-    let published: Vec<i64> = post::Entity::find()
-        .select_only()
-        .column(post::Column::UpdatedAt)
-        .filter(post::Column::WorkspaceId.eq(ws))
-        .filter(post::Column::State.eq("published"))
-        .filter(post::Column::UpdatedAt.gte(first_day))
-        .into_tuple()
-        .all(state.store.conn())
-        .await
-        .map_err(ApiError::from)?;
+    let published = posts::published_since(&state.store, ws, first_day).await?;
     for t in published {
         if let Some(d) = by_day.get_mut(&day_of(t)) {
             d.posts_published += 1;

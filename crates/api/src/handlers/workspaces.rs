@@ -4,9 +4,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use pressroom_store::Paging;
 use pressroom_store::entity::workspace;
 use pressroom_store::repo::{audit, workspaces};
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 
 use crate::ApiState;
@@ -30,8 +30,7 @@ pub async fn current(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
 ) -> ApiResult<Json<workspace::Model>> {
-    let ws = workspace::Entity::find_by_id(ctx.workspace()?.to_string())
-        .one(state.store.conn())
+    let ws = workspaces::get(&state.store, ctx.workspace()?)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("workspace"))?;
@@ -44,13 +43,8 @@ pub async fn list(
 ) -> ApiResult<Json<Page<workspace::Model>>> {
     let q = query(q)?;
     let limit = q.limit()?;
-    let mut find = workspace::Entity::find();
-    if let Some(after) = q.after()? {
-        find = find.filter(workspace::Column::Id.lt(after));
-    }
-    let rows =
-        pressroom_store::page::newest_first(&state.store, find, workspace::Column::Id, limit + 1)
-            .await?;
+    let after = q.after()?;
+    let rows = workspaces::page(&state.store, Paging::new(after.as_deref(), limit + 1)).await?;
     Ok(Json(Page::from_rows(rows, limit, |w| &w.id)))
 }
 
@@ -121,8 +115,7 @@ pub async fn erase(
 ) -> ApiResult<Json<serde_json::Value>> {
     let input: EraseRequest = json_body(&body)?;
     let ws_id = ctx.workspace()?;
-    let ws = workspace::Entity::find_by_id(ws_id.to_string())
-        .one(state.store.conn())
+    let ws = workspaces::get(&state.store, ws_id)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("workspace"))?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use pressroom_api::handlers::keys::mint_key;
 use pressroom_api::{ApiState, Role};
 use pressroom_store::repo::workspaces;
-use pressroom_store::sea_orm::{ConnectionTrait, Statement};
+use pressroom_store::testing::sea_orm::{ConnectionTrait, Statement};
 use pressroom_store::{Backend, Queue, Store};
 use tokio_util::sync::CancellationToken;
 

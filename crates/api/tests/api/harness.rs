@@ -12,8 +12,8 @@ use pressroom_api::handlers::keys::mint_key;
 use pressroom_api::{ApiState, RateLimit, Role};
 use pressroom_generate::{GenerateError, GeneratedImage, GenerationRequest, Generator, ProgressFn};
 use pressroom_store::repo::{accounts, assets, campaigns, hooks, posts, workspaces};
-use pressroom_store::sea_orm::{ConnectionTrait, Statement};
 use pressroom_store::testing::TempPgDatabase;
+use pressroom_store::testing::sea_orm::{ConnectionTrait, Statement};
 use pressroom_store::{Backend, Queue, Store};
 use tokio_util::sync::CancellationToken;
 

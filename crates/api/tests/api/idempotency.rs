@@ -4,7 +4,7 @@
 
 use pressroom_api::Role;
 use pressroom_store::repo::idempotency;
-use pressroom_store::sea_orm::{ConnectionTrait, Statement};
+use pressroom_store::testing::sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

@@ -12,9 +12,8 @@ use pressroom_connector::{Credentials, Registry};
 use pressroom_core::{JobKind, RetryPolicy};
 use pressroom_generate::Generator;
 use pressroom_scheduler::{NewAccount, Pipeline, WorkerConfig, run_workers, save_account};
-use pressroom_store::entity::{campaign, post};
-use pressroom_store::repo::campaigns;
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use pressroom_store::entity::campaign;
+use pressroom_store::repo::{campaigns, posts};
 
 use tokio_util::sync::CancellationToken;
 
@@ -135,10 +134,7 @@ where
 pub async fn wait_published(app: &TestApp, workspace_id: &str, want: usize) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let published = post::Entity::find()
-            .filter(post::Column::WorkspaceId.eq(workspace_id))
-            .filter(post::Column::State.eq("published"))
-            .all(app.store.conn())
+        let published = posts::published_since(&app.store, workspace_id, 0)
             .await?
             .len();
         if published >= want {

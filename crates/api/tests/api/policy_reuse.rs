@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use connector_sandbox::SandboxConfig;
 use pressroom_generate::{BlockedTerm, PolicyGenerator, PromptPolicy};
-use pressroom_store::entity::{post, run};
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use pressroom_store::Paging;
+use pressroom_store::repo::{posts, runs};
 
 use crate::harness::{FakeGenerator, TestApp};
 use crate::pipeline_fixture::{SandboxWorld, sandbox_world, wait_published, with_workers};
@@ -64,10 +64,7 @@ pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(app: TestApp) -> 
         let run_id = trigger("after").await?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let row = run::Entity::find_by_id(run_id.as_str())
-                .one(app.store.conn())
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("run {run_id} vanished"))?;
+            let row = runs::get(app.store.conn(), &ws, &run_id).await?;
             if row.state == "failed" {
                 blocked_run = Some(row);
                 return Ok(());
@@ -89,10 +86,7 @@ pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(app: TestApp) -> 
         "the run's error does not give the policy's reason: {error:?}"
     );
     anyhow::ensure!(row.asset_id.is_none(), "the blocked run got an asset");
-    let posts = post::Entity::find()
-        .filter(post::Column::WorkspaceId.eq(ws.as_str()))
-        .all(app.store.conn())
-        .await?;
+    let posts = posts::page(&app.store, &ws, None, None, Paging::new(None, 1000)).await?;
     anyhow::ensure!(
         posts.len() == 1 && posts.iter().all(|p| p.run_id != row.id),
         "the blocked run made posts: {posts:?}"

@@ -19,7 +19,7 @@ use pressroom_core::{JobKind, JobState, RetryPolicy};
 use pressroom_scheduler::{OutboundConfig, Pipeline, WorkerConfig, run_workers};
 use pressroom_store::NewJob;
 use pressroom_store::repo::{accounts, posts};
-use pressroom_store::sea_orm::{ConnectionTrait, Statement};
+use pressroom_store::testing::sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;

@@ -11,8 +11,7 @@ use pressroom_crypto::{Keyring, SealedToken};
 use pressroom_scheduler::RowSealer;
 use pressroom_scheduler::tokens::{Resealed, reseal_account};
 use pressroom_store::entity::account;
-use pressroom_store::repo::{hooks, webhook_endpoints};
-use pressroom_store::sea_orm::EntityTrait;
+use pressroom_store::repo::{accounts as account_rows, hooks, webhook_endpoints};
 
 use crate::app;
 use crate::config::Settings;
@@ -71,8 +70,7 @@ pub async fn rotate(settings: &Settings) -> anyhow::Result<()> {
     let mut clean = false;
     for _pass in 0..MAX_PASSES {
         let mut found = 0;
-        let stale_accounts: Vec<account::Model> = account::Entity::find()
-            .all(store.conn())
+        let stale_accounts: Vec<account::Model> = account_rows::list_all(store)
             .await?
             .into_iter()
             .filter(|a| a.access_token_sealed.is_some() && a.key_id.as_deref() != Some(&active))

@@ -5,8 +5,7 @@
 use pressroom_core::{JobKind, PostEvent, PostState};
 use pressroom_store::entity::post;
 use pressroom_store::repo::webhook_endpoints;
-use pressroom_store::sea_orm::ConnectionTrait;
-use pressroom_store::{ClaimedJob, NewJob, StoreError};
+use pressroom_store::{ClaimedJob, NewJob, StoreError, Tx};
 use serde_json::json;
 use tracing::debug;
 
@@ -24,9 +23,9 @@ pub(super) struct Outcome<'a> {
 /// the event `state` announces. The event id comes from the publish job, which settles its
 /// post once, so a replayed job cannot announce the same event twice (the unique key makes the
 /// insert a no-op); a later retry of the post is a new job and a new event.
-pub(super) async fn announce<C: ConnectionTrait>(
+pub(super) async fn announce(
     p: &Pipeline,
-    conn: &C,
+    conn: &Tx,
     job: &ClaimedJob,
     post: &post::Model,
     state: PostState,

@@ -158,12 +158,6 @@ impl From<StoreError> for JobError {
     }
 }
 
-impl From<pressroom_store::sea_orm::DbErr> for JobError {
-    fn from(e: pressroom_store::sea_orm::DbErr) -> Self {
-        StoreError::from(e).into()
-    }
-}
-
 /// Writes an asset or rendition file atomically and durably before its row is written
 /// (see [`pressroom_store::files`]).
 pub(crate) async fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {

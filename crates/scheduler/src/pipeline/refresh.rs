@@ -7,9 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pressroom_store::entity::account;
 use pressroom_store::repo::accounts;
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -31,11 +29,7 @@ impl Pipeline {
     /// Refreshes every active account whose token is due on its connector.
     pub async fn refresh_due_tokens(&self) -> Result<RefreshSweep, pressroom_store::StoreError> {
         let now = self.store.now_ms().await?;
-        let rows = account::Entity::find()
-            .filter(account::Column::State.eq(accounts::state::ACTIVE))
-            .filter(account::Column::ExpiresAt.is_not_null())
-            .all(self.store.conn())
-            .await?;
+        let rows = accounts::active_expiring(&self.store).await?;
         let mut sweep = RefreshSweep::default();
         for acc in rows {
             let Some(connector) = self.connectors.get(&acc.platform) else {

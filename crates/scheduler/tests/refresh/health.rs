@@ -143,7 +143,7 @@ async fn run_publish_jobs_once(p: &Pipeline) {
 async fn post_states(store: &Store) -> Vec<(String, Option<String>)> {
     let rows = store
         .conn()
-        .query_all_raw(pressroom_store::sea_orm::Statement::from_string(
+        .query_all_raw(pressroom_store::testing::sea_orm::Statement::from_string(
             store.conn().get_database_backend(),
             "SELECT state, error FROM posts ORDER BY id",
         ))
@@ -162,7 +162,7 @@ async fn post_states(store: &Store) -> Vec<(String, Option<String>)> {
 async fn waiting_jobs(store: &Store) -> i64 {
     let row = store
         .conn()
-        .query_one_raw(pressroom_store::sea_orm::Statement::from_string(
+        .query_one_raw(pressroom_store::testing::sea_orm::Statement::from_string(
             store.conn().get_database_backend(),
             "SELECT COUNT(*) AS n FROM jobs WHERE kind = 'publish' AND state <> 'completed'",
         ))

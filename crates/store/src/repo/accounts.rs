@@ -2,10 +2,15 @@
 //! never sees plaintext, so nothing it logs or returns can leak a token.
 
 use pressroom_core::new_id;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, Value};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, Statement, Value,
+};
 
-use crate::entity::account;
-use crate::{Result, Store, StoreError};
+use crate::page::Paging;
+use crate::schema::account;
+use crate::{Backend, Result, Store, StoreError, Tx};
 
 /// Account states.
 pub mod state {
@@ -100,6 +105,76 @@ pub async fn list(store: &Store, workspace_id: &str) -> Result<Vec<account::Mode
         .order_by_asc(account::Column::Name)
         .all(store.conn())
         .await?)
+}
+
+/// A page of the workspace's accounts, newest first.
+pub async fn page(
+    store: &Store,
+    workspace_id: &str,
+    paging: Paging<'_>,
+) -> Result<Vec<account::Model>> {
+    let mut q = account::Entity::find().filter(account::Column::WorkspaceId.eq(workspace_id));
+    if let Some(after) = paging.after {
+        q = q.filter(account::Column::Id.lt(after));
+    }
+    Ok(q.order_by_desc(account::Column::Id)
+        .limit(paging.limit)
+        .all(store.conn())
+        .await?)
+}
+
+/// Every account of every workspace: for `keyring rotate`, which re-seals all tokens.
+pub async fn list_all(store: &Store) -> Result<Vec<account::Model>> {
+    Ok(account::Entity::find().all(store.conn()).await?)
+}
+
+/// The active accounts of every workspace whose token expires: the refresh sweep's list.
+pub async fn active_expiring(store: &Store) -> Result<Vec<account::Model>> {
+    Ok(account::Entity::find()
+        .filter(account::Column::State.eq(state::ACTIVE))
+        .filter(account::Column::ExpiresAt.is_not_null())
+        .all(store.conn())
+        .await?)
+}
+
+/// Replaces the account's `extra` (what a token refresh returned beside the tokens).
+pub async fn set_extra<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &str,
+    id: &str,
+    extra: &serde_json::Value,
+) -> Result<()> {
+    account::Entity::update_many()
+        .col_expr(account::Column::Extra, Expr::value(extra.to_string()))
+        .filter(account::Column::Id.eq(id))
+        .filter(account::Column::WorkspaceId.eq(workspace_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Held while one instance decides on and runs an account's token refresh; released when
+/// dropped (see [`lock_refresh`]).
+#[derive(Debug)]
+pub struct RefreshLock {
+    _tx: Option<Tx>,
+}
+
+/// Takes the account's refresh lock, so instances sharing a PostgreSQL database refresh an
+/// account one at a time: a PostgreSQL advisory lock held by a transaction of its own. On
+/// SQLite (one instance) it holds nothing; the caller's in-process lock is enough.
+pub async fn lock_refresh(store: &Store, account_id: &str) -> Result<RefreshLock> {
+    if store.backend() != Backend::Postgres {
+        return Ok(RefreshLock { _tx: None });
+    }
+    let tx = store.begin().await?;
+    tx.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        [format!("pressroom.refresh:{account_id}").into()],
+    ))
+    .await?;
+    Ok(RefreshLock { _tx: Some(tx) })
 }
 
 /// Marks an account active or disconnected, with the reason a person will read.

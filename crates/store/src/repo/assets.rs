@@ -2,9 +2,10 @@
 
 use pressroom_core::new_id;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, Value};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set, Value};
 
-use crate::entity::{asset, rendition};
+use crate::page::{Paging, newest_page};
+use crate::schema::{asset, rendition, run};
 use crate::{Result, Store, StoreError};
 
 /// A generated image to record.
@@ -118,6 +119,58 @@ pub async fn by_generation_key(
         .filter(asset::Column::WorkspaceId.eq(workspace_id))
         .filter(asset::Column::GenerationKey.eq(key))
         .one(store.conn())
+        .await?)
+}
+
+/// A page of a workspace's assets, newest first. With `run_id`, only the asset the run
+/// generated (or reused) and those its renditions were cut from: an asset may serve many runs.
+pub async fn page(
+    store: &Store,
+    workspace_id: &str,
+    run_id: Option<&str>,
+    paging: Paging<'_>,
+) -> Result<Vec<asset::Model>> {
+    let mut q = asset::Entity::find().filter(asset::Column::WorkspaceId.eq(workspace_id));
+    if let Some(run_id) = run_id {
+        q = q.filter(asset::Column::Id.is_in(of_run(store, workspace_id, run_id).await?));
+    }
+    newest_page(store, q, asset::Column::Id, paging).await
+}
+
+/// The ids of the asset a run generated (or reused) and of those its renditions came from.
+async fn of_run(store: &Store, workspace_id: &str, run_id: &str) -> Result<Vec<String>> {
+    let conn = store.conn();
+    let mut ids: Vec<String> = run::Entity::find()
+        .filter(run::Column::WorkspaceId.eq(workspace_id))
+        .filter(run::Column::Id.eq(run_id))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.asset_id)
+        .collect();
+    ids.extend(
+        rendition::Entity::find()
+            .filter(rendition::Column::WorkspaceId.eq(workspace_id))
+            .filter(rendition::Column::RunId.eq(run_id))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|r| r.asset_id),
+    );
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// When each of the workspace's assets made since `since_ms` was made (usage counts).
+pub async fn created_since(store: &Store, workspace_id: &str, since_ms: i64) -> Result<Vec<i64>> {
+    Ok(asset::Entity::find()
+        .select_only()
+        .column(asset::Column::CreatedAt)
+        .filter(asset::Column::WorkspaceId.eq(workspace_id))
+        .filter(asset::Column::CreatedAt.gte(since_ms))
+        .into_tuple()
+        .all(store.conn())
         .await?)
 }
 

@@ -5,7 +5,8 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use crate::entity::audit;
+use crate::page::{Paging, newest_page};
+use crate::schema::audit;
 use crate::{Result, Store};
 
 /// Records one action.
@@ -40,4 +41,14 @@ pub async fn list(store: &Store, workspace_id: &str, limit: u64) -> Result<Vec<a
         .limit(limit)
         .all(store.conn())
         .await?)
+}
+
+/// A page of a workspace's entries, newest first.
+pub async fn page(
+    store: &Store,
+    workspace_id: &str,
+    paging: Paging<'_>,
+) -> Result<Vec<audit::Model>> {
+    let q = audit::Entity::find().filter(audit::Column::WorkspaceId.eq(workspace_id));
+    newest_page(store, q, audit::Column::Id, paging).await
 }

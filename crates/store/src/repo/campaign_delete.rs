@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Value};
 
-use crate::entity::{campaign, job, post, run};
 use crate::repo::runs;
+use crate::schema::{campaign, job, post, run};
 use crate::{Result, Store, StoreError};
 
 /// What a delete withdrew.

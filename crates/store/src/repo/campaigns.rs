@@ -4,7 +4,8 @@
 use pressroom_core::new_id;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, Value};
 
-use crate::entity::campaign;
+use crate::page::{Paging, newest_page};
+use crate::schema::campaign;
 use crate::{Result, Store, StoreError};
 
 /// What `upsert` writes.
@@ -113,6 +114,18 @@ pub async fn list(store: &Store, workspace_id: &str) -> Result<Vec<campaign::Mod
         .order_by_asc(campaign::Column::Name)
         .all(store.conn())
         .await?)
+}
+
+/// A page of the workspace's campaigns that are not deleted, newest first.
+pub async fn page(
+    store: &Store,
+    workspace_id: &str,
+    paging: Paging<'_>,
+) -> Result<Vec<campaign::Model>> {
+    let q = campaign::Entity::find()
+        .filter(campaign::Column::WorkspaceId.eq(workspace_id))
+        .filter(campaign::Column::DeletedAt.is_null());
+    newest_page(store, q, campaign::Column::Id, paging).await
 }
 
 /// Every enabled campaign of every workspace: the scheduler's work list.

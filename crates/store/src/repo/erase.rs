@@ -6,7 +6,7 @@
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Value};
 use serde::Serialize;
 
-use crate::entity::{asset, rendition};
+use crate::schema::{asset, rendition};
 use crate::{Result, Store};
 
 /// What an erasure removed; `files` are paths (relative to the data directory) to delete once

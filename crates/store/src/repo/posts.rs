@@ -8,8 +8,9 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
 };
 
-use crate::entity::{attempt, post};
+use crate::page::{Paging, newest_page};
 use crate::queue::ClaimedJob;
+use crate::schema::{attempt, post};
 use crate::{Result, Store, StoreError};
 
 /// A post to create.
@@ -156,6 +157,38 @@ pub async fn transition_post<C: ConnectionTrait>(
         ))
         .await?;
     Ok(res.rows_affected() == 1)
+}
+
+/// A page of a workspace's posts, newest first, optionally of one run and in one state.
+pub async fn page(
+    store: &Store,
+    workspace_id: &str,
+    run_id: Option<&str>,
+    state: Option<&str>,
+    paging: Paging<'_>,
+) -> Result<Vec<post::Model>> {
+    let mut q = post::Entity::find().filter(post::Column::WorkspaceId.eq(workspace_id));
+    if let Some(r) = run_id {
+        q = q.filter(post::Column::RunId.eq(r));
+    }
+    if let Some(s) = state {
+        q = q.filter(post::Column::State.eq(s));
+    }
+    newest_page(store, q, post::Column::Id, paging).await
+}
+
+/// The `updated_at` of each of the workspace's published posts last changed since `since_ms`
+/// (usage counts).
+pub async fn published_since(store: &Store, workspace_id: &str, since_ms: i64) -> Result<Vec<i64>> {
+    Ok(post::Entity::find()
+        .select_only()
+        .column(post::Column::UpdatedAt)
+        .filter(post::Column::WorkspaceId.eq(workspace_id))
+        .filter(post::Column::State.eq(PostState::Published.as_str()))
+        .filter(post::Column::UpdatedAt.gte(since_ms))
+        .into_tuple()
+        .all(store.conn())
+        .await?)
 }
 
 /// The post's newest attempt.

@@ -6,7 +6,8 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
 };
 
-use crate::entity::run;
+use crate::page::{Paging, newest_page};
+use crate::schema::run;
 use crate::{Result, Store, StoreError};
 
 /// Run states.
@@ -87,6 +88,39 @@ pub async fn list(
     Ok(q.order_by_desc(run::Column::Id)
         .limit(limit)
         .all(store.conn())
+        .await?)
+}
+
+/// A page of a workspace's runs, newest first, optionally of one campaign and in one state.
+pub async fn page(
+    store: &Store,
+    workspace_id: &str,
+    campaign_id: Option<&str>,
+    state: Option<&str>,
+    paging: Paging<'_>,
+) -> Result<Vec<run::Model>> {
+    let mut q = run::Entity::find().filter(run::Column::WorkspaceId.eq(workspace_id));
+    if let Some(c) = campaign_id {
+        q = q.filter(run::Column::CampaignId.eq(c));
+    }
+    if let Some(s) = state {
+        q = q.filter(run::Column::State.eq(s));
+    }
+    newest_page(store, q, run::Column::Id, paging).await
+}
+
+/// The run a campaign's fire key made, if that fire happened.
+pub async fn by_fire_key<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &str,
+    campaign_id: &str,
+    fire_key: &str,
+) -> Result<Option<run::Model>> {
+    Ok(run::Entity::find()
+        .filter(run::Column::WorkspaceId.eq(workspace_id))
+        .filter(run::Column::CampaignId.eq(campaign_id))
+        .filter(run::Column::FireKey.eq(fire_key))
+        .one(conn)
         .await?)
 }
 

@@ -6,7 +6,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
 };
 
-use crate::entity::webhook_endpoint::{self, Model};
+use crate::schema::webhook_endpoint::{self, Model};
 use crate::sealed::{self, SecretAt, SecretSealer};
 use crate::{Result, Store, StoreError};
 

@@ -3,7 +3,8 @@
 use pressroom_core::new_id;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
-use crate::entity::workspace;
+use crate::page::{Paging, newest_page};
+use crate::schema::workspace;
 use crate::{Result, Store};
 
 /// Returns the workspace with this slug, creating it on first use.
@@ -44,4 +45,22 @@ pub async fn list(store: &Store) -> Result<Vec<workspace::Model>> {
         .order_by_asc(workspace::Column::Slug)
         .all(store.conn())
         .await?)
+}
+
+/// The workspace itself, by id.
+pub async fn get(store: &Store, workspace_id: &str) -> Result<Option<workspace::Model>> {
+    Ok(workspace::Entity::find_by_id(workspace_id.to_string())
+        .one(store.conn())
+        .await?)
+}
+
+/// A page of every workspace, newest first (the admin listing).
+pub async fn page(store: &Store, paging: Paging<'_>) -> Result<Vec<workspace::Model>> {
+    newest_page(
+        store,
+        workspace::Entity::find(),
+        workspace::Column::Id,
+        paging,
+    )
+    .await
 }

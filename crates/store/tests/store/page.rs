@@ -1,10 +1,10 @@
 //! `page::newest_first` returns exactly what the plain sea-orm query returns — same rows,
 //! same order, same values, NULLs and awkward text included — on both backends.
 
-use pressroom_store::entity::{audit, campaign, run, workspace};
-use pressroom_store::page::newest_first;
 use pressroom_store::repo::{audit as audit_repo, runs};
-use pressroom_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use pressroom_store::testing::newest_first;
+use pressroom_store::testing::schema::{audit, campaign, run, workspace};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::harness::{Ctx, fixture};
 
@@ -137,9 +137,9 @@ async fn sqlite_pages_walk_an_index_without_sorting() {
 }
 
 async fn pages_walk_an_index(ctx: Ctx) -> anyhow::Result<()> {
-    use pressroom_store::entity::{asset, post};
-    use pressroom_store::sea_orm::sea_query::SqliteQueryBuilder;
-    use pressroom_store::sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+    use pressroom_store::testing::schema::{asset, post};
+    use sea_orm::sea_query::SqliteQueryBuilder;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 
     let queries = [
         (
@@ -199,8 +199,8 @@ async fn pages_walk_an_index(ctx: Ctx) -> anyhow::Result<()> {
 fn page_query<E: EntityTrait>(
     workspace: E::Column,
     id: E::Column,
-) -> pressroom_store::sea_orm::sea_query::SelectStatement {
-    use pressroom_store::sea_orm::QueryTrait;
+) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::QueryTrait;
     E::find()
         .filter(workspace.eq("w"))
         .filter(id.lt("cursor"))

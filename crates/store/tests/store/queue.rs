@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pressroom_core::{JobKind, JobState};
-use pressroom_store::entity::job;
+use pressroom_store::testing::schema::job;
 use pressroom_store::{Backend, ClaimedJob, NewJob, Queue, Store, StoreError};
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
 use serde_json::json;

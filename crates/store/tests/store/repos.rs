@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use pressroom_core::{AttemptState, JobKind};
-use pressroom_store::entity::attempt;
 use pressroom_store::repo::{accounts, assets, audit, campaigns, erase, posts, runs, workspaces};
+use pressroom_store::testing::schema::attempt;
 use pressroom_store::{ClaimedJob, NewJob, Queue, Store, StoreError};
 use sea_orm::EntityTrait;
 use serde_json::json;

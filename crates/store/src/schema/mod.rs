@@ -1,4 +1,5 @@
-//! sea-orm entities, one file per table. Times are epoch milliseconds (i64) on both backends.
+//! sea-orm entities, one file per table. Private to the store: only repositories build
+//! queries. Times are epoch milliseconds (i64) on both backends.
 
 pub mod account;
 pub mod asset;
