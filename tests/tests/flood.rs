@@ -6,8 +6,10 @@
 //! - the anonymous flood meets 429 with Retry-After on each route (per-address buckets), and
 //!   the tenant meets its daily pixel-step budget (429 naming it);
 //! - another workspace's one-shot campaign, due a few seconds into the flood, is generated and
-//!   published while the flood's queued work is still waiting (the engine serves workspaces in
-//!   turn); how late it was is printed, not asserted;
+//!   published while the flood's queued work is still waiting: the engine serves workspaces in
+//!   turn, so (by the daemon's debug log) at most one flood batch ran between its request and
+//!   its batch, where arrival order would have run three; how late it was is printed, not
+//!   asserted;
 //! - SIGTERM, with the flood's requests still running, ends the daemon within its deadline:
 //!   the API's 10 s drain, then the engine's `shutdown_timeout_secs`.
 
@@ -27,7 +29,9 @@ const SIZE: u64 = 256;
 const STEPS: u64 = 30;
 const CAP: u64 = N * SIZE * SIZE * STEPS;
 /// Concurrent flooding clients of the tenant, and how many of them hang up each request.
-const CLIENTS: usize = 12;
+/// Sixteen that wait keep twelve requests queued behind a running batch of four: in arrival
+/// order the other workspace would wait three batches, served in turn at most one.
+const CLIENTS: usize = 20;
 const HANGING_UP: usize = 4;
 const ENGINE_SHUTDOWN_SECS: u64 = 5;
 /// The API's drain at shutdown (fixed in `serve`).
@@ -235,7 +239,7 @@ auth_failures_burst = 5.0
 
 [images]
 max_pixel_steps_per_request = {CAP}
-# Sixteen maximal requests a day: the hang-ups (charged, not refunded) spend it early.
+# 24 maximal requests a day: the hang-ups (charged, not refunded) spend it early.
 daily_pixel_steps_per_workspace = {budget}
 
 [generation.engine]
@@ -248,7 +252,7 @@ poll_ms = 100
 base_ms = 100
 cap_ms = 500
 "#,
-        budget = 16 * CAP
+        budget = 24 * CAP
     );
     let mut app = TestApp::new(Db::Sqlite, &extra)?;
     let out = app.run(&[
@@ -390,21 +394,96 @@ cap_ms = 500
     let errors: Vec<_> = answers.iter().filter(|(_, s, _, _)| *s >= 500).collect();
     ensure!(errors.is_empty(), "5xx during the flood: {errors:?}");
 
-    let waited = app
-        .dump_logs(100_000)
-        .lines()
-        .filter(|l| l.contains("generate: image ready"))
-        .map(str::to_owned)
-        .collect::<Vec<_>>();
+    // Served in turn: once the calm workspace's image was asked of the engine, at most one
+    // batch of the flood ran before it (the next tenant in turn was the flooder, then it).
+    let order = engine_order(&app.dump_logs(1_000_000))?;
+    ensure!(
+        order.flood_batches_before <= 1,
+        "{} flood batches ran between the calm workspace's request and its batch",
+        order.flood_batches_before
+    );
     eprintln!(
-        "[e2e] flood: {} answers ({} tenant 429 budget, {} hang-ups); the calm post published {:.1}s after it was due, {waiting} flood requests still waiting; {:?}; SIGTERM -> exit in {:.1}s (bound {bound:?}); {:.1}s in all",
+        "[e2e] flood: {} answers ({budget} tenant 429 budget, {} hang-ups); the calm post \
+         published {:.1}s after it was due, its image waited {:.1}s in the engine behind \
+         {} flood batch(es), {waiting} flood requests still waiting; SIGTERM -> exit in \
+         {:.1}s (bound {bound:?}); {:.1}s in all",
         answers.len(),
-        budget,
         tally.hung_up.load(Ordering::SeqCst),
         late.num_milliseconds() as f64 / 1000.0,
-        waited,
+        order.waited_secs,
+        order.flood_batches_before,
         exit_took.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// What the daemon's log says about the engine's order of work.
+struct EngineOrder {
+    /// How long the calm workspace's generation took, queueing included.
+    waited_secs: f64,
+    /// Flood batches (`steps` = [`STEPS`]) started after the calm request was submitted and
+    /// before its own batch (2 steps).
+    flood_batches_before: usize,
+}
+
+/// The log without its colour codes.
+fn plain(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The value of `key=` in a log line.
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+fn stamp(line: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    chrono::DateTime::parse_from_rfc3339(line.split_whitespace().next()?).ok()
+}
+
+/// Reads the engine's batches (`running batch`, debug) and the calm workspace's
+/// `generate: image ready … secs=` line: its request went in `secs` before that line.
+fn engine_order(log: &str) -> anyhow::Result<EngineOrder> {
+    let lines: Vec<String> = log.lines().map(plain).collect();
+    let ready = lines
+        .iter()
+        .find(|l| l.contains("generate: image ready"))
+        .context("no generate: image ready line")?;
+    let waited_secs: f64 = field(ready, "secs")
+        .and_then(|s| s.parse().ok())
+        .context("no secs= on the ready line")?;
+    let ready_at = stamp(ready).context("no time on the ready line")?;
+    let submitted = ready_at - chrono::Duration::milliseconds((waited_secs * 1000.0) as i64);
+    let batches: Vec<(chrono::DateTime<chrono::FixedOffset>, u64)> = lines
+        .iter()
+        .filter(|l| l.contains("running batch"))
+        .filter_map(|l| Some((stamp(l)?, field(l, "steps")?.parse().ok()?)))
+        .collect();
+    let calm = batches
+        .iter()
+        .find(|(at, steps)| *steps == 2 && *at >= submitted)
+        .map(|(at, _)| *at)
+        .context("no 2-step batch after the calm request")?;
+    let flood_batches_before = batches
+        .iter()
+        .filter(|(at, steps)| *steps == STEPS && *at > submitted && *at < calm)
+        .count();
+    Ok(EngineOrder {
+        waited_secs,
+        flood_batches_before,
+    })
 }
