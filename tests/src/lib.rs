@@ -236,12 +236,24 @@ impl TestApp {
 
     /// [`Self::spawn_serve`] with more arguments (a second instance: `--bind` elsewhere).
     pub fn spawn_serve_with(&mut self, tag: &str, args: &[&str]) -> anyhow::Result<Child> {
+        self.spawn_serve_env(tag, args, &[])
+    }
+
+    /// [`Self::spawn_serve_with`] with extra environment variables (e.g. `RUST_LOG=debug`, so
+    /// that a scan of the logs also covers what the daemon logs at debug level).
+    pub fn spawn_serve_env(
+        &mut self,
+        tag: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Child> {
         let log = self.dir.path().join(format!("serve-{tag}.log"));
         let file = std::fs::File::create(&log)?;
         let child = self
             .command()
             .arg("serve")
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
@@ -327,27 +339,198 @@ pub fn http_call(
     path: &str,
     bearer: Option<&str>,
 ) -> anyhow::Result<(u16, String)> {
+    let auth = bearer.map(|k| format!("Bearer {k}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| ("authorization", a))
+        .into_iter()
+        .collect();
+    let answer = http_request(addr, method, path, &headers, b"")?;
+    Ok((answer.status, answer.body))
+}
+
+/// An HTTP answer read to its end.
+#[derive(Clone, Debug)]
+pub struct HttpAnswer {
+    pub status: u16,
+    /// Header names in lower case, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpAnswer {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// One HTTP/1.1 request with headers and a body (`connection: close`, `content-length` set
+/// here); reads the whole answer.
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> anyhow::Result<HttpAnswer> {
     use std::io::{Read, Write};
     let mut s =
         std::net::TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let auth = bearer
-        .map(|k| format!("authorization: Bearer {k}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}content-length: 0\r\nconnection: close\r\n\r\n"
-    )?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw)?;
-    let status = raw
-        .split(' ')
-        .nth(1)
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\n");
+    for (k, v) in headers {
+        let _ = write!(head, "{k}: {v}\r\n");
+    }
+    let _ = write!(
+        head,
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes())?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let raw = String::from_utf8_lossy(&raw);
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
         .and_then(|c| c.parse().ok())
         .with_context(|| format!("no status line in {raw:?}"))?;
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok(HttpAnswer {
+        status,
+        headers,
+        body: body.to_string(),
+    })
+}
+
+/// Every file under `dir`, recursively (symlinks not followed).
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            files_under(&entry.path(), out)?;
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// Fails when any of `secrets` appears, byte for byte, in a file under the data directory
+/// (the SQLite database with its `-wal` and `-shm`, assets, the sandbox outbox, anything else
+/// the daemon wrote there) or in a `serve` log. On SQLite the database file must be among
+/// them; a log must exist either way. PostgreSQL rows are checked by
+/// [`assert_no_plaintext_in_postgres`].
+pub fn assert_no_plaintext(app: &TestApp, secrets: &[String]) -> anyhow::Result<()> {
+    let mut paths = Vec::new();
+    files_under(&app.data_dir, &mut paths)?;
+    let mut logs = 0;
+    for entry in std::fs::read_dir(app.path())? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            paths.push(path);
+            logs += 1;
+        }
+    }
+    ensure!(logs > 0, "no serve log in {}", app.path().display());
+    if app.db == Db::Sqlite {
+        ensure!(
+            paths.iter().any(|p| p.ends_with("pressroom.db")),
+            "the SQLite database is not under {}",
+            app.data_dir.display()
+        );
+    }
+    for path in &paths {
+        // A file removed while listing (a WAL closed at the last connection) holds nothing.
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        for secret in secrets.iter().filter(|t| !t.is_empty()) {
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            ensure!(
+                !found,
+                "secret {}… found in plaintext in {}",
+                &secret[..6.min(secret.len())],
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Fails when any of `secrets` appears in any text, JSON or bytea column of any table of the
+/// app's PostgreSQL database.
+pub async fn assert_no_plaintext_in_postgres(
+    app: &TestApp,
+    secrets: &[String],
+) -> anyhow::Result<()> {
+    use pressroom_store::testing::sea_orm::{ConnectionTrait, Statement};
+    ensure!(app.db == Db::Postgres, "not a PostgreSQL app");
+    let store = app.store().await?;
+    let conn = store.conn();
+    let backend = conn.get_database_backend();
+    let columns = conn
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT table_name::text AS t, column_name::text AS c, data_type::text AS d \
+             FROM information_schema.columns WHERE table_schema = 'public' \
+             AND data_type IN ('text', 'character varying', 'character', 'json', 'jsonb', 'bytea')",
+        ))
+        .await?;
+    ensure!(!columns.is_empty(), "no text columns found");
+    let mut checked = 0;
+    for row in &columns {
+        let (t, c, d): (String, String, String) = (
+            row.try_get("", "t")?,
+            row.try_get("", "c")?,
+            row.try_get("", "d")?,
+        );
+        let hay = if d == "bytea" {
+            format!("\"{c}\"")
+        } else {
+            format!("convert_to(\"{c}\"::text, 'UTF8')")
+        };
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            let sql = format!(
+                "SELECT COUNT(*) AS n FROM \"{t}\" WHERE position(convert_to($1, 'UTF8') in {hay}) > 0"
+            );
+            let n: i64 = conn
+                .query_one_raw(Statement::from_sql_and_values(
+                    backend,
+                    &sql,
+                    [secret.clone().into()],
+                ))
+                .await?
+                .map(|r| r.try_get("", "n"))
+                .transpose()?
+                .unwrap_or(0);
+            ensure!(
+                n == 0,
+                "secret {}… found in plaintext in {t}.{c}",
+                &secret[..6.min(secret.len())]
+            );
+            checked += 1;
+        }
+    }
+    store.conn().clone().close().await?;
+    ensure!(checked > 0, "nothing was checked");
+    Ok(())
 }

@@ -12,7 +12,7 @@ use anyhow::{Context, bail, ensure};
 use connector_facebook::fake::FakeFacebook;
 use connector_instagram::fake::FakeInstagram;
 use pressroom_connector::testkit::{Account, ChaosControls, ChaosRates, FakeControls};
-use pressroom_e2e::{Db, TestApp, http_call, terminate};
+use pressroom_e2e::{Db, TestApp, assert_no_plaintext, http_call, terminate};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -246,37 +246,6 @@ async fn sealed_tokens(app: &TestApp) -> anyhow::Result<BTreeMap<String, Option<
         .into_iter()
         .map(|a| (a.name, a.access_token_sealed))
         .collect())
-}
-
-/// Fails when any of `tokens` appears in the database files or the `serve` logs.
-fn assert_no_plaintext(app: &TestApp, tokens: &[String]) -> anyhow::Result<()> {
-    let mut haystacks = Vec::new();
-    for entry in std::fs::read_dir(&app.data_dir)? {
-        let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with("pressroom.db") {
-            haystacks.push((path.clone(), std::fs::read(&path)?));
-        }
-    }
-    for entry in std::fs::read_dir(app.path())? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "log") {
-            haystacks.push((path.clone(), std::fs::read(&path)?));
-        }
-    }
-    ensure!(haystacks.len() >= 2, "database or log files not found");
-    for token in tokens.iter().filter(|t| !t.is_empty()) {
-        for (path, bytes) in &haystacks {
-            let found = bytes.windows(token.len()).any(|w| w == token.as_bytes());
-            ensure!(
-                !found,
-                "token {}… found in plaintext in {}",
-                &token[..6.min(token.len())],
-                path.display()
-            );
-        }
-    }
-    Ok(())
 }
 
 #[test]

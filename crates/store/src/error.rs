@@ -54,11 +54,14 @@ fn db_unavailable(e: &sea_orm::DbErr) -> bool {
     use sea_orm::{DbErr, RuntimeErr};
     match e {
         DbErr::ConnectionAcquire(_) => true,
-        DbErr::Conn(RuntimeErr::SqlxError(e))
-        | DbErr::Exec(RuntimeErr::SqlxError(e))
-        | DbErr::Query(RuntimeErr::SqlxError(e)) => sqlx_unavailable(e),
-        // sea-orm reports some connection failures only as text.
+        // Any failure to open a connection (sea-orm reports only those as `Conn`): whatever
+        // the server answered — "database is not currently accepting connections" (55000)
+        // while an operator or a failover holds it, "the database system is starting up" —
+        // the request itself was fine.
         DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            sqlx_unavailable(e)
+        }
         _ => false,
     }
 }
@@ -112,12 +115,56 @@ mod tests {
         StoreError::Db(DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e))))
     }
 
+    /// A server error with only a SQLSTATE, as any driver could report it.
+    #[derive(Debug)]
+    struct ServerSaid(&'static str);
+
+    impl std::fmt::Display for ServerSaid {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "server error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for ServerSaid {}
+
+    impl sea_orm::sqlx::error::DatabaseError for ServerSaid {
+        fn message(&self) -> &str {
+            "server error"
+        }
+
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+
+        fn kind(&self) -> sea_orm::sqlx::error::ErrorKind {
+            sea_orm::sqlx::error::ErrorKind::Other
+        }
+    }
+
     #[test]
     fn infrastructure_failures_classify_as_unavailable() {
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert!(sqlx(sea_orm::sqlx::Error::Io(refused)).is_unavailable());
         assert!(sqlx(sea_orm::sqlx::Error::PoolTimedOut).is_unavailable());
         assert!(StoreError::Db(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)).is_unavailable());
+        // Refused while connecting (ALTER DATABASE … ALLOW_CONNECTIONS false): SQLSTATE 55000,
+        // which in a query would be the request's fault, is the database's while connecting.
+        let refused = || sea_orm::sqlx::Error::Database(Box::new(ServerSaid("55000")));
+        let connecting = DbErr::Conn(RuntimeErr::SqlxError(Arc::new(refused())));
+        assert!(StoreError::Db(connecting).is_unavailable());
+        assert!(!sqlx(refused()).is_unavailable());
         for code in [5, 517, 6, 8, 1032, 14] {
             assert!(sqlite_code_unavailable(code), "{code}");
         }
