@@ -43,11 +43,13 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// One answer a flood client saw: route, status, Retry-After, body.
+type Answer = (&'static str, u16, Option<String>, String);
+
 /// What the flood clients saw.
 #[derive(Default)]
 struct Tally {
-    /// (route, status, Retry-After, body) of each answer.
-    answers: Mutex<Vec<(&'static str, u16, Option<String>, String)>>,
+    answers: Mutex<Vec<Answer>>,
     /// Tenant requests that waited for their answer: sent, and answered.
     sent: AtomicUsize,
     answered: AtomicUsize,
