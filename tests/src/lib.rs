@@ -41,11 +41,30 @@ fn build_bin() -> anyhow::Result<PathBuf> {
     let root = workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let started = Instant::now();
-    let status = Command::new(cargo)
-        .args(["build", "-p", "pressroom"])
-        .current_dir(&root)
-        .status()
-        .context("running cargo build -p pressroom")?;
+    let mut build = Command::new(cargo);
+    build.args(["build", "-p", "pressroom"]).current_dir(&root);
+    // `cargo test` gives the test process its package's variables; passed on, they made this
+    // build rebuild ring (its build script watches CARGO_MANIFEST_DIR, OUT_DIR, …) and
+    // everything above it, and the next `cargo test` rebuild them back: a minute or more
+    // each way.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+            "CARGO_PRIMARY_",
+        ]
+        .iter()
+        .any(|p| k.starts_with(p))
+            || k == "CARGO_TARGET_TMPDIR"
+            || k == "OUT_DIR"
+        {
+            build.env_remove(k.as_ref());
+        }
+    }
+    let status = build.status().context("running cargo build -p pressroom")?;
     ensure!(
         status.success(),
         "cargo build -p pressroom failed: {status}"

@@ -43,12 +43,13 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// One answer a flood client saw: route, status, Retry-After, body.
+/// One answer: route, status, Retry-After and the start of the body.
 type Answer = (&'static str, u16, Option<String>, String);
 
 /// What the flood clients saw.
 #[derive(Default)]
 struct Tally {
+    /// (route, status, Retry-After, body) of each answer.
     answers: Mutex<Vec<Answer>>,
     /// Tenant requests that waited for their answer: sent, and answered.
     sent: AtomicUsize,
@@ -75,7 +76,7 @@ impl Tally {
         }
     }
 
-    fn answers(&self) -> Vec<(&'static str, u16, Option<String>, String)> {
+    fn answers(&self) -> Vec<Answer> {
         self.answers.lock().map(|a| a.clone()).unwrap_or_default()
     }
 }
