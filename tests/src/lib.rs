@@ -92,6 +92,13 @@ fn build_bin() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
+/// A loopback port nobody listens on right now (bound, then released).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 /// Which database a [`TestApp`] runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Db {

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use pressroom_e2e::{Db, TestApp, block_on, http_request, terminate};
+use pressroom_e2e::{Db, TestApp, block_on, free_port, http_request, terminate};
 use pressroom_store::Store;
 use pressroom_store::testing::sea_orm::{ConnectionTrait, Statement};
 use serde_json::Value;
@@ -23,12 +23,6 @@ const PG_OUTAGE: Duration = Duration::from_secs(6);
 /// four connections (the workers' claims hold them until their own busy timeout), then up
 /// to 30 s (the busy timeout) for the lock: only a lock held past both makes a write fail.
 const SQLITE_OUTAGE: Duration = Duration::from_secs(64);
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
 
 fn account(i: usize) -> String {
     format!("sb-{i}")

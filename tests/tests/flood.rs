@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use pressroom_e2e::{Db, TestApp, http_request, terminate};
+use pressroom_e2e::{Db, TestApp, free_port, http_request, terminate};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -36,12 +36,6 @@ const HANGING_UP: usize = 4;
 const ENGINE_SHUTDOWN_SECS: u64 = 5;
 /// The API's drain at shutdown (fixed in `serve`).
 const API_DRAIN_SECS: u64 = 10;
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
 
 /// One answer: route, status, Retry-After and the start of the body.
 type Answer = (&'static str, u16, Option<String>, String);

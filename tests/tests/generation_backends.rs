@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure};
-use pressroom_e2e::{Db, TestApp, terminate};
+use pressroom_e2e::{Db, TestApp, free_port, terminate};
 use pressroom_generate::fake::FakeImageApi;
 use serde_json::Value;
 
@@ -40,12 +40,6 @@ account = "main"
 preset = "instagram-square"
 "#
     )
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 #[test]

@@ -15,7 +15,7 @@ use connector_tiktok::fake::{FakeOptions, FakeTikTok};
 use pressroom_connector::Credentials;
 use pressroom_connector::testkit::{Account, FakeControls};
 use pressroom_crypto::{Aad, Keyring};
-use pressroom_e2e::{Db, TestApp, terminate};
+use pressroom_e2e::{Db, TestApp, free_port, terminate};
 use pressroom_store::entity::account;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -23,13 +23,6 @@ use serde_json::{Value, json};
 /// Posts per batch: `RUNS` campaign runs to two TikTok accounts.
 const RUNS: usize = 5;
 const TARGETS: usize = 2;
-
-/// A port nobody listens on right now (bound, then released).
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
 
 const CAMPAIGN: &str = r#"name = "rotation"
 workspace = "acme"

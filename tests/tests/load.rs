@@ -21,7 +21,7 @@ use connector_linkedin::fake::FakeLinkedIn;
 use connector_snapchat::fake::FakeSnapchat;
 use connector_webhook::fake::FakeReceiver;
 use pressroom_connector::testkit::{Account, ChaosControls, ChaosCounts, ChaosRates};
-use pressroom_e2e::{Db, TestApp, http_call, terminate};
+use pressroom_e2e::{Db, TestApp, free_port, http_call, terminate};
 use pressroom_store::testing::schema::{attempt, post, run};
 use pressroom_store::testing::sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use secrecy::ExposeSecret;
@@ -246,12 +246,6 @@ listing_lag_secs = {wh_lag}
         }
         held
     }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn import_entry(platform: &str, name: &str, a: &Account) -> Value {

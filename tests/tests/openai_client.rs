@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use pressroom_e2e::{Db, TestApp, terminate, workspace_root};
+use pressroom_e2e::{Db, TestApp, free_port, terminate, workspace_root};
 
 const CLIENT: &str = r#"
 import base64, json, struct, sys, urllib.request
@@ -55,12 +55,6 @@ except Exception as e:
     bad = type(e).__name__ + ":" + str(getattr(e, "status_code", ""))
 print(json.dumps({"created": resp.created, "sizes": sizes, "url_image": url_image, "bad_size": bad}))
 "#;
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
 
 /// Waits until `GET /healthz` answers 200.
 fn wait_healthy(addr: &str, app: &TestApp, timeout: Duration) -> anyhow::Result<()> {

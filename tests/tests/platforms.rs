@@ -12,16 +12,9 @@ use anyhow::{Context, bail, ensure};
 use connector_facebook::fake::FakeFacebook;
 use connector_instagram::fake::FakeInstagram;
 use pressroom_connector::testkit::{Account, ChaosControls, ChaosRates, FakeControls};
-use pressroom_e2e::{Db, TestApp, assert_no_plaintext, http_call, terminate};
+use pressroom_e2e::{Db, TestApp, assert_no_plaintext, free_port, http_call, terminate};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-
-/// A port nobody listens on right now (bound, then released).
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
 
 fn import_entry(platform: &str, name: &str, a: &Account, expires_in: Option<i64>) -> Value {
     let c = &a.credentials;

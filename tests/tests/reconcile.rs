@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use pressroom_e2e::{Db, TestApp, http_call, terminate};
+use pressroom_e2e::{Db, TestApp, free_port, http_call, terminate};
 use serde_json::Value;
 
 const CAMPAIGN: &str = r#"name = "one"
@@ -35,12 +35,6 @@ template = "Honey, once"
 account = "sb"
 preset = "instagram-square"
 "#;
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
 
 /// A daemon with one sandbox account and the campaign loaded; `extra` adds sections.
 fn app(db: Db, port: u16, extra: &str) -> anyhow::Result<TestApp> {

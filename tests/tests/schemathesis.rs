@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use pressroom_e2e::{Db, TestApp, http_call, terminate, workspace_root};
+use pressroom_e2e::{Db, TestApp, free_port, http_call, terminate, workspace_root};
 
 /// Webhook-triggered, so nothing fires on its own; small and fast on the tiny model.
 const CAMPAIGN: &str = r#"name = "fuzz"
@@ -44,12 +44,6 @@ const EXCLUDED: &[(&str, &str)] = &[
     // answer 401. Covered by the API tests on keys.
     ("DELETE", "/v1/keys/{id}"),
 ];
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
 
 /// The last line `pressroom keys create` printed: the key.
 fn create_key(app: &TestApp, args: &[&str]) -> anyhow::Result<String> {

@@ -17,7 +17,7 @@ use pressroom_connector::testkit::FakeControls;
 use pressroom_crypto::webhook::{DEFAULT_TOLERANCE, WebhookSecret};
 use pressroom_e2e::{
     Db, HttpAnswer, TestApp, assert_no_plaintext, assert_no_plaintext_in_postgres, block_on,
-    http_request, terminate,
+    free_port, http_request, terminate,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -49,10 +49,6 @@ preset = "instagram-square"
 account = "wh"
 preset = "linkedin-square"
 "#;
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
 
 /// One delivery the outbound endpoint received: its Standard Webhooks headers and body.
 struct Delivery {
