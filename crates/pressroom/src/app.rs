@@ -40,7 +40,7 @@ pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<
             lock = Some(InstanceLock::acquire(&path)?);
         }
     }
-    let store = Store::connect(&url)
+    let store = Store::connect_with_pool(&url, settings.database_pool())
         .await
         .with_context(|| format!("connecting to {}", pressroom_store::redact_url(&url)))?;
     store.migrate().await.context("running migrations")?;

@@ -49,6 +49,8 @@ pub struct Security {
 #[serde(deny_unknown_fields)]
 pub struct Database {
     pub url: String,
+    /// Connections in this instance's pool; 0: chosen from the backend and the workers.
+    pub max_connections: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -349,6 +351,21 @@ impl Settings {
     }
 
     /// The SQLite file behind the URL, if SQLite.
+    /// The pool size: as configured, or for PostgreSQL one connection per concurrent job
+    /// plus a few for the claimers, heartbeats and the API, between 16 and 40 (two instances
+    /// then stay within PostgreSQL's default limit of 100 connections); SQLite serialises its
+    /// writers, so its pool stays small whatever the workers.
+    pub fn database_pool(&self) -> Option<u32> {
+        if self.database.max_connections > 0 {
+            return Some(self.database.max_connections);
+        }
+        if self.sqlite_path().is_some() {
+            return None;
+        }
+        let wanted = u32::try_from(self.workers.concurrency.saturating_add(8)).unwrap_or(u32::MAX);
+        Some(wanted.clamp(16, 40))
+    }
+
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         let url = self.database_url();
         let rest = url
@@ -390,6 +407,20 @@ fn or_under(value: &Path, base: &Path, default: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pool_follows_the_workers_on_postgres_and_stays_small_on_sqlite() {
+        let mut s = Settings::load(None).expect("defaults are valid");
+        assert_eq!(s.database_pool(), None, "SQLite keeps the store's default");
+        s.database.url = "postgres://postgres@127.0.0.1/pressroom".into();
+        assert_eq!(s.database_pool(), Some(16), "4 workers: the floor");
+        s.workers.concurrency = 24;
+        assert_eq!(s.database_pool(), Some(32));
+        s.workers.concurrency = 500;
+        assert_eq!(s.database_pool(), Some(40), "capped for two instances under 100");
+        s.database.max_connections = 90;
+        assert_eq!(s.database_pool(), Some(90), "as configured");
+    }
 
     #[test]
     fn defaults_load_and_validate() {

@@ -2,7 +2,7 @@
 //! heartbeats while the handler runs, and turn the handler's outcome into a queue call.
 //! A maintenance task returns expired leases (dead workers) to the queue.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pressroom_core::JobKind;
@@ -57,79 +57,115 @@ pub async fn run_workers(
     shutdown: CancellationToken,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
-    // Generation is heavy and owns the engine: one at a time; other kinds run concurrently.
-    // Webhook deliveries get their own workers, so slow receivers cannot hold up publishing.
-    let groups: Vec<(Vec<JobKind>, usize)> = {
-        let of = |keep: &dyn Fn(JobKind) -> bool| -> Vec<JobKind> {
-            config.kinds.iter().copied().filter(|k| keep(*k)).collect()
+    for (kinds, slots) in groups(&config) {
+        let owner = format!(
+            "{}/{}",
+            config.owner,
+            kinds
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join("+")
+        );
+        let group = Group {
+            kinds,
+            slots,
+            owner,
         };
-        let heavy = of(&|k| k == JobKind::Generate);
-        let light = of(&|k| !matches!(k, JobKind::Generate | JobKind::Notify));
-        let notify = of(&|k| k == JobKind::Notify);
-        let n = config.concurrency.max(1);
-        [(heavy, 1), (light, n), (notify, n)]
-            .into_iter()
-            .filter(|(k, _)| !k.is_empty())
-            .collect()
-    };
-    for (kinds, n) in groups {
-        for i in 0..n {
-            let (p, c, s, kinds) = (
-                pipeline.clone(),
-                config.clone(),
-                shutdown.clone(),
-                kinds.clone(),
-            );
-            let owner = format!(
-                "{}/{}-{i}",
-                c.owner,
-                kinds
-                    .iter()
-                    .map(|k| k.as_str())
-                    .collect::<Vec<_>>()
-                    .join("+")
-            );
-            tasks.spawn(async move { worker_loop(p, c, kinds, owner, s).await });
-        }
+        let (p, c, s) = (pipeline.clone(), config.clone(), shutdown.clone());
+        tasks.spawn(async move { group_loop(p, c, group, s).await });
     }
     let (p, c, s) = (pipeline.clone(), config.clone(), shutdown.clone());
     tasks.spawn(async move { rescue_loop(p, c, s).await });
     while tasks.join_next().await.is_some() {}
 }
 
-async fn worker_loop(
+/// Job kinds that share a set of slots, and how many jobs of them run at once.
+struct Group {
+    kinds: Vec<JobKind>,
+    slots: usize,
+    /// `lease_owner` of the jobs this group claims.
+    owner: String,
+}
+
+/// The groups of this instance's kinds. Generation is heavy and owns the engine: one at a
+/// time. Render, publish and webhook deliveries get `concurrency` slots each, so cutting
+/// renditions cannot hold up publishing and slow webhook receivers cannot hold up either.
+fn groups(config: &WorkerConfig) -> Vec<(Vec<JobKind>, usize)> {
+    let n = config.concurrency.max(1);
+    JobKind::ALL
+        .into_iter()
+        .filter(|k| config.kinds.contains(k))
+        .map(|k| {
+            let slots = if k == JobKind::Generate { 1 } else { n };
+            (vec![k], slots)
+        })
+        .collect()
+}
+
+/// One claimer per group: it claims as many due jobs as the group has free slots, in one
+/// query, and runs each beside the others. Every job keeps its own lease and fencing token,
+/// so at most once is the same as with a claimer per slot; what changes is the number of
+/// claim queries (one per batch, and one per `poll` when idle, instead of one per slot).
+async fn group_loop(
     p: Arc<Pipeline>,
     c: WorkerConfig,
-    kinds: Vec<JobKind>,
-    owner: String,
+    group: Group,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = Backoff::new(c.poll, c.max_backoff);
+    let backoff = Arc::new(Mutex::new(Backoff::new(c.poll, c.max_backoff)));
+    let mut running = tokio::task::JoinSet::new();
     while !shutdown.is_cancelled() {
-        let claimed = match p.queue.claim(&kinds, &owner, c.lease, 1).await {
+        while running.try_join_next().is_some() {}
+        let free = group.slots.saturating_sub(running.len());
+        if free == 0 {
+            // Every slot is busy: claim again when one frees up.
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = running.join_next() => continue,
+            }
+        }
+        let claimed = match p
+            .queue
+            .claim(&group.kinds, &group.owner, c.lease, free as u32)
+            .await
+        {
             Ok(jobs) => {
-                backoff.succeeded();
+                lock(&backoff).succeeded();
                 jobs
             }
             Err(e) => {
-                let wait = backoff.failed(&e.to_string());
+                let wait = lock(&backoff).failed(&e.to_string());
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(wait) => continue,
                 }
             }
         };
-        if claimed.is_empty() {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(c.poll) => continue,
-            }
-        }
+        let drained = claimed.len() < free;
         for job in claimed {
             let span = info_span!("job", id = %job.id, kind = %job.kind, workspace = %job.workspace_id, attempt = job.attempt);
-            run_one(&p, &c, job, &mut backoff).instrument(span).await;
+            let (p, c, backoff) = (p.clone(), c.clone(), backoff.clone());
+            running.spawn(async move { run_one(&p, &c, job, &backoff).await }.instrument(span));
+        }
+        if drained {
+            // Nothing more is due now: look again after `poll`.
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(c.poll) => {}
+            }
         }
     }
+    // Jobs in progress finish (and record their outcome) before the instance stops.
+    while running.join_next().await.is_some() {}
+}
+
+/// The group's backoff, shared by its claimer and its running jobs (a job that met an outage
+/// makes the claimer wait too).
+pub(crate) type SharedBackoff = Mutex<Backoff>;
+
+fn lock(backoff: &SharedBackoff) -> std::sync::MutexGuard<'_, Backoff> {
+    backoff.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Waits between tries while the database fails: doubling from `base` to `cap`, logged once
@@ -186,7 +222,7 @@ impl Backoff {
 }
 
 /// Runs one job with a heartbeat beside it, then records the outcome.
-async fn run_one(p: &Pipeline, c: &WorkerConfig, job: ClaimedJob, backoff: &mut Backoff) {
+async fn run_one(p: &Pipeline, c: &WorkerConfig, job: ClaimedJob, backoff: &SharedBackoff) {
     let beat = CancellationToken::new();
     // Cancelled by the heartbeat when another worker took the job over: the handler is then
     // dropped at its next await, so it cannot go on to a platform call it no longer owns
@@ -236,7 +272,7 @@ pub(crate) async fn record(
     c: &WorkerConfig,
     job: &ClaimedJob,
     outcome: Result<(), JobError>,
-    backoff: &mut Backoff,
+    backoff: &SharedBackoff,
 ) {
     let recorded = match outcome {
         Ok(()) => Ok(()),
@@ -245,7 +281,7 @@ pub(crate) async fn record(
             Ok(())
         }
         Err(JobError::Unavailable(error)) => {
-            let delay = backoff.failed(&error).max(c.poll);
+            let delay = lock(backoff).failed(&error).max(c.poll);
             defer_through_outage(p, c, job, delay, &error, backoff).await
         }
         Err(JobError::Retry { error, retry_after }) => {
@@ -271,7 +307,7 @@ pub(crate) async fn record(
     };
     if let Err(e) = recorded {
         if e.is_unavailable() {
-            backoff.failed(&e.to_string());
+            lock(backoff).failed(&e.to_string());
         }
         warn!(error = %e, "worker: could not record the job's outcome; its lease will expire and it will be rescued");
     }
@@ -285,7 +321,7 @@ async fn defer_through_outage(
     job: &ClaimedJob,
     delay: Duration,
     error: &str,
-    backoff: &mut Backoff,
+    backoff: &SharedBackoff,
 ) -> Result<(), StoreError> {
     let give_up = tokio::time::Instant::now() + c.lease / 2;
     let reason = format!("database unavailable: {error}");
@@ -299,7 +335,7 @@ async fn defer_through_outage(
                 return Ok(());
             }
             Err(e) if e.is_unavailable() => {
-                let wait = backoff.failed(&e.to_string());
+                let wait = lock(backoff).failed(&e.to_string());
                 if tokio::time::Instant::now() + wait >= give_up {
                     return Err(e);
                 }
@@ -383,7 +419,7 @@ mod tests {
             poll: Duration::from_millis(1),
             ..WorkerConfig::default()
         };
-        let mut backoff = Backoff::new(c.poll, c.max_backoff);
+        let backoff = Mutex::new(Backoff::new(c.poll, c.max_backoff));
         // Three outages in a row on a job with a single attempt: it is never used up.
         for _ in 0..3 {
             let mut claimed = p
@@ -396,7 +432,7 @@ mod tests {
             // What a handler's `?` makes of a pool that timed out.
             let outage = JobError::from(pressroom_store::testing::pool_timed_out());
             assert!(matches!(outage, JobError::Unavailable(_)), "{outage:?}");
-            record(&p, &c, &job, Err(outage), &mut backoff).await;
+            record(&p, &c, &job, Err(outage), &backoff).await;
             let listed = p
                 .queue
                 .list(pressroom_core::JobState::Available, None, 10)
@@ -405,7 +441,8 @@ mod tests {
             assert_eq!(listed.len(), 1, "the job is available, not dead");
             assert_eq!(listed[0].attempt, 0, "no attempt spent");
             // Its delay (the backoff, at least 1 ms) passes before it is claimed again.
-            tokio::time::sleep(backoff.current() + Duration::from_millis(20)).await;
+            let wait = lock(&backoff).current();
+            tokio::time::sleep(wait + Duration::from_millis(20)).await;
         }
     }
 }

@@ -158,9 +158,20 @@ impl Queue {
              lease_expires_at",
             kinds = kind_params.join(", ")
         );
-        let tx = self.store.begin().await?;
-        let rows = tx.query_all_raw(self.store.stmt(&sql, values)).await?;
-        tx.commit().await?;
+        let stmt = self.store.stmt(&sql, values);
+        // One statement is its own transaction on PostgreSQL (SKIP LOCKED makes concurrent
+        // claimers pass each other): no BEGIN/COMMIT round trips. SQLite takes its write lock
+        // up front in an IMMEDIATE transaction, so a claim waits on the busy timeout rather
+        // than failing when another writer got in between its read and its write.
+        let rows = match self.store.backend() {
+            Backend::Postgres => self.store.conn().query_all_raw(stmt).await?,
+            Backend::Sqlite => {
+                let tx = self.store.begin().await?;
+                let rows = tx.query_all_raw(stmt).await?;
+                tx.commit().await?;
+                rows
+            }
+        };
         rows.iter()
             .map(|r| ClaimedJob::from_query_result(r, "").map_err(StoreError::from))
             .collect()
