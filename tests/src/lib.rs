@@ -318,6 +318,22 @@ impl TestApp {
             .sum()
     }
 
+    /// The lines of every `serve` log that contain any of `needles`, at most `max` of them.
+    pub fn log_lines_with(&self, needles: &[&str], max: usize) -> Vec<String> {
+        self.logs
+            .iter()
+            .flat_map(|log| {
+                std::fs::read_to_string(log)
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| needles.iter().any(|n| l.contains(n)))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .take(max)
+            .collect()
+    }
+
     /// Opens the app's database directly (fixtures the CLI cannot create in bulk).
     pub async fn store(&self) -> anyhow::Result<Store> {
         Ok(Store::connect(&self.db_url).await?)

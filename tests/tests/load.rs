@@ -22,7 +22,7 @@ use connector_snapchat::fake::FakeSnapchat;
 use connector_webhook::fake::FakeReceiver;
 use pressroom_connector::testkit::{Account, ChaosControls, ChaosCounts, ChaosRates};
 use pressroom_e2e::{Db, TestApp, free_port, http_call, terminate};
-use pressroom_store::testing::schema::{attempt, post, run};
+use pressroom_store::testing::schema::{attempt, job, post, run};
 use pressroom_store::testing::sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -178,6 +178,9 @@ timeout_secs = 2
 image_poll_interval_ms = 50
 image_ready_timeout_secs = 10
 listing_lag_secs = {li_lag}
+# A 429 that names no daily window (the fakes' chaos 429s) waits this long; LinkedIn's
+# default of 60 s alone would put every throttled LinkedIn post past the one-minute goal.
+throttle_backoff_secs = 5
 
 [connectors.snapchat]
 api_base = "{sc_base}"
@@ -307,6 +310,66 @@ fn wait_healthy(addr: &str, timeout: Duration) -> anyhow::Result<()> {
     }
 }
 
+/// Prints what happened to the `n` slowest published posts (their publish job, attempts and
+/// log lines), so that a long tail in the figures can be explained from the run itself.
+fn explain_slowest(
+    app: &TestApp,
+    posts: &[post::Model],
+    fire_at: &HashMap<&str, i64>,
+    committed_at: &HashMap<&str, i64>,
+    attempts: &[attempt::Model],
+    jobs: &[job::Model],
+    n: usize,
+) {
+    let mut slow: Vec<(i64, &post::Model)> = posts
+        .iter()
+        .filter_map(|p| {
+            let due = fire_at.get(p.run_id.as_str())?;
+            let done = committed_at.get(p.id.as_str())?;
+            Some((done - due, p))
+        })
+        .collect();
+    slow.sort_by_key(|(latency, _)| std::cmp::Reverse(*latency));
+    for (latency, p) in slow.into_iter().take(n) {
+        eprintln!(
+            "[load] slow post {} ({}): committed {:.1} s after its due time",
+            p.id,
+            p.platform,
+            latency as f64 / 1000.0
+        );
+        let unique = format!("publish:{}", p.id);
+        let job = jobs
+            .iter()
+            .find(|j| j.unique_key.as_deref() == Some(unique.as_str()));
+        if let Some(j) = job {
+            eprintln!(
+                "[load]   job {}: {} after {} claims; created {} ms after due, last error: {}",
+                j.id,
+                j.state,
+                j.attempt,
+                j.created_at - fire_at.get(p.run_id.as_str()).copied().unwrap_or(0),
+                j.last_error.as_deref().unwrap_or("-")
+            );
+        }
+        for a in attempts.iter().filter(|a| a.post_id == p.id) {
+            eprintln!(
+                "[load]   attempt {}: {} ({}: {})",
+                a.id,
+                a.state,
+                a.error_code.as_deref().unwrap_or("-"),
+                a.error.as_deref().unwrap_or("-")
+            );
+        }
+        let mut needles = vec![p.id.as_str()];
+        if let Some(j) = job {
+            needles.push(j.id.as_str());
+        }
+        for line in app.log_lines_with(&needles, 40) {
+            eprintln!("[load]   | {line}");
+        }
+    }
+}
+
 const FINAL: [&str; 5] = [
     "published",
     "failed",
@@ -390,7 +453,14 @@ public_base_url = "http://127.0.0.1:{port}"
     let outcome = (|| -> anyhow::Result<(i64, i64)> {
         for (i, port) in ports.iter().enumerate() {
             let bind = format!("127.0.0.1:{port}");
-            serves.push(app.spawn_serve_with(&format!("load-{i}"), &["--bind", &bind])?);
+            // The worker's retries and deferrals (debug) explain the slowest posts.
+            let log = std::env::var("LOAD_RUST_LOG")
+                .unwrap_or_else(|_| "info,pressroom_scheduler::worker=debug".into());
+            serves.push(app.spawn_serve_env(
+                &format!("load-{i}"),
+                &["--bind", &bind],
+                &[("RUST_LOG", &log)],
+            )?);
             wait_healthy(&bind, Duration::from_secs(120))?;
         }
         // The slots fall due evenly over the window, starting a few seconds from now (time to
@@ -465,14 +535,20 @@ public_base_url = "http://127.0.0.1:{port}"
     // The figures, from the database (due: the run's fire time; committed: the attempt's
     // `committed` write) and from the fakes (what each platform holds).
     let store = rt.block_on(app.store())?;
-    let (posts, runs, committed) = rt.block_on(async {
+    let (posts, runs, committed, attempts, jobs) = rt.block_on(async {
         let posts = post::Entity::find().all(store.conn()).await?;
         let runs = run::Entity::find().all(store.conn()).await?;
-        let committed = attempt::Entity::find()
-            .filter(attempt::Column::State.eq("committed"))
+        let attempts = attempt::Entity::find().all(store.conn()).await?;
+        let jobs = job::Entity::find()
+            .filter(job::Column::Kind.eq("publish"))
             .all(store.conn())
             .await?;
-        anyhow::Ok((posts, runs, committed))
+        let committed: Vec<attempt::Model> = attempts
+            .iter()
+            .filter(|a| a.state == "committed")
+            .cloned()
+            .collect();
+        anyhow::Ok((posts, runs, committed, attempts, jobs))
     })?;
     rt.block_on(store.conn().clone().close())?;
     let fire_at: HashMap<&str, i64> = runs.iter().map(|r| (r.id.as_str(), r.fire_at)).collect();
@@ -505,6 +581,7 @@ public_base_url = "http://127.0.0.1:{port}"
         first_commit = first_commit.min(*done);
     }
     latencies.sort_by(f64::total_cmp);
+    explain_slowest(&app, &posts, &fire_at, &committed_at, &attempts, &jobs, 3);
     let mut fire_delays: Vec<f64> = runs
         .iter()
         .map(|r| (r.created_at - r.fire_at) as f64 / 1000.0)

@@ -14,7 +14,9 @@ use crate::client::GraphClient;
 /// Clock skew allowed when matching a post's `created_time` against `committing_since`.
 const SKEW_SECS: i64 = 300;
 /// Pages of `/published_posts` reconcile reads before giving up with "unknown".
-const RECONCILE_PAGES: usize = 5;
+const RECONCILE_PAGES: usize = 10;
+/// Posts per listing page (the Graph API's largest `limit` for this edge).
+const RECONCILE_PAGE_SIZE: &str = "100";
 
 fn page_id(ctx: &PublishCtx) -> &str {
     ctx.credentials
@@ -165,6 +167,7 @@ pub(crate) async fn reconcile(
         .query(&[
             ("fields", "id,message,created_time,permalink_url"),
             ("since", &since.timestamp().to_string()),
+            ("limit", RECONCILE_PAGE_SIZE),
         ]);
     for _ in 0..RECONCILE_PAGES {
         let v = client.call(&page, req, false).await?;

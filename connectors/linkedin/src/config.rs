@@ -43,9 +43,14 @@ pub struct LinkedInConfig {
     /// Pause between image status polls, in milliseconds.
     #[serde(default = "default_poll")]
     pub image_poll_interval_ms: u64,
-    /// How many of the author's recent posts reconcile reads.
+    /// How many of the author's recent posts reconcile reads per page (`count`).
     #[serde(default = "default_page")]
     pub reconcile_page_size: u32,
+    /// How many pages reconcile reads at most (`start` = page x size) before it calls the
+    /// outcome unknown: an account posting faster than a page per commit window needs more
+    /// than one.
+    #[serde(default = "default_pages")]
+    pub reconcile_max_pages: u32,
     /// Largest image we hand to LinkedIn, in bytes (LinkedIn publishes a pixel limit only).
     #[serde(default = "default_max_bytes")]
     pub max_media_bytes: u64,
@@ -98,6 +103,9 @@ fn default_poll() -> u64 {
 fn default_page() -> u32 {
     20
 }
+fn default_pages() -> u32 {
+    10
+}
 fn default_max_bytes() -> u64 {
     20 * 1024 * 1024
 }
@@ -124,6 +132,7 @@ impl LinkedInConfig {
             image_ready_timeout_secs: default_image_wait(),
             image_poll_interval_ms: default_poll(),
             reconcile_page_size: default_page(),
+            reconcile_max_pages: default_pages(),
             max_media_bytes: default_max_bytes(),
             throttle_backoff_secs: default_throttle(),
             listing_lag_secs: default_listing_lag(),

@@ -227,57 +227,64 @@ pub async fn reconcile(
         Some(cp) => cp.author.clone(),
         None => author(&ctx.account.external_id)?.0,
     };
-    let count = client.cfg.reconcile_page_size;
-    let req = client
-        .rest(Method::GET, "/rest/posts", &ctx.credentials.access_token)
-        .query(&[
-            ("author", author.as_str()),
-            ("q", "author"),
-            ("count", &count.to_string()),
-            ("sortBy", "LAST_MODIFIED"),
-        ]);
-    let list: PostList = Client::json(client.send(req, Phase::Safe).await?, Phase::Safe).await?;
+    let count = client.cfg.reconcile_page_size.max(1);
+    let pages = client.cfg.reconcile_max_pages.max(1);
     let since = ctx.committing_since.map(|t| t - SKEW);
     let commentary = cp
         .as_ref()
         .map(|cp| cp.commentary.clone())
         .unwrap_or_else(|| escape_little_text(&ctx.caption));
-
-    for post in &list.elements {
-        // The image URN is this attempt's own upload: with a checkpoint it alone decides. The
-        // same commentary may be an earlier post of the same campaign text.
-        let found = match &cp {
-            Some(cp) => post.media_id() == Some(cp.image.as_str()),
-            None => {
-                let in_window = match (since, post.created()) {
-                    (Some(since), Some(created)) => created >= since,
-                    _ => true,
-                };
-                in_window && post.commentary.as_deref() == Some(commentary.as_str())
+    // Newest first, page by page: a post created while we page pushes older ones to later
+    // offsets (we may see one twice, never skip one).
+    for page in 0..pages {
+        let start = page * count;
+        let req = client
+            .rest(Method::GET, "/rest/posts", &ctx.credentials.access_token)
+            .query(&[
+                ("author", author.as_str()),
+                ("q", "author"),
+                ("start", &start.to_string()),
+                ("count", &count.to_string()),
+                ("sortBy", "LAST_MODIFIED"),
+            ]);
+        let list: PostList =
+            Client::json(client.send(req, Phase::Safe).await?, Phase::Safe).await?;
+        for post in &list.elements {
+            // The image URN is this attempt's own upload: with a checkpoint it alone decides.
+            // The same commentary may be an earlier post of the same campaign text.
+            let found = match &cp {
+                Some(cp) => post.media_id() == Some(cp.image.as_str()),
+                None => {
+                    let in_window = match (since, post.created()) {
+                        (Some(since), Some(created)) => created >= since,
+                        _ => true,
+                    };
+                    in_window && post.commentary.as_deref() == Some(commentary.as_str())
+                }
+            };
+            if found {
+                return Ok(Reconciled::Landed(published(post.id.clone())));
             }
+        }
+        // "Absent" only if the listing reaches back past the commit: either it ended, or its
+        // oldest post predates the window.
+        let saw_all = (list.elements.len() as u32) < count;
+        let reaches_back = match since {
+            Some(since) => list
+                .elements
+                .iter()
+                .filter_map(PostElement::created)
+                .any(|c| c < since),
+            None => false,
         };
-        if found {
-            return Ok(Reconciled::Landed(published(post.id.clone())));
+        if saw_all || reaches_back {
+            return Ok(Reconciled::Absent);
         }
     }
-    // "Absent" only if the listing reaches back past the commit: either it is not full, or
-    // its oldest post predates the window.
-    let saw_all = (list.elements.len() as u32) < count;
-    let reaches_back = match since {
-        Some(since) => list
-            .elements
-            .iter()
-            .filter_map(PostElement::created)
-            .any(|c| c < since),
-        None => false,
-    };
-    if saw_all || reaches_back {
-        Ok(Reconciled::Absent)
-    } else {
-        Ok(Reconciled::Unknown(format!(
-            "no match in the {count} most recent posts of {author}, which do not reach back to the commit"
-        )))
-    }
+    Ok(Reconciled::Unknown(format!(
+        "no match in the {} most recent posts of {author}, which do not reach back to the commit",
+        u64::from(count) * u64::from(pages)
+    )))
 }
 
 pub(crate) fn published(urn: String) -> Published {

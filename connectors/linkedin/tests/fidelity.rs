@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use connector_linkedin::fake::{FakeLinkedIn, FakeOptions, Fault, FaultAction};
 use connector_linkedin::{LinkedIn, daily_quota_reset};
-use pressroom_connector::Connector;
+use pressroom_connector::{Connector, Reconciled};
 use pressroom_connector::testkit::{FakeControls, Outcome, Runner, chaos_soak};
 
 async fn fake_with(opts: FakeOptions) -> FakeLinkedIn {
@@ -164,4 +164,48 @@ async fn chaos_soak_lands_thirty_posts_once_each() {
     chaos_soak(&fake).await;
     // Every create LinkedIn carried out, whether its answer arrived or not: none doubled.
     assert_eq!(fake.commits(), 30);
+}
+
+/// An author who posts faster than a listing page per commit window: reconcile pages back with
+/// `start` until it finds the post, and with too few pages it says unknown, never absent.
+#[tokio::test]
+async fn reconcile_pages_back_through_a_busy_authors_listing() {
+    let fake = fake_with(FakeOptions::default()).await;
+    let with_pages = |pages: u32| -> Arc<dyn Connector> {
+        let mut config = fake.config();
+        config.reconcile_page_size = 5;
+        config.reconcile_max_pages = pages;
+        Arc::new(LinkedIn::new(config).expect("connector builds"))
+    };
+    let runner = Runner::new(with_pages(4));
+    let account = fake.connect_account().await;
+    let draft = fake.valid_draft().await;
+    let mut first = runner.attempt(&account, &draft);
+    let Outcome::Committed { published, .. } = runner.run(&mut first, &draft).await else {
+        panic!("the first post did not land: {:?}", first.log);
+    };
+    // Twelve newer posts by the same author: the first is on the third page of five.
+    for i in 0..12 {
+        let draft = fake.valid_draft().await;
+        let mut attempt = runner.attempt(&account, &draft);
+        let outcome = runner.run(&mut attempt, &draft).await;
+        assert!(matches!(outcome, Outcome::Committed { .. }), "post {i}: {outcome:?}");
+    }
+    let found = with_pages(4)
+        .reconcile(&first.ctx, first.prepared.as_ref())
+        .await
+        .expect("the listing answers");
+    match found {
+        Reconciled::Landed(p) => assert_eq!(p.remote_id, published.remote_id),
+        other => panic!("expected the post on page 3, got {other:?}"),
+    }
+    let short = with_pages(2)
+        .reconcile(&first.ctx, first.prepared.as_ref())
+        .await
+        .expect("the listing answers");
+    assert!(
+        matches!(short, Reconciled::Unknown(_)),
+        "two full pages that do not reach back prove nothing: {short:?}"
+    );
+    assert_eq!(fake.commits(), 13, "reconcile never posts");
 }

@@ -352,7 +352,7 @@ impl Settings {
 
     /// The SQLite file behind the URL, if SQLite.
     /// The pool size: as configured, or for PostgreSQL one connection per concurrent job
-    /// plus a few for the claimers, heartbeats and the API, between 16 and 40 (two instances
+    /// plus a few for the claimers, heartbeats and the API, between 16 and 32 (two instances
     /// then stay within PostgreSQL's default limit of 100 connections); SQLite serialises its
     /// writers, so its pool stays small whatever the workers.
     pub fn database_pool(&self) -> Option<u32> {
@@ -363,7 +363,7 @@ impl Settings {
             return None;
         }
         let wanted = u32::try_from(self.workers.concurrency.saturating_add(8)).unwrap_or(u32::MAX);
-        Some(wanted.clamp(16, 40))
+        Some(wanted.clamp(16, 32))
     }
 
     pub fn sqlite_path(&self) -> Option<PathBuf> {
@@ -414,10 +414,10 @@ mod tests {
         assert_eq!(s.database_pool(), None, "SQLite keeps the store's default");
         s.database.url = "postgres://postgres@127.0.0.1/pressroom".into();
         assert_eq!(s.database_pool(), Some(16), "4 workers: the floor");
-        s.workers.concurrency = 24;
-        assert_eq!(s.database_pool(), Some(32));
+        s.workers.concurrency = 20;
+        assert_eq!(s.database_pool(), Some(28));
         s.workers.concurrency = 500;
-        assert_eq!(s.database_pool(), Some(40), "capped for two instances under 100");
+        assert_eq!(s.database_pool(), Some(32), "capped for two instances under 100");
         s.database.max_connections = 90;
         assert_eq!(s.database_pool(), Some(90), "as configured");
     }

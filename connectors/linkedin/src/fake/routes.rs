@@ -577,6 +577,7 @@ async fn list_posts(
         );
     }
     let count: usize = q.get("count").and_then(|c| c.parse().ok()).unwrap_or(10);
+    let start: usize = q.get("start").and_then(|c| c.parse().ok()).unwrap_or(0);
     // A new post shows in the listing only after the configured lag.
     let lag = chrono::Duration::from_std(st.opts.listing_lag).unwrap_or(chrono::Duration::zero());
     let visible_before = st.now() - lag;
@@ -585,6 +586,7 @@ async fn list_posts(
         .iter()
         .rev()
         .filter(|p| p.author == author && p.created_at <= visible_before)
+        .skip(start)
         .take(count)
         .map(|p| {
             let mut e = json!({
@@ -600,7 +602,7 @@ async fn list_posts(
         })
         .collect();
     let n = elements.len();
-    Json(json!({ "elements": elements, "paging": { "start": 0, "count": n, "links": [] } }))
+    Json(json!({ "elements": elements, "paging": { "start": start, "count": n, "links": [] } }))
         .into_response()
 }
 
