@@ -181,6 +181,9 @@ listing_lag_secs = {li_lag}
 # A 429 that names no daily window (the fakes' chaos 429s) waits this long; LinkedIn's
 # default of 60 s alone would put every throttled LinkedIn post past the one-minute goal.
 throttle_backoff_secs = 5
+# 200 posts an account in a minute: reconcile reads the listing 100 at a time (LinkedIn's
+# largest page), not 20, so that it needs 2-3 calls rather than 10 (each may meet a fault).
+reconcile_page_size = 100
 
 [connectors.snapchat]
 api_base = "{sc_base}"
