@@ -6,7 +6,7 @@
 # lost, none doubled (counted on the fakes' side).
 #
 # Usage: scripts/bench-load.sh [POSTS [ACCOUNTS]]          (default 10000 50)
-# Environment: CONCURRENCY ([workers] concurrency per instance, default 32), WINDOW_SECS
+# Environment: CONCURRENCY ([workers] concurrency per instance, default 64), WINDOW_SECS
 # (the due times spread over this, default 60), CHAOS (1/0, default 1), SEED,
 # PROFILE (release or dev, default release: the daemon and the fakes built optimised),
 # PRESSROOM_TEST_PG (the PostgreSQL admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
@@ -37,7 +37,7 @@ load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 PRESSROOM_E2E_BIN="$bin_dir/pressroom" \
     LOAD_POSTS="$posts" LOAD_ACCOUNTS="$accounts" \
-    LOAD_CONCURRENCY="${CONCURRENCY:-32}" LOAD_WINDOW_SECS="${WINDOW_SECS:-60}" \
+    LOAD_CONCURRENCY="${CONCURRENCY:-64}" LOAD_WINDOW_SECS="${WINDOW_SECS:-60}" \
     LOAD_CHAOS="${CHAOS:-1}" LOAD_SEED="${SEED:-1100}" LOAD_REPORT_FILE="$report" \
     cargo test "${cargo_profile[@]}" -p pressroom-e2e --test load -- \
     --ignored --exact load_benchmark --nocapture

@@ -702,7 +702,7 @@ fn load_benchmark() -> anyhow::Result<()> {
     let cfg = LoadConfig {
         posts: var("LOAD_POSTS", 10_000)? as usize,
         accounts: var("LOAD_ACCOUNTS", 50)? as usize,
-        concurrency: var("LOAD_CONCURRENCY", 32)? as usize,
+        concurrency: var("LOAD_CONCURRENCY", 64)? as usize,
         window: Duration::from_secs(var("LOAD_WINDOW_SECS", 60)?),
         settle_timeout: Duration::from_secs(var("LOAD_SETTLE_SECS", 600)?),
         chaos: var("LOAD_CHAOS", 1)? != 0,

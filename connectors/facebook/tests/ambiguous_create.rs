@@ -65,3 +65,41 @@ async fn a_code_2_refusal_is_posted_once_after_the_listing_proves_it_absent() {
     assert_eq!(attempt.log.commits, 2, "{:?}", attempt.log);
     assert_eq!(fake.published_count(&account).await, 1);
 }
+
+/// A Page that posts faster than the old listing window (5 pages of 25): reconcile asks for
+/// 100 a page and still finds a post with 130 newer ones in front of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_finds_a_post_behind_a_busy_pages_newer_posts() {
+    let fake = FakeFacebook::start().await.expect("fake starts");
+    fake.set_listing_lag(std::time::Duration::ZERO);
+    let account = fake.connect_account().await;
+    let runner = Runner::new(fake.connector());
+    let draft = fake.valid_draft().await;
+    let mut first = runner.attempt(&account, &draft);
+    let Outcome::Committed { published, .. } = runner.run(&mut first, &draft).await else {
+        panic!("the first post did not land: {:?}", first.log);
+    };
+    for i in 0..130 {
+        let draft = fake.valid_draft().await;
+        let mut attempt = runner.attempt(&account, &draft);
+        let outcome = runner.run(&mut attempt, &draft).await;
+        assert!(
+            matches!(outcome, Outcome::Committed { .. }),
+            "post {i}: {outcome:?}"
+        );
+    }
+    let found = fake
+        .connector()
+        .reconcile(&first.ctx, first.prepared.as_ref())
+        .await
+        .expect("the listing answers");
+    match found {
+        pressroom_connector::Reconciled::Landed(p) => assert_eq!(p.remote_id, published.remote_id),
+        other => panic!("expected the post behind 130 newer ones, got {other:?}"),
+    }
+    assert_eq!(
+        fake.published_count(&account).await,
+        131,
+        "reconcile never posts"
+    );
+}

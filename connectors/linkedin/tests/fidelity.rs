@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::Utc;
 use connector_linkedin::fake::{FakeLinkedIn, FakeOptions, Fault, FaultAction};
 use connector_linkedin::{LinkedIn, daily_quota_reset};
-use pressroom_connector::{Connector, Reconciled};
 use pressroom_connector::testkit::{FakeControls, Outcome, Runner, chaos_soak};
+use pressroom_connector::{Connector, Reconciled};
 
 async fn fake_with(opts: FakeOptions) -> FakeLinkedIn {
     FakeLinkedIn::start_with(opts).await.expect("fake starts")
@@ -189,7 +189,10 @@ async fn reconcile_pages_back_through_a_busy_authors_listing() {
         let draft = fake.valid_draft().await;
         let mut attempt = runner.attempt(&account, &draft);
         let outcome = runner.run(&mut attempt, &draft).await;
-        assert!(matches!(outcome, Outcome::Committed { .. }), "post {i}: {outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::Committed { .. }),
+            "post {i}: {outcome:?}"
+        );
     }
     let found = with_pages(4)
         .reconcile(&first.ctx, first.prepared.as_ref())

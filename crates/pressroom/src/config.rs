@@ -417,7 +417,11 @@ mod tests {
         s.workers.concurrency = 20;
         assert_eq!(s.database_pool(), Some(28));
         s.workers.concurrency = 500;
-        assert_eq!(s.database_pool(), Some(32), "capped for two instances under 100");
+        assert_eq!(
+            s.database_pool(),
+            Some(32),
+            "capped for two instances under 100"
+        );
         s.database.max_connections = 90;
         assert_eq!(s.database_pool(), Some(90), "as configured");
     }

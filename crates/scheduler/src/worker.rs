@@ -107,12 +107,7 @@ fn groups(config: &WorkerConfig) -> Vec<(Vec<JobKind>, usize)> {
 /// query, and runs each beside the others. Every job keeps its own lease and fencing token,
 /// so at most once is the same as with a claimer per slot; what changes is the number of
 /// claim queries (one per batch, and one per `poll` when idle, instead of one per slot).
-async fn group_loop(
-    p: Arc<Pipeline>,
-    c: WorkerConfig,
-    group: Group,
-    shutdown: CancellationToken,
-) {
+async fn group_loop(p: Arc<Pipeline>, c: WorkerConfig, group: Group, shutdown: CancellationToken) {
     let backoff = Arc::new(Mutex::new(Backoff::new(c.poll, c.max_backoff)));
     let mut running = tokio::task::JoinSet::new();
     while !shutdown.is_cancelled() {
