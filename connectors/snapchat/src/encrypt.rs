@@ -7,18 +7,10 @@ use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::Pk
 type Enc = cbc::Encryptor<aes::Aes256>;
 type Dec = cbc::Decryptor<aes::Aes256>;
 
-/// A fresh key and IV, and the ciphertext of `plain` under them.
-pub struct Encrypted {
-    pub key: [u8; 32],
-    pub iv: [u8; 16],
-    pub bytes: Vec<u8>,
-}
-
-pub fn encrypt(plain: &[u8]) -> Encrypted {
-    let key: [u8; 32] = rand::random();
-    let iv: [u8; 16] = rand::random();
-    let bytes = Enc::new(&key.into(), &iv.into()).encrypt_padded_vec_mut::<Pkcs7>(plain);
-    Encrypted { key, iv, bytes }
+/// The ciphertext of `plain` under `key` and `iv` (chosen when the media object is created,
+/// and kept in the checkpoint: a repeated part upload must use the same).
+pub fn encrypt(plain: &[u8], key: [u8; 32], iv: [u8; 16]) -> Vec<u8> {
+    Enc::new(&key.into(), &iv.into()).encrypt_padded_vec_mut::<Pkcs7>(plain)
 }
 
 /// Used by the fake (as Snap does on FINALIZE); `None` for wrong key/IV or garbage.
@@ -34,12 +26,13 @@ mod tests {
     #[test]
     fn round_trip_and_wrong_key() {
         let plain = b"\xFF\xD8\xFF a jpeg, more or less".to_vec();
-        let e = encrypt(&plain);
-        assert_ne!(e.bytes, plain);
-        assert_eq!(e.bytes.len() % 16, 0);
-        assert_eq!(decrypt(&e.key, &e.iv, &e.bytes), Some(plain.clone()));
+        let (key, iv): ([u8; 32], [u8; 16]) = (rand::random(), rand::random());
+        let bytes = encrypt(&plain, key, iv);
+        assert_ne!(bytes, plain);
+        assert_eq!(bytes.len() % 16, 0);
+        assert_eq!(decrypt(&key, &iv, &bytes), Some(plain.clone()));
         let wrong = [7u8; 32];
-        assert_ne!(decrypt(&wrong, &e.iv, &e.bytes), Some(plain));
-        assert_eq!(decrypt(&e.key[..16], &e.iv, &e.bytes), None);
+        assert_ne!(decrypt(&wrong, &iv, &bytes), Some(plain));
+        assert_eq!(decrypt(&key[..16], &iv, &bytes), None);
     }
 }

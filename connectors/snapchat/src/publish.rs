@@ -3,8 +3,11 @@
 //! prepare: `my_profile` (profile id and user name), encrypt the rendition (AES-256-CBC),
 //! create the media object with key + IV, upload the ciphertext (multipart ADD, one part: images
 //! are ≤ 20 MB, parts may be 32 MB), FINALIZE. The media id is the checkpoint; a media object
-//! lives 24 h, so a checkpoint older than 23 h is redone. commit: post the story (or saved
-//! story). reconcile: list the profile's stories and look for this attempt's media id.
+//! lives 24 h, so a checkpoint older than 23 h is redone. After the create and after the upload
+//! prepare saves how far it got ([`Upload`]), so a failed step is the only one the next try
+//! repeats (four calls in a row, each of which may fail, otherwise start over from the first).
+//! commit: post the story (or saved story). reconcile: list the profile's stories and look for
+//! this attempt's media id.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -31,6 +34,30 @@ pub struct Checkpoint {
     pub post_as: PostAs,
     pub title: String,
     pub media_created_at: DateTime<Utc>,
+}
+
+/// How far `prepare` got, saved as the attempt's checkpoint while it is preparing.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct Upload {
+    stage: UploadStage,
+    profile_id: String,
+    user_name: String,
+    media_id: String,
+    add_path: String,
+    finalize_path: String,
+    /// The media object's key and IV (base64): a repeated part upload must use them.
+    key: String,
+    iv: String,
+    media_created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum UploadStage {
+    /// The media object exists; its part is not uploaded yet.
+    Created,
+    /// The part is uploaded; FINALIZE is next.
+    Uploaded,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +103,67 @@ pub async fn prepare(
         .first()
         .ok_or_else(|| ConnectorError::Rejected("a Snapchat Story takes one image".into()))?;
     let token = &ctx.credentials.access_token;
+    let resumed = ctx
+        .checkpoint
+        .as_ref()
+        .and_then(|v| serde_json::from_value::<Upload>(v.clone()).ok())
+        .filter(|u| Utc::now() - u.media_created_at < chrono::Duration::hours(23));
+    let mut upload = match resumed {
+        Some(upload) => upload,
+        None => create_media(client, ctx, token).await?,
+    };
+    if upload.stage == UploadStage::Created {
+        let plain = tokio::fs::read(&media.path).await.map_err(|e| {
+            ConnectorError::transient(format!("reading rendition {}: {e}", media.path.display()))
+        })?;
+        let key = decode_fixed::<32>(&upload.key)?;
+        let iv = decode_fixed::<16>(&upload.iv)?;
+        let part = Part::bytes(encrypt::encrypt(&plain, key, iv))
+            .file_name("media.enc")
+            .mime_str("application/octet-stream")
+            .map_err(ConnectorError::transient)?;
+        let add = Form::new()
+            .text("action", "ADD")
+            .text("part_number", "1")
+            .part("file", part);
+        let _: Value = client
+            .send(
+                client
+                    .request(Method::POST, &upload.add_path, token)
+                    .multipart(add),
+                Phase::Safe,
+            )
+            .await?;
+        upload.stage = UploadStage::Uploaded;
+        save(ctx, &upload).await?;
+    }
+    let fin = Form::new().text("action", "FINALIZE");
+    let _: Value = client
+        .send(
+            client
+                .request(Method::POST, &upload.finalize_path, token)
+                .multipart(fin),
+            Phase::Safe,
+        )
+        .await?;
+
+    to_prepared(Checkpoint {
+        profile_id: upload.profile_id,
+        user_name: upload.user_name,
+        media_id: upload.media_id,
+        post_as,
+        title,
+        media_created_at: upload.media_created_at,
+    })
+}
+
+/// `my_profile` (checks the token is this account's), then a media object with a fresh key
+/// and IV; saved as the attempt's checkpoint before the upload.
+async fn create_media(
+    client: &Client,
+    ctx: &PublishCtx,
+    token: &secrecy::SecretString,
+) -> Result<Upload, ConnectorError> {
     let me: MyProfile = client
         .send(
             client.request(Method::GET, "/v1/public_profiles/my_profile", token),
@@ -89,11 +177,8 @@ pub async fn prepare(
             ctx.account.external_id
         )));
     }
-    let plain = tokio::fs::read(&media.path).await.map_err(|e| {
-        ConnectorError::transient(format!("reading rendition {}: {e}", media.path.display()))
-    })?;
-    let enc = encrypt::encrypt(&plain);
-
+    let key: [u8; 32] = rand::random();
+    let iv: [u8; 16] = rand::random();
     let create = client
         .request(
             Method::POST,
@@ -103,45 +188,39 @@ pub async fn prepare(
         .json(&json!({
             "type": "IMAGE",
             "name": format!("pressroom-{}", ctx.attempt_id),
-            "key": STANDARD.encode(enc.key),
-            "iv": STANDARD.encode(enc.iv),
+            "key": STANDARD.encode(key),
+            "iv": STANDARD.encode(iv),
         }));
     let created: MediaCreated = client.send(create, Phase::Safe).await?;
-
-    let part = Part::bytes(enc.bytes)
-        .file_name("media.enc")
-        .mime_str("application/octet-stream")
-        .map_err(ConnectorError::transient)?;
-    let add = Form::new()
-        .text("action", "ADD")
-        .text("part_number", "1")
-        .part("file", part);
-    let _: Value = client
-        .send(
-            client
-                .request(Method::POST, &created.add_path, token)
-                .multipart(add),
-            Phase::Safe,
-        )
-        .await?;
-    let fin = Form::new().text("action", "FINALIZE");
-    let _: Value = client
-        .send(
-            client
-                .request(Method::POST, &created.finalize_path, token)
-                .multipart(fin),
-            Phase::Safe,
-        )
-        .await?;
-
-    to_prepared(Checkpoint {
+    let upload = Upload {
+        stage: UploadStage::Created,
         profile_id,
         user_name: me.public_profile.snap_user_name,
         media_id: created.media_id,
-        post_as,
-        title,
+        add_path: created.add_path,
+        finalize_path: created.finalize_path,
+        key: STANDARD.encode(key),
+        iv: STANDARD.encode(iv),
         media_created_at: Utc::now(),
-    })
+    };
+    save(ctx, &upload).await?;
+    Ok(upload)
+}
+
+/// Saves how far prepare got (where the runtime keeps checkpoints; elsewhere a failed step
+/// starts over, as before).
+async fn save(ctx: &PublishCtx, upload: &Upload) -> Result<(), ConnectorError> {
+    let value = serde_json::to_value(upload)
+        .map_err(|e| ConnectorError::transient(format!("encoding checkpoint: {e}")))?;
+    ctx.save_checkpoint(&value).await.map(|_| ())
+}
+
+fn decode_fixed<const N: usize>(b64: &str) -> Result<[u8; N], ConnectorError> {
+    STANDARD
+        .decode(b64)
+        .ok()
+        .and_then(|v| <[u8; N]>::try_from(v).ok())
+        .ok_or_else(|| ConnectorError::transient("unreadable media key in the checkpoint"))
 }
 
 pub async fn commit(

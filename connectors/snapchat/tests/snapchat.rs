@@ -265,3 +265,33 @@ async fn chaos_soak() {
     pressroom_connector::testkit::chaos_soak(&fake).await;
     assert_eq!(fake.stories().len(), 30, "one story per post");
 }
+
+/// A failed step of prepare's four calls is the only one the next try repeats: the media
+/// object made before a failed part upload is used again (same key and IV), not made anew.
+#[tokio::test]
+async fn a_failed_upload_resumes_from_the_media_object_already_made() {
+    let fake = FakeSnapchat::start().await.expect("fake starts");
+    let account = fake.connect_account().await;
+    let draft = fake.valid_draft().await;
+    let upload = "POST /v1/public_profiles/{profile_id}/media/{media_id}/multipart-upload-v2";
+    fake.inject(connector_snapchat::fake::Fault::respond(
+        upload,
+        500,
+        json!({ "request_status": "ERROR", "request_id": "req-test", "debug_message": "Internal server error", "display_message": "Internal server error", "error_code": "E5000" }),
+    ));
+    let runner = Runner::new(fake.connector());
+    let mut attempt = runner.attempt(&account, &draft);
+    let outcome = runner.run(&mut attempt, &draft).await;
+    assert!(
+        matches!(outcome, Outcome::Committed { .. }),
+        "{outcome:?} after {:?}",
+        attempt.log
+    );
+    assert_eq!(attempt.log.prepares, 2, "{:?}", attempt.log);
+    assert_eq!(fake.calls("GET /v1/public_profiles/my_profile"), 1);
+    assert_eq!(fake.calls("POST /v1/public_profiles/{profile_id}/media"), 1);
+    // ADD (refused), ADD, FINALIZE; the fake decrypted the part with the media's key and IV.
+    assert_eq!(fake.calls(upload), 3);
+    assert_eq!(fake.stories().len(), 1);
+    assert_eq!(fake.commits(), 1);
+}

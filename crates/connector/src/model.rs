@@ -80,7 +80,8 @@ pub struct PublishCtx {
     pub media_sha256: Vec<String>,
     /// Lets `commit` store what the platform answered before the outcome is final (TikTok's
     /// `publish_id`) as the attempt's checkpoint, so a reconcile after a crash can ask about
-    /// it. `None` where nothing durable is behind the attempt.
+    /// it, and `prepare` the steps of a multi-call upload done so far (the next `prepare` finds
+    /// them in `checkpoint`). `None` where nothing durable is behind the attempt.
     pub checkpointer: Option<Checkpointer>,
 }
 
@@ -91,7 +92,8 @@ pub trait CheckpointStore: Send + Sync {
     async fn save(&self, checkpoint: &serde_json::Value) -> Result<(), crate::ConnectorError>;
 }
 
-/// A handle on the attempt's checkpoint, for `commit` (see [`PublishCtx::checkpointer`]).
+/// A handle on the attempt's checkpoint, for `prepare` and `commit` (see
+/// [`PublishCtx::checkpointer`]).
 #[derive(Clone)]
 pub struct Checkpointer(Arc<dyn CheckpointStore>);
 

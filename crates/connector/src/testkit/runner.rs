@@ -208,10 +208,16 @@ impl Runner {
                 attempt.log.prepares += 1;
                 match self.connector.prepare(&attempt.ctx, draft).await {
                     Ok(p) => {
+                        // The prepared checkpoint replaces what prepare saved on the way, as
+                        // the runtime's `prepared` write does.
+                        let _ = attempt.checkpoints.take();
                         attempt.ctx.checkpoint = Some(p.checkpoint.clone());
                         attempt.prepared = Some(p);
                     }
                     Err(e) => {
+                        // As the runtime re-reads the attempt: the next prepare sees the steps
+                        // this one saved.
+                        attempt.reload_checkpoint();
                         if let Some(end) = self
                             .on_error(attempt, e, &mut refreshed, &mut transient)
                             .await

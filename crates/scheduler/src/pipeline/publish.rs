@@ -237,6 +237,9 @@ async fn prepare(
     )
     .await?;
     let started = std::time::Instant::now();
+    // Lets a multi-call prepare keep the steps done so far (Snapchat's uploaded media), so the
+    // next try goes on from the step that failed.
+    let ctx = &super::checkpoints::attach(&p.store, job, attempt, AttemptState::Preparing, ctx);
     let prepared = connector.prepare(ctx, draft).await;
     metrics::publish_step(
         connector.kind(),
@@ -299,7 +302,7 @@ async fn commit(
     .await?;
     let started = std::time::Instant::now();
     // Lets the connector store what the platform answers mid-commit (TikTok's publish_id).
-    let ctx = &super::checkpoints::attach(&p.store, job, attempt, ctx);
+    let ctx = &super::checkpoints::attach(&p.store, job, attempt, AttemptState::Committing, ctx);
     let committed = connector.commit(ctx, &prepared).await;
     metrics::publish_step(
         connector.kind(),

@@ -319,14 +319,15 @@ pub async fn transition<C: ConnectionTrait>(
     }
 }
 
-/// Replaces the checkpoint of an attempt that is `committing`, while `job`'s lease is
-/// current: what the platform answered mid-commit (TikTok's `publish_id`), kept so reconcile
-/// can ask about it after a crash. The state does not move.
-pub async fn save_commit_checkpoint<C: ConnectionTrait>(
+/// Replaces the checkpoint of an attempt that is still in `state` (`preparing`: the steps of
+/// a multi-call upload done so far; `committing`: what the platform answered mid-commit), fenced
+/// by the job's lease.
+pub async fn save_checkpoint<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
     attempt_id: &str,
+    state: AttemptState,
     job: &ClaimedJob,
     checkpoint: &serde_json::Value,
 ) -> Result<()> {
@@ -334,7 +335,7 @@ pub async fn save_commit_checkpoint<C: ConnectionTrait>(
         checkpoint.to_string().into(),
         now_ms.into(),
         attempt_id.into(),
-        AttemptState::Committing.as_str().into(),
+        state.as_str().into(),
         job.id.clone().into(),
         job.lease_token.into(),
     ];
@@ -350,7 +351,8 @@ pub async fn save_commit_checkpoint<C: ConnectionTrait>(
         Ok(())
     } else {
         Err(StoreError::Conflict(format!(
-            "attempt {attempt_id} is not committing under this job's lease"
+            "attempt {attempt_id} is not {} under this job's lease",
+            state.as_str()
         )))
     }
 }
