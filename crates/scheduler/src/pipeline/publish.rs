@@ -18,7 +18,7 @@ use pressroom_store::entity::{account, attempt, post};
 use pressroom_store::repo::posts::AttemptChanges;
 use pressroom_store::repo::{accounts, assets, posts};
 use serde::Deserialize;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{JobError, Pipeline, complete, events};
 use crate::metrics;
@@ -34,6 +34,14 @@ pub(super) type RefreshLocks = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>
 struct Payload {
     post_id: String,
 }
+
+/// A transient failure of a step that is safe to repeat (prepare's uploads and reads, and
+/// reconcile's listing; never the publishing call) is tried again at once, within the same
+/// claim, this many times before the job goes back to the queue: there it would wait behind
+/// every post due before its retry time, which under load is most of a minute.
+const QUICK_RETRIES: u32 = 2;
+/// The pause before the first quick retry (doubled before the second).
+const QUICK_RETRY_PAUSE: Duration = Duration::from_millis(250);
 
 pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobError> {
     let Payload { post_id } = job.payload()?;
@@ -122,6 +130,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         Err(e) => return on_credentials_error(p, job, &post, &attempt, e).await,
     };
     let mut refreshed = false;
+    let mut quick_retries = 0;
     loop {
         let state = AttemptState::parse(&attempt.state).ok_or_else(|| {
             JobError::Permanent(format!(
@@ -179,6 +188,20 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
                     Ok(c) => c,
                     Err(e) => return on_credentials_error(p, job, &post, &attempt, e).await,
                 };
+            }
+            Err(
+                StepError::Connector(ConnectorError::Transient(why))
+                | StepError::Reconcile(ConnectorError::Transient(why)),
+            ) if quick_retries < QUICK_RETRIES
+                && matches!(
+                    state,
+                    AttemptState::Pending | AttemptState::Preparing | AttemptState::Committing
+                ) =>
+            {
+                let pause = QUICK_RETRY_PAUSE * 2u32.pow(quick_retries);
+                quick_retries += 1;
+                debug!(%why, pause_ms = pause.as_millis() as u64, "publish: a step that is safe to repeat failed; trying it again at once");
+                tokio::time::sleep(pause).await;
             }
             Err(StepError::Connector(e)) => {
                 return on_connector_error(p, job, &post, &attempt, e).await;
