@@ -26,6 +26,8 @@ mod pipeline_fixture;
 mod pipeline_metrics;
 #[path = "api/policy_reuse.rs"]
 mod policy_reuse;
+#[path = "api/quick_retries.rs"]
+mod quick_retries;
 #[path = "api/resources.rs"]
 mod resources;
 #[path = "api/schema_drift.rs"]
