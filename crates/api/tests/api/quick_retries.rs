@@ -49,7 +49,10 @@ pub async fn safe_steps_are_retried_within_the_claim(app: TestApp) -> anyhow::Re
     let publish: Vec<_> = done.iter().filter(|j| j.kind == "publish").collect();
     assert_eq!(publish.len(), 1, "{done:?}");
     // Failures 1 and 2 were retried at once; the third sent the job back to the queue once.
-    assert_eq!(publish[0].attempt, 2, "claims of the publish job: {publish:?}");
+    assert_eq!(
+        publish[0].attempt, 2,
+        "claims of the publish job: {publish:?}"
+    );
     Ok(())
 }
 
