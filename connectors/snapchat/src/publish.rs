@@ -126,26 +126,12 @@ pub async fn prepare(
             .text("action", "ADD")
             .text("part_number", "1")
             .part("file", part);
-        let _: Value = client
-            .send(
-                client
-                    .request(Method::POST, &upload.add_path, token)
-                    .multipart(add),
-                Phase::Safe,
-            )
-            .await?;
+        upload_step(client, &upload.add_path, token, add).await?;
         upload.stage = UploadStage::Uploaded;
         save(ctx, &upload).await?;
     }
     let fin = Form::new().text("action", "FINALIZE");
-    let _: Value = client
-        .send(
-            client
-                .request(Method::POST, &upload.finalize_path, token)
-                .multipart(fin),
-            Phase::Safe,
-        )
-        .await?;
+    upload_step(client, &upload.finalize_path, token, fin).await?;
 
     to_prepared(Checkpoint {
         profile_id: upload.profile_id,
@@ -205,6 +191,22 @@ async fn create_media(
     };
     save(ctx, &upload).await?;
     Ok(upload)
+}
+
+/// One multipart call of the media upload (ADD or FINALIZE) on the path the create answered.
+async fn upload_step(
+    client: &Client,
+    path: &str,
+    token: &secrecy::SecretString,
+    form: Form,
+) -> Result<(), ConnectorError> {
+    let _: Value = client
+        .send(
+            client.request(Method::POST, path, token).multipart(form),
+            Phase::Safe,
+        )
+        .await?;
+    Ok(())
 }
 
 /// Saves how far prepare got (where the runtime keeps checkpoints; elsewhere a failed step

@@ -350,7 +350,6 @@ impl Settings {
         }
     }
 
-    /// The SQLite file behind the URL, if SQLite.
     /// The pool size: as configured, or for PostgreSQL one connection per concurrent job
     /// plus a few for the claimers, heartbeats and the API, between 16 and 32 (two instances
     /// then stay within PostgreSQL's default limit of 100 connections); SQLite serialises its
@@ -366,6 +365,7 @@ impl Settings {
         Some(wanted.clamp(16, 32))
     }
 
+    /// The SQLite file behind the URL, if SQLite.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         let url = self.database_url();
         let rest = url

@@ -17,7 +17,7 @@ use crate::pipeline::{JobError, Pipeline};
 pub struct WorkerConfig {
     /// Job kinds this instance runs (its roles).
     pub kinds: Vec<JobKind>,
-    /// Concurrent jobs per kind group.
+    /// Concurrent jobs of each kind (generation runs one at a time).
     pub concurrency: usize,
     /// How long a claim lasts without a heartbeat.
     pub lease: Duration,
@@ -57,20 +57,19 @@ pub async fn run_workers(
     shutdown: CancellationToken,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
-    for (kinds, slots) in groups(&config) {
-        let owner = format!(
-            "{}/{}",
-            config.owner,
-            kinds
-                .iter()
-                .map(|k| k.as_str())
-                .collect::<Vec<_>>()
-                .join("+")
-        );
+    for kind in JobKind::ALL
+        .into_iter()
+        .filter(|k| config.kinds.contains(k))
+    {
         let group = Group {
-            kinds,
-            slots,
-            owner,
+            kind,
+            // Generation is heavy and owns the engine: one at a time.
+            slots: if kind == JobKind::Generate {
+                1
+            } else {
+                config.concurrency.max(1)
+            },
+            owner: format!("{}/{}", config.owner, kind.as_str()),
         };
         let (p, c, s) = (pipeline.clone(), config.clone(), shutdown.clone());
         tasks.spawn(async move { group_loop(p, c, group, s).await });
@@ -80,27 +79,14 @@ pub async fn run_workers(
     while tasks.join_next().await.is_some() {}
 }
 
-/// Job kinds that share a set of slots, and how many jobs of them run at once.
+/// One job kind of this instance and how many of its jobs run at once. Render, publish and
+/// webhook deliveries each get `concurrency` slots, so cutting renditions cannot hold up
+/// publishing and slow webhook receivers cannot hold up either.
 struct Group {
-    kinds: Vec<JobKind>,
+    kind: JobKind,
     slots: usize,
     /// `lease_owner` of the jobs this group claims.
     owner: String,
-}
-
-/// The groups of this instance's kinds. Generation is heavy and owns the engine: one at a
-/// time. Render, publish and webhook deliveries get `concurrency` slots each, so cutting
-/// renditions cannot hold up publishing and slow webhook receivers cannot hold up either.
-fn groups(config: &WorkerConfig) -> Vec<(Vec<JobKind>, usize)> {
-    let n = config.concurrency.max(1);
-    JobKind::ALL
-        .into_iter()
-        .filter(|k| config.kinds.contains(k))
-        .map(|k| {
-            let slots = if k == JobKind::Generate { 1 } else { n };
-            (vec![k], slots)
-        })
-        .collect()
 }
 
 /// One claimer per group: it claims as many due jobs as the group has free slots, in one
@@ -122,7 +108,7 @@ async fn group_loop(p: Arc<Pipeline>, c: WorkerConfig, group: Group, shutdown: C
         }
         let claimed = match p
             .queue
-            .claim(&group.kinds, &group.owner, c.lease, free as u32)
+            .claim(&[group.kind], &group.owner, c.lease, free as u32)
             .await
         {
             Ok(jobs) => {

@@ -182,7 +182,7 @@ impl Store {
     }
 
     /// The database clock, in epoch milliseconds, never going backwards within this process.
-    /// The database is asked once every [`DbClock::RESYNC`] and the process's monotonic clock
+    /// The database is asked once every 5 s (`DbClock::RESYNC`) and the process's monotonic clock
     /// carries the reading in between: a publish used to spend six round trips a post on
     /// `SELECT now()`, and the instances still agree on time (to the drift of a few seconds of
     /// a monotonic clock, plus half a round trip).
