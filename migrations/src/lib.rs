@@ -11,6 +11,7 @@ mod m0004_campaign_deleted;
 mod m0005_one_asset_per_generation_key;
 mod m0006_page_indexes;
 mod m0007_idempotency_by_key;
+mod m0008_jobs_due_at;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_one_asset_per_generation_key::Migration),
             Box::new(m0006_page_indexes::Migration),
             Box::new(m0007_idempotency_by_key::Migration),
+            Box::new(m0008_jobs_due_at::Migration),
         ]
     }
 }

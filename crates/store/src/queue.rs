@@ -105,8 +105,8 @@ impl Queue {
         let now = self.store.now_sql();
         let sql = format!(
             "INSERT INTO jobs (id, workspace_id, kind, payload, unique_key, state, attempt, \
-             max_attempts, run_at, lease_token, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'available', 0, $6, {now} + $7, 0, {now}, {now}) \
+             max_attempts, run_at, due_at, lease_token, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'available', 0, $6, {now} + $7, {now} + $7, 0, {now}, {now}) \
              ON CONFLICT (unique_key) DO NOTHING"
         );
         let values: Vec<Value> = vec![
@@ -153,7 +153,7 @@ impl Queue {
             "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $1, \
              lease_token = lease_token + 1, lease_expires_at = {now} + $2, updated_at = {now} \
              WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND run_at <= {now} \
-             AND kind IN ({kinds}) ORDER BY run_at, id LIMIT ${limit_param}{lock}) \
+             AND kind IN ({kinds}) ORDER BY due_at, id LIMIT ${limit_param}{lock}) \
              RETURNING id, workspace_id, kind, payload, attempt, max_attempts, lease_token, \
              lease_expires_at",
             kinds = kind_params.join(", ")
@@ -380,7 +380,8 @@ impl Queue {
             None => "",
         };
         let sql = format!(
-            "UPDATE jobs SET state = 'available', attempt = 0, run_at = {now}, updated_at = {now} \
+            "UPDATE jobs SET state = 'available', attempt = 0, run_at = {now}, due_at = {now}, \
+             updated_at = {now} \
              WHERE id = $1 AND state = 'dead'{scope}"
         );
         let res = self

@@ -37,8 +37,8 @@ struct Payload {
 
 /// A transient failure of a step that is safe to repeat (prepare's uploads and reads, and
 /// reconcile's listing; never the publishing call) is tried again at once, within the same
-/// claim, this many times before the job goes back to the queue: there it would wait behind
-/// every post due before its retry time, which under load is most of a minute.
+/// claim, this many times before the job goes back to the queue: a trip through the queue
+/// costs a retry delay and, under load, a wait for a free slot.
 const QUICK_RETRIES: u32 = 2;
 /// The pause before the first quick retry (doubled before the second).
 const QUICK_RETRY_PAUSE: Duration = Duration::from_millis(250);

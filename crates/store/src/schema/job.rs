@@ -15,6 +15,8 @@ pub struct Model {
     pub attempt: i32,
     pub max_attempts: i32,
     pub run_at: i64,
+    /// When the job was first due; ready jobs are claimed in this order.
+    pub due_at: i64,
     pub lease_owner: Option<String>,
     pub lease_token: i64,
     pub lease_expires_at: Option<i64>,

@@ -23,6 +23,7 @@ on_both_backends!(
     rescue_returns_expired_jobs_to_available_then_to_dead,
     retry_moves_to_dead_after_max_attempts,
     defer_does_not_count_the_attempt,
+    a_job_put_back_goes_before_the_jobs_due_after_it,
     kill_then_retry_dead_revives_the_job,
 );
 
@@ -672,6 +673,60 @@ async fn defer_does_not_count_the_attempt(ctx: Ctx) -> anyhow::Result<()> {
             .is_empty()
     );
     assert!(row(&ctx, &job.id).await.run_at >= now + 3_600_000);
+    Ok(())
+}
+
+/// Claims one job and returns the `name` in its payload.
+async fn claim_name(ctx: &Ctx) -> anyhow::Result<(ClaimedJob, String)> {
+    let job = ctx
+        .queue
+        .claim(&[JobKind::Publish], "w", LONG, 1)
+        .await?
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("nothing to claim"))?;
+    let name = job.payload::<serde_json::Value>()?["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    Ok((job, name))
+}
+
+async fn a_job_put_back_goes_before_the_jobs_due_after_it(ctx: Ctx) -> anyhow::Result<()> {
+    // Ready jobs are claimed in the order they were first due, so a retried or deferred job
+    // does not queue behind the whole backlog that became due while it ran.
+    for name in ["first", "second", "third"] {
+        enqueue(&ctx, job_with(JobKind::Publish, json!({ "name": name }))).await?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let conn = ctx.store.conn();
+    let (job, name) = claim_name(&ctx).await?;
+    assert_eq!(name, "first");
+    ctx.queue
+        .retry(conn, &job, Duration::ZERO, "server error")
+        .await?;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (job, name) = claim_name(&ctx).await?;
+    assert_eq!(name, "first", "a retry keeps its place");
+    ctx.queue
+        .defer(conn, &job, Duration::ZERO, "rate limited")
+        .await?;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (job, name) = claim_name(&ctx).await?;
+    assert_eq!(name, "first", "so does a deferral");
+    let first_due = row(&ctx, &job.id).await.due_at;
+    assert!(row(&ctx, &job.id).await.run_at > first_due, "run_at moved, due_at did not");
+    let tx = ctx.store.begin().await?;
+    ctx.queue.complete(&tx, &job).await?;
+    tx.commit().await?;
+
+    // A job that is put back but not yet due again waits, whatever its place.
+    let (job, name) = claim_name(&ctx).await?;
+    assert_eq!(name, "second");
+    ctx.queue
+        .defer(conn, &job, Duration::from_secs(3600), "account parked")
+        .await?;
+    let (_, name) = claim_name(&ctx).await?;
+    assert_eq!(name, "third");
     Ok(())
 }
 
