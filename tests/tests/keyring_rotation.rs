@@ -439,3 +439,13 @@ fn keyring_rotation_during_publishing_then_sighup_sqlite() -> anyhow::Result<()>
 fn keyring_rotation_unsignalled_daemon_learns_the_new_key_postgres() -> anyhow::Result<()> {
     rotation_while_publishing(Db::Postgres, Scenario::Unsignalled)
 }
+
+#[test]
+fn keyring_rotation_during_publishing_then_sighup_postgres() -> anyhow::Result<()> {
+    rotation_while_publishing(Db::Postgres, Scenario::RotateThenSighup)
+}
+
+#[test]
+fn keyring_rotation_unsignalled_daemon_learns_the_new_key_sqlite() -> anyhow::Result<()> {
+    rotation_while_publishing(Db::Sqlite, Scenario::Unsignalled)
+}
