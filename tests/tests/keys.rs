@@ -187,7 +187,7 @@ fn keys_rotate_reseals_every_token_under_a_new_key() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The daemon's row sealer (`scheduler::RowSealer` over the keyring cipher) over one keyring:
+/// The daemon's row sealer (`pressroom_runtime::RowSealer` over the keyring cipher) over one keyring:
 /// the same associated data, so what it seals the daemon opens and the other way round.
 struct RingSealer<'a>(&'a Keyring);
 

@@ -458,7 +458,7 @@ public_base_url = "http://127.0.0.1:{port}"
             let bind = format!("127.0.0.1:{port}");
             // The worker's retries and deferrals (debug) explain the slowest posts.
             let log = std::env::var("LOAD_RUST_LOG")
-                .unwrap_or_else(|_| "info,pressroom_scheduler::worker=debug".into());
+                .unwrap_or_else(|_| "info,pressroom_runtime::worker=debug".into());
             serves.push(app.spawn_serve_env(
                 &format!("load-{i}"),
                 &["--bind", &bind],

@@ -76,7 +76,7 @@ pub struct ApiState {
     /// Platform connect flows (from the binary); None answers 503 on the connect routes.
     pub connect: Option<Arc<dyn connect::ConnectFlows>>,
     /// Seals tokens of accounts connected through the API.
-    pub tokens: Option<Arc<dyn pressroom_scheduler::TokenCipher>>,
+    pub tokens: Option<Arc<dyn pressroom_runtime::TokenCipher>>,
     /// Default OAuth redirect URI (`{public_base_url}/v1/oauth/callback`).
     pub oauth_redirect_uri: Option<String>,
     /// Lets webhook endpoint URLs name private and loopback addresses
@@ -106,10 +106,10 @@ pub struct ApiState {
 impl ApiState {
     /// Seals and opens webhook signing secrets with the token keyring: a deployment without
     /// one refuses to store them rather than store them in the clear.
-    pub(crate) fn row_sealer(&self) -> errors::ApiResult<pressroom_scheduler::RowSealer<'_>> {
+    pub(crate) fn row_sealer(&self) -> errors::ApiResult<pressroom_runtime::RowSealer<'_>> {
         self.tokens
             .as_deref()
-            .map(pressroom_scheduler::RowSealer)
+            .map(pressroom_runtime::RowSealer)
             .ok_or_else(|| {
                 errors::ApiError::internal(
                     "no token keyring is configured: webhook secrets cannot be sealed",
@@ -217,7 +217,7 @@ impl ApiState {
     pub fn with_connect(
         mut self,
         flows: Arc<dyn connect::ConnectFlows>,
-        tokens: Arc<dyn pressroom_scheduler::TokenCipher>,
+        tokens: Arc<dyn pressroom_runtime::TokenCipher>,
         redirect_uri: Option<String>,
     ) -> Self {
         self.connect = Some(flows);

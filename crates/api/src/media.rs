@@ -13,7 +13,7 @@ use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pressroom_crypto::urlsign::{UrlSignError, UrlSigner};
-use pressroom_scheduler::PublicMedia;
+use pressroom_runtime::PublicMedia;
 
 /// Mints and checks media links.
 pub struct MediaLinks {

@@ -1,6 +1,6 @@
 //! Prometheus text exposition. Everything counted in-process (HTTP requests here, the
 //! pipeline's publish latency, generation time, cache hits, token refreshes and rate-limit
-//! waits in `pressroom_scheduler::metrics`) goes through the `metrics` facade into one
+//! waits in `pressroom_runtime::metrics`) goes through the `metrics` facade into one
 //! process-wide `metrics-exporter-prometheus` recorder; job counts are read from the queue
 //! instead, so they are right across instances sharing a database, and kept for a few seconds
 //! so scrapes (or a flood of them) do not each run a `GROUP BY` over the jobs table.
@@ -57,7 +57,7 @@ fn install() -> Option<PrometheusHandle> {
         Unit::Seconds,
         "Time spent answering, by route and status."
     );
-    pressroom_scheduler::metrics::describe();
+    pressroom_runtime::metrics::describe();
     let upkeep = handle.clone();
     let spawned = std::thread::Builder::new()
         .name("metrics-upkeep".into())
@@ -167,7 +167,7 @@ mod tests {
         let m = Metrics::default();
         assert!(m.handle.is_some(), "the first install succeeds");
         m.record_request("GET", "/unit-test", 200, Duration::from_millis(3));
-        counter!(pressroom_scheduler::metrics::TOKEN_REFRESHES, "platform" => "unit", "result" => "ok")
+        counter!(pressroom_runtime::metrics::TOKEN_REFRESHES, "platform" => "unit", "result" => "ok")
             .increment(1);
         let text = m.render(&[("generate".into(), "available".into(), 2)]);
         assert!(text.contains("pressroom_jobs{kind=\"generate\",state=\"available\"} 2"));

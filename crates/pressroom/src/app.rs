@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pressroom_connector::Registry;
-use pressroom_core::campaign::{
-    CampaignSpec, SpecIssue, ValidationContext, parse_campaign, validate_references,
-};
+use pressroom_core::campaign::{CampaignSpec, SpecIssue, parse_campaign};
 use pressroom_core::{JobKind, RetryPolicy};
 use pressroom_generate::Generator;
-use pressroom_scheduler::{Pipeline, WorkerConfig};
-use pressroom_store::repo::{accounts, campaigns, workspaces};
+use pressroom_runtime::campaigns::{self, KnownAccounts};
+use pressroom_runtime::{Pipeline, WorkerConfig};
+use pressroom_store::repo::{accounts, workspaces};
 use pressroom_store::{Backend, InstanceLock, Queue, Store};
 
 use crate::config::Settings;
@@ -217,11 +216,9 @@ pub fn pipeline(
     .context("webhooks_out: building the delivery client")
 }
 
-/// Parses and validates one campaign file. Account references are checked against the
-/// workspace's accounts when a store is given; presets against `presets` (the configured
-/// table, [`Settings::presets`]); the caption, rendered with the `[variables]` defaults,
-/// against each target's platform rules (the account's platform when known, else the
-/// preset's).
+/// Parses and validates one campaign file (`pressroom_runtime::campaigns::check_spec`).
+/// Account references are checked against the workspace's accounts when a store is given;
+/// presets against `presets` (the configured table, [`Settings::presets`]).
 pub async fn check_campaign(
     path: &Path,
     source: &str,
@@ -230,45 +227,16 @@ pub async fn check_campaign(
 ) -> Result<CampaignSpec, Vec<SpecIssue>> {
     let file = path.display().to_string();
     let spec = parse_campaign(source, &file)?;
-    // (name, platform) of the workspace's accounts.
-    let known_accounts: Vec<(String, String)> = match store {
-        Some(store) => match workspaces::by_slug(store, &spec.workspace).await {
-            Ok(Some(ws)) => accounts::list(store, &ws.id)
+    let known: KnownAccounts = match store {
+        Some(store) => Some(match workspaces::by_slug(store, &spec.workspace).await {
+            Ok(Some(ws)) => campaigns::known_accounts(store, &ws.id)
                 .await
-                .unwrap_or_default()
-                .into_iter()
-                .map(|a| (a.name, a.platform))
-                .collect(),
+                .unwrap_or_default(),
             _ => Vec::new(),
-        },
-        None => Vec::new(),
+        }),
+        None => None,
     };
-    let check_accounts = store.is_some();
-    let accounts_fn = |name: &str| !check_accounts || known_accounts.iter().any(|(a, _)| a == name);
-    let presets_fn = |name: &str| presets.get(name).is_some();
-    let backends_fn = |name: &str| pressroom_core::campaign::BACKENDS.contains(&name);
-    let ctx = ValidationContext {
-        known_accounts: &accounts_fn,
-        known_presets: &presets_fn,
-        known_backends: &backends_fn,
-    };
-    let mut issues = validate_references(&spec, source, &file, &ctx);
-    let captions_fn = |target: &pressroom_core::campaign::TargetSpec, caption: &str| {
-        let platform = known_accounts
-            .iter()
-            .find(|(name, _)| *name == target.account)
-            .map(|(_, platform)| platform.as_str())
-            .or_else(|| presets.get(&target.preset).map(|p| p.platform.as_str()));
-        platform
-            .map(|p| pressroom_media::caption_problems(p, caption))
-            .unwrap_or_default()
-    };
-    issues.extend(pressroom_core::campaign::validate_captions(
-        &spec,
-        source,
-        &file,
-        &captions_fn,
-    ));
+    let issues = campaigns::check_spec(&spec, source, &file, &known, presets);
     if issues.is_empty() {
         Ok(spec)
     } else {
@@ -291,32 +259,13 @@ pub async fn save_campaign(
             anyhow::anyhow!("{} is invalid:\n  {}", path.display(), list.join("\n  "))
         })?;
     let ws = workspaces::ensure(store, &spec.workspace, &spec.workspace).await?;
-    let now = store.now_ms().await?;
-    let tx = store.begin().await?;
-    let row = campaigns::upsert(
-        &tx,
-        now,
-        campaigns::CampaignInput {
-            workspace_id: &ws.id,
-            name: &spec.name,
-            source,
-            source_file: Some(&path.display().to_string()),
-            spec: serde_json::to_value(&spec)?,
-        },
-    )
-    .await?;
-    pressroom_store::repo::audit::record(
-        &tx,
-        now,
-        &ws.id,
-        "cli",
-        "campaign.saved",
-        &row.id,
-        serde_json::json!({ "file": path.display().to_string() }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(row)
+    let file = path.display().to_string();
+    let origin = campaigns::Origin {
+        actor: "cli",
+        source_file: Some(&file),
+        detail: serde_json::json!({ "file": file }),
+    };
+    Ok(campaigns::save(store, &ws.id, &spec, source, origin).await?)
 }
 
 /// Ensures a sandbox account exists in a workspace (sandbox accounts hold no tokens).

@@ -227,8 +227,8 @@ pub struct WebhooksOut {
 }
 
 impl WebhooksOut {
-    pub fn outbound(&self) -> pressroom_scheduler::OutboundConfig {
-        pressroom_scheduler::OutboundConfig {
+    pub fn outbound(&self) -> pressroom_runtime::OutboundConfig {
+        pressroom_runtime::OutboundConfig {
             timeout: std::time::Duration::from_secs(self.timeout_secs),
             allow_private: self.allow_private_addresses,
             max_attempts: self.max_attempts,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use pressroom_crypto::{Aad, Keyring, KeyringFile};
-use pressroom_scheduler::{TokenCipher, TokenSlot};
+use pressroom_runtime::{TokenCipher, TokenSlot};
 use secrecy::SecretString;
 
 use crate::config::Settings;

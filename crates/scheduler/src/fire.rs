@@ -28,8 +28,13 @@ pub struct FireReport {
 /// a week of downtime is ~10k: the cursor moves on and the next tick continues).
 const MAX_OCCURRENCES_PER_TICK: usize = 1000;
 
-/// Loads a stored campaign's spec (the TOML source is the truth; it was validated on save).
+/// Loads a stored campaign's spec. A campaign is parsed once, when it is saved: the typed
+/// spec stored beside its source is read back here. A row whose spec an older version stored
+/// in another shape is parsed again from its TOML source, which stays the truth.
 pub fn stored_spec(row: &campaign::Model) -> anyhow::Result<CampaignSpec> {
+    if let Ok(spec) = serde_json::from_str::<CampaignSpec>(&row.spec) {
+        return Ok(spec);
+    }
     let file = row
         .source_file
         .clone()
@@ -130,7 +135,14 @@ async fn fire_campaign(
             }
         }
     }
-    campaigns::advance_cursor(store, &tx, &row.id, checked_through.timestamp_millis()).await?;
+    campaigns::advance_cursor(
+        store,
+        &tx,
+        &row.workspace_id,
+        &row.id,
+        checked_through.timestamp_millis(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(report)
 }

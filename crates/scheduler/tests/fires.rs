@@ -7,11 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use pressroom_scheduler::{ManualClock, fire_due};
 use pressroom_store::repo::{campaigns, runs, workspaces};
+use pressroom_store::testing::TestDb;
 use pressroom_store::testing::sea_orm::{ConnectionTrait, Statement};
 use pressroom_store::{Queue, Store};
-
-mod common;
-use common::TestDb;
 
 const GRACE: Duration = Duration::from_secs(60);
 
@@ -242,7 +240,7 @@ async fn dst_fires_once_per_local_day_sqlite() {
 
 #[tokio::test]
 async fn dst_fires_once_per_local_day_postgres() {
-    dst_fires_once_per_local_day(TestDb::postgres().await).await;
+    dst_fires_once_per_local_day(TestDb::postgres("pressroom_sched").await).await;
 }
 
 #[tokio::test]
@@ -252,14 +250,14 @@ async fn misfire_policies_after_three_hours_down_sqlite() {
 
 #[tokio::test]
 async fn misfire_policies_after_three_hours_down_postgres() {
-    misfire_policies_after_three_hours_down(TestDb::postgres().await).await;
+    misfire_policies_after_three_hours_down(TestDb::postgres("pressroom_sched").await).await;
 }
 
 /// Two scheduler instances (separate connection pools) tick the same PostgreSQL database
 /// concurrently, with clocks a little apart: every occurrence fires exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_schedulers_on_one_postgres_fire_each_occurrence_once() {
-    let db = TestDb::postgres().await;
+    let db = TestDb::postgres("pressroom_sched").await;
     let t0 = utc(2026, 6, 1, 0, 0);
     let id = add_campaign(
         &db.store,

@@ -117,6 +117,58 @@ impl TempPgDatabase {
     }
 }
 
+/// A fresh, migrated database of either kind with a scratch directory, for the integration
+/// tests of the crates above the store: a SQLite file in the directory, or a throwaway
+/// PostgreSQL database (`PRESSROOM_TEST_PG`, default the local server) that
+/// [`TestDb::drop_db`] drops. Panics on failure: test support only.
+pub struct TestDb {
+    pub store: crate::Store,
+    /// The PostgreSQL database, dropped by [`TestDb::drop_db`].
+    pub pg: Option<TempPgDatabase>,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = crate::Store::connect(&url).await.expect("sqlite");
+        store.migrate().await.expect("migrate");
+        Self {
+            store,
+            pg: None,
+            dir,
+        }
+    }
+
+    pub async fn postgres(prefix: &str) -> Self {
+        let db = TempPgDatabase::create(prefix, "test")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let store = crate::Store::connect(db.url()).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        Self {
+            store,
+            pg: Some(db),
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// The database's URL, for tests that connect a second time.
+    pub fn url(&self) -> Option<&str> {
+        self.pg.as_ref().map(TempPgDatabase::url)
+    }
+
+    pub async fn drop_db(self) {
+        if let Some(db) = self.pg {
+            drop(self.store);
+            if let Err(e) = db.drop_database().await {
+                eprintln!("{e}");
+            }
+        }
+    }
+}
+
 /// The store's sea-orm and its entities, for tests that check what no repository reads back
 /// (raw SQL, whole tables across workspaces). Test code only: everything else goes through
 /// the repositories.

@@ -8,12 +8,11 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
-use pressroom_core::campaign::{
-    BACKENDS, CampaignSpec, SpecIssue, ValidationContext, parse_campaign, validate_references,
-};
+use pressroom_core::campaign::{CampaignSpec, SpecIssue, parse_campaign};
+use pressroom_runtime::campaigns as runtime_campaigns;
 use pressroom_store::Paging;
 use pressroom_store::entity::campaign;
-use pressroom_store::repo::{accounts, audit, campaign_delete, campaigns, runs, workspaces};
+use pressroom_store::repo::{audit, campaign_delete, campaigns, runs, workspaces};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -170,38 +169,13 @@ async fn check(
             limit: None,
         });
     }
-    // (name, platform) of the workspace's accounts.
-    let known: Vec<(String, String)> = accounts::list(&state.store, ws_id)
-        .await?
-        .into_iter()
-        .map(|a| (a.name, a.platform))
-        .collect();
-    let presets = &state.presets;
-    let accounts_fn = |name: &str| known.iter().any(|(a, _)| a == name);
-    let presets_fn = |name: &str| presets.get(name).is_some();
-    let backends_fn = |name: &str| BACKENDS.contains(&name);
-    let ctx = ValidationContext {
-        known_accounts: &accounts_fn,
-        known_presets: &presets_fn,
-        known_backends: &backends_fn,
-    };
-    issues.extend(validate_references(&spec, source, FILE, &ctx));
-    // The caption with the [variables] defaults against each target's platform rules (the
-    // account's platform, else the preset's); the publish worker checks the real one again.
-    let captions_fn = |target: &pressroom_core::campaign::TargetSpec, caption: &str| {
-        known
-            .iter()
-            .find(|(name, _)| *name == target.account)
-            .map(|(_, platform)| platform.as_str())
-            .or_else(|| presets.get(&target.preset).map(|p| p.platform.as_str()))
-            .map(|p| pressroom_media::caption_problems(p, caption))
-            .unwrap_or_default()
-    };
-    issues.extend(pressroom_core::campaign::validate_captions(
+    let known = Some(runtime_campaigns::known_accounts(&state.store, ws_id).await?);
+    issues.extend(runtime_campaigns::check_spec(
         &spec,
         source,
         FILE,
-        &captions_fn,
+        &known,
+        &state.presets,
     ));
     Ok(if issues.is_empty() {
         Ok(spec)
@@ -240,32 +214,13 @@ pub async fn create(
         )
         .with_extra(json!({ "issues": issue_views(&issues) }))
     })?;
-    let spec_json = serde_json::to_value(&spec).map_err(ApiError::internal)?;
-    let now = state.store.now_ms().await?;
-    let tx = state.store.begin().await?;
-    let row = campaigns::upsert(
-        &tx,
-        now,
-        campaigns::CampaignInput {
-            workspace_id: ws,
-            name: &spec.name,
-            source: &source,
-            source_file: None,
-            spec: spec_json,
-        },
-    )
-    .await?;
-    audit::record(
-        &tx,
-        now,
-        ws,
-        &ctx.actor(),
-        "campaign.saved",
-        &row.id,
-        json!({ "name": row.name }),
-    )
-    .await?;
-    tx.commit().await?;
+    let actor = ctx.actor();
+    let origin = runtime_campaigns::Origin {
+        actor: &actor,
+        source_file: None,
+        detail: json!({ "name": spec.name }),
+    };
+    let row = runtime_campaigns::save(&state.store, ws, &spec, &source, origin).await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 

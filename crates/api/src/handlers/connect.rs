@@ -5,7 +5,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use pressroom_scheduler::{NewAccount, TokenCipher, save_account};
+use pressroom_runtime::{NewAccount, TokenCipher, save_account};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -18,8 +18,6 @@
 //! answers 429 with Retry-After. A client that hangs up drops this future, which cancels its
 //! engine work (see `pressroom_generate::DiffusionGenerator`).
 
-use std::path::Path;
-
 use axum::extract::State;
 use axum::{Extension, Json};
 use base64::Engine;
@@ -27,6 +25,7 @@ use base64::engine::general_purpose::STANDARD;
 use pressroom_generate::{
     BudgetError, GenerateError, GenerationRequest, Generator, generation_key, pixel_steps,
 };
+use pressroom_runtime::images;
 use pressroom_store::repo::assets;
 use serde::{Deserialize, Serialize};
 
@@ -230,52 +229,28 @@ async fn stored_asset(
         generator.admit(&g).map_err(generation_error)?;
         return Ok(a.id.clone());
     }
-    let params = serde_json::to_value(&g).unwrap_or_default();
     let image = generator
-        .generate_for(workspace_id, g, None)
+        .generate_for(workspace_id, g.clone(), None)
         .await
         .map_err(generation_error)?;
-    let sha = sha256_hex(&image.png);
-    let rel = format!("assets/{}/{sha}.png", &sha[..2]);
-    write_atomic(&state.data_dir.join(&rel), &image.png)
-        .await
-        .map_err(|e| ApiError::internal(format!("images: storing {rel}: {e}")))?;
-    // The earlier row's file was lost: the row (one per generation key) takes the new file;
-    // a deterministic generator wrote the very same path again.
-    if let Some(a) = earlier {
-        if a.path != rel {
-            assets::replace_file(state.store.conn(), workspace_id, &a.id, &sha, &rel).await?;
-        }
-        return Ok(a.id);
-    }
-    let now = state.store.now_ms().await?;
-    Ok(assets::insert(
-        state.store.conn(),
-        now,
-        assets::NewAsset {
-            workspace_id,
-            sha256: &sha,
-            generation_key: &key,
-            generator: &identity,
-            params: &params,
-            path: &rel,
-            width: image.width,
-            height: image.height,
-        },
+    let from = images::Provenance {
+        workspace_id,
+        generation_key: &key,
+        generator: &identity,
+        request: &g,
+    };
+    images::keep(
+        &state.store,
+        &state.data_dir,
+        from,
+        &image,
+        earlier.as_ref(),
     )
-    .await?)
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
-/// Writes through a temporary file unique to this write, so a concurrent request for the
-/// same content-addressed path never sees (or renames away) a half-written file; durable
-/// before the row that points at it (see [`pressroom_store::files`]).
-async fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    pressroom_store::files::write_durably_async(path.to_path_buf(), bytes.to_vec()).await
+    .await
+    .map_err(|e| match e {
+        images::KeepError::Store(e) => ApiError::from(e),
+        file => ApiError::internal(format!("images: {file}")),
+    })
 }
 
 /// Over the per-request cap: 400 naming the fields and the limit; the day spent: 429 naming

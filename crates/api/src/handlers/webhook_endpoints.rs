@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use pressroom_core::PostEvent;
 use pressroom_crypto::webhook::WebhookSecret;
-use pressroom_scheduler::outbound::check_url;
+use pressroom_runtime::outbound::check_url;
 use pressroom_store::entity::webhook_endpoint;
 use pressroom_store::repo::{audit, webhook_endpoints};
 use secrecy::ExposeSecret;

@@ -56,10 +56,13 @@ pub async fn assets_list_get_and_image(app: TestApp) -> anyhow::Result<()> {
         &app.store,
         app.store.conn(),
         now,
+        &a.ws_id,
         &a.run_id,
-        "a green square",
-        "hi",
-        &id,
+        runs::Generated {
+            prompt: "a green square",
+            caption: "hi",
+            asset_id: &id,
+        },
     )
     .await?;
 

@@ -117,11 +117,11 @@ impl pressroom_api::connect::ConnectFlows for StandInFlows {
 /// Seals with a real keyring, as the binary does.
 pub struct RingCipher(pub pressroom_crypto::Keyring);
 
-impl pressroom_scheduler::TokenCipher for RingCipher {
+impl pressroom_runtime::TokenCipher for RingCipher {
     fn seal(
         &self,
         plaintext: &secrecy::SecretString,
-        slot: pressroom_scheduler::TokenSlot<'_>,
+        slot: pressroom_runtime::TokenSlot<'_>,
     ) -> anyhow::Result<(String, String)> {
         let aad = pressroom_crypto::Aad {
             workspace_id: slot.workspace_id,
@@ -138,7 +138,7 @@ impl pressroom_scheduler::TokenCipher for RingCipher {
     fn open(
         &self,
         sealed: &str,
-        slot: pressroom_scheduler::TokenSlot<'_>,
+        slot: pressroom_runtime::TokenSlot<'_>,
     ) -> anyhow::Result<secrecy::SecretString> {
         let aad = pressroom_crypto::Aad {
             workspace_id: slot.workspace_id,
@@ -231,8 +231,8 @@ preset = "instagram-square"
 
 impl TestApp {
     /// Seals webhook secrets with the server's own keyring, as the handlers do.
-    pub fn sealer(&self) -> pressroom_scheduler::RowSealer<'_> {
-        pressroom_scheduler::RowSealer(
+    pub fn sealer(&self) -> pressroom_runtime::RowSealer<'_> {
+        pressroom_runtime::RowSealer(
             self.state
                 .tokens
                 .as_deref()

@@ -11,7 +11,7 @@ use connector_sandbox::{SandboxConfig, SandboxConnector};
 use pressroom_connector::{Credentials, Registry};
 use pressroom_core::{JobKind, RetryPolicy};
 use pressroom_generate::Generator;
-use pressroom_scheduler::{NewAccount, Pipeline, WorkerConfig, run_workers, save_account};
+use pressroom_runtime::{NewAccount, Pipeline, WorkerConfig, run_workers, save_account};
 use pressroom_store::entity::campaign;
 use pressroom_store::repo::{campaigns, posts};
 

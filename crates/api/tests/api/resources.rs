@@ -640,7 +640,7 @@ pub async fn keys_workspaces_images_ops(app: TestApp) -> anyhow::Result<()> {
     anyhow::ensure!(status == 413, "oversized: {status}");
     anyhow::ensure!(problem["code"] == "payload_too_large", "{problem}");
     // Signed media links: the daemon's link opens the rendition; a changed one does not.
-    let url = pressroom_scheduler::PublicMedia::url_for(app.media.as_ref(), &w.rendition_id);
+    let url = pressroom_runtime::PublicMedia::url_for(app.media.as_ref(), &w.rendition_id);
     let resp = app.http.get(&url).send().await?;
     anyhow::ensure!(
         resp.status() == 200

@@ -16,7 +16,7 @@ use connector_sandbox::{FailureKind, Phase, SandboxConfig, SandboxConnector, Scr
 use pressroom_api::Role;
 use pressroom_connector::Registry;
 use pressroom_core::{JobKind, JobState, RetryPolicy};
-use pressroom_scheduler::{OutboundConfig, Pipeline, WorkerConfig, run_workers};
+use pressroom_runtime::{OutboundConfig, Pipeline, WorkerConfig, run_workers};
 use pressroom_store::NewJob;
 use pressroom_store::repo::{accounts, posts};
 use pressroom_store::testing::sea_orm::{ConnectionTrait, Statement};

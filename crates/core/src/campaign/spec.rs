@@ -1,17 +1,18 @@
 //! The validated shape of a campaign: what a TOML file (or a DB row) turns into.
 //!
 //! These types hold only checked values, so the scheduler and the workers never
-//! re-validate: a `CampaignSpec` exists only if `parse_campaign` accepted the text.
+//! re-validate: a `CampaignSpec` exists only if `parse_campaign` accepted the text, or is
+//! read back (`Deserialize`) from the JSON stored when it was accepted.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use crate::schedule::MisfirePolicy;
 
 /// A campaign definition.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignSpec {
     /// Slug, unique within the workspace (`[a-z0-9][a-z0-9_-]*`, at most 64 characters).
     pub name: String,
@@ -29,7 +30,7 @@ pub struct CampaignSpec {
 }
 
 /// When a campaign fires, and what to do with fires missed while the daemon was down.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleSpec {
     pub trigger: Trigger,
     /// IANA zone the cron expression (or a local `at`) is read in. Always set for
@@ -39,7 +40,7 @@ pub struct ScheduleSpec {
 }
 
 /// What makes a campaign fire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Trigger {
     /// Cron expression with 5 fields (minute first) or 6 (second first), checked by croner.
@@ -51,7 +52,7 @@ pub enum Trigger {
 }
 
 /// Image generation settings. The prompts are MiniJinja templates (syntax-checked).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationSpec {
     /// One of [`BACKENDS`].
     pub backend: String,
@@ -84,7 +85,7 @@ impl GenerationSpec {
 }
 
 /// The diffusion sampler (the engine's "scheduler"; not to be confused with the cron one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NoiseScheduler {
     #[serde(rename = "ddim")]
     Ddim,
@@ -124,7 +125,7 @@ impl NoiseScheduler {
 }
 
 /// Seed for generation: fixed for reproducible output, or drawn per run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Seed {
     Fixed(u64),
@@ -132,13 +133,13 @@ pub enum Seed {
 }
 
 /// The post text, a MiniJinja template (syntax-checked).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaptionSpec {
     pub template: String,
 }
 
 /// One destination: an account and the rendition preset for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetSpec {
     pub account: String,
     pub preset: String,
@@ -147,7 +148,7 @@ pub struct TargetSpec {
 }
 
 /// How an image is fitted into a preset's frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fit {
     /// Fill the frame, cropping what overflows.

@@ -7,12 +7,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::campaign::duration::format_duration;
+use crate::campaign::duration::{format_duration, parse_duration};
 
 /// A campaign's catch-up rule for occurrences older than the scheduler's grace period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "policy")]
 pub enum MisfirePolicy {
     /// Late occurrences are recorded as missed. (`misfire = "skip"`, the default.)
@@ -24,7 +24,7 @@ pub enum MisfirePolicy {
     /// (`misfire = "each"`, `misfire_window = "6h"`)
     #[serde(rename = "each")]
     EachWithinWindow {
-        #[serde(serialize_with = "human")]
+        #[serde(serialize_with = "human", deserialize_with = "from_human")]
         window: Duration,
     },
 }
@@ -38,6 +38,11 @@ impl Default for MisfirePolicy {
 
 fn human<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_duration(*d))
+}
+
+fn from_human<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
 /// The fate of one due occurrence.

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use pressroom_connector::Credentials;
-use pressroom_scheduler::{NewAccount, save_account};
+use pressroom_runtime::{NewAccount, save_account};
 use pressroom_store::repo::{accounts, workspaces};
 use secrecy::SecretString;
 use serde::Deserialize;

@@ -16,7 +16,7 @@ use pressroom_store::repo::workspaces;
 use crate::app;
 use crate::config::Settings;
 use crate::tokens::{KeyringCipher, load_keyring};
-use pressroom_scheduler::{NewAccount, save_account};
+use pressroom_runtime::{NewAccount, save_account};
 
 /// How the redirect comes back.
 pub struct ConnectArgs {

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use pressroom_core::{JobKind, PostState};
-use pressroom_scheduler::{run_workers, trigger_now};
+use pressroom_runtime::run_workers;
+use pressroom_scheduler::trigger_now;
 use pressroom_store::repo::{posts, runs};
 use tokio_util::sync::CancellationToken;
 

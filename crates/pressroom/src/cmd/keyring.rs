@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use pressroom_crypto::{Keyring, SealedToken};
-use pressroom_scheduler::RowSealer;
-use pressroom_scheduler::tokens::{Resealed, reseal_account};
+use pressroom_runtime::RowSealer;
+use pressroom_runtime::tokens::{Resealed, reseal_account};
 use pressroom_store::entity::account;
 use pressroom_store::repo::{accounts as account_rows, hooks, webhook_endpoints};
 

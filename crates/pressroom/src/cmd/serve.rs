@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use pressroom_scheduler::{DbClock, run_workers};
+use pressroom_runtime::run_workers;
+use pressroom_scheduler::DbClock;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -54,7 +55,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     reload_keyring_on_sighup(tokens.clone(), rekey, shutdown.clone());
     // Webhook secrets stored in the clear by an earlier version are sealed now, once.
     {
-        let sealer = pressroom_scheduler::RowSealer(tokens.as_ref());
+        let sealer = pressroom_runtime::RowSealer(tokens.as_ref());
         let hooks = pressroom_store::repo::hooks::seal_plaintext(&opened.store, &sealer).await?;
         let endpoints =
             pressroom_store::repo::webhook_endpoints::seal_plaintext(&opened.store, &sealer)
@@ -68,7 +69,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         }
     }
     if config.kinds.contains(&pressroom_core::JobKind::Publish) {
-        tokio::spawn(pressroom_scheduler::pipeline::run_token_refresher(
+        tokio::spawn(pressroom_runtime::pipeline::run_token_refresher(
             pipeline.clone(),
             TOKEN_SWEEP_EVERY,
             shutdown.clone(),
@@ -308,7 +309,7 @@ const TOKEN_SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// tokens naming a key we lack, or a seal after the file was replaced, also trigger a re-read
 /// on their own) and re-keys the signed media links from it.
 fn reload_keyring_on_sighup(
-    tokens: Arc<dyn pressroom_scheduler::TokenCipher>,
+    tokens: Arc<dyn pressroom_runtime::TokenCipher>,
     media: Option<MediaRekey>,
     shutdown: CancellationToken,
 ) {

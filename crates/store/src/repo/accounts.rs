@@ -214,6 +214,7 @@ pub async fn update_tokens<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
+    workspace_id: &str,
     id: &str,
     access_token_sealed: &str,
     refresh_token_sealed: Option<&str>,
@@ -227,11 +228,12 @@ pub async fn update_tokens<C: ConnectionTrait>(
         expires_at.into(),
         now_ms.into(),
         id.into(),
+        workspace_id.into(),
     ];
     conn.execute_raw(store.stmt(
         "UPDATE accounts SET access_token_sealed = $1, \
          refresh_token_sealed = COALESCE($2, refresh_token_sealed), key_id = $3, \
-         expires_at = $4, updated_at = $5 WHERE id = $6",
+         expires_at = $4, updated_at = $5 WHERE id = $6 AND workspace_id = $7",
         values,
     ))
     .await?;
@@ -256,6 +258,7 @@ pub async fn swap_tokens<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
+    workspace_id: &str,
     id: &str,
     swap: TokenSwap<'_>,
 ) -> Result<bool> {
@@ -266,11 +269,12 @@ pub async fn swap_tokens<C: ConnectionTrait>(
         now_ms.into(),
         id.into(),
         swap.old_access.into(),
+        workspace_id.into(),
     ];
     let refresh_matches = match swap.old_refresh {
         Some(old) => {
             values.push(old.into());
-            "refresh_token_sealed = $7"
+            "refresh_token_sealed = $8"
         }
         None => "refresh_token_sealed IS NULL",
     };
@@ -279,7 +283,8 @@ pub async fn swap_tokens<C: ConnectionTrait>(
             &format!(
                 "UPDATE accounts SET access_token_sealed = $1, refresh_token_sealed = $2, \
                  key_id = $3, updated_at = $4 \
-                 WHERE id = $5 AND access_token_sealed = $6 AND {refresh_matches}"
+                 WHERE id = $5 AND access_token_sealed = $6 AND workspace_id = $7 \
+                 AND {refresh_matches}"
             ),
             values,
         ))

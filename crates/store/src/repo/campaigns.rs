@@ -142,12 +142,14 @@ pub async fn list_enabled(store: &Store) -> Result<Vec<campaign::Model>> {
 pub async fn advance_cursor<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
+    workspace_id: &str,
     id: &str,
     checked_at: i64,
 ) -> Result<()> {
-    let values: Vec<Value> = vec![checked_at.into(), id.into()];
+    let values: Vec<Value> = vec![checked_at.into(), id.into(), workspace_id.into()];
     conn.execute_raw(store.stmt(
-        "UPDATE campaigns SET schedule_checked_at = $1 WHERE id = $2 AND schedule_checked_at < $1",
+        "UPDATE campaigns SET schedule_checked_at = $1 \
+         WHERE id = $2 AND workspace_id = $3 AND schedule_checked_at < $1",
         values,
     ))
     .await?;

@@ -194,9 +194,11 @@ pub async fn published_since(store: &Store, workspace_id: &str, since_ms: i64) -
 /// The post's newest attempt.
 pub async fn latest_attempt<C: ConnectionTrait>(
     conn: &C,
+    workspace_id: &str,
     post_id: &str,
 ) -> Result<Option<attempt::Model>> {
     Ok(attempt::Entity::find()
+        .filter(attempt::Column::WorkspaceId.eq(workspace_id))
         .filter(attempt::Column::PostId.eq(post_id))
         .order_by_desc(attempt::Column::Id)
         .one(conn)

@@ -124,27 +124,35 @@ pub async fn by_fire_key<C: ConnectionTrait>(
         .await?)
 }
 
+/// What a run's generate step produced.
+#[derive(Clone, Copy, Debug)]
+pub struct Generated<'a> {
+    pub prompt: &'a str,
+    pub caption: &'a str,
+    pub asset_id: &'a str,
+}
+
 /// Records the rendered prompt, caption and image of a run.
 pub async fn set_generated<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
+    workspace_id: &str,
     run_id: &str,
-    prompt: &str,
-    caption: &str,
-    asset_id: &str,
+    generated: Generated<'_>,
 ) -> Result<()> {
     let values: Vec<Value> = vec![
         state::GENERATED.into(),
-        prompt.into(),
-        caption.into(),
-        asset_id.into(),
+        generated.prompt.into(),
+        generated.caption.into(),
+        generated.asset_id.into(),
         now_ms.into(),
         run_id.into(),
+        workspace_id.into(),
     ];
     conn.execute_raw(store.stmt(
         "UPDATE runs SET state = $1, prompt = $2, caption = $3, asset_id = $4, error = NULL, \
-         updated_at = $5 WHERE id = $6",
+         updated_at = $5 WHERE id = $6 AND workspace_id = $7",
         values,
     ))
     .await?;
@@ -156,6 +164,7 @@ pub async fn set_failed<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
+    workspace_id: &str,
     run_id: &str,
     error: &str,
 ) -> Result<()> {
@@ -164,9 +173,10 @@ pub async fn set_failed<C: ConnectionTrait>(
         error.into(),
         now_ms.into(),
         run_id.into(),
+        workspace_id.into(),
     ];
     conn.execute_raw(store.stmt(
-        "UPDATE runs SET state = $1, error = $2, updated_at = $3 WHERE id = $4",
+        "UPDATE runs SET state = $1, error = $2, updated_at = $3 WHERE id = $4 AND workspace_id = $5",
         values,
     ))
     .await?;

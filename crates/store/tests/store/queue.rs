@@ -714,7 +714,10 @@ async fn a_job_put_back_goes_before_the_jobs_due_after_it(ctx: Ctx) -> anyhow::R
     let (job, name) = claim_name(&ctx).await?;
     assert_eq!(name, "first", "so does a deferral");
     let first_due = row(&ctx, &job.id).await.due_at;
-    assert!(row(&ctx, &job.id).await.run_at > first_due, "run_at moved, due_at did not");
+    assert!(
+        row(&ctx, &job.id).await.run_at > first_due,
+        "run_at moved, due_at did not"
+    );
     let tx = ctx.store.begin().await?;
     ctx.queue.complete(&tx, &job).await?;
     tx.commit().await?;

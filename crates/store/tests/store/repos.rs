@@ -473,10 +473,16 @@ async fn attempt_state_machine_refuses_illegal_moves(ctx: Ctx) -> anyhow::Result
         [a.id.as_str(), b.id.as_str()]
     );
     assert_eq!(
-        posts::latest_attempt(store.conn(), &fx.post_id)
+        posts::latest_attempt(store.conn(), &fx.ws, &fx.post_id)
             .await?
             .map(|x| x.id),
         Some(b.id)
+    );
+    assert!(
+        posts::latest_attempt(store.conn(), "another-workspace", &fx.post_id)
+            .await?
+            .is_none(),
+        "another workspace sees no attempt"
     );
     Ok(())
 }
@@ -647,6 +653,7 @@ async fn update_tokens_without_a_refresh_token_keeps_the_stored_one(
         store,
         conn,
         now,
+        &fx.ws,
         &fx.account_id,
         "sealed:a2",
         None,
@@ -665,11 +672,28 @@ async fn update_tokens_without_a_refresh_token_keeps_the_stored_one(
     assert_eq!(after.expires_at, Some(5_000));
     assert_eq!(after.updated_at, now);
 
+    // Another workspace's id writes nothing.
+    accounts::update_tokens(
+        store,
+        conn,
+        now,
+        "another-workspace",
+        &fx.account_id,
+        "sealed:other",
+        None,
+        "k9",
+        None,
+    )
+    .await?;
+    let untouched = accounts::get(conn, &fx.ws, &fx.account_id).await?;
+    assert_eq!(untouched.access_token_sealed.as_deref(), Some("sealed:a2"));
+
     // A rotated refresh token replaces it.
     accounts::update_tokens(
         store,
         conn,
         now,
+        &fx.ws,
         &fx.account_id,
         "sealed:a3",
         Some("sealed:r3"),
@@ -873,9 +897,18 @@ async fn campaign_upsert_keeps_the_cursor_and_the_cursor_never_moves_back(
         "a new campaign's schedule starts when it is created"
     );
 
-    campaigns::advance_cursor(store, conn, &fx.campaign_id, t0 + 60_000).await?;
+    // Another workspace's id moves nothing.
+    campaigns::advance_cursor(
+        store,
+        conn,
+        "another-workspace",
+        &fx.campaign_id,
+        t0 + 90_000,
+    )
+    .await?;
+    campaigns::advance_cursor(store, conn, &fx.ws, &fx.campaign_id, t0 + 60_000).await?;
     // A lagging instance cannot rewind it.
-    campaigns::advance_cursor(store, conn, &fx.campaign_id, t0 + 1_000).await?;
+    campaigns::advance_cursor(store, conn, &fx.ws, &fx.campaign_id, t0 + 1_000).await?;
     assert_eq!(
         campaigns::get(store, &fx.ws, &fx.campaign_id)
             .await?

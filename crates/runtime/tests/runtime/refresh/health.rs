@@ -204,7 +204,7 @@ async fn sweep_renews_self_renewing_tokens_sqlite() {
 
 #[tokio::test]
 async fn sweep_renews_self_renewing_tokens_postgres() {
-    let db = TestDb::postgres().await;
+    let db = TestDb::postgres("pressroom_runtime").await;
     sweep_renews_self_renewing_tokens(&db).await;
     db.drop_db().await;
 }
@@ -229,7 +229,7 @@ async fn publish_renews_within_the_configured_margin_sqlite() {
 
 #[tokio::test]
 async fn publish_renews_within_the_configured_margin_postgres() {
-    let db = TestDb::postgres().await;
+    let db = TestDb::postgres("pressroom_runtime").await;
     publish_renews_within_the_configured_margin(&db).await;
     db.drop_db().await;
 }
@@ -272,7 +272,7 @@ async fn dead_credentials_park_the_post_sqlite() {
 #[tokio::test]
 async fn dead_credentials_park_the_post_postgres() {
     for renewal in [Renewal::RenewsButStillExpired, Renewal::Refused] {
-        let db = TestDb::postgres().await;
+        let db = TestDb::postgres("pressroom_runtime").await;
         dead_credentials_park_the_post(&db, renewal).await;
         db.drop_db().await;
     }
@@ -343,7 +343,7 @@ async fn unopenable_token_settles_the_post_sqlite() {
 
 #[tokio::test]
 async fn unopenable_token_settles_the_post_postgres() {
-    let db = TestDb::postgres().await;
+    let db = TestDb::postgres("pressroom_runtime").await;
     unopenable_token_settles_the_post(&db).await;
     db.drop_db().await;
 }

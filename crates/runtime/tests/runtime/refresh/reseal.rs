@@ -36,21 +36,14 @@ async fn reseal_keeps_a_concurrent_refresh(db: &TestDb) {
         expires_at: Some(Utc::now() + chrono::Duration::hours(24)),
         extra: json!({"page": "p1"}),
     };
-    pressroom_scheduler::tokens::store_refreshed(
-        &db.store,
-        &TestCipher,
-        &read,
-        &old,
-        refreshed,
-        now,
-    )
-    .await
-    .expect("refresh stored");
+    pressroom_runtime::tokens::store_refreshed(&db.store, &TestCipher, &read, &old, refreshed, now)
+        .await
+        .expect("refresh stored");
     // ...then the rotation writes, starting from what it read.
-    let done = pressroom_scheduler::tokens::reseal_account(&db.store, &KeyedCipher("k2"), read)
+    let done = pressroom_runtime::tokens::reseal_account(&db.store, &KeyedCipher("k2"), read)
         .await
         .expect("re-sealed");
-    assert_eq!(done, pressroom_scheduler::tokens::Resealed::Done);
+    assert_eq!(done, pressroom_runtime::tokens::Resealed::Done);
     let row = accounts::get(db.store.conn(), &ws, &account_id)
         .await
         .expect("account");
@@ -93,7 +86,7 @@ async fn reseal_keeps_a_concurrent_refresh_sqlite() {
 
 #[tokio::test]
 async fn reseal_keeps_a_concurrent_refresh_postgres() {
-    let db = TestDb::postgres().await;
+    let db = TestDb::postgres("pressroom_runtime").await;
     reseal_keeps_a_concurrent_refresh(&db).await;
     db.drop_db().await;
 }

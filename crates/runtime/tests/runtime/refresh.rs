@@ -14,16 +14,14 @@ use pressroom_connector::{
     Published, Reconciled, Registry, ValidationIssue,
 };
 use pressroom_core::{JobKind, RetryPolicy};
-use pressroom_scheduler::{NewAccount, Pipeline, TokenCipher, TokenSlot, save_account};
+use pressroom_runtime::{NewAccount, Pipeline, TokenCipher, TokenSlot, save_account};
 use pressroom_store::entity::account;
 use pressroom_store::repo::{accounts, assets, campaigns, posts, runs, workspaces};
+use pressroom_store::testing::TestDb;
 use pressroom_store::testing::sea_orm::ConnectionTrait;
 use pressroom_store::{NewJob, Queue, Store};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
-
-mod common;
-use common::TestDb;
 
 const KIND: &str = "counting";
 /// The token the platform no longer accepts.
@@ -437,7 +435,7 @@ async fn concurrent_publishes_refresh_once_sqlite() {
 async fn concurrent_publishes_refresh_once_postgres() {
     for stored_expired in [true, false] {
         // Two instances sharing the database, as `pressroom serve` scales out.
-        let db = TestDb::postgres().await;
+        let db = TestDb::postgres("pressroom_runtime").await;
         concurrent_publishes_refresh_once(&db, stored_expired, 2).await;
         db.drop_db().await;
     }
@@ -476,7 +474,7 @@ async fn empty_refresh_token_never_overwrites_sqlite() {
 
 #[tokio::test]
 async fn empty_refresh_token_never_overwrites_postgres() {
-    let db = TestDb::postgres().await;
+    let db = TestDb::postgres("pressroom_runtime").await;
     empty_refresh_token_never_overwrites(&db).await;
     db.drop_db().await;
 }
@@ -495,16 +493,10 @@ async fn store_refreshed_merges_and_writes_once() {
         expires_at: None,
         extra: serde_json::Value::Null,
     };
-    let merged = pressroom_scheduler::tokens::store_refreshed(
-        &db.store,
-        &TestCipher,
-        &row,
-        &old,
-        fresh,
-        now,
-    )
-    .await
-    .expect("stored");
+    let merged =
+        pressroom_runtime::tokens::store_refreshed(&db.store, &TestCipher, &row, &old, fresh, now)
+            .await
+            .expect("stored");
     assert_eq!(secret(&merged.refresh_token), Some(OLD_REFRESH));
     let (_, after) = stored(&db.store, &ws, &account_id).await;
     assert_eq!(after.access_token.expose_secret(), "at-x");
@@ -513,7 +505,5 @@ async fn store_refreshed_merges_and_writes_once() {
     db.drop_db().await;
 }
 
-#[path = "refresh/health.rs"]
 mod health;
-#[path = "refresh/reseal.rs"]
 mod reseal;

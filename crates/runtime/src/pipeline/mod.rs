@@ -158,17 +158,6 @@ impl From<StoreError> for JobError {
     }
 }
 
-/// Writes an asset or rendition file atomically and durably before its row is written
-/// (see [`pressroom_store::files`]).
-pub(crate) async fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    pressroom_store::files::write_durably_async(path.to_path_buf(), bytes.to_vec()).await
-}
-
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
 /// Completes a job that had nothing (more) to write: its own short transaction.
 async fn complete(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobError> {
     let tx = p.store.begin().await?;

@@ -119,6 +119,7 @@ pub async fn save_account(
         store,
         tx,
         now,
+        workspace_id,
         &row.id,
         &access,
         refresh.as_deref(),
@@ -172,6 +173,7 @@ pub async fn store_refreshed(
         store,
         &tx,
         now,
+        &account.workspace_id,
         &account.id,
         &access,
         refresh.as_deref(),
@@ -242,7 +244,8 @@ pub async fn reseal_account(
             new_refresh: refresh.as_deref(),
             key_id: &key_id,
         };
-        if accounts::swap_tokens(store, store.conn(), now, &row.id, swap).await? {
+        if accounts::swap_tokens(store, store.conn(), now, &row.workspace_id, &row.id, swap).await?
+        {
             return Ok(Resealed::Done);
         }
         match accounts::get(store.conn(), &row.workspace_id, &row.id).await {

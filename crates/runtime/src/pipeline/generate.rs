@@ -13,8 +13,9 @@ use pressroom_store::{ClaimedJob, NewJob};
 use serde::Deserialize;
 use tracing::info;
 
-use super::{JobError, Pipeline, sha256_hex, variables, write_atomic};
-use crate::fire::stored_spec;
+use super::{JobError, Pipeline, variables};
+use crate::images::sha256_hex;
+use pressroom_scheduler::fire::stored_spec;
 
 #[derive(Deserialize)]
 struct Payload {
@@ -28,7 +29,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     let campaign = campaigns::get(&p.store, ws, &run.campaign_id).await?;
     if campaign.deleted_at.is_some() {
         // Fired by a tick that raced the delete: nothing is generated or published.
-        return fail_run(p, &run_id, campaign_delete::REASON).await;
+        return fail_run(p, ws, &run_id, campaign_delete::REASON).await;
     }
     let spec = stored_spec(&campaign).map_err(|e| JobError::Permanent(e.to_string()))?;
 
@@ -36,13 +37,13 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     let rendered = render_texts(&spec, &vars);
     let (prompt, negative, caption) = match rendered {
         Ok(t) => t,
-        Err(reason) => return fail_run(p, &run_id, &reason).await,
+        Err(reason) => return fail_run(p, ws, &run_id, &reason).await,
     };
 
     let backend = spec.generation.backend.as_str();
     let Some(generator) = p.generators.get(backend).cloned() else {
         let reason = format!("generation backend {backend:?} is not configured on this instance");
-        return fail_run(p, &run_id, &reason).await;
+        return fail_run(p, ws, &run_id, &reason).await;
     };
     let request = GenerationRequest {
         prompt: prompt.clone(),
@@ -63,7 +64,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     // generator: ask it first whether the request is still admitted (a policy term added
     // since then blocks the reuse too).
     if let Err(e) = generator.admit(&request) {
-        return fail_run(p, &run_id, &format!("generation failed: {e}")).await;
+        return fail_run(p, ws, &run_id, &format!("generation failed: {e}")).await;
     }
     let key = generation_key(&generator.identity(), &request);
 
@@ -90,7 +91,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
                     // A blocked prompt, a rejected request: the run ends failed with the
                     // reason the user needs, instead of waiting in `generating` forever.
                     None => {
-                        return fail_run(p, &run_id, &format!("generation failed: {e}")).await;
+                        return fail_run(p, ws, &run_id, &format!("generation failed: {e}")).await;
                     }
                 },
             };
@@ -98,35 +99,31 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             if !image.cache_hit {
                 crate::metrics::generation(backend, started.elapsed());
             }
-            let sha = sha256_hex(&image.png);
-            let rel = format!("assets/{}/{sha}.png", &sha[..2]);
-            write_atomic(&p.data_dir.join(&rel), &image.png)
+            let from = crate::images::Provenance {
+                workspace_id: ws,
+                generation_key: &key,
+                generator: &generator.identity(),
+                request: &request,
+            };
+            let asset_id = crate::images::keep(&p.store, &p.data_dir, from, &image, None)
                 .await
-                .map_err(|e| JobError::retry(format!("writing {rel}: {e}")))?;
+                .map_err(|e| match e {
+                    crate::images::KeepError::Store(e) => JobError::from(e),
+                    file => JobError::retry(file.to_string()),
+                })?;
             info!(run = %run_id, secs = started.elapsed().as_secs_f32(), cache_hit = image.cache_hit, "generate: image ready");
-            let now = p.store.now_ms().await?;
-            let params = serde_json::to_value(&request).unwrap_or_default();
-            assets::insert(
-                p.store.conn(),
-                now,
-                assets::NewAsset {
-                    workspace_id: ws,
-                    sha256: &sha,
-                    generation_key: &key,
-                    generator: &generator.identity(),
-                    params: &params,
-                    path: &rel,
-                    width: image.width,
-                    height: image.height,
-                },
-            )
-            .await?
+            asset_id
         }
     };
 
     let now = p.store.now_ms().await?;
     let tx = p.store.begin().await?;
-    runs::set_generated(&p.store, &tx, now, &run_id, &prompt, &caption, &asset_id).await?;
+    let generated = runs::Generated {
+        prompt: &prompt,
+        caption: &caption,
+        asset_id: &asset_id,
+    };
+    runs::set_generated(&p.store, &tx, now, ws, &run_id, generated).await?;
     let mut seen = BTreeSet::new();
     for target in &spec.targets {
         let fit = target.fit.map(|f| f.as_str()).unwrap_or("cover");
@@ -192,10 +189,10 @@ fn seed_for(spec: &CampaignSpec, run_id: &str) -> u64 {
     }
 }
 
-async fn fail_run(p: &Pipeline, run_id: &str, reason: &str) -> Result<(), JobError> {
+async fn fail_run(p: &Pipeline, ws: &str, run_id: &str, reason: &str) -> Result<(), JobError> {
     let now = p.store.now_ms().await?;
     let tx = p.store.begin().await?;
-    runs::set_failed(&p.store, &tx, now, run_id, reason).await?;
+    runs::set_failed(&p.store, &tx, now, ws, run_id, reason).await?;
     tx.commit().await?;
     Err(JobError::Permanent(reason.to_string()))
 }

@@ -87,7 +87,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         }],
     };
 
-    let latest = posts::latest_attempt(p.store.conn(), &post_id).await?;
+    let latest = posts::latest_attempt(p.store.conn(), &job.workspace_id, &post_id).await?;
     // A failed attempt on a post put back to pending is a retry someone asked for: it gets a
     // fresh attempt (a failed attempt never committed, so this cannot post twice).
     let retrying = latest.as_ref().is_some_and(|a| {
@@ -211,7 +211,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             }
             Err(StepError::Job(e)) => return Err(e),
         }
-        attempt = posts::latest_attempt(p.store.conn(), &post_id)
+        attempt = posts::latest_attempt(p.store.conn(), &job.workspace_id, &post_id)
             .await?
             .ok_or_else(|| JobError::retry("attempt vanished"))?;
     }
@@ -501,7 +501,7 @@ async fn on_connector_error(
     attempt: &attempt::Model,
     error: ConnectorError,
 ) -> Result<(), JobError> {
-    let attempt = posts::latest_attempt(p.store.conn(), &post.id)
+    let attempt = posts::latest_attempt(p.store.conn(), &post.workspace_id, &post.id)
         .await?
         .unwrap_or_else(|| attempt.clone());
     let state = AttemptState::parse(&attempt.state).unwrap_or(AttemptState::Pending);

@@ -8,8 +8,9 @@ use pressroom_store::{ClaimedJob, NewJob};
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use super::{JobError, Pipeline, sha256_hex, write_atomic};
-use crate::fire::stored_spec;
+use super::{JobError, Pipeline};
+use crate::images::{sha256_hex, write_atomic};
+use pressroom_scheduler::fire::stored_spec;
 
 #[derive(Deserialize)]
 struct Payload {

@@ -1,0 +1,6 @@
+//! The Facebook connector's integration tests, one binary: the compliance kit against the
+//! fake, ambiguous creates reconciled, and proof that the kit catches a broken connector.
+
+mod ambiguous_create;
+mod compliance;
+mod kit_has_teeth;

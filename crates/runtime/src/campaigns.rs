@@ -1,0 +1,111 @@
+//! Checking and saving a campaign: the one path that the CLI (`campaign validate`, `campaign
+//! load`, `serve` loading its campaign directory) and the API (`POST /v1/campaigns`, `validate`)
+//! share, so a file the CLI accepts is a body the API accepts and both store it the same way.
+
+use pressroom_core::campaign::{
+    BACKENDS, CampaignSpec, SpecIssue, TargetSpec, ValidationContext, validate_captions,
+    validate_references,
+};
+use pressroom_media::Presets;
+use pressroom_store::entity::campaign;
+use pressroom_store::repo::{accounts, audit, campaigns};
+use pressroom_store::{Store, StoreError};
+
+/// The accounts a campaign's targets may name: (name, platform) of each account of the
+/// workspace, or `None` to leave account references unchecked (no database at hand).
+pub type KnownAccounts = Option<Vec<(String, String)>>;
+
+/// (name, platform) of the workspace's accounts.
+pub async fn known_accounts(
+    store: &Store,
+    workspace_id: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(accounts::list(store, workspace_id)
+        .await?
+        .into_iter()
+        .map(|a| (a.name, a.platform))
+        .collect())
+}
+
+/// Checks a parsed campaign's references (accounts, presets, backends) and its caption,
+/// rendered with the `[variables]` defaults, against each target's platform rules (the
+/// account's platform when known, else the preset's; the publish worker checks the real
+/// caption again). Issues point into `source`, named `file`.
+pub fn check_spec(
+    spec: &CampaignSpec,
+    source: &str,
+    file: &str,
+    accounts: &KnownAccounts,
+    presets: &Presets,
+) -> Vec<SpecIssue> {
+    let known = accounts.as_deref().unwrap_or_default();
+    let accounts_fn = |name: &str| accounts.is_none() || known.iter().any(|(a, _)| a == name);
+    let presets_fn = |name: &str| presets.get(name).is_some();
+    let backends_fn = |name: &str| BACKENDS.contains(&name);
+    let ctx = ValidationContext {
+        known_accounts: &accounts_fn,
+        known_presets: &presets_fn,
+        known_backends: &backends_fn,
+    };
+    let mut issues = validate_references(spec, source, file, &ctx);
+    let captions_fn = |target: &TargetSpec, caption: &str| {
+        known
+            .iter()
+            .find(|(name, _)| *name == target.account)
+            .map(|(_, platform)| platform.as_str())
+            .or_else(|| presets.get(&target.preset).map(|p| p.platform.as_str()))
+            .map(|p| pressroom_media::caption_problems(p, caption))
+            .unwrap_or_default()
+    };
+    issues.extend(validate_captions(spec, source, file, &captions_fn));
+    issues
+}
+
+/// Where a saved campaign came from, for its row and the audit log.
+pub struct Origin<'a> {
+    /// Who saved it: "cli", or the API key's actor.
+    pub actor: &'a str,
+    /// The file it was read from (the CLI), or none (an API body).
+    pub source_file: Option<&'a str>,
+    /// The audit entry's detail.
+    pub detail: serde_json::Value,
+}
+
+/// Stores a checked campaign in its workspace (created or updated by name) with an audit
+/// entry, in one transaction.
+pub async fn save(
+    store: &Store,
+    workspace_id: &str,
+    spec: &CampaignSpec,
+    source: &str,
+    origin: Origin<'_>,
+) -> Result<campaign::Model, StoreError> {
+    let spec_json = serde_json::to_value(spec)
+        .map_err(|e| StoreError::Corrupt(format!("campaign {}: {e}", spec.name)))?;
+    let now = store.now_ms().await?;
+    let tx = store.begin().await?;
+    let row = campaigns::upsert(
+        &tx,
+        now,
+        campaigns::CampaignInput {
+            workspace_id,
+            name: &spec.name,
+            source,
+            source_file: origin.source_file,
+            spec: spec_json,
+        },
+    )
+    .await?;
+    audit::record(
+        &tx,
+        now,
+        workspace_id,
+        origin.actor,
+        "campaign.saved",
+        &row.id,
+        origin.detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}

@@ -1,0 +1,90 @@
+//! Keeping a generated image: one function for the pipeline's generate job and the API's
+//! `/v1/images/generations`, so both store an image the same way. The file is
+//! content-addressed (`assets/<sha256[..2]>/<sha256>.png` under the data directory), written
+//! durably before the row that points at it, and the workspace has one asset row per
+//! generation key.
+
+use std::path::Path;
+
+use pressroom_generate::{GeneratedImage, GenerationRequest};
+use pressroom_store::entity::asset;
+use pressroom_store::repo::assets;
+use pressroom_store::{Store, StoreError};
+
+/// Why an image could not be kept.
+#[derive(Debug, thiserror::Error)]
+pub enum KeepError {
+    #[error("writing {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What produced the image: the generator's identity and the request, as the asset row
+/// records them.
+pub struct Provenance<'a> {
+    pub workspace_id: &'a str,
+    pub generation_key: &'a str,
+    pub generator: &'a str,
+    pub request: &'a GenerationRequest,
+}
+
+/// The lowercase hex SHA-256 of `bytes` (file names and content hashes).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Writes a file atomically (through a temporary file unique to this write, so a concurrent
+/// write of the same content-addressed path never sees a half-written file) and durably
+/// before the row that names it (see [`pressroom_store::files`]).
+pub async fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    pressroom_store::files::write_durably_async(path.to_path_buf(), bytes.to_vec()).await
+}
+
+/// Stores `image` and answers its asset id. `earlier` is the workspace's row for the same
+/// generation key whose file was lost: it takes the new file (a deterministic generator wrote
+/// the very same path again). Without one, a row is inserted (or, when an identical
+/// generation recorded its image first, that row's id is answered).
+pub async fn keep(
+    store: &Store,
+    data_dir: &Path,
+    from: Provenance<'_>,
+    image: &GeneratedImage,
+    earlier: Option<&asset::Model>,
+) -> Result<String, KeepError> {
+    let sha = sha256_hex(&image.png);
+    let rel = format!("assets/{}/{sha}.png", &sha[..2]);
+    write_atomic(&data_dir.join(&rel), &image.png)
+        .await
+        .map_err(|source| KeepError::File {
+            path: rel.clone(),
+            source,
+        })?;
+    if let Some(a) = earlier {
+        if a.path != rel {
+            assets::replace_file(store.conn(), from.workspace_id, &a.id, &sha, &rel).await?;
+        }
+        return Ok(a.id.clone());
+    }
+    let now = store.now_ms().await?;
+    let params = serde_json::to_value(from.request).unwrap_or_default();
+    Ok(assets::insert(
+        store.conn(),
+        now,
+        assets::NewAsset {
+            workspace_id: from.workspace_id,
+            sha256: &sha,
+            generation_key: from.generation_key,
+            generator: from.generator,
+            params: &params,
+            path: &rel,
+            width: image.width,
+            height: image.height,
+        },
+    )
+    .await?)
+}
