@@ -193,6 +193,9 @@ client_secret = "{sc_secret}"
 allowlisted = true
 timeout_secs = 2
 listing_lag_secs = {sc_lag}
+# Two instances share each account's token, whose limit at Snap (and in the fake) is about
+# 10 calls a second: each instance keeps to 4 (one at a time, no burst).
+requests_per_second_per_token = 4
 
 [connectors.webhook]
 url = "{wh_url}"

@@ -1,6 +1,8 @@
 //! The HTTP side: bearer calls to the Public Profile API with Snap's envelope checked, and the
 //! token endpoint on accounts.snapchat.com.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use pressroom_connector::ConnectorError;
 use pressroom_connector::http::{self, HttpTimeouts};
@@ -11,11 +13,14 @@ use serde::de::DeserializeOwned;
 
 use crate::config::SnapchatConfig;
 use crate::errors::{self, Phase, SnapError};
+use crate::pace::Pacer;
 
 #[derive(Clone, Debug)]
 pub struct Client {
     http: reqwest::Client,
     pub(crate) cfg: SnapchatConfig,
+    /// Shared by the clones: one bucket per access token for the whole connector.
+    pace: Arc<Pacer>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,7 +39,8 @@ impl Client {
             request: cfg.timeout(),
             ..HttpTimeouts::default()
         })?;
-        Ok(Self { http, cfg })
+        let pace = Arc::new(Pacer::new(cfg.requests_per_second_per_token));
+        Ok(Self { http, cfg, pace })
     }
 
     pub fn request(&self, method: Method, path: &str, token: &SecretString) -> RequestBuilder {
@@ -51,8 +57,24 @@ impl Client {
         phase: Phase,
     ) -> Result<T, ConnectorError> {
         let irreversible = phase == Phase::Commit;
-        let resp = req
-            .send()
+        // Built here so the pacer can read the token; nothing has been sent yet.
+        let req = req.build().map_err(|e| {
+            ConnectorError::transient(format!("Snapchat: building the request: {e}"))
+        })?;
+        let token = req
+            .headers()
+            .get(reqwest::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if let Err(wait) = self.pace.admit(token).await {
+            // Nothing was sent: safe in every phase, the publishing call included.
+            return Err(ConnectorError::RateLimited {
+                retry_after: Some(wait),
+            });
+        }
+        let resp = self
+            .http
+            .execute(req)
             .await
             .map_err(|e| http::classify_send_error(e, irreversible))?;
         let status = resp.status();

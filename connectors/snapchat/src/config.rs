@@ -51,6 +51,11 @@ pub struct SnapchatConfig {
     /// listing_lag_secs` after the commit started. Snap documents no lag; 60 s is our margin.
     #[serde(default = "default_listing_lag")]
     pub listing_lag_secs: u64,
+    /// Calls a second this instance makes with one access token. Snap allows about 10 a
+    /// second per token and answers 429 above it; the default leaves a margin. With several
+    /// instances sharing accounts, give each its share (e.g. 4 each for two). 0: no pacing.
+    #[serde(default = "default_requests_per_second_per_token")]
+    pub requests_per_second_per_token: u32,
 }
 
 fn default_api_base() -> Url {
@@ -71,6 +76,9 @@ fn default_tolerance() -> f32 {
 fn default_listing_lag() -> u64 {
     60
 }
+fn default_requests_per_second_per_token() -> u32 {
+    8
+}
 
 impl SnapchatConfig {
     pub fn new(client_id: impl Into<String>, client_secret: SecretString) -> Self {
@@ -85,6 +93,7 @@ impl SnapchatConfig {
             timeout_secs: default_timeout(),
             aspect_tolerance: default_tolerance(),
             listing_lag_secs: default_listing_lag(),
+            requests_per_second_per_token: default_requests_per_second_per_token(),
         }
     }
 

@@ -6,6 +6,7 @@ mod client;
 mod config;
 mod encrypt;
 mod errors;
+mod pace;
 mod publish;
 mod validate;
 

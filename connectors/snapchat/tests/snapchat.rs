@@ -295,3 +295,53 @@ async fn a_failed_upload_resumes_from_the_media_object_already_made() {
     assert_eq!(fake.stories().len(), 1);
     assert_eq!(fake.commits(), 1);
 }
+
+/// Prepares the draft `n` times at once on one account's token, each trying up to `tries`
+/// times, again after the wait a rate limit names (as the worker would), and answers how many
+/// gave up.
+async fn concurrent_prepares(s: &Setup, n: usize, tries: usize) -> usize {
+    let tries = (0..n).map(|_| async {
+        for _ in 0..tries {
+            match s.conn.prepare(&s.ctx, &s.draft).await {
+                Ok(_) => return true,
+                Err(ConnectorError::RateLimited { retry_after }) => {
+                    tokio::time::sleep(retry_after.unwrap_or(Duration::from_secs(1))).await;
+                }
+                Err(e) => panic!("prepare failed: {e}"),
+            }
+        }
+        false
+    });
+    let done = futures::future::join_all(tries).await;
+    done.into_iter().filter(|ok| !ok).count()
+}
+
+/// Snap answers 429 above about 10 calls a second per access token (PLATFORMS.md §5.5, §6.6)
+/// and so does the fake; the connector keeps each token under that, so a burst of posts on
+/// one account draws none (its calls wait their turn, or come back "rate limited" with the
+/// wait before anything is sent).
+#[tokio::test]
+async fn a_burst_on_one_token_is_paced_under_snaps_rate() {
+    // Unpaced, six prepares at once (four calls each) run into the fake's limit.
+    let s = setup_with(FakeOptions::default(), |c| {
+        c.requests_per_second_per_token = 0
+    })
+    .await;
+    let gave_up = concurrent_prepares(&s, 6, 1).await;
+    assert!(gave_up > 0, "some were refused");
+    assert!(
+        s.fake.rate_limited_calls() > 0,
+        "the fake enforces Snap's per-token rate"
+    );
+
+    // Paced (the default), the same burst meets no 429.
+    let s = setup().await;
+    let gave_up = concurrent_prepares(&s, 6, 20).await;
+    assert_eq!(gave_up, 0);
+    assert_eq!(
+        s.fake.rate_limited_calls(),
+        0,
+        "the connector kept the token under the rate"
+    );
+    assert!(s.fake.media_objects().len() >= 6);
+}

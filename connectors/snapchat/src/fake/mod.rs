@@ -41,6 +41,10 @@ pub struct FakeOptions {
     pub listing_lag: Duration,
     /// How long chaos holds a lost answer: past the kit connector's 1 s request timeout.
     pub lost_answer_hold: std::time::Duration,
+    /// Snap's "~10 requests a second per access token" (PLATFORMS.md §5.5, §6.6): a bucket
+    /// of this many calls per token, refilled at this many a second; a call that finds it
+    /// empty answers a plain 429 (Snap sends no rate headers). `None` switches it off.
+    pub requests_per_second_per_token: Option<u32>,
 }
 
 impl Default for FakeOptions {
@@ -51,6 +55,7 @@ impl Default for FakeOptions {
             allowlisted: true,
             listing_lag: Duration::zero(),
             lost_answer_hold: std::time::Duration::from_millis(2500),
+            requests_per_second_per_token: Some(10),
         }
     }
 }
@@ -108,12 +113,38 @@ pub(crate) struct State {
     pub stories: Vec<FakeStory>,
     pub reject_next_media: Option<String>,
     pub commits: u32,
+    /// Per access token: calls left in its bucket and when it was last refilled.
+    pub rate_buckets: HashMap<String, (f64, std::time::Instant)>,
+    /// Calls refused by the per-token rate.
+    pub rate_limited: u64,
 }
 
 impl State {
     pub fn now(&self) -> DateTime<Utc> {
         Utc::now() + self.clock_offset
     }
+    /// Takes one call from the token's bucket; false when it is empty (the call gets a 429).
+    pub fn admit_call(&mut self, token: &str) -> bool {
+        let Some(rate) = self.opts.requests_per_second_per_token else {
+            return true;
+        };
+        let rate = f64::from(rate.max(1));
+        let now = std::time::Instant::now();
+        let (left, at) = self
+            .rate_buckets
+            .entry(token.to_string())
+            .or_insert((rate, now));
+        *left = (*left + now.duration_since(*at).as_secs_f64() * rate).min(rate);
+        *at = now;
+        if *left >= 1.0 {
+            *left -= 1.0;
+            true
+        } else {
+            self.rate_limited += 1;
+            false
+        }
+    }
+
     pub fn next_id(&mut self) -> u64 {
         self.seq += 1;
         self.seq
@@ -176,6 +207,8 @@ impl FakeSnapchat {
                 stories: Vec::new(),
                 reject_next_media: None,
                 commits: 0,
+                rate_buckets: HashMap::new(),
+                rate_limited: 0,
             }),
             faults: Default::default(),
             chaos: ChaosHook::default(),
@@ -280,5 +313,10 @@ impl FakeSnapchat {
     /// Stories and saved stories created.
     pub fn commits(&self) -> u32 {
         self.shared.state().commits
+    }
+
+    /// Calls answered 429 because their access token was over its rate.
+    pub fn rate_limited_calls(&self) -> u64 {
+        self.shared.state().rate_limited
     }
 }

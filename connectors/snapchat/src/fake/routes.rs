@@ -86,6 +86,15 @@ fn authorize(
             )));
         }
     };
+    if !st.admit_call(token) {
+        return Err(Box::new(snap_error(
+            st,
+            429,
+            "E4290",
+            "Too many requests for this access token",
+            "Too many requests",
+        )));
+    }
     if !st.opts.allowlisted {
         return Err(Box::new(snap_error(
             st,
