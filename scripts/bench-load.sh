@@ -7,7 +7,10 @@
 #
 # Usage: scripts/bench-load.sh [POSTS [ACCOUNTS]]          (default 10000 50)
 # Environment: CONCURRENCY ([workers] concurrency per instance, default 64), WINDOW_SECS
-# (the due times spread over this, default 60), CHAOS (1/0, default 1), SEED,
+# (the due times spread over this, default 60), CHAOS (1/0, default 1), SNAP_RATE (1/0,
+# default 0: Snap's ~10 calls a second per access token in the Snapchat fake, and the daemons
+# pacing 4 a second each; off by default because 200 Stories an account in a minute, 5 calls
+# each, is above what Snap allows an account at all), SEED,
 # PROFILE (release or dev, default release: the daemon and the fakes built optimised),
 # PRESSROOM_TEST_PG (the PostgreSQL admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
 # OUT (a file to append the result row to, default none; BENCHMARKS.md is hand-kept).
@@ -38,7 +41,8 @@ started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 PRESSROOM_E2E_BIN="$bin_dir/pressroom" \
     LOAD_POSTS="$posts" LOAD_ACCOUNTS="$accounts" \
     LOAD_CONCURRENCY="${CONCURRENCY:-64}" LOAD_WINDOW_SECS="${WINDOW_SECS:-60}" \
-    LOAD_CHAOS="${CHAOS:-1}" LOAD_SEED="${SEED:-1100}" LOAD_REPORT_FILE="$report" \
+    LOAD_CHAOS="${CHAOS:-1}" LOAD_SNAP_RATE="${SNAP_RATE:-0}" \
+    LOAD_SEED="${SEED:-1100}" LOAD_REPORT_FILE="$report" \
     cargo test "${cargo_profile[@]}" -p pressroom-e2e --test load -- \
     --ignored --exact load_benchmark --nocapture
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"

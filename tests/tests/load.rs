@@ -39,6 +39,9 @@ struct LoadConfig {
     /// How long after the last due time the harness waits for every post to settle.
     settle_timeout: Duration,
     chaos: bool,
+    /// Snap's ~10 calls a second per access token, in the fake and paced by the daemon (4
+    /// a second per instance). Off, neither limits.
+    snap_rate: bool,
     seed: u64,
 }
 
@@ -85,6 +88,7 @@ impl LoadReport {
             "concurrency_per_instance": cfg.concurrency,
             "window_secs": cfg.window.as_secs(),
             "chaos": cfg.chaos,
+            "snap_rate_limit": cfg.snap_rate,
             "expected": self.expected,
             "posts_seen": self.posts_seen,
             "published": self.published,
@@ -124,15 +128,21 @@ struct Fakes {
     li: FakeLinkedIn,
     sc: FakeSnapchat,
     wh: FakeReceiver,
+    snap_rate: bool,
 }
 
 impl Fakes {
-    async fn start() -> anyhow::Result<Self> {
+    async fn start(snap_rate: bool) -> anyhow::Result<Self> {
+        let sc_opts = connector_snapchat::fake::FakeOptions {
+            requests_per_second_per_token: snap_rate.then_some(10),
+            ..Default::default()
+        };
         Ok(Self {
             fb: FakeFacebook::start().await?,
             li: FakeLinkedIn::start().await?,
-            sc: FakeSnapchat::start().await?,
+            sc: FakeSnapchat::start_with(sc_opts).await?,
             wh: FakeReceiver::start().await?,
+            snap_rate,
         })
     }
 
@@ -194,8 +204,8 @@ allowlisted = true
 timeout_secs = 2
 listing_lag_secs = {sc_lag}
 # Two instances share each account's token, whose limit at Snap (and in the fake) is about
-# 10 calls a second: each instance keeps to 4 (one at a time, no burst).
-requests_per_second_per_token = 4
+# 10 calls a second: each instance keeps to 4 (one at a time, no burst); 0 when it is off.
+requests_per_second_per_token = {sc_rate}
 
 [connectors.webhook]
 url = "{wh_url}"
@@ -216,6 +226,7 @@ listing_lag_secs = {wh_lag}
             sc_id = scc.client_id,
             sc_secret = scc.client_secret.expose_secret(),
             sc_lag = scc.listing_lag_secs,
+            sc_rate = if self.snap_rate { 4 } else { 0 },
             wh_url = whc.url,
             wh_secret = whc.secret.expose_secret(),
             wh_status = whc.status_url.map(|u| u.to_string()).unwrap_or_default(),
@@ -395,7 +406,7 @@ fn run_load(cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let fakes = rt.block_on(Fakes::start())?;
+    let fakes = rt.block_on(Fakes::start(cfg.snap_rate))?;
     // Accounts round-robin over the four platforms.
     let mut import = Vec::new();
     let mut names = Vec::new();
@@ -663,6 +674,7 @@ fn two_instances_publish_every_due_post_once_under_chaos() -> anyhow::Result<()>
         window: Duration::from_secs(20),
         settle_timeout: Duration::from_secs(240),
         chaos: true,
+        snap_rate: true,
         seed: 1100,
     };
     let report = run_load(&cfg)?;
@@ -709,6 +721,7 @@ fn load_benchmark() -> anyhow::Result<()> {
         window: Duration::from_secs(var("LOAD_WINDOW_SECS", 60)?),
         settle_timeout: Duration::from_secs(var("LOAD_SETTLE_SECS", 600)?),
         chaos: var("LOAD_CHAOS", 1)? != 0,
+        snap_rate: var("LOAD_SNAP_RATE", 1)? != 0,
         seed: var("LOAD_SEED", 1100)?,
     };
     let report = run_load(&cfg)?;
