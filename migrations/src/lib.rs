@@ -13,6 +13,15 @@ mod m0006_page_indexes;
 mod m0007_idempotency_by_key;
 mod m0008_jobs_due_at;
 
+/// Runs plain SQL statements in order: most migrations here are a list of portable statements.
+async fn execute_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    for sql in statements {
+        db.execute_unprepared(sql).await?;
+    }
+    Ok(())
+}
+
 /// All migrations, in order.
 pub struct Migrator;
 
