@@ -1,0 +1,283 @@
+//! What a step's answer does to the post: published, settled (failed, unknown, needs
+//! reconnect), parked for a rate limit, or retried; each with its events and the job's
+//! completion in one transaction.
+
+use std::time::Duration;
+
+use pressroom_connector::{ConnectorError, Published};
+use pressroom_core::{AttemptState, PostState};
+use pressroom_store::ClaimedJob;
+use pressroom_store::entity::{attempt, post};
+use pressroom_store::repo::posts::AttemptChanges;
+use pressroom_store::repo::{accounts, posts};
+use tracing::{info, warn};
+
+use crate::metrics;
+use crate::pipeline::{JobError, Pipeline, events};
+
+/// A reconcile that failed leaves the attempt in `committing`: we still do not know whether
+/// the post landed, so nothing may be sent again and nothing may call it failed (a failed post
+/// can be retried, which would post twice). Throttles wait; other errors ask again while
+/// attempts remain; the platform refusing to tell (a permission error on the listing, a
+/// disconnected account) and the last attempt end in `unknown`, which a person resolves.
+pub(super) async fn on_reconcile_error(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    post: &post::Model,
+    attempt: &attempt::Model,
+    error: ConnectorError,
+) -> Result<(), JobError> {
+    let last_try = job.attempt >= job.max_attempts;
+    let message = format!("could not check whether the post landed: {error}");
+    match error {
+        // A deferral spends no attempt.
+        ConnectorError::RateLimited { retry_after } => {
+            let delay = retry_after.unwrap_or_else(|| p.retry.delay(job.attempt as u32, None));
+            metrics::rate_limited(&post.platform, delay);
+            Err(JobError::Defer {
+                reason: message,
+                delay,
+            })
+        }
+        ConnectorError::Transient(_)
+        | ConnectorError::OutcomeUnknown(_)
+        | ConnectorError::AuthExpired
+            if !last_try =>
+        {
+            Err(JobError::Retry {
+                error: message,
+                retry_after: Some(Duration::from_secs(2)),
+            })
+        }
+        _ => {
+            settle(
+                p,
+                job,
+                post,
+                Some((
+                    attempt,
+                    AttemptState::Committing,
+                    AttemptState::Unknown,
+                    "outcome_unknown",
+                )),
+                PostState::Unknown,
+                &format!("{message}; it may have been published, so a person must check"),
+            )
+            .await
+        }
+    }
+}
+
+/// Decides what a connector error means for the attempt, the post and the job.
+pub(super) async fn on_connector_error(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    post: &post::Model,
+    attempt: &attempt::Model,
+    error: ConnectorError,
+) -> Result<(), JobError> {
+    let attempt = posts::latest_attempt(p.store.conn(), &post.workspace_id, &post.id)
+        .await?
+        .unwrap_or_else(|| attempt.clone());
+    let state = AttemptState::parse(&attempt.state).unwrap_or(AttemptState::Pending);
+    let last_try = job.attempt >= job.max_attempts;
+    let message = error.to_string();
+    match error {
+        ConnectorError::Rejected(reason) => {
+            settle(
+                p,
+                job,
+                post,
+                Some((&attempt, state, AttemptState::Failed, "rejected")),
+                PostState::Failed,
+                &reason,
+            )
+            .await
+        }
+        ConnectorError::Disconnected(reason) => {
+            let now = p.store.now_ms().await?;
+            accounts::set_state(
+                &p.store,
+                p.store.conn(),
+                now,
+                &post.workspace_id,
+                &post.account_id,
+                accounts::state::DISCONNECTED,
+                Some(&reason),
+            )
+            .await?;
+            warn!(account = %post.account_id, %reason, "publish: account disconnected; its posts wait for a reconnect");
+            settle(p, job, post, None, PostState::NeedsReconnect, &reason).await
+        }
+        ConnectorError::OutcomeUnknown(reason) if last_try && state == AttemptState::Committing => {
+            settle(
+                p,
+                job,
+                post,
+                Some((&attempt, state, AttemptState::Unknown, "outcome_unknown")),
+                PostState::Unknown,
+                &reason,
+            )
+            .await
+        }
+        ConnectorError::RateLimited { retry_after } => {
+            let delay = retry_after.unwrap_or_else(|| p.retry.delay(job.attempt as u32, None));
+            metrics::rate_limited(&post.platform, delay);
+            show_parking(p, post, &message, delay).await?;
+            Err(JobError::Defer {
+                reason: message,
+                delay,
+            })
+        }
+        _ if last_try && !state.may_have_landed() => {
+            let target = (state != AttemptState::Pending).then_some((
+                &attempt,
+                state,
+                AttemptState::Failed,
+                "retries_exhausted",
+            ));
+            settle(
+                p,
+                job,
+                post,
+                target,
+                PostState::Failed,
+                &format!("gave up after {} attempts: {message}", job.attempt),
+            )
+            .await
+        }
+        ConnectorError::OutcomeUnknown(_) => {
+            // Reconcile soon, but give the platform a moment to make the post visible.
+            Err(JobError::Retry {
+                error: message,
+                retry_after: Some(Duration::from_secs(2)),
+            })
+        }
+        _ => Err(JobError::Retry {
+            error: message,
+            retry_after: None,
+        }),
+    }
+}
+
+/// Writes why a publishing post waits and until when on the post itself (its `error`, while
+/// it stays `publishing`), so a person sees "parked until 00:00 UTC: daily limit" rather
+/// than a post that seems stuck. The next state change clears it.
+pub(super) async fn show_parking(
+    p: &Pipeline,
+    post: &post::Model,
+    reason: &str,
+    delay: Duration,
+) -> Result<(), JobError> {
+    let now = p.store.now_ms().await?;
+    let until =
+        chrono::DateTime::from_timestamp_millis(now.saturating_add(delay.as_millis() as i64))
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_else(|| "later".into());
+    let note = format!("waiting until {until}: {reason}");
+    posts::transition_post(
+        &p.store,
+        p.store.conn(),
+        now,
+        &post.workspace_id,
+        &post.id,
+        &[PostState::Publishing],
+        PostState::Publishing,
+        Some(&note),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Commits the published outcome, the post's state and the job's completion together.
+pub(super) async fn finish_published(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    post: &post::Model,
+    attempt: &attempt::Model,
+    published: &Published,
+    transition: bool,
+) -> Result<(), JobError> {
+    let now = p.store.now_ms().await?;
+    let tx = p.store.begin().await?;
+    if transition {
+        let changes = AttemptChanges {
+            remote_id: Some(&published.remote_id),
+            url: published.url.as_deref(),
+            ..Default::default()
+        };
+        posts::transition(
+            &p.store,
+            &tx,
+            now,
+            &attempt.id,
+            AttemptState::Committing,
+            AttemptState::Committed,
+            job,
+            changes,
+        )
+        .await?;
+    }
+    posts::set_state(
+        &p.store,
+        &tx,
+        now,
+        &post.id,
+        PostState::Published,
+        Some(&published.remote_id),
+        published.url.as_deref(),
+        None,
+    )
+    .await?;
+    let outcome = events::Outcome {
+        remote_id: Some(&published.remote_id),
+        url: published.url.as_deref(),
+        reason: None,
+    };
+    events::announce(p, &tx, job, post, PostState::Published, now, outcome).await?;
+    p.queue.complete(&tx, job).await?;
+    tx.commit().await?;
+    info!(post = %post.id, platform = %post.platform, remote_id = %published.remote_id, "publish: published");
+    Ok(())
+}
+
+/// Ends the post in a terminal state (optionally moving the attempt too) and completes the job.
+pub(super) async fn settle(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    post: &post::Model,
+    attempt_move: Option<(&attempt::Model, AttemptState, AttemptState, &str)>,
+    state: PostState,
+    reason: &str,
+) -> Result<(), JobError> {
+    let now = p.store.now_ms().await?;
+    let tx = p.store.begin().await?;
+    if let Some((attempt, from, to, code)) = attempt_move {
+        let changes = AttemptChanges {
+            error_code: Some(code),
+            error: Some(reason),
+            ..Default::default()
+        };
+        posts::transition(&p.store, &tx, now, &attempt.id, from, to, job, changes).await?;
+    }
+    posts::set_state(
+        &p.store,
+        &tx,
+        now,
+        &post.id,
+        state,
+        None,
+        None,
+        Some(reason),
+    )
+    .await?;
+    let outcome = events::Outcome {
+        reason: Some(reason),
+        ..Default::default()
+    };
+    events::announce(p, &tx, job, post, state, now, outcome).await?;
+    p.queue.complete(&tx, job).await?;
+    tx.commit().await?;
+    warn!(post = %post.id, platform = %post.platform, state = state.as_str(), %reason, "publish: settled without publishing");
+    Ok(())
+}
