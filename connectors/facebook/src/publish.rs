@@ -136,7 +136,8 @@ pub(crate) async fn commit(
     })
 }
 
-/// Lists the Page's posts since the commit started and matches the caption. Absent only
+/// Lists the Page's posts since the commit started and matches the caption, skipping posts
+/// that other posts of ours already hold (`PublishCtx::taken_remote_ids`). Absent only
 /// when the listing covered the whole window (the runtime takes it as final only after
 /// `Connector::absent_final_after`).
 pub(crate) async fn reconcile(
@@ -180,7 +181,8 @@ pub(crate) async fn reconcile(
             let created = str_field(post, "created_time").and_then(parse_graph_time);
             let in_window = created.is_none_or(|c| c >= since);
             if in_window && post.get("message").and_then(Value::as_str) == Some(caption) {
-                let Some(id) = str_field(post, "id") else {
+                // Another post of ours with the same caption is not this one.
+                let Some(id) = str_field(post, "id").filter(|id| !ctx.is_taken(id)) else {
                     continue;
                 };
                 let url = str_field(post, "permalink_url")

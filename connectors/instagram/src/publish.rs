@@ -151,6 +151,7 @@ impl InstagramConnector {
             if recent
                 && m.get("caption").and_then(Value::as_str).unwrap_or("") == caption
                 && let Some(id) = str_field(m, "id")
+                && !ctx.is_taken(id)
             {
                 return Ok(Some(Published {
                     remote_id: id.to_owned(),

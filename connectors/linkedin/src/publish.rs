@@ -259,7 +259,10 @@ pub async fn reconcile(
                         (Some(since), Some(created)) => created >= since,
                         _ => true,
                     };
-                    in_window && post.commentary.as_deref() == Some(commentary.as_str())
+                    // Another post of ours with the same text is not this one.
+                    in_window
+                        && post.commentary.as_deref() == Some(commentary.as_str())
+                        && !ctx.is_taken(&post.id)
                 }
             };
             if found {

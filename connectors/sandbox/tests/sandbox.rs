@@ -24,6 +24,7 @@ fn ctx(attempt: &str) -> PublishCtx {
         committing_since: None,
         caption: "Hello <world>".into(),
         media_sha256: vec![],
+        taken_remote_ids: Vec::new(),
         checkpointer: None,
     }
 }

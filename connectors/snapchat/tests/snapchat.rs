@@ -42,6 +42,7 @@ async fn setup_with(opts: FakeOptions, tweak: impl FnOnce(&mut SnapchatConfig)) 
         committing_since: None,
         caption: "Fresh drop".into(),
         media_sha256: vec![media.sha256.clone()],
+        taken_remote_ids: Vec::new(),
         checkpointer: None,
     };
     Setup {

@@ -84,8 +84,15 @@ pub async fn find_lost_init(
             }
             Err(e) => return Err(e),
         };
-        if let Some(v) = page.videos.iter().find(|v| matches(v, cp, since)) {
-            return Ok(Reconciled::Landed(published(v, &cp.username)));
+        // Another post of ours with the same text is not this one.
+        if let Some(p) = page
+            .videos
+            .iter()
+            .filter(|v| matches(v, cp, since))
+            .map(|v| published(v, &cp.username))
+            .find(|p| !ctx.is_taken(&p.remote_id))
+        {
+            return Ok(Reconciled::Landed(p));
         }
         let older = page
             .videos

@@ -46,6 +46,7 @@ async fn setup_with(opts: FakeOptions, tweak: impl FnOnce(&mut TikTokConfig)) ->
         committing_since: None,
         caption: caption.clone(),
         media_sha256: vec![media.sha256.clone()],
+        taken_remote_ids: Vec::new(),
         checkpointer: None,
     };
     Setup {

@@ -41,6 +41,7 @@ async fn setup() -> Setup {
         committing_since: None,
         caption: "Hello from Pressroom".into(),
         media_sha256: vec![media.sha256.clone()],
+        taken_remote_ids: Vec::new(),
         checkpointer: None,
     };
     Setup {

@@ -78,6 +78,11 @@ pub struct PublishCtx {
     /// Caption and media hash, so reconcile can match the post on the platform.
     pub caption: String,
     pub media_sha256: Vec<String>,
+    /// Remote ids that other posts to this account already hold (filled for reconcile). A
+    /// reconcile that finds the post by its content (caption, title) skips these: two posts
+    /// with the same caption are two posts on the platform, and taking an earlier one for
+    /// this one would mark this one published without sending it.
+    pub taken_remote_ids: Vec<String>,
     /// Lets `commit` store what the platform answered before the outcome is final (TikTok's
     /// `publish_id`) as the attempt's checkpoint, so a reconcile after a crash can ask about
     /// it, and `prepare` the steps of a multi-call upload done so far (the next `prepare` finds
@@ -115,6 +120,12 @@ impl std::fmt::Debug for Checkpointer {
 }
 
 impl PublishCtx {
+    /// Whether another post of this account already holds `remote_id` (see
+    /// [`PublishCtx::taken_remote_ids`]).
+    pub fn is_taken(&self, remote_id: &str) -> bool {
+        self.taken_remote_ids.iter().any(|t| t == remote_id)
+    }
+
     /// Saves `checkpoint` through the runtime when it provides a store; `Ok(false)` when it
     /// does not (tests, one-shot tools), so callers can decide whether that matters.
     pub async fn save_checkpoint(

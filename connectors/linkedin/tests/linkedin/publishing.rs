@@ -65,6 +65,7 @@ async fn setup_with(
         committing_since: None,
         caption,
         media_sha256: vec!["ab".repeat(32)],
+        taken_remote_ids: Vec::new(),
         checkpointer: None,
     };
     Setup {
@@ -358,6 +359,28 @@ async fn server_error_on_create_is_unknown_then_absent_then_committed_once() {
         .await
         .expect("second commit after confirmed absence");
     assert_eq!(s.fake.commits(), 1);
+}
+
+/// Without a checkpoint reconcile matches by commentary; an earlier post with the same text
+/// that another post of ours holds is not this one: found once, then skipped.
+#[tokio::test]
+async fn reconcile_by_commentary_skips_a_post_another_post_holds() {
+    let s = setup().await;
+    let prepared = s.conn.prepare(&s.ctx, &s.draft).await.expect("prepare");
+    let first = s.conn.commit(&s.ctx, &prepared).await.expect("commit");
+    let mut ctx = s.ctx.clone();
+    ctx.committing_since = Some(Utc::now());
+    assert_eq!(
+        s.conn.reconcile(&ctx, None).await.expect("reconcile"),
+        Reconciled::Landed(first.clone()),
+        "the post with this commentary, when nothing holds it"
+    );
+    ctx.taken_remote_ids = vec![first.remote_id];
+    assert_eq!(
+        s.conn.reconcile(&ctx, None).await.expect("reconcile"),
+        Reconciled::Absent,
+        "the same text held by another post is not this post"
+    );
 }
 
 #[tokio::test]

@@ -149,6 +149,7 @@ impl Runner {
                 committing_since: None,
                 caption: draft.caption.clone(),
                 media_sha256: draft.media.iter().map(|m| m.sha256.clone()).collect(),
+                taken_remote_ids: Vec::new(),
                 checkpointer: Some(checkpoints.checkpointer()),
             },
             prepared: None,

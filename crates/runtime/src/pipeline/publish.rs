@@ -24,7 +24,7 @@ use tracing::{debug, info};
 
 use super::{JobError, Pipeline, complete};
 use credentials::{credentials, on_credentials_error};
-use outcome::{finish_published, on_connector_error, on_reconcile_error, settle};
+use outcome::{Found, finish_published, on_connector_error, on_reconcile_error, settle};
 use steps::{commit, prepare, reconcile};
 
 pub(super) mod credentials;
@@ -150,7 +150,8 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
                     remote_id: attempt.remote_id.clone().unwrap_or_default(),
                     url: attempt.url.clone(),
                 };
-                return finish_published(p, job, &post, &attempt, &published, false).await;
+                return finish_published(p, job, &post, &attempt, &published, Found::Recorded)
+                    .await;
             }
             AttemptState::Failed => {
                 let reason = attempt.error.clone().unwrap_or_else(|| "failed".into());
@@ -287,6 +288,7 @@ fn context(
             .and_then(chrono::DateTime::from_timestamp_millis),
         caption: post.caption.clone(),
         media_sha256: vec![media_sha.to_string()],
+        taken_remote_ids: Vec::new(),
         checkpointer: None,
     }
 }

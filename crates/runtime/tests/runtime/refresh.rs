@@ -14,12 +14,14 @@ use pressroom_connector::{
     Published, Reconciled, Registry, ValidationIssue,
 };
 use pressroom_core::{JobKind, RetryPolicy};
-use pressroom_runtime::{NewAccount, Pipeline, TokenCipher, TokenSlot, save_account};
+use pressroom_runtime::{Pipeline, TokenCipher, TokenSlot};
 use pressroom_store::entity::account;
-use pressroom_store::repo::{accounts, assets, campaigns, posts, runs, workspaces};
+use pressroom_store::repo::accounts;
+
+pub(crate) use crate::fixture::{Rendition, Seed, TestCipher};
+use pressroom_store::Store;
 use pressroom_store::testing::TestDb;
 use pressroom_store::testing::sea_orm::ConnectionTrait;
-use pressroom_store::{NewJob, Queue, Store};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
@@ -27,34 +29,6 @@ const KIND: &str = "counting";
 /// The token the platform no longer accepts.
 const OLD_ACCESS: &str = "at-old";
 const OLD_REFRESH: &str = "rt-old";
-
-/// A reversible stand-in for the keyring that binds the slot like the real AEAD does, so a
-/// value opened from the wrong column or row fails. Tests only.
-struct TestCipher;
-
-impl TokenCipher for TestCipher {
-    fn seal(
-        &self,
-        plaintext: &SecretString,
-        slot: TokenSlot<'_>,
-    ) -> anyhow::Result<(String, String)> {
-        let sealed = format!(
-            "test.{}.{}.{}",
-            slot.column,
-            slot.account_id,
-            hex::encode(plaintext.expose_secret())
-        );
-        Ok(("test-key".into(), sealed))
-    }
-
-    fn open(&self, sealed: &str, slot: TokenSlot<'_>) -> anyhow::Result<SecretString> {
-        let prefix = format!("test.{}.{}.", slot.column, slot.account_id);
-        let hexed = sealed
-            .strip_prefix(&prefix)
-            .ok_or_else(|| anyhow::anyhow!("sealed for another slot"))?;
-        Ok(SecretString::from(String::from_utf8(hex::decode(hexed)?)?))
-    }
-}
 
 /// What the fake platform's token endpoint answers for the refresh token.
 #[derive(Clone, Copy, Debug)]
@@ -164,26 +138,6 @@ impl Connector for CountingPlatform {
     }
 }
 
-const CAMPAIGN: &str = r#"name = "refresh"
-workspace = "tokens"
-
-[schedule]
-webhook = true
-
-[generation]
-prompt = "a test image"
-steps = 2
-width = 64
-height = 64
-
-[caption]
-template = "caption"
-
-[[targets]]
-account = "acct"
-preset = "instagram-square"
-"#;
-
 /// An account whose access token the platform refuses (and which is stored as expired when
 /// `stored_expired`), with `posts` posts waiting to publish; returns (workspace, account).
 async fn fixture(store: &Store, stored_expired: bool, posts_n: usize) -> (String, String) {
@@ -201,123 +155,17 @@ async fn fixture(store: &Store, stored_expired: bool, posts_n: usize) -> (String
     fixture_with(store, &creds, posts_n).await
 }
 
-/// An account with `creds` and `posts_n` posts waiting to publish; returns (workspace,
-/// account).
+/// An account of the counting platform with `creds` and `posts_n` posts waiting to publish;
+/// returns (workspace, account).
 async fn fixture_with(store: &Store, creds: &Credentials, posts_n: usize) -> (String, String) {
-    let ws = workspaces::ensure(store, "tokens", "Token tests")
-        .await
-        .expect("ws");
-    let now = store.now_ms().await.expect("now");
-    let tx = store.begin().await.expect("tx");
-    let account_id = save_account(
-        store,
-        &tx,
-        &TestCipher,
-        &ws.id,
-        now,
-        &NewAccount {
-            platform: KIND,
-            name: "acct",
-            external_id: "ext-1",
-            credentials: creds,
-        },
-        "test",
-        "account.imported",
-    )
-    .await
-    .expect("account");
-    tx.commit().await.expect("commit");
-
-    let spec = pressroom_core::campaign::parse_campaign(CAMPAIGN, "t.toml").expect("campaign");
-    let campaign = campaigns::upsert(
-        store.conn(),
-        now,
-        campaigns::CampaignInput {
-            workspace_id: &ws.id,
-            name: "refresh",
-            source: CAMPAIGN,
-            source_file: None,
-            spec: serde_json::to_value(&spec).expect("json"),
-        },
-    )
-    .await
-    .expect("campaign");
-    let run_id = runs::insert_fire(
-        store,
-        store.conn(),
-        now,
-        runs::NewRun {
-            workspace_id: &ws.id,
-            campaign_id: &campaign.id,
-            fire_key: "once",
-            fire_at_ms: now,
-            trigger: "cli",
-            state: "generated",
-            variables: &json!({}),
-        },
-    )
-    .await
-    .expect("run")
-    .expect("inserted");
-    let asset_id = assets::insert(
-        store.conn(),
-        now,
-        assets::NewAsset {
-            workspace_id: &ws.id,
-            sha256: &"a".repeat(64),
-            generation_key: "g1",
-            generator: "test",
-            params: &json!({}),
-            path: "assets/a.png",
-            width: 64,
-            height: 64,
-        },
-    )
-    .await
-    .expect("asset");
-    let queue = Queue::new(store.clone());
-    for i in 0..posts_n {
-        let preset = format!("preset-{i}");
-        let rendition = assets::insert_rendition(
-            store,
-            store.conn(),
-            now,
-            assets::NewRendition {
-                workspace_id: &ws.id,
-                run_id: &run_id,
-                asset_id: &asset_id,
-                preset: &preset,
-                fit: "crop",
-                sha256: &"b".repeat(64),
-                path: "renditions/b.jpg",
-                mime: "image/jpeg",
-                width: 64,
-                height: 64,
-                bytes: 1000,
-            },
-        )
-        .await
-        .expect("rendition");
-        let post = posts::insert(
-            store,
-            store.conn(),
-            now,
-            posts::NewPost {
-                workspace_id: &ws.id,
-                run_id: &run_id,
-                account_id: &account_id,
-                rendition_id: &rendition.id,
-                platform: KIND,
-                preset: &preset,
-                caption: "hello",
-            },
-        )
-        .await
-        .expect("post");
-        let job = NewJob::new(&ws.id, JobKind::Publish, json!({ "post_id": post.id }));
-        queue.enqueue(store.conn(), job).await.expect("enqueue");
-    }
-    (ws.id, account_id)
+    let seed = Seed {
+        platform: KIND,
+        external_id: "ext-1",
+        caption: "hello",
+        rendition: Rendition::placeholder(),
+        job_attempts: 8,
+    };
+    seed.accounts_posts(store, creds, posts_n).await
 }
 
 fn pipeline(db: &TestDb, platform: Arc<CountingPlatform>) -> Arc<Pipeline> {

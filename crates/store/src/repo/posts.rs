@@ -191,6 +191,61 @@ pub async fn published_since(store: &Store, workspace_id: &str, since_ms: i64) -
         .await?)
 }
 
+/// The remote ids that the account's other posts hold, of those changed since `since_ms`: a
+/// reconcile that matches by caption skips them (`PublishCtx::taken_remote_ids`).
+pub async fn taken_remote_ids(
+    store: &Store,
+    workspace_id: &str,
+    account_id: &str,
+    except_post_id: &str,
+    since_ms: i64,
+) -> Result<Vec<String>> {
+    Ok(post::Entity::find()
+        .select_only()
+        .column(post::Column::RemoteId)
+        .filter(post::Column::AccountId.eq(account_id))
+        .filter(post::Column::RemoteId.is_not_null())
+        .filter(post::Column::WorkspaceId.eq(workspace_id))
+        .filter(post::Column::Id.ne(except_post_id))
+        .filter(post::Column::UpdatedAt.gte(since_ms))
+        .into_tuple::<Option<String>>()
+        .all(store.conn())
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// Whether another post of the account already holds `remote_id`, checked inside `tx`, the
+/// transaction that is about to record it for `post_id`. On PostgreSQL it first takes a lock
+/// per account, held until `tx` ends, so two instances reconciling same-caption posts cannot
+/// both record one remote id; SQLite runs one writer at a time anyway.
+pub async fn remote_id_taken(
+    store: &Store,
+    tx: &crate::Tx,
+    account_id: &str,
+    post_id: &str,
+    remote_id: &str,
+) -> Result<bool> {
+    if store.backend() == crate::Backend::Postgres {
+        tx.execute_raw(store.stmt(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            vec![format!("pressroom.remote-id:{account_id}").into()],
+        ))
+        .await?;
+    }
+    let holder = post::Entity::find()
+        .select_only()
+        .column(post::Column::Id)
+        .filter(post::Column::AccountId.eq(account_id))
+        .filter(post::Column::RemoteId.eq(remote_id))
+        .filter(post::Column::Id.ne(post_id))
+        .into_tuple::<String>()
+        .one(tx)
+        .await?;
+    Ok(holder.is_some())
+}
+
 /// The post's newest attempt.
 pub async fn latest_attempt<C: ConnectionTrait>(
     conn: &C,

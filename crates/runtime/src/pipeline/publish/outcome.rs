@@ -196,11 +196,37 @@ pub(super) async fn finish_published(
     post: &post::Model,
     attempt: &attempt::Model,
     published: &Published,
-    transition: bool,
+    found: Found,
 ) -> Result<(), JobError> {
     let now = p.store.now_ms().await?;
     let tx = p.store.begin().await?;
-    if transition {
+    if found == Found::ByReconcile
+        && posts::remote_id_taken(
+            &p.store,
+            &tx,
+            &post.account_id,
+            &post.id,
+            &published.remote_id,
+        )
+        .await?
+    {
+        // The connector skips ids it was told are taken; this one was taken since (another
+        // instance reconciling a post with the same caption). Not this post: look again.
+        tx.rollback().await?;
+        let reason = format!(
+            "the platform's matching post {} is already another post's",
+            published.remote_id
+        );
+        return on_reconcile_error(
+            p,
+            job,
+            post,
+            attempt,
+            ConnectorError::OutcomeUnknown(reason),
+        )
+        .await;
+    }
+    if found != Found::Recorded {
         let changes = AttemptChanges {
             remote_id: Some(&published.remote_id),
             url: published.url.as_deref(),
@@ -239,6 +265,19 @@ pub(super) async fn finish_published(
     tx.commit().await?;
     info!(post = %post.id, platform = %post.platform, remote_id = %published.remote_id, "publish: published");
     Ok(())
+}
+
+/// How a publish came to be known, which decides what [`finish_published`] still does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Found {
+    /// The commit answered with the post: the attempt moves to `committed`.
+    ByCommit,
+    /// A reconcile matched the post on the platform: checked first against the remote ids
+    /// the account's other posts hold, then as `ByCommit`.
+    ByReconcile,
+    /// The attempt is already `committed` (a crash after recording it): only the post and
+    /// the job are left to finish.
+    Recorded,
 }
 
 /// Ends the post in a terminal state (optionally moving the attempt too) and completes the job.

@@ -12,7 +12,7 @@ use pressroom_store::repo::posts;
 use pressroom_store::repo::posts::AttemptChanges;
 use tracing::info;
 
-use super::outcome::finish_published;
+use super::outcome::{Found, finish_published};
 use super::{Step, StepError, checkpoint};
 use crate::metrics;
 use crate::pipeline::{JobError, Pipeline};
@@ -121,7 +121,7 @@ pub(super) async fn commit(
     );
     match committed {
         Ok(published) => {
-            finish_published(p, job, post, attempt, &published, true)
+            finish_published(p, job, post, attempt, &published, Found::ByCommit)
                 .await
                 .map_err(StepError::Job)?;
             Ok(Step::Done)
@@ -158,6 +158,9 @@ pub(super) async fn commit(
     }
 }
 
+/// How far before its commit started a post another post holds may have been made.
+const TAKEN_IDS_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
 pub(super) async fn reconcile(
     p: &Pipeline,
     job: &ClaimedJob,
@@ -167,8 +170,23 @@ pub(super) async fn reconcile(
     attempt: &attempt::Model,
 ) -> Result<Step, StepError> {
     let prepared = checkpoint(attempt);
+    // The posts of this account that other posts already hold, so a match by caption never
+    // takes one of them for this post (a day back covers every connector's search window).
+    let mut ctx = ctx.clone();
+    let since = attempt
+        .commit_started_at
+        .unwrap_or(p.store.now_ms().await?)
+        .saturating_sub(TAKEN_IDS_WINDOW_MS);
+    ctx.taken_remote_ids = posts::taken_remote_ids(
+        &p.store,
+        &post.workspace_id,
+        &post.account_id,
+        &post.id,
+        since,
+    )
+    .await?;
     let started = std::time::Instant::now();
-    let reconciled = connector.reconcile(ctx, prepared.as_ref()).await;
+    let reconciled = connector.reconcile(&ctx, prepared.as_ref()).await;
     metrics::publish_step(
         connector.kind(),
         "reconcile",
@@ -178,7 +196,7 @@ pub(super) async fn reconcile(
     match reconciled.map_err(StepError::Reconcile)? {
         Reconciled::Landed(published) => {
             info!(post = %post.id, attempt = %attempt.id, "publish: reconcile found the post; not committing again");
-            finish_published(p, job, post, attempt, &published, true)
+            finish_published(p, job, post, attempt, &published, Found::ByReconcile)
                 .await
                 .map_err(StepError::Job)?;
             Ok(Step::Done)
