@@ -8,6 +8,7 @@ pub mod event;
 pub mod ids;
 pub mod job;
 pub mod retry;
+pub mod sampler;
 pub mod schedule;
 pub mod template;
 
@@ -16,3 +17,4 @@ pub use event::PostEvent;
 pub use ids::new_id;
 pub use job::{JobKind, JobState};
 pub use retry::RetryPolicy;
+pub use sampler::{NoiseScheduler, UnknownScheduler};

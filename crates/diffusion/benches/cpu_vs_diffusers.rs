@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use pressroom_diffusion::{BatchParams, DeviceChoice, Prompt, SchedulerKind, StableDiffusion};
+use pressroom_diffusion::{BatchParams, DeviceChoice, NoiseScheduler, Prompt, StableDiffusion};
 use tch::{Kind, Tensor};
 
 /// Where BENCHMARKS.md's GPU section starts; everything from it on survives a rewrite.
@@ -94,7 +94,7 @@ fn main() -> anyhow::Result<()> {
         }
         let params = BatchParams {
             steps: 4,
-            scheduler: SchedulerKind::Ddim,
+            scheduler: NoiseScheduler::Ddim,
             width: 256,
             height: 256,
         };

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use pressroom_diffusion::{
-    BatchParams, CancelFlag, DeviceChoice, Engine, EngineConfig, EngineRequest, Prompt,
-    SchedulerKind, StableDiffusion,
+    BatchParams, CancelFlag, DeviceChoice, Engine, EngineConfig, EngineRequest, NoiseScheduler,
+    Prompt, StableDiffusion,
 };
 use serde_json::{Value, json};
 use tch::{Device, Kind, Tensor};
@@ -182,8 +182,8 @@ fn run(args: &Args) -> anyhow::Result<Value> {
         let noise = latents.get("latents").context("no `latents` tensor")?;
         let mut results = serde_json::Map::new();
         for name in args.list("schedulers", "ddim,euler,euler-a,dpmpp-2m,turbo") {
-            let kind: SchedulerKind = name.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let (st, g) = if kind == SchedulerKind::Turbo {
+            let kind: NoiseScheduler = name.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (st, g) = if kind == NoiseScheduler::Turbo {
                 (1, 0.0)
             } else {
                 (steps, GUIDANCE)
@@ -261,13 +261,13 @@ fn run(args: &Args) -> anyhow::Result<Value> {
         Ok(stats(&runs))
     };
     if has("pipeline") {
-        let mut v = time_gen(SchedulerKind::Ddim, steps, GUIDANCE)?;
+        let mut v = time_gen(NoiseScheduler::Ddim, steps, GUIDANCE)?;
         v["steps"] = json!(steps);
         v["scheduler"] = json!("ddim");
         report["pipeline"] = v;
     }
     if has("turbo") {
-        let mut v = time_gen(SchedulerKind::Turbo, 1, 0.0)?;
+        let mut v = time_gen(NoiseScheduler::Turbo, 1, 0.0)?;
         v["steps"] = json!(1);
         report["turbo"] = v;
     }
@@ -319,7 +319,7 @@ fn engine_bench(
         engine.submit(EngineRequest {
             params: BatchParams {
                 steps,
-                scheduler: SchedulerKind::Ddim,
+                scheduler: NoiseScheduler::Ddim,
                 width: size,
                 height: size,
             },

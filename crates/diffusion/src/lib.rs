@@ -30,7 +30,7 @@ pub use engine::{CancelFlag, Engine, EngineConfig, EngineRequest, EngineStats};
 pub use error::DiffusionError;
 pub use image::RgbImage;
 pub use pipeline::{BatchParams, Prompt, StableDiffusion};
-pub use scheduler::{SchedulerKind, UnknownScheduler};
+pub use scheduler::{NoiseScheduler, UnknownScheduler};
 pub use tiny::init_tiny_model;
 
 /// libtorch's build-time library directory, for run-time diagnostics.

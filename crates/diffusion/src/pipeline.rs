@@ -12,7 +12,7 @@ use crate::config::{ClipConfig, ModelIndex, SchedulerConfig, UNetConfig, VaeConf
 use crate::device::DeviceChoice;
 use crate::error::{DiffusionError, Result};
 use crate::image::RgbImage;
-use crate::scheduler::{Sampler, SchedulerKind, timestep_tensor};
+use crate::scheduler::{NoiseScheduler, Sampler, timestep_tensor};
 use crate::tokenizer::ClipTokenizer;
 use crate::unet::UNet;
 use crate::vae::Vae;
@@ -22,7 +22,7 @@ use crate::weights::Weights;
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchParams {
     pub steps: u32,
-    pub scheduler: SchedulerKind,
+    pub scheduler: NoiseScheduler,
     pub width: u32,
     pub height: u32,
 }
@@ -323,7 +323,7 @@ impl StableDiffusion {
         let kind = self.device.kind;
         let n = prompts.len() as i64;
         // Turbo models are distilled for guidance-free sampling.
-        let turbo = params.scheduler == SchedulerKind::Turbo;
+        let turbo = params.scheduler == NoiseScheduler::Turbo;
         let cfg = !turbo && prompts.iter().any(|p| p.guidance > 1.0);
 
         let mut texts: Vec<&str> = Vec::new();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use pressroom_diffusion::{EngineConfig, SchedulerKind, init_tiny_model};
+use pressroom_diffusion::{EngineConfig, NoiseScheduler, init_tiny_model};
 
 use crate::cache::CachedGenerator;
 use crate::device::DeviceSetting;
@@ -26,7 +26,7 @@ pub struct GenerateArgs {
     pub steps: u32,
     /// ddim, euler, euler-a, dpmpp-2m or turbo.
     #[arg(long, default_value = "euler-a")]
-    pub scheduler: SchedulerKind,
+    pub scheduler: NoiseScheduler,
     /// Classifier-free guidance scale; 0 or 1 disables the unconditional pass.
     #[arg(long, default_value_t = 7.5)]
     pub guidance: f32,

@@ -44,7 +44,7 @@ pub fn generation_key(identity: &str, req: &GenerationRequest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::SchedulerKind;
+    use crate::request::NoiseScheduler;
 
     #[test]
     fn every_field_changes_the_key() {
@@ -59,7 +59,7 @@ mod tests {
             Box::new(|r| r.seed += 1),
             Box::new(|r| r.steps += 1),
             Box::new(|r| r.guidance += 0.5),
-            Box::new(|r| r.scheduler = SchedulerKind::Ddim),
+            Box::new(|r| r.scheduler = NoiseScheduler::Ddim),
             Box::new(|r| r.width += 8),
             Box::new(|r| r.height += 8),
         ];

@@ -30,7 +30,7 @@ pub use key::{generation_key, runtime_identity};
 pub use openai::{OpenAiConfig, OpenAiImages};
 pub use policy::{BlockedTerm, PolicyGenerator, PromptPolicy};
 pub use request::{
-    GeneratedImage, GenerationRequest, Progress, ProgressFn, SchedulerKind, UnknownScheduler,
+    GeneratedImage, GenerationRequest, NoiseScheduler, Progress, ProgressFn, UnknownScheduler,
 };
 pub use secrecy::SecretString;
 pub use stability::{StabilityConfig, StabilityImages};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use pressroom_diffusion::{SchedulerKind, UnknownScheduler};
+pub use pressroom_diffusion::{NoiseScheduler, UnknownScheduler};
 
 use crate::error::GenerateError;
 
@@ -15,7 +15,7 @@ pub struct GenerationRequest {
     pub seed: u64,
     pub steps: u32,
     pub guidance: f32,
-    pub scheduler: SchedulerKind,
+    pub scheduler: NoiseScheduler,
     pub width: u32,
     pub height: u32,
 }
@@ -29,7 +29,7 @@ impl GenerationRequest {
             seed,
             steps: 20,
             guidance: 7.5,
-            scheduler: SchedulerKind::EulerAncestral,
+            scheduler: NoiseScheduler::EulerAncestral,
             width: 512,
             height: 512,
         }

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use pressroom_generate::fake::{FakeImageApi, InjectedFailure, test_png};
 use pressroom_generate::{
     CachedGenerator, DeviceChoice, DiffusionGenerator, EngineConfig, GenerateError, GeneratedImage,
-    GenerationRequest, Generator, OpenAiConfig, OpenAiImages, PolicyGenerator, Progress,
-    ProgressFn, PromptPolicy, SchedulerKind, StabilityConfig, StabilityImages, generation_key,
+    GenerationRequest, Generator, NoiseScheduler, OpenAiConfig, OpenAiImages, PolicyGenerator,
+    Progress, ProgressFn, PromptPolicy, StabilityConfig, StabilityImages, generation_key,
 };
 
 /// Counts model runs; answers with a small PNG.
@@ -46,7 +46,7 @@ fn small(prompt: &str, seed: u64) -> GenerationRequest {
         seed,
         steps: 2,
         guidance: 5.0,
-        scheduler: SchedulerKind::Ddim,
+        scheduler: NoiseScheduler::Ddim,
         width: 64,
         height: 64,
     }
@@ -172,7 +172,7 @@ async fn diffusion_generator_runs_the_tiny_model_with_progress_and_cache() {
         }
     });
     let mut req = small("a lighthouse at dusk", 3);
-    req.scheduler = SchedulerKind::Euler;
+    req.scheduler = NoiseScheduler::Euler;
     req.steps = 3;
     req.width = 128;
     let img = g
@@ -443,7 +443,7 @@ async fn cli_contract_parses_and_writes_a_png() {
         "a kite over the sea",
     ])
     .expect("parse");
-    assert_eq!(cli.args.scheduler, SchedulerKind::DpmPp2m);
+    assert_eq!(cli.args.scheduler, NoiseScheduler::DpmPp2m);
     assert_eq!(cli.args.negative.as_deref(), Some("blurry"));
     pressroom_generate::cli::run_generate(cli.args)
         .await

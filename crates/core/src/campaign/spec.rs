@@ -84,45 +84,7 @@ impl GenerationSpec {
     pub const MAX_SIZE: u32 = 4096;
 }
 
-/// The diffusion sampler (the engine's "scheduler"; not to be confused with the cron one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum NoiseScheduler {
-    #[serde(rename = "ddim")]
-    Ddim,
-    #[serde(rename = "euler")]
-    Euler,
-    #[serde(rename = "euler-a")]
-    EulerAncestral,
-    #[serde(rename = "dpmpp-2m")]
-    DpmPp2m,
-    #[serde(rename = "turbo")]
-    Turbo,
-}
-
-impl NoiseScheduler {
-    pub const ALL: [NoiseScheduler; 5] = [
-        Self::Ddim,
-        Self::Euler,
-        Self::EulerAncestral,
-        Self::DpmPp2m,
-        Self::Turbo,
-    ];
-
-    /// The name used in campaign files and stored in the DB.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ddim => "ddim",
-            Self::Euler => "euler",
-            Self::EulerAncestral => "euler-a",
-            Self::DpmPp2m => "dpmpp-2m",
-            Self::Turbo => "turbo",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-}
+pub use crate::sampler::NoiseScheduler;
 
 /// Seed for generation: fixed for reproducible output, or drawn per run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

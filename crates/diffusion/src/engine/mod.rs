@@ -19,7 +19,7 @@ use crate::device::DeviceChoice;
 use crate::error::{DiffusionError, Result};
 use crate::image::RgbImage;
 use crate::pipeline::{BatchParams, Prompt, StableDiffusion};
-use crate::scheduler::SchedulerKind;
+use crate::scheduler::NoiseScheduler;
 use queue::FairQueue;
 
 /// Batching, queueing and shutdown knobs.
@@ -84,7 +84,7 @@ pub struct EngineRequest {
 impl EngineRequest {
     /// Requests with equal keys can share one batch.
     fn batch_key(&self) -> (BatchParams, bool) {
-        let cfg = self.params.scheduler != SchedulerKind::Turbo && self.prompt.guidance > 1.0;
+        let cfg = self.params.scheduler != NoiseScheduler::Turbo && self.prompt.guidance > 1.0;
         (self.params.clone(), cfg)
     }
 }

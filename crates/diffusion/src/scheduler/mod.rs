@@ -2,10 +2,10 @@
 //! corresponding diffusers scheduler (DDIM, Euler, Euler ancestral, DPM-Solver++ 2M Karras)
 //! driven by the model's own `scheduler_config.json`.
 
-mod kind;
 pub mod schedule;
 
-pub use kind::{SchedulerKind, UnknownScheduler};
+/// The sampler names users pick from: the product's one enum, from `pressroom-core`.
+pub use pressroom_core::{NoiseScheduler, UnknownScheduler};
 
 use tch::{Kind, Tensor};
 
@@ -41,7 +41,7 @@ enum Rule {
 
 /// One sampling run: timesteps plus the state of the update rule.
 pub struct Sampler {
-    kind: SchedulerKind,
+    kind: NoiseScheduler,
     timesteps: Vec<f64>,
     init_noise_sigma: f64,
     prediction: Prediction,
@@ -49,7 +49,7 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    pub fn new(kind: SchedulerKind, config: &SchedulerConfig, steps: usize) -> Result<Self> {
+    pub fn new(kind: NoiseScheduler, config: &SchedulerConfig, steps: usize) -> Result<Self> {
         if steps == 0 || steps as i64 > config.num_train_timesteps {
             return Err(DiffusionError::InvalidRequest(format!(
                 "steps must be between 1 and {}",
@@ -66,12 +66,12 @@ impl Sampler {
             }
         };
         let mut config = config.clone();
-        if kind == SchedulerKind::Turbo {
+        if kind == NoiseScheduler::Turbo {
             config.timestep_spacing = Some("trailing".into());
         }
         let ac = alphas_cumprod(&config)?;
         let (timesteps, init_noise_sigma, rule) = match kind {
-            SchedulerKind::Ddim => {
+            NoiseScheduler::Ddim => {
                 let ts = discrete_timesteps(&config, steps)?;
                 ddim_timesteps_in_range(&config, steps, &ts)?;
                 let final_ac = if config.set_alpha_to_one.unwrap_or(true) {
@@ -96,7 +96,7 @@ impl Sampler {
                     },
                 )
             }
-            SchedulerKind::Euler | SchedulerKind::EulerAncestral | SchedulerKind::Turbo => {
+            NoiseScheduler::Euler | NoiseScheduler::EulerAncestral | NoiseScheduler::Turbo => {
                 let ts = float_timesteps(&config, steps)?;
                 let mut train = train_sigmas(&ac);
                 if let Some(last) = train.last_mut().filter(|_| config.rescale_betas_zero_snr) {
@@ -115,10 +115,10 @@ impl Sampler {
                 } else {
                     (max * max + 1.0).sqrt()
                 };
-                let ancestral = kind != SchedulerKind::Euler;
+                let ancestral = kind != NoiseScheduler::Euler;
                 (ts, init, Rule::Euler { sigmas, ancestral })
             }
-            SchedulerKind::DpmPp2m => {
+            NoiseScheduler::DpmPp2m => {
                 let train = train_sigmas(&ac);
                 let logs: Vec<f64> = train.iter().map(|s| s.ln()).collect();
                 let (smin, smax) = (train[0], train[train.len() - 1]);
@@ -155,7 +155,7 @@ impl Sampler {
         })
     }
 
-    pub fn kind(&self) -> SchedulerKind {
+    pub fn kind(&self) -> NoiseScheduler {
         self.kind
     }
 
@@ -330,19 +330,19 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for k in SchedulerKind::ALL {
-            assert_eq!(k.as_str().parse::<SchedulerKind>().expect("parse"), k);
+        for k in NoiseScheduler::ALL {
+            assert_eq!(k.as_str().parse::<NoiseScheduler>().expect("parse"), k);
             let json = serde_json::to_string(&k).expect("json");
             assert_eq!(json, format!("\"{}\"", k.as_str()));
         }
-        assert!("pndm".parse::<SchedulerKind>().is_err());
+        assert!("pndm".parse::<NoiseScheduler>().is_err());
     }
 
     #[test]
     fn euler_init_sigma_matches_diffusers() {
         // diffusers: EulerDiscreteScheduler(linspace).set_timesteps(20)
         // -> init_noise_sigma = sigma_max = 14.6146, first timestep 999
-        let s = Sampler::new(SchedulerKind::Euler, &sd_config(), 20).expect("sampler");
+        let s = Sampler::new(NoiseScheduler::Euler, &sd_config(), 20).expect("sampler");
         assert!(
             (s.init_noise_sigma() - 14.6146).abs() < 1e-3,
             "{}",
@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn dpm_karras_timesteps_span_the_schedule() {
-        let s = Sampler::new(SchedulerKind::DpmPp2m, &sd_config(), 10).expect("sampler");
+        let s = Sampler::new(NoiseScheduler::DpmPp2m, &sd_config(), 10).expect("sampler");
         assert_eq!(s.timesteps().len(), 10);
         assert_eq!(s.timesteps()[0], 999.0);
         assert!(s.timesteps()[9] < 20.0);
@@ -367,7 +367,7 @@ mod tests {
     fn ddim_refuses_steps_that_run_past_the_training_timesteps() {
         let mut config = sd_config();
         config.timestep_spacing = Some("leading".into());
-        let err = Sampler::new(SchedulerKind::Ddim, &config, 1000)
+        let err = Sampler::new(NoiseScheduler::Ddim, &config, 1000)
             .err()
             .expect("1000 leading steps with offset 1 must be refused");
         let msg = err.to_string();
@@ -378,7 +378,7 @@ mod tests {
         for spacing in ["leading", "trailing", "linspace"] {
             config.timestep_spacing = Some(spacing.into());
             for steps in [1, 2, 3, 7, 333, 500, 999, 1000] {
-                let Ok(mut s) = Sampler::new(SchedulerKind::Ddim, &config, steps) else {
+                let Ok(mut s) = Sampler::new(NoiseScheduler::Ddim, &config, steps) else {
                     assert!(spacing == "leading" && steps == 1000, "{spacing} {steps}");
                     continue;
                 };
@@ -391,7 +391,7 @@ mod tests {
 
     #[test]
     fn turbo_is_trailing_and_ancestral() {
-        let s = Sampler::new(SchedulerKind::Turbo, &sd_config(), 1).expect("sampler");
+        let s = Sampler::new(NoiseScheduler::Turbo, &sd_config(), 1).expect("sampler");
         assert_eq!(s.timesteps(), &[999.0]);
         assert!(s.needs_noise());
     }

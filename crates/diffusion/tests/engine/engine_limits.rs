@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pressroom_diffusion::{
     BatchParams, CancelFlag, DeviceChoice, DiffusionError, Engine, EngineConfig, EngineRequest,
-    Prompt, SchedulerKind, init_tiny_model,
+    NoiseScheduler, Prompt, init_tiny_model,
 };
 
 /// Generous bound for "it returns at all"; not a speed assertion.
@@ -35,7 +35,7 @@ fn request(tenant: &str, name: &str, steps: u32, replies: &Sender<Reply>) -> Eng
     EngineRequest {
         params: BatchParams {
             steps,
-            scheduler: SchedulerKind::Ddim,
+            scheduler: NoiseScheduler::Ddim,
             width: 64,
             height: 64,
         },

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use pressroom_diffusion::{
-    BatchParams, DeviceChoice, Prompt, SchedulerKind, StableDiffusion, init_tiny_model,
+    BatchParams, DeviceChoice, NoiseScheduler, Prompt, StableDiffusion, init_tiny_model,
 };
 use tch::{Kind, Tensor};
 
@@ -123,7 +123,7 @@ fn check_variant(variant: &str) {
         width: 64,
         height: 64,
     };
-    let noise = sd.initial_noise(SEED, &params(SchedulerKind::Ddim));
+    let noise = sd.initial_noise(SEED, &params(NoiseScheduler::Ddim));
     assert_eq!(
         max_abs(&noise, &r["latents0"]),
         0.0,
@@ -132,18 +132,24 @@ fn check_variant(variant: &str) {
 
     // Full pipeline images.
     for (kind, key, negative, steps, guidance) in [
-        (SchedulerKind::Ddim, "image_ddim", None, 4, 7.5),
-        (SchedulerKind::Euler, "image_euler", None, 4, 7.5),
-        (SchedulerKind::EulerAncestral, "image_euler-a", None, 4, 7.5),
-        (SchedulerKind::DpmPp2m, "image_dpmpp-2m", None, 4, 7.5),
+        (NoiseScheduler::Ddim, "image_ddim", None, 4, 7.5),
+        (NoiseScheduler::Euler, "image_euler", None, 4, 7.5),
         (
-            SchedulerKind::Ddim,
+            NoiseScheduler::EulerAncestral,
+            "image_euler-a",
+            None,
+            4,
+            7.5,
+        ),
+        (NoiseScheduler::DpmPp2m, "image_dpmpp-2m", None, 4, 7.5),
+        (
+            NoiseScheduler::Ddim,
             "image_ddim_neg",
             Some(NEGATIVE),
             4,
             7.5,
         ),
-        (SchedulerKind::Turbo, "image_turbo", None, 1, 0.0),
+        (NoiseScheduler::Turbo, "image_turbo", None, 1, 0.0),
     ] {
         let prompt = Prompt {
             prompt: PROMPT.into(),
@@ -188,7 +194,7 @@ fn diffusers_renders_our_tiny_model_like_we_do() {
         .generate(
             &BatchParams {
                 steps: 3,
-                scheduler: SchedulerKind::Ddim,
+                scheduler: NoiseScheduler::Ddim,
                 width: 128,
                 height: 128,
             },

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use pressroom_diffusion::{
     BatchParams, DeviceChoice, DiffusionError, Engine, EngineConfig, EngineRequest, EngineStats,
-    Prompt, SchedulerKind, StableDiffusion, init_tiny_model,
+    NoiseScheduler, Prompt, StableDiffusion, init_tiny_model,
 };
 
 fn tiny(dir: &Path) -> StableDiffusion {
@@ -14,7 +14,7 @@ fn tiny(dir: &Path) -> StableDiffusion {
     StableDiffusion::load(dir, DeviceChoice::cpu()).expect("load tiny")
 }
 
-fn params(scheduler: SchedulerKind, steps: u32, size: u32) -> BatchParams {
+fn params(scheduler: NoiseScheduler, steps: u32, size: u32) -> BatchParams {
     BatchParams {
         steps,
         scheduler,
@@ -36,7 +36,7 @@ fn prompt(text: &str, seed: u64, guidance: f32) -> Prompt {
 fn tiny_model_generates_with_every_scheduler() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sd = tiny(dir.path());
-    for kind in SchedulerKind::ALL {
+    for kind in NoiseScheduler::ALL {
         let mut steps_seen = Vec::new();
         let imgs = sd
             .generate(
@@ -62,7 +62,7 @@ fn tiny_model_generates_with_every_scheduler() {
 fn same_seed_same_image_and_seeds_differ() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sd = tiny(dir.path());
-    let p = params(SchedulerKind::EulerAncestral, 2, 64);
+    let p = params(NoiseScheduler::EulerAncestral, 2, 64);
     let a = sd
         .generate(&p, &[prompt("cat", 5, 5.0)], &mut |_, _| {})
         .expect("a");
@@ -80,7 +80,7 @@ fn same_seed_same_image_and_seeds_differ() {
 fn batched_requests_match_single_requests() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sd = tiny(dir.path());
-    let p = params(SchedulerKind::EulerAncestral, 2, 64);
+    let p = params(NoiseScheduler::EulerAncestral, 2, 64);
     let reqs = [prompt("one", 1, 4.0), prompt("two", 2, 9.0)];
     let batched = sd.generate(&p, &reqs, &mut |_, _| {}).expect("batch");
     for (i, r) in reqs.iter().enumerate() {
@@ -125,7 +125,7 @@ fn engine_thread_batches_and_reports_progress() {
         let tx = tx.clone();
         let progress = progress.clone();
         engine.submit(EngineRequest {
-            params: params(SchedulerKind::Ddim, steps, 64),
+            params: params(NoiseScheduler::Ddim, steps, 64),
             prompt: prompt("lighthouse", seed, 6.0),
             tenant: "ws".into(),
             cancel: Default::default(),
@@ -174,7 +174,7 @@ fn invalid_requests_are_rejected() {
     let sd = tiny(dir.path());
     let err = sd
         .generate(
-            &params(SchedulerKind::Ddim, 2, 60),
+            &params(NoiseScheduler::Ddim, 2, 60),
             &[prompt("x", 1, 1.0)],
             &mut |_, _| {},
         )
@@ -235,7 +235,7 @@ fn tiny_256_generation_has_the_requested_size() {
     let sd = tiny(dir.path());
     let imgs = sd
         .generate(
-            &params(SchedulerKind::Euler, 4, 256),
+            &params(NoiseScheduler::Euler, 4, 256),
             &[prompt("demo", 42, 7.0)],
             &mut |_, _| {},
         )
@@ -316,7 +316,7 @@ fn vae_with_legacy_attention_loads_and_matches(as_conv: bool) {
 fn half_precision_weight_files_load_and_match() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sd = tiny(dir.path());
-    let p = params(SchedulerKind::Ddim, 2, 64);
+    let p = params(NoiseScheduler::Ddim, 2, 64);
     let reqs = [prompt("harbour", 4, 6.0)];
     let full = sd.generate(&p, &reqs, &mut |_, _| {}).expect("fp32");
     drop(sd);
@@ -391,7 +391,7 @@ fn tokenizer_pads_with_the_configured_token_and_truncates() {
 fn given_initial_noise_replaces_the_seeded_draw() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sd = tiny(dir.path());
-    for kind in [SchedulerKind::Ddim, SchedulerKind::EulerAncestral] {
+    for kind in [NoiseScheduler::Ddim, NoiseScheduler::EulerAncestral] {
         let p = params(kind, 3, 64);
         let reqs = [prompt("a lighthouse", 11, 7.5)];
         let seeded = sd.generate(&p, &reqs, &mut |_, _| {}).expect("seeded");
@@ -422,7 +422,7 @@ fn given_initial_noise_replaces_the_seeded_draw() {
             "{kind}: the given noise is used"
         );
     }
-    let p = params(SchedulerKind::Ddim, 2, 64);
+    let p = params(NoiseScheduler::Ddim, 2, 64);
     let wrong = tch::Tensor::zeros([1, 4, 4, 4], (tch::Kind::Float, tch::Device::Cpu));
     let err = sd
         .generate_with(&p, &[prompt("x", 1, 7.5)], Some(&wrong), &mut |_, _, _| {})

@@ -51,12 +51,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         seed: seed_for(&spec, &run_id),
         steps: spec.generation.steps,
         guidance: spec.generation.guidance,
-        scheduler: spec
-            .generation
-            .scheduler
-            .as_str()
-            .parse()
-            .map_err(|e| JobError::Permanent(format!("generation.scheduler: {e}")))?,
+        scheduler: spec.generation.scheduler,
         width: spec.generation.width,
         height: spec.generation.height,
     };
