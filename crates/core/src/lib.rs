@@ -14,7 +14,9 @@ pub mod template;
 
 pub use attempt::{AttemptState, IllegalTransition, PostState};
 pub use event::PostEvent;
-pub use ids::new_id;
+pub use ids::{
+    AccountId, AssetId, AttemptId, CampaignId, PostId, RenditionId, RunId, WorkspaceId, new_id,
+};
 pub use job::{JobKind, JobState};
 pub use retry::RetryPolicy;
 pub use sampler::{NoiseScheduler, UnknownScheduler};

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use pressroom_core::AssetId;
 use pressroom_generate::{GeneratedImage, GenerationRequest};
 use pressroom_store::entity::asset;
 use pressroom_store::repo::assets;
@@ -55,7 +56,7 @@ pub async fn keep(
     from: Provenance<'_>,
     image: &GeneratedImage,
     earlier: Option<&asset::Model>,
-) -> Result<String, KeepError> {
+) -> Result<AssetId, KeepError> {
     let sha = sha256_hex(&image.png);
     let rel = format!("assets/{}/{sha}.png", &sha[..2]);
     write_atomic(&data_dir.join(&rel), &image.png)

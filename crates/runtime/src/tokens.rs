@@ -2,6 +2,7 @@
 //! binary plugs in the keyring from `pressroom-crypto`.
 
 use pressroom_connector::Credentials;
+use pressroom_core::AccountId;
 use pressroom_store::entity::account;
 use pressroom_store::repo::accounts::TokenSwap;
 use pressroom_store::repo::{accounts, audit};
@@ -89,7 +90,7 @@ pub async fn save_account(
     new: &NewAccount<'_>,
     actor: &str,
     action: &str,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<AccountId> {
     let row = accounts::upsert(
         tx,
         now,

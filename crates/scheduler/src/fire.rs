@@ -19,7 +19,7 @@ use crate::Clock;
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FireReport {
     /// Runs created and enqueued.
-    pub fired: Vec<String>,
+    pub fired: Vec<pressroom_core::RunId>,
     /// Occurrences recorded as missed by the misfire policy.
     pub missed: usize,
 }
@@ -178,7 +178,7 @@ pub async fn trigger_now(
     trigger: &str,
     fire_key: &str,
     variables: &serde_json::Value,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Option<pressroom_core::RunId>> {
     stored_spec(row)?;
     let now_ms = store.now_ms().await?;
     let tx = store.begin().await?;

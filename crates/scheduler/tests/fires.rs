@@ -64,7 +64,7 @@ async fn add_campaign(store: &Store, name: &str, schedule: &str, since: DateTime
     )
     .await
     .expect("campaign");
-    row.id
+    row.id.into_string()
 }
 
 async fn fire_keys(store: &Store, campaign_id: &str, state: &str) -> Vec<String> {

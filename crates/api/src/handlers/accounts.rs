@@ -4,6 +4,7 @@ use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
+use pressroom_core::AccountId;
 use pressroom_store::Paging;
 use pressroom_store::entity::account;
 use pressroom_store::repo::{accounts, audit};
@@ -18,7 +19,7 @@ use crate::page::{Page, PageQuery};
 
 #[derive(Serialize)]
 pub struct AccountView {
-    pub id: String,
+    pub id: AccountId,
     pub platform: String,
     pub name: String,
     pub external_id: String,

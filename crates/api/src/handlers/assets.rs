@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use pressroom_core::AssetId;
 use pressroom_store::Paging;
 use pressroom_store::entity::asset;
 use pressroom_store::repo::assets;
@@ -23,7 +24,7 @@ use crate::page::{Page, PageQuery};
 
 #[derive(Serialize)]
 pub struct AssetView {
-    pub id: String,
+    pub id: AssetId,
     pub sha256: String,
     /// Size of the image file; None when the file is gone (erased, or storage unreachable).
     pub bytes: Option<u64>,

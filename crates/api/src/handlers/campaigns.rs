@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
 use pressroom_core::campaign::{CampaignSpec, SpecIssue, parse_campaign};
+use pressroom_core::{CampaignId, RunId};
 use pressroom_runtime::campaigns as runtime_campaigns;
 use pressroom_store::Paging;
 use pressroom_store::entity::campaign;
@@ -27,7 +28,7 @@ use crate::page::{Page, PageQuery};
 /// A campaign as the API shows it.
 #[derive(Serialize)]
 pub struct CampaignView {
-    pub id: String,
+    pub id: CampaignId,
     pub name: String,
     pub enabled: bool,
     pub spec: serde_json::Value,
@@ -278,7 +279,7 @@ struct TriggerBody {
 
 #[derive(Serialize)]
 pub struct Triggered {
-    pub run_id: String,
+    pub run_id: RunId,
     /// False when this fire key had already fired (a retried request): the existing run.
     pub created: bool,
 }

@@ -156,7 +156,7 @@ pub struct Received {
     /// "triggered", "duplicate" or "ignored".
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub run_id: Option<String>,
+    pub run_id: Option<pressroom_core::RunId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }

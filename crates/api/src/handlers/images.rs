@@ -217,7 +217,7 @@ async fn stored_asset(
     generator: &dyn Generator,
     workspace_id: &str,
     g: GenerationRequest,
-) -> ApiResult<String> {
+) -> ApiResult<pressroom_core::AssetId> {
     let identity = generator.identity();
     let key = generation_key(&identity, &g);
     let earlier = assets::by_generation_key(&state.store, workspace_id, &key).await?;

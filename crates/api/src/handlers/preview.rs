@@ -8,6 +8,7 @@ use crate::handlers::Path;
 use axum::extract::State;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
+use pressroom_core::CampaignId;
 use pressroom_core::campaign::{RunFacts, parse_campaign, render_texts, template_context};
 use pressroom_store::repo::{accounts, campaigns};
 use serde::{Deserialize, Serialize};
@@ -49,7 +50,7 @@ pub struct TargetPreview {
 
 #[derive(Serialize)]
 pub struct Preview {
-    pub campaign_id: String,
+    pub campaign_id: CampaignId,
     /// True when every template renders and every target's checks pass.
     pub ok: bool,
     pub prompt: Option<String>,

@@ -4,6 +4,7 @@ use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
+use pressroom_core::{AssetId, CampaignId, RunId};
 use pressroom_store::Paging;
 use pressroom_store::entity::run;
 use pressroom_store::repo::runs;
@@ -18,14 +19,14 @@ use crate::page::{Page, PageQuery};
 
 #[derive(Serialize)]
 pub struct RunView {
-    pub id: String,
-    pub campaign_id: String,
+    pub id: RunId,
+    pub campaign_id: CampaignId,
     pub trigger: String,
     pub state: String,
     pub variables: serde_json::Value,
     pub prompt: Option<String>,
     pub caption: Option<String>,
-    pub asset_id: Option<String>,
+    pub asset_id: Option<AssetId>,
     pub error: Option<String>,
     pub fire_at: i64,
     pub created_at: i64,

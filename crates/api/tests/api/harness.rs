@@ -2,6 +2,7 @@
 //! random loopback port, and builds the fixtures the tests share (two workspaces with a key
 //! of every role, a campaign, a run, a post, a hook).
 
+use pressroom_core::{AccountId, AssetId, CampaignId, PostId, RenditionId, RunId, WorkspaceId};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,18 +167,18 @@ pub struct TestApp {
 
 /// One workspace's fixtures.
 pub struct World {
-    pub ws_id: String,
+    pub ws_id: WorkspaceId,
     pub slug: String,
     /// A key per role (instance admin excluded).
     pub keys: Vec<(Role, String)>,
     pub key_ids: Vec<(Role, String)>,
-    pub campaign_id: String,
-    pub run_id: String,
-    pub post_id: String,
-    pub rendition_id: String,
+    pub campaign_id: CampaignId,
+    pub run_id: RunId,
+    pub post_id: PostId,
+    pub rendition_id: RenditionId,
     /// The fixture rendition's asset (its file is /dev/null: empty bytes).
-    pub asset_id: String,
-    pub account_id: String,
+    pub asset_id: AssetId,
+    pub account_id: AccountId,
     pub hook_id: String,
     pub hook_secret: String,
     /// An outbound webhook endpoint, disabled so no test delivers to it by accident.

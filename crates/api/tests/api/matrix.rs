@@ -12,17 +12,17 @@ pub fn fill(spec: &RouteSpec, w: &World) -> String {
     let mut path = spec.path.to_string();
     for name in spec.path_params() {
         let value = match (spec.path, name) {
-            (p, "id") if p.starts_with("/v1/campaigns/") => w.campaign_id.clone(),
-            (p, "id") if p.starts_with("/v1/runs/") => w.run_id.clone(),
-            (p, "id") if p.starts_with("/v1/assets/") => w.asset_id.clone(),
-            (p, "id") if p.starts_with("/v1/posts/") => w.post_id.clone(),
-            (p, "id") if p.starts_with("/v1/accounts/") => w.account_id.clone(),
+            (p, "id") if p.starts_with("/v1/campaigns/") => w.campaign_id.to_string(),
+            (p, "id") if p.starts_with("/v1/runs/") => w.run_id.to_string(),
+            (p, "id") if p.starts_with("/v1/assets/") => w.asset_id.to_string(),
+            (p, "id") if p.starts_with("/v1/posts/") => w.post_id.to_string(),
+            (p, "id") if p.starts_with("/v1/accounts/") => w.account_id.to_string(),
             (p, "id") if p.starts_with("/v1/keys/") => w.key_id(Role::Viewer).to_string(),
             (p, "id") if p.starts_with("/v1/webhook-endpoints/") => w.webhook_endpoint_id.clone(),
             (_, "hook_id") => w.hook_id.clone(),
-            (_, "rendition_id") => w.rendition_id.clone(),
-            (_, "asset_id") => w.asset_id.clone(),
-            (_, "workspace_id") => w.ws_id.clone(),
+            (_, "rendition_id") => w.rendition_id.to_string(),
+            (_, "asset_id") => w.asset_id.to_string(),
+            (_, "workspace_id") => w.ws_id.to_string(),
             (p, n) => panic!("matrix: no fixture for {{{n}}} in {p}; add one"),
         };
         path = path.replace(&format!("{{{name}}}"), &value);

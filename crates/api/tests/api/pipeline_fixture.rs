@@ -151,7 +151,7 @@ pub async fn wait_published(app: &TestApp, workspace_id: &str, want: usize) -> a
 /// A workspace `slug` with the sandbox account connected and campaign `name` (the harness's
 /// campaign with a fixed seed, so every run of it asks for the identical image).
 pub struct SandboxWorld {
-    pub workspace_id: String,
+    pub workspace_id: pressroom_core::WorkspaceId,
     pub cipher: Arc<RingCipher>,
     pub campaign: campaign::Model,
 }

@@ -654,7 +654,7 @@ pub async fn keys_workspaces_images_ops(app: TestApp) -> anyhow::Result<()> {
     for bad in [
         url.replace("exp=", "exp=1"),
         url.replace("sig=", "sig=A"),
-        url.replace(&w.rendition_id, &w.post_id),
+        url.replace(w.rendition_id.as_str(), &w.post_id),
         url.split('?').next().unwrap_or_default().to_string(),
     ] {
         let resp = app.http.get(&bad).send().await?;

@@ -379,7 +379,7 @@ async fn extra_post(app: &TestApp, w: &World, preset: &str) -> anyhow::Result<St
         },
     )
     .await?;
-    Ok(post.id)
+    Ok(post.id.into_string())
 }
 
 async fn wait_post(app: &TestApp, w: &World, post_id: &str, state: &str) -> anyhow::Result<()> {

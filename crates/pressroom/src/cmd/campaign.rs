@@ -164,7 +164,7 @@ pub async fn run(settings: Settings, cmd: CampaignCmd) -> anyhow::Result<ExitCod
                 .map(|c| {
                     vec![
                         c.name,
-                        c.id,
+                        c.id.into_string(),
                         if c.enabled == 1 {
                             "enabled".into()
                         } else {

@@ -75,7 +75,7 @@ pub async fn runs(settings: Settings, cmd: RunsCmd) -> anyhow::Result<ExitCode> 
             .into_iter()
             .map(|r| {
                 vec![
-                    r.id,
+                    r.id.into_string(),
                     r.state,
                     r.trigger,
                     r.fire_key,
@@ -120,7 +120,7 @@ pub async fn posts(settings: Settings, cmd: PostsCmd) -> anyhow::Result<ExitCode
                     (None, Some(e)) => e.clone(),
                     (None, None) => String::new(),
                 };
-                vec![p.id, p.platform, p.preset, p.state, result]
+                vec![p.id.into_string(), p.platform, p.preset, p.state, result]
             })
             .collect();
         super::print_table(&["POST", "PLATFORM", "PRESET", "STATE", "RESULT"], &rows);

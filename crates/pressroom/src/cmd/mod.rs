@@ -43,7 +43,10 @@ pub async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
 }
 
 /// Resolves a workspace slug to its id, with a clear error.
-pub async fn workspace_id(store: &pressroom_store::Store, slug: &str) -> anyhow::Result<String> {
+pub async fn workspace_id(
+    store: &pressroom_store::Store,
+    slug: &str,
+) -> anyhow::Result<pressroom_core::WorkspaceId> {
     pressroom_store::repo::workspaces::by_slug(store, slug)
         .await?
         .map(|w| w.id)

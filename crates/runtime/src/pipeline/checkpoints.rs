@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use pressroom_connector::{CheckpointStore, Checkpointer, ConnectorError, PublishCtx};
-use pressroom_core::AttemptState;
+use pressroom_core::{AttemptId, AttemptState};
 use pressroom_store::entity::attempt;
 use pressroom_store::repo::posts;
 use pressroom_store::{ClaimedJob, Store};
@@ -14,7 +14,7 @@ use pressroom_store::{ClaimedJob, Store};
 /// Writes one attempt's checkpoint while it stays in `state`.
 struct AttemptCheckpoints {
     store: Store,
-    attempt_id: String,
+    attempt_id: AttemptId,
     state: AttemptState,
     job: ClaimedJob,
 }

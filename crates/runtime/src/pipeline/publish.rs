@@ -15,7 +15,7 @@ use std::time::Duration;
 use pressroom_connector::{
     AccountRef, ConnectorError, Credentials, MediaRef, PostDraft, Prepared, PublishCtx, Published,
 };
-use pressroom_core::{AttemptState, PostState};
+use pressroom_core::{AccountId, AttemptState, PostState};
 use pressroom_store::ClaimedJob;
 use pressroom_store::entity::{account, attempt, post};
 use pressroom_store::repo::{accounts, assets, posts};
@@ -33,7 +33,7 @@ mod steps;
 
 /// One refresh at a time per account, within this process (the database re-read after the
 /// lock makes a second waiter use the first one's fresh token).
-pub(super) type RefreshLocks = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+pub(super) type RefreshLocks = Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>;
 
 #[derive(Deserialize)]
 struct Payload {
@@ -273,12 +273,12 @@ fn context(
 ) -> PublishCtx {
     PublishCtx {
         account: AccountRef {
-            id: account.id.clone(),
-            workspace_id: account.workspace_id.clone(),
+            id: account.id.to_string(),
+            workspace_id: account.workspace_id.to_string(),
             external_id: account.external_id.clone(),
         },
         credentials: creds.clone(),
-        attempt_id: attempt.id.clone(),
+        attempt_id: attempt.id.to_string(),
         checkpoint: attempt
             .checkpoint
             .as_deref()

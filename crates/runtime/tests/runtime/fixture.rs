@@ -2,7 +2,7 @@
 //! posts waiting to publish to it.
 
 use pressroom_connector::Credentials;
-use pressroom_core::JobKind;
+use pressroom_core::{AccountId, JobKind, WorkspaceId};
 use pressroom_runtime::{NewAccount, TokenCipher, TokenSlot, save_account};
 use pressroom_store::repo::{assets, campaigns, posts, runs, workspaces};
 use pressroom_store::{NewJob, Queue, Store};
@@ -101,7 +101,7 @@ impl Seed<'_> {
         store: &Store,
         creds: &Credentials,
         posts_n: usize,
-    ) -> (String, String) {
+    ) -> (WorkspaceId, AccountId) {
         let ws = workspaces::ensure(store, "tokens", "Token tests")
             .await
             .expect("ws");

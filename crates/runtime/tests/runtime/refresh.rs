@@ -13,7 +13,7 @@ use pressroom_connector::{
     Capabilities, Connector, ConnectorError, Credentials, PostDraft, Prepared, PublishCtx,
     Published, Reconciled, Registry, ValidationIssue,
 };
-use pressroom_core::{JobKind, RetryPolicy};
+use pressroom_core::{AccountId, JobKind, RetryPolicy, WorkspaceId};
 use pressroom_runtime::{Pipeline, TokenCipher, TokenSlot};
 use pressroom_store::entity::account;
 use pressroom_store::repo::accounts;
@@ -140,7 +140,7 @@ impl Connector for CountingPlatform {
 
 /// An account whose access token the platform refuses (and which is stored as expired when
 /// `stored_expired`), with `posts` posts waiting to publish; returns (workspace, account).
-async fn fixture(store: &Store, stored_expired: bool, posts_n: usize) -> (String, String) {
+async fn fixture(store: &Store, stored_expired: bool, posts_n: usize) -> (WorkspaceId, AccountId) {
     let expires_at = if stored_expired {
         Utc::now() - chrono::Duration::minutes(1)
     } else {
@@ -157,7 +157,11 @@ async fn fixture(store: &Store, stored_expired: bool, posts_n: usize) -> (String
 
 /// An account of the counting platform with `creds` and `posts_n` posts waiting to publish;
 /// returns (workspace, account).
-async fn fixture_with(store: &Store, creds: &Credentials, posts_n: usize) -> (String, String) {
+async fn fixture_with(
+    store: &Store,
+    creds: &Credentials,
+    posts_n: usize,
+) -> (WorkspaceId, AccountId) {
     let seed = Seed {
         platform: KIND,
         external_id: "ext-1",

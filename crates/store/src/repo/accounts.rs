@@ -1,7 +1,7 @@
 //! Connected platform accounts. Tokens arrive here already sealed (crates/crypto); the store
 //! never sees plaintext, so nothing it logs or returns can leak a token.
 
-use pressroom_core::new_id;
+use pressroom_core::AccountId;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -47,10 +47,10 @@ pub async fn upsert<C: ConnectionTrait>(
     let id = existing
         .as_ref()
         .map(|a| a.id.clone())
-        .unwrap_or_else(new_id);
+        .unwrap_or_else(AccountId::new);
     let model = account::ActiveModel {
         id: Set(id.clone()),
-        workspace_id: Set(input.workspace_id.to_string()),
+        workspace_id: Set(input.workspace_id.into()),
         platform: Set(input.platform.to_string()),
         name: Set(input.name.to_string()),
         external_id: Set(input.external_id.to_string()),

@@ -1,6 +1,6 @@
 //! Generated images (content-addressed files) and their per-platform renditions.
 
-use pressroom_core::new_id;
+use pressroom_core::{AssetId, new_id};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set, Value};
 
@@ -28,11 +28,11 @@ pub async fn insert<C: ConnectionTrait>(
     conn: &C,
     now_ms: i64,
     new: NewAsset<'_>,
-) -> Result<String> {
-    let id = new_id();
+) -> Result<AssetId> {
+    let id = AssetId::new();
     let inserted = asset::Entity::insert(asset::ActiveModel {
         id: Set(id.clone()),
-        workspace_id: Set(new.workspace_id.to_string()),
+        workspace_id: Set(new.workspace_id.into()),
         sha256: Set(new.sha256.to_string()),
         generation_key: Set(new.generation_key.to_string()),
         generator: Set(new.generator.to_string()),
@@ -138,9 +138,9 @@ pub async fn page(
 }
 
 /// The ids of the asset a run generated (or reused) and of those its renditions came from.
-async fn of_run(store: &Store, workspace_id: &str, run_id: &str) -> Result<Vec<String>> {
+async fn of_run(store: &Store, workspace_id: &str, run_id: &str) -> Result<Vec<AssetId>> {
     let conn = store.conn();
-    let mut ids: Vec<String> = run::Entity::find()
+    let mut ids: Vec<AssetId> = run::Entity::find()
         .filter(run::Column::WorkspaceId.eq(workspace_id))
         .filter(run::Column::Id.eq(run_id))
         .all(conn)

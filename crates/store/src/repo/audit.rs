@@ -21,7 +21,7 @@ pub async fn record<C: ConnectionTrait>(
 ) -> Result<()> {
     audit::Entity::insert(audit::ActiveModel {
         id: Set(new_id()),
-        workspace_id: Set(workspace_id.to_string()),
+        workspace_id: Set(workspace_id.into()),
         actor: Set(actor.to_string()),
         action: Set(action.to_string()),
         subject: Set(subject.to_string()),

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeSet;
 
+use pressroom_core::{PostId, RunId};
+
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Value};
 
 use crate::repo::runs;
@@ -149,7 +151,7 @@ async fn live_jobs<C: ConnectionTrait>(
         .iter()
         .filter_map(|r| r.as_ref()?.post_id.clone())
         .collect();
-    let post_runs: Vec<(String, String)> = post::Entity::find()
+    let post_runs: Vec<(PostId, RunId)> = post::Entity::find()
         .filter(post::Column::WorkspaceId.eq(workspace_id))
         .filter(post::Column::Id.is_in(post_ids))
         .all(conn)
@@ -157,8 +159,8 @@ async fn live_jobs<C: ConnectionTrait>(
         .into_iter()
         .map(|p| (p.id, p.run_id))
         .collect();
-    let run_of = |r: &Refs| -> Option<String> {
-        r.run_id.clone().or_else(|| {
+    let run_of = |r: &Refs| -> Option<RunId> {
+        r.run_id.clone().map(RunId::from).or_else(|| {
             let post_id = r.post_id.as_deref()?;
             post_runs
                 .iter()
@@ -166,8 +168,8 @@ async fn live_jobs<C: ConnectionTrait>(
                 .map(|(_, run)| run.clone())
         })
     };
-    let run_ids: BTreeSet<String> = refs.iter().flatten().filter_map(run_of).collect();
-    let mine: BTreeSet<String> = run::Entity::find()
+    let run_ids: BTreeSet<RunId> = refs.iter().flatten().filter_map(run_of).collect();
+    let mine: BTreeSet<RunId> = run::Entity::find()
         .filter(run::Column::CampaignId.eq(campaign_id))
         .filter(run::Column::Id.is_in(run_ids))
         .all(conn)

@@ -1,7 +1,7 @@
 //! Campaigns as stored: the TOML source, its parsed spec as JSON, and the scheduler's cursor
 //! (`schedule_checked_at`: fires up to this instant have been considered).
 
-use pressroom_core::new_id;
+use pressroom_core::CampaignId;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, Value};
 
 use crate::page::{Paging, newest_page};
@@ -48,10 +48,10 @@ pub async fn upsert<C: ConnectionTrait>(
             campaign::Entity::update(active).exec(conn).await?
         }
         None => {
-            let id = new_id();
+            let id = CampaignId::new();
             campaign::Entity::insert(campaign::ActiveModel {
                 id: Set(id.clone()),
-                workspace_id: Set(input.workspace_id.to_string()),
+                workspace_id: Set(input.workspace_id.into()),
                 name: Set(input.name.to_string()),
                 source: Set(input.source.to_string()),
                 source_file: Set(input.source_file.map(str::to_string)),

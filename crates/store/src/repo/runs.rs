@@ -1,7 +1,7 @@
 //! Runs: one occurrence of a campaign. The `UNIQUE(campaign_id, fire_key)` insert with
 //! `ON CONFLICT DO NOTHING` is the one place that decides a fire happens exactly once.
 
-use pressroom_core::new_id;
+use pressroom_core::RunId;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
 };
@@ -42,8 +42,8 @@ pub async fn insert_fire<C: ConnectionTrait>(
     conn: &C,
     now_ms: i64,
     new: NewRun<'_>,
-) -> Result<Option<String>> {
-    let id = new_id();
+) -> Result<Option<RunId>> {
+    let id = RunId::new();
     let values: Vec<Value> = vec![
         id.clone().into(),
         new.workspace_id.into(),

@@ -1,6 +1,6 @@
 //! Workspaces: the tenant boundary (an agency has one per client).
 
-use pressroom_core::new_id;
+use pressroom_core::WorkspaceId;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use crate::page::{Paging, newest_page};
@@ -14,7 +14,7 @@ pub async fn ensure(store: &Store, slug: &str, name: &str) -> Result<workspace::
     }
     let now = store.now_ms().await?;
     let model = workspace::ActiveModel {
-        id: Set(new_id()),
+        id: Set(WorkspaceId::new()),
         slug: Set(slug.to_string()),
         name: Set(name.to_string()),
         created_at: Set(now),

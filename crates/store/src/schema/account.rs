@@ -1,13 +1,14 @@
 //! `accounts` rows.
 
+use pressroom_core::{AccountId, WorkspaceId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "accounts")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
-    pub workspace_id: String,
+    pub id: AccountId,
+    pub workspace_id: WorkspaceId,
     pub platform: String,
     pub name: String,
     pub external_id: String,

@@ -1,13 +1,14 @@
 //! `assets` rows.
 
+use pressroom_core::{AssetId, WorkspaceId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "assets")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
-    pub workspace_id: String,
+    pub id: AssetId,
+    pub workspace_id: WorkspaceId,
     pub sha256: String,
     pub generation_key: String,
     pub generator: String,

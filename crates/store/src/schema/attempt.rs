@@ -1,14 +1,15 @@
 //! `attempts` rows.
 
+use pressroom_core::{AttemptId, PostId, WorkspaceId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "attempts")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
-    pub workspace_id: String,
-    pub post_id: String,
+    pub id: AttemptId,
+    pub workspace_id: WorkspaceId,
+    pub post_id: PostId,
     pub state: String,
     pub checkpoint: Option<String>,
     pub remote_id: Option<String>,

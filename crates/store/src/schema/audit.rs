@@ -1,5 +1,6 @@
 //! `audit_log` rows.
 
+use pressroom_core::WorkspaceId;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
@@ -7,7 +8,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub actor: String,
     pub action: String,
     pub subject: String,

@@ -1,13 +1,14 @@
 //! `campaigns` rows.
 
+use pressroom_core::{CampaignId, WorkspaceId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "campaigns")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
-    pub workspace_id: String,
+    pub id: CampaignId,
+    pub workspace_id: WorkspaceId,
     pub name: String,
     pub source: String,
     pub source_file: Option<String>,

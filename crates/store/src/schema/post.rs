@@ -1,16 +1,17 @@
 //! `posts` rows.
 
+use pressroom_core::{AccountId, PostId, RenditionId, RunId, WorkspaceId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "posts")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
-    pub workspace_id: String,
-    pub run_id: String,
-    pub account_id: String,
-    pub rendition_id: String,
+    pub id: PostId,
+    pub workspace_id: WorkspaceId,
+    pub run_id: RunId,
+    pub account_id: AccountId,
+    pub rendition_id: RenditionId,
     pub platform: String,
     pub preset: String,
     pub caption: String,

@@ -1,15 +1,16 @@
 //! `renditions` rows.
 
+use pressroom_core::{AssetId, RenditionId, RunId, WorkspaceId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "renditions")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
-    pub workspace_id: String,
-    pub run_id: String,
-    pub asset_id: String,
+    pub id: RenditionId,
+    pub workspace_id: WorkspaceId,
+    pub run_id: RunId,
+    pub asset_id: AssetId,
     pub preset: String,
     pub fit: String,
     pub sha256: String,

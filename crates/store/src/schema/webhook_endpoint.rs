@@ -1,5 +1,6 @@
 //! `webhook_endpoints` rows: where a workspace wants to hear about post events.
 
+use pressroom_core::WorkspaceId;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -7,7 +8,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub url: String,
     /// `whsec_…`; never serialized, never logged.
     pub secret: String,

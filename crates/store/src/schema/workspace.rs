@@ -1,12 +1,13 @@
 //! `workspaces` rows.
 
+use pressroom_core::WorkspaceId;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "workspaces")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: WorkspaceId,
     pub slug: String,
     pub name: String,
     pub created_at: i64,

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use pressroom_core::{AccountId, AssetId, CampaignId, PostId, RenditionId, RunId, WorkspaceId};
 use pressroom_store::repo::{accounts, assets, campaigns, posts, runs, workspaces};
 use pressroom_store::testing::TempPgDatabase;
 use pressroom_store::{Backend, Queue, Store};
@@ -218,13 +219,13 @@ pub fn wall_ms() -> i64 {
 /// One of everything a post needs, in one workspace.
 #[derive(Clone, Debug)]
 pub struct Fixture {
-    pub ws: String,
-    pub campaign_id: String,
-    pub run_id: String,
-    pub asset_id: String,
-    pub rendition_id: String,
-    pub account_id: String,
-    pub post_id: String,
+    pub ws: WorkspaceId,
+    pub campaign_id: CampaignId,
+    pub run_id: RunId,
+    pub asset_id: AssetId,
+    pub rendition_id: RenditionId,
+    pub account_id: AccountId,
+    pub post_id: PostId,
 }
 
 /// Creates workspace `slug` with a campaign, a run, an asset, a rendition, an account and a

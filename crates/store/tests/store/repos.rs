@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use pressroom_core::{AttemptState, JobKind};
+use pressroom_core::{AttemptState, CampaignId, JobKind, WorkspaceId};
 use pressroom_store::repo::{accounts, assets, audit, campaigns, erase, posts, runs, workspaces};
 use pressroom_store::testing::schema::attempt;
 use pressroom_store::{ClaimedJob, NewJob, Queue, Store, StoreError};
@@ -110,7 +110,7 @@ async fn insert_fire_inserts_once_per_campaign_and_fire_key(ctx: Ctx) -> anyhow:
     let store = &ctx.store;
     let now = store.now_ms().await?;
     let vars = json!({});
-    let fire = |key: &'static str, campaign_id: String, ws: String| {
+    let fire = |key: &'static str, campaign_id: CampaignId, ws: WorkspaceId| {
         let vars = vars.clone();
         let store = store.clone();
         async move {
@@ -542,7 +542,7 @@ async fn at_most_one_committed_attempt_per_post(ctx: Ctx) -> anyhow::Result<()> 
     let job = publish_job(&ctx, &fx, &fx.post_id, LONG).await;
     let store = &ctx.store;
     let now = store.now_ms().await?;
-    let drive = |id: String| {
+    let drive = |id: pressroom_core::AttemptId| {
         let ctx = &ctx;
         let job = &job;
         async move {

@@ -171,7 +171,7 @@ async fn duplicate_assets_are_merged_by_m0005(ctx: Ctx) -> anyhow::Result<()> {
     .await?;
 
     ctx.store.migrate().await?;
-    let ids = |ws: String| {
+    let ids = |ws: pressroom_core::WorkspaceId| {
         ctx.count(
             "SELECT COUNT(*) AS n FROM assets WHERE workspace_id = $1",
             vec![ws.into()],
@@ -179,11 +179,14 @@ async fn duplicate_assets_are_merged_by_m0005(ctx: Ctx) -> anyhow::Result<()> {
     };
     assert_eq!(ids(fx.ws.clone()).await?, 1, "duplicates merged");
     assert_eq!(ids(other.ws.clone()).await?, 1, "other workspace untouched");
-    for (table, id) in [("runs", &fx.run_id), ("renditions", &fx.rendition_id)] {
+    for (table, id) in [
+        ("runs", fx.run_id.as_str()),
+        ("renditions", &fx.rendition_id),
+    ] {
         let pointing = ctx
             .count(
                 &format!("SELECT COUNT(*) AS n FROM {table} WHERE id = $1 AND asset_id = $2"),
-                vec![id.clone().into(), fx.asset_id.clone().into()],
+                vec![id.into(), fx.asset_id.clone().into()],
             )
             .await?;
         assert_eq!(pointing, 1, "{table} {id} moved to the kept asset");
