@@ -788,9 +788,9 @@ failures = [{{ phase = "prepare", kind = "rejected", times = 1 }}]
         let preset = pressroom_media::preset(preset_name)
             .with_context(|| format!("unknown preset {preset_name}"))?;
         let id = p["rendition_id"].as_str().unwrap_or_default().to_string();
-        let ws = p["workspace_id"].as_str().unwrap_or_default();
+        let ws = pressroom_core::WorkspaceId::from(p["workspace_id"].as_str().unwrap_or_default());
         let r = rt
-            .block_on(assets::get_rendition(store.conn(), ws, &id))
+            .block_on(assets::get_rendition(store.conn(), &ws, &id))
             .context("the post's rendition")?;
         ensure!(
             r.preset == preset_name

@@ -2,6 +2,7 @@
 //! authenticated it, never from the path or the body, so a handler cannot be talked into
 //! another workspace's data.
 
+use pressroom_core::WorkspaceId;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,16 +67,16 @@ impl Role {
 pub struct Ctx {
     pub key_id: String,
     /// None only for instance-admin keys.
-    pub workspace_id: Option<String>,
+    pub workspace_id: Option<WorkspaceId>,
     pub role: Role,
 }
 
 impl Ctx {
     /// The workspace of a workspace key. Routes for workspace keys only run after the guard
     /// checked the role, so a missing workspace here is a forbidden call, not a bug to panic on.
-    pub fn workspace(&self) -> Result<&str, ApiError> {
+    pub fn workspace(&self) -> Result<&WorkspaceId, ApiError> {
         self.workspace_id
-            .as_deref()
+            .as_ref()
             .ok_or_else(|| ApiError::forbidden("this key has no workspace"))
     }
 
@@ -126,7 +127,7 @@ pub async fn authenticate(state: &ApiState, headers: &HeaderMap) -> Result<Ctx, 
     }
     let ctx = Ctx {
         key_id: row.id,
-        workspace_id: row.workspace_id,
+        workspace_id: row.workspace_id.map(WorkspaceId::from),
         role,
     };
     state.auth_cache.put(digest, ctx.clone());

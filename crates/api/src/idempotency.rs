@@ -56,9 +56,13 @@ pub(crate) async fn run(
         .await
         .map_err(|_| ApiError::new(Code::PayloadTooLarge, "request body over the limit"))?;
     let hash = request_hash(ctx, spec, parts.method.as_str(), parts.uri.path(), &bytes);
+    let instance_or_workspace = ctx
+        .workspace_id
+        .clone()
+        .unwrap_or_else(pressroom_core::WorkspaceId::instance);
     let owner = Owner {
         api_key_id: &ctx.key_id,
-        workspace_id: ctx.workspace_id.as_deref().unwrap_or("instance"),
+        workspace_id: &instance_or_workspace,
     };
     let now = state.store.now_ms().await?;
     let retention_ms = i64::try_from(state.idempotency_retention.as_millis()).unwrap_or(i64::MAX);

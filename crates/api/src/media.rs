@@ -8,6 +8,7 @@
 //! The two kinds sign different paths (`media/{id}` and `media/assets/{id}`) and an id is one
 //! path segment, so a rendition's signature never opens an asset and the other way round.
 
+use pressroom_core::RenditionId;
 use std::path::PathBuf;
 use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -149,7 +150,7 @@ impl MediaLinks {
 }
 
 impl PublicMedia for MediaLinks {
-    fn url_for(&self, rendition_id: &str) -> String {
+    fn url_for(&self, rendition_id: &RenditionId) -> String {
         self.url(LinkKind::Rendition, rendition_id)
     }
 }
@@ -185,7 +186,7 @@ mod tests {
     #[test]
     fn links_verify_for_their_rendition_only() {
         let links = links();
-        let url = links.url_for("r1");
+        let url = links.url_for(&"r1".into());
         assert!(
             url.starts_with("https://press.example.com/media/r1?exp="),
             "{url}"
@@ -207,9 +208,9 @@ mod tests {
     #[test]
     fn rekey_signs_with_the_new_key_and_honours_old_links_for_one_ttl() {
         let links = links();
-        let (old_exp, old_sig) = exp_sig(&links.url_for("r1"));
+        let (old_exp, old_sig) = exp_sig(&links.url_for(&"r1".into()));
         links.rekey([8; 32]);
-        let (new_exp, new_sig) = exp_sig(&links.url_for("r1"));
+        let (new_exp, new_sig) = exp_sig(&links.url_for(&"r1".into()));
         assert_ne!(old_sig, new_sig);
         let with_new_key_only = MediaLinks::new(
             [8; 32],
@@ -267,7 +268,7 @@ mod tests {
             links.verify(LinkKind::Rendition, "assets/a1", exp, &sig),
             Err(UrlSignError::BadSignature)
         );
-        let (exp, sig) = exp_sig(&links.url_for("r1"));
+        let (exp, sig) = exp_sig(&links.url_for(&"r1".into()));
         assert_eq!(
             links.verify(LinkKind::Asset, "r1", exp, &sig),
             Err(UrlSignError::BadSignature)

@@ -87,6 +87,12 @@ macro_rules! typed_ids {
             }
         }
 
+        impl From<&$name> for String {
+            fn from(id: &$name) -> String {
+                id.0.clone()
+            }
+        }
+
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
                 self.0 == other
@@ -102,6 +108,14 @@ macro_rules! typed_ids {
         impl PartialEq<String> for $name {
             fn eq(&self, other: &String) -> bool {
                 &self.0 == other
+            }
+        }
+
+        /// So a repository can bind `&id` in a query without cloning at every call.
+        #[cfg(feature = "sea-orm")]
+        impl From<&$name> for sea_orm::Value {
+            fn from(id: &$name) -> Self {
+                id.0.clone().into()
             }
         }
 
@@ -130,6 +144,14 @@ typed_ids! {
     AssetId;
     /// An asset cut for one preset.
     RenditionId;
+}
+
+impl WorkspaceId {
+    /// The scope of instance-wide records (an instance key's audit entries and idempotency
+    /// keys), which belong to no workspace.
+    pub fn instance() -> Self {
+        Self("instance".to_owned())
+    }
 }
 
 #[cfg(test)]

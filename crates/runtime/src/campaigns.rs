@@ -2,6 +2,7 @@
 //! load`, `serve` loading its campaign directory) and the API (`POST /v1/campaigns`, `validate`)
 //! share, so a file the CLI accepts is a body the API accepts and both store it the same way.
 
+use pressroom_core::WorkspaceId;
 use pressroom_core::campaign::{
     BACKENDS, CampaignSpec, SpecIssue, TargetSpec, ValidationContext, validate_captions,
     validate_references,
@@ -18,7 +19,7 @@ pub type KnownAccounts = Option<Vec<(String, String)>>;
 /// (name, platform) of the workspace's accounts.
 pub async fn known_accounts(
     store: &Store,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
 ) -> Result<Vec<(String, String)>, StoreError> {
     Ok(accounts::list(store, workspace_id)
         .await?
@@ -75,7 +76,7 @@ pub struct Origin<'a> {
 /// entry, in one transaction.
 pub async fn save(
     store: &Store,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     spec: &CampaignSpec,
     source: &str,
     origin: Origin<'_>,

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use pressroom_core::AssetId;
+use pressroom_core::{AssetId, WorkspaceId};
 use pressroom_generate::{GeneratedImage, GenerationRequest};
 use pressroom_store::entity::asset;
 use pressroom_store::repo::assets;
@@ -27,7 +27,7 @@ pub enum KeepError {
 /// What produced the image: the generator's identity and the request, as the asset row
 /// records them.
 pub struct Provenance<'a> {
-    pub workspace_id: &'a str,
+    pub workspace_id: &'a WorkspaceId,
     pub generation_key: &'a str,
     pub generator: &'a str,
     pub request: &'a GenerationRequest,

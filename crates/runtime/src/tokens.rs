@@ -2,7 +2,7 @@
 //! binary plugs in the keyring from `pressroom-crypto`.
 
 use pressroom_connector::Credentials;
-use pressroom_core::AccountId;
+use pressroom_core::{AccountId, WorkspaceId};
 use pressroom_store::entity::account;
 use pressroom_store::repo::accounts::TokenSwap;
 use pressroom_store::repo::{accounts, audit};
@@ -15,6 +15,7 @@ use secrecy::SecretString;
 #[derive(Clone, Copy, Debug)]
 pub struct TokenSlot<'a> {
     pub workspace_id: &'a str,
+    /// The row the secret is sealed for (an account; a webhook endpoint for row secrets).
     pub account_id: &'a str,
     /// "access_token_sealed" or "refresh_token_sealed".
     pub column: &'static str,
@@ -85,7 +86,7 @@ pub async fn save_account(
     store: &Store,
     tx: &Tx,
     cipher: &dyn TokenCipher,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     now: i64,
     new: &NewAccount<'_>,
     actor: &str,
@@ -197,7 +198,7 @@ pub async fn store_refreshed(
 pub type RefreshLock = accounts::RefreshLock;
 
 /// Takes the account's refresh lock; re-read the account after this returns.
-pub async fn lock_refresh(store: &Store, account_id: &str) -> anyhow::Result<RefreshLock> {
+pub async fn lock_refresh(store: &Store, account_id: &AccountId) -> anyhow::Result<RefreshLock> {
     Ok(accounts::lock_refresh(store, account_id).await?)
 }
 

@@ -391,7 +391,7 @@ mod tests {
         p.queue
             .enqueue(
                 &tx,
-                NewJob::new("ws", JobKind::Publish, serde_json::json!({})).max_attempts(1),
+                NewJob::new(&"ws".into(), JobKind::Publish, serde_json::json!({})).max_attempts(1),
             )
             .await
             .expect("enqueue");

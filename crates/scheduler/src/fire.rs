@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pressroom_core::JobKind;
 use pressroom_core::campaign::{CampaignSpec, parse_campaign};
 use pressroom_core::schedule::{FireDecision, Schedule, fire_key, plan_fires};
+use pressroom_core::{JobKind, RunId, WorkspaceId};
 use pressroom_store::entity::campaign;
 use pressroom_store::repo::{campaigns, runs};
 use pressroom_store::{NewJob, Queue, Store, Tx};
@@ -19,7 +19,7 @@ use crate::Clock;
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FireReport {
     /// Runs created and enqueued.
-    pub fired: Vec<pressroom_core::RunId>,
+    pub fired: Vec<RunId>,
     /// Occurrences recorded as missed by the misfire policy.
     pub missed: usize,
 }
@@ -150,8 +150,8 @@ async fn fire_campaign(
 async fn enqueue_generate(
     queue: &Queue,
     conn: &Tx,
-    workspace_id: &str,
-    run_id: &str,
+    workspace_id: &WorkspaceId,
+    run_id: &RunId,
 ) -> anyhow::Result<()> {
     queue
         .enqueue(
@@ -178,7 +178,7 @@ pub async fn trigger_now(
     trigger: &str,
     fire_key: &str,
     variables: &serde_json::Value,
-) -> anyhow::Result<Option<pressroom_core::RunId>> {
+) -> anyhow::Result<Option<RunId>> {
     stored_spec(row)?;
     let now_ms = store.now_ms().await?;
     let tx = store.begin().await?;

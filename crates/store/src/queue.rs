@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use pressroom_core::{JobKind, JobState, new_id};
+use pressroom_core::{JobKind, JobState, WorkspaceId, new_id};
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 use serde::de::DeserializeOwned;
 
@@ -18,7 +18,7 @@ use crate::{Backend, Result, Store, StoreError};
 /// for work that must exist once (one generate job per run, one publish job per post).
 #[derive(Clone, Debug)]
 pub struct NewJob {
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub kind: JobKind,
     pub payload: serde_json::Value,
     pub unique_key: Option<String>,
@@ -28,9 +28,9 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    pub fn new(workspace_id: &str, kind: JobKind, payload: serde_json::Value) -> Self {
+    pub fn new(workspace_id: &WorkspaceId, kind: JobKind, payload: serde_json::Value) -> Self {
         Self {
-            workspace_id: workspace_id.to_string(),
+            workspace_id: workspace_id.clone(),
             kind,
             payload,
             unique_key: None,
@@ -54,7 +54,7 @@ impl NewJob {
 #[derive(Clone, Debug, FromQueryResult)]
 pub struct ClaimedJob {
     pub id: String,
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub kind: String,
     pub payload: String,
     pub attempt: i32,
@@ -79,7 +79,7 @@ impl ClaimedJob {
 #[derive(Clone, Debug, FromQueryResult, serde::Serialize)]
 pub struct JobSummary {
     pub id: String,
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub kind: String,
     pub state: String,
     pub attempt: i32,
@@ -320,7 +320,7 @@ impl Queue {
     pub async fn list(
         &self,
         state: JobState,
-        workspace_id: Option<&str>,
+        workspace_id: Option<&WorkspaceId>,
         limit: u32,
     ) -> Result<Vec<JobSummary>> {
         let mut values: Vec<Value> = vec![state.as_str().into()];
@@ -369,7 +369,7 @@ impl Queue {
     }
 
     /// Operator action: gives a dead job a fresh set of attempts.
-    pub async fn retry_dead(&self, workspace_id: Option<&str>, job_id: &str) -> Result<()> {
+    pub async fn retry_dead(&self, workspace_id: Option<&WorkspaceId>, job_id: &str) -> Result<()> {
         let now = self.store.now_sql();
         let mut values: Vec<Value> = vec![job_id.into()];
         let scope = match workspace_id {

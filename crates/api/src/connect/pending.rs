@@ -4,6 +4,7 @@
 //! oldest connect of the workspace holding the most is dropped, so one busy workspace cannot
 //! push out the others' connects.
 
+use pressroom_core::WorkspaceId;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -20,7 +21,7 @@ pub(crate) const MAX_OVERALL: usize = 10_000;
 
 /// What a connect needs at its callback.
 pub(crate) struct ConnectStart {
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub platform: String,
     pub redirect_uri: String,
     pub name: Option<String>,
@@ -32,7 +33,7 @@ pub(crate) struct ConnectStart {
 
 /// A connect waiting for its callback, found by its `state`.
 pub(crate) struct PendingConnect {
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub platform: String,
     pub redirect_uri: String,
     pub name: Option<String>,
@@ -56,7 +57,7 @@ pub(crate) enum Refusal {
 struct Inner {
     by_state: HashMap<String, PendingConnect>,
     /// Each workspace's states, oldest first.
-    by_workspace: HashMap<String, VecDeque<String>>,
+    by_workspace: HashMap<WorkspaceId, VecDeque<String>>,
 }
 
 pub(crate) struct PendingConnects {
@@ -146,7 +147,7 @@ impl PendingConnects {
 }
 
 impl Inner {
-    fn count(&self, ws: &str) -> usize {
+    fn count(&self, ws: &WorkspaceId) -> usize {
         self.by_workspace.get(ws).map_or(0, VecDeque::len)
     }
 
@@ -161,7 +162,7 @@ impl Inner {
         Some(pending)
     }
 
-    fn drop_oldest_of(&mut self, ws: &str) {
+    fn drop_oldest_of(&mut self, ws: &WorkspaceId) {
         let oldest = self.by_workspace.get(ws).and_then(|s| s.front()).cloned();
         match oldest {
             Some(state) => {
@@ -174,7 +175,7 @@ impl Inner {
     }
 
     /// The workspace with the most connects waiting (ties: the one whose oldest is oldest).
-    fn busiest_workspace(&self) -> Option<String> {
+    fn busiest_workspace(&self) -> Option<WorkspaceId> {
         let started = |states: &VecDeque<String>| {
             states
                 .front()
@@ -215,7 +216,7 @@ impl Inner {
 mod tests {
     use super::*;
 
-    fn start(ws: &str, token: &str) -> ConnectStart {
+    fn start(ws: &WorkspaceId, token: &str) -> ConnectStart {
         ConnectStart {
             workspace_id: ws.into(),
             platform: "facebook".into(),
@@ -230,9 +231,9 @@ mod tests {
     #[test]
     fn a_busy_workspace_does_not_drop_the_others_connects() {
         let pending = PendingConnects::default();
-        pending.insert("theirs".into(), start("ws-b", "tb"));
+        pending.insert("theirs".into(), start(&"ws-b".into(), "tb"));
         for i in 0..=MAX_OVERALL {
-            pending.insert(format!("s{i}"), start("ws-a", "ta"));
+            pending.insert(format!("s{i}"), start(&"ws-a".into(), "ta"));
         }
         assert!(pending.take("theirs", Some("tb")).is_ok());
         // ws-a kept its newest connects, up to its own cap.
@@ -245,7 +246,7 @@ mod tests {
     fn a_workspace_over_its_cap_loses_its_oldest_first() {
         let pending = PendingConnects::with_limits(3, 100, CONNECT_TTL);
         for i in 0..5 {
-            pending.insert(format!("s{i}"), start("ws-a", "t"));
+            pending.insert(format!("s{i}"), start(&"ws-a".into(), "t"));
         }
         for gone in ["s0", "s1"] {
             assert_eq!(pending.take(gone, Some("t")).err(), Some(Refusal::Unknown));
@@ -258,11 +259,11 @@ mod tests {
     #[test]
     fn at_the_overall_cap_the_busiest_workspace_gives_way() {
         let pending = PendingConnects::with_limits(10, 4, CONNECT_TTL);
-        pending.insert("b1".into(), start("ws-b", "t"));
-        pending.insert("a1".into(), start("ws-a", "t"));
-        pending.insert("a2".into(), start("ws-a", "t"));
-        pending.insert("a3".into(), start("ws-a", "t"));
-        pending.insert("c1".into(), start("ws-c", "t"));
+        pending.insert("b1".into(), start(&"ws-b".into(), "t"));
+        pending.insert("a1".into(), start(&"ws-a".into(), "t"));
+        pending.insert("a2".into(), start(&"ws-a".into(), "t"));
+        pending.insert("a3".into(), start(&"ws-a".into(), "t"));
+        pending.insert("c1".into(), start(&"ws-c".into(), "t"));
         assert_eq!(pending.take("a1", Some("t")).err(), Some(Refusal::Unknown));
         for kept in ["b1", "a2", "a3", "c1"] {
             assert!(pending.take(kept, Some("t")).is_ok(), "{kept}");
@@ -272,7 +273,7 @@ mod tests {
     #[test]
     fn a_callback_without_the_starting_browsers_token_is_refused_and_changes_nothing() {
         let pending = PendingConnects::default();
-        pending.insert("s".into(), start("ws-a", "right"));
+        pending.insert("s".into(), start(&"ws-a".into(), "right"));
         assert_eq!(pending.take("s", None).err(), Some(Refusal::OtherBrowser));
         assert_eq!(
             pending.take("s", Some("wrong")).err(),
@@ -291,9 +292,9 @@ mod tests {
     #[test]
     fn expired_connects_are_unknown_and_dropped() {
         let pending = PendingConnects::with_limits(10, 10, Duration::ZERO);
-        pending.insert("s".into(), start("ws-a", "t"));
+        pending.insert("s".into(), start(&"ws-a".into(), "t"));
         assert_eq!(pending.take("s", Some("t")).err(), Some(Refusal::Unknown));
-        pending.insert("s2".into(), start("ws-a", "t"));
+        pending.insert("s2".into(), start(&"ws-a".into(), "t"));
         let inner = pending.inner.lock().expect("lock");
         assert_eq!(inner.by_state.len(), 1, "the expired one was dropped");
     }

@@ -66,7 +66,7 @@ async fn view(state: &ApiState, a: asset::Model) -> AssetView {
 pub struct AssetFilter {
     #[serde(flatten)]
     page: PageQuery,
-    run_id: Option<String>,
+    run_id: Option<pressroom_core::RunId>,
 }
 
 pub async fn list(
@@ -81,7 +81,7 @@ pub async fn list(
     let rows = assets::page(
         &state.store,
         ws,
-        f.run_id.as_deref(),
+        f.run_id.as_ref(),
         Paging::new(after.as_deref(), limit + 1),
     )
     .await?;

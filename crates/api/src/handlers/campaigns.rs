@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
 use pressroom_core::campaign::{CampaignSpec, SpecIssue, parse_campaign};
-use pressroom_core::{CampaignId, RunId};
+use pressroom_core::{CampaignId, RunId, WorkspaceId};
 use pressroom_runtime::campaigns as runtime_campaigns;
 use pressroom_store::Paging;
 use pressroom_store::entity::campaign;
@@ -69,7 +69,7 @@ pub async fn list(
 pub async fn get_one(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
+    Path(id): Path<CampaignId>,
 ) -> ApiResult<Json<CampaignView>> {
     Ok(Json(
         campaigns::get_live(&state.store, ctx.workspace()?, &id)
@@ -130,7 +130,7 @@ fn issue_views(issues: &[SpecIssue]) -> Vec<IssueView> {
 /// another one is refused rather than silently moved).
 async fn check(
     state: &ApiState,
-    ws_id: &str,
+    ws_id: &WorkspaceId,
     source: &str,
 ) -> ApiResult<Result<CampaignSpec, Vec<SpecIssue>>> {
     const FILE: &str = "request body";
@@ -228,7 +228,7 @@ pub async fn create(
 pub async fn pause(
     state: State<ApiState>,
     ctx: Extension<Ctx>,
-    id: Path<String>,
+    id: Path<CampaignId>,
 ) -> ApiResult<Json<CampaignView>> {
     set_enabled(state, ctx, id, false).await
 }
@@ -236,7 +236,7 @@ pub async fn pause(
 pub async fn resume(
     state: State<ApiState>,
     ctx: Extension<Ctx>,
-    id: Path<String>,
+    id: Path<CampaignId>,
 ) -> ApiResult<Json<CampaignView>> {
     set_enabled(state, ctx, id, true).await
 }
@@ -244,7 +244,7 @@ pub async fn resume(
 async fn set_enabled(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
+    Path(id): Path<CampaignId>,
     enabled: bool,
 ) -> ApiResult<Json<CampaignView>> {
     let ws = ctx.workspace()?;
@@ -289,7 +289,7 @@ pub struct Triggered {
 pub async fn trigger(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
+    Path(id): Path<CampaignId>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult<(StatusCode, Json<Triggered>)> {
@@ -352,7 +352,7 @@ pub(crate) async fn fire(
 /// What `DELETE /v1/campaigns/{id}` answers.
 #[derive(Serialize)]
 pub struct Deleted {
-    pub id: String,
+    pub id: CampaignId,
     pub deleted: bool,
     /// The queued work the delete withdrew.
     pub withdrawn: campaign_delete::Withdrawn,
@@ -365,7 +365,7 @@ pub struct Deleted {
 pub async fn delete(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
+    Path(id): Path<CampaignId>,
 ) -> ApiResult<Json<Deleted>> {
     let ws = ctx.workspace()?;
     let now = state.store.now_ms().await?;

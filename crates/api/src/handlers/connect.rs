@@ -67,7 +67,7 @@ pub async fn start(
     state.pending_connects.insert(
         pending.state.clone(),
         ConnectStart {
-            workspace_id: ws.to_owned(),
+            workspace_id: ws.clone(),
             platform: input.platform,
             redirect_uri: redirect_uri.clone(),
             name: input.name,

@@ -31,7 +31,7 @@ use crate::page::{Page, PageQuery};
 #[derive(Serialize)]
 pub struct HookView {
     pub id: String,
-    pub campaign_id: String,
+    pub campaign_id: pressroom_core::CampaignId,
     pub adapter: String,
     pub mapping: Value,
     /// Where the CMS must send deliveries.

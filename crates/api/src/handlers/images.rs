@@ -22,6 +22,7 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use pressroom_core::WorkspaceId;
 use pressroom_generate::{
     BudgetError, GenerateError, GenerationRequest, Generator, generation_key, pixel_steps,
 };
@@ -184,7 +185,7 @@ fn requests_left(n: u32, done: usize) -> usize {
 async fn one_image(
     state: &ApiState,
     generator: &dyn Generator,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     b64: bool,
     g: GenerationRequest,
 ) -> ApiResult<(Option<String>, Option<String>)> {
@@ -215,7 +216,7 @@ async fn one_image(
 async fn stored_asset(
     state: &ApiState,
     generator: &dyn Generator,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     g: GenerationRequest,
 ) -> ApiResult<pressroom_core::AssetId> {
     let identity = generator.identity();

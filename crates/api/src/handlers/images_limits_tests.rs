@@ -1,6 +1,7 @@
 //! The generation endpoint's limits, calling the handler directly on a SQLite store: the
 //! per-request and daily budgets, a busy engine, and a client that hangs up.
 
+use pressroom_core::WorkspaceId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -75,7 +76,7 @@ async fn setup(generator: Arc<dyn Generator>, budget: BudgetConfig) -> Setup {
 
 async fn post(
     state: &ApiState,
-    ws: &str,
+    ws: &WorkspaceId,
     body: serde_json::Value,
 ) -> ApiResult<Json<ImagesResponse>> {
     let ctx = Ctx {
@@ -114,7 +115,7 @@ async fn an_over_budget_request_is_refused_naming_the_limit() {
     let fake = Arc::new(Fake::default());
     let s = setup(fake.clone(), BudgetConfig::default()).await;
     let body = serde_json::json!({"prompt": "x", "size": "4096x4096", "steps": 150, "n": 4, "response_format": "b64_json"});
-    let (status, _, p) = problem(post(&s.state, "ws-1", body).await).await;
+    let (status, _, p) = problem(post(&s.state, &"ws-1".into(), body).await).await;
     assert_eq!(status, 400, "{p}");
     assert_eq!(p["limit"], "images.max_pixel_steps_per_request", "{p}");
     assert_eq!(p["field"], "n×size×steps", "{p}");
@@ -144,15 +145,15 @@ async fn a_spent_daily_budget_is_429_naming_the_budget_per_workspace() {
     .await;
     let body =
         serde_json::json!({"prompt": "x", "size": "64x64", "n": 2, "response_format": "b64_json"});
-    let _first = post(&s.state, "ws-1", body.clone())
+    let _first = post(&s.state, &"ws-1".into(), body.clone())
         .await
         .expect("first fits");
-    let (status, retry, p) = problem(post(&s.state, "ws-1", body.clone()).await).await;
+    let (status, retry, p) = problem(post(&s.state, &"ws-1".into(), body.clone()).await).await;
     assert_eq!(status, 429, "{p}");
     assert_eq!(p["budget"], "images.daily_pixel_steps_per_workspace", "{p}");
     let secs: u64 = retry.expect("Retry-After").parse().expect("seconds");
     assert!((1..=86_400).contains(&secs), "{secs}");
-    let _other = post(&s.state, "ws-2", body)
+    let _other = post(&s.state, &"ws-2".into(), body)
         .await
         .expect("another workspace has its own budget");
     assert_eq!(fake.calls.load(Ordering::SeqCst), 4);
@@ -171,12 +172,12 @@ async fn a_busy_engine_is_429_with_retry_after_and_costs_nothing() {
     )
     .await;
     let body = serde_json::json!({"prompt": "x", "size": "64x64", "response_format": "b64_json"});
-    let (status, retry, p) = problem(post(&s.state, "ws-1", body.clone()).await).await;
+    let (status, retry, p) = problem(post(&s.state, &"ws-1".into(), body.clone()).await).await;
     assert_eq!(status, 429, "{p}");
     assert_eq!(retry.as_deref(), Some("7"), "6.5 s rounds up");
     // The refused request was refunded: the day's whole budget is still there.
     fake.busy.store(false, Ordering::SeqCst);
-    let _retried = post(&s.state, "ws-1", body)
+    let _retried = post(&s.state, &"ws-1".into(), body)
         .await
         .expect("retry fits the budget");
 }
@@ -200,7 +201,7 @@ async fn a_client_that_hangs_up_cancels_the_engine_work() {
     .await;
     let state = s.state.clone();
     let body = serde_json::json!({"prompt": "x", "size": "64x64", "steps": 150, "n": 4, "response_format": "b64_json"});
-    let handler = tokio::spawn(async move { post(&state, "ws-1", body).await.is_ok() });
+    let handler = tokio::spawn(async move { post(&state, &"ws-1".into(), body).await.is_ok() });
     // Wait (boundedly) until the first image is being denoised.
     for _ in 0..600 {
         if engine.engine().stats().steps > 0 {

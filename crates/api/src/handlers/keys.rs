@@ -7,6 +7,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use pressroom_core::WorkspaceId;
 use pressroom_crypto::apikey;
 use pressroom_store::repo::{api_keys, audit, workspaces};
 use secrecy::ExposeSecret;
@@ -66,7 +67,7 @@ pub async fn create(
             role.as_str()
         )));
     }
-    let ws = ctx.workspace()?.to_string();
+    let ws = ctx.workspace()?.clone();
     let created = mint_key(
         &state.store,
         Some(&ws),
@@ -82,7 +83,7 @@ pub async fn create(
 pub async fn create_for_workspace(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-    Path(workspace_id): Path<String>,
+    Path(workspace_id): Path<WorkspaceId>,
     RawBody(body): RawBody,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     let input: NewKey = json_body(&body)?;
@@ -157,7 +158,7 @@ fn workspace_role(s: &str) -> ApiResult<Role> {
 /// instance-admin key. Used by the API and by `pressroom keys create`.
 pub async fn mint_key(
     store: &pressroom_store::Store,
-    workspace_id: Option<&str>,
+    workspace_id: Option<&WorkspaceId>,
     role: Role,
     name: &str,
     actor: &str,
@@ -175,7 +176,7 @@ pub async fn mint_key(
         &tx,
         now,
         api_keys::NewApiKey {
-            workspace_id,
+            workspace_id: workspace_id.map(|w| w.as_str()),
             role: role.as_str(),
             prefix: &new.display_prefix,
             hash: new.hash.as_str(),
@@ -186,7 +187,7 @@ pub async fn mint_key(
     audit::record(
         &tx,
         now,
-        workspace_id.unwrap_or("instance"),
+        &workspace_id.cloned().unwrap_or_else(WorkspaceId::instance),
         actor,
         "api_key.created",
         &row.id,

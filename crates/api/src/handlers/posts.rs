@@ -4,7 +4,7 @@ use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
-use pressroom_core::{JobKind, PostState};
+use pressroom_core::{JobKind, PostId, PostState, RunId};
 use pressroom_store::entity::{attempt, post};
 use pressroom_store::repo::{audit, posts};
 use pressroom_store::{NewJob, Paging};
@@ -21,7 +21,7 @@ use crate::page::{Page, PageQuery};
 pub struct PostFilter {
     #[serde(flatten)]
     page: PageQuery,
-    run_id: Option<String>,
+    run_id: Option<RunId>,
     state: Option<String>,
 }
 
@@ -52,7 +52,7 @@ pub async fn list(
     let rows = posts::page(
         &state.store,
         ws,
-        f.run_id.as_deref(),
+        f.run_id.as_ref(),
         f.state.as_deref(),
         Paging::new(after.as_deref(), limit + 1),
     )
@@ -63,7 +63,7 @@ pub async fn list(
 pub async fn get_one(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
+    Path(id): Path<PostId>,
 ) -> ApiResult<Json<PostWithAttempts>> {
     let ws = ctx.workspace()?;
     let post = posts::get(state.store.conn(), ws, &id).await?;
@@ -78,7 +78,7 @@ pub async fn get_one(
 pub async fn retry(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
+    Path(id): Path<PostId>,
 ) -> ApiResult<(axum::http::StatusCode, Json<post::Model>)> {
     let ws = ctx.workspace()?;
     let current = posts::get(state.store.conn(), ws, &id).await?;
@@ -134,7 +134,7 @@ pub async fn retry(
 pub async fn cancel(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
+    Path(id): Path<PostId>,
 ) -> ApiResult<Json<post::Model>> {
     let ws = ctx.workspace()?;
     let current = posts::get(state.store.conn(), ws, &id).await?;

@@ -56,7 +56,7 @@ impl From<run::Model> for RunView {
 pub struct RunFilter {
     #[serde(flatten)]
     page: PageQuery,
-    campaign_id: Option<String>,
+    campaign_id: Option<CampaignId>,
     state: Option<String>,
 }
 
@@ -79,7 +79,7 @@ pub async fn list(
     let rows = runs::page(
         &state.store,
         ws,
-        f.campaign_id.as_deref(),
+        f.campaign_id.as_ref(),
         f.state.as_deref(),
         Paging::new(after.as_deref(), limit + 1),
     )

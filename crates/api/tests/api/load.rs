@@ -106,7 +106,7 @@ async fn metrics_from_cache(app: TestApp) -> anyhow::Result<()> {
     app.queue
         .enqueue(
             &tx,
-            NewJob::new("ws", JobKind::Render, serde_json::json!({})),
+            NewJob::new(&"ws".into(), JobKind::Render, serde_json::json!({})),
         )
         .await?;
     tx.commit().await?;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use connector_sandbox::{SandboxConfig, SandboxConnector};
 use pressroom_connector::{Credentials, Registry};
-use pressroom_core::{JobKind, RetryPolicy};
+use pressroom_core::{JobKind, RetryPolicy, WorkspaceId};
 use pressroom_generate::Generator;
 use pressroom_runtime::{NewAccount, Pipeline, WorkerConfig, run_workers, save_account};
 use pressroom_store::entity::campaign;
@@ -24,7 +24,7 @@ use crate::harness::{RingCipher, TestApp, campaign_toml};
 pub async fn connect_sandbox(
     app: &TestApp,
     cipher: &RingCipher,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
 ) -> anyhow::Result<()> {
     let now = app.store.now_ms().await?;
     let tx = app.store.begin().await?;
@@ -56,7 +56,7 @@ pub async fn connect_sandbox(
 /// Parses and saves a campaign.
 pub async fn save_campaign(
     app: &TestApp,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     name: &str,
     source: &str,
 ) -> anyhow::Result<campaign::Model> {
@@ -131,7 +131,11 @@ where
 }
 
 /// Waits (up to 60 s) until `workspace_id` has at least `want` published posts.
-pub async fn wait_published(app: &TestApp, workspace_id: &str, want: usize) -> anyhow::Result<()> {
+pub async fn wait_published(
+    app: &TestApp,
+    workspace_id: &WorkspaceId,
+    want: usize,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let published = posts::published_since(&app.store, workspace_id, 0)

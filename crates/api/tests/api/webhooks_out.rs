@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use connector_sandbox::{FailureKind, Phase, SandboxConfig, SandboxConnector, ScriptedFailure};
 use pressroom_api::Role;
 use pressroom_connector::Registry;
-use pressroom_core::{JobKind, JobState, RetryPolicy};
+use pressroom_core::{JobKind, JobState, PostId, RetryPolicy, WorkspaceId};
 use pressroom_runtime::{OutboundConfig, Pipeline, WorkerConfig, run_workers};
 use pressroom_store::NewJob;
 use pressroom_store::repo::{accounts, posts};
@@ -342,7 +342,12 @@ async fn create_endpoint(
 
 /// Enqueues a publish job for a post, after giving the world's rendition a real file (the
 /// fixture's `/dev/null` is not one the sandbox can stage).
-async fn publish(app: &TestApp, workers: &Workers, w: &World, post_id: &str) -> anyhow::Result<()> {
+async fn publish(
+    app: &TestApp,
+    workers: &Workers,
+    w: &World,
+    post_id: &PostId,
+) -> anyhow::Result<()> {
     let file = workers.dir.path().join(format!("{}.jpg", w.rendition_id));
     std::fs::write(&file, b"not really a jpeg")?;
     let conn = app.store.conn();
@@ -362,7 +367,7 @@ async fn publish(app: &TestApp, workers: &Workers, w: &World, post_id: &str) -> 
 }
 
 /// Another post of the world's run, on another preset (same rendition).
-async fn extra_post(app: &TestApp, w: &World, preset: &str) -> anyhow::Result<String> {
+async fn extra_post(app: &TestApp, w: &World, preset: &str) -> anyhow::Result<PostId> {
     let now = app.store.now_ms().await?;
     let post = posts::insert(
         &app.store,
@@ -379,10 +384,10 @@ async fn extra_post(app: &TestApp, w: &World, preset: &str) -> anyhow::Result<St
         },
     )
     .await?;
-    Ok(post.id.into_string())
+    Ok(post.id)
 }
 
-async fn wait_post(app: &TestApp, w: &World, post_id: &str, state: &str) -> anyhow::Result<()> {
+async fn wait_post(app: &TestApp, w: &World, post_id: &PostId, state: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
         let post = posts::get(app.store.conn(), &w.ws_id, post_id).await?;
@@ -400,7 +405,7 @@ async fn wait_post(app: &TestApp, w: &World, post_id: &str, state: &str) -> anyh
 
 async fn notify_jobs(
     app: &TestApp,
-    ws: &str,
+    ws: &WorkspaceId,
     state: JobState,
 ) -> anyhow::Result<Vec<pressroom_store::queue::JobSummary>> {
     Ok(app
@@ -412,7 +417,12 @@ async fn notify_jobs(
         .collect())
 }
 
-async fn wait_jobs(app: &TestApp, ws: &str, state: JobState, n: usize) -> anyhow::Result<()> {
+async fn wait_jobs(
+    app: &TestApp,
+    ws: &WorkspaceId,
+    state: JobState,
+    n: usize,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
         let jobs = notify_jobs(app, ws, state).await?;

@@ -57,7 +57,7 @@ pub async fn run(settings: Settings, cmd: KeysCmd) -> anyhow::Result<ExitCode> {
             };
             let created = pressroom_api::handlers::keys::mint_key(
                 &opened.store,
-                ws.as_ref().map(|w| w.id.as_str()),
+                ws.as_ref().map(|w| &w.id),
                 role,
                 &name,
                 "cli",

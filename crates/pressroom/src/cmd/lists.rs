@@ -67,7 +67,7 @@ pub async fn runs(settings: Settings, cmd: RunsCmd) -> anyhow::Result<ExitCode> 
         ),
         None => None,
     };
-    let list = runs::list(&opened.store, &ws, campaign_id.as_deref(), limit).await?;
+    let list = runs::list(&opened.store, &ws, campaign_id.as_ref(), limit).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else {
@@ -108,7 +108,8 @@ pub async fn posts(settings: Settings, cmd: PostsCmd) -> anyhow::Result<ExitCode
     } = cmd;
     let opened = app::open_store(&settings, false).await?;
     let ws = super::workspace_id(&opened.store, &workspace).await?;
-    let list = posts::list(&opened.store, &ws, run.as_deref(), limit).await?;
+    let run = run.map(pressroom_core::RunId::from);
+    let list = posts::list(&opened.store, &ws, run.as_ref(), limit).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else {

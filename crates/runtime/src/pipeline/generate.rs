@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use pressroom_core::JobKind;
 use pressroom_core::campaign::{CampaignSpec, Seed};
+use pressroom_core::{JobKind, RunId, WorkspaceId};
 use pressroom_generate::{GenerateError, GenerationRequest, generation_key};
 use pressroom_store::repo::{assets, campaign_delete, campaigns, runs};
 use pressroom_store::{ClaimedJob, NewJob};
@@ -19,7 +19,7 @@ use pressroom_scheduler::fire::stored_spec;
 
 #[derive(Deserialize)]
 struct Payload {
-    run_id: String,
+    run_id: RunId,
 }
 
 pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobError> {
@@ -174,7 +174,7 @@ fn render_texts(
 
 /// A fixed seed, or one derived from the run id: "random" differs per run but a replayed
 /// job draws the same image.
-fn seed_for(spec: &CampaignSpec, run_id: &str) -> u64 {
+fn seed_for(spec: &CampaignSpec, run_id: &RunId) -> u64 {
     match spec.generation.seed {
         Seed::Fixed(s) => s,
         Seed::Random => {
@@ -184,7 +184,12 @@ fn seed_for(spec: &CampaignSpec, run_id: &str) -> u64 {
     }
 }
 
-async fn fail_run(p: &Pipeline, ws: &str, run_id: &str, reason: &str) -> Result<(), JobError> {
+async fn fail_run(
+    p: &Pipeline,
+    ws: &WorkspaceId,
+    run_id: &RunId,
+    reason: &str,
+) -> Result<(), JobError> {
     let now = p.store.now_ms().await?;
     let tx = p.store.begin().await?;
     runs::set_failed(&p.store, &tx, now, ws, run_id, reason).await?;

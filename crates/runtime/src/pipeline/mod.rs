@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pressroom_connector::Registry;
-use pressroom_core::{JobKind, RetryPolicy};
+use pressroom_core::{JobKind, RenditionId, RetryPolicy};
 use pressroom_generate::Generator;
 use pressroom_store::{ClaimedJob, Queue, Store, StoreError};
 
@@ -55,7 +55,7 @@ pub struct Pipeline {
 
 /// Signs a public URL for a rendition file.
 pub trait PublicMedia: Send + Sync {
-    fn url_for(&self, rendition_id: &str) -> String;
+    fn url_for(&self, rendition_id: &RenditionId) -> String;
 }
 
 impl Pipeline {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use pressroom_connector::{
     AccountRef, ConnectorError, Credentials, MediaRef, PostDraft, Prepared, PublishCtx, Published,
 };
-use pressroom_core::{AccountId, AttemptState, PostState};
+use pressroom_core::{AccountId, AttemptState, PostId, PostState};
 use pressroom_store::ClaimedJob;
 use pressroom_store::entity::{account, attempt, post};
 use pressroom_store::repo::{accounts, assets, posts};
@@ -37,7 +37,7 @@ pub(super) type RefreshLocks = Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<(
 
 #[derive(Deserialize)]
 struct Payload {
-    post_id: String,
+    post_id: PostId,
 }
 
 /// A transient failure of a step that is safe to repeat (prepare's uploads and reads, and

@@ -1,8 +1,8 @@
 //! Render: cut one rendition of the run's image for one preset, then create the posts of the
 //! targets that use it and enqueue one publish job per post — all in one transaction.
 
-use pressroom_core::JobKind;
 use pressroom_core::PostState;
+use pressroom_core::{JobKind, RunId};
 use pressroom_store::repo::{accounts, assets, campaigns, posts, runs};
 use pressroom_store::{ClaimedJob, NewJob};
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use pressroom_scheduler::fire::stored_spec;
 
 #[derive(Deserialize)]
 struct Payload {
-    run_id: String,
+    run_id: RunId,
     preset: String,
     fit: String,
 }

@@ -1,7 +1,7 @@
 //! Connected platform accounts. Tokens arrive here already sealed (crates/crypto); the store
 //! never sees plaintext, so nothing it logs or returns can leak a token.
 
-use pressroom_core::AccountId;
+use pressroom_core::{AccountId, WorkspaceId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -22,7 +22,7 @@ pub mod state {
 /// An account to create or update by (workspace, name).
 #[derive(Clone, Debug)]
 pub struct AccountInput<'a> {
-    pub workspace_id: &'a str,
+    pub workspace_id: &'a WorkspaceId,
     pub platform: &'a str,
     pub name: &'a str,
     pub external_id: &'a str,
@@ -77,7 +77,7 @@ pub async fn upsert<C: ConnectionTrait>(
 
 pub async fn get<C: ConnectionTrait>(
     conn: &C,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
 ) -> Result<account::Model> {
     account::Entity::find_by_id(id.to_string())
@@ -89,7 +89,7 @@ pub async fn get<C: ConnectionTrait>(
 
 pub async fn by_name<C: ConnectionTrait>(
     conn: &C,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     name: &str,
 ) -> Result<Option<account::Model>> {
     Ok(account::Entity::find()
@@ -99,7 +99,7 @@ pub async fn by_name<C: ConnectionTrait>(
         .await?)
 }
 
-pub async fn list(store: &Store, workspace_id: &str) -> Result<Vec<account::Model>> {
+pub async fn list(store: &Store, workspace_id: &WorkspaceId) -> Result<Vec<account::Model>> {
     Ok(account::Entity::find()
         .filter(account::Column::WorkspaceId.eq(workspace_id))
         .order_by_asc(account::Column::Name)
@@ -110,7 +110,7 @@ pub async fn list(store: &Store, workspace_id: &str) -> Result<Vec<account::Mode
 /// A page of the workspace's accounts, newest first.
 pub async fn page(
     store: &Store,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     paging: Paging<'_>,
 ) -> Result<Vec<account::Model>> {
     let mut q = account::Entity::find().filter(account::Column::WorkspaceId.eq(workspace_id));
@@ -140,7 +140,7 @@ pub async fn active_expiring(store: &Store) -> Result<Vec<account::Model>> {
 /// Replaces the account's `extra` (what a token refresh returned beside the tokens).
 pub async fn set_extra<C: ConnectionTrait>(
     conn: &C,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
     extra: &serde_json::Value,
 ) -> Result<()> {
@@ -163,7 +163,7 @@ pub struct RefreshLock {
 /// Takes the account's refresh lock, so instances sharing a PostgreSQL database refresh an
 /// account one at a time: a PostgreSQL advisory lock held by a transaction of its own. On
 /// SQLite (one instance) it holds nothing; the caller's in-process lock is enough.
-pub async fn lock_refresh(store: &Store, account_id: &str) -> Result<RefreshLock> {
+pub async fn lock_refresh(store: &Store, account_id: &AccountId) -> Result<RefreshLock> {
     if store.backend() != Backend::Postgres {
         return Ok(RefreshLock { _tx: None });
     }
@@ -182,7 +182,7 @@ pub async fn set_state<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
     new_state: &str,
     reason: Option<&str>,
@@ -214,7 +214,7 @@ pub async fn update_tokens<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
     access_token_sealed: &str,
     refresh_token_sealed: Option<&str>,
@@ -258,7 +258,7 @@ pub async fn swap_tokens<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
     swap: TokenSwap<'_>,
 ) -> Result<bool> {

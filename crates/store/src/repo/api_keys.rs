@@ -1,7 +1,7 @@
 //! API keys: only the SHA-256 of a key is stored, with a short displayable prefix to find it
 //! by and to tell keys apart in listings. Instance-admin keys have no workspace.
 
-use pressroom_core::new_id;
+use pressroom_core::{WorkspaceId, new_id};
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
 use crate::{Result, Store, StoreError};
@@ -96,7 +96,7 @@ pub async fn touch(store: &Store, id: &str, now_ms: i64) -> Result<()> {
 /// A workspace's keys, newest first, after `before_id` when paging.
 pub async fn list(
     store: &Store,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     before_id: Option<&str>,
     limit: u64,
 ) -> Result<Vec<ApiKeyRow>> {
@@ -123,7 +123,7 @@ pub async fn list(
 pub async fn get<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
 ) -> Result<ApiKeyRow> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1 AND workspace_id = $2");
@@ -139,7 +139,7 @@ pub async fn revoke<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
 ) -> Result<()> {
     let values: Vec<Value> = vec![now_ms.into(), id.into(), workspace_id.into()];

@@ -1,6 +1,6 @@
 //! Generated images (content-addressed files) and their per-platform renditions.
 
-use pressroom_core::{AssetId, new_id};
+use pressroom_core::{AssetId, RunId, WorkspaceId, new_id};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set, Value};
 
@@ -11,7 +11,7 @@ use crate::{Result, Store, StoreError};
 /// A generated image to record.
 #[derive(Clone, Debug)]
 pub struct NewAsset<'a> {
-    pub workspace_id: &'a str,
+    pub workspace_id: &'a WorkspaceId,
     pub sha256: &'a str,
     pub generation_key: &'a str,
     pub generator: &'a str,
@@ -70,7 +70,7 @@ pub async fn insert<C: ConnectionTrait>(
 /// different bytes for the same request, as remote APIs do).
 pub async fn replace_file<C: ConnectionTrait>(
     conn: &C,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
     sha256: &str,
     path: &str,
@@ -90,7 +90,7 @@ pub async fn replace_file<C: ConnectionTrait>(
 
 pub async fn get<C: ConnectionTrait>(
     conn: &C,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
 ) -> Result<asset::Model> {
     asset::Entity::find_by_id(id.to_string())
@@ -112,7 +112,7 @@ pub async fn get_for_signed_link<C: ConnectionTrait>(conn: &C, id: &str) -> Resu
 /// An earlier asset with the same generation key (same model, prompt, seed, …), if any.
 pub async fn by_generation_key(
     store: &Store,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     key: &str,
 ) -> Result<Option<asset::Model>> {
     Ok(asset::Entity::find()
@@ -126,8 +126,8 @@ pub async fn by_generation_key(
 /// generated (or reused) and those its renditions were cut from: an asset may serve many runs.
 pub async fn page(
     store: &Store,
-    workspace_id: &str,
-    run_id: Option<&str>,
+    workspace_id: &WorkspaceId,
+    run_id: Option<&RunId>,
     paging: Paging<'_>,
 ) -> Result<Vec<asset::Model>> {
     let mut q = asset::Entity::find().filter(asset::Column::WorkspaceId.eq(workspace_id));
@@ -138,7 +138,7 @@ pub async fn page(
 }
 
 /// The ids of the asset a run generated (or reused) and of those its renditions came from.
-async fn of_run(store: &Store, workspace_id: &str, run_id: &str) -> Result<Vec<AssetId>> {
+async fn of_run(store: &Store, workspace_id: &WorkspaceId, run_id: &RunId) -> Result<Vec<AssetId>> {
     let conn = store.conn();
     let mut ids: Vec<AssetId> = run::Entity::find()
         .filter(run::Column::WorkspaceId.eq(workspace_id))
@@ -163,7 +163,11 @@ async fn of_run(store: &Store, workspace_id: &str, run_id: &str) -> Result<Vec<A
 }
 
 /// When each of the workspace's assets made since `since_ms` was made (usage counts).
-pub async fn created_since(store: &Store, workspace_id: &str, since_ms: i64) -> Result<Vec<i64>> {
+pub async fn created_since(
+    store: &Store,
+    workspace_id: &WorkspaceId,
+    since_ms: i64,
+) -> Result<Vec<i64>> {
     Ok(asset::Entity::find()
         .select_only()
         .column(asset::Column::CreatedAt)
@@ -177,9 +181,9 @@ pub async fn created_since(store: &Store, workspace_id: &str, since_ms: i64) -> 
 /// A rendition to record.
 #[derive(Clone, Debug)]
 pub struct NewRendition<'a> {
-    pub workspace_id: &'a str,
-    pub run_id: &'a str,
-    pub asset_id: &'a str,
+    pub workspace_id: &'a WorkspaceId,
+    pub run_id: &'a RunId,
+    pub asset_id: &'a AssetId,
     pub preset: &'a str,
     pub fit: &'a str,
     pub sha256: &'a str,
@@ -231,7 +235,7 @@ pub async fn insert_rendition<C: ConnectionTrait>(
 
 pub async fn get_rendition<C: ConnectionTrait>(
     conn: &C,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
 ) -> Result<rendition::Model> {
     rendition::Entity::find_by_id(id.to_string())

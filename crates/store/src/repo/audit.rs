@@ -1,6 +1,6 @@
 //! The audit log: who did what to which object, written in the same transaction as the change.
 
-use pressroom_core::new_id;
+use pressroom_core::{WorkspaceId, new_id};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
@@ -13,7 +13,7 @@ use crate::{Result, Store};
 pub async fn record<C: ConnectionTrait>(
     conn: &C,
     now_ms: i64,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     actor: &str,
     action: &str,
     subject: &str,
@@ -34,7 +34,11 @@ pub async fn record<C: ConnectionTrait>(
 }
 
 /// Newest entries of a workspace.
-pub async fn list(store: &Store, workspace_id: &str, limit: u64) -> Result<Vec<audit::Model>> {
+pub async fn list(
+    store: &Store,
+    workspace_id: &WorkspaceId,
+    limit: u64,
+) -> Result<Vec<audit::Model>> {
     Ok(audit::Entity::find()
         .filter(audit::Column::WorkspaceId.eq(workspace_id))
         .order_by_desc(audit::Column::Id)
@@ -46,7 +50,7 @@ pub async fn list(store: &Store, workspace_id: &str, limit: u64) -> Result<Vec<a
 /// A page of a workspace's entries, newest first.
 pub async fn page(
     store: &Store,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     paging: Paging<'_>,
 ) -> Result<Vec<audit::Model>> {
     let q = audit::Entity::find().filter(audit::Column::WorkspaceId.eq(workspace_id));

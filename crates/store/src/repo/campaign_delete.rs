@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use pressroom_core::{PostId, RunId};
+use pressroom_core::{CampaignId, PostId, RunId, WorkspaceId};
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Value};
 
@@ -37,8 +37,8 @@ pub async fn delete<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
-    workspace_id: &str,
-    id: &str,
+    workspace_id: &WorkspaceId,
+    id: &CampaignId,
 ) -> Result<Withdrawn> {
     campaign::Entity::find_by_id(id.to_string())
         .filter(campaign::Column::WorkspaceId.eq(workspace_id))
@@ -126,8 +126,8 @@ pub async fn delete<C: ConnectionTrait>(
 /// and matched here rather than by portable SQL on JSON.
 async fn live_jobs<C: ConnectionTrait>(
     conn: &C,
-    workspace_id: &str,
-    campaign_id: &str,
+    workspace_id: &WorkspaceId,
+    campaign_id: &CampaignId,
 ) -> Result<Vec<job::Model>> {
     let live = job::Entity::find()
         .filter(job::Column::WorkspaceId.eq(workspace_id))

@@ -1,7 +1,7 @@
 //! Campaigns as stored: the TOML source, its parsed spec as JSON, and the scheduler's cursor
 //! (`schedule_checked_at`: fires up to this instant have been considered).
 
-use pressroom_core::CampaignId;
+use pressroom_core::{CampaignId, WorkspaceId};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, Value};
 
 use crate::page::{Paging, newest_page};
@@ -11,7 +11,7 @@ use crate::{Result, Store, StoreError};
 /// What `upsert` writes.
 #[derive(Clone, Debug)]
 pub struct CampaignInput<'a> {
-    pub workspace_id: &'a str,
+    pub workspace_id: &'a WorkspaceId,
     pub name: &'a str,
     pub source: &'a str,
     pub source_file: Option<&'a str>,
@@ -74,7 +74,7 @@ pub async fn upsert<C: ConnectionTrait>(
 }
 
 /// A campaign, deleted or not: the pipeline still finishes (or refuses) work of a deleted one.
-pub async fn get(store: &Store, workspace_id: &str, id: &str) -> Result<campaign::Model> {
+pub async fn get(store: &Store, workspace_id: &WorkspaceId, id: &str) -> Result<campaign::Model> {
     campaign::Entity::find_by_id(id.to_string())
         .filter(campaign::Column::WorkspaceId.eq(workspace_id))
         .one(store.conn())
@@ -83,7 +83,11 @@ pub async fn get(store: &Store, workspace_id: &str, id: &str) -> Result<campaign
 }
 
 /// A campaign that is not deleted: what the API and CLI act on.
-pub async fn get_live(store: &Store, workspace_id: &str, id: &str) -> Result<campaign::Model> {
+pub async fn get_live(
+    store: &Store,
+    workspace_id: &WorkspaceId,
+    id: &str,
+) -> Result<campaign::Model> {
     campaign::Entity::find_by_id(id.to_string())
         .filter(campaign::Column::WorkspaceId.eq(workspace_id))
         .filter(campaign::Column::DeletedAt.is_null())
@@ -95,7 +99,7 @@ pub async fn get_live(store: &Store, workspace_id: &str, id: &str) -> Result<cam
 /// A campaign that is not deleted, by name.
 pub async fn by_name(
     store: &Store,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     name: &str,
 ) -> Result<Option<campaign::Model>> {
     Ok(campaign::Entity::find()
@@ -107,7 +111,7 @@ pub async fn by_name(
 }
 
 /// The workspace's campaigns that are not deleted.
-pub async fn list(store: &Store, workspace_id: &str) -> Result<Vec<campaign::Model>> {
+pub async fn list(store: &Store, workspace_id: &WorkspaceId) -> Result<Vec<campaign::Model>> {
     Ok(campaign::Entity::find()
         .filter(campaign::Column::WorkspaceId.eq(workspace_id))
         .filter(campaign::Column::DeletedAt.is_null())
@@ -119,7 +123,7 @@ pub async fn list(store: &Store, workspace_id: &str) -> Result<Vec<campaign::Mod
 /// A page of the workspace's campaigns that are not deleted, newest first.
 pub async fn page(
     store: &Store,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     paging: Paging<'_>,
 ) -> Result<Vec<campaign::Model>> {
     let q = campaign::Entity::find()
@@ -142,7 +146,7 @@ pub async fn list_enabled(store: &Store) -> Result<Vec<campaign::Model>> {
 pub async fn advance_cursor<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
     checked_at: i64,
 ) -> Result<()> {
@@ -157,7 +161,12 @@ pub async fn advance_cursor<C: ConnectionTrait>(
 }
 
 /// Pauses or resumes a campaign (not a deleted one).
-pub async fn set_enabled(store: &Store, workspace_id: &str, id: &str, enabled: bool) -> Result<()> {
+pub async fn set_enabled(
+    store: &Store,
+    workspace_id: &WorkspaceId,
+    id: &str,
+    enabled: bool,
+) -> Result<()> {
     let values: Vec<Value> = vec![i32::from(enabled).into(), id.into(), workspace_id.into()];
     let res = store
         .conn()

@@ -3,6 +3,7 @@
 //! platform identities), queued jobs and idempotency records (saved responses). Campaign definitions, hooks, API keys and the audit log stay:
 //! they are the workspace's configuration and the record that the erasure happened.
 
+use pressroom_core::WorkspaceId;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Value};
 use serde::Serialize;
 
@@ -30,7 +31,7 @@ pub struct Erased {
 pub async fn erase_workspace<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
 ) -> Result<Erased> {
     let mut files: Vec<String> = asset::Entity::find()
         .select_only()

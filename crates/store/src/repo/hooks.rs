@@ -1,7 +1,7 @@
 //! Inbound webhooks: an endpoint that fires one campaign, its signing secrets (several during
 //! rotation) and payload adapter, and the delivery ids already accepted.
 
-use pressroom_core::new_id;
+use pressroom_core::{CampaignId, WorkspaceId, new_id};
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
 use crate::sealed::{self, SecretAt, SecretSealer};
@@ -10,8 +10,8 @@ use crate::{Result, Store, StoreError};
 #[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
 pub struct HookRow {
     pub id: String,
-    pub workspace_id: String,
-    pub campaign_id: String,
+    pub workspace_id: WorkspaceId,
+    pub campaign_id: CampaignId,
     /// The JSON array of `whsec_…` secrets, sealed (see [`HookRow::secrets`]).
     pub secrets: String,
     /// "ghost", "wordpress", "strapi" or "generic".
@@ -38,8 +38,8 @@ impl HookRow {
 
 #[derive(Clone, Debug)]
 pub struct NewHook<'a> {
-    pub workspace_id: &'a str,
-    pub campaign_id: &'a str,
+    pub workspace_id: &'a WorkspaceId,
+    pub campaign_id: &'a CampaignId,
     pub secrets: &'a [String],
     pub adapter: &'a str,
     pub mapping: &'a serde_json::Value,
@@ -58,7 +58,7 @@ fn at<'a>(workspace_id: &'a str, id: &'a str) -> SecretAt<'a> {
 /// The secrets as stored: the JSON array sealed for this row.
 fn seal_secrets(
     sealer: &dyn SecretSealer,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
     secrets: &[String],
 ) -> Result<String> {
@@ -101,7 +101,7 @@ pub async fn insert<C: ConnectionTrait>(
 }
 
 /// A hook of this workspace.
-pub async fn get(store: &Store, workspace_id: &str, id: &str) -> Result<HookRow> {
+pub async fn get(store: &Store, workspace_id: &WorkspaceId, id: &str) -> Result<HookRow> {
     let sql = format!("SELECT {COLUMNS} FROM hooks WHERE id = $1 AND workspace_id = $2");
     let row = store
         .conn()
@@ -128,7 +128,7 @@ pub async fn get_for_delivery(store: &Store, id: &str) -> Result<Option<HookRow>
 pub async fn set_secrets<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
     secrets: &[String],
     sealer: &dyn SecretSealer,
@@ -149,7 +149,7 @@ pub async fn set_secrets<C: ConnectionTrait>(
 /// A workspace's hooks, newest first, after `before_id` when paging.
 pub async fn list(
     store: &Store,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     before_id: Option<&str>,
     limit: u64,
 ) -> Result<Vec<HookRow>> {

@@ -5,6 +5,7 @@
 //! workspace never sees them. A record older than the retention is not honoured (a claim
 //! replaces it) and [`purge`] deletes it.
 
+use pressroom_core::WorkspaceId;
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
 use crate::{Result, Store, StoreError};
@@ -35,7 +36,7 @@ pub struct IdempotencyRow {
 pub struct Owner<'a> {
     pub api_key_id: &'a str,
     /// The key's workspace, or `instance`.
-    pub workspace_id: &'a str,
+    pub workspace_id: &'a WorkspaceId,
 }
 
 /// What `claim` found.

@@ -3,7 +3,9 @@
 //! the publishing job's lease token must still be current, so a worker that lost its lease
 //! cannot move an attempt.
 
-use pressroom_core::{AttemptState, PostState, new_id};
+use pressroom_core::{
+    AccountId, AttemptState, PostId, PostState, RenditionId, RunId, WorkspaceId, new_id,
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
 };
@@ -16,10 +18,10 @@ use crate::{Result, Store, StoreError};
 /// A post to create.
 #[derive(Clone, Debug)]
 pub struct NewPost<'a> {
-    pub workspace_id: &'a str,
-    pub run_id: &'a str,
-    pub account_id: &'a str,
-    pub rendition_id: &'a str,
+    pub workspace_id: &'a WorkspaceId,
+    pub run_id: &'a RunId,
+    pub account_id: &'a AccountId,
+    pub rendition_id: &'a RenditionId,
     pub platform: &'a str,
     pub preset: &'a str,
     pub caption: &'a str,
@@ -62,7 +64,7 @@ pub async fn insert<C: ConnectionTrait>(
 
 pub async fn get<C: ConnectionTrait>(
     conn: &C,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
 ) -> Result<post::Model> {
     post::Entity::find_by_id(id.to_string())
@@ -75,8 +77,8 @@ pub async fn get<C: ConnectionTrait>(
 /// Newest posts of a workspace, optionally of one run.
 pub async fn list(
     store: &Store,
-    workspace_id: &str,
-    run_id: Option<&str>,
+    workspace_id: &WorkspaceId,
+    run_id: Option<&RunId>,
     limit: u64,
 ) -> Result<Vec<post::Model>> {
     let mut q = post::Entity::find().filter(post::Column::WorkspaceId.eq(workspace_id));
@@ -95,7 +97,7 @@ pub async fn set_state<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
-    post_id: &str,
+    post_id: &PostId,
     new_state: PostState,
     remote_id: Option<&str>,
     url: Option<&str>,
@@ -125,8 +127,8 @@ pub async fn transition_post<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
-    workspace_id: &str,
-    post_id: &str,
+    workspace_id: &WorkspaceId,
+    post_id: &PostId,
     from: &[PostState],
     to: PostState,
     error: Option<&str>,
@@ -162,8 +164,8 @@ pub async fn transition_post<C: ConnectionTrait>(
 /// A page of a workspace's posts, newest first, optionally of one run and in one state.
 pub async fn page(
     store: &Store,
-    workspace_id: &str,
-    run_id: Option<&str>,
+    workspace_id: &WorkspaceId,
+    run_id: Option<&RunId>,
     state: Option<&str>,
     paging: Paging<'_>,
 ) -> Result<Vec<post::Model>> {
@@ -179,7 +181,11 @@ pub async fn page(
 
 /// The `updated_at` of each of the workspace's published posts last changed since `since_ms`
 /// (usage counts).
-pub async fn published_since(store: &Store, workspace_id: &str, since_ms: i64) -> Result<Vec<i64>> {
+pub async fn published_since(
+    store: &Store,
+    workspace_id: &WorkspaceId,
+    since_ms: i64,
+) -> Result<Vec<i64>> {
     Ok(post::Entity::find()
         .select_only()
         .column(post::Column::UpdatedAt)
@@ -195,8 +201,8 @@ pub async fn published_since(store: &Store, workspace_id: &str, since_ms: i64) -
 /// reconcile that matches by caption skips them (`PublishCtx::taken_remote_ids`).
 pub async fn taken_remote_ids(
     store: &Store,
-    workspace_id: &str,
-    account_id: &str,
+    workspace_id: &WorkspaceId,
+    account_id: &AccountId,
     except_post_id: &str,
     since_ms: i64,
 ) -> Result<Vec<String>> {
@@ -223,8 +229,8 @@ pub async fn taken_remote_ids(
 pub async fn remote_id_taken(
     store: &Store,
     tx: &crate::Tx,
-    account_id: &str,
-    post_id: &str,
+    account_id: &AccountId,
+    post_id: &PostId,
     remote_id: &str,
 ) -> Result<bool> {
     if store.backend() == crate::Backend::Postgres {
@@ -249,8 +255,8 @@ pub async fn remote_id_taken(
 /// The post's newest attempt.
 pub async fn latest_attempt<C: ConnectionTrait>(
     conn: &C,
-    workspace_id: &str,
-    post_id: &str,
+    workspace_id: &WorkspaceId,
+    post_id: &PostId,
 ) -> Result<Option<attempt::Model>> {
     Ok(attempt::Entity::find()
         .filter(attempt::Column::WorkspaceId.eq(workspace_id))
@@ -262,8 +268,8 @@ pub async fn latest_attempt<C: ConnectionTrait>(
 
 pub async fn attempts(
     store: &Store,
-    workspace_id: &str,
-    post_id: &str,
+    workspace_id: &WorkspaceId,
+    post_id: &PostId,
 ) -> Result<Vec<attempt::Model>> {
     Ok(attempt::Entity::find()
         .filter(attempt::Column::WorkspaceId.eq(workspace_id))
@@ -278,8 +284,8 @@ pub async fn create_attempt<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
-    workspace_id: &str,
-    post_id: &str,
+    workspace_id: &WorkspaceId,
+    post_id: &PostId,
 ) -> Result<attempt::Model> {
     let id = new_id();
     let values: Vec<Value> = vec![

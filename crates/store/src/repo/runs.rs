@@ -1,7 +1,7 @@
 //! Runs: one occurrence of a campaign. The `UNIQUE(campaign_id, fire_key)` insert with
 //! `ON CONFLICT DO NOTHING` is the one place that decides a fire happens exactly once.
 
-use pressroom_core::RunId;
+use pressroom_core::{AssetId, CampaignId, RunId, WorkspaceId};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
 };
@@ -25,8 +25,8 @@ pub mod state {
 /// A fire to insert.
 #[derive(Clone, Debug)]
 pub struct NewRun<'a> {
-    pub workspace_id: &'a str,
-    pub campaign_id: &'a str,
+    pub workspace_id: &'a WorkspaceId,
+    pub campaign_id: &'a CampaignId,
     pub fire_key: &'a str,
     pub fire_at_ms: i64,
     /// "cron", "once", "webhook", "api", "cli"
@@ -66,7 +66,11 @@ pub async fn insert_fire<C: ConnectionTrait>(
     Ok((res.rows_affected() == 1).then_some(id))
 }
 
-pub async fn get<C: ConnectionTrait>(conn: &C, workspace_id: &str, id: &str) -> Result<run::Model> {
+pub async fn get<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &WorkspaceId,
+    id: &str,
+) -> Result<run::Model> {
     run::Entity::find_by_id(id.to_string())
         .filter(run::Column::WorkspaceId.eq(workspace_id))
         .one(conn)
@@ -77,8 +81,8 @@ pub async fn get<C: ConnectionTrait>(conn: &C, workspace_id: &str, id: &str) -> 
 /// Newest runs of a workspace, optionally of one campaign.
 pub async fn list(
     store: &Store,
-    workspace_id: &str,
-    campaign_id: Option<&str>,
+    workspace_id: &WorkspaceId,
+    campaign_id: Option<&CampaignId>,
     limit: u64,
 ) -> Result<Vec<run::Model>> {
     let mut q = run::Entity::find().filter(run::Column::WorkspaceId.eq(workspace_id));
@@ -94,8 +98,8 @@ pub async fn list(
 /// A page of a workspace's runs, newest first, optionally of one campaign and in one state.
 pub async fn page(
     store: &Store,
-    workspace_id: &str,
-    campaign_id: Option<&str>,
+    workspace_id: &WorkspaceId,
+    campaign_id: Option<&CampaignId>,
     state: Option<&str>,
     paging: Paging<'_>,
 ) -> Result<Vec<run::Model>> {
@@ -112,8 +116,8 @@ pub async fn page(
 /// The run a campaign's fire key made, if that fire happened.
 pub async fn by_fire_key<C: ConnectionTrait>(
     conn: &C,
-    workspace_id: &str,
-    campaign_id: &str,
+    workspace_id: &WorkspaceId,
+    campaign_id: &CampaignId,
     fire_key: &str,
 ) -> Result<Option<run::Model>> {
     Ok(run::Entity::find()
@@ -129,7 +133,7 @@ pub async fn by_fire_key<C: ConnectionTrait>(
 pub struct Generated<'a> {
     pub prompt: &'a str,
     pub caption: &'a str,
-    pub asset_id: &'a str,
+    pub asset_id: &'a AssetId,
 }
 
 /// Records the rendered prompt, caption and image of a run.
@@ -137,8 +141,8 @@ pub async fn set_generated<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
-    workspace_id: &str,
-    run_id: &str,
+    workspace_id: &WorkspaceId,
+    run_id: &RunId,
     generated: Generated<'_>,
 ) -> Result<()> {
     let values: Vec<Value> = vec![
@@ -164,8 +168,8 @@ pub async fn set_failed<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
-    workspace_id: &str,
-    run_id: &str,
+    workspace_id: &WorkspaceId,
+    run_id: &RunId,
     error: &str,
 ) -> Result<()> {
     let values: Vec<Value> = vec![

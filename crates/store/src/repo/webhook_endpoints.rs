@@ -1,7 +1,7 @@
 //! Outbound webhook endpoints: where a workspace wants its post events delivered, the
 //! Standard Webhooks secret deliveries are signed with, and which events it wants.
 
-use pressroom_core::{PostEvent, new_id};
+use pressroom_core::{PostEvent, WorkspaceId, new_id};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
 };
@@ -40,7 +40,7 @@ impl Model {
 
 #[derive(Clone, Debug)]
 pub struct NewEndpoint<'a> {
-    pub workspace_id: &'a str,
+    pub workspace_id: &'a WorkspaceId,
     pub url: &'a str,
     /// `whsec_…`.
     pub secret: &'a str,
@@ -80,7 +80,11 @@ pub async fn insert<C: ConnectionTrait>(
 }
 
 /// An endpoint of this workspace.
-pub async fn get<C: ConnectionTrait>(conn: &C, workspace_id: &str, id: &str) -> Result<Model> {
+pub async fn get<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &WorkspaceId,
+    id: &str,
+) -> Result<Model> {
     webhook_endpoint::Entity::find_by_id(id.to_string())
         .filter(webhook_endpoint::Column::WorkspaceId.eq(workspace_id))
         .one(conn)
@@ -91,7 +95,7 @@ pub async fn get<C: ConnectionTrait>(conn: &C, workspace_id: &str, id: &str) -> 
 /// A workspace's endpoints, newest first, after `before_id` when paging.
 pub async fn list(
     store: &Store,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     before_id: Option<&str>,
     limit: u64,
 ) -> Result<Vec<Model>> {
@@ -111,7 +115,7 @@ pub async fn list(
 pub async fn delete<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
 ) -> Result<()> {
     let res = conn
@@ -130,7 +134,7 @@ pub async fn delete<C: ConnectionTrait>(
 /// Enabled endpoints of this workspace subscribed to `event`.
 pub async fn subscribed<C: ConnectionTrait>(
     conn: &C,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     event: PostEvent,
 ) -> Result<Vec<Model>> {
     let enabled = webhook_endpoint::Entity::find()
@@ -154,7 +158,7 @@ pub async fn disable<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     id: &str,
     reason: &str,
 ) -> Result<bool> {

@@ -48,7 +48,7 @@ pub async fn list(store: &Store) -> Result<Vec<workspace::Model>> {
 }
 
 /// The workspace itself, by id.
-pub async fn get(store: &Store, workspace_id: &str) -> Result<Option<workspace::Model>> {
+pub async fn get(store: &Store, workspace_id: &WorkspaceId) -> Result<Option<workspace::Model>> {
     Ok(workspace::Entity::find_by_id(workspace_id.to_string())
         .one(store.conn())
         .await?)

@@ -321,7 +321,7 @@ pub async fn fixture(ctx: &Ctx, slug: &str) -> anyhow::Result<Fixture> {
 
 /// A sandbox account named `name` with sealed tokens "a1" and `refresh`.
 pub fn account_input<'a>(
-    ws: &'a str,
+    ws: &'a WorkspaceId,
     name: &'a str,
     refresh: Option<&str>,
 ) -> accounts::AccountInput<'a> {
@@ -340,7 +340,10 @@ pub fn account_input<'a>(
 
 /// The fixture's generated image, as [`fixture`] records it (tests insert it again to check
 /// what a second identical generation gets).
-pub fn fixture_asset<'a>(ws: &'a str, params: &'a serde_json::Value) -> assets::NewAsset<'a> {
+pub fn fixture_asset<'a>(
+    ws: &'a WorkspaceId,
+    params: &'a serde_json::Value,
+) -> assets::NewAsset<'a> {
     assets::NewAsset {
         workspace_id: ws,
         sha256: "ab12",

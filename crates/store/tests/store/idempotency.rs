@@ -25,11 +25,11 @@ async fn records_belong_to_the_api_key_not_the_workspace(ctx: Ctx) -> anyhow::Re
     let store = &ctx.store;
     let owner = Owner {
         api_key_id: "key-owner",
-        workspace_id: "ws-1",
+        workspace_id: &pressroom_core::WorkspaceId::from("ws-1"),
     };
     let admin = Owner {
         api_key_id: "key-admin",
-        workspace_id: "ws-1",
+        workspace_id: &pressroom_core::WorkspaceId::from("ws-1"),
     };
     let now = store.now_ms().await?;
     let first = idempotency::claim(store, owner, "k", "hash-owner", clock(now)).await?;
@@ -62,7 +62,7 @@ async fn expired_records_are_replaced_and_purged(ctx: Ctx) -> anyhow::Result<()>
     let store = &ctx.store;
     let owner = Owner {
         api_key_id: "key-1",
-        workspace_id: "ws-1",
+        workspace_id: &pressroom_core::WorkspaceId::from("ws-1"),
     };
     let t0 = store.now_ms().await?;
     assert_eq!(

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pressroom_core::{JobKind, JobState};
+use pressroom_core::{JobKind, JobState, WorkspaceId};
 use pressroom_store::testing::schema::job;
 use pressroom_store::{Backend, ClaimedJob, NewJob, Queue, Store, StoreError};
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
@@ -46,7 +46,7 @@ async fn enqueue(ctx: &Ctx, job: NewJob) -> anyhow::Result<bool> {
 }
 
 fn job_with(kind: JobKind, payload: serde_json::Value) -> NewJob {
-    NewJob::new(WS, kind, payload)
+    NewJob::new(&WorkspaceId::from(WS), kind, payload)
 }
 
 /// Claims and expects exactly one job.
@@ -192,7 +192,11 @@ async fn claim_returns_only_due_jobs_of_the_requested_kinds(ctx: Ctx) -> anyhow:
     .await?;
     enqueue(
         &ctx,
-        NewJob::new(OTHER_WS, JobKind::Publish, json!({"name": "publish-due"})),
+        NewJob::new(
+            &WorkspaceId::from(OTHER_WS),
+            JobKind::Publish,
+            json!({"name": "publish-due"}),
+        ),
     )
     .await?;
     let mut later = job_with(JobKind::Generate, json!({"name": "gen-later"}));
@@ -537,7 +541,7 @@ async fn rescue_returns_expired_jobs_to_available_then_to_dead(ctx: Ctx) -> anyh
     assert_eq!(stored.state, "dead", "attempts used up");
     assert!(
         ctx.queue
-            .list(JobState::Dead, Some(WS), 10)
+            .list(JobState::Dead, Some(&WorkspaceId::from(WS)), 10)
             .await?
             .iter()
             .any(|j| j.id == second.id)
@@ -754,14 +758,17 @@ async fn kill_then_retry_dead_revives_the_job(ctx: Ctx) -> anyhow::Result<()> {
     );
 
     // The operator's views: scoped by workspace, or all of them.
-    let mine = ctx.queue.list(JobState::Dead, Some(WS), 10).await?;
+    let mine = ctx
+        .queue
+        .list(JobState::Dead, Some(&WorkspaceId::from(WS)), 10)
+        .await?;
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].id, job.id);
     assert_eq!(mine[0].kind, "publish");
     assert_eq!(mine[0].state, "dead");
     assert!(
         ctx.queue
-            .list(JobState::Dead, Some(OTHER_WS), 10)
+            .list(JobState::Dead, Some(&WorkspaceId::from(OTHER_WS)), 10)
             .await?
             .is_empty()
     );
@@ -775,12 +782,16 @@ async fn kill_then_retry_dead_revives_the_job(ctx: Ctx) -> anyhow::Result<()> {
 
     // Another workspace's operator cannot revive it.
     assert_err!(
-        ctx.queue.retry_dead(Some(OTHER_WS), &job.id).await,
+        ctx.queue
+            .retry_dead(Some(&WorkspaceId::from(OTHER_WS)), &job.id)
+            .await,
         StoreError::NotFound { .. }
     );
     assert_eq!(row(&ctx, &job.id).await.state, "dead");
 
-    ctx.queue.retry_dead(Some(WS), &job.id).await?;
+    ctx.queue
+        .retry_dead(Some(&WorkspaceId::from(WS)), &job.id)
+        .await?;
     let stored = row(&ctx, &job.id).await;
     assert_eq!(stored.state, "available");
     assert_eq!(stored.attempt, 0, "a fresh set of attempts");

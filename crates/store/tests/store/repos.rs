@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use pressroom_core::{AttemptState, CampaignId, JobKind, WorkspaceId};
+use pressroom_core::{AccountId, AttemptState, CampaignId, JobKind, RenditionId, WorkspaceId};
 use pressroom_store::repo::{accounts, assets, audit, campaigns, erase, posts, runs, workspaces};
 use pressroom_store::testing::schema::attempt;
 use pressroom_store::{ClaimedJob, NewJob, Queue, Store, StoreError};
@@ -52,8 +52,8 @@ async fn publish_job(ctx: &Ctx, fx: &Fixture, post_id: &str, lease: Duration) ->
 async fn new_post(
     ctx: &Ctx,
     fx: &Fixture,
-    account_id: &str,
-    rendition_id: &str,
+    account_id: &AccountId,
+    rendition_id: &RenditionId,
     preset: &str,
     caption: &str,
 ) -> pressroom_store::Result<pressroom_store::entity::post::Model> {
@@ -479,7 +479,7 @@ async fn attempt_state_machine_refuses_illegal_moves(ctx: Ctx) -> anyhow::Result
         Some(b.id)
     );
     assert!(
-        posts::latest_attempt(store.conn(), "another-workspace", &fx.post_id)
+        posts::latest_attempt(store.conn(), &"another-workspace".into(), &fx.post_id)
             .await?
             .is_none(),
         "another workspace sees no attempt"
@@ -677,7 +677,7 @@ async fn update_tokens_without_a_refresh_token_keeps_the_stored_one(
         store,
         conn,
         now,
-        "another-workspace",
+        &"another-workspace".into(),
         &fx.account_id,
         "sealed:other",
         None,
@@ -901,7 +901,7 @@ async fn campaign_upsert_keeps_the_cursor_and_the_cursor_never_moves_back(
     campaigns::advance_cursor(
         store,
         conn,
-        "another-workspace",
+        &"another-workspace".into(),
         &fx.campaign_id,
         t0 + 90_000,
     )

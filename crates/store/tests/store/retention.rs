@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use pressroom_core::JobKind;
+use pressroom_core::{JobKind, WorkspaceId};
 use pressroom_store::repo::hooks;
 use pressroom_store::retention::{self, Purged, Retention};
 use pressroom_store::{NewJob, Store};
@@ -20,7 +20,7 @@ async fn job(ctx: &Ctx, key: &str, state: &str, age_days: i64) -> anyhow::Result
     ctx.queue
         .enqueue(
             &tx,
-            NewJob::new("ws", JobKind::Render, json!({})).unique(key),
+            NewJob::new(&WorkspaceId::from("ws"), JobKind::Render, json!({})).unique(key),
         )
         .await?;
     tx.commit().await?;
@@ -121,7 +121,10 @@ async fn writes_to_a_read_only_sqlite_file_are_unavailable() -> anyhow::Result<(
         Ok(tx) => {
             let queue = pressroom_store::Queue::new(ro.clone());
             match queue
-                .enqueue(&tx, NewJob::new("ws", JobKind::Render, json!({})))
+                .enqueue(
+                    &tx,
+                    NewJob::new(&WorkspaceId::from("ws"), JobKind::Render, json!({})),
+                )
                 .await
             {
                 Err(e) => e,

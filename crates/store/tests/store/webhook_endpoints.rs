@@ -13,7 +13,10 @@ on_both_backends!(
     webhook_secrets_are_stored_sealed_and_old_plaintext_is_sealed_at_start
 );
 
-fn new<'a>(workspace_id: &'a str, events: &'a [PostEvent]) -> NewEndpoint<'a> {
+fn new<'a>(
+    workspace_id: &'a pressroom_core::WorkspaceId,
+    events: &'a [PostEvent],
+) -> NewEndpoint<'a> {
     NewEndpoint {
         workspace_id,
         url: "https://hooks.example.com/in",
