@@ -392,7 +392,8 @@ fn rotation_while_publishing(db: Db, scenario: Scenario) -> anyhow::Result<()> {
     let connector = FakeControls::connector(&tt);
     for row in &rows {
         ensure!(
-            row.key_id.as_deref() == Some(active.as_str()) && row.state == "active",
+            row.key_id.as_deref() == Some(active.as_str())
+                && row.state == pressroom_core::AccountState::Active,
             "{}: key {:?}, state {}",
             row.name,
             row.key_id,

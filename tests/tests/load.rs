@@ -562,7 +562,7 @@ public_base_url = "http://127.0.0.1:{port}"
             .await?;
         let committed: Vec<attempt::Model> = attempts
             .iter()
-            .filter(|a| a.state == "committed")
+            .filter(|a| a.state == pressroom_core::AttemptState::Committed)
             .cloned()
             .collect();
         anyhow::Ok((posts, runs, committed, attempts, jobs))
@@ -580,8 +580,8 @@ public_base_url = "http://127.0.0.1:{port}"
     let mut first_commit = i64::MAX;
     let mut published_by: BTreeMap<String, usize> = BTreeMap::new();
     for p in &posts {
-        *states.entry(p.state.clone()).or_insert(0) += 1;
-        if p.state != "published" {
+        *states.entry(p.state.to_string()).or_insert(0) += 1;
+        if p.state != pressroom_core::PostState::Published {
             let why = format!("{}: {}", p.platform, p.error.as_deref().unwrap_or("-"));
             *reasons.entry(why).or_insert(0) += 1;
             continue;

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 /// One publish attempt's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum AttemptState {
     Pending,
     Preparing,
@@ -100,6 +105,11 @@ impl AttemptState {
 /// A post target's state as users see it (one post = one account + one rendition of a run).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum PostState {
     /// Waiting for its publish job.
     Pending,
@@ -144,6 +154,8 @@ impl PostState {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
+
+text_state!(AttemptState, PostState);
 
 #[cfg(test)]
 mod tests {

@@ -41,6 +41,11 @@ impl JobKind {
 /// Where a job is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::DeriveValueType),
+    sea_orm(value_type = "String")
+)]
 pub enum JobState {
     /// Waiting for `run_at`, claimable after it.
     Available,
@@ -68,6 +73,8 @@ impl JobState {
             .find(|k| k.as_str() == s)
     }
 }
+
+text_state!(JobState);
 
 #[cfg(test)]
 mod tests {

@@ -99,8 +99,8 @@ async fn fire_campaign(
     for (at, decision) in plan {
         let key = fire_key(at);
         let state = match decision {
-            FireDecision::Fire => runs::state::QUEUED,
-            FireDecision::Missed => runs::state::MISSED,
+            FireDecision::Fire => pressroom_core::RunState::Queued,
+            FireDecision::Missed => pressroom_core::RunState::Missed,
         };
         let trigger = match spec.schedule.trigger {
             pressroom_core::campaign::Trigger::At { .. } => "once",
@@ -192,7 +192,7 @@ pub async fn trigger_now(
             fire_key,
             fire_at_ms: now_ms,
             trigger,
-            state: runs::state::QUEUED,
+            state: pressroom_core::RunState::Queued,
             variables,
         },
     )

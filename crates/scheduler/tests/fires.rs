@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use pressroom_core::RunState;
 use pressroom_scheduler::{ManualClock, fire_due};
-use pressroom_store::repo::{campaigns, runs, workspaces};
+use pressroom_store::repo::{campaigns, workspaces};
 use pressroom_store::testing::TestDb;
 use pressroom_store::testing::sea_orm::{ConnectionTrait, Statement};
 use pressroom_store::{Queue, Store};
@@ -67,13 +68,13 @@ async fn add_campaign(store: &Store, name: &str, schedule: &str, since: DateTime
     row.id.into_string()
 }
 
-async fn fire_keys(store: &Store, campaign_id: &str, state: &str) -> Vec<String> {
+async fn fire_keys(store: &Store, campaign_id: &str, state: RunState) -> Vec<String> {
     let rows = store
         .conn()
         .query_all_raw(Statement::from_sql_and_values(
             store.conn().get_database_backend(),
             "SELECT fire_key FROM runs WHERE campaign_id = $1 AND state = $2 ORDER BY fire_key",
-            vec![campaign_id.into(), state.into()],
+            vec![campaign_id.into(), state.as_str().into()],
         ))
         .await
         .expect("query");
@@ -140,18 +141,14 @@ async fn dst_fires_once_per_local_day(db: TestDb) {
     )
     .await;
     assert_eq!(
-        fire_keys(store, &paris, runs::state::QUEUED).await,
+        fire_keys(store, &paris, RunState::Queued).await,
         vec![
             "2026-03-28T01:30:00Z", // 02:30 CET
             "2026-03-29T01:00:00Z", // 02:30 does not exist: the first instant after the gap, 03:00 CEST
             "2026-03-30T00:30:00Z", // 02:30 CEST
         ]
     );
-    assert!(
-        fire_keys(store, &paris, runs::state::MISSED)
-            .await
-            .is_empty()
-    );
+    assert!(fire_keys(store, &paris, RunState::Missed).await.is_empty());
     // Jumping to October is seven months of downtime for the Paris campaign: its default
     // policy (skip) records those as missed; then it fires daily again, on time.
     tick_through(
@@ -163,21 +160,21 @@ async fn dst_fires_once_per_local_day(db: TestDb) {
     )
     .await;
     assert_eq!(
-        fire_keys(store, &ny, runs::state::QUEUED).await,
+        fire_keys(store, &ny, RunState::Queued).await,
         vec![
             "2026-10-31T05:30:00Z", // 01:30 EDT
             "2026-11-01T05:30:00Z", // 01:30 happens twice: fires once, at the first (EDT)
             "2026-11-02T06:30:00Z", // 01:30 EST
         ]
     );
-    let paris_fires = fire_keys(store, &paris, runs::state::QUEUED).await;
+    let paris_fires = fire_keys(store, &paris, RunState::Queued).await;
     assert_eq!(paris_fires.len(), 6, "{paris_fires:?}");
     assert_eq!(
         paris_fires[3], "2026-10-31T01:30:00Z",
         "02:30 CEST, the day before fall-back"
     );
     assert!(
-        fire_keys(store, &paris, runs::state::MISSED).await.len() > 200,
+        fire_keys(store, &paris, RunState::Missed).await.len() > 200,
         "the downtime's fires are recorded as missed"
     );
     assert_eq!(generate_jobs(store).await, 9, "one generate job per fire");
@@ -202,26 +199,22 @@ async fn misfire_policies_after_three_hours_down(db: TestDb) {
     let queue = Queue::new(store.clone());
     let report = fire_due(store, &queue, &clock, GRACE).await.expect("tick");
 
-    assert!(
-        fire_keys(store, &skip, runs::state::QUEUED)
-            .await
-            .is_empty()
-    );
-    assert_eq!(fire_keys(store, &skip, runs::state::MISSED).await.len(), 3);
+    assert!(fire_keys(store, &skip, RunState::Queued).await.is_empty());
+    assert_eq!(fire_keys(store, &skip, RunState::Missed).await.len(), 3);
 
     assert_eq!(
-        fire_keys(store, &once, runs::state::QUEUED).await,
+        fire_keys(store, &once, RunState::Queued).await,
         vec!["2026-06-01T11:00:00Z"]
     );
-    assert_eq!(fire_keys(store, &once, runs::state::MISSED).await.len(), 2);
+    assert_eq!(fire_keys(store, &once, RunState::Missed).await.len(), 2);
 
     // Within a 2 h window of 11:05: 10:00 and 11:00 run late; 09:00 is too old.
     assert_eq!(
-        fire_keys(store, &each, runs::state::QUEUED).await,
+        fire_keys(store, &each, RunState::Queued).await,
         vec!["2026-06-01T10:00:00Z", "2026-06-01T11:00:00Z"]
     );
     assert_eq!(
-        fire_keys(store, &each, runs::state::MISSED).await,
+        fire_keys(store, &each, RunState::Missed).await,
         vec!["2026-06-01T09:00:00Z"]
     );
     assert_eq!(report.fired.len(), 3);
@@ -284,7 +277,7 @@ async fn two_schedulers_on_one_postgres_fire_each_occurrence_once() {
     for i in instances {
         i.await.expect("instance");
     }
-    let fired = fire_keys(&db.store, &id, runs::state::QUEUED).await;
+    let fired = fire_keys(&db.store, &id, RunState::Queued).await;
     let mut unique = fired.clone();
     unique.dedup();
     assert_eq!(fired.len(), unique.len(), "no occurrence fired twice");

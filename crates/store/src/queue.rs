@@ -81,7 +81,7 @@ pub struct JobSummary {
     pub id: String,
     pub workspace_id: WorkspaceId,
     pub kind: String,
-    pub state: String,
+    pub state: JobState,
     pub attempt: i32,
     pub max_attempts: i32,
     pub run_at: i64,

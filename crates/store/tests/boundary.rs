@@ -2,8 +2,9 @@
 //! migrations depends on sea-orm or names it in its code, so every query, page and lock stays
 //! in a repository. Test code may reach the store's sea-orm only through
 //! `pressroom_store::testing` (raw SQL on rows no repository reads back). One exception: the
-//! typed ids in `pressroom-core` map to a TEXT column (feature `sea-orm`, which only the store
-//! turns on), so the store's rows can carry them; that maps a type, it runs no query.
+//! typed ids and state enums in `pressroom-core` map to a TEXT column (feature `sea-orm`,
+//! which only the store turns on), so the store's rows can carry them; that maps a type, it
+//! runs no query.
 
 use std::path::{Path, PathBuf};
 
@@ -22,9 +23,18 @@ fn skipped(root: &Path, dir: &Path) -> bool {
         || dir == root.join("migrations")
 }
 
-/// Files that may name sea-orm outside the store: the typed ids' column mapping.
+/// Files that may name sea-orm outside the store: the column mapping of core's typed ids
+/// and state enums.
 fn column_mapping(root: &Path, path: &Path) -> bool {
-    path == root.join("crates/core/src/ids.rs") || path == root.join("crates/core/Cargo.toml")
+    [
+        "crates/core/Cargo.toml",
+        "crates/core/src/ids.rs",
+        "crates/core/src/attempt.rs",
+        "crates/core/src/job.rs",
+        "crates/core/src/state.rs",
+    ]
+    .iter()
+    .any(|f| path == root.join(f))
 }
 
 /// Every `Cargo.toml` and `.rs` file under `dir`, skipped directories left out.

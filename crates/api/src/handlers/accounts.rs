@@ -23,7 +23,7 @@ pub struct AccountView {
     pub platform: String,
     pub name: String,
     pub external_id: String,
-    pub state: String,
+    pub state: pressroom_core::AccountState,
     pub state_reason: Option<String>,
     pub expires_at: Option<i64>,
     pub created_at: i64,
@@ -80,7 +80,7 @@ pub async fn disconnect(
         now,
         ws,
         &id,
-        accounts::state::DISCONNECTED,
+        pressroom_core::AccountState::Disconnected,
         Some("disconnected through the API"),
     )
     .await?;

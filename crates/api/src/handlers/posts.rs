@@ -39,21 +39,22 @@ pub async fn list(
 ) -> ApiResult<Json<Page<post::Model>>> {
     let f = query(q)?;
     let ws = ctx.workspace()?;
-    if let Some(s) = &f.state {
-        // An unknown state would silently list nothing: say so instead.
-        if !PostState::ALL.iter().any(|k| k.as_str() == s) {
-            return Err(ApiError::invalid(format!(
-                "state: unknown post state {s:?}"
-            )));
-        }
-    }
+    // An unknown state would silently list nothing: say so instead.
+    let post_state = f
+        .state
+        .as_deref()
+        .map(|s| {
+            PostState::parse(s)
+                .ok_or_else(|| ApiError::invalid(format!("state: unknown post state {s:?}")))
+        })
+        .transpose()?;
     let after = f.page.after()?;
     let limit = f.page.limit()?;
     let rows = posts::page(
         &state.store,
         ws,
         f.run_id.as_ref(),
-        f.state.as_deref(),
+        post_state,
         Paging::new(after.as_deref(), limit + 1),
     )
     .await?;

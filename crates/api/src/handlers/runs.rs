@@ -4,7 +4,7 @@ use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
-use pressroom_core::{AssetId, CampaignId, RunId};
+use pressroom_core::{AssetId, CampaignId, RunId, RunState};
 use pressroom_store::Paging;
 use pressroom_store::entity::run;
 use pressroom_store::repo::runs;
@@ -22,7 +22,7 @@ pub struct RunView {
     pub id: RunId,
     pub campaign_id: CampaignId,
     pub trigger: String,
-    pub state: String,
+    pub state: RunState,
     pub variables: serde_json::Value,
     pub prompt: Option<String>,
     pub caption: Option<String>,
@@ -67,20 +67,22 @@ pub async fn list(
 ) -> ApiResult<Json<Page<RunView>>> {
     let f = query(q)?;
     let ws = ctx.workspace()?;
-    if let Some(s) = &f.state {
-        // An unknown state would silently list nothing: say so instead.
-        use pressroom_store::repo::runs::state::{FAILED, GENERATED, MISSED, QUEUED};
-        if ![QUEUED, GENERATED, FAILED, MISSED].contains(&s.as_str()) {
-            return Err(ApiError::invalid(format!("state: unknown run state {s:?}")));
-        }
-    }
+    // An unknown state would silently list nothing: say so instead.
+    let run_state = f
+        .state
+        .as_deref()
+        .map(|s| {
+            RunState::parse(s)
+                .ok_or_else(|| ApiError::invalid(format!("state: unknown run state {s:?}")))
+        })
+        .transpose()?;
     let after = f.page.after()?;
     let limit = f.page.limit()?;
     let rows = runs::page(
         &state.store,
         ws,
         f.campaign_id.as_ref(),
-        f.state.as_deref(),
+        run_state,
         Paging::new(after.as_deref(), limit + 1),
     )
     .await?;

@@ -187,15 +187,10 @@ mod tests {
             .map(|s| s.as_str())
             .collect();
         assert_eq!(posts, POST_STATES);
-        use pressroom_store::repo::runs::state;
-        assert_eq!(
-            RUN_STATES,
-            [
-                state::QUEUED,
-                state::GENERATED,
-                state::FAILED,
-                state::MISSED
-            ]
-        );
+        let runs: Vec<&str> = pressroom_core::RunState::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(runs, RUN_STATES);
     }
 }

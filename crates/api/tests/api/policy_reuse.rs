@@ -65,7 +65,7 @@ pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(app: TestApp) -> 
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let row = runs::get(app.store.conn(), &ws, &run_id).await?;
-            if row.state == "failed" {
+            if row.state == pressroom_core::RunState::Failed {
                 blocked_run = Some(row);
                 return Ok(());
             }

@@ -273,7 +273,7 @@ async fn a_workspace_never_hears_another_workspaces_events(app: TestApp) -> anyh
         now,
         &b.ws_id,
         &b.account_id,
-        accounts::state::DISCONNECTED,
+        pressroom_core::AccountState::Disconnected,
         Some("token revoked"),
     )
     .await?;
@@ -391,7 +391,7 @@ async fn wait_post(app: &TestApp, w: &World, post_id: &PostId, state: &str) -> a
     let started = Instant::now();
     loop {
         let post = posts::get(app.store.conn(), &w.ws_id, post_id).await?;
-        if post.state == state {
+        if post.state.as_str() == state {
             return Ok(());
         }
         anyhow::ensure!(

@@ -176,7 +176,7 @@ pub async fn run(settings: Settings, cmd: AccountsCmd) -> anyhow::Result<ExitCod
                 now,
                 &ws,
                 &acc.id,
-                accounts::state::DISCONNECTED,
+                pressroom_core::AccountState::Disconnected,
                 Some("disconnected by an operator"),
             )
             .await?;
@@ -191,7 +191,7 @@ pub async fn run(settings: Settings, cmd: AccountsCmd) -> anyhow::Result<ExitCod
                     vec![
                         a.name,
                         a.platform,
-                        a.state,
+                        a.state.to_string(),
                         a.external_id,
                         a.expires_at.map(super::fmt_ms).unwrap_or_default(),
                         a.state_reason.unwrap_or_default(),

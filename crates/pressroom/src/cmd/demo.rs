@@ -97,9 +97,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<ExitC
         let list = posts::list(store, &ws, Some(&run_id), 1000).await?;
         let settled = list
             .iter()
-            .filter(|p| {
-                p.state != PostState::Pending.as_str() && p.state != PostState::Publishing.as_str()
-            })
+            .filter(|p| p.state != PostState::Pending && p.state != PostState::Publishing)
             .count();
         let line = format!(
             "  run {}: {} of {} posts settled",
@@ -111,7 +109,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<ExitC
             println!("{line}");
             last_line = line;
         }
-        if run.state == runs::state::FAILED {
+        if run.state == pressroom_core::RunState::Failed {
             break Err(anyhow::anyhow!(
                 "the run failed: {}",
                 run.error.unwrap_or_default()
@@ -138,7 +136,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<ExitC
             vec![
                 p.platform.clone(),
                 p.preset.clone(),
-                p.state.clone(),
+                p.state.to_string(),
                 p.remote_id.clone().unwrap_or_default(),
                 p.error.clone().unwrap_or_default(),
             ]
@@ -150,7 +148,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<ExitC
     );
     let published = list
         .iter()
-        .filter(|p| p.state == PostState::Published.as_str())
+        .filter(|p| p.state == PostState::Published)
         .count();
     let preview = std::path::absolute(settings.outbox_dir().join("index.html"))
         .unwrap_or_else(|_| settings.outbox_dir().join("index.html"));

@@ -76,7 +76,7 @@ pub async fn runs(settings: Settings, cmd: RunsCmd) -> anyhow::Result<ExitCode> 
             .map(|r| {
                 vec![
                     r.id.into_string(),
-                    r.state,
+                    r.state.to_string(),
                     r.trigger,
                     r.fire_key,
                     super::fmt_ms(r.fire_at),
@@ -121,7 +121,13 @@ pub async fn posts(settings: Settings, cmd: PostsCmd) -> anyhow::Result<ExitCode
                     (None, Some(e)) => e.clone(),
                     (None, None) => String::new(),
                 };
-                vec![p.id.into_string(), p.platform, p.preset, p.state, result]
+                vec![
+                    p.id.into_string(),
+                    p.platform,
+                    p.preset,
+                    p.state.to_string(),
+                    result,
+                ]
             })
             .collect();
         super::print_table(&["POST", "PLATFORM", "PRESET", "STATE", "RESULT"], &rows);
@@ -145,7 +151,7 @@ pub async fn jobs(settings: Settings, cmd: JobsCmd) -> anyhow::Result<ExitCode> 
                     vec![
                         j.id,
                         j.kind,
-                        j.state,
+                        j.state.to_string(),
                         format!("{}/{}", j.attempt, j.max_attempts),
                         j.last_error.unwrap_or_default(),
                     ]

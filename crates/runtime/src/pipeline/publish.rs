@@ -56,7 +56,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         return complete(p, job).await;
     }
     let account = accounts::get(p.store.conn(), &ws, &post.account_id).await?;
-    if account.state == accounts::state::DISCONNECTED {
+    if account.state == pressroom_core::AccountState::Disconnected {
         return settle(
             p,
             job,
@@ -95,10 +95,9 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     let latest = posts::latest_attempt(p.store.conn(), &job.workspace_id, &post_id).await?;
     // A failed attempt on a post put back to pending is a retry someone asked for: it gets a
     // fresh attempt (a failed attempt never committed, so this cannot post twice).
-    let retrying = latest.as_ref().is_some_and(|a| {
-        AttemptState::parse(&a.state) == Some(AttemptState::Failed)
-            && PostState::parse(&post.state) == Some(PostState::Pending)
-    });
+    let retrying = latest
+        .as_ref()
+        .is_some_and(|a| a.state == AttemptState::Failed && post.state == PostState::Pending);
     let mut attempt = match latest {
         Some(a) if !retrying => a,
         _ => {
@@ -137,12 +136,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     let mut refreshed = false;
     let mut quick_retries = 0;
     loop {
-        let state = AttemptState::parse(&attempt.state).ok_or_else(|| {
-            JobError::Permanent(format!(
-                "attempt {} has unknown state {}",
-                attempt.id, attempt.state
-            ))
-        })?;
+        let state = attempt.state;
         let ctx = context(&account, &creds, &attempt, &post, &rendition.sha256);
         let step = match state {
             AttemptState::Committed => {
@@ -246,14 +240,12 @@ impl From<pressroom_store::StoreError> for StepError {
 
 fn is_settled(post: &post::Model) -> bool {
     matches!(
-        PostState::parse(&post.state),
-        Some(
-            PostState::Published
-                | PostState::Failed
-                | PostState::Cancelled
-                | PostState::Unknown
-                | PostState::NeedsReconnect
-        )
+        post.state,
+        PostState::Published
+            | PostState::Failed
+            | PostState::Cancelled
+            | PostState::Unknown
+            | PostState::NeedsReconnect
     )
 }
 

@@ -112,7 +112,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             },
         )
         .await?;
-        if post.state == PostState::Pending.as_str() {
+        if post.state == PostState::Pending {
             p.queue
                 .enqueue(
                     &tx,

@@ -150,7 +150,7 @@ impl Seed<'_> {
                 fire_key: "once",
                 fire_at_ms: now,
                 trigger: "cli",
-                state: "generated",
+                state: pressroom_core::RunState::Generated,
                 variables: &json!({}),
             },
         )

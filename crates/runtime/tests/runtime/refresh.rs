@@ -271,7 +271,7 @@ async fn concurrent_publishes_refresh_once(db: &TestDb, stored_expired: bool, in
     );
     assert_eq!(creds.extra, json!({"page": "p1", "refreshed": 1}));
     assert!(creds.expires_at.is_some_and(|t| t > Utc::now()));
-    assert_eq!(row.state, accounts::state::ACTIVE);
+    assert_eq!(row.state, pressroom_core::AccountState::Active);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Connected platform accounts. Tokens arrive here already sealed (crates/crypto); the store
 //! never sees plaintext, so nothing it logs or returns can leak a token.
 
-use pressroom_core::{AccountId, WorkspaceId};
+use pressroom_core::{AccountId, AccountState, WorkspaceId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -11,13 +11,6 @@ use sea_orm::{
 use crate::page::Paging;
 use crate::schema::account;
 use crate::{Backend, Result, Store, StoreError, Tx};
-
-/// Account states.
-pub mod state {
-    pub const ACTIVE: &str = "active";
-    /// The platform revoked access; a person must reconnect.
-    pub const DISCONNECTED: &str = "disconnected";
-}
 
 /// An account to create or update by (workspace, name).
 #[derive(Clone, Debug)]
@@ -54,7 +47,7 @@ pub async fn upsert<C: ConnectionTrait>(
         platform: Set(input.platform.to_string()),
         name: Set(input.name.to_string()),
         external_id: Set(input.external_id.to_string()),
-        state: Set(state::ACTIVE.to_string()),
+        state: Set(AccountState::Active),
         access_token_sealed: Set(input.access_token_sealed),
         refresh_token_sealed: Set(input.refresh_token_sealed),
         key_id: Set(input.key_id),
@@ -131,7 +124,7 @@ pub async fn list_all(store: &Store) -> Result<Vec<account::Model>> {
 /// The active accounts of every workspace whose token expires: the refresh sweep's list.
 pub async fn active_expiring(store: &Store) -> Result<Vec<account::Model>> {
     Ok(account::Entity::find()
-        .filter(account::Column::State.eq(state::ACTIVE))
+        .filter(account::Column::State.eq(AccountState::Active))
         .filter(account::Column::ExpiresAt.is_not_null())
         .all(store.conn())
         .await?)
@@ -184,7 +177,7 @@ pub async fn set_state<C: ConnectionTrait>(
     now_ms: i64,
     workspace_id: &WorkspaceId,
     id: &str,
-    new_state: &str,
+    new_state: AccountState,
     reason: Option<&str>,
 ) -> Result<()> {
     let values: Vec<Value> = vec![

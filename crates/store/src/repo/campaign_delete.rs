@@ -9,7 +9,6 @@ use pressroom_core::{CampaignId, PostId, RunId, WorkspaceId};
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Value};
 
-use crate::repo::runs;
 use crate::schema::{campaign, job, post, run};
 use crate::{Result, Store, StoreError};
 
@@ -64,7 +63,10 @@ pub async fn delete<C: ConnectionTrait>(
     }
 
     let jobs = live_jobs(conn, workspace_id, id).await?;
-    if let Some(running) = jobs.iter().find(|j| j.state == "running") {
+    if let Some(running) = jobs
+        .iter()
+        .find(|j| j.state == pressroom_core::JobState::Running)
+    {
         return Err(StoreError::Conflict(format!(
             "a {} job of this campaign is running; delete it once it finishes",
             running.kind
@@ -105,8 +107,8 @@ pub async fn delete<C: ConnectionTrait>(
             &format!(
                 "UPDATE runs SET state = '{}', error = $1, updated_at = $2 \
                  WHERE state = '{}' AND id IN ({of_campaign})",
-                runs::state::FAILED,
-                runs::state::QUEUED
+                pressroom_core::RunState::Failed,
+                pressroom_core::RunState::Queued
             ),
             values(id),
         ))

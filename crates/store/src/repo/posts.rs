@@ -166,7 +166,7 @@ pub async fn page(
     store: &Store,
     workspace_id: &WorkspaceId,
     run_id: Option<&RunId>,
-    state: Option<&str>,
+    state: Option<PostState>,
     paging: Paging<'_>,
 ) -> Result<Vec<post::Model>> {
     let mut q = post::Entity::find().filter(post::Column::WorkspaceId.eq(workspace_id));

@@ -1,7 +1,7 @@
 //! Runs: one occurrence of a campaign. The `UNIQUE(campaign_id, fire_key)` insert with
 //! `ON CONFLICT DO NOTHING` is the one place that decides a fire happens exactly once.
 
-use pressroom_core::{AssetId, CampaignId, RunId, WorkspaceId};
+use pressroom_core::{AssetId, CampaignId, RunId, RunState, WorkspaceId};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
 };
@@ -9,18 +9,6 @@ use sea_orm::{
 use crate::page::{Paging, newest_page};
 use crate::schema::run;
 use crate::{Result, Store, StoreError};
-
-/// Run states.
-pub mod state {
-    /// Fired; its generate job is queued.
-    pub const QUEUED: &str = "queued";
-    /// Image generated; renditions and posts are on their way.
-    pub const GENERATED: &str = "generated";
-    /// The generate step failed for good.
-    pub const FAILED: &str = "failed";
-    /// A misfire the campaign's policy chose not to run; recorded so it is visible.
-    pub const MISSED: &str = "missed";
-}
 
 /// A fire to insert.
 #[derive(Clone, Debug)]
@@ -31,7 +19,7 @@ pub struct NewRun<'a> {
     pub fire_at_ms: i64,
     /// "cron", "once", "webhook", "api", "cli"
     pub trigger: &'a str,
-    pub state: &'a str,
+    pub state: RunState,
     pub variables: &'a serde_json::Value,
 }
 
@@ -100,7 +88,7 @@ pub async fn page(
     store: &Store,
     workspace_id: &WorkspaceId,
     campaign_id: Option<&CampaignId>,
-    state: Option<&str>,
+    state: Option<RunState>,
     paging: Paging<'_>,
 ) -> Result<Vec<run::Model>> {
     let mut q = run::Entity::find().filter(run::Column::WorkspaceId.eq(workspace_id));
@@ -146,7 +134,7 @@ pub async fn set_generated<C: ConnectionTrait>(
     generated: Generated<'_>,
 ) -> Result<()> {
     let values: Vec<Value> = vec![
-        state::GENERATED.into(),
+        RunState::Generated.as_str().into(),
         generated.prompt.into(),
         generated.caption.into(),
         generated.asset_id.into(),
@@ -173,7 +161,7 @@ pub async fn set_failed<C: ConnectionTrait>(
     error: &str,
 ) -> Result<()> {
     let values: Vec<Value> = vec![
-        state::FAILED.into(),
+        RunState::Failed.as_str().into(),
         error.into(),
         now_ms.into(),
         run_id.into(),

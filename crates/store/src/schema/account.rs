@@ -1,6 +1,6 @@
 //! `accounts` rows.
 
-use pressroom_core::{AccountId, WorkspaceId};
+use pressroom_core::{AccountId, AccountState, WorkspaceId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
@@ -12,7 +12,7 @@ pub struct Model {
     pub platform: String,
     pub name: String,
     pub external_id: String,
-    pub state: String,
+    pub state: AccountState,
     #[serde(skip)]
     pub access_token_sealed: Option<String>,
     #[serde(skip)]

@@ -1,6 +1,6 @@
 //! `attempts` rows.
 
-use pressroom_core::{AttemptId, PostId, WorkspaceId};
+use pressroom_core::{AttemptId, AttemptState, PostId, WorkspaceId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
@@ -10,7 +10,7 @@ pub struct Model {
     pub id: AttemptId,
     pub workspace_id: WorkspaceId,
     pub post_id: PostId,
-    pub state: String,
+    pub state: AttemptState,
     pub checkpoint: Option<String>,
     pub remote_id: Option<String>,
     pub url: Option<String>,

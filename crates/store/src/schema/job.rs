@@ -1,6 +1,6 @@
 //! `jobs` rows.
 
-use pressroom_core::WorkspaceId;
+use pressroom_core::{JobState, WorkspaceId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
@@ -12,7 +12,7 @@ pub struct Model {
     pub kind: String,
     pub payload: String,
     pub unique_key: Option<String>,
-    pub state: String,
+    pub state: JobState,
     pub attempt: i32,
     pub max_attempts: i32,
     pub run_at: i64,

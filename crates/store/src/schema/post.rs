@@ -1,6 +1,6 @@
 //! `posts` rows.
 
-use pressroom_core::{AccountId, PostId, RenditionId, RunId, WorkspaceId};
+use pressroom_core::{AccountId, PostId, PostState, RenditionId, RunId, WorkspaceId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
@@ -15,7 +15,7 @@ pub struct Model {
     pub platform: String,
     pub preset: String,
     pub caption: String,
-    pub state: String,
+    pub state: PostState,
     pub remote_id: Option<String>,
     pub url: Option<String>,
     pub error: Option<String>,

@@ -1,6 +1,6 @@
 //! `runs` rows.
 
-use pressroom_core::{AssetId, CampaignId, RunId, WorkspaceId};
+use pressroom_core::{AssetId, CampaignId, RunId, RunState, WorkspaceId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
@@ -12,7 +12,7 @@ pub struct Model {
     pub campaign_id: CampaignId,
     pub fire_key: String,
     pub trigger: String,
-    pub state: String,
+    pub state: RunState,
     pub variables: String,
     pub prompt: Option<String>,
     pub caption: Option<String>,

@@ -261,7 +261,7 @@ pub async fn fixture(ctx: &Ctx, slug: &str) -> anyhow::Result<Fixture> {
             fire_key: "2026-03-20T09:00:00Z",
             fire_at_ms: now,
             trigger: "cron",
-            state: runs::state::QUEUED,
+            state: pressroom_core::RunState::Queued,
             variables: &vars,
         },
     )

@@ -33,9 +33,9 @@ async fn pages_match_the_plain_query(ctx: Ctx) -> anyhow::Result<()> {
                 fire_at_ms: now + i,
                 trigger: "api",
                 state: if i % 2 == 0 {
-                    runs::state::QUEUED
+                    pressroom_core::RunState::Queued
                 } else {
-                    runs::state::FAILED
+                    pressroom_core::RunState::Failed
                 },
                 variables: &vars,
             },
@@ -75,7 +75,7 @@ async fn pages_match_the_plain_query(ctx: Ctx) -> anyhow::Result<()> {
     let after = all[2].id.clone();
     let select = run::Entity::find()
         .filter(run::Column::WorkspaceId.eq(fx.ws.as_str()))
-        .filter(run::Column::State.eq(runs::state::FAILED))
+        .filter(run::Column::State.eq(pressroom_core::RunState::Failed))
         .filter(run::Column::Id.lt(after.as_str()));
     let got = newest_first(store, select.clone(), run::Column::Id, 50).await?;
     let want = select

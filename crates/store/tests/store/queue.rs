@@ -230,7 +230,7 @@ async fn claim_returns_only_due_jobs_of_the_requested_kinds(ctx: Ctx) -> anyhow:
         "lease expiry {expires} should be db now + 60 s ({before}..{after})"
     );
     let stored = row(&ctx, &gen_job.id).await;
-    assert_eq!(stored.state, "running");
+    assert_eq!(stored.state, JobState::Running);
     assert_eq!(stored.lease_owner.as_deref(), Some("w1"));
 
     // The delayed generate job is not due; the other kinds were not asked for.
@@ -380,12 +380,12 @@ async fn concurrent_claimers_never_get_the_same_job_twice(ctx: Ctx) -> anyhow::R
     for r in &rows {
         if r.kind == "publish" {
             publish_ids.insert(r.id.clone());
-            assert_eq!(r.state, "running");
+            assert_eq!(r.state, JobState::Running);
             assert_eq!(r.attempt, 1);
             assert_eq!(r.lease_token, 1);
             assert_eq!(r.lease_owner.as_ref(), claimed.get(&r.id));
         } else {
-            assert_eq!(r.state, "available", "decoy {} was claimed", r.id);
+            assert_eq!(r.state, JobState::Available, "decoy {} was claimed", r.id);
             assert_eq!(r.lease_token, 0);
         }
     }
@@ -411,17 +411,17 @@ async fn heartbeat_extends_the_lease(ctx: Ctx) -> anyhow::Result<()> {
         stored.lease_token, job.lease_token,
         "heartbeat keeps the token"
     );
-    assert_eq!(stored.state, "running");
+    assert_eq!(stored.state, JobState::Running);
 
     // Past the original expiry the rescuer leaves the job alone, and the holder can finish.
     ctx.wait_db_past(first_expiry + 20).await?;
     assert_eq!(ctx.queue.rescue_expired().await?, 0);
-    assert_eq!(row(&ctx, &job.id).await.state, "running");
+    assert_eq!(row(&ctx, &job.id).await.state, JobState::Running);
     let tx = ctx.store.begin().await?;
     ctx.queue.complete(&tx, &job).await?;
     tx.commit().await?;
     let done = row(&ctx, &job.id).await;
-    assert_eq!(done.state, "completed");
+    assert_eq!(done.state, JobState::Completed);
     assert_eq!(done.lease_owner, None);
     assert_eq!(done.lease_expires_at, None);
 
@@ -481,7 +481,7 @@ async fn a_stale_lease_token_cannot_change_the_job_after_rescue_and_reclaim(
     tx.rollback().await?;
 
     let stored = row(&ctx, &fresh.id).await;
-    assert_eq!(stored.state, "running");
+    assert_eq!(stored.state, JobState::Running);
     assert_eq!(stored.lease_owner.as_deref(), Some("w-new"));
     assert_eq!(stored.lease_token, fresh.lease_token);
     assert_eq!(stored.attempt, 2);
@@ -490,7 +490,7 @@ async fn a_stale_lease_token_cannot_change_the_job_after_rescue_and_reclaim(
     // The current holder is unaffected, and once done even its own token is spent.
     ctx.queue.heartbeat(&fresh, LONG).await?;
     ctx.queue.complete(conn, &fresh).await?;
-    assert_eq!(row(&ctx, &fresh.id).await.state, "completed");
+    assert_eq!(row(&ctx, &fresh.id).await.state, JobState::Completed);
     assert_err!(
         ctx.queue.complete(conn, &fresh).await,
         StoreError::LeaseLost { .. }
@@ -499,7 +499,7 @@ async fn a_stale_lease_token_cannot_change_the_job_after_rescue_and_reclaim(
         ctx.queue.kill(conn, &fresh, "late").await,
         StoreError::LeaseLost { .. }
     );
-    assert_eq!(row(&ctx, &fresh.id).await.state, "completed");
+    assert_eq!(row(&ctx, &fresh.id).await.state, JobState::Completed);
     Ok(())
 }
 
@@ -514,7 +514,7 @@ async fn rescue_returns_expired_jobs_to_available_then_to_dead(ctx: Ctx) -> anyh
         .await?;
     assert_eq!(ctx.queue.rescue_expired().await?, 1);
     let stored = row(&ctx, &first.id).await;
-    assert_eq!(stored.state, "available");
+    assert_eq!(stored.state, JobState::Available);
     assert_eq!(stored.attempt, 1, "the crashed attempt stays counted");
     assert_eq!(stored.lease_owner, None);
     assert_eq!(stored.lease_expires_at, None);
@@ -538,7 +538,7 @@ async fn rescue_returns_expired_jobs_to_available_then_to_dead(ctx: Ctx) -> anyh
         .await?;
     assert_eq!(ctx.queue.rescue_expired().await?, 1);
     let stored = row(&ctx, &second.id).await;
-    assert_eq!(stored.state, "dead", "attempts used up");
+    assert_eq!(stored.state, JobState::Dead, "attempts used up");
     assert!(
         ctx.queue
             .list(JobState::Dead, Some(&WorkspaceId::from(WS)), 10)
@@ -557,7 +557,7 @@ async fn rescue_returns_expired_jobs_to_available_then_to_dead(ctx: Ctx) -> anyh
         0,
         "nothing left to rescue"
     );
-    assert_eq!(row(&ctx, &live.id).await.state, "running");
+    assert_eq!(row(&ctx, &live.id).await.state, JobState::Running);
     assert_eq!(
         row(&ctx, &live.id).await.lease_owner.as_deref(),
         Some("alive")
@@ -566,7 +566,7 @@ async fn rescue_returns_expired_jobs_to_available_then_to_dead(ctx: Ctx) -> anyh
     // Start-up after a crash (SQLite, instance lock held): every lease is released at once.
     assert_eq!(ctx.queue.release_all_leases().await?, 1);
     assert_eq!(ctx.queue.rescue_expired().await?, 1);
-    assert_eq!(row(&ctx, &live.id).await.state, "available");
+    assert_eq!(row(&ctx, &live.id).await.state, JobState::Available);
     Ok(())
 }
 
@@ -589,7 +589,7 @@ async fn retry_moves_to_dead_after_max_attempts(ctx: Ctx) -> anyhow::Result<()> 
         };
         assert_eq!(state, want, "after attempt {attempt}");
         let stored = row(&ctx, &job.id).await;
-        assert_eq!(stored.state, want.as_str());
+        assert_eq!(stored.state, want);
         assert_eq!(stored.last_error, Some(format!("boom {attempt}")));
         assert_eq!(stored.lease_owner, None);
         id = job.id;
@@ -652,7 +652,7 @@ async fn defer_does_not_count_the_attempt(ctx: Ctx) -> anyhow::Result<()> {
             .defer(conn, &job, Duration::ZERO, "rate limited")
             .await?;
         let stored = row(&ctx, &job.id).await;
-        assert_eq!(stored.state, "available");
+        assert_eq!(stored.state, JobState::Available);
         assert_eq!(stored.attempt, 0);
         assert_eq!(stored.last_error.as_deref(), Some("rate limited"));
         assert_eq!(stored.lease_owner, None);
@@ -747,7 +747,7 @@ async fn kill_then_retry_dead_revives_the_job(ctx: Ctx) -> anyhow::Result<()> {
     let job = claim_one(&ctx, &[JobKind::Publish], "w", LONG).await;
     ctx.queue.kill(conn, &job, "content rejected").await?;
     let stored = row(&ctx, &job.id).await;
-    assert_eq!(stored.state, "dead");
+    assert_eq!(stored.state, JobState::Dead);
     assert_eq!(stored.attempt, 1, "killed on its first attempt, of 8");
     assert_eq!(stored.last_error.as_deref(), Some("content rejected"));
     assert!(
@@ -765,7 +765,7 @@ async fn kill_then_retry_dead_revives_the_job(ctx: Ctx) -> anyhow::Result<()> {
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].id, job.id);
     assert_eq!(mine[0].kind, "publish");
-    assert_eq!(mine[0].state, "dead");
+    assert_eq!(mine[0].state, JobState::Dead);
     assert!(
         ctx.queue
             .list(JobState::Dead, Some(&WorkspaceId::from(OTHER_WS)), 10)
@@ -787,13 +787,13 @@ async fn kill_then_retry_dead_revives_the_job(ctx: Ctx) -> anyhow::Result<()> {
             .await,
         StoreError::NotFound { .. }
     );
-    assert_eq!(row(&ctx, &job.id).await.state, "dead");
+    assert_eq!(row(&ctx, &job.id).await.state, JobState::Dead);
 
     ctx.queue
         .retry_dead(Some(&WorkspaceId::from(WS)), &job.id)
         .await?;
     let stored = row(&ctx, &job.id).await;
-    assert_eq!(stored.state, "available");
+    assert_eq!(stored.state, JobState::Available);
     assert_eq!(stored.attempt, 0, "a fresh set of attempts");
     let revived = claim_one(&ctx, &[JobKind::Publish], "w2", LONG).await;
     assert_eq!(revived.id, job.id);
@@ -815,7 +815,7 @@ async fn kill_then_retry_dead_revives_the_job(ctx: Ctx) -> anyhow::Result<()> {
         ctx.queue.retry_dead(None, "no-such-job").await,
         StoreError::NotFound { .. }
     );
-    assert_eq!(row(&ctx, &job.id).await.state, "completed");
+    assert_eq!(row(&ctx, &job.id).await.state, JobState::Completed);
     Ok(())
 }
 

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use pressroom_core::{AccountId, AttemptState, CampaignId, JobKind, RenditionId, WorkspaceId};
+use pressroom_core::{
+    AccountId, AttemptState, CampaignId, JobKind, PostState, RenditionId, WorkspaceId,
+};
 use pressroom_store::repo::{accounts, assets, audit, campaigns, erase, posts, runs, workspaces};
 use pressroom_store::testing::schema::attempt;
 use pressroom_store::{ClaimedJob, NewJob, Queue, Store, StoreError};
@@ -124,7 +126,7 @@ async fn insert_fire_inserts_once_per_campaign_and_fire_key(ctx: Ctx) -> anyhow:
                     fire_key: key,
                     fire_at_ms: now,
                     trigger: "cron",
-                    state: runs::state::QUEUED,
+                    state: pressroom_core::RunState::Queued,
                     variables: &vars,
                 },
             )
@@ -176,7 +178,7 @@ async fn insert_fire_inserts_once_per_campaign_and_fire_key(ctx: Ctx) -> anyhow:
     assert_eq!(listed.len(), 2);
     let run = runs::get(store.conn(), &fx.ws, &next).await?;
     assert_eq!(run.fire_key, "2026-03-21T09:00:00Z");
-    assert_eq!(run.state, runs::state::QUEUED);
+    assert_eq!(run.state, pressroom_core::RunState::Queued);
 
     // A fire in a rolled-back transaction never happened.
     let tx = store.begin().await?;
@@ -190,7 +192,7 @@ async fn insert_fire_inserts_once_per_campaign_and_fire_key(ctx: Ctx) -> anyhow:
             fire_key: "rolled-back",
             fire_at_ms: now,
             trigger: "cron",
-            state: runs::state::QUEUED,
+            state: pressroom_core::RunState::Queued,
             variables: &vars,
         },
     )
@@ -225,7 +227,7 @@ async fn insert_fire_inserts_once_per_campaign_and_fire_key(ctx: Ctx) -> anyhow:
                     fire_key: "rolled-back",
                     fire_at_ms: now,
                     trigger: "cron",
-                    state: runs::state::QUEUED,
+                    state: pressroom_core::RunState::Queued,
                     variables: &vars,
                 },
             )
@@ -286,7 +288,7 @@ async fn posts_insert_dedupes_per_run_account_and_preset(ctx: Ctx) -> anyhow::Re
     .await?;
     assert_eq!(again.id, fx.post_id);
     assert_eq!(again.caption, "Spring is here", "the first insert wins");
-    assert_eq!(again.state, "pending");
+    assert_eq!(again.state, PostState::Pending);
 
     // A replayed rendition insert returns the first rendition too.
     let story = assets::insert_rendition(
@@ -375,7 +377,7 @@ async fn attempt_state_machine_refuses_illegal_moves(ctx: Ctx) -> anyhow::Result
     let store = &ctx.store;
     let now = store.now_ms().await?;
     let a = posts::create_attempt(store, store.conn(), now, &fx.ws, &fx.post_id).await?;
-    assert_eq!(a.state, "pending");
+    assert_eq!(a.state, AttemptState::Pending);
 
     // Illegal moves are refused before touching the row.
     for to in [Prepared, Committing, Committed, Unknown, Pending] {
@@ -384,7 +386,7 @@ async fn attempt_state_machine_refuses_illegal_moves(ctx: Ctx) -> anyhow::Result
             StoreError::Conflict(_)
         );
     }
-    assert_eq!(attempt_row(&ctx, &a.id).await.state, "pending");
+    assert_eq!(attempt_row(&ctx, &a.id).await.state, AttemptState::Pending);
 
     // The happy path, each step with its fields.
     let checkpoint = json!({"container": "c-1"});
@@ -443,7 +445,7 @@ async fn attempt_state_machine_refuses_illegal_moves(ctx: Ctx) -> anyhow::Result
     )
     .await?;
     let row = attempt_row(&ctx, &a.id).await;
-    assert_eq!(row.state, "committed");
+    assert_eq!(row.state, AttemptState::Committed);
     assert_eq!(row.remote_id.as_deref(), Some("remote-1"));
     assert_eq!(row.url.as_deref(), Some("https://sandbox.local/p/remote-1"));
     assert_eq!(row.commit_started_at, Some(started));
@@ -461,12 +463,15 @@ async fn attempt_state_machine_refuses_illegal_moves(ctx: Ctx) -> anyhow::Result
             StoreError::Conflict(_)
         );
     }
-    assert_eq!(attempt_row(&ctx, &a.id).await.state, "committed");
+    assert_eq!(
+        attempt_row(&ctx, &a.id).await.state,
+        AttemptState::Committed
+    );
 
     // A legal move whose `from` is not the attempt's state changes nothing.
     let b = posts::create_attempt(store, store.conn(), now, &fx.ws, &fx.post_id).await?;
     assert!(step(&ctx, &b.id, Preparing, Prepared, &job).await.is_err());
-    assert_eq!(attempt_row(&ctx, &b.id).await.state, "pending");
+    assert_eq!(attempt_row(&ctx, &b.id).await.state, AttemptState::Pending);
     let listed = posts::attempts(store, &fx.ws, &fx.post_id).await?;
     assert_eq!(
         listed.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
@@ -518,9 +523,12 @@ async fn attempt_transition_with_a_stale_job_lease_fails(ctx: Ctx) -> anyhow::Re
         step(&ctx, &a.id, Preparing, Prepared, &stale).await,
         StoreError::LeaseLost { .. }
     );
-    assert_eq!(attempt_row(&ctx, &a.id).await.state, "preparing");
+    assert_eq!(
+        attempt_row(&ctx, &a.id).await.state,
+        AttemptState::Preparing
+    );
     step(&ctx, &a.id, Preparing, Prepared, &fresh).await?;
-    assert_eq!(attempt_row(&ctx, &a.id).await.state, "prepared");
+    assert_eq!(attempt_row(&ctx, &a.id).await.state, AttemptState::Prepared);
     assert_err!(
         step(&ctx, &a.id, Prepared, Committing, &stale).await,
         StoreError::LeaseLost { .. }
@@ -532,7 +540,7 @@ async fn attempt_transition_with_a_stale_job_lease_fails(ctx: Ctx) -> anyhow::Re
         step(&ctx, &a.id, Prepared, Committing, &fresh).await,
         StoreError::LeaseLost { .. }
     );
-    assert_eq!(attempt_row(&ctx, &a.id).await.state, "prepared");
+    assert_eq!(attempt_row(&ctx, &a.id).await.state, AttemptState::Prepared);
     Ok(())
 }
 
@@ -567,7 +575,10 @@ async fn at_most_one_committed_attempt_per_post(ctx: Ctx) -> anyhow::Result<()> 
         step(&ctx, &second.id, Committing, Committed, &job).await,
         StoreError::Db(_)
     );
-    assert_eq!(attempt_row(&ctx, &second.id).await.state, "committing");
+    assert_eq!(
+        attempt_row(&ctx, &second.id).await.state,
+        AttemptState::Committing
+    );
 
     // Raw SQL cannot sneak one in either.
     let insert = "INSERT INTO attempts (id, workspace_id, post_id, state, created_at, updated_at) \
@@ -781,7 +792,7 @@ async fn another_workspace_id_answers_not_found(ctx: Ctx) -> anyhow::Result<()> 
             now,
             &b.ws,
             &a.account_id,
-            accounts::state::DISCONNECTED,
+            pressroom_core::AccountState::Disconnected,
             Some("revoked")
         )
         .await,
@@ -789,7 +800,7 @@ async fn another_workspace_id_answers_not_found(ctx: Ctx) -> anyhow::Result<()> 
     );
     assert_eq!(
         accounts::get(conn, &a.ws, &a.account_id).await?.state,
-        accounts::state::ACTIVE
+        pressroom_core::AccountState::Active
     );
 
     // Listings and lookups by name stay inside the workspace (both use the same names).
@@ -983,7 +994,10 @@ async fn a_stale_from_state_with_a_current_lease_is_a_conflict_not_a_lost_lease(
         step(&ctx, &a.id, Pending, Preparing, &job).await,
         StoreError::Conflict(_)
     );
-    assert_eq!(attempt_row(&ctx, &a.id).await.state, "preparing");
+    assert_eq!(
+        attempt_row(&ctx, &a.id).await.state,
+        AttemptState::Preparing
+    );
     Ok(())
 }
 

@@ -118,7 +118,7 @@ pub(in crate::pipeline) async fn credentials(
                 now,
                 &fresh.workspace_id,
                 &fresh.id,
-                accounts::state::DISCONNECTED,
+                pressroom_core::AccountState::Disconnected,
                 Some(&reason),
             )
             .await?;
@@ -181,7 +181,7 @@ pub(super) async fn on_credentials_error(
             on_connector_error(p, job, post, attempt, ConnectorError::Disconnected(reason)).await
         }
         CredsError::Unopenable(reason) => {
-            let state = AttemptState::parse(&attempt.state).unwrap_or(AttemptState::Pending);
+            let state = attempt.state;
             let (to, post_state) = if state.may_have_landed() {
                 (AttemptState::Unknown, PostState::Unknown)
             } else {

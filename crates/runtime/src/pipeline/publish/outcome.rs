@@ -79,7 +79,7 @@ pub(super) async fn on_connector_error(
     let attempt = posts::latest_attempt(p.store.conn(), &post.workspace_id, &post.id)
         .await?
         .unwrap_or_else(|| attempt.clone());
-    let state = AttemptState::parse(&attempt.state).unwrap_or(AttemptState::Pending);
+    let state = attempt.state;
     let last_try = job.attempt >= job.max_attempts;
     let message = error.to_string();
     match error {
@@ -102,7 +102,7 @@ pub(super) async fn on_connector_error(
                 now,
                 &post.workspace_id,
                 &post.account_id,
-                accounts::state::DISCONNECTED,
+                pressroom_core::AccountState::Disconnected,
                 Some(&reason),
             )
             .await?;

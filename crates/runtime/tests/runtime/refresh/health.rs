@@ -188,7 +188,7 @@ async fn sweep_renews_self_renewing_tokens(db: &TestDb) {
             .expires_at
             .is_some_and(|t| t > Utc::now() + chrono::Duration::days(59))
     );
-    assert_eq!(row.state, accounts::state::ACTIVE);
+    assert_eq!(row.state, pressroom_core::AccountState::Active);
     // Renewed: the next sweep has nothing to do.
     let again = p.refresh_due_tokens().await.expect("sweep");
     assert_eq!(again.due, 0);
@@ -253,7 +253,11 @@ async fn dead_credentials_park_the_post(db: &TestDb, renewal: Renewal) {
     );
     assert!(platform.refreshes.load(Ordering::SeqCst) <= 1);
     let (row, _) = stored(&db.store, &ws, &account_id).await;
-    assert_eq!(row.state, accounts::state::DISCONNECTED, "{renewal:?}");
+    assert_eq!(
+        row.state,
+        pressroom_core::AccountState::Disconnected,
+        "{renewal:?}"
+    );
     assert!(
         row.state_reason.as_deref().is_some_and(|r| !r.is_empty()),
         "{renewal:?}: the account says why"
@@ -291,7 +295,7 @@ async fn sweep_marks_a_refused_account_disconnected() {
     let sweep = p.refresh_due_tokens().await.expect("sweep");
     assert_eq!(sweep.disconnected, 1);
     let (row, _) = stored(&db.store, &ws, &account_id).await;
-    assert_eq!(row.state, accounts::state::DISCONNECTED);
+    assert_eq!(row.state, pressroom_core::AccountState::Disconnected);
     assert!(
         row.state_reason
             .as_deref()
