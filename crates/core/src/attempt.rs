@@ -5,24 +5,17 @@
 //! platform call and `committed` after it, each as its own database commit, so a crash in
 //! between is always visible and leads to reconcile, never to a blind second commit.
 
-use serde::{Deserialize, Serialize};
-
-/// One publish attempt's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[cfg_attr(
-    feature = "sea-orm",
-    derive(sea_orm::DeriveValueType),
-    sea_orm(value_type = "String")
-)]
-pub enum AttemptState {
-    Pending,
-    Preparing,
-    Prepared,
-    Committing,
-    Committed,
-    Failed,
-    Unknown,
+text_enum! {
+    /// One publish attempt's state.
+    pub enum AttemptState {
+        Pending = "pending",
+        Preparing = "preparing",
+        Prepared = "prepared",
+        Committing = "committing",
+        Committed = "committed",
+        Failed = "failed",
+        Unknown = "unknown",
+    }
 }
 
 /// A transition the state machine does not allow.
@@ -34,32 +27,6 @@ pub struct IllegalTransition {
 }
 
 impl AttemptState {
-    pub const ALL: [AttemptState; 7] = [
-        Self::Pending,
-        Self::Preparing,
-        Self::Prepared,
-        Self::Committing,
-        Self::Committed,
-        Self::Failed,
-        Self::Unknown,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Preparing => "preparing",
-            Self::Prepared => "prepared",
-            Self::Committing => "committing",
-            Self::Committed => "committed",
-            Self::Failed => "failed",
-            Self::Unknown => "unknown",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
     /// Terminal states never change again without an operator.
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Committed | Self::Failed | Self::Unknown)
@@ -102,60 +69,25 @@ impl AttemptState {
     }
 }
 
-/// A post target's state as users see it (one post = one account + one rendition of a run).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(
-    feature = "sea-orm",
-    derive(sea_orm::DeriveValueType),
-    sea_orm(value_type = "String")
-)]
-pub enum PostState {
-    /// Waiting for its publish job.
-    Pending,
-    /// A publish job is working on it.
-    Publishing,
-    /// On the platform, with a remote id.
-    Published,
-    /// The platform refused it, or retries ran out; the reason is stored.
-    Failed,
-    /// The account must be reconnected before this post can go out.
-    NeedsReconnect,
-    /// A commit may or may not have landed and the platform cannot tell; a person decides.
-    Unknown,
-    /// Cancelled by a user before publishing.
-    Cancelled,
-}
-
-impl PostState {
-    pub const ALL: [PostState; 7] = [
-        Self::Pending,
-        Self::Publishing,
-        Self::Published,
-        Self::Failed,
-        Self::NeedsReconnect,
-        Self::Unknown,
-        Self::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Publishing => "publishing",
-            Self::Published => "published",
-            Self::Failed => "failed",
-            Self::NeedsReconnect => "needs_reconnect",
-            Self::Unknown => "unknown",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+text_enum! {
+    /// A post target's state as users see it (one post = one account + one rendition of a run).
+    pub enum PostState {
+        /// Waiting for its publish job.
+        Pending = "pending",
+        /// A publish job is working on it.
+        Publishing = "publishing",
+        /// On the platform, with a remote id.
+        Published = "published",
+        /// The platform refused it, or retries ran out; the reason is stored.
+        Failed = "failed",
+        /// The account must be reconnected before this post can go out.
+        NeedsReconnect = "needs_reconnect",
+        /// A commit may or may not have landed and the platform cannot tell; a person decides.
+        Unknown = "unknown",
+        /// Cancelled by a user before publishing.
+        Cancelled = "cancelled",
     }
 }
-
-text_state!(AttemptState, PostState);
 
 #[cfg(test)]
 mod tests {

@@ -38,43 +38,19 @@ impl JobKind {
     }
 }
 
-/// Where a job is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[cfg_attr(
-    feature = "sea-orm",
-    derive(sea_orm::DeriveValueType),
-    sea_orm(value_type = "String")
-)]
-pub enum JobState {
-    /// Waiting for `run_at`, claimable after it.
-    Available,
-    /// Leased by a worker until `lease_expires_at`.
-    Running,
-    /// Done; kept for history.
-    Completed,
-    /// Gave up after max attempts or a permanent error; an operator can retry it.
-    Dead,
-}
-
-impl JobState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Available => "available",
-            JobState::Running => "running",
-            JobState::Completed => "completed",
-            JobState::Dead => "dead",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Available, Self::Running, Self::Completed, Self::Dead]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+text_enum! {
+    /// Where a job is in its life.
+    pub enum JobState {
+        /// Waiting for `run_at`, claimable after it.
+        Available = "available",
+        /// Leased by a worker until `lease_expires_at`.
+        Running = "running",
+        /// Done; kept for history.
+        Completed = "completed",
+        /// Gave up after max attempts or a permanent error; an operator can retry it.
+        Dead = "dead",
     }
 }
-
-text_state!(JobState);
 
 #[cfg(test)]
 mod tests {

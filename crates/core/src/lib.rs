@@ -2,11 +2,42 @@
 //! and the retry policy. Pure logic only — no files, network or database — so every rule here
 //! is unit-testable and shared by the store, the scheduler, the workers and the API.
 
-/// Text forms for a state enum that has `as_str` and `parse`: `Display`, `FromStr` (an
-/// unknown name is an [`UnknownState`]). With feature `sea-orm` the enum also derives its
-/// TEXT column mapping through these (`#[cfg_attr(feature = "sea-orm", ...)]` on the enum).
-macro_rules! text_state {
-    ($($name:ident),* $(,)?) => {$(
+/// A state enum stored and shown by name: the enum with each variant's name, `ALL`,
+/// `as_str`, `parse`, `Display`, `FromStr` (an unknown name is an [`UnknownState`]), serde by
+/// name, and with feature `sea-orm` its TEXT column mapping (for the store's rows).
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $text:literal,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(
+            feature = "sea-orm",
+            derive(sea_orm::DeriveValueType),
+            sea_orm(value_type = "String")
+        )]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)*
+        }
+
+        impl $name {
+            pub const ALL: [$name; [$($text),*].len()] = [$(Self::$variant),*];
+
+            /// The stored and shown name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)*
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.into_iter().find(|k| k.as_str() == s)
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
@@ -23,7 +54,7 @@ macro_rules! text_state {
                 })
             }
         }
-    )*};
+    };
 }
 
 pub mod attempt;

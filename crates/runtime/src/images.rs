@@ -1,5 +1,6 @@
-//! Keeping a generated image: one function for the pipeline's generate job and the API's
-//! `/v1/images/generations`, so both store an image the same way. The file is
+//! Making and keeping a workspace's image: one function for the pipeline's generate job and
+//! the API's `/v1/images/generations` ([`generate_and_keep`]), so both reuse, generate and
+//! store an image the same way. The file is
 //! content-addressed (`assets/<sha256[..2]>/<sha256>.png` under the data directory), written
 //! durably before the row that points at it, and the workspace has one asset row per
 //! generation key.
@@ -7,7 +8,9 @@
 use std::path::Path;
 
 use pressroom_core::{AssetId, WorkspaceId};
-use pressroom_generate::{GeneratedImage, GenerationRequest};
+use pressroom_generate::{
+    GenerateError, GeneratedImage, GenerationRequest, Generator, ProgressFn, generation_key,
+};
 use pressroom_store::entity::asset;
 use pressroom_store::repo::assets;
 use pressroom_store::{Store, StoreError};
@@ -22,6 +25,79 @@ pub enum KeepError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why [`generate_and_keep`] has no image.
+#[derive(Debug, thiserror::Error)]
+pub enum MakeError {
+    /// The generator refused the request (its policy, its limits) or failed.
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
+    #[error(transparent)]
+    Keep(#[from] KeepError),
+}
+
+impl From<StoreError> for MakeError {
+    fn from(e: StoreError) -> Self {
+        Self::Keep(KeepError::Store(e))
+    }
+}
+
+/// What [`generate_and_keep`] answers.
+#[derive(Debug, Clone)]
+pub struct Made {
+    pub asset_id: AssetId,
+    /// An identical earlier request's stored image was reused: nothing was generated.
+    pub reused: bool,
+    /// The generator answered from its own cache (no model ran).
+    pub generator_cache_hit: bool,
+}
+
+/// The workspace's image for `request`: the asset of an identical earlier request whose file
+/// is still there, else a newly generated image kept with [`keep`] (taking over the earlier
+/// row whose file was lost). The generator is asked first whether the request is admitted,
+/// so a policy term added since an image was stored blocks its reuse too.
+pub async fn generate_and_keep(
+    store: &Store,
+    data_dir: &Path,
+    generator: &dyn Generator,
+    workspace_id: &WorkspaceId,
+    request: &GenerationRequest,
+    progress: Option<ProgressFn>,
+) -> Result<Made, MakeError> {
+    generator.admit(request)?;
+    let identity = generator.identity();
+    let key = generation_key(&identity, request);
+    let earlier = assets::by_generation_key(store, workspace_id, &key).await?;
+    if let Some(a) = &earlier
+        && tokio::fs::try_exists(data_dir.join(&a.path))
+            .await
+            .unwrap_or(false)
+    {
+        crate::metrics::cache("assets", true);
+        return Ok(Made {
+            asset_id: a.id.clone(),
+            reused: true,
+            generator_cache_hit: false,
+        });
+    }
+    crate::metrics::cache("assets", false);
+    let image = generator
+        .generate_for(workspace_id, request.clone(), progress)
+        .await?;
+    crate::metrics::cache("generator", image.cache_hit);
+    let from = Provenance {
+        workspace_id,
+        generation_key: &key,
+        generator: &identity,
+        request,
+    };
+    let asset_id = keep(store, data_dir, from, &image, earlier.as_ref()).await?;
+    Ok(Made {
+        asset_id,
+        reused: false,
+        generator_cache_hit: image.cache_hit,
+    })
 }
 
 /// What produced the image: the generator's identity and the request, as the asset row

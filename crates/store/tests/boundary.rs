@@ -29,9 +29,7 @@ fn column_mapping(root: &Path, path: &Path) -> bool {
     [
         "crates/core/Cargo.toml",
         "crates/core/src/ids.rs",
-        "crates/core/src/attempt.rs",
-        "crates/core/src/job.rs",
-        "crates/core/src/state.rs",
+        "crates/core/src/lib.rs",
     ]
     .iter()
     .any(|f| path == root.join(f))

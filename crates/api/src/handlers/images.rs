@@ -23,11 +23,8 @@ use axum::{Extension, Json};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use pressroom_core::WorkspaceId;
-use pressroom_generate::{
-    BudgetError, GenerateError, GenerationRequest, Generator, generation_key, pixel_steps,
-};
+use pressroom_generate::{BudgetError, GenerateError, GenerationRequest, Generator, pixel_steps};
 use pressroom_runtime::images;
-use pressroom_store::repo::assets;
 use serde::{Deserialize, Serialize};
 
 use crate::ApiState;
@@ -210,48 +207,28 @@ async fn one_image(
     })
 }
 
-/// The id of the workspace's asset for `g`: an earlier one with the same generation key whose
-/// file is still there (the prompt policy is asked again first), else a newly generated image
-/// stored content-addressed like the pipeline stores its images.
+/// The id of the workspace's asset for `g`, made or reused the way the pipeline does it.
 async fn stored_asset(
     state: &ApiState,
     generator: &dyn Generator,
     workspace_id: &WorkspaceId,
     g: GenerationRequest,
 ) -> ApiResult<pressroom_core::AssetId> {
-    let identity = generator.identity();
-    let key = generation_key(&identity, &g);
-    let earlier = assets::by_generation_key(&state.store, workspace_id, &key).await?;
-    if let Some(a) = &earlier
-        && tokio::fs::try_exists(state.data_dir.join(&a.path))
-            .await
-            .unwrap_or(false)
-    {
-        generator.admit(&g).map_err(generation_error)?;
-        return Ok(a.id.clone());
-    }
-    let image = generator
-        .generate_for(workspace_id, g.clone(), None)
-        .await
-        .map_err(generation_error)?;
-    let from = images::Provenance {
-        workspace_id,
-        generation_key: &key,
-        generator: &identity,
-        request: &g,
-    };
-    images::keep(
+    let made = images::generate_and_keep(
         &state.store,
         &state.data_dir,
-        from,
-        &image,
-        earlier.as_ref(),
+        generator,
+        workspace_id,
+        &g,
+        None,
     )
-    .await
-    .map_err(|e| match e {
-        images::KeepError::Store(e) => ApiError::from(e),
-        file => ApiError::internal(format!("images: {file}")),
-    })
+    .await;
+    match made {
+        Ok(made) => Ok(made.asset_id),
+        Err(images::MakeError::Generate(e)) => Err(generation_error(e)),
+        Err(images::MakeError::Keep(images::KeepError::Store(e))) => Err(ApiError::from(e)),
+        Err(images::MakeError::Keep(file)) => Err(ApiError::internal(format!("images: {file}"))),
+    }
 }
 
 /// Over the per-request cap: 400 naming the fields and the limit; the day spent: 429 naming

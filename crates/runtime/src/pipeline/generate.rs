@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use pressroom_core::campaign::{CampaignSpec, Seed};
 use pressroom_core::{JobKind, RunId, WorkspaceId};
-use pressroom_generate::{GenerateError, GenerationRequest, generation_key};
-use pressroom_store::repo::{assets, campaign_delete, campaigns, runs};
+use pressroom_generate::{GenerateError, GenerationRequest};
+use pressroom_store::repo::{campaign_delete, campaigns, runs};
 use pressroom_store::{ClaimedJob, NewJob};
 use serde::Deserialize;
 use tracing::info;
 
 use super::{JobError, Pipeline, variables};
-use crate::images::sha256_hex;
+use crate::images::{KeepError, MakeError, sha256_hex};
 use pressroom_scheduler::fire::stored_spec;
 
 #[derive(Deserialize)]
@@ -55,61 +55,40 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         width: spec.generation.width,
         height: spec.generation.height,
     };
-    // The stored image of an identical earlier request is reused below without the
-    // generator: ask it first whether the request is still admitted (a policy term added
-    // since then blocks the reuse too).
-    if let Err(e) = generator.admit(&request) {
-        return fail_run(p, ws, &run_id, &format!("generation failed: {e}")).await;
-    }
-    let key = generation_key(&generator.identity(), &request);
-
-    let asset_id = match assets::by_generation_key(&p.store, ws, &key).await? {
-        Some(existing) => {
-            crate::metrics::cache("assets", true);
-            info!(run = %run_id, asset = %existing.id, "generate: reusing the image of an identical request");
-            existing.id
-        }
-        None => {
-            crate::metrics::cache("assets", false);
-            let started = std::time::Instant::now();
-            let run_for_log = run_id.clone();
-            let progress: pressroom_generate::ProgressFn = Arc::new(move |pr| {
-                tracing::debug!(run = %run_for_log, step = pr.step, total = pr.total, "generate: step");
-            });
-            let image = match generator
-                .generate_for(ws, request.clone(), Some(progress))
-                .await
-            {
-                Ok(image) => image,
-                Err(e) => match retry_later(&e) {
-                    Some(later) => return Err(later),
-                    // A blocked prompt, a rejected request: the run ends failed with the
-                    // reason the user needs, instead of waiting in `generating` forever.
-                    None => {
-                        return fail_run(p, ws, &run_id, &format!("generation failed: {e}")).await;
-                    }
-                },
-            };
-            crate::metrics::cache("generator", image.cache_hit);
-            if !image.cache_hit {
-                crate::metrics::generation(backend, started.elapsed());
-            }
-            let from = crate::images::Provenance {
-                workspace_id: ws,
-                generation_key: &key,
-                generator: &generator.identity(),
-                request: &request,
-            };
-            let asset_id = crate::images::keep(&p.store, &p.data_dir, from, &image, None)
-                .await
-                .map_err(|e| match e {
-                    crate::images::KeepError::Store(e) => JobError::from(e),
-                    file => JobError::retry(file.to_string()),
-                })?;
-            info!(run = %run_id, secs = started.elapsed().as_secs_f32(), cache_hit = image.cache_hit, "generate: image ready");
-            asset_id
-        }
+    let started = std::time::Instant::now();
+    let run_for_log = run_id.clone();
+    let progress: pressroom_generate::ProgressFn = Arc::new(move |pr| {
+        tracing::debug!(run = %run_for_log, step = pr.step, total = pr.total, "generate: step");
+    });
+    let made = crate::images::generate_and_keep(
+        &p.store,
+        &p.data_dir,
+        generator.as_ref(),
+        ws,
+        &request,
+        Some(progress),
+    )
+    .await;
+    let made = match made {
+        Ok(made) => made,
+        Err(MakeError::Generate(e)) => match retry_later(&e) {
+            Some(later) => return Err(later),
+            // A blocked prompt, a rejected request: the run ends failed with the reason the
+            // user needs, instead of waiting in `generating` forever.
+            None => return fail_run(p, ws, &run_id, &format!("generation failed: {e}")).await,
+        },
+        Err(MakeError::Keep(KeepError::Store(e))) => return Err(JobError::from(e)),
+        Err(MakeError::Keep(file)) => return Err(JobError::retry(file.to_string())),
     };
+    if made.reused {
+        info!(run = %run_id, asset = %made.asset_id, "generate: reusing the image of an identical request");
+    } else {
+        if !made.generator_cache_hit {
+            crate::metrics::generation(backend, started.elapsed());
+        }
+        info!(run = %run_id, secs = started.elapsed().as_secs_f32(), cache_hit = made.generator_cache_hit, "generate: image ready");
+    }
+    let asset_id = made.asset_id;
 
     let now = p.store.now_ms().await?;
     let tx = p.store.begin().await?;
