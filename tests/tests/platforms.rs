@@ -790,7 +790,11 @@ failures = [{{ phase = "prepare", kind = "rejected", times = 1 }}]
         let id = p["rendition_id"].as_str().unwrap_or_default().to_string();
         let ws = pressroom_core::WorkspaceId::from(p["workspace_id"].as_str().unwrap_or_default());
         let r = rt
-            .block_on(assets::get_rendition(store.conn(), &ws, &id))
+            .block_on(assets::get_rendition(
+                store.conn(),
+                &ws,
+                &id.as_str().into(),
+            ))
             .context("the post's rendition")?;
         ensure!(
             r.preset == preset_name

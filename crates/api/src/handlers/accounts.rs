@@ -68,7 +68,7 @@ pub async fn list(
 pub async fn disconnect(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
+    Path(id): Path<AccountId>,
 ) -> ApiResult<Json<AccountView>> {
     let ws = ctx.workspace()?;
     accounts::get(state.store.conn(), ws, &id).await?;

@@ -99,7 +99,7 @@ pub async fn list(
 pub async fn get_one(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
+    Path(id): Path<AssetId>,
 ) -> ApiResult<Json<AssetView>> {
     let a = assets::get(state.store.conn(), ctx.workspace()?, &id).await?;
     Ok(Json(view(&state, a).await))
@@ -109,7 +109,7 @@ pub async fn get_one(
 pub async fn image(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
+    Path(id): Path<AssetId>,
 ) -> ApiResult<Response> {
     let a = assets::get(state.store.conn(), ctx.workspace()?, &id).await?;
     let bytes = tokio::fs::read(state.data_dir.join(&a.path))

@@ -82,7 +82,7 @@ pub async fn list(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewHook {
-    campaign_id: String,
+    campaign_id: pressroom_core::CampaignId,
     adapter: String,
     #[serde(default)]
     mapping: Map<String, Value>,

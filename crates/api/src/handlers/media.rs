@@ -65,7 +65,7 @@ fn cache_headers(headers: &mut HeaderMap, exp: i64, cap: i64) {
 
 pub async fn rendition(
     State(state): State<ApiState>,
-    Path(rendition_id): Path<String>,
+    Path(rendition_id): Path<pressroom_core::RenditionId>,
     q: Result<Query<LinkQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let (links, exp) = authorize(&state, LinkKind::Rendition, &rendition_id, q)?;
@@ -89,7 +89,7 @@ pub async fn rendition(
 /// the read (it was minted for the key's workspace when the image was generated).
 pub async fn asset(
     State(state): State<ApiState>,
-    Path(asset_id): Path<String>,
+    Path(asset_id): Path<pressroom_core::AssetId>,
     q: Result<Query<LinkQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let (_, exp) = authorize(&state, LinkKind::Asset, &asset_id, q)?;

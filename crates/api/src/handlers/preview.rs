@@ -80,7 +80,7 @@ fn stored_template_limit(source: &str) -> Option<ApiError> {
 pub async fn preview(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
+    Path(id): Path<CampaignId>,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<Preview>> {
     let ws = ctx.workspace()?;

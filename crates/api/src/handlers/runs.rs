@@ -94,7 +94,7 @@ pub async fn list(
 pub async fn get_one(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
+    Path(id): Path<RunId>,
 ) -> ApiResult<Json<RunView>> {
     Ok(Json(
         runs::get(state.store.conn(), ctx.workspace()?, &id)

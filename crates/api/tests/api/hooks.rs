@@ -68,7 +68,7 @@ async fn create_hook(app: &TestApp, w: &World, adapter: &str) -> anyhow::Result<
 }
 
 async fn run_variables(app: &TestApp, w: &World, run_id: &str) -> anyhow::Result<Value> {
-    let run = runs::get(app.store.conn(), &w.ws_id, run_id).await?;
+    let run = runs::get(app.store.conn(), &w.ws_id, &run_id.into()).await?;
     anyhow::ensure!(run.trigger == "webhook", "trigger {}", run.trigger);
     Ok(serde_json::from_str(&run.variables)?)
 }

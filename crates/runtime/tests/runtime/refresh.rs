@@ -202,7 +202,7 @@ async fn publish_concurrently(instances: &[Arc<Pipeline>]) {
     }
 }
 
-async fn stored(store: &Store, ws: &WorkspaceId, id: &str) -> (account::Model, Credentials) {
+async fn stored(store: &Store, ws: &WorkspaceId, id: &AccountId) -> (account::Model, Credentials) {
     let row = accounts::get(store.conn(), ws, id).await.expect("account");
     let open = |sealed: &Option<String>, slot| {
         sealed

@@ -71,7 +71,7 @@ pub async fn upsert<C: ConnectionTrait>(
 pub async fn get<C: ConnectionTrait>(
     conn: &C,
     workspace_id: &WorkspaceId,
-    id: &str,
+    id: &AccountId,
 ) -> Result<account::Model> {
     account::Entity::find_by_id(id.to_string())
         .filter(account::Column::WorkspaceId.eq(workspace_id))
@@ -134,7 +134,7 @@ pub async fn active_expiring(store: &Store) -> Result<Vec<account::Model>> {
 pub async fn set_extra<C: ConnectionTrait>(
     conn: &C,
     workspace_id: &WorkspaceId,
-    id: &str,
+    id: &AccountId,
     extra: &serde_json::Value,
 ) -> Result<()> {
     account::Entity::update_many()
@@ -176,7 +176,7 @@ pub async fn set_state<C: ConnectionTrait>(
     conn: &C,
     now_ms: i64,
     workspace_id: &WorkspaceId,
-    id: &str,
+    id: &AccountId,
     new_state: AccountState,
     reason: Option<&str>,
 ) -> Result<()> {
@@ -208,7 +208,7 @@ pub async fn update_tokens<C: ConnectionTrait>(
     conn: &C,
     now_ms: i64,
     workspace_id: &WorkspaceId,
-    id: &str,
+    id: &AccountId,
     access_token_sealed: &str,
     refresh_token_sealed: Option<&str>,
     key_id: &str,
@@ -252,7 +252,7 @@ pub async fn swap_tokens<C: ConnectionTrait>(
     conn: &C,
     now_ms: i64,
     workspace_id: &WorkspaceId,
-    id: &str,
+    id: &AccountId,
     swap: TokenSwap<'_>,
 ) -> Result<bool> {
     let mut values: Vec<Value> = vec![

@@ -1,6 +1,6 @@
 //! Generated images (content-addressed files) and their per-platform renditions.
 
-use pressroom_core::{AssetId, RunId, WorkspaceId, new_id};
+use pressroom_core::{AssetId, RenditionId, RunId, WorkspaceId, new_id};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set, Value};
 
@@ -71,7 +71,7 @@ pub async fn insert<C: ConnectionTrait>(
 pub async fn replace_file<C: ConnectionTrait>(
     conn: &C,
     workspace_id: &WorkspaceId,
-    id: &str,
+    id: &AssetId,
     sha256: &str,
     path: &str,
 ) -> Result<()> {
@@ -91,7 +91,7 @@ pub async fn replace_file<C: ConnectionTrait>(
 pub async fn get<C: ConnectionTrait>(
     conn: &C,
     workspace_id: &WorkspaceId,
-    id: &str,
+    id: &AssetId,
 ) -> Result<asset::Model> {
     asset::Entity::find_by_id(id.to_string())
         .filter(asset::Column::WorkspaceId.eq(workspace_id))
@@ -102,7 +102,10 @@ pub async fn get<C: ConnectionTrait>(
 
 /// An asset by id alone, for the signed public media route: the link's signature, not a
 /// workspace key, is what authorizes the read.
-pub async fn get_for_signed_link<C: ConnectionTrait>(conn: &C, id: &str) -> Result<asset::Model> {
+pub async fn get_for_signed_link<C: ConnectionTrait>(
+    conn: &C,
+    id: &AssetId,
+) -> Result<asset::Model> {
     asset::Entity::find_by_id(id.to_string())
         .one(conn)
         .await?
@@ -236,7 +239,7 @@ pub async fn insert_rendition<C: ConnectionTrait>(
 pub async fn get_rendition<C: ConnectionTrait>(
     conn: &C,
     workspace_id: &WorkspaceId,
-    id: &str,
+    id: &RenditionId,
 ) -> Result<rendition::Model> {
     rendition::Entity::find_by_id(id.to_string())
         .filter(rendition::Column::WorkspaceId.eq(workspace_id))
@@ -249,7 +252,7 @@ pub async fn get_rendition<C: ConnectionTrait>(
 /// workspace key, is what authorizes the read.
 pub async fn get_rendition_for_signed_link<C: ConnectionTrait>(
     conn: &C,
-    id: &str,
+    id: &RenditionId,
 ) -> Result<rendition::Model> {
     rendition::Entity::find_by_id(id.to_string())
         .one(conn)

@@ -74,7 +74,11 @@ pub async fn upsert<C: ConnectionTrait>(
 }
 
 /// A campaign, deleted or not: the pipeline still finishes (or refuses) work of a deleted one.
-pub async fn get(store: &Store, workspace_id: &WorkspaceId, id: &str) -> Result<campaign::Model> {
+pub async fn get(
+    store: &Store,
+    workspace_id: &WorkspaceId,
+    id: &CampaignId,
+) -> Result<campaign::Model> {
     campaign::Entity::find_by_id(id.to_string())
         .filter(campaign::Column::WorkspaceId.eq(workspace_id))
         .one(store.conn())
@@ -86,7 +90,7 @@ pub async fn get(store: &Store, workspace_id: &WorkspaceId, id: &str) -> Result<
 pub async fn get_live(
     store: &Store,
     workspace_id: &WorkspaceId,
-    id: &str,
+    id: &CampaignId,
 ) -> Result<campaign::Model> {
     campaign::Entity::find_by_id(id.to_string())
         .filter(campaign::Column::WorkspaceId.eq(workspace_id))
@@ -147,7 +151,7 @@ pub async fn advance_cursor<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     workspace_id: &WorkspaceId,
-    id: &str,
+    id: &CampaignId,
     checked_at: i64,
 ) -> Result<()> {
     let values: Vec<Value> = vec![checked_at.into(), id.into(), workspace_id.into()];
@@ -164,7 +168,7 @@ pub async fn advance_cursor<C: ConnectionTrait>(
 pub async fn set_enabled(
     store: &Store,
     workspace_id: &WorkspaceId,
-    id: &str,
+    id: &CampaignId,
     enabled: bool,
 ) -> Result<()> {
     let values: Vec<Value> = vec![i32::from(enabled).into(), id.into(), workspace_id.into()];

@@ -4,7 +4,7 @@
 //! cannot move an attempt.
 
 use pressroom_core::{
-    AccountId, AttemptState, PostId, PostState, RenditionId, RunId, WorkspaceId, new_id,
+    AccountId, AttemptId, AttemptState, PostId, PostState, RenditionId, RunId, WorkspaceId, new_id,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
@@ -65,7 +65,7 @@ pub async fn insert<C: ConnectionTrait>(
 pub async fn get<C: ConnectionTrait>(
     conn: &C,
     workspace_id: &WorkspaceId,
-    id: &str,
+    id: &PostId,
 ) -> Result<post::Model> {
     post::Entity::find_by_id(id.to_string())
         .filter(post::Column::WorkspaceId.eq(workspace_id))
@@ -203,7 +203,7 @@ pub async fn taken_remote_ids(
     store: &Store,
     workspace_id: &WorkspaceId,
     account_id: &AccountId,
-    except_post_id: &str,
+    except_post_id: &PostId,
     since_ms: i64,
 ) -> Result<Vec<String>> {
     Ok(post::Entity::find()
@@ -325,7 +325,7 @@ pub async fn transition<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
-    attempt_id: &str,
+    attempt_id: &AttemptId,
     from: AttemptState,
     to: AttemptState,
     job: &ClaimedJob,
@@ -389,7 +389,7 @@ pub async fn save_checkpoint<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
-    attempt_id: &str,
+    attempt_id: &AttemptId,
     state: AttemptState,
     job: &ClaimedJob,
     checkpoint: &serde_json::Value,

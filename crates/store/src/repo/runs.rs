@@ -57,7 +57,7 @@ pub async fn insert_fire<C: ConnectionTrait>(
 pub async fn get<C: ConnectionTrait>(
     conn: &C,
     workspace_id: &WorkspaceId,
-    id: &str,
+    id: &RunId,
 ) -> Result<run::Model> {
     run::Entity::find_by_id(id.to_string())
         .filter(run::Column::WorkspaceId.eq(workspace_id))

@@ -88,7 +88,7 @@ async fn attempt_row(ctx: &Ctx, id: &str) -> attempt::Model {
 /// Moves an attempt one step with no extra fields.
 async fn step(
     ctx: &Ctx,
-    attempt_id: &str,
+    attempt_id: &pressroom_core::AttemptId,
     from: AttemptState,
     to: AttemptState,
     job: &ClaimedJob,
@@ -771,7 +771,7 @@ async fn another_workspace_id_answers_not_found(ctx: Ctx) -> anyhow::Result<()> 
         StoreError::NotFound { .. }
     );
     assert_err!(
-        campaigns::get(store, &b.ws, "no-such-id").await,
+        campaigns::get(store, &b.ws, &"no-such-id".into()).await,
         StoreError::NotFound { .. }
     );
 
