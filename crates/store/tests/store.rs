@@ -1,4 +1,5 @@
-//! The store's integration suite. Every test in the submodules runs twice, against SQLite (a
+//! The store's integration suite, one binary. Every test in the submodules (but `boundary`,
+//! which reads the workspace's sources) runs twice, against SQLite (a
 //! temporary file) and against PostgreSQL (a database of its own, created for the test and
 //! dropped after it): `cargo test -p pressroom-store --test store sqlite` or `... postgres`
 //! picks one backend. PostgreSQL comes from `PRESSROOM_TEST_PG` (default
@@ -9,6 +10,8 @@
 #[path = "store/harness.rs"]
 mod harness;
 
+#[path = "store/boundary.rs"]
+mod boundary;
 #[path = "store/idempotency.rs"]
 mod idempotency;
 #[path = "store/instance_lock.rs"]
