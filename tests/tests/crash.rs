@@ -147,7 +147,7 @@ fn setup(app: &TestApp) -> anyhow::Result<()> {
                 now,
                 accounts::AccountInput {
                     workspace_id: &ws.id,
-                    platform: "sandbox",
+                    platform: pressroom_core::Platform::Sandbox,
                     name: &name,
                     external_id: &name,
                     access_token_sealed: None,

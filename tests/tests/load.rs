@@ -586,7 +586,7 @@ public_base_url = "http://127.0.0.1:{port}"
             *reasons.entry(why).or_insert(0) += 1;
             continue;
         }
-        *published_by.entry(p.platform.clone()).or_insert(0) += 1;
+        *published_by.entry(p.platform.to_string()).or_insert(0) += 1;
         let (Some(due), Some(done)) = (
             fire_at.get(p.run_id.as_str()),
             committed_at.get(p.id.as_str()),

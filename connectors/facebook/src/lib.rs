@@ -93,8 +93,8 @@ fn capabilities() -> Capabilities {
 
 #[async_trait::async_trait]
 impl Connector for FacebookConnector {
-    fn kind(&self) -> &'static str {
-        KIND
+    fn platform(&self) -> pressroom_connector::Platform {
+        pressroom_connector::Platform::Facebook
     }
 
     fn capabilities(&self) -> &Capabilities {

@@ -154,8 +154,8 @@ fn capabilities() -> Capabilities {
 
 #[async_trait::async_trait]
 impl Connector for InstagramConnector {
-    fn kind(&self) -> &'static str {
-        KIND
+    fn platform(&self) -> pressroom_connector::Platform {
+        pressroom_connector::Platform::Instagram
     }
 
     fn capabilities(&self) -> &Capabilities {

@@ -67,8 +67,8 @@ fn capabilities(max_bytes: u64) -> Capabilities {
 
 #[async_trait]
 impl Connector for LinkedIn {
-    fn kind(&self) -> &'static str {
-        "linkedin"
+    fn platform(&self) -> pressroom_connector::Platform {
+        pressroom_connector::Platform::LinkedIn
     }
 
     fn capabilities(&self) -> &Capabilities {

@@ -62,8 +62,8 @@ impl SandboxConnector {
 
 #[async_trait::async_trait]
 impl Connector for SandboxConnector {
-    fn kind(&self) -> &'static str {
-        "sandbox"
+    fn platform(&self) -> pressroom_connector::Platform {
+        pressroom_connector::Platform::Sandbox
     }
 
     fn capabilities(&self) -> &Capabilities {

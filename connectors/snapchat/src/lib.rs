@@ -77,8 +77,8 @@ impl Snapchat {
 
 #[async_trait]
 impl Connector for Snapchat {
-    fn kind(&self) -> &'static str {
-        "snapchat"
+    fn platform(&self) -> pressroom_connector::Platform {
+        pressroom_connector::Platform::Snapchat
     }
 
     fn capabilities(&self) -> &Capabilities {

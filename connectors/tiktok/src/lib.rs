@@ -60,8 +60,8 @@ impl TikTok {
 
 #[async_trait]
 impl Connector for TikTok {
-    fn kind(&self) -> &'static str {
-        "tiktok"
+    fn platform(&self) -> pressroom_connector::Platform {
+        pressroom_connector::Platform::TikTok
     }
 
     fn capabilities(&self) -> &Capabilities {

@@ -52,8 +52,8 @@ impl Webhook {
 
 #[async_trait]
 impl Connector for Webhook {
-    fn kind(&self) -> &'static str {
-        "webhook"
+    fn platform(&self) -> pressroom_connector::Platform {
+        pressroom_connector::Platform::Webhook
     }
 
     fn capabilities(&self) -> &Capabilities {

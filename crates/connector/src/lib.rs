@@ -18,6 +18,7 @@ pub use model::{
     AccountRef, Capabilities, CheckpointStore, Checkpointer, Credentials, MediaRef, OAuthSpec,
     PostDraft, Prepared, PublishCtx, Published, Reconciled, ValidationIssue,
 };
+pub use pressroom_core::Platform;
 pub use registry::Registry;
 
 /// `Ok` when `issues` is empty, else the issues: the end of every `Connector::validate`.
@@ -32,8 +33,8 @@ pub fn validation_result(issues: Vec<ValidationIssue>) -> Result<(), Vec<Validat
 /// A publishing platform. Implementations are registered explicitly in the binary.
 #[async_trait::async_trait]
 pub trait Connector: Send + Sync + 'static {
-    /// Stable lowercase id ("instagram"); stored in the database, so never renamed.
-    fn kind(&self) -> &'static str;
+    /// Which platform this is; its name is stored in the database, so never renamed.
+    fn platform(&self) -> Platform;
 
     /// Static limits: caption length, accepted media, daily caps, phases.
     fn capabilities(&self) -> &Capabilities;

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use crate::Connector;
 
-/// The connectors this binary was built with, by kind. Built explicitly at start-up.
+/// The connectors this binary was built with, by platform name. Built explicitly at start-up.
 #[derive(Clone, Default)]
 pub struct Registry {
     by_kind: BTreeMap<&'static str, Arc<dyn Connector>>,
@@ -16,13 +16,15 @@ impl Registry {
 
     /// Adds a connector; a later one of the same kind replaces the earlier.
     pub fn with(mut self, connector: impl Connector) -> Self {
-        self.by_kind.insert(connector.kind(), Arc::new(connector));
+        self.by_kind
+            .insert(connector.platform().as_str(), Arc::new(connector));
         self
     }
 
     /// Adds an already shared connector.
     pub fn with_arc(mut self, connector: Arc<dyn Connector>) -> Self {
-        self.by_kind.insert(connector.kind(), connector);
+        self.by_kind
+            .insert(connector.platform().as_str(), connector);
         self
     }
 

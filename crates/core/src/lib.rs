@@ -62,6 +62,7 @@ pub mod campaign;
 pub mod event;
 pub mod ids;
 pub mod job;
+pub mod platform;
 pub mod retry;
 pub mod sampler;
 pub mod schedule;
@@ -74,6 +75,7 @@ pub use ids::{
     AccountId, AssetId, AttemptId, CampaignId, PostId, RenditionId, RunId, WorkspaceId, new_id,
 };
 pub use job::{JobKind, JobState};
+pub use platform::Platform;
 pub use retry::RetryPolicy;
 pub use sampler::{NoiseScheduler, UnknownScheduler};
 pub use state::{AccountState, RunState, UnknownState};

@@ -114,7 +114,7 @@ pub fn connectors(settings: &Settings) -> anyhow::Result<Registry> {
 /// The generators this instance offers, by the name campaigns use in `generation.backend`:
 /// "local" always, "openai" and "stability" when their config sections are present. All of
 /// them only if this instance runs generate jobs; the tiny model is created on first use when
-/// no model is configured. Each is wrapped as policy → cache → backend.
+/// no model is configured. Each is wrapped as policy → backend.
 pub fn generators(
     settings: &Settings,
     kinds: &[JobKind],
@@ -138,33 +138,32 @@ pub fn generators(
         let engine_config = settings.generation.engine.engine_config();
         let engine = pressroom_generate::DiffusionGenerator::load(&dir, device, engine_config)
             .with_context(|| format!("loading the model in {}", dir.display()))?;
-        let cache = settings.paths.data_dir.join("cache");
         let policy = &settings.generation.policy;
-        map.insert("local".into(), guarded(engine, &cache, policy)?);
+        map.insert("local".into(), guarded(engine, policy)?);
         if let Some(cfg) = &settings.generation.openai {
             let openai =
                 pressroom_generate::OpenAiImages::new(cfg.clone()).context("generation.openai")?;
-            map.insert("openai".into(), guarded(openai, &cache, policy)?);
+            map.insert("openai".into(), guarded(openai, policy)?);
         }
         if let Some(cfg) = &settings.generation.stability {
             let stability = pressroom_generate::StabilityImages::new(cfg.clone())
                 .context("generation.stability")?;
-            map.insert("stability".into(), guarded(stability, &cache, policy)?);
+            map.insert("stability".into(), guarded(stability, policy)?);
         }
     }
     Ok(map)
 }
 
-/// The prompt policy first (a blocked prompt is never served, not even from the cache), then
-/// the cache (repeats of an identical request never reach the model or the remote API).
+/// The prompt policy in front of the backend (a blocked prompt is never served, not even a
+/// stored image: `runtime::images::generate_and_keep` asks the policy before it reuses one).
+/// Repeats of an identical request never reach the model or the remote API: the workspace's
+/// asset table, keyed by the generation key, is the one cache.
 fn guarded<G: Generator + 'static>(
     backend: G,
-    cache_dir: &Path,
     policy: &pressroom_generate::PromptPolicy,
 ) -> anyhow::Result<Arc<dyn Generator>> {
-    let cached = pressroom_generate::CachedGenerator::new(backend, cache_dir)?;
     Ok(Arc::new(pressroom_generate::PolicyGenerator::new(
-        cached,
+        backend,
         policy.clone(),
     )))
 }
@@ -287,7 +286,7 @@ pub async fn ensure_sandbox_account(
         now,
         accounts::AccountInput {
             workspace_id: &ws.id,
-            platform: "sandbox",
+            platform: pressroom_core::Platform::Sandbox,
             name,
             external_id: name,
             access_token_sealed: None,

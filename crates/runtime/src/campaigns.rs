@@ -24,7 +24,7 @@ pub async fn known_accounts(
     Ok(accounts::list(store, workspace_id)
         .await?
         .into_iter()
-        .map(|a| (a.name, a.platform))
+        .map(|a| (a.name, a.platform.to_string()))
         .collect())
 }
 

@@ -47,6 +47,8 @@ impl From<StoreError> for MakeError {
 #[derive(Debug, Clone)]
 pub struct Made {
     pub asset_id: AssetId,
+    /// The PNG, relative to the data directory.
+    pub path: String,
     /// An identical earlier request's stored image was reused: nothing was generated.
     pub reused: bool,
     /// The generator answered from its own cache (no model ran).
@@ -77,6 +79,7 @@ pub async fn generate_and_keep(
         crate::metrics::cache("assets", true);
         return Ok(Made {
             asset_id: a.id.clone(),
+            path: a.path.clone(),
             reused: true,
             generator_cache_hit: false,
         });
@@ -92,9 +95,10 @@ pub async fn generate_and_keep(
         generator: &identity,
         request,
     };
-    let asset_id = keep(store, data_dir, from, &image, earlier.as_ref()).await?;
+    let (asset_id, path) = keep(store, data_dir, from, &image, earlier.as_ref()).await?;
     Ok(Made {
         asset_id,
+        path,
         reused: false,
         generator_cache_hit: image.cache_hit,
     })
@@ -122,7 +126,7 @@ pub async fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     pressroom_store::files::write_durably_async(path.to_path_buf(), bytes.to_vec()).await
 }
 
-/// Stores `image` and answers its asset id. `earlier` is the workspace's row for the same
+/// Stores `image` and answers its asset id and file (relative to `data_dir`). `earlier` is the workspace's row for the same
 /// generation key whose file was lost: it takes the new file (a deterministic generator wrote
 /// the very same path again). Without one, a row is inserted (or, when an identical
 /// generation recorded its image first, that row's id is answered).
@@ -132,7 +136,7 @@ pub async fn keep(
     from: Provenance<'_>,
     image: &GeneratedImage,
     earlier: Option<&asset::Model>,
-) -> Result<AssetId, KeepError> {
+) -> Result<(AssetId, String), KeepError> {
     let sha = sha256_hex(&image.png);
     let rel = format!("assets/{}/{sha}.png", &sha[..2]);
     write_atomic(&data_dir.join(&rel), &image.png)
@@ -145,11 +149,11 @@ pub async fn keep(
         if a.path != rel {
             assets::replace_file(store.conn(), from.workspace_id, &a.id, &sha, &rel).await?;
         }
-        return Ok(a.id.clone());
+        return Ok((a.id.clone(), rel));
     }
     let now = store.now_ms().await?;
     let params = serde_json::to_value(from.request).unwrap_or_default();
-    Ok(assets::insert(
+    let asset_id = assets::insert(
         store.conn(),
         now,
         assets::NewAsset {
@@ -163,5 +167,6 @@ pub async fn keep(
             height: image.height,
         },
     )
-    .await?)
+    .await?;
+    Ok((asset_id, rel))
 }

@@ -2,7 +2,7 @@
 //! binary plugs in the keyring from `pressroom-crypto`.
 
 use pressroom_connector::Credentials;
-use pressroom_core::{AccountId, WorkspaceId};
+use pressroom_core::{AccountId, Platform, WorkspaceId};
 use pressroom_store::entity::account;
 use pressroom_store::repo::accounts::TokenSwap;
 use pressroom_store::repo::{accounts, audit};
@@ -72,7 +72,7 @@ impl TokenCipher for PlaintextForbidden {
 
 /// An account about to be stored with its tokens.
 pub struct NewAccount<'a> {
-    pub platform: &'a str,
+    pub platform: Platform,
     pub name: &'a str,
     pub external_id: &'a str,
     pub credentials: &'a Credentials,

@@ -16,8 +16,8 @@ struct RetriesBlindly(Arc<FacebookConnector>);
 
 #[async_trait::async_trait]
 impl Connector for RetriesBlindly {
-    fn kind(&self) -> &'static str {
-        "facebook-broken"
+    fn platform(&self) -> pressroom_connector::Platform {
+        pressroom_connector::Platform::Facebook
     }
     fn capabilities(&self) -> &Capabilities {
         self.0.capabilities()

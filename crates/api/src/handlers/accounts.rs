@@ -20,7 +20,7 @@ use crate::page::{Page, PageQuery};
 #[derive(Serialize)]
 pub struct AccountView {
     pub id: AccountId,
-    pub platform: String,
+    pub platform: pressroom_core::Platform,
     pub name: String,
     pub external_id: String,
     pub state: pressroom_core::AccountState,

@@ -182,13 +182,17 @@ async fn finish(
     let tx = state.store.begin().await?;
     let mut stored = Vec::new();
     for g in &granted {
+        // The connect flow was found by this name when it started, so it is a platform.
+        let platform = pressroom_core::Platform::parse(&pending.platform).ok_or_else(|| {
+            ApiError::invalid(format!("platform: unknown platform {:?}", pending.platform))
+        })?;
         let name = match (&pending.name, granted.len()) {
             (Some(n), 1) => n.clone(),
             (Some(n), _) => format!("{n}-{}", g.external_id),
             (None, _) => format!("{}-{}", pending.platform, g.external_id),
         };
         let new = NewAccount {
-            platform: &pending.platform,
+            platform,
             name: &name,
             external_id: &g.external_id,
             credentials: &g.credentials,

@@ -188,9 +188,10 @@ async fn one_image(
 ) -> ApiResult<(Option<String>, Option<String>)> {
     Ok(match (b64, state.media.as_deref()) {
         (false, Some(links)) => {
-            let asset_id = stored_asset(state, generator, workspace_id, g).await?;
-            (None, Some(links.url(LinkKind::Asset, &asset_id)))
+            let made = stored_asset(state, generator, workspace_id, g).await?;
+            (None, Some(links.url(LinkKind::Asset, &made.asset_id)))
         }
+        // Nothing is stored for these (a documented promise), so nothing is reused either.
         (b64, _) => {
             let image = generator
                 .generate_for(workspace_id, g, None)
@@ -207,13 +208,13 @@ async fn one_image(
     })
 }
 
-/// The id of the workspace's asset for `g`, made or reused the way the pipeline does it.
+/// The workspace's asset for `g`, made or reused the way the pipeline does it.
 async fn stored_asset(
     state: &ApiState,
     generator: &dyn Generator,
     workspace_id: &WorkspaceId,
     g: GenerationRequest,
-) -> ApiResult<pressroom_core::AssetId> {
+) -> ApiResult<images::Made> {
     let made = images::generate_and_keep(
         &state.store,
         &state.data_dir,
@@ -224,7 +225,7 @@ async fn stored_asset(
     )
     .await;
     match made {
-        Ok(made) => Ok(made.asset_id),
+        Ok(made) => Ok(made),
         Err(images::MakeError::Generate(e)) => Err(generation_error(e)),
         Err(images::MakeError::Keep(images::KeepError::Store(e))) => Err(ApiError::from(e)),
         Err(images::MakeError::Keep(file)) => Err(ApiError::internal(format!("images: {file}"))),

@@ -58,6 +58,9 @@ impl Generator for Fake {
 
 struct Setup {
     state: ApiState,
+    /// Two workspaces: images are stored as their assets.
+    ws1: WorkspaceId,
+    ws2: WorkspaceId,
     _dir: tempfile::TempDir,
 }
 
@@ -66,12 +69,20 @@ async fn setup(generator: Arc<dyn Generator>, budget: BudgetConfig) -> Setup {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
     let store = Store::connect(&url).await.expect("store");
     store.migrate().await.expect("migrate");
+    let ws = |slug: &'static str| pressroom_store::repo::workspaces::ensure(&store, slug, slug);
+    let ws1 = ws("one").await.expect("workspace").id;
+    let ws2 = ws("two").await.expect("workspace").id;
     let queue = Queue::new(store.clone());
     let state = ApiState::new(store, queue)
         .with_data_dir(dir.path().to_path_buf())
         .with_generator(generator)
         .with_image_budget(budget);
-    Setup { state, _dir: dir }
+    Setup {
+        state,
+        ws1,
+        ws2,
+        _dir: dir,
+    }
 }
 
 async fn post(
@@ -115,7 +126,7 @@ async fn an_over_budget_request_is_refused_naming_the_limit() {
     let fake = Arc::new(Fake::default());
     let s = setup(fake.clone(), BudgetConfig::default()).await;
     let body = serde_json::json!({"prompt": "x", "size": "4096x4096", "steps": 150, "n": 4, "response_format": "b64_json"});
-    let (status, _, p) = problem(post(&s.state, &"ws-1".into(), body).await).await;
+    let (status, _, p) = problem(post(&s.state, &s.ws1, body).await).await;
     assert_eq!(status, 400, "{p}");
     assert_eq!(p["limit"], "images.max_pixel_steps_per_request", "{p}");
     assert_eq!(p["field"], "n×size×steps", "{p}");
@@ -145,15 +156,15 @@ async fn a_spent_daily_budget_is_429_naming_the_budget_per_workspace() {
     .await;
     let body =
         serde_json::json!({"prompt": "x", "size": "64x64", "n": 2, "response_format": "b64_json"});
-    let _first = post(&s.state, &"ws-1".into(), body.clone())
+    let _first = post(&s.state, &s.ws1, body.clone())
         .await
         .expect("first fits");
-    let (status, retry, p) = problem(post(&s.state, &"ws-1".into(), body.clone()).await).await;
+    let (status, retry, p) = problem(post(&s.state, &s.ws1, body.clone()).await).await;
     assert_eq!(status, 429, "{p}");
     assert_eq!(p["budget"], "images.daily_pixel_steps_per_workspace", "{p}");
     let secs: u64 = retry.expect("Retry-After").parse().expect("seconds");
     assert!((1..=86_400).contains(&secs), "{secs}");
-    let _other = post(&s.state, &"ws-2".into(), body)
+    let _other = post(&s.state, &s.ws2, body)
         .await
         .expect("another workspace has its own budget");
     assert_eq!(fake.calls.load(Ordering::SeqCst), 4);
@@ -172,12 +183,12 @@ async fn a_busy_engine_is_429_with_retry_after_and_costs_nothing() {
     )
     .await;
     let body = serde_json::json!({"prompt": "x", "size": "64x64", "response_format": "b64_json"});
-    let (status, retry, p) = problem(post(&s.state, &"ws-1".into(), body.clone()).await).await;
+    let (status, retry, p) = problem(post(&s.state, &s.ws1, body.clone()).await).await;
     assert_eq!(status, 429, "{p}");
     assert_eq!(retry.as_deref(), Some("7"), "6.5 s rounds up");
     // The refused request was refunded: the day's whole budget is still there.
     fake.busy.store(false, Ordering::SeqCst);
-    let _retried = post(&s.state, &"ws-1".into(), body)
+    let _retried = post(&s.state, &s.ws1, body)
         .await
         .expect("retry fits the budget");
 }
@@ -199,9 +210,9 @@ async fn a_client_that_hangs_up_cancels_the_engine_work() {
         },
     )
     .await;
-    let state = s.state.clone();
+    let (state, ws1) = (s.state.clone(), s.ws1.clone());
     let body = serde_json::json!({"prompt": "x", "size": "64x64", "steps": 150, "n": 4, "response_format": "b64_json"});
-    let handler = tokio::spawn(async move { post(&state, &"ws-1".into(), body).await.is_ok() });
+    let handler = tokio::spawn(async move { post(&state, &ws1, body).await.is_ok() });
     // Wait (boundedly) until the first image is being denoised.
     for _ in 0..600 {
         if engine.engine().stats().steps > 0 {
@@ -217,7 +228,7 @@ async fn a_client_that_hangs_up_cancels_the_engine_work() {
     handler.abort();
     // One batch at a time: this runs once the abandoned one has stopped.
     engine
-        .generate_for("ws-2", tiny_request(), None)
+        .generate_for(&s.ws2, tiny_request(), None)
         .await
         .expect("next");
     let stats = engine.engine().stats();

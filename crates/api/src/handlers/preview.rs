@@ -40,7 +40,7 @@ pub struct Problem {
 pub struct TargetPreview {
     pub account: String,
     /// The account's platform; None when the workspace has no such account.
-    pub platform: Option<String>,
+    pub platform: Option<pressroom_core::Platform>,
     pub preset: String,
     pub fit: String,
     pub caption: Option<String>,
@@ -147,7 +147,7 @@ pub async fn preview(
         }
         let platform = account.map(|a| a.platform);
         if let (Some(platform), Some(caption)) = (&platform, &caption)
-            && let Err(issues) = pressroom_media::check_caption(platform, caption)
+            && let Err(issues) = pressroom_media::check_caption(platform.as_str(), caption)
         {
             problems.extend(issues.into_iter().map(|issue| Problem {
                 field: "caption".into(),

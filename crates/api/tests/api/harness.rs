@@ -69,14 +69,14 @@ impl Generator for FakeGenerator {
     }
 }
 
-/// The API's connect seam with a stand-in platform ("testplatform"): the authorize URL
+/// The API's connect seam with a stand-in platform ("linkedin"): the authorize URL
 /// carries a fresh state; the code "good" grants one account, anything else fails.
 pub struct StandInFlows;
 
 #[async_trait::async_trait]
 impl pressroom_api::connect::ConnectFlows for StandInFlows {
     fn platforms(&self) -> Vec<&'static str> {
-        vec!["testplatform"]
+        vec!["linkedin"]
     }
 
     fn authorize(
@@ -312,7 +312,7 @@ impl TestApp {
             now,
             accounts::AccountInput {
                 workspace_id: &ws.id,
-                platform: "sandbox",
+                platform: pressroom_core::Platform::Sandbox,
                 name: "sandbox",
                 external_id: "sandbox",
                 access_token_sealed: None,
@@ -391,7 +391,7 @@ impl TestApp {
                 run_id: &run_id,
                 account_id: &account.id,
                 rendition_id: &rendition.id,
-                platform: "sandbox",
+                platform: pressroom_core::Platform::Sandbox,
                 preset: "instagram-square",
                 caption: "hi",
             },

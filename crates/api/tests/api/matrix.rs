@@ -64,7 +64,7 @@ fn body_for(spec: &RouteSpec, own: &World, n: usize) -> Option<(&'static str, St
         ),
         "/v1/accounts/connect" => (
             json,
-            r#"{"platform":"testplatform","redirect_uri":"https://app.example/cb"}"#.into(),
+            r#"{"platform":"linkedin","redirect_uri":"https://app.example/cb"}"#.into(),
         ),
         "/v1/workspaces/current/erase" => (json, format!(r#"{{"confirm":"{}"}}"#, own.slug)),
         p => panic!("matrix: no request body for POST {p}; add one"),

@@ -35,7 +35,7 @@ pub async fn connect_sandbox(
         workspace_id,
         now,
         &NewAccount {
-            platform: "sandbox",
+            platform: pressroom_core::Platform::Sandbox,
             name: "sandbox",
             external_id: "sb-1",
             credentials: &Credentials {

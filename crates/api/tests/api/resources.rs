@@ -399,14 +399,14 @@ pub async fn oauth_connect_and_callback(app: TestApp) -> anyhow::Result<()> {
     let resp =
         start(json!({"platform": "myspace", "redirect_uri": "https://a.example/cb"})).await?;
     anyhow::ensure!(resp.status() == 400, "unknown platform: {}", resp.status());
-    let resp = start(json!({"platform": "testplatform"})).await?;
+    let resp = start(json!({"platform": "linkedin"})).await?;
     anyhow::ensure!(
         resp.status() == 400,
         "no redirect_uri configured: {}",
         resp.status()
     );
     let resp = start(
-        json!({"platform": "testplatform", "redirect_uri": "https://a.example/cb", "name": "main"}),
+        json!({"platform": "linkedin", "redirect_uri": "https://a.example/cb", "name": "main"}),
     )
     .await?;
     anyhow::ensure!(resp.status() == 201, "connect: {}", resp.status());
@@ -449,7 +449,7 @@ pub async fn oauth_connect_and_callback(app: TestApp) -> anyhow::Result<()> {
     let resp = callback(&state, "good", Some(&browser)).await?;
     anyhow::ensure!(resp.status() == 400, "used state: {}", resp.status());
     let resp = start(
-        json!({"platform": "testplatform", "redirect_uri": "https://a.example/cb", "name": "main"}),
+        json!({"platform": "linkedin", "redirect_uri": "https://a.example/cb", "name": "main"}),
     )
     .await?;
     let browser = connect_cookie(&resp)?;
@@ -476,7 +476,7 @@ pub async fn oauth_connect_and_callback(app: TestApp) -> anyhow::Result<()> {
     anyhow::ensure!(
         accounts["data"].as_array().is_some_and(|a| a
             .iter()
-            .any(|a| a["name"] == "main" && a["platform"] == "testplatform")),
+            .any(|a| a["name"] == "main" && a["platform"] == "linkedin")),
         "{accounts}"
     );
     // Sealed, never stored in the clear.

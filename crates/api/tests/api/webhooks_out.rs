@@ -378,7 +378,7 @@ async fn extra_post(app: &TestApp, w: &World, preset: &str) -> anyhow::Result<Po
             run_id: &w.run_id,
             account_id: &w.account_id,
             rendition_id: &w.rendition_id,
-            platform: "sandbox",
+            platform: pressroom_core::Platform::Sandbox,
             preset,
             caption: "again",
         },

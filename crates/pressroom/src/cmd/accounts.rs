@@ -121,7 +121,9 @@ pub async fn run(settings: Settings, cmd: AccountsCmd) -> anyhow::Result<ExitCod
                     extra: e.extra.clone().unwrap_or_else(|| serde_json::json!({})),
                 };
                 let new = NewAccount {
-                    platform: &e.platform,
+                    platform: e.platform.parse().with_context(|| {
+                        format!("accounts[{:?}].platform: not a platform", e.name)
+                    })?,
                     name: &e.name,
                     external_id: &e.external_id,
                     credentials: &creds,
@@ -190,7 +192,7 @@ pub async fn run(settings: Settings, cmd: AccountsCmd) -> anyhow::Result<ExitCod
                 .map(|a| {
                     vec![
                         a.name,
-                        a.platform,
+                        a.platform.to_string(),
                         a.state.to_string(),
                         a.external_id,
                         a.expires_at.map(super::fmt_ms).unwrap_or_default(),

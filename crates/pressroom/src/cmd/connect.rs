@@ -108,7 +108,10 @@ pub async fn run(settings: &Settings, args: ConnectArgs) -> anyhow::Result<()> {
             (None, _) => format!("{}-{}", args.platform, g.external_id),
         };
         let new = NewAccount {
-            platform: &args.platform,
+            platform: args
+                .platform
+                .parse()
+                .with_context(|| format!("--platform {:?}: not a platform", args.platform))?,
             name: &name,
             external_id: &g.external_id,
             credentials: &g.credentials,

@@ -134,7 +134,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<ExitC
         .iter()
         .map(|p| {
             vec![
-                p.platform.clone(),
+                p.platform.to_string(),
                 p.preset.clone(),
                 p.state.to_string(),
                 p.remote_id.clone().unwrap_or_default(),

@@ -123,7 +123,7 @@ pub async fn posts(settings: Settings, cmd: PostsCmd) -> anyhow::Result<ExitCode
                 };
                 vec![
                     p.id.into_string(),
-                    p.platform,
+                    p.platform.to_string(),
                     p.preset,
                     p.state.to_string(),
                     result,

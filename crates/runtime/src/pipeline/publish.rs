@@ -67,7 +67,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         )
         .await;
     }
-    let Some(connector) = p.connectors.get(&account.platform) else {
+    let Some(connector) = p.connectors.get(account.platform.as_str()) else {
         return settle(
             p,
             job,
@@ -180,7 +180,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
                 | StepError::Reconcile(ConnectorError::AuthExpired),
             ) => {
                 if refreshed {
-                    let dead = credentials::dead_credentials(&account.platform);
+                    let dead = credentials::dead_credentials(account.platform.as_str());
                     return on_connector_error(p, job, &post, &attempt, dead).await;
                 }
                 refreshed = true;

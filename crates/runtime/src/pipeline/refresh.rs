@@ -32,7 +32,7 @@ impl Pipeline {
         let rows = accounts::active_expiring(&self.store).await?;
         let mut sweep = RefreshSweep::default();
         for acc in rows {
-            let Some(connector) = self.connectors.get(&acc.platform) else {
+            let Some(connector) = self.connectors.get(acc.platform.as_str()) else {
                 continue;
             };
             if !refresh_due(self, connector.as_ref(), &acc, now) {

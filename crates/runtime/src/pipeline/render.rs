@@ -106,7 +106,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
                 run_id: &run_id,
                 account_id: &account.id,
                 rendition_id: &row.id,
-                platform: &account.platform,
+                platform: account.platform,
                 preset: &preset_name,
                 caption: &caption,
             },

@@ -59,7 +59,7 @@ preset = "instagram-square"
 
 /// What [`Seed::accounts_posts`] makes.
 pub struct Seed<'a> {
-    pub platform: &'a str,
+    pub platform: pressroom_connector::Platform,
     /// The account's id on the platform (a Facebook Page id).
     pub external_id: &'a str,
     pub caption: &'a str,

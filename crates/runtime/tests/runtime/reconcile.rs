@@ -89,7 +89,7 @@ async fn same_caption_posts_are_two_posts(db: TestDb) {
     std::fs::create_dir_all(db.dir.path().join("renditions")).expect("dir");
     std::fs::write(db.dir.path().join("renditions/r.jpg"), &jpeg).expect("jpeg");
     let seed = Seed {
-        platform: fake.connector().kind(),
+        platform: fake.connector().platform(),
         external_id: &page,
         caption: "Fresh bread, every morning",
         rendition: Rendition {
@@ -177,8 +177,8 @@ struct Careless {
 
 #[async_trait::async_trait]
 impl Connector for Careless {
-    fn kind(&self) -> &'static str {
-        "careless"
+    fn platform(&self) -> pressroom_connector::Platform {
+        pressroom_connector::Platform::Sandbox
     }
 
     fn capabilities(&self) -> &Capabilities {
@@ -250,7 +250,7 @@ async fn a_taken_id_never_marks_a_second_post(db: TestDb) {
         extra: serde_json::json!({}),
     };
     let seed = Seed {
-        platform: "careless",
+        platform: pressroom_connector::Platform::Sandbox,
         external_id: "page-1",
         caption: "Same words",
         rendition: Rendition::placeholder(),

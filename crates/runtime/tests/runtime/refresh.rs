@@ -25,7 +25,6 @@ use pressroom_store::testing::sea_orm::ConnectionTrait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-const KIND: &str = "counting";
 /// The token the platform no longer accepts.
 const OLD_ACCESS: &str = "at-old";
 const OLD_REFRESH: &str = "rt-old";
@@ -77,8 +76,8 @@ impl CountingPlatform {
 
 #[async_trait::async_trait]
 impl Connector for CountingPlatform {
-    fn kind(&self) -> &'static str {
-        KIND
+    fn platform(&self) -> pressroom_connector::Platform {
+        pressroom_connector::Platform::Sandbox
     }
 
     fn capabilities(&self) -> &Capabilities {
@@ -163,7 +162,7 @@ async fn fixture_with(
     posts_n: usize,
 ) -> (WorkspaceId, AccountId) {
     let seed = Seed {
-        platform: KIND,
+        platform: pressroom_connector::Platform::Sandbox,
         external_id: "ext-1",
         caption: "hello",
         rendition: Rendition::placeholder(),

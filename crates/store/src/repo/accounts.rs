@@ -1,7 +1,7 @@
 //! Connected platform accounts. Tokens arrive here already sealed (crates/crypto); the store
 //! never sees plaintext, so nothing it logs or returns can leak a token.
 
-use pressroom_core::{AccountId, AccountState, WorkspaceId};
+use pressroom_core::{AccountId, AccountState, Platform, WorkspaceId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -16,7 +16,7 @@ use crate::{Backend, Result, Store, StoreError, Tx};
 #[derive(Clone, Debug)]
 pub struct AccountInput<'a> {
     pub workspace_id: &'a WorkspaceId,
-    pub platform: &'a str,
+    pub platform: Platform,
     pub name: &'a str,
     pub external_id: &'a str,
     pub access_token_sealed: Option<String>,
@@ -44,7 +44,7 @@ pub async fn upsert<C: ConnectionTrait>(
     let model = account::ActiveModel {
         id: Set(id.clone()),
         workspace_id: Set(input.workspace_id.into()),
-        platform: Set(input.platform.to_string()),
+        platform: Set(input.platform),
         name: Set(input.name.to_string()),
         external_id: Set(input.external_id.to_string()),
         state: Set(AccountState::Active),

@@ -4,7 +4,8 @@
 //! cannot move an attempt.
 
 use pressroom_core::{
-    AccountId, AttemptId, AttemptState, PostId, PostState, RenditionId, RunId, WorkspaceId, new_id,
+    AccountId, AttemptId, AttemptState, Platform, PostId, PostState, RenditionId, RunId,
+    WorkspaceId, new_id,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
@@ -22,7 +23,7 @@ pub struct NewPost<'a> {
     pub run_id: &'a RunId,
     pub account_id: &'a AccountId,
     pub rendition_id: &'a RenditionId,
-    pub platform: &'a str,
+    pub platform: Platform,
     pub preset: &'a str,
     pub caption: &'a str,
 }

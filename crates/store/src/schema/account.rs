@@ -1,6 +1,6 @@
 //! `accounts` rows.
 
-use pressroom_core::{AccountId, AccountState, WorkspaceId};
+use pressroom_core::{AccountId, AccountState, Platform, WorkspaceId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
@@ -9,7 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: AccountId,
     pub workspace_id: WorkspaceId,
-    pub platform: String,
+    pub platform: Platform,
     pub name: String,
     pub external_id: String,
     pub state: AccountState,

@@ -1,6 +1,6 @@
 //! `posts` rows.
 
-use pressroom_core::{AccountId, PostId, PostState, RenditionId, RunId, WorkspaceId};
+use pressroom_core::{AccountId, Platform, PostId, PostState, RenditionId, RunId, WorkspaceId};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
@@ -12,7 +12,7 @@ pub struct Model {
     pub run_id: RunId,
     pub account_id: AccountId,
     pub rendition_id: RenditionId,
-    pub platform: String,
+    pub platform: Platform,
     pub preset: String,
     pub caption: String,
     pub state: PostState,

@@ -301,7 +301,7 @@ pub async fn fixture(ctx: &Ctx, slug: &str) -> anyhow::Result<Fixture> {
             run_id: &run_id,
             account_id: &account_id,
             rendition_id: &rendition_id,
-            platform: "sandbox",
+            platform: pressroom_core::Platform::Sandbox,
             preset: "square",
             caption: "Spring is here",
         },
@@ -327,7 +327,7 @@ pub fn account_input<'a>(
 ) -> accounts::AccountInput<'a> {
     accounts::AccountInput {
         workspace_id: ws,
-        platform: "sandbox",
+        platform: pressroom_core::Platform::Sandbox,
         name,
         external_id: "ext-1",
         access_token_sealed: Some("sealed:a1".to_string()),

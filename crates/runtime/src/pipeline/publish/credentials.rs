@@ -88,7 +88,7 @@ pub(in crate::pipeline) async fn credentials(
     }
     let refreshed = connector.refresh(&creds).await;
     metrics::token_refresh(
-        &fresh.platform,
+        fresh.platform.as_str(),
         match &refreshed {
             Ok(_) => "ok",
             Err(ConnectorError::Disconnected(_)) => "disconnected",

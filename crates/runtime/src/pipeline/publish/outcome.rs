@@ -33,7 +33,7 @@ pub(super) async fn on_reconcile_error(
         // A deferral spends no attempt.
         ConnectorError::RateLimited { retry_after } => {
             let delay = retry_after.unwrap_or_else(|| p.retry.delay(job.attempt as u32, None));
-            metrics::rate_limited(&post.platform, delay);
+            metrics::rate_limited(post.platform.as_str(), delay);
             Err(JobError::Defer {
                 reason: message,
                 delay,
@@ -122,7 +122,7 @@ pub(super) async fn on_connector_error(
         }
         ConnectorError::RateLimited { retry_after } => {
             let delay = retry_after.unwrap_or_else(|| p.retry.delay(job.attempt as u32, None));
-            metrics::rate_limited(&post.platform, delay);
+            metrics::rate_limited(post.platform.as_str(), delay);
             show_parking(p, post, &message, delay).await?;
             Err(JobError::Defer {
                 reason: message,

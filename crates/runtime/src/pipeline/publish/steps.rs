@@ -45,7 +45,7 @@ pub(super) async fn prepare(
         &crate::pipeline::checkpoints::attach(&p.store, job, attempt, AttemptState::Preparing, ctx);
     let prepared = connector.prepare(ctx, draft).await;
     metrics::publish_step(
-        connector.kind(),
+        connector.platform().as_str(),
         "prepare",
         metrics::outcome(&prepared),
         started.elapsed(),
@@ -114,7 +114,7 @@ pub(super) async fn commit(
     );
     let committed = connector.commit(ctx, &prepared).await;
     metrics::publish_step(
-        connector.kind(),
+        connector.platform().as_str(),
         "commit",
         metrics::outcome(&committed),
         started.elapsed(),
@@ -188,7 +188,7 @@ pub(super) async fn reconcile(
     let started = std::time::Instant::now();
     let reconciled = connector.reconcile(&ctx, prepared.as_ref()).await;
     metrics::publish_step(
-        connector.kind(),
+        connector.platform().as_str(),
         "reconcile",
         metrics::outcome(&reconciled),
         started.elapsed(),

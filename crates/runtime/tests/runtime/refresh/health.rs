@@ -38,8 +38,8 @@ impl SelfRenewing {
 
 #[async_trait::async_trait]
 impl Connector for SelfRenewing {
-    fn kind(&self) -> &'static str {
-        KIND
+    fn platform(&self) -> pressroom_connector::Platform {
+        pressroom_connector::Platform::Sandbox
     }
 
     fn capabilities(&self) -> &Capabilities {
