@@ -4,6 +4,37 @@
 
 pub use sea_orm_migration::prelude::*;
 
+/// A migration that is a list of portable SQL statements each way: defines the calling
+/// module's `Migration`, named `$name`, which runs the module's `UP` or `DOWN` in order.
+macro_rules! sql_migration {
+    ($name:literal) => {
+        pub struct Migration;
+
+        impl sea_orm_migration::MigrationName for Migration {
+            fn name(&self) -> &str {
+                $name
+            }
+        }
+
+        #[sea_orm_migration::async_trait::async_trait]
+        impl sea_orm_migration::MigrationTrait for Migration {
+            async fn up(
+                &self,
+                manager: &sea_orm_migration::SchemaManager,
+            ) -> Result<(), sea_orm_migration::DbErr> {
+                crate::execute_all(manager, UP).await
+            }
+
+            async fn down(
+                &self,
+                manager: &sea_orm_migration::SchemaManager,
+            ) -> Result<(), sea_orm_migration::DbErr> {
+                crate::execute_all(manager, DOWN).await
+            }
+        }
+    };
+}
+
 mod m0001_initial;
 mod m0002_api;
 mod m0003_webhooks_out;

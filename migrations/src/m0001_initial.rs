@@ -1,15 +1,7 @@
 //! The first schema: workspaces, campaigns, runs, assets, renditions, accounts, posts and their
 //! publish attempts, the durable job queue, and the audit log.
 
-use sea_orm_migration::prelude::*;
-
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0001_initial"
-    }
-}
+sql_migration!("m0001_initial");
 
 const UP: &[&str] = &[
     "CREATE TABLE workspaces (
@@ -180,14 +172,3 @@ const DOWN: &[&str] = &[
     "DROP TABLE campaigns",
     "DROP TABLE workspaces",
 ];
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, DOWN).await
-    }
-}

@@ -1,15 +1,7 @@
 //! The control API's tables: API keys (only a hash stored), Idempotency-Key records, inbound
 //! CMS webhooks and the delivery ids already accepted (replay dedupe).
 
-use sea_orm_migration::prelude::*;
-
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0002_api"
-    }
-}
+sql_migration!("m0002_api");
 
 const UP: &[&str] = &[
     // workspace_id is NULL only for instance-admin keys (agencies managing many workspaces).
@@ -69,14 +61,3 @@ const DOWN: &[&str] = &[
     "DROP TABLE idempotency_keys",
     "DROP TABLE api_keys",
 ];
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, DOWN).await
-    }
-}

@@ -1,15 +1,7 @@
 //! Outbound webhooks: per-workspace endpoints that hear about post events. Deliveries are
 //! `notify` jobs in the durable queue (retries, dead letters), so no delivery table is needed.
 
-use sea_orm_migration::prelude::*;
-
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0003_webhooks_out"
-    }
-}
+sql_migration!("m0003_webhooks_out");
 
 const UP: &[&str] = &[
     // `secret` is a Standard Webhooks `whsec_…` secret, stored like the inbound hooks' secrets
@@ -32,14 +24,3 @@ const UP: &[&str] = &[
 ];
 
 const DOWN: &[&str] = &["DROP TABLE webhook_endpoints"];
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, DOWN).await
-    }
-}

@@ -6,15 +6,7 @@
 //! NULL when the response carried a secret (never stored). The old records are dropped: they
 //! are replay caches that expire within a day anyway, and they cannot be attributed to a key.
 
-use sea_orm_migration::prelude::*;
-
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0007_idempotency_by_key"
-    }
-}
+sql_migration!("m0007_idempotency_by_key");
 
 const UP: &[&str] = &[
     "DROP TABLE idempotency_keys",
@@ -48,14 +40,3 @@ const DOWN: &[&str] = &[
         PRIMARY KEY (workspace_id, key)
     )",
 ];
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, DOWN).await
-    }
-}

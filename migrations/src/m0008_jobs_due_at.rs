@@ -4,15 +4,7 @@
 //! first due, and the claim orders the ready jobs by it: the job that has waited longest for
 //! its due time goes first (earliest deadline first, which keeps the worst lateness lowest).
 
-use sea_orm_migration::prelude::*;
-
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0008_jobs_due_at"
-    }
-}
+sql_migration!("m0008_jobs_due_at");
 
 const UP: &[&str] = &[
     "ALTER TABLE jobs ADD COLUMN due_at BIGINT NOT NULL DEFAULT 0",
@@ -20,14 +12,3 @@ const UP: &[&str] = &[
 ];
 
 const DOWN: &[&str] = &["ALTER TABLE jobs DROP COLUMN due_at"];
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, DOWN).await
-    }
-}

@@ -2,27 +2,8 @@
 //! same account already holds; the runtime asks for those remote ids on every reconcile and
 //! checks again before it records one. Both look posts up by account and remote id.
 
-use sea_orm_migration::prelude::*;
-
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m0009_posts_by_remote_id"
-    }
-}
+sql_migration!("m0009_posts_by_remote_id");
 
 const UP: &[&str] = &["CREATE INDEX posts_by_remote_id ON posts (account_id, remote_id)"];
 
 const DOWN: &[&str] = &["DROP INDEX posts_by_remote_id"];
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::execute_all(manager, DOWN).await
-    }
-}
