@@ -173,10 +173,11 @@ pub(super) async fn reconcile(
     // The posts of this account that other posts already hold, so a match by caption never
     // takes one of them for this post (a day back covers every connector's search window).
     let mut ctx = ctx.clone();
-    let since = attempt
-        .commit_started_at
-        .unwrap_or(p.store.now_ms().await?)
-        .saturating_sub(TAKEN_IDS_WINDOW_MS);
+    let started = match attempt.commit_started_at {
+        Some(at) => at,
+        None => p.store.now_ms().await?,
+    };
+    let since = started.saturating_sub(TAKEN_IDS_WINDOW_MS);
     ctx.taken_remote_ids = posts::taken_remote_ids(
         &p.store,
         &post.workspace_id,
