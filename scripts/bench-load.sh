@@ -15,7 +15,7 @@
 # PRESSROOM_TEST_PG (the PostgreSQL admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
 # OUT (a file to append the result row to, default none; BENCHMARKS.md is hand-kept).
 #
-# The harness is the ignored test `load_benchmark` in tests/tests/load.rs (the fakes run in
+# The harness is the ignored test `load::load_benchmark` in tests/tests/e2e/load.rs (the fakes run in
 # its process; the two daemons are the real binary). It prints one JSON line, LOAD_REPORT.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,7 +32,7 @@ if [ "$profile" = release ]; then
     bin_dir="$target_dir/release"
 fi
 cargo build "${cargo_profile[@]}" -p pressroom
-cargo test "${cargo_profile[@]}" -p pressroom-e2e --test load --no-run
+cargo test "${cargo_profile[@]}" -p pressroom-e2e --test e2e --no-run
 
 report="$(mktemp)"
 trap 'rm -f "$report"' EXIT
@@ -43,8 +43,8 @@ PRESSROOM_E2E_BIN="$bin_dir/pressroom" \
     LOAD_CONCURRENCY="${CONCURRENCY:-64}" LOAD_WINDOW_SECS="${WINDOW_SECS:-60}" \
     LOAD_CHAOS="${CHAOS:-1}" LOAD_SNAP_RATE="${SNAP_RATE:-0}" \
     LOAD_SEED="${SEED:-1100}" LOAD_REPORT_FILE="$report" \
-    cargo test "${cargo_profile[@]}" -p pressroom-e2e --test load -- \
-    --ignored --exact load_benchmark --nocapture
+    cargo test "${cargo_profile[@]}" -p pressroom-e2e --test e2e -- \
+    --ignored --exact load::load_benchmark --nocapture
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 - "$report" "$started" "$load_before" "$load_after" "$(nproc)" "$profile" "${OUT:-}" <<'PY'

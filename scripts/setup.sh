@@ -3,7 +3,7 @@
 #  - a project-local Python venv (.venv) with the torch wheel that tch expects (libtorch),
 #    plus diffusers & co. used by the engine's parity tests and benchmarks, the official
 #    `openai` client that the API's compatibility test drives, and `schemathesis`, which
-#    tests/tests/schemathesis.rs runs against the API's /openapi.json.
+#    tests/tests/e2e/schemathesis.rs runs against the API's /openapi.json.
 # Idempotent: a second run checks versions and returns in about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."

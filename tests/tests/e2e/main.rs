@@ -1,0 +1,18 @@
+//! The end-to-end suite, one binary: each module drives the real `pressroom` binary (and the
+//! platform fakes, the tiny model, schemathesis and the `openai` client) the way a user or an
+//! operator would. libtest orders tests by name, so a module's tests mostly run beside each
+//! other, as they did when each module was its own binary.
+
+mod cli;
+mod crash;
+mod db_outage;
+mod flood;
+mod generation_backends;
+mod keyring_rotation;
+mod keys;
+mod load;
+mod openai_client;
+mod platforms;
+mod reconcile;
+mod schemathesis;
+mod secrets_at_rest;
