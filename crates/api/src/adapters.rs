@@ -20,15 +20,23 @@ pub enum Adapter {
     Generic,
 }
 
+/// One of the adapter names, in the OpenAPI document.
+impl utoipa::PartialSchema for Adapter {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .enum_values(Some(Adapter::ALL.map(Adapter::as_str)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Adapter {}
+
 impl Adapter {
+    pub const ALL: [Adapter; 4] = [Self::Ghost, Self::WordPress, Self::Strapi, Self::Generic];
+
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ghost" => Some(Self::Ghost),
-            "wordpress" => Some(Self::WordPress),
-            "strapi" => Some(Self::Strapi),
-            "generic" => Some(Self::Generic),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
     }
 
     pub fn as_str(self) -> &'static str {

@@ -33,6 +33,18 @@ pub enum Role {
     InstanceAdmin,
 }
 
+/// One of the role names, in the OpenAPI document.
+impl utoipa::PartialSchema for Role {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .enum_values(Some(Role::ALL.map(Role::as_str)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Role {}
+
 impl Role {
     pub const ALL: [Role; 5] = [
         Role::Viewer,

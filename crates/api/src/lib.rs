@@ -69,8 +69,8 @@ pub struct ApiState {
     /// Serves `/media/{id}` signed links; None answers 404 there.
     pub media: Option<Arc<media::MediaLinks>>,
     pub limits: Limits,
-    /// Where asset and rendition files live (paths in the store are relative to it).
-    pub data_dir: std::path::PathBuf,
+    /// Where asset and rendition files live (the rows name their keys).
+    pub blobs: Arc<dyn pressroom_store::BlobStore>,
     /// False once this process's worker loop has stopped; `/readyz` then answers 503.
     pub workers_alive: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// Platform connect flows (from the binary); None answers 503 on the connect routes.
@@ -125,7 +125,7 @@ impl ApiState {
             image_budget: Arc::default(),
             media: None,
             limits: Limits::default(),
-            data_dir: std::path::PathBuf::from("."),
+            blobs: Arc::new(pressroom_store::LocalBlobs::new(".")),
             workers_alive: None,
             connect: None,
             tokens: None,
@@ -203,8 +203,13 @@ impl ApiState {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub fn with_data_dir(mut self, dir: std::path::PathBuf) -> Self {
-        self.data_dir = dir;
+    /// Keeps asset and rendition files under `dir` ([`pressroom_store::LocalBlobs`]).
+    pub fn with_data_dir(self, dir: std::path::PathBuf) -> Self {
+        self.with_blobs(Arc::new(pressroom_store::LocalBlobs::new(dir)))
+    }
+
+    pub fn with_blobs(mut self, blobs: Arc<dyn pressroom_store::BlobStore>) -> Self {
+        self.blobs = blobs;
         self
     }
 

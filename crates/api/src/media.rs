@@ -9,7 +9,7 @@
 //! path segment, so a rendition's signature never opens an asset and the other way round.
 
 use pressroom_core::RenditionId;
-use std::path::PathBuf;
+
 use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,8 +21,6 @@ pub struct MediaLinks {
     keys: RwLock<LinkKeys>,
     base_url: String,
     ttl: Duration,
-    /// Rendition paths in the store are relative to this directory.
-    pub(crate) data_dir: PathBuf,
 }
 
 impl std::fmt::Debug for MediaLinks {
@@ -74,7 +72,7 @@ pub(crate) fn unix_now() -> i64 {
 
 impl MediaLinks {
     /// `key` signs the links (derive it from the keyring: `Keyring::derive_key("media-links")`).
-    pub fn new(key: [u8; 32], base_url: &str, ttl: Duration, data_dir: PathBuf) -> Self {
+    pub fn new(key: [u8; 32], base_url: &str, ttl: Duration) -> Self {
         Self {
             keys: RwLock::new(LinkKeys {
                 current: UrlSigner::new(key),
@@ -82,7 +80,6 @@ impl MediaLinks {
             }),
             base_url: base_url.trim_end_matches('/').to_string(),
             ttl,
-            data_dir,
         }
     }
 
@@ -164,7 +161,6 @@ mod tests {
             [7; 32],
             "https://press.example.com/",
             Duration::from_secs(60),
-            PathBuf::new(),
         )
     }
 
@@ -216,7 +212,6 @@ mod tests {
             [8; 32],
             "https://press.example.com/",
             Duration::from_secs(60),
-            PathBuf::new(),
         );
         assert_eq!(
             with_new_key_only.verify(LinkKind::Rendition, "r1", new_exp, &new_sig),

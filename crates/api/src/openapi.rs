@@ -16,7 +16,6 @@ use utoipa::openapi::{
 };
 
 use crate::errors::Code;
-use crate::page::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::routes::{Access, Method, ROUTES, RouteSpec};
 
 const BEARER: &str = "bearer";
@@ -54,7 +53,10 @@ fn build() -> utoipa::openapi::OpenApi {
         .required("status")
         .required("code");
     let mut components = ComponentsBuilder::new().schema("Problem", problem);
-    for (name, schema) in responses::components() {
+    for (name, schema) in responses::components()
+        .into_iter()
+        .chain(bodies::components())
+    {
         components = components.schema(name, schema);
     }
     let components = components
@@ -130,34 +132,9 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
         );
     }
     if spec.paged {
-        op = op
-            .parameter(
-                ParameterBuilder::new()
-                    .name("limit")
-                    .parameter_in(ParameterIn::Query)
-                    .required(Required::False)
-                    .description(Some(
-                        "Page size (default 50); outside 1 to 200 answers 400 naming `limit`.",
-                    ))
-                    .schema(Some(
-                        ObjectBuilder::new()
-                            .schema_type(Type::Integer)
-                            .minimum(Some(1))
-                            .maximum(Some(MAX_LIMIT as i64))
-                            .default(Some(DEFAULT_LIMIT.into())),
-                    )),
-            )
-            .parameter(
-                ParameterBuilder::new()
-                    .name("cursor")
-                    .parameter_in(ParameterIn::Query)
-                    .required(Required::False)
-                    .description(Some(
-                        "A page's `next_cursor`, unchanged; anything else answers 400 naming \
-                         `cursor`.",
-                    ))
-                    .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
-            );
+        for param in params::paging_params() {
+            op = op.parameter(param);
+        }
     }
     for param in params::query_params(spec.path) {
         op = op.parameter(param);
@@ -244,4 +221,33 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
         op = op.response(status.to_string(), problem("Error (problem+json)"));
     }
     op.build()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every `$ref` in the document (responses, bodies, parameters, components) names a
+    /// component the document holds: the derived schemas name their id and state types.
+    #[test]
+    fn every_reference_resolves() {
+        fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(serde_json::Value::String(r)) = m.get("$ref") {
+                        out.push(r.clone());
+                    }
+                    m.values().for_each(|v| refs(v, out));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let doc = super::document();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(found.len() > 20, "only {} references", found.len());
+        for r in found {
+            let pointer = r.trim_start_matches('#');
+            assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+        }
+    }
 }

@@ -20,9 +20,13 @@ pub const MAX_LIMIT: u64 = 200;
 /// `?limit=&cursor=` as sent. Kept as text and checked by [`PageQuery::limit`], so the 400 can
 /// say exactly what was wrong, also inside a `#[serde(flatten)]` filter (where
 /// serde_urlencoded hands every value over as a string and serde's own error loses the name).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Page size (default 50); outside 1 to 200 answers 400 naming `limit`.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200, default = 50)]
     pub limit: Option<String>,
+    /// A page's `next_cursor`, unchanged; anything else answers 400 naming `cursor`.
     pub cursor: Option<String>,
 }
 

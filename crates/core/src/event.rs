@@ -1,36 +1,18 @@
 //! Post events that outbound webhooks announce. Only the states a person has to hear about
 //! are events: a post went out, a post will not go out, an account must be reconnected.
 
-use serde::{Deserialize, Serialize};
-
 use crate::PostState;
 
-/// An event a webhook endpoint can subscribe to; the wire name is its `type`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum PostEvent {
-    #[serde(rename = "post.published")]
-    Published,
-    #[serde(rename = "post.failed")]
-    Failed,
-    #[serde(rename = "post.needs_reconnect")]
-    NeedsReconnect,
+text_enum! {
+    /// An event a webhook endpoint can subscribe to; the wire name is its `type`.
+    pub enum PostEvent {
+        Published = "post.published",
+        Failed = "post.failed",
+        NeedsReconnect = "post.needs_reconnect",
+    }
 }
 
 impl PostEvent {
-    pub const ALL: [PostEvent; 3] = [Self::Published, Self::Failed, Self::NeedsReconnect];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Published => "post.published",
-            Self::Failed => "post.failed",
-            Self::NeedsReconnect => "post.needs_reconnect",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|e| e.as_str() == s)
-    }
-
     /// The event a post entering `state` announces, if any.
     pub fn for_state(state: PostState) -> Option<Self> {
         match state {

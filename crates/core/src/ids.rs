@@ -3,8 +3,9 @@
 //!
 //! Each kind of row has its own id type, so a post id cannot be passed where an account id
 //! is expected. They serialize as the bare string (the API and the stored JSON are
-//! unchanged), read as `&str` where text is wanted (`Deref`), and map to a TEXT column
-//! (feature `sea-orm`, for the store).
+//! unchanged), read as `&str` where text is wanted (`Deref`), map to a TEXT column
+//! (feature `sea-orm`, for the store) and name a string schema (feature `openapi`, for the
+//! API's document).
 
 /// A new time-ordered unique id.
 pub fn new_id() -> String {
@@ -125,6 +126,19 @@ macro_rules! typed_ids {
                 Err(sea_orm::DbErr::ConvertFromU64(stringify!($name)))
             }
         }
+
+        /// A string in the API's OpenAPI document, named after the type.
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::String)
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
     )*};
 }
 

@@ -44,6 +44,20 @@ macro_rules! text_enum {
             }
         }
 
+        /// One of the names, in the API's OpenAPI document.
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::String)
+                    .enum_values(Some(Self::ALL.map(Self::as_str)))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+
         impl std::str::FromStr for $name {
             type Err = $crate::UnknownState;
 

@@ -102,7 +102,7 @@ impl<G: Generator> CachedGenerator<G> {
 
 /// Writes `bytes` to `path` durably: a temporary file in the same directory (unique per
 /// write), synced, renamed into place, then the directory synced; a failed write removes its
-/// temporary file. (The same as `pressroom_store::files::write_durably`, which this crate does
+/// temporary file. (The same as `pressroom_store::LocalBlobs` writes, which this crate does
 /// not depend on.)
 pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;

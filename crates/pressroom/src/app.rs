@@ -206,7 +206,9 @@ pub fn pipeline(
         generators(settings, kinds)?,
         connectors(settings)?,
         Arc::new(settings.presets()?),
-        settings.paths.data_dir.clone(),
+        Arc::new(pressroom_store::LocalBlobs::new(
+            settings.paths.data_dir.clone(),
+        )),
         retry,
         Arc::new(cipher),
     )

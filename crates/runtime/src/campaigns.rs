@@ -1,15 +1,21 @@
 //! Checking and saving a campaign: the one path that the CLI (`campaign validate`, `campaign
 //! load`, `serve` loading its campaign directory) and the API (`POST /v1/campaigns`, `validate`)
-//! share, so a file the CLI accepts is a body the API accepts and both store it the same way.
+//! share, so a file the CLI accepts is a body the API accepts and both store it the same way;
+//! and firing one now ([`trigger`]: `campaign trigger`, the demo, `POST
+//! /v1/campaigns/{id}/trigger`, the inbound webhooks), deduplicated on its fire key.
 
-use pressroom_core::WorkspaceId;
 use pressroom_core::campaign::{
     BACKENDS, CampaignSpec, SpecIssue, TargetSpec, ValidationContext, validate_captions,
     validate_references,
 };
+use pressroom_core::{RunId, WorkspaceId};
 use pressroom_media::Presets;
+use pressroom_store::Queue;
 use pressroom_store::entity::campaign;
-use pressroom_store::repo::{accounts, audit, campaigns};
+use pressroom_store::repo::{accounts, audit, campaigns, runs};
+
+/// A stored campaign's typed spec (parsed once, at save; the scheduler reads it too).
+pub use pressroom_scheduler::fire::stored_spec;
 use pressroom_store::{Store, StoreError};
 
 /// The accounts a campaign's targets may name: (name, platform) of each account of the
@@ -109,4 +115,73 @@ pub async fn save(
     .await?;
     tx.commit().await?;
     Ok(row)
+}
+
+/// How a campaign was fired by hand.
+pub struct Fire<'a> {
+    /// What fired it, kept on the run: "cli", "api" or "webhook".
+    pub trigger: &'a str,
+    /// Deduplicates: a webhook's delivery id, an idempotency key or a fresh id. A key that
+    /// already fired finds the run it created instead of creating another.
+    pub fire_key: &'a str,
+    /// The template variables the run renders with.
+    pub variables: &'a serde_json::Value,
+}
+
+/// The run a fire created or found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Triggered {
+    pub run_id: RunId,
+    /// False when this fire key had already fired (a retried request): the existing run.
+    pub created: bool,
+}
+
+/// Why a campaign could not be fired.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    /// The stored campaign no longer parses (an older version stored it).
+    #[error(transparent)]
+    Spec(anyhow::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The fire key's run was found inserted and then gone (deleted in between).
+    #[error("the run of fire key {0:?} vanished")]
+    Vanished(String),
+}
+
+/// Fires a stored campaign now: inserts its run and enqueues the run's generate job in one
+/// transaction (the scheduler's one path that creates runs), or finds the run an earlier
+/// fire with the same key created.
+pub async fn trigger(
+    store: &Store,
+    queue: &Queue,
+    row: &campaign::Model,
+    fire: Fire<'_>,
+) -> Result<Triggered, TriggerError> {
+    let inserted = pressroom_scheduler::trigger_now(
+        store,
+        queue,
+        row,
+        fire.trigger,
+        fire.fire_key,
+        fire.variables,
+    )
+    .await
+    .map_err(|e| match e.downcast::<StoreError>() {
+        Ok(store) => TriggerError::Store(store),
+        Err(other) => TriggerError::Spec(other),
+    })?;
+    if let Some(run_id) = inserted {
+        return Ok(Triggered {
+            run_id,
+            created: true,
+        });
+    }
+    let existing = runs::by_fire_key(store.conn(), &row.workspace_id, &row.id, fire.fire_key)
+        .await?
+        .ok_or_else(|| TriggerError::Vanished(fire.fire_key.to_string()))?;
+    Ok(Triggered {
+        run_id: existing.id,
+        created: false,
+    })
 }

@@ -1,11 +1,9 @@
 //! Making and keeping a workspace's image: one function for the pipeline's generate job and
 //! the API's `/v1/images/generations` ([`generate_and_keep`]), so both reuse, generate and
-//! store an image the same way. The file is
-//! content-addressed (`assets/<sha256[..2]>/<sha256>.png` under the data directory), written
-//! durably before the row that points at it, and the workspace has one asset row per
-//! generation key.
-
-use std::path::Path;
+//! store an image the same way. The image is a content-addressed blob
+//! (`assets/<sha256[..2]>/<sha256>.png` in the [`BlobStore`]), written durably before the row
+//! that points at it, and the workspace has one asset row per generation key: the asset table
+//! is the one image cache.
 
 use pressroom_core::{AssetId, WorkspaceId};
 use pressroom_generate::{
@@ -13,16 +11,15 @@ use pressroom_generate::{
 };
 use pressroom_store::entity::asset;
 use pressroom_store::repo::assets;
-use pressroom_store::{Store, StoreError};
+use pressroom_store::{BlobError, BlobStore, Store, StoreError};
+
+pub use pressroom_store::blobs::sha256_hex;
 
 /// Why an image could not be kept.
 #[derive(Debug, thiserror::Error)]
 pub enum KeepError {
-    #[error("writing {path}: {source}")]
-    File {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("writing the image: {0}")]
+    Blob(#[from] BlobError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -47,7 +44,7 @@ impl From<StoreError> for MakeError {
 #[derive(Debug, Clone)]
 pub struct Made {
     pub asset_id: AssetId,
-    /// The PNG, relative to the data directory.
+    /// The PNG's key in the blob store.
     pub path: String,
     /// An identical earlier request's stored image was reused: nothing was generated.
     pub reused: bool,
@@ -61,7 +58,7 @@ pub struct Made {
 /// so a policy term added since an image was stored blocks its reuse too.
 pub async fn generate_and_keep(
     store: &Store,
-    data_dir: &Path,
+    blobs: &dyn BlobStore,
     generator: &dyn Generator,
     workspace_id: &WorkspaceId,
     request: &GenerationRequest,
@@ -72,9 +69,7 @@ pub async fn generate_and_keep(
     let key = generation_key(&identity, request);
     let earlier = assets::by_generation_key(store, workspace_id, &key).await?;
     if let Some(a) = &earlier
-        && tokio::fs::try_exists(data_dir.join(&a.path))
-            .await
-            .unwrap_or(false)
+        && blobs.exists(&a.path).await
     {
         crate::metrics::cache("assets", true);
         return Ok(Made {
@@ -95,7 +90,7 @@ pub async fn generate_and_keep(
         generator: &identity,
         request,
     };
-    let (asset_id, path) = keep(store, data_dir, from, &image, earlier.as_ref()).await?;
+    let (asset_id, path) = keep(store, blobs, from, &image, earlier.as_ref()).await?;
     Ok(Made {
         asset_id,
         path,
@@ -113,38 +108,19 @@ pub struct Provenance<'a> {
     pub request: &'a GenerationRequest,
 }
 
-/// The lowercase hex SHA-256 of `bytes` (file names and content hashes).
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
-/// Writes a file atomically (through a temporary file unique to this write, so a concurrent
-/// write of the same content-addressed path never sees a half-written file) and durably
-/// before the row that names it (see [`pressroom_store::files`]).
-pub async fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    pressroom_store::files::write_durably_async(path.to_path_buf(), bytes.to_vec()).await
-}
-
-/// Stores `image` and answers its asset id and file (relative to `data_dir`). `earlier` is the workspace's row for the same
-/// generation key whose file was lost: it takes the new file (a deterministic generator wrote
-/// the very same path again). Without one, a row is inserted (or, when an identical
+/// Stores `image` and answers its asset id and blob key. `earlier` is the workspace's row for
+/// the same generation key whose blob was lost: it takes the new blob (a deterministic
+/// generator wrote the very same key again). Without one, a row is inserted (or, when an identical
 /// generation recorded its image first, that row's id is answered).
 pub async fn keep(
     store: &Store,
-    data_dir: &Path,
+    blobs: &dyn BlobStore,
     from: Provenance<'_>,
     image: &GeneratedImage,
     earlier: Option<&asset::Model>,
 ) -> Result<(AssetId, String), KeepError> {
-    let sha = sha256_hex(&image.png);
-    let rel = format!("assets/{}/{sha}.png", &sha[..2]);
-    write_atomic(&data_dir.join(&rel), &image.png)
-        .await
-        .map_err(|source| KeepError::File {
-            path: rel.clone(),
-            source,
-        })?;
+    let stored = blobs.put_content("assets", "png", &image.png).await?;
+    let (sha, rel) = (stored.sha256, stored.key);
     if let Some(a) = earlier {
         if a.path != rel {
             assets::replace_file(store.conn(), from.workspace_id, &a.id, &sha, &rel).await?;

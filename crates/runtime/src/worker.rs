@@ -383,7 +383,7 @@ mod tests {
             BTreeMap::new(),
             Registry::new(),
             Arc::new(pressroom_media::Presets::builtin().clone()),
-            dir.path().to_path_buf(),
+            Arc::new(pressroom_store::LocalBlobs::new(dir.path().to_path_buf())),
             RetryPolicy::default(),
             Arc::new(PlaintextForbidden),
         );

@@ -5,8 +5,9 @@
 //! sea-orm is private to this crate: repositories own every query, paging and lock, and
 //! callers get rows back as plain data ([`entity`]). `tests/store/boundary.rs` keeps it so.
 
+pub mod blobs;
 mod error;
-pub mod files;
+mod files;
 mod instance_lock;
 mod page;
 pub mod queue;
@@ -19,6 +20,7 @@ mod store;
 pub mod testing;
 mod url;
 
+pub use blobs::{BlobError, BlobStore, LocalBlobs};
 pub use error::StoreError;
 pub use instance_lock::InstanceLock;
 pub use page::Paging;

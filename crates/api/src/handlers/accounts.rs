@@ -10,6 +10,7 @@ use pressroom_store::entity::account;
 use pressroom_store::repo::{accounts, audit};
 use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::auth::Ctx;
@@ -17,14 +18,17 @@ use crate::errors::{ApiError, ApiResult};
 use crate::handlers::workspaces::query;
 use crate::page::{Page, PageQuery};
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Account)]
 pub struct AccountView {
     pub id: AccountId,
     pub platform: pressroom_core::Platform,
     pub name: String,
     pub external_id: String,
     pub state: pressroom_core::AccountState,
+    #[schema(required)]
     pub state_reason: Option<String>,
+    #[schema(required)]
     pub expires_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,

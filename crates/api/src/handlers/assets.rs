@@ -14,6 +14,7 @@ use pressroom_store::Paging;
 use pressroom_store::entity::asset;
 use pressroom_store::repo::assets;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::auth::Ctx;
@@ -22,11 +23,13 @@ use crate::handlers::stored_json;
 use crate::handlers::workspaces::query;
 use crate::page::{Page, PageQuery};
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Asset)]
 pub struct AssetView {
     pub id: AssetId,
     pub sha256: String,
-    /// Size of the image file; None when the file is gone (erased, or storage unreachable).
+    /// Size of the image file; null when the file is gone (erased, or storage unreachable).
+    #[schema(required)]
     pub bytes: Option<u64>,
     pub mime: &'static str,
     pub width: i32,
@@ -43,10 +46,7 @@ pub struct AssetView {
 }
 
 async fn view(state: &ApiState, a: asset::Model) -> AssetView {
-    let bytes = tokio::fs::metadata(state.data_dir.join(&a.path))
-        .await
-        .ok()
-        .map(|m| m.len());
+    let bytes = state.blobs.size(&a.path).await.ok();
     AssetView {
         image_url: format!("/v1/assets/{}/image", a.id),
         mime: mime_of(&a.path, &[]),
@@ -62,10 +62,13 @@ async fn view(state: &ApiState, a: asset::Model) -> AssetView {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AssetFilter {
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
+    /// Only the image this run generated or reused, and those its renditions came from.
     run_id: Option<pressroom_core::RunId>,
 }
 
@@ -112,12 +115,10 @@ pub async fn image(
     Path(id): Path<AssetId>,
 ) -> ApiResult<Response> {
     let a = assets::get(state.store.conn(), ctx.workspace()?, &id).await?;
-    let bytes = tokio::fs::read(state.data_dir.join(&a.path))
-        .await
-        .map_err(|e| {
-            tracing::warn!(asset = %a.id, error = %e, "assets: image file unreadable");
-            ApiError::not_found("asset file")
-        })?;
+    let bytes = state.blobs.get(&a.path).await.map_err(|e| {
+        tracing::warn!(asset = %a.id, error = %e, "assets: image file unreadable");
+        ApiError::not_found("asset file")
+    })?;
     let mime = mime_of(&a.path, &bytes);
     let mut resp = bytes.into_response();
     let headers = resp.headers_mut();

@@ -6,6 +6,7 @@ use axum::{Extension, Json};
 use pressroom_store::Paging;
 use pressroom_store::repo::audit;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::auth::Ctx;
@@ -14,7 +15,8 @@ use crate::handlers::stored_json;
 use crate::handlers::workspaces::query;
 use crate::page::{Page, PageQuery};
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct AuditView {
     pub id: String,
     pub actor: String,

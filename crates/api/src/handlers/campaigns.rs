@@ -1,6 +1,6 @@
 //! Campaigns: list, get, create/update from TOML (the same format as campaign files),
-//! validate, pause/resume, and trigger a run now. Runs are only ever created through
-//! `pressroom_scheduler::trigger_now`, which dedupes on the fire key.
+//! validate, pause/resume, and trigger a run now (`pressroom_runtime::campaigns::trigger`,
+//! which the CLI calls too and which dedupes on the fire key).
 
 use crate::handlers::Path;
 use axum::body::Bytes;
@@ -11,11 +11,13 @@ use axum::{Extension, Json};
 use pressroom_core::campaign::{CampaignSpec, SpecIssue, parse_campaign};
 use pressroom_core::{CampaignId, RunId, WorkspaceId};
 use pressroom_runtime::campaigns as runtime_campaigns;
+use pressroom_runtime::campaigns::{Fire, TriggerError};
 use pressroom_store::Paging;
 use pressroom_store::entity::campaign;
-use pressroom_store::repo::{audit, campaign_delete, campaigns, runs, workspaces};
+use pressroom_store::repo::{audit, campaign_delete, campaigns, workspaces};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::auth::Ctx;
@@ -26,12 +28,15 @@ use crate::handlers::{json_body, stored_json};
 use crate::page::{Page, PageQuery};
 
 /// A campaign as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Campaign)]
 pub struct CampaignView {
     pub id: CampaignId,
     pub name: String,
     pub enabled: bool,
+    /// The parsed campaign
     pub spec: serde_json::Value,
+    /// The TOML source
     pub source: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -78,9 +83,11 @@ pub async fn get_one(
     ))
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/campaigns` and `validate` as JSON (or the TOML itself as the body).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SourceBody {
+pub(crate) struct SourceBody {
+    /// The campaign's TOML source
     source: String,
 }
 
@@ -105,12 +112,24 @@ fn source_of(headers: &HeaderMap, body: &Bytes) -> ApiResult<String> {
     }
 }
 
-#[derive(Serialize)]
-struct IssueView {
+/// One problem of a campaign file, where it is.
+#[derive(Serialize, ToSchema)]
+pub struct IssueView {
     line: usize,
     column: usize,
     field: String,
     message: String,
+}
+
+/// What `POST /v1/campaigns/validate` answers.
+#[derive(Serialize, ToSchema)]
+pub struct Validation {
+    valid: bool,
+    /// When valid
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    name: Option<String>,
+    issues: Vec<IssueView>,
 }
 
 fn issue_views(issues: &[SpecIssue]) -> Vec<IssueView> {
@@ -190,12 +209,20 @@ pub async fn validate(
     Extension(ctx): Extension<Ctx>,
     headers: HeaderMap,
     RawBody(body): RawBody,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Validation>> {
     let source = source_of(&headers, &body)?;
     Ok(Json(
         match check(&state, ctx.workspace()?, &source).await? {
-            Ok(spec) => json!({ "valid": true, "name": spec.name, "issues": [] }),
-            Err(issues) => json!({ "valid": false, "issues": issue_views(&issues) }),
+            Ok(spec) => Validation {
+                valid: true,
+                name: Some(spec.name),
+                issues: Vec::new(),
+            },
+            Err(issues) => Validation {
+                valid: false,
+                name: None,
+                issues: issue_views(&issues),
+            },
         },
     ))
 }
@@ -270,18 +297,13 @@ async fn set_enabled(
     ))
 }
 
-#[derive(Deserialize, Default)]
+/// `POST /v1/campaigns/{id}/trigger`.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TriggerBody {
+pub(crate) struct TriggerBody {
+    /// Override the campaign's [variables]
     #[serde(default)]
     variables: serde_json::Map<String, serde_json::Value>,
-}
-
-#[derive(Serialize)]
-pub struct Triggered {
-    pub run_id: RunId,
-    /// False when this fire key had already fired (a retried request): the existing run.
-    pub created: bool,
 }
 
 /// Fires the campaign now. With an `Idempotency-Key`, the fire key is derived from it, so
@@ -316,6 +338,14 @@ pub async fn trigger(
     Ok((StatusCode::ACCEPTED, Json(triggered)))
 }
 
+/// What a trigger answers: the run it created, or the one its fire key had created.
+#[derive(Serialize, ToSchema)]
+pub struct Triggered {
+    pub run_id: RunId,
+    /// False when this fire key had already fired
+    pub created: bool,
+}
+
 /// Creates the run (or finds the one this fire key already created).
 pub(crate) async fn fire(
     state: &ApiState,
@@ -324,38 +354,52 @@ pub(crate) async fn fire(
     fire_key: &str,
     variables: &serde_json::Value,
 ) -> ApiResult<Triggered> {
-    let inserted = pressroom_scheduler::trigger_now(
-        &state.store,
-        &state.queue,
-        row,
+    let fire = Fire {
         trigger,
         fire_key,
         variables,
-    )
-    .await
-    .map_err(ApiError::internal)?;
-    if let Some(run_id) = inserted {
-        return Ok(Triggered {
-            run_id,
-            created: true,
-        });
-    }
-    let existing = runs::by_fire_key(state.store.conn(), &row.workspace_id, &row.id, fire_key)
-        .await?
-        .ok_or_else(|| ApiError::new(Code::Conflict, "the fire key's run vanished"))?;
+    };
+    let triggered = runtime_campaigns::trigger(&state.store, &state.queue, row, fire)
+        .await
+        .map_err(|e| match e {
+            TriggerError::Store(e) => e.into(),
+            TriggerError::Vanished(_) => ApiError::new(Code::Conflict, e.to_string()),
+            TriggerError::Spec(e) => ApiError::internal(e),
+        })?;
     Ok(Triggered {
-        run_id: existing.id,
-        created: false,
+        run_id: triggered.run_id,
+        created: triggered.created,
     })
 }
 
 /// What `DELETE /v1/campaigns/{id}` answers.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Deleted {
     pub id: CampaignId,
     pub deleted: bool,
     /// The queued work the delete withdrew.
-    pub withdrawn: campaign_delete::Withdrawn,
+    pub withdrawn: Withdrawn,
+}
+
+/// What a campaign's delete withdrew.
+#[derive(Serialize, ToSchema)]
+pub struct Withdrawn {
+    /// Queued generate, render and publish jobs removed from the queue.
+    pub jobs: u64,
+    /// Posts that were waiting to publish, now `cancelled`.
+    pub posts: u64,
+    /// Runs that had not generated their image yet, now `failed`.
+    pub runs: u64,
+}
+
+impl From<campaign_delete::Withdrawn> for Withdrawn {
+    fn from(w: campaign_delete::Withdrawn) -> Self {
+        Self {
+            jobs: w.jobs,
+            posts: w.posts,
+            runs: w.runs,
+        }
+    }
 }
 
 /// Soft-deletes the campaign: it leaves listings and the schedule, its hooks stop firing, its
@@ -385,6 +429,6 @@ pub async fn delete(
     Ok(Json(Deleted {
         id,
         deleted: true,
-        withdrawn,
+        withdrawn: withdrawn.into(),
     }))
 }

@@ -8,6 +8,7 @@ use axum::{Extension, Json};
 use pressroom_runtime::{NewAccount, TokenCipher, save_account};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::auth::Ctx;
@@ -16,9 +17,10 @@ use crate::connect::{CONNECT_TTL, ConnectFlows, cookie};
 use crate::errors::{ApiError, ApiResult, Code};
 use crate::handlers::{RawBody, json_body};
 
-#[derive(Deserialize)]
+/// `POST /v1/accounts/connect`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ConnectRequest {
+pub(crate) struct ConnectRequest {
     platform: String,
     /// Where the platform sends the browser back; default: this API's
     /// `{public_base_url}/v1/oauth/callback`. Must be registered with the platform app.
@@ -89,11 +91,17 @@ pub async fn start(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
+    /// The one-time state of the connect this API started.
+    #[param(required)]
     state: Option<String>,
+    /// The authorization code the platform granted.
     code: Option<String>,
+    /// The platform's error when consent was refused.
     error: Option<String>,
+    /// The platform's words for that error.
     error_description: Option<String>,
 }
 

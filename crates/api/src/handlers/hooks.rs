@@ -16,6 +16,7 @@ use pressroom_store::repo::{audit, campaigns};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::adapters::{self, Adapter, Outcome};
@@ -28,10 +29,12 @@ use crate::handlers::{json_body, stored_json};
 use crate::page::{Page, PageQuery};
 
 /// A hook as listed (never its secrets).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Hook)]
 pub struct HookView {
     pub id: String,
     pub campaign_id: pressroom_core::CampaignId,
+    #[schema(value_type = crate::adapters::Adapter)]
     pub adapter: String,
     pub mapping: Value,
     /// Where the CMS must send deliveries.
@@ -52,7 +55,7 @@ impl From<HookRow> for HookView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedHook {
     #[serde(flatten)]
     pub hook: HookView,
@@ -79,10 +82,12 @@ pub async fn list(
     ))
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/hooks`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewHook {
+pub(crate) struct NewHook {
     campaign_id: pressroom_core::CampaignId,
+    #[schema(value_type = crate::adapters::Adapter)]
     adapter: String,
     #[serde(default)]
     mapping: Map<String, Value>,
@@ -151,13 +156,15 @@ pub async fn create(
 }
 
 /// The answer to an accepted delivery.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Received {
     /// "triggered", "duplicate" or "ignored".
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub run_id: Option<pressroom_core::RunId>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub reason: Option<String>,
 }
 

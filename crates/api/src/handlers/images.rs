@@ -26,6 +26,7 @@ use pressroom_core::WorkspaceId;
 use pressroom_generate::{BudgetError, GenerateError, GenerationRequest, Generator, pixel_steps};
 use pressroom_runtime::images;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::auth::Ctx;
@@ -36,16 +37,23 @@ use crate::media::LinkKind;
 
 /// The OpenAI request (unknown fields such as `quality` or `style` are accepted and ignored,
 /// as clients send them by default).
-#[derive(Deserialize)]
-struct ImagesRequest {
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct ImagesRequest {
+    // Not only whitespace: the generator refuses a blank prompt.
+    #[schema(min_length = 1, max_length = 4000, pattern = "\\S")]
     prompt: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     model: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 4)]
     n: Option<u32>,
+    /// WIDTHxHEIGHT, multiples of 8, at most 4096
     #[serde(default)]
+    #[schema(pattern = "^[0-9]+x[0-9]+$")]
     size: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = response_format)]
     response_format: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]
@@ -53,9 +61,22 @@ struct ImagesRequest {
     #[serde(default)]
     seed: Option<u64>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 150)]
     steps: Option<u32>,
     #[serde(default)]
     negative_prompt: Option<String>,
+}
+
+/// `url` or `b64_json`, or null (`enum` lists null too, or it would refuse it).
+fn response_format() -> utoipa::openapi::ObjectBuilder {
+    use utoipa::openapi::{ObjectBuilder, Type, schema::SchemaType};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some([
+            serde_json::Value::from("url"),
+            serde_json::Value::from("b64_json"),
+            serde_json::Value::Null,
+        ]))
 }
 
 #[derive(Serialize)]
@@ -217,7 +238,7 @@ async fn stored_asset(
 ) -> ApiResult<images::Made> {
     let made = images::generate_and_keep(
         &state.store,
-        &state.data_dir,
+        state.blobs.as_ref(),
         generator,
         workspace_id,
         &g,

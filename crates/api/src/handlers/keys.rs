@@ -12,6 +12,7 @@ use pressroom_crypto::apikey;
 use pressroom_store::repo::{api_keys, audit, workspaces};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::auth::{Ctx, Role};
@@ -21,18 +22,68 @@ use crate::handlers::json_body;
 use crate::handlers::workspaces::query;
 use crate::page::{Page, PageQuery};
 
-#[derive(Deserialize)]
+/// `POST /v1/keys` and `POST /v1/workspaces/{workspace_id}/keys`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewKey {
+pub(crate) struct NewKey {
+    /// A workspace role (instance-admin keys are made with the CLI only).
+    #[schema(schema_with = role_for_keys)]
     role: String,
     name: Option<String>,
 }
 
+/// The roles a key made through the API may have.
+fn role_for_keys() -> utoipa::openapi::ObjectBuilder {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(
+            Role::ALL
+                .into_iter()
+                .filter(|r| *r != Role::InstanceAdmin)
+                .map(Role::as_str),
+        ))
+}
+
+/// A stored key as the API shows it (never the key itself).
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiKey)]
+pub struct KeyView {
+    pub id: String,
+    /// Null for an instance-admin key.
+    #[schema(required, value_type = Option<WorkspaceId>)]
+    pub workspace_id: Option<String>,
+    #[schema(value_type = Role)]
+    pub role: String,
+    pub prefix: String,
+    pub name: String,
+    pub created_at: i64,
+    #[schema(required)]
+    pub last_used_at: Option<i64>,
+    #[schema(required)]
+    pub revoked_at: Option<i64>,
+}
+
+impl From<api_keys::ApiKeyRow> for KeyView {
+    fn from(k: api_keys::ApiKeyRow) -> Self {
+        Self {
+            id: k.id,
+            workspace_id: k.workspace_id,
+            role: k.role,
+            prefix: k.prefix,
+            name: k.name,
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
 /// A new key, with its plaintext (shown once).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedKey {
     #[serde(flatten)]
-    pub row: api_keys::ApiKeyRow,
+    pub row: KeyView,
+    /// The key itself (prk_…); not shown again.
     pub key: String,
 }
 
@@ -40,7 +91,7 @@ pub async fn list(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
     q: Result<Query<PageQuery>, QueryRejection>,
-) -> ApiResult<Json<Page<api_keys::ApiKeyRow>>> {
+) -> ApiResult<Json<Page<KeyView>>> {
     let q = query(q)?;
     let limit = q.limit()?;
     let rows = api_keys::list(
@@ -50,6 +101,7 @@ pub async fn list(
         limit + 1,
     )
     .await?;
+    let rows = rows.into_iter().map(KeyView::from).collect();
     Ok(Json(Page::from_rows(rows, limit, |k| &k.id)))
 }
 
@@ -196,7 +248,7 @@ pub async fn mint_key(
     .await?;
     tx.commit().await?;
     Ok(CreatedKey {
-        row,
+        row: row.into(),
         key: new.plaintext.expose_secret().to_string(),
     })
 }

@@ -4,12 +4,16 @@ use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
-use pressroom_core::{JobKind, PostId, PostState, RunId};
+use pressroom_core::{
+    AccountId, AttemptId, AttemptState, JobKind, Platform, PostId, PostState, RenditionId, RunId,
+    WorkspaceId,
+};
 use pressroom_store::entity::{attempt, post};
 use pressroom_store::repo::{audit, posts};
 use pressroom_store::{NewJob, Paging};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::auth::Ctx;
@@ -17,26 +21,119 @@ use crate::errors::{ApiError, ApiResult, Code};
 use crate::handlers::workspaces::query;
 use crate::page::{Page, PageQuery};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PostFilter {
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
+    /// Only this run's posts.
     run_id: Option<RunId>,
+    /// Only posts in this state.
+    #[param(value_type = Option<PostState>)]
     state: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A post as the API shows it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Post)]
+pub struct PostView {
+    pub id: PostId,
+    pub workspace_id: WorkspaceId,
+    pub run_id: RunId,
+    pub account_id: AccountId,
+    pub rendition_id: RenditionId,
+    pub platform: Platform,
+    pub preset: String,
+    pub caption: String,
+    pub state: PostState,
+    #[schema(required)]
+    pub remote_id: Option<String>,
+    #[schema(required)]
+    pub url: Option<String>,
+    #[schema(required)]
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<post::Model> for PostView {
+    fn from(p: post::Model) -> Self {
+        Self {
+            id: p.id,
+            workspace_id: p.workspace_id,
+            run_id: p.run_id,
+            account_id: p.account_id,
+            rendition_id: p.rendition_id,
+            platform: p.platform,
+            preset: p.preset,
+            caption: p.caption,
+            state: p.state,
+            remote_id: p.remote_id,
+            url: p.url,
+            error: p.error,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// One publish attempt of a post.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Attempt)]
+pub struct AttemptView {
+    pub id: AttemptId,
+    pub workspace_id: WorkspaceId,
+    pub post_id: PostId,
+    pub state: AttemptState,
+    #[schema(required)]
+    pub checkpoint: Option<String>,
+    #[schema(required)]
+    pub remote_id: Option<String>,
+    #[schema(required)]
+    pub url: Option<String>,
+    #[schema(required)]
+    pub error_code: Option<String>,
+    #[schema(required)]
+    pub error: Option<String>,
+    #[schema(required)]
+    pub commit_started_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<attempt::Model> for AttemptView {
+    fn from(a: attempt::Model) -> Self {
+        Self {
+            id: a.id,
+            workspace_id: a.workspace_id,
+            post_id: a.post_id,
+            state: a.state,
+            checkpoint: a.checkpoint,
+            remote_id: a.remote_id,
+            url: a.url,
+            error_code: a.error_code,
+            error: a.error,
+            commit_started_at: a.commit_started_at,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+/// A post with its attempts, oldest first.
+#[derive(Serialize, ToSchema)]
 pub struct PostWithAttempts {
     #[serde(flatten)]
-    pub post: post::Model,
-    pub attempts: Vec<attempt::Model>,
+    pub post: PostView,
+    pub attempts: Vec<AttemptView>,
 }
 
 pub async fn list(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
     q: Result<Query<PostFilter>, QueryRejection>,
-) -> ApiResult<Json<Page<post::Model>>> {
+) -> ApiResult<Json<Page<PostView>>> {
     let f = query(q)?;
     let ws = ctx.workspace()?;
     // An unknown state would silently list nothing: say so instead.
@@ -58,6 +155,7 @@ pub async fn list(
         Paging::new(after.as_deref(), limit + 1),
     )
     .await?;
+    let rows = rows.into_iter().map(PostView::from).collect();
     Ok(Json(Page::from_rows(rows, limit, |p| &p.id)))
 }
 
@@ -69,7 +167,10 @@ pub async fn get_one(
     let ws = ctx.workspace()?;
     let post = posts::get(state.store.conn(), ws, &id).await?;
     let attempts = posts::attempts(&state.store, ws, &id).await?;
-    Ok(Json(PostWithAttempts { post, attempts }))
+    Ok(Json(PostWithAttempts {
+        post: post.into(),
+        attempts: attempts.into_iter().map(AttemptView::from).collect(),
+    }))
 }
 
 /// `POST /v1/posts/{id}/retry`: a failed post (or one that waited for a reconnect) goes back
@@ -80,7 +181,7 @@ pub async fn retry(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
     Path(id): Path<PostId>,
-) -> ApiResult<(axum::http::StatusCode, Json<post::Model>)> {
+) -> ApiResult<(axum::http::StatusCode, Json<PostView>)> {
     let ws = ctx.workspace()?;
     let current = posts::get(state.store.conn(), ws, &id).await?;
     let now = state.store.now_ms().await?;
@@ -126,7 +227,7 @@ pub async fn retry(
     tx.commit().await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
-        Json(posts::get(state.store.conn(), ws, &id).await?),
+        Json(posts::get(state.store.conn(), ws, &id).await?.into()),
     ))
 }
 
@@ -136,7 +237,7 @@ pub async fn cancel(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
     Path(id): Path<PostId>,
-) -> ApiResult<Json<post::Model>> {
+) -> ApiResult<Json<PostView>> {
     let ws = ctx.workspace()?;
     let current = posts::get(state.store.conn(), ws, &id).await?;
     let now = state.store.now_ms().await?;
@@ -163,5 +264,5 @@ pub async fn cancel(
     }
     audit::record(&tx, now, ws, &ctx.actor(), "post.cancelled", &id, json!({})).await?;
     tx.commit().await?;
-    Ok(Json(posts::get(state.store.conn(), ws, &id).await?))
+    Ok(Json(posts::get(state.store.conn(), ws, &id).await?.into()))
 }

@@ -12,19 +12,22 @@ use pressroom_core::CampaignId;
 use pressroom_core::campaign::{RunFacts, parse_campaign, render_texts, template_context};
 use pressroom_store::repo::{accounts, campaigns};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::auth::Ctx;
 use crate::errors::{ApiError, ApiResult};
 use crate::handlers::{RawBody, json_body};
 
-#[derive(Deserialize, Default)]
+/// `POST /v1/campaigns/{id}/preview`.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PreviewBody {
+pub(crate) struct PreviewBody {
     /// The trigger's variables (they override the campaign's `[variables]`).
     #[serde(default)]
     variables: serde_json::Map<String, serde_json::Value>,
-    /// The fire time templates see as `run.*` times; now when absent.
+    /// The fire time templates see as `run.*` times (RFC 3339); now when absent or null.
+    #[schema(value_type = Option<String>, format = DateTime)]
     fire_at: Option<DateTime<Utc>>,
 }
 
@@ -86,7 +89,7 @@ pub async fn preview(
     let ws = ctx.workspace()?;
     let input: PreviewBody = json_body(&body)?;
     let row = campaigns::get_live(&state.store, ws, &id).await?;
-    let spec = match pressroom_scheduler::fire::stored_spec(&row) {
+    let spec = match pressroom_runtime::campaigns::stored_spec(&row) {
         Ok(spec) => spec,
         Err(e) => {
             return Err(stored_template_limit(&row.source).unwrap_or_else(|| ApiError::internal(e)));

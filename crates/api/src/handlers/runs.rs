@@ -9,6 +9,7 @@ use pressroom_store::Paging;
 use pressroom_store::entity::run;
 use pressroom_store::repo::runs;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::auth::Ctx;
@@ -17,16 +18,21 @@ use crate::handlers::stored_json;
 use crate::handlers::workspaces::query;
 use crate::page::{Page, PageQuery};
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Run)]
 pub struct RunView {
     pub id: RunId,
     pub campaign_id: CampaignId,
     pub trigger: String,
     pub state: RunState,
     pub variables: serde_json::Value,
+    #[schema(required)]
     pub prompt: Option<String>,
+    #[schema(required)]
     pub caption: Option<String>,
+    #[schema(required)]
     pub asset_id: Option<AssetId>,
+    #[schema(required)]
     pub error: Option<String>,
     pub fire_at: i64,
     pub created_at: i64,
@@ -52,11 +58,16 @@ impl From<run::Model> for RunView {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunFilter {
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
+    /// Only this campaign's runs.
     campaign_id: Option<CampaignId>,
+    /// Only runs in this state.
+    #[param(value_type = Option<RunState>)]
     state: Option<String>,
 }
 

@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::{Extension, Json};
 use pressroom_store::repo::{assets, posts};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::auth::Ctx;
@@ -18,21 +19,24 @@ use crate::handlers::workspaces::query;
 const DAY_MS: i64 = 86_400_000;
 const MAX_DAYS: i64 = 366;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsageQuery {
-    /// How many days back, today included (1..=366, default 30).
+    /// How many days back, today included (default 30).
+    #[param(minimum = 1, maximum = 366)]
     days: Option<i64>,
 }
 
-#[derive(Serialize, Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Serialize, Debug, Default, Clone, PartialEq, Eq, ToSchema)]
 pub struct DayUsage {
     /// `YYYY-MM-DD`, UTC.
+    #[schema(format = Date)]
     pub day: String,
     pub images_generated: u64,
     pub posts_published: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Usage {
     pub data: Vec<DayUsage>,
 }

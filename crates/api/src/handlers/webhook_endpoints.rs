@@ -15,6 +15,7 @@ use pressroom_store::repo::{audit, webhook_endpoints};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::auth::Ctx;
@@ -27,14 +28,17 @@ use crate::page::{Page, PageQuery};
 const MAX_DESCRIPTION: usize = 500;
 
 /// An endpoint as listed (never its secret).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = WebhookEndpoint)]
 pub struct EndpointView {
     pub id: String,
     pub url: String,
+    #[schema(value_type = Vec<pressroom_core::PostEvent>)]
     pub events: Vec<&'static str>,
     pub description: String,
     /// False once the receiver answered 410 Gone.
     pub enabled: bool,
+    #[schema(required)]
     pub disabled_reason: Option<String>,
     pub created_at: i64,
 }
@@ -59,7 +63,7 @@ impl TryFrom<webhook_endpoint::Model> for EndpointView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedEndpoint {
     #[serde(flatten)]
     pub endpoint: EndpointView,
@@ -67,11 +71,13 @@ pub struct CreatedEndpoint {
     pub secret: String,
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/webhook-endpoints`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewEndpoint {
+pub(crate) struct NewEndpoint {
     url: String,
-    /// Event types; every event when absent.
+    /// Event types; every event when absent or null
+    #[schema(value_type = Option<Vec<pressroom_core::PostEvent>>, min_items = 1)]
     events: Option<Vec<String>>,
     #[serde(default)]
     description: String,

@@ -4,10 +4,12 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use pressroom_store::Paging;
+use pressroom_core::WorkspaceId;
 use pressroom_store::entity::workspace;
 use pressroom_store::repo::{audit, workspaces};
-use serde::Deserialize;
+use pressroom_store::{BlobError, Paging};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::auth::Ctx;
@@ -15,6 +17,27 @@ use crate::errors::{ApiError, ApiResult, Code};
 use crate::handlers::RawBody;
 use crate::handlers::json_body;
 use crate::page::{Page, PageQuery};
+
+/// A workspace as the API shows it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Workspace)]
+pub struct WorkspaceView {
+    pub id: WorkspaceId,
+    pub slug: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+impl From<workspace::Model> for WorkspaceView {
+    fn from(w: workspace::Model) -> Self {
+        Self {
+            id: w.id,
+            slug: w.slug,
+            name: w.name,
+            created_at: w.created_at,
+        }
+    }
+}
 
 /// The query string, or a 400 naming the parameter: axum's text reads "Failed to deserialize
 /// query string: {parameter}: {reason}", and only the part after the first colon helps.
@@ -29,29 +52,34 @@ pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
 pub async fn current(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-) -> ApiResult<Json<workspace::Model>> {
+) -> ApiResult<Json<WorkspaceView>> {
     let ws = workspaces::get(&state.store, ctx.workspace()?)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("workspace"))?;
-    Ok(Json(ws))
+    Ok(Json(ws.into()))
 }
 
 pub async fn list(
     State(state): State<ApiState>,
     q: Result<Query<PageQuery>, QueryRejection>,
-) -> ApiResult<Json<Page<workspace::Model>>> {
+) -> ApiResult<Json<Page<WorkspaceView>>> {
     let q = query(q)?;
     let limit = q.limit()?;
     let after = q.after()?;
     let rows = workspaces::page(&state.store, Paging::new(after.as_deref(), limit + 1)).await?;
+    let rows = rows.into_iter().map(WorkspaceView::from).collect();
     Ok(Json(Page::from_rows(rows, limit, |w| &w.id)))
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/workspaces`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewWorkspace {
+pub(crate) struct NewWorkspace {
+    /// Lowercase letters, digits and dashes
+    #[schema(pattern = "^[a-z0-9-]{1,63}$")]
     slug: String,
+    /// Defaults to the slug
     name: Option<String>,
 }
 
@@ -66,7 +94,7 @@ pub async fn create(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
     RawBody(body): RawBody,
-) -> ApiResult<(StatusCode, Json<workspace::Model>)> {
+) -> ApiResult<(StatusCode, Json<WorkspaceView>)> {
     let input: NewWorkspace = json_body(&body)?;
     if !valid_slug(&input.slug) {
         return Err(ApiError::invalid(
@@ -95,12 +123,13 @@ pub async fn create(
         serde_json::json!({ "slug": ws.slug }),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(ws)))
+    Ok((StatusCode::CREATED, Json(ws.into())))
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/workspaces/current/erase`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EraseRequest {
+pub(crate) struct EraseRequest {
     /// The workspace's slug, typed again: erasure cannot be undone.
     confirm: String,
 }
@@ -141,22 +170,16 @@ pub async fn erase(
     .await?;
     tx.commit().await?;
     let mut files_deleted = 0u64;
-    for rel in &erased.files {
-        // Stored paths are relative to the data directory; anything else is not ours to delete.
-        let rel_path = std::path::Path::new(rel);
-        let inside = rel_path
-            .components()
-            .all(|c| matches!(c, std::path::Component::Normal(_)));
-        if !inside {
-            tracing::warn!(file = %rel, "erase: not a path inside the data directory; left alone");
-            continue;
-        }
-        let path = state.data_dir.join(rel_path);
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => files_deleted += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+    for key in &erased.files {
+        // A key that names something outside the blob store is refused there and left alone.
+        match state.blobs.delete(key).await {
+            Ok(true) => files_deleted += 1,
+            Ok(false) => {}
+            Err(e @ BlobError::BadKey(_)) => {
+                tracing::warn!(file = %key, error = %e, "erase: not a file of ours; left alone")
+            }
             Err(e) => {
-                tracing::error!(file = %path.display(), error = %e, "erase: could not delete a file; delete it by hand")
+                tracing::error!(file = %key, error = %e, "erase: could not delete a file; delete it by hand")
             }
         }
     }

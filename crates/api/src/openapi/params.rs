@@ -1,115 +1,17 @@
-//! What the route table does not say about a route: its query parameters (beyond the paging
-//! `limit`/`cursor`) and the media types of routes that answer bytes rather than JSON. Keyed
-//! by the route's path; a unit test keeps every key a real route.
+//! What the route table does not say about a route: its query parameters, derived from the
+//! query type its handler reads (`IntoParams`), and the media types of routes that answer
+//! bytes rather than JSON. Keyed by the route's path; a unit test keeps every key a real route.
 
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::{ObjectBuilder, Required, Type};
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 
-/// One query parameter.
-pub(super) struct QueryParam {
-    pub name: &'static str,
-    pub integer: bool,
-    pub required: bool,
-    pub description: &'static str,
-    /// Allowed values (empty: any).
-    pub values: &'static [&'static str],
-    /// Inclusive bounds for integers.
-    pub range: Option<(i64, i64)>,
-}
-
-const fn text(name: &'static str, description: &'static str) -> QueryParam {
-    QueryParam {
-        name,
-        integer: false,
-        required: false,
-        description,
-        values: &[],
-        range: None,
-    }
-}
-
-pub(super) const RUN_STATES: &[&str] = &["queued", "generated", "failed", "missed"];
-pub(super) const POST_STATES: &[&str] = &[
-    "pending",
-    "publishing",
-    "published",
-    "failed",
-    "needs_reconnect",
-    "unknown",
-    "cancelled",
-];
-
-/// The query of a signed media link (`/media/…?exp=&sig=`).
-const SIGNED_LINK: &[QueryParam] = &[
-    QueryParam {
-        integer: true,
-        required: true,
-        ..text(
-            "exp",
-            "When the link expires (Unix seconds); part of the signature.",
-        )
-    },
-    QueryParam {
-        required: true,
-        ..text("sig", "The link's signature, minted by the daemon.")
-    },
-];
-
-/// (path, its query parameters)
-const QUERY: &[(&str, &[QueryParam])] = &[
-    ("/media/{rendition_id}", SIGNED_LINK),
-    ("/media/assets/{asset_id}", SIGNED_LINK),
-    (
-        "/v1/oauth/callback",
-        &[
-            QueryParam {
-                required: true,
-                ..text(
-                    "state",
-                    "The one-time state of the connect this API started.",
-                )
-            },
-            text("code", "The authorization code the platform granted."),
-            text("error", "The platform's error when consent was refused."),
-            text("error_description", "The platform's words for that error."),
-        ],
-    ),
-    (
-        "/v1/usage",
-        &[QueryParam {
-            integer: true,
-            range: Some((1, 366)),
-            ..text("days", "How many days back, today included (default 30).")
-        }],
-    ),
-    (
-        "/v1/runs",
-        &[
-            text("campaign_id", "Only this campaign's runs."),
-            QueryParam {
-                values: RUN_STATES,
-                ..text("state", "Only runs in this state.")
-            },
-        ],
-    ),
-    (
-        "/v1/posts",
-        &[
-            text("run_id", "Only this run's posts."),
-            QueryParam {
-                values: POST_STATES,
-                ..text("state", "Only posts in this state.")
-            },
-        ],
-    ),
-    (
-        "/v1/assets",
-        &[text(
-            "run_id",
-            "Only the image this run generated or reused, and those its renditions came from.",
-        )],
-    ),
-];
+use crate::handlers::assets::AssetFilter;
+use crate::handlers::connect::CallbackQuery;
+use crate::handlers::media::LinkQuery;
+use crate::handlers::posts::PostFilter;
+use crate::handlers::runs::RunFilter;
+use crate::handlers::usage::UsageQuery;
+use crate::page::PageQuery;
 
 /// Routes that answer image bytes, with the media types they may carry.
 const BINARY: &[(&str, &[&str])] = &[
@@ -127,54 +29,54 @@ const BINARY: &[(&str, &[&str])] = &[
     ),
 ];
 
+fn query() -> Option<ParameterIn> {
+    Some(ParameterIn::Query)
+}
+
+/// `limit` and `cursor`, for the paged routes.
+pub(super) fn paging_params() -> Vec<Parameter> {
+    PageQuery::into_params(query)
+}
+
+/// The query parameters of the route at `path` (paging aside).
 pub(super) fn query_params(path: &str) -> Vec<Parameter> {
-    QUERY
-        .iter()
-        .filter(|(p, _)| *p == path)
-        .flat_map(|(_, params)| params.iter())
-        .map(parameter)
-        .collect()
+    match path {
+        "/media/{rendition_id}" | "/media/assets/{asset_id}" => LinkQuery::into_params(query),
+        "/v1/oauth/callback" => CallbackQuery::into_params(query),
+        "/v1/usage" => UsageQuery::into_params(query),
+        "/v1/runs" => RunFilter::into_params(query),
+        "/v1/posts" => PostFilter::into_params(query),
+        "/v1/assets" => AssetFilter::into_params(query),
+        _ => Vec::new(),
+    }
 }
 
 pub(super) fn binary_types(path: &str) -> Option<&'static [&'static str]> {
     BINARY.iter().find(|(p, _)| *p == path).map(|(_, t)| *t)
 }
 
-fn parameter(p: &QueryParam) -> Parameter {
-    let mut schema = ObjectBuilder::new().schema_type(if p.integer {
-        Type::Integer
-    } else {
-        Type::String
-    });
-    if !p.values.is_empty() {
-        schema = schema.enum_values(Some(p.values.iter().copied()));
-    }
-    if let Some((min, max)) = p.range {
-        schema = schema.minimum(Some(min)).maximum(Some(max));
-    }
-    ParameterBuilder::new()
-        .name(p.name)
-        .parameter_in(ParameterIn::Query)
-        .required(if p.required {
-            Required::True
-        } else {
-            Required::False
-        })
-        .description(Some(p.description))
-        .schema(Some(schema))
-        .build()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::page::{DEFAULT_LIMIT, MAX_LIMIT};
     use crate::routes::ROUTES;
 
+    /// Routes that read a query, beyond paging.
+    const QUERY_ROUTES: &[&str] = &[
+        "/media/{rendition_id}",
+        "/media/assets/{asset_id}",
+        "/v1/oauth/callback",
+        "/v1/usage",
+        "/v1/runs",
+        "/v1/posts",
+        "/v1/assets",
+    ];
+
     #[test]
-    fn every_key_is_a_route_and_states_match_the_domain() {
-        for path in QUERY
+    fn every_key_is_a_route_that_reads_its_query() {
+        for path in QUERY_ROUTES
             .iter()
-            .map(|(p, _)| *p)
+            .copied()
             .chain(BINARY.iter().map(|(p, _)| *p))
         {
             assert!(
@@ -182,15 +84,19 @@ mod tests {
                 "{path} is not a route"
             );
         }
-        let posts: Vec<&str> = pressroom_core::PostState::ALL
-            .iter()
-            .map(|s| s.as_str())
-            .collect();
-        assert_eq!(posts, POST_STATES);
-        let runs: Vec<&str> = pressroom_core::RunState::ALL
-            .iter()
-            .map(|s| s.as_str())
-            .collect();
-        assert_eq!(runs, RUN_STATES);
+        for path in QUERY_ROUTES {
+            assert!(!query_params(path).is_empty(), "{path} documents no query");
+        }
+    }
+
+    #[test]
+    fn paging_bounds_are_the_ones_enforced() {
+        let params = serde_json::to_value(paging_params()).unwrap_or_default();
+        let limit = &params[0]["schema"];
+        assert_eq!(params[0]["name"], "limit");
+        assert_eq!(limit["maximum"], serde_json::json!(MAX_LIMIT));
+        assert_eq!(limit["minimum"], serde_json::json!(1));
+        assert_eq!(limit["default"], serde_json::json!(DEFAULT_LIMIT));
+        assert_eq!(params[1]["name"], "cursor");
     }
 }

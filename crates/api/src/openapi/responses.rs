@@ -1,284 +1,93 @@
-//! Response body schemas of the JSON routes, keyed by (method, path): the resources as the
-//! handlers serialize them, and the list routes' pages of them, so a client knows the fields
-//! and `response_schema_conformance` checks real shapes rather than "some object". Objects
-//! list every field the handler always writes as required; they stay open to new fields
-//! (adding one is not a breaking change). Routes not listed answer a plain object.
+//! Response body schemas of the JSON routes, keyed by (method, path): the view types the
+//! handlers serialize, with their schemas derived from the types themselves (`ToSchema`), so
+//! the document cannot drift from what a handler writes, and `response_schema_conformance`
+//! checks real shapes rather than "some object". Every field a view always writes is
+//! required (`Option` fields are marked so: they are written as null); objects stay open to
+//! new fields (adding one is not a breaking change). Routes not listed answer a plain object.
 
-use utoipa::openapi::schema::SchemaType;
+use utoipa::ToSchema;
 use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Ref, RefOr, Schema, Type};
 
-use super::bodies::ADAPTERS;
-use super::params::{POST_STATES, RUN_STATES};
-use crate::auth::Role;
+use crate::handlers::accounts::AccountView;
+use crate::handlers::assets::AssetView;
+use crate::handlers::audit::AuditView;
+use crate::handlers::campaigns::{CampaignView, Deleted, Triggered, Validation};
+use crate::handlers::hooks::{CreatedHook, HookView, Received};
+use crate::handlers::keys::{CreatedKey, KeyView};
+use crate::handlers::posts::{PostView, PostWithAttempts};
+use crate::handlers::runs::RunView;
+use crate::handlers::usage::Usage;
+use crate::handlers::webhook_endpoints::{CreatedEndpoint, EndpointView};
+use crate::handlers::workspaces::WorkspaceView;
 
-fn string() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(Type::String)
+/// Adds `T` and every schema it names to `out`.
+fn add<T: ToSchema>(out: &mut Vec<(String, RefOr<Schema>)>) {
+    out.push((T::name().into_owned(), T::schema()));
+    T::schemas(out);
 }
 
-fn opt_string() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+/// The named component schemas (`#/components/schemas/{name}`): the resources and the id and
+/// state types they name.
+pub(super) fn components() -> Vec<(String, RefOr<Schema>)> {
+    let mut out = Vec::new();
+    add::<WorkspaceView>(&mut out);
+    add::<CampaignView>(&mut out);
+    add::<RunView>(&mut out);
+    add::<PostView>(&mut out);
+    add::<PostWithAttempts>(&mut out);
+    add::<AssetView>(&mut out);
+    add::<AccountView>(&mut out);
+    add::<KeyView>(&mut out);
+    add::<CreatedKey>(&mut out);
+    add::<AuditView>(&mut out);
+    add::<HookView>(&mut out);
+    add::<CreatedHook>(&mut out);
+    add::<Received>(&mut out);
+    add::<EndpointView>(&mut out);
+    add::<CreatedEndpoint>(&mut out);
+    add::<Triggered>(&mut out);
+    add::<Deleted>(&mut out);
+    add::<Validation>(&mut out);
+    add::<Usage>(&mut out);
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
 }
 
-/// Milliseconds since the Unix epoch, or a count.
-fn int() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(Type::Integer)
-}
-
-fn opt_int() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
-}
-
-fn boolean() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(Type::Boolean)
-}
-
-/// Stored JSON (variables, a spec, generation parameters): null if the stored text is corrupt.
-fn any_json() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(SchemaType::AnyValue)
-}
-
-fn one_of(values: &[&str]) -> ObjectBuilder {
-    string().enum_values(Some(values.iter().copied()))
-}
-
-fn array_of(item: impl Into<RefOr<Schema>>) -> ArrayBuilder {
-    ArrayBuilder::new().items(item.into())
-}
-
-fn reference(name: &str) -> Ref {
-    Ref::from_schema_name(name)
-}
-
-/// An object whose fields are all required (every field is always written, null or not).
-fn object(props: Vec<(&str, RefOr<Schema>)>) -> ObjectBuilder {
-    let mut b = ObjectBuilder::new().schema_type(Type::Object);
-    for (name, schema) in props {
-        b = b.property(name, schema).required(name);
-    }
-    b
-}
-
-fn p(name: &str, schema: impl Into<RefOr<Schema>>) -> (&str, RefOr<Schema>) {
-    (name, schema.into())
-}
-
-fn workspace() -> ObjectBuilder {
-    object(vec![
-        p("id", string()),
-        p("slug", string()),
-        p("name", string()),
-        p("created_at", int()),
-    ])
-}
-
-fn campaign() -> ObjectBuilder {
-    object(vec![
-        p("id", string()),
-        p("name", string()),
-        p("enabled", boolean()),
-        p("spec", any_json().description(Some("The parsed campaign"))),
-        p("source", string().description(Some("The TOML source"))),
-        p("created_at", int()),
-        p("updated_at", int()),
-    ])
-}
-
-fn run() -> ObjectBuilder {
-    object(vec![
-        p("id", string()),
-        p("campaign_id", string()),
-        p("trigger", string()),
-        p("state", one_of(RUN_STATES)),
-        p("variables", any_json()),
-        p("prompt", opt_string()),
-        p("caption", opt_string()),
-        p("asset_id", opt_string()),
-        p("error", opt_string()),
-        p("fire_at", int()),
-        p("created_at", int()),
-        p("updated_at", int()),
-    ])
-}
-
-fn post() -> ObjectBuilder {
-    object(vec![
-        p("id", string()),
-        p("workspace_id", string()),
-        p("run_id", string()),
-        p("account_id", string()),
-        p("rendition_id", string()),
-        p("platform", string()),
-        p("preset", string()),
-        p("caption", string()),
-        p("state", one_of(POST_STATES)),
-        p("remote_id", opt_string()),
-        p("url", opt_string()),
-        p("error", opt_string()),
-        p("created_at", int()),
-        p("updated_at", int()),
-    ])
-}
-
-fn attempt() -> ObjectBuilder {
-    object(vec![
-        p("id", string()),
-        p("workspace_id", string()),
-        p("post_id", string()),
-        p(
-            "state",
-            one_of(&pressroom_core::AttemptState::ALL.map(pressroom_core::AttemptState::as_str)),
-        ),
-        p("checkpoint", opt_string()),
-        p("remote_id", opt_string()),
-        p("url", opt_string()),
-        p("error_code", opt_string()),
-        p("error", opt_string()),
-        p("commit_started_at", opt_int()),
-        p("created_at", int()),
-        p("updated_at", int()),
-    ])
-}
-
-fn asset() -> ObjectBuilder {
-    object(vec![
-        p("id", string()),
-        p("sha256", string()),
-        p(
-            "bytes",
-            opt_int()
-                .minimum(Some(0))
-                .description(Some("Null when the file is gone")),
-        ),
-        p("mime", string()),
-        p("width", int()),
-        p("height", int()),
-        p("generator", string()),
-        p("generation_key", string()),
-        p("params", any_json()),
-        p("created_at", int()),
-        p("image_url", string()),
-    ])
-}
-
-fn account() -> ObjectBuilder {
-    object(vec![
-        p("id", string()),
-        p("platform", string()),
-        p("name", string()),
-        p("external_id", string()),
-        p("state", string()),
-        p("state_reason", opt_string()),
-        p("expires_at", opt_int()),
-        p("created_at", int()),
-        p("updated_at", int()),
-    ])
-}
-
-fn api_key() -> ObjectBuilder {
-    object(vec![
-        p("id", string()),
-        p(
-            "workspace_id",
-            opt_string().description(Some("Null for an instance-admin key")),
-        ),
-        p("role", one_of(&Role::ALL.map(Role::as_str))),
-        p("prefix", string()),
-        p("name", string()),
-        p("created_at", int()),
-        p("last_used_at", opt_int()),
-        p("revoked_at", opt_int()),
-    ])
-}
-
-fn audit_entry() -> ObjectBuilder {
-    object(vec![
-        p("id", string()),
-        p("actor", string()),
-        p("action", string()),
-        p("subject", string()),
-        p("detail", any_json()),
-        p("created_at", int()),
-    ])
-}
-
-fn hook() -> ObjectBuilder {
-    object(vec![
-        p("id", string()),
-        p("campaign_id", string()),
-        p("adapter", one_of(ADAPTERS)),
-        p("mapping", any_json()),
-        p(
-            "path",
-            string().description(Some("Where the CMS sends deliveries")),
-        ),
-        p("created_at", int()),
-    ])
-}
-
-fn webhook_endpoint() -> ObjectBuilder {
-    let events = pressroom_core::PostEvent::ALL.map(pressroom_core::PostEvent::as_str);
-    object(vec![
-        p("id", string()),
-        p("url", string()),
-        p("events", array_of(one_of(&events))),
-        p("description", string()),
-        p("enabled", boolean()),
-        p("disabled_reason", opt_string()),
-        p("created_at", int()),
-    ])
-}
-
-/// A secret or key shown once, beside the resource it belongs to.
-fn with_secret(b: ObjectBuilder, name: &str, description: &str) -> ObjectBuilder {
-    b.property(name, string().description(Some(description)))
-        .required(name)
-}
-
-/// The named component schemas (`#/components/schemas/{name}`).
-pub(super) fn components() -> Vec<(&'static str, ObjectBuilder)> {
-    vec![
-        ("Workspace", workspace()),
-        ("Campaign", campaign()),
-        ("Run", run()),
-        ("Post", post()),
-        ("Attempt", attempt()),
-        ("Asset", asset()),
-        ("Account", account()),
-        ("ApiKey", api_key()),
-        ("AuditEntry", audit_entry()),
-        ("Hook", hook()),
-        ("WebhookEndpoint", webhook_endpoint()),
-    ]
+fn named<T: ToSchema>() -> Ref {
+    Ref::from_schema_name(T::name())
 }
 
 /// The item schema of the paged list route at `path`.
-fn page_item(path: &str) -> Option<&'static str> {
+fn page_item(path: &str) -> Option<Ref> {
     Some(match path {
-        "/v1/workspaces" => "Workspace",
-        "/v1/campaigns" => "Campaign",
-        "/v1/runs" => "Run",
-        "/v1/assets" => "Asset",
-        "/v1/posts" => "Post",
-        "/v1/accounts" => "Account",
-        "/v1/keys" => "ApiKey",
-        "/v1/audit" => "AuditEntry",
-        "/v1/hooks" => "Hook",
-        "/v1/webhook-endpoints" => "WebhookEndpoint",
+        "/v1/workspaces" => named::<WorkspaceView>(),
+        "/v1/campaigns" => named::<CampaignView>(),
+        "/v1/runs" => named::<RunView>(),
+        "/v1/assets" => named::<AssetView>(),
+        "/v1/posts" => named::<PostView>(),
+        "/v1/accounts" => named::<AccountView>(),
+        "/v1/keys" => named::<KeyView>(),
+        "/v1/audit" => named::<AuditView>(),
+        "/v1/hooks" => named::<HookView>(),
+        "/v1/webhook-endpoints" => named::<EndpointView>(),
         _ => return None,
     })
 }
 
-/// A page: `data` and, unless this is the last page, `next_cursor`.
+/// A page: `data` and, unless this is the last page, `next_cursor` ([`crate::page::Page`]).
 fn page(item: RefOr<Schema>) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::Object)
-        .property("data", array_of(item))
+        .property("data", ArrayBuilder::new().items(item))
         .required("data")
         .property(
             "next_cursor",
-            string().description(Some(
-                "Pass as `cursor` for the next page; absent on the last",
-            )),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(
+                    "Pass as `cursor` for the next page; absent on the last",
+                )),
         )
 }
 
@@ -286,108 +95,62 @@ fn page(item: RefOr<Schema>) -> ObjectBuilder {
 pub(super) fn ok_schema(method: &str, path: &str, paged: bool) -> Option<RefOr<Schema>> {
     if paged {
         let item: RefOr<Schema> = match page_item(path) {
-            Some(name) => reference(name).into(),
+            Some(r) => r.into(),
             None => ObjectBuilder::new().schema_type(Type::Object).into(),
         };
         return Some(page(item).into());
     }
-    let named = |name: &str| Some(RefOr::Ref(reference(name)));
-    let built = |b: ObjectBuilder| Some(RefOr::T(Schema::Object(b.build())));
-    match (method, path) {
-        ("POST", "/v1/workspaces") | ("GET", "/v1/workspaces/current") => named("Workspace"),
+    let r = match (method, path) {
+        ("POST", "/v1/workspaces") | ("GET", "/v1/workspaces/current") => named::<WorkspaceView>(),
         ("POST", "/v1/campaigns")
         | ("GET", "/v1/campaigns/{id}")
         | ("POST", "/v1/campaigns/{id}/pause")
-        | ("POST", "/v1/campaigns/{id}/resume") => named("Campaign"),
-        ("GET", "/v1/runs/{id}") => named("Run"),
-        ("GET", "/v1/assets/{id}") => named("Asset"),
-        ("POST", "/v1/posts/{id}/retry") | ("POST", "/v1/posts/{id}/cancel") => named("Post"),
-        ("GET", "/v1/posts/{id}") => built(
-            post()
-                .property("attempts", array_of(attempt()))
-                .required("attempts"),
-        ),
-        ("POST", "/v1/accounts/{id}/disconnect") => named("Account"),
-        ("POST", "/v1/keys") | ("POST", "/v1/workspaces/{workspace_id}/keys") => built(
-            with_secret(api_key(), "key", "The key itself (prk_…); not shown again"),
-        ),
-        ("POST", "/v1/hooks") => built(with_secret(
-            hook(),
-            "secret",
-            "whsec_…: configure it in the CMS; not shown again",
-        )),
-        ("POST", "/v1/webhook-endpoints") => built(with_secret(
-            webhook_endpoint(),
-            "secret",
-            "whsec_…: verify deliveries with it; not shown again",
-        )),
-        ("POST", "/v1/campaigns/{id}/trigger") => built(object(vec![
-            p("run_id", string()),
-            p(
-                "created",
-                boolean().description(Some("False when this fire key had already fired")),
-            ),
-        ])),
-        ("DELETE", "/v1/campaigns/{id}") => built(object(vec![
-            p("id", string()),
-            p("deleted", boolean()),
-            p(
-                "withdrawn",
-                object(vec![
-                    p("jobs", int().minimum(Some(0))),
-                    p("posts", int().minimum(Some(0))),
-                    p("runs", int().minimum(Some(0))),
-                ]),
-            ),
-        ])),
-        ("POST", "/v1/campaigns/validate") => {
-            let issue = object(vec![
-                p("line", int().minimum(Some(0))),
-                p("column", int().minimum(Some(0))),
-                p("field", string()),
-                p("message", string()),
-            ]);
-            built(
-                object(vec![p("valid", boolean()), p("issues", array_of(issue))])
-                    .property("name", string().description(Some("When valid"))),
-            )
+        | ("POST", "/v1/campaigns/{id}/resume") => named::<CampaignView>(),
+        ("GET", "/v1/runs/{id}") => named::<RunView>(),
+        ("GET", "/v1/assets/{id}") => named::<AssetView>(),
+        ("POST", "/v1/posts/{id}/retry") | ("POST", "/v1/posts/{id}/cancel") => named::<PostView>(),
+        ("GET", "/v1/posts/{id}") => named::<PostWithAttempts>(),
+        ("POST", "/v1/accounts/{id}/disconnect") => named::<AccountView>(),
+        ("POST", "/v1/keys") | ("POST", "/v1/workspaces/{workspace_id}/keys") => {
+            named::<CreatedKey>()
         }
-        ("GET", "/v1/usage") => built(object(vec![p(
-            "data",
-            array_of(object(vec![
-                p(
-                    "day",
-                    string().format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                        utoipa::openapi::KnownFormat::Date,
-                    ))),
-                ),
-                p("images_generated", int().minimum(Some(0))),
-                p("posts_published", int().minimum(Some(0))),
-            ])),
-        )])),
-        _ => None,
-    }
+        ("POST", "/v1/hooks") => named::<CreatedHook>(),
+        ("POST", "/v1/hooks/{hook_id}") => named::<Received>(),
+        ("POST", "/v1/webhook-endpoints") => named::<CreatedEndpoint>(),
+        ("POST", "/v1/campaigns/{id}/trigger") => named::<Triggered>(),
+        ("DELETE", "/v1/campaigns/{id}") => named::<Deleted>(),
+        ("POST", "/v1/campaigns/validate") => named::<Validation>(),
+        ("GET", "/v1/usage") => named::<Usage>(),
+        _ => return None,
+    };
+    Some(RefOr::Ref(r))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::routes::ROUTES;
+    use utoipa::PartialSchema;
 
     #[test]
-    fn every_page_has_an_item_schema_and_every_key_is_a_route() {
+    fn every_page_has_an_item_schema() {
         for spec in ROUTES.iter().filter(|r| r.paged) {
             assert!(
                 page_item(spec.path).is_some(),
                 "{spec:?} has no item schema"
             );
         }
-        let names: Vec<&str> = components().iter().map(|(n, _)| *n).collect();
-        for spec in ROUTES {
-            if let Some(RefOr::Ref(r)) = ok_schema(spec.method.as_str(), spec.path, spec.paged) {
-                let name = r.ref_location.rsplit('/').next().unwrap_or_default();
-                assert!(names.contains(&name), "{spec:?}: no component {name}");
-            }
+    }
+
+    #[test]
+    fn option_fields_are_required_and_nullable() {
+        let run = serde_json::to_value(RunView::schema()).unwrap_or_default();
+        let required = run["required"].as_array().cloned().unwrap_or_default();
+        for field in ["prompt", "caption", "asset_id", "error", "state", "id"] {
+            assert!(
+                required.contains(&serde_json::json!(field)),
+                "{field} is not required: {run}"
+            );
         }
     }
 }

@@ -29,11 +29,10 @@ pub async fn assets_list_get_and_image(app: TestApp) -> anyhow::Result<()> {
     let b = app.world("as-b").await?;
     let viewer = a.key(Role::Viewer);
     // A generated image as the pipeline records it: a file, an asset row, the run pointing
-    // at it. (Paths are joined to the data directory; an absolute one stands alone.)
-    let dir = tempfile::tempdir()?;
+    // at it, in the server's blob store.
     let bytes = png(16, 8)?;
-    let path = dir.path().join("gen.png");
-    tokio::fs::write(&path, &bytes).await?;
+    let key = "test/gen.png";
+    app.state.blobs.put(key, &bytes).await?;
     let params =
         json!({ "prompt": "a green square", "seed": 7, "steps": 4, "width": 16, "height": 8 });
     let now = app.store.now_ms().await?;
@@ -46,7 +45,7 @@ pub async fn assets_list_get_and_image(app: TestApp) -> anyhow::Result<()> {
             generation_key: "key-1",
             generator: "fake",
             params: &params,
-            path: &path.to_string_lossy(),
+            path: key,
             width: 16,
             height: 8,
         },
@@ -140,7 +139,7 @@ pub async fn assets_list_get_and_image(app: TestApp) -> anyhow::Result<()> {
     anyhow::ensure!(resp.status() == 401);
 
     // The file is gone (erased, lost): the metadata says so, the image is a 404 problem.
-    tokio::fs::remove_file(&path).await?;
+    anyhow::ensure!(app.state.blobs.delete(key).await?);
     let (_, meta) = get(&app, viewer, &format!("/v1/assets/{id}")).await?;
     anyhow::ensure!(meta["bytes"].is_null(), "{meta}");
     let (status, problem) = get(&app, viewer, &format!("/v1/assets/{id}/image")).await?;
@@ -211,12 +210,7 @@ async fn serve_with_data_dir(
             burst: 10_000.0,
         });
     if let Some(key) = links {
-        state = state.with_media_links(std::sync::Arc::new(MediaLinks::new(
-            key,
-            &base,
-            LINK_TTL,
-            data_dir.to_path_buf(),
-        )));
+        state = state.with_media_links(std::sync::Arc::new(MediaLinks::new(key, &base, LINK_TTL)));
     }
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(pressroom_api::serve(
@@ -277,6 +271,9 @@ pub async fn images_url_is_a_signed_link_to_the_stored_png(app: TestApp) -> anyh
     let b = app.world("img-b").await?;
     let editor = a.key(Role::Editor);
     let dir = tempfile::tempdir()?;
+    // The fixture rendition's (empty) file, where this server keeps its files.
+    let blobs = pressroom_store::LocalBlobs::new(dir.path());
+    pressroom_store::BlobStore::put(&blobs, "fixtures/img-a.bin", b"").await?;
     let (base, stop) = serve_with_data_dir(&app, dir.path(), Some(LINK_KEY)).await?;
     let before = asset_count(&app, &base, editor).await?;
 
@@ -385,8 +382,8 @@ pub async fn images_url_is_a_signed_link_to_the_stored_png(app: TestApp) -> anyh
         &format!("media/assets/{id}"),
         now + 60,
     );
-    let rendition_link = MediaLinks::new(LINK_KEY, &base, LINK_TTL, dir.path().to_path_buf())
-        .url(LinkKind::Rendition, &a.rendition_id);
+    let rendition_link =
+        MediaLinks::new(LINK_KEY, &base, LINK_TTL).url(LinkKind::Rendition, &a.rendition_id);
     let cases = [
         ("tampered sig", tampered),
         ("expired", expired),

@@ -176,7 +176,7 @@ pub struct World {
     pub run_id: RunId,
     pub post_id: PostId,
     pub rendition_id: RenditionId,
-    /// The fixture rendition's asset (its file is /dev/null: empty bytes).
+    /// The fixture rendition's asset (its file is empty).
     pub asset_id: AssetId,
     pub account_id: AccountId,
     pub hook_id: String,
@@ -231,6 +231,23 @@ preset = "instagram-square"
 }
 
 impl TestApp {
+    /// Fires a campaign as `POST /v1/campaigns/{id}/trigger` does, under `fire_key`: the run
+    /// id when this key created one.
+    pub async fn fire(
+        &self,
+        campaign: &pressroom_store::entity::campaign::Model,
+        fire_key: &str,
+    ) -> anyhow::Result<Option<RunId>> {
+        let fire = pressroom_runtime::campaigns::Fire {
+            trigger: "api",
+            fire_key,
+            variables: &serde_json::json!({}),
+        };
+        let t =
+            pressroom_runtime::campaigns::trigger(&self.store, &self.queue, campaign, fire).await?;
+        Ok(t.created.then_some(t.run_id))
+    }
+
     /// Seals webhook secrets with the server's own keyring, as the handlers do.
     pub fn sealer(&self) -> pressroom_runtime::RowSealer<'_> {
         pressroom_runtime::RowSealer(
@@ -338,16 +355,13 @@ impl TestApp {
             },
         )
         .await?;
-        let run_id = pressroom_scheduler::trigger_now(
-            &self.store,
-            &self.queue,
-            &campaign,
-            "api",
-            &format!("fixture:{slug}"),
-            &serde_json::json!({}),
-        )
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("fixture run not created"))?;
+        let run_id = self
+            .fire(&campaign, &format!("fixture:{slug}"))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("fixture run not created"))?;
+        // The fixture's image and rendition: one empty blob.
+        let fixture_file = format!("fixtures/{slug}.bin");
+        self.state.blobs.put(&fixture_file, b"").await?;
         let asset_id = assets::insert(
             self.store.conn(),
             now,
@@ -357,7 +371,7 @@ impl TestApp {
                 generation_key: "k",
                 generator: "fake",
                 params: &serde_json::json!({}),
-                path: "/dev/null",
+                path: &fixture_file,
                 width: 8,
                 height: 8,
             },
@@ -374,7 +388,7 @@ impl TestApp {
                 preset: "instagram-square",
                 fit: "cover",
                 sha256: "00",
-                path: "/dev/null",
+                path: &fixture_file,
                 mime: "image/jpeg",
                 width: 8,
                 height: 8,
@@ -547,7 +561,6 @@ where
         [9; 32],
         &base,
         Duration::from_secs(600),
-        std::path::PathBuf::from("/"),
     ));
     let workers_alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
     // Files the server writes (generated images) go here, not into the working directory.

@@ -92,7 +92,7 @@ pub fn pipeline(
         generators,
         Registry::new().with(SandboxConnector::new(sandbox)?),
         Arc::new(pressroom_media::Presets::builtin().clone()),
-        data_dir.to_path_buf(),
+        Arc::new(pressroom_store::LocalBlobs::new(data_dir.to_path_buf())),
         RetryPolicy {
             max_attempts: 5,
             base: Duration::from_millis(50),

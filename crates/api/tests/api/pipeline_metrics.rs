@@ -53,15 +53,7 @@ pub async fn pipeline_metrics_reach_the_scrape(app: TestApp) -> anyhow::Result<(
         dir.path(),
         || async {
             for key in ["m-1", "m-2"] {
-                pressroom_scheduler::trigger_now(
-                    &app.store,
-                    &app.queue,
-                    &campaign,
-                    "api",
-                    key,
-                    &serde_json::json!({}),
-                )
-                .await?;
+                app.fire(&campaign, key).await?;
                 wait_published(&app, &ws, if key == "m-1" { 1 } else { 2 }).await?;
             }
             Ok(())

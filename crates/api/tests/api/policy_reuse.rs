@@ -25,16 +25,9 @@ pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(app: TestApp) -> 
         let app = &app;
         let campaign = &campaign;
         async move {
-            pressroom_scheduler::trigger_now(
-                &app.store,
-                &app.queue,
-                campaign,
-                "api",
-                key,
-                &serde_json::json!({}),
-            )
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("run {key} was not created"))
+            app.fire(campaign, key)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("run {key} was not created"))
         }
     };
 

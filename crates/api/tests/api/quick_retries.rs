@@ -32,15 +32,7 @@ pub async fn safe_steps_are_retried_within_the_claim(app: TestApp) -> anyhow::Re
         sandbox,
         dir.path(),
         || async {
-            pressroom_scheduler::trigger_now(
-                &app.store,
-                &app.queue,
-                &campaign,
-                "api",
-                "q-1",
-                &serde_json::json!({}),
-            )
-            .await?;
+            app.fire(&campaign, "q-1").await?;
             wait_published(&app, &ws, 1).await
         },
     )

@@ -1,5 +1,5 @@
-//! The documented response schemas (crates/api/src/openapi/responses.rs, written beside the
-//! handlers' view structs) match what the handlers send: every JSON GET route a workspace
+//! The documented response schemas (crates/api/src/openapi/responses.rs, derived from the
+//! handlers' view types) match what the handlers send: every JSON GET route a workspace
 //! owner may call is called on a fixture world, and each object in the answer must carry the
 //! schema's required fields and no field the schema does not list. The schemas stay open to
 //! clients (new fields are not breaking), so schemathesis alone would not see a field added to
@@ -27,6 +27,28 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, out: &mut Vec<Str
     let schema = resolve(doc, schema);
     if schema.is_null() {
         out.push(format!("{at}: the schema has an unresolvable $ref"));
+        return;
+    }
+    // A view that flattens another (a post with its attempts, a key with its secret): the
+    // object must fit all parts together.
+    if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
+        let mut properties = serde_json::Map::new();
+        let mut required = Vec::new();
+        for part in parts {
+            let part = resolve(doc, part);
+            if let Some(p) = part.get("properties").and_then(Value::as_object) {
+                properties.extend(p.clone());
+            }
+            if let Some(r) = part.get("required").and_then(Value::as_array) {
+                required.extend(r.iter().cloned());
+            }
+        }
+        let merged = serde_json::json!({
+            "type": "object",
+            "properties": properties,
+            "required": required,
+        });
+        check(doc, &merged, value, at, out);
         return;
     }
     for alt in ["oneOf", "anyOf"] {

@@ -341,23 +341,20 @@ async fn create_endpoint(
 }
 
 /// Enqueues a publish job for a post, after giving the world's rendition a real file (the
-/// fixture's `/dev/null` is not one the sandbox can stage).
+/// fixture's empty one is not one the sandbox can stage).
 async fn publish(
     app: &TestApp,
     workers: &Workers,
     w: &World,
     post_id: &PostId,
 ) -> anyhow::Result<()> {
-    let file = workers.dir.path().join(format!("{}.jpg", w.rendition_id));
-    std::fs::write(&file, b"not really a jpeg")?;
+    let key = format!("{}.jpg", w.rendition_id);
+    std::fs::write(workers.dir.path().join(&key), b"not really a jpeg")?;
     let conn = app.store.conn();
     conn.execute_raw(Statement::from_sql_and_values(
         conn.get_database_backend(),
         "UPDATE renditions SET path = $1 WHERE id = $2",
-        vec![
-            file.display().to_string().into(),
-            w.rendition_id.clone().into(),
-        ],
+        vec![key.into(), w.rendition_id.clone().into()],
     ))
     .await?;
     let job = NewJob::new(&w.ws_id, JobKind::Publish, json!({ "post_id": post_id }))
@@ -607,7 +604,7 @@ impl Workers {
             BTreeMap::new(),
             Registry::new().with(SandboxConnector::new(sandbox)?),
             Arc::new(pressroom_media::Presets::builtin().clone()),
-            dir.path().to_path_buf(),
+            Arc::new(pressroom_store::LocalBlobs::new(dir.path().to_path_buf())),
             retry,
             // The daemon's workers and API share one keyring: the endpoint secrets the API
             // sealed are opened here.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use pressroom_scheduler::trigger_now;
+use pressroom_runtime::campaigns::{Fire, trigger};
 use pressroom_store::repo::campaigns;
 
 use crate::app;
@@ -140,18 +140,19 @@ pub async fn run(settings: Settings, cmd: CampaignCmd) -> anyhow::Result<ExitCod
                 .map(|(k, v)| (k, serde_json::Value::String(v)))
                 .collect();
             let key = key.unwrap_or_else(|| format!("cli:{}", uuid::Uuid::now_v7()));
-            match trigger_now(
-                &opened.store,
-                &opened.queue,
-                &row,
-                "cli",
-                &key,
-                &serde_json::Value::Object(variables),
-            )
-            .await?
-            {
-                Some(run) => println!("{run}"),
-                None => println!("already fired with key {key:?}; nothing new queued"),
+            let fire = Fire {
+                trigger: "cli",
+                fire_key: &key,
+                variables: &serde_json::Value::Object(variables),
+            };
+            let triggered = trigger(&opened.store, &opened.queue, &row, fire).await?;
+            if triggered.created {
+                println!("{}", triggered.run_id);
+            } else {
+                println!(
+                    "already fired with key {key:?} (run {}); nothing new queued",
+                    triggered.run_id
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

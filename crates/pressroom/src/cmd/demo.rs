@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use pressroom_core::{JobKind, PostState};
+use pressroom_runtime::campaigns::{Fire, trigger};
 use pressroom_runtime::run_workers;
-use pressroom_scheduler::trigger_now;
 use pressroom_store::repo::{posts, runs};
 use tokio_util::sync::CancellationToken;
 
@@ -65,16 +65,13 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<ExitC
         app::ensure_sandbox_account(store, &spec.workspace, &target.account).await?;
     }
     let campaign = app::save_campaign(store, &path, &source, &presets).await?;
-    let run_id = trigger_now(
-        store,
-        &opened.queue,
-        &campaign,
-        "cli",
-        &format!("demo:{}", uuid::Uuid::now_v7()),
-        &serde_json::json!({}),
-    )
-    .await?
-    .context("the demo run did not fire")?;
+    let fire_key = format!("demo:{}", uuid::Uuid::now_v7());
+    let fire = Fire {
+        trigger: "cli",
+        fire_key: &fire_key,
+        variables: &serde_json::json!({}),
+    };
+    let run_id = trigger(store, &opened.queue, &campaign, fire).await?.run_id;
     println!(
         "campaign {:?}: run {run_id} queued ({} targets)",
         spec.name,

@@ -47,6 +47,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     // One cipher for the workers and the API, re-read on SIGHUP after `keyring rotate`.
     let tokens = pipeline.tokens.clone();
     let connectors = pipeline.connectors.clone();
+    let blobs = pipeline.blobs.clone();
     let rekey = media.clone().map(|links| MediaRekey {
         links,
         settings: settings.clone(),
@@ -101,7 +102,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         alive.store(false, std::sync::atomic::Ordering::SeqCst);
     });
     let mut state = pressroom_api::ApiState::new(opened.store.clone(), opened.queue.clone())
-        .with_data_dir(settings.paths.data_dir.clone())
+        .with_blobs(blobs)
         .with_presets(Arc::new(settings.presets()?))
         .with_workers_alive(workers_alive)
         .with_image_budget(settings.images)
@@ -253,7 +254,6 @@ fn media_links(
         key,
         base,
         Duration::from_secs(settings.media.link_ttl_secs),
-        settings.paths.data_dir.clone(),
     ))))
 }
 

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use tracing::info;
 
 use super::{JobError, Pipeline, variables};
+use crate::campaigns::stored_spec;
 use crate::images::{KeepError, MakeError, sha256_hex};
-use pressroom_scheduler::fire::stored_spec;
 
 #[derive(Deserialize)]
 struct Payload {
@@ -62,7 +62,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     });
     let made = crate::images::generate_and_keep(
         &p.store,
-        &p.data_dir,
+        p.blobs.as_ref(),
         generator.as_ref(),
         ws,
         &request,

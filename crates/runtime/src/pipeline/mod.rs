@@ -11,14 +11,13 @@ mod render;
 mod variables;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use pressroom_connector::Registry;
 use pressroom_core::{JobKind, RenditionId, RetryPolicy};
 use pressroom_generate::Generator;
-use pressroom_store::{ClaimedJob, Queue, Store, StoreError};
+use pressroom_store::{BlobStore, ClaimedJob, Queue, Store, StoreError};
 
 use crate::TokenCipher;
 use crate::outbound::{Outbound, OutboundConfig};
@@ -34,8 +33,8 @@ pub struct Pipeline {
     pub connectors: Registry,
     /// The rendition presets, with the config's `[media.presets.NAME]` applied.
     pub presets: Arc<pressroom_media::Presets>,
-    /// Assets and renditions are written below this directory.
-    pub data_dir: PathBuf,
+    /// Where assets and renditions are kept.
+    pub blobs: Arc<dyn BlobStore>,
     pub retry: RetryPolicy,
     pub tokens: Arc<dyn TokenCipher>,
     /// Renew access tokens at least this long before they expire (a connector may ask for
@@ -65,7 +64,7 @@ impl Pipeline {
         generators: BTreeMap<String, Arc<dyn Generator>>,
         connectors: Registry,
         presets: Arc<pressroom_media::Presets>,
-        data_dir: PathBuf,
+        blobs: Arc<dyn BlobStore>,
         retry: RetryPolicy,
         tokens: Arc<dyn TokenCipher>,
     ) -> Self {
@@ -75,7 +74,7 @@ impl Pipeline {
             generators,
             connectors,
             presets,
-            data_dir,
+            blobs,
             retry,
             tokens,
             refresh_margin: Duration::from_secs(300),

@@ -79,10 +79,15 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         .await;
     };
     let rendition = assets::get_rendition(p.store.conn(), &ws, &post.rendition_id).await?;
+    let file = p
+        .blobs
+        .local_file(&rendition.path)
+        .await
+        .map_err(|e| JobError::retry(format!("the rendition's file: {e}")))?;
     let draft = PostDraft {
         caption: post.caption.clone(),
         media: vec![MediaRef {
-            path: p.data_dir.join(&rendition.path),
+            path: file,
             mime: rendition.mime.clone(),
             width: rendition.width as u32,
             height: rendition.height as u32,

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::{JobError, Pipeline};
-use crate::images::{sha256_hex, write_atomic};
-use pressroom_scheduler::fire::stored_spec;
+use crate::campaigns::stored_spec;
+use crate::images::sha256_hex;
 
 #[derive(Deserialize)]
 struct Payload {
@@ -41,9 +41,11 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         .parse()
         .map_err(|e| JobError::Permanent(format!("fit {fit:?}: {e}")))?;
 
-    let source = tokio::fs::read(p.data_dir.join(&asset.path))
+    let source = p
+        .blobs
+        .get(&asset.path)
         .await
-        .map_err(|e| JobError::retry(format!("reading asset {}: {e}", asset.path)))?;
+        .map_err(|e| JobError::retry(format!("reading asset: {e}")))?;
     let preset_for_task = preset.clone();
     let rendition = tokio::task::spawn_blocking(move || {
         pressroom_media::render(&source, &preset_for_task, fit_mode)
@@ -57,9 +59,10 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         "renditions/{run_id}/{preset_name}-{fit}.{}",
         rendition.format.extension()
     );
-    write_atomic(&p.data_dir.join(&rel), &rendition.bytes)
+    p.blobs
+        .put(&rel, &rendition.bytes)
         .await
-        .map_err(|e| JobError::retry(format!("writing {rel}: {e}")))?;
+        .map_err(|e| JobError::retry(format!("writing the rendition: {e}")))?;
 
     let campaign = campaigns::get(&p.store, ws, &run.campaign_id).await?;
     let spec = stored_spec(&campaign).map_err(|e| JobError::Permanent(e.to_string()))?;

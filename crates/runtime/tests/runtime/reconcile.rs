@@ -108,7 +108,9 @@ async fn same_caption_posts_are_two_posts(db: TestDb) {
         BTreeMap::new(),
         Registry::new().with_arc(fake.connector()),
         Arc::new(pressroom_media::Presets::builtin().clone()),
-        db.dir.path().to_path_buf(),
+        Arc::new(pressroom_store::LocalBlobs::new(
+            db.dir.path().to_path_buf(),
+        )),
         RetryPolicy::default(),
         Arc::new(TestCipher),
     ));
@@ -262,7 +264,9 @@ async fn a_taken_id_never_marks_a_second_post(db: TestDb) {
         BTreeMap::new(),
         Registry::new().with_arc(careless.clone()),
         Arc::new(pressroom_media::Presets::builtin().clone()),
-        db.dir.path().to_path_buf(),
+        Arc::new(pressroom_store::LocalBlobs::new(
+            db.dir.path().to_path_buf(),
+        )),
         RetryPolicy::default(),
         Arc::new(TestCipher),
     ));

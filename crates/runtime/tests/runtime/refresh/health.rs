@@ -121,7 +121,9 @@ fn pipeline_for(
         BTreeMap::new(),
         Registry::new().with_arc(platform),
         Arc::new(pressroom_media::Presets::builtin().clone()),
-        db.dir.path().to_path_buf(),
+        Arc::new(pressroom_store::LocalBlobs::new(
+            db.dir.path().to_path_buf(),
+        )),
         RetryPolicy::default(),
         tokens,
     )
