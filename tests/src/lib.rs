@@ -244,6 +244,48 @@ impl TestApp {
         ))
     }
 
+    /// Runs one command with `input` on its standard input (`--password-stdin`); returns its
+    /// exit success, stdout and stderr.
+    pub fn run_with_stdin(
+        &self,
+        args: &[&str],
+        input: &str,
+    ) -> anyhow::Result<(bool, String, String)> {
+        use std::io::Write;
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting pressroom {args:?}"))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
+    /// Waits until the API at `addr` answers `GET /healthz` with 200; fails with the daemon's
+    /// logs after `timeout`.
+    pub fn wait_healthy(&self, addr: &str, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if http_request(addr, "GET", "/healthz", &[], b"").is_ok_and(|a| a.status == 200) {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                bail!("the API did not come up\n{}", self.dump_logs(40));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Starts a command with stdin and stdout piped (interactive commands such as
     /// `accounts connect`); stderr is inherited.
     pub fn spawn_piped(&self, args: &[&str]) -> anyhow::Result<Child> {

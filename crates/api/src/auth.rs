@@ -1,6 +1,7 @@
-//! Bearer API keys → [`Ctx`]. The workspace of every request comes from the key that
-//! authenticated it, never from the path or the body, so a handler cannot be talked into
-//! another workspace's data.
+//! Bearer API keys and people's session cookies → [`Ctx`]. The workspace of every request comes
+//! from the key that authenticated it, or from the signed-in person's membership (the one they
+//! name in `X-Pressroom-Workspace`, or their only one), never from the path or the body, so a
+//! handler cannot be talked into another workspace's data.
 
 use pressroom_core::WorkspaceId;
 use std::collections::HashMap;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, header};
 use hashlink::LruCache;
 use pressroom_crypto::apikey;
-use pressroom_store::repo::api_keys;
+use pressroom_store::repo::{api_keys, people};
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
@@ -23,6 +24,8 @@ use crate::errors::ApiError;
 pub enum Role {
     /// Reads everything in its workspace, changes nothing.
     Viewer,
+    /// Reads everything and may approve or reject reviews; changes nothing else.
+    Approver,
     /// Creates and triggers campaigns, retries and cancels posts.
     Editor,
     /// Also manages accounts, API keys and webhooks, and reads the audit log.
@@ -46,8 +49,9 @@ impl utoipa::PartialSchema for Role {
 impl utoipa::ToSchema for Role {}
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Viewer,
+        Role::Approver,
         Role::Editor,
         Role::Admin,
         Role::Owner,
@@ -57,6 +61,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Viewer => "viewer",
+            Role::Approver => "approver",
             Role::Editor => "editor",
             Role::Admin => "admin",
             Role::Owner => "owner",
@@ -77,11 +82,35 @@ impl Role {
 /// Who is calling.
 #[derive(Clone, Debug)]
 pub struct Ctx {
+    /// The key's id, or `user:<id>` for a signed-in person: what rate limits and
+    /// `Idempotency-Key` records are kept per.
     pub key_id: String,
-    /// None only for instance-admin keys.
+    /// None for instance-admin keys, and for a person who belongs to several workspaces and
+    /// named none.
     pub workspace_id: Option<WorkspaceId>,
     pub role: Role,
+    /// Set when a person's session cookie authenticated the request.
+    pub person: Option<Person>,
 }
+
+/// A signed-in person.
+#[derive(Clone, Debug)]
+pub struct Person {
+    pub user_id: String,
+    pub email: String,
+    pub session_id: String,
+    /// The slugs of their workspaces, to name in an error when they named none.
+    pub workspaces: Vec<String>,
+}
+
+/// The cookie that carries a session token (HttpOnly).
+pub const SESSION_COOKIE: &str = "pressroom_session";
+/// The cookie a browser's script reads and sends back as [`CSRF_HEADER`] (double submit).
+pub const CSRF_COOKIE: &str = "pressroom_csrf";
+/// The header a cookie-authenticated request that changes anything must carry.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// The header a person who belongs to several workspaces names one in (its slug).
+pub const WORKSPACE_HEADER: &str = "x-pressroom-workspace";
 
 impl Ctx {
     /// The workspace of a workspace key. Routes for workspace keys only run after the guard
@@ -89,18 +118,33 @@ impl Ctx {
     pub fn workspace(&self) -> Result<&WorkspaceId, ApiError> {
         self.workspace_id
             .as_ref()
-            .ok_or_else(|| ApiError::forbidden("this key has no workspace"))
+            .ok_or_else(|| match &self.person {
+                Some(p) => ApiError::invalid(format!(
+                    "{WORKSPACE_HEADER}: name the workspace (one of: {})",
+                    p.workspaces.join(", ")
+                )),
+                None => ApiError::forbidden("this key has no workspace"),
+            })
     }
 
     /// The audit-log actor name.
     pub fn actor(&self) -> String {
-        format!("key:{}", self.key_id)
+        match &self.person {
+            Some(p) => format!("user:{}", p.email),
+            None => format!("key:{}", self.key_id),
+        }
     }
 }
 
-/// Authenticates the `Authorization: Bearer prk_…` header. Unknown, malformed and revoked
-/// keys all answer the same 401, so the answer does not tell which.
+/// Authenticates the `Authorization: Bearer prk_…` header, or else a session cookie.
+/// Unknown, malformed and revoked keys all answer the same 401, so the answer does not tell
+/// which.
 pub async fn authenticate(state: &ApiState, headers: &HeaderMap) -> Result<Ctx, ApiError> {
+    if !headers.contains_key(header::AUTHORIZATION)
+        && let Some(token) = cookie(headers, SESSION_COOKIE)
+    {
+        return authenticate_session(state, headers, &token).await;
+    }
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -141,10 +185,82 @@ pub async fn authenticate(state: &ApiState, headers: &HeaderMap) -> Result<Ctx, 
         key_id: row.id,
         workspace_id: row.workspace_id.map(WorkspaceId::from),
         role,
+        person: None,
     };
     state.auth_cache.put(digest, ctx.clone());
     touch_now_and_then(state, &ctx.key_id);
     Ok(ctx)
+}
+
+/// A cookie's value from the `Cookie` headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A person's session cookie → [`Ctx`] with the role of their membership in the workspace
+/// they named in [`WORKSPACE_HEADER`] (or their only one). An unknown, expired or revoked
+/// session answers the same 401 as a bad key; naming a workspace they are not a member of
+/// answers 403.
+async fn authenticate_session(
+    state: &ApiState,
+    headers: &HeaderMap,
+    token: &str,
+) -> Result<Ctx, ApiError> {
+    let now = state.store.now_ms().await?;
+    let hash = pressroom_crypto::password::token_hash(token);
+    let session = people::live_session(&state.store, now, &hash)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    let user = people::user(&state.store, &session.user_id).await?;
+    let memberships = people::memberships(&state.store, &user.id).await?;
+    let named = headers
+        .get(WORKSPACE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    let chosen = match named {
+        Some(slug) => Some(
+            memberships
+                .iter()
+                .find(|m| m.workspace_slug == slug)
+                .ok_or_else(|| {
+                    ApiError::forbidden(format!(
+                        "{WORKSPACE_HEADER}: you are not a member of {slug:?}"
+                    ))
+                })?,
+        ),
+        None if memberships.len() == 1 => memberships.first(),
+        None => None,
+    };
+    let (workspace_id, role) = match chosen {
+        Some(m) => (
+            Some(m.workspace_id.clone()),
+            Role::parse(&m.role).ok_or_else(|| {
+                ApiError::internal(format!("membership of {} has role {:?}", user.id, m.role))
+            })?,
+        ),
+        // No workspace chosen: reads of their own (`/v1/me`) only; workspace routes say to
+        // name one.
+        None => (None, Role::Viewer),
+    };
+    Ok(Ctx {
+        key_id: format!("user:{}", user.id),
+        workspace_id,
+        role,
+        person: Some(Person {
+            user_id: user.id,
+            email: user.email,
+            session_id: session.id,
+            workspaces: memberships.into_iter().map(|m| m.workspace_slug).collect(),
+        }),
+    })
 }
 
 /// Records a key's last use at most once a minute, off the request path: a database write on

@@ -53,9 +53,10 @@ pub(crate) async fn guard(State(g): State<Guard>, req: Request, next: Next) -> R
 
 async fn check(g: &Guard, mut req: Request, next: Next) -> Result<Response, ApiError> {
     let spec = g.spec;
-    let allowed = |role: Role| match spec.access {
-        Access::Workspace(min) => role.allows(min),
-        Access::Instance => role == Role::InstanceAdmin,
+    let allowed = |ctx: &auth::Ctx| match spec.access {
+        Access::Workspace(min) => ctx.role.allows(min),
+        Access::Instance => ctx.role == Role::InstanceAdmin && ctx.person.is_none(),
+        Access::Session => ctx.person.is_some(),
         Access::Public | Access::Signature | Access::SignedLink | Access::OAuthState => true,
     };
     reject_declared_oversize(g, &req)?;
@@ -93,7 +94,22 @@ async fn check(g: &Guard, mut req: Request, next: Next) -> Result<Response, ApiE
         }
         Err(e) => return Err(e),
     };
-    if !allowed(ctx.role) {
+    if let Some(person) = &ctx.person {
+        // A person in several workspaces must name the one a workspace route acts on.
+        if matches!(spec.access, Access::Workspace(_)) {
+            ctx.workspace()?;
+        }
+        check_csrf(req.headers(), spec.method)?;
+        if !allowed(&ctx) {
+            return Err(ApiError::forbidden(format!(
+                "{} ({} here) cannot call {} {}",
+                person.email,
+                ctx.role.as_str(),
+                spec.method.as_str(),
+                spec.path
+            )));
+        }
+    } else if !allowed(&ctx) {
         return Err(ApiError::forbidden(format!(
             "a {} key cannot call {} {}",
             ctx.role.as_str(),
@@ -113,6 +129,33 @@ async fn check(g: &Guard, mut req: Request, next: Next) -> Result<Response, ApiE
         }
         (_, Some(Err(_))) => Err(ApiError::invalid("Idempotency-Key must be visible ASCII")),
         _ => Ok(next.run(req).await),
+    }
+}
+
+/// A request authenticated by a session cookie that changes anything must carry the CSRF
+/// cookie's value in [`auth::CSRF_HEADER`] (double submit): another site can make a browser send
+/// the cookies, but cannot read them to set the header.
+fn check_csrf(headers: &axum::http::HeaderMap, method: Method) -> Result<(), ApiError> {
+    if method == Method::Get {
+        return Ok(());
+    }
+    let cookie = auth::cookie(headers, auth::CSRF_COOKIE);
+    let header = headers
+        .get(auth::CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    let matches = match (cookie.as_deref(), header) {
+        (Some(c), Some(h)) => pressroom_crypto::constant_time_eq(c.as_bytes(), h.as_bytes()),
+        _ => false,
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "{}: required on a signed-in request that changes anything, equal to the {} cookie",
+            auth::CSRF_HEADER,
+            auth::CSRF_COOKIE
+        )))
     }
 }
 

@@ -56,6 +56,9 @@ impl Default for Limits {
     }
 }
 
+/// How long a person stays signed in unless they sign out: a working week.
+pub const DEFAULT_SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
 /// Everything the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
@@ -101,6 +104,12 @@ pub struct ApiState {
     pub server: ServerLimits,
     pub(crate) auth_cache: Arc<auth::AuthCache>,
     pub(crate) metrics: Arc<metrics::Metrics>,
+    /// Failed sign-ins per account (`login:<email>`): a few, then one a minute.
+    pub(crate) login_limiter: Arc<ratelimit::Limiter>,
+    /// How long a session lasts ([`ApiState::with_sessions`]).
+    pub session_ttl: std::time::Duration,
+    /// Whether cookies are marked `Secure` (the public base URL is https).
+    pub secure_cookies: bool,
 }
 
 impl ApiState {
@@ -141,7 +150,18 @@ impl ApiState {
             server: ServerLimits::default(),
             auth_cache: Arc::default(),
             metrics: Arc::default(),
+            login_limiter: Arc::new(ratelimit::Limiter::new(RateLimit::SIGN_IN_FAILURES)),
+            session_ttl: DEFAULT_SESSION_TTL,
+            secure_cookies: false,
         }
+    }
+
+    /// Sets how long a session lasts and whether its cookies are `Secure` (the daemon passes
+    /// `true` when `media.public_base_url` is https).
+    pub fn with_sessions(mut self, ttl: std::time::Duration, secure_cookies: bool) -> Self {
+        self.session_ttl = ttl;
+        self.secure_cookies = secure_cookies;
+        self
     }
 
     /// Sets how long `Idempotency-Key` records are honoured before they are purged.

@@ -9,7 +9,9 @@ mod responses;
 
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, ObjectBuilder, OpenApiBuilder, Paths, Ref,
     Required, ResponseBuilder, Type,
@@ -19,6 +21,7 @@ use crate::errors::Code;
 use crate::routes::{Access, Method, ROUTES, RouteSpec};
 
 const BEARER: &str = "bearer";
+const SESSION: &str = "session";
 
 /// The document as JSON (built once).
 pub fn document() -> serde_json::Value {
@@ -63,6 +66,12 @@ fn build() -> utoipa::openapi::OpenApi {
         .security_scheme(
             BEARER,
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        )
+        .security_scheme(
+            SESSION,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
         )
         .build();
     OpenApiBuilder::new()
@@ -196,6 +205,10 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
     };
     let mut errors: Vec<u16> = vec![400, 404, 413, 500];
     match spec.access {
+        Access::Session => {
+            op = op.security(SecurityRequirement::new(SESSION, Vec::<String>::new()));
+            errors.extend([401, 403, 429]);
+        }
         Access::Workspace(_) | Access::Instance => {
             op = op.security(SecurityRequirement::new(BEARER, Vec::<String>::new()));
             errors.extend([401, 403, 429]);

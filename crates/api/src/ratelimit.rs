@@ -23,6 +23,12 @@ impl RateLimit {
     };
     /// Failed authentications per client address: a few typos pass, a key-guessing flood
     /// does not.
+    /// Failed sign-ins to one account: five, then one a minute (an online guesser gets
+    /// about 1,440 tries a day, whatever addresses it comes from).
+    pub const SIGN_IN_FAILURES: RateLimit = RateLimit {
+        per_second: 1.0 / 60.0,
+        burst: 5.0,
+    };
     pub const AUTH_FAILURES: RateLimit = RateLimit {
         per_second: 1.0,
         burst: 10.0,

@@ -10,7 +10,7 @@ use crate::ApiState;
 use crate::auth::Role;
 use crate::handlers::{
     accounts, assets, audit, campaigns, connect, hooks, images, keys, media, ops, posts, preview,
-    runs, usage, workspaces,
+    runs, sessions, usage, workspaces,
 };
 
 /// Who may call a route.
@@ -28,6 +28,8 @@ pub enum Access {
     Workspace(Role),
     /// An instance-admin key.
     Instance,
+    /// A signed-in person (session cookie), whatever their workspaces.
+    Session,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +122,10 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/media/{rendition_id}", Access::SignedLink, 200, "A rendition's image, for platforms that fetch media by URL (signed, expiring link)", body: false, paged: false, media::rendition),
     route!(GET "/media/assets/{asset_id}", Access::SignedLink, 200, "A generated image, the url POST /v1/images/generations answers (signed link, valid media.link_ttl_secs)", body: false, paged: false, media::asset),
     route!(GET "/openapi.json", Access::Public, 200, "This OpenAPI 3.1 document", body: false, paged: false, ops::openapi),
+    route!(POST "/v1/sessions", Access::Public, 201, "Sign in with email and password: sets the session cookie (HttpOnly) and the CSRF cookie; requests that change anything send the CSRF token back as X-CSRF-Token", body: true, paged: false, secret: true, sessions::create),
+    route!(DELETE "/v1/sessions/current", Access::Session, 204, "Sign out this browser", body: false, paged: false, sessions::delete_current),
+    route!(DELETE "/v1/sessions", Access::Session, 204, "Sign out everywhere (every session of yours)", body: false, paged: false, sessions::delete_all),
+    route!(GET "/v1/me", Access::Session, 200, "The signed-in person, their workspaces and roles", body: false, paged: false, sessions::me),
     route!(GET "/v1/workspaces", Access::Instance, 200, "List workspaces (instance admin)", body: false, paged: true, workspaces::list),
     route!(POST "/v1/workspaces", Access::Instance, 201, "Create a workspace (instance admin)", body: true, paged: false, workspaces::create),
     route!(POST "/v1/workspaces/{workspace_id}/keys", Access::Instance, 201, "Create a key in a workspace (instance admin)", body: true, paged: false, secret: true, keys::create_for_workspace),

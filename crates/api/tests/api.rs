@@ -20,6 +20,8 @@ mod idempotency;
 mod load;
 #[path = "api/matrix.rs"]
 mod matrix;
+#[path = "api/people.rs"]
+mod people;
 #[path = "api/pipeline_fixture.rs"]
 mod pipeline_fixture;
 #[path = "api/pipeline_metrics.rs"]

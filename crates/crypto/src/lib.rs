@@ -8,12 +8,14 @@
 //!   [`KeyringFile`]: the daemon's keyring, re-read when the file changes under it.
 //! - [`apikey`]: `prk_` API keys; only a SHA-256 hash is stored; verified in constant time.
 //! - [`webhook`]: Standard Webhooks HMAC-SHA256 signing and verification with a replay window.
+//! - [`password`]: argon2id password hashes, and session and invitation tokens stored as SHA-256.
 //! - [`urlsign`]: short-lived unguessable URLs for media that platforms fetch (Instagram).
 
 pub mod apikey;
 mod error;
 mod keyring;
 mod keyring_file;
+pub mod password;
 mod seal;
 pub mod urlsign;
 pub mod webhook;
@@ -27,6 +29,12 @@ pub use seal::{Aad, SealedToken};
 /// that ties an OAuth connect to the browser that started it.
 pub fn random_token() -> String {
     hex::encode(random_bytes::<32>())
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
 }
 
 /// Fills a buffer from the thread-local CSPRNG (ChaCha, seeded from the OS).

@@ -54,6 +54,9 @@ enum Command {
     /// Create API keys for the control API.
     #[command(subcommand)]
     Keys(cmd::keys::KeysCmd),
+    /// People who sign in with an email and a password: add, list, remove, reset-password.
+    #[command(subcommand)]
+    Users(cmd::users::UsersCmd),
     /// Generate one image with the local diffusion engine.
     Generate(pressroom_generate::cli::GenerateArgs),
     /// Model utilities.
@@ -109,6 +112,7 @@ fn main() -> ExitCode {
             Command::Keyring(c) => cmd::keyring::run(settings, c).await,
             Command::Accounts(c) => cmd::accounts::run(settings, c).await,
             Command::Keys(c) => cmd::keys::run(settings, c).await,
+            Command::Users(c) => cmd::users::run(settings, c).await,
             Command::Generate(args) => pressroom_generate::cli::run_generate(args)
                 .await
                 .map(|_| ExitCode::SUCCESS),

@@ -12,6 +12,7 @@ mod keyring_rotation;
 mod keys;
 mod load;
 mod openai_client;
+mod people;
 mod platforms;
 mod reconcile;
 mod schemathesis;

@@ -3,11 +3,10 @@
 //! response shapes, with our bearer keys. With `media.public_base_url` set, the default
 //! `response_format: "url"` answers a signed link the client downloads with plain urllib.
 
-use std::io::{Read, Write};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use pressroom_e2e::{Db, TestApp, free_port, terminate, workspace_root};
 
 const CLIENT: &str = r#"
@@ -56,30 +55,6 @@ except Exception as e:
 print(json.dumps({"created": resp.created, "sizes": sizes, "url_image": url_image, "bad_size": bad}))
 "#;
 
-/// Waits until `GET /healthz` answers 200.
-fn wait_healthy(addr: &str, app: &TestApp, timeout: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
-            let _ = write!(
-                s,
-                "GET /healthz HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
-            );
-            let mut resp = String::new();
-            if s.read_to_string(&mut resp).is_ok() && resp.starts_with("HTTP/1.1 200") {
-                return Ok(());
-            }
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "the API did not come up in {timeout:?}\n{}",
-                app.dump_logs(40)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn the_official_openai_python_client_generates_images() -> anyhow::Result<()> {
     let python = workspace_root().join(".venv/bin/python");
@@ -106,7 +81,7 @@ fn the_official_openai_python_client_generates_images() -> anyhow::Result<()> {
     let mut serve = app.spawn_serve("openai")?;
     let addr = format!("127.0.0.1:{port}");
     let outcome = (|| -> anyhow::Result<serde_json::Value> {
-        wait_healthy(&addr, &app, Duration::from_secs(120))?;
+        app.wait_healthy(&addr, Duration::from_secs(120))?;
         let run = Command::new(&python)
             .args(["-c", CLIENT, &format!("http://{addr}/v1"), &key])
             .output()

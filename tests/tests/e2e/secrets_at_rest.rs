@@ -105,22 +105,6 @@ fn start_receiver() -> anyhow::Result<(String, Arc<Mutex<Vec<Delivery>>>)> {
     Ok((url, got))
 }
 
-/// Waits until `GET /healthz` answers 200.
-fn wait_healthy(addr: &str, app: &TestApp) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if http_request(addr, "GET", "/healthz", &[], b"").is_ok_and(|a| a.status == 200) {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the API did not come up\n{}",
-            app.dump_logs(40)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// A JSON POST with a bearer key; fails unless the answer is `want`.
 fn post_json(
     addr: &str,
@@ -251,7 +235,7 @@ listing_lag_secs = {lag}
     let mut serve = app.spawn_serve_env("secrets", &[], &[("RUST_LOG", "debug")])?;
     let addr = format!("127.0.0.1:{port}");
     let outcome = (|| -> anyhow::Result<()> {
-        wait_healthy(&addr, &app)?;
+        app.wait_healthy(&addr, Duration::from_secs(120))?;
         let editor = post_json(
             &addr,
             &admin,

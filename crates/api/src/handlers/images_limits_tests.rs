@@ -94,6 +94,7 @@ async fn post(
         key_id: "key-1".into(),
         workspace_id: Some(ws.into()),
         role: Role::Editor,
+        person: None,
     };
     generations(
         State(state.clone()),

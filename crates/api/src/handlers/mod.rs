@@ -14,6 +14,7 @@ pub mod ops;
 pub mod posts;
 pub mod preview;
 pub mod runs;
+pub mod sessions;
 pub mod usage;
 pub mod webhook_endpoints;
 pub mod workspaces;

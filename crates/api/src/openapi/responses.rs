@@ -16,6 +16,7 @@ use crate::handlers::hooks::{CreatedHook, HookView, Received};
 use crate::handlers::keys::{CreatedKey, KeyView};
 use crate::handlers::posts::{PostView, PostWithAttempts};
 use crate::handlers::runs::RunView;
+use crate::handlers::sessions::Me;
 use crate::handlers::usage::Usage;
 use crate::handlers::webhook_endpoints::{CreatedEndpoint, EndpointView};
 use crate::handlers::workspaces::WorkspaceView;
@@ -49,6 +50,7 @@ pub(super) fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<Deleted>(&mut out);
     add::<Validation>(&mut out);
     add::<Usage>(&mut out);
+    add::<Me>(&mut out);
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out.dedup_by(|a, b| a.0 == b.0);
     out
@@ -121,6 +123,7 @@ pub(super) fn ok_schema(method: &str, path: &str, paged: bool) -> Option<RefOr<S
         ("DELETE", "/v1/campaigns/{id}") => named::<Deleted>(),
         ("POST", "/v1/campaigns/validate") => named::<Validation>(),
         ("GET", "/v1/usage") => named::<Usage>(),
+        ("POST", "/v1/sessions") | ("GET", "/v1/me") => named::<Me>(),
         _ => return None,
     };
     Some(RefOr::Ref(r))

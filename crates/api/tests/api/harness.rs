@@ -452,7 +452,13 @@ impl TestApp {
         .await?;
         let mut keys = Vec::new();
         let mut key_ids = Vec::new();
-        for role in [Role::Viewer, Role::Editor, Role::Admin, Role::Owner] {
+        for role in [
+            Role::Viewer,
+            Role::Approver,
+            Role::Editor,
+            Role::Admin,
+            Role::Owner,
+        ] {
             let k = mint_key(&self.store, Some(&ws.id), role, "test", "test")
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -97,6 +97,8 @@ fn expected(spec: &RouteSpec, role: Role, other: bool) -> u16 {
     let allowed = match spec.access {
         Access::Workspace(min) => role.allows(min),
         Access::Instance => role == Role::InstanceAdmin,
+        // Keys are not people: only a session cookie opens these (people.rs checks them).
+        Access::Session => false,
         Access::Public | Access::Signature | Access::SignedLink | Access::OAuthState => true,
     };
     match (allowed, other) {
@@ -118,8 +120,25 @@ pub async fn authorization_matrix(app: TestApp) -> anyhow::Result<()> {
             Access::Public => {
                 let got = call(&app, spec, spec.path, None, None).await?;
                 checked += 1;
-                if got.as_u16() != spec.ok {
+                // A public route that reads a body (signing in) refuses an empty one.
+                let want = if spec.body { 400 } else { spec.ok };
+                if got.as_u16() != want {
                     failures.push(format!("{spec:?} public: {got}"));
+                }
+                continue;
+            }
+            Access::Session => {
+                // A person's route: no credentials is a 401, any key a 403.
+                let got = call(&app, spec, spec.path, None, None).await?;
+                checked += 1;
+                if got != StatusCode::UNAUTHORIZED {
+                    failures.push(format!("{spec:?} without a session: {got}"));
+                }
+                let got =
+                    call(&app, spec, spec.path, Some(shared_a.key(Role::Owner)), None).await?;
+                checked += 1;
+                if got != StatusCode::FORBIDDEN {
+                    failures.push(format!("{spec:?} with an owner key: {got}"));
                 }
                 continue;
             }

@@ -17,7 +17,7 @@ pub enum KeysCmd {
         /// Workspace slug (created if it does not exist yet). Omit for --role instance_admin.
         #[arg(long)]
         workspace: Option<String>,
-        /// owner, admin, editor, viewer or instance_admin.
+        /// owner, admin, editor, approver, viewer or instance_admin.
         #[arg(long)]
         role: String,
         /// A label shown in key listings.
@@ -43,7 +43,7 @@ pub async fn run(settings: Settings, cmd: KeysCmd) -> anyhow::Result<ExitCode> {
         } => {
             let role = Role::parse(&role).ok_or_else(|| {
                 anyhow::anyhow!(
-                    "--role: {role:?} is not owner, admin, editor, viewer or instance_admin"
+                    "--role: {role:?} is not owner, admin, editor, approver, viewer or instance_admin"
                 )
             })?;
             let opened = app::open_store(&settings, false).await?;

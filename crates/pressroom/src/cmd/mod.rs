@@ -8,6 +8,7 @@ pub mod keyring;
 pub mod keys;
 pub mod lists;
 pub mod serve;
+pub mod users;
 
 use std::process::ExitCode;
 

@@ -103,6 +103,11 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     });
     let mut state = pressroom_api::ApiState::new(opened.store.clone(), opened.queue.clone())
         .with_blobs(blobs)
+        // Session cookies are Secure when people reach the daemon over https.
+        .with_sessions(
+            pressroom_api::DEFAULT_SESSION_TTL,
+            settings.media.public_base_url.starts_with("https://"),
+        )
         .with_presets(Arc::new(settings.presets()?))
         .with_workers_alive(workers_alive)
         .with_image_budget(settings.images)

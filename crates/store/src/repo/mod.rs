@@ -10,6 +10,7 @@ pub mod campaigns;
 pub mod erase;
 pub mod hooks;
 pub mod idempotency;
+pub mod people;
 pub mod posts;
 pub mod runs;
 pub mod webhook_endpoints;

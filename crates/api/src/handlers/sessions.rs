@@ -1,0 +1,229 @@
+//! People signing in and out: `POST /v1/sessions` (email and password → a session cookie and
+//! a CSRF cookie), `DELETE /v1/sessions/current`, `DELETE /v1/sessions` (everywhere), and
+//! `GET /v1/me`. Failed sign-ins are throttled per account and per address; an unknown email
+//! costs the same time as a wrong password and answers the same 401.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use pressroom_core::WorkspaceId;
+use pressroom_crypto::password;
+use pressroom_store::repo::people;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::ApiState;
+use crate::auth::{CSRF_COOKIE, Ctx, SESSION_COOKIE};
+use crate::errors::{ApiError, ApiResult, Code};
+use crate::handlers::{RawBody, json_body};
+
+/// `POST /v1/sessions`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignIn {
+    #[schema(max_length = 320)]
+    email: String,
+    #[schema(format = Password, max_length = 1024)]
+    password: String,
+}
+
+/// A signed-in person.
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+}
+
+/// One of a person's workspaces and their role there.
+#[derive(Serialize, ToSchema)]
+pub struct MembershipView {
+    pub workspace_id: WorkspaceId,
+    /// Name it in `X-Pressroom-Workspace` when you belong to several.
+    pub workspace: String,
+    #[schema(value_type = crate::auth::Role)]
+    pub role: String,
+}
+
+/// `GET /v1/me`, and what a sign-in answers.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub user: UserView,
+    pub memberships: Vec<MembershipView>,
+    /// The session's end (milliseconds since the Unix epoch).
+    pub expires_at: i64,
+    /// Send it back as `X-CSRF-Token` on requests that change anything (also in the
+    /// `pressroom_csrf` cookie); only a sign-in answers it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub csrf_token: Option<String>,
+}
+
+async fn me_of(state: &ApiState, user_id: &str, expires_at: i64) -> ApiResult<Me> {
+    let user = people::user(&state.store, user_id).await?;
+    let memberships = people::memberships(&state.store, user_id)
+        .await?
+        .into_iter()
+        .map(|m| MembershipView {
+            workspace_id: m.workspace_id,
+            workspace: m.workspace_slug,
+            role: m.role,
+        })
+        .collect();
+    Ok(Me {
+        user: UserView {
+            id: user.id,
+            email: user.email,
+            display_name: user.display_name,
+        },
+        memberships,
+        expires_at,
+        csrf_token: None,
+    })
+}
+
+/// Signs a person in.
+pub async fn create(
+    State(state): State<ApiState>,
+    extensions: Extensions,
+    RawBody(body): RawBody,
+) -> ApiResult<Response> {
+    let input: SignIn = json_body(&body)?;
+    let email = people::normalize_email(&input.email);
+    if email.is_empty() || email.len() > 320 {
+        return Err(ApiError::invalid("email: 1 to 320 characters"));
+    }
+    let ip = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| crate::ratelimit::ip_key(c.0.ip()));
+    let account_key = format!("login:{email}");
+    // An account or an address that used up its failed sign-ins waits, right or wrong.
+    state
+        .login_limiter
+        .peek(&account_key)
+        .map_err(rate_limited)?;
+    if let Some(ip) = &ip {
+        state.auth_failure_limiter.peek(ip).map_err(rate_limited)?;
+    }
+    let user = people::user_by_email(&state.store, &email).await?;
+    let stored = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| password::dummy_hash().to_owned());
+    let presented = SecretString::from(input.password);
+    let matches =
+        tokio::task::spawn_blocking(move || password::verify_password(&presented, &stored))
+            .await
+            .map_err(ApiError::internal)?;
+    let user = match user {
+        Some(u) if matches && u.password_hash.is_some() => u,
+        _ => {
+            let _ = state.login_limiter.check(&account_key);
+            if let Some(ip) = &ip {
+                let _ = state.auth_failure_limiter.check(ip);
+            }
+            return Err(ApiError::new(
+                Code::Unauthenticated,
+                "email or password is wrong",
+            ));
+        }
+    };
+    let now = state.store.now_ms().await?;
+    let expires_at = now.saturating_add(state.session_ttl.as_millis() as i64);
+    let (token, token_hash) = password::new_token();
+    people::insert_session(&state.store, now, &user.id, &token_hash, expires_at).await?;
+    let csrf = pressroom_crypto::random_token();
+    let mut me = me_of(&state, &user.id, expires_at).await?;
+    me.csrf_token = Some(csrf.clone());
+    let max_age = state.session_ttl.as_secs();
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let session_cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        token.expose_secret()
+    );
+    let csrf_cookie =
+        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age={max_age}{secure}");
+    let mut resp = (StatusCode::CREATED, Json(me)).into_response();
+    for c in [session_cookie, csrf_cookie] {
+        let v = HeaderValue::from_str(&c).map_err(ApiError::internal)?;
+        resp.headers_mut().append(SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+/// The signed-in person, their workspaces and roles.
+pub async fn me(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+) -> ApiResult<Json<Me>> {
+    let person = ctx
+        .person
+        .as_ref()
+        .ok_or_else(|| ApiError::forbidden("only a signed-in person has a /v1/me"))?;
+    let now = state.store.now_ms().await?;
+    let session = people::session(&state.store, now, &person.session_id)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    Ok(Json(
+        me_of(&state, &person.user_id, session.expires_at).await?,
+    ))
+}
+
+/// Signs this browser out.
+pub async fn delete_current(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+) -> ApiResult<Response> {
+    let person = ctx
+        .person
+        .as_ref()
+        .ok_or_else(|| ApiError::forbidden("only a signed-in person can sign out"))?;
+    let now = state.store.now_ms().await?;
+    people::revoke_session(&state.store, now, &person.session_id).await?;
+    Ok(signed_out(&state))
+}
+
+/// Signs the person out everywhere (every session of theirs).
+pub async fn delete_all(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+) -> ApiResult<Response> {
+    let person = ctx
+        .person
+        .as_ref()
+        .ok_or_else(|| ApiError::forbidden("only a signed-in person can sign out"))?;
+    let now = state.store.now_ms().await?;
+    people::revoke_all_sessions(&state.store, state.store.conn(), now, &person.user_id).await?;
+    Ok(signed_out(&state))
+}
+
+/// 204 that also clears both cookies in the browser.
+fn signed_out(state: &ApiState) -> Response {
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let mut headers = HeaderMap::new();
+    for name in [SESSION_COOKIE, CSRF_COOKIE] {
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("{name}=; Path=/; SameSite=Lax; Max-Age=0{secure}"))
+        {
+            headers.append(SET_COOKIE, v);
+        }
+    }
+    resp.headers_mut().extend(headers);
+    resp
+}
+
+/// 429 with the wait until another sign-in may be tried.
+fn rate_limited(wait: std::time::Duration) -> ApiError {
+    let mut e = ApiError::new(
+        Code::RateLimited,
+        "too many failed sign-ins; see Retry-After",
+    );
+    e.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+    e
+}

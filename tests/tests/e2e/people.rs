@@ -1,0 +1,164 @@
+//! People through the real binary (issue 13): the first owner of a fresh install is made with
+//! `pressroom users add --password-stdin`, signs in to `pressroom serve` with a cookie, and
+//! `users reset-password` and `users remove` end their sessions. Bad input (a short password,
+//! an unknown role, a bad email) is refused with the field named and nothing stored.
+
+use std::time::Duration;
+
+use anyhow::ensure;
+use pressroom_e2e::{Db, HttpAnswer, TestApp, free_port, http_request, terminate};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn sign_in(addr: &str, email: &str, password: &str) -> anyhow::Result<HttpAnswer> {
+    let body = serde_json::json!({ "email": email, "password": password }).to_string();
+    http_request(
+        addr,
+        "POST",
+        "/v1/sessions",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    )
+}
+
+/// `pressroom_session=…; pressroom_csrf=…` from a sign-in's Set-Cookie headers.
+fn cookies(answer: &HttpAnswer) -> String {
+    answer
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .filter_map(|(_, v)| v.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn me(addr: &str, cookie: &str) -> anyhow::Result<HttpAnswer> {
+    http_request(addr, "GET", "/v1/me", &[("cookie", cookie)], b"")
+}
+
+#[test]
+fn the_first_owner_is_made_from_the_cli_and_signs_in() -> anyhow::Result<()> {
+    let port = free_port()?;
+    let mut app = TestApp::new(Db::Sqlite, &format!("[api]\nbind = \"127.0.0.1:{port}\"\n"))?;
+    let add = [
+        "users",
+        "add",
+        "Owner@Acme.example",
+        "--workspace",
+        "acme",
+        "--role",
+        "owner",
+        "--password-stdin",
+    ];
+
+    // Refused, each naming what is wrong, and nothing stored.
+    let (ok, _, err) = app.run_with_stdin(&add, "short\n")?;
+    ensure!(
+        !ok && err.contains("password: at least 10 characters"),
+        "{err}"
+    );
+    let mut bad_role = add;
+    bad_role[6] = "superuser";
+    let (ok, _, err) = app.run_with_stdin(&bad_role, &format!("{PASSWORD}\n"))?;
+    ensure!(!ok && err.contains("--role"), "{err}");
+    let mut bad_email = add;
+    bad_email[2] = "not an email";
+    let (ok, _, err) = app.run_with_stdin(&bad_email, &format!("{PASSWORD}\n"))?;
+    ensure!(!ok && err.contains("EMAIL"), "{err}");
+    let (ok, _, err) = app.run_with_stdin(&["users", "list", "--workspace", "acme"], "")?;
+    ensure!(
+        !ok && err.contains("no workspace \"acme\""),
+        "nothing was stored: {err}"
+    );
+
+    let (ok, out, err) = app.run_with_stdin(&add, &format!("{PASSWORD}\n"))?;
+    ensure!(ok, "users add: {out}{err}");
+    ensure!(
+        out.contains("owner@acme.example is owner of workspace acme"),
+        "{out}"
+    );
+    // A viewer without a password yet.
+    let (ok, out, err) = app.run_with_stdin(
+        &[
+            "users",
+            "add",
+            "client@acme.example",
+            "--workspace",
+            "acme",
+            "--role",
+            "approver",
+        ],
+        "",
+    )?;
+    ensure!(ok && out.contains("no password yet"), "{out}{err}");
+    let list = app.run(&["users", "list", "--workspace", "acme"])?;
+    ensure!(
+        list.lines().any(|l| l.contains("owner@acme.example")
+            && l.contains("owner")
+            && l.contains("can sign in"))
+            && list.lines().any(|l| l.contains("client@acme.example")
+                && l.contains("approver")
+                && l.contains("no password")),
+        "{list}"
+    );
+
+    let mut serve = app.spawn_serve("people")?;
+    let addr = format!("127.0.0.1:{port}");
+    let result = (|| -> anyhow::Result<()> {
+        app.wait_healthy(&addr, Duration::from_secs(120))?;
+        // The client has no password: no sign-in, the same answer as a wrong password.
+        let refused = sign_in(&addr, "client@acme.example", PASSWORD)?;
+        ensure!(refused.status == 401, "{} {}", refused.status, refused.body);
+
+        let signed = sign_in(&addr, "OWNER@acme.example", PASSWORD)?;
+        ensure!(signed.status == 201, "{} {}", signed.status, signed.body);
+        let cookie = cookies(&signed);
+        let who = me(&addr, &cookie)?;
+        ensure!(who.status == 200, "{} {}", who.status, who.body);
+        let body = who.json();
+        ensure!(
+            body["user"]["email"] == "owner@acme.example"
+                && body["memberships"][0]["workspace"] == "acme"
+                && body["memberships"][0]["role"] == "owner",
+            "{body}"
+        );
+
+        // A new password ends every session; the new one signs in, the old one does not.
+        let new_password = "another long passphrase";
+        let (ok, out, err) = app.run_with_stdin(
+            &[
+                "users",
+                "reset-password",
+                "owner@acme.example",
+                "--password-stdin",
+            ],
+            &format!("{new_password}\n"),
+        )?;
+        ensure!(ok, "{out}{err}");
+        ensure!(
+            me(&addr, &cookie)?.status == 401,
+            "a session after reset-password"
+        );
+        ensure!(sign_in(&addr, "owner@acme.example", PASSWORD)?.status == 401);
+        let again = sign_in(&addr, "owner@acme.example", new_password)?;
+        ensure!(again.status == 201, "{}", again.body);
+        let cookie = cookies(&again);
+
+        // Taken out of their only workspace: signed out everywhere.
+        let (ok, out, err) = app.run_with_stdin(
+            &[
+                "users",
+                "remove",
+                "owner@acme.example",
+                "--workspace",
+                "acme",
+            ],
+            "",
+        )?;
+        ensure!(ok, "{out}{err}");
+        ensure!(me(&addr, &cookie)?.status == 401, "a session after removal");
+        Ok(())
+    })();
+    terminate(&mut serve, Duration::from_secs(30))?;
+    result.map_err(|e| anyhow::anyhow!("{e:#}\n{}", app.dump_logs(30)))
+}
