@@ -222,6 +222,10 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
         Access::OAuthState => errors.extend([403, 503]),
         Access::Public => errors.push(503),
     }
+    // Signing in: a wrong email or password, and too many of them.
+    if spec.path == "/v1/sessions" && spec.method == Method::Post {
+        errors.extend([401, 429]);
+    }
     if spec.path == "/v1/images/generations" {
         errors.extend([502, 503]);
     }
