@@ -31,6 +31,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     let opened = app::open_store(&settings, true).await?;
     if args.demo {
         app::ensure_sandbox_account(&opened.store, "demo", "sandbox").await?;
+        ensure_demo_person(&opened.store).await?;
     }
     load_campaigns(&settings, &opened.store).await?;
 
@@ -170,6 +171,36 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     }
     info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The person `serve --demo` signs in as: owner of the demo workspace.
+const DEMO_EMAIL: &str = "demo@pressroom.local";
+
+/// `serve --demo`: a person to sign in with. Their password is made and printed when the user
+/// is created (a random one, shown once); later starts keep it.
+async fn ensure_demo_person(store: &pressroom_store::Store) -> anyhow::Result<()> {
+    use pressroom_store::repo::{people, workspaces};
+    let ws = workspaces::ensure(store, "demo", "demo").await?;
+    let now = store.now_ms().await?;
+    let tx = store.begin().await?;
+    let user = people::ensure_user(store, &tx, now, DEMO_EMAIL, "Demo").await?;
+    people::set_membership(store, &tx, now, &user.id, &ws.id, "owner").await?;
+    let made = if user.password_hash.is_none() {
+        let password = pressroom_crypto::random_token()[..24].to_owned();
+        let secret = secrecy::SecretString::from(password.clone());
+        let hash =
+            tokio::task::spawn_blocking(move || pressroom_crypto::password::hash_password(&secret))
+                .await??;
+        people::set_password(store, &tx, now, &user.id, &hash).await?;
+        Some(password)
+    } else {
+        None
+    };
+    tx.commit().await?;
+    if let Some(password) = made {
+        println!("demo sign-in (shown once): {DEMO_EMAIL} / {password}  (POST /v1/sessions)");
+    }
+    Ok(())
 }
 
 /// Deletes finished jobs and old webhook delivery ids every `purge_every_secs`
