@@ -223,7 +223,8 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
         Access::Public => errors.push(503),
     }
     // Signing in: a wrong email or password, and too many of them.
-    if spec.path == "/v1/sessions" && spec.method == Method::Post {
+    if matches!(spec.path, "/v1/sessions" | "/v1/invitations/accept") && spec.method == Method::Post
+    {
         errors.extend([401, 429]);
     }
     if spec.path == "/v1/images/generations" {

@@ -123,6 +123,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/media/assets/{asset_id}", Access::SignedLink, 200, "A generated image, the url POST /v1/images/generations answers (signed link, valid media.link_ttl_secs)", body: false, paged: false, media::asset),
     route!(GET "/openapi.json", Access::Public, 200, "This OpenAPI 3.1 document", body: false, paged: false, ops::openapi),
     route!(POST "/v1/sessions", Access::Public, 201, "Sign in with email and password: sets the session cookie (HttpOnly) and the CSRF cookie; requests that change anything send the CSRF token back as X-CSRF-Token", body: true, paged: false, secret: true, sessions::create),
+    route!(POST "/v1/invitations/accept", Access::Public, 201, "Accept an invitation: set your password with the invitation's token and sign in (same cookies as POST /v1/sessions)", body: true, paged: false, secret: true, sessions::accept_invitation),
     route!(DELETE "/v1/sessions/current", Access::Session, 204, "Sign out this browser", body: false, paged: false, sessions::delete_current),
     route!(DELETE "/v1/sessions", Access::Session, 204, "Sign out everywhere (every session of yours)", body: false, paged: false, sessions::delete_all),
     route!(GET "/v1/me", Access::Session, 200, "The signed-in person, their workspaces and roles", body: false, paged: false, sessions::me),

@@ -1,6 +1,7 @@
 //! People through the real binary (issue 13): the first owner of a fresh install is made with
 //! `pressroom users add --password-stdin`, signs in to `pressroom serve` with a cookie, and
-//! `users reset-password` and `users remove` end their sessions. Bad input (a short password,
+//! `users reset-password` and `users remove` end their sessions; a person added without a
+//! password gets an invitation link (alone on the last line) that sets theirs once. Bad input (a short password,
 //! an unknown role, a bad email) is refused with the field named and nothing stored.
 
 use std::time::Duration;
@@ -77,7 +78,7 @@ fn the_first_owner_is_made_from_the_cli_and_signs_in() -> anyhow::Result<()> {
         out.contains("owner@acme.example is owner of workspace acme"),
         "{out}"
     );
-    // A viewer without a password yet.
+    // An approver without a password: an invitation link, alone on the last line.
     let (ok, out, err) = app.run_with_stdin(
         &[
             "users",
@@ -90,7 +91,14 @@ fn the_first_owner_is_made_from_the_cli_and_signs_in() -> anyhow::Result<()> {
         ],
         "",
     )?;
-    ensure!(ok && out.contains("no password yet"), "{out}{err}");
+    ensure!(ok, "{out}{err}");
+    let link = out.lines().last().unwrap_or_default().to_owned();
+    let prefix = format!("http://127.0.0.1:{port}/invite/");
+    ensure!(
+        link.starts_with(&prefix) && link.len() > prefix.len() + 40,
+        "{out}"
+    );
+    let invitation = link[prefix.len()..].to_owned();
     let list = app.run(&["users", "list", "--workspace", "acme"])?;
     ensure!(
         list.lines().any(|l| l.contains("owner@acme.example")
@@ -109,6 +117,42 @@ fn the_first_owner_is_made_from_the_cli_and_signs_in() -> anyhow::Result<()> {
         // The client has no password: no sign-in, the same answer as a wrong password.
         let refused = sign_in(&addr, "client@acme.example", PASSWORD)?;
         ensure!(refused.status == 401, "{} {}", refused.status, refused.body);
+        // The invitation sets their password and signs them in, once.
+        let accept = |password: &str| {
+            let body = serde_json::json!({ "token": invitation, "password": password }).to_string();
+            http_request(
+                &addr,
+                "POST",
+                "/v1/invitations/accept",
+                &[("content-type", "application/json")],
+                body.as_bytes(),
+            )
+        };
+        let short = accept("short")?;
+        ensure!(
+            short.status == 400 && short.body.contains("password"),
+            "{}",
+            short.body
+        );
+        let accepted = accept("the client's own passphrase")?;
+        ensure!(
+            accepted.status == 201,
+            "{} {}",
+            accepted.status,
+            accepted.body
+        );
+        let client = me(&addr, &cookies(&accepted))?.json();
+        ensure!(client["memberships"][0]["role"] == "approver", "{client}");
+        let replay = accept("a passphrase of the attacker")?;
+        ensure!(
+            replay.status == 401,
+            "a used invitation: {} {}",
+            replay.status,
+            replay.body
+        );
+        ensure!(
+            sign_in(&addr, "client@acme.example", "the client's own passphrase")?.status == 201
+        );
 
         let signed = sign_in(&addr, "OWNER@acme.example", PASSWORD)?;
         ensure!(signed.status == 201, "{} {}", signed.status, signed.body);

@@ -1,5 +1,6 @@
 //! People signing in and out: `POST /v1/sessions` (email and password → a session cookie and
-//! a CSRF cookie), `DELETE /v1/sessions/current`, `DELETE /v1/sessions` (everywhere), and
+//! a CSRF cookie), `POST /v1/invitations/accept` (an invitation's token and a new password →
+//! the same), `DELETE /v1/sessions/current`, `DELETE /v1/sessions` (everywhere), and
 //! `GET /v1/me`. Failed sign-ins are throttled per account and per address; an unknown email
 //! costs the same time as a wrong password and answers the same 401.
 
@@ -133,12 +134,67 @@ pub async fn create(
             ));
         }
     };
+    signed_in(&state, &user.id).await
+}
+
+/// `POST /v1/invitations/accept`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AcceptInvitation {
+    /// The last part of the invitation link.
+    #[schema(max_length = 100)]
+    token: String,
+    /// The password to sign in with from now on (at least 10 characters).
+    #[schema(format = Password, min_length = 10, max_length = 1024)]
+    password: String,
+}
+
+/// Accepts an invitation: sets the person's password (once per invitation, before it
+/// expires) and signs them in.
+pub async fn accept_invitation(
+    State(state): State<ApiState>,
+    extensions: Extensions,
+    RawBody(body): RawBody,
+) -> ApiResult<Response> {
+    let input: AcceptInvitation = json_body(&body)?;
+    let ip = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| crate::ratelimit::ip_key(c.0.ip()));
+    if let Some(ip) = &ip {
+        state.auth_failure_limiter.peek(ip).map_err(rate_limited)?;
+    }
+    let secret = SecretString::from(input.password);
+    password::check_new_password(&secret).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let hash = tokio::task::spawn_blocking(move || password::hash_password(&secret))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let now = state.store.now_ms().await?;
+    let tx = state.store.begin().await?;
+    let token_hash = password::token_hash(input.token.trim());
+    let Some(user_id) = people::use_invitation(&state.store, &tx, now, &token_hash).await? else {
+        drop(tx);
+        if let Some(ip) = &ip {
+            let _ = state.auth_failure_limiter.check(ip);
+        }
+        return Err(ApiError::new(
+            Code::Unauthenticated,
+            "token: this invitation is unknown, used or expired; ask for a new one",
+        ));
+    };
+    people::set_password(&state.store, &tx, now, &user_id, &hash).await?;
+    tx.commit().await?;
+    signed_in(&state, &user_id).await
+}
+
+/// A new session for `user_id`: 201 with the person, the session cookie and the CSRF cookie.
+async fn signed_in(state: &ApiState, user_id: &str) -> ApiResult<Response> {
     let now = state.store.now_ms().await?;
     let expires_at = now.saturating_add(state.session_ttl.as_millis() as i64);
     let (token, token_hash) = password::new_token();
-    people::insert_session(&state.store, now, &user.id, &token_hash, expires_at).await?;
+    people::insert_session(&state.store, now, user_id, &token_hash, expires_at).await?;
     let csrf = pressroom_crypto::random_token();
-    let mut me = me_of(&state, &user.id, expires_at).await?;
+    let mut me = me_of(state, user_id, expires_at).await?;
     me.csrf_token = Some(csrf.clone());
     let max_age = state.session_ttl.as_secs();
     let secure = if state.secure_cookies { "; Secure" } else { "" };

@@ -17,7 +17,7 @@ use crate::handlers::hooks::NewHook;
 use crate::handlers::images::ImagesRequest;
 use crate::handlers::keys::NewKey;
 use crate::handlers::preview::PreviewBody;
-use crate::handlers::sessions::SignIn;
+use crate::handlers::sessions::{AcceptInvitation, SignIn};
 use crate::handlers::webhook_endpoints::NewEndpoint;
 use crate::handlers::workspaces::{EraseRequest, NewWorkspace};
 
@@ -25,6 +25,7 @@ use crate::handlers::workspaces::{EraseRequest, NewWorkspace};
 pub(super) fn json_schema(path: &str) -> Option<RefOr<Schema>> {
     Some(match path {
         "/v1/sessions" => SignIn::schema(),
+        "/v1/invitations/accept" => AcceptInvitation::schema(),
         "/v1/workspaces" => NewWorkspace::schema(),
         "/v1/workspaces/{workspace_id}/keys" | "/v1/keys" => NewKey::schema(),
         "/v1/workspaces/current/erase" => EraseRequest::schema(),
@@ -43,6 +44,7 @@ pub(super) fn json_schema(path: &str) -> Option<RefOr<Schema>> {
 pub(super) fn components() -> Vec<(String, RefOr<Schema>)> {
     let mut out = Vec::new();
     SignIn::schemas(&mut out);
+    AcceptInvitation::schemas(&mut out);
     NewWorkspace::schemas(&mut out);
     NewKey::schemas(&mut out);
     EraseRequest::schemas(&mut out);

@@ -123,7 +123,9 @@ pub(super) fn ok_schema(method: &str, path: &str, paged: bool) -> Option<RefOr<S
         ("DELETE", "/v1/campaigns/{id}") => named::<Deleted>(),
         ("POST", "/v1/campaigns/validate") => named::<Validation>(),
         ("GET", "/v1/usage") => named::<Usage>(),
-        ("POST", "/v1/sessions") | ("GET", "/v1/me") => named::<Me>(),
+        ("POST", "/v1/sessions") | ("POST", "/v1/invitations/accept") | ("GET", "/v1/me") => {
+            named::<Me>()
+        }
         _ => return None,
     };
     Some(RefOr::Ref(r))

@@ -424,7 +424,87 @@ pub async fn wrong_passwords_are_throttled_and_sign_out_everywhere_ends_every_se
     Ok(())
 }
 
+pub async fn invitations_are_used_once_and_expire(app: TestApp) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    let a = app.world("ia").await?;
+    let now = app.store.now_ms().await?;
+    let conn = app.store.conn();
+    let user = people::ensure_user(&app.store, conn, now, "new@example.com", "New").await?;
+    people::set_membership(&app.store, conn, now, &user.id, &a.ws_id, "viewer").await?;
+    let (fresh, fresh_hash) = password::new_token();
+    let (stale, stale_hash) = password::new_token();
+    people::insert_invitation(&app.store, conn, now, &user.id, &fresh_hash, now + 60_000).await?;
+    people::insert_invitation(
+        &app.store,
+        conn,
+        now - 10_000,
+        &user.id,
+        &stale_hash,
+        now - 1,
+    )
+    .await?;
+    let accept = |token: String, pass: &'static str| {
+        let app = &app;
+        async move {
+            let resp = app
+                .http
+                .post(app.url("/v1/invitations/accept"))
+                .json(&json!({ "token": token, "password": pass }))
+                .send()
+                .await?;
+            let status = resp.status();
+            let cookie = resp
+                .headers()
+                .get_all(SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+                .collect::<Vec<_>>()
+                .join("; ");
+            anyhow::Ok((status, cookie))
+        }
+    };
+    let (status, _) = accept(stale.expose_secret().to_owned(), PASSWORD).await?;
+    anyhow::ensure!(status == 401, "an expired invitation: {status}");
+    let (status, _) = accept("not-a-token".into(), PASSWORD).await?;
+    anyhow::ensure!(status == 401, "an unknown invitation: {status}");
+    let (status, cookie) = accept(fresh.expose_secret().to_owned(), PASSWORD).await?;
+    anyhow::ensure!(status == 201, "the invitation: {status}");
+    let me = app
+        .http
+        .get(app.url("/v1/me"))
+        .header(COOKIE, cookie)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        me.status() == 200,
+        "signed in by the invitation: {}",
+        me.status()
+    );
+    let (status, _) = accept(
+        fresh.expose_secret().to_owned(),
+        "a passphrase of the attacker",
+    )
+    .await?;
+    anyhow::ensure!(status == 401, "the invitation used again: {status}");
+    // The password it set is the one that signs in; no invitation token is stored.
+    let (status, _, _) = sign_in(&app, "new@example.com", PASSWORD).await?;
+    anyhow::ensure!(status == StatusCode::CREATED, "{status}");
+    let stored = conn
+        .query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT token_hash FROM invitations",
+        ))
+        .await?;
+    anyhow::ensure!(stored.len() == 2);
+    for row in stored {
+        let h: String = row.try_get("", "token_hash")?;
+        anyhow::ensure!(h != fresh.expose_secret() && h != stale.expose_secret());
+    }
+    Ok(())
+}
+
 on_both_backends!(
+    invitations_are_used_once_and_expire,
     a_person_signs_in_and_acts_with_their_role,
     an_approver_reads_but_changes_nothing,
     a_person_in_two_workspaces_names_one,

@@ -11,7 +11,7 @@ use pressroom_api::Role;
 use pressroom_crypto::password;
 use pressroom_store::Store;
 use pressroom_store::repo::{people, workspaces};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::app;
 use crate::config::Settings;
@@ -31,8 +31,9 @@ pub enum UsersCmd {
         /// The name shown for them (default: the part of the email before @).
         #[arg(long)]
         name: Option<String>,
-        /// Read their password from standard input (one line). Without it the user exists
-        /// but cannot sign in until `users reset-password` sets one.
+        /// Read their password from standard input (one line). Without it a new user gets an
+        /// invitation link (printed alone on the last line, valid 72 hours, used once) to set
+        /// their own.
         #[arg(long)]
         password_stdin: bool,
     },
@@ -84,6 +85,15 @@ pub async fn run(settings: Settings, cmd: UsersCmd) -> anyhow::Result<ExitCode> 
             if let Some(hash) = &hash {
                 people::set_password(store, &tx, now, &user.id, hash).await?;
             }
+            // A new person without a password gets an invitation to set their own.
+            let invitation = if hash.is_none() && user.password_hash.is_none() {
+                let (token, token_hash) = password::new_token();
+                let expires = now.saturating_add(INVITATION_TTL_MS);
+                people::insert_invitation(store, &tx, now, &user.id, &token_hash, expires).await?;
+                Some(token)
+            } else {
+                None
+            };
             tx.commit().await?;
             println!(
                 "{} is {} of workspace {}",
@@ -91,10 +101,16 @@ pub async fn run(settings: Settings, cmd: UsersCmd) -> anyhow::Result<ExitCode> 
                 role.as_str(),
                 ws.slug
             );
-            if hash.is_none() && user.password_hash.is_none() {
+            if let Some(token) = invitation {
                 println!(
-                    "no password yet: set one with `pressroom users reset-password {} --password-stdin`",
+                    "invitation for {} (valid 72 hours, used once; accept with POST \
+                     /v1/invitations/accept {{\"token\", \"password\"}}):",
                     user.email
+                );
+                println!(
+                    "{}/invite/{}",
+                    public_base(&settings),
+                    token.expose_secret()
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -147,6 +163,19 @@ pub async fn run(settings: Settings, cmd: UsersCmd) -> anyhow::Result<ExitCode> 
             println!("new password set for {}; their sessions ended", user.email);
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// How long an invitation link works.
+const INVITATION_TTL_MS: i64 = 72 * 3600 * 1000;
+
+/// Where people reach this daemon: `media.public_base_url`, else the API's own address.
+fn public_base(settings: &Settings) -> String {
+    let base = settings.media.public_base_url.trim_end_matches('/');
+    if base.is_empty() {
+        format!("http://{}", settings.api.bind)
+    } else {
+        base.to_owned()
     }
 }
 

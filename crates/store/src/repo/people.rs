@@ -1,7 +1,8 @@
 //! People who sign in: users (emails stored lowercased, argon2id password hashes from
 //! `pressroom_crypto::password`), their memberships (one role per workspace) and their
 //! server-side sessions (only the SHA-256 of a session token is stored). A user without a
-//! password has been added but cannot sign in yet.
+//! password has been added but cannot sign in yet: an invitation (single use, expiring, also
+//! stored as a hash) lets them set one.
 
 use pressroom_core::{WorkspaceId, new_id};
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
@@ -297,4 +298,48 @@ pub async fn revoke_all_sessions<C: ConnectionTrait>(
     ))
     .await?;
     Ok(())
+}
+
+/// Records an invitation for a user: its token's hash, valid until `expires_at_ms`.
+pub async fn insert_invitation<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    user_id: &str,
+    token_hash: &str,
+    expires_at_ms: i64,
+) -> Result<()> {
+    conn.execute_raw(store.stmt(
+        "INSERT INTO invitations (id, user_id, token_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+        vec![
+            new_id().into(),
+            user_id.into(),
+            token_hash.into(),
+            now_ms.into(),
+            expires_at_ms.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Uses an invitation: marks it used (once, before it expires) and answers its user, in the
+/// caller's transaction; None when the token is unknown, used or expired.
+pub async fn use_invitation<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    token_hash: &str,
+) -> Result<Option<String>> {
+    let row = conn
+        .query_one_raw(store.stmt(
+            "UPDATE invitations SET used_at = $1 \
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+             RETURNING user_id",
+            vec![now_ms.into(), token_hash.into()],
+        ))
+        .await?;
+    row.map(|r| r.try_get::<String>("", "user_id").map_err(StoreError::from))
+        .transpose()
 }
