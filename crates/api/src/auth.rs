@@ -214,6 +214,21 @@ async fn authenticate_session(
     headers: &HeaderMap,
     token: &str,
 ) -> Result<Ctx, ApiError> {
+    let named = headers
+        .get(WORKSPACE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    // Cached like keys (by a digest of the token and the workspace named), so a page that
+    // makes many calls does not cost four queries each; sign-out through this API clears it.
+    let mut digest = Sha256::new();
+    digest.update(b"session\0");
+    digest.update(token.as_bytes());
+    digest.update(b"\0");
+    digest.update(named.unwrap_or_default().as_bytes());
+    let digest: [u8; 32] = digest.finalize().into();
+    if let Some(ctx) = state.auth_cache.get(&digest) {
+        return Ok(ctx);
+    }
     let now = state.store.now_ms().await?;
     let hash = pressroom_crypto::password::token_hash(token);
     let session = people::live_session(&state.store, now, &hash)
@@ -221,10 +236,6 @@ async fn authenticate_session(
         .ok_or_else(ApiError::unauthenticated)?;
     let user = people::user(&state.store, &session.user_id).await?;
     let memberships = people::memberships(&state.store, &user.id).await?;
-    let named = headers
-        .get(WORKSPACE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim);
     let chosen = match named {
         Some(slug) => Some(
             memberships
@@ -250,7 +261,7 @@ async fn authenticate_session(
         // name one.
         None => (None, Role::Viewer),
     };
-    Ok(Ctx {
+    let ctx = Ctx {
         key_id: format!("user:{}", user.id),
         workspace_id,
         role,
@@ -260,7 +271,9 @@ async fn authenticate_session(
             session_id: session.id,
             workspaces: memberships.into_iter().map(|m| m.workspace_slug).collect(),
         }),
-    })
+    };
+    state.auth_cache.put(digest, ctx.clone());
+    Ok(ctx)
 }
 
 /// Records a key's last use at most once a minute, off the request path: a database write on
@@ -282,9 +295,10 @@ fn touch_now_and_then(state: &ApiState, key_id: &str) {
     });
 }
 
-/// How long an authenticated key is trusted without asking the database again. Revocations
-/// through this instance's API take effect at once (the cache is cleared); a revocation made
-/// elsewhere (another instance, the CLI) within this delay.
+/// How long an authenticated key or session is trusted without asking the database again.
+/// Revocations and sign-outs through this instance's API take effect at once (the cache is
+/// cleared); one made elsewhere (another instance, the CLI's `users remove` or
+/// `reset-password`) within this delay.
 pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(5);
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// How long a key the database did not know is refused without asking again. Keys are

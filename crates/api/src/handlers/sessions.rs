@@ -241,6 +241,7 @@ pub async fn delete_current(
         .ok_or_else(|| ApiError::forbidden("only a signed-in person can sign out"))?;
     let now = state.store.now_ms().await?;
     people::revoke_session(&state.store, now, &person.session_id).await?;
+    state.auth_cache.clear();
     Ok(signed_out(&state))
 }
 
@@ -255,6 +256,7 @@ pub async fn delete_all(
         .ok_or_else(|| ApiError::forbidden("only a signed-in person can sign out"))?;
     let now = state.store.now_ms().await?;
     people::revoke_all_sessions(&state.store, state.store.conn(), now, &person.user_id).await?;
+    state.auth_cache.clear();
     Ok(signed_out(&state))
 }
 
