@@ -28,6 +28,15 @@ pub struct Settings {
     pub media: Media,
     pub webhooks_out: WebhooksOut,
     pub retention: Retention,
+    pub email: Email,
+}
+
+/// `[email]`: where invitations are mailed from; off while `smtp_url` is empty.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Email {
+    pub smtp_url: String,
+    pub from: String,
 }
 
 /// How long finished rows are kept (`[retention]`); 0 keeps them forever.
@@ -306,6 +315,7 @@ impl Settings {
         if !base.is_empty() && !is_http {
             anyhow::bail!("media.public_base_url: must be an http(s) URL (got {base:?})");
         }
+        pressroom_runtime::email::Mailer::from_config(&self.email.smtp_url, &self.email.from)?;
         if self.media.link_ttl_secs == 0 {
             anyhow::bail!("media.link_ttl_secs: must be at least 1");
         }

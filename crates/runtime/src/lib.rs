@@ -13,6 +13,7 @@
 //! enqueues their first jobs, which this crate then works through.
 
 pub mod campaigns;
+pub mod email;
 pub mod images;
 pub mod metrics;
 pub mod outbound;

@@ -1,7 +1,8 @@
 //! People through the real binary (issue 13): the first owner of a fresh install is made with
 //! `pressroom users add --password-stdin`, signs in to `pressroom serve` with a cookie, and
 //! `users reset-password` and `users remove` end their sessions; a person added without a
-//! password gets an invitation link (alone on the last line) that sets theirs once. Bad input (a short password,
+//! password gets an invitation link (alone on the last line, and mailed through `[email]`)
+//! that sets theirs once. Bad input (a short password,
 //! an unknown role, a bad email) is refused with the field named and nothing stored.
 
 use std::time::Duration;
@@ -10,6 +11,54 @@ use anyhow::ensure;
 use pressroom_e2e::{Db, HttpAnswer, TestApp, free_port, http_request, terminate};
 
 const PASSWORD: &str = "correct horse battery staple";
+
+/// A one-connection SMTP server on loopback that keeps what it is sent (envelope and message);
+/// enough of RFC 5321 for one mail from lettre in the clear.
+fn fake_smtp() -> anyhow::Result<(u16, std::sync::mpsc::Receiver<String>)> {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut out = match stream.try_clone() {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        let mut lines = BufReader::new(stream);
+        let mut got = String::new();
+        let _ = out.write_all(b"220 fake ESMTP\r\n");
+        let mut line = String::new();
+        while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let command = line.trim_end().to_ascii_uppercase();
+            got.push_str(&line);
+            let reply: &[u8] = if command.starts_with("EHLO") || command.starts_with("HELO") {
+                b"250 fake\r\n"
+            } else if command == "DATA" {
+                let _ = out.write_all(b"354 go on\r\n");
+                let mut body = String::new();
+                while lines.read_line(&mut body).is_ok_and(|n| n > 0) {
+                    if body.ends_with("\r\n.\r\n") || body == ".\r\n" {
+                        break;
+                    }
+                }
+                got.push_str(&body);
+                b"250 queued\r\n"
+            } else if command == "QUIT" {
+                let _ = out.write_all(b"221 bye\r\n");
+                break;
+            } else {
+                b"250 ok\r\n"
+            };
+            let _ = out.write_all(reply);
+            line.clear();
+        }
+        let _ = tx.send(got);
+    });
+    Ok((port, rx))
+}
 
 fn sign_in(addr: &str, email: &str, password: &str) -> anyhow::Result<HttpAnswer> {
     let body = serde_json::json!({ "email": email, "password": password }).to_string();
@@ -53,7 +102,12 @@ fn signed_out_soon(addr: &str, cookie: &str) -> anyhow::Result<bool> {
 #[test]
 fn the_first_owner_is_made_from_the_cli_and_signs_in() -> anyhow::Result<()> {
     let port = free_port()?;
-    let mut app = TestApp::new(Db::Sqlite, &format!("[api]\nbind = \"127.0.0.1:{port}\"\n"))?;
+    let (smtp_port, mails) = fake_smtp()?;
+    let config = format!(
+        "[api]\nbind = \"127.0.0.1:{port}\"\n\n[email]\n\
+         smtp_url = \"smtp://127.0.0.1:{smtp_port}\"\nfrom = \"Pressroom <press@acme.example>\"\n"
+    );
+    let mut app = TestApp::new(Db::Sqlite, &config)?;
     let add = [
         "users",
         "add",
@@ -112,6 +166,18 @@ fn the_first_owner_is_made_from_the_cli_and_signs_in() -> anyhow::Result<()> {
         "{out}"
     );
     let invitation = link[prefix.len()..].to_owned();
+    ensure!(
+        out.contains("invitation mailed to client@acme.example"),
+        "{out}{err}"
+    );
+    let mail = mails.recv_timeout(Duration::from_secs(10))?;
+    ensure!(
+        mail.contains("RCPT TO:<client@acme.example>")
+            && mail.contains("MAIL FROM:<press@acme.example>")
+            && mail.contains(&invitation)
+            && mail.contains("acme"),
+        "{mail}"
+    );
     let list = app.run(&["users", "list", "--workspace", "acme"])?;
     ensure!(
         list.lines().any(|l| l.contains("owner@acme.example")

@@ -102,16 +102,32 @@ pub async fn run(settings: Settings, cmd: UsersCmd) -> anyhow::Result<ExitCode> 
                 ws.slug
             );
             if let Some(token) = invitation {
+                let link = format!(
+                    "{}/invite/{}",
+                    public_base(&settings),
+                    token.expose_secret()
+                );
+                let mailer = pressroom_runtime::email::Mailer::from_config(
+                    &settings.email.smtp_url,
+                    &settings.email.from,
+                )?;
+                if let Some(mailer) = mailer {
+                    // The user and the invitation are stored: a mail that fails is reported,
+                    // and the link below still works.
+                    match mailer
+                        .send_invitation(&user.email, &ws.slug, role.as_str(), &link)
+                        .await
+                    {
+                        Ok(()) => println!("invitation mailed to {}", user.email),
+                        Err(e) => eprintln!("warning: the invitation mail was not sent: {e}"),
+                    }
+                }
                 println!(
                     "invitation for {} (valid 72 hours, used once; accept with POST \
                      /v1/invitations/accept {{\"token\", \"password\"}}):",
                     user.email
                 );
-                println!(
-                    "{}/invite/{}",
-                    public_base(&settings),
-                    token.expose_secret()
-                );
+                println!("{link}");
             }
             Ok(ExitCode::SUCCESS)
         }
