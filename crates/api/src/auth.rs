@@ -192,7 +192,8 @@ pub async fn authenticate(state: &ApiState, headers: &HeaderMap) -> Result<Ctx, 
     Ok(ctx)
 }
 
-/// A cookie's value from the `Cookie` headers.
+/// A cookie's value from the `Cookie` headers (quotes around it dropped; an empty one is
+/// none).
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -201,7 +202,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim().to_owned())
+        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
         .filter(|v| !v.is_empty())
 }
 

@@ -6,7 +6,7 @@
 //! callback requires the same token. One cookie per connect, so two connects started from one
 //! browser do not overwrite each other's binding.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};
 
 use super::CONNECT_TTL;
@@ -62,20 +62,13 @@ fn path_of(url: &str) -> Option<&str> {
 
 /// The token the request's cookies carry for `state`, if any.
 pub(crate) fn presented(headers: &HeaderMap, state: &str) -> Option<String> {
-    let wanted = name(state);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == wanted)
-        .map(|(_, v)| v.trim_matches('"').to_string())
+    crate::auth::cookie(headers, &name(state))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     #[test]
     fn the_cookie_is_http_only_lax_and_scoped_to_the_callback_path() {

@@ -99,18 +99,13 @@ pub async fn create(
     if email.is_empty() || email.len() > 320 {
         return Err(ApiError::invalid("email: 1 to 320 characters"));
     }
-    let ip = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| crate::ratelimit::ip_key(c.0.ip()));
     let account_key = format!("login:{email}");
     // An account or an address that used up its failed sign-ins waits, right or wrong.
     state
         .login_limiter
         .peek(&account_key)
         .map_err(rate_limited)?;
-    if let Some(ip) = &ip {
-        state.auth_failure_limiter.peek(ip).map_err(rate_limited)?;
-    }
+    let ip = unthrottled_address(&state, &extensions)?;
     let user = people::user_by_email(&state.store, &email).await?;
     let stored = user
         .as_ref()
@@ -157,12 +152,7 @@ pub async fn accept_invitation(
     RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     let input: AcceptInvitation = json_body(&body)?;
-    let ip = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| crate::ratelimit::ip_key(c.0.ip()));
-    if let Some(ip) = &ip {
-        state.auth_failure_limiter.peek(ip).map_err(rate_limited)?;
-    }
+    let ip = unthrottled_address(&state, &extensions)?;
     let secret = SecretString::from(input.password);
     password::check_new_password(&secret).map_err(|e| ApiError::invalid(e.to_string()))?;
     let hash = tokio::task::spawn_blocking(move || password::hash_password(&secret))
@@ -274,6 +264,18 @@ fn signed_out(state: &ApiState) -> Response {
     }
     resp.headers_mut().extend(headers);
     resp
+}
+
+/// The caller's address (for counting its failures), or a 429 when it used up its failed
+/// authentications (bad keys, wrong passwords, unknown invitations: one budget).
+fn unthrottled_address(state: &ApiState, extensions: &Extensions) -> ApiResult<Option<String>> {
+    let ip = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| crate::ratelimit::ip_key(c.0.ip()));
+    if let Some(ip) = &ip {
+        state.auth_failure_limiter.peek(ip).map_err(rate_limited)?;
+    }
+    Ok(ip)
 }
 
 /// 429 with the wait until another sign-in may be tried.

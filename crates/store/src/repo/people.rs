@@ -247,27 +247,28 @@ pub async fn live_session(
     now_ms: i64,
     token_hash: &str,
 ) -> Result<Option<SessionRow>> {
-    let row = store
-        .conn()
-        .query_one_raw(store.stmt(
-            "SELECT id, user_id, created_at, expires_at FROM sessions \
-             WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
-            vec![token_hash.into(), now_ms.into()],
-        ))
-        .await?;
-    row.map(|r| SessionRow::from_query_result(&r, "").map_err(StoreError::from))
-        .transpose()
+    live_session_by(store, now_ms, "token_hash", token_hash).await
 }
 
 /// The live session with this id.
 pub async fn session(store: &Store, now_ms: i64, session_id: &str) -> Result<Option<SessionRow>> {
+    live_session_by(store, now_ms, "id", session_id).await
+}
+
+/// The live session whose `column` (a fixed name, never input) holds `value`.
+async fn live_session_by(
+    store: &Store,
+    now_ms: i64,
+    column: &'static str,
+    value: &str,
+) -> Result<Option<SessionRow>> {
+    let sql = format!(
+        "SELECT id, user_id, created_at, expires_at FROM sessions \
+         WHERE {column} = $1 AND revoked_at IS NULL AND expires_at > $2"
+    );
     let row = store
         .conn()
-        .query_one_raw(store.stmt(
-            "SELECT id, user_id, created_at, expires_at FROM sessions \
-             WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
-            vec![session_id.into(), now_ms.into()],
-        ))
+        .query_one_raw(store.stmt(&sql, vec![value.into(), now_ms.into()]))
         .await?;
     row.map(|r| SessionRow::from_query_result(&r, "").map_err(StoreError::from))
         .transpose()
