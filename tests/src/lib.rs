@@ -244,6 +244,20 @@ impl TestApp {
         ))
     }
 
+    /// Every post of `workspace` as `pressroom posts list --json` shows them.
+    pub fn posts(&self, workspace: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+        let out = self.run(&[
+            "posts",
+            "list",
+            "--workspace",
+            workspace,
+            "--json",
+            "--limit",
+            "1000",
+        ])?;
+        serde_json::from_str(&out).with_context(|| format!("posts list --json gave {out}"))
+    }
+
     /// Runs one command with `input` on its standard input (`--password-stdin`); returns its
     /// exit success, stdout and stderr.
     pub fn run_with_stdin(

@@ -303,11 +303,7 @@ failures = [
         demo.expect_err("one post is rejected, so the demo exits non-zero")
     );
     assert!(out.contains("3 of 4 posts published"), "{out}");
-    let posts: serde_json::Value =
-        serde_json::from_str(&app.run(&["posts", "list", "--workspace", "demo", "--json"])?)?;
-    let posts = posts
-        .as_array()
-        .ok_or_else(|| anyhow::anyhow!("posts list is an array"))?;
+    let posts = app.posts("demo")?;
     assert_eq!(posts.len(), 4);
     let failed: Vec<_> = posts.iter().filter(|p| p["state"] == "failed").collect();
     assert_eq!(failed.len(), 1, "{posts:?}");
@@ -473,10 +469,9 @@ fn caption_rules_are_checked_at_validation_and_before_publishing() -> anyhow::Re
     let demo = app.run(&["demo", "--campaign", &path]);
     let out = format!("{:#}", demo.expect_err("the post fails"));
     assert!(out.contains("0 of 1 posts published"), "{out}");
-    let posts: serde_json::Value =
-        serde_json::from_str(&app.run(&["posts", "list", "--workspace", "captions", "--json"])?)?;
+    let posts = app.posts("captions")?;
     let post = &posts[0];
-    assert_eq!(post["state"], "failed", "{posts}");
+    assert_eq!(post["state"], "failed", "{posts:?}");
     let error = post["error"].as_str().unwrap_or_default();
     assert!(
         error.contains("sandbox: caption is 6000 characters, limit is 5000")

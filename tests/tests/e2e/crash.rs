@@ -92,17 +92,7 @@ fn seed() -> u64 {
 
 /// Post states by count, from `pressroom posts list --json`.
 fn post_states(app: &TestApp) -> anyhow::Result<(usize, BTreeMap<String, usize>)> {
-    let out = app.run(&[
-        "posts",
-        "list",
-        "--workspace",
-        WORKSPACE,
-        "--json",
-        "--limit",
-        "1000",
-    ])?;
-    let posts: Vec<serde_json::Value> =
-        serde_json::from_str(&out).with_context(|| format!("posts list --json gave {out}"))?;
+    let posts = app.posts(WORKSPACE)?;
     let mut states = BTreeMap::new();
     for p in &posts {
         let state = p["state"].as_str().unwrap_or("?").to_string();

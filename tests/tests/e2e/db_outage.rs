@@ -289,8 +289,7 @@ commit_delay_ms = 1500
         // Back: everything publishes.
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let list = app.run(&["posts", "list", "--workspace", "acme", "--json"])?;
-            let posts: Vec<Value> = serde_json::from_str(&list)?;
+            let posts = app.posts("acme")?;
             if posts.len() == TARGETS && posts.iter().all(|p| p["state"] == "published") {
                 let a = http_request(&addr, "GET", "/v1/posts", &[("authorization", &auth)], b"")?;
                 ensure!(a.status == 200, "after the outage: {} {}", a.status, a.body);
@@ -298,7 +297,7 @@ commit_delay_ms = 1500
             }
             ensure!(
                 Instant::now() < deadline,
-                "not all published after the outage: {list}"
+                "not all published after the outage: {posts:?}"
             );
             std::thread::sleep(Duration::from_millis(300));
         }

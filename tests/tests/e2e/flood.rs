@@ -313,8 +313,7 @@ cap_ms = 500
         app.run(&["campaign", "load", &file.display().to_string()])?;
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
-            let list = app.run(&["posts", "list", "--workspace", "calm", "--json"])?;
-            let posts: Vec<Value> = serde_json::from_str(&list)?;
+            let posts = app.posts("calm")?;
             if let Some(p) = posts.iter().find(|p| p["state"] == "published") {
                 // The flood's requests still waiting for an answer at this moment.
                 let waiting =
@@ -323,7 +322,7 @@ cap_ms = 500
             }
             ensure!(
                 Instant::now() < deadline,
-                "the calm workspace's post was not published: {list}"
+                "the calm workspace's post was not published: {posts:?}"
             );
             std::thread::sleep(Duration::from_millis(250));
         }

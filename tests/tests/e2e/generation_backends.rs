@@ -87,13 +87,7 @@ blocked = ["weapon", {{ term = "brand x", reason = "competitor names are not all
         app.run(&["campaign", "trigger", "blocked", "--workspace", "acme"])?;
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let posts: Vec<Value> = serde_json::from_str(&app.run(&[
-                "posts",
-                "list",
-                "--workspace",
-                "acme",
-                "--json",
-            ])?)?;
+            let posts = app.posts("acme")?;
             let published = posts.iter().any(|p| p["state"] == "published");
             let blocked = app.count_in_logs(
                 "negative prompt blocked: contains `brand x` (competitor names are not allowed)",

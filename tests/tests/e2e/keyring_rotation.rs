@@ -129,16 +129,7 @@ fn wait_for_published(
 ) -> anyhow::Result<Vec<Value>> {
     let deadline = Instant::now() + timeout;
     loop {
-        let out = app.run(&[
-            "posts",
-            "list",
-            "--workspace",
-            "acme",
-            "--json",
-            "--limit",
-            "1000",
-        ])?;
-        let posts: Vec<Value> = serde_json::from_str(&out)?;
+        let posts = app.posts("acme")?;
         if let Some(bad) = posts.iter().find(|p| {
             ["failed", "needs_reconnect", "unknown", "cancelled"]
                 .contains(&p["state"].as_str().unwrap_or(""))

@@ -202,16 +202,7 @@ preset = "instagram-portrait"
 fn wait_for_posts(app: &TestApp, expected: usize, timeout: Duration) -> anyhow::Result<Vec<Value>> {
     let deadline = Instant::now() + timeout;
     loop {
-        let out = app.run(&[
-            "posts",
-            "list",
-            "--workspace",
-            "acme",
-            "--json",
-            "--limit",
-            "1000",
-        ])?;
-        let posts: Vec<Value> = serde_json::from_str(&out)?;
+        let posts = app.posts("acme")?;
         let done = posts
             .iter()
             .filter(|p| p["state"] == "published" || p["state"] == "failed")
@@ -701,14 +692,13 @@ failures = [{{ phase = "prepare", kind = "rejected", times = 1 }}]
         ensure!(status == 202, "retry: {status} {body}");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let list = app.run(&["posts", "list", "--workspace", "acme", "--json"])?;
-            let now: Vec<Value> = serde_json::from_str(&list)?;
+            let now = app.posts("acme")?;
             if now.iter().all(|p| p["state"] == "published") {
                 return Ok(posts);
             }
             ensure!(
                 Instant::now() < deadline,
-                "the retried post did not publish: {list}"
+                "the retried post did not publish: {now:?}"
             );
             std::thread::sleep(Duration::from_millis(300));
         }

@@ -63,8 +63,7 @@ cap_ms = 300
 fn settled_post(app: &TestApp, timeout: Duration) -> anyhow::Result<Value> {
     let deadline = Instant::now() + timeout;
     loop {
-        let list = app.run(&["posts", "list", "--workspace", "acme", "--json"])?;
-        let posts: Vec<Value> = serde_json::from_str(&list)?;
+        let posts = app.posts("acme")?;
         if let Some(p) = posts
             .iter()
             .find(|p| !matches!(p["state"].as_str(), Some("pending" | "publishing")))
@@ -73,7 +72,7 @@ fn settled_post(app: &TestApp, timeout: Duration) -> anyhow::Result<Value> {
         }
         ensure!(
             Instant::now() < deadline,
-            "the post did not settle: {list}\n{}",
+            "the post did not settle: {posts:?}\n{}",
             app.dump_logs(60)
         );
         std::thread::sleep(Duration::from_millis(200));

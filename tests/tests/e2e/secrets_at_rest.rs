@@ -326,13 +326,7 @@ listing_lag_secs = {lag}
         let endpoint_key = WebhookSecret::parse(&SecretString::from(endpoint_secret))?;
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let posts: Vec<Value> = serde_json::from_str(&app.run(&[
-                "posts",
-                "list",
-                "--workspace",
-                "acme",
-                "--json",
-            ])?)?;
+            let posts = app.posts("acme")?;
             let published = posts.iter().filter(|p| p["state"] == "published").count();
             let verified = events.lock().map_or(0, |all| {
                 all.iter()
