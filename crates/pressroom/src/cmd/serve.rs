@@ -28,6 +28,9 @@ pub struct ServeArgs {
 }
 
 pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // First of all: a SIGTERM that comes while the daemon is still starting (opening the
+    // database, loading the model) must stop it gracefully once it is up, not kill it.
+    let stop = StopSignals::listen();
     let opened = app::open_store(&settings, true).await?;
     if args.demo {
         app::ensure_sandbox_account(&opened.store, "demo", "sandbox").await?;
@@ -147,7 +150,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     let api = start_api(&settings, &args, state, shutdown.clone()).await;
     info!(roles = ?config.kinds, database = %pressroom_store::redact_url(&settings.database_url()), "pressroom is running");
 
-    wait_for_signal().await;
+    stop.wait().await;
     info!("shutting down: finishing jobs in progress");
     shutdown.cancel();
     if let Some(t) = ticker {
@@ -385,24 +388,61 @@ fn reload_keyring_on_sighup(
     let _ = (tokens, media, shutdown);
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT, listened for from the moment `serve` starts: a signal that arrives
+/// before the daemon waits for one is kept and answered as soon as it does.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            let (mut term, mut int) = (self.term, self.int);
+            let term = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let int = async {
+                match int.as_mut() {
+                    Some(i) => {
+                        i.recv().await;
+                    }
+                    None => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = term => {}
+                _ = int => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
