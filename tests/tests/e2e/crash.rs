@@ -218,6 +218,7 @@ fn scenario(app: &mut TestApp, seed: u64) -> anyhow::Result<()> {
         );
     }
 
+    let running_before = app.count_in_logs("pressroom is running");
     let mut child = app.spawn_serve("final")?;
     let deadline = Instant::now() + FINISH_TIMEOUT;
     let finished = loop {
@@ -235,6 +236,15 @@ fn scenario(app: &mut TestApp, seed: u64) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(500));
     };
+    // Stopped once it is up: before its `main` runs (the dynamic loader maps libtorch first)
+    // no process can catch a signal, so a stop that early would test the loader, not us.
+    let up_deadline = Instant::now() + Duration::from_secs(60);
+    while app.count_in_logs("pressroom is running") <= running_before
+        && Instant::now() < up_deadline
+        && child.try_wait()?.is_none()
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let stopped = terminate(&mut child, Duration::from_secs(30));
     finished?;
     let stopped = stopped?;
