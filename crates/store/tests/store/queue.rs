@@ -624,9 +624,10 @@ async fn retry_moves_to_dead_after_max_attempts(ctx: Ctx) -> anyhow::Result<()> 
             .is_empty()
     );
     let stored = row(&ctx, &job.id).await;
-    // `now_ms` carries the database clock on this process's clock: a few ms off SQL `now`.
+    // `now_ms` carries the database clock on this process's clock: it can be some ms off SQL
+    // `now` under load; a second of slack says nothing about an hour's delay.
     assert!(
-        stored.run_at + 50 >= now + 3_600_000,
+        stored.run_at + 1_000 >= now + 3_600_000,
         "run_at {} too early (now {now})",
         stored.run_at
     );
