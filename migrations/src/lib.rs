@@ -45,6 +45,7 @@ mod m0007_idempotency_by_key;
 mod m0008_jobs_due_at;
 mod m0009_posts_by_remote_id;
 mod m0010_people;
+mod m0011_reviews;
 
 /// Runs plain SQL statements in order: most migrations here are a list of portable statements.
 async fn execute_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
@@ -72,6 +73,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_jobs_due_at::Migration),
             Box::new(m0009_posts_by_remote_id::Migration),
             Box::new(m0010_people::Migration),
+            Box::new(m0011_reviews::Migration),
         ]
     }
 }

@@ -28,7 +28,7 @@ pub struct CommitRecord {
 }
 
 /// The preset (and its platform, for bundled presets) a rendition file was made for, read
-/// from its name: the render job writes `renditions/<run>/<preset>-<fit>.<ext>`. A file named
+/// from its name: the render job writes `renditions/<run>/<asset>/<preset>-<fit>.<ext>`. A file named
 /// otherwise (a test's, an upload's) gives `(None, None)`.
 pub fn rendition_preset(path: &Path) -> (Option<String>, Option<String>) {
     let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {

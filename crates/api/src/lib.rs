@@ -110,6 +110,9 @@ pub struct ApiState {
     pub session_ttl: std::time::Duration,
     /// Whether cookies are marked `Secure` (the public base URL is https).
     pub secure_cookies: bool,
+    /// `media.public_base_url` without its trailing slash, for the links the API hands out
+    /// (review links); empty leaves them relative (`/review/...`).
+    pub public_base: String,
 }
 
 impl ApiState {
@@ -153,7 +156,14 @@ impl ApiState {
             login_limiter: Arc::new(ratelimit::Limiter::new(RateLimit::SIGN_IN_FAILURES)),
             session_ttl: DEFAULT_SESSION_TTL,
             secure_cookies: false,
+            public_base: String::new(),
         }
+    }
+
+    /// Sets the public base URL the links the API hands out start with.
+    pub fn with_public_base(mut self, url: &str) -> Self {
+        self.public_base = url.trim_end_matches('/').to_string();
+        self
     }
 
     /// Sets how long a session lasts and whether its cookies are `Secure` (the daemon passes

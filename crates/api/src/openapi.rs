@@ -192,16 +192,25 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
             .build()
     };
     op = op.response(spec.ok.to_string(), ok);
+    // The review page is for people: its refusals are pages too (problem+json only when the
+    // database fails under it).
+    let page = spec.path.starts_with("/review/");
     let problem = |desc: &str| {
-        ResponseBuilder::new()
-            .description(desc)
-            .content(
-                "application/problem+json",
+        let mut resp = ResponseBuilder::new().description(desc).content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        );
+        if page {
+            resp = resp.content(
+                "text/html",
                 ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
                     .build(),
-            )
-            .build()
+            );
+        }
+        resp.build()
     };
     let mut errors: Vec<u16> = vec![400, 404, 413, 500];
     match spec.access {
@@ -217,6 +226,7 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
             }
         }
         Access::Signature => errors.push(401),
+        Access::SignedLink if page => errors.extend([403, 409]),
         Access::SignedLink => errors.push(403),
         // 403: the connect cookie of the starting browser is missing or different.
         Access::OAuthState => errors.extend([403, 503]),

@@ -10,7 +10,7 @@ use crate::ApiState;
 use crate::auth::Role;
 use crate::handlers::{
     accounts, assets, audit, campaigns, connect, hooks, images, keys, media, ops, posts, preview,
-    runs, sessions, usage, workspaces,
+    review_page, reviews, runs, sessions, usage, workspaces,
 };
 
 /// Who may call a route.
@@ -85,6 +85,7 @@ impl RouteSpec {
 }
 
 const V: Access = Access::Workspace(Role::Viewer);
+const AP: Access = Access::Workspace(Role::Approver);
 const E: Access = Access::Workspace(Role::Editor);
 const A: Access = Access::Workspace(Role::Admin);
 const O: Access = Access::Workspace(Role::Owner);
@@ -143,6 +144,15 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(DELETE "/v1/campaigns/{id}", E, 200, "Delete a campaign (soft: runs and posts stay; queued work withdrawn; 409 while publishing)", body: false, paged: false, campaigns::delete),
     route!(GET "/v1/runs", V, 200, "List runs", body: false, paged: true, runs::list),
     route!(GET "/v1/runs/{id}", V, 200, "Get a run", body: false, paged: false, runs::get_one),
+    route!(POST "/v1/runs/{id}/review-links", E, 201, "Mint a review link for the run's pending review: a signed, expiring URL that lets someone without an account approve or reject (shown once)", body: true, paged: false, secret: true, reviews::create_link),
+    route!(DELETE "/v1/review-links/{id}", E, 204, "Revoke a review link", body: false, paged: false, reviews::revoke_link),
+    route!(GET "/v1/reviews", V, 200, "List reviews (filter: state = pending, approved, rejected, expired)", body: false, paged: true, reviews::list),
+    route!(GET "/v1/reviews/{id}", V, 200, "Get a review: its candidates, each target's rendition and caption, and the decision", body: false, paged: false, reviews::get_one),
+    route!(POST "/v1/reviews/{id}/approve", AP, 200, "Approve a pending review with the chosen candidate and optional caption edits per target (ACCOUNT:PRESET); the posts publish at the scheduled time", body: true, paged: false, reviews::approve),
+    route!(POST "/v1/reviews/{id}/reject", AP, 200, "Reject a pending review with a reason, or (regenerate: true) ask for new candidates", body: true, paged: false, reviews::reject),
+    route!(GET "/review/{token}", Access::SignedLink, 200, "The review page of a review link (HTML): no account needed, the link is the credential", body: false, paged: false, review_page::page),
+    route!(POST "/review/{token}", Access::SignedLink, 200, "Decide through a review link (the page's form: action, candidate, caption:KEY, name, reason, csrf)", body: false, paged: false, review_page::decide_form),
+    route!(GET "/review/{token}/candidates/{index}", Access::SignedLink, 200, "A candidate's image, for the review page", body: false, paged: false, review_page::candidate),
     route!(GET "/v1/assets", V, 200, "List generated images (filter: run_id)", body: false, paged: true, assets::list),
     route!(GET "/v1/assets/{id}", V, 200, "Get an image's metadata and generation parameters", body: false, paged: false, assets::get_one),
     route!(GET "/v1/assets/{id}/image", V, 200, "The image itself", body: false, paged: false, assets::image),

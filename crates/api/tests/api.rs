@@ -32,6 +32,8 @@ mod policy_reuse;
 mod quick_retries;
 #[path = "api/resources.rs"]
 mod resources;
+#[path = "api/reviews.rs"]
+mod reviews;
 #[path = "api/schema_drift.rs"]
 mod schema_drift;
 #[path = "api/template_limits.rs"]

@@ -84,8 +84,10 @@ text_enum! {
         NeedsReconnect = "needs_reconnect",
         /// A commit may or may not have landed and the platform cannot tell; a person decides.
         Unknown = "unknown",
-        /// Cancelled by a user before publishing.
+        /// Cancelled by a user before publishing, or discarded with its run's review.
         Cancelled = "cancelled",
+        /// Its run waits for a person's approval; nothing is published before it.
+        AwaitingReview = "awaiting_review",
     }
 }
 

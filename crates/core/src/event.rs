@@ -1,5 +1,6 @@
-//! Post events that outbound webhooks announce. Only the states a person has to hear about
-//! are events: a post went out, a post will not go out, an account must be reconnected.
+//! Events that outbound webhooks announce. Only what a person has to hear about is an event:
+//! a post went out, a post will not go out, an account must be reconnected, a run waits for
+//! (or got) a review decision.
 
 use crate::PostState;
 
@@ -9,6 +10,10 @@ text_enum! {
         Published = "post.published",
         Failed = "post.failed",
         NeedsReconnect = "post.needs_reconnect",
+        RunAwaitingReview = "run.awaiting_review",
+        RunApproved = "run.approved",
+        RunRejected = "run.rejected",
+        RunExpired = "run.expired",
     }
 }
 

@@ -158,6 +158,8 @@ typed_ids! {
     AssetId;
     /// An asset cut for one preset.
     RenditionId;
+    /// The approval of one run.
+    ReviewId;
 }
 
 impl WorkspaceId {

@@ -14,14 +14,17 @@ pub enum JobKind {
     Publish,
     /// Deliver one post event to one outbound webhook endpoint (signed, retried).
     Notify,
+    /// Expire a run's review at its deadline if nobody decided.
+    Review,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 4] = [
+    pub const ALL: [JobKind; 5] = [
         JobKind::Generate,
         JobKind::Render,
         JobKind::Publish,
         JobKind::Notify,
+        JobKind::Review,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -30,6 +33,7 @@ impl JobKind {
             JobKind::Render => "render",
             JobKind::Publish => "publish",
             JobKind::Notify => "notify",
+            JobKind::Review => "review",
         }
     }
 

@@ -86,10 +86,11 @@ pub mod template;
 pub use attempt::{AttemptState, IllegalTransition, PostState};
 pub use event::PostEvent;
 pub use ids::{
-    AccountId, AssetId, AttemptId, CampaignId, PostId, RenditionId, RunId, WorkspaceId, new_id,
+    AccountId, AssetId, AttemptId, CampaignId, PostId, RenditionId, ReviewId, RunId, WorkspaceId,
+    new_id,
 };
 pub use job::{JobKind, JobState};
 pub use platform::Platform;
 pub use retry::RetryPolicy;
 pub use sampler::{NoiseScheduler, UnknownScheduler};
-pub use state::{AccountState, RunState, UnknownState};
+pub use state::{AccountState, ReviewState, RunState, UnknownState};

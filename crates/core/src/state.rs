@@ -24,6 +24,20 @@ text_enum! {
 }
 
 text_enum! {
+    /// Where a run's review (the approval gate) is.
+    pub enum ReviewState {
+        /// Waiting for a decision (candidates may still be generating).
+        Pending = "pending",
+        /// A candidate was chosen; the posts publish at the scheduled time.
+        Approved = "approved",
+        /// Nothing of this run is published.
+        Rejected = "rejected",
+        /// Nobody decided in time; the campaign's `on_expiry` applied.
+        Expired = "expired",
+    }
+}
+
+text_enum! {
     /// Whether an account can publish.
     pub enum AccountState {
         Active = "active",

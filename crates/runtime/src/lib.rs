@@ -3,7 +3,8 @@
 //! - [`campaigns`]: checking and saving a campaign, for the CLI and the API alike;
 //! - [`images`]: keeping a generated image (content-addressed file, asset row);
 //! - [`pipeline`]: the job handlers — generate, render, publish, notify (outbound webhooks,
-//!   through [`outbound`]) and refresh — each safe to replay after a crash;
+//!   through [`outbound`]), review and refresh — each safe to replay after a crash;
+//! - [`reviews`]: the approval gate's decisions (approve, reject, regenerate, expire);
 //! - [`worker`]: claims jobs per kind, keeps their leases alive, records each outcome;
 //! - [`tokens`]: account tokens sealed at rest ([`TokenCipher`]), saved and refreshed under a
 //!   per-account lock, re-sealed on keyring rotation;
@@ -18,6 +19,7 @@ pub mod images;
 pub mod metrics;
 pub mod outbound;
 pub mod pipeline;
+pub mod reviews;
 pub mod tokens;
 pub mod worker;
 

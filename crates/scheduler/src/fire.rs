@@ -85,14 +85,18 @@ async fn fire_campaign(
     let schedule = Schedule::from_spec(&spec.schedule)?;
     let cursor = DateTime::from_timestamp_millis(row.schedule_checked_at)
         .ok_or_else(|| anyhow::anyhow!("bad cursor {}", row.schedule_checked_at))?;
-    let occurrences = schedule.occurrences(cursor, now, MAX_OCCURRENCES_PER_TICK);
+    // A campaign that needs approval fires `lead_time` ahead of each occurrence, so there is
+    // time to review; its run keeps the occurrence as `fire_at`, when it publishes.
+    let lead = chrono::Duration::from_std(spec.lead_time())?;
+    let horizon = now + lead;
+    let occurrences = schedule.occurrences(cursor, horizon, MAX_OCCURRENCES_PER_TICK);
     // When the cap cut the list, continue from the last occurrence seen next time.
     let checked_through = if occurrences.len() == MAX_OCCURRENCES_PER_TICK {
-        occurrences.last().copied().unwrap_or(now)
+        occurrences.last().copied().unwrap_or(horizon)
     } else {
-        now
+        horizon
     };
-    let plan = plan_fires(&occurrences, now, grace, &spec.schedule.misfire);
+    let plan = plan_fires(&occurrences, horizon, grace, &spec.schedule.misfire);
     let mut report = FireReport::default();
     let now_ms = store.now_ms().await?;
     let tx = store.begin().await?;

@@ -50,6 +50,7 @@ pub mod entity {
         job,
         post,
         rendition,
+        review,
         run,
         webhook_endpoint,
         workspace,

@@ -136,7 +136,7 @@ pub async fn image(
 }
 
 /// The image type from the file's first bytes, else from its name.
-fn mime_of(path: &str, head: &[u8]) -> &'static str {
+pub(crate) fn mime_of(path: &str, head: &[u8]) -> &'static str {
     if head.starts_with(b"\x89PNG\r\n\x1a\n") {
         return "image/png";
     }

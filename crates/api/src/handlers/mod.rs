@@ -13,6 +13,8 @@ pub mod media;
 pub mod ops;
 pub mod posts;
 pub mod preview;
+pub mod review_page;
+pub mod reviews;
 pub mod runs;
 pub mod sessions;
 pub mod usage;

@@ -17,6 +17,7 @@ use crate::handlers::hooks::NewHook;
 use crate::handlers::images::ImagesRequest;
 use crate::handlers::keys::NewKey;
 use crate::handlers::preview::PreviewBody;
+use crate::handlers::reviews::{ApproveBody, NewReviewLink, RejectBody};
 use crate::handlers::sessions::{AcceptInvitation, SignIn};
 use crate::handlers::webhook_endpoints::NewEndpoint;
 use crate::handlers::workspaces::{EraseRequest, NewWorkspace};
@@ -36,6 +37,9 @@ pub(super) fn json_schema(path: &str) -> Option<RefOr<Schema>> {
         "/v1/hooks" => NewHook::schema(),
         "/v1/webhook-endpoints" => NewEndpoint::schema(),
         "/v1/images/generations" => ImagesRequest::schema(),
+        "/v1/reviews/{id}/approve" => ApproveBody::schema(),
+        "/v1/reviews/{id}/reject" => RejectBody::schema(),
+        "/v1/runs/{id}/review-links" => NewReviewLink::schema(),
         _ => return None,
     })
 }
@@ -55,6 +59,9 @@ pub(super) fn components() -> Vec<(String, RefOr<Schema>)> {
     NewHook::schemas(&mut out);
     NewEndpoint::schemas(&mut out);
     ImagesRequest::schemas(&mut out);
+    ApproveBody::schemas(&mut out);
+    RejectBody::schemas(&mut out);
+    NewReviewLink::schemas(&mut out);
     out
 }
 

@@ -9,18 +9,25 @@ use crate::handlers::assets::AssetFilter;
 use crate::handlers::connect::CallbackQuery;
 use crate::handlers::media::LinkQuery;
 use crate::handlers::posts::PostFilter;
+use crate::handlers::reviews::ReviewFilter;
 use crate::handlers::runs::RunFilter;
 use crate::handlers::usage::UsageQuery;
 use crate::page::PageQuery;
 
-/// Routes that answer image bytes, with the media types they may carry.
+/// Routes that answer bytes (images, the review page) rather than JSON, with the media types
+/// they may carry.
 const BINARY: &[(&str, &[&str])] = &[
+    ("/review/{token}", &["text/html"]),
     (
         "/media/{rendition_id}",
         &["image/jpeg", "image/png", "image/webp"],
     ),
     (
         "/media/assets/{asset_id}",
+        &["image/png", "image/jpeg", "image/webp"],
+    ),
+    (
+        "/review/{token}/candidates/{index}",
         &["image/png", "image/jpeg", "image/webp"],
     ),
     (
@@ -47,6 +54,7 @@ pub(super) fn query_params(path: &str) -> Vec<Parameter> {
         "/v1/runs" => RunFilter::into_params(query),
         "/v1/posts" => PostFilter::into_params(query),
         "/v1/assets" => AssetFilter::into_params(query),
+        "/v1/reviews" => ReviewFilter::into_params(query),
         _ => Vec::new(),
     }
 }
@@ -70,6 +78,7 @@ mod tests {
         "/v1/runs",
         "/v1/posts",
         "/v1/assets",
+        "/v1/reviews",
     ];
 
     #[test]

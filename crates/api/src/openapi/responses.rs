@@ -15,6 +15,7 @@ use crate::handlers::campaigns::{CampaignView, Deleted, Triggered, Validation};
 use crate::handlers::hooks::{CreatedHook, HookView, Received};
 use crate::handlers::keys::{CreatedKey, KeyView};
 use crate::handlers::posts::{PostView, PostWithAttempts};
+use crate::handlers::reviews::{CreatedReviewLink, ReviewView};
 use crate::handlers::runs::RunView;
 use crate::handlers::sessions::Me;
 use crate::handlers::usage::Usage;
@@ -51,6 +52,8 @@ pub(super) fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<Validation>(&mut out);
     add::<Usage>(&mut out);
     add::<Me>(&mut out);
+    add::<ReviewView>(&mut out);
+    add::<CreatedReviewLink>(&mut out);
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out.dedup_by(|a, b| a.0 == b.0);
     out
@@ -73,6 +76,7 @@ fn page_item(path: &str) -> Option<Ref> {
         "/v1/audit" => named::<AuditView>(),
         "/v1/hooks" => named::<HookView>(),
         "/v1/webhook-endpoints" => named::<EndpointView>(),
+        "/v1/reviews" => named::<ReviewView>(),
         _ => return None,
     })
 }
@@ -123,6 +127,10 @@ pub(super) fn ok_schema(method: &str, path: &str, paged: bool) -> Option<RefOr<S
         ("DELETE", "/v1/campaigns/{id}") => named::<Deleted>(),
         ("POST", "/v1/campaigns/validate") => named::<Validation>(),
         ("GET", "/v1/usage") => named::<Usage>(),
+        ("GET", "/v1/reviews/{id}")
+        | ("POST", "/v1/reviews/{id}/approve")
+        | ("POST", "/v1/reviews/{id}/reject") => named::<ReviewView>(),
+        ("POST", "/v1/runs/{id}/review-links") => named::<CreatedReviewLink>(),
         ("POST", "/v1/sessions") | ("POST", "/v1/invitations/accept") | ("GET", "/v1/me") => {
             named::<Me>()
         }

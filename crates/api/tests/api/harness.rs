@@ -183,6 +183,10 @@ pub struct World {
     pub hook_secret: String,
     /// An outbound webhook endpoint, disabled so no test delivers to it by accident.
     pub webhook_endpoint_id: String,
+    /// The fixture run's review (pending, one candidate: the fixture asset).
+    pub review_id: pressroom_core::ReviewId,
+    /// A live review link of that review.
+    pub review_link_id: String,
 }
 
 impl World {
@@ -450,6 +454,42 @@ impl TestApp {
             "fixture",
         )
         .await?;
+        let review = pressroom_store::repo::reviews::open(
+            &self.store,
+            self.store.conn(),
+            now,
+            pressroom_store::repo::reviews::NewReview {
+                workspace_id: &ws.id,
+                run_id: &run_id,
+                campaign_id: &campaign.id,
+                deadline_at: now + 3_600_000,
+            },
+        )
+        .await?;
+        pressroom_store::repo::reviews::set_candidates(
+            &self.store,
+            self.store.conn(),
+            now,
+            &ws.id,
+            &review.id,
+            0,
+            std::slice::from_ref(&asset_id),
+        )
+        .await?;
+        let (_, link_hash) = pressroom_crypto::password::new_token();
+        let review_link_id = pressroom_store::repo::reviews::insert_link(
+            &self.store,
+            self.store.conn(),
+            now,
+            pressroom_store::repo::reviews::NewLink {
+                workspace_id: &ws.id,
+                review_id: &review.id,
+                token_hash: &link_hash,
+                created_by: "fixture",
+                expires_at: now + 3_600_000,
+            },
+        )
+        .await?;
         let mut keys = Vec::new();
         let mut key_ids = Vec::new();
         for role in [
@@ -479,6 +519,8 @@ impl TestApp {
             hook_id: hook.id,
             hook_secret: secret,
             webhook_endpoint_id: endpoint.id,
+            review_id: review.id,
+            review_link_id,
         })
     }
 

@@ -19,6 +19,11 @@ pub fn fill(spec: &RouteSpec, w: &World) -> String {
             (p, "id") if p.starts_with("/v1/accounts/") => w.account_id.to_string(),
             (p, "id") if p.starts_with("/v1/keys/") => w.key_id(Role::Viewer).to_string(),
             (p, "id") if p.starts_with("/v1/webhook-endpoints/") => w.webhook_endpoint_id.clone(),
+            (p, "id") if p.starts_with("/v1/reviews/") => w.review_id.to_string(),
+            (p, "id") if p.starts_with("/v1/review-links/") => w.review_link_id.clone(),
+            // Not a live link's token: a key does not open a review page.
+            (_, "token") => "not-a-review-link-token".to_string(),
+            (_, "index") => "0".to_string(),
             (_, "hook_id") => w.hook_id.clone(),
             (_, "rendition_id") => w.rendition_id.to_string(),
             (_, "asset_id") => w.asset_id.to_string(),
@@ -67,6 +72,9 @@ fn body_for(spec: &RouteSpec, own: &World, n: usize) -> Option<(&'static str, St
             r#"{"platform":"linkedin","redirect_uri":"https://app.example/cb"}"#.into(),
         ),
         "/v1/workspaces/current/erase" => (json, format!(r#"{{"confirm":"{}"}}"#, own.slug)),
+        "/v1/reviews/{id}/approve" => (json, r#"{"candidate":0}"#.into()),
+        "/v1/reviews/{id}/reject" => (json, r#"{"reason":"not on brand"}"#.into()),
+        "/v1/runs/{id}/review-links" => (json, "{}".into()),
         p => panic!("matrix: no request body for POST {p}; add one"),
     })
 }

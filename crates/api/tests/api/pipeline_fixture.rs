@@ -3,7 +3,6 @@
 //! tests that drive runs end to end.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,12 +77,12 @@ pub async fn save_campaign(
 }
 
 /// A pipeline whose campaigns generate with `generator` (backend "local") and publish to
-/// the sandbox configured by `sandbox`, with short retry delays.
+/// the sandbox configured by `sandbox`, with short retry delays. It keeps images in the API's
+/// blob store, as the daemon does, so the API serves what the workers made.
 pub fn pipeline(
     app: &TestApp,
     generator: Arc<dyn Generator>,
     sandbox: SandboxConfig,
-    data_dir: &Path,
     cipher: Arc<RingCipher>,
 ) -> anyhow::Result<Pipeline> {
     let generators = BTreeMap::from([("local".to_string(), generator)]);
@@ -92,7 +91,7 @@ pub fn pipeline(
         generators,
         Registry::new().with(SandboxConnector::new(sandbox)?),
         Arc::new(pressroom_media::Presets::builtin().clone()),
-        Arc::new(pressroom_store::LocalBlobs::new(data_dir.to_path_buf())),
+        app.state.blobs.clone(),
         RetryPolicy {
             max_attempts: 5,
             base: Duration::from_millis(50),
@@ -102,24 +101,28 @@ pub fn pipeline(
     ))
 }
 
-/// Runs the real worker loop (generate, render, publish) over [`pipeline`] while `until`
+/// Runs the real worker loop (generate, render, publish, review) over [`pipeline`] while `until`
 /// runs, then stops it and answers `until`'s outcome.
 pub async fn with_workers<F, Fut>(
     app: &TestApp,
     cipher: &Arc<RingCipher>,
     generator: Arc<dyn Generator>,
     sandbox: SandboxConfig,
-    data_dir: &Path,
     until: F,
 ) -> anyhow::Result<()>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let pipeline = pipeline(app, generator, sandbox, data_dir, cipher.clone())?;
+    let pipeline = pipeline(app, generator, sandbox, cipher.clone())?;
     let stop = CancellationToken::new();
     let config = WorkerConfig {
-        kinds: vec![JobKind::Generate, JobKind::Render, JobKind::Publish],
+        kinds: vec![
+            JobKind::Generate,
+            JobKind::Render,
+            JobKind::Publish,
+            JobKind::Review,
+        ],
         poll: Duration::from_millis(25),
         ..WorkerConfig::default()
     };

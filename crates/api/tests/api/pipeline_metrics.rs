@@ -45,20 +45,13 @@ pub async fn pipeline_metrics_reach_the_scrape(app: TestApp) -> anyhow::Result<(
         failure(FailureKind::AuthExpired),
     ];
     // One run, published, then a second: its image comes from the asset table.
-    with_workers(
-        &app,
-        &cipher,
-        Arc::new(FakeGenerator),
-        sandbox,
-        dir.path(),
-        || async {
-            for key in ["m-1", "m-2"] {
-                app.fire(&campaign, key).await?;
-                wait_published(&app, &ws, if key == "m-1" { 1 } else { 2 }).await?;
-            }
-            Ok(())
-        },
-    )
+    with_workers(&app, &cipher, Arc::new(FakeGenerator), sandbox, || async {
+        for key in ["m-1", "m-2"] {
+            app.fire(&campaign, key).await?;
+            wait_published(&app, &ws, if key == "m-1" { 1 } else { 2 }).await?;
+        }
+        Ok(())
+    })
     .await?;
 
     let scrape = app

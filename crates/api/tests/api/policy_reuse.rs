@@ -33,17 +33,10 @@ pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(app: TestApp) -> 
 
     let outbox = || SandboxConfig::new(dir.path().join("outbox"));
     // No policy yet: the first run generates, stores and publishes its image.
-    with_workers(
-        &app,
-        &cipher,
-        Arc::new(FakeGenerator),
-        outbox(),
-        dir.path(),
-        || async {
-            trigger("before").await?;
-            wait_published(&app, &ws, 1).await
-        },
-    )
+    with_workers(&app, &cipher, Arc::new(FakeGenerator), outbox(), || async {
+        trigger("before").await?;
+        wait_published(&app, &ws, 1).await
+    })
     .await?;
 
     // The same request again, now that "linen" is blocked.
@@ -53,7 +46,7 @@ pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(app: TestApp) -> 
     }]);
     let guarded = Arc::new(PolicyGenerator::new(FakeGenerator, policy));
     let mut blocked_run = None;
-    with_workers(&app, &cipher, guarded, outbox(), dir.path(), || async {
+    with_workers(&app, &cipher, guarded, outbox(), || async {
         let run_id = trigger("after").await?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

@@ -25,17 +25,10 @@ pub async fn safe_steps_are_retried_within_the_claim(app: TestApp) -> anyhow::Re
         times: 3,
         retry_after_secs: 0,
     }];
-    with_workers(
-        &app,
-        &cipher,
-        Arc::new(FakeGenerator),
-        sandbox,
-        dir.path(),
-        || async {
-            app.fire(&campaign, "q-1").await?;
-            wait_published(&app, &ws, 1).await
-        },
-    )
+    with_workers(&app, &cipher, Arc::new(FakeGenerator), sandbox, || async {
+        app.fire(&campaign, "q-1").await?;
+        wait_published(&app, &ws, 1).await
+    })
     .await?;
     let done = app.queue.list(JobState::Completed, Some(&ws), 50).await?;
     let publish: Vec<_> = done.iter().filter(|j| j.kind == "publish").collect();

@@ -1,6 +1,7 @@
 //! Campaign definitions: TOML text in, a validated [`CampaignSpec`] (or every problem,
 //! with file, line, column and field) out. No I/O: callers pass the text and file name.
 
+mod approval_section;
 mod captions;
 mod context;
 pub mod duration;
@@ -24,6 +25,6 @@ pub use reader::TemplateFiles;
 pub use references::{ValidationContext, validate_references};
 pub use render::{RenderedTexts, TemplateProblem, render_texts};
 pub use spec::{
-    BACKENDS, CampaignSpec, CaptionSpec, Fit, GenerationSpec, MisfirePolicy, NoiseScheduler,
-    ScheduleSpec, Seed, TargetSpec, Trigger,
+    ApprovalSpec, BACKENDS, CampaignSpec, CaptionSpec, Fit, GenerationSpec, MisfirePolicy,
+    NoiseScheduler, OnExpiry, ScheduleSpec, Seed, TargetSpec, Trigger,
 };

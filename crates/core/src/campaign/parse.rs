@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use toml::de::DeTable;
 
+use super::approval_section::read_approval;
 use super::generation_section::read_generation;
 use super::issue::SpecIssue;
 use super::reader::{Reader, Sink, TemplateFiles};
@@ -90,6 +91,13 @@ pub fn parse_campaign_with(
     let targets = root
         .require(&mut sink, "targets")
         .and_then(|i| read_targets(&i, &mut sink));
+    let approval = match root.get("approval") {
+        None => Some(None),
+        Some(item) => item
+            .table(&mut sink)
+            .and_then(|t| read_approval(t, &mut sink))
+            .map(Some),
+    };
     if let Some(variables) = &variables {
         let defined = variables.keys().cloned().collect();
         check_template_variables(&mut sink, &defined);
@@ -97,7 +105,7 @@ pub fn parse_campaign_with(
     root.finish(&mut sink);
 
     match (
-        name, workspace, schedule, generation, caption, variables, targets,
+        name, workspace, schedule, generation, caption, variables, targets, approval,
     ) {
         (
             Some(name),
@@ -107,6 +115,7 @@ pub fn parse_campaign_with(
             Some(caption),
             Some(variables),
             Some(targets),
+            Some(approval),
         ) if sink.issues.is_empty() => Ok(CampaignSpec {
             name,
             workspace,
@@ -116,6 +125,7 @@ pub fn parse_campaign_with(
             caption,
             variables,
             targets,
+            approval,
         }),
         _ => {
             let mut issues = sink.issues;

@@ -27,6 +27,83 @@ pub struct CampaignSpec {
     pub variables: BTreeMap<String, serde_json::Value>,
     /// At least one target.
     pub targets: Vec<TargetSpec>,
+    /// Whether a person approves each run before it publishes (`[approval]`); absent in
+    /// specs stored before approvals existed.
+    #[serde(default)]
+    pub approval: Option<ApprovalSpec>,
+}
+
+impl CampaignSpec {
+    /// The approval settings when runs of this campaign wait for a person.
+    pub fn review(&self) -> Option<&ApprovalSpec> {
+        self.approval.as_ref().filter(|a| a.required)
+    }
+
+    /// Images generated per run: the review's candidates, or one.
+    pub fn candidates(&self) -> u32 {
+        self.review().map_or(1, |a| a.candidates)
+    }
+
+    /// How long before its scheduled time a run is generated (zero without a review).
+    pub fn lead_time(&self) -> std::time::Duration {
+        self.review().map_or_else(Default::default, |a| a.lead_time)
+    }
+}
+
+/// `[approval]`: the review gate between render and publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalSpec {
+    pub required: bool,
+    /// Images generated per run (different seeds); the reviewer picks one.
+    pub candidates: u32,
+    /// Generate this long before the scheduled time, so there is time to review.
+    #[serde(with = "secs")]
+    pub lead_time: std::time::Duration,
+    /// After this (from when the run was generated) an undecided review expires.
+    #[serde(with = "secs")]
+    pub expires_after: std::time::Duration,
+    pub on_expiry: OnExpiry,
+    /// Lowercased emails of the only people who may decide (and review links); empty means
+    /// any member with the approver role or above.
+    pub approvers: Vec<String>,
+}
+
+impl ApprovalSpec {
+    pub const MAX_CANDIDATES: u32 = 8;
+    pub const DEFAULT_EXPIRES_AFTER: std::time::Duration =
+        std::time::Duration::from_secs(72 * 3600);
+}
+
+/// What happens to a run whose review expired undecided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnExpiry {
+    /// Nothing is published; the posts are cancelled.
+    Discard,
+    /// The first candidate is published with the captions as generated.
+    Publish,
+}
+
+impl OnExpiry {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Discard => "discard",
+            Self::Publish => "publish",
+        }
+    }
+}
+
+/// Durations stored as whole seconds.
+mod secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+        u64::deserialize(d).map(std::time::Duration::from_secs)
+    }
 }
 
 /// When a campaign fires, and what to do with fires missed while the daemon was down.

@@ -366,3 +366,83 @@ fn template_variables_must_be_provided() {
         (line_of(&src, "run = 1"), 1)
     );
 }
+
+#[test]
+fn an_approval_section_is_read_with_its_defaults() {
+    let source = format!(
+        "{BASE}\n[approval]\ncandidates = 3\nlead_time = \"24h\"\napprovers = [\"Client@Acme.example\", \"client@acme.example\"]\n"
+    );
+    let spec = parse_campaign(&source, "ok.toml").unwrap_or_else(|e| panic!("{}", rendered(&e)));
+    let approval = spec.review().expect("approval required by default");
+    assert_eq!(approval.candidates, 3);
+    assert_eq!(
+        approval.lead_time,
+        std::time::Duration::from_secs(24 * 3600)
+    );
+    assert_eq!(
+        approval.expires_after,
+        std::time::Duration::from_secs(72 * 3600),
+        "expires_after defaults to 72 h"
+    );
+    assert_eq!(
+        approval.on_expiry,
+        pressroom_core::campaign::OnExpiry::Discard
+    );
+    assert_eq!(approval.approvers, vec!["client@acme.example".to_string()]);
+    assert_eq!(spec.candidates(), 3);
+    assert_eq!(spec.lead_time(), std::time::Duration::from_secs(24 * 3600));
+
+    let stored = serde_json::to_string(&spec).expect("serialize");
+    let back: pressroom_core::campaign::CampaignSpec =
+        serde_json::from_str(&stored).expect("deserialize");
+    assert_eq!(back, spec, "the stored spec reads back the same");
+
+    let plain = parse_campaign(BASE, "ok.toml").unwrap_or_else(|e| panic!("{}", rendered(&e)));
+    assert_eq!(plain.review(), None);
+    assert_eq!(plain.candidates(), 1);
+    assert!(plain.lead_time().is_zero());
+
+    let off = format!("{BASE}\n[approval]\nrequired = false\ncandidates = 4\n");
+    let off = parse_campaign(&off, "ok.toml").unwrap_or_else(|e| panic!("{}", rendered(&e)));
+    assert_eq!(off.review(), None, "required = false turns the gate off");
+    assert_eq!(off.candidates(), 1);
+}
+
+#[test]
+fn a_bad_approval_section_names_each_field() {
+    let source = format!(
+        "{BASE}\n[approval]\ncandidates = 9\nlead_time = \"soon\"\nexpires_after = \"0h\"\non_expiry = \"keep\"\napprovers = [\"nobody\", 3]\nreviewers = true\n"
+    );
+    let found = issues(&source);
+    assert!(
+        on(&found, "approval.candidates")
+            .message
+            .contains("between 1 and 8")
+    );
+    assert!(on(&found, "approval.lead_time").message.contains("soon"));
+    assert!(
+        on(&found, "approval.expires_after")
+            .message
+            .contains("positive")
+    );
+    assert!(
+        on(&found, "approval.on_expiry")
+            .message
+            .contains("`discard` or `publish`")
+    );
+    assert!(
+        on(&found, "approval.approvers[0]")
+            .message
+            .contains("not an email address")
+    );
+    assert!(
+        on(&found, "approval.approvers[1]")
+            .message
+            .contains("expected a string")
+    );
+    assert!(on(&found, "approval.reviewers").message.contains("unknown"));
+    assert_eq!(
+        on(&found, "approval.candidates").line,
+        line_of(&source, "candidates = 9")
+    );
+}

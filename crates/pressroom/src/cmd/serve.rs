@@ -113,6 +113,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             settings.media.public_base_url.starts_with("https://"),
         )
         .with_presets(Arc::new(settings.presets()?))
+        .with_public_base(&settings.media.public_base_url)
         .with_workers_alive(workers_alive)
         .with_image_budget(settings.images)
         .with_rate_limit(pressroom_api::RateLimit {

@@ -2,7 +2,7 @@
 //! that moves the post, so the state change and its deliveries commit together: no event is
 //! lost to a crash after the commit, and none is sent for a change that rolled back.
 
-use pressroom_core::{JobKind, PostEvent, PostState};
+use pressroom_core::{JobKind, PostEvent, PostState, WorkspaceId};
 use pressroom_store::entity::post;
 use pressroom_store::repo::webhook_endpoints;
 use pressroom_store::{ClaimedJob, NewJob, StoreError, Tx};
@@ -35,12 +35,46 @@ pub(super) async fn announce(
     let Some(event) = PostEvent::for_state(state) else {
         return Ok(0);
     };
-    let endpoints = webhook_endpoints::subscribed(conn, &post.workspace_id, event).await?;
-    if endpoints.is_empty() {
-        return Ok(0);
-    }
     let event_id = format!("evt_{}", job.id.replace('-', ""));
     let body = body(post, event, state, now_ms, outcome);
+    let enqueued = fan_out(p, conn, &post.workspace_id, event, &event_id, &body).await?;
+    debug!(post = %post.id, event = event.as_str(), endpoints = enqueued, "webhooks: event queued");
+    Ok(enqueued)
+}
+
+/// Enqueues a run event (`run.awaiting_review`, `run.approved`, ...) with `data`; `event_id`
+/// names the occurrence, so announcing it again is a no-op.
+pub(super) async fn announce_run(
+    p: &Pipeline,
+    conn: &Tx,
+    workspace_id: &WorkspaceId,
+    event: PostEvent,
+    event_id: &str,
+    now_ms: i64,
+    data: serde_json::Value,
+) -> Result<usize, StoreError> {
+    let timestamp = chrono::DateTime::from_timestamp_millis(now_ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let body = json!({ "type": event.as_str(), "timestamp": timestamp, "data": data });
+    let enqueued = fan_out(p, conn, workspace_id, event, event_id, &body).await?;
+    debug!(
+        event = event.as_str(),
+        endpoints = enqueued,
+        "webhooks: run event queued"
+    );
+    Ok(enqueued)
+}
+
+/// One `notify` job per enabled endpoint of the workspace subscribed to `event`.
+async fn fan_out(
+    p: &Pipeline,
+    conn: &Tx,
+    workspace_id: &WorkspaceId,
+    event: PostEvent,
+    event_id: &str,
+    body: &serde_json::Value,
+) -> Result<usize, StoreError> {
+    let endpoints = webhook_endpoints::subscribed(conn, workspace_id, event).await?;
     let mut enqueued = 0;
     for endpoint in &endpoints {
         let payload = json!({
@@ -48,14 +82,13 @@ pub(super) async fn announce(
             "event_id": event_id,
             "body": body,
         });
-        let job = NewJob::new(&post.workspace_id, JobKind::Notify, payload)
+        let job = NewJob::new(workspace_id, JobKind::Notify, payload)
             .unique(format!("notify:{}:{event_id}", endpoint.id))
             .max_attempts(p.outbound_config.max_attempts);
         if p.queue.enqueue(conn, job).await? {
             enqueued += 1;
         }
     }
-    debug!(post = %post.id, event = event.as_str(), endpoints = enqueued, "webhooks: event queued");
     Ok(enqueued)
 }
 

@@ -1,14 +1,15 @@
 //! Generate: render the prompt and caption, then fetch the image from the asset table (same
 //! generation key = same image, no model run) or generate it, store it content-addressed, and
-//! enqueue one render job per (preset, fit) the campaign targets.
+//! enqueue one render job per (preset, fit) the campaign targets. A campaign that needs
+//! approval gets `candidates` images (one seed each) and its run's review opens with them.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use pressroom_core::campaign::{CampaignSpec, Seed};
-use pressroom_core::{JobKind, RunId, WorkspaceId};
+use pressroom_core::{AssetId, JobKind, PostEvent, ReviewState, RunId, WorkspaceId};
 use pressroom_generate::{GenerateError, GenerationRequest};
-use pressroom_store::repo::{campaign_delete, campaigns, runs};
+use pressroom_store::repo::{campaign_delete, campaigns, reviews, runs};
 use pressroom_store::{ClaimedJob, NewJob};
 use serde::Deserialize;
 use tracing::info;
@@ -20,10 +21,13 @@ use crate::images::{KeepError, MakeError, sha256_hex};
 #[derive(Deserialize)]
 struct Payload {
     run_id: RunId,
+    /// The review's round of candidates (0 unless the reviewer asked to regenerate).
+    #[serde(default)]
+    round: i32,
 }
 
 pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobError> {
-    let Payload { run_id } = job.payload()?;
+    let Payload { run_id, round } = job.payload()?;
     let ws = &job.workspace_id;
     let run = runs::get(p.store.conn(), ws, &run_id).await?;
     let campaign = campaigns::get(&p.store, ws, &run.campaign_id).await?;
@@ -32,6 +36,15 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         return fail_run(p, ws, &run_id, campaign_delete::REASON).await;
     }
     let spec = stored_spec(&campaign).map_err(|e| JobError::Permanent(e.to_string()))?;
+    let approval = spec.review().cloned();
+    if approval.is_some()
+        && let Some(review) = reviews::by_run(p.store.conn(), ws, &run_id).await?
+        && (review.state != ReviewState::Pending || review.round != round)
+    {
+        // Decided, or a newer round was asked for since: these candidates are not wanted.
+        info!(run = %run_id, round, "generate: the review moved on; nothing to do");
+        return super::complete(p, job).await;
+    }
 
     let vars = variables::for_run(&spec, &run);
     let rendered = render_texts(&spec, &vars);
@@ -45,16 +58,136 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         let reason = format!("generation backend {backend:?} is not configured on this instance");
         return fail_run(p, ws, &run_id, &reason).await;
     };
-    let request = GenerationRequest {
-        prompt: prompt.clone(),
-        negative_prompt: negative,
-        seed: seed_for(&spec, &run_id),
-        steps: spec.generation.steps,
-        guidance: spec.generation.guidance,
-        scheduler: spec.generation.scheduler,
-        width: spec.generation.width,
-        height: spec.generation.height,
+    let count = spec.candidates();
+    let first_seed = seed_for(&spec, &run_id);
+    let mut candidates: Vec<AssetId> = Vec::with_capacity(count as usize);
+    for index in 0..count {
+        // Each candidate (and each round of them) draws its own seed, reproducibly.
+        let offset = u64::from(round.unsigned_abs()) * u64::from(count) + u64::from(index);
+        let request = GenerationRequest {
+            prompt: prompt.clone(),
+            negative_prompt: negative.clone(),
+            seed: first_seed.wrapping_add(offset),
+            steps: spec.generation.steps,
+            guidance: spec.generation.guidance,
+            scheduler: spec.generation.scheduler,
+            width: spec.generation.width,
+            height: spec.generation.height,
+        };
+        match generate_one(p, generator.as_ref(), backend, ws, &run_id, &request).await? {
+            Ok(asset_id) => candidates.push(asset_id),
+            Err(reason) => return fail_run(p, ws, &run_id, &reason).await,
+        }
+    }
+    let Some(asset_id) = candidates.first().cloned() else {
+        return fail_run(p, ws, &run_id, "no image was generated").await;
     };
+
+    let now = p.store.now_ms().await?;
+    let tx = p.store.begin().await?;
+    let generated = runs::Generated {
+        prompt: &prompt,
+        caption: &caption,
+        asset_id: &asset_id,
+    };
+    runs::set_generated(&p.store, &tx, now, ws, &run_id, generated).await?;
+    if let Some(approval) = &approval {
+        let deadline = now.saturating_add(approval.expires_after.as_millis() as i64);
+        let new = reviews::NewReview {
+            workspace_id: ws,
+            run_id: &run_id,
+            campaign_id: &run.campaign_id,
+            deadline_at: deadline,
+        };
+        let review = reviews::open(&p.store, &tx, now, new).await?;
+        reviews::set_candidates(&p.store, &tx, now, ws, &review.id, round, &candidates).await?;
+        let wait =
+            std::time::Duration::from_millis(review.deadline_at.saturating_sub(now).max(0) as u64);
+        let mut deadline_job = NewJob::new(
+            ws,
+            JobKind::Review,
+            serde_json::json!({ "review_id": review.id, "step": "deadline" }),
+        )
+        .unique(format!("review:{}:deadline", review.id));
+        deadline_job.delay = wait;
+        p.queue.enqueue(&tx, deadline_job).await?;
+        let data = serde_json::json!({
+            "workspace_id": ws,
+            "review_id": review.id,
+            "run_id": run_id,
+            "campaign_id": run.campaign_id,
+            "campaign": spec.name,
+            "state": ReviewState::Pending.as_str(),
+            "round": round,
+            "candidates": candidates.len(),
+            "deadline": chrono::DateTime::from_timestamp_millis(review.deadline_at)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        });
+        let event_id = format!("evt_review_{}_{round}", review.id.as_ref().replace('-', ""));
+        super::events::announce_run(
+            p,
+            &tx,
+            ws,
+            PostEvent::RunAwaitingReview,
+            &event_id,
+            now,
+            data,
+        )
+        .await?;
+        info!(run = %run_id, review = %review.id, round, candidates = candidates.len(), "generate: candidates ready for review");
+    }
+    let suffix = (round > 0).then(|| format!("r{round}"));
+    enqueue_renders(p, &tx, ws, &run_id, &spec, suffix.as_deref()).await?;
+    p.queue.complete(&tx, job).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// One render job per (preset, fit) the campaign targets. `suffix` tells later passes over
+/// the same run apart (a new round of candidates, a decision); None is the first pass.
+pub(super) async fn enqueue_renders(
+    p: &Pipeline,
+    tx: &pressroom_store::Tx,
+    ws: &WorkspaceId,
+    run_id: &RunId,
+    spec: &CampaignSpec,
+    suffix: Option<&str>,
+) -> Result<(), JobError> {
+    let mut seen = BTreeSet::new();
+    for target in &spec.targets {
+        let fit = target.fit.map(|f| f.as_str()).unwrap_or("cover");
+        if !seen.insert((target.preset.clone(), fit)) {
+            continue;
+        }
+        let mut unique = format!("render:{run_id}:{}:{fit}", target.preset);
+        if let Some(suffix) = suffix {
+            unique = format!("{unique}:{suffix}");
+        }
+        p.queue
+            .enqueue(
+                tx,
+                NewJob::new(
+                    ws,
+                    JobKind::Render,
+                    serde_json::json!({ "run_id": run_id, "preset": target.preset, "fit": fit }),
+                )
+                .unique(unique),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Generates (or finds) one image. The outer error is how the job comes back; the inner one a
+/// reason the run fails for good.
+async fn generate_one(
+    p: &Pipeline,
+    generator: &dyn pressroom_generate::Generator,
+    backend: &str,
+    ws: &WorkspaceId,
+    run_id: &RunId,
+    request: &GenerationRequest,
+) -> Result<Result<AssetId, String>, JobError> {
     let started = std::time::Instant::now();
     let run_for_log = run_id.clone();
     let progress: pressroom_generate::ProgressFn = Arc::new(move |pr| {
@@ -63,9 +196,9 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     let made = crate::images::generate_and_keep(
         &p.store,
         p.blobs.as_ref(),
-        generator.as_ref(),
+        generator,
         ws,
-        &request,
+        request,
         Some(progress),
     )
     .await;
@@ -75,7 +208,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             Some(later) => return Err(later),
             // A blocked prompt, a rejected request: the run ends failed with the reason the
             // user needs, instead of waiting in `generating` forever.
-            None => return fail_run(p, ws, &run_id, &format!("generation failed: {e}")).await,
+            None => return Ok(Err(format!("generation failed: {e}"))),
         },
         Err(MakeError::Keep(KeepError::Store(e))) => return Err(JobError::from(e)),
         Err(MakeError::Keep(file)) => return Err(JobError::retry(file.to_string())),
@@ -88,37 +221,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         }
         info!(run = %run_id, secs = started.elapsed().as_secs_f32(), cache_hit = made.generator_cache_hit, "generate: image ready");
     }
-    let asset_id = made.asset_id;
-
-    let now = p.store.now_ms().await?;
-    let tx = p.store.begin().await?;
-    let generated = runs::Generated {
-        prompt: &prompt,
-        caption: &caption,
-        asset_id: &asset_id,
-    };
-    runs::set_generated(&p.store, &tx, now, ws, &run_id, generated).await?;
-    let mut seen = BTreeSet::new();
-    for target in &spec.targets {
-        let fit = target.fit.map(|f| f.as_str()).unwrap_or("cover");
-        if !seen.insert((target.preset.clone(), fit)) {
-            continue;
-        }
-        p.queue
-            .enqueue(
-                &tx,
-                NewJob::new(
-                    ws,
-                    JobKind::Render,
-                    serde_json::json!({ "run_id": run_id, "preset": target.preset, "fit": fit }),
-                )
-                .unique(format!("render:{run_id}:{}:{fit}", target.preset)),
-            )
-            .await?;
-    }
-    p.queue.complete(&tx, job).await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(Ok(made.asset_id))
 }
 
 /// How a failed generation comes back, or None when it cannot succeed later. A full engine

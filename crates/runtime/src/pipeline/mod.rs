@@ -8,6 +8,7 @@ mod notify;
 mod publish;
 mod refresh;
 mod render;
+mod review;
 mod variables;
 
 use std::collections::BTreeMap;
@@ -106,6 +107,7 @@ impl Pipeline {
             Some(JobKind::Render) => render::handle(self, job).await,
             Some(JobKind::Publish) => publish::handle(self, job).await,
             Some(JobKind::Notify) => notify::handle(self, job).await,
+            Some(JobKind::Review) => review::handle(self, job).await,
             None => Err(JobError::Permanent(format!(
                 "unknown job kind {:?}",
                 job.kind

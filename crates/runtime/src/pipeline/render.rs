@@ -1,9 +1,11 @@
 //! Render: cut one rendition of the run's image for one preset, then create the posts of the
-//! targets that use it and enqueue one publish job per post — all in one transaction.
+//! targets that use it and enqueue one publish job per post — all in one transaction. When the
+//! run waits for a review its posts wait too (`awaiting_review`); once decided, the `review`
+//! job runs this again for every preset, which cuts the chosen image and moves the posts on.
 
 use pressroom_core::PostState;
 use pressroom_core::{JobKind, RunId};
-use pressroom_store::repo::{accounts, assets, campaigns, posts, runs};
+use pressroom_store::repo::{accounts, assets, campaigns, posts, reviews, runs};
 use pressroom_store::{ClaimedJob, NewJob};
 use serde::Deserialize;
 use tracing::{info, warn};
@@ -11,6 +13,7 @@ use tracing::{info, warn};
 use super::{JobError, Pipeline};
 use crate::campaigns::stored_spec;
 use crate::images::sha256_hex;
+use crate::reviews::{Gate, target_key};
 
 #[derive(Deserialize)]
 struct Payload {
@@ -55,8 +58,10 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     .map_err(|e| JobError::Permanent(format!("render {preset_name}: {e}")))?;
 
     let sha = sha256_hex(&rendition.bytes);
+    // Under the image's id: a reviewer's other candidate is a new file, not an overwrite of
+    // one already cut (the file name stays `<preset>-<fit>`, which the sandbox reads).
     let rel = format!(
-        "renditions/{run_id}/{preset_name}-{fit}.{}",
+        "renditions/{run_id}/{asset_id}/{preset_name}-{fit}.{}",
         rendition.format.extension()
     );
     p.blobs
@@ -70,25 +75,31 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
 
     let now = p.store.now_ms().await?;
     let tx = p.store.begin().await?;
-    let row = assets::insert_rendition(
-        &p.store,
-        &tx,
-        now,
-        assets::NewRendition {
-            workspace_id: ws,
-            run_id: &run_id,
-            asset_id: &asset_id,
-            preset: &preset_name,
-            fit: &fit,
-            sha256: &sha,
-            path: &rel,
-            mime: rendition.format.mime(),
-            width: rendition.width,
-            height: rendition.height,
-            bytes: rendition.bytes.len() as u64,
-        },
-    )
-    .await?;
+    let review = reviews::by_run(&tx, ws, &run_id).await?;
+    let gate = Gate::of(review.as_ref());
+    let new_rendition = assets::NewRendition {
+        workspace_id: ws,
+        run_id: &run_id,
+        asset_id: &asset_id,
+        preset: &preset_name,
+        fit: &fit,
+        sha256: &sha,
+        path: &rel,
+        mime: rendition.format.mime(),
+        width: rendition.width,
+        height: rendition.height,
+        bytes: rendition.bytes.len() as u64,
+    };
+    let row = assets::insert_rendition(&p.store, &tx, now, new_rendition.clone()).await?;
+    if row.asset_id != asset_id && gate != Gate::Open {
+        // The run's image changed since this preset was cut (another candidate chosen, or new
+        // ones generated): its posts have not published, so the rendition follows the image.
+        assets::replace_rendition(&p.store, &tx, &row.id, new_rendition).await?;
+    }
+    // Publish at the scheduled time when the run was generated ahead of it (a lead time),
+    // at once otherwise or when the approval came late.
+    let publish_delay =
+        std::time::Duration::from_millis(run.fire_at.saturating_sub(now).max(0) as u64);
     let mut created = 0;
     for target in spec
         .targets
@@ -100,34 +111,66 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             warn!(run = %run_id, account = %target.account, "render: target account no longer exists");
             continue;
         };
-        let post = posts::insert(
-            &p.store,
-            &tx,
-            now,
-            posts::NewPost {
-                workspace_id: ws,
-                run_id: &run_id,
-                account_id: &account.id,
-                rendition_id: &row.id,
-                platform: account.platform,
-                preset: &preset_name,
-                caption: &caption,
-            },
-        )
-        .await?;
-        if post.state == PostState::Pending {
-            p.queue
-                .enqueue(
+        let first_state = match gate {
+            Gate::Open => PostState::Pending,
+            _ => PostState::AwaitingReview,
+        };
+        let new_post = posts::NewPost {
+            workspace_id: ws,
+            run_id: &run_id,
+            account_id: &account.id,
+            rendition_id: &row.id,
+            platform: account.platform,
+            preset: &preset_name,
+            caption: &caption,
+        };
+        let post = posts::insert_in_state(&p.store, &tx, now, new_post, first_state).await?;
+        let publish = match &gate {
+            Gate::Open => post.state == PostState::Pending,
+            Gate::Waiting => false,
+            Gate::Approved(captions) => {
+                if let Some(edit) = captions.get(&target_key(&target.account, &target.preset)) {
+                    posts::set_caption(&p.store, &tx, now, ws, &post.id, edit).await?;
+                }
+                posts::transition_post(
+                    &p.store,
                     &tx,
-                    NewJob::new(
-                        ws,
-                        JobKind::Publish,
-                        serde_json::json!({ "post_id": post.id }),
-                    )
-                    .unique(format!("publish:{}", post.id))
-                    .max_attempts(p.retry.max_attempts),
+                    now,
+                    ws,
+                    &post.id,
+                    &[PostState::AwaitingReview],
+                    PostState::Pending,
+                    None,
+                )
+                .await?
+            }
+            Gate::Closed(reason) => {
+                posts::transition_post(
+                    &p.store,
+                    &tx,
+                    now,
+                    ws,
+                    &post.id,
+                    &[PostState::AwaitingReview],
+                    PostState::Cancelled,
+                    Some(reason),
                 )
                 .await?;
+                false
+            }
+        };
+        if publish {
+            let mut publish_job = NewJob::new(
+                ws,
+                JobKind::Publish,
+                serde_json::json!({ "post_id": post.id }),
+            )
+            .unique(format!("publish:{}", post.id))
+            .max_attempts(p.retry.max_attempts);
+            if gate != Gate::Open {
+                publish_job.delay = publish_delay;
+            }
+            p.queue.enqueue(&tx, publish_job).await?;
             created += 1;
         }
     }

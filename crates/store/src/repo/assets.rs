@@ -236,6 +236,47 @@ pub async fn insert_rendition<C: ConnectionTrait>(
         .ok_or_else(|| StoreError::not_found("rendition", format!("{}/{}", new.run_id, new.preset)))
 }
 
+/// Points a rendition at another cut of another image of its run (a reviewer chose another
+/// candidate, or asked for new ones): the posts keep their rendition id. Only before any of
+/// its posts publishes, which the caller ensures (posts wait in `awaiting_review`).
+pub async fn replace_rendition<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    id: &RenditionId,
+    new: NewRendition<'_>,
+) -> Result<()> {
+    conn.execute_raw(store.stmt(
+        "UPDATE renditions SET asset_id = $1, sha256 = $2, path = $3, mime = $4, width = $5, \
+         height = $6, bytes = $7 WHERE id = $8 AND workspace_id = $9",
+        vec![
+            new.asset_id.into(),
+            new.sha256.into(),
+            new.path.into(),
+            new.mime.into(),
+            (new.width as i32).into(),
+            (new.height as i32).into(),
+            (new.bytes as i64).into(),
+            id.into(),
+            new.workspace_id.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The renditions of a run (one per preset and fit).
+pub async fn renditions_of_run<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &WorkspaceId,
+    run_id: &RunId,
+) -> Result<Vec<rendition::Model>> {
+    Ok(rendition::Entity::find()
+        .filter(rendition::Column::WorkspaceId.eq(workspace_id))
+        .filter(rendition::Column::RunId.eq(run_id))
+        .all(conn)
+        .await?)
+}
+
 pub async fn get_rendition<C: ConnectionTrait>(
     conn: &C,
     workspace_id: &WorkspaceId,

@@ -1,5 +1,5 @@
 //! GDPR erasure of one workspace's personal data and generated content: runs (their
-//! variables), assets and renditions, posts and attempts (captions), accounts (tokens and
+//! variables) and their reviews, assets and renditions, posts and attempts (captions), accounts (tokens and
 //! platform identities), queued jobs and idempotency records (saved responses). Campaign definitions, hooks, API keys and the audit log stay:
 //! they are the workspace's configuration and the record that the erasure happened.
 
@@ -23,6 +23,8 @@ pub struct Erased {
     pub accounts: u64,
     pub jobs: u64,
     pub idempotency_keys: u64,
+    /// Reviews of the erased runs, with their links.
+    pub reviews: u64,
     #[serde(skip)]
     pub files: Vec<String>,
 }
@@ -53,8 +55,11 @@ pub async fn erase_workspace<C: ConnectionTrait>(
         ..Default::default()
     };
     // Children before parents.
-    let tables: [(&str, &mut u64); 8] = [
+    let mut review_links = 0;
+    let tables: [(&str, &mut u64); 10] = [
         ("jobs", &mut erased.jobs),
+        ("review_links", &mut review_links),
+        ("reviews", &mut erased.reviews),
         ("attempts", &mut erased.attempts),
         ("posts", &mut erased.posts),
         ("renditions", &mut erased.renditions),

@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod idempotency;
 pub mod people;
 pub mod posts;
+pub mod reviews;
 pub mod runs;
 pub mod webhook_endpoints;
 pub mod workspaces;

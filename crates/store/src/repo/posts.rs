@@ -28,12 +28,23 @@ pub struct NewPost<'a> {
     pub caption: &'a str,
 }
 
-/// Creates the post once per (run, account, preset) and returns it.
+/// Creates the post once per (run, account, preset), pending, and returns it.
 pub async fn insert<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
     new: NewPost<'_>,
+) -> Result<post::Model> {
+    insert_in_state(store, conn, now_ms, new, PostState::Pending).await
+}
+
+/// [`insert`] in another first state (`awaiting_review` when its run needs approval).
+pub async fn insert_in_state<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    new: NewPost<'_>,
+    state: PostState,
 ) -> Result<post::Model> {
     let values: Vec<Value> = vec![
         new_id().into(),
@@ -44,7 +55,7 @@ pub async fn insert<C: ConnectionTrait>(
         new.platform.into(),
         new.preset.into(),
         new.caption.into(),
-        PostState::Pending.as_str().into(),
+        state.as_str().into(),
         now_ms.into(),
     ];
     conn.execute_raw(store.stmt(
@@ -90,6 +101,45 @@ pub async fn list(
         .limit(limit)
         .all(store.conn())
         .await?)
+}
+
+/// Every post of a run, oldest first.
+pub async fn of_run<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &WorkspaceId,
+    run_id: &RunId,
+) -> Result<Vec<post::Model>> {
+    Ok(post::Entity::find()
+        .filter(post::Column::WorkspaceId.eq(workspace_id))
+        .filter(post::Column::RunId.eq(run_id))
+        .order_by_asc(post::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+/// Replaces the caption of a post that has not started publishing (a reviewer's edit).
+pub async fn set_caption<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    workspace_id: &WorkspaceId,
+    post_id: &PostId,
+    caption: &str,
+) -> Result<bool> {
+    let res = conn
+        .execute_raw(store.stmt(
+            "UPDATE posts SET caption = $1, updated_at = $2 \
+             WHERE id = $3 AND workspace_id = $4 AND state = $5",
+            vec![
+                caption.into(),
+                now_ms.into(),
+                post_id.into(),
+                workspace_id.into(),
+                PostState::AwaitingReview.as_str().into(),
+            ],
+        ))
+        .await?;
+    Ok(res.rows_affected() == 1)
 }
 
 /// Sets a post's user-facing state and, when published, its remote id and URL.

@@ -151,6 +151,29 @@ pub async fn set_generated<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Makes `asset_id` the run's image (the candidate a reviewer chose): the render jobs that
+/// follow cut it.
+pub async fn set_asset<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    workspace_id: &WorkspaceId,
+    run_id: &RunId,
+    asset_id: &AssetId,
+) -> Result<()> {
+    conn.execute_raw(store.stmt(
+        "UPDATE runs SET asset_id = $1, updated_at = $2 WHERE id = $3 AND workspace_id = $4",
+        vec![
+            asset_id.into(),
+            now_ms.into(),
+            run_id.into(),
+            workspace_id.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// Marks a run failed with the reason.
 pub async fn set_failed<C: ConnectionTrait>(
     store: &Store,

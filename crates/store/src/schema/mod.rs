@@ -9,6 +9,7 @@ pub mod campaign;
 pub mod job;
 pub mod post;
 pub mod rendition;
+pub mod review;
 pub mod run;
 pub mod webhook_endpoint;
 pub mod workspace;

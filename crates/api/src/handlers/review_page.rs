@@ -1,0 +1,324 @@
+//! The review page behind a review link (`/review/{token}`): the link is the credential, so a
+//! client without an account sees the candidates, each target's caption, and approves or
+//! rejects. The form carries a CSRF token that must match a cookie set with the page
+//! (`SameSite=Strict`), and the page is never cached or sent as a referrer (the URL is the
+//! secret). A link stops working once revoked or expired; after the decision it shows the
+//! decision and decides nothing more.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use axum::extract::State;
+use axum::http::header::{self, HeaderValue};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use pressroom_crypto::password::token_hash;
+use pressroom_runtime::reviews::{self as decide, DecideError, Decider};
+use pressroom_store::entity::review;
+use pressroom_store::repo::{assets, reviews};
+
+use crate::ApiState;
+use crate::errors::{ApiError, ApiResult};
+use crate::handlers::reviews::{ImageUrls, view};
+use crate::handlers::{Path, RawBody};
+
+const CSRF_COOKIE: &str = "pressroom_review_csrf";
+/// Form bodies larger than this are refused (captions for a few targets fit easily).
+const MAX_FORM_BYTES: usize = 256 * 1024;
+const MAX_NAME_CHARS: usize = 100;
+
+static TEMPLATES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
+    let mut env = minijinja::Environment::new();
+    // `.html` names turn on HTML auto-escaping: every value a person typed is escaped.
+    env.add_template("review.html", include_str!("../pages/review.html"))
+        .unwrap_or_else(|e| panic!("the review page template does not compile: {e}"));
+    env
+});
+
+/// A page answer: the status and a short message (the link is bad, or the decision failed).
+fn message_page(status: StatusCode, message: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Review link</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
+         <body style=\"font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem\">\
+         <main><h1>Review link</h1><p role=\"status\">{}</p></main></body></html>",
+        escape(message)
+    );
+    with_page_headers((status, body).into_response())
+}
+
+/// Escapes text for HTML (the message pages; the review page is escaped by its template).
+fn escape(text: &str) -> String {
+    minijinja::HtmlEscape(text).to_string()
+}
+
+fn with_page_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    resp
+}
+
+/// The live link a token names, and its review; a refusal page otherwise.
+async fn open_link(
+    state: &ApiState,
+    token: &str,
+) -> Result<(reviews::LinkRow, review::Model), Response> {
+    let forbidden = |m: &str| message_page(StatusCode::FORBIDDEN, m);
+    let link = reviews::link_by_hash(&state.store, state.store.conn(), &token_hash(token))
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?
+        .ok_or_else(|| forbidden("This review link is not valid."))?;
+    if link.revoked_at.is_some() {
+        return Err(forbidden("This review link was revoked."));
+    }
+    let now = state
+        .store
+        .now_ms()
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    if now >= link.expires_at {
+        return Err(forbidden("This review link has expired."));
+    }
+    let review = reviews::get(state.store.conn(), &link.workspace_id, &link.review_id)
+        .await
+        .map_err(|_| forbidden("This review link is not valid."))?;
+    Ok((link, review))
+}
+
+async fn render_page(
+    state: &ApiState,
+    token: &str,
+    review: review::Model,
+    message: Option<(&str, bool)>,
+) -> ApiResult<Response> {
+    let view = view(state, review, ImageUrls::Link(token)).await?;
+    let csrf = pressroom_crypto::random_token();
+    let html = TEMPLATES
+        .get_template("review.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                review => minijinja::Value::from_serialize(&view),
+                csrf => csrf,
+                message => message.map(|m| m.0),
+                is_error => message.is_some_and(|m| m.1),
+            })
+        })
+        .map_err(ApiError::internal)?;
+    let status = match message {
+        Some((_, true)) => StatusCode::CONFLICT,
+        _ => StatusCode::OK,
+    };
+    let mut resp = with_page_headers((status, html).into_response());
+    let cookie = format!("{CSRF_COOKIE}={csrf}; Path=/review/; HttpOnly; SameSite=Strict");
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+pub async fn page(State(state): State<ApiState>, Path(token): Path<String>) -> Response {
+    let (_, review) = match open_link(&state, &token).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    render_page(&state, &token, review, None)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The value of cookie `name` in the request.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+pub async fn decide_form(
+    State(state): State<ApiState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Response {
+    let (link, review) = match open_link(&state, &token).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    if body.len() > MAX_FORM_BYTES {
+        return message_page(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.");
+    }
+    let fields: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
+        Ok(f) => f,
+        Err(_) => return message_page(StatusCode::BAD_REQUEST, "The form could not be read."),
+    };
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let sent = field("csrf").unwrap_or_default();
+    let expected = cookie(&headers, CSRF_COOKIE).unwrap_or_default();
+    if sent.is_empty() || !pressroom_crypto::constant_time_eq(sent.as_bytes(), expected.as_bytes())
+    {
+        return message_page(
+            StatusCode::FORBIDDEN,
+            "This form has expired or came from another site. Reload the review page and decide again.",
+        );
+    }
+    let name = field("name")
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| n.chars().take(MAX_NAME_CHARS).collect::<String>());
+    let decider = Decider::Link {
+        id: link.id.clone(),
+        name,
+    };
+    let reason = field("reason").unwrap_or_default().trim().to_owned();
+    let ws = &link.workspace_id;
+    let outcome = match field("action") {
+        Some("approve") => {
+            let candidate = match field("candidate").unwrap_or("0").parse::<u32>() {
+                Ok(c) => c,
+                Err(_) => {
+                    return message_page(StatusCode::BAD_REQUEST, "candidate: not a number.");
+                }
+            };
+            // Only captions the reviewer changed are edits.
+            let current = match view(&state, review.clone(), ImageUrls::Link(&token)).await {
+                Ok(v) => v,
+                Err(e) => return e.into_response(),
+            };
+            let captions: BTreeMap<String, String> = fields
+                .iter()
+                .filter_map(|(k, v)| k.strip_prefix("caption:").map(|key| (key, v)))
+                .filter(|(key, v)| {
+                    current
+                        .targets
+                        .iter()
+                        .find(|t| t.key == *key)
+                        .is_none_or(|t| t.caption != v.replace("\r\n", "\n"))
+                })
+                .map(|(key, v)| (key.to_owned(), v.replace("\r\n", "\n")))
+                .collect();
+            decide::approve(
+                &state.store,
+                &state.queue,
+                ws,
+                &review.id,
+                &decider,
+                candidate,
+                captions,
+            )
+            .await
+        }
+        Some(action @ ("reject" | "regenerate")) => {
+            decide::reject(
+                &state.store,
+                &state.queue,
+                ws,
+                &review.id,
+                &decider,
+                &reason,
+                action == "regenerate",
+            )
+            .await
+        }
+        _ => {
+            return message_page(
+                StatusCode::BAD_REQUEST,
+                "action: approve, reject or regenerate.",
+            );
+        }
+    };
+    match outcome {
+        Ok(decided) => {
+            let message = match decided.state {
+                pressroom_core::ReviewState::Pending => "New images are on their way.",
+                pressroom_core::ReviewState::Approved => "Approved. Thank you!",
+                _ => "Rejected. Nothing will be published.",
+            };
+            render_page(&state, &token, decided, Some((message, false)))
+                .await
+                .unwrap_or_else(IntoResponse::into_response)
+        }
+        Err(DecideError::Store(e)) => ApiError::from(e).into_response(),
+        Err(e @ (DecideError::Decided(_) | DecideError::NotReady)) => {
+            let current = reviews::get(state.store.conn(), ws, &review.id).await;
+            match current {
+                Ok(current) => render_page(&state, &token, current, Some((&e.to_string(), true)))
+                    .await
+                    .unwrap_or_else(IntoResponse::into_response),
+                Err(e) => ApiError::from(e).into_response(),
+            }
+        }
+        Err(e) => message_page(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+/// A candidate's image, for the review page.
+pub async fn candidate(
+    State(state): State<ApiState>,
+    Path((token, index)): Path<(String, usize)>,
+) -> Response {
+    let (link, review) = match open_link(&state, &token).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    let found = async {
+        let list = reviews::candidates(&review)?;
+        let Some(asset_id) = list.get(index) else {
+            return Ok(None);
+        };
+        let asset = assets::get(state.store.conn(), &link.workspace_id, asset_id).await?;
+        Ok::<_, pressroom_store::StoreError>(Some(asset))
+    }
+    .await;
+    let asset = match found {
+        Ok(Some(asset)) => asset,
+        Ok(None) => return message_page(StatusCode::NOT_FOUND, "There is no such candidate."),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let Ok(bytes) = state.blobs.get(&asset.path).await else {
+        return message_page(StatusCode::NOT_FOUND, "This image is no longer stored.");
+    };
+    let mime = crate::handlers::assets::mime_of(&asset.path, &bytes);
+    let mut resp = bytes.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
