@@ -213,6 +213,14 @@ pub fn pipeline(
         Arc::new(cipher),
     )
     .with_lease(Duration::from_secs(settings.workers.lease_secs))
+    .with_review_mail(
+        pressroom_runtime::email::Mailer::from_config(
+            &settings.email.smtp_url,
+            &settings.email.from,
+        )?
+        .map(Arc::new),
+        &settings.media.public_base_url,
+    )
     .with_outbound(settings.webhooks_out.outbound())
     .context("webhooks_out: building the delivery client")
 }

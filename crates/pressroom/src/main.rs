@@ -57,6 +57,9 @@ enum Command {
     /// People who sign in with an email and a password: add, list, remove, reset-password.
     #[command(subcommand)]
     Users(cmd::users::UsersCmd),
+    /// The approval gate: list, show, approve or reject runs waiting for a person.
+    #[command(subcommand)]
+    Reviews(cmd::reviews::ReviewsCmd),
     /// Generate one image with the local diffusion engine.
     Generate(pressroom_generate::cli::GenerateArgs),
     /// Model utilities.
@@ -113,6 +116,7 @@ fn main() -> ExitCode {
             Command::Accounts(c) => cmd::accounts::run(settings, c).await,
             Command::Keys(c) => cmd::keys::run(settings, c).await,
             Command::Users(c) => cmd::users::run(settings, c).await,
+            Command::Reviews(c) => cmd::reviews::run(settings, c).await,
             Command::Generate(args) => pressroom_generate::cli::run_generate(args)
                 .await
                 .map(|_| ExitCode::SUCCESS),

@@ -27,6 +27,8 @@ pub enum Decider {
     Key { id: String },
     /// A review link; the name the reviewer typed, if any.
     Link { id: String, name: Option<String> },
+    /// Someone at the daemon's command line (only when the campaign names no approvers).
+    Operator,
 }
 
 impl Decider {
@@ -40,6 +42,7 @@ impl Decider {
                 name: Some(name),
             } => format!("link:{id} ({name})"),
             Self::Link { id, name: None } => format!("link:{id}"),
+            Self::Operator => "cli".to_owned(),
         }
     }
 }

@@ -231,7 +231,8 @@ pub async fn retry(
     ))
 }
 
-/// `POST /v1/posts/{id}/cancel`: a post that has not started publishing is cancelled; the
+/// `POST /v1/posts/{id}/cancel`: a post that has not started publishing (or still awaits its
+/// run's review) is cancelled; the
 /// worker's own compare-and-set start sees it and does nothing.
 pub async fn cancel(
     State(state): State<ApiState>,
@@ -248,7 +249,7 @@ pub async fn cancel(
         now,
         ws,
         &id,
-        &[PostState::Pending],
+        &[PostState::Pending, PostState::AwaitingReview],
         PostState::Cancelled,
         Some("cancelled by a user"),
     )
@@ -257,7 +258,7 @@ pub async fn cancel(
         return Err(ApiError::new(
             Code::Conflict,
             format!(
-                "post is {}; only pending posts can be cancelled",
+                "post is {}; only pending or awaiting_review posts can be cancelled",
                 current.state
             ),
         ));

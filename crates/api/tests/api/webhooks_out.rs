@@ -52,7 +52,16 @@ async fn endpoints_are_created_listed_and_deleted(app: TestApp) -> anyhow::Resul
     let secret = created["secret"].as_str().unwrap_or_default();
     anyhow::ensure!(secret.starts_with("whsec_"), "secret: {created}");
     anyhow::ensure!(
-        created["events"] == json!(["post.published", "post.failed", "post.needs_reconnect"]),
+        created["events"]
+            == json!([
+                "post.published",
+                "post.failed",
+                "post.needs_reconnect",
+                "run.awaiting_review",
+                "run.approved",
+                "run.rejected",
+                "run.expired"
+            ]),
         "every event by default: {created}"
     );
     anyhow::ensure!(created["enabled"] == json!(true), "{created}");

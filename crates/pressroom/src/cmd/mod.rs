@@ -7,6 +7,7 @@ pub mod demo;
 pub mod keyring;
 pub mod keys;
 pub mod lists;
+pub mod reviews;
 pub mod serve;
 pub mod users;
 

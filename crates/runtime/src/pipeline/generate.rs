@@ -134,6 +134,20 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             data,
         )
         .await?;
+        if p.mailer.is_some() {
+            p.queue
+                .enqueue(
+                    &tx,
+                    NewJob::new(
+                        ws,
+                        JobKind::Review,
+                        serde_json::json!({ "review_id": review.id, "step": "email" }),
+                    )
+                    .unique(format!("review:{}:email:r{round}", review.id))
+                    .max_attempts(5),
+                )
+                .await?;
+        }
         info!(run = %run_id, review = %review.id, round, candidates = candidates.len(), "generate: candidates ready for review");
     }
     let suffix = (round > 0).then(|| format!("r{round}"));

@@ -51,6 +51,11 @@ pub struct Pipeline {
     /// The workers' lease; renewed right before an irreversible platform call, so the call
     /// starts with a whole lease ahead of it ([`Self::with_lease`]).
     lease: Duration,
+    /// Sends review requests to approvers when `[email]` is configured
+    /// ([`Self::with_review_mail`]).
+    mailer: Option<Arc<crate::email::Mailer>>,
+    /// `media.public_base_url` without its trailing slash: where review links point.
+    public_base: String,
 }
 
 /// Signs a public URL for a rendition file.
@@ -84,7 +89,21 @@ impl Pipeline {
             outbound: Outbound::new(OutboundConfig::default()).ok().map(Arc::new),
             refresh_locks: Default::default(),
             lease: crate::worker::WorkerConfig::default().lease,
+            mailer: None,
+            public_base: String::new(),
         }
+    }
+
+    /// Mails each approver a review link when a review opens (`[email]`), with links under
+    /// `public_base` (the daemon's public URL).
+    pub fn with_review_mail(
+        mut self,
+        mailer: Option<Arc<crate::email::Mailer>>,
+        public_base: &str,
+    ) -> Self {
+        self.mailer = mailer;
+        self.public_base = public_base.trim_end_matches('/').to_string();
+        self
     }
 
     /// Sets the lease the workers claim with (the binary passes `[workers] lease_secs`).

@@ -1,7 +1,8 @@
 //! Review: the durable half of the approval gate. `deadline` expires a review nobody decided
 //! in time (per the campaign's `on_expiry`); `carry_out` acts on a decision — cuts the chosen
 //! candidate for every preset and moves the posts on (the render jobs do both), or cancels
-//! the posts — and announces it to the outbound webhooks. Both are safe to replay.
+//! the posts — and announces it to the outbound webhooks; `email` mails each approver a
+//! review link of their own. All are safe to replay (a replayed `email` may mail twice).
 
 use pressroom_core::campaign::OnExpiry;
 use pressroom_core::{PostEvent, PostState, ReviewId, ReviewState};
@@ -31,6 +32,9 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     };
     let campaign = campaigns::get(&p.store, ws, &review.campaign_id).await?;
     let spec = stored_spec(&campaign).map_err(|e| JobError::Permanent(e.to_string()))?;
+    if step == "email" {
+        return email_approvers(p, job, &review, &spec).await;
+    }
     let now = p.store.now_ms().await?;
     let tx = p.store.begin().await?;
     match step.as_str() {
@@ -108,4 +112,85 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     p.queue.complete(&tx, job).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Mails a review link to each approver: the campaign's named approvers, else the workspace's
+/// members who may decide. Links are stored (hashed) before any mail leaves; a retry after a
+/// failed send mints new ones.
+async fn email_approvers(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    review: &pressroom_store::entity::review::Model,
+    spec: &pressroom_core::campaign::CampaignSpec,
+) -> Result<(), JobError> {
+    let Some(mailer) = p.mailer.clone() else {
+        return super::complete(p, job).await;
+    };
+    if review.state != ReviewState::Pending {
+        return super::complete(p, job).await;
+    }
+    let ws = &review.workspace_id;
+    let named = spec
+        .approval
+        .as_ref()
+        .map(|a| a.approvers.clone())
+        .unwrap_or_default();
+    let recipients: Vec<String> = if named.is_empty() {
+        pressroom_store::repo::people::members(&p.store, ws)
+            .await?
+            .into_iter()
+            .filter(|m| m.role != "viewer")
+            .map(|m| m.email)
+            .collect()
+    } else {
+        named
+    };
+    if recipients.is_empty() {
+        info!(review = %review.id, "review: no approver to mail");
+        return super::complete(p, job).await;
+    }
+    let now = p.store.now_ms().await?;
+    let mut links = Vec::new();
+    let tx = p.store.begin().await?;
+    for to in &recipients {
+        let (token, hash) = pressroom_crypto::password::new_token();
+        reviews::insert_link(
+            &p.store,
+            &tx,
+            now,
+            reviews::NewLink {
+                workspace_id: ws,
+                review_id: &review.id,
+                token_hash: &hash,
+                created_by: &format!("email:{to}"),
+                expires_at: review.deadline_at.max(now + 3_600_000),
+            },
+        )
+        .await?;
+        links.push((to.clone(), token));
+    }
+    tx.commit().await?;
+    let deadline = chrono::DateTime::from_timestamp_millis(review.deadline_at)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    let after = match spec.approval.as_ref().map(|a| a.on_expiry) {
+        Some(OnExpiry::Publish) => "published as first proposed",
+        _ => "discarded",
+    };
+    for (to, token) in links {
+        use secrecy::ExposeSecret;
+        let url = format!("{}/review/{}", p.public_base, token.expose_secret());
+        let body = format!(
+            "A post of the campaign \"{}\" is waiting for your approval.\n\n\
+             Review it here (no account needed; the link is yours alone):\n{url}\n\n\
+             Decide before {deadline}; after that it is {after}.\n",
+            spec.name,
+        );
+        let subject = format!("Approval needed: {}", spec.name);
+        if let Err(e) = mailer.send(&to, &subject, &body).await {
+            return Err(JobError::retry(format!("mailing {to}: {e}")));
+        }
+    }
+    info!(review = %review.id, recipients = recipients.len(), "review: approvers mailed");
+    super::complete(p, job).await
 }

@@ -17,7 +17,7 @@ use crate::{Result, Store, StoreError};
 pub struct Withdrawn {
     /// Queued generate, render and publish jobs removed from the queue.
     pub jobs: u64,
-    /// Posts that were waiting to publish, now `cancelled`.
+    /// Posts that were waiting to publish (or for their review), now `cancelled`.
     pub posts: u64,
     /// Runs that had not generated their image yet, now `failed`.
     pub runs: u64,
@@ -96,7 +96,7 @@ pub async fn delete<C: ConnectionTrait>(
         .execute_raw(store.stmt(
             &format!(
                 "UPDATE posts SET state = 'cancelled', error = $1, updated_at = $2 \
-                 WHERE state = 'pending' AND run_id IN ({of_campaign})"
+                 WHERE state IN ('pending', 'awaiting_review') AND run_id IN ({of_campaign})"
             ),
             values(id),
         ))
@@ -114,6 +114,21 @@ pub async fn delete<C: ConnectionTrait>(
         ))
         .await?
         .rows_affected();
+    // Its open reviews close: nothing of a deleted campaign is decided or published later.
+    let closed = serde_json::json!({ "reason": REASON }).to_string();
+    conn.execute_raw(store.stmt(
+        "UPDATE reviews SET state = $1, decision = $2, decided_by = 'system', decided_at = $3, \
+         updated_at = $3 WHERE state = $4 AND campaign_id = $5 AND workspace_id = $6",
+        vec![
+            pressroom_core::ReviewState::Rejected.as_str().into(),
+            closed.into(),
+            now_ms.into(),
+            pressroom_core::ReviewState::Pending.as_str().into(),
+            id.into(),
+            workspace_id.into(),
+        ],
+    ))
+    .await?;
     conn.execute_raw(store.stmt(
         "UPDATE campaigns SET deleted_at = $1, enabled = 0, updated_at = $1 \
          WHERE id = $2 AND workspace_id = $3",
