@@ -439,7 +439,7 @@ mod tests {
     #[test]
     fn defaults_load_and_validate() {
         let s = Settings::load(None).expect("defaults are valid");
-        assert_eq!(s.workers.roles.len(), 4);
+        assert_eq!(s.workers.roles.len(), 5);
         assert!(!s.webhooks_out.allow_private_addresses);
         assert!(
             s.database_url()

@@ -3,6 +3,7 @@
 //! operator would. libtest orders tests by name, so a module's tests mostly run beside each
 //! other, as they did when each module was its own binary.
 
+mod approvals;
 mod cli;
 mod crash;
 mod db_outage;

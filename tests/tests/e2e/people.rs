@@ -8,57 +8,9 @@
 use std::time::Duration;
 
 use anyhow::ensure;
-use pressroom_e2e::{Db, HttpAnswer, TestApp, free_port, http_request, terminate};
+use pressroom_e2e::{Db, HttpAnswer, TestApp, fake_smtp, free_port, http_request, terminate};
 
 const PASSWORD: &str = "correct horse battery staple";
-
-/// A one-connection SMTP server on loopback that keeps what it is sent (envelope and message);
-/// enough of RFC 5321 for one mail from lettre in the clear.
-fn fake_smtp() -> anyhow::Result<(u16, std::sync::mpsc::Receiver<String>)> {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
-            return;
-        };
-        let mut out = match stream.try_clone() {
-            Ok(s) => s,
-            Err(_) => return,
-        };
-        let mut lines = BufReader::new(stream);
-        let mut got = String::new();
-        let _ = out.write_all(b"220 fake ESMTP\r\n");
-        let mut line = String::new();
-        while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
-            let command = line.trim_end().to_ascii_uppercase();
-            got.push_str(&line);
-            let reply: &[u8] = if command.starts_with("EHLO") || command.starts_with("HELO") {
-                b"250 fake\r\n"
-            } else if command == "DATA" {
-                let _ = out.write_all(b"354 go on\r\n");
-                let mut body = String::new();
-                while lines.read_line(&mut body).is_ok_and(|n| n > 0) {
-                    if body.ends_with("\r\n.\r\n") || body == ".\r\n" {
-                        break;
-                    }
-                }
-                got.push_str(&body);
-                b"250 queued\r\n"
-            } else if command == "QUIT" {
-                let _ = out.write_all(b"221 bye\r\n");
-                break;
-            } else {
-                b"250 ok\r\n"
-            };
-            let _ = out.write_all(reply);
-            line.clear();
-        }
-        let _ = tx.send(got);
-    });
-    Ok((port, rx))
-}
 
 fn sign_in(addr: &str, email: &str, password: &str) -> anyhow::Result<HttpAnswer> {
     let body = serde_json::json!({ "email": email, "password": password }).to_string();
