@@ -96,7 +96,11 @@ async fn fire_campaign(
     } else {
         horizon
     };
-    let plan = plan_fires(&occurrences, horizon, grace, &spec.schedule.misfire);
+    // Occurrences still ahead fire now (their lead time has begun); those already past go
+    // through the misfire policy, as without a lead time.
+    let (ahead, past): (Vec<_>, Vec<_>) = occurrences.iter().partition(|o| **o > now);
+    let mut plan = plan_fires(&past, now, grace, &spec.schedule.misfire);
+    plan.extend(ahead.into_iter().map(|o| (o, FireDecision::Fire)));
     let mut report = FireReport::default();
     let now_ms = store.now_ms().await?;
     let tx = store.begin().await?;

@@ -46,19 +46,27 @@ preset = "instagram-square"
 
 /// Stores a campaign whose schedule cursor starts at `since`.
 async fn add_campaign(store: &Store, name: &str, schedule: &str, since: DateTime<Utc>) -> String {
+    add_campaign_source(store, name, &campaign_source(name, schedule), since).await
+}
+
+async fn add_campaign_source(
+    store: &Store,
+    name: &str,
+    source: &str,
+    since: DateTime<Utc>,
+) -> String {
     let ws = workspaces::ensure(store, "sched", "Scheduler tests")
         .await
         .expect("ws");
-    let source = campaign_source(name, schedule);
     let spec =
-        pressroom_core::campaign::parse_campaign(&source, "test.toml").expect("valid campaign");
+        pressroom_core::campaign::parse_campaign(source, "test.toml").expect("valid campaign");
     let row = campaigns::upsert(
         store.conn(),
         since.timestamp_millis(),
         campaigns::CampaignInput {
             workspace_id: &ws.id,
             name,
-            source: &source,
+            source,
             source_file: None,
             spec: serde_json::to_value(&spec).expect("json"),
         },
@@ -224,6 +232,77 @@ async fn misfire_policies_after_three_hours_down(db: TestDb) {
     let again = fire_due(store, &queue, &clock, GRACE).await.expect("tick");
     assert!(again.fired.is_empty() && again.missed == 0);
     db.drop_db().await;
+}
+
+/// A campaign that needs approval fires `lead_time` ahead of each occurrence, and its run
+/// keeps the occurrence as the time it publishes.
+async fn a_lead_time_fires_ahead_and_keeps_the_scheduled_time(db: TestDb) {
+    let store = &db.store;
+    let source = format!(
+        "{}\n[approval]\nlead_time = \"24h\"\n",
+        campaign_source("ahead", "cron = \"0 9 * * *\"\ntimezone = \"UTC\"")
+    );
+    let id = add_campaign_source(store, "ahead", &source, utc(2026, 6, 1, 0, 0)).await;
+    let clock = ManualClock::new(utc(2026, 6, 1, 0, 0));
+    // Added at midnight, the 09:00 occurrence is less than a day away: it fires at once.
+    // At 08:50 the next one (June 2nd, 09:00) is still more than a day away.
+    tick_through(
+        store,
+        &clock,
+        utc(2026, 6, 1, 0, 0),
+        utc(2026, 6, 1, 8, 50),
+        chrono::Duration::minutes(10),
+    )
+    .await;
+    assert_eq!(
+        fire_keys(store, &id, RunState::Queued).await,
+        vec!["2026-06-01T09:00:00Z"]
+    );
+    // From 09:00 on, June 2nd's is within a day: it fires then, a day early; by 09:10 on
+    // June 2nd June 3rd's has too, and nothing fired twice.
+    tick_through(
+        store,
+        &clock,
+        utc(2026, 6, 1, 9, 0),
+        utc(2026, 6, 2, 9, 10),
+        chrono::Duration::minutes(10),
+    )
+    .await;
+    assert_eq!(
+        fire_keys(store, &id, RunState::Queued).await,
+        vec![
+            "2026-06-01T09:00:00Z",
+            "2026-06-02T09:00:00Z",
+            "2026-06-03T09:00:00Z"
+        ]
+    );
+    let row = store
+        .conn()
+        .query_one_raw(Statement::from_sql_and_values(
+            store.conn().get_database_backend(),
+            "SELECT fire_at FROM runs WHERE campaign_id = $1 AND fire_key = $2",
+            vec![id.clone().into(), "2026-06-02T09:00:00Z".into()],
+        ))
+        .await
+        .expect("query")
+        .expect("run");
+    assert_eq!(
+        row.try_get::<i64>("", "fire_at").expect("fire_at"),
+        utc(2026, 6, 2, 9, 0).timestamp_millis(),
+        "the run publishes at its occurrence, not when it was generated"
+    );
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn lead_time_sqlite() {
+    a_lead_time_fires_ahead_and_keeps_the_scheduled_time(TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn lead_time_postgres() {
+    a_lead_time_fires_ahead_and_keeps_the_scheduled_time(TestDb::postgres("pressroom_sched").await)
+        .await;
 }
 
 #[tokio::test]
