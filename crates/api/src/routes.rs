@@ -9,8 +9,8 @@ use axum::routing::{MethodRouter, delete, get, post};
 use crate::ApiState;
 use crate::auth::Role;
 use crate::handlers::{
-    accounts, assets, audit, campaigns, connect, hooks, images, keys, media, ops, posts, preview,
-    review_page, reviews, runs, sessions, usage, workspaces,
+    accounts, assets, audit, calendar, campaigns, connect, hooks, images, keys, media, ops, posts,
+    preview, review_page, reviews, runs, sessions, usage, workspaces,
 };
 
 /// Who may call a route.
@@ -153,6 +153,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/review/{token}", Access::SignedLink, 200, "The review page of a review link (HTML): no account needed, the link is the credential", body: false, paged: false, review_page::page),
     route!(POST "/review/{token}", Access::SignedLink, 200, "Decide through a review link (the page's form: action, candidate, caption:KEY, name, reason, csrf)", body: false, paged: false, review_page::decide_form),
     route!(GET "/review/{token}/candidates/{index}", Access::SignedLink, 200, "A candidate's image, for the review page", body: false, paged: false, review_page::candidate),
+    route!(GET "/v1/calendar", V, 200, "Planned occurrences of every enabled campaign (with lead time and review deadline) and the runs in a window, with their reviews and posts (from, to: RFC 3339, at most 92 days apart)", body: false, paged: false, calendar::get),
     route!(GET "/v1/assets", V, 200, "List generated images (filter: run_id)", body: false, paged: true, assets::list),
     route!(GET "/v1/assets/{id}", V, 200, "Get an image's metadata and generation parameters", body: false, paged: false, assets::get_one),
     route!(GET "/v1/assets/{id}/image", V, 200, "The image itself", body: false, paged: false, assets::image),

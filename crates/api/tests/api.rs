@@ -8,6 +8,8 @@ mod harness;
 mod assets;
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/calendar.rs"]
+mod calendar;
 #[path = "api/campaign_lifecycle.rs"]
 mod campaign_lifecycle;
 #[path = "api/db_down.rs"]

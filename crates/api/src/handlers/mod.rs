@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod assets;
 pub mod audit;
+pub mod calendar;
 pub mod campaigns;
 pub mod connect;
 pub mod hook_secrets;

@@ -6,6 +6,7 @@ use utoipa::IntoParams;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 
 use crate::handlers::assets::AssetFilter;
+use crate::handlers::calendar::CalendarQuery;
 use crate::handlers::connect::CallbackQuery;
 use crate::handlers::media::LinkQuery;
 use crate::handlers::posts::PostFilter;
@@ -55,6 +56,7 @@ pub(super) fn query_params(path: &str) -> Vec<Parameter> {
         "/v1/posts" => PostFilter::into_params(query),
         "/v1/assets" => AssetFilter::into_params(query),
         "/v1/reviews" => ReviewFilter::into_params(query),
+        "/v1/calendar" => CalendarQuery::into_params(query),
         _ => Vec::new(),
     }
 }
@@ -79,6 +81,7 @@ mod tests {
         "/v1/posts",
         "/v1/assets",
         "/v1/reviews",
+        "/v1/calendar",
     ];
 
     #[test]

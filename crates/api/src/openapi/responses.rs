@@ -11,6 +11,7 @@ use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Ref, RefOr, Schema, Type};
 use crate::handlers::accounts::AccountView;
 use crate::handlers::assets::AssetView;
 use crate::handlers::audit::AuditView;
+use crate::handlers::calendar::Calendar;
 use crate::handlers::campaigns::{CampaignView, Deleted, Triggered, Validation};
 use crate::handlers::hooks::{CreatedHook, HookView, Received};
 use crate::handlers::keys::{CreatedKey, KeyView};
@@ -53,6 +54,7 @@ pub(super) fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<Usage>(&mut out);
     add::<Me>(&mut out);
     add::<ReviewView>(&mut out);
+    add::<Calendar>(&mut out);
     add::<CreatedReviewLink>(&mut out);
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out.dedup_by(|a, b| a.0 == b.0);
@@ -131,6 +133,7 @@ pub(super) fn ok_schema(method: &str, path: &str, paged: bool) -> Option<RefOr<S
         | ("POST", "/v1/reviews/{id}/approve")
         | ("POST", "/v1/reviews/{id}/reject") => named::<ReviewView>(),
         ("POST", "/v1/runs/{id}/review-links") => named::<CreatedReviewLink>(),
+        ("GET", "/v1/calendar") => named::<Calendar>(),
         ("POST", "/v1/sessions") | ("POST", "/v1/invitations/accept") | ("GET", "/v1/me") => {
             named::<Me>()
         }

@@ -117,6 +117,27 @@ pub async fn of_run<C: ConnectionTrait>(
         .await?)
 }
 
+/// The posts of several runs of a workspace (the calendar's), by run.
+pub async fn of_runs<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &WorkspaceId,
+    run_ids: &[RunId],
+) -> Result<Vec<post::Model>> {
+    let mut out = Vec::new();
+    // Bounded IN lists: both backends cap bind parameters per statement.
+    for chunk in run_ids.chunks(500) {
+        out.extend(
+            post::Entity::find()
+                .filter(post::Column::WorkspaceId.eq(workspace_id))
+                .filter(post::Column::RunId.is_in(chunk.iter().cloned()))
+                .order_by_asc(post::Column::Id)
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
 /// Replaces the caption of a post that has not started publishing (a reviewer's edit).
 pub async fn set_caption<C: ConnectionTrait>(
     store: &Store,

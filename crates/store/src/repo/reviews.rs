@@ -72,6 +72,25 @@ pub async fn by_run<C: ConnectionTrait>(
         .await?)
 }
 
+/// The reviews of several runs of a workspace (the calendar's).
+pub async fn of_runs<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &WorkspaceId,
+    run_ids: &[RunId],
+) -> Result<Vec<review::Model>> {
+    let mut out = Vec::new();
+    for chunk in run_ids.chunks(500) {
+        out.extend(
+            review::Entity::find()
+                .filter(review::Column::WorkspaceId.eq(workspace_id))
+                .filter(review::Column::RunId.is_in(chunk.iter().cloned()))
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
 /// A page of a workspace's reviews, newest first, optionally in one state.
 pub async fn page(
     store: &Store,

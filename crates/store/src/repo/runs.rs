@@ -101,6 +101,26 @@ pub async fn page(
     newest_page(store, q, run::Column::Id, paging).await
 }
 
+/// A workspace's runs whose time (`fire_at`: the scheduled time, or when it was triggered) is in
+/// `[from_ms, to_ms]`, earliest first, at most `limit` (for the calendar).
+pub async fn fired_between<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &WorkspaceId,
+    from_ms: i64,
+    to_ms: i64,
+    limit: u64,
+) -> Result<Vec<run::Model>> {
+    Ok(run::Entity::find()
+        .filter(run::Column::WorkspaceId.eq(workspace_id))
+        .filter(run::Column::FireAt.gte(from_ms))
+        .filter(run::Column::FireAt.lte(to_ms))
+        .order_by_asc(run::Column::FireAt)
+        .order_by_asc(run::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}
+
 /// The run a campaign's fire key made, if that fire happened.
 pub async fn by_fire_key<C: ConnectionTrait>(
     conn: &C,
