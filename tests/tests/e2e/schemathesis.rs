@@ -115,12 +115,15 @@ fn schemathesis_finds_no_server_error_and_no_response_off_the_schema() -> anyhow
         st.display()
     );
     let port = free_port()?;
-    // A rate limit the fuzzer cannot reach: 429s would leave the routes behind them untested.
+    // Rate limits the fuzzer cannot reach (per key, per address, failed authentications):
+    // 429s would leave the routes behind them untested.
     let mut app = TestApp::new(
         Db::Sqlite,
         &format!(
             "[api]\nbind = \"127.0.0.1:{port}\"\nrate_limit_per_second = 100000.0\n\
-             rate_limit_burst = 100000.0\n"
+             rate_limit_burst = 100000.0\nip_rate_limit_per_second = 100000.0\n\
+             ip_rate_limit_burst = 100000.0\nauth_failures_per_second = 100000.0\n\
+             auth_failures_burst = 100000.0\n"
         ),
     )?;
     app.run(&["accounts", "add-sandbox", "main", "--workspace", "acme"])?;
