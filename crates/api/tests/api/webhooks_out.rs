@@ -32,6 +32,7 @@ on_both_backends!(
     a_failing_receiver_is_retried_until_it_accepts,
     gone_disables_the_endpoint,
     a_workspace_never_hears_another_workspaces_events,
+    a_review_decision_is_announced_as_a_run_event,
 );
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -324,6 +325,47 @@ async fn post_json(app: &TestApp, key: &str, body: Value) -> anyhow::Result<(u16
     Ok((status, resp.json().await.unwrap_or(Value::Null)))
 }
 
+/// Approving a review announces `run.approved` (signed, once) to the endpoints subscribed to
+/// it, and not to one that listens for posts only.
+async fn a_review_decision_is_announced_as_a_run_event(app: TestApp) -> anyhow::Result<()> {
+    let w = app.world("wh-review").await?;
+    let runs = Receiver::start(&[]).await?;
+    let posts_only = Receiver::start(&[]).await?;
+    let secret =
+        create_endpoint(&app, &w, &runs.url, Some(&["run.approved", "run.rejected"])).await?;
+    create_endpoint(&app, &w, &posts_only.url, Some(&["post.published"])).await?;
+    let workers = Workers::start(&app, Vec::new())?;
+    let resp = app
+        .http
+        .post(app.url(&format!("/v1/reviews/{}/approve", w.review_id)))
+        .bearer_auth(w.key(Role::Approver))
+        .json(&json!({ "candidate": 0 }))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 200, "approve: {}", resp.status());
+
+    let got = runs.wait_for(1).await?;
+    verify_signature(&secret, &got[0])?;
+    let body: Value = serde_json::from_slice(&got[0].body)?;
+    anyhow::ensure!(body["type"] == json!("run.approved"), "{body}");
+    anyhow::ensure!(body["data"]["review_id"] == json!(w.review_id), "{body}");
+    anyhow::ensure!(body["data"]["run_id"] == json!(w.run_id), "{body}");
+    anyhow::ensure!(body["data"]["state"] == json!("approved"), "{body}");
+    anyhow::ensure!(body["data"]["decision"]["candidate"] == json!(0), "{body}");
+    anyhow::ensure!(
+        body["data"]["decided_by"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("key:"),
+        "{body}"
+    );
+    wait_jobs(&app, &w.ws_id, JobState::Completed, 1).await?;
+    workers.stop().await;
+    anyhow::ensure!(runs.count() == 1, "delivered {} times", runs.count());
+    anyhow::ensure!(posts_only.count() == 0, "a post endpoint heard a run event");
+    Ok(())
+}
+
 async fn get_json(app: &TestApp, key: &str, path: &str) -> anyhow::Result<Value> {
     let resp = app.http.get(app.url(path)).bearer_auth(key).send().await?;
     anyhow::ensure!(resp.status() == 200, "GET {path}: {}", resp.status());
@@ -589,7 +631,7 @@ async fn take(State(inbox): State<Arc<Inbox>>, headers: HeaderMap, body: Bytes) 
     StatusCode::from_u16(answer).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// The real worker loop on the real pipeline, running publish and notify jobs, with the
+/// The real worker loop on the real pipeline, running publish, notify and review jobs, with the
 /// sandbox connector and short backoffs.
 struct Workers {
     stop: CancellationToken,
@@ -628,7 +670,7 @@ impl Workers {
             max_attempts: 5,
         })?;
         let config = WorkerConfig {
-            kinds: vec![JobKind::Publish, JobKind::Notify],
+            kinds: vec![JobKind::Publish, JobKind::Notify, JobKind::Review],
             concurrency: 2,
             poll: Duration::from_millis(25),
             ..WorkerConfig::default()

@@ -10,6 +10,7 @@ use pressroom_core::template::render;
 const SPRING: &str = include_str!("../../../../templates/campaigns/spring-launch.toml");
 const WEBHOOK: &str = include_str!("../../../../templates/campaigns/restock-webhook.toml");
 const LAUNCH: &str = include_str!("../../../../templates/campaigns/launch-day.toml");
+const REVIEWED: &str = include_str!("../../../../templates/campaigns/weekly-client-review.toml");
 
 fn parse(source: &str, file: &str) -> CampaignSpec {
     match parse_campaign(source, file) {
@@ -111,6 +112,7 @@ fn samples_reference_only_the_sandbox_and_known_presets() {
         (SPRING, "spring-launch.toml"),
         (WEBHOOK, "restock-webhook.toml"),
         (LAUNCH, "launch-day.toml"),
+        (REVIEWED, "weekly-client-review.toml"),
     ] {
         let spec = parse(source, file);
         assert_eq!(
@@ -119,6 +121,15 @@ fn samples_reference_only_the_sandbox_and_known_presets() {
             "{file}"
         );
     }
+}
+
+#[test]
+fn the_client_review_sample_waits_for_its_named_approver() {
+    let spec = parse(REVIEWED, "weekly-client-review.toml");
+    let approval = spec.review().expect("the sample needs approval");
+    assert_eq!(approval.candidates, 3);
+    assert_eq!(spec.lead_time(), std::time::Duration::from_secs(24 * 3600));
+    assert_eq!(approval.approvers, vec!["client@acme.example".to_string()]);
 }
 
 #[test]
