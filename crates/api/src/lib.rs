@@ -14,6 +14,7 @@ pub mod connect;
 pub mod errors;
 mod guard;
 pub mod handlers;
+mod html;
 mod idempotency;
 pub mod media;
 mod metrics;

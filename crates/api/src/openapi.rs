@@ -192,9 +192,9 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
             .build()
     };
     op = op.response(spec.ok.to_string(), ok);
-    // The review page is for people: its refusals are pages too (problem+json only when the
+    // The review and invitation pages are for people: their refusals are pages too (problem+json only when the
     // database fails under it).
-    let page = spec.path.starts_with("/review/");
+    let page = spec.path.starts_with("/review/") || spec.path.starts_with("/invite/");
     let problem = |desc: &str| {
         let mut resp = ResponseBuilder::new().description(desc).content(
             "application/problem+json",
@@ -226,7 +226,7 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
             }
         }
         Access::Signature => errors.push(401),
-        Access::SignedLink if page => errors.extend([403, 409]),
+        Access::SignedLink if page => errors.extend([403, 409, 429]),
         Access::SignedLink => errors.push(403),
         // 403: the connect cookie of the starting browser is missing or different.
         Access::OAuthState => errors.extend([403, 503]),

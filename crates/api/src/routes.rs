@@ -9,8 +9,8 @@ use axum::routing::{MethodRouter, delete, get, post};
 use crate::ApiState;
 use crate::auth::Role;
 use crate::handlers::{
-    accounts, assets, audit, calendar, campaigns, connect, hooks, images, keys, media, ops, posts,
-    preview, review_page, reviews, runs, sessions, usage, workspaces,
+    accounts, assets, audit, calendar, campaigns, connect, hooks, images, invite_page, keys, media,
+    ops, posts, preview, review_page, reviews, runs, sessions, usage, workspaces,
 };
 
 /// Who may call a route.
@@ -125,6 +125,8 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/openapi.json", Access::Public, 200, "This OpenAPI 3.1 document", body: false, paged: false, ops::openapi),
     route!(POST "/v1/sessions", Access::Public, 201, "Sign in with email and password: sets the session cookie (HttpOnly) and the CSRF cookie; requests that change anything send the CSRF token back as X-CSRF-Token", body: true, paged: false, secret: true, sessions::create),
     route!(POST "/v1/invitations/accept", Access::Public, 201, "Accept an invitation: set your password with the invitation's token and sign in (same cookies as POST /v1/sessions)", body: true, paged: false, secret: true, sessions::accept_invitation),
+    route!(GET "/invite/{token}", Access::SignedLink, 200, "The invitation page (HTML): set your password and sign this browser in; the link is the credential, used once", body: false, paged: false, invite_page::page),
+    route!(POST "/invite/{token}", Access::SignedLink, 200, "Set your password through an invitation (the page's form: password, confirm, csrf); signs this browser in", body: false, paged: false, invite_page::submit),
     route!(DELETE "/v1/sessions/current", Access::Session, 204, "Sign out this browser", body: false, paged: false, sessions::delete_current),
     route!(DELETE "/v1/sessions", Access::Session, 204, "Sign out everywhere (every session of yours)", body: false, paged: false, sessions::delete_all),
     route!(GET "/v1/me", Access::Session, 200, "The signed-in person, their workspaces and roles", body: false, paged: false, sessions::me),

@@ -6,7 +6,6 @@
 //! decision and decides nothing more.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
 
 use axum::extract::State;
 use axum::http::header::{self, HeaderValue};
@@ -21,67 +20,18 @@ use crate::ApiState;
 use crate::errors::{ApiError, ApiResult};
 use crate::handlers::reviews::{ImageUrls, view};
 use crate::handlers::{Path, RawBody};
+use crate::html::{csrf_ok, field, form_fields, message_page};
 
-const CSRF_COOKIE: &str = "pressroom_review_csrf";
-/// Form bodies larger than this are refused (captions for a few targets fit easily).
-const MAX_FORM_BYTES: usize = 256 * 1024;
+const TITLE: &str = "Review link";
+/// Longest reviewer name kept.
 const MAX_NAME_CHARS: usize = 100;
-
-static TEMPLATES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
-    let mut env = minijinja::Environment::new();
-    // `.html` names turn on HTML auto-escaping: every value a person typed is escaped.
-    env.add_template("review.html", include_str!("../pages/review.html"))
-        .unwrap_or_else(|e| panic!("the review page template does not compile: {e}"));
-    env
-});
-
-/// A page answer: the status and a short message (the link is bad, or the decision failed).
-fn message_page(status: StatusCode, message: &str) -> Response {
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Review link</title>\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
-         <body style=\"font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem\">\
-         <main><h1>Review link</h1><p role=\"status\">{}</p></main></body></html>",
-        escape(message)
-    );
-    with_page_headers((status, body).into_response())
-}
-
-/// Escapes text for HTML (the message pages; the review page is escaped by its template).
-fn escape(text: &str) -> String {
-    minijinja::HtmlEscape(text).to_string()
-}
-
-fn with_page_headers(mut resp: Response) -> Response {
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    resp
-}
 
 /// The live link a token names, and its review; a refusal page otherwise.
 async fn open_link(
     state: &ApiState,
     token: &str,
 ) -> Result<(reviews::LinkRow, review::Model), Response> {
-    let forbidden = |m: &str| message_page(StatusCode::FORBIDDEN, m);
+    let forbidden = |m: &str| message_page(StatusCode::FORBIDDEN, TITLE, m);
     let link = reviews::link_by_hash(&state.store, state.store.conn(), &token_hash(token))
         .await
         .map_err(|e| ApiError::from(e).into_response())?
@@ -110,28 +60,18 @@ async fn render_page(
     message: Option<(&str, bool)>,
 ) -> ApiResult<Response> {
     let view = view(state, review, ImageUrls::Link(token)).await?;
-    let csrf = pressroom_crypto::random_token();
-    let html = TEMPLATES
-        .get_template("review.html")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                review => minijinja::Value::from_serialize(&view),
-                csrf => csrf,
-                message => message.map(|m| m.0),
-                is_error => message.is_some_and(|m| m.1),
-            })
-        })
-        .map_err(ApiError::internal)?;
     let status = match message {
         Some((_, true)) => StatusCode::CONFLICT,
         _ => StatusCode::OK,
     };
-    let mut resp = with_page_headers((status, html).into_response());
-    let cookie = format!("{CSRF_COOKIE}={csrf}; Path=/review/; HttpOnly; SameSite=Strict");
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
-    Ok(resp)
+    crate::html::render("review.html", status, "/review/", |csrf| {
+        minijinja::context! {
+            review => minijinja::Value::from_serialize(&view),
+            csrf => csrf,
+            message => message.map(|m| m.0),
+            is_error => message.is_some_and(|m| m.1),
+        }
+    })
 }
 
 pub async fn page(State(state): State<ApiState>, Path(token): Path<String>) -> Response {
@@ -144,18 +84,6 @@ pub async fn page(State(state): State<ApiState>, Path(token): Path<String>) -> R
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-/// The value of cookie `name` in the request.
-fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 pub async fn decide_form(
     State(state): State<ApiState>,
     Path(token): Path<String>,
@@ -166,25 +94,15 @@ pub async fn decide_form(
         Ok(found) => found,
         Err(refused) => return refused,
     };
-    if body.len() > MAX_FORM_BYTES {
-        return message_page(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.");
-    }
-    let fields: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
+    let fields = match form_fields(&body) {
         Ok(f) => f,
-        Err(_) => return message_page(StatusCode::BAD_REQUEST, "The form could not be read."),
+        Err(refused) => return refused,
     };
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let sent = field("csrf").unwrap_or_default();
-    let expected = cookie(&headers, CSRF_COOKIE).unwrap_or_default();
-    if sent.is_empty() || !pressroom_crypto::constant_time_eq(sent.as_bytes(), expected.as_bytes())
-    {
+    let field = |name: &str| field(&fields, name);
+    if !csrf_ok(&headers, field("csrf")) {
         return message_page(
             StatusCode::FORBIDDEN,
+            TITLE,
             "This form has expired or came from another site. Reload the review page and decide again.",
         );
     }
@@ -203,7 +121,11 @@ pub async fn decide_form(
             let candidate = match field("candidate").unwrap_or("0").parse::<u32>() {
                 Ok(c) => c,
                 Err(_) => {
-                    return message_page(StatusCode::BAD_REQUEST, "candidate: not a number.");
+                    return message_page(
+                        StatusCode::BAD_REQUEST,
+                        TITLE,
+                        "candidate: not a number.",
+                    );
                 }
             };
             // Only captions the reviewer changed are edits.
@@ -249,6 +171,7 @@ pub async fn decide_form(
         _ => {
             return message_page(
                 StatusCode::BAD_REQUEST,
+                TITLE,
                 "action: approve, reject or regenerate.",
             );
         }
@@ -274,7 +197,7 @@ pub async fn decide_form(
                 Err(e) => ApiError::from(e).into_response(),
             }
         }
-        Err(e) => message_page(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => message_page(StatusCode::BAD_REQUEST, TITLE, &e.to_string()),
     }
 }
 
@@ -298,11 +221,17 @@ pub async fn candidate(
     .await;
     let asset = match found {
         Ok(Some(asset)) => asset,
-        Ok(None) => return message_page(StatusCode::NOT_FOUND, "There is no such candidate."),
+        Ok(None) => {
+            return message_page(StatusCode::NOT_FOUND, TITLE, "There is no such candidate.");
+        }
         Err(e) => return ApiError::from(e).into_response(),
     };
     let Ok(bytes) = state.blobs.get(&asset.path).await else {
-        return message_page(StatusCode::NOT_FOUND, "This image is no longer stored.");
+        return message_page(
+            StatusCode::NOT_FOUND,
+            TITLE,
+            "This image is no longer stored.",
+        );
     };
     let mime = crate::handlers::assets::mime_of(&asset.path, &bytes);
     let mut resp = bytes.into_response();

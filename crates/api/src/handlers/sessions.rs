@@ -129,7 +129,12 @@ pub async fn create(
             ));
         }
     };
-    signed_in(&state, &user.id).await
+    let (me, cookies) = new_session(&state, &user.id).await?;
+    let mut resp = (StatusCode::CREATED, Json(me)).into_response();
+    for c in cookies {
+        resp.headers_mut().append(SET_COOKIE, c);
+    }
+    Ok(resp)
 }
 
 /// `POST /v1/invitations/accept`.
@@ -153,18 +158,37 @@ pub async fn accept_invitation(
 ) -> ApiResult<Response> {
     let input: AcceptInvitation = json_body(&body)?;
     let ip = unthrottled_address(&state, &extensions)?;
-    let secret = SecretString::from(input.password);
-    password::check_new_password(&secret).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let hash = tokio::task::spawn_blocking(move || password::hash_password(&secret))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let user_id = accept(
+        &state,
+        ip.as_deref(),
+        input.token.trim(),
+        SecretString::from(input.password),
+    )
+    .await?;
+    let (me, cookies) = new_session(&state, &user_id).await?;
+    let mut resp = (StatusCode::CREATED, Json(me)).into_response();
+    for c in cookies {
+        resp.headers_mut().append(SET_COOKIE, c);
+    }
+    Ok(resp)
+}
+
+/// Sets the password of an invitation's user and uses the invitation (once); answers the user.
+/// A wrong token counts against the client address. The JSON route and the invitation page
+/// share it.
+pub(crate) async fn accept(
+    state: &ApiState,
+    ip: Option<&str>,
+    token: &str,
+    password: SecretString,
+) -> ApiResult<String> {
+    let hash = hash_new_password(password).await?;
     let now = state.store.now_ms().await?;
     let tx = state.store.begin().await?;
-    let token_hash = password::token_hash(input.token.trim());
+    let token_hash = password::token_hash(token);
     let Some(user_id) = people::use_invitation(&state.store, &tx, now, &token_hash).await? else {
         drop(tx);
-        if let Some(ip) = &ip {
+        if let Some(ip) = ip {
             let _ = state.auth_failure_limiter.check(ip);
         }
         return Err(ApiError::new(
@@ -174,11 +198,28 @@ pub async fn accept_invitation(
     };
     people::set_password(&state.store, &tx, now, &user_id, &hash).await?;
     tx.commit().await?;
-    signed_in(&state, &user_id).await
+    Ok(user_id)
 }
 
-/// A new session for `user_id`: 201 with the person, the session cookie and the CSRF cookie.
-async fn signed_in(state: &ApiState, user_id: &str) -> ApiResult<Response> {
+/// The argon2id hash of a new password, off the executor: a too short or too long one is a
+/// 400 naming `password`; a hashing failure is ours (500).
+async fn hash_new_password(secret: SecretString) -> ApiResult<String> {
+    let hashed = tokio::task::spawn_blocking(move || password::hash_password(&secret))
+        .await
+        .map_err(ApiError::internal)?;
+    hashed.map_err(|e| match e {
+        password::PasswordError::TooShort | password::PasswordError::TooLong => {
+            ApiError::invalid(e.to_string())
+        }
+        password::PasswordError::Hash(_) => ApiError::internal(e),
+    })
+}
+
+/// A new session for `user_id`: the person (with the CSRF token) and the two cookies to set.
+pub(crate) async fn new_session(
+    state: &ApiState,
+    user_id: &str,
+) -> ApiResult<(Me, [HeaderValue; 2])> {
     let now = state.store.now_ms().await?;
     let expires_at = now.saturating_add(state.session_ttl.as_millis() as i64);
     let (token, token_hash) = password::new_token();
@@ -194,12 +235,8 @@ async fn signed_in(state: &ApiState, user_id: &str) -> ApiResult<Response> {
     );
     let csrf_cookie =
         format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age={max_age}{secure}");
-    let mut resp = (StatusCode::CREATED, Json(me)).into_response();
-    for c in [session_cookie, csrf_cookie] {
-        let v = HeaderValue::from_str(&c).map_err(ApiError::internal)?;
-        resp.headers_mut().append(SET_COOKIE, v);
-    }
-    Ok(resp)
+    let header = |c: String| HeaderValue::from_str(&c).map_err(ApiError::internal);
+    Ok((me, [header(session_cookie)?, header(csrf_cookie)?]))
 }
 
 /// The signed-in person, their workspaces and roles.
@@ -268,7 +305,10 @@ fn signed_out(state: &ApiState) -> Response {
 
 /// The caller's address (for counting its failures), or a 429 when it used up its failed
 /// authentications (bad keys, wrong passwords, unknown invitations: one budget).
-fn unthrottled_address(state: &ApiState, extensions: &Extensions) -> ApiResult<Option<String>> {
+pub(crate) fn unthrottled_address(
+    state: &ApiState,
+    extensions: &Extensions,
+) -> ApiResult<Option<String>> {
     let ip = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| crate::ratelimit::ip_key(c.0.ip()));

@@ -19,6 +19,7 @@ use crate::page::PageQuery;
 /// they may carry.
 const BINARY: &[(&str, &[&str])] = &[
     ("/review/{token}", &["text/html"]),
+    ("/invite/{token}", &["text/html"]),
     (
         "/media/{rendition_id}",
         &["image/jpeg", "image/png", "image/webp"],

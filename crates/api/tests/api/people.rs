@@ -503,7 +503,101 @@ pub async fn invitations_are_used_once_and_expire(app: TestApp) -> anyhow::Resul
     Ok(())
 }
 
+/// The invitation link's page: the password typed twice, a CSRF-protected form, the browser
+/// signed in, and the link dead afterwards.
+pub async fn the_invitation_page_sets_a_password_and_signs_in(app: TestApp) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    let a = app.world("ip").await?;
+    let now = app.store.now_ms().await?;
+    let conn = app.store.conn();
+    let user = people::ensure_user(&app.store, conn, now, "invitee@example.com", "Inv").await?;
+    people::set_membership(&app.store, conn, now, &user.id, &a.ws_id, "approver").await?;
+    let (token, hash) = password::new_token();
+    people::insert_invitation(&app.store, conn, now, &user.id, &hash, now + 60_000).await?;
+    let url = app.url(&format!("/invite/{}", token.expose_secret()));
+
+    let page = app.http.get(&url).send().await?;
+    anyhow::ensure!(page.status() == 200, "{}", page.status());
+    let page_cookie = page
+        .headers()
+        .get(SET_COOKIE)
+        .and_then(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .ok_or_else(|| anyhow::anyhow!("no CSRF cookie"))?;
+    let html = page.text().await?;
+    anyhow::ensure!(html.contains("invitee@example.com"), "{html}");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    let submit = |cookie: Option<String>, body: String| {
+        let app = &app;
+        let url = url.clone();
+        async move {
+            let mut req = app
+                .http
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body);
+            if let Some(c) = cookie {
+                req = req.header(COOKIE, c);
+            }
+            let resp = req.send().await?;
+            let status = resp.status();
+            let session = resp
+                .headers()
+                .get_all(SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+                .filter(|c| c.starts_with("pressroom_"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            anyhow::Ok((status, session, resp.text().await?))
+        }
+    };
+    let good = format!("csrf={csrf}&password=correct+horse+battery&confirm=correct+horse+battery");
+    let (status, _, _) = submit(None, good.clone()).await?;
+    anyhow::ensure!(status == 403, "no CSRF cookie: {status}");
+    let (status, _, text) = submit(
+        Some(page_cookie.clone()),
+        format!("csrf={csrf}&password=correct+horse+battery&confirm=something+else+entirely"),
+    )
+    .await?;
+    anyhow::ensure!(status == 400 && text.contains("differ"), "{status}");
+    let (status, _, text) = submit(
+        Some(page_cookie.clone()),
+        format!("csrf={csrf}&password=short&confirm=short"),
+    )
+    .await?;
+    anyhow::ensure!(status == 400 && text.contains("at least 10"), "{status}");
+    let (status, session, text) = submit(Some(page_cookie.clone()), good.clone()).await?;
+    anyhow::ensure!(
+        status == 200 && text.contains("You are in"),
+        "{status} {text}"
+    );
+    let me = app
+        .http
+        .get(app.url("/v1/me"))
+        .header(COOKIE, session)
+        .send()
+        .await?;
+    anyhow::ensure!(me.status() == 200, "signed in by the page: {}", me.status());
+    let (status, _, _) = submit(Some(page_cookie), good).await?;
+    anyhow::ensure!(status == 403, "the invitation used again: {status}");
+    let resp = app.http.get(&url).send().await?;
+    anyhow::ensure!(
+        resp.status() == 403,
+        "a used invitation's page: {}",
+        resp.status()
+    );
+    let (status, _, _) = sign_in(&app, "invitee@example.com", "correct horse battery").await?;
+    anyhow::ensure!(status == StatusCode::CREATED, "{status}");
+    Ok(())
+}
+
 on_both_backends!(
+    the_invitation_page_sets_a_password_and_signs_in,
     invitations_are_used_once_and_expire,
     a_person_signs_in_and_acts_with_their_role,
     an_approver_reads_but_changes_nothing,

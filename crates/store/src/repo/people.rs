@@ -325,6 +325,24 @@ pub async fn insert_invitation<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The email of the user a live (unused, unexpired) invitation is for; None otherwise.
+pub async fn invitation_email(
+    store: &Store,
+    now_ms: i64,
+    token_hash: &str,
+) -> Result<Option<String>> {
+    let row = store
+        .conn()
+        .query_one_raw(store.stmt(
+            "SELECT u.email AS email FROM invitations i JOIN users u ON u.id = i.user_id \
+             WHERE i.token_hash = $1 AND i.used_at IS NULL AND i.expires_at > $2",
+            vec![token_hash.into(), now_ms.into()],
+        ))
+        .await?;
+    row.map(|r| r.try_get::<String>("", "email").map_err(StoreError::from))
+        .transpose()
+}
+
 /// Uses an invitation: marks it used (once, before it expires) and answers its user, in the
 /// caller's transaction; None when the token is unknown, used or expired.
 pub async fn use_invitation<C: ConnectionTrait>(
