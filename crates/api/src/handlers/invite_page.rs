@@ -69,7 +69,7 @@ pub async fn submit(
     };
     let fields = match form_fields(&body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if !csrf_ok(&headers, field(&fields, "csrf")) {
         return message_page(

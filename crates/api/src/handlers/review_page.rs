@@ -96,7 +96,7 @@ pub async fn decide_form(
     };
     let fields = match form_fields(&body) {
         Ok(f) => f,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let field = |name: &str| field(&fields, name);
     if !csrf_ok(&headers, field("csrf")) {

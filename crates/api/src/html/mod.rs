@@ -109,21 +109,21 @@ pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> 
 }
 
 /// The fields of an `application/x-www-form-urlencoded` body, or a 400 page.
-pub(crate) fn form_fields(body: &[u8]) -> Result<Vec<(String, String)>, Response> {
+pub(crate) fn form_fields(body: &[u8]) -> Result<Vec<(String, String)>, Box<Response>> {
     const MAX_FORM_BYTES: usize = 256 * 1024;
     if body.len() > MAX_FORM_BYTES {
-        return Err(message_page(
+        return Err(Box::new(message_page(
             StatusCode::PAYLOAD_TOO_LARGE,
             "Form too large",
             "The form is too large.",
-        ));
+        )));
     }
     serde_urlencoded::from_bytes(body).map_err(|_| {
-        message_page(
+        Box::new(message_page(
             StatusCode::BAD_REQUEST,
             "Unreadable form",
             "The form could not be read.",
-        )
+        ))
     })
 }
 
