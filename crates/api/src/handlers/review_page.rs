@@ -64,14 +64,42 @@ async fn render_page(
         Some((_, true)) => StatusCode::CONFLICT,
         _ => StatusCode::OK,
     };
+    // People read "9 Dec 2026, 11:10 UTC", not an RFC 3339 stamp.
+    let deadline = chrono::DateTime::parse_from_rfc3339(&view.deadline)
+        .map(|t| t.format("%-d %b %Y, %H:%M UTC").to_string())
+        .unwrap_or_else(|_| view.deadline.clone());
+    let decided_by = view
+        .decision
+        .as_ref()
+        .map(|d| decided_by_text(&d.by))
+        .unwrap_or_default();
     crate::html::render("review.html", status, "/review/", |csrf| {
         minijinja::context! {
+            deadline => deadline,
+            decided_by => decided_by,
             review => minijinja::Value::from_serialize(&view),
             csrf => csrf,
             message => message.map(|m| m.0),
             is_error => message.is_some_and(|m| m.1),
         }
     })
+}
+
+/// Who decided, in words a client reads (not the stored `user:`/`link:`/`key:` label).
+fn decided_by_text(label: &str) -> String {
+    match label.split_once(':') {
+        Some(("user", email)) => email.to_owned(),
+        Some(("link", rest)) => match rest.split_once(" (") {
+            Some((_, name)) => format!("{}, through a review link", name.trim_end_matches(')')),
+            None => "someone with a review link".to_owned(),
+        },
+        Some(("key", _)) => "an API client".to_owned(),
+        _ => match label {
+            "cli" => "an operator".to_owned(),
+            "expiry" => "nobody before the deadline".to_owned(),
+            _ => "Pressroom".to_owned(),
+        },
+    }
 }
 
 pub async fn page(State(state): State<ApiState>, Path(token): Path<String>) -> Response {
