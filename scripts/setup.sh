@@ -4,6 +4,8 @@
 #    plus diffusers & co. used by the engine's parity tests and benchmarks, the official
 #    `openai` client that the API's compatibility test drives, and `schemathesis`, which
 #    tests/tests/e2e/schemathesis.rs runs against the API's /openapi.json.
+#  - with --browser: Debian's chromium and chromium-driver for the browser tests (as root,
+#    when apt-get exists).
 # Idempotent: a second run checks versions and returns in about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +37,19 @@ then
   # too (several GB more on disk for nothing).
   .venv/bin/pip install --quiet --disable-pip-version-check --no-cache-dir --upgrade pip
   .venv/bin/pip install --quiet --disable-pip-version-check --no-cache-dir "${PY_PACKAGES[@]}"
+fi
+# The browser tests (tests/tests/e2e/browser.rs) drive Debian's Chromium through chromedriver:
+# installed with --browser (scripts/test.sh passes it; the demo does not need a browser).
+if [ "${1:-}" = "--browser" ] && { ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; }; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing Debian's chromium and chromium-driver (browser tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q chromium chromium-driver >/dev/null \
+      || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }
+  else
+    echo "setup: chromium and chromedriver are missing and cannot be installed here; the" \
+      "browser tests need them (Debian: apt-get install chromium chromium-driver)" >&2
+  fi
 fi
 # torch-sys reads LIBTORCH (.cargo/config.toml points it at .venv/libtorch): link the wheel's
 # torch/ directory there, which holds include/ and lib/ like a libtorch download.

@@ -5,6 +5,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-scripts/setup.sh
+scripts/setup.sh --browser
 cargo build --workspace --all-targets --all-features
 cargo test --workspace --all-features --no-fail-fast "$@"

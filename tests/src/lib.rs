@@ -683,3 +683,105 @@ pub fn fake_smtp() -> anyhow::Result<(u16, std::sync::mpsc::Receiver<String>)> {
     });
     Ok((port, rx))
 }
+
+/// A headless Chromium driven through chromedriver (WebDriver), for the pages people use.
+/// Screenshots go to `target/e2e-screenshots/`, to be looked at.
+pub struct Browser {
+    pub client: fantoccini::Client,
+    driver: Child,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and a headless Chromium session of `width`×`height`.
+    pub async fn start(width: u32, height: u32) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let mut driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context(
+                "starting chromedriver: the browser tests need Debian's chromium and \
+                 chromium-driver (scripts/setup.sh installs them)",
+            )?;
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    format!("--window-size={width},{height}"),
+                ],
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match fantoccini::ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if std::time::Instant::now() > deadline => {
+                    let _ = driver.kill();
+                    return Err(anyhow::anyhow!("no WebDriver session in 30 s: {e}"));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        Ok(Self { client, driver })
+    }
+
+    /// Saves a screenshot of the page as `target/e2e-screenshots/{name}.png`.
+    pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let png = self.client.screenshot().await?;
+        let dir = workspace_root().join("target").join("e2e-screenshots");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    /// Problems a person with a screen reader would meet on the page: images without alt
+    /// text, form fields without a label, a page without a language or a title.
+    pub async fn accessibility_problems(&self) -> anyhow::Result<Vec<String>> {
+        let found = self
+            .client
+            .execute(
+                r#"const p = [];
+                if (!document.documentElement.lang) p.push('html has no lang');
+                if (!document.title.trim()) p.push('page has no title');
+                document.querySelectorAll('img').forEach(i => {
+                  if (!(i.getAttribute('alt') || '').trim()) p.push('img without alt: ' + i.src);
+                });
+                document.querySelectorAll('input, textarea, select').forEach(f => {
+                  if (f.type === 'hidden') return;
+                  if (!f.labels || f.labels.length === 0) p.push('field without a label: ' + f.name);
+                });
+                return p;"#,
+                vec![],
+            )
+            .await?;
+        Ok(serde_json::from_value(found)?)
+    }
+
+    /// Ends the session and stops chromedriver.
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        let closed = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        closed?;
+        Ok(())
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}

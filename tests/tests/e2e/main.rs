@@ -4,6 +4,7 @@
 //! other, as they did when each module was its own binary.
 
 mod approvals;
+mod browser;
 mod cli;
 mod crash;
 mod db_outage;
