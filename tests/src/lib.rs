@@ -244,6 +244,21 @@ impl TestApp {
         ))
     }
 
+    /// Every commit the sandbox connector recorded (`outbox/commits.jsonl`), each a whole JSON
+    /// record (a torn line is an error): what actually went out, once per line.
+    pub fn sandbox_commits(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        let path = self.data_dir.join("outbox").join("commits.jsonl");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).with_context(|| format!("torn commit line {l:?}")))
+            .collect()
+    }
+
     /// Every post of `workspace` as `pressroom posts list --json` shows them.
     pub fn posts(&self, workspace: &str) -> anyhow::Result<Vec<serde_json::Value>> {
         let out = self.run(&[

@@ -36,19 +36,6 @@ candidates = 2
 approvers = ["client@acme.example"]
 "#;
 
-fn commits(app: &TestApp) -> anyhow::Result<Vec<serde_json::Value>> {
-    let path = app.data_dir.join("outbox").join("commits.jsonl");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).with_context(|| format!("torn commit line {l:?}")))
-        .collect()
-}
-
 /// Waits until every post of the workspace is in `state`.
 fn wait_posts(app: &TestApp, state: &str, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
@@ -111,7 +98,10 @@ fn approve_while_down_then_publish_once(db: Db) -> anyhow::Result<()> {
             page.body
         );
         ensure!(page.body.contains("Candidate 2"), "{}", page.body);
-        ensure!(commits(&app)?.is_empty(), "published before approval");
+        ensure!(
+            app.sandbox_commits()?.is_empty(),
+            "published before approval"
+        );
         Ok(())
     })();
     // Killed: whatever it was doing, the decision below is made while it is down.
@@ -175,7 +165,7 @@ fn approve_while_down_then_publish_once(db: Db) -> anyhow::Result<()> {
     let mut serve = app.spawn_serve("approvals-2")?;
     let second = (|| -> anyhow::Result<()> {
         wait_posts(&app, "published", Duration::from_secs(120))?;
-        let commits = commits(&app)?;
+        let commits = app.sandbox_commits()?;
         ensure!(commits.len() == 1, "published once: {commits:?}");
         ensure!(
             commits[0]["caption"] == "Approved: the ceramic mug",

@@ -101,20 +101,6 @@ fn post_states(app: &TestApp) -> anyhow::Result<(usize, BTreeMap<String, usize>)
     Ok((posts.len(), states))
 }
 
-/// Lines of the sandbox's commit log (each must be a whole JSON record).
-fn commits(app: &TestApp) -> anyhow::Result<Vec<serde_json::Value>> {
-    let path = app.data_dir.join("outbox").join("commits.jsonl");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).with_context(|| format!("torn commit line {l:?}")))
-        .collect()
-}
-
 fn setup(app: &TestApp) -> anyhow::Result<()> {
     // The first account through the CLI (it also creates the schema and the workspace)...
     app.run(&[
@@ -186,7 +172,7 @@ fn scenario(app: &mut TestApp, seed: u64) -> anyhow::Result<()> {
     for round in 1..=KILLS {
         let mut child = app.spawn_serve(&format!("{round}"))?;
         let spawned = Instant::now();
-        let before = commits(app)?.len();
+        let before = app.sandbox_commits()?.len();
         let (wait, timed) = if round <= KILLS / 3 || before >= TARGETS {
             let wait = Duration::from_millis(rng.random_range(300..=2500));
             std::thread::sleep(wait);
@@ -194,7 +180,7 @@ fn scenario(app: &mut TestApp, seed: u64) -> anyhow::Result<()> {
         } else {
             let wait = Duration::from_millis(rng.random_range(0..=700));
             let deadline = Instant::now() + Duration::from_secs(30);
-            while commits(app)?.len() == before && Instant::now() < deadline {
+            while app.sandbox_commits()?.len() == before && Instant::now() < deadline {
                 if child.try_wait()?.is_some() {
                     break;
                 }
@@ -214,7 +200,7 @@ fn scenario(app: &mut TestApp, seed: u64) -> anyhow::Result<()> {
             app.db,
             wait.as_millis(),
             spawned.elapsed().as_millis(),
-            commits(app)?.len()
+            app.sandbox_commits()?.len()
         );
     }
 
@@ -260,7 +246,7 @@ fn scenario(app: &mut TestApp, seed: u64) -> anyhow::Result<()> {
         "post states {states:?}"
     );
 
-    let commits = commits(app)?;
+    let commits = app.sandbox_commits()?;
     let mut per_account: BTreeMap<String, usize> = BTreeMap::new();
     for c in &commits {
         let acc = c["account"].as_str().unwrap_or("?").to_string();

@@ -59,11 +59,8 @@ template = "Lights out, lights on"
 
 /// The sandbox commits, by account.
 fn commits(app: &TestApp) -> anyhow::Result<BTreeMap<String, usize>> {
-    let path = app.data_dir.join("outbox").join("commits.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
     let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(line).with_context(|| format!("torn line {line:?}"))?;
+    for v in app.sandbox_commits()? {
         *out.entry(v["account"].as_str().unwrap_or("?").to_string())
             .or_insert(0) += 1;
     }

@@ -80,12 +80,7 @@ fn settled_post(app: &TestApp, timeout: Duration) -> anyhow::Result<Value> {
 }
 
 fn commits(app: &TestApp) -> anyhow::Result<usize> {
-    let path = app.data_dir.join("outbox").join("commits.jsonl");
-    Ok(std::fs::read_to_string(&path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .count())
+    Ok(app.sandbox_commits()?.len())
 }
 
 /// Sends `signal` (STOP, CONT) to a child.

@@ -7,7 +7,7 @@ use crate::handlers::Path;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::{Extension, Json};
 use pressroom_core::AssetId;
 use pressroom_store::Paging;
@@ -119,24 +119,33 @@ pub async fn image(
         tracing::warn!(asset = %a.id, error = %e, "assets: image file unreadable");
         ApiError::not_found("asset file")
     })?;
-    let mime = mime_of(&a.path, &bytes);
-    let mut resp = bytes.into_response();
+    // Content-addressed: the bytes behind this id never change, but they are the workspace's.
+    Ok(image_response(bytes, &a.path, "private, max-age=86400"))
+}
+
+/// An image's bytes with their type (sniffed), `nosniff` and the given caching.
+pub(crate) fn image_response(
+    bytes: impl Into<axum::body::Body> + AsRef<[u8]>,
+    path: &str,
+    cache_control: &'static str,
+) -> Response {
+    let mime = mime_of(path, bytes.as_ref());
+    let mut resp = Response::new(bytes.into());
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    // Content-addressed: the bytes behind this id never change, but they are the workspace's.
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=86400"),
+        HeaderValue::from_static(cache_control),
     );
-    Ok(resp)
+    resp
 }
 
 /// The image type from the file's first bytes, else from its name.
-pub(crate) fn mime_of(path: &str, head: &[u8]) -> &'static str {
+fn mime_of(path: &str, head: &[u8]) -> &'static str {
     if head.starts_with(b"\x89PNG\r\n\x1a\n") {
         return "image/png";
     }

@@ -261,21 +261,10 @@ pub async fn candidate(
             "This image is no longer stored.",
         );
     };
-    let mime = crate::handlers::assets::mime_of(&asset.path, &bytes);
-    let mut resp = bytes.into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    h.insert(
+    let mut resp = crate::handlers::assets::image_response(bytes, &asset.path, "private, no-store");
+    resp.headers_mut().insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
     );
     resp
 }
