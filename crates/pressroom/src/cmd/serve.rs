@@ -73,6 +73,13 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             );
         }
     }
+    if !config.kinds.contains(&pressroom_core::JobKind::Review) {
+        // A config written before approvals lists the old four roles: say what that means.
+        warn!(
+            "workers.roles does not include \"review\": approval decisions, review deadlines and \
+             review mails wait for an instance that runs it"
+        );
+    }
     if config.kinds.contains(&pressroom_core::JobKind::Publish) {
         tokio::spawn(pressroom_runtime::pipeline::run_token_refresher(
             pipeline.clone(),
