@@ -71,6 +71,10 @@ async fn approve_in_the_browser(link: &str, invite: &str) -> anyhow::Result<()> 
         .wait()
         .for_element(Locator::Css("input[name=candidate][value='1']"))
         .await?;
+    let shown = c
+        .find_all(Locator::Css("[data-testid=review-candidate]"))
+        .await?;
+    ensure!(shown.len() == 2, "{} candidates shown", shown.len());
     let problems = browser.accessibility_problems().await?;
     ensure!(problems.is_empty(), "review page: {problems:?}");
     let loaded = c
@@ -83,9 +87,7 @@ async fn approve_in_the_browser(link: &str, invite: &str) -> anyhow::Result<()> 
         loaded == serde_json::json!(true),
         "a candidate image did not load"
     );
-    let caption = c
-        .find(Locator::Css("textarea[name='caption:sb:instagram-square']"))
-        .await?;
+    let caption = c.find(Locator::Css("[data-testid=review-caption]")).await?;
     ensure!(
         caption.prop("value").await?.as_deref()
             == Some("Spring is here: our <b>Linen Tote</b> & friends."),
@@ -99,13 +101,16 @@ async fn approve_in_the_browser(link: &str, invite: &str) -> anyhow::Result<()> 
         .await?
         .send_keys("Dana")
         .await?;
-    c.find(Locator::Css("button[value=approve]"))
+    c.find(Locator::Css("[data-testid=review-approve]"))
         .await?
         .click()
         .await?;
     let notice = c.wait().for_element(Locator::Css("p.notice")).await?;
     let text = notice.text().await?;
-    ensure!(text.contains("Approved"), "after approving: {text}");
+    ensure!(
+        text.contains("published as approved"),
+        "after approving: {text}"
+    );
     let status = c.find(Locator::Css("main")).await?.text().await?;
     ensure!(
         status.contains("Dana, through a review link") && status.contains("Candidate 2 · chosen"),

@@ -45,6 +45,10 @@ pub struct CalendarQuery {
 pub struct Planned {
     pub campaign_id: CampaignId,
     pub campaign: String,
+    /// The IANA zone the campaign's schedule is read in (null for a one-shot date given with
+    /// an offset).
+    #[schema(required)]
+    pub timezone: Option<String>,
     /// When it publishes (RFC 3339).
     pub at: String,
     /// When it is generated: `at` less the campaign's lead time.
@@ -169,6 +173,7 @@ pub async fn get(
             planned.push(Planned {
                 campaign_id: row.id.clone(),
                 campaign: row.name.clone(),
+                timezone: spec.schedule.timezone.clone(),
                 at: rfc3339(at),
                 generate_at: rfc3339(generate_at),
                 review_deadline: deadline,

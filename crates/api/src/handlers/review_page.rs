@@ -208,8 +208,10 @@ pub async fn decide_form(
         Ok(decided) => {
             let message = match decided.state {
                 pressroom_core::ReviewState::Pending => "New images are on their way.",
-                pressroom_core::ReviewState::Approved => "Approved. Thank you!",
-                _ => "Rejected. Nothing will be published.",
+                pressroom_core::ReviewState::Approved => {
+                    "Thank you: it will be published as approved."
+                }
+                _ => "Thank you: nothing of it will be published.",
             };
             render_page(&state, &token, decided, Some((message, false)))
                 .await

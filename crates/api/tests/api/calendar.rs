@@ -42,6 +42,7 @@ pub async fn the_calendar_shows_planned_occurrences_and_runs(app: TestApp) -> an
     for p in &planned {
         let when = at(&p["at"])?;
         anyhow::ensure!(p["campaign"] == "daily" && p["approval"] == true, "{p}");
+        anyhow::ensure!(p["timezone"] == "UTC", "{p}");
         anyhow::ensure!(when.format("%H:%M:%S").to_string() == "09:00:00", "{p}");
         let generate = at(&p["generate_at"])?;
         anyhow::ensure!(when - generate == chrono::Duration::hours(24), "{p}");

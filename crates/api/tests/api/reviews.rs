@@ -524,7 +524,7 @@ pub async fn a_review_link_decides_once_without_an_account(app: TestApp) -> anyh
                 .await?;
             anyhow::ensure!(resp.status() == 200, "approve through the link: {}", resp.status());
             let page = resp.text().await?;
-            anyhow::ensure!(page.contains("Approved"), "{page}");
+            anyhow::ensure!(page.contains("published as approved"), "{page}");
             anyhow::ensure!(!page.contains("Dana <b>"), "the name is escaped");
 
             let decided = reviews::get(app.store.conn(), &g.ws, &review.id).await?;
