@@ -122,6 +122,10 @@ pub enum DecideError {
     Decided(ReviewState),
     #[error("the candidates are still being generated; try again shortly")]
     NotReady,
+    #[error(
+        "round: new candidates replaced the ones you saw (round {seen}, now {now}); look again"
+    )]
+    Stale { seen: i32, now: i32 },
     #[error("candidate: {index} is not one of the {count} candidates (0-based)")]
     NoSuchCandidate { index: u32, count: usize },
     #[error("captions: `{0}` is not a target of this campaign (expected ACCOUNT:PRESET)")]
@@ -159,24 +163,40 @@ pub fn may_decide(spec: &CampaignSpec, decider: &Decider) -> Result<(), DecideEr
     }
 }
 
-/// The review and its run's campaign spec, for a decision.
+/// The review and its run's campaign spec, for a decision. Read before the decision's
+/// transaction (on a connection of their own): the decision itself is a compare-and-set, so a
+/// review that changed in between is refused there.
 async fn load(
     store: &Store,
-    tx: &Tx,
     ws: &WorkspaceId,
     id: &ReviewId,
+    seen_round: Option<i32>,
 ) -> Result<(review::Model, CampaignSpec), DecideError> {
-    let row = match reviews::get(tx, ws, id).await {
+    let row = match reviews::get(store.conn(), ws, id).await {
         Ok(row) => row,
         Err(StoreError::NotFound { .. }) => return Err(DecideError::NotFound(id.to_string())),
         Err(e) => return Err(e.into()),
     };
     let campaign = campaigns::get(store, ws, &row.campaign_id).await?;
     let spec = stored_spec(&campaign).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if row.state != ReviewState::Pending {
+        return Err(DecideError::Decided(row.state));
+    }
+    if let Some(seen) = seen_round
+        && seen != row.round
+    {
+        return Err(DecideError::Stale {
+            seen,
+            now: row.round,
+        });
+    }
     Ok((row, spec))
 }
 
 /// Approves a pending review with candidate `candidate` and optional caption edits.
+/// `seen_round` is the round of candidates the reviewer looked at, when known: a decision
+/// about candidates that were since replaced is refused.
+#[allow(clippy::too_many_arguments)]
 pub async fn approve(
     store: &Store,
     queue: &Queue,
@@ -185,14 +205,10 @@ pub async fn approve(
     decider: &Decider,
     candidate: u32,
     captions: BTreeMap<String, String>,
+    seen_round: Option<i32>,
 ) -> Result<review::Model, DecideError> {
-    let now = store.now_ms().await?;
-    let tx = store.begin().await?;
-    let (row, spec) = load(store, &tx, ws, id).await?;
+    let (row, spec) = load(store, ws, id, seen_round).await?;
     may_decide(&spec, decider)?;
-    if row.state != ReviewState::Pending {
-        return Err(DecideError::Decided(row.state));
-    }
     let candidates = reviews::candidates(&row)?;
     if candidates.is_empty() {
         return Err(DecideError::NotReady);
@@ -228,7 +244,9 @@ pub async fn approve(
         captions,
         ..Default::default()
     };
-    decide(
+    let now = store.now_ms().await?;
+    let tx = store.begin().await?;
+    let decided = decide(
         store,
         queue,
         &tx,
@@ -239,13 +257,40 @@ pub async fn approve(
         &decider.label(),
     )
     .await?;
+    if !decided {
+        // Someone decided (or asked for new candidates) since it was read: theirs stands.
+        drop(tx);
+        return Err(refused_now(store, ws, id).await);
+    }
+    // In the decision's transaction: a render job that sees the review approved sees the
+    // chosen image too.
     runs::set_asset(store, &tx, now, ws, &row.run_id, &asset).await?;
     tx.commit().await?;
     Ok(reviews::get(store.conn(), ws, id).await?)
 }
 
+/// Why a decision found the review changed under it.
+async fn refused_now(store: &Store, ws: &WorkspaceId, id: &ReviewId) -> DecideError {
+    match reviews::get(store.conn(), ws, id).await {
+        Ok(r) if r.state != ReviewState::Pending => DecideError::Decided(r.state),
+        Ok(r)
+            if reviews::candidates(&r)
+                .map(|c| c.is_empty())
+                .unwrap_or(true) =>
+        {
+            DecideError::NotReady
+        }
+        Ok(r) => DecideError::Stale {
+            seen: r.round - 1,
+            now: r.round,
+        },
+        Err(e) => e.into(),
+    }
+}
+
 /// Rejects a pending review. With `regenerate`, the review stays pending and new candidates
 /// (new seeds) are generated for it instead.
+#[allow(clippy::too_many_arguments)]
 pub async fn reject(
     store: &Store,
     queue: &Queue,
@@ -254,26 +299,25 @@ pub async fn reject(
     decider: &Decider,
     reason: &str,
     regenerate: bool,
+    seen_round: Option<i32>,
 ) -> Result<review::Model, DecideError> {
     if reason.chars().count() > MAX_REASON_CHARS {
         return Err(DecideError::ReasonTooLong {
             max: MAX_REASON_CHARS,
         });
     }
+    let (row, spec) = load(store, ws, id, seen_round).await?;
+    may_decide(&spec, decider)?;
+    if regenerate && reviews::candidates(&row)?.is_empty() {
+        // Already regenerating: a second request must not skip a round.
+        return Err(DecideError::NotReady);
+    }
     let now = store.now_ms().await?;
     let tx = store.begin().await?;
-    let (row, spec) = load(store, &tx, ws, id).await?;
-    may_decide(&spec, decider)?;
-    if row.state != ReviewState::Pending {
-        return Err(DecideError::Decided(row.state));
-    }
     if regenerate {
-        if reviews::candidates(&row)?.is_empty() {
-            // Already regenerating: a second request must not skip a round.
-            return Err(DecideError::NotReady);
-        }
         let Some(round) = reviews::next_round(store, &tx, now, ws, id, row.round).await? else {
-            return Err(DecideError::Decided(row.state));
+            drop(tx);
+            return Err(refused_now(store, ws, id).await);
         };
         enqueue_generate(queue, &tx, ws, &row.run_id, round).await?;
         audit::record(
@@ -291,7 +335,7 @@ pub async fn reject(
             reason: Some(reason.to_owned()),
             ..Default::default()
         };
-        decide(
+        let decided = decide(
             store,
             queue,
             &tx,
@@ -302,13 +346,17 @@ pub async fn reject(
             &decider.label(),
         )
         .await?;
+        if !decided {
+            drop(tx);
+            return Err(refused_now(store, ws, id).await);
+        }
     }
     tx.commit().await?;
     Ok(reviews::get(store.conn(), ws, id).await?)
 }
 
-/// Expires a review still pending at its deadline (the `review` job calls it). Returns
-/// whether it expired it.
+/// Expires a review still pending at its deadline (the `review` job calls it, in its
+/// transaction). Returns whether it expired it; a review decided meanwhile is left alone.
 pub async fn expire(
     store: &Store,
     queue: &Queue,
@@ -331,10 +379,7 @@ pub async fn expire(
             ..Default::default()
         },
     };
-    if let Some(asset) = &decision.asset_id {
-        runs::set_asset(store, tx, now, &row.workspace_id, &row.run_id, asset).await?;
-    }
-    decide(
+    let expired = decide(
         store,
         queue,
         tx,
@@ -344,7 +389,11 @@ pub async fn expire(
         &decision,
         "expiry",
     )
-    .await
+    .await?;
+    if expired && let Some(asset) = &decision.asset_id {
+        runs::set_asset(store, tx, now, &row.workspace_id, &row.run_id, asset).await?;
+    }
+    Ok(expired)
 }
 
 /// The compare-and-set, its audit entry and the job that carries the decision out.
@@ -362,7 +411,7 @@ async fn decide(
     let body = serde_json::to_value(decision)
         .map_err(|e| StoreError::Corrupt(format!("review decision: {e}")))?;
     let ws = &row.workspace_id;
-    if !reviews::decide(store, tx, now, ws, &row.id, to, &body, by).await? {
+    if !reviews::decide(store, tx, now, ws, &row.id, row.round, to, &body, by).await? {
         return Ok(false);
     }
     audit::record(

@@ -88,7 +88,9 @@ async fn fire_campaign(
     // A campaign that needs approval fires `lead_time` ahead of each occurrence, so there is
     // time to review; its run keeps the occurrence as `fire_at`, when it publishes.
     let lead = chrono::Duration::from_std(spec.lead_time())?;
-    let horizon = now + lead;
+    let horizon = now
+        .checked_add_signed(lead)
+        .ok_or_else(|| anyhow::anyhow!("lead time {lead} is out of range"))?;
     let occurrences = schedule.occurrences(cursor, horizon, MAX_OCCURRENCES_PER_TICK);
     // When the cap cut the list, continue from the last occurrence seen next time.
     let checked_through = if occurrences.len() == MAX_OCCURRENCES_PER_TICK {

@@ -166,10 +166,11 @@ pub async fn get(
         let lead = chrono::Duration::from_std(spec.lead_time()).unwrap_or_default();
         let review = spec.review();
         for at in schedule.occurrences(after, to, MAX_ENTRIES + 1) {
-            let generate_at = at - lead;
+            let generate_at = at.checked_sub_signed(lead).unwrap_or(at);
             let deadline = review
                 .and_then(|a| chrono::Duration::from_std(a.expires_after).ok())
-                .map(|d| rfc3339(generate_at + d));
+                .and_then(|d| generate_at.checked_add_signed(d))
+                .map(rfc3339);
             planned.push(Planned {
                 campaign_id: row.id.clone(),
                 campaign: row.name.clone(),

@@ -33,16 +33,28 @@ async fn invited(state: &ApiState, token: &str) -> Result<String, Response> {
         .ok_or_else(|| message_page(StatusCode::FORBIDDEN, TITLE, INVALID))
 }
 
-fn form(email: &str, message: Option<&str>, status: StatusCode) -> Response {
-    crate::html::render("invite.html", status, "/invite/", |csrf| {
-        minijinja::context! { email => email, csrf => csrf, message => message, done => false }
-    })
+fn form(
+    state: &ApiState,
+    token: &str,
+    email: &str,
+    message: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    crate::html::render(
+        "invite.html",
+        status,
+        &format!("/invite/{token}"),
+        state.secure_cookies,
+        |csrf| {
+            minijinja::context! { email => email, csrf => csrf, message => message, done => false }
+        },
+    )
     .unwrap_or_else(IntoResponse::into_response)
 }
 
 pub async fn page(State(state): State<ApiState>, Path(token): Path<String>) -> Response {
     match invited(&state, &token).await {
-        Ok(email) => form(&email, None, StatusCode::OK),
+        Ok(email) => form(&state, &token, &email, None, StatusCode::OK),
         Err(refused) => refused,
     }
 }
@@ -81,6 +93,8 @@ pub async fn submit(
     let password = field(&fields, "password").unwrap_or_default();
     if field(&fields, "confirm") != Some(password) {
         return form(
+            &state,
+            &token,
             &email,
             Some("The two passwords differ."),
             StatusCode::BAD_REQUEST,
@@ -96,7 +110,13 @@ pub async fn submit(
     {
         Ok(user_id) => user_id,
         Err(e) if e.code == Code::InvalidRequest => {
-            return form(&email, Some(&e.detail), StatusCode::BAD_REQUEST);
+            return form(
+                &state,
+                &token,
+                &email,
+                Some(&e.detail),
+                StatusCode::BAD_REQUEST,
+            );
         }
         Err(e) if e.code == Code::Unauthenticated => {
             return message_page(StatusCode::FORBIDDEN, TITLE, INVALID);
@@ -107,9 +127,16 @@ pub async fn submit(
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
-    let mut resp = crate::html::render("invite.html", StatusCode::OK, "/invite/", |csrf| {
-        minijinja::context! { email => email, csrf => csrf, done => true }
-    })
+    let path = format!("/invite/{token}");
+    let mut resp = crate::html::render(
+        "invite.html",
+        StatusCode::OK,
+        &path,
+        state.secure_cookies,
+        |csrf| {
+            minijinja::context! { email => email, csrf => csrf, done => true }
+        },
+    )
     .unwrap_or_else(IntoResponse::into_response);
     for c in cookies {
         resp.headers_mut().append(SET_COOKIE, c);

@@ -73,16 +73,23 @@ async fn render_page(
         .as_ref()
         .map(|d| decided_by_text(&d.by))
         .unwrap_or_default();
-    crate::html::render("review.html", status, "/review/", |csrf| {
-        minijinja::context! {
-            deadline => deadline,
-            decided_by => decided_by,
-            review => minijinja::Value::from_serialize(&view),
-            csrf => csrf,
-            message => message.map(|m| m.0),
-            is_error => message.is_some_and(|m| m.1),
-        }
-    })
+    let cookie_path = format!("/review/{token}");
+    crate::html::render(
+        "review.html",
+        status,
+        &cookie_path,
+        state.secure_cookies,
+        |csrf| {
+            minijinja::context! {
+                deadline => deadline,
+                decided_by => decided_by,
+                review => minijinja::Value::from_serialize(&view),
+                csrf => csrf,
+                message => message.map(|m| m.0),
+                is_error => message.is_some_and(|m| m.1),
+            }
+        },
+    )
 }
 
 /// Who decided, in words a client reads (not the stored `user:`/`link:`/`key:` label).
@@ -134,15 +141,18 @@ pub async fn decide_form(
             "This form has expired or came from another site. Reload the review page and decide again.",
         );
     }
+    // Kept in the audit trail and shown to others: printable characters only.
     let name = field("name")
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(|n| n.chars().take(MAX_NAME_CHARS).collect::<String>());
+        .map(|n| n.chars().filter(|c| !c.is_control()).collect::<String>())
+        .map(|n| n.trim().chars().take(MAX_NAME_CHARS).collect::<String>())
+        .filter(|n| !n.is_empty());
     let decider = Decider::Link {
         id: link.id.clone(),
         name,
     };
     let reason = field("reason").unwrap_or_default().trim().to_owned();
+    // The round of candidates the page showed: a decision about replaced ones is refused.
+    let seen_round = field("round").and_then(|r| r.parse::<i32>().ok());
     let ws = &link.workspace_id;
     let outcome = match field("action") {
         Some("approve") => {
@@ -181,6 +191,7 @@ pub async fn decide_form(
                 &decider,
                 candidate,
                 captions,
+                seen_round,
             )
             .await
         }
@@ -193,6 +204,7 @@ pub async fn decide_form(
                 &decider,
                 &reason,
                 action == "regenerate",
+                seen_round,
             )
             .await
         }
@@ -218,7 +230,7 @@ pub async fn decide_form(
                 .unwrap_or_else(IntoResponse::into_response)
         }
         Err(DecideError::Store(e)) => ApiError::from(e).into_response(),
-        Err(e @ (DecideError::Decided(_) | DecideError::NotReady)) => {
+        Err(e @ (DecideError::Decided(_) | DecideError::NotReady | DecideError::Stale { .. })) => {
             let current = reviews::get(state.store.conn(), ws, &review.id).await;
             match current {
                 Ok(current) => render_page(&state, &token, current, Some((&e.to_string(), true)))

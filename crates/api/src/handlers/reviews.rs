@@ -269,6 +269,8 @@ pub(crate) struct ApproveBody {
     /// Caption edits by target key (`ACCOUNT:PRESET`); targets not named keep theirs.
     #[serde(default)]
     pub captions: BTreeMap<String, String>,
+    /// The review's `round` you looked at: if new candidates replaced them since, 409.
+    pub round: Option<i32>,
 }
 
 /// `POST /v1/reviews/{id}/reject`.
@@ -282,6 +284,8 @@ pub(crate) struct RejectBody {
     /// Generate new candidates (new seeds) instead; the review stays pending.
     #[serde(default)]
     pub regenerate: bool,
+    /// The review's `round` you looked at: if new candidates replaced them since, 409.
+    pub round: Option<i32>,
 }
 
 /// Who a request's credentials decide as.
@@ -300,7 +304,7 @@ fn decider(ctx: &Ctx) -> Decider {
 pub(crate) fn refused(e: DecideError) -> ApiError {
     match e {
         DecideError::NotFound(_) => ApiError::not_found("review"),
-        DecideError::Decided(_) | DecideError::NotReady => {
+        DecideError::Decided(_) | DecideError::NotReady | DecideError::Stale { .. } => {
             ApiError::new(Code::Conflict, e.to_string())
         }
         DecideError::NotAnApprover(_) => ApiError::forbidden(e.to_string()),
@@ -328,6 +332,7 @@ pub async fn approve(
         &decider(&ctx),
         input.candidate,
         input.captions,
+        input.round,
     )
     .await
     .map_err(refused)?;
@@ -350,6 +355,7 @@ pub async fn reject(
         &decider(&ctx),
         &input.reason,
         input.regenerate,
+        input.round,
     )
     .await
     .map_err(refused)?;
@@ -407,6 +413,25 @@ pub async fn create_link(
         return Err(ApiError::new(
             Code::Conflict,
             format!("the review was already decided: it is {}", review.state),
+        ));
+    }
+    // A link decides: when the campaign names its approvers, only they may hand one out (the
+    // daemon mails each of them their own), or anyone could approve through a link of theirs.
+    let campaign = campaigns::get(&state.store, ws, &review.campaign_id).await?;
+    let spec = stored_spec(&campaign).map_err(ApiError::internal)?;
+    let named = spec
+        .approval
+        .as_ref()
+        .map(|a| a.approvers.clone())
+        .unwrap_or_default();
+    let allowed = named.is_empty()
+        || ctx
+            .person
+            .as_ref()
+            .is_some_and(|p| named.contains(&p.email.to_lowercase()));
+    if !allowed {
+        return Err(ApiError::forbidden(
+            "this campaign names its approvers: only they may hand out review links (each is mailed one when [email] is configured)",
         ));
     }
     let now = state.store.now_ms().await?;

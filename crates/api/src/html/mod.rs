@@ -25,11 +25,13 @@ static TEMPLATES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
 });
 
 /// Renders page `name` with `context`, with the page headers and a fresh CSRF cookie (scoped
-/// to `cookie_path`) whose value the context got as `csrf`.
+/// to `cookie_path`, the page's own URL, so two pages open at once keep theirs; `Secure` when
+/// people reach the daemon over https) whose value the context got as `csrf`.
 pub(crate) fn render(
     name: &str,
     status: StatusCode,
     cookie_path: &str,
+    secure: bool,
     context: impl Fn(&str) -> minijinja::Value,
 ) -> ApiResult<Response> {
     let csrf = pressroom_crypto::random_token();
@@ -38,7 +40,9 @@ pub(crate) fn render(
         .and_then(|t| t.render(context(&csrf)))
         .map_err(ApiError::internal)?;
     let mut resp = with_page_headers((status, html).into_response());
-    let cookie = format!("{CSRF_COOKIE}={csrf}; Path={cookie_path}; HttpOnly; SameSite=Strict");
+    let secure = if secure { "; Secure" } else { "" };
+    let cookie =
+        format!("{CSRF_COOKIE}={csrf}; Path={cookie_path}; HttpOnly; SameSite=Strict{secure}");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }

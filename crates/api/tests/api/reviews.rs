@@ -444,12 +444,7 @@ async fn page_csrf(app: &TestApp, url: &str) -> anyhow::Result<(String, String, 
 }
 
 pub async fn a_review_link_decides_once_without_an_account(app: TestApp) -> anyhow::Result<()> {
-    let g = gated(
-        &app,
-        "link",
-        "candidates = 2\napprovers = [\"client@acme.example\"]",
-    )
-    .await?;
+    let g = gated(&app, "link", "candidates = 2").await?;
     let dir = tempfile::tempdir()?;
     with_workers(
         &app,
@@ -459,16 +454,6 @@ pub async fn a_review_link_decides_once_without_an_account(app: TestApp) -> anyh
         || async {
             let run_id = fire(&app, &g, "first").await?;
             let review = wait_for_review(&app, &g.ws, &run_id, 0).await?;
-            // The campaign names its approvers: a key may not decide.
-            let (status, body) = call(
-                &app,
-                &g.editor,
-                reqwest::Method::POST,
-                &format!("/v1/reviews/{}/approve", review.id),
-                Some(json!({})),
-            )
-            .await?;
-            anyhow::ensure!(status == 403, "a key decided a named-approver review: {status} {body}");
             // Approvers may not mint links; editors may.
             let links = format!("/v1/runs/{run_id}/review-links");
             let (status, _) =
@@ -568,6 +553,113 @@ pub async fn a_review_link_decides_once_without_an_account(app: TestApp) -> anyh
     .await
 }
 
+/// A campaign that names its approvers: no API key decides, and no one else hands out a link
+/// (which would decide for them); a decision about candidates since replaced is refused.
+pub async fn named_approvers_alone_decide(app: TestApp) -> anyhow::Result<()> {
+    let g = gated(
+        &app,
+        "named",
+        "candidates = 2\napprovers = [\"client@acme.example\"]",
+    )
+    .await?;
+    let dir = tempfile::tempdir()?;
+    with_workers(
+        &app,
+        &g.cipher,
+        Arc::new(SeededGenerator),
+        SandboxConfig::new(dir.path().join("outbox")),
+        || async {
+            let run_id = fire(&app, &g, "first").await?;
+            let review = wait_for_review(&app, &g.ws, &run_id, 0).await?;
+            let approve = format!("/v1/reviews/{}/approve", review.id);
+            let (status, body) = call(
+                &app,
+                &g.editor,
+                reqwest::Method::POST,
+                &approve,
+                Some(json!({})),
+            )
+            .await?;
+            anyhow::ensure!(
+                status == 403,
+                "a key decided a named-approver review: {status} {body}"
+            );
+            let links = format!("/v1/runs/{run_id}/review-links");
+            let (status, body) = call(
+                &app,
+                &g.editor,
+                reqwest::Method::POST,
+                &links,
+                Some(json!({})),
+            )
+            .await?;
+            anyhow::ensure!(
+                status == 403,
+                "an editor handed out a link: {status} {body}"
+            );
+            // The operator may regenerate as the named approver; a decision citing the old
+            // round is then refused (409), one citing the new round stands.
+            let rejected = pressroom_runtime::reviews::reject(
+                &app.store,
+                &app.queue,
+                &g.ws,
+                &review.id,
+                &pressroom_runtime::reviews::Decider::Person {
+                    email: "client@acme.example".into(),
+                },
+                "new images please",
+                true,
+                Some(0),
+            )
+            .await?;
+            anyhow::ensure!(rejected.round == 1);
+            let second = wait_for_review(&app, &g.ws, &run_id, 1).await?;
+            let client = pressroom_runtime::reviews::Decider::Person {
+                email: "Client@Acme.example".into(),
+            };
+            let stale = pressroom_runtime::reviews::approve(
+                &app.store,
+                &app.queue,
+                &g.ws,
+                &second.id,
+                &client,
+                1,
+                Default::default(),
+                Some(0),
+            )
+            .await;
+            anyhow::ensure!(
+                matches!(
+                    stale,
+                    Err(pressroom_runtime::reviews::DecideError::Stale { seen: 0, now: 1 })
+                ),
+                "{stale:?}"
+            );
+            let approved = pressroom_runtime::reviews::approve(
+                &app.store,
+                &app.queue,
+                &g.ws,
+                &second.id,
+                &client,
+                1,
+                Default::default(),
+                Some(1),
+            )
+            .await?;
+            anyhow::ensure!(approved.state == ReviewState::Approved);
+            wait_published(&app, &g.ws, 1).await?;
+            let post = &posts::of_run(app.store.conn(), &g.ws, &run_id).await?[0];
+            let cut = assets::get_rendition(app.store.conn(), &g.ws, &post.rendition_id).await?;
+            anyhow::ensure!(
+                cut.asset_id == reviews::candidates(&second)?[1],
+                "the second round's chosen candidate went out"
+            );
+            Ok(())
+        },
+    )
+    .await
+}
+
 pub async fn an_expired_link_and_another_workspace_see_nothing(app: TestApp) -> anyhow::Result<()> {
     let a = app.world("rva").await?;
     let b = app.world("rvb").await?;
@@ -658,5 +750,6 @@ on_both_backends!(
     rejecting_publishes_nothing_and_regenerating_brings_new_candidates,
     an_expired_review_is_discarded_or_published_per_its_campaign,
     a_review_link_decides_once_without_an_account,
+    named_approvers_alone_decide,
     an_expired_link_and_another_workspace_see_nothing,
 );

@@ -96,6 +96,10 @@ fn read_duration(
     };
     let text = item.string(sink)?;
     match parse_duration(text.get_ref()) {
+        Ok(d) if d > ApprovalSpec::MAX_DURATION => {
+            sink.push(text.span(), &item.path, "at most 365 days");
+            None
+        }
         Ok(d) => Some(Some(d)),
         Err(e) => {
             sink.push(text.span(), &item.path, e);

@@ -70,6 +70,9 @@ pub struct ApprovalSpec {
 
 impl ApprovalSpec {
     pub const MAX_CANDIDATES: u32 = 8;
+    /// The longest lead time or review window accepted (a typo such as `100000w` would
+    /// otherwise overflow date arithmetic).
+    pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
     pub const DEFAULT_EXPIRES_AFTER: std::time::Duration =
         std::time::Duration::from_secs(72 * 3600);
 }

@@ -446,3 +446,19 @@ fn a_bad_approval_section_names_each_field() {
         line_of(&source, "candidates = 9")
     );
 }
+
+#[test]
+fn approval_durations_are_bounded() {
+    let source = format!("{BASE}\n[approval]\nlead_time = \"100000w\"\nexpires_after = \"400d\"\n");
+    let found = issues(&source);
+    assert!(
+        on(&found, "approval.lead_time")
+            .message
+            .contains("at most 365 days")
+    );
+    assert!(
+        on(&found, "approval.expires_after")
+            .message
+            .contains("at most 365 days")
+    );
+}

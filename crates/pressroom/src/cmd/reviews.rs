@@ -152,6 +152,7 @@ pub async fn run(settings: Settings, cmd: ReviewsCmd) -> anyhow::Result<ExitCode
                 &decider(as_user),
                 candidate,
                 captions,
+                None,
             )
             .await?;
             println!("approved: candidate {candidate} of review {}", r.id);
@@ -172,6 +173,7 @@ pub async fn run(settings: Settings, cmd: ReviewsCmd) -> anyhow::Result<ExitCode
                 &decider(as_user),
                 &reason,
                 regenerate,
+                None,
             )
             .await?;
             if regenerate {

@@ -85,14 +85,9 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
 
     let now = p.store.now_ms().await?;
     let tx = p.store.begin().await?;
-    let generated = runs::Generated {
-        prompt: &prompt,
-        caption: &caption,
-        asset_id: &asset_id,
-    };
-    runs::set_generated(&p.store, &tx, now, ws, &run_id, generated).await?;
     if let Some(approval) = &approval {
-        let deadline = now.saturating_add(approval.expires_after.as_millis() as i64);
+        let expires_after = i64::try_from(approval.expires_after.as_millis()).unwrap_or(i64::MAX);
+        let deadline = now.saturating_add(expires_after);
         let new = reviews::NewReview {
             workspace_id: ws,
             run_id: &run_id,
@@ -100,7 +95,14 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             deadline_at: deadline,
         };
         let review = reviews::open(&p.store, &tx, now, new).await?;
-        reviews::set_candidates(&p.store, &tx, now, ws, &review.id, round, &candidates).await?;
+        if !reviews::set_candidates(&p.store, &tx, now, ws, &review.id, round, &candidates).await? {
+            // Decided, or another round asked for, since this job started: these candidates
+            // are not wanted, and the run's image stays the one the review knows.
+            info!(run = %run_id, round, "generate: the review moved on; candidates dropped");
+            p.queue.complete(&tx, job).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
         let wait =
             std::time::Duration::from_millis(review.deadline_at.saturating_sub(now).max(0) as u64);
         let mut deadline_job = NewJob::new(
@@ -150,6 +152,12 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         }
         info!(run = %run_id, review = %review.id, round, candidates = candidates.len(), "generate: candidates ready for review");
     }
+    let generated = runs::Generated {
+        prompt: &prompt,
+        caption: &caption,
+        asset_id: &asset_id,
+    };
+    runs::set_generated(&p.store, &tx, now, ws, &run_id, generated).await?;
     let suffix = (round > 0).then(|| format!("r{round}"));
     enqueue_renders(p, &tx, ws, &run_id, &spec, suffix.as_deref()).await?;
     p.queue.complete(&tx, job).await?;

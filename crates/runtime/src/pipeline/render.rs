@@ -75,8 +75,19 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
 
     let now = p.store.now_ms().await?;
     let tx = p.store.begin().await?;
+    // The review first, then the run: a decision sets the chosen image in its own
+    // transaction, so a review read as decided comes with the run's image already chosen.
     let review = reviews::by_run(&tx, ws, &run_id).await?;
     let gate = Gate::of(review.as_ref());
+    let current = runs::get(&tx, ws, &run_id).await?;
+    if current.asset_id.as_ref() != Some(&asset_id) || campaign.deleted_at.is_some() {
+        // The image changed while this was cut (a reviewer chose another candidate, or new
+        // ones came): the job of the newer image cuts it; or the campaign is gone.
+        info!(run = %run_id, preset = %preset_name, "render: the run's image changed; this cut is dropped");
+        p.queue.complete(&tx, job).await?;
+        tx.commit().await?;
+        return Ok(());
+    }
     let new_rendition = assets::NewRendition {
         workspace_id: ws,
         run_id: &run_id,
@@ -96,8 +107,8 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         // ones generated): its posts have not published, so the rendition follows the image.
         assets::replace_rendition(&p.store, &tx, &row.id, new_rendition).await?;
     }
-    // Publish at the scheduled time when the run was generated ahead of it (a lead time),
-    // at once otherwise or when the approval came late.
+    // Publish at the scheduled time when the run was generated ahead of it (a lead time), at
+    // once otherwise or when the approval came late.
     let publish_delay =
         std::time::Duration::from_millis(run.fire_at.saturating_sub(now).max(0) as u64);
     let mut created = 0;
@@ -167,9 +178,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             )
             .unique(format!("publish:{}", post.id))
             .max_attempts(p.retry.max_attempts);
-            if gate != Gate::Open {
-                publish_job.delay = publish_delay;
-            }
+            publish_job.delay = publish_delay;
             p.queue.enqueue(&tx, publish_job).await?;
             created += 1;
         }

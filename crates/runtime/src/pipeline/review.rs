@@ -51,6 +51,8 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         }
         "carry_out" => {
             match Gate::of(Some(&review)) {
+                // A deleted campaign publishes nothing, whatever was decided before.
+                Gate::Approved(_) if campaign.deleted_at.is_some() => {}
                 Gate::Approved(_) => {
                     super::generate::enqueue_renders(
                         p,

@@ -170,7 +170,8 @@ pub async fn next_round<C: ConnectionTrait>(
 }
 
 /// Decides a pending review (approved, rejected or expired) with its decision and who made
-/// it. Returns false when it was already decided: the first decision stands.
+/// it, about the candidates of `round`. Returns false when it was already decided or new
+/// candidates replaced that round: the first decision stands.
 #[allow(clippy::too_many_arguments)]
 pub async fn decide<C: ConnectionTrait>(
     store: &Store,
@@ -178,6 +179,7 @@ pub async fn decide<C: ConnectionTrait>(
     now_ms: i64,
     workspace_id: &WorkspaceId,
     id: &ReviewId,
+    round: i32,
     to: ReviewState,
     decision: &serde_json::Value,
     decided_by: &str,
@@ -185,7 +187,7 @@ pub async fn decide<C: ConnectionTrait>(
     let res = conn
         .execute_raw(store.stmt(
             "UPDATE reviews SET state = $1, decision = $2, decided_by = $3, decided_at = $4, \
-             updated_at = $4 WHERE id = $5 AND workspace_id = $6 AND state = $7",
+             updated_at = $4 WHERE id = $5 AND workspace_id = $6 AND state = $7 AND round = $8",
             vec![
                 to.as_str().into(),
                 decision.to_string().into(),
@@ -194,6 +196,7 @@ pub async fn decide<C: ConnectionTrait>(
                 id.into(),
                 workspace_id.into(),
                 ReviewState::Pending.as_str().into(),
+                round.into(),
             ],
         ))
         .await?;
