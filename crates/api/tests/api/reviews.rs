@@ -85,6 +85,28 @@ async fn gated(app: &TestApp, slug: &str, approval: &str) -> anyhow::Result<Gate
     })
 }
 
+/// Runs the real workers with the seeded generator for `g`'s workspace, publishing to a
+/// sandbox outbox at `outbox`, while `until` runs.
+async fn seeded_workers<F, Fut>(
+    app: &TestApp,
+    g: &Gated,
+    outbox: std::path::PathBuf,
+    until: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    with_workers(
+        app,
+        &g.cipher,
+        Arc::new(SeededGenerator),
+        SandboxConfig::new(outbox),
+        until,
+    )
+    .await
+}
+
 /// Waits until the run's review is pending with candidates and every post awaits it.
 async fn wait_for_review(
     app: &TestApp,
@@ -195,117 +217,111 @@ pub async fn approving_a_candidate_publishes_exactly_it_with_the_edited_caption(
     let g = gated(&app, "gate", "candidates = 3").await?;
     let dir = tempfile::tempdir()?;
     let outbox_dir = dir.path().join("outbox");
-    with_workers(
-        &app,
-        &g.cipher,
-        Arc::new(SeededGenerator),
-        SandboxConfig::new(outbox_dir.clone()),
-        || async {
-            let run_id = fire(&app, &g, "first").await?;
-            let review = wait_for_review(&app, &g.ws, &run_id, 0).await?;
-            // Let the workers idle a moment: nothing may go out while the review waits.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let outbox = Outbox::open(&outbox_dir)?;
-            anyhow::ensure!(
-                outbox.commits().await?.is_empty(),
-                "published before approval"
-            );
+    seeded_workers(&app, &g, outbox_dir.clone(), || async {
+        let run_id = fire(&app, &g, "first").await?;
+        let review = wait_for_review(&app, &g.ws, &run_id, 0).await?;
+        // Let the workers idle a moment: nothing may go out while the review waits.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let outbox = Outbox::open(&outbox_dir)?;
+        anyhow::ensure!(
+            outbox.commits().await?.is_empty(),
+            "published before approval"
+        );
 
-            let (status, list) = call(
-                &app,
-                &g.approver,
-                reqwest::Method::GET,
-                "/v1/reviews?state=pending",
-                None,
-            )
-            .await?;
-            anyhow::ensure!(status == 200, "list: {status} {list}");
-            let listed = &list["data"][0];
-            anyhow::ensure!(listed["id"] == json!(review.id), "{list}");
-            anyhow::ensure!(listed["campaign"] == "launch" && listed["state"] == "pending");
-            let candidates = listed["candidates"].as_array().cloned().unwrap_or_default();
-            anyhow::ensure!(candidates.len() == 3, "three candidates: {listed}");
-            let distinct: std::collections::BTreeSet<String> = candidates
-                .iter()
-                .map(|c| c["asset_id"].to_string())
-                .collect();
-            anyhow::ensure!(distinct.len() == 3, "three different images: {listed}");
-            let target = &listed["targets"][0];
-            anyhow::ensure!(target["key"] == "sandbox:instagram-square", "{target}");
-            anyhow::ensure!(target["caption"] == "Back in stock: Linen Tote", "{target}");
-            anyhow::ensure!(!target["renditions"].as_array().is_none_or(Vec::is_empty));
-            anyhow::ensure!(listed["decision"].is_null());
+        let (status, list) = call(
+            &app,
+            &g.approver,
+            reqwest::Method::GET,
+            "/v1/reviews?state=pending",
+            None,
+        )
+        .await?;
+        anyhow::ensure!(status == 200, "list: {status} {list}");
+        let listed = &list["data"][0];
+        anyhow::ensure!(listed["id"] == json!(review.id), "{list}");
+        anyhow::ensure!(listed["campaign"] == "launch" && listed["state"] == "pending");
+        let candidates = listed["candidates"].as_array().cloned().unwrap_or_default();
+        anyhow::ensure!(candidates.len() == 3, "three candidates: {listed}");
+        let distinct: std::collections::BTreeSet<String> = candidates
+            .iter()
+            .map(|c| c["asset_id"].to_string())
+            .collect();
+        anyhow::ensure!(distinct.len() == 3, "three different images: {listed}");
+        let target = &listed["targets"][0];
+        anyhow::ensure!(target["key"] == "sandbox:instagram-square", "{target}");
+        anyhow::ensure!(target["caption"] == "Back in stock: Linen Tote", "{target}");
+        anyhow::ensure!(!target["renditions"].as_array().is_none_or(Vec::is_empty));
+        anyhow::ensure!(listed["decision"].is_null());
 
-            // A viewer key reads but cannot decide; a bad candidate or target is a 400.
-            let path = format!("/v1/reviews/{}/approve", review.id);
-            let (status, body) = call(
-                &app,
-                &g.approver,
-                reqwest::Method::POST,
-                &path,
-                Some(json!({ "candidate": 3 })),
-            )
-            .await?;
-            anyhow::ensure!(
-                status == 400 && body["detail"].to_string().contains("candidate"),
-                "{status} {body}"
-            );
-            let (status, body) = call(
-                &app,
-                &g.approver,
-                reqwest::Method::POST,
-                &path,
-                Some(json!({ "candidate": 2, "captions": { "nowhere:instagram-square": "x" } })),
-            )
-            .await?;
-            anyhow::ensure!(
-                status == 400 && body["detail"].to_string().contains("captions"),
-                "{status} {body}"
-            );
+        // A viewer key reads but cannot decide; a bad candidate or target is a 400.
+        let path = format!("/v1/reviews/{}/approve", review.id);
+        let (status, body) = call(
+            &app,
+            &g.approver,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({ "candidate": 3 })),
+        )
+        .await?;
+        anyhow::ensure!(
+            status == 400 && body["detail"].to_string().contains("candidate"),
+            "{status} {body}"
+        );
+        let (status, body) = call(
+            &app,
+            &g.approver,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({ "candidate": 2, "captions": { "nowhere:instagram-square": "x" } })),
+        )
+        .await?;
+        anyhow::ensure!(
+            status == 400 && body["detail"].to_string().contains("captions"),
+            "{status} {body}"
+        );
 
-            let edited = "Back in stock, in three colours: Linen Tote";
-            let (status, body) = call(
-                &app,
-                &g.approver,
-                reqwest::Method::POST,
-                &path,
-                Some(json!({ "candidate": 2, "captions": { "sandbox:instagram-square": edited } })),
-            )
-            .await?;
-            anyhow::ensure!(
-                status == 200 && body["state"] == "approved",
-                "{status} {body}"
-            );
-            anyhow::ensure!(body["decision"]["candidate"] == 2, "{body}");
-            // The first decision stands.
-            let (status, _) = call(
-                &app,
-                &g.approver,
-                reqwest::Method::POST,
-                &path,
-                Some(json!({})),
-            )
-            .await?;
-            anyhow::ensure!(status == 409, "a second decision: {status}");
+        let edited = "Back in stock, in three colours: Linen Tote";
+        let (status, body) = call(
+            &app,
+            &g.approver,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({ "candidate": 2, "captions": { "sandbox:instagram-square": edited } })),
+        )
+        .await?;
+        anyhow::ensure!(
+            status == 200 && body["state"] == "approved",
+            "{status} {body}"
+        );
+        anyhow::ensure!(body["decision"]["candidate"] == 2, "{body}");
+        // The first decision stands.
+        let (status, _) = call(
+            &app,
+            &g.approver,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({})),
+        )
+        .await?;
+        anyhow::ensure!(status == 409, "a second decision: {status}");
 
-            wait_published(&app, &g.ws, 1).await?;
-            let published = posts::of_run(app.store.conn(), &g.ws, &run_id).await?;
-            anyhow::ensure!(published.len() == 1 && published[0].caption == edited);
-            let rendition =
-                assets::get_rendition(app.store.conn(), &g.ws, &published[0].rendition_id).await?;
-            let chosen = reviews::candidates(&review)?[2].clone();
-            anyhow::ensure!(
-                rendition.asset_id == chosen,
-                "the chosen candidate's cut went out"
-            );
-            let commits = outbox.commits().await?;
-            anyhow::ensure!(commits.len() == 1, "published once: {commits:?}");
-            anyhow::ensure!(commits[0].caption == edited, "{:?}", commits[0]);
-            let run = runs::get(app.store.conn(), &g.ws, &run_id).await?;
-            anyhow::ensure!(run.asset_id.as_ref() == Some(&chosen));
-            Ok(())
-        },
-    )
+        wait_published(&app, &g.ws, 1).await?;
+        let published = posts::of_run(app.store.conn(), &g.ws, &run_id).await?;
+        anyhow::ensure!(published.len() == 1 && published[0].caption == edited);
+        let rendition =
+            assets::get_rendition(app.store.conn(), &g.ws, &published[0].rendition_id).await?;
+        let chosen = reviews::candidates(&review)?[2].clone();
+        anyhow::ensure!(
+            rendition.asset_id == chosen,
+            "the chosen candidate's cut went out"
+        );
+        let commits = outbox.commits().await?;
+        anyhow::ensure!(commits.len() == 1, "published once: {commits:?}");
+        anyhow::ensure!(commits[0].caption == edited, "{:?}", commits[0]);
+        let run = runs::get(app.store.conn(), &g.ws, &run_id).await?;
+        anyhow::ensure!(run.asset_id.as_ref() == Some(&chosen));
+        Ok(())
+    })
     .await
 }
 
@@ -315,60 +331,54 @@ pub async fn rejecting_publishes_nothing_and_regenerating_brings_new_candidates(
     let g = gated(&app, "rej", "candidates = 2").await?;
     let dir = tempfile::tempdir()?;
     let outbox_dir = dir.path().join("outbox");
-    with_workers(
-        &app,
-        &g.cipher,
-        Arc::new(SeededGenerator),
-        SandboxConfig::new(outbox_dir.clone()),
-        || async {
-            let run_id = fire(&app, &g, "first").await?;
-            let first = wait_for_review(&app, &g.ws, &run_id, 0).await?;
-            let path = format!("/v1/reviews/{}/reject", first.id);
-            let (status, body) = call(
-                &app,
-                &g.approver,
-                reqwest::Method::POST,
-                &path,
-                Some(json!({ "reason": "too dark", "regenerate": true })),
-            )
-            .await?;
-            anyhow::ensure!(
-                status == 200 && body["state"] == "pending",
-                "{status} {body}"
-            );
-            anyhow::ensure!(body["round"] == 1, "{body}");
-            let second = wait_for_review(&app, &g.ws, &run_id, 1).await?;
-            let old = reviews::candidates(&first)?;
-            let new = reviews::candidates(&second)?;
-            anyhow::ensure!(
-                new.len() == 2 && new.iter().all(|a| !old.contains(a)),
-                "new images"
-            );
+    seeded_workers(&app, &g, outbox_dir.clone(), || async {
+        let run_id = fire(&app, &g, "first").await?;
+        let first = wait_for_review(&app, &g.ws, &run_id, 0).await?;
+        let path = format!("/v1/reviews/{}/reject", first.id);
+        let (status, body) = call(
+            &app,
+            &g.approver,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({ "reason": "too dark", "regenerate": true })),
+        )
+        .await?;
+        anyhow::ensure!(
+            status == 200 && body["state"] == "pending",
+            "{status} {body}"
+        );
+        anyhow::ensure!(body["round"] == 1, "{body}");
+        let second = wait_for_review(&app, &g.ws, &run_id, 1).await?;
+        let old = reviews::candidates(&first)?;
+        let new = reviews::candidates(&second)?;
+        anyhow::ensure!(
+            new.len() == 2 && new.iter().all(|a| !old.contains(a)),
+            "new images"
+        );
 
-            let (status, body) = call(
-                &app,
-                &g.approver,
-                reqwest::Method::POST,
-                &path,
-                Some(json!({ "reason": "off brand" })),
-            )
-            .await?;
-            anyhow::ensure!(
-                status == 200 && body["state"] == "rejected",
-                "{status} {body}"
-            );
-            anyhow::ensure!(body["decision"]["reason"] == "off brand", "{body}");
-            let cancelled = wait_posts(&app, &g.ws, &run_id, PostState::Cancelled).await?;
-            anyhow::ensure!(
-                cancelled[0].error.as_deref() == Some("rejected in review: off brand"),
-                "{:?}",
-                cancelled[0].error
-            );
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            anyhow::ensure!(Outbox::open(&outbox_dir)?.commits().await?.is_empty());
-            Ok(())
-        },
-    )
+        let (status, body) = call(
+            &app,
+            &g.approver,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({ "reason": "off brand" })),
+        )
+        .await?;
+        anyhow::ensure!(
+            status == 200 && body["state"] == "rejected",
+            "{status} {body}"
+        );
+        anyhow::ensure!(body["decision"]["reason"] == "off brand", "{body}");
+        let cancelled = wait_posts(&app, &g.ws, &run_id, PostState::Cancelled).await?;
+        anyhow::ensure!(
+            cancelled[0].error.as_deref() == Some("rejected in review: off brand"),
+            "{:?}",
+            cancelled[0].error
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        anyhow::ensure!(Outbox::open(&outbox_dir)?.commits().await?.is_empty());
+        Ok(())
+    })
     .await
 }
 
@@ -377,19 +387,13 @@ pub async fn an_expired_review_is_discarded_or_published_per_its_campaign(
 ) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let discard = gated(&app, "exd", "expires_after = \"1s\"").await?;
-    with_workers(
-        &app,
-        &discard.cipher,
-        Arc::new(SeededGenerator),
-        SandboxConfig::new(dir.path().join("outbox")),
-        || async {
-            let dropped = fire(&app, &discard, "d").await?;
-            wait_review_state(&app, &discard.ws, &dropped, ReviewState::Expired).await?;
-            let cancelled = wait_posts(&app, &discard.ws, &dropped, PostState::Cancelled).await?;
-            anyhow::ensure!(cancelled[0].error.as_deref() == Some("the review expired undecided"));
-            Ok(())
-        },
-    )
+    seeded_workers(&app, &discard, dir.path().join("outbox"), || async {
+        let dropped = fire(&app, &discard, "d").await?;
+        wait_review_state(&app, &discard.ws, &dropped, ReviewState::Expired).await?;
+        let cancelled = wait_posts(&app, &discard.ws, &dropped, PostState::Cancelled).await?;
+        anyhow::ensure!(cancelled[0].error.as_deref() == Some("the review expired undecided"));
+        Ok(())
+    })
     .await?;
     let publish = gated(
         &app,
@@ -397,22 +401,16 @@ pub async fn an_expired_review_is_discarded_or_published_per_its_campaign(
         "expires_after = \"1s\"\non_expiry = \"publish\"",
     )
     .await?;
-    with_workers(
-        &app,
-        &publish.cipher,
-        Arc::new(SeededGenerator),
-        SandboxConfig::new(dir.path().join("outbox")),
-        || async {
-            let kept = fire(&app, &publish, "p").await?;
-            wait_review_state(&app, &publish.ws, &kept, ReviewState::Expired).await?;
-            wait_published(&app, &publish.ws, 1).await?;
-            let review = reviews::by_run(app.store.conn(), &publish.ws, &kept)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no review"))?;
-            anyhow::ensure!(review.decided_by.as_deref() == Some("expiry"));
-            Ok(())
-        },
-    )
+    seeded_workers(&app, &publish, dir.path().join("outbox"), || async {
+        let kept = fire(&app, &publish, "p").await?;
+        wait_review_state(&app, &publish.ws, &kept, ReviewState::Expired).await?;
+        wait_published(&app, &publish.ws, 1).await?;
+        let review = reviews::by_run(app.store.conn(), &publish.ws, &kept)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no review"))?;
+        anyhow::ensure!(review.decided_by.as_deref() == Some("expiry"));
+        Ok(())
+    })
     .await
 }
 
@@ -446,12 +444,7 @@ async fn page_csrf(app: &TestApp, url: &str) -> anyhow::Result<(String, String, 
 pub async fn a_review_link_decides_once_without_an_account(app: TestApp) -> anyhow::Result<()> {
     let g = gated(&app, "link", "candidates = 2").await?;
     let dir = tempfile::tempdir()?;
-    with_workers(
-        &app,
-        &g.cipher,
-        Arc::new(SeededGenerator),
-        SandboxConfig::new(dir.path().join("outbox")),
-        || async {
+    seeded_workers(&app, &g, dir.path().join("outbox"), || async {
             let run_id = fire(&app, &g, "first").await?;
             let review = wait_for_review(&app, &g.ws, &run_id, 0).await?;
             // Approvers may not mint links; editors may.
@@ -563,100 +556,94 @@ pub async fn named_approvers_alone_decide(app: TestApp) -> anyhow::Result<()> {
     )
     .await?;
     let dir = tempfile::tempdir()?;
-    with_workers(
-        &app,
-        &g.cipher,
-        Arc::new(SeededGenerator),
-        SandboxConfig::new(dir.path().join("outbox")),
-        || async {
-            let run_id = fire(&app, &g, "first").await?;
-            let review = wait_for_review(&app, &g.ws, &run_id, 0).await?;
-            let approve = format!("/v1/reviews/{}/approve", review.id);
-            let (status, body) = call(
-                &app,
-                &g.editor,
-                reqwest::Method::POST,
-                &approve,
-                Some(json!({})),
-            )
-            .await?;
-            anyhow::ensure!(
-                status == 403,
-                "a key decided a named-approver review: {status} {body}"
-            );
-            let links = format!("/v1/runs/{run_id}/review-links");
-            let (status, body) = call(
-                &app,
-                &g.editor,
-                reqwest::Method::POST,
-                &links,
-                Some(json!({})),
-            )
-            .await?;
-            anyhow::ensure!(
-                status == 403,
-                "an editor handed out a link: {status} {body}"
-            );
-            // The operator may regenerate as the named approver; a decision citing the old
-            // round is then refused (409), one citing the new round stands.
-            let rejected = pressroom_runtime::reviews::reject(
-                &app.store,
-                &app.queue,
-                &g.ws,
-                &review.id,
-                &pressroom_runtime::reviews::Decider::Person {
-                    email: "client@acme.example".into(),
-                },
-                "new images please",
-                true,
-                Some(0),
-            )
-            .await?;
-            anyhow::ensure!(rejected.round == 1);
-            let second = wait_for_review(&app, &g.ws, &run_id, 1).await?;
-            let client = pressroom_runtime::reviews::Decider::Person {
-                email: "Client@Acme.example".into(),
-            };
-            let stale = pressroom_runtime::reviews::approve(
-                &app.store,
-                &app.queue,
-                &g.ws,
-                &second.id,
-                &client,
-                1,
-                Default::default(),
-                Some(0),
-            )
-            .await;
-            anyhow::ensure!(
-                matches!(
-                    stale,
-                    Err(pressroom_runtime::reviews::DecideError::Stale { seen: 0, now: 1 })
-                ),
-                "{stale:?}"
-            );
-            let approved = pressroom_runtime::reviews::approve(
-                &app.store,
-                &app.queue,
-                &g.ws,
-                &second.id,
-                &client,
-                1,
-                Default::default(),
-                Some(1),
-            )
-            .await?;
-            anyhow::ensure!(approved.state == ReviewState::Approved);
-            wait_published(&app, &g.ws, 1).await?;
-            let post = &posts::of_run(app.store.conn(), &g.ws, &run_id).await?[0];
-            let cut = assets::get_rendition(app.store.conn(), &g.ws, &post.rendition_id).await?;
-            anyhow::ensure!(
-                cut.asset_id == reviews::candidates(&second)?[1],
-                "the second round's chosen candidate went out"
-            );
-            Ok(())
-        },
-    )
+    seeded_workers(&app, &g, dir.path().join("outbox"), || async {
+        let run_id = fire(&app, &g, "first").await?;
+        let review = wait_for_review(&app, &g.ws, &run_id, 0).await?;
+        let approve = format!("/v1/reviews/{}/approve", review.id);
+        let (status, body) = call(
+            &app,
+            &g.editor,
+            reqwest::Method::POST,
+            &approve,
+            Some(json!({})),
+        )
+        .await?;
+        anyhow::ensure!(
+            status == 403,
+            "a key decided a named-approver review: {status} {body}"
+        );
+        let links = format!("/v1/runs/{run_id}/review-links");
+        let (status, body) = call(
+            &app,
+            &g.editor,
+            reqwest::Method::POST,
+            &links,
+            Some(json!({})),
+        )
+        .await?;
+        anyhow::ensure!(
+            status == 403,
+            "an editor handed out a link: {status} {body}"
+        );
+        // The operator may regenerate as the named approver; a decision citing the old
+        // round is then refused (409), one citing the new round stands.
+        let rejected = pressroom_runtime::reviews::reject(
+            &app.store,
+            &app.queue,
+            &g.ws,
+            &review.id,
+            &pressroom_runtime::reviews::Decider::Person {
+                email: "client@acme.example".into(),
+            },
+            "new images please",
+            true,
+            Some(0),
+        )
+        .await?;
+        anyhow::ensure!(rejected.round == 1);
+        let second = wait_for_review(&app, &g.ws, &run_id, 1).await?;
+        let client = pressroom_runtime::reviews::Decider::Person {
+            email: "Client@Acme.example".into(),
+        };
+        let stale = pressroom_runtime::reviews::approve(
+            &app.store,
+            &app.queue,
+            &g.ws,
+            &second.id,
+            &client,
+            1,
+            Default::default(),
+            Some(0),
+        )
+        .await;
+        anyhow::ensure!(
+            matches!(
+                stale,
+                Err(pressroom_runtime::reviews::DecideError::Stale { seen: 0, now: 1 })
+            ),
+            "{stale:?}"
+        );
+        let approved = pressroom_runtime::reviews::approve(
+            &app.store,
+            &app.queue,
+            &g.ws,
+            &second.id,
+            &client,
+            1,
+            Default::default(),
+            Some(1),
+        )
+        .await?;
+        anyhow::ensure!(approved.state == ReviewState::Approved);
+        wait_published(&app, &g.ws, 1).await?;
+        let post = &posts::of_run(app.store.conn(), &g.ws, &run_id).await?[0];
+        let cut = assets::get_rendition(app.store.conn(), &g.ws, &post.rendition_id).await?;
+        anyhow::ensure!(
+            cut.asset_id == reviews::candidates(&second)?[1],
+            "the second round's chosen candidate went out"
+        );
+        Ok(())
+    })
     .await
 }
 
