@@ -281,6 +281,10 @@ pub async fn approving_a_candidate_publishes_exactly_it_with_the_edited_caption(
         );
 
         let edited = "Back in stock, in three colours: Linen Tote";
+        let first_cut = assets::renditions_of_run(app.store.conn(), &g.ws, &run_id).await?[0]
+            .path
+            .clone();
+        anyhow::ensure!(app.state.blobs.size(&first_cut).await.is_ok());
         let (status, body) = call(
             &app,
             &g.approver,
@@ -320,6 +324,10 @@ pub async fn approving_a_candidate_publishes_exactly_it_with_the_edited_caption(
         anyhow::ensure!(commits[0].caption == edited, "{:?}", commits[0]);
         let run = runs::get(app.store.conn(), &g.ws, &run_id).await?;
         anyhow::ensure!(run.asset_id.as_ref() == Some(&chosen));
+        anyhow::ensure!(
+            app.state.blobs.size(&first_cut).await.is_err(),
+            "the cut of the candidate not chosen is removed"
+        );
         Ok(())
     })
     .await

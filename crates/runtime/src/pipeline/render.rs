@@ -102,10 +102,12 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         bytes: rendition.bytes.len() as u64,
     };
     let row = assets::insert_rendition(&p.store, &tx, now, new_rendition.clone()).await?;
+    let mut replaced = None;
     if row.asset_id != asset_id && gate != Gate::Open {
         // The run's image changed since this preset was cut (another candidate chosen, or new
         // ones generated): its posts have not published, so the rendition follows the image.
         assets::replace_rendition(&p.store, &tx, &row.id, new_rendition).await?;
+        replaced = Some(row.path.clone());
     }
     // Publish at the scheduled time when the run was generated ahead of it (a lead time), at
     // once otherwise or when the approval came late.
@@ -185,6 +187,15 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     }
     p.queue.complete(&tx, job).await?;
     tx.commit().await?;
+    if let Some(old) = replaced
+        && old != rel
+    {
+        // The cut of the image no longer chosen: no row names it now (each image's cuts live
+        // under its own id), and nothing published it. Best effort: a leftover file is harmless.
+        if let Err(e) = p.blobs.delete(&old).await {
+            warn!(run = %run_id, file = %old, error = %e, "render: could not remove a replaced cut");
+        }
+    }
     info!(run = %run_id, preset = %preset_name, bytes = rendition.bytes.len(), posts = created, "render: rendition ready");
     Ok(())
 }
