@@ -259,7 +259,7 @@ pub async fn approve(
     .await?;
     if !decided {
         // Someone decided (or asked for new candidates) since it was read: theirs stands.
-        drop(tx);
+        tx.rollback().await?;
         return Err(refused_now(store, ws, id).await);
     }
     // In the decision's transaction: a render job that sees the review approved sees the
@@ -316,7 +316,7 @@ pub async fn reject(
     let tx = store.begin().await?;
     if regenerate {
         let Some(round) = reviews::next_round(store, &tx, now, ws, id, row.round).await? else {
-            drop(tx);
+            tx.rollback().await?;
             return Err(refused_now(store, ws, id).await);
         };
         enqueue_generate(queue, &tx, ws, &row.run_id, round).await?;
@@ -347,7 +347,7 @@ pub async fn reject(
         )
         .await?;
         if !decided {
-            drop(tx);
+            tx.rollback().await?;
             return Err(refused_now(store, ws, id).await);
         }
     }
