@@ -20,6 +20,7 @@ use crate::config::Settings;
 pub enum ReviewsCmd {
     /// List a workspace's reviews, newest first.
     List {
+        /// Workspace slug.
         #[arg(long)]
         workspace: String,
         /// pending, approved, rejected or expired.
@@ -30,13 +31,17 @@ pub enum ReviewsCmd {
     },
     /// Show one review: its candidates, targets and captions, and the decision.
     Show {
+        /// The review's id (`reviews list` shows it).
         id: String,
+        /// Workspace slug.
         #[arg(long)]
         workspace: String,
     },
     /// Approve a pending review.
     Approve {
+        /// The review's id (`reviews list` shows it).
         id: String,
+        /// Workspace slug.
         #[arg(long)]
         workspace: String,
         /// The chosen candidate, 0-based.
@@ -51,13 +56,18 @@ pub enum ReviewsCmd {
     },
     /// Reject a pending review (or, with --regenerate, ask for new candidates).
     Reject {
+        /// The review's id (`reviews list` shows it).
         id: String,
+        /// Workspace slug.
         #[arg(long)]
         workspace: String,
+        /// Why (kept with the decision and sent with `run.rejected`).
         #[arg(long, default_value = "")]
         reason: String,
+        /// Generate new candidates (new seeds) instead; the review stays pending.
         #[arg(long)]
         regenerate: bool,
+        /// Decide as this person (required when the campaign names its approvers).
         #[arg(long = "as", value_name = "EMAIL")]
         as_user: Option<String>,
     },
