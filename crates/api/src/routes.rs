@@ -155,6 +155,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/review/{token}", Access::SignedLink, 200, "The review page of a review link (HTML): no account needed, the link is the credential", body: false, paged: false, review_page::page),
     route!(POST "/review/{token}", Access::SignedLink, 200, "Decide through a review link (the page's form: action, candidate, caption:KEY, name, reason, csrf)", body: false, paged: false, review_page::decide_form),
     route!(GET "/review/{token}/candidates/{index}", Access::SignedLink, 200, "A candidate's image, for the review page", body: false, paged: false, review_page::candidate),
+    route!(GET "/review/{token}/renditions/{rendition_id}", Access::SignedLink, 200, "A target's rendition of the run's image (its real size and aspect), for the review page", body: false, paged: false, review_page::rendition),
     route!(GET "/v1/calendar", V, 200, "Planned occurrences of every enabled campaign (with lead time and review deadline) and the runs in a window, with their reviews and posts (from, to: RFC 3339, at most 92 days apart)", body: false, paged: false, calendar::get),
     route!(GET "/v1/assets", V, 200, "List generated images (filter: run_id)", body: false, paged: true, assets::list),
     route!(GET "/v1/assets/{id}", V, 200, "Get an image's metadata and generation parameters", body: false, paged: false, assets::get_one),

@@ -282,3 +282,36 @@ pub async fn candidate(
     );
     resp
 }
+
+/// One of the run's renditions (a target's cut at its real aspect), for the review page.
+pub async fn rendition(
+    State(state): State<ApiState>,
+    Path((token, rendition_id)): Path<(String, String)>,
+) -> Response {
+    let (link, review) = match open_link(&state, &token).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    let id = pressroom_core::RenditionId::from(rendition_id);
+    // Only a cut of this review's run: the link opens nothing else.
+    let cut = match assets::get_rendition(state.store.conn(), &link.workspace_id, &id).await {
+        Ok(cut) if cut.run_id == review.run_id => cut,
+        Ok(_) | Err(pressroom_store::StoreError::NotFound { .. }) => {
+            return message_page(StatusCode::NOT_FOUND, TITLE, "There is no such image.");
+        }
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let Ok(bytes) = state.blobs.get(&cut.path).await else {
+        return message_page(
+            StatusCode::NOT_FOUND,
+            TITLE,
+            "This image is no longer stored.",
+        );
+    };
+    let mut resp = crate::handlers::assets::image_response(bytes, &cut.path, "private, no-store");
+    resp.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp
+}

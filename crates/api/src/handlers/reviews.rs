@@ -46,7 +46,8 @@ pub struct ReviewRendition {
     pub width: i32,
     pub height: i32,
     pub mime: String,
-    /// A signed, expiring link when the daemon serves media links; null otherwise.
+    /// A signed, expiring link when the daemon serves media links (on the review page, the
+    /// link's own URL); null otherwise.
     #[schema(required)]
     pub url: Option<String>,
 }
@@ -61,6 +62,14 @@ pub struct TargetView {
     #[schema(required)]
     pub platform: Option<Platform>,
     pub caption: String,
+    /// The platform's caption limit, counted its way (characters, or UTF-16 units on TikTok);
+    /// null when it has none.
+    #[schema(required)]
+    pub caption_limit: Option<usize>,
+    /// The caption's length counted the same way.
+    pub caption_length: usize,
+    /// What the platform would refuse in this caption (too long, too many hashtags, …).
+    pub caption_problems: Vec<String>,
     pub renditions: Vec<ReviewRendition>,
 }
 
@@ -147,23 +156,42 @@ pub(crate) async fn view(
                 .iter()
                 .find(|p| p.account_id == a.id && p.preset == t.preset)
         });
+        let caption = post
+            .map(|p| p.caption.clone())
+            .or_else(|| run.caption.clone())
+            .unwrap_or_default();
+        // The account's platform, else the preset's (what campaign validation checks).
+        let platform_name = account
+            .as_ref()
+            .map(|a| a.platform.to_string())
+            .or_else(|| state.presets.get(&t.preset).map(|p| p.platform.clone()))
+            .unwrap_or_default();
+        let rules = pressroom_media::CaptionRules::documented(&platform_name);
         targets.push(TargetView {
             key: target_key(&t.account, &t.preset),
             account: t.account.clone(),
             preset: t.preset.clone(),
             platform: account.as_ref().map(|a| a.platform),
-            caption: post
-                .map(|p| p.caption.clone())
-                .or_else(|| run.caption.clone())
-                .unwrap_or_default(),
+            caption_limit: rules.max_length,
+            caption_length: match rules.length_unit {
+                pressroom_media::LengthUnit::Utf16 => caption.encode_utf16().count(),
+                pressroom_media::LengthUnit::Chars => caption.chars().count(),
+            },
+            caption_problems: pressroom_media::caption_problems(&platform_name, &caption),
+            caption,
             renditions: renditions
                 .iter()
                 .filter(|r| r.preset == t.preset && r.fit == fit)
                 .map(|r| ReviewRendition {
-                    url: state
-                        .media
-                        .as_ref()
-                        .map(|m| m.url(LinkKind::Rendition, r.id.as_ref())),
+                    url: match urls {
+                        ImageUrls::Link(token) => {
+                            Some(format!("/review/{token}/renditions/{}", r.id))
+                        }
+                        ImageUrls::Api => state
+                            .media
+                            .as_ref()
+                            .map(|m| m.url(LinkKind::Rendition, r.id.as_ref())),
+                    },
                     id: r.id.to_string(),
                     preset: r.preset.clone(),
                     fit: r.fit.clone(),

@@ -33,6 +33,10 @@ const BINARY: &[(&str, &[&str])] = &[
         &["image/png", "image/jpeg", "image/webp"],
     ),
     (
+        "/review/{token}/renditions/{rendition_id}",
+        &["image/png", "image/jpeg", "image/webp"],
+    ),
+    (
         "/v1/assets/{id}/image",
         &["image/png", "image/jpeg", "image/webp"],
     ),

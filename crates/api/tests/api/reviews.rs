@@ -485,6 +485,25 @@ pub async fn a_review_link_decides_once_without_an_account(app: TestApp) -> anyh
             let image = app.http.get(app.url(&format!("{url}/candidates/1"))).send().await?;
             anyhow::ensure!(image.status() == 200);
             anyhow::ensure!(image.headers()["content-type"] == "image/png");
+            // Each target's cut, at its real aspect, through the link; another run's is not.
+            let cut_src = html
+                .split("class=\"cut\" src=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .ok_or_else(|| anyhow::anyhow!("no target cut on the page"))?
+                // The template escapes `/` in attributes; a browser reads it back.
+                .replace("&#x2f;", "/");
+            anyhow::ensure!(cut_src.starts_with(&format!("{url}/renditions/")), "{cut_src}");
+            let cut = app.http.get(app.url(&cut_src)).send().await?;
+            anyhow::ensure!(cut.status() == 200, "the cut: {}", cut.status());
+            let other = app.world("link-other").await?;
+            let foreign = app
+                .http
+                .get(app.url(&format!("{url}/renditions/{}", other.rendition_id)))
+                .send()
+                .await?;
+            anyhow::ensure!(foreign.status() == 404, "another run's cut: {}", foreign.status());
+            anyhow::ensure!(html.contains("/ 5000 characters"), "the sandbox's caption limit");
 
             let form = |csrf: &str| {
                 format!(
