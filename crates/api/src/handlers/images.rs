@@ -141,6 +141,16 @@ pub async fn generations(
         }
     };
     let (width, height) = parse_size(req.size.as_deref().unwrap_or("512x512"))?;
+    // The documented range (an int64, as the OpenAPI document says): JSON clients and
+    // databases that read seeds back as signed 64-bit integers agree on every value.
+    if let Some(seed) = req.seed
+        && seed > i64::MAX as u64
+    {
+        return Err(ApiError::invalid(format!(
+            "seed: at most {} (got {seed})",
+            i64::MAX
+        )));
+    }
     let seed = req.seed.unwrap_or_else(|| u64::from(rand_seed()));
     let mut requests = Vec::with_capacity(n as usize);
     for i in 0..n {

@@ -588,6 +588,23 @@ pub async fn keys_workspaces_images_ops(app: TestApp) -> anyhow::Result<()> {
         .send()
         .await?;
     anyhow::ensure!(resp.status() == 400, "bad size: {}", resp.status());
+    // A seed past the documented int64 range is refused by name, not generated.
+    let resp = app
+        .http
+        .post(app.url("/v1/images/generations"))
+        .bearer_auth(w.key(Role::Editor))
+        .json(&json!({"prompt": "x", "seed": 9_223_372_036_854_775_808_u64}))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 400, "seed 2^63: {}", resp.status());
+    let problem: Value = resp.json().await?;
+    anyhow::ensure!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("seed:"),
+        "{problem}"
+    );
     // Ops.
     let metrics = app
         .http
