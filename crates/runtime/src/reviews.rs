@@ -259,8 +259,7 @@ pub async fn approve(
     .await?;
     if !decided {
         // Someone decided (or asked for new candidates) since it was read: theirs stands.
-        tx.rollback().await?;
-        return Err(refused_now(store, ws, id).await);
+        return Err(lost(store, tx, ws, id, row.round).await);
     }
     // In the decision's transaction: a render job that sees the review approved sees the
     // chosen image too.
@@ -269,8 +268,12 @@ pub async fn approve(
     Ok(reviews::get(store.conn(), ws, id).await?)
 }
 
-/// Why a decision found the review changed under it.
-async fn refused_now(store: &Store, ws: &WorkspaceId, id: &ReviewId) -> DecideError {
+/// A decision that lost its compare-and-set: rolls its transaction back and says why (the
+/// review was decided, is regenerating, or moved past the round `seen` that was read).
+async fn lost(store: &Store, tx: Tx, ws: &WorkspaceId, id: &ReviewId, seen: i32) -> DecideError {
+    if let Err(e) = tx.rollback().await {
+        return e.into();
+    }
     match reviews::get(store.conn(), ws, id).await {
         Ok(r) if r.state != ReviewState::Pending => DecideError::Decided(r.state),
         Ok(r)
@@ -280,10 +283,7 @@ async fn refused_now(store: &Store, ws: &WorkspaceId, id: &ReviewId) -> DecideEr
         {
             DecideError::NotReady
         }
-        Ok(r) => DecideError::Stale {
-            seen: r.round - 1,
-            now: r.round,
-        },
+        Ok(r) => DecideError::Stale { seen, now: r.round },
         Err(e) => e.into(),
     }
 }
@@ -316,8 +316,7 @@ pub async fn reject(
     let tx = store.begin().await?;
     if regenerate {
         let Some(round) = reviews::next_round(store, &tx, now, ws, id, row.round).await? else {
-            tx.rollback().await?;
-            return Err(refused_now(store, ws, id).await);
+            return Err(lost(store, tx, ws, id, row.round).await);
         };
         enqueue_generate(queue, &tx, ws, &row.run_id, round).await?;
         audit::record(
@@ -347,8 +346,7 @@ pub async fn reject(
         )
         .await?;
         if !decided {
-            tx.rollback().await?;
-            return Err(refused_now(store, ws, id).await);
+            return Err(lost(store, tx, ws, id, row.round).await);
         }
     }
     tx.commit().await?;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use pressroom_core::schedule::Schedule;
 use pressroom_core::{
     CampaignId, Platform, PostId, PostState, ReviewId, ReviewState, RunId, RunState,
@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 use crate::ApiState;
 use crate::auth::Ctx;
 use crate::errors::{ApiError, ApiResult};
+use crate::handlers::reviews::rfc3339 as ms;
 use crate::handlers::workspaces::query;
 
 /// The widest window one call may ask for.
@@ -106,13 +107,7 @@ pub struct Calendar {
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn ms(at: i64) -> String {
-    DateTime::from_timestamp_millis(at)
-        .map(rfc3339)
-        .unwrap_or_default()
+    ms(t.timestamp_millis())
 }
 
 fn instant(field: &str, text: &str) -> ApiResult<DateTime<Utc>> {

@@ -116,7 +116,8 @@ pub(crate) enum ImageUrls<'a> {
     Link(&'a str),
 }
 
-fn rfc3339(ms: i64) -> String {
+/// Epoch milliseconds as RFC 3339 (whole seconds, UTC), as the API writes instants.
+pub(crate) fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default()
@@ -447,17 +448,7 @@ pub async fn create_link(
     // daemon mails each of them their own), or anyone could approve through a link of theirs.
     let campaign = campaigns::get(&state.store, ws, &review.campaign_id).await?;
     let spec = stored_spec(&campaign).map_err(ApiError::internal)?;
-    let named = spec
-        .approval
-        .as_ref()
-        .map(|a| a.approvers.clone())
-        .unwrap_or_default();
-    let allowed = named.is_empty()
-        || ctx
-            .person
-            .as_ref()
-            .is_some_and(|p| named.contains(&p.email.to_lowercase()));
-    if !allowed {
+    if decide::may_decide(&spec, &decider(&ctx)).is_err() {
         return Err(ApiError::forbidden(
             "this campaign names its approvers: only they may hand out review links (each is mailed one when [email] is configured)",
         ));

@@ -53,8 +53,7 @@ pub(super) async fn announce_run(
     now_ms: i64,
     data: serde_json::Value,
 ) -> Result<usize, StoreError> {
-    let timestamp = chrono::DateTime::from_timestamp_millis(now_ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let timestamp = timestamp(now_ms);
     let body = json!({ "type": event.as_str(), "timestamp": timestamp, "data": data });
     let enqueued = fan_out(p, conn, workspace_id, event, event_id, &body).await?;
     debug!(
@@ -92,6 +91,12 @@ async fn fan_out(
     Ok(enqueued)
 }
 
+/// An event's `timestamp`: RFC 3339 with milliseconds, UTC.
+fn timestamp(now_ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(now_ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
 /// The Standard Webhooks payload shape: `type`, `timestamp`, `data`.
 fn body(
     post: &post::Model,
@@ -100,8 +105,7 @@ fn body(
     now_ms: i64,
     outcome: Outcome<'_>,
 ) -> serde_json::Value {
-    let timestamp = chrono::DateTime::from_timestamp_millis(now_ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let timestamp = timestamp(now_ms);
     json!({
         "type": event.as_str(),
         "timestamp": timestamp,
