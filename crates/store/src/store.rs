@@ -198,8 +198,10 @@ impl Store {
         Ok(self.clock.forwards(ms))
     }
 
-    /// Asks the database what time it is.
-    async fn query_now_ms(&self) -> Result<i64> {
+    /// Asks the database what time it is, now (not the carried clock of [`Self::now_ms`]):
+    /// what SQL that compares with the database's `now` sees (tests that wait for a lease to
+    /// expire, diagnostics).
+    pub async fn query_now_ms(&self) -> Result<i64> {
         let sql = format!("SELECT {} AS now", self.now_sql());
         let row = self
             .db

@@ -105,7 +105,9 @@ impl Ctx {
     pub async fn wait_db_past(&self, t_ms: i64) -> anyhow::Result<()> {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let now = self.store.now_ms().await?;
+            // The database's own clock, as the queue's SQL reads it: the carried clock of
+            // `now_ms` may run a few ms ahead of it.
+            let now = self.store.query_now_ms().await?;
             if now > t_ms {
                 return Ok(());
             }
