@@ -709,8 +709,22 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free port and a headless Chromium session of `width`×`height`.
     pub async fn start(width: u32, height: u32) -> anyhow::Result<Self> {
+        Self::start_in_zone(width, height, None).await
+    }
+
+    /// As [`Browser::start`], with the browser's time zone set to `zone` (an IANA name), as a
+    /// person abroad would have it.
+    pub async fn start_in_zone(
+        width: u32,
+        height: u32,
+        zone: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let port = free_port()?;
-        let mut driver = Command::new("chromedriver")
+        let mut command = Command::new("chromedriver");
+        if let Some(zone) = zone {
+            command.env("TZ", zone);
+        }
+        let mut driver = command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -720,17 +734,26 @@ impl Browser {
                  chromium-driver (scripts/setup.sh installs them)",
             )?;
         let mut caps = serde_json::Map::new();
+        let mut options = serde_json::json!({
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                format!("--window-size={width},{height}"),
+            ],
+        });
+        // A window cannot be narrower than about 500 pixels: a phone is emulated instead.
+        if width < 500 {
+            options["mobileEmulation"] = serde_json::json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "touch": true, "mobile": true },
+            });
+        }
+        caps.insert("goog:chromeOptions".into(), options);
+        // What the page logs (errors included), read by `console_errors`.
         caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "args": [
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    format!("--window-size={width},{height}"),
-                ],
-            }),
+            "goog:loggingPrefs".into(),
+            serde_json::json!({ "browser": "ALL" }),
         );
         let url = format!("http://127.0.0.1:{port}");
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -750,6 +773,30 @@ impl Browser {
             }
         };
         Ok(Self { client, driver })
+    }
+
+    /// The page's console errors since the last call (script errors, Content Security Policy
+    /// violations, failed loads), as chromedriver's browser log has them.
+    pub async fn console_errors(&self) -> anyhow::Result<Vec<String>> {
+        let log = self.client.issue_cmd(BrowserLog).await?;
+        Ok(log
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect())
+    }
+
+    /// Saves a screenshot for the README as `docs/screenshots/{name}.png` (and under
+    /// `target/e2e-screenshots/` like the others).
+    pub async fn screenshot_for_docs(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let taken = self.screenshot(name).await?;
+        let dir = workspace_root().join("docs").join("screenshots");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{name}.png"));
+        std::fs::copy(&taken, &path)?;
+        Ok(path)
     }
 
     /// Saves a screenshot of the page as `target/e2e-screenshots/{name}.png`.
@@ -792,6 +839,28 @@ impl Browser {
         let _ = self.driver.wait();
         closed?;
         Ok(())
+    }
+}
+
+/// chromedriver's `POST /session/{id}/se/log` for the browser's log (what the page's console
+/// showed), which fantoccini does not wrap.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(r#"{"type": "browser"}"#.to_owned()),
+        )
     }
 }
 

@@ -111,6 +111,10 @@ pub const CSRF_COOKIE: &str = "pressroom_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// The header a person who belongs to several workspaces names one in (its slug).
 pub const WORKSPACE_HEADER: &str = "x-pressroom-workspace";
+/// The console's workspace switcher: the slug of the workspace a person last chose, used when
+/// a request names none in [`WORKSPACE_HEADER`]. Only a choice: membership is checked as for
+/// the header.
+pub const WORKSPACE_COOKIE: &str = "pressroom_workspace";
 
 impl Ctx {
     /// The workspace of a workspace key. Routes for workspace keys only run after the guard
@@ -143,7 +147,15 @@ pub async fn authenticate(state: &ApiState, headers: &HeaderMap) -> Result<Ctx, 
     if !headers.contains_key(header::AUTHORIZATION)
         && let Some(token) = cookie(headers, SESSION_COOKIE)
     {
-        return authenticate_session(state, headers, &token).await;
+        // A person names the workspace in the header (API clients) or, in the console, with
+        // the switcher's cookie (images and links cannot carry a header).
+        let named = headers
+            .get(WORKSPACE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .map(str::to_owned)
+            .or_else(|| cookie(headers, WORKSPACE_COOKIE));
+        return authenticate_session(state, &token, named.as_deref()).await;
     }
     let presented = headers
         .get(header::AUTHORIZATION)
@@ -210,15 +222,11 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// they named in [`WORKSPACE_HEADER`] (or their only one). An unknown, expired or revoked
 /// session answers the same 401 as a bad key; naming a workspace they are not a member of
 /// answers 403.
-async fn authenticate_session(
+pub(crate) async fn authenticate_session(
     state: &ApiState,
-    headers: &HeaderMap,
     token: &str,
+    named: Option<&str>,
 ) -> Result<Ctx, ApiError> {
-    let named = headers
-        .get(WORKSPACE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim);
     // Cached like keys (by a digest of the token and the workspace named), so a page that
     // makes many calls does not cost four queries each; sign-out through this API clears it.
     let mut digest = Sha256::new();

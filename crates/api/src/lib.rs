@@ -11,6 +11,7 @@
 mod adapters;
 pub mod auth;
 pub mod connect;
+mod console;
 pub mod errors;
 mod guard;
 pub mod handlers;

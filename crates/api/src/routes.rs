@@ -203,5 +203,9 @@ pub(crate) fn build(state: ApiState) -> Router {
         }
         router = router.route(spec.path, method_router);
     }
-    router.fallback(ops::not_found).with_state(state)
+    let console = crate::console::router(state.clone());
+    router
+        .fallback(ops::not_found)
+        .with_state(state)
+        .merge(console)
 }

@@ -347,6 +347,41 @@ impl Queue {
             .collect()
     }
 
+    /// The jobs with these unique keys in the workspace (e.g. `publish:{post}`), whatever
+    /// their state: when each runs next, how many attempts it made, its last error.
+    pub async fn by_unique_keys(
+        &self,
+        workspace_id: &WorkspaceId,
+        keys: &[String],
+    ) -> Result<Vec<(String, JobSummary)>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut values: Vec<Value> = vec![workspace_id.into()];
+        let mut marks = Vec::with_capacity(keys.len());
+        for k in keys {
+            values.push(k.as_str().into());
+            marks.push(format!("${}", values.len()));
+        }
+        let sql = format!(
+            "SELECT unique_key, id, workspace_id, kind, state, attempt, max_attempts, run_at, \
+             last_error FROM jobs WHERE workspace_id = $1 AND unique_key IN ({})",
+            marks.join(", ")
+        );
+        let rows = self
+            .store
+            .conn()
+            .query_all_raw(self.store.stmt(&sql, values))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let key: String = r.try_get("", "unique_key")?;
+                Ok((key, JobSummary::from_query_result(r, "")?))
+            })
+            .collect::<std::result::Result<_, sea_orm::DbErr>>()
+            .map_err(StoreError::from)
+    }
+
     /// Counts jobs by kind and state (for metrics and `status`).
     pub async fn counts(&self) -> Result<Vec<(String, String, i64)>> {
         let rows = self

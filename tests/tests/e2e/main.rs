@@ -6,6 +6,7 @@
 mod approvals;
 mod browser;
 mod cli;
+mod console;
 mod crash;
 mod db_outage;
 mod flood;

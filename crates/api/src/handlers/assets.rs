@@ -67,9 +67,9 @@ async fn view(state: &ApiState, a: asset::Model) -> AssetView {
 pub struct AssetFilter {
     #[serde(flatten)]
     #[param(ignore)]
-    page: PageQuery,
+    pub(crate) page: PageQuery,
     /// Only the image this run generated or reused, and those its renditions came from.
-    run_id: Option<pressroom_core::RunId>,
+    pub(crate) run_id: Option<pressroom_core::RunId>,
 }
 
 pub async fn list(

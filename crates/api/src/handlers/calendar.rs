@@ -34,11 +34,11 @@ const MAX_ENTRIES: usize = 1000;
 pub struct CalendarQuery {
     /// Start of the window (RFC 3339; default: now).
     #[param(value_type = Option<String>, format = DateTime)]
-    from: Option<String>,
+    pub(crate) from: Option<String>,
     /// End of the window (RFC 3339; default: 30 days after `from`), at most 92 days after
     /// `from`.
     #[param(value_type = Option<String>, format = DateTime)]
-    to: Option<String>,
+    pub(crate) to: Option<String>,
 }
 
 /// An occurrence a campaign's schedule will fire.

@@ -115,21 +115,21 @@ fn source_of(headers: &HeaderMap, body: &Bytes) -> ApiResult<String> {
 /// One problem of a campaign file, where it is.
 #[derive(Serialize, ToSchema)]
 pub struct IssueView {
-    line: usize,
-    column: usize,
-    field: String,
-    message: String,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+    pub(crate) field: String,
+    pub(crate) message: String,
 }
 
 /// What `POST /v1/campaigns/validate` answers.
 #[derive(Serialize, ToSchema)]
 pub struct Validation {
-    valid: bool,
+    pub(crate) valid: bool,
     /// When valid
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
-    name: Option<String>,
-    issues: Vec<IssueView>,
+    pub(crate) name: Option<String>,
+    pub(crate) issues: Vec<IssueView>,
 }
 
 fn issue_views(issues: &[SpecIssue]) -> Vec<IssueView> {

@@ -140,9 +140,29 @@ pub async fn callback(
             ),
         })?;
     let clear = cookie::clear(&key, &pending.redirect_uri);
-    let mut response = finish(&state, flows.as_ref(), cipher.as_ref(), q, pending)
-        .await
-        .into_response();
+    let platform = pending.platform.clone();
+    let finished = finish(&state, flows.as_ref(), cipher.as_ref(), q, pending).await;
+    // A person's browser (the console's connect button) goes back to the accounts page with
+    // the outcome; an API client gets the JSON.
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let mut response = match (finished, browser) {
+        (Ok(Json(done)), true) => {
+            let n = done["connected"].as_array().map_or(0, Vec::len);
+            crate::console::page::done(
+                "/accounts",
+                true,
+                &format!(
+                    "Connected {n} {platform} account{}.",
+                    if n == 1 { "" } else { "s" }
+                ),
+            )
+        }
+        (Err(e), true) => crate::console::page::failed("/accounts", e),
+        (finished, false) => finished.into_response(),
+    };
     if let Some(clear) = clear {
         response.headers_mut().append(header::SET_COOKIE, clear);
     }

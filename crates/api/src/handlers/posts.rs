@@ -5,8 +5,8 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::{Extension, Json};
 use pressroom_core::{
-    AccountId, AttemptId, AttemptState, JobKind, Platform, PostId, PostState, RenditionId, RunId,
-    WorkspaceId,
+    AccountId, AttemptId, AttemptState, CampaignId, JobKind, Platform, PostId, PostState,
+    RenditionId, RunId, WorkspaceId,
 };
 use pressroom_store::entity::{attempt, post};
 use pressroom_store::repo::{audit, posts};
@@ -26,12 +26,25 @@ use crate::page::{Page, PageQuery};
 pub struct PostFilter {
     #[serde(flatten)]
     #[param(ignore)]
-    page: PageQuery,
+    pub(crate) page: PageQuery,
     /// Only this run's posts.
-    run_id: Option<RunId>,
+    pub(crate) run_id: Option<RunId>,
     /// Only posts in this state.
     #[param(value_type = Option<PostState>)]
-    state: Option<String>,
+    pub(crate) state: Option<String>,
+    /// Only posts to this platform.
+    #[param(value_type = Option<Platform>)]
+    pub(crate) platform: Option<String>,
+    /// Only posts to this account.
+    pub(crate) account_id: Option<AccountId>,
+    /// Only posts of this campaign's runs.
+    pub(crate) campaign_id: Option<CampaignId>,
+    /// Only posts created at or after this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub(crate) from: Option<String>,
+    /// Only posts created before this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub(crate) to: Option<String>,
 }
 
 /// A post as the API shows it.
@@ -147,11 +160,39 @@ pub async fn list(
         .transpose()?;
     let after = f.page.after()?;
     let limit = f.page.limit()?;
+    let platform = f
+        .platform
+        .as_deref()
+        .map(|p| {
+            Platform::parse(p).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "platform: unknown platform {p:?} (one of: {})",
+                    Platform::ALL.map(|p| p.as_str()).join(", ")
+                ))
+            })
+        })
+        .transpose()?;
+    let instant = |field: &str, text: Option<&str>| {
+        text.map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|t| t.timestamp_millis())
+                .map_err(|e| ApiError::invalid(format!("{field}: not an RFC 3339 date-time ({e})")))
+        })
+        .transpose()
+    };
+    let filter = posts::PostFilter {
+        run_id: f.run_id.as_ref(),
+        state: post_state,
+        platform,
+        account_id: f.account_id.as_ref(),
+        campaign_id: f.campaign_id.as_ref(),
+        created_from_ms: instant("from", f.from.as_deref())?,
+        created_before_ms: instant("to", f.to.as_deref())?,
+    };
     let rows = posts::page(
         &state.store,
         ws,
-        f.run_id.as_ref(),
-        post_state,
+        &filter,
         Paging::new(after.as_deref(), limit + 1),
     )
     .await?;

@@ -93,7 +93,7 @@ async fn render_page(
 }
 
 /// Who decided, in words a client reads (not the stored `user:`/`link:`/`key:` label).
-fn decided_by_text(label: &str) -> String {
+pub(crate) fn decided_by_text(label: &str) -> String {
     match label.split_once(':') {
         Some(("user", email)) => email.to_owned(),
         Some(("link", rest)) => match rest.split_once(" (") {
@@ -150,81 +150,15 @@ pub async fn decide_form(
         id: link.id.clone(),
         name,
     };
-    let reason = field("reason").unwrap_or_default().trim().to_owned();
-    // The round of candidates the page showed: a decision about replaced ones is refused.
-    let seen_round = field("round").and_then(|r| r.parse::<i32>().ok());
+    let outcome =
+        match decide_with_form(&state, &link.workspace_id, &review, &decider, &fields).await {
+            Ok(outcome) => outcome,
+            Err(refused) => return message_page(StatusCode::BAD_REQUEST, TITLE, &refused),
+        };
     let ws = &link.workspace_id;
-    let outcome = match field("action") {
-        Some("approve") => {
-            let candidate = match field("candidate").unwrap_or("0").parse::<u32>() {
-                Ok(c) => c,
-                Err(_) => {
-                    return message_page(
-                        StatusCode::BAD_REQUEST,
-                        TITLE,
-                        "candidate: not a number.",
-                    );
-                }
-            };
-            // Only captions the reviewer changed are edits.
-            let current = match view(&state, review.clone(), ImageUrls::Link(&token)).await {
-                Ok(v) => v,
-                Err(e) => return e.into_response(),
-            };
-            let captions: BTreeMap<String, String> = fields
-                .iter()
-                .filter_map(|(k, v)| k.strip_prefix("caption:").map(|key| (key, v)))
-                .filter(|(key, v)| {
-                    current
-                        .targets
-                        .iter()
-                        .find(|t| t.key == *key)
-                        .is_none_or(|t| t.caption != v.replace("\r\n", "\n"))
-                })
-                .map(|(key, v)| (key.to_owned(), v.replace("\r\n", "\n")))
-                .collect();
-            decide::approve(
-                &state.store,
-                &state.queue,
-                ws,
-                &review.id,
-                &decider,
-                candidate,
-                captions,
-                seen_round,
-            )
-            .await
-        }
-        Some(action @ ("reject" | "regenerate")) => {
-            decide::reject(
-                &state.store,
-                &state.queue,
-                ws,
-                &review.id,
-                &decider,
-                &reason,
-                action == "regenerate",
-                seen_round,
-            )
-            .await
-        }
-        _ => {
-            return message_page(
-                StatusCode::BAD_REQUEST,
-                TITLE,
-                "action: approve, reject or regenerate.",
-            );
-        }
-    };
     match outcome {
         Ok(decided) => {
-            let message = match decided.state {
-                pressroom_core::ReviewState::Pending => "New images are on their way.",
-                pressroom_core::ReviewState::Approved => {
-                    "Thank you: it will be published as approved."
-                }
-                _ => "Thank you: nothing of it will be published.",
-            };
+            let message = decided_message(&decided);
             render_page(&state, &token, decided, Some((message, false)))
                 .await
                 .unwrap_or_else(IntoResponse::into_response)
@@ -314,4 +248,76 @@ pub async fn rendition(
         HeaderValue::from_static("no-referrer"),
     );
     resp
+}
+
+/// Carries out a review form (`action` approve | reject | regenerate, `candidate`,
+/// `caption:KEY`, `reason`, `round`) for `decider`: the public review page's and the console's.
+/// Only captions the reviewer changed count as edits. `Err` is a malformed form, in words.
+pub(crate) async fn decide_with_form(
+    state: &ApiState,
+    ws: &pressroom_core::WorkspaceId,
+    review: &review::Model,
+    decider: &Decider,
+    fields: &[(String, String)],
+) -> Result<Result<review::Model, DecideError>, String> {
+    let field = |name: &str| field(fields, name);
+    let reason = field("reason").unwrap_or_default().trim().to_owned();
+    // The round of candidates the page showed: a decision about replaced ones is refused.
+    let seen_round = field("round").and_then(|r| r.parse::<i32>().ok());
+    match field("action") {
+        Some("approve") => {
+            let candidate = field("candidate")
+                .unwrap_or("0")
+                .parse::<u32>()
+                .map_err(|_| "candidate: not a number.".to_owned())?;
+            let current = match view(state, review.clone(), ImageUrls::Api).await {
+                Ok(v) => v,
+                Err(e) => return Err(e.detail),
+            };
+            let captions: BTreeMap<String, String> = fields
+                .iter()
+                .filter_map(|(k, v)| k.strip_prefix("caption:").map(|key| (key, v)))
+                .filter(|(key, v)| {
+                    current
+                        .targets
+                        .iter()
+                        .find(|t| t.key == *key)
+                        .is_none_or(|t| t.caption != v.replace("\r\n", "\n"))
+                })
+                .map(|(key, v)| (key.to_owned(), v.replace("\r\n", "\n")))
+                .collect();
+            Ok(decide::approve(
+                &state.store,
+                &state.queue,
+                ws,
+                &review.id,
+                decider,
+                candidate,
+                captions,
+                seen_round,
+            )
+            .await)
+        }
+        Some(action @ ("reject" | "regenerate")) => Ok(decide::reject(
+            &state.store,
+            &state.queue,
+            ws,
+            &review.id,
+            decider,
+            &reason,
+            action == "regenerate",
+            seen_round,
+        )
+        .await),
+        _ => Err("action: approve, reject or regenerate.".to_owned()),
+    }
+}
+
+/// What a reviewer reads after deciding.
+pub(crate) fn decided_message(decided: &review::Model) -> &'static str {
+    match decided.state {
+        pressroom_core::ReviewState::Pending => "New images are on their way.",
+        pressroom_core::ReviewState::Approved => "Thank you: it will be published as approved.",
+        _ => "Thank you: nothing of it will be published.",
+    }
 }

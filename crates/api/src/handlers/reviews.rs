@@ -114,6 +114,8 @@ pub struct ReviewView {
 pub(crate) enum ImageUrls<'a> {
     Api,
     Link(&'a str),
+    /// The console's pages (a session cookie authorizes both).
+    Console,
 }
 
 /// Epoch milliseconds as RFC 3339 (whole seconds, UTC), as the API writes instants.
@@ -140,7 +142,7 @@ pub(crate) async fn view(
         .map(|(i, asset_id)| CandidateView {
             index: i as u32,
             image_url: match urls {
-                ImageUrls::Api => format!("/v1/assets/{asset_id}/image"),
+                ImageUrls::Api | ImageUrls::Console => format!("/v1/assets/{asset_id}/image"),
                 ImageUrls::Link(token) => format!("/review/{token}/candidates/{i}"),
             },
             asset_id,
@@ -188,6 +190,7 @@ pub(crate) async fn view(
                         ImageUrls::Link(token) => {
                             Some(format!("/review/{token}/renditions/{}", r.id))
                         }
+                        ImageUrls::Console => Some(format!("/renditions/{}", r.id)),
                         ImageUrls::Api => state
                             .media
                             .as_ref()
@@ -234,10 +237,10 @@ pub(crate) async fn view(
 pub struct ReviewFilter {
     #[serde(flatten)]
     #[param(ignore)]
-    page: PageQuery,
+    pub(crate) page: PageQuery,
     /// Only reviews in this state.
     #[param(value_type = Option<ReviewState>)]
-    state: Option<String>,
+    pub(crate) state: Option<String>,
 }
 
 pub async fn list(
@@ -318,7 +321,7 @@ pub(crate) struct RejectBody {
 }
 
 /// Who a request's credentials decide as.
-fn decider(ctx: &Ctx) -> Decider {
+pub(crate) fn decider(ctx: &Ctx) -> Decider {
     match &ctx.person {
         Some(p) => Decider::Person {
             email: p.email.clone(),

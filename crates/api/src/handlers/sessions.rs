@@ -95,7 +95,25 @@ pub async fn create(
     RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     let input: SignIn = json_body(&body)?;
-    let email = people::normalize_email(&input.email);
+    let user = check_password(&state, &extensions, &input.email, input.password).await?;
+    let (me, cookies) = new_session(&state, &user.id).await?;
+    let mut resp = (StatusCode::CREATED, Json(me)).into_response();
+    for c in cookies {
+        resp.headers_mut().append(SET_COOKIE, c);
+    }
+    Ok(resp)
+}
+
+/// The person whose email and password these are (the API's and the console's sign-in):
+/// throttled per account and per address, the same 401 and the same time for an unknown
+/// email as for a wrong password.
+pub(crate) async fn check_password(
+    state: &ApiState,
+    extensions: &Extensions,
+    email: &str,
+    password: String,
+) -> ApiResult<people::UserRow> {
+    let email = people::normalize_email(email);
     if email.is_empty() || email.len() > 320 {
         return Err(ApiError::invalid("email: 1 to 320 characters"));
     }
@@ -105,36 +123,30 @@ pub async fn create(
         .login_limiter
         .peek(&account_key)
         .map_err(rate_limited)?;
-    let ip = unthrottled_address(&state, &extensions)?;
+    let ip = unthrottled_address(state, extensions)?;
     let user = people::user_by_email(&state.store, &email).await?;
     let stored = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| password::dummy_hash().to_owned());
-    let presented = SecretString::from(input.password);
+    let presented = SecretString::from(password);
     let matches =
         tokio::task::spawn_blocking(move || password::verify_password(&presented, &stored))
             .await
             .map_err(ApiError::internal)?;
-    let user = match user {
-        Some(u) if matches && u.password_hash.is_some() => u,
+    match user {
+        Some(u) if matches && u.password_hash.is_some() => Ok(u),
         _ => {
             let _ = state.login_limiter.check(&account_key);
             if let Some(ip) = &ip {
                 let _ = state.auth_failure_limiter.check(ip);
             }
-            return Err(ApiError::new(
+            Err(ApiError::new(
                 Code::Unauthenticated,
                 "email or password is wrong",
-            ));
+            ))
         }
-    };
-    let (me, cookies) = new_session(&state, &user.id).await?;
-    let mut resp = (StatusCode::CREATED, Json(me)).into_response();
-    for c in cookies {
-        resp.headers_mut().append(SET_COOKIE, c);
     }
-    Ok(resp)
 }
 
 /// `POST /v1/invitations/accept`.
@@ -288,7 +300,7 @@ pub async fn delete_all(
 }
 
 /// 204 that also clears both cookies in the browser.
-fn signed_out(state: &ApiState) -> Response {
+pub(crate) fn signed_out(state: &ApiState) -> Response {
     let secure = if state.secure_cookies { "; Secure" } else { "" };
     let mut resp = StatusCode::NO_CONTENT.into_response();
     let mut headers = HeaderMap::new();

@@ -24,7 +24,7 @@ const MAX_DAYS: i64 = 366;
 pub struct UsageQuery {
     /// How many days back, today included (default 30).
     #[param(minimum = 1, maximum = 366)]
-    days: Option<i64>,
+    pub(crate) days: Option<i64>,
 }
 
 #[derive(Serialize, Debug, Default, Clone, PartialEq, Eq, ToSchema)]

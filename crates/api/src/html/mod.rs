@@ -1,6 +1,6 @@
 //! The few pages the daemon serves to people without an account or a session yet (a review
 //! link, an invitation): MiniJinja templates with HTML auto-escaping, a strict Content
-//! Security Policy, never cached, never sent as a referrer (their URL is the credential), and
+//! Security Policy (the console's stylesheet and script, nothing inline), never cached, never sent as a referrer (their URL is the credential), and
 //! forms protected by a double-submit CSRF token (a `SameSite=Strict` cookie the form echoes).
 
 use std::sync::LazyLock;
@@ -17,6 +17,7 @@ static TEMPLATES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
     for (name, source) in [
         ("review.html", include_str!("review.html")),
         ("invite.html", include_str!("invite.html")),
+        ("review_body.html", include_str!("review_body.html")),
     ] {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("the page template {name} does not compile: {e}"));
@@ -34,8 +35,20 @@ pub(crate) fn render(
     secure: bool,
     context: impl Fn(&str) -> minijinja::Value,
 ) -> ApiResult<Response> {
+    render_in(&TEMPLATES, name, status, cookie_path, secure, context)
+}
+
+/// [`render`] with the templates of `env` (the console's sign-in page).
+pub(crate) fn render_in(
+    env: &minijinja::Environment<'_>,
+    name: &str,
+    status: StatusCode,
+    cookie_path: &str,
+    secure: bool,
+    context: impl Fn(&str) -> minijinja::Value,
+) -> ApiResult<Response> {
     let csrf = pressroom_crypto::random_token();
-    let html = TEMPLATES
+    let html = env
         .get_template(name)
         .and_then(|t| t.render(context(&csrf)))
         .map_err(ApiError::internal)?;
@@ -63,8 +76,9 @@ pub(crate) fn csrf_ok(headers: &HeaderMap, sent: Option<&str>) -> bool {
 pub(crate) fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
-         <body style=\"font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/console/console.css\"></head>\
+         <body class=\"public\">\
          <main><h1>{title}</h1><p role=\"status\">{message}</p></main></body></html>",
         title = escape(title),
         message = escape(message)
@@ -94,7 +108,7 @@ fn with_page_headers(mut resp: Response) -> Response {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     resp

@@ -72,7 +72,13 @@ pub async fn a_new_policy_term_blocks_reusing_an_earlier_image(app: TestApp) -> 
         "the run's error does not give the policy's reason: {error:?}"
     );
     anyhow::ensure!(row.asset_id.is_none(), "the blocked run got an asset");
-    let posts = posts::page(&app.store, &ws, None, None, Paging::new(None, 1000)).await?;
+    let posts = posts::page(
+        &app.store,
+        &ws,
+        &Default::default(),
+        Paging::new(None, 1000),
+    )
+    .await?;
     anyhow::ensure!(
         posts.len() == 1 && posts.iter().all(|p| p.run_id != row.id),
         "the blocked run made posts: {posts:?}"

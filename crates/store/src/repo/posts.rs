@@ -4,8 +4,8 @@
 //! cannot move an attempt.
 
 use pressroom_core::{
-    AccountId, AttemptId, AttemptState, Platform, PostId, PostState, RenditionId, RunId,
-    WorkspaceId, new_id,
+    AccountId, AttemptId, AttemptState, CampaignId, Platform, PostId, PostState, RenditionId,
+    RunId, WorkspaceId, new_id,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
@@ -13,7 +13,7 @@ use sea_orm::{
 
 use crate::page::{Paging, newest_page};
 use crate::queue::ClaimedJob;
-use crate::schema::{attempt, post};
+use crate::schema::{attempt, post, run};
 use crate::{Result, Store, StoreError};
 
 /// A post to create.
@@ -233,22 +233,56 @@ pub async fn transition_post<C: ConnectionTrait>(
     Ok(res.rows_affected() == 1)
 }
 
-/// A page of a workspace's posts, newest first, optionally of one run and in one state.
+/// A page of a workspace's posts, newest first, narrowed by `filter`.
 pub async fn page(
     store: &Store,
     workspace_id: &WorkspaceId,
-    run_id: Option<&RunId>,
-    state: Option<PostState>,
+    filter: &PostFilter<'_>,
     paging: Paging<'_>,
 ) -> Result<Vec<post::Model>> {
     let mut q = post::Entity::find().filter(post::Column::WorkspaceId.eq(workspace_id));
-    if let Some(r) = run_id {
+    if let Some(r) = filter.run_id {
         q = q.filter(post::Column::RunId.eq(r));
     }
-    if let Some(s) = state {
+    if let Some(s) = filter.state {
         q = q.filter(post::Column::State.eq(s));
     }
+    if let Some(p) = filter.platform {
+        q = q.filter(post::Column::Platform.eq(p));
+    }
+    if let Some(a) = filter.account_id {
+        q = q.filter(post::Column::AccountId.eq(a));
+    }
+    if let Some(c) = filter.campaign_id {
+        let runs_of_campaign = sea_orm::sea_query::Query::select()
+            .column(run::Column::Id)
+            .from(run::Entity)
+            .and_where(run::Column::WorkspaceId.eq(workspace_id))
+            .and_where(run::Column::CampaignId.eq(c))
+            .to_owned();
+        q = q.filter(post::Column::RunId.in_subquery(runs_of_campaign));
+    }
+    if let Some(from) = filter.created_from_ms {
+        q = q.filter(post::Column::CreatedAt.gte(from));
+    }
+    if let Some(to) = filter.created_before_ms {
+        q = q.filter(post::Column::CreatedAt.lt(to));
+    }
     newest_page(store, q, post::Column::Id, paging).await
+}
+
+/// Which posts a listing shows; every field narrows it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PostFilter<'a> {
+    pub run_id: Option<&'a RunId>,
+    pub state: Option<PostState>,
+    pub platform: Option<Platform>,
+    pub account_id: Option<&'a AccountId>,
+    pub campaign_id: Option<&'a CampaignId>,
+    /// Created at or after (epoch ms).
+    pub created_from_ms: Option<i64>,
+    /// Created before (epoch ms).
+    pub created_before_ms: Option<i64>,
 }
 
 /// The `updated_at` of each of the workspace's published posts last changed since `since_ms`
