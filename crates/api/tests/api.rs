@@ -12,6 +12,8 @@ mod auth;
 mod calendar;
 #[path = "api/campaign_lifecycle.rs"]
 mod campaign_lifecycle;
+#[path = "api/console.rs"]
+mod console;
 #[path = "api/db_down.rs"]
 mod db_down;
 #[path = "api/hooks.rs"]
