@@ -67,6 +67,9 @@ seed = 7
 [caption]
 template = "Run {{ n }}: our linen tote, made to last"
 
+[variables]
+n = "0"
+
 [[targets]]
 account = "sandbox"
 preset = "instagram-square"

@@ -10,7 +10,7 @@ use crate::ApiState;
 use crate::auth::Role;
 use crate::handlers::{
     accounts, assets, audit, calendar, campaigns, connect, hooks, images, invite_page, keys, media,
-    ops, posts, preview, review_page, reviews, runs, sessions, usage, workspaces,
+    members, ops, posts, preview, review_page, reviews, runs, sessions, usage, workspaces,
 };
 
 /// Who may call a route.
@@ -169,6 +169,8 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/v1/oauth/callback", Access::OAuthState, 200, "OAuth redirect target: stores the accounts the consent granted", body: false, paged: false, connect::callback),
     route!(POST "/v1/accounts/{id}/disconnect", A, 200, "Disconnect an account (its posts wait for a reconnect)", body: false, paged: false, accounts::disconnect),
     route!(GET "/v1/usage", V, 200, "Images generated and posts published per day (UTC)", body: false, paged: false, usage::get),
+    route!(GET "/v1/members", A, 200, "List the workspace's members, their roles and whether they can sign in yet", body: false, paged: false, members::list),
+    route!(POST "/v1/members", A, 201, "Add a person to the workspace (or change a member's role); a person who cannot sign in yet gets an invitation link, answered once (only an owner adds an owner)", body: true, paged: false, secret: true, members::add),
     route!(GET "/v1/keys", A, 200, "List API keys", body: false, paged: true, keys::list),
     route!(POST "/v1/keys", A, 201, "Create an API key (shown once)", body: true, paged: false, secret: true, keys::create),
     route!(DELETE "/v1/keys/{id}", A, 204, "Revoke an API key", body: false, paged: false, keys::revoke),

@@ -18,6 +18,7 @@ pub mod email;
 pub mod images;
 pub mod metrics;
 pub mod outbound;
+pub mod people;
 pub mod pipeline;
 pub mod reviews;
 pub mod tokens;

@@ -347,9 +347,10 @@ impl Queue {
             .collect()
     }
 
-    /// The jobs with these unique keys in the workspace (e.g. `publish:{post}`), whatever
-    /// their state: when each runs next, how many attempts it made, its last error.
-    pub async fn by_unique_keys(
+    /// For each key (e.g. `publish:{post}`), the newest job of the workspace whose unique key
+    /// is that key or starts with it and `:` (a retry's `publish:{post}:retry:{at}`): when it
+    /// runs next, its attempts, its last error.
+    pub async fn latest_by_key_prefixes(
         &self,
         workspace_id: &WorkspaceId,
         keys: &[String],
@@ -358,28 +359,40 @@ impl Queue {
             return Ok(Vec::new());
         }
         let mut values: Vec<Value> = vec![workspace_id.into()];
-        let mut marks = Vec::with_capacity(keys.len());
+        let mut matches = Vec::with_capacity(keys.len());
         for k in keys {
             values.push(k.as_str().into());
-            marks.push(format!("${}", values.len()));
+            let exact = values.len();
+            // `_` and `%` are LIKE wildcards: keys here are ids and colons only.
+            values.push(format!("{k}:%").into());
+            matches.push(format!(
+                "unique_key = ${exact} OR unique_key LIKE ${}",
+                values.len()
+            ));
         }
         let sql = format!(
             "SELECT unique_key, id, workspace_id, kind, state, attempt, max_attempts, run_at, \
-             last_error FROM jobs WHERE workspace_id = $1 AND unique_key IN ({})",
-            marks.join(", ")
+             last_error FROM jobs WHERE workspace_id = $1 AND ({}) ORDER BY id",
+            matches.join(" OR ")
         );
         let rows = self
             .store
             .conn()
             .query_all_raw(self.store.stmt(&sql, values))
             .await?;
-        rows.iter()
-            .map(|r| {
-                let key: String = r.try_get("", "unique_key")?;
-                Ok((key, JobSummary::from_query_result(r, "")?))
-            })
-            .collect::<std::result::Result<_, sea_orm::DbErr>>()
-            .map_err(StoreError::from)
+        let mut newest: std::collections::BTreeMap<String, JobSummary> = Default::default();
+        for r in &rows {
+            let key: String = r.try_get("", "unique_key")?;
+            let job = JobSummary::from_query_result(r, "")?;
+            // Ids are time-ordered: a later row is a newer job.
+            if let Some(k) = keys
+                .iter()
+                .find(|k| key == **k || key.starts_with(&format!("{k}:")))
+            {
+                newest.insert(k.clone(), job);
+            }
+        }
+        Ok(newest.into_iter().collect())
     }
 
     /// Counts jobs by kind and state (for metrics and `status`).

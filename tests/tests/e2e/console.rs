@@ -172,7 +172,7 @@ async fn dana_at_work(w: &World) -> anyhow::Result<()> {
     // The refusal is a 401, which the browser logs; nothing else may be there.
     let logged = b.console_errors().await?;
     ensure!(
-        logged.iter().all(|e| e.contains("401")),
+        !logged.is_empty() && logged.iter().all(|e| e.contains("401")),
         "sign-in: {logged:?}"
     );
     c.find(Locator::Css("input[name=password]"))
@@ -352,9 +352,14 @@ async fn dana_at_work(w: &World) -> anyhow::Result<()> {
     .await?
     .click()
     .await?;
-    let kept = c
+    let refused = c
         .wait()
-        .for_element(Locator::Css(
+        .for_element(Locator::Css("[data-testid=save-error]"))
+        .await
+        .context("the server's refusal of the save")?;
+    ensure!(refused.text().await?.contains("Not saved"));
+    let kept = c
+        .find(Locator::Css(
             "[data-testid=campaign-errors] li[data-line='9']",
         ))
         .await?;
@@ -367,7 +372,10 @@ async fn dana_at_work(w: &World) -> anyhow::Result<()> {
         .unwrap_or_default();
     ensure!(text.contains("steps = \"many\""), "the text was kept");
     let logged = b.console_errors().await?;
-    ensure!(logged.iter().all(|e| e.contains("422")), "save: {logged:?}");
+    ensure!(
+        !logged.is_empty() && logged.iter().all(|e| e.contains("422")),
+        "save: {logged:?}"
+    );
 
     visit(&b, &w.base, "/accounts", "table", "accounts").await?;
     visit(&b, &w.base, "/gallery", "ul.gallery img", "gallery").await?;
@@ -418,6 +426,29 @@ async fn dana_at_work(w: &World) -> anyhow::Result<()> {
     ensure!(
         !page.contains(secret.trim()),
         "the secret is shown once only"
+    );
+
+    // An invitation made on the settings page: its link shown once.
+    c.find(Locator::Css("#member-email"))
+        .await?
+        .send_keys("client@acme.example")
+        .await?;
+    c.find(Locator::Css("form[action='/settings/members/add'] button"))
+        .await?
+        .click()
+        .await?;
+    let invite = c
+        .wait()
+        .for_element(Locator::Css("[data-testid=secret]"))
+        .await?
+        .text()
+        .await?;
+    ensure!(invite.contains("/invite/"), "invitation: {invite}");
+    c.goto(&format!("{}/settings", w.base)).await?;
+    let page = c.find(Locator::Css("main")).await?.text().await?;
+    ensure!(
+        page.contains("client@acme.example") && page.contains("invited"),
+        "{page}"
     );
 
     // The workspace switcher: beta, where she is a viewer, has nothing of acme's.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::{Extension, Json};
-use chrono::{Datelike, Days, NaiveDate, TimeZone, Utc};
+use chrono::{Datelike, Days, NaiveDate, Utc};
 use pressroom_core::{PostState, ReviewState, RunState};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +44,37 @@ struct Day {
     in_period: bool,
     today: bool,
     entries: Vec<Entry>,
+}
+
+/// The week (Monday first) of `d`: its first day, 7 days, the weeks before and after, a title.
+fn week_of(d: NaiveDate) -> Option<(NaiveDate, u64, NaiveDate, NaiveDate, String)> {
+    let start = d.checked_sub_days(Days::new(u64::from(d.weekday().num_days_from_monday())))?;
+    let end = start.checked_add_days(Days::new(6))?;
+    Some((
+        start,
+        7,
+        start.checked_sub_days(Days::new(7))?,
+        start.checked_add_days(Days::new(7))?,
+        format!("{} – {}", start.format("%-d %b"), end.format("%-d %b %Y")),
+    ))
+}
+
+/// The month of `d` as whole weeks (Monday first): the grid's first day, its length in days,
+/// the first days of the months before and after, a title.
+fn month_of(d: NaiveDate) -> Option<(NaiveDate, u64, NaiveDate, NaiveDate, String)> {
+    let first = d.with_day(1)?;
+    let start =
+        first.checked_sub_days(Days::new(u64::from(first.weekday().num_days_from_monday())))?;
+    let next_month = first.checked_add_months(chrono::Months::new(1))?;
+    let prev_month = first.checked_sub_months(chrono::Months::new(1))?;
+    let weeks = ((next_month - start).num_days() + 6) / 7;
+    Some((
+        start,
+        (weeks * 7) as u64,
+        prev_month,
+        next_month,
+        first.format("%B %Y").to_string(),
+    ))
 }
 
 /// What a run's entry says: its review and its posts decide, then the run itself.
@@ -100,41 +131,35 @@ pub(crate) async fn page(
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
         .unwrap_or(today);
     let week = params.view.as_deref() == Some("week");
-    let monday = |d: NaiveDate| d - Days::new(u64::from(d.weekday().num_days_from_monday()));
-    let (start, days, prev, next, title) = if week {
-        let start = monday(anchor);
-        let end = start + Days::new(6);
-        (
-            start,
-            7u64,
-            start - Days::new(7),
-            start + Days::new(7),
-            format!("{} – {}", start.format("%-d %b"), end.format("%-d %b %Y")),
-        )
+    let period = if week {
+        week_of(anchor)
     } else {
-        let first = anchor.with_day(1).unwrap_or(anchor);
-        let start = monday(first);
-        let next_month = (first + Days::new(32)).with_day(1).unwrap_or(first);
-        let weeks = (next_month - start).num_days().div_euclid(7)
-            + i64::from((next_month - start).num_days() % 7 != 0);
-        let prev_month = (first - Days::new(1)).with_day(1).unwrap_or(first);
-        (
-            start,
-            (weeks * 7) as u64,
-            prev_month,
-            next_month,
-            first.format("%B %Y").to_string(),
-        )
+        month_of(anchor)
     };
-    let end = start + Days::new(days);
-    let local_midnight = |d: NaiveDate| {
-        tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_else(|| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default()))
+    // A date at the edge of what dates can be: today's period instead.
+    let fallback = || {
+        if week {
+            week_of(today)
+        } else {
+            month_of(today)
+        }
     };
-    let from = local_midnight(start);
-    let to = local_midnight(end);
+    let Some((start, days, prev, next, title)) = period.or_else(fallback) else {
+        return page::message(
+            axum::http::StatusCode::BAD_REQUEST,
+            "Calendar",
+            "date: out of range",
+        );
+    };
+    let Some(end) = start.checked_add_days(Days::new(days)) else {
+        return page::message(
+            axum::http::StatusCode::BAD_REQUEST,
+            "Calendar",
+            "date: out of range",
+        );
+    };
+    let from = page::day_start(tz, start);
+    let to = page::day_start(tz, end);
     let query = CalendarQuery {
         from: Some(from.to_rfc3339()),
         to: Some(to.to_rfc3339()),

@@ -221,21 +221,41 @@ pub(crate) async fn save(
             true,
             &format!("Saved {}.", c.name),
         ),
-        Err(e)
-            if e.code == crate::errors::Code::InvalidCampaign
-                || e.code == crate::errors::Code::InvalidRequest =>
-        {
+        Err(e) => {
+            // Whatever refused it, the text stays in the editor with the reason; the campaign
+            // it was opened from keeps its controls.
+            let opened_from = match field(&fields, "campaign_id").filter(|id| !id.is_empty()) {
+                Some(id) => api::get_one(
+                    State(state.clone()),
+                    Extension(viewer.ctx.clone()),
+                    Path(CampaignId::from(id.to_owned())),
+                )
+                .await
+                .ok()
+                .map(|Json(c)| c),
+                None => None,
+            };
+            let status = if e.code == crate::errors::Code::Internal {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            let text = if e.code == crate::errors::Code::InvalidCampaign {
+                format!("Not saved: {}.", e.detail)
+            } else {
+                format!("Not saved: {}", e.detail)
+            };
+            let extra = minijinja::context! { save_error => text };
             editor(
                 &state,
                 &viewer,
-                None,
+                opened_from.as_ref(),
                 &source,
-                None,
-                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(extra),
+                status,
             )
             .await
         }
-        Err(e) => page::error_page(e),
     }
 }
 

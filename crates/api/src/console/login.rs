@@ -114,6 +114,11 @@ pub(crate) async fn submit(
     for c in cookies {
         resp.headers_mut().append(axum::http::header::SET_COOKIE, c);
     }
+    // Another person's workspace choice on this browser is not theirs.
+    page::set_cookie(
+        &mut resp,
+        &format!("{WORKSPACE_COOKIE}=; Path=/; Max-Age=0; SameSite=Lax"),
+    );
     resp
 }
 
@@ -147,6 +152,10 @@ pub(crate) async fn logout(
         resp.headers_mut()
             .append(axum::http::header::SET_COOKIE, c.clone());
     }
+    page::set_cookie(
+        &mut resp,
+        &format!("{WORKSPACE_COOKIE}=; Path=/; Max-Age=0; SameSite=Lax"),
+    );
     resp
 }
 

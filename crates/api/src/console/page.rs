@@ -52,8 +52,34 @@ static TEMPLATES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
     env.add_filter("when", when);
     env.add_filter("day", day);
     env.add_filter("truncate", truncate);
+    env.add_filter("web_link", web_link);
     env
 });
+
+/// `url` when it is an http(s) address (a platform's link to a post), else nothing: a link
+/// we did not make is never followed as `javascript:` or `data:`.
+fn web_link(url: Option<String>) -> String {
+    let url = url.unwrap_or_default();
+    let lower = url.trim_start().to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
+        url
+    } else {
+        String::new()
+    }
+}
+
+/// The first instant of day `date` in zone `tz`: midnight, or the first minute after it that
+/// exists where a daylight-saving change skips midnight.
+pub(crate) fn day_start(tz: Tz, date: chrono::NaiveDate) -> DateTime<Utc> {
+    (0..=180)
+        .step_by(15)
+        .find_map(|minutes| {
+            let t = date.and_hms_opt(0, 0, 0)? + chrono::Duration::minutes(minutes);
+            tz.from_local_datetime(&t).earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default()))
+}
 
 /// The first `chars` characters of `text`, with an ellipsis when cut.
 fn truncate(text: &str, chars: usize) -> String {
@@ -111,6 +137,8 @@ pub(crate) struct Viewer {
     /// The workspace was chosen here (the browser named none): the page remembers it in the
     /// switcher's cookie, so the page's images and script calls act in the same one.
     remember_workspace: bool,
+    /// Cookies get `Secure` (people reach the daemon over https).
+    secure: bool,
 }
 
 impl FromRequestParts<ApiState> for Viewer {
@@ -130,13 +158,17 @@ impl FromRequestParts<ApiState> for Viewer {
         let Some(token) = auth::cookie(headers, auth::SESSION_COOKIE) else {
             return Err(to_login());
         };
-        let chosen = auth::cookie(headers, auth::WORKSPACE_COOKIE);
+        let mut chosen = auth::cookie(headers, auth::WORKSPACE_COOKIE);
         let mut ctx = match auth::authenticate_session(state, &token, chosen.as_deref()).await {
             Ok(ctx) => ctx,
-            // A workspace they left: fall back to their first.
-            Err(e) if e.code == Code::Forbidden => auth::authenticate_session(state, &token, None)
-                .await
-                .map_err(|_| to_login())?,
+            // A workspace they left (or another person's choice on this browser): fall back to
+            // their first, and the page rewrites the cookie.
+            Err(e) if e.code == Code::Forbidden => {
+                chosen = None;
+                auth::authenticate_session(state, &token, None)
+                    .await
+                    .map_err(|_| to_login())?
+            }
             Err(e) if e.code == Code::Unauthenticated => return Err(to_login()),
             Err(e) => return Err(error_page(e)),
         };
@@ -167,6 +199,21 @@ impl FromRequestParts<ApiState> for Viewer {
                 .unwrap_or_default(),
             None => String::new(),
         };
+        // A form that changes something counts against the person's rate limit, as the same
+        // call through the API would.
+        if parts.method != axum::http::Method::GET
+            && let Err(wait) = state.limiter.check(&ctx.key_id)
+        {
+            let mut resp = message(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Slow down",
+                "Too many changes in a short time. Wait a moment and try again.",
+            );
+            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Err(resp);
+        }
         let flash = auth::cookie(headers, FLASH_COOKIE)
             .and_then(|v| serde_urlencoded::from_str::<Vec<(String, String)>>(&v).ok())
             .and_then(|mut pairs| pairs.pop());
@@ -180,6 +227,7 @@ impl FromRequestParts<ApiState> for Viewer {
                 .unwrap_or(Tz::UTC),
             flash,
             remember_workspace,
+            secure: state.secure_cookies,
             ctx,
         })
     }
@@ -270,9 +318,10 @@ impl Viewer {
             set_cookie(
                 &mut resp,
                 &format!(
-                    "{}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+                    "{}={}; Path=/; Max-Age=31536000; SameSite=Lax{}",
                     auth::WORKSPACE_COOKIE,
-                    self.workspace
+                    self.workspace,
+                    if self.secure { "; Secure" } else { "" }
                 ),
             );
         }
@@ -329,7 +378,10 @@ pub(crate) fn failed(to: &str, e: ApiError) -> Response {
 
 /// `to` when it is a path on this site, else `/` (no open redirect through `next`).
 pub(crate) fn local_path(to: &str) -> &str {
-    if to.starts_with('/') && !to.starts_with("//") && !to.starts_with("/\\") {
+    // Browsers drop tabs and newlines from a URL and read `\` as `/`: `/\t/evil.example`
+    // would leave the site, so neither may appear anywhere.
+    let odd = to.chars().any(|c| c.is_control() || c == '\\');
+    if to.starts_with('/') && !to.starts_with("//") && !odd {
         to
     } else {
         "/"
@@ -434,6 +486,19 @@ mod tests {
         );
         assert_eq!(truncate("Grüße aus Köln", 5), "Grüße…");
         assert_eq!(truncate("short", 5), "short");
+        // Santiago skipped 2024-09-08 00:00 (clocks went to 01:00).
+        let santiago = zone("America/Santiago");
+        let d = chrono::NaiveDate::from_ymd_opt(2024, 9, 8).expect("date");
+        assert_eq!(
+            day_start(santiago, d).to_rfc3339(),
+            "2024-09-08T04:00:00+00:00"
+        );
+        assert_eq!(
+            web_link(Some("https://x.example/p/1".into())),
+            "https://x.example/p/1"
+        );
+        assert_eq!(web_link(Some("javascript:alert(1)".into())), "");
+        assert_eq!(web_link(None), "");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::{Extension, Json};
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::NaiveDate;
 use pressroom_core::{PostId, PostState, RunId};
 use serde::{Deserialize, Serialize};
 
@@ -58,13 +58,7 @@ pub(crate) async fn list(
         non_empty(text)
             .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
             .and_then(|d| d.checked_add_days(chrono::Days::new(plus_days)))
-            .and_then(|d| {
-                viewer
-                    .tz
-                    .from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
-                    .earliest()
-            })
-            .map(|t| t.with_timezone(&Utc).to_rfc3339())
+            .map(|d| page::day_start(viewer.tz, d).to_rfc3339())
     };
     let filter = PostFilter {
         page: PageQuery {
@@ -121,13 +115,14 @@ pub(crate) async fn list(
         Ok(ws) => ws.clone(),
         Err(e) => return page::error_page(e),
     };
+    // A post's publish job, or its latest retry's (`publish:{id}:retry:{at}`).
     let keys: Vec<String> = found
         .data
         .iter()
         .map(|p| format!("publish:{}", p.id))
         .collect();
     let jobs: BTreeMap<String, pressroom_store::queue::JobSummary> =
-        match state.queue.by_unique_keys(&ws, &keys).await {
+        match state.queue.latest_by_key_prefixes(&ws, &keys).await {
             Ok(jobs) => jobs.into_iter().collect(),
             Err(e) => return page::error_page(e.into()),
         };
@@ -381,18 +376,43 @@ pub(crate) async fn run(
         .filter(|p| p.state == PostState::Published)
         .collect();
     let last_published = published.iter().map(|p| p.updated_at).max();
+    let settled = |s: PostState| {
+        matches!(
+            s,
+            PostState::Published
+                | PostState::Failed
+                | PostState::NeedsReconnect
+                | PostState::Cancelled
+                | PostState::Unknown
+        )
+    };
+    let ended = failed
+        || run.state == pressroom_core::RunState::Missed
+        || review_view.as_ref().is_some_and(|r| {
+            matches!(
+                r.state,
+                pressroom_core::ReviewState::Rejected | pressroom_core::ReviewState::Expired
+            )
+        });
+    let publish_state = if !posts.is_empty() && published.len() == posts.len() {
+        "done"
+    } else if posts.iter().any(|p| {
+        matches!(
+            p.state,
+            PostState::Failed | PostState::NeedsReconnect | PostState::Unknown
+        )
+    }) {
+        "failed"
+    } else if (!posts.is_empty() && posts.iter().all(|p| settled(p.state)))
+        || (posts.is_empty() && ended)
+    {
+        "skipped"
+    } else {
+        "waiting"
+    };
     steps.push(Step {
         name: "Publish",
-        state: if !posts.is_empty() && published.len() == posts.len() {
-            "done"
-        } else if posts
-            .iter()
-            .any(|p| matches!(p.state, PostState::Failed | PostState::NeedsReconnect))
-        {
-            "failed"
-        } else {
-            "waiting"
-        },
+        state: publish_state,
         at: last_published,
         took_ms: None,
         detail: format!("{} of {} published", published.len(), posts.len()),

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::page::{self, Viewer};
 use crate::ApiState;
 use crate::handlers::{
-    Path, RawBody, audit, campaigns, hook_secrets, hooks, keys, usage, webhook_endpoints,
+    Path, RawBody, audit, campaigns, hook_secrets, hooks, keys, members, usage, webhook_endpoints,
 };
 use crate::html::field;
 use crate::page::PageQuery;
@@ -71,15 +71,13 @@ async fn render(
 ) -> Response {
     let ctx = || Extension(viewer.ctx.clone());
     let st = || State(state.clone());
-    let members = match viewer.ctx.workspace() {
-        Ok(ws) => match pressroom_store::repo::people::members(&state.store, ws).await {
-            Ok(m) => m
-                .into_iter()
-                .map(|m| minijinja::context! { email => m.email, name => m.display_name, role => m.role, invited => !m.has_password })
-                .collect::<Vec<_>>(),
-            Err(e) => return page::error_page(e.into()),
-        },
-        Err(e) => return page::error_page(e),
+    let members = if viewer.may(Method::Get, "/v1/members") {
+        match members::list(st(), ctx()).await {
+            Ok(Json(m)) => Some(m.data),
+            Err(e) => return page::error_page(e),
+        }
+    } else {
+        None
     };
     let usage = match usage::get(st(), ctx(), Ok(Query(usage::UsageQuery { days: Some(30) }))).await
     {
@@ -116,7 +114,7 @@ async fn render(
         status,
         "settings",
         minijinja::context! {
-            members => members,
+            members => members.as_ref().map(page::value),
             bars => page::value(&bars),
             max => max,
             chart_w => 40 + usage.len() as u32 * 20,
@@ -155,6 +153,7 @@ pub(crate) async fn act(
     }
     let f = |name: &str| field(&fields, name).unwrap_or_default().trim().to_owned();
     let (method, route) = match (section.as_str(), action.as_str()) {
+        ("members", "add") => (Method::Post, "/v1/members"),
         ("keys", "create") => (Method::Post, "/v1/keys"),
         ("keys", "revoke") => (Method::Delete, "/v1/keys/{id}"),
         ("hooks", "create") => (Method::Post, "/v1/hooks"),
@@ -191,6 +190,21 @@ pub(crate) async fn act(
             })
         }
         ("keys", "revoke") => keys::revoke(st, ctx, Path(f("id"))).await.map(|_| None),
+        ("members", "add") => {
+            let body = serde_json::json!({ "email": f("email"), "role": f("role") });
+            members::add(st, ctx, json(body)).await.map(|(_, Json(m))| match m.invitation_url {
+                Some(url) => shown_once(
+                    "Invitation link",
+                    url,
+                    format!("Send it to {}: it lets them set a password and sign in as {} (valid 72 hours, once).", m.member.email, m.member.role),
+                ),
+                None => shown_once(
+                    "Member updated",
+                    format!("{} is now {}.", m.member.email, m.member.role),
+                    "They sign in with the password they already have.".to_owned(),
+                ),
+            })
+        }
         ("hooks", "create") => {
             let body =
                 serde_json::json!({ "campaign_id": f("campaign_id"), "adapter": f("adapter") });

@@ -12,6 +12,7 @@ pub mod images;
 pub mod invite_page;
 pub mod keys;
 pub mod media;
+pub mod members;
 pub mod ops;
 pub mod posts;
 pub mod preview;

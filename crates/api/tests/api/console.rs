@@ -161,6 +161,8 @@ pub async fn signed_out_browsers_sign_in_first_and_come_back_only_to_our_pages(
         ("/posts", "/posts"),
         ("//evil.example/x", "/"),
         ("https://evil.example", "/"),
+        ("/\t/evil.example/", "/"),
+        ("/\\evil.example", "/"),
     ] {
         let resp = post(form(&page_csrf, PASSWORD, next), with_cookie.clone()).await?;
         assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{next}");
@@ -337,6 +339,24 @@ pub async fn pages_escape_what_people_typed_and_show_one_workspace(
             .await?;
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
     }
+    // A workspace choice that is not theirs (another person's on this browser) falls back to
+    // their own, and the page puts their own back in the cookie.
+    let stale = format!("{cookie}; pressroom_workspace={}", b.slug);
+    let resp = http
+        .get(app.url("/posts"))
+        .header(COOKIE, stale)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        cookie_value(&resp, "pressroom_workspace").as_deref(),
+        Some(a.slug.as_str())
+    );
+    assert!(
+        !resp.text().await?.contains(&b.run_id.to_string()),
+        "nothing of {}",
+        b.slug
+    );
     // Operations is for admins.
     let resp = http
         .get(app.url("/operations"))
@@ -406,7 +426,113 @@ pub async fn the_posts_list_filters_by_platform_account_campaign_and_dates(
     Ok(())
 }
 
+/// Members through the API (the settings page's invite form calls the same handler).
+pub async fn admins_invite_members_and_only_owners_make_owners(app: TestApp) -> anyhow::Result<()> {
+    let w = app.world("mi").await?;
+    let add = |key: &str, body: serde_json::Value| {
+        app.http
+            .post(app.url("/v1/members"))
+            .bearer_auth(key.to_owned())
+            .json(&body)
+            .send()
+    };
+    let resp = add(
+        w.key(Role::Admin),
+        serde_json::json!({ "email": " Client@MI.example ", "role": "approver" }),
+    )
+    .await?;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let added: serde_json::Value = resp.json().await?;
+    assert_eq!(added["email"], "client@mi.example");
+    assert_eq!(added["role"], "approver");
+    assert_eq!(added["can_sign_in"], false);
+    let link = added["invitation_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(link.contains("/invite/"), "{added}");
+    // The link works once: its page asks for a password.
+    let path = link
+        .split_once("/invite/")
+        .map(|(_, t)| format!("/invite/{t}"))
+        .unwrap_or_default();
+    let page = app.http.get(app.url(&path)).send().await?;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await?.contains("client@mi.example"));
+
+    let listed: serde_json::Value = app
+        .http
+        .get(app.url("/v1/members"))
+        .bearer_auth(w.key(Role::Admin))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let emails: Vec<&str> = listed["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["email"].as_str())
+        .collect();
+    assert!(emails.contains(&"client@mi.example"), "{listed}");
+
+    // Only an owner makes an owner; the role and the email are checked by name.
+    let resp = add(
+        w.key(Role::Admin),
+        serde_json::json!({ "email": "boss@mi.example", "role": "owner" }),
+    )
+    .await?;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = add(
+        w.key(Role::Owner),
+        serde_json::json!({ "email": "boss@mi.example", "role": "owner" }),
+    )
+    .await?;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    for (body, field) in [
+        (
+            serde_json::json!({ "email": "not an email", "role": "viewer" }),
+            "email",
+        ),
+        (
+            serde_json::json!({ "email": "x@mi.example", "role": "instance_admin" }),
+            "role",
+        ),
+        (
+            serde_json::json!({ "email": "x@mi.example", "role": "viewer", "name": "a\u{7}b" }),
+            "name",
+        ),
+    ] {
+        let resp = add(w.key(Role::Owner), body.clone()).await?;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
+        let problem: serde_json::Value = resp.json().await?;
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with(field)),
+            "{problem}"
+        );
+    }
+    // A member's role changes; someone who can sign in already gets no invitation.
+    let now = app.store.now_ms().await?;
+    let user = people::user_by_email(&app.store, "client@mi.example")
+        .await?
+        .expect("the user");
+    let hash = password::hash_password(&SecretString::from(PASSWORD.to_owned()))?;
+    people::set_password(&app.store, app.store.conn(), now, &user.id, &hash).await?;
+    let resp = add(
+        w.key(Role::Admin),
+        serde_json::json!({ "email": "client@mi.example", "role": "editor" }),
+    )
+    .await?;
+    let changed: serde_json::Value = resp.json().await?;
+    assert_eq!(changed["role"], "editor");
+    assert!(changed.get("invitation_url").is_none(), "{changed}");
+    Ok(())
+}
+
 on_both_backends!(
+    admins_invite_members_and_only_owners_make_owners,
     the_posts_list_filters_by_platform_account_campaign_and_dates,
     signed_out_browsers_sign_in_first_and_come_back_only_to_our_pages,
     console_forms_need_the_csrf_token_and_the_apis_role,

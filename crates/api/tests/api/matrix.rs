@@ -75,6 +75,13 @@ fn body_for(spec: &RouteSpec, own: &World, n: usize) -> Option<(&'static str, St
         "/v1/reviews/{id}/approve" => (json, r#"{"candidate":0}"#.into()),
         "/v1/reviews/{id}/reject" => (json, r#"{"reason":"not on brand"}"#.into()),
         "/v1/runs/{id}/review-links" => (json, "{}".into()),
+        "/v1/members" => (
+            json,
+            format!(
+                r#"{{"email":"new-{n}@{}.example","role":"viewer"}}"#,
+                own.slug
+            ),
+        ),
         p => panic!("matrix: no request body for POST {p}; add one"),
     })
 }

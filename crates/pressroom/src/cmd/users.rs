@@ -78,23 +78,18 @@ pub async fn run(settings: Settings, cmd: UsersCmd) -> anyhow::Result<ExitCode> 
             let ws = workspaces::ensure(store, &workspace, &workspace).await?;
             let display = name
                 .unwrap_or_else(|| email.split('@').next().unwrap_or(email.as_str()).to_owned());
-            let now = store.now_ms().await?;
-            let tx = store.begin().await?;
-            let user = people::ensure_user(store, &tx, now, &email, &display).await?;
-            people::set_membership(store, &tx, now, &user.id, &ws.id, role.as_str()).await?;
-            if let Some(hash) = &hash {
-                people::set_password(store, &tx, now, &user.id, hash).await?;
-            }
-            // A new person without a password gets an invitation to set their own.
-            let invitation = if hash.is_none() && user.password_hash.is_none() {
-                let (token, token_hash) = password::new_token();
-                let expires = now.saturating_add(INVITATION_TTL_MS);
-                people::insert_invitation(store, &tx, now, &user.id, &token_hash, expires).await?;
-                Some(token)
-            } else {
-                None
-            };
-            tx.commit().await?;
+            let added = pressroom_runtime::people::add_member(
+                store,
+                &ws.id,
+                &email,
+                &display,
+                role.as_str(),
+                hash.as_deref(),
+                "cli",
+            )
+            .await?;
+            let user = added.user;
+            let invitation = added.invitation;
             println!(
                 "{} is {} of workspace {}",
                 user.email,
@@ -182,9 +177,6 @@ pub async fn run(settings: Settings, cmd: UsersCmd) -> anyhow::Result<ExitCode> 
     }
 }
 
-/// How long an invitation link works.
-const INVITATION_TTL_MS: i64 = 72 * 3600 * 1000;
-
 /// Where people reach this daemon: `media.public_base_url`, else the API's own address.
 fn public_base(settings: &Settings) -> String {
     let base = settings.media.public_base_url.trim_end_matches('/');
@@ -205,16 +197,10 @@ fn workspace_role(s: &str) -> anyhow::Result<Role> {
     }
 }
 
-/// A plausible email: something@something, no spaces, at most 320 bytes.
+/// A plausible email, normalized.
 fn checked_email(email: &str) -> anyhow::Result<String> {
-    let email = people::normalize_email(email);
-    let plausible = email.len() <= 320
-        && !email.contains(char::is_whitespace)
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
-    anyhow::ensure!(plausible, "EMAIL: {email:?} is not an email address");
-    Ok(email)
+    pressroom_runtime::people::checked_email(email)
+        .with_context(|| format!("EMAIL: {email:?} is not an email address"))
 }
 
 async fn workspace_by_slug(

@@ -84,8 +84,8 @@
         headers: { "content-type": "application/toml", "x-csrf-token": cookie("pressroom_csrf") || "" },
         body: source.value,
       })
-        .then(function (r) { return r.json(); })
-        .then(function (answer) { if (mine === sent) show(answer); })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (answer) { if (answer && mine === sent) show(answer); })
         .catch(function () { /* the server-side check on save still runs */ });
     };
     source.addEventListener("input", function () {
