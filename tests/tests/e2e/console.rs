@@ -389,6 +389,21 @@ async fn dana_at_work(w: &World) -> anyhow::Result<()> {
         loaded == serde_json::json!(true),
         "a gallery image did not load"
     );
+    // "Use this seed": a new campaign that makes the image again.
+    c.find(Locator::Css("a[href^='/campaigns/new?from_asset=']"))
+        .await?
+        .click()
+        .await?;
+    let source = c
+        .wait()
+        .for_element(Locator::Css("textarea#source"))
+        .await?;
+    let text = source.prop("value").await?.unwrap_or_default();
+    ensure!(
+        text.contains("prompt = \"A linen tote bag on a wooden table\"")
+            && text.contains("seed = "),
+        "from the image: {text}"
+    );
     visit(&b, &w.base, "/settings", "svg.chart", "settings").await?;
     visit(&b, &w.base, "/operations", "#live table", "operations").await?;
 

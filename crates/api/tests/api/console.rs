@@ -538,3 +538,103 @@ on_both_backends!(
     console_forms_need_the_csrf_token_and_the_apis_role,
     pages_escape_what_people_typed_and_show_one_workspace,
 );
+
+/// The accounts page's connect button: the API's connect start (its browser cookie set on
+/// this browser), a page that moves on to the platform's consent screen, and the callback
+/// bringing the browser back to the accounts page with the outcome.
+async fn connect_runs_the_oauth_flow_in_the_browser(app: TestApp) -> anyhow::Result<()> {
+    let w = app.world("oc").await?;
+    let (cookie, csrf) = signed_in(&app, &w, "ola@oc.example", Role::Admin).await?;
+    let http = client()?;
+    let page = http
+        .get(app.url("/accounts"))
+        .header(COOKIE, cookie.clone())
+        .send()
+        .await?;
+    let html = page.text().await?;
+    assert!(
+        html.contains("action=\"/accounts/connect\""),
+        "a connect form: {html}"
+    );
+    let start = |csrf: String| {
+        http.post(app.url("/accounts/connect"))
+            .header(COOKIE, cookie.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={csrf}&platform=linkedin&name=main"))
+            .send()
+    };
+    let resp = start("wrong".into()).await?;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = start(csrf.clone()).await?;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let connect_cookie = resp
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("pressroom_connect_"))
+        .and_then(|c| c.split(';').next())
+        .expect("the connect's browser cookie")
+        .to_owned();
+    let html = resp.text().await?;
+    // Attributes are escaped (`/` as `&#x2f;`, `&` as `&amp;`).
+    let url = html
+        .split("href=\"")
+        .map(|s| {
+            s.split('"')
+                .next()
+                .unwrap_or_default()
+                .replace("&#x2f;", "/")
+                .replace("&amp;", "&")
+        })
+        .find(|s| s.starts_with("https://platform.example/authorize"))
+        .expect("the consent screen's address");
+    assert!(html.contains("data-autofollow"), "{html}");
+    let state = url
+        .split("state=")
+        .nth(1)
+        .and_then(|s| s.split('&').next())
+        .expect("state")
+        .to_owned();
+    // Back from the platform: to the accounts page, with what happened.
+    let resp = http
+        .get(app.url(&format!("/v1/oauth/callback?state={state}&code=good")))
+        .header(COOKIE, connect_cookie)
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await?;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()[LOCATION], "/accounts");
+    let flash = cookie_value(&resp, "pressroom_flash").unwrap_or_default();
+    assert!(
+        flash.starts_with("ok=Connected+1+linkedin+account"),
+        "{flash}"
+    );
+    let page = http
+        .get(app.url("/accounts"))
+        .header(COOKIE, cookie)
+        .send()
+        .await?;
+    assert!(
+        page.text().await?.contains(">main<"),
+        "the new account is listed"
+    );
+    Ok(())
+}
+
+fn with_redirect_uri(state: pressroom_api::ApiState) -> pressroom_api::ApiState {
+    let mut state = state;
+    state.oauth_redirect_uri = Some("https://app.example/v1/oauth/callback".into());
+    state
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_runs_the_oauth_flow_in_the_browser_sqlite() {
+    crate::harness::run_configured(
+        pressroom_store::Backend::Sqlite,
+        "connect_runs_the_oauth_flow_in_the_browser",
+        with_redirect_uri,
+        connect_runs_the_oauth_flow_in_the_browser,
+    )
+    .await;
+}
