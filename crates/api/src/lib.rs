@@ -115,6 +115,8 @@ pub struct ApiState {
     /// `media.public_base_url` without its trailing slash, for the links the API hands out
     /// (review links); empty leaves them relative (`/review/...`).
     pub public_base: String,
+    /// Steps of the generations in progress in this process, when it runs workers.
+    pub generation_progress: Option<Arc<pressroom_runtime::progress::GenerationProgress>>,
 }
 
 impl ApiState {
@@ -159,7 +161,18 @@ impl ApiState {
             session_ttl: DEFAULT_SESSION_TTL,
             secure_cookies: false,
             public_base: String::new(),
+            generation_progress: None,
         }
+    }
+
+    /// Reads the steps of the generations this process's workers run (the console's run
+    /// page shows them).
+    pub fn with_generation_progress(
+        mut self,
+        progress: Arc<pressroom_runtime::progress::GenerationProgress>,
+    ) -> Self {
+        self.generation_progress = Some(progress);
+        self
     }
 
     /// Sets the public base URL the links the API hands out start with.

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod people;
 pub mod pipeline;
+pub mod progress;
 pub mod reviews;
 pub mod tokens;
 pub mod worker;

@@ -308,6 +308,10 @@ pub(crate) async fn run(
         .find(|a| Some(&a.id) == run.asset_id.as_ref())
         .map(|a| a.created_at);
     let rendered_at = posts.iter().map(|p| p.created_at).min();
+    let steps_done = state
+        .generation_progress
+        .as_ref()
+        .and_then(|p| p.of(&run.id));
     let failed = run.state == pressroom_core::RunState::Failed;
     let mut steps = vec![Step {
         name: "Triggered",
@@ -328,10 +332,11 @@ pub(crate) async fn run(
         detail: match &review_view {
             Some(r) if !r.candidates.is_empty() => format!("{} candidates", r.candidates.len()),
             _ if generated_at.is_some() => "1 image".to_owned(),
-            _ => run
-                .error
-                .clone()
-                .unwrap_or_else(|| "generating…".to_owned()),
+            _ => match (&run.error, steps_done) {
+                (Some(error), _) => error.clone(),
+                (None, Some((step, total))) => format!("generating: step {step} of {total}"),
+                (None, None) => "generating…".to_owned(),
+            },
         },
     });
     steps.push(Step {

@@ -46,7 +46,9 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     }
     // The API's image endpoint shares the workers' engine (one model in memory).
     let generator = pipeline.generators.get("local").cloned();
-    let pipeline = Arc::new(pipeline);
+    // The console's run page reads the steps this process's generations report.
+    let progress = Arc::new(pressroom_runtime::progress::GenerationProgress::default());
+    let pipeline = Arc::new(pipeline.with_progress(progress.clone()));
     let shutdown = CancellationToken::new();
     // One cipher for the workers and the API, re-read on SIGHUP after `keyring rotate`.
     let tokens = pipeline.tokens.clone();
@@ -121,6 +123,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         )
         .with_presets(Arc::new(settings.presets()?))
         .with_public_base(&settings.media.public_base_url)
+        .with_generation_progress(progress)
         .with_workers_alive(workers_alive)
         .with_image_budget(settings.images)
         .with_rate_limit(pressroom_api::RateLimit {

@@ -212,8 +212,10 @@ async fn generate_one(
 ) -> Result<Result<AssetId, String>, JobError> {
     let started = std::time::Instant::now();
     let run_for_log = run_id.clone();
+    let steps = p.progress.clone();
     let progress: pressroom_generate::ProgressFn = Arc::new(move |pr| {
         tracing::debug!(run = %run_for_log, step = pr.step, total = pr.total, "generate: step");
+        steps.step(&run_for_log, pr.step, pr.total);
     });
     let made = crate::images::generate_and_keep(
         &p.store,
@@ -224,6 +226,7 @@ async fn generate_one(
         Some(progress),
     )
     .await;
+    p.progress.finish(run_id);
     let made = match made {
         Ok(made) => made,
         Err(MakeError::Generate(e)) => match retry_later(&e) {

@@ -56,6 +56,8 @@ pub struct Pipeline {
     mailer: Option<Arc<crate::email::Mailer>>,
     /// `media.public_base_url` without its trailing slash: where review links point.
     public_base: String,
+    /// Steps of the generations in progress, for the console ([`Self::with_progress`]).
+    pub progress: Arc<crate::progress::GenerationProgress>,
 }
 
 /// Signs a public URL for a rendition file.
@@ -91,7 +93,14 @@ impl Pipeline {
             lease: crate::worker::WorkerConfig::default().lease,
             mailer: None,
             public_base: String::new(),
+            progress: Arc::default(),
         }
+    }
+
+    /// Reports generation steps into `progress` (the API of the same process reads it).
+    pub fn with_progress(mut self, progress: Arc<crate::progress::GenerationProgress>) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// Mails each approver a review link when a review opens (`[email]`), with links under
