@@ -357,6 +357,39 @@ pub async fn pages_escape_what_people_typed_and_show_one_workspace(
         "nothing of {}",
         b.slug
     );
+    // A busy day in the month view shows six entries and a link to the rest.
+    let campaign =
+        pressroom_store::repo::campaigns::get(&app.store, &a.ws_id, &a.campaign_id).await?;
+    for i in 0..8 {
+        app.fire(&campaign, &format!("busy-{i}")).await?;
+    }
+    let month = http
+        .get(app.url("/calendar"))
+        .header(COOKIE, cookie.clone())
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        month.contains(" more on "),
+        "no link to the rest of a busy day"
+    );
+    assert_eq!(
+        month.matches("data-testid=\"calendar-entry\"").count(),
+        6,
+        "six entries on the busy day"
+    );
+    let week = http
+        .get(app.url("/calendar?view=week"))
+        .header(COOKIE, cookie.clone())
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        week.matches("data-testid=\"calendar-entry\"").count() >= 9,
+        "the week shows them all"
+    );
     // Operations is for admins.
     let resp = http
         .get(app.url("/operations"))
