@@ -96,13 +96,10 @@ pub(crate) async fn connect(
     viewer: Viewer,
     RawBody(body): RawBody,
 ) -> Response {
-    let fields = match page::form(&body) {
+    let fields = match viewer.form(&body) {
         Ok(f) => f,
         Err(refused) => return *refused,
     };
-    if !viewer.csrf_ok(field(&fields, "csrf")) {
-        return page::stale_form();
-    }
     if let Err(refused) = viewer.require(Method::Post, "/v1/accounts/connect") {
         return *refused;
     }
@@ -152,12 +149,8 @@ pub(crate) async fn disconnect(
     Path(id): Path<AccountId>,
     RawBody(body): RawBody,
 ) -> Response {
-    let fields = match page::form(&body) {
-        Ok(f) => f,
-        Err(refused) => return *refused,
-    };
-    if !viewer.csrf_ok(field(&fields, "csrf")) {
-        return page::stale_form();
+    if let Err(refused) = viewer.form(&body) {
+        return *refused;
     }
     if let Err(refused) = viewer.require(Method::Post, "/v1/accounts/{id}/disconnect") {
         return *refused;

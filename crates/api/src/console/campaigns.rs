@@ -195,13 +195,10 @@ pub(crate) async fn save(
     viewer: Viewer,
     RawBody(body): RawBody,
 ) -> Response {
-    let fields = match page::form(&body) {
+    let fields = match viewer.form(&body) {
         Ok(f) => f,
         Err(refused) => return *refused,
     };
-    if !viewer.csrf_ok(field(&fields, "csrf")) {
-        return page::stale_form();
-    }
     if let Err(refused) = viewer.require(Method::Post, "/v1/campaigns") {
         return *refused;
     }
@@ -279,13 +276,10 @@ pub(crate) async fn act(
     Path((id, action)): Path<(CampaignId, String)>,
     RawBody(body): RawBody,
 ) -> Response {
-    let fields = match page::form(&body) {
+    let fields = match viewer.form(&body) {
         Ok(f) => f,
         Err(refused) => return *refused,
     };
-    if !viewer.csrf_ok(field(&fields, "csrf")) {
-        return page::stale_form();
-    }
     let here = format!("/campaigns/{id}");
     let ctx = Extension(viewer.ctx.clone());
     let vars_text = field(&fields, "variables").unwrap_or_default().to_owned();

@@ -128,12 +128,8 @@ pub(crate) async fn logout(
     viewer: Viewer,
     RawBody(body): RawBody,
 ) -> Response {
-    let fields = match page::form(&body) {
-        Ok(f) => f,
-        Err(refused) => return *refused,
-    };
-    if !viewer.csrf_ok(field(&fields, "csrf")) {
-        return page::stale_form();
+    if let Err(refused) = viewer.form(&body) {
+        return *refused;
     }
     if let Some(person) = &viewer.ctx.person {
         let revoked = async {
@@ -166,13 +162,10 @@ pub(crate) async fn switch_workspace(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Response {
-    let fields = match page::form(&body) {
+    let fields = match viewer.form(&body) {
         Ok(f) => f,
         Err(refused) => return *refused,
     };
-    if !viewer.csrf_ok(field(&fields, "csrf")) {
-        return page::stale_form();
-    }
     let chosen = field(&fields, "workspace").unwrap_or_default();
     if !viewer.workspaces.iter().any(|w| w == chosen) {
         return page::done(

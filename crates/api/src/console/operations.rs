@@ -13,7 +13,6 @@ use serde::Serialize;
 use super::page::{self, Viewer};
 use crate::ApiState;
 use crate::handlers::{Path, RawBody};
-use crate::html::field;
 use crate::routes::Method;
 
 /// One exported sample: the metric, its labels in words, its value.
@@ -113,9 +112,9 @@ pub(crate) async fn page(State(state): State<ApiState>, viewer: Viewer) -> Respo
     if let Err(refused) = viewer.require(Method::Get, "/v1/audit") {
         return *refused;
     }
-    let ws = match viewer.ctx.workspace() {
-        Ok(ws) => ws.clone(),
-        Err(e) => return page::error_page(e),
+    let ws = match viewer.workspace() {
+        Ok(ws) => ws,
+        Err(refused) => return *refused,
     };
     let jobs = match state.metrics.job_counts(&state.queue).await {
         Ok(j) => j,
@@ -158,19 +157,15 @@ pub(crate) async fn retry_job(
     Path(id): Path<String>,
     RawBody(body): RawBody,
 ) -> Response {
-    let fields = match page::form(&body) {
-        Ok(f) => f,
-        Err(refused) => return *refused,
-    };
-    if !viewer.csrf_ok(field(&fields, "csrf")) {
-        return page::stale_form();
+    if let Err(refused) = viewer.form(&body) {
+        return *refused;
     }
     if let Err(refused) = viewer.require(Method::Get, "/v1/audit") {
         return *refused;
     }
-    let ws = match viewer.ctx.workspace() {
-        Ok(ws) => ws.clone(),
-        Err(e) => return page::error_page(e),
+    let ws = match viewer.workspace() {
+        Ok(ws) => ws,
+        Err(refused) => return *refused,
     };
     match state.queue.retry_dead(Some(&ws), &id).await {
         Ok(()) => page::done("/operations", true, "The job is back in the queue."),

@@ -6,9 +6,9 @@
 use std::sync::LazyLock;
 
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::header::{self, HeaderValue};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -262,6 +262,24 @@ impl Viewer {
         )))
     }
 
+    /// A form posted from one of the console's pages: its fields once its `csrf` field
+    /// matches the session's CSRF cookie, else the refusal page.
+    pub fn form(&self, body: &[u8]) -> Result<Vec<(String, String)>, Box<Response>> {
+        let fields = form(body)?;
+        if !self.csrf_ok(crate::html::field(&fields, "csrf")) {
+            return Err(Box::new(stale_form()));
+        }
+        Ok(fields)
+    }
+
+    /// The viewer's workspace, or the page that says why there is none.
+    pub fn workspace(&self) -> Result<pressroom_core::WorkspaceId, Box<Response>> {
+        self.ctx
+            .workspace()
+            .cloned()
+            .map_err(|e| Box::new(error_page(e)))
+    }
+
     /// Whether a form's `csrf` field matches the session's CSRF cookie.
     pub fn csrf_ok(&self, sent: Option<&str>) -> bool {
         let sent = sent.unwrap_or_default();
@@ -417,32 +435,11 @@ pub(crate) fn error_page(e: ApiError) -> Response {
     message(status, e.code.title(), &e.detail)
 }
 
-/// The console's page headers: HTML, never cached, a strict Content Security Policy (scripts
-/// and styles from this site only, none inline), no framing, no referrer.
-pub(crate) fn with_headers(mut resp: Response) -> Response {
-    let h: &mut HeaderMap = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    resp
+/// The console's page headers: those of every page (a strict Content Security Policy,
+/// never cached), with the referrer kept within this site.
+pub(crate) fn with_headers(resp: Response) -> Response {
+    crate::html::page_headers(resp, "same-origin")
 }
-
-/// The console's Content Security Policy.
-pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// A serializable value as a template value.
 pub(crate) fn value<T: Serialize>(v: &T) -> minijinja::Value {

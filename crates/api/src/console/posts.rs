@@ -199,13 +199,10 @@ pub(crate) async fn act(
     Path((id, action)): Path<(PostId, String)>,
     RawBody(body): RawBody,
 ) -> Response {
-    let fields = match page::form(&body) {
+    let fields = match viewer.form(&body) {
         Ok(f) => f,
         Err(refused) => return *refused,
     };
-    if !viewer.csrf_ok(field(&fields, "csrf")) {
-        return page::stale_form();
-    }
     let back = field(&fields, "back").unwrap_or("/posts").to_owned();
     let ctx = Extension(viewer.ctx.clone());
     let outcome = match action.as_str() {
@@ -278,9 +275,9 @@ pub(crate) async fn run(
         Ok(Json(a)) => a.data,
         Err(e) => return page::error_page(e),
     };
-    let ws = match viewer.ctx.workspace() {
-        Ok(ws) => ws.clone(),
-        Err(e) => return page::error_page(e),
+    let ws = match viewer.workspace() {
+        Ok(ws) => ws,
+        Err(refused) => return *refused,
     };
     let review = match pressroom_store::repo::reviews::by_run(state.store.conn(), &ws, &id).await {
         Ok(r) => r,

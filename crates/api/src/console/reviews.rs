@@ -116,9 +116,9 @@ pub(crate) async fn page(
     viewer: Viewer,
     Path(id): Path<ReviewId>,
 ) -> Response {
-    let ws = match viewer.ctx.workspace() {
-        Ok(ws) => ws.clone(),
-        Err(e) => return page::error_page(e),
+    let ws = match viewer.workspace() {
+        Ok(ws) => ws,
+        Err(refused) => return *refused,
     };
     match repo::get(state.store.conn(), &ws, &id).await {
         Ok(row) => show(&state, &viewer, row, None).await,
@@ -134,16 +134,13 @@ pub(crate) async fn decide(
     Path(id): Path<ReviewId>,
     RawBody(body): RawBody,
 ) -> Response {
-    let fields = match page::form(&body) {
+    let fields = match viewer.form(&body) {
         Ok(f) => f,
         Err(refused) => return *refused,
     };
-    if !viewer.csrf_ok(field(&fields, "csrf")) {
-        return page::stale_form();
-    }
-    let ws = match viewer.ctx.workspace() {
-        Ok(ws) => ws.clone(),
-        Err(e) => return page::error_page(e),
+    let ws = match viewer.workspace() {
+        Ok(ws) => ws,
+        Err(refused) => return *refused,
     };
     let row = match repo::get(state.store.conn(), &ws, &id).await {
         Ok(row) => row,
@@ -213,9 +210,9 @@ pub(crate) async fn rendition(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> Response {
-    let ws = match viewer.ctx.workspace() {
-        Ok(ws) => ws.clone(),
-        Err(e) => return page::error_page(e),
+    let ws = match viewer.workspace() {
+        Ok(ws) => ws,
+        Err(refused) => return *refused,
     };
     let id = pressroom_core::RenditionId::from(id);
     let cut = match assets::get_rendition(state.store.conn(), &ws, &id).await {

@@ -144,13 +144,10 @@ pub(crate) async fn act(
     Path((section, action)): Path<(String, String)>,
     RawBody(body): RawBody,
 ) -> Response {
-    let fields = match page::form(&body) {
+    let fields = match viewer.form(&body) {
         Ok(f) => f,
         Err(refused) => return *refused,
     };
-    if !viewer.csrf_ok(field(&fields, "csrf")) {
-        return page::stale_form();
-    }
     let f = |name: &str| field(&fields, name).unwrap_or_default().trim().to_owned();
     let (method, route) = match (section.as_str(), action.as_str()) {
         ("members", "add") => (Method::Post, "/v1/members"),

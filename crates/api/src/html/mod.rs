@@ -90,29 +90,34 @@ fn escape(text: &str) -> String {
     minijinja::HtmlEscape(text).to_string()
 }
 
-fn with_page_headers(mut resp: Response) -> Response {
+fn with_page_headers(resp: Response) -> Response {
+    page_headers(resp, "no-referrer")
+}
+
+/// The headers of every page the daemon serves (these and the console's): HTML, never cached,
+/// `referrer` as the Referrer-Policy, and [`CSP`].
+pub(crate) fn page_headers(mut resp: Response, referrer: &'static str) -> Response {
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
+        HeaderValue::from_static(CSP),
     );
     resp
 }
+
+/// The pages' Content Security Policy: scripts, styles and images from this site only (the
+/// console's own stylesheet and script), nothing inline, no framing.
+pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The value of cookie `name` in the request.
 pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
