@@ -145,7 +145,8 @@ pub(crate) async fn page(State(state): State<ApiState>, viewer: Viewer) -> Respo
             dead => dead,
             families => page::value(&exported),
             workers => state.workers_alive.as_ref().map(|a| a.load(std::sync::atomic::Ordering::SeqCst)),
-            engine => state.generator.is_some(),
+            // The local engine's model, device and precision, as its images record them.
+            engine => state.generator.as_ref().map(|g| g.identity()),
         },
     )
 }
