@@ -788,6 +788,28 @@ impl Browser {
             .collect())
     }
 
+    /// Waits up to `within` for every image of the page to have loaded (a busy machine
+    /// serves them later than the page): false when one still has not.
+    pub async fn images_loaded(&self, within: Duration) -> anyhow::Result<bool> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let loaded = self
+                .client
+                .execute(
+                    "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)",
+                    vec![],
+                )
+                .await?;
+            if loaded == serde_json::json!(true) {
+                return Ok(true);
+            }
+            if std::time::Instant::now() > deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Saves a screenshot for the README as `docs/screenshots/{name}.png` (and under
     /// `target/e2e-screenshots/` like the others).
     pub async fn screenshot_for_docs(&self, name: &str) -> anyhow::Result<PathBuf> {

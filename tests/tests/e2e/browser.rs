@@ -77,16 +77,8 @@ async fn approve_in_the_browser(link: &str, invite: &str) -> anyhow::Result<()> 
     ensure!(shown.len() == 2, "{} candidates shown", shown.len());
     let problems = browser.accessibility_problems().await?;
     ensure!(problems.is_empty(), "review page: {problems:?}");
-    let loaded = c
-        .execute(
-            "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)",
-            vec![],
-        )
-        .await?;
-    ensure!(
-        loaded == serde_json::json!(true),
-        "a candidate image did not load"
-    );
+    let loaded = browser.images_loaded(Duration::from_secs(20)).await?;
+    ensure!(loaded, "a candidate image did not load");
     let caption = c.find(Locator::Css("[data-testid=review-caption]")).await?;
     ensure!(
         caption.prop("value").await?.as_deref()

@@ -379,16 +379,8 @@ async fn dana_at_work(w: &World) -> anyhow::Result<()> {
 
     visit(&b, &w.base, "/accounts", "table", "accounts").await?;
     visit(&b, &w.base, "/gallery", "ul.gallery img", "gallery").await?;
-    let loaded = c
-        .execute(
-            "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)",
-            vec![],
-        )
-        .await?;
-    ensure!(
-        loaded == serde_json::json!(true),
-        "a gallery image did not load"
-    );
+    let loaded = b.images_loaded(Duration::from_secs(20)).await?;
+    ensure!(loaded, "a gallery image did not load");
     // "Use this seed": a new campaign that makes the image again.
     c.find(Locator::Css("a[href^='/campaigns/new?from_asset=']"))
         .await?

@@ -16,6 +16,7 @@ use crate::handlers::connect::ConnectRequest;
 use crate::handlers::hooks::NewHook;
 use crate::handlers::images::ImagesRequest;
 use crate::handlers::keys::NewKey;
+use crate::handlers::members::NewMember;
 use crate::handlers::preview::PreviewBody;
 use crate::handlers::reviews::{ApproveBody, NewReviewLink, RejectBody};
 use crate::handlers::sessions::{AcceptInvitation, SignIn};
@@ -40,6 +41,7 @@ pub(super) fn json_schema(path: &str) -> Option<RefOr<Schema>> {
         "/v1/reviews/{id}/approve" => ApproveBody::schema(),
         "/v1/reviews/{id}/reject" => RejectBody::schema(),
         "/v1/runs/{id}/review-links" => NewReviewLink::schema(),
+        "/v1/members" => NewMember::schema(),
         _ => return None,
     })
 }
@@ -62,6 +64,7 @@ pub(super) fn components() -> Vec<(String, RefOr<Schema>)> {
     ApproveBody::schemas(&mut out);
     RejectBody::schemas(&mut out);
     NewReviewLink::schemas(&mut out);
+    NewMember::schemas(&mut out);
     out
 }
 

@@ -15,6 +15,7 @@ use crate::handlers::calendar::Calendar;
 use crate::handlers::campaigns::{CampaignView, Deleted, Triggered, Validation};
 use crate::handlers::hooks::{CreatedHook, HookView, Received};
 use crate::handlers::keys::{CreatedKey, KeyView};
+use crate::handlers::members::{AddedMember, Members};
 use crate::handlers::posts::{PostView, PostWithAttempts};
 use crate::handlers::reviews::{CreatedReviewLink, ReviewView};
 use crate::handlers::runs::RunView;
@@ -56,6 +57,8 @@ pub(super) fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<ReviewView>(&mut out);
     add::<Calendar>(&mut out);
     add::<CreatedReviewLink>(&mut out);
+    add::<Members>(&mut out);
+    add::<AddedMember>(&mut out);
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out.dedup_by(|a, b| a.0 == b.0);
     out
@@ -134,6 +137,8 @@ pub(super) fn ok_schema(method: &str, path: &str, paged: bool) -> Option<RefOr<S
         | ("POST", "/v1/reviews/{id}/reject") => named::<ReviewView>(),
         ("POST", "/v1/runs/{id}/review-links") => named::<CreatedReviewLink>(),
         ("GET", "/v1/calendar") => named::<Calendar>(),
+        ("GET", "/v1/members") => named::<Members>(),
+        ("POST", "/v1/members") => named::<AddedMember>(),
         ("POST", "/v1/sessions") | ("POST", "/v1/invitations/accept") | ("GET", "/v1/me") => {
             named::<Me>()
         }
