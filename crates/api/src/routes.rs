@@ -171,6 +171,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/v1/usage", V, 200, "Images generated and posts published per day (UTC)", body: false, paged: false, usage::get),
     route!(GET "/v1/members", A, 200, "List the workspace's members, their roles and whether they can sign in yet", body: false, paged: false, members::list),
     route!(POST "/v1/members", A, 201, "Add a person to the workspace (or change a member's role); a person who cannot sign in yet gets an invitation link, answered once (only an owner adds an owner)", body: true, paged: false, secret: true, members::add),
+    route!(DELETE "/v1/members/{user_id}", A, 204, "Take a person out of the workspace (signed out everywhere when it was their last one); only an owner removes an owner, and the last owner stays (409)", body: false, paged: false, members::remove),
     route!(GET "/v1/keys", A, 200, "List API keys", body: false, paged: true, keys::list),
     route!(POST "/v1/keys", A, 201, "Create an API key (shown once)", body: true, paged: false, secret: true, keys::create),
     route!(DELETE "/v1/keys/{id}", A, 204, "Revoke an API key", body: false, paged: false, keys::revoke),

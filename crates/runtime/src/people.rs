@@ -1,7 +1,8 @@
 //! Adding a person to a workspace, as `pressroom users add` and `POST /v1/members` both do: the
 //! user is created when the email is new, their role there set (replaced for a member), and a
 //! person who cannot sign in yet gets a one-time invitation to set their own password. One
-//! transaction, with an audit entry.
+//! transaction, with an audit entry. Taking one out (`DELETE /v1/members/{user_id}`) never
+//! leaves a workspace without an owner.
 
 use pressroom_core::WorkspaceId;
 use pressroom_crypto::password;
@@ -77,4 +78,62 @@ pub async fn add_member(
         invitation,
         invitation_expires_at,
     })
+}
+
+/// Why [`remove_member`] removed nobody.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    #[error("user_id: not a member of this workspace")]
+    NotAMember,
+    #[error("user_id: the workspace's last owner stays; make someone else owner first")]
+    LastOwner,
+    #[error("user_id: only an owner removes an owner")]
+    OwnerByNonOwner,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Takes `user_id` out of `workspace` (signed out everywhere when it was their last one).
+/// `by_owner`: whether the caller is an owner there (only owners remove owners);
+/// `keep_an_owner`: refuse to remove the last owner (people through the API; an operator at the
+/// command line may, and adds the next owner the same way).
+pub async fn remove_member(
+    store: &Store,
+    workspace: &WorkspaceId,
+    user_id: &str,
+    by_owner: bool,
+    keep_an_owner: bool,
+    actor: &str,
+) -> Result<people::MemberRow, RemoveError> {
+    let members = people::members(store, workspace).await?;
+    let member = members
+        .iter()
+        .find(|m| m.user_id == user_id)
+        .cloned()
+        .ok_or(RemoveError::NotAMember)?;
+    if member.role == "owner" {
+        if !by_owner {
+            return Err(RemoveError::OwnerByNonOwner);
+        }
+        if keep_an_owner && members.iter().filter(|m| m.role == "owner").count() <= 1 {
+            return Err(RemoveError::LastOwner);
+        }
+    }
+    let now = store.now_ms().await?;
+    let tx = store.begin().await?;
+    if !people::remove_membership(store, &tx, now, user_id, workspace).await? {
+        return Err(RemoveError::NotAMember);
+    }
+    audit::record(
+        &tx,
+        now,
+        workspace,
+        actor,
+        "member.removed",
+        user_id,
+        serde_json::json!({ "email": member.email, "role": member.role }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(member)
 }

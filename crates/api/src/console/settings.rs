@@ -151,6 +151,7 @@ pub(crate) async fn act(
     let f = |name: &str| field(&fields, name).unwrap_or_default().trim().to_owned();
     let (method, route) = match (section.as_str(), action.as_str()) {
         ("members", "add") => (Method::Post, "/v1/members"),
+        ("members", "remove") => (Method::Delete, "/v1/members/{user_id}"),
         ("keys", "create") => (Method::Post, "/v1/keys"),
         ("keys", "revoke") => (Method::Delete, "/v1/keys/{id}"),
         ("hooks", "create") => (Method::Post, "/v1/hooks"),
@@ -187,6 +188,7 @@ pub(crate) async fn act(
             })
         }
         ("keys", "revoke") => keys::revoke(st, ctx, Path(f("id"))).await.map(|_| None),
+        ("members", "remove") => members::remove(st, ctx, Path(f("id"))).await.map(|_| None),
         ("members", "add") => {
             let body = serde_json::json!({ "email": f("email"), "role": f("role") });
             members::add(st, ctx, json(body)).await.map(|(_, Json(m))| match m.invitation_url {

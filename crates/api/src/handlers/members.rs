@@ -1,7 +1,8 @@
 //! A workspace's members: `GET /v1/members` lists who can sign in and their roles;
 //! `POST /v1/members` adds a person (or changes a member's role) and answers, once, the
-//! invitation link a new person sets their password with. Admins add people; only an owner
-//! makes another owner.
+//! invitation link a new person sets their password with; `DELETE /v1/members/{user_id}` takes
+//! one out. Admins manage people; only an owner makes or removes an owner, and the last owner
+//! stays.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,6 +19,8 @@ use crate::handlers::{RawBody, json_body};
 /// A member as the API shows them.
 #[derive(Serialize, ToSchema)]
 pub struct MemberView {
+    /// The person's id (`DELETE /v1/members/{user_id}`).
+    pub user_id: String,
     pub email: String,
     pub display_name: String,
     #[schema(value_type = crate::auth::Role)]
@@ -41,6 +44,7 @@ pub async fn list(
         data: rows
             .into_iter()
             .map(|m| MemberView {
+                user_id: m.user_id,
                 email: m.email,
                 display_name: m.display_name,
                 role: m.role,
@@ -137,6 +141,7 @@ pub async fn add(
         StatusCode::CREATED,
         Json(AddedMember {
             member: MemberView {
+                user_id: added.user.id.clone(),
                 can_sign_in: added.user.password_hash.is_some(),
                 email: added.user.email,
                 display_name: added.user.display_name,
@@ -150,4 +155,32 @@ pub async fn add(
                 .map(crate::handlers::reviews::rfc3339),
         }),
     ))
+}
+
+/// Takes a person out of the workspace (signed out everywhere when it was their last one).
+pub async fn remove(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    crate::handlers::Path(user_id): crate::handlers::Path<String>,
+) -> ApiResult<StatusCode> {
+    use pressroom_runtime::people::{RemoveError, remove_member};
+    let ws = ctx.workspace()?;
+    remove_member(
+        &state.store,
+        ws,
+        &user_id,
+        ctx.role == Role::Owner,
+        true,
+        &ctx.actor(),
+    )
+    .await
+    .map_err(|e| match e {
+        RemoveError::NotAMember => ApiError::not_found("member"),
+        RemoveError::OwnerByNonOwner => ApiError::forbidden(e.to_string()),
+        RemoveError::LastOwner => ApiError::new(crate::errors::Code::Conflict, e.to_string()),
+        RemoveError::Store(e) => e.into(),
+    })?;
+    // Their sessions lose this workspace at once on this instance.
+    state.auth_cache.clear();
+    Ok(StatusCode::NO_CONTENT)
 }

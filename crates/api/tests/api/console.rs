@@ -561,6 +561,66 @@ pub async fn admins_invite_members_and_only_owners_make_owners(app: TestApp) -> 
     let changed: serde_json::Value = resp.json().await?;
     assert_eq!(changed["role"], "editor");
     assert!(changed.get("invitation_url").is_none(), "{changed}");
+
+    // Taking people out: admins remove non-owners, owners remove owners, the last owner stays.
+    let remove = |key: &str, user_id: &str| {
+        app.http
+            .delete(app.url(&format!("/v1/members/{user_id}")))
+            .bearer_auth(key.to_owned())
+            .send()
+    };
+    let boss = people::user_by_email(&app.store, "boss@mi.example")
+        .await?
+        .expect("boss");
+    let resp = remove(w.key(Role::Admin), &boss.id).await?;
+    assert_eq!(
+        resp.status(),
+        StatusCode::FORBIDDEN,
+        "an admin removes an owner"
+    );
+    let resp = remove(w.key(Role::Owner), &boss.id).await?;
+    assert_eq!(resp.status(), StatusCode::CONFLICT, "the last owner");
+    let resp = remove(w.key(Role::Admin), &user.id).await?;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let resp = remove(w.key(Role::Admin), &user.id).await?;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "removed once");
+    let other = app.world("mj").await?;
+    let resp = remove(w.key(Role::Owner), &other.member_user_id).await?;
+    assert_eq!(
+        resp.status(),
+        StatusCode::NOT_FOUND,
+        "another workspace's member"
+    );
+    let add_owner = add(
+        w.key(Role::Owner),
+        serde_json::json!({ "email": "second@mi.example", "role": "owner" }),
+    )
+    .await?;
+    assert_eq!(add_owner.status(), StatusCode::CREATED);
+    let resp = remove(w.key(Role::Owner), &boss.id).await?;
+    assert_eq!(
+        resp.status(),
+        StatusCode::NO_CONTENT,
+        "not the last owner any more"
+    );
+    let listed: serde_json::Value = app
+        .http
+        .get(app.url("/v1/members"))
+        .bearer_auth(w.key(Role::Admin))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let emails: Vec<&str> = listed["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["email"].as_str())
+        .collect();
+    assert!(
+        !emails.contains(&"boss@mi.example") && !emails.contains(&"client@mi.example"),
+        "{listed}"
+    );
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 use pressroom_api::handlers::keys::mint_key;
 use pressroom_api::{ApiState, RateLimit, Role};
 use pressroom_generate::{GenerateError, GeneratedImage, GenerationRequest, Generator, ProgressFn};
-use pressroom_store::repo::{accounts, assets, campaigns, hooks, posts, workspaces};
+use pressroom_store::repo::{accounts, assets, campaigns, hooks, people, posts, workspaces};
 use pressroom_store::testing::TempPgDatabase;
 use pressroom_store::testing::sea_orm::{ConnectionTrait, Statement};
 use pressroom_store::{Backend, Queue, Store};
@@ -187,6 +187,8 @@ pub struct World {
     pub review_id: pressroom_core::ReviewId,
     /// A live review link of that review.
     pub review_link_id: String,
+    /// A person who is a viewer of the workspace.
+    pub member_user_id: String,
 }
 
 impl World {
@@ -490,6 +492,24 @@ impl TestApp {
             },
         )
         .await?;
+        // A person in the workspace (a viewer), for the member routes.
+        let member = people::ensure_user(
+            &self.store,
+            self.store.conn(),
+            now,
+            &format!("member@{slug}.example"),
+            "Member",
+        )
+        .await?;
+        people::set_membership(
+            &self.store,
+            self.store.conn(),
+            now,
+            &member.id,
+            &ws.id,
+            "viewer",
+        )
+        .await?;
         let mut keys = Vec::new();
         let mut key_ids = Vec::new();
         for role in [
@@ -521,6 +541,7 @@ impl TestApp {
             webhook_endpoint_id: endpoint.id,
             review_id: review.id,
             review_link_id,
+            member_user_id: member.id,
         })
     }
 

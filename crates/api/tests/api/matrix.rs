@@ -22,6 +22,7 @@ pub fn fill(spec: &RouteSpec, w: &World) -> String {
             (p, "id") if p.starts_with("/v1/reviews/") => w.review_id.to_string(),
             (p, "id") if p.starts_with("/v1/review-links/") => w.review_link_id.clone(),
             // Not a live link's token: a key does not open a review page.
+            (p, "user_id") if p.starts_with("/v1/members/") => w.member_user_id.clone(),
             (_, "token") => "not-a-review-link-token".to_string(),
             (_, "index") => "0".to_string(),
             (_, "hook_id") => w.hook_id.clone(),

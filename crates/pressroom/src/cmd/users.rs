@@ -152,16 +152,21 @@ pub async fn run(settings: Settings, cmd: UsersCmd) -> anyhow::Result<ExitCode> 
             let user = people::user_by_email(store, &email)
                 .await?
                 .with_context(|| format!("no user {email:?}"))?;
-            let now = store.now_ms().await?;
-            let tx = store.begin().await?;
-            let removed = people::remove_membership(store, &tx, now, &user.id, &ws).await?;
-            tx.commit().await?;
-            if removed {
-                println!("{} is no longer a member of {workspace}", user.email);
-                Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!("{} was not a member of {workspace}", user.email);
-                Ok(ExitCode::FAILURE)
+            use pressroom_runtime::people::{RemoveError, remove_member};
+            match remove_member(store, &ws, &user.id, true, false, "cli").await {
+                Ok(_) => {
+                    println!("{} is no longer a member of {workspace}", user.email);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(RemoveError::NotAMember) => {
+                    eprintln!("{} was not a member of {workspace}", user.email);
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(e @ RemoveError::LastOwner) => {
+                    eprintln!("{}: {e}", user.email);
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(e) => Err(e.into()),
             }
         }
         UsersCmd::ResetPassword { email, .. } => {
