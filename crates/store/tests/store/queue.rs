@@ -398,7 +398,9 @@ async fn heartbeat_extends_the_lease(ctx: Ctx) -> anyhow::Result<()> {
     let job = claim_one(&ctx, &[JobKind::Generate], "w", SHORT).await;
     let first_expiry = job.lease_expires_at.expect("lease");
 
-    let before = ctx.store.now_ms().await?;
+    // The database's own clock: the heartbeat computes the new expiry from it, and the
+    // carried clock (`now_ms`) may run a few ms ahead of it.
+    let before = ctx.store.query_now_ms().await?;
     ctx.queue.heartbeat(&job, LONG).await?;
     let stored = row(&ctx, &job.id).await;
     let extended = stored.lease_expires_at.expect("lease");
