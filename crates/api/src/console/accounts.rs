@@ -96,13 +96,10 @@ pub(crate) async fn connect(
     viewer: Viewer,
     RawBody(body): RawBody,
 ) -> Response {
-    let fields = match viewer.form(&body) {
+    let fields = match viewer.action_form(&body, Method::Post, "/v1/accounts/connect") {
         Ok(f) => f,
         Err(refused) => return *refused,
     };
-    if let Err(refused) = viewer.require(Method::Post, "/v1/accounts/connect") {
-        return *refused;
-    }
     let mut request =
         serde_json::json!({ "platform": field(&fields, "platform").unwrap_or_default() });
     if let Some(name) = field(&fields, "name")
@@ -149,10 +146,7 @@ pub(crate) async fn disconnect(
     Path(id): Path<AccountId>,
     RawBody(body): RawBody,
 ) -> Response {
-    if let Err(refused) = viewer.form(&body) {
-        return *refused;
-    }
-    if let Err(refused) = viewer.require(Method::Post, "/v1/accounts/{id}/disconnect") {
+    if let Err(refused) = viewer.action_form(&body, Method::Post, "/v1/accounts/{id}/disconnect") {
         return *refused;
     }
     match api::disconnect(State(state), Extension(viewer.ctx.clone()), Path(id)).await {

@@ -195,13 +195,10 @@ pub(crate) async fn save(
     viewer: Viewer,
     RawBody(body): RawBody,
 ) -> Response {
-    let fields = match viewer.form(&body) {
+    let fields = match viewer.action_form(&body, Method::Post, "/v1/campaigns") {
         Ok(f) => f,
         Err(refused) => return *refused,
     };
-    if let Err(refused) = viewer.require(Method::Post, "/v1/campaigns") {
-        return *refused;
-    }
     let source = field(&fields, "source")
         .unwrap_or_default()
         .replace("\r\n", "\n");

@@ -158,10 +158,7 @@ pub(crate) async fn retry_job(
     Path(id): Path<String>,
     RawBody(body): RawBody,
 ) -> Response {
-    if let Err(refused) = viewer.form(&body) {
-        return *refused;
-    }
-    if let Err(refused) = viewer.require(Method::Get, "/v1/audit") {
+    if let Err(refused) = viewer.action_form(&body, Method::Get, "/v1/audit") {
         return *refused;
     }
     let ws = match viewer.workspace() {

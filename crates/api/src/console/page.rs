@@ -272,6 +272,18 @@ impl Viewer {
         Ok(fields)
     }
 
+    /// [`Viewer::form`] for an action that calls API route `method path`: the role check too.
+    pub fn action_form(
+        &self,
+        body: &[u8],
+        method: Method,
+        path: &str,
+    ) -> Result<Vec<(String, String)>, Box<Response>> {
+        let fields = self.form(body)?;
+        self.require(method, path)?;
+        Ok(fields)
+    }
+
     /// The viewer's workspace, or the page that says why there is none.
     pub fn workspace(&self) -> Result<pressroom_core::WorkspaceId, Box<Response>> {
         self.ctx
