@@ -46,6 +46,7 @@ mod m0008_jobs_due_at;
 mod m0009_posts_by_remote_id;
 mod m0010_people;
 mod m0011_reviews;
+mod m0012_post_formats;
 
 /// Runs plain SQL statements in order: most migrations here are a list of portable statements.
 async fn execute_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
@@ -74,6 +75,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_posts_by_remote_id::Migration),
             Box::new(m0010_people::Migration),
             Box::new(m0011_reviews::Migration),
+            Box::new(m0012_post_formats::Migration),
         ]
     }
 }

@@ -146,4 +146,22 @@ impl Connector for FacebookConnector {
     ) -> Result<Reconciled, ConnectorError> {
         publish::reconcile(&self.client, ctx, prepared).await
     }
+
+    async fn comment(
+        &self,
+        ctx: &PublishCtx,
+        remote_id: &str,
+        text: &str,
+    ) -> Result<String, ConnectorError> {
+        publish::comment(&self.client, ctx, remote_id, text).await
+    }
+
+    async fn find_comment(
+        &self,
+        ctx: &PublishCtx,
+        remote_id: &str,
+        text: &str,
+    ) -> Result<Option<String>, ConnectorError> {
+        publish::find_comment(&self.client, ctx, remote_id, text).await
+    }
 }

@@ -1,10 +1,13 @@
 //! Publishing on a Page: refresh (re-derive the Page token), prepare (token and throttle
-//! check), commit (`POST /{page-id}/photos` with the image bytes and caption), reconcile (find
-//! the post among the Page's recent posts by caption and time).
+//! check), commit (`POST /{page-id}/photos` with the image bytes, caption and alt text),
+//! reconcile (find the post among the Page's recent posts by caption and time). A Page
+//! story (PLATFORMS.md §8.2b) uploads its photo unpublished in prepare (kept in the
+//! checkpoint), publishes it with `POST /{page-id}/photo_stories` in commit, and is found by
+//! that photo's id among the Page's stories in reconcile.
 
 use chrono::{DateTime, Utc};
 use pressroom_connector::{
-    ConnectorError, Credentials, PostDraft, Prepared, PublishCtx, Published, Reconciled,
+    ConnectorError, Credentials, PostDraft, PostFormat, Prepared, PublishCtx, Published, Reconciled,
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -84,14 +87,119 @@ pub(crate) async fn prepare(
         .get(page, &ctx.credentials.access_token)
         .query(&[("fields", "id,name")]);
     client.call(page, req, false).await?;
-    Ok(Prepared {
-        checkpoint: json!({
-            "page_id": page,
-            "path": media.path,
-            "mime": media.mime,
-            "sha256": media.sha256,
-            "caption": draft.caption,
+    let mut checkpoint = json!({
+        "page_id": page,
+        "path": media.path,
+        "mime": media.mime,
+        "sha256": media.sha256,
+        "caption": draft.caption,
+        "alt_text": media.alt_text,
+    });
+    if draft.format == PostFormat::Story {
+        // The story's photo goes up unpublished first; an earlier prepare's upload is reused
+        // (an unused unpublished photo is harmless, a second one only clutter).
+        let photo_id = match ctx
+            .checkpoint
+            .as_ref()
+            .and_then(|c| str_field(c, "photo_id"))
+        {
+            Some(id) => id.to_owned(),
+            None => upload_unpublished(client, ctx, page, media).await?,
+        };
+        checkpoint["story"] = true.into();
+        checkpoint["photo_id"] = photo_id.into();
+        ctx.save_checkpoint(&checkpoint).await?;
+    }
+    Ok(Prepared { checkpoint })
+}
+
+/// `POST /{page-id}/photos` with `published=false`: the photo a story is made of.
+async fn upload_unpublished(
+    client: &GraphClient,
+    ctx: &PublishCtx,
+    page: &str,
+    media: &pressroom_connector::MediaRef,
+) -> Result<String, ConnectorError> {
+    let bytes = tokio::fs::read(&media.path)
+        .await
+        .map_err(|e| ConnectorError::transient(format!("reading {}: {e}", media.path.display())))?;
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name("image")
+        .mime_str(&media.mime)
+        .map_err(|e| ConnectorError::Rejected(format!("bad mime type {}: {e}", media.mime)))?;
+    let form = reqwest::multipart::Form::new()
+        .part("source", part)
+        .text("published", "false");
+    let req = client
+        .graph
+        .post(&format!("{page}/photos"), &ctx.credentials.access_token)
+        .multipart(form);
+    let v = client.call(page, req, false).await?;
+    let id = str_field(&v, "id")
+        .ok_or_else(|| ConnectorError::transient("photo upload answer without an id"))?;
+    tracing::info!(
+        page,
+        photo_id = id,
+        "facebook story photo uploaded (unpublished)"
+    );
+    Ok(id.to_owned())
+}
+
+fn is_story(checkpoint: &Value) -> bool {
+    checkpoint.get("story").and_then(Value::as_bool) == Some(true)
+}
+
+/// `POST /{page-id}/photo_stories` with the unpublished photo: `{"success":true,"post_id"}`.
+async fn commit_story(
+    client: &GraphClient,
+    ctx: &PublishCtx,
+    page: &str,
+    photo_id: &str,
+) -> Result<Published, ConnectorError> {
+    let req = client
+        .graph
+        .post(
+            &format!("{page}/photo_stories"),
+            &ctx.credentials.access_token,
+        )
+        .form(&[("photo_id", photo_id)]);
+    let v = client.call(page, req, true).await?;
+    let post_id = str_field(&v, "post_id").ok_or_else(|| {
+        ConnectorError::OutcomeUnknown("photo_stories answer without a post_id".into())
+    })?;
+    tracing::info!(page, post_id, "facebook story published");
+    Ok(Published {
+        remote_id: post_id.to_owned(),
+        url: Some(format!("https://www.facebook.com/stories/{post_id}")),
+    })
+}
+
+/// The Page's stories, looked through for the one made of `photo_id`. Listing needs the
+/// Page's story archive; without it the answer is an error, and the outcome stays unknown.
+async fn reconcile_story(
+    client: &GraphClient,
+    ctx: &PublishCtx,
+    page: &str,
+    photo_id: &str,
+) -> Result<Reconciled, ConnectorError> {
+    let req = client
+        .graph
+        .get(&format!("{page}/stories"), &ctx.credentials.access_token)
+        .query(&[("fields", "post_id,media_id,status,creation_time")]);
+    let v = client.call(page, req, false).await?;
+    let found = v
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|s| s.get("media_id").and_then(Value::as_str) == Some(photo_id))
+        .and_then(|s| str_field(s, "post_id"));
+    Ok(match found {
+        Some(post_id) => Reconciled::Landed(Published {
+            remote_id: post_id.to_owned(),
+            url: Some(format!("https://www.facebook.com/stories/{post_id}")),
         }),
+        None => Reconciled::Absent,
     })
 }
 
@@ -103,6 +211,11 @@ pub(crate) async fn commit(
     let cp = &prepared.checkpoint;
     let page = str_field(cp, "page_id").unwrap_or(page_id(ctx));
     client.check_throttle(page)?;
+    if is_story(cp) {
+        let photo_id = str_field(cp, "photo_id")
+            .ok_or_else(|| ConnectorError::Rejected("checkpoint has no story photo".into()))?;
+        return commit_story(client, ctx, page, photo_id).await;
+    }
     let path = str_field(cp, "path")
         .ok_or_else(|| ConnectorError::Rejected("checkpoint has no image path".into()))?;
     let mime = str_field(cp, "mime").unwrap_or("image/jpeg");
@@ -117,10 +230,14 @@ pub(crate) async fn commit(
         .file_name("image")
         .mime_str(mime)
         .map_err(|e| ConnectorError::Rejected(format!("bad mime type {mime}: {e}")))?;
-    let form = reqwest::multipart::Form::new()
+    let mut form = reqwest::multipart::Form::new()
         .part("source", part)
         .text("caption", caption.to_owned())
         .text("published", "true");
+    if let Some(alt) = str_field(cp, "alt_text") {
+        // The person-written description; `alt_text` is Facebook's own (§8.2d).
+        form = form.text("alt_text_custom", alt.to_owned());
+    }
     let req = client
         .graph
         .post(&format!("{page}/photos"), &ctx.credentials.access_token)
@@ -149,6 +266,12 @@ pub(crate) async fn reconcile(
         .and_then(|p| str_field(&p.checkpoint, "page_id"))
         .unwrap_or(page_id(ctx))
         .to_owned();
+    if let Some(cp) = prepared.map(|p| &p.checkpoint).filter(|cp| is_story(cp)) {
+        return match str_field(cp, "photo_id") {
+            Some(photo_id) => reconcile_story(client, ctx, &page, photo_id).await,
+            None => Ok(Reconciled::Absent),
+        };
+    }
     let caption = prepared
         .and_then(|p| p.checkpoint.get("caption"))
         .and_then(Value::as_str)
@@ -223,4 +346,59 @@ fn parse_graph_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z")
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// `POST /{post-id}/comments` with the Page token: the Page comments on its own post
+/// (PLATFORMS.md §8.2c).
+pub(crate) async fn comment(
+    client: &GraphClient,
+    ctx: &PublishCtx,
+    post_id: &str,
+    text: &str,
+) -> Result<String, ConnectorError> {
+    let page = page_id(ctx);
+    client.check_throttle(page)?;
+    let req = client
+        .graph
+        .post(
+            &format!("{post_id}/comments"),
+            &ctx.credentials.access_token,
+        )
+        .form(&[("message", text)]);
+    let v = client.call(page, req, true).await?;
+    let id = str_field(&v, "id")
+        .ok_or_else(|| ConnectorError::OutcomeUnknown("the comment answer has no id".into()))?;
+    tracing::info!(page, post_id, comment = id, "facebook comment posted");
+    Ok(id.to_owned())
+}
+
+/// The Page's own comment with exactly `text` on `post_id`, if listed.
+pub(crate) async fn find_comment(
+    client: &GraphClient,
+    ctx: &PublishCtx,
+    post_id: &str,
+    text: &str,
+) -> Result<Option<String>, ConnectorError> {
+    let page = page_id(ctx);
+    let req = client
+        .graph
+        .get(
+            &format!("{post_id}/comments"),
+            &ctx.credentials.access_token,
+        )
+        .query(&[("fields", "id,message,from,created_time"), ("limit", "100")]);
+    let v = client.call(page, req, false).await?;
+    Ok(v.get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| {
+            let by_page = c
+                .pointer("/from/id")
+                .and_then(Value::as_str)
+                .is_none_or(|from| from == page);
+            by_page && c.get("message").and_then(Value::as_str) == Some(text)
+        })
+        .and_then(|c| str_field(c, "id"))
+        .map(str::to_owned))
 }

@@ -4,10 +4,14 @@ use pressroom_connector::media::{self, MediaLimits, RuleNames};
 use pressroom_connector::{Capabilities, PostDraft, ValidationIssue, validation_result};
 
 pub fn validate(caps: &Capabilities, draft: &PostDraft) -> Result<(), Vec<ValidationIssue>> {
-    let mut issues = Vec::new();
-    // Caption rules are pressroom-media's (the table campaign validation uses too).
+    let mut issues =
+        pressroom_connector::formats::check(pressroom_connector::Platform::Facebook, draft);
+    // Caption rules are pressroom-media's (the table campaign validation uses too); a story
+    // carries no caption.
     let rules = pressroom_media::CaptionRules::documented(crate::KIND);
-    if let Err(found) = pressroom_media::check_caption_with(&rules, &draft.caption) {
+    if let Err(found) = pressroom_media::check_caption_with(&rules, &draft.caption)
+        && draft.format != pressroom_connector::PostFormat::Story
+    {
         issues.extend(
             found
                 .iter()

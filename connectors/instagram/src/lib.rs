@@ -15,6 +15,7 @@
 //!   refreshed with `ig_refresh_token` before it expires; `extra` = `{"ig_user_id"}`.
 
 mod client;
+mod comments;
 mod config;
 mod connect;
 pub mod errors;
@@ -227,5 +228,23 @@ impl Connector for InstagramConnector {
         prepared: Option<&Prepared>,
     ) -> Result<Reconciled, ConnectorError> {
         publish::reconcile(self, ctx, prepared).await
+    }
+
+    async fn comment(
+        &self,
+        ctx: &PublishCtx,
+        remote_id: &str,
+        text: &str,
+    ) -> Result<String, ConnectorError> {
+        comments::post(self, ctx, remote_id, text).await
+    }
+
+    async fn find_comment(
+        &self,
+        ctx: &PublishCtx,
+        remote_id: &str,
+        text: &str,
+    ) -> Result<Option<String>, ConnectorError> {
+        comments::find(self, ctx, remote_id, text).await
     }
 }

@@ -2,7 +2,9 @@
 //! and quota checks then `media_publish` in `commit`, container status in `reconcile`.
 
 use chrono::{DateTime, Utc};
-use pressroom_connector::{ConnectorError, PostDraft, Prepared, PublishCtx, Published, Reconciled};
+use pressroom_connector::{
+    ConnectorError, PostDraft, PostFormat, Prepared, PublishCtx, Published, Reconciled,
+};
 use serde_json::{Value, json};
 
 use crate::InstagramConnector;
@@ -15,7 +17,12 @@ pub(crate) fn str_field<'a>(v: &'a Value, f: &str) -> Option<&'a str> {
     v.get(f).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
-fn ig_user(ctx: &PublishCtx) -> &str {
+/// Whether a checkpoint is a story's (checkpoints written before stories have no flag).
+fn is_story(checkpoint: &Value) -> bool {
+    checkpoint.get("story").and_then(Value::as_bool) == Some(true)
+}
+
+pub(crate) fn ig_user(ctx: &PublishCtx) -> &str {
     str_field(&ctx.credentials.extra, "ig_user_id").unwrap_or(&ctx.account.external_id)
 }
 
@@ -69,12 +76,23 @@ impl InstagramConnector {
         Ok(last)
     }
 
+    /// A feed image container (caption, alt text) or a story container, which takes
+    /// neither (PLATFORMS.md §8.1b, d).
     async fn create_container(
         &self,
         ctx: &PublishCtx,
         image_url: &str,
-        caption: &str,
+        draft: &PostDraft,
     ) -> Result<String, ConnectorError> {
+        let mut form = vec![("image_url", image_url)];
+        if draft.format == PostFormat::Story {
+            form.push(("media_type", "STORIES"));
+        } else {
+            form.push(("caption", &draft.caption));
+            if let Some(alt) = draft.media.first().and_then(|m| m.alt_text.as_deref()) {
+                form.push(("alt_text", alt));
+            }
+        }
         let req = self
             .client
             .graph
@@ -82,7 +100,7 @@ impl InstagramConnector {
                 &format!("{}/media", ig_user(ctx)),
                 &ctx.credentials.access_token,
             )
-            .form(&[("image_url", image_url), ("caption", caption)]);
+            .form(&form);
         let v = self.client.call(req, false).await?;
         let id = str_field(&v, "id")
             .ok_or_else(|| ConnectorError::transient("container answer without an id"))?;
@@ -117,21 +135,27 @@ impl InstagramConnector {
         Ok((used, total))
     }
 
-    /// Finds the published media among the account's recent media by caption and time.
+    /// Finds the published media among the account's recent media by caption and time; a
+    /// story (no caption) among the account's live stories by time alone. The container
+    /// said PUBLISHED, so the story exists: two stories of one account published within the
+    /// same window can at worst swap their ids, never make one count as published twice
+    /// (ids other posts hold are skipped).
     async fn find_media(
         &self,
         ctx: &PublishCtx,
         caption: &str,
+        story: bool,
     ) -> Result<Option<Published>, ConnectorError> {
         let since = ctx
             .committing_since
             .unwrap_or_else(|| Utc::now() - chrono::Duration::hours(24))
             - chrono::Duration::seconds(SKEW_SECS);
+        let edge = if story { "stories" } else { "media" };
         let req = self
             .client
             .graph
             .get(
-                &format!("{}/media", ig_user(ctx)),
+                &format!("{}/{edge}", ig_user(ctx)),
                 &ctx.credentials.access_token,
             )
             .query(&[
@@ -149,7 +173,7 @@ impl InstagramConnector {
                 .and_then(parse_graph_time)
                 .is_none_or(|t| t >= since);
             if recent
-                && m.get("caption").and_then(Value::as_str).unwrap_or("") == caption
+                && (story || m.get("caption").and_then(Value::as_str).unwrap_or("") == caption)
                 && let Some(id) = str_field(m, "id")
                 && !ctx.is_taken(id)
             {
@@ -200,9 +224,10 @@ pub(crate) async fn prepare(
     }
     let container = match container {
         Some(c) => c,
-        None => ig.create_container(ctx, image_url, &draft.caption).await?,
+        None => ig.create_container(ctx, image_url, draft).await?,
     };
-    let checkpoint = |status: &str| json!({"container_id": container, "ig_user_id": ig_user(ctx), "caption": draft.caption, "status": status});
+    let story = draft.format == PostFormat::Story;
+    let checkpoint = |status: &str| json!({"container_id": container, "ig_user_id": ig_user(ctx), "caption": draft.caption, "story": story, "status": status});
     match ig.wait_ready(ctx, &container).await {
         Ok((ContainerStatus::Error, text)) => Err(ConnectorError::Rejected(format!(
             "Instagram could not process the image: {text}"
@@ -227,11 +252,12 @@ pub(crate) async fn commit(
     let container = InstagramConnector::container_of(ctx, Some(prepared))
         .ok_or_else(|| ConnectorError::Rejected("checkpoint has no container".into()))?;
     let caption = str_field(&prepared.checkpoint, "caption").unwrap_or(&ctx.caption);
+    let story = is_story(&prepared.checkpoint);
     match ig.wait_ready(ctx, container).await? {
         (ContainerStatus::Finished, _) => {}
         (ContainerStatus::Published, _) => {
             // An earlier commit took effect: never publish again.
-            return match ig.find_media(ctx, caption).await? {
+            return match ig.find_media(ctx, caption, story).await? {
                 Some(p) => Ok(p),
                 None => Err(ConnectorError::OutcomeUnknown(
                     "container is PUBLISHED but the media is not listed yet".into(),
@@ -315,8 +341,12 @@ pub(crate) async fn reconcile(
     let caption = prepared
         .and_then(|p| str_field(&p.checkpoint, "caption"))
         .unwrap_or(&ctx.caption);
+    let story = prepared
+        .map(|p| &p.checkpoint)
+        .or(ctx.checkpoint.as_ref())
+        .is_some_and(is_story);
     match ig.status(ctx, container).await?.0 {
-        ContainerStatus::Published => Ok(match ig.find_media(ctx, caption).await? {
+        ContainerStatus::Published => Ok(match ig.find_media(ctx, caption, story).await? {
             Some(p) => Reconciled::Landed(p),
             None => Reconciled::Unknown(format!(
                 "container {container} is PUBLISHED but its media is not listed yet"

@@ -35,7 +35,7 @@ pub async fn commit(
             "targetEntities": [],
             "thirdPartyDistributionChannels": []
         },
-        "content": { "media": { "id": cp.image } },
+        "content": { "media": media(&cp.image, cp.alt_text.as_deref()) },
         "lifecycleState": "PUBLISHED",
         "isReshareDisabledByAuthor": false
     });
@@ -65,6 +65,14 @@ pub async fn commit(
             "LinkedIn refused the post while its image is processing; sending it again.");
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(MAX_PAUSE);
+    }
+}
+
+/// `content.media`: the image and, when given, its alt text (PLATFORMS.md §8.3d).
+fn media(image: &str, alt_text: Option<&str>) -> serde_json::Value {
+    match alt_text {
+        Some(alt) => json!({ "id": image, "altText": alt }),
+        None => json!({ "id": image }),
     }
 }
 

@@ -3,6 +3,7 @@
 //! versioned `/rest` headers. See README.md for the flow and the platform's quirks.
 
 mod client;
+mod comments;
 mod commit;
 mod config;
 mod errors;
@@ -142,5 +143,23 @@ impl Connector for LinkedIn {
         prepared: Option<&Prepared>,
     ) -> Result<Reconciled, ConnectorError> {
         publish::reconcile(&self.client, ctx, prepared).await
+    }
+
+    async fn comment(
+        &self,
+        ctx: &PublishCtx,
+        remote_id: &str,
+        text: &str,
+    ) -> Result<String, ConnectorError> {
+        comments::post(&self.client, ctx, remote_id, text).await
+    }
+
+    async fn find_comment(
+        &self,
+        ctx: &PublishCtx,
+        remote_id: &str,
+        text: &str,
+    ) -> Result<Option<String>, ConnectorError> {
+        comments::find(&self.client, ctx, remote_id, text).await
     }
 }

@@ -25,6 +25,9 @@ pub struct Checkpoint {
     pub image: String,
     /// The commentary exactly as sent (little-text escaped).
     pub commentary: String,
+    /// The image's alt text (`content.media.altText`; absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_text: Option<String>,
 }
 
 /// Who posts: a member or an organization the member administers.
@@ -113,7 +116,12 @@ pub async fn prepare(
         .filter(|cp| cp.author == author)
     {
         tracing::debug!(image = %cp.image, "Reusing the image uploaded by an earlier prepare.");
-        return to_prepared(Checkpoint { commentary, ..cp });
+        let alt_text = draft.media.first().and_then(|m| m.alt_text.clone());
+        return to_prepared(Checkpoint {
+            commentary,
+            alt_text,
+            ..cp
+        });
     }
     let media = draft
         .media
@@ -145,6 +153,7 @@ pub async fn prepare(
         author,
         image: init.value.image,
         commentary,
+        alt_text: media.alt_text.clone(),
     })
 }
 
@@ -310,7 +319,7 @@ pub(crate) fn checkpoint(prepared: &Prepared) -> Result<Checkpoint, ConnectorErr
 }
 
 /// Percent-encodes a URN for a path segment (Rest.li 2.0 wants `urn%3Ali%3Aimage%3A…`).
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

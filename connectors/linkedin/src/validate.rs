@@ -7,7 +7,8 @@ use pressroom_connector::{Capabilities, PostDraft, ValidationIssue, validation_r
 const MAX_PIXELS: u64 = 36_152_320;
 
 pub fn validate(caps: &Capabilities, draft: &PostDraft) -> Result<(), Vec<ValidationIssue>> {
-    let mut issues = Vec::new();
+    let mut issues =
+        pressroom_connector::formats::check(pressroom_connector::Platform::LinkedIn, draft);
     // Caption rules are pressroom-media's (the table campaign validation uses too): 3000
     // characters of commentary (PLATFORMS.md 3.5).
     let rules = pressroom_media::CaptionRules::documented("linkedin");

@@ -215,6 +215,7 @@ pub fn take_fault(faults: &mut VecDeque<Fault>, step: Step, content_step: Step) 
         Fault::ServerError { step: s, .. } | Fault::RateLimited { step: s, .. } => *s == step,
         Fault::RejectContent => step == content_step,
         Fault::AcceptThenHang => step == Step::Commit,
+        Fault::AcceptCommentThenHang => step == Step::Comment,
         _ => false,
     })?;
     match faults.get_mut(pos) {

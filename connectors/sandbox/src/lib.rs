@@ -71,7 +71,7 @@ impl Connector for SandboxConnector {
     }
 
     fn validate(&self, draft: &PostDraft) -> Result<(), Vec<ValidationIssue>> {
-        let mut issues = Vec::new();
+        let mut issues = pressroom_connector::formats::check(self.platform(), draft);
         // Caption rules come from pressroom-media, like every connector's (one source of truth).
         if let Err(found) = check_caption_with(&self.caption_rules, &draft.caption) {
             issues.extend(found.iter().map(|i| ValidationIssue {

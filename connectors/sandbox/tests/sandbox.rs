@@ -33,8 +33,10 @@ fn draft(dir: &std::path::Path) -> PostDraft {
     let path = dir.join("in.png");
     std::fs::write(&path, b"\x89PNG fake bytes").expect("write media");
     PostDraft {
+        format: pressroom_connector::PostFormat::Single,
         caption: "Hello <world>".into(),
         media: vec![MediaRef {
+            alt_text: None,
             path,
             mime: "image/png".into(),
             width: 10,
@@ -153,6 +155,7 @@ fn validate_names_the_rule() {
     let sandbox = SandboxConnector::new(SandboxConfig::new(dir.path().join("o"))).expect("open");
     let issues = sandbox
         .validate(&PostDraft {
+            format: pressroom_connector::PostFormat::Single,
             caption: "x".repeat(5001),
             media: vec![],
         })
@@ -172,6 +175,7 @@ fn validate_names_the_rule() {
     );
     let issues = sandbox
         .validate(&PostDraft {
+            format: pressroom_connector::PostFormat::Single,
             caption: "tab\tok but not a bell \u{7}".into(),
             media: vec![],
         })

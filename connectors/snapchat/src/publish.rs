@@ -84,7 +84,12 @@ pub async fn prepare(
     ctx: &PublishCtx,
     draft: &PostDraft,
 ) -> Result<Prepared, ConnectorError> {
-    let post_as = client.cfg.post_as;
+    // A story target is always a Story; a single post goes as the config says (a Story by
+    // default, or a Saved Story with the caption as its title).
+    let post_as = match draft.format {
+        pressroom_connector::PostFormat::Story => PostAs::Story,
+        pressroom_connector::PostFormat::Single => client.cfg.post_as,
+    };
     let title: String = draft.caption.chars().take(SAVED_STORY_TITLE_MAX).collect();
     if let Some(cp) = ctx
         .checkpoint

@@ -4,7 +4,8 @@ use pressroom_connector::media::{self, MediaLimits};
 use pressroom_connector::{Capabilities, PostDraft, ValidationIssue, validation_result};
 
 pub fn validate(caps: &Capabilities, draft: &PostDraft) -> Result<(), Vec<ValidationIssue>> {
-    let mut issues = Vec::new();
+    let mut issues =
+        pressroom_connector::formats::check(pressroom_connector::Platform::Snapchat, draft);
     // Caption rules are pressroom-media's (the table campaign validation uses too). A Story
     // sends no caption (no length limit, `caps.max_caption_chars` is unbounded); a Saved Story
     // sends it as the title, so the title limit (45, PLATFORMS.md 5.5) applies to it.

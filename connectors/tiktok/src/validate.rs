@@ -5,7 +5,8 @@ use pressroom_connector::media::{self, MediaLimits};
 use pressroom_connector::{Capabilities, PostDraft, ValidationIssue, validation_result};
 
 pub fn validate(caps: &Capabilities, draft: &PostDraft) -> Result<(), Vec<ValidationIssue>> {
-    let mut issues = Vec::new();
+    let mut issues =
+        pressroom_connector::formats::check(pressroom_connector::Platform::TikTok, draft);
     // Caption rules are pressroom-media's (the table campaign validation uses too): 4000
     // UTF-16 units for the description (PLATFORMS.md 4.4).
     let rules = pressroom_media::CaptionRules::documented("tiktok");

@@ -4,7 +4,8 @@ use pressroom_connector::media::{self, MediaLimits};
 use pressroom_connector::{Capabilities, PostDraft, ValidationIssue, validation_result};
 
 pub fn validate(caps: &Capabilities, draft: &PostDraft) -> Result<(), Vec<ValidationIssue>> {
-    let mut issues = Vec::new();
+    let mut issues =
+        pressroom_connector::formats::check(pressroom_connector::Platform::Webhook, draft);
     // Caption rules are pressroom-media's (the table campaign validation uses too), with
     // the length this receiver's config sets.
     let mut rules = pressroom_media::CaptionRules::documented("webhook");

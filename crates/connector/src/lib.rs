@@ -5,6 +5,7 @@
 //! "what happened" for each phase. See DESIGN.md, "Connector contract".
 
 mod error;
+pub mod formats;
 pub mod http;
 pub mod media;
 mod model;
@@ -18,7 +19,7 @@ pub use model::{
     AccountRef, Capabilities, CheckpointStore, Checkpointer, Credentials, MediaRef, OAuthSpec,
     PostDraft, Prepared, PublishCtx, Published, Reconciled, ValidationIssue,
 };
-pub use pressroom_core::Platform;
+pub use pressroom_core::{Platform, PostFormat};
 pub use registry::Registry;
 
 /// `Ok` when `issues` is empty, else the issues: the end of every `Connector::validate`.
@@ -103,4 +104,34 @@ pub trait Connector: Send + Sync + 'static {
         ctx: &PublishCtx,
         prepared: Option<&Prepared>,
     ) -> Result<Reconciled, ConnectorError>;
+
+    /// Posts `text` as a comment by the account on its published post `remote_id` (the
+    /// first comment). Not idempotent on any platform: the runtime records that it is about
+    /// to call, and after a crash or an unknown outcome asks [`Connector::find_comment`]
+    /// before it ever calls again. Platforms without comments refuse (validation keeps
+    /// campaigns from asking).
+    async fn comment(
+        &self,
+        ctx: &PublishCtx,
+        remote_id: &str,
+        text: &str,
+    ) -> Result<String, ConnectorError> {
+        let _ = (ctx, remote_id, text);
+        Err(ConnectorError::Rejected(format!(
+            "{} takes no comments through its API",
+            self.platform()
+        )))
+    }
+
+    /// Read-only: the id of a comment by the account with exactly `text` on `remote_id`,
+    /// `None` when the platform's listing has none.
+    async fn find_comment(
+        &self,
+        ctx: &PublishCtx,
+        remote_id: &str,
+        text: &str,
+    ) -> Result<Option<String>, ConnectorError> {
+        let _ = (ctx, remote_id, text);
+        Ok(None)
+    }
 }

@@ -218,6 +218,7 @@ mod tests {
 
     fn image(mime: &str, width: u32, height: u32, bytes: u64) -> MediaRef {
         MediaRef {
+            alt_text: None,
             path: "/tmp/x".into(),
             mime: mime.into(),
             width,

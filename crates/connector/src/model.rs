@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use pressroom_core::PostFormat;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -36,13 +37,29 @@ pub struct MediaRef {
     /// sha256 of the file, hex; lets reconcile match a post by content.
     pub sha256: String,
     pub public_url: Option<String>,
+    /// Alt text for this image, sent where the platform takes it (PLATFORMS.md §8).
+    pub alt_text: Option<String>,
 }
 
 /// The post as the runtime hands it to a connector.
 #[derive(Clone, Debug)]
 pub struct PostDraft {
+    /// Ignored by stories (they carry none).
     pub caption: String,
     pub media: Vec<MediaRef>,
+    /// A feed post or a story; a connector refuses (in `validate`) what its platform lacks.
+    pub format: PostFormat,
+}
+
+impl PostDraft {
+    /// A feed post of `media` with `caption`.
+    pub fn single(caption: impl Into<String>, media: Vec<MediaRef>) -> Self {
+        Self {
+            caption: caption.into(),
+            media,
+            format: PostFormat::Single,
+        }
+    }
 }
 
 /// Access and refresh tokens; held in `secrecy` types so they never reach logs.

@@ -16,16 +16,25 @@ pub enum JobKind {
     Notify,
     /// Expire a run's review at its deadline if nobody decided.
     Review,
+    /// Post a published post's first comment (at most once). Run by the workers that
+    /// publish: it is part of the `publish` role, not a role of its own.
+    Comment,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 5] = [
+    pub const ALL: [JobKind; 6] = [
         JobKind::Generate,
         JobKind::Render,
         JobKind::Publish,
         JobKind::Notify,
         JobKind::Review,
+        JobKind::Comment,
     ];
+
+    /// Whether a worker with `roles` runs this kind (`comment` comes with `publish`).
+    pub fn run_by(self, roles: &[JobKind]) -> bool {
+        roles.contains(&self) || (self == JobKind::Comment && roles.contains(&JobKind::Publish))
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +43,7 @@ impl JobKind {
             JobKind::Publish => "publish",
             JobKind::Notify => "notify",
             JobKind::Review => "review",
+            JobKind::Comment => "comment",
         }
     }
 

@@ -74,6 +74,7 @@ macro_rules! text_enum {
 pub mod attempt;
 pub mod campaign;
 pub mod event;
+pub mod format;
 pub mod ids;
 pub mod job;
 pub mod platform;
@@ -85,6 +86,7 @@ pub mod template;
 
 pub use attempt::{AttemptState, IllegalTransition, PostState};
 pub use event::PostEvent;
+pub use format::{CommentState, PlatformFeatures, PostFormat};
 pub use ids::{
     AccountId, AssetId, AttemptId, CampaignId, PostId, RenditionId, ReviewId, RunId, WorkspaceId,
     new_id,

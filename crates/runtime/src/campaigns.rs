@@ -4,9 +4,10 @@
 //! and firing one now ([`trigger`]: `campaign trigger`, the demo, `POST
 //! /v1/campaigns/{id}/trigger`, the inbound webhooks), deduplicated on its fire key.
 
+use pressroom_core::Platform;
 use pressroom_core::campaign::{
     BACKENDS, CampaignSpec, SpecIssue, TargetSpec, ValidationContext, validate_captions,
-    validate_references,
+    validate_references, validate_target_features,
 };
 use pressroom_core::{RunId, WorkspaceId};
 use pressroom_media::Presets;
@@ -55,16 +56,27 @@ pub fn check_spec(
         known_backends: &backends_fn,
     };
     let mut issues = validate_references(spec, source, file, &ctx);
-    let captions_fn = |target: &TargetSpec, caption: &str| {
+    let platform_name = |target: &TargetSpec| {
         known
             .iter()
             .find(|(name, _)| *name == target.account)
-            .map(|(_, platform)| platform.as_str())
-            .or_else(|| presets.get(&target.preset).map(|p| p.platform.as_str()))
-            .map(|p| pressroom_media::caption_problems(p, caption))
+            .map(|(_, platform)| platform.clone())
+            .or_else(|| presets.get(&target.preset).map(|p| p.platform.clone()))
+    };
+    let captions_fn = |target: &TargetSpec, caption: &str| {
+        platform_name(target)
+            .map(|p| pressroom_media::caption_problems(&p, caption))
             .unwrap_or_default()
     };
-    issues.extend(validate_captions(spec, source, file, &captions_fn));
+    issues.extend(validate_captions(
+        spec,
+        source,
+        file,
+        &platform_name,
+        &captions_fn,
+    ));
+    let platform_of = |target: &TargetSpec| platform_name(target).and_then(|p| Platform::parse(&p));
+    issues.extend(validate_target_features(spec, source, file, &platform_of));
     issues
 }
 

@@ -57,10 +57,7 @@ pub async fn run_workers(
     shutdown: CancellationToken,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
-    for kind in JobKind::ALL
-        .into_iter()
-        .filter(|k| config.kinds.contains(k))
-    {
+    for kind in JobKind::ALL.into_iter().filter(|k| k.run_by(&config.kinds)) {
         let group = Group {
             kind,
             // Generation is heavy and owns the engine: one at a time.

@@ -10,6 +10,7 @@ mod console;
 mod crash;
 mod db_outage;
 mod flood;
+mod formats;
 mod generation_backends;
 mod keyring_rotation;
 mod keys;

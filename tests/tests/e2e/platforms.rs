@@ -16,7 +16,12 @@ use pressroom_e2e::{Db, TestApp, assert_no_plaintext, free_port, http_call, term
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-fn import_entry(platform: &str, name: &str, a: &Account, expires_in: Option<i64>) -> Value {
+pub(crate) fn import_entry(
+    platform: &str,
+    name: &str,
+    a: &Account,
+    expires_in: Option<i64>,
+) -> Value {
     let c = &a.credentials;
     json!({
         "platform": platform,
@@ -30,7 +35,7 @@ fn import_entry(platform: &str, name: &str, a: &Account, expires_in: Option<i64>
 }
 
 /// Retry, API and public-media settings for a daemon whose API listens on `port`.
-fn daemon_sections(port: u16) -> String {
+pub(crate) fn daemon_sections(port: u16) -> String {
     format!(
         r#"[retry]
 max_attempts = 30
@@ -47,7 +52,7 @@ public_base_url = "http://127.0.0.1:{port}"
 }
 
 /// `[connectors.facebook]` and `[connectors.instagram]` pointing at the fakes.
-fn meta_sections(fb: &FakeFacebook, ig: &FakeInstagram) -> String {
+pub(crate) fn meta_sections(fb: &FakeFacebook, ig: &FakeInstagram) -> String {
     let fbc = fb.config();
     let igc = ig.config();
     format!(
@@ -82,25 +87,16 @@ status_poll_interval_ms = 50
 /// `[connectors.linkedin|tiktok|snapchat|webhook]` pointing at the fakes. Request timeouts are
 /// shorter than the fakes hold a lost answer (2-3 s), so such an answer is really lost; the
 /// listing lags are the fakes' own, so "not listed" is never taken as absent too early.
-fn other_sections(
+pub(crate) fn other_sections(
     li: &connector_linkedin::fake::FakeLinkedIn,
     tt: &connector_tiktok::fake::FakeTikTok,
     sc: &connector_snapchat::fake::FakeSnapchat,
     wh: &connector_webhook::fake::FakeReceiver,
 ) -> String {
-    let (lic, ttc, scc, whc) = (li.config(), tt.config(), sc.config(), wh.config());
+    let (ttc, scc, whc) = (tt.config(), sc.config(), wh.config());
+    let linkedin = linkedin_section(li);
     format!(
-        r#"
-[connectors.linkedin]
-api_base = "{li_base}"
-oauth_base = "{li_base}"
-client_id = "{li_id}"
-client_secret = "{li_secret}"
-timeout_secs = 2
-image_poll_interval_ms = 50
-image_ready_timeout_secs = 10
-listing_lag_secs = {li_lag}
-
+        r#"{linkedin}
 [connectors.tiktok]
 api_base = "{tt_base}"
 auth_base = "{tt_base}"
@@ -128,10 +124,6 @@ token_url = "{wh_token}"
 timeout_secs = 1
 listing_lag_secs = {wh_lag}
 "#,
-        li_base = lic.api_base,
-        li_id = lic.client_id,
-        li_secret = lic.client_secret.expose_secret(),
-        li_lag = lic.listing_lag_secs,
         tt_base = ttc.api_base,
         tt_key = ttc.client_key,
         tt_secret = ttc.client_secret.expose_secret(),
@@ -147,8 +139,34 @@ listing_lag_secs = {wh_lag}
     )
 }
 
+/// `[connectors.linkedin]` pointing at the fake (see [`other_sections`]).
+pub(crate) fn linkedin_section(li: &connector_linkedin::fake::FakeLinkedIn) -> String {
+    let lic = li.config();
+    format!(
+        r#"
+[connectors.linkedin]
+api_base = "{li_base}"
+oauth_base = "{li_base}"
+client_id = "{li_id}"
+client_secret = "{li_secret}"
+timeout_secs = 2
+image_poll_interval_ms = 50
+image_ready_timeout_secs = 10
+listing_lag_secs = {li_lag}
+"#,
+        li_base = lic.api_base,
+        li_id = lic.client_id,
+        li_secret = lic.client_secret.expose_secret(),
+        li_lag = lic.listing_lag_secs,
+    )
+}
+
 /// Imports accounts (`accounts import`) and loads a campaign file into workspace "acme".
-fn import_and_load(app: &TestApp, accounts: &Value, campaign: &str) -> anyhow::Result<()> {
+pub(crate) fn import_and_load(
+    app: &TestApp,
+    accounts: &Value,
+    campaign: &str,
+) -> anyhow::Result<()> {
     let import_file = app.path().join("accounts.json");
     std::fs::write(&import_file, serde_json::to_string(accounts)?)?;
     let file_arg = import_file.display().to_string();

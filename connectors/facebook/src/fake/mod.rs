@@ -20,7 +20,7 @@ use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use connector_meta_graph::fake::Recorded;
-pub use state::FakePost;
+pub use state::{FakeComment, FakePost, FakeStory};
 use state::{Page, State, TokenKind};
 
 use crate::{FacebookConfig, FacebookConnector};
@@ -111,6 +111,7 @@ impl FakeFacebook {
                     name: format!("Page {i} of {user}"),
                     owner: user.clone(),
                     posts: Vec::new(),
+                    stories: Vec::new(),
                 },
             );
         }
@@ -142,6 +143,31 @@ impl FakeFacebook {
             .get(page)
             .map(|p| p.posts.clone())
             .unwrap_or_default()
+    }
+
+    /// Photo stories on a Page.
+    pub fn stories(&self, page: &str) -> Vec<FakeStory> {
+        self.state()
+            .pages
+            .get(page)
+            .map(|p| p.stories.clone())
+            .unwrap_or_default()
+    }
+
+    /// Comments on a Page's posts, oldest first.
+    pub fn comments(&self, page: &str) -> Vec<FakeComment> {
+        let prefix = format!("{page}_");
+        self.state()
+            .comments
+            .iter()
+            .filter(|c| c.post_id.starts_with(&prefix))
+            .cloned()
+            .collect()
+    }
+
+    /// Takes `pages_manage_engagement` away from every Page token (or gives it back).
+    pub fn set_comments_permitted(&self, permitted: bool) {
+        self.state().comments_permitted = permitted;
     }
 
     /// Successful publish calls, all Pages.
@@ -247,6 +273,7 @@ impl FakeControls for FakeFacebook {
             Err(e) => panic!("fake facebook: cannot host a sample image: {e}"),
         };
         PostDraft {
+            format: pressroom_connector::PostFormat::Single,
             caption: format!("Hello from Pressroom #{n} 🎉"),
             media: vec![media],
         }

@@ -16,7 +16,10 @@ use connector_meta_graph::is_version;
 use pressroom_connector::testkit::{ChaosRoll, Fault, Step};
 use serde_json::json;
 
-use super::state::{FakePost, State, Token, TokenKind, add_usage, graph_error, photo_rejected};
+use super::state::{
+    FakeComment, FakePost, FakeStory, State, Token, TokenKind, add_usage, graph_error,
+    photo_rejected,
+};
 
 pub(crate) struct Shared {
     pub state: Mutex<State>,
@@ -121,7 +124,8 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
     };
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     // Chaos, the way Graph fails (a scripted ambiguous create first).
-    let creates = method == Method::POST && rest.get(1) == Some(&"photos");
+    let creates =
+        method == Method::POST && matches!(rest.get(1), Some(&"photos") | Some(&"photo_stories"));
     let after = if rest == ["oauth", "access_token"] {
         None
     } else {
@@ -146,6 +150,10 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
         (&Method::GET, [node]) => node_get(&shared, &input, node),
         (&Method::POST, [page, "photos"]) => photos(&shared, input, source, page).await,
         (&Method::GET, [page, "published_posts"]) => published_posts(&shared, &input, page, ver),
+        (&Method::POST, [page, "photo_stories"]) => photo_stories(&shared, &input, page).await,
+        (&Method::GET, [page, "stories"]) => list_stories(&shared, &input, page),
+        (&Method::POST, [post, "comments"]) => create_comment(&shared, &input, post).await,
+        (&Method::GET, [post, "comments"]) => list_comments(&shared, &input, post),
         _ => graph_error(
             StatusCode::BAD_REQUEST,
             100,
@@ -380,9 +388,15 @@ fn node_get(shared: &Shared, input: &Input, node: &str) -> Response {
             .iter()
             .find(|p| p.post_id == node || p.photo_id == node)
         {
-            return axum::Json(json!({"id": post.post_id, "message": post.message,
+            let id = if post.photo_id == node {
+                &post.photo_id
+            } else {
+                &post.post_id
+            };
+            return axum::Json(json!({"id": id, "message": post.message,
                 "created_time": post.created_time.format("%Y-%m-%dT%H:%M:%S%z").to_string(),
-                "permalink_url": format!("https://www.facebook.com/{}", post.post_id)}))
+                "permalink_url": format!("https://www.facebook.com/{}", post.post_id),
+                "alt_text_custom": post.alt_text_custom}))
             .into_response();
         }
     }
@@ -446,7 +460,14 @@ async fn photos(shared: &Shared, input: Input, source: Option<Vec<u8>>, page: &s
             );
         }
     }
-    let fault = take_step_fault(shared, Step::Commit);
+    // An unpublished photo (a story's, uploaded in prepare) is not the publishing call.
+    let published = input.params.get("published").is_none_or(|p| p != "false");
+    let step = if published {
+        Step::Commit
+    } else {
+        Step::Prepare
+    };
+    let fault = take_step_fault(shared, step);
     if let Some(r) = fault.as_ref().and_then(|f| fault_response(f, page)) {
         return r;
     }
@@ -485,7 +506,7 @@ async fn photos(shared: &Shared, input: Input, source: Option<Vec<u8>>, page: &s
     if !image_ok(&bytes) {
         return photo_rejected();
     }
-    let published = input.params.get("published").is_none_or(|p| p != "false");
+    let alt_text_custom = input.params.get("alt_text_custom").cloned();
     let message = input
         .params
         .get("caption")
@@ -508,6 +529,8 @@ async fn photos(shared: &Shared, input: Input, source: Option<Vec<u8>>, page: &s
                 .ok()
                 .and_then(|r| r.into_dimensions().ok())
                 .unwrap_or((0, 0)),
+            alt_text_custom,
+            used_for_story: false,
         };
         if published {
             st.commits += 1;
@@ -525,6 +548,216 @@ async fn photos(shared: &Shared, input: Input, source: Option<Vec<u8>>, page: &s
         tokio::time::sleep(shared.hang).await;
     }
     axum::Json(body).into_response()
+}
+
+/// The request's token must be `page`'s Page token (what publishing and comments need).
+fn page_token(st: &State, input: &Input, page: &str, permission: &str) -> Result<(), Response> {
+    match check_token(st, input.token.as_deref()) {
+        Ok(Token {
+            kind: TokenKind::Page { page: p },
+            ..
+        }) if p == page => Ok(()),
+        Ok(_) => Err(graph_error(
+            StatusCode::FORBIDDEN,
+            200,
+            None,
+            &format!(
+                "(#200) Requires {permission} permission and a Page access token of this Page"
+            ),
+        )),
+        Err(r) => Err(r),
+    }
+}
+
+/// `POST /{page-id}/photo_stories?photo_id=`: a story of an unpublished photo of this Page
+/// that no story used yet (PLATFORMS.md §8.2b, §8.6).
+async fn photo_stories(shared: &Shared, input: &Input, page: &str) -> Response {
+    let fault = {
+        let st = lock(shared);
+        if let Err(r) = page_token(&st, input, page, "pages_manage_posts") {
+            return r;
+        }
+        drop(st);
+        take_step_fault(shared, Step::Commit)
+    };
+    if let Some(r) = fault.as_ref().and_then(|f| fault_response(f, page)) {
+        return r;
+    }
+    let body = {
+        let mut st = lock(shared);
+        let Some(photo_id) = input.params.get("photo_id").cloned() else {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "(#100) The parameter photo_id is required",
+            );
+        };
+        let post_id = format!("{page}_{}", st.id());
+        let Some(p) = st.pages.get_mut(page) else {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                Some(33),
+                "Unsupported post request.",
+            );
+        };
+        let Some(photo) = p.posts.iter_mut().find(|x| x.photo_id == photo_id) else {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                Some(33),
+                &format!("(#100) Invalid photo_id {photo_id}: no such photo on this Page"),
+            );
+        };
+        if photo.published || photo.used_for_story {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "(#100) The photo has already been used in a published post; upload it again",
+            );
+        }
+        photo.used_for_story = true;
+        p.stories.push(FakeStory {
+            post_id: post_id.clone(),
+            photo_id,
+            creation_time: Utc::now(),
+        });
+        st.commits += 1;
+        json!({"success": true, "post_id": post_id})
+    };
+    if matches!(fault, Some(Fault::AcceptThenHang)) {
+        tokio::time::sleep(shared.hang).await;
+    }
+    axum::Json(body).into_response()
+}
+
+/// `GET /{page-id}/stories`: the Page's stories (the fake keeps the archive on).
+fn list_stories(shared: &Shared, input: &Input, page: &str) -> Response {
+    let st = lock(shared);
+    if let Err(r) = check_token(&st, input.token.as_deref()) {
+        return r;
+    }
+    let Some(p) = st.pages.get(page) else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            Some(33),
+            "Unsupported get request.",
+        );
+    };
+    let data: Vec<_> = p
+        .stories
+        .iter()
+        .rev()
+        .map(|s| {
+            json!({"post_id": s.post_id, "status": "PUBLISHED", "media_type": "photo",
+                "media_id": s.photo_id, "creation_time": s.creation_time.timestamp().to_string(),
+                "url": format!("https://www.facebook.com/stories/{}", s.post_id)})
+        })
+        .collect();
+    axum::Json(json!({ "data": data })).into_response()
+}
+
+/// The Page a published post or story belongs to, or Graph's answer for an unknown id.
+fn post_page(st: &State, post: &str) -> Result<String, Response> {
+    st.pages
+        .iter()
+        .find(|(_, p)| {
+            p.posts.iter().any(|x| x.published && x.post_id == post)
+                || p.stories.iter().any(|x| x.post_id == post)
+        })
+        .map(|(id, _)| id.clone())
+        .ok_or_else(|| {
+            graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                Some(33),
+                &format!(
+                    "Unsupported post request. Object with ID '{post}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
+                ),
+            )
+        })
+}
+
+/// `POST /{post-id}/comments?message=` with the Page token (PLATFORMS.md §8.2c).
+async fn create_comment(shared: &Shared, input: &Input, post: &str) -> Response {
+    let fault = {
+        let st = lock(shared);
+        let page = match post_page(&st, post) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        if let Err(r) = page_token(&st, input, &page, "pages_manage_engagement") {
+            return r;
+        }
+        if !st.comments_permitted {
+            return graph_error(
+                StatusCode::FORBIDDEN,
+                200,
+                None,
+                "(#200) Requires pages_manage_engagement permission to manage the object",
+            );
+        }
+        drop(st);
+        take_step_fault(shared, Step::Comment)
+    };
+    if let Some(r) = fault.as_ref().and_then(|f| fault_response(f, post)) {
+        return r;
+    }
+    let id = {
+        let mut st = lock(shared);
+        let Some(message) = input
+            .params
+            .get("message")
+            .filter(|m| !m.trim().is_empty())
+            .cloned()
+        else {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "(#100) Missing message or attachment",
+            );
+        };
+        let page = post_page(&st, post).unwrap_or_default();
+        let number = post.rsplit('_').next().unwrap_or(post).to_owned();
+        let id = format!("{number}_{}", st.id());
+        st.comments.push(FakeComment {
+            id: id.clone(),
+            post_id: post.to_owned(),
+            from: page,
+            message,
+            created_time: Utc::now(),
+        });
+        id
+    };
+    if matches!(fault, Some(Fault::AcceptCommentThenHang)) {
+        tokio::time::sleep(shared.hang).await;
+    }
+    axum::Json(json!({ "id": id })).into_response()
+}
+
+/// `GET /{post-id}/comments`, oldest first.
+fn list_comments(shared: &Shared, input: &Input, post: &str) -> Response {
+    let st = lock(shared);
+    if let Err(r) = check_token(&st, input.token.as_deref()) {
+        return r;
+    }
+    if let Err(r) = post_page(&st, post) {
+        return r;
+    }
+    let data: Vec<_> = st
+        .comments
+        .iter()
+        .filter(|c| c.post_id == post)
+        .map(|c| {
+            json!({"id": c.id, "message": c.message, "from": {"id": c.from},
+                "created_time": c.created_time.format("%Y-%m-%dT%H:%M:%S%z").to_string()})
+        })
+        .collect();
+    axum::Json(json!({ "data": data })).into_response()
 }
 
 /// `GET /{page-id}/published_posts?since=&limit=&after=`, newest first.

@@ -37,6 +37,30 @@ pub struct FakePost {
     pub image_bytes: usize,
     /// Width and height of the uploaded or fetched photo.
     pub image_size: (u32, u32),
+    /// The person-written description sent as `alt_text_custom`.
+    pub alt_text_custom: Option<String>,
+    /// An unpublished photo that a story was made of (a photo serves one story only).
+    pub used_for_story: bool,
+}
+
+/// A Page photo story (PLATFORMS.md §8.2b).
+#[derive(Clone, Debug, Serialize)]
+pub struct FakeStory {
+    pub post_id: String,
+    /// The unpublished photo it was made of.
+    pub photo_id: String,
+    pub creation_time: DateTime<Utc>,
+}
+
+/// A comment on a Page post.
+#[derive(Clone, Debug, Serialize)]
+pub struct FakeComment {
+    pub id: String,
+    pub post_id: String,
+    /// The Page (or user) that wrote it.
+    pub from: String,
+    pub message: String,
+    pub created_time: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug)]
@@ -44,6 +68,7 @@ pub(crate) struct Page {
     pub name: String,
     pub owner: String,
     pub posts: Vec<FakePost>,
+    pub stories: Vec<FakeStory>,
 }
 
 pub(crate) struct State {
@@ -66,6 +91,9 @@ pub(crate) struct State {
     pub regain_minutes: u64,
     pub commits: usize,
     pub page_size: usize,
+    pub comments: Vec<FakeComment>,
+    /// Whether Page tokens carry `pages_manage_engagement` (else comments answer #200).
+    pub comments_permitted: bool,
 }
 
 impl State {
@@ -87,6 +115,8 @@ impl State {
             regain_minutes: 0,
             commits: 0,
             page_size: 2,
+            comments: Vec::new(),
+            comments_permitted: true,
         }
     }
 

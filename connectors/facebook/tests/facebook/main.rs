@@ -1,6 +1,8 @@
 //! The Facebook connector's integration tests, one binary: the compliance kit against the
-//! fake, ambiguous creates reconciled, and proof that the kit catches a broken connector.
+//! fake, ambiguous creates reconciled, stories, alt text and first comments, and proof that
+//! the kit catches a broken connector.
 
 mod ambiguous_create;
 mod compliance;
+mod formats;
 mod kit_has_teeth;

@@ -22,7 +22,7 @@ use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use connector_meta_graph::fake::Recorded;
-pub use state::{FakeContainer, FakeMedia};
+pub use state::{FakeComment, FakeContainer, FakeMedia};
 use state::{Page, State, TokenKind};
 
 use crate::{InstagramConfig, InstagramConnector};
@@ -113,6 +113,32 @@ impl FakeInstagram {
             .filter(|m| m.ig_user == ig)
             .cloned()
             .collect()
+    }
+
+    /// Every comment on `ig`'s media, oldest first.
+    pub fn comments(&self, ig: &str) -> Vec<FakeComment> {
+        let st = self.state();
+        let own: Vec<&str> = st
+            .media
+            .iter()
+            .filter(|m| m.ig_user == ig)
+            .map(|m| m.id.as_str())
+            .collect();
+        st.comments
+            .iter()
+            .filter(|c| own.contains(&c.media_id.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether a story container's `caption` is refused (the default) or ignored.
+    pub fn set_reject_story_caption(&self, reject: bool) {
+        self.state().reject_story_caption = reject;
+    }
+
+    /// Takes `instagram_manage_comments` away from every token (or gives it back).
+    pub fn set_comments_permitted(&self, permitted: bool) {
+        self.state().comments_permitted = permitted;
     }
 
     pub fn containers(&self) -> Vec<FakeContainer> {
@@ -262,6 +288,7 @@ impl FakeControls for FakeInstagram {
             Err(e) => panic!("fake instagram: cannot host a sample image: {e}"),
         };
         PostDraft {
+            format: pressroom_connector::PostFormat::Single,
             caption: format!("New drop #{n} #pressroom @friend"),
             media: vec![media],
         }

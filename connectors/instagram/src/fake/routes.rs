@@ -16,7 +16,9 @@ use connector_meta_graph::is_version;
 use pressroom_connector::testkit::{Fault, Step};
 use serde_json::json;
 
-use super::state::{FakeContainer, FakeMedia, State, Token, TokenKind, add_buc, ig_error};
+use super::state::{
+    FakeComment, FakeContainer, FakeMedia, State, Token, TokenKind, add_buc, ig_error,
+};
 
 pub(crate) struct Shared {
     pub state: Mutex<State>,
@@ -145,7 +147,10 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
     };
     let resp = match (&method, rest) {
         (&Method::POST, [ig, "media"]) => create_container(&shared, &input, ig).await,
-        (&Method::GET, [ig, "media"]) => list_media(&shared, &input, ig),
+        (&Method::GET, [ig, "media"]) => list_media(&shared, &input, ig, "FEED"),
+        (&Method::GET, [ig, "stories"]) => list_media(&shared, &input, ig, "STORY"),
+        (&Method::POST, [media, "comments"]) => create_comment(&shared, &input, media).await,
+        (&Method::GET, [media, "comments"]) => list_comments(&shared, &input, media),
         (&Method::POST, [ig, "media_publish"]) => media_publish(&shared, &input, ig).await,
         (&Method::GET, [ig, "content_publishing_limit"]) => publishing_limit(&shared, &input, ig),
         (&Method::GET, [node]) => node_get(&shared, &input, node),
@@ -227,7 +232,55 @@ async fn create_container(shared: &Shared, input: &Input, ig: &str) -> Response 
             None,
         );
     };
-    let caption = input.params.get("caption").cloned().unwrap_or_default();
+    let media_type = match input.params.get("media_type").map(String::as_str) {
+        None | Some("IMAGE") => "IMAGE",
+        Some("STORIES") => "STORIES",
+        Some(other) => {
+            return ig_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                &format!("(#100) media_type {other} is not supported by this fake"),
+                None,
+            );
+        }
+    };
+    let story = media_type == "STORIES";
+    let mut caption = input.params.get("caption").cloned().unwrap_or_default();
+    if story && !caption.is_empty() {
+        if lock(shared).reject_story_caption {
+            return ig_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "(#100) The parameter caption is not supported for media_type STORIES",
+                None,
+            );
+        }
+        caption.clear();
+    }
+    let alt_text = input.params.get("alt_text").cloned();
+    if let Some(alt) = &alt_text {
+        // Image containers only (PLATFORMS.md §8.1d, §8.6).
+        if story {
+            return ig_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "(#100) The parameter alt_text is not supported for media_type STORIES",
+                None,
+            );
+        }
+        if alt.chars().count() > 1000 {
+            return ig_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "(#100) alt_text must be at most 1000 characters",
+                None,
+            );
+        }
+    }
     if caption.chars().count() > 2200
         || caption
             .split_whitespace()
@@ -271,7 +324,9 @@ async fn create_container(shared: &Shared, input: &Input, ig: &str) -> Response 
         ),
         Some((true, w, h)) => {
             let ratio = w as f64 / h.max(1) as f64;
-            if !(0.795..=1.915).contains(&ratio) {
+            // Feed images 4:5 to 1.91:1; stories are made for 9:16.
+            let accepted = if story { 0.5..=1.915 } else { 0.795..=1.915 };
+            if !accepted.contains(&ratio) {
                 return ig_error(
                     StatusCode::BAD_REQUEST,
                     36003,
@@ -305,6 +360,8 @@ async fn create_container(shared: &Shared, input: &Input, ig: &str) -> Response 
             media_id: None,
             image_size,
             image_bytes,
+            media_type,
+            alt_text,
         },
     );
     axum::Json(json!({ "id": id })).into_response()
@@ -337,7 +394,12 @@ fn node_get(shared: &Shared, input: &Input, node: &str) -> Response {
             .into_response();
     }
     if let Some(m) = st.media.iter().find(|m| m.id == node) {
-        return axum::Json(json!({"id": m.id, "permalink": format!("https://www.instagram.com/p/{}/", m.id), "caption": m.caption})).into_response();
+        return axum::Json(
+            json!({"id": m.id, "permalink": format!("https://www.instagram.com/p/{}/", m.id),
+            "caption": m.caption, "media_type": "IMAGE", "media_product_type": m.media_product_type,
+            "alt_text": m.alt_text}),
+        )
+        .into_response();
     }
     if let Some(page) = st.pages.get(node).cloned() {
         let mut body = json!({"id": node, "instagram_business_account": {"id": page.ig}});
@@ -464,6 +526,12 @@ async fn media_publish(shared: &Shared, input: &Input, ig: &str) -> Response {
             container_id: cid,
             image_bytes: c.image_bytes,
             image_size: c.image_size,
+            media_product_type: if c.media_type == "STORIES" {
+                "STORY"
+            } else {
+                "FEED"
+            },
+            alt_text: c.alt_text.clone(),
         });
         st.commits += 1;
         json!({ "id": media_id })
@@ -474,11 +542,13 @@ async fn media_publish(shared: &Shared, input: &Input, ig: &str) -> Response {
     axum::Json(body).into_response()
 }
 
-fn list_media(shared: &Shared, input: &Input, ig: &str) -> Response {
+/// `GET /{ig}/media` (feed media) or `GET /{ig}/stories` (stories live for 24 h).
+fn list_media(shared: &Shared, input: &Input, ig: &str, product: &str) -> Response {
     let st = lock(shared);
     if let Err(r) = authorize_ig(&st, input, ig) {
         return r;
     }
+    let live_since = st.now() - chrono::Duration::hours(24);
     let limit: usize = input
         .params
         .get("limit")
@@ -489,10 +559,112 @@ fn list_media(shared: &Shared, input: &Input, ig: &str) -> Response {
         .media
         .iter()
         .rev()
-        .filter(|m| m.ig_user == ig)
+        .filter(|m| m.ig_user == ig && m.media_product_type == product)
+        .filter(|m| product != "STORY" || m.timestamp >= live_since)
         .take(limit)
         .map(|m| json!({"id": m.id, "caption": m.caption, "timestamp": m.timestamp.format("%Y-%m-%dT%H:%M:%S%z").to_string(),
             "permalink": format!("https://www.instagram.com/p/{}/", m.id)}))
+        .collect();
+    axum::Json(json!({ "data": data })).into_response()
+}
+
+/// The IG user a published media belongs to, or Graph's answer for an id that is no
+/// published media (a container id included: comments need the media id, §8.1c).
+fn published_media_owner(st: &State, media: &str) -> Result<String, Response> {
+    st.media
+        .iter()
+        .find(|m| m.id == media)
+        .map(|m| m.ig_user.clone())
+        .ok_or_else(|| {
+            ig_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                Some(33),
+                &format!(
+                    "Unsupported post request. Object with ID '{media}' does not exist, cannot be loaded due to missing permissions, or does not support this operation"
+                ),
+                None,
+            )
+        })
+}
+
+/// `POST /{ig-media-id}/comments?message=` (PLATFORMS.md §8.1c).
+async fn create_comment(shared: &Shared, input: &Input, media: &str) -> Response {
+    let fault = {
+        let mut st = lock(shared);
+        let owner = match published_media_owner(&st, media) {
+            Ok(o) => o,
+            Err(r) => return r,
+        };
+        if let Err(r) = authorize_ig(&st, input, &owner) {
+            return r;
+        }
+        if !st.comments_permitted {
+            return ig_error(
+                StatusCode::FORBIDDEN,
+                10,
+                None,
+                "(#10) Application does not have permission for this action",
+                None,
+            );
+        }
+        st.take_fault(Step::Comment)
+    };
+    if let Some(r) = fault.as_ref().and_then(|f| fault_response(f, media)) {
+        return r;
+    }
+    let id = {
+        let mut st = lock(shared);
+        let Some(text) = input
+            .params
+            .get("message")
+            .filter(|m| !m.trim().is_empty())
+            .cloned()
+        else {
+            return ig_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "(#100) The parameter message is required",
+                None,
+            );
+        };
+        let owner = published_media_owner(&st, media).unwrap_or_default();
+        let now = st.now();
+        let id = st.id();
+        st.comments.push(FakeComment {
+            id: id.clone(),
+            media_id: media.to_owned(),
+            from: owner,
+            text,
+            timestamp: now,
+        });
+        id
+    };
+    if matches!(fault, Some(Fault::AcceptCommentThenHang)) {
+        tokio::time::sleep(shared.hang).await;
+    }
+    axum::Json(json!({ "id": id })).into_response()
+}
+
+/// `GET /{ig-media-id}/comments?fields=id,text,from,timestamp`.
+fn list_comments(shared: &Shared, input: &Input, media: &str) -> Response {
+    let st = lock(shared);
+    let owner = match published_media_owner(&st, media) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if let Err(r) = authorize_ig(&st, input, &owner) {
+        return r;
+    }
+    let data: Vec<_> = st
+        .comments
+        .iter()
+        .filter(|c| c.media_id == media)
+        .map(|c| {
+            json!({"id": c.id, "text": c.text, "from": {"id": c.from},
+            "timestamp": c.timestamp.format("%Y-%m-%dT%H:%M:%S%z").to_string()})
+        })
         .collect();
     axum::Json(json!({ "data": data })).into_response()
 }

@@ -49,6 +49,9 @@ pub struct FakeContainer {
     /// Width and height of the fetched image (0 × 0 when it did not decode).
     pub image_size: (u32, u32),
     pub image_bytes: usize,
+    /// `IMAGE` (a feed image) or `STORIES`.
+    pub media_type: &'static str,
+    pub alt_text: Option<String>,
 }
 
 /// A published media.
@@ -62,6 +65,20 @@ pub struct FakeMedia {
     pub image_bytes: usize,
     /// Width and height of the image Instagram fetched for this media.
     pub image_size: (u32, u32),
+    /// `FEED` or `STORY` (a story reports `media_type=IMAGE`; this tells them apart).
+    pub media_product_type: &'static str,
+    pub alt_text: Option<String>,
+}
+
+/// A comment on a published media, journaled so tests can count them.
+#[derive(Clone, Debug, Serialize)]
+pub struct FakeComment {
+    pub id: String,
+    pub media_id: String,
+    /// The IG user who wrote it.
+    pub from: String,
+    pub text: String,
+    pub timestamp: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug)]
@@ -85,6 +102,12 @@ pub(crate) struct State {
     pub igs: BTreeMap<String, String>,
     pub containers: BTreeMap<String, FakeContainer>,
     pub media: Vec<FakeMedia>,
+    pub comments: Vec<FakeComment>,
+    /// Whether a `caption` on a story container is refused (true) or ignored; Meta's
+    /// behaviour is UNVERIFIED (PLATFORMS.md §8.1b), so the strict answer is the default.
+    pub reject_story_caption: bool,
+    /// Whether tokens carry `instagram_manage_comments` (else comment calls answer #10).
+    pub comments_permitted: bool,
     pub faults: VecDeque<Fault>,
     pub journal: Vec<Recorded>,
     pub quota_total: u64,
@@ -107,6 +130,9 @@ impl State {
             igs: BTreeMap::new(),
             containers: BTreeMap::new(),
             media: Vec::new(),
+            comments: Vec::new(),
+            reject_story_caption: true,
+            comments_permitted: true,
             faults: VecDeque::new(),
             journal: Vec::new(),
             quota_total: 50,

@@ -1,5 +1,6 @@
 //! The Instagram connector's integration tests, one binary: the compliance kit against the
-//! fake, and Instagram Login token refresh.
+//! fake, stories, alt text and first comments, and Instagram Login token refresh.
 
 mod compliance;
+mod formats;
 mod token_refresh;

@@ -20,6 +20,7 @@ fn endpoint(step: Step) -> &'static str {
     match step {
         Step::Prepare => "POST /rest/images",
         Step::Commit => "POST /rest/posts",
+        Step::Comment => "POST /rest/socialActions/{urn}/comments",
     }
 }
 
@@ -58,6 +59,7 @@ impl FakeControls for FakeLinkedIn {
     async fn valid_draft(&self) -> PostDraft {
         match self.media.jpeg_media(1200, 627) {
             Ok(m) => PostDraft {
+                format: pressroom_connector::PostFormat::Single,
                 caption: "Autumn launch (today only) #pressroom".into(),
                 media: vec![m],
             },
@@ -93,6 +95,10 @@ impl FakeControls for FakeLinkedIn {
             )),
             KitFault::AcceptThenHang => self.inject(Fault::next(
                 "POST /rest/posts",
+                FaultAction::AcceptThenStall { ms: 2500 },
+            )),
+            KitFault::AcceptCommentThenHang => self.inject(Fault::next(
+                "POST /rest/socialActions/{urn}/comments",
                 FaultAction::AcceptThenStall { ms: 2500 },
             )),
             other => panic!("LinkedIn fake cannot produce {other:?}"),

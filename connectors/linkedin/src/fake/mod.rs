@@ -102,7 +102,21 @@ pub struct FakePost {
     /// True when the stored commentary is shorter than what was sent.
     pub truncated: bool,
     pub image: Option<String>,
+    /// `content.media.altText`, as sent.
+    pub alt_text: Option<String>,
     pub visibility: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A comment made through `/rest/socialActions/{urn}/comments`.
+#[derive(Clone, Debug, Serialize)]
+pub struct FakeComment {
+    /// `urn:li:comment:({post urn},{n})`.
+    pub id: String,
+    /// The post commented on.
+    pub object: String,
+    pub actor: String,
+    pub text: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -153,6 +167,7 @@ pub(crate) struct State {
     pub images: HashMap<String, Image>,
     pub uploads: HashMap<String, String>,
     pub posts: Vec<FakePost>,
+    pub comments: Vec<FakeComment>,
     pub commits: u32,
 }
 
@@ -241,6 +256,7 @@ impl FakeLinkedIn {
                 images: HashMap::new(),
                 uploads: HashMap::new(),
                 posts: Vec::new(),
+                comments: Vec::new(),
                 commits: 0,
             }),
             faults: Default::default(),
@@ -374,6 +390,11 @@ impl FakeLinkedIn {
 
     pub fn posts(&self) -> Vec<FakePost> {
         self.shared.state().posts.clone()
+    }
+
+    /// Every comment made through `/rest/socialActions/{urn}/comments`, oldest first.
+    pub fn comments(&self) -> Vec<FakeComment> {
+        self.shared.state().comments.clone()
     }
 
     /// Posts created (successful `POST /rest/posts`), the number tests compare with 1.

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use pressroom_connector::testkit::with_faults;
 
-use super::{CLIENT_ID, CLIENT_SECRET, FakePost, Image, Shared, State, Token};
+use super::{CLIENT_ID, CLIENT_SECRET, FakeComment, FakePost, Image, Shared, State, Token};
 
 type S = AxState<Arc<Shared>>;
 
@@ -30,6 +30,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/rest/images/{urn}", get(image_status))
         .route("/dms-uploads/{id}", put(upload))
         .route("/rest/posts", post(create_post).get(list_posts))
+        .route(
+            "/rest/socialActions/{urn}/comments",
+            post(create_comment).get(list_comments),
+        )
         // Inside the journal: chaos-failed calls are recorded and counted like any other.
         .route_layer(from_fn_with_state(shared.clone(), super::chaos::middleware))
         .with_state(shared.clone());
@@ -488,6 +492,23 @@ async fn create_post(AxState(sh): S, headers: HeaderMap, Json(body): Json<Value>
         .pointer("/content/media/id")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let alt_text = body
+        .pointer("/content/media/altText")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let Some(alt) = &alt_text {
+        let len = alt.chars().count();
+        if len > 4086 {
+            return li_error(
+                422,
+                None,
+                None,
+                &format!(
+                    "ERROR :: /content/media/altText :: length {len} exceeds the maximum allowed 4086"
+                ),
+            );
+        }
+    }
     if let Some(urn) = &image {
         match st.images.get(urn) {
             None => {
@@ -544,6 +565,7 @@ async fn create_post(AxState(sh): S, headers: HeaderMap, Json(body): Json<Value>
         truncated: stored.len() < commentary.len(),
         commentary: stored,
         image,
+        alt_text,
         visibility: visibility.into(),
         created_at: now,
     });
@@ -603,6 +625,98 @@ async fn list_posts(
         .collect();
     let n = elements.len();
     Json(json!({ "elements": elements, "paging": { "start": start, "count": n, "links": [] } }))
+        .into_response()
+}
+
+/// `POST /rest/socialActions/{urn}/comments` (PLATFORMS.md §8.3c, §8.6): the post must
+/// exist, `actor` must be the token's member or an organization it administers, `object`
+/// the post, `message.text` present.
+async fn create_comment(
+    AxState(sh): S,
+    Path(urn): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut st = sh.state();
+    if let Err(r) = rest_headers(&st, &headers) {
+        return *r;
+    }
+    let t = match authorize(&st, &headers) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    if !st.posts.iter().any(|p| p.id == urn) {
+        return li_error(404, None, None, &format!("{urn} does not exist"));
+    }
+    let actor = body.get("actor").and_then(Value::as_str).unwrap_or("");
+    if !can_act_as(&st, &t, actor) {
+        return li_error(
+            403,
+            None,
+            Some("ACCESS_DENIED"),
+            &format!("Not enough permissions to comment as {actor:?}"),
+        );
+    }
+    if body.get("object").and_then(Value::as_str) != Some(urn.as_str()) {
+        return li_error(
+            422,
+            None,
+            None,
+            "ERROR :: /object :: must be the post commented on",
+        );
+    }
+    let Some(text) = body
+        .pointer("/message/text")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    else {
+        return li_error(
+            422,
+            None,
+            None,
+            "ERROR :: /message/text :: field is required",
+        );
+    };
+    let n = st.next_id();
+    let id = format!("urn:li:comment:({urn},{n})");
+    let comment = FakeComment {
+        id: id.clone(),
+        object: urn.clone(),
+        actor: actor.into(),
+        text: text.into(),
+        created_at: st.now(),
+    };
+    st.comments.push(comment.clone());
+    let answer = json!({
+        "id": n.to_string(), "commentUrn": id, "actor": comment.actor, "object": urn,
+        "message": { "text": comment.text }, "created": { "actor": comment.actor, "time": millis(comment.created_at) },
+    });
+    (StatusCode::CREATED, [("x-restli-id", id)], Json(answer)).into_response()
+}
+
+/// `GET /rest/socialActions/{urn}/comments`: the post's comments, oldest first.
+async fn list_comments(AxState(sh): S, Path(urn): Path<String>, headers: HeaderMap) -> Response {
+    let st = sh.state();
+    if let Err(r) = rest_headers(&st, &headers) {
+        return *r;
+    }
+    if let Err(r) = authorize(&st, &headers) {
+        return *r;
+    }
+    if !st.posts.iter().any(|p| p.id == urn) {
+        return li_error(404, None, None, &format!("{urn} does not exist"));
+    }
+    let elements: Vec<Value> = st
+        .comments
+        .iter()
+        .filter(|c| c.object == urn)
+        .map(|c| {
+            json!({"id": c.id.rsplit(',').next().unwrap_or("").trim_end_matches(')'),
+                "commentUrn": c.id, "actor": c.actor, "object": c.object,
+                "message": { "text": c.text }, "created": { "actor": c.actor, "time": millis(c.created_at) }})
+        })
+        .collect();
+    Json(json!({ "elements": elements, "paging": { "start": 0, "count": elements.len(), "links": [] } }))
         .into_response()
 }
 

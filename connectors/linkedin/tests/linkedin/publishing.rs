@@ -37,8 +37,10 @@ async fn setup_with(
     std::fs::write(&path, &jpeg).expect("write rendition");
     let caption = "Launch day (finally) #news — 50% off_today!".to_owned();
     let draft = PostDraft {
+        format: pressroom_connector::PostFormat::Single,
         caption: caption.clone(),
         media: vec![MediaRef {
+            alt_text: None,
             path,
             mime: "image/jpeg".into(),
             width: 1200,
@@ -442,4 +444,47 @@ async fn faults_and_journal_over_the_control_api() {
         .expect("json");
     assert_eq!(journal[0]["endpoint"], "POST /rest/images");
     assert_eq!(journal[0]["query"], "action=initializeUpload");
+}
+
+/// Alt text goes on `content.media` (PLATFORMS.md §8.3d); the first comment goes through
+/// `/rest/socialActions/{urn}/comments` once, even when its answer is lost (§8.3c).
+#[tokio::test]
+async fn alt_text_and_a_first_comment_posted_once() {
+    let mut s = setup_with(FakeOptions::default(), "urn:li:person:m1", |c| {
+        c.timeout_secs = 1
+    })
+    .await;
+    s.draft.media[0].alt_text = Some("A red mug on an oak table".into());
+    let prepared = s.conn.prepare(&s.ctx, &s.draft).await.expect("prepare");
+    let published = s.conn.commit(&s.ctx, &prepared).await.expect("commit");
+    let posts = s.fake.posts();
+    assert_eq!(
+        posts[0].alt_text.as_deref(),
+        Some("A red mug on an oak table")
+    );
+
+    let text = "Read more: example.com #launch";
+    s.fake.inject(Fault::next(
+        "POST /rest/socialActions/{urn}/comments",
+        FaultAction::AcceptThenStall { ms: 2500 },
+    ));
+    let lost = s.conn.comment(&s.ctx, &published.remote_id, text).await;
+    assert!(
+        matches!(lost, Err(ConnectorError::OutcomeUnknown(_))),
+        "{lost:?}"
+    );
+    let found = s
+        .conn
+        .find_comment(&s.ctx, &published.remote_id, text)
+        .await
+        .expect("list");
+    let comments = s.fake.comments();
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].actor, "urn:li:person:m1");
+    assert_eq!(comments[0].object, published.remote_id);
+    assert_eq!(found.as_deref(), Some(comments[0].id.as_str()));
+    // A comment on a post that does not exist is refused, and nothing is stored.
+    let missing = s.conn.comment(&s.ctx, "urn:li:share:1", text).await;
+    assert!(missing.is_err(), "{missing:?}");
+    assert_eq!(s.fake.comments().len(), 1);
 }

@@ -19,6 +19,8 @@ fn endpoint(step: Step) -> &'static str {
     match step {
         Step::Prepare => "POST /v1/public_profiles/{profile_id}/media",
         Step::Commit => "POST /v1/public_profiles/{profile_id}/stories",
+        // Snapchat has no comment API (PLATFORMS.md §8.5): nothing to fail.
+        Step::Comment => "POST /v1/comments",
     }
 }
 
@@ -58,6 +60,7 @@ impl FakeControls for FakeSnapchat {
     async fn valid_draft(&self) -> PostDraft {
         match self.media.jpeg_media(1080, 1920) {
             Ok(m) => PostDraft {
+                format: pressroom_connector::PostFormat::Single,
                 caption: "Autumn launch".into(),
                 media: vec![m],
             },

@@ -20,6 +20,8 @@ fn endpoint(step: Step) -> &'static str {
     match step {
         Step::Prepare => "POST /v2/post/publish/creator_info/query/",
         Step::Commit => "POST /v2/post/publish/content/init/",
+        // The Content Posting API has no comment endpoint (PLATFORMS.md §8.4c).
+        Step::Comment => "POST /v2/comment/",
     }
 }
 
@@ -55,6 +57,7 @@ impl FakeControls for FakeTikTok {
     async fn valid_draft(&self) -> PostDraft {
         match self.media.jpeg_media(1080, 1350) {
             Ok(m) => PostDraft {
+                format: pressroom_connector::PostFormat::Single,
                 caption: "Autumn launch — today only #pressroom".into(),
                 media: vec![m],
             },

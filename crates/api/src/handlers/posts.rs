@@ -68,6 +68,22 @@ pub struct PostView {
     pub error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A feed post (`single`) or a `story`.
+    pub format: pressroom_core::PostFormat,
+    #[schema(required)]
+    pub alt_text: Option<String>,
+    /// Posted as a comment once the post is published, where the platform takes comments.
+    #[schema(required)]
+    pub first_comment: Option<String>,
+    /// The first comment's own state (`pending`, `committing`, `done`, `failed`); null
+    /// without one.
+    #[schema(required)]
+    pub comment_state: Option<pressroom_core::CommentState>,
+    /// The platform's id of the first comment, once posted.
+    #[schema(required)]
+    pub comment_id: Option<String>,
+    #[schema(required)]
+    pub comment_error: Option<String>,
 }
 
 impl From<post::Model> for PostView {
@@ -87,6 +103,12 @@ impl From<post::Model> for PostView {
             error: p.error,
             created_at: p.created_at,
             updated_at: p.updated_at,
+            format: p.format,
+            alt_text: p.alt_text,
+            first_comment: p.first_comment,
+            comment_state: p.comment_state,
+            comment_id: p.comment_id,
+            comment_error: p.comment_error,
         }
     }
 }

@@ -9,7 +9,9 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use pressroom_core::CampaignId;
-use pressroom_core::campaign::{RunFacts, parse_campaign, render_texts, template_context};
+use pressroom_core::campaign::{
+    RunFacts, parse_campaign, render_target_texts, render_texts, template_context,
+};
 use pressroom_store::repo::{accounts, campaigns};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -46,8 +48,15 @@ pub struct TargetPreview {
     pub platform: Option<pressroom_core::Platform>,
     pub preset: String,
     pub fit: String,
+    /// `single` or `story`.
+    pub format: pressroom_core::PostFormat,
+    /// This target's caption (its own template, or the campaign's), with `target` known.
     pub caption: Option<String>,
-    /// Missing account or preset, and the platform's caption rules that the caption breaks.
+    pub alt_text: Option<String>,
+    /// Absent where the platform takes no comments.
+    pub first_comment: Option<String>,
+    /// Missing account or preset, templates of this target that did not render, and the
+    /// platform's caption rules that the caption breaks.
     pub problems: Vec<Problem>,
 }
 
@@ -115,7 +124,7 @@ pub async fn preview(
             {
                 return Err(ApiError::template_limit(
                     limit,
-                    p.field,
+                    &p.field,
                     &p.error.to_string(),
                 ));
             }
@@ -149,11 +158,37 @@ pub async fn preview(
             });
         }
         let platform = account.map(|a| a.platform);
+        let platform_name = platform
+            .map(|p| p.to_string())
+            .or_else(|| {
+                state
+                    .presets
+                    .get(&target.preset)
+                    .map(|p| p.platform.clone())
+            })
+            .unwrap_or_default();
+        let texts = match render_target_texts(&spec, i, &platform_name, &vars) {
+            Ok(texts) => Some(texts),
+            Err(failed) => {
+                problems.extend(failed.into_iter().map(|p| Problem {
+                    field: p.field,
+                    message: p.error.to_string(),
+                }));
+                None
+            }
+        };
+        let caption = texts.as_ref().map(|t| t.caption.clone());
         if let (Some(platform), Some(caption)) = (&platform, &caption)
+            && target.format != pressroom_core::PostFormat::Story
             && let Err(issues) = pressroom_media::check_caption(platform.as_str(), caption)
         {
+            let field = if target.caption.is_some() {
+                format!("targets[{i}].caption")
+            } else {
+                "caption".into()
+            };
             problems.extend(issues.into_iter().map(|issue| Problem {
-                field: "caption".into(),
+                field: field.clone(),
                 message: issue.to_string(),
             }));
         }
@@ -166,7 +201,10 @@ pub async fn preview(
                 .map(|f| f.as_str())
                 .unwrap_or("cover")
                 .to_string(),
-            caption: caption.clone(),
+            format: target.format,
+            caption,
+            alt_text: texts.as_ref().and_then(|t| t.alt_text.clone()),
+            first_comment: texts.and_then(|t| t.first_comment),
             problems,
         });
     }

@@ -414,6 +414,9 @@ impl TestApp {
                 platform: pressroom_core::Platform::Sandbox,
                 preset: "instagram-square",
                 caption: "hi",
+                format: pressroom_core::PostFormat::Single,
+                alt_text: None,
+                first_comment: None,
             },
         )
         .await?;

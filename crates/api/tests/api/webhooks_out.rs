@@ -429,6 +429,9 @@ async fn extra_post(app: &TestApp, w: &World, preset: &str) -> anyhow::Result<Po
             platform: pressroom_core::Platform::Sandbox,
             preset,
             caption: "again",
+            format: pressroom_core::PostFormat::Single,
+            alt_text: None,
+            first_comment: None,
         },
     )
     .await?;

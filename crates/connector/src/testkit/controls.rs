@@ -9,6 +9,8 @@ use crate::{AccountRef, Connector, Credentials, PostDraft};
 pub enum Step {
     Prepare,
     Commit,
+    /// A first comment on a published post (PLATFORMS.md §8).
+    Comment,
 }
 
 /// A one-shot (or N-shot) failure a fake must produce, in the platform's own words: its status
@@ -28,6 +30,9 @@ pub enum Fault {
     /// Carry out the next commit (record the post) but answer only after the connector has
     /// given up waiting: the "timeout after the platform accepted" case.
     AcceptThenHang,
+    /// As [`Fault::AcceptThenHang`], for the next first comment: the comment is recorded,
+    /// the answer comes only after the connector gave up.
+    AcceptCommentThenHang,
 }
 
 /// Which scenarios apply to a platform. Scenarios for unsupported features are skipped.

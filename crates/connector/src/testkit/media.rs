@@ -104,6 +104,7 @@ impl ImageServer {
         let len = bytes.len() as u64;
         let url = self.host(bytes, mime);
         Ok(MediaRef {
+            alt_text: None,
             path,
             mime: mime.to_owned(),
             width,

@@ -219,6 +219,7 @@ pub async fn server_errors_are_retried<F: FakeControls + ?Sized>(fake: &F, step:
             attempt.log.commits, 3,
             "server_errors_are_retried(commit): commit calls"
         ),
+        Step::Comment => panic!("server_errors_are_retried is about publishing, not comments"),
     }
     assert_eq!(
         fake.published_count(&account).await,

@@ -13,13 +13,14 @@ use toml::de::{DeTable, DeValue};
 
 use super::context::{RunFacts, template_context};
 use super::issue::SpecIssue;
+use super::render::render_target_texts;
 use super::spec::{CampaignSpec, TargetSpec};
 use crate::template::render;
 
 /// The `run` facts a validation render uses: an id as long as a real one (a UUID) and a
 /// Wednesday in September, the longest English weekday and month names, so a caption that
 /// shows them is measured at its longest.
-fn sample_run() -> RunFacts<'static> {
+pub(crate) fn sample_run() -> RunFacts<'static> {
     RunFacts {
         id: "00000000-0000-0000-0000-000000000000",
         trigger: "validate",
@@ -39,27 +40,40 @@ pub fn sample_caption(spec: &CampaignSpec) -> Option<String> {
     render(&spec.caption.template, &vars).ok()
 }
 
-/// Checks the statically known caption against each target's platform rules.
+/// Checks each target's caption, as a run with only the `[variables]` defaults renders it,
+/// against the target's platform rules.
 ///
-/// `check` gets a target and the rendered caption and returns the broken rules, each a
-/// message that names the platform and the rule (e.g. pressroom-media's `CaptionIssue`).
-/// Identical messages from several targets (two Instagram targets) are reported once, naming
-/// every target. Issues point at `caption.template` (or `caption.template_file`) in `source`.
+/// `platform_of` names a target's platform (the account's, else the preset's) for the
+/// template's `target.platform`; `check` gets a target and its rendered caption and returns
+/// the broken rules, each a message that names the platform and the rule (e.g.
+/// pressroom-media's `CaptionIssue`). Identical messages about the campaign's caption from
+/// several targets (two Instagram targets) are reported once, naming every target. Issues
+/// point at `caption.template` (or `caption.template_file`), or at the target's own
+/// `caption` in `source`.
 pub fn validate_captions(
     spec: &CampaignSpec,
     source: &str,
     file: &str,
+    platform_of: &dyn Fn(&TargetSpec) -> Option<String>,
     check: &dyn Fn(&TargetSpec, &str) -> Vec<String>,
 ) -> Vec<SpecIssue> {
-    let Some(caption) = sample_caption(spec) else {
-        return Vec::new();
-    };
-    let mut found: Vec<(String, Vec<usize>)> = Vec::new();
+    let context = template_context(spec, &sample_run(), &serde_json::Value::Null);
+    // (message, the target whose own caption it is, the targets it concerns)
+    let mut found: Vec<(String, Option<usize>, Vec<usize>)> = Vec::new();
     for (index, target) in spec.targets.iter().enumerate() {
-        for message in check(target, &caption) {
-            match found.iter_mut().find(|(m, _)| *m == message) {
-                Some((_, targets)) => targets.push(index),
-                None => found.push((message, vec![index])),
+        let platform = platform_of(target).unwrap_or_default();
+        let Ok(texts) = render_target_texts(spec, index, &platform, &context) else {
+            // Needs trigger input: the run fails on its own, with the template error.
+            continue;
+        };
+        let own = target.caption.is_some().then_some(index);
+        for message in check(target, &texts.caption) {
+            match found
+                .iter_mut()
+                .find(|(m, o, _)| *m == message && *o == own)
+            {
+                Some((_, _, targets)) => targets.push(index),
+                None => found.push((message, own, vec![index])),
             }
         }
     }
@@ -67,15 +81,22 @@ pub fn validate_captions(
         return Vec::new();
     }
     let doc = DeTable::parse(source).ok();
-    let (span, field) = caption_span(doc.as_ref().map(|d| d.get_ref()));
+    let root = doc.as_ref().map(|d| d.get_ref());
     found
         .into_iter()
-        .map(|(message, targets)| {
+        .map(|(message, own, targets)| {
+            let (span, field) = match own {
+                Some(index) => target_caption_span(root, index),
+                None => {
+                    let (span, field) = caption_span(root);
+                    (span, field.to_owned())
+                }
+            };
             let targets: Vec<String> = targets.iter().map(|i| format!("targets[{i}]")).collect();
             SpecIssue::at(
                 file,
                 source,
-                span.clone(),
+                span,
                 field,
                 format!(
                     "{message} — for {}, with the [variables] defaults",
@@ -84,6 +105,24 @@ pub fn validate_captions(
             )
         })
         .collect()
+}
+
+/// Where target `index`'s own caption is written (`caption` or `caption_file`).
+fn target_caption_span(root: Option<&DeTable<'_>>, index: usize) -> (Range<usize>, String) {
+    let target = root
+        .and_then(|r| r.get("targets"))
+        .and_then(|v| v.get_ref().as_array())
+        .and_then(|a| a.get(index));
+    let table = target.and_then(|t| t.get_ref().as_table());
+    for key in ["caption", "caption_file"] {
+        if let Some(value) = table.and_then(|t| t.get(key)) {
+            return (value.span(), format!("targets[{index}].{key}"));
+        }
+    }
+    (
+        target.map(|t| t.span()).unwrap_or(0..0),
+        format!("targets[{index}]"),
+    )
 }
 
 /// Where the caption template is written: `caption.template`, `caption.template_file`, or the
@@ -156,7 +195,7 @@ preset = "p2"
                 vec![]
             }
         };
-        let issues = validate_captions(&spec, SOURCE, "c.toml", &check);
+        let issues = validate_captions(&spec, SOURCE, "c.toml", &|_| None, &check);
         assert_eq!(issues.len(), 1, "{issues:?}");
         let issue = &issues[0];
         assert_eq!((issue.line, issue.column), (11, 12));
@@ -166,6 +205,6 @@ preset = "p2"
                 && issue.message.contains("targets[0], targets[1]"),
             "{issue}"
         );
-        assert!(validate_captions(&spec, SOURCE, "c.toml", &|_, _| vec![]).is_empty());
+        assert!(validate_captions(&spec, SOURCE, "c.toml", &|_| None, &|_, _| vec![]).is_empty());
     }
 }

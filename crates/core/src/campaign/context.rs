@@ -16,8 +16,38 @@ use serde_json::{Map, Value, json};
 
 use super::spec::CampaignSpec;
 
-/// Names reserved for what the run provides; `[variables]` may not define them.
-pub const RESERVED_VARIABLES: &[&str] = &["run"];
+/// Names reserved for what the run provides; `[variables]` may not define them. `target`
+/// (the post's `platform`, `account`, `preset` and `format`) is seen by the per-target
+/// texts only: caption, alt text and first comment, not the prompts (one image serves every
+/// target).
+pub const RESERVED_VARIABLES: &[&str] = &["run", "target"];
+
+/// The `target` facts of one post.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetFacts<'a> {
+    /// The account's platform (`instagram`...), or the preset's when the account is unknown.
+    pub platform: &'a str,
+    pub account: &'a str,
+    pub preset: &'a str,
+    pub format: &'a str,
+}
+
+/// The run's context (from [`template_context`]) with `target` set, for one post's texts.
+pub fn with_target(run_context: &Value, target: &TargetFacts<'_>) -> Value {
+    let mut vars = run_context.clone();
+    if let Value::Object(map) = &mut vars {
+        map.insert(
+            "target".into(),
+            json!({
+                "platform": target.platform,
+                "account": target.account,
+                "preset": target.preset,
+                "format": target.format,
+            }),
+        );
+    }
+    vars
+}
 
 /// What the template context needs to know about the run.
 #[derive(Debug, Clone, Copy)]

@@ -5,6 +5,7 @@ mod approval_section;
 mod captions;
 mod context;
 pub mod duration;
+mod formats_check;
 mod generation_section;
 mod issue;
 mod parse;
@@ -18,12 +19,13 @@ mod template_check;
 mod variables_section;
 
 pub use captions::{sample_caption, validate_captions};
-pub use context::{RESERVED_VARIABLES, RunFacts, template_context};
+pub use context::{RESERVED_VARIABLES, RunFacts, TargetFacts, template_context, with_target};
+pub use formats_check::validate_target_features;
 pub use issue::{SpecIssue, line_column};
 pub use parse::{parse_campaign, parse_campaign_with};
 pub use reader::TemplateFiles;
 pub use references::{ValidationContext, validate_references};
-pub use render::{RenderedTexts, TemplateProblem, render_texts};
+pub use render::{RenderedTexts, TargetTexts, TemplateProblem, render_target_texts, render_texts};
 pub use spec::{
     ApprovalSpec, BACKENDS, CampaignSpec, CaptionSpec, Fit, GenerationSpec, MisfirePolicy,
     NoiseScheduler, OnExpiry, ScheduleSpec, Seed, TargetSpec, Trigger,

@@ -160,6 +160,18 @@ fn read_slug(table: &mut Reader<'_, '_>, sink: &mut Sink<'_>, key: &'static str)
 
 fn read_caption(mut table: Reader<'_, '_>, sink: &mut Sink<'_>) -> Option<CaptionSpec> {
     let template = read_template(&mut table, sink, "template", "template_file", true).flatten();
+    let alt_text = read_template(&mut table, sink, "alt_text", "alt_text_file", false);
+    let first_comment = read_template(
+        &mut table,
+        sink,
+        "first_comment",
+        "first_comment_file",
+        false,
+    );
     table.finish(sink);
-    template.map(|template| CaptionSpec { template })
+    Some(CaptionSpec {
+        template: template?,
+        alt_text: alt_text?,
+        first_comment: first_comment?,
+    })
 }

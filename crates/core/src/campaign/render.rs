@@ -4,8 +4,10 @@
 
 use serde::Serialize;
 
+use super::context::{TargetFacts, with_target};
 use super::spec::CampaignSpec;
 use crate::template::{self, TemplateError};
+use crate::{Platform, PostFormat};
 
 /// The rendered texts of one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -18,8 +20,9 @@ pub struct RenderedTexts {
 /// A template that did not render, with the campaign field it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateProblem {
-    /// `generation.prompt`, `generation.negative_prompt` or `caption.template`.
-    pub field: &'static str,
+    /// `generation.prompt`, `generation.negative_prompt`, `caption.template`, or a
+    /// target's own (`targets[1].caption`, `caption.alt_text`...).
+    pub field: String,
     pub error: TemplateError,
 }
 
@@ -40,7 +43,12 @@ pub fn render_texts(
     let mut problems = Vec::new();
     let mut one = |field: &'static str, text: &str| {
         template::render(text, vars)
-            .map_err(|error| problems.push(TemplateProblem { field, error }))
+            .map_err(|error| {
+                problems.push(TemplateProblem {
+                    field: field.to_owned(),
+                    error,
+                })
+            })
             .ok()
     };
     let prompt = one("generation.prompt", &spec.generation.prompt);
@@ -60,6 +68,89 @@ pub fn render_texts(
             prompt,
             negative_prompt: Some(negative),
             caption,
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// The texts of one target's post.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetTexts {
+    pub caption: String,
+    pub alt_text: Option<String>,
+    /// `None` also where the platform takes no comments (a campaign-wide first comment
+    /// applies where it can; one written on such a target is refused at validation).
+    pub first_comment: Option<String>,
+}
+
+/// Renders target `index`'s caption, alt text and first comment with the run's context
+/// plus `target` (its platform is `platform`: the account's, else the preset's).
+///
+/// # Errors
+/// One [`TemplateProblem`] per template that failed, named by the field it came from.
+pub fn render_target_texts(
+    spec: &CampaignSpec,
+    index: usize,
+    platform: &str,
+    run_context: &serde_json::Value,
+) -> Result<TargetTexts, Vec<TemplateProblem>> {
+    let Some(target) = spec.targets.get(index) else {
+        return Err(vec![TemplateProblem {
+            field: format!("targets[{index}]"),
+            error: TemplateError::Render {
+                line: 1,
+                message: format!("the campaign has no target {index}"),
+            },
+        }]);
+    };
+    let vars = with_target(
+        run_context,
+        &TargetFacts {
+            platform,
+            account: &target.account,
+            preset: &target.preset,
+            format: target.format.as_str(),
+        },
+    );
+    let mut problems = Vec::new();
+    let mut one = |own: bool, key: &str, campaign_field: &str, text: &str| {
+        template::render(text, &vars)
+            .map_err(|error| {
+                let field = if own {
+                    format!("targets[{index}].{key}")
+                } else {
+                    campaign_field.to_owned()
+                };
+                problems.push(TemplateProblem { field, error });
+            })
+            .ok()
+    };
+    let caption = one(
+        target.caption.is_some(),
+        "caption",
+        "caption.template",
+        target.caption_template(&spec.caption),
+    );
+    let alt_text = target
+        .alt_text_template(&spec.caption)
+        .map(|t| one(target.alt_text.is_some(), "alt_text", "caption.alt_text", t));
+    let takes_comments = Platform::parse(platform).is_none_or(|p| p.features().comments);
+    let first_comment = target
+        .first_comment_template(&spec.caption)
+        .filter(|_| takes_comments && target.format != PostFormat::Story)
+        .map(|t| {
+            one(
+                target.first_comment.is_some(),
+                "first_comment",
+                "caption.first_comment",
+                t,
+            )
+        });
+    match caption {
+        Some(caption) if problems.is_empty() => Ok(TargetTexts {
+            caption,
+            alt_text: alt_text.flatten(),
+            first_comment: first_comment.flatten().filter(|c| !c.trim().is_empty()),
         }),
         _ => Err(problems),
     }
@@ -95,7 +186,7 @@ preset = "instagram-square"
         assert_eq!(texts.negative_prompt.as_deref(), Some("no tote blur"));
         assert_eq!(texts.caption, "Buy tote");
         let problems = render_texts(&spec, &serde_json::json!({})).expect_err("undefined");
-        let fields: Vec<&str> = problems.iter().map(|p| p.field).collect();
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(
             fields,
             [
@@ -103,6 +194,65 @@ preset = "instagram-square"
                 "generation.negative_prompt",
                 "caption.template"
             ]
+        );
+    }
+    const TARGETED: &str = r#"
+name = "t"
+workspace = "w"
+[schedule]
+webhook = true
+[generation]
+prompt = "a {{ product }}"
+[caption]
+template = "Buy {{ product }} on {{ target.platform }}"
+alt_text = "A {{ product }}, {{ target.format }}"
+first_comment = "More at example.com"
+[variables]
+product = "mug"
+[[targets]]
+account = "ig"
+preset = "instagram-square"
+[[targets]]
+account = "tt"
+preset = "tiktok-portrait"
+caption = "{{ product }} #fyp"
+[[targets]]
+account = "ig"
+preset = "instagram-story"
+format = "story"
+"#;
+
+    #[test]
+    fn each_target_renders_its_own_texts_with_target() {
+        let spec = parse_campaign(TARGETED, "t.toml").expect("parses");
+        let vars = serde_json::json!({ "product": "tote" });
+        let ig = render_target_texts(&spec, 0, "instagram", &vars).expect("ig");
+        assert_eq!(ig.caption, "Buy tote on instagram");
+        assert_eq!(ig.alt_text.as_deref(), Some("A tote, single"));
+        assert_eq!(ig.first_comment.as_deref(), Some("More at example.com"));
+        // Its own caption; TikTok takes no comments, so the campaign's first comment skips it.
+        let tt = render_target_texts(&spec, 1, "tiktok", &vars).expect("tt");
+        assert_eq!(tt.caption, "tote #fyp");
+        assert_eq!(tt.first_comment, None);
+        // A story carries neither alt text nor a comment.
+        let story = render_target_texts(&spec, 2, "instagram", &vars).expect("story");
+        assert_eq!((story.alt_text, story.first_comment), (None, None));
+        let failed = render_target_texts(&spec, 1, "tiktok", &serde_json::json!({}))
+            .expect_err("undefined product");
+        assert_eq!(failed[0].field, "targets[1].caption");
+    }
+
+    #[test]
+    fn the_prompt_cannot_read_target() {
+        let source = TARGETED.replace(
+            "prompt = \"a {{ product }}\"",
+            "prompt = \"a {{ target.platform }}\"",
+        );
+        let issues = parse_campaign(&source, "t.toml").expect_err("refused");
+        assert!(
+            issues.iter().any(|i| i.field == "generation.prompt"
+                && i.message.contains("`target` is not known here")),
+            "{issues:?}"
         );
     }
 }

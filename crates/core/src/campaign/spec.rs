@@ -164,6 +164,7 @@ impl GenerationSpec {
     pub const MAX_SIZE: u32 = 4096;
 }
 
+pub use crate::format::PostFormat;
 pub use crate::sampler::NoiseScheduler;
 
 /// Seed for generation: fixed for reproducible output, or drawn per run.
@@ -174,19 +175,71 @@ pub enum Seed {
     Random,
 }
 
-/// The post text, a MiniJinja template (syntax-checked).
+/// `[caption]`: the post text and the texts that go with it, MiniJinja templates
+/// (syntax-checked). A target may override each.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaptionSpec {
     pub template: String,
+    /// Alt text for the image, sent where the platform takes it (absent in older specs).
+    #[serde(default)]
+    pub alt_text: Option<String>,
+    /// Posted as a comment on the published post, where the platform allows comments.
+    #[serde(default)]
+    pub first_comment: Option<String>,
 }
 
-/// One destination: an account and the rendition preset for it.
+/// One destination: an account, the rendition preset for it, and how the post goes out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetSpec {
     pub account: String,
     pub preset: String,
     /// How the image is fitted to the preset; `None` means the preset's default.
     pub fit: Option<Fit>,
+    /// A feed post or a story (absent in specs stored before formats existed: single).
+    #[serde(default)]
+    pub format: PostFormat,
+    /// This target's caption template, instead of `[caption] template`.
+    #[serde(default)]
+    pub caption: Option<String>,
+    /// This target's alt text template, instead of `[caption] alt_text`.
+    #[serde(default)]
+    pub alt_text: Option<String>,
+    /// This target's first comment template, instead of `[caption] first_comment`.
+    #[serde(default)]
+    pub first_comment: Option<String>,
+}
+
+impl TargetSpec {
+    /// Account and preset: what tells two targets' posts apart (a run's posts and a
+    /// review's caption edits are keyed by them, so a second target with the same two would
+    /// be no second post).
+    pub fn same_destination(&self, other: &TargetSpec) -> bool {
+        self.account == other.account && self.preset == other.preset
+    }
+
+    /// The caption template this target renders.
+    pub fn caption_template<'a>(&'a self, caption: &'a CaptionSpec) -> &'a str {
+        self.caption.as_deref().unwrap_or(&caption.template)
+    }
+
+    /// The alt text template, if any; stories take none (validation refuses one given on a
+    /// story target, and the campaign's is not used for them).
+    pub fn alt_text_template<'a>(&'a self, caption: &'a CaptionSpec) -> Option<&'a str> {
+        if self.format == PostFormat::Story {
+            return None;
+        }
+        self.alt_text.as_deref().or(caption.alt_text.as_deref())
+    }
+
+    /// The first comment template, if any; stories take no comments (as for alt text).
+    pub fn first_comment_template<'a>(&'a self, caption: &'a CaptionSpec) -> Option<&'a str> {
+        if self.format == PostFormat::Story {
+            return None;
+        }
+        self.first_comment
+            .as_deref()
+            .or(caption.first_comment.as_deref())
+    }
 }
 
 /// How an image is fitted into a preset's frame.

@@ -1,10 +1,11 @@
 //! Reading `[[targets]]`: where each post goes and which rendition it uses.
 
 use super::reader::{Item, Reader, Sink};
-use super::spec::{Fit, TargetSpec};
+use super::spec::{Fit, PostFormat, TargetSpec};
+use super::template_check::read_template;
 
-/// At least one target; duplicates (same account, preset and fit) are refused because
-/// they would publish the same post twice.
+/// At least one target; duplicates (same account and preset, whatever the fit or format) are
+/// refused: a run keeps one post per account and preset.
 pub(crate) fn read_targets(item: &Item<'_, '_>, sink: &mut Sink<'_>) -> Option<Vec<TargetSpec>> {
     let array = item.array(sink)?;
     if array.is_empty() {
@@ -20,12 +21,15 @@ pub(crate) fn read_targets(item: &Item<'_, '_>, sink: &mut Sink<'_>) -> Option<V
         };
         match element.table(sink).and_then(|t| read_target(t, sink)) {
             Some(target) => {
-                if targets.contains(&target) {
+                if targets
+                    .iter()
+                    .any(|t: &TargetSpec| t.same_destination(&target))
+                {
                     sink.push(
                         element.span(),
                         &element.path,
                         format!(
-                            "duplicate target (account `{}`, preset `{}`)",
+                            "duplicate target (account `{}`, preset `{}`): a run makes one post per account and preset; use another preset",
                             target.account, target.preset
                         ),
                     );
@@ -60,11 +64,43 @@ fn read_target(mut table: Reader<'_, '_>, sink: &mut Sink<'_>) -> Option<TargetS
                 }
             }),
     };
+    let format = match table.get("format") {
+        None => Some(PostFormat::Single),
+        Some(item) => item
+            .string(sink)
+            .and_then(|s| match PostFormat::parse(s.get_ref()) {
+                Some(format) => Some(format),
+                None => {
+                    sink.push(
+                        s.span(),
+                        &item.path,
+                        format!(
+                            "unknown format `{}`, expected `single` or `story`",
+                            s.get_ref()
+                        ),
+                    );
+                    None
+                }
+            }),
+    };
+    let caption = read_template(&mut table, sink, "caption", "caption_file", false);
+    let alt_text = read_template(&mut table, sink, "alt_text", "alt_text_file", false);
+    let first_comment = read_template(
+        &mut table,
+        sink,
+        "first_comment",
+        "first_comment_file",
+        false,
+    );
     table.finish(sink);
     Some(TargetSpec {
         account: account?,
         preset: preset?,
         fit: fit?,
+        format: format?,
+        caption: caption?,
+        alt_text: alt_text?,
+        first_comment: first_comment?,
     })
 }
 

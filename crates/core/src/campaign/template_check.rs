@@ -115,12 +115,20 @@ pub(crate) fn check_template_variables(sink: &mut Sink<'_>, defined: &BTreeSet<S
             continue;
         };
         for name in used {
+            if name == "target" && template.field.starts_with("generation.") {
+                sink.push(
+                    template.span.clone(),
+                    &template.field,
+                    "`target` is not known here: the prompt makes one image for every target; use it in the caption, alt text or first comment",
+                );
+                continue;
+            }
             if !defined.contains(&name) && !RESERVED_VARIABLES.contains(&name.as_str()) {
                 sink.push(
                     template.span.clone(),
                     &template.field,
                     format!(
-                        "undefined variable `{name}`: declare it (with a default) in [variables]; the run provides only `run`"
+                        "undefined variable `{name}`: declare it (with a default) in [variables]; the run provides only `run` (and `target` to the per-target texts)"
                     ),
                 );
             }

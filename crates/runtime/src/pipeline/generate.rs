@@ -9,7 +9,7 @@ use std::sync::Arc;
 use pressroom_core::campaign::{CampaignSpec, Seed};
 use pressroom_core::{AssetId, JobKind, PostEvent, ReviewState, RunId, WorkspaceId};
 use pressroom_generate::{GenerateError, GenerationRequest};
-use pressroom_store::repo::{campaign_delete, campaigns, reviews, runs};
+use pressroom_store::repo::{accounts, campaign_delete, campaigns, reviews, runs};
 use pressroom_store::{ClaimedJob, NewJob};
 use serde::Deserialize;
 use tracing::info;
@@ -52,6 +52,14 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         Ok(t) => t,
         Err(reason) => return fail_run(p, ws, &run_id, &reason).await,
     };
+    // Each target's texts render again when its rendition is cut; a template that fails
+    // for one of them fails the run now, before an image is made for nothing.
+    for (index, target) in spec.targets.iter().enumerate() {
+        let platform = target_platform(p, ws, target).await?;
+        if let Err(reason) = variables::target_texts(&spec, index, &platform, &vars) {
+            return fail_run(p, ws, &run_id, &reason).await;
+        }
+    }
 
     let backend = spec.generation.backend.as_str();
     let Some(generator) = p.generators.get(backend).cloned() else {
@@ -277,6 +285,25 @@ fn render_texts(
                 .collect::<Vec<_>>()
                 .join("; ")
         })
+}
+
+/// A target's platform for its templates' `target.platform`: its account's, else its
+/// preset's (an account deleted since validation; its post is skipped when cut).
+pub(super) async fn target_platform(
+    p: &Pipeline,
+    ws: &WorkspaceId,
+    target: &pressroom_core::campaign::TargetSpec,
+) -> Result<String, JobError> {
+    Ok(
+        match accounts::by_name(p.store.conn(), ws, &target.account).await? {
+            Some(account) => account.platform.to_string(),
+            None => p
+                .presets
+                .get(&target.preset)
+                .map(|preset| preset.platform.clone())
+                .unwrap_or_default(),
+        },
+    )
 }
 
 /// A fixed seed, or one derived from the run id: "random" differs per run but a replayed

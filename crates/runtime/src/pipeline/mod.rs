@@ -2,6 +2,7 @@
 //! execution already did, and writes its effects and the job's completion in one transaction.
 
 mod checkpoints;
+mod comment;
 mod events;
 mod generate;
 mod notify;
@@ -136,6 +137,7 @@ impl Pipeline {
             Some(JobKind::Publish) => publish::handle(self, job).await,
             Some(JobKind::Notify) => notify::handle(self, job).await,
             Some(JobKind::Review) => review::handle(self, job).await,
+            Some(JobKind::Comment) => comment::handle(self, job).await,
             None => Err(JobError::Permanent(format!(
                 "unknown job kind {:?}",
                 job.kind

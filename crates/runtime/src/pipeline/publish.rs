@@ -85,8 +85,10 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         .await
         .map_err(|e| JobError::retry(format!("the rendition's file: {e}")))?;
     let draft = PostDraft {
+        format: post.format,
         caption: post.caption.clone(),
         media: vec![MediaRef {
+            alt_text: post.alt_text.clone(),
             path: file,
             mime: rendition.mime.clone(),
             width: rendition.width as u32,

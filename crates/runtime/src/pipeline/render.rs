@@ -10,7 +10,7 @@ use pressroom_store::{ClaimedJob, NewJob};
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use super::{JobError, Pipeline};
+use super::{JobError, Pipeline, variables};
 use crate::campaigns::stored_spec;
 use crate::images::sha256_hex;
 use crate::reviews::{Gate, target_key};
@@ -71,7 +71,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
 
     let campaign = campaigns::get(&p.store, ws, &run.campaign_id).await?;
     let spec = stored_spec(&campaign).map_err(|e| JobError::Permanent(e.to_string()))?;
-    let caption = run.caption.clone().unwrap_or_default();
+    let run_context = variables::for_run(&spec, &run);
 
     let now = p.store.now_ms().await?;
     let tx = p.store.begin().await?;
@@ -114,16 +114,18 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     let publish_delay =
         std::time::Duration::from_millis(run.fire_at.saturating_sub(now).max(0) as u64);
     let mut created = 0;
-    for target in spec
-        .targets
-        .iter()
-        .filter(|t| t.preset == preset_name && t.fit.map(|f| f.as_str()).unwrap_or("cover") == fit)
-    {
+    for (index, target) in spec.targets.iter().enumerate().filter(|(_, t)| {
+        t.preset == preset_name && t.fit.map(|f| f.as_str()).unwrap_or("cover") == fit
+    }) {
         let Some(account) = accounts::by_name(&tx, ws, &target.account).await? else {
             // Validation refuses such campaigns; an account deleted since then lands here.
             warn!(run = %run_id, account = %target.account, "render: target account no longer exists");
             continue;
         };
+        // The generate step rendered these once already, so a failure here is a campaign
+        // or account changed in between: this target cannot be posted as written.
+        let texts = variables::target_texts(&spec, index, account.platform.as_str(), &run_context)
+            .map_err(JobError::Permanent)?;
         let first_state = match gate {
             Gate::Open => PostState::Pending,
             _ => PostState::AwaitingReview,
@@ -135,7 +137,10 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             rendition_id: &row.id,
             platform: account.platform,
             preset: &preset_name,
-            caption: &caption,
+            caption: &texts.caption,
+            format: target.format,
+            alt_text: texts.alt_text.as_deref(),
+            first_comment: texts.first_comment.as_deref(),
         };
         let post = posts::insert_in_state(&p.store, &tx, now, new_post, first_state).await?;
         let publish = match &gate {

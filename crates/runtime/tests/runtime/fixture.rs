@@ -208,6 +208,9 @@ impl Seed<'_> {
                     platform: self.platform,
                     preset: &preset,
                     caption: self.caption,
+                    format: pressroom_core::PostFormat::Single,
+                    alt_text: None,
+                    first_comment: None,
                 },
             )
             .await

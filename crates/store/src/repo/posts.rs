@@ -4,8 +4,8 @@
 //! cannot move an attempt.
 
 use pressroom_core::{
-    AccountId, AttemptId, AttemptState, CampaignId, Platform, PostId, PostState, RenditionId,
-    RunId, WorkspaceId, new_id,
+    AccountId, AttemptId, AttemptState, CampaignId, CommentState, Platform, PostFormat, PostId,
+    PostState, RenditionId, RunId, WorkspaceId, new_id,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
@@ -26,6 +26,9 @@ pub struct NewPost<'a> {
     pub platform: Platform,
     pub preset: &'a str,
     pub caption: &'a str,
+    pub format: PostFormat,
+    pub alt_text: Option<&'a str>,
+    pub first_comment: Option<&'a str>,
 }
 
 /// Creates the post once per (run, account, preset), pending, and returns it.
@@ -57,10 +60,17 @@ pub async fn insert_in_state<C: ConnectionTrait>(
         new.caption.into(),
         state.as_str().into(),
         now_ms.into(),
+        new.format.as_str().into(),
+        new.alt_text.into(),
+        new.first_comment.into(),
+        new.first_comment
+            .map(|_| CommentState::Pending.as_str())
+            .into(),
     ];
     conn.execute_raw(store.stmt(
         "INSERT INTO posts (id, workspace_id, run_id, account_id, rendition_id, platform, preset, \
-         caption, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+         caption, state, created_at, updated_at, format, alt_text, first_comment, comment_state) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14) \
          ON CONFLICT (run_id, account_id, preset) DO NOTHING",
         values,
     ))
@@ -228,6 +238,42 @@ pub async fn transition_post<C: ConnectionTrait>(
                 placeholders.join(", ")
             ),
             values,
+        ))
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Moves a post's first comment from `from` to `to` (compare-and-set; false when another
+/// worker moved it first). Entering `committing` stamps the first call's time once; `done`
+/// records the platform's comment id, `failed` the reason.
+#[allow(clippy::too_many_arguments)]
+pub async fn transition_comment<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    now_ms: i64,
+    workspace_id: &WorkspaceId,
+    post_id: &PostId,
+    from: CommentState,
+    to: CommentState,
+    comment_id: Option<&str>,
+    error: Option<&str>,
+) -> Result<bool> {
+    let res = conn
+        .execute_raw(store.stmt(
+            "UPDATE posts SET comment_state = $1, comment_id = COALESCE($2, comment_id), \
+             comment_error = $3, updated_at = $4, \
+             comment_started_at = CASE WHEN $1 = 'committing' THEN COALESCE(comment_started_at, $4) \
+             ELSE comment_started_at END \
+             WHERE id = $5 AND workspace_id = $6 AND comment_state = $7",
+            vec![
+                to.as_str().into(),
+                comment_id.into(),
+                error.into(),
+                now_ms.into(),
+                post_id.into(),
+                workspace_id.into(),
+                from.as_str().into(),
+            ],
         ))
         .await?;
     Ok(res.rows_affected() == 1)

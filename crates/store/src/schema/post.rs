@@ -1,6 +1,9 @@
 //! `posts` rows.
 
-use pressroom_core::{AccountId, Platform, PostId, PostState, RenditionId, RunId, WorkspaceId};
+use pressroom_core::{
+    AccountId, CommentState, Platform, PostFormat, PostId, PostState, RenditionId, RunId,
+    WorkspaceId,
+};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
@@ -21,6 +24,17 @@ pub struct Model {
     pub error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A feed post or a story.
+    pub format: PostFormat,
+    pub alt_text: Option<String>,
+    /// Posted as a comment once the post is published, where the platform takes comments.
+    pub first_comment: Option<String>,
+    /// The first comment's own at-most-once state; `None` without a first comment.
+    pub comment_state: Option<CommentState>,
+    pub comment_id: Option<String>,
+    /// When the comment call was first made (bounds the search for it after a crash).
+    pub comment_started_at: Option<i64>,
+    pub comment_error: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -306,6 +306,9 @@ pub async fn fixture(ctx: &Ctx, slug: &str) -> anyhow::Result<Fixture> {
             platform: pressroom_core::Platform::Sandbox,
             preset: "square",
             caption: "Spring is here",
+            format: pressroom_core::PostFormat::Single,
+            alt_text: None,
+            first_comment: None,
         },
     )
     .await?

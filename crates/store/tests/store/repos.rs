@@ -72,6 +72,9 @@ async fn new_post(
             platform: pressroom_core::Platform::Sandbox,
             preset,
             caption,
+            format: pressroom_core::PostFormat::Single,
+            alt_text: None,
+            first_comment: None,
         },
     )
     .await
@@ -634,6 +637,9 @@ async fn at_most_one_committed_attempt_per_post(ctx: Ctx) -> anyhow::Result<()> 
             platform: pressroom_core::Platform::Sandbox,
             preset: "square",
             caption: "x",
+            format: pressroom_core::PostFormat::Single,
+            alt_text: None,
+            first_comment: None,
         },
     )
     .await?;

@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use pressroom_connector::{ConnectorError, Published};
-use pressroom_core::{AttemptState, PostState};
-use pressroom_store::ClaimedJob;
+use pressroom_core::{AttemptState, CommentState, JobKind, PostState};
 use pressroom_store::entity::{attempt, post};
 use pressroom_store::repo::posts::AttemptChanges;
 use pressroom_store::repo::{accounts, posts};
+use pressroom_store::{ClaimedJob, NewJob};
 use tracing::{info, warn};
 
 use crate::metrics;
@@ -261,6 +261,18 @@ pub(super) async fn finish_published(
         reason: None,
     };
     events::announce(p, &tx, job, post, PostState::Published, now, outcome).await?;
+    if post.comment_state == Some(CommentState::Pending) {
+        // In the transaction that records the post: the comment cannot be lost to a crash
+        // after it, and its job has its own at-most-once steps (pipeline::comment).
+        let comment = NewJob::new(
+            &post.workspace_id,
+            JobKind::Comment,
+            serde_json::json!({ "post_id": post.id }),
+        )
+        .unique(format!("comment:{}", post.id))
+        .max_attempts(p.retry.max_attempts);
+        p.queue.enqueue(&tx, comment).await?;
+    }
     p.queue.complete(&tx, job).await?;
     tx.commit().await?;
     info!(post = %post.id, platform = %post.platform, remote_id = %published.remote_id, "publish: published");

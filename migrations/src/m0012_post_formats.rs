@@ -1,0 +1,27 @@
+//! Post formats (PLATFORMS.md §8): how each post goes out (`single` or `story`), its alt
+//! text, and its first comment with the comment's own at-most-once state — `pending` until
+//! the comment job runs, `committing` written before the platform call (so a crash leaves a
+//! trace that makes the next run look for the comment instead of posting it again), then
+//! `done` with the platform's comment id, or `failed` with the reason.
+
+sql_migration!("m0012_post_formats");
+
+const UP: &[&str] = &[
+    "ALTER TABLE posts ADD COLUMN format TEXT NOT NULL DEFAULT 'single'",
+    "ALTER TABLE posts ADD COLUMN alt_text TEXT",
+    "ALTER TABLE posts ADD COLUMN first_comment TEXT",
+    "ALTER TABLE posts ADD COLUMN comment_state TEXT",
+    "ALTER TABLE posts ADD COLUMN comment_id TEXT",
+    "ALTER TABLE posts ADD COLUMN comment_started_at BIGINT",
+    "ALTER TABLE posts ADD COLUMN comment_error TEXT",
+];
+
+const DOWN: &[&str] = &[
+    "ALTER TABLE posts DROP COLUMN comment_error",
+    "ALTER TABLE posts DROP COLUMN comment_started_at",
+    "ALTER TABLE posts DROP COLUMN comment_id",
+    "ALTER TABLE posts DROP COLUMN comment_state",
+    "ALTER TABLE posts DROP COLUMN first_comment",
+    "ALTER TABLE posts DROP COLUMN alt_text",
+    "ALTER TABLE posts DROP COLUMN format",
+];
