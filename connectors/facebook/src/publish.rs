@@ -95,6 +95,31 @@ pub(crate) async fn prepare(
         "caption": draft.caption,
         "alt_text": media.alt_text,
     });
+    if draft.format == PostFormat::Carousel {
+        // Each photo goes up unpublished, with its alt text; the ids are saved as they come,
+        // so a prepare after a restart uploads only the rest.
+        let mut photos: Vec<String> = ctx
+            .checkpoint
+            .as_ref()
+            .and_then(|c| c.get("photo_ids"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        photos.truncate(draft.media.len());
+        for media in &draft.media[photos.len()..] {
+            photos.push(upload_unpublished(client, ctx, page, media).await?);
+            checkpoint["carousel"] = true.into();
+            checkpoint["photo_ids"] = json!(photos);
+            ctx.save_checkpoint(&checkpoint).await?;
+        }
+        checkpoint["carousel"] = true.into();
+        checkpoint["photo_ids"] = json!(photos);
+    }
     if draft.format == PostFormat::Story {
         // The story's photo goes up unpublished first; an earlier prepare's upload is reused
         // (an unused unpublished photo is harmless, a second one only clutter).
@@ -127,9 +152,12 @@ async fn upload_unpublished(
         .file_name("image")
         .mime_str(&media.mime)
         .map_err(|e| ConnectorError::Rejected(format!("bad mime type {}: {e}", media.mime)))?;
-    let form = reqwest::multipart::Form::new()
+    let mut form = reqwest::multipart::Form::new()
         .part("source", part)
         .text("published", "false");
+    if let Some(alt) = media.alt_text.as_deref() {
+        form = form.text("alt_text_custom", alt.to_owned());
+    }
     let req = client
         .graph
         .post(&format!("{page}/photos"), &ctx.credentials.access_token)
@@ -174,6 +202,48 @@ async fn commit_story(
     })
 }
 
+/// `POST /{page-id}/feed` with the message and the unpublished photos as `attached_media`
+/// (PLATFORMS.md §8.2a); found afterwards like any feed post, by its message.
+async fn commit_multi_photo(
+    client: &GraphClient,
+    ctx: &PublishCtx,
+    page: &str,
+    cp: &Value,
+) -> Result<Published, ConnectorError> {
+    let caption = cp
+        .get("caption")
+        .and_then(Value::as_str)
+        .unwrap_or(&ctx.caption);
+    let attached: Vec<Value> = cp
+        .get("photo_ids")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|id| json!({ "media_fbid": id }))
+        .collect();
+    if attached.is_empty() {
+        return Err(ConnectorError::Rejected("checkpoint has no photos".into()));
+    }
+    let req = client
+        .graph
+        .post(&format!("{page}/feed"), &ctx.credentials.access_token)
+        .json(&json!({ "message": caption, "attached_media": attached }));
+    let v = client.call(page, req, true).await?;
+    let post_id = str_field(&v, "id")
+        .ok_or_else(|| ConnectorError::OutcomeUnknown("feed answer without an id".into()))?;
+    tracing::info!(
+        page,
+        post_id,
+        photos = attached.len(),
+        "facebook multi-photo post published"
+    );
+    Ok(Published {
+        remote_id: post_id.to_owned(),
+        url: Some(format!("https://www.facebook.com/{post_id}")),
+    })
+}
+
 /// The Page's stories, looked through for the one made of `photo_id`. Listing needs the
 /// Page's story archive; without it the answer is an error, and the outcome stays unknown.
 async fn reconcile_story(
@@ -215,6 +285,9 @@ pub(crate) async fn commit(
         let photo_id = str_field(cp, "photo_id")
             .ok_or_else(|| ConnectorError::Rejected("checkpoint has no story photo".into()))?;
         return commit_story(client, ctx, page, photo_id).await;
+    }
+    if cp.get("carousel").and_then(Value::as_bool) == Some(true) {
+        return commit_multi_photo(client, ctx, page, cp).await;
     }
     let path = str_field(cp, "path")
         .ok_or_else(|| ConnectorError::Rejected("checkpoint has no image path".into()))?;

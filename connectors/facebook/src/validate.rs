@@ -20,6 +20,10 @@ pub fn validate(caps: &Capabilities, draft: &PostDraft) -> Result<(), Vec<Valida
     }
     // Format and bytes only: Facebook takes any aspect ratio it can show.
     let mut limits = MediaLimits::new("Facebook", "a Facebook photo post", caps);
+    limits.count = Some(pressroom_connector::formats::media_count(
+        pressroom_connector::Platform::Facebook,
+        draft.format,
+    ));
     limits.aspect = None;
     limits.names = RuleNames::GRAPH;
     issues.extend(media::check(&draft.media, &limits));

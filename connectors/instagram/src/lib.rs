@@ -14,6 +14,7 @@
 //! - login `instagram` (host graph.instagram.com): `access_token` = long-lived IG token,
 //!   refreshed with `ig_refresh_token` before it expires; `extra` = `{"ig_user_id"}`.
 
+mod carousel;
 mod client;
 mod comments;
 mod config;

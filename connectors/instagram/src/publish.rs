@@ -34,7 +34,7 @@ fn parse_graph_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 impl InstagramConnector {
-    async fn status(
+    pub(crate) async fn status(
         &self,
         ctx: &PublishCtx,
         container: &str,
@@ -57,7 +57,7 @@ impl InstagramConnector {
     }
 
     /// Polls while the container is processing, within the configured budget.
-    async fn wait_ready(
+    pub(crate) async fn wait_ready(
         &self,
         ctx: &PublishCtx,
         container: &str,
@@ -224,6 +224,9 @@ pub(crate) async fn prepare(
     }
     let container = match container {
         Some(c) => c,
+        None if draft.format == PostFormat::Carousel => {
+            crate::carousel::create_parent(ig, ctx, draft).await?
+        }
         None => ig.create_container(ctx, image_url, draft).await?,
     };
     let story = draft.format == PostFormat::Story;

@@ -29,6 +29,10 @@ pub fn validate(
         );
     }
     let mut limits = MediaLimits::new("Instagram", "an Instagram image post", caps);
+    limits.count = Some(pressroom_connector::formats::media_count(
+        pressroom_connector::Platform::Instagram,
+        draft.format,
+    ));
     // Renditions of 4:5 and 1.91:1 round a little either side.
     limits.aspect_slack = 0.005;
     limits.aspect_text = Some("4:5 to 1.91:1");

@@ -35,7 +35,7 @@ pub async fn commit(
             "targetEntities": [],
             "thirdPartyDistributionChannels": []
         },
-        "content": { "media": media(&cp.image, cp.alt_text.as_deref()) },
+        "content": content(&cp),
         "lifecycleState": "PUBLISHED",
         "isReshareDisabledByAuthor": false
     });
@@ -68,12 +68,23 @@ pub async fn commit(
     }
 }
 
-/// `content.media`: the image and, when given, its alt text (PLATFORMS.md §8.3d).
-fn media(image: &str, alt_text: Option<&str>) -> serde_json::Value {
-    match alt_text {
-        Some(alt) => json!({ "id": image, "altText": alt }),
-        None => json!({ "id": image }),
+/// `content.media` (one image) or `content.multiImage` (several, §8.3a), each image with
+/// its alt text when given (§8.3d).
+fn content(cp: &crate::publish::Checkpoint) -> serde_json::Value {
+    let image = |id: &str, alt: Option<&str>| match alt {
+        Some(alt) => json!({ "id": id, "altText": alt }),
+        None => json!({ "id": id }),
+    };
+    if cp.images.len() > 1 {
+        let images: Vec<_> = cp
+            .images
+            .iter()
+            .enumerate()
+            .map(|(i, id)| image(id, cp.alt_texts.get(i).and_then(Option::as_deref)))
+            .collect();
+        return json!({ "multiImage": { "images": images } });
     }
+    json!({ "media": image(&cp.image, cp.alt_text.as_deref()) })
 }
 
 /// 201 with the post URN in `x-restli-id`; a 2xx without it may hide a created post.

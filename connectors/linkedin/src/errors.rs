@@ -230,7 +230,9 @@ pub fn image_not_ready(status: StatusCode, body: &[u8], image: &str) -> Option<S
     }
     let err: LinkedInError = serde_json::from_slice(body).ok()?;
     let msg = err.message.as_deref()?;
-    let about_image = msg.contains(image) || msg.contains("/content/media");
+    let about_image = msg.contains(image)
+        || msg.contains("/content/media")
+        || msg.contains("/content/multiImage");
     let lower = msg.to_ascii_lowercase();
     let not_ready = (msg.contains("PROCESSING") && !msg.contains("PROCESSING_FAILED"))
         || msg.contains("WAITING_UPLOAD")

@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pressroom_connector::{ConnectorError, PostDraft, Prepared, PublishCtx, Published, Reconciled};
+use pressroom_connector::{
+    ConnectorError, MediaRef, PostDraft, PostFormat, Prepared, PublishCtx, Published, Reconciled,
+};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -28,6 +30,12 @@ pub struct Checkpoint {
     /// The image's alt text (`content.media.altText`; absent in older checkpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alt_text: Option<String>,
+    /// A MultiImage post's images in order (`image` is the first), with their alt texts;
+    /// empty for a one-image post.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alt_texts: Vec<Option<String>>,
 }
 
 /// Who posts: a member or an organization the member administers.
@@ -109,6 +117,9 @@ pub async fn prepare(
 ) -> Result<Prepared, ConnectorError> {
     let (author, kind) = author(&ctx.account.external_id)?;
     let commentary = escape_little_text(&draft.caption);
+    if draft.format == PostFormat::Carousel {
+        return prepare_multi(client, ctx, draft, author, kind, commentary).await;
+    }
     if let Some(cp) = ctx
         .checkpoint
         .as_ref()
@@ -127,34 +138,81 @@ pub async fn prepare(
         .media
         .first()
         .ok_or_else(|| ConnectorError::Rejected("LinkedIn post needs one image".into()))?;
+    let image = upload(client, ctx, &author, kind, media).await?;
+    to_prepared(Checkpoint {
+        author,
+        image,
+        commentary,
+        alt_text: media.alt_text.clone(),
+        images: Vec::new(),
+        alt_texts: Vec::new(),
+    })
+}
+
+/// One image through the Images API (PLATFORMS.md §3.3): initialize, upload, and for an
+/// organization wait until AVAILABLE. Returns its `urn:li:image:…`.
+async fn upload(
+    client: &Client,
+    ctx: &PublishCtx,
+    author: &str,
+    kind: AuthorKind,
+    media: &MediaRef,
+) -> Result<String, ConnectorError> {
     let bytes = tokio::fs::read(&media.path).await.map_err(|e| {
         ConnectorError::transient(format!("reading rendition {}: {e}", media.path.display()))
     })?;
     let token = &ctx.credentials.access_token;
-
     let init = client
         .rest(Method::POST, "/rest/images?action=initializeUpload", token)
         .json(&json!({ "initializeUploadRequest": { "owner": author } }));
     let init: InitResponse =
         Client::json(client.send(init, Phase::Safe).await?, Phase::Safe).await?;
-
     let put = client
         .absolute(Method::PUT, &init.value.upload_url, token)
         .header(reqwest::header::CONTENT_TYPE, media.mime.as_str())
         .body(bytes);
     client.send(put, Phase::Safe).await?;
-
     // Members cannot read image status (Postiz's observation): commit retries the create while
     // LinkedIn refuses it for a processing image. Organizations poll.
     if kind == AuthorKind::Organization {
         wait_available(client, token, &init.value.image).await?;
     }
-    to_prepared(Checkpoint {
-        author,
-        image: init.value.image,
-        commentary,
-        alt_text: media.alt_text.clone(),
-    })
+    Ok(init.value.image)
+}
+
+/// A MultiImage post's images (PLATFORMS.md §8.3a), uploaded one by one and saved in the
+/// checkpoint as they are, so a prepare after a restart uploads only the rest.
+async fn prepare_multi(
+    client: &Client,
+    ctx: &PublishCtx,
+    draft: &PostDraft,
+    author: String,
+    kind: AuthorKind,
+    commentary: String,
+) -> Result<Prepared, ConnectorError> {
+    let mut images: Vec<String> = ctx
+        .checkpoint
+        .as_ref()
+        .and_then(|v| serde_json::from_value::<Checkpoint>(v.clone()).ok())
+        .filter(|cp| cp.author == author)
+        .map(|cp| cp.images)
+        .unwrap_or_default();
+    images.truncate(draft.media.len());
+    let alt_texts: Vec<Option<String>> = draft.media.iter().map(|m| m.alt_text.clone()).collect();
+    let checkpoint = |images: &[String]| Checkpoint {
+        author: author.clone(),
+        image: images.first().cloned().unwrap_or_default(),
+        commentary: commentary.clone(),
+        alt_text: None,
+        images: images.to_vec(),
+        alt_texts: alt_texts.clone(),
+    };
+    for media in &draft.media[images.len()..] {
+        images.push(upload(client, ctx, &author, kind, media).await?);
+        let saved = to_prepared(checkpoint(&images))?;
+        ctx.save_checkpoint(&saved.checkpoint).await?;
+    }
+    to_prepared(checkpoint(&images))
 }
 
 async fn wait_available(
@@ -215,8 +273,13 @@ struct PostElement {
 }
 
 impl PostElement {
+    /// The post's (first) image: `content.media.id`, or a MultiImage's first.
     fn media_id(&self) -> Option<&str> {
-        self.content.as_ref()?.get("media")?.get("id")?.as_str()
+        let content = self.content.as_ref()?;
+        content
+            .pointer("/media/id")
+            .or_else(|| content.pointer("/multiImage/images/0/id"))?
+            .as_str()
     }
     fn created(&self) -> Option<DateTime<Utc>> {
         DateTime::from_timestamp_millis(self.created_at?)

@@ -20,6 +20,10 @@ pub fn validate(caps: &Capabilities, draft: &PostDraft) -> Result<(), Vec<Valida
         );
     }
     let mut limits = MediaLimits::new("LinkedIn", "a LinkedIn image post", caps);
+    limits.count = Some(pressroom_connector::formats::media_count(
+        pressroom_connector::Platform::LinkedIn,
+        draft.format,
+    ));
     limits.max_pixels = Some(MAX_PIXELS);
     issues.extend(media::check(&draft.media, &limits));
     validation_result(issues)

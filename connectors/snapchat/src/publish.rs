@@ -88,7 +88,9 @@ pub async fn prepare(
     // default, or a Saved Story with the caption as its title).
     let post_as = match draft.format {
         pressroom_connector::PostFormat::Story => PostAs::Story,
-        pressroom_connector::PostFormat::Single => client.cfg.post_as,
+        pressroom_connector::PostFormat::Single | pressroom_connector::PostFormat::Carousel => {
+            client.cfg.post_as
+        }
     };
     let title: String = draft.caption.chars().take(SAVED_STORY_TITLE_MAX).collect();
     if let Some(cp) = ctx

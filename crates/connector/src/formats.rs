@@ -6,6 +6,15 @@ use pressroom_core::{Platform, PostFormat};
 
 use crate::{PostDraft, ValidationIssue};
 
+/// How many images a post of `format` takes on `platform`: one, or the platform's carousel
+/// range (PLATFORMS.md §8.0).
+pub fn media_count(platform: Platform, format: PostFormat) -> std::ops::RangeInclusive<usize> {
+    match (format, platform.features().carousel) {
+        (PostFormat::Carousel, Some((min, max))) => min..=max,
+        _ => 1..=1,
+    }
+}
+
 /// Issues for a draft whose format the platform cannot publish, or whose alt text the
 /// platform has no field for (or is too long for).
 pub fn check(platform: Platform, draft: &PostDraft) -> Vec<ValidationIssue> {

@@ -14,6 +14,9 @@ text_enum! {
         /// A story: one image, no caption (Instagram Stories, Facebook Page photo stories,
         /// Snapchat's Story).
         Story = "story",
+        /// Several images in one post with one caption (an Instagram carousel, a Facebook
+        /// multi-photo post, a LinkedIn MultiImage post, a TikTok photo post).
+        Carousel = "carousel",
     }
 }
 
@@ -42,24 +45,29 @@ pub struct PlatformFeatures {
     /// Takes alt text on an image, up to this many characters (UTF-16 units for Meta,
     /// characters elsewhere; the limits are far apart enough that the difference is moot).
     pub max_alt_text_chars: Option<usize>,
+    /// How many images one multi-image post takes; `None`: no such post.
+    pub carousel: Option<(usize, usize)>,
 }
 
 impl Platform {
     /// The documented features (PLATFORMS.md §8). The sandbox and webhook receivers take
     /// everything, so campaigns can be tried against them.
     pub fn features(self) -> PlatformFeatures {
-        let (story, comments, max_alt_text_chars) = match self {
-            Platform::Instagram => (true, true, Some(1000)),
-            Platform::Facebook => (true, true, Some(1000)),
-            Platform::LinkedIn => (false, true, Some(4086)),
-            Platform::TikTok => (false, false, None),
-            Platform::Snapchat => (true, false, None),
-            Platform::Webhook | Platform::Sandbox => (true, true, Some(4086)),
+        // Carousels: Instagram's API takes 2-10 children (the app 20), Facebook's cap is
+        // undocumented (OSS clients use 10), LinkedIn MultiImage 2-20, TikTok photo posts 1-35.
+        let (story, comments, max_alt_text_chars, carousel) = match self {
+            Platform::Instagram => (true, true, Some(1000), Some((2, 10))),
+            Platform::Facebook => (true, true, Some(1000), Some((2, 10))),
+            Platform::LinkedIn => (false, true, Some(4086), Some((2, 20))),
+            Platform::TikTok => (false, false, None, Some((1, 35))),
+            Platform::Snapchat => (true, false, None, None),
+            Platform::Webhook | Platform::Sandbox => (true, true, Some(4086), Some((1, 35))),
         };
         PlatformFeatures {
             story,
             comments,
             max_alt_text_chars,
+            carousel,
         }
     }
 
@@ -68,6 +76,7 @@ impl Platform {
         match format {
             PostFormat::Single => true,
             PostFormat::Story => self.features().story,
+            PostFormat::Carousel => self.features().carousel.is_some(),
         }
     }
 }

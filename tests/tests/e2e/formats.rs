@@ -1,5 +1,6 @@
 //! Post formats through the real daemon (PLATFORMS.md §8): one run publishes an Instagram
-//! feed post with alt text, an Instagram story (no caption, no alt text), a Facebook photo
+//! feed post with alt text, an Instagram story (no caption, no alt text; the `instagram-story`
+//! preset alone makes it one, where it once went out as a feed post), a Facebook photo
 //! with `alt_text_custom` and a LinkedIn post whose own caption template reads
 //! `target.platform`; each feed post then gets the campaign's first comment. The daemon is
 //! killed with SIGKILL after Instagram recorded the comment and before the daemon heard the
@@ -49,7 +50,6 @@ preset = "instagram-square"
 [[targets]]
 account = "ig-1"
 preset = "instagram-story"
-format = "story"
 
 [[targets]]
 account = "fb-1"

@@ -14,7 +14,7 @@ use connector_meta_graph::fake::{
 };
 use connector_meta_graph::is_version;
 use pressroom_connector::testkit::{ChaosRoll, Fault, Step};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::state::{
     FakeComment, FakePost, FakeStory, State, Token, TokenKind, add_usage, graph_error,
@@ -151,6 +151,7 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
         (&Method::POST, [page, "photos"]) => photos(&shared, input, source, page).await,
         (&Method::GET, [page, "published_posts"]) => published_posts(&shared, &input, page, ver),
         (&Method::POST, [page, "photo_stories"]) => photo_stories(&shared, &input, page).await,
+        (&Method::POST, [page, "feed"]) => feed(&shared, &input, page).await,
         (&Method::GET, [page, "stories"]) => list_stories(&shared, &input, page),
         (&Method::POST, [post, "comments"]) => create_comment(&shared, &input, post).await,
         (&Method::GET, [post, "comments"]) => list_comments(&shared, &input, post),
@@ -531,6 +532,8 @@ async fn photos(shared: &Shared, input: Input, source: Option<Vec<u8>>, page: &s
                 .unwrap_or((0, 0)),
             alt_text_custom,
             used_for_story: false,
+            attached_to: None,
+            attached: Vec::new(),
         };
         if published {
             st.commits += 1;
@@ -626,6 +629,118 @@ async fn photo_stories(shared: &Shared, input: &Input, page: &str) -> Response {
         });
         st.commits += 1;
         json!({"success": true, "post_id": post_id})
+    };
+    if matches!(fault, Some(Fault::AcceptThenHang)) {
+        tokio::time::sleep(shared.hang).await;
+    }
+    axum::Json(body).into_response()
+}
+
+/// The photo ids of `attached_media`, sent as a JSON array or as indexed form fields
+/// (`attached_media[0]={"media_fbid":"…"}`): Graph takes both (PLATFORMS.md §8.2a).
+fn attached_media(input: &Input) -> Result<Vec<String>, String> {
+    let fbid = |v: &Value| {
+        v.get("media_fbid")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("attached_media entry without media_fbid: {v}"))
+    };
+    if let Some(raw) = input.params.get("attached_media") {
+        let list: Vec<Value> = serde_json::from_str(raw)
+            .map_err(|e| format!("attached_media is not a JSON array: {e}"))?;
+        return list.iter().map(fbid).collect();
+    }
+    let mut indexed: Vec<(usize, String)> = Vec::new();
+    for (key, value) in &input.params {
+        if let Some(index) = key
+            .strip_prefix("attached_media[")
+            .and_then(|k| k.strip_suffix(']'))
+            .and_then(|k| k.parse::<usize>().ok())
+        {
+            let v: Value =
+                serde_json::from_str(value).map_err(|e| format!("{key} is not JSON: {e}"))?;
+            indexed.push((index, fbid(&v)?));
+        }
+    }
+    indexed.sort();
+    Ok(indexed.into_iter().map(|(_, id)| id).collect())
+}
+
+/// `POST /{page-id}/feed` with `message` and `attached_media`: every entry an unpublished
+/// photo of this Page, not attached elsewhere nor made a story, at most the cap.
+async fn feed(shared: &Shared, input: &Input, page: &str) -> Response {
+    let fault = {
+        let st = lock(shared);
+        if let Err(r) = page_token(&st, input, page, "pages_manage_posts") {
+            return r;
+        }
+        drop(st);
+        take_step_fault(shared, Step::Commit)
+    };
+    if let Some(r) = fault.as_ref().and_then(|f| fault_response(f, page)) {
+        return r;
+    }
+    let bad = |m: &str| graph_error(StatusCode::BAD_REQUEST, 100, None, m);
+    let ids = match attached_media(input) {
+        Ok(ids) => ids,
+        Err(why) => return bad(&format!("(#100) {why}")),
+    };
+    let body = {
+        let mut st = lock(shared);
+        if ids.len() > st.max_attached_media {
+            return bad(&format!(
+                "(#100) Too many attached_media: {} (at most {})",
+                ids.len(),
+                st.max_attached_media
+            ));
+        }
+        let message = input.params.get("message").cloned().unwrap_or_default();
+        if ids.is_empty() && message.is_empty() {
+            return bad("(#100) The post is empty");
+        }
+        let post_id = format!("{page}_{}", st.id());
+        let Some(p) = st.pages.get_mut(page) else {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                Some(33),
+                "Unsupported post request.",
+            );
+        };
+        for id in &ids {
+            let usable = p.posts.iter().any(|x| {
+                x.photo_id == *id && !x.published && !x.used_for_story && x.attached_to.is_none()
+            });
+            if !usable {
+                return bad(&format!(
+                    "(#100) attached_media {id} is not an unpublished, unattached photo of this Page"
+                ));
+            }
+        }
+        let mut size = (0, 0);
+        let mut bytes = 0;
+        for x in p.posts.iter_mut().filter(|x| ids.contains(&x.photo_id)) {
+            x.attached_to = Some(post_id.clone());
+            if size == (0, 0) {
+                size = x.image_size;
+            }
+            bytes += x.image_bytes;
+        }
+        p.posts.push(FakePost {
+            photo_id: String::new(),
+            post_id: post_id.clone(),
+            message,
+            created_time: Utc::now(),
+            published: true,
+            image_bytes: bytes,
+            image_size: size,
+            alt_text_custom: None,
+            used_for_story: false,
+            attached_to: None,
+            attached: ids,
+        });
+        st.commits += 1;
+        json!({ "id": post_id })
     };
     if matches!(fault, Some(Fault::AcceptThenHang)) {
         tokio::time::sleep(shared.hang).await;

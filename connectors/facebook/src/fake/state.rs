@@ -41,6 +41,10 @@ pub struct FakePost {
     pub alt_text_custom: Option<String>,
     /// An unpublished photo that a story was made of (a photo serves one story only).
     pub used_for_story: bool,
+    /// An unpublished photo attached to this multi-photo post (once only).
+    pub attached_to: Option<String>,
+    /// A multi-photo feed post's photos (`attached_media`), in order.
+    pub attached: Vec<String>,
 }
 
 /// A Page photo story (PLATFORMS.md §8.2b).
@@ -92,6 +96,8 @@ pub(crate) struct State {
     pub commits: usize,
     pub page_size: usize,
     pub comments: Vec<FakeComment>,
+    /// Most photos one `/feed` post may attach (undocumented; OSS clients use 10).
+    pub max_attached_media: usize,
     /// Whether Page tokens carry `pages_manage_engagement` (else comments answer #200).
     pub comments_permitted: bool,
 }
@@ -116,6 +122,7 @@ impl State {
             commits: 0,
             page_size: 2,
             comments: Vec::new(),
+            max_attached_media: 10,
             comments_permitted: true,
         }
     }

@@ -144,3 +144,80 @@ async fn the_first_comment_is_posted_once_even_when_its_answer_is_lost() {
     );
     assert_eq!(fake.comments(&page).len(), 1);
 }
+
+#[tokio::test]
+async fn a_multi_photo_post_attaches_unpublished_photos() {
+    let fake = FakeFacebook::start().await.expect("fake starts");
+    let account = fake.connect_account().await;
+    let page = account.account.external_id.clone();
+    let mut draft = fake.valid_draft().await;
+    draft.format = PostFormat::Carousel;
+    let first = draft.media[0].clone();
+    draft.media = (0..3)
+        .map(|i| {
+            let mut m = first.clone();
+            m.alt_text = Some(format!("photo {i}"));
+            m
+        })
+        .collect();
+    fake.inject(Fault::AcceptThenHang).await;
+    let runner = Runner::new(fake.connector());
+    let mut attempt = runner.attempt(&account, &draft);
+    let outcome = runner.run(&mut attempt, &draft).await;
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Committed {
+                via_reconcile: true,
+                ..
+            }
+        ),
+        "a lost /feed answer is found by its message: {outcome:?}"
+    );
+    let posts = fake.posts(&page);
+    let feed: Vec<_> = posts.iter().filter(|p| p.published).collect();
+    assert_eq!(feed.len(), 1, "{posts:?}");
+    assert_eq!(feed[0].attached.len(), 3);
+    let alts: Vec<_> = feed[0]
+        .attached
+        .iter()
+        .map(|id| {
+            posts
+                .iter()
+                .find(|p| &p.photo_id == id)
+                .and_then(|p| p.alt_text_custom.clone())
+        })
+        .collect();
+    assert_eq!(
+        alts,
+        [
+            Some("photo 0".into()),
+            Some("photo 1".into()),
+            Some("photo 2".into())
+        ]
+    );
+    // The same photos cannot go into a second post.
+    let token = account.credentials.access_token.expose_secret().to_owned();
+    let again: Value = reqwest::Client::new()
+        .post(format!("{}/v21.0/{page}/feed", fake.base_url()))
+        .bearer_auth(&token)
+        .form(&[
+            ("message", "again"),
+            (
+                "attached_media[0]",
+                &format!("{{\"media_fbid\":\"{}\"}}", feed[0].attached[0]),
+            ),
+        ])
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        again.pointer("/error/code").and_then(Value::as_i64),
+        Some(100),
+        "{again}"
+    );
+    assert_eq!(fake.commits(), 1);
+}

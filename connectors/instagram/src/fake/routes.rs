@@ -223,6 +223,10 @@ async fn create_container(shared: &Shared, input: &Input, ig: &str) -> Response 
     {
         return r;
     }
+    if input.params.get("media_type").map(String::as_str) == Some("CAROUSEL") {
+        return create_carousel(shared, input, ig);
+    }
+    let is_carousel_item = input.params.get("is_carousel_item").map(String::as_str) == Some("true");
     let Some(url) = input.params.get("image_url").cloned() else {
         return ig_error(
             StatusCode::BAD_REQUEST,
@@ -247,6 +251,18 @@ async fn create_container(shared: &Shared, input: &Input, ig: &str) -> Response 
     };
     let story = media_type == "STORIES";
     let mut caption = input.params.get("caption").cloned().unwrap_or_default();
+    if is_carousel_item && !caption.is_empty() {
+        if lock(shared).reject_child_caption {
+            return ig_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "(#100) The parameter caption is not supported on carousel items",
+                None,
+            );
+        }
+        caption.clear();
+    }
     if story && !caption.is_empty() {
         if lock(shared).reject_story_caption {
             return ig_error(
@@ -362,6 +378,80 @@ async fn create_container(shared: &Shared, input: &Input, ig: &str) -> Response 
             image_bytes,
             media_type,
             alt_text,
+            is_carousel_item,
+            children: Vec::new(),
+        },
+    );
+    axum::Json(json!({ "id": id })).into_response()
+}
+
+/// `media_type=CAROUSEL&children=…&caption=`: 2-10 children of this IG user, each made
+/// with `is_carousel_item=true` and FINISHED (PLATFORMS.md §8.6); no image, no alt text.
+fn create_carousel(shared: &Shared, input: &Input, ig: &str) -> Response {
+    let bad = |message: &str| ig_error(StatusCode::BAD_REQUEST, 100, None, message, None);
+    if input.params.contains_key("alt_text") {
+        return bad("(#100) The parameter alt_text is not supported for media_type CAROUSEL");
+    }
+    let children: Vec<String> = input
+        .params
+        .get("children")
+        .map(|c| {
+            c.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !(2..=10).contains(&children.len()) {
+        return bad(&format!(
+            "(#100) A carousel takes 2 to 10 children; got {}",
+            children.len()
+        ));
+    }
+    let caption = input.params.get("caption").cloned().unwrap_or_default();
+    if caption.chars().count() > 2200 {
+        return ig_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            Some(2207010),
+            "The caption is too long or has too many hashtags.",
+            None,
+        );
+    }
+    let mut st = lock(shared);
+    for child in &children {
+        let ok = st
+            .containers
+            .get(child)
+            .is_some_and(|c| c.ig_user == ig && c.is_carousel_item && c.status_code == "FINISHED");
+        if !ok {
+            return bad(&format!(
+                "(#100) Child {child} is not a finished carousel item of this account"
+            ));
+        }
+    }
+    let now = st.now();
+    let id = st.id();
+    let polls = st.in_progress_polls;
+    st.containers_created += 1;
+    st.containers.insert(
+        id.clone(),
+        FakeContainer {
+            id: id.clone(),
+            ig_user: ig.to_owned(),
+            image_url: String::new(),
+            caption,
+            status_code: "IN_PROGRESS",
+            status: "In Progress: Media is still being processed.".to_owned(),
+            polls_left: polls,
+            created: now,
+            media_id: None,
+            image_size: (0, 0),
+            image_bytes: 0,
+            media_type: "CAROUSEL",
+            alt_text: None,
+            is_carousel_item: false,
+            children,
         },
     );
     axum::Json(json!({ "id": id })).into_response()
@@ -396,7 +486,7 @@ fn node_get(shared: &Shared, input: &Input, node: &str) -> Response {
     if let Some(m) = st.media.iter().find(|m| m.id == node) {
         return axum::Json(
             json!({"id": m.id, "permalink": format!("https://www.instagram.com/p/{}/", m.id),
-            "caption": m.caption, "media_type": "IMAGE", "media_product_type": m.media_product_type,
+            "caption": m.caption, "media_type": m.media_type, "media_product_type": m.media_product_type,
             "alt_text": m.alt_text}),
         )
         .into_response();
@@ -464,6 +554,15 @@ async fn media_publish(shared: &Shared, input: &Input, ig: &str) -> Response {
                 None,
             );
         };
+        if c.is_carousel_item {
+            return ig_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "(#100) A carousel item cannot be published on its own; publish its carousel",
+                None,
+            );
+        }
         match c.status_code {
             "FINISHED" => {}
             "IN_PROGRESS" => {
@@ -518,6 +617,12 @@ async fn media_publish(shared: &Shared, input: &Input, ig: &str) -> Response {
             c.status = "Published: Media has been published.".into();
             c.media_id = Some(media_id.clone());
         }
+        let children = c
+            .children
+            .iter()
+            .filter_map(|id| st.containers.get(id))
+            .map(|child| (child.alt_text.clone(), child.image_size))
+            .collect();
         st.media.push(FakeMedia {
             id: media_id.clone(),
             ig_user: ig.to_owned(),
@@ -531,7 +636,13 @@ async fn media_publish(shared: &Shared, input: &Input, ig: &str) -> Response {
             } else {
                 "FEED"
             },
+            media_type: if c.media_type == "CAROUSEL" {
+                "CAROUSEL_ALBUM"
+            } else {
+                "IMAGE"
+            },
             alt_text: c.alt_text.clone(),
+            children,
         });
         st.commits += 1;
         json!({ "id": media_id })

@@ -49,9 +49,13 @@ pub struct FakeContainer {
     /// Width and height of the fetched image (0 × 0 when it did not decode).
     pub image_size: (u32, u32),
     pub image_bytes: usize,
-    /// `IMAGE` (a feed image) or `STORIES`.
+    /// `IMAGE` (a feed image), `STORIES` or `CAROUSEL`.
     pub media_type: &'static str,
     pub alt_text: Option<String>,
+    /// A carousel's child (made with `is_carousel_item=true`; cannot be published alone).
+    pub is_carousel_item: bool,
+    /// A carousel parent's children, in order.
+    pub children: Vec<String>,
 }
 
 /// A published media.
@@ -67,7 +71,11 @@ pub struct FakeMedia {
     pub image_size: (u32, u32),
     /// `FEED` or `STORY` (a story reports `media_type=IMAGE`; this tells them apart).
     pub media_product_type: &'static str,
+    /// `IMAGE` or `CAROUSEL_ALBUM`.
+    pub media_type: &'static str,
     pub alt_text: Option<String>,
+    /// A carousel's slides, in order: (alt text, image size) of each child.
+    pub children: Vec<(Option<String>, (u32, u32))>,
 }
 
 /// A comment on a published media, journaled so tests can count them.
@@ -106,6 +114,9 @@ pub(crate) struct State {
     /// Whether a `caption` on a story container is refused (true) or ignored; Meta's
     /// behaviour is UNVERIFIED (PLATFORMS.md §8.1b), so the strict answer is the default.
     pub reject_story_caption: bool,
+    /// Whether a `caption` on a carousel child is refused (true, the default) or ignored
+    /// (UNVERIFIED which, PLATFORMS.md §8.1a).
+    pub reject_child_caption: bool,
     /// Whether tokens carry `instagram_manage_comments` (else comment calls answer #10).
     pub comments_permitted: bool,
     pub faults: VecDeque<Fault>,
@@ -132,6 +143,7 @@ impl State {
             media: Vec::new(),
             comments: Vec::new(),
             reject_story_caption: true,
+            reject_child_caption: true,
             comments_permitted: true,
             faults: VecDeque::new(),
             journal: Vec::new(),

@@ -238,3 +238,119 @@ async fn the_first_comment_is_posted_once_even_when_its_answer_is_lost() {
     );
     assert_eq!(fake.comments(&ig).len(), 1);
 }
+
+#[tokio::test]
+async fn a_carousel_is_children_then_a_parent_with_the_caption() {
+    let fake = FakeInstagram::start().await.expect("fake starts");
+    let account = fake.connect_account().await;
+    let mut draft = fake.valid_draft().await;
+    draft.format = PostFormat::Carousel;
+    draft.media = (0..3)
+        .map(|i| {
+            let mut m = fake.images().jpeg_media(1080, 1080).expect("image");
+            m.alt_text = Some(format!("slide {i}"));
+            m
+        })
+        .collect();
+    fake.connector()
+        .validate(&draft)
+        .expect("3 slides are valid");
+    let runner = Runner::new(fake.connector());
+    let mut attempt = runner.attempt(&account, &draft);
+    let outcome = runner.run(&mut attempt, &draft).await;
+    assert!(matches!(outcome, Outcome::Committed { .. }), "{outcome:?}");
+    let media = fake.media(&account.account.external_id);
+    assert_eq!(media.len(), 1, "one post, not one per slide");
+    assert_eq!(media[0].media_type, "CAROUSEL_ALBUM");
+    assert_eq!(media[0].caption, draft.caption);
+    let alts: Vec<_> = media[0].children.iter().map(|(a, _)| a.clone()).collect();
+    assert_eq!(
+        alts,
+        [
+            Some("slide 0".into()),
+            Some("slide 1".into()),
+            Some("slide 2".into())
+        ]
+    );
+    assert_eq!(
+        fake.containers_created(),
+        4,
+        "three children and the parent"
+    );
+    // One slide is no carousel; eleven are too many.
+    draft.media.truncate(1);
+    assert!(fake.connector().validate(&draft).is_err());
+}
+
+#[tokio::test]
+async fn the_fake_holds_carousels_to_the_api_rules() {
+    let fake = FakeInstagram::start().await.expect("fake starts");
+    let account = fake.connect_account().await;
+    let ig = account.account.external_id.clone();
+    let token = account.credentials.access_token.expose_secret().to_owned();
+    let path = format!("{ig}/media");
+    let code = |v: &Value| v.pointer("/error/code").and_then(Value::as_i64);
+    let url = fake
+        .images()
+        .jpeg_media(1080, 1080)
+        .expect("image")
+        .public_url
+        .expect("url");
+    // A child with a caption.
+    let v = graph(
+        &fake,
+        &token,
+        &path,
+        &[
+            ("image_url", &url),
+            ("is_carousel_item", "true"),
+            ("caption", "no"),
+        ],
+    )
+    .await;
+    assert_eq!(code(&v), Some(100), "{v}");
+    // Eleven finished children are one too many.
+    fake.set_in_progress_polls(0);
+    let mut children = Vec::new();
+    for _ in 0..11 {
+        let v = graph(
+            &fake,
+            &token,
+            &path,
+            &[("image_url", &url), ("is_carousel_item", "true")],
+        )
+        .await;
+        let id = v["id"].as_str().expect("child").to_owned();
+        // One status read moves it to FINISHED, as polling does.
+        reqwest::Client::new()
+            .get(format!("{}/v21.0/{id}?fields=status_code", fake.base_url()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("status");
+        children.push(id);
+    }
+    let eleven = children.join(",");
+    let v = graph(
+        &fake,
+        &token,
+        &path,
+        &[
+            ("media_type", "CAROUSEL"),
+            ("children", &eleven),
+            ("caption", "c"),
+        ],
+    )
+    .await;
+    assert_eq!(code(&v), Some(100), "{v}");
+    // Publishing a child alone.
+    let v = graph(
+        &fake,
+        &token,
+        &format!("{ig}/media_publish"),
+        &[("creation_id", &children[0])],
+    )
+    .await;
+    assert_eq!(code(&v), Some(100), "{v}");
+    assert_eq!(fake.commits(), 0);
+}

@@ -104,6 +104,8 @@ pub struct FakePost {
     pub image: Option<String>,
     /// `content.media.altText`, as sent.
     pub alt_text: Option<String>,
+    /// A MultiImage post's images and their alt texts, in order (empty otherwise).
+    pub images: Vec<(String, Option<String>)>,
     pub visibility: String,
     pub created_at: DateTime<Utc>,
 }

@@ -509,6 +509,10 @@ async fn create_post(AxState(sh): S, headers: HeaderMap, Json(body): Json<Value>
             );
         }
     }
+    let multi = match multi_images(&st, &body, author) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
     if let Some(urn) = &image {
         match st.images.get(urn) {
             None => {
@@ -564,8 +568,9 @@ async fn create_post(AxState(sh): S, headers: HeaderMap, Json(body): Json<Value>
         author: author.into(),
         truncated: stored.len() < commentary.len(),
         commentary: stored,
-        image,
+        image: image.or_else(|| multi.first().map(|(id, _)| id.clone())),
         alt_text,
+        images: multi,
         visibility: visibility.into(),
         created_at: now,
     });
@@ -617,7 +622,11 @@ async fn list_posts(
                 "createdAt": millis(p.created_at), "publishedAt": millis(p.created_at),
                 "lastModifiedAt": millis(p.created_at),
             });
-            if let Some(img) = &p.image {
+            if p.images.len() > 1 {
+                let images: Vec<Value> =
+                    p.images.iter().map(|(id, _)| json!({ "id": id })).collect();
+                e["content"] = json!({ "multiImage": { "images": images } });
+            } else if let Some(img) = &p.image {
                 e["content"] = json!({ "media": { "id": img } });
             }
             e
@@ -626,6 +635,84 @@ async fn list_posts(
     let n = elements.len();
     Json(json!({ "elements": elements, "paging": { "start": start, "count": n, "links": [] } }))
         .into_response()
+}
+
+/// `content.multiImage.images` (PLATFORMS.md §8.3a, §8.6): 2-20 images, each AVAILABLE and
+/// owned by the author, `altText` at most 4086; never beside `content.media`.
+fn multi_images(
+    st: &State,
+    body: &Value,
+    author: &str,
+) -> Result<Vec<(String, Option<String>)>, Box<Response>> {
+    let Some(list) = body.pointer("/content/multiImage/images") else {
+        return Ok(Vec::new());
+    };
+    if body.pointer("/content/media").is_some() {
+        return Err(li_err(
+            422,
+            None,
+            None,
+            "ERROR :: /content :: media and multiImage are mutually exclusive",
+        ));
+    }
+    let list = list.as_array().cloned().unwrap_or_default();
+    if !(2..=20).contains(&list.len()) {
+        return Err(li_err(
+            422,
+            None,
+            None,
+            &format!(
+                "ERROR :: /content/multiImage/images :: a MultiImage post takes 2 to 20 images, got {}",
+                list.len()
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let urn = item.get("id").and_then(Value::as_str).unwrap_or("");
+        let alt = item
+            .get("altText")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if alt.as_ref().is_some_and(|a| a.chars().count() > 4086) {
+            return Err(li_err(
+                422,
+                None,
+                None,
+                &format!("ERROR :: /content/multiImage/images/{i}/altText :: longer than 4086"),
+            ));
+        }
+        match st.images.get(urn) {
+            None => {
+                return Err(li_err(
+                    400,
+                    None,
+                    None,
+                    &format!("ERROR :: /content/multiImage/images/{i}/id :: {urn} does not exist"),
+                ));
+            }
+            Some(img) if img.owner != author => {
+                return Err(li_err(
+                    403,
+                    None,
+                    Some("ACCESS_DENIED"),
+                    &format!("{urn} is not owned by {author}"),
+                ));
+            }
+            Some(img) if img.status_at(st.now()) != "AVAILABLE" => {
+                return Err(li_err(
+                    422,
+                    None,
+                    None,
+                    &format!(
+                        "ERROR :: /content/multiImage/images/{i}/id :: {urn} is not AVAILABLE"
+                    ),
+                ));
+            }
+            Some(_) => out.push((urn.to_owned(), alt)),
+        }
+    }
+    Ok(out)
 }
 
 /// `POST /rest/socialActions/{urn}/comments` (PLATFORMS.md §8.3c, §8.6): the post must

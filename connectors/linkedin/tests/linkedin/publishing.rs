@@ -488,3 +488,47 @@ async fn alt_text_and_a_first_comment_posted_once() {
     assert!(missing.is_err(), "{missing:?}");
     assert_eq!(s.fake.comments().len(), 1);
 }
+
+/// MultiImage (PLATFORMS.md §8.3a): each image uploaded, one post with all of them in order,
+/// each with its alt text; a post with one image in `multiImage` is refused.
+#[tokio::test]
+async fn a_multi_image_post_holds_every_image_in_order() {
+    let mut s = setup().await;
+    s.draft.format = pressroom_connector::PostFormat::Carousel;
+    let first = s.draft.media[0].clone();
+    s.draft.media = (0..3)
+        .map(|i| {
+            let mut m = first.clone();
+            m.alt_text = Some(format!("image {i}"));
+            m
+        })
+        .collect();
+    assert!(s.conn.validate(&s.draft).is_ok());
+    let prepared = s.conn.prepare(&s.ctx, &s.draft).await.expect("prepare");
+    let published = s.conn.commit(&s.ctx, &prepared).await.expect("commit");
+    let posts = s.fake.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].id, published.remote_id);
+    let alts: Vec<_> = posts[0].images.iter().map(|(_, a)| a.clone()).collect();
+    assert_eq!(
+        alts,
+        [
+            Some("image 0".into()),
+            Some("image 1".into()),
+            Some("image 2".into())
+        ]
+    );
+    let mut ctx = s.ctx.clone();
+    ctx.committing_since = Some(Utc::now());
+    let found = s
+        .conn
+        .reconcile(&ctx, Some(&prepared))
+        .await
+        .expect("reconcile");
+    assert_eq!(found, Reconciled::Landed(published));
+    s.draft.media.truncate(1);
+    assert!(
+        s.conn.validate(&s.draft).is_err(),
+        "one image is no MultiImage post"
+    );
+}

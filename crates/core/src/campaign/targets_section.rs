@@ -65,7 +65,12 @@ fn read_target(mut table: Reader<'_, '_>, sink: &mut Sink<'_>) -> Option<TargetS
             }),
     };
     let format = match table.get("format") {
-        None => Some(PostFormat::Single),
+        // A story preset (`instagram-story`, `snapchat-story`) is cut for a story: its target
+        // is one unless it says otherwise.
+        None => Some(match &preset {
+            Some(p) if p.ends_with("-story") => PostFormat::Story,
+            _ => PostFormat::Single,
+        }),
         Some(item) => item
             .string(sink)
             .and_then(|s| match PostFormat::parse(s.get_ref()) {
@@ -75,7 +80,7 @@ fn read_target(mut table: Reader<'_, '_>, sink: &mut Sink<'_>) -> Option<TargetS
                         s.span(),
                         &item.path,
                         format!(
-                            "unknown format `{}`, expected `single` or `story`",
+                            "unknown format `{}`, expected `single`, `story` or `carousel`",
                             s.get_ref()
                         ),
                     );
