@@ -14,12 +14,13 @@ use anyhow::{Context, bail, ensure};
 use connector_facebook::fake::FakeFacebook;
 use connector_instagram::fake::FakeInstagram;
 use connector_linkedin::fake::FakeLinkedIn;
+use connector_tiktok::fake::FakeTikTok;
 use pressroom_connector::testkit::{FakeControls, Fault};
 use pressroom_e2e::{Db, TestApp, free_port, terminate};
 use serde_json::{Value, json};
 
 use crate::platforms::{
-    daemon_sections, import_and_load, import_entry, linkedin_section, meta_sections,
+    daemon_sections, import_and_load, import_entry, linkedin_section, meta_sections, tiktok_section,
 };
 
 const CAMPAIGN: &str = r#"name = "formats"
@@ -271,4 +272,205 @@ fn formats_alt_text_and_first_comments_through_a_crash_sqlite() -> anyhow::Resul
 #[test]
 fn formats_alt_text_and_first_comments_through_a_crash_postgres() -> anyhow::Result<()> {
     formats_through_the_daemon(Db::Postgres)
+}
+
+const CAROUSEL: &str = r#"name = "slides"
+workspace = "acme"
+
+[schedule]
+webhook = true
+
+[generation]
+prompt = "a {{ product }}, view {{ image.index + 1 }} of {{ image.count }}"
+images = 3
+steps = 2
+width = 64
+height = 64
+seed = 11
+
+[caption]
+template = "Three looks at the {{ product }}"
+alt_text = "The {{ product }}, view {{ image.index + 1 }} of {{ image.count }}"
+first_comment = "All three at example.com"
+
+[variables]
+product = "tote"
+
+[[targets]]
+account = "ig-1"
+preset = "instagram-square"
+format = "carousel"
+
+[[targets]]
+account = "fb-1"
+preset = "facebook-square"
+format = "carousel"
+
+[[targets]]
+account = "li-1"
+preset = "linkedin-square"
+format = "carousel"
+
+[[targets]]
+account = "tt-1"
+preset = "tiktok-photo"
+format = "carousel"
+"#;
+
+/// A 3-image carousel to Instagram, Facebook, LinkedIn and TikTok in one run: each platform
+/// gets one post with the three images in order, alt text on each where it takes alt text,
+/// and (where it takes comments) the first comment once.
+fn carousel_through_the_daemon(db: Db) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let fb = rt.block_on(FakeFacebook::start())?;
+    let ig = rt.block_on(FakeInstagram::start())?;
+    let li = rt.block_on(FakeLinkedIn::start())?;
+    let tt = rt.block_on(FakeTikTok::start())?;
+    let (fb_account, ig_account, li_account, tt_account) = (
+        rt.block_on(fb.connect_account()),
+        rt.block_on(ig.connect_account()),
+        rt.block_on(li.connect_account()),
+        rt.block_on(tt.connect_account()),
+    );
+    let port = free_port()?;
+    let extra = format!(
+        "{}{}{}{}{WORKERS}",
+        daemon_sections(port),
+        meta_sections(&fb, &ig),
+        linkedin_section(&li),
+        tiktok_section(&tt)
+    );
+    let mut app = TestApp::new(db, &extra)?;
+    let import = json!([
+        import_entry("facebook", "fb-1", &fb_account, None),
+        import_entry("instagram", "ig-1", &ig_account, None),
+        import_entry("linkedin", "li-1", &li_account, None),
+        import_entry("tiktok", "tt-1", &tt_account, None),
+    ]);
+    import_and_load(&app, &import, CAROUSEL)?;
+    let mut serve = app.spawn_serve("carousel")?;
+    let outcome = (|| -> anyhow::Result<Vec<Value>> {
+        app.run(&[
+            "campaign",
+            "trigger",
+            "slides",
+            "--workspace",
+            "acme",
+            "--key",
+            "c-1",
+        ])?;
+        wait_posts(
+            &app,
+            Duration::from_secs(180),
+            "every carousel published",
+            |posts| {
+                posts.len() == 4
+                    && posts.iter().all(|p| {
+                        p["state"] == "published"
+                            && (p["first_comment"].is_null() || p["comment_state"] == "done")
+                    })
+            },
+        )
+    })();
+    let stopped = terminate(&mut serve, Duration::from_secs(30));
+    let posts = outcome?;
+    stopped?;
+    let alts: Vec<String> = (1..=3)
+        .map(|i| format!("The tote, view {i} of 3"))
+        .collect();
+    for p in &posts {
+        ensure!(p["format"] == "carousel", "{p}");
+        let renditions = p["rendition_ids"].as_array().map_or(0, Vec::len);
+        ensure!(renditions == 3, "three renditions per post: {p}");
+    }
+
+    let media = ig.media(&ig_account.account.external_id);
+    ensure!(
+        media.len() == 1,
+        "instagram: one carousel, not one post per image: {media:?}"
+    );
+    ensure!(media[0].media_type == "CAROUSEL_ALBUM", "{media:?}");
+    let ig_alts: Vec<_> = media[0].children.iter().map(|(a, _)| a.clone()).collect();
+    ensure!(
+        ig_alts == alts.iter().cloned().map(Some).collect::<Vec<_>>(),
+        "instagram slides in order with their alt text: {ig_alts:?}"
+    );
+
+    let page = fb_account.account.external_id.clone();
+    let fb_posts = fb.posts(&page);
+    let feed: Vec<_> = fb_posts.iter().filter(|p| p.published).collect();
+    ensure!(
+        feed.len() == 1 && feed[0].attached.len() == 3,
+        "facebook: {fb_posts:?}"
+    );
+    let fb_alts: Vec<_> = feed[0]
+        .attached
+        .iter()
+        .map(|id| {
+            fb_posts
+                .iter()
+                .find(|p| &p.photo_id == id)
+                .and_then(|p| p.alt_text_custom.clone())
+        })
+        .collect();
+    ensure!(
+        fb_alts == alts.iter().cloned().map(Some).collect::<Vec<_>>(),
+        "facebook photos in order with their alt text: {fb_alts:?}"
+    );
+
+    let li_posts = li.posts();
+    ensure!(li_posts.len() == 1, "linkedin: {li_posts:?}");
+    let li_alts: Vec<_> = li_posts[0].images.iter().map(|(_, a)| a.clone()).collect();
+    ensure!(
+        li_alts == alts.iter().cloned().map(Some).collect::<Vec<_>>(),
+        "linkedin images in order with their alt text: {li_alts:?}"
+    );
+
+    // TikTok pulls each image from the daemon's signed media links, in the post's order.
+    let publishes: Vec<_> = tt.publishes().into_iter().filter(|p| p.exists()).collect();
+    ensure!(publishes.len() == 1, "tiktok: {publishes:?}");
+    let tt_post = post_of(&posts, "tiktok", "tiktok-photo")?;
+    let order: Vec<&str> = tt_post["rendition_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    ensure!(
+        publishes[0].photo_images.len() == 3
+            && publishes[0]
+                .photo_images
+                .iter()
+                .zip(&order)
+                .all(|(url, id)| url.contains(id)),
+        "tiktok images in the post's order: {:?} vs {order:?}",
+        publishes[0].photo_images
+    );
+
+    // The first comment, once, on each platform that takes comments (not TikTok).
+    ensure!(
+        ig.comments(&ig_account.account.external_id).len() == 1,
+        "instagram comments"
+    );
+    ensure!(fb.comments(&page).len() == 1, "facebook comments");
+    ensure!(li.comments().len() == 1, "linkedin comments");
+    ensure!(
+        post_of(&posts, "tiktok", "tiktok-photo")?["first_comment"].is_null(),
+        "tiktok takes no comment"
+    );
+    drop(rt);
+    Ok(())
+}
+
+#[test]
+fn a_three_image_carousel_to_four_platforms_sqlite() -> anyhow::Result<()> {
+    carousel_through_the_daemon(Db::Sqlite)
+}
+
+#[test]
+fn a_three_image_carousel_to_four_platforms_postgres() -> anyhow::Result<()> {
+    carousel_through_the_daemon(Db::Postgres)
 }

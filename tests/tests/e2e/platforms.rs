@@ -93,20 +93,11 @@ pub(crate) fn other_sections(
     sc: &connector_snapchat::fake::FakeSnapchat,
     wh: &connector_webhook::fake::FakeReceiver,
 ) -> String {
-    let (ttc, scc, whc) = (tt.config(), sc.config(), wh.config());
+    let (scc, whc) = (sc.config(), wh.config());
     let linkedin = linkedin_section(li);
+    let tiktok = tiktok_section(tt);
     format!(
-        r#"{linkedin}
-[connectors.tiktok]
-api_base = "{tt_base}"
-auth_base = "{tt_base}"
-client_key = "{tt_key}"
-client_secret = "{tt_secret}"
-timeout_secs = 2
-status_poll_interval_ms = 50
-status_max_wait_secs = 10
-rate_limit_wait_secs = 1
-
+        r#"{linkedin}{tiktok}
 [connectors.snapchat]
 api_base = "{sc_base}"
 accounts_base = "{sc_base}"
@@ -124,9 +115,6 @@ token_url = "{wh_token}"
 timeout_secs = 1
 listing_lag_secs = {wh_lag}
 "#,
-        tt_base = ttc.api_base,
-        tt_key = ttc.client_key,
-        tt_secret = ttc.client_secret.expose_secret(),
         sc_base = scc.api_base,
         sc_id = scc.client_id,
         sc_secret = scc.client_secret.expose_secret(),
@@ -158,6 +146,27 @@ listing_lag_secs = {li_lag}
         li_id = lic.client_id,
         li_secret = lic.client_secret.expose_secret(),
         li_lag = lic.listing_lag_secs,
+    )
+}
+
+/// `[connectors.tiktok]` pointing at the fake (see [`other_sections`]).
+pub(crate) fn tiktok_section(tt: &connector_tiktok::fake::FakeTikTok) -> String {
+    let ttc = tt.config();
+    format!(
+        r#"
+[connectors.tiktok]
+api_base = "{tt_base}"
+auth_base = "{tt_base}"
+client_key = "{tt_key}"
+client_secret = "{tt_secret}"
+timeout_secs = 2
+status_poll_interval_ms = 50
+status_max_wait_secs = 10
+rate_limit_wait_secs = 1
+"#,
+        tt_base = ttc.api_base,
+        tt_key = ttc.client_key,
+        tt_secret = ttc.client_secret.expose_secret(),
     )
 }
 

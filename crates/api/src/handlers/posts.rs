@@ -70,8 +70,10 @@ pub struct PostView {
     pub updated_at: i64,
     /// A feed post (`single`) or a `story`.
     pub format: pressroom_core::PostFormat,
-    #[schema(required)]
-    pub alt_text: Option<String>,
+    /// Alt text per image, in order (empty without alt text).
+    pub alt_texts: Vec<String>,
+    /// A carousel's renditions in order (`rendition_id` first); one entry otherwise.
+    pub rendition_ids: Vec<RenditionId>,
     /// Posted as a comment once the post is published, where the platform takes comments.
     #[schema(required)]
     pub first_comment: Option<String>,
@@ -88,6 +90,7 @@ pub struct PostView {
 
 impl From<post::Model> for PostView {
     fn from(p: post::Model) -> Self {
+        let (alt_texts, rendition_ids) = (p.alt_texts(), p.rendition_ids());
         Self {
             id: p.id,
             workspace_id: p.workspace_id,
@@ -103,8 +106,9 @@ impl From<post::Model> for PostView {
             error: p.error,
             created_at: p.created_at,
             updated_at: p.updated_at,
+            alt_texts,
+            rendition_ids,
             format: p.format,
-            alt_text: p.alt_text,
             first_comment: p.first_comment,
             comment_state: p.comment_state,
             comment_id: p.comment_id,

@@ -52,7 +52,8 @@ pub struct TargetPreview {
     pub format: pressroom_core::PostFormat,
     /// This target's caption (its own template, or the campaign's), with `target` known.
     pub caption: Option<String>,
-    pub alt_text: Option<String>,
+    /// Per image the post carries.
+    pub alt_texts: Vec<String>,
     /// Absent where the platform takes no comments.
     pub first_comment: Option<String>,
     /// Missing account or preset, templates of this target that did not render, and the
@@ -203,7 +204,10 @@ pub async fn preview(
                 .to_string(),
             format: target.format,
             caption,
-            alt_text: texts.as_ref().and_then(|t| t.alt_text.clone()),
+            alt_texts: texts
+                .as_ref()
+                .map(|t| t.alt_texts.clone())
+                .unwrap_or_default(),
             first_comment: texts.and_then(|t| t.first_comment),
             problems,
         });

@@ -61,6 +61,7 @@ pub async fn assets_list_get_and_image(app: TestApp) -> anyhow::Result<()> {
             prompt: "a green square",
             caption: "hi",
             asset_id: &id,
+            asset_ids: &[],
         },
     )
     .await?;

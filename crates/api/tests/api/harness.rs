@@ -415,7 +415,8 @@ impl TestApp {
                 preset: "instagram-square",
                 caption: "hi",
                 format: pressroom_core::PostFormat::Single,
-                alt_text: None,
+                alt_texts: &[],
+                rendition_ids: &[],
                 first_comment: None,
             },
         )

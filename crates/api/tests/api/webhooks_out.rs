@@ -430,7 +430,8 @@ async fn extra_post(app: &TestApp, w: &World, preset: &str) -> anyhow::Result<Po
             preset,
             caption: "again",
             format: pressroom_core::PostFormat::Single,
-            alt_text: None,
+            alt_texts: &[],
+            rendition_ids: &[],
             first_comment: None,
         },
     )

@@ -4,7 +4,9 @@
 //! brought (a webhook's or API call's payload), then the reserved `run` object:
 //! `id`, `campaign`, `workspace`, `trigger`, `fire_key`, `fire_time` (RFC 3339 UTC,
 //! also as `fired_at`), `local_time` (RFC 3339 in the campaign's zone, UTC when it has
-//! none), `date` (local `YYYY-MM-DD`) and `weekday` (local, English, e.g. `Monday`).
+//! none), `date` (local `YYYY-MM-DD`) and `weekday` (local, English, e.g. `Monday`); and
+//! `image` (`index`, 0-based, and `count`): image 0 unless a prompt or alt text is rendered
+//! for another image of the run.
 //!
 //! `parse_campaign` refuses a template that reads a variable `[variables]` does not
 //! declare, so every variable a trigger may send needs a default there: a cron or
@@ -20,7 +22,17 @@ use super::spec::CampaignSpec;
 /// (the post's `platform`, `account`, `preset` and `format`) is seen by the per-target
 /// texts only: caption, alt text and first comment, not the prompts (one image serves every
 /// target).
-pub const RESERVED_VARIABLES: &[&str] = &["run", "target"];
+pub const RESERVED_VARIABLES: &[&str] = &["run", "target", "image"];
+
+/// The context with `image` set to image `index` of `count` (0-based): each image's prompt
+/// and alt text see their own, so the slides of a carousel can differ.
+pub fn with_image(context: &Value, index: u32, count: u32) -> Value {
+    let mut vars = context.clone();
+    if let Value::Object(map) = &mut vars {
+        map.insert("image".into(), json!({ "index": index, "count": count }));
+    }
+    vars
+}
 
 /// The `target` facts of one post.
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +111,10 @@ pub fn template_context(
             "date": local.format("%Y-%m-%d").to_string(),
             "weekday": local.format("%A").to_string(),
         }),
+    );
+    vars.insert(
+        "image".into(),
+        json!({ "index": 0, "count": spec.generation.image_count() }),
     );
     Value::Object(vars)
 }

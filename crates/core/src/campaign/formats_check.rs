@@ -46,6 +46,17 @@ pub fn validate_target_features(
                 ),
             );
         }
+        if let (PostFormat::Carousel, Some((min, max))) = (target.format, features.carousel) {
+            let images = spec.generation.image_count() as usize;
+            if !(min..=max).contains(&images) {
+                report(
+                    "format",
+                    format!(
+                        "a {platform} carousel takes {min} to {max} images; a run makes {images} (set [generation] images, or give [[generation.slides]])"
+                    ),
+                );
+            }
+        }
         if target.format == PostFormat::Story {
             for (key, what) in [
                 ("caption", "caption"),
@@ -85,7 +96,7 @@ pub fn validate_target_features(
         let Ok(texts) = render_target_texts(spec, index, platform.as_str(), &context) else {
             continue;
         };
-        if let Some(alt) = texts.alt_text {
+        for alt in texts.alt_texts {
             let length = alt.encode_utf16().count();
             if length > max {
                 let message = format!(
@@ -103,6 +114,7 @@ pub fn validate_target_features(
                         format!("{message} (targets[{index}])"),
                     ));
                 }
+                break;
             }
         }
     }
@@ -234,5 +246,78 @@ caption = "no"
             issues[3]
         );
         assert!(issues[4].message.contains("a story takes no caption"));
+    }
+
+    const CAROUSEL: &str = r#"name = "c"
+workspace = "w"
+
+[schedule]
+webhook = true
+
+[generation]
+prompt = "a tote, view {{ image.index }}"
+images = 3
+
+[caption]
+template = "Totes"
+
+[[targets]]
+account = "ig"
+preset = "instagram-square"
+format = "carousel"
+
+[[targets]]
+account = "sc"
+preset = "snapchat-story"
+format = "carousel"
+"#;
+
+    #[test]
+    fn a_carousel_needs_a_platform_that_has_one_and_enough_images() {
+        let spec = parse_campaign(CAROUSEL, "c.toml").expect("parses");
+        assert_eq!(spec.generation.image_count(), 3);
+        let platform = |t: &TargetSpec| match t.account.as_str() {
+            "ig" => Some(Platform::Instagram),
+            _ => Some(Platform::Snapchat),
+        };
+        let issues = validate_target_features(&spec, CAROUSEL, "c.toml", &platform);
+        let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(fields, ["targets[1].format"], "{issues:#?}");
+        // One image is no Instagram carousel.
+        let one = CAROUSEL.replace("images = 3", "images = 1");
+        let spec = parse_campaign(&one, "c.toml").expect("parses");
+        let issues = validate_target_features(&spec, &one, "c.toml", &platform);
+        assert!(
+            issues[0]
+                .message
+                .contains("takes 2 to 10 images; a run makes 1"),
+            "{issues:#?}"
+        );
+    }
+
+    #[test]
+    fn slides_give_each_image_its_prompt_and_exclude_images_and_approval() {
+        let slides = CAROUSEL.replace(
+            "prompt = \"a tote, view {{ image.index }}\"\nimages = 3",
+            "[[generation.slides]]\nprompt = \"the front\"\n\n[[generation.slides]]\nprompt = \"the back\"",
+        );
+        let spec = parse_campaign(&slides, "c.toml").expect("parses");
+        assert_eq!(spec.generation.image_count(), 2);
+        assert_eq!(spec.generation.prompt_of(1), "the back");
+        assert_eq!(spec.generation.prompt, "the front");
+        let both = CAROUSEL.replace(
+            "images = 3",
+            "images = 3\n\n[[generation.slides]]\nprompt = \"x\"",
+        );
+        let issues = parse_campaign(&both, "c.toml").expect_err("both");
+        assert!(
+            issues.iter().any(|i| i.field == "generation.images"),
+            "{issues:#?}"
+        );
+        let reviewed = format!("{CAROUSEL}\n[approval]\nrequired = true\n");
+        let issues = parse_campaign(&reviewed, "c.toml").expect_err("approval");
+        assert!(issues.iter().any(|i| i.field == "approval"), "{issues:#?}");
+        let too_many = CAROUSEL.replace("images = 3", "images = 11");
+        assert!(parse_campaign(&too_many, "c.toml").is_err());
     }
 }

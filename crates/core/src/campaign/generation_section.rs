@@ -42,7 +42,9 @@ pub(crate) fn read_generation(
             }
         }),
     };
-    let prompt = read_template(&mut table, sink, "prompt", "prompt_file", true).flatten();
+    // Required unless [[generation.slides]] give one prompt per image.
+    let has_slides = table.get("slides").is_some();
+    let prompt = read_template(&mut table, sink, "prompt", "prompt_file", !has_slides);
     let negative_prompt = read_template(
         &mut table,
         sink,
@@ -101,13 +103,43 @@ pub(crate) fn read_generation(
         }),
     };
     let seed = read_seed(&mut table, sink);
+    let images_item = table.get("images").is_some();
+    let images = read_u32(
+        &mut table,
+        sink,
+        "images",
+        1,
+        1,
+        GenerationSpec::MAX_IMAGES,
+        " images per run",
+    );
+    let slides = match table.get("slides") {
+        None => Some(Vec::new()),
+        Some(item) => read_slides(&item, sink),
+    };
+    if images_item && slides.as_ref().is_some_and(|s| !s.is_empty()) {
+        let span = table
+            .get("images")
+            .map_or_else(|| table.span(), |i| i.span());
+        sink.push(
+            span,
+            &table.child_path("images"),
+            "give either `images` or [[generation.slides]], not both",
+        );
+    }
     table.finish(sink);
 
-    // Every field was read (and reported) above; `?` only assembles.
+    // Every field was read (and reported) above; `?` only assembles. With slides and no
+    // `prompt`, the first slide's is the run's prompt (what runs and reviews show).
+    let slides = slides?;
+    let prompt = match prompt? {
+        Some(p) => p,
+        None => slides.first()?.clone(),
+    };
     Some(GenerationSpec {
         backend: backend?,
         model: model?,
-        prompt: prompt?,
+        prompt,
         negative_prompt: negative_prompt?,
         steps: steps?,
         guidance: guidance?,
@@ -115,7 +147,45 @@ pub(crate) fn read_generation(
         width: width?,
         height: height?,
         seed: seed?,
+        images: images?,
+        slides,
     })
+}
+
+/// `[[generation.slides]]`: one prompt per image (`prompt` or `prompt_file`), at most
+/// [`GenerationSpec::MAX_IMAGES`].
+fn read_slides(item: &super::reader::Item<'_, '_>, sink: &mut Sink<'_>) -> Option<Vec<String>> {
+    let array = item.array(sink)?;
+    if array.is_empty() || array.len() > GenerationSpec::MAX_IMAGES as usize {
+        sink.push(
+            item.span(),
+            &item.path,
+            format!(
+                "must hold 1 to {} slides (got {})",
+                GenerationSpec::MAX_IMAGES,
+                array.len()
+            ),
+        );
+        return None;
+    }
+    let mut slides = Vec::new();
+    let mut complete = true;
+    for (index, value) in array.iter().enumerate() {
+        let element = super::reader::Item {
+            path: format!("{}[{index}]", item.path),
+            value,
+        };
+        let Some(mut table) = element.table(sink) else {
+            complete = false;
+            continue;
+        };
+        match read_template(&mut table, sink, "prompt", "prompt_file", true).flatten() {
+            Some(prompt) => slides.push(prompt),
+            None => complete = false,
+        }
+        table.finish(sink);
+    }
+    complete.then_some(slides)
 }
 
 /// An optional integer in `[min, max]`; `hint` is appended to the range message.

@@ -19,7 +19,9 @@ mod template_check;
 mod variables_section;
 
 pub use captions::{sample_caption, validate_captions};
-pub use context::{RESERVED_VARIABLES, RunFacts, TargetFacts, template_context, with_target};
+pub use context::{
+    RESERVED_VARIABLES, RunFacts, TargetFacts, template_context, with_image, with_target,
+};
 pub use formats_check::validate_target_features;
 pub use issue::{SpecIssue, line_column};
 pub use parse::{parse_campaign, parse_campaign_with};

@@ -102,6 +102,18 @@ pub fn parse_campaign_with(
         let defined = variables.keys().cloned().collect();
         check_template_variables(&mut sink, &defined);
     }
+    if let (Some(generation), Some(Some(approval))) = (&generation, &approval)
+        && generation.image_count() > 1
+        && approval.required
+    {
+        let span = root.get("approval").map_or(0..0, |i| i.span());
+        sink.push(
+            span,
+            "approval",
+            "a run with several images cannot be reviewed yet (a reviewer picks one image); \
+             use one image per run, or remove [approval]",
+        );
+    }
     root.finish(&mut sink);
 
     match (

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::context::{TargetFacts, with_target};
+use super::context::{TargetFacts, with_image, with_target};
 use super::spec::CampaignSpec;
 use crate::template::{self, TemplateError};
 use crate::{Platform, PostFormat};
@@ -77,7 +77,9 @@ pub fn render_texts(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TargetTexts {
     pub caption: String,
-    pub alt_text: Option<String>,
+    /// One per image the post carries (all of a carousel's, else the first), each rendered
+    /// with its `image`; empty without an alt text template.
+    pub alt_texts: Vec<String>,
     /// `None` also where the platform takes no comments (a campaign-wide first comment
     /// applies where it can; one written on such a target is refused at validation).
     pub first_comment: Option<String>,
@@ -131,9 +133,6 @@ pub fn render_target_texts(
         "caption.template",
         target.caption_template(&spec.caption),
     );
-    let alt_text = target
-        .alt_text_template(&spec.caption)
-        .map(|t| one(target.alt_text.is_some(), "alt_text", "caption.alt_text", t));
     let takes_comments = Platform::parse(platform).is_none_or(|p| p.features().comments);
     let first_comment = target
         .first_comment_template(&spec.caption)
@@ -146,10 +145,41 @@ pub fn render_target_texts(
                 t,
             )
         });
+    let count = spec.generation.image_count();
+    let images = if target.format == PostFormat::Carousel {
+        count
+    } else {
+        1
+    };
+    let mut alt_texts = Vec::new();
+    // The campaign's alt text goes where the platform takes it (one written on a target
+    // whose platform has no field for it is refused at validation).
+    let takes_alt_text =
+        Platform::parse(platform).is_none_or(|p| p.features().max_alt_text_chars.is_some());
+    if let Some(template) = target
+        .alt_text_template(&spec.caption)
+        .filter(|_| takes_alt_text)
+    {
+        for slide in 0..images {
+            let vars = with_image(&vars, slide, count);
+            match template::render(template, &vars) {
+                Ok(text) => alt_texts.push(text),
+                Err(error) => {
+                    let field = if target.alt_text.is_some() {
+                        format!("targets[{index}].alt_text")
+                    } else {
+                        "caption.alt_text".to_owned()
+                    };
+                    problems.push(TemplateProblem { field, error });
+                    break;
+                }
+            }
+        }
+    }
     match caption {
         Some(caption) if problems.is_empty() => Ok(TargetTexts {
             caption,
-            alt_text: alt_text.flatten(),
+            alt_texts,
             first_comment: first_comment.flatten().filter(|c| !c.trim().is_empty()),
         }),
         _ => Err(problems),
@@ -228,7 +258,7 @@ format = "story"
         let vars = serde_json::json!({ "product": "tote" });
         let ig = render_target_texts(&spec, 0, "instagram", &vars).expect("ig");
         assert_eq!(ig.caption, "Buy tote on instagram");
-        assert_eq!(ig.alt_text.as_deref(), Some("A tote, single"));
+        assert_eq!(ig.alt_texts, ["A tote, single"]);
         assert_eq!(ig.first_comment.as_deref(), Some("More at example.com"));
         // Its own caption; TikTok takes no comments, so the campaign's first comment skips it.
         let tt = render_target_texts(&spec, 1, "tiktok", &vars).expect("tt");
@@ -236,7 +266,7 @@ format = "story"
         assert_eq!(tt.first_comment, None);
         // A story carries neither alt text nor a comment.
         let story = render_target_texts(&spec, 2, "instagram", &vars).expect("story");
-        assert_eq!((story.alt_text, story.first_comment), (None, None));
+        assert!(story.alt_texts.is_empty() && story.first_comment.is_none());
         let failed = render_target_texts(&spec, 1, "tiktok", &serde_json::json!({}))
             .expect_err("undefined product");
         assert_eq!(failed[0].field, "targets[1].caption");

@@ -146,6 +146,33 @@ pub struct GenerationSpec {
     pub width: u32,
     pub height: u32,
     pub seed: Seed,
+    /// Images per run (each its own seed; the prompt sees `image.index` and
+    /// `image.count`); absent in specs stored before carousels: one.
+    #[serde(default = "one")]
+    pub images: u32,
+    /// One prompt template per image (`[[generation.slides]]`), instead of `prompt` for all.
+    #[serde(default)]
+    pub slides: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl GenerationSpec {
+    /// How many images a run makes: the slides, else `images`.
+    pub fn image_count(&self) -> u32 {
+        if self.slides.is_empty() {
+            self.images.max(1)
+        } else {
+            self.slides.len() as u32
+        }
+    }
+
+    /// The prompt template of image `index`.
+    pub fn prompt_of(&self, index: usize) -> &str {
+        self.slides.get(index).map_or(&self.prompt, String::as_str)
+    }
 }
 
 /// Generation backends known at compile time.
@@ -162,6 +189,9 @@ impl GenerationSpec {
     pub const MAX_GUIDANCE: f32 = 50.0;
     pub const MIN_SIZE: u32 = 64;
     pub const MAX_SIZE: u32 = 4096;
+    /// A carousel's most images (Instagram's 10; TikTok takes more, but a run of 35 images
+    /// would pin the engine for long).
+    pub const MAX_IMAGES: u32 = 10;
 }
 
 pub use crate::format::PostFormat;

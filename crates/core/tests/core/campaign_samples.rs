@@ -11,6 +11,7 @@ const SPRING: &str = include_str!("../../../../templates/campaigns/spring-launch
 const WEBHOOK: &str = include_str!("../../../../templates/campaigns/restock-webhook.toml");
 const LAUNCH: &str = include_str!("../../../../templates/campaigns/launch-day.toml");
 const REVIEWED: &str = include_str!("../../../../templates/campaigns/weekly-client-review.toml");
+const CAROUSEL: &str = include_str!("../../../../templates/campaigns/lookbook-carousel.toml");
 
 fn parse(source: &str, file: &str) -> CampaignSpec {
     match parse_campaign(source, file) {
@@ -57,6 +58,9 @@ fn spring_launch_is_the_demo_campaign() {
     );
     assert!(spec.targets.iter().all(|t| t.account == "sandbox"));
     assert_eq!(spec.targets[1].fit, Some(Fit::Contain));
+    // The story preset makes the target a story without saying so.
+    assert_eq!(spec.targets[1].format, pressroom_core::PostFormat::Story);
+    assert_eq!(spec.targets[0].format, pressroom_core::PostFormat::Single);
     assert!(Schedule::from_spec(&spec.schedule).is_ok());
 }
 
@@ -100,6 +104,7 @@ fn samples_reference_only_the_sandbox_and_known_presets() {
     let presets = [
         "instagram-square",
         "instagram-story",
+        "linkedin-square",
         "linkedin-landscape",
         "facebook-feed",
     ];
@@ -113,6 +118,7 @@ fn samples_reference_only_the_sandbox_and_known_presets() {
         (WEBHOOK, "restock-webhook.toml"),
         (LAUNCH, "launch-day.toml"),
         (REVIEWED, "weekly-client-review.toml"),
+        (CAROUSEL, "lookbook-carousel.toml"),
     ] {
         let spec = parse(source, file);
         assert_eq!(
@@ -230,6 +236,7 @@ preset = "linkedin-landscape"
         ("spring-launch.toml", SPRING.to_string()),
         ("restock-webhook.toml", WEBHOOK.to_string()),
         ("launch-day.toml", LAUNCH.to_string()),
+        ("lookbook-carousel.toml", CAROUSEL.to_string()),
     ];
     for (file, source) in &sources {
         let spec = parse(source, file);

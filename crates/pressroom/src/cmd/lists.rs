@@ -111,7 +111,15 @@ pub async fn posts(settings: Settings, cmd: PostsCmd) -> anyhow::Result<ExitCode
     let run = run.map(pressroom_core::RunId::from);
     let list = posts::list(&opened.store, &ws, run.as_ref(), limit).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        // The per-image lists are stored as JSON text; scripts get them as arrays.
+        let mut out = Vec::with_capacity(list.len());
+        for post in &list {
+            let mut value = serde_json::to_value(post)?;
+            value["alt_texts"] = serde_json::json!(post.alt_texts());
+            value["rendition_ids"] = serde_json::json!(post.rendition_ids());
+            out.push(value);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         let rows: Vec<Vec<String>> = list
             .into_iter()

@@ -66,14 +66,24 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         let reason = format!("generation backend {backend:?} is not configured on this instance");
         return fail_run(p, ws, &run_id, &reason).await;
     };
-    let count = spec.candidates();
+    // A carousel's images (each with its own prompt, rendered with its `image`), or the
+    // review's candidates of one prompt (campaign validation keeps the two apart).
+    let slides = spec.generation.image_count();
+    let (count, prompts) = if slides > 1 {
+        match slide_prompts(&spec, &vars, slides) {
+            Ok(prompts) => (slides, prompts),
+            Err(reason) => return fail_run(p, ws, &run_id, &reason).await,
+        }
+    } else {
+        (spec.candidates(), vec![prompt.clone()])
+    };
     let first_seed = seed_for(&spec, &run_id);
     let mut candidates: Vec<AssetId> = Vec::with_capacity(count as usize);
     for index in 0..count {
-        // Each candidate (and each round of them) draws its own seed, reproducibly.
+        // Each candidate or slide (and each round of them) draws its own seed, reproducibly.
         let offset = u64::from(round.unsigned_abs()) * u64::from(count) + u64::from(index);
         let request = GenerationRequest {
-            prompt: prompt.clone(),
+            prompt: prompts.get(index as usize).unwrap_or(&prompt).clone(),
             negative_prompt: negative.clone(),
             seed: first_seed.wrapping_add(offset),
             steps: spec.generation.steps,
@@ -164,6 +174,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         prompt: &prompt,
         caption: &caption,
         asset_id: &asset_id,
+        asset_ids: if slides > 1 { &candidates } else { &[] },
     };
     runs::set_generated(&p.store, &tx, now, ws, &run_id, generated).await?;
     let suffix = (round > 0).then(|| format!("r{round}"));
@@ -285,6 +296,29 @@ fn render_texts(
                 .collect::<Vec<_>>()
                 .join("; ")
         })
+}
+
+/// Each slide's prompt: its own template (`[[generation.slides]]`) or the campaign's, with
+/// `image` set to the slide.
+fn slide_prompts(
+    spec: &CampaignSpec,
+    vars: &serde_json::Value,
+    slides: u32,
+) -> Result<Vec<String>, String> {
+    (0..slides)
+        .map(|index| {
+            let context = pressroom_core::campaign::with_image(vars, index, slides);
+            pressroom_core::template::render(spec.generation.prompt_of(index as usize), &context)
+                .map_err(|e| {
+                    let field = if spec.generation.slides.is_empty() {
+                        "generation.prompt".to_owned()
+                    } else {
+                        format!("generation.slides[{index}].prompt")
+                    };
+                    format!("{field} (image {index}): {e}")
+                })
+        })
+        .collect()
 }
 
 /// A target's platform for its templates' `target.platform`: its account's, else its

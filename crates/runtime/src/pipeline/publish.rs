@@ -78,17 +78,19 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         )
         .await;
     };
-    let rendition = assets::get_rendition(p.store.conn(), &ws, &post.rendition_id).await?;
-    let file = p
-        .blobs
-        .local_file(&rendition.path)
-        .await
-        .map_err(|e| JobError::retry(format!("the rendition's file: {e}")))?;
-    let draft = PostDraft {
-        format: post.format,
-        caption: post.caption.clone(),
-        media: vec![MediaRef {
-            alt_text: post.alt_text.clone(),
+    // Every image the post carries, in order (a carousel's all, else its one), each with
+    // its alt text.
+    let alt_texts = post.alt_texts();
+    let mut media = Vec::new();
+    for (index, rendition_id) in post.rendition_ids().iter().enumerate() {
+        let rendition = assets::get_rendition(p.store.conn(), &ws, rendition_id).await?;
+        let file = p
+            .blobs
+            .local_file(&rendition.path)
+            .await
+            .map_err(|e| JobError::retry(format!("the rendition's file: {e}")))?;
+        media.push(MediaRef {
+            alt_text: alt_texts.get(index).cloned(),
             path: file,
             mime: rendition.mime.clone(),
             width: rendition.width as u32,
@@ -96,7 +98,13 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             bytes: rendition.bytes as u64,
             sha256: rendition.sha256.clone(),
             public_url: p.public_media.as_ref().map(|m| m.url_for(&rendition.id)),
-        }],
+        });
+    }
+    let first_sha = media.first().map(|m| m.sha256.clone()).unwrap_or_default();
+    let draft = PostDraft {
+        format: post.format,
+        caption: post.caption.clone(),
+        media,
     };
 
     let latest = posts::latest_attempt(p.store.conn(), &job.workspace_id, &post_id).await?;
@@ -144,7 +152,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     let mut quick_retries = 0;
     loop {
         let state = attempt.state;
-        let ctx = context(&account, &creds, &attempt, &post, &rendition.sha256);
+        let ctx = context(&account, &creds, &attempt, &post, &first_sha);
         let step = match state {
             AttemptState::Committed => {
                 let published = Published {

@@ -3,8 +3,8 @@
 //! run waits for a review its posts wait too (`awaiting_review`); once decided, the `review`
 //! job runs this again for every preset, which cuts the chosen image and moves the posts on.
 
-use pressroom_core::PostState;
-use pressroom_core::{JobKind, RunId};
+use pressroom_core::campaign::TargetSpec;
+use pressroom_core::{AssetId, JobKind, PostFormat, PostState, RunId, WorkspaceId};
 use pressroom_store::repo::{accounts, assets, campaigns, posts, reviews, runs};
 use pressroom_store::{ClaimedJob, NewJob};
 use serde::Deserialize;
@@ -72,6 +72,24 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     let campaign = campaigns::get(&p.store, ws, &run.campaign_id).await?;
     let spec = stored_spec(&campaign).map_err(|e| JobError::Permanent(e.to_string()))?;
     let run_context = variables::for_run(&spec, &run);
+    let uses_this = |t: &&TargetSpec| {
+        t.preset == preset_name && t.fit.map(|f| f.as_str()).unwrap_or("cover") == fit
+    };
+    // A carousel target on this preset needs every image of the run cut for it; the
+    // first is the cut above.
+    let mut slides = Vec::new();
+    if spec
+        .targets
+        .iter()
+        .filter(uses_this)
+        .any(|t| t.format == PostFormat::Carousel)
+    {
+        for (index, slide_asset) in run.asset_ids().iter().enumerate().skip(1) {
+            slides.push(
+                cut_slide(p, ws, &run_id, slide_asset, &preset, fit_mode, &fit, index).await?,
+            );
+        }
+    }
 
     let now = p.store.now_ms().await?;
     let tx = p.store.begin().await?;
@@ -102,6 +120,29 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         bytes: rendition.bytes.len() as u64,
     };
     let row = assets::insert_rendition(&p.store, &tx, now, new_rendition.clone()).await?;
+    let mut carousel_ids = vec![row.id.clone()];
+    for slide in &slides {
+        let slide_row = assets::insert_rendition(
+            &p.store,
+            &tx,
+            now,
+            assets::NewRendition {
+                workspace_id: ws,
+                run_id: &run_id,
+                asset_id: &slide.asset_id,
+                preset: &preset_name,
+                fit: &slide.fit_key,
+                sha256: &slide.sha256,
+                path: &slide.path,
+                mime: slide.mime,
+                width: slide.width,
+                height: slide.height,
+                bytes: slide.bytes,
+            },
+        )
+        .await?;
+        carousel_ids.push(slide_row.id);
+    }
     let mut replaced = None;
     if row.asset_id != asset_id && gate != Gate::Open {
         // The run's image changed since this preset was cut (another candidate chosen, or new
@@ -114,9 +155,12 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     let publish_delay =
         std::time::Duration::from_millis(run.fire_at.saturating_sub(now).max(0) as u64);
     let mut created = 0;
-    for (index, target) in spec.targets.iter().enumerate().filter(|(_, t)| {
-        t.preset == preset_name && t.fit.map(|f| f.as_str()).unwrap_or("cover") == fit
-    }) {
+    for (index, target) in spec
+        .targets
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| uses_this(t))
+    {
         let Some(account) = accounts::by_name(&tx, ws, &target.account).await? else {
             // Validation refuses such campaigns; an account deleted since then lands here.
             warn!(run = %run_id, account = %target.account, "render: target account no longer exists");
@@ -139,7 +183,12 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             preset: &preset_name,
             caption: &texts.caption,
             format: target.format,
-            alt_text: texts.alt_text.as_deref(),
+            alt_texts: &texts.alt_texts,
+            rendition_ids: if target.format == PostFormat::Carousel {
+                &carousel_ids
+            } else {
+                &[]
+            },
             first_comment: texts.first_comment.as_deref(),
         };
         let post = posts::insert_in_state(&p.store, &tx, now, new_post, first_state).await?;
@@ -203,4 +252,63 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     }
     info!(run = %run_id, preset = %preset_name, bytes = rendition.bytes.len(), posts = created, "render: rendition ready");
     Ok(())
+}
+
+/// One more image of a carousel, cut for this preset and stored.
+struct Slide {
+    asset_id: AssetId,
+    /// The renditions table keys a cut by (run, preset, fit): slide `i` > 0 is stored under
+    /// the fit `<fit>~<i>`, so the first slide keeps the key every other reader uses.
+    fit_key: String,
+    sha256: String,
+    path: String,
+    mime: &'static str,
+    width: u32,
+    height: u32,
+    bytes: u64,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn cut_slide(
+    p: &Pipeline,
+    ws: &WorkspaceId,
+    run_id: &RunId,
+    asset_id: &AssetId,
+    preset: &pressroom_media::Preset,
+    fit_mode: pressroom_media::Fit,
+    fit: &str,
+    index: usize,
+) -> Result<Slide, JobError> {
+    let asset = assets::get(p.store.conn(), ws, asset_id).await?;
+    let source = p
+        .blobs
+        .get(&asset.path)
+        .await
+        .map_err(|e| JobError::retry(format!("reading slide {index}: {e}")))?;
+    let preset_for_task = preset.clone();
+    let rendition = tokio::task::spawn_blocking(move || {
+        pressroom_media::render(&source, &preset_for_task, fit_mode)
+    })
+    .await
+    .map_err(|e| JobError::retry(format!("render task: {e}")))?
+    .map_err(|e| JobError::Permanent(format!("render {} slide {index}: {e}", preset.name)))?;
+    let path = format!(
+        "renditions/{run_id}/{asset_id}/{}-{fit}-{index}.{}",
+        preset.name,
+        rendition.format.extension()
+    );
+    p.blobs
+        .put(&path, &rendition.bytes)
+        .await
+        .map_err(|e| JobError::retry(format!("writing slide {index}: {e}")))?;
+    Ok(Slide {
+        asset_id: asset_id.clone(),
+        fit_key: format!("{fit}~{index}"),
+        sha256: sha256_hex(&rendition.bytes),
+        path,
+        mime: rendition.format.mime(),
+        width: rendition.width,
+        height: rendition.height,
+        bytes: rendition.bytes.len() as u64,
+    })
 }

@@ -209,7 +209,8 @@ impl Seed<'_> {
                     preset: &preset,
                     caption: self.caption,
                     format: pressroom_core::PostFormat::Single,
-                    alt_text: None,
+                    alt_texts: &[],
+                    rendition_ids: &[],
                     first_comment: None,
                 },
             )

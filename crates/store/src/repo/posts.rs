@@ -27,8 +27,19 @@ pub struct NewPost<'a> {
     pub preset: &'a str,
     pub caption: &'a str,
     pub format: PostFormat,
-    pub alt_text: Option<&'a str>,
+    /// Alt text per image (empty: none).
+    pub alt_texts: &'a [String],
+    /// A carousel's renditions in order, `rendition_id` first (empty for one image).
+    pub rendition_ids: &'a [RenditionId],
     pub first_comment: Option<&'a str>,
+}
+
+/// A non-empty list as a JSON array; `None` for an empty one.
+fn json_list<T: serde::Serialize>(items: &[T]) -> Option<String> {
+    if items.is_empty() {
+        return None;
+    }
+    serde_json::to_string(items).ok()
 }
 
 /// Creates the post once per (run, account, preset), pending, and returns it.
@@ -61,16 +72,21 @@ pub async fn insert_in_state<C: ConnectionTrait>(
         state.as_str().into(),
         now_ms.into(),
         new.format.as_str().into(),
-        new.alt_text.into(),
+        json_list(new.alt_texts).into(),
         new.first_comment.into(),
         new.first_comment
             .map(|_| CommentState::Pending.as_str())
             .into(),
+        (new.rendition_ids.len() > 1)
+            .then(|| json_list(new.rendition_ids))
+            .flatten()
+            .into(),
     ];
     conn.execute_raw(store.stmt(
         "INSERT INTO posts (id, workspace_id, run_id, account_id, rendition_id, platform, preset, \
-         caption, state, created_at, updated_at, format, alt_text, first_comment, comment_state) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14) \
+         caption, state, created_at, updated_at, format, alt_texts, first_comment, comment_state, \
+         rendition_ids) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15) \
          ON CONFLICT (run_id, account_id, preset) DO NOTHING",
         values,
     ))

@@ -141,7 +141,10 @@ pub async fn by_fire_key<C: ConnectionTrait>(
 pub struct Generated<'a> {
     pub prompt: &'a str,
     pub caption: &'a str,
+    /// The run's first (or only) image.
     pub asset_id: &'a AssetId,
+    /// All of the run's images in order when it makes several (a carousel), else empty.
+    pub asset_ids: &'a [AssetId],
 }
 
 /// Records the rendered prompt, caption and image of a run.
@@ -161,10 +164,14 @@ pub async fn set_generated<C: ConnectionTrait>(
         now_ms.into(),
         run_id.into(),
         workspace_id.into(),
+        (generated.asset_ids.len() > 1)
+            .then(|| serde_json::to_string(generated.asset_ids).ok())
+            .flatten()
+            .into(),
     ];
     conn.execute_raw(store.stmt(
         "UPDATE runs SET state = $1, prompt = $2, caption = $3, asset_id = $4, error = NULL, \
-         updated_at = $5 WHERE id = $6 AND workspace_id = $7",
+         updated_at = $5, asset_ids = $8 WHERE id = $6 AND workspace_id = $7",
         values,
     ))
     .await?;

@@ -26,7 +26,11 @@ pub struct Model {
     pub updated_at: i64,
     /// A feed post or a story.
     pub format: PostFormat,
-    pub alt_text: Option<String>,
+    /// Alt text per image, a JSON array of strings (see [`Model::alt_texts`]).
+    pub alt_texts: Option<String>,
+    /// A carousel's renditions in order, a JSON array of ids (the first is `rendition_id`);
+    /// `None` for a one-image post.
+    pub rendition_ids: Option<String>,
     /// Posted as a comment once the post is published, where the platform takes comments.
     pub first_comment: Option<String>,
     /// The first comment's own at-most-once state; `None` without a first comment.
@@ -35,6 +39,25 @@ pub struct Model {
     /// When the comment call was first made (bounds the search for it after a crash).
     pub comment_started_at: Option<i64>,
     pub comment_error: Option<String>,
+}
+
+impl Model {
+    /// The alt text of each image, in order (empty without alt text).
+    pub fn alt_texts(&self) -> Vec<String> {
+        self.alt_texts
+            .as_deref()
+            .and_then(|raw| serde_json::from_str(raw).ok())
+            .unwrap_or_default()
+    }
+
+    /// The renditions this post publishes, in order: a carousel's all, else its one.
+    pub fn rendition_ids(&self) -> Vec<RenditionId> {
+        self.rendition_ids
+            .as_deref()
+            .and_then(|raw| serde_json::from_str::<Vec<RenditionId>>(raw).ok())
+            .filter(|ids| !ids.is_empty())
+            .unwrap_or_else(|| vec![self.rendition_id.clone()])
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

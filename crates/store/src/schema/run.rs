@@ -21,6 +21,21 @@ pub struct Model {
     pub fire_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// All of the run's images in order, a JSON array of ids (the first is `asset_id`);
+    /// `None` for a run of one image.
+    pub asset_ids: Option<String>,
+}
+
+impl Model {
+    /// The run's images in order: several for a carousel, else its one (none before it is
+    /// generated).
+    pub fn asset_ids(&self) -> Vec<AssetId> {
+        self.asset_ids
+            .as_deref()
+            .and_then(|raw| serde_json::from_str::<Vec<AssetId>>(raw).ok())
+            .filter(|ids| !ids.is_empty())
+            .unwrap_or_else(|| self.asset_id.iter().cloned().collect())
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -307,7 +307,8 @@ pub async fn fixture(ctx: &Ctx, slug: &str) -> anyhow::Result<Fixture> {
             preset: "square",
             caption: "Spring is here",
             format: pressroom_core::PostFormat::Single,
-            alt_text: None,
+            alt_texts: &[],
+            rendition_ids: &[],
             first_comment: None,
         },
     )

@@ -73,7 +73,8 @@ async fn new_post(
             preset,
             caption,
             format: pressroom_core::PostFormat::Single,
-            alt_text: None,
+            alt_texts: &[],
+            rendition_ids: &[],
             first_comment: None,
         },
     )
@@ -638,7 +639,8 @@ async fn at_most_one_committed_attempt_per_post(ctx: Ctx) -> anyhow::Result<()> 
             preset: "square",
             caption: "x",
             format: pressroom_core::PostFormat::Single,
-            alt_text: None,
+            alt_texts: &[],
+            rendition_ids: &[],
             first_comment: None,
         },
     )
