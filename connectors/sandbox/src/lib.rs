@@ -116,9 +116,26 @@ impl Connector for SandboxConnector {
             .await
             .map_err(ConnectorError::transient)?;
         let (preset, platform) = outbox::rendition_preset(&media.path);
+        let mut more_media = Vec::new();
+        for (index, slide) in draft.media.iter().enumerate().skip(1) {
+            more_media.push(
+                self.outbox
+                    .stage_slide(&ctx.attempt_id, index, &slide.path, &slide.mime)
+                    .await
+                    .map_err(ConnectorError::transient)?,
+            );
+        }
+        let alt_texts: Vec<&str> = draft
+            .media
+            .iter()
+            .map(|m| m.alt_text.as_deref().unwrap_or(""))
+            .collect();
         Ok(Prepared {
             checkpoint: serde_json::json!({
                 "staged_media": staged,
+                "more_media": more_media,
+                "format": draft.format.as_str(),
+                "alt_texts": if alt_texts.iter().all(|a| a.is_empty()) { Vec::new() } else { alt_texts },
                 "caption": draft.caption,
                 "width": media.width,
                 "height": media.height,

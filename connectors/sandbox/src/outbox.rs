@@ -25,6 +25,15 @@ pub struct CommitRecord {
     /// The platform of that preset (`instagram`): what the sandbox stands in for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// A carousel's other images, in order after `media`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_media: Vec<String>,
+    /// `story` or `carousel`; absent for a feed post (and in older lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Each image's alt text, where given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alt_texts: Vec<String>,
 }
 
 /// The preset (and its platform, for bundled presets) a rendition file was made for, read
@@ -93,12 +102,28 @@ impl Outbox {
         source: &Path,
         mime: &str,
     ) -> std::io::Result<String> {
+        self.stage_named(attempt_id, source, mime).await
+    }
+
+    /// A carousel's image `index` (> 0), staged beside the first.
+    pub async fn stage_slide(
+        &self,
+        attempt_id: &str,
+        index: usize,
+        source: &Path,
+        mime: &str,
+    ) -> std::io::Result<String> {
+        self.stage_named(&format!("{attempt_id}-{index}"), source, mime)
+            .await
+    }
+
+    async fn stage_named(&self, stem: &str, source: &Path, mime: &str) -> std::io::Result<String> {
         let ext = match mime {
             "image/png" => "png",
             "image/webp" => "webp",
             _ => "jpg",
         };
-        let name = format!("{attempt_id}.{ext}");
+        let name = format!("{stem}.{ext}");
         let target = self.dir.join("media").join(&name);
         let tmp = target.with_extension("tmp");
         tokio::fs::copy(source, &tmp).await?;
@@ -125,6 +150,19 @@ impl Outbox {
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
         };
+        let list = |key: &str| -> Vec<String> {
+            prepared
+                .checkpoint
+                .get(key)
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         let record = CommitRecord {
             attempt_id: ctx.attempt_id.clone(),
             account: ctx.account.external_id.clone(),
@@ -133,6 +171,9 @@ impl Outbox {
             committed_at: chrono::Utc::now().to_rfc3339(),
             preset: text("preset"),
             platform: text("platform"),
+            more_media: list("more_media"),
+            format: text("format").filter(|f| f != "single"),
+            alt_texts: list("alt_texts"),
         };
         let mut line = serde_json::to_string(&record).map_err(std::io::Error::other)?;
         line.push('\n');
@@ -188,6 +229,7 @@ impl Outbox {
              <style>body{font-family:sans-serif;margin:2em;background:#f4f4f4}\
              .post{display:inline-block;vertical-align:top;width:320px;margin:8px;padding:8px;\
              background:#fff;border-radius:8px}img{max-width:100%;max-height:360px}\
+             img.slide{max-width:32%;margin-right:1%}\
              .meta{color:#666;font-size:12px}.preset{font-weight:bold;font-size:13px}</style>\
              <h1>Sandbox outbox</h1>",
         );
@@ -201,9 +243,21 @@ impl Outbox {
                 (Some(preset), None) => escape(preset),
                 _ => "unknown preset".to_owned(),
             };
+            let alt = |i: usize| c.alt_texts.get(i).map(|a| escape(a)).unwrap_or_default();
+            let mut images = format!("<img src=\"{}\" alt=\"{}\">", escape(&c.media), alt(0));
+            for (i, more) in c.more_media.iter().enumerate() {
+                images.push_str(&format!(
+                    "<img class=slide src=\"{}\" alt=\"{}\">",
+                    escape(more),
+                    alt(i + 1)
+                ));
+            }
+            let rendition = match &c.format {
+                Some(format) => format!("{rendition} · {}", escape(format)),
+                None => rendition,
+            };
             html.push_str(&format!(
-                "<div class=post><img src=\"{}\" alt=\"\"><div class=preset>{}</div><p>{}</p><div class=meta>{} · {}</div></div>",
-                escape(&c.media),
+                "<div class=post>{images}<div class=preset>{}</div><p>{}</p><div class=meta>{} · {}</div></div>",
                 rendition,
                 escape(&c.caption).replace('\n', "<br>"),
                 escape(&c.account),

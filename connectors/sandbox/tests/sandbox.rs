@@ -220,3 +220,37 @@ fn old_commit_lines_without_a_preset_still_parse() {
     let record: connector_sandbox::CommitRecord = serde_json::from_str(line).expect("parses");
     assert_eq!((record.preset, record.platform), (None, None));
 }
+
+/// A carousel keeps every slide, in order, with its alt text, and the preview shows them.
+#[tokio::test]
+async fn a_carousel_keeps_every_slide_with_its_alt_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sandbox =
+        SandboxConnector::new(SandboxConfig::new(dir.path().join("outbox"))).expect("open");
+    let mut draft = draft(dir.path());
+    draft.format = pressroom_connector::PostFormat::Carousel;
+    let first = draft.media[0].clone();
+    draft.media = (0..3)
+        .map(|i| MediaRef {
+            alt_text: Some(format!("slide \"{i}\"")),
+            ..first.clone()
+        })
+        .collect();
+    let c = ctx("att-carousel");
+    let prepared = sandbox.prepare(&c, &draft).await.expect("prepare");
+    sandbox.commit(&c, &prepared).await.expect("commit");
+    let commits = sandbox.outbox().commits().await.expect("commits");
+    assert_eq!(commits.len(), 1);
+    assert_eq!(
+        commits[0].more_media,
+        ["media/att-carousel-1.png", "media/att-carousel-2.png"]
+    );
+    assert_eq!(commits[0].format.as_deref(), Some("carousel"));
+    assert_eq!(commits[0].alt_texts.len(), 3);
+    let index = std::fs::read_to_string(sandbox.outbox().index_path()).expect("index");
+    assert_eq!(index.matches("<img").count(), 3, "{index}");
+    assert!(
+        index.contains("alt=\"slide &quot;2&quot;\""),
+        "alt text escaped: {index}"
+    );
+}
