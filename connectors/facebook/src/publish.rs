@@ -12,6 +12,8 @@ use pressroom_connector::{
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
+use connector_meta_graph::comments;
+
 use crate::client::GraphClient;
 
 /// Clock skew allowed when matching a post's `created_time` against `committing_since`.
@@ -453,25 +455,32 @@ pub(crate) async fn find_comment(
     text: &str,
 ) -> Result<Option<String>, ConnectorError> {
     let page = page_id(ctx);
-    let req = client
-        .graph
-        .get(
-            &format!("{post_id}/comments"),
-            &ctx.credentials.access_token,
-        )
-        .query(&[("fields", "id,message,from,created_time"), ("limit", "100")]);
-    let v = client.call(page, req, false).await?;
-    Ok(v.get("data")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|c| {
-            let by_page = c
-                .pointer("/from/id")
-                .and_then(Value::as_str)
-                .is_none_or(|from| from == page);
-            by_page && c.get("message").and_then(Value::as_str) == Some(text)
-        })
-        .and_then(|c| str_field(c, "id"))
-        .map(str::to_owned))
+    let mut after: Option<String> = None;
+    for _ in 0..comments::MAX_PAGES {
+        let mut query = vec![
+            ("fields", "id,message,from,created_time".to_owned()),
+            ("limit", "100".to_owned()),
+        ];
+        if let Some(cursor) = &after {
+            query.push(("after", cursor.clone()));
+        }
+        let req = client
+            .graph
+            .get(
+                &format!("{post_id}/comments"),
+                &ctx.credentials.access_token,
+            )
+            .query(&query);
+        let listing = client.call(page, req, false).await?;
+        if let Some(id) = comments::find_own(&listing, "message", page, text) {
+            return Ok(Some(id));
+        }
+        after = comments::next_cursor(&listing);
+        if after.is_none() {
+            return Ok(None);
+        }
+    }
+    Err(ConnectorError::transient(format!(
+        "too many comments on {post_id} to tell whether ours is there"
+    )))
 }

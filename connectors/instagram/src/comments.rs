@@ -2,8 +2,8 @@
 //! published media (never a container), and the media's comments listed to find one an
 //! earlier try posted (comment creation is not idempotent).
 
+use connector_meta_graph::comments;
 use pressroom_connector::{ConnectorError, PublishCtx};
-use serde_json::Value;
 
 use crate::InstagramConnector;
 use crate::publish::{ig_user, str_field};
@@ -38,27 +38,34 @@ pub(crate) async fn find(
     media_id: &str,
     text: &str,
 ) -> Result<Option<String>, ConnectorError> {
-    let req = ig
-        .client
-        .graph
-        .get(
-            &format!("{media_id}/comments"),
-            &ctx.credentials.access_token,
-        )
-        .query(&[("fields", "id,text,from,timestamp"), ("limit", LISTED)]);
-    let v = ig.client.call(req, false).await?;
     let own = ig_user(ctx);
-    Ok(v.get("data")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|c| {
-            let by_us = c
-                .pointer("/from/id")
-                .and_then(Value::as_str)
-                .is_none_or(|from| from == own);
-            by_us && c.get("text").and_then(Value::as_str) == Some(text)
-        })
-        .and_then(|c| str_field(c, "id"))
-        .map(str::to_owned))
+    let mut after: Option<String> = None;
+    for _ in 0..comments::MAX_PAGES {
+        let mut query = vec![
+            ("fields", "id,text,from,timestamp".to_owned()),
+            ("limit", LISTED.to_owned()),
+        ];
+        if let Some(cursor) = &after {
+            query.push(("after", cursor.clone()));
+        }
+        let req = ig
+            .client
+            .graph
+            .get(
+                &format!("{media_id}/comments"),
+                &ctx.credentials.access_token,
+            )
+            .query(&query);
+        let page = ig.client.call(req, false).await?;
+        if let Some(id) = comments::find_own(&page, "text", own, text) {
+            return Ok(Some(id));
+        }
+        after = comments::next_cursor(&page);
+        if after.is_none() {
+            return Ok(None);
+        }
+    }
+    Err(ConnectorError::transient(format!(
+        "too many comments on {media_id} to tell whether ours is there"
+    )))
 }

@@ -2,13 +2,14 @@
 //! §2): versioned URLs with bearer auth, the error body (`{"error": {...}}`) and its mapping onto
 //! the connector taxonomy, the reading of a Graph answer, the config checks (`vNN.0` versions,
 //! http(s) hosts) and, behind the `fake` feature, the request parsing, journal entry, error
-//! responses and chaos dice of both fakes. Both connectors had their own copy of each; one copy
+//! responses and chaos dice of both fakes, and the search for our own first comment. Both connectors had their own copy of each; one copy
 //! keeps them from drifting apart.
 //!
 //! Each platform keeps its own code table: [`map_error`] takes the platform's classification
 //! function, because Facebook and Instagram give the same codes different subcodes and meanings.
 
 mod answer;
+pub mod comments;
 mod config;
 mod endpoint;
 mod errors;

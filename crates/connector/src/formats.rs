@@ -48,12 +48,12 @@ pub fn check(platform: Platform, draft: &PostDraft) -> Vec<ValidationIssue> {
                 "alt_text_supported",
                 format!("{platform} has no alt text field"),
             )),
-            Some(max) if alt.encode_utf16().count() > max => issues.push(ValidationIssue::new(
+            Some(max) if alt.chars().count() > max => issues.push(ValidationIssue::new(
                 field,
                 "alt_text_length",
                 format!(
                     "alt text is {} characters; {platform} takes at most {max}",
-                    alt.encode_utf16().count()
+                    alt.chars().count()
                 ),
             )),
             Some(_) => {}

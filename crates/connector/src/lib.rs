@@ -124,7 +124,9 @@ pub trait Connector: Send + Sync + 'static {
     }
 
     /// Read-only: the id of a comment by the account with exactly `text` on `remote_id`,
-    /// `None` when the platform's listing has none.
+    /// `None` when the platform's listing has none. A connector that implements
+    /// [`Connector::comment`] must implement this too: the default cannot tell, and says so
+    /// (never "absent", which would let the comment be posted twice).
     async fn find_comment(
         &self,
         ctx: &PublishCtx,
@@ -132,6 +134,9 @@ pub trait Connector: Send + Sync + 'static {
         text: &str,
     ) -> Result<Option<String>, ConnectorError> {
         let _ = (ctx, remote_id, text);
-        Ok(None)
+        Err(ConnectorError::Rejected(format!(
+            "{} cannot list comments",
+            self.platform()
+        )))
     }
 }

@@ -42,8 +42,8 @@ pub struct PlatformFeatures {
     pub story: bool,
     /// Takes a comment on a published post through the API (the first comment).
     pub comments: bool,
-    /// Takes alt text on an image, up to this many characters (UTF-16 units for Meta,
-    /// characters elsewhere; the limits are far apart enough that the difference is moot).
+    /// Takes alt text on an image, up to this many characters (Unicode scalar values, as
+    /// the platforms' documents and the fakes count them).
     pub max_alt_text_chars: Option<usize>,
     /// How many images one multi-image post takes; `None`: no such post.
     pub carousel: Option<(usize, usize)>,
@@ -61,7 +61,8 @@ impl Platform {
             Platform::LinkedIn => (false, true, Some(4086), Some((2, 20))),
             Platform::TikTok => (false, false, None, Some((1, 35))),
             Platform::Snapchat => (true, false, None, None),
-            Platform::Webhook | Platform::Sandbox => (true, true, Some(4086), Some((1, 35))),
+            // The receivers take any format and alt text; neither has comments.
+            Platform::Webhook | Platform::Sandbox => (true, false, Some(4086), Some((1, 35))),
         };
         PlatformFeatures {
             story,

@@ -613,7 +613,7 @@ async fn photo_stories(shared: &Shared, input: &Input, page: &str) -> Response {
                 &format!("(#100) Invalid photo_id {photo_id}: no such photo on this Page"),
             );
         };
-        if photo.published || photo.used_for_story {
+        if photo.published || photo.used_for_story || photo.attached_to.is_some() {
             return graph_error(
                 StatusCode::BAD_REQUEST,
                 100,

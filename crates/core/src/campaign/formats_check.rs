@@ -97,7 +97,7 @@ pub fn validate_target_features(
             continue;
         };
         for alt in texts.alt_texts {
-            let length = alt.encode_utf16().count();
+            let length = alt.chars().count();
             if length > max {
                 let message = format!(
                     "alt text is {length} characters with the [variables] defaults; {platform} takes at most {max}"

@@ -29,6 +29,28 @@ enum Next {
     Done,
 }
 
+/// Why a step stopped short.
+enum Halt {
+    /// The platform's answer.
+    Platform(ConnectorError),
+    /// Not listed, but too early to call it absent: come back after this, spending no try.
+    Wait(std::time::Duration),
+    /// The database, or a lost lease: the job's own error.
+    Job(JobError),
+}
+
+impl From<JobError> for Halt {
+    fn from(e: JobError) -> Self {
+        Halt::Job(e)
+    }
+}
+
+impl From<pressroom_store::StoreError> for Halt {
+    fn from(e: pressroom_store::StoreError) -> Self {
+        Halt::Job(e.into())
+    }
+}
+
 pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobError> {
     let Payload { post_id } = job.payload()?;
     let ws = &job.workspace_id;
@@ -36,22 +58,29 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     let (Some(text), Some(remote_id)) = (post.first_comment.clone(), post.remote_id.clone()) else {
         return complete(p, job).await;
     };
+    let last_try = job.attempt >= job.max_attempts;
     let account = accounts::get(p.store.conn(), ws, &post.account_id).await?;
     let Some(connector) = p.connectors.get(account.platform.as_str()) else {
         let reason = format!("no {} connector in this build", account.platform);
-        return finish(p, job, &post, CommentState::Failed, None, Some(&reason)).await;
+        return finish(p, job, CommentState::Failed, None, Some(&reason)).await;
     };
     if account.state == AccountState::Disconnected {
+        // Not sent yet: it fails now. Maybe sent: it is looked for while tries remain.
         let reason = "the account is disconnected; reconnect it and retry the comment";
-        let state = post.comment_state.unwrap_or(CommentState::Pending);
-        if state == CommentState::Pending {
-            return finish(p, job, &post, CommentState::Failed, None, Some(reason)).await;
+        if post.comment_state != Some(CommentState::Committing) || last_try {
+            let reason = unsure(&post, reason);
+            return finish(p, job, CommentState::Failed, None, Some(&reason)).await;
         }
         return Err(JobError::retry(reason));
     }
-    let mut creds = credentials(p, connector.as_ref(), &account, false)
-        .await
-        .map_err(|e| JobError::retry(format!("the account's credentials: {e}")))?;
+    let mut creds = match credentials(p, connector.as_ref(), &account, false).await {
+        Ok(c) => c,
+        Err(e) if last_try => {
+            let reason = unsure(&post, &format!("the account's credentials: {e}"));
+            return finish(p, job, CommentState::Failed, None, Some(&reason)).await;
+        }
+        Err(e) => return Err(JobError::retry(format!("the account's credentials: {e}"))),
+    };
     let mut refreshed = false;
     loop {
         let post = posts::get(p.store.conn(), ws, &post_id).await?;
@@ -70,35 +99,47 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         match step {
             Ok(Next::Again) => {}
             Ok(Next::Done) => return Ok(()),
-            Err(ConnectorError::AuthExpired) if !refreshed => {
+            Err(Halt::Job(e)) => return Err(e),
+            Err(Halt::Wait(delay)) => {
+                return Err(JobError::Defer {
+                    reason: "the first comment is not listed yet; asking again once a call in flight would show".into(),
+                    delay,
+                });
+            }
+            Err(Halt::Platform(ConnectorError::AuthExpired)) if !refreshed => {
                 refreshed = true;
                 creds = credentials(p, connector.as_ref(), &account, true)
                     .await
                     .map_err(|e| JobError::retry(format!("the account's credentials: {e}")))?;
             }
-            Err(ConnectorError::RateLimited { retry_after }) => {
+            Err(Halt::Platform(ConnectorError::RateLimited { retry_after })) => {
                 let delay = retry_after.unwrap_or_else(|| p.retry.delay(job.attempt as u32, None));
                 return Err(JobError::Defer {
                     reason: "the platform is rate limiting comments".into(),
                     delay,
                 });
             }
-            Err(e) if job.attempt >= job.max_attempts => {
+            Err(Halt::Platform(e)) if last_try => {
                 let post = posts::get(p.store.conn(), ws, &post_id).await?;
-                let reason = match post.comment_state {
-                    Some(CommentState::Committing) => format!(
-                        "the first comment may have been posted ({e}); check the post on the platform"
-                    ),
-                    _ => format!("the first comment could not be posted: {e}"),
-                };
-                return finish(p, job, &post, CommentState::Failed, None, Some(&reason)).await;
+                let reason = unsure(&post, &e.to_string());
+                return finish(p, job, CommentState::Failed, None, Some(&reason)).await;
             }
-            Err(e) => return Err(JobError::retry(format!("first comment: {e}"))),
+            Err(Halt::Platform(e)) => return Err(JobError::retry(format!("first comment: {e}"))),
         }
     }
 }
 
-/// Marks the comment as being sent, then sends it.
+/// A failure reason; for a comment that may have been sent, it says to check the post.
+fn unsure(post: &post::Model, why: &str) -> String {
+    match post.comment_state {
+        Some(CommentState::Committing) => format!(
+            "the first comment may have been posted ({why}); check the post on the platform"
+        ),
+        _ => format!("the first comment could not be posted: {why}"),
+    }
+}
+
+/// Marks the comment as being sent (fenced by the job's lease), then sends it.
 async fn send(
     p: &Pipeline,
     job: &ClaimedJob,
@@ -107,26 +148,22 @@ async fn send(
     post: &post::Model,
     remote_id: &str,
     text: &str,
-) -> Result<Next, ConnectorError> {
-    let moved = move_to(
+) -> Result<Next, Halt> {
+    if !move_to(
         p,
+        job,
         post,
         CommentState::Pending,
         CommentState::Committing,
-        None,
-        None,
     )
-    .await
-    .map_err(store_trouble)?;
-    if !moved {
+    .await?
+    {
         return Ok(Next::Again);
     }
     match connector.comment(ctx, remote_id, text).await {
         Ok(comment_id) => {
             info!(post = %post.id, platform = %post.platform, comment = %comment_id, "comment: first comment posted");
-            finish(p, job, post, CommentState::Done, Some(&comment_id), None)
-                .await
-                .map_err(job_trouble)?;
+            finish(p, job, CommentState::Done, Some(&comment_id), None).await?;
             Ok(Next::Done)
         }
         // Answers that prove nothing was posted: the comment may be sent again.
@@ -137,31 +174,28 @@ async fn send(
         ) => {
             move_to(
                 p,
+                job,
                 post,
                 CommentState::Committing,
                 CommentState::Pending,
-                None,
-                None,
             )
-            .await
-            .map_err(store_trouble)?;
-            Err(e)
+            .await?;
+            Err(Halt::Platform(e))
         }
         Err(ConnectorError::Rejected(reason) | ConnectorError::Disconnected(reason)) => {
             warn!(post = %post.id, platform = %post.platform, %reason, "comment: the platform refused the first comment");
-            finish(p, job, post, CommentState::Failed, None, Some(&reason))
-                .await
-                .map_err(job_trouble)?;
+            finish(p, job, CommentState::Failed, None, Some(&reason)).await?;
             Ok(Next::Done)
         }
         // It may have landed (an unknown outcome, or an error this step does not know):
         // stays `committing`, and the next run looks for it.
-        Err(e) => Err(e),
+        Err(e) => Err(Halt::Platform(e)),
     }
 }
 
-/// A comment left in `committing`: found on the platform, it is done; absent long enough
-/// for the listing to have shown it, it goes back to `pending` and is sent again.
+/// A comment left in `committing`: found on the platform, it is done; absent once a call
+/// still in flight would have landed and the listing would show it, it goes back to
+/// `pending` and is sent again; before that, the job waits without spending a try.
 async fn look(
     p: &Pipeline,
     job: &ClaimedJob,
@@ -170,97 +204,74 @@ async fn look(
     post: &post::Model,
     remote_id: &str,
     text: &str,
-) -> Result<Next, ConnectorError> {
+) -> Result<Next, Halt> {
     match connector.find_comment(ctx, remote_id, text).await {
         Ok(Some(comment_id)) => {
             info!(post = %post.id, comment = %comment_id, "comment: found the first comment an earlier try posted");
-            finish(p, job, post, CommentState::Done, Some(&comment_id), None)
-                .await
-                .map_err(job_trouble)?;
+            finish(p, job, CommentState::Done, Some(&comment_id), None).await?;
             Ok(Next::Done)
         }
         Ok(None) => {
-            let now = p.store.now_ms().await.map_err(store_trouble)?;
+            let now = p.store.now_ms().await?;
             let final_after = connector.absent_final_after().as_millis() as i64;
             let since = post.comment_started_at.unwrap_or(now);
-            if now.saturating_sub(since) < final_after {
-                return Err(ConnectorError::transient(format!(
-                    "the first comment is not listed yet; asking again (absent is final {} s after the call)",
-                    final_after / 1000
-                )));
+            let wait = since.saturating_add(final_after).saturating_sub(now);
+            if wait > 0 {
+                return Err(Halt::Wait(std::time::Duration::from_millis(wait as u64)));
             }
             info!(post = %post.id, "comment: the platform has no such comment; sending it");
             move_to(
                 p,
+                job,
                 post,
                 CommentState::Committing,
                 CommentState::Pending,
-                None,
-                None,
             )
-            .await
-            .map_err(store_trouble)?;
+            .await?;
             Ok(Next::Again)
         }
-        Err(e) if job.attempt >= job.max_attempts && !matches!(e, ConnectorError::AuthExpired) => {
-            let reason = format!(
-                "could not tell whether the first comment was posted ({e}); check the post on the platform"
-            );
-            finish(p, job, post, CommentState::Failed, None, Some(&reason))
-                .await
-                .map_err(job_trouble)?;
-            Ok(Next::Done)
-        }
-        Err(e) => Err(e),
+        Err(e) => Err(Halt::Platform(e)),
     }
 }
 
+/// One fenced move of the comment's state (see `posts::transition_comment`).
 async fn move_to(
     p: &Pipeline,
+    job: &ClaimedJob,
     post: &post::Model,
     from: CommentState,
     to: CommentState,
-    comment_id: Option<&str>,
-    error: Option<&str>,
 ) -> Result<bool, pressroom_store::StoreError> {
     let now = p.store.now_ms().await?;
     posts::transition_comment(
         &p.store,
         p.store.conn(),
         now,
-        &post.workspace_id,
+        job,
         &post.id,
         from,
         to,
-        comment_id,
-        error,
+        None,
+        None,
     )
     .await
 }
 
-/// Ends the comment (`done` or `failed`) and completes the job in one transaction.
+/// Ends the comment (`done` or `failed`) from whichever live state it is in and completes the
+/// job, in one transaction; a comment already ended stays as it is.
 async fn finish(
     p: &Pipeline,
     job: &ClaimedJob,
-    post: &post::Model,
     to: CommentState,
     comment_id: Option<&str>,
     error: Option<&str>,
 ) -> Result<(), JobError> {
+    let Payload { post_id } = job.payload()?;
     let now = p.store.now_ms().await?;
     let tx = p.store.begin().await?;
-    let from = post.comment_state.unwrap_or(CommentState::Pending);
-    for state in [from, CommentState::Committing] {
+    for from in [CommentState::Committing, CommentState::Pending] {
         if posts::transition_comment(
-            &p.store,
-            &tx,
-            now,
-            &post.workspace_id,
-            &post.id,
-            state,
-            to,
-            comment_id,
-            error,
+            &p.store, &tx, now, job, &post_id, from, to, comment_id, error,
         )
         .await?
         {
@@ -270,16 +281,6 @@ async fn finish(
     p.queue.complete(&tx, job).await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// A database failure inside a step, carried out as a transient error (the job retries;
-/// the comment's state in the database says what happened so far).
-fn store_trouble(e: pressroom_store::StoreError) -> ConnectorError {
-    ConnectorError::transient(format!("database: {e}"))
-}
-
-fn job_trouble(e: JobError) -> ConnectorError {
-    ConnectorError::transient(format!("database: {e}"))
 }
 
 fn context(

@@ -259,40 +259,64 @@ pub async fn transition_post<C: ConnectionTrait>(
     Ok(res.rows_affected() == 1)
 }
 
-/// Moves a post's first comment from `from` to `to` (compare-and-set; false when another
-/// worker moved it first). Entering `committing` stamps the first call's time once; `done`
-/// records the platform's comment id, `failed` the reason.
+/// Moves a post's first comment from `from` to `to`, fenced like an attempt's transitions:
+/// the comment job's lease must still be this worker's (a worker that lost its lease touches
+/// nothing, so two workers never both send), and the comment must still be in `from`. Every
+/// entry into `committing` stamps the call's time (what bounds the search for it after a
+/// crash); `done` records the platform's comment id, `failed` the reason. `Ok(false)`: the
+/// comment moved on; `LeaseLost`: the job is another worker's now.
 #[allow(clippy::too_many_arguments)]
 pub async fn transition_comment<C: ConnectionTrait>(
     store: &Store,
     conn: &C,
     now_ms: i64,
-    workspace_id: &WorkspaceId,
+    job: &ClaimedJob,
     post_id: &PostId,
     from: CommentState,
     to: CommentState,
     comment_id: Option<&str>,
     error: Option<&str>,
 ) -> Result<bool> {
+    let started_at = (to == CommentState::Committing).then_some(now_ms);
     let res = conn
         .execute_raw(store.stmt(
             "UPDATE posts SET comment_state = $1, comment_id = COALESCE($2, comment_id), \
              comment_error = $3, updated_at = $4, \
-             comment_started_at = CASE WHEN $1 = 'committing' THEN COALESCE(comment_started_at, $4) \
-             ELSE comment_started_at END \
-             WHERE id = $5 AND workspace_id = $6 AND comment_state = $7",
+             comment_started_at = COALESCE($5, comment_started_at) \
+             WHERE id = $6 AND workspace_id = $7 AND comment_state = $8 \
+             AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = $9 AND jobs.lease_token = $10 \
+             AND jobs.state = 'running')",
             vec![
                 to.as_str().into(),
                 comment_id.into(),
                 error.into(),
                 now_ms.into(),
+                started_at.into(),
                 post_id.into(),
-                workspace_id.into(),
+                job.workspace_id.clone().into(),
                 from.as_str().into(),
+                job.id.clone().into(),
+                job.lease_token.into(),
             ],
         ))
         .await?;
-    Ok(res.rows_affected() == 1)
+    if res.rows_affected() == 1 {
+        return Ok(true);
+    }
+    let lease_current = conn
+        .query_one_raw(store.stmt(
+            "SELECT 1 AS ok FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+            vec![job.id.clone().into(), job.lease_token.into()],
+        ))
+        .await?
+        .is_some();
+    if lease_current {
+        Ok(false)
+    } else {
+        Err(StoreError::LeaseLost {
+            job_id: job.id.clone(),
+        })
+    }
 }
 
 /// A page of a workspace's posts, newest first, narrowed by `filter`.

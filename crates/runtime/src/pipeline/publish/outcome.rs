@@ -200,7 +200,9 @@ pub(super) async fn finish_published(
 ) -> Result<(), JobError> {
     let now = p.store.now_ms().await?;
     let tx = p.store.begin().await?;
-    if found == Found::ByReconcile
+    // An id the platform gave back for a post found again (by reconcile, or by a commit
+    // that met its own earlier publish) may be another post's: never take it twice.
+    if found != Found::Recorded
         && posts::remote_id_taken(
             &p.store,
             &tx,
@@ -282,7 +284,8 @@ pub(super) async fn finish_published(
 /// How a publish came to be known, which decides what [`finish_published`] still does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Found {
-    /// The commit answered with the post: the attempt moves to `committed`.
+    /// The commit answered with the post (or met its own earlier publish): the attempt moves
+    /// to `committed`, after the same check as `ByReconcile`.
     ByCommit,
     /// A reconcile matched the post on the platform: checked first against the remote ids
     /// the account's other posts hold, then as `ByCommit`.
