@@ -35,6 +35,18 @@ text_enum! {
     }
 }
 
+impl PostFormat {
+    /// The format of a target that names none: a story on a story preset
+    /// (`instagram-story`, `snapchat-story`: cut for a story), else a feed post.
+    pub fn default_for_preset(preset: &str) -> Self {
+        if preset.ends_with("-story") {
+            Self::Story
+        } else {
+            Self::Single
+        }
+    }
+}
+
 /// What a platform's API can do with a post besides publishing one image with a caption.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlatformFeatures {

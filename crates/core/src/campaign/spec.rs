@@ -220,13 +220,13 @@ pub struct CaptionSpec {
 
 /// One destination: an account, the rendition preset for it, and how the post goes out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredTarget")]
 pub struct TargetSpec {
     pub account: String,
     pub preset: String,
     /// How the image is fitted to the preset; `None` means the preset's default.
     pub fit: Option<Fit>,
-    /// A feed post or a story (absent in specs stored before formats existed: single).
-    #[serde(default)]
+    /// A feed post, a story or a carousel (see [`PostFormat::default_for_preset`]).
     pub format: PostFormat,
     /// This target's caption template, instead of `[caption] template`.
     #[serde(default)]
@@ -237,6 +237,39 @@ pub struct TargetSpec {
     /// This target's first comment template, instead of `[caption] first_comment`.
     #[serde(default)]
     pub first_comment: Option<String>,
+}
+
+/// A target as stored; a spec stored before formats existed has no `format`, and its story
+/// presets become stories when read, as a freshly parsed file's do.
+#[derive(Deserialize)]
+struct StoredTarget {
+    account: String,
+    preset: String,
+    fit: Option<Fit>,
+    #[serde(default)]
+    format: Option<PostFormat>,
+    #[serde(default)]
+    caption: Option<String>,
+    #[serde(default)]
+    alt_text: Option<String>,
+    #[serde(default)]
+    first_comment: Option<String>,
+}
+
+impl From<StoredTarget> for TargetSpec {
+    fn from(t: StoredTarget) -> Self {
+        Self {
+            format: t
+                .format
+                .unwrap_or_else(|| PostFormat::default_for_preset(&t.preset)),
+            account: t.account,
+            preset: t.preset,
+            fit: t.fit,
+            caption: t.caption,
+            alt_text: t.alt_text,
+            first_comment: t.first_comment,
+        }
+    }
 }
 
 impl TargetSpec {

@@ -67,10 +67,11 @@ fn read_target(mut table: Reader<'_, '_>, sink: &mut Sink<'_>) -> Option<TargetS
     let format = match table.get("format") {
         // A story preset (`instagram-story`, `snapchat-story`) is cut for a story: its target
         // is one unless it says otherwise.
-        None => Some(match &preset {
-            Some(p) if p.ends_with("-story") => PostFormat::Story,
-            _ => PostFormat::Single,
-        }),
+        None => Some(
+            preset
+                .as_deref()
+                .map_or(PostFormat::Single, PostFormat::default_for_preset),
+        ),
         Some(item) => item
             .string(sink)
             .and_then(|s| match PostFormat::parse(s.get_ref()) {

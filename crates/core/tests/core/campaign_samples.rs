@@ -58,8 +58,16 @@ fn spring_launch_is_the_demo_campaign() {
     );
     assert!(spec.targets.iter().all(|t| t.account == "sandbox"));
     assert_eq!(spec.targets[1].fit, Some(Fit::Contain));
-    // The story preset makes the target a story without saying so.
+    // The story preset makes the target a story without saying so, in a spec stored before
+    // formats existed too.
     assert_eq!(spec.targets[1].format, pressroom_core::PostFormat::Story);
+    let mut stored = serde_json::to_value(&spec).expect("json");
+    for target in stored["targets"].as_array_mut().expect("targets") {
+        target.as_object_mut().expect("object").remove("format");
+    }
+    let old: CampaignSpec = serde_json::from_value(stored).expect("an old spec reads");
+    assert_eq!(old.targets[1].format, pressroom_core::PostFormat::Story);
+    assert_eq!(old.targets[0].format, pressroom_core::PostFormat::Single);
     assert_eq!(spec.targets[0].format, pressroom_core::PostFormat::Single);
     assert!(Schedule::from_spec(&spec.schedule).is_ok());
 }
