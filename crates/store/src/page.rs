@@ -132,8 +132,8 @@ mod tests {
             stmt.sql
         );
         assert!(
-            stmt.sql
-                .contains(r#"'updated_at', "updated_at")) FROM (SELECT "runs"."id","#),
+            stmt.sql.contains(r#"'updated_at', "updated_at""#)
+                && stmt.sql.contains(r#")) FROM (SELECT "runs"."id","#),
             "{}",
             stmt.sql
         );
