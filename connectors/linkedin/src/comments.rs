@@ -48,6 +48,11 @@ pub async fn post(
     Ok(id)
 }
 
+/// Comments read per page, and pages read before giving up with "cannot tell" (a first
+/// comment is among a post's earliest).
+const PAGE: usize = 100;
+const PAGES: usize = 10;
+
 pub async fn find(
     client: &Client,
     ctx: &PublishCtx,
@@ -55,22 +60,37 @@ pub async fn find(
     text: &str,
 ) -> Result<Option<String>, ConnectorError> {
     let (actor, _) = author(&ctx.account.external_id)?;
-    let path = format!(
-        "/rest/socialActions/{}/comments?count=100",
-        encode(post_urn)
-    );
-    let req = client.rest(Method::GET, &path, &ctx.credentials.access_token);
-    let body: Value = Client::json(client.send(req, Phase::Safe).await?, Phase::Safe).await?;
-    Ok(body
-        .get("elements")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|c| {
-            c.get("actor").and_then(Value::as_str) == Some(actor.as_str())
-                && c.pointer("/message/text").and_then(Value::as_str) == Some(text)
-        })
-        .and_then(comment_id))
+    for page in 0..PAGES {
+        let path = format!(
+            "/rest/socialActions/{}/comments?start={}&count={PAGE}",
+            encode(post_urn),
+            page * PAGE
+        );
+        let req = client.rest(Method::GET, &path, &ctx.credentials.access_token);
+        let body: Value = Client::json(client.send(req, Phase::Safe).await?, Phase::Safe).await?;
+        let elements = body
+            .get("elements")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(id) = elements
+            .iter()
+            .find(|c| {
+                c.get("actor").and_then(Value::as_str) == Some(actor.as_str())
+                    && c.pointer("/message/text").and_then(Value::as_str) == Some(text)
+            })
+            .and_then(comment_id)
+        {
+            return Ok(Some(id));
+        }
+        if elements.len() < PAGE {
+            return Ok(None);
+        }
+    }
+    Err(ConnectorError::transient(format!(
+        "more than {} comments on {post_urn}; cannot tell whether ours is there",
+        PAGE * PAGES
+    )))
 }
 
 fn comment_id(comment: &Value) -> Option<String> {

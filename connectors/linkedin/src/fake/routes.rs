@@ -781,8 +781,13 @@ async fn create_comment(
     (StatusCode::CREATED, [("x-restli-id", id)], Json(answer)).into_response()
 }
 
-/// `GET /rest/socialActions/{urn}/comments`: the post's comments, oldest first.
-async fn list_comments(AxState(sh): S, Path(urn): Path<String>, headers: HeaderMap) -> Response {
+/// `GET /rest/socialActions/{urn}/comments?start=&count=`: the post's comments, oldest first.
+async fn list_comments(
+    AxState(sh): S,
+    Path(urn): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     let st = sh.state();
     if let Err(r) = rest_headers(&st, &headers) {
         return *r;
@@ -793,17 +798,25 @@ async fn list_comments(AxState(sh): S, Path(urn): Path<String>, headers: HeaderM
     if !st.posts.iter().any(|p| p.id == urn) {
         return li_error(404, None, None, &format!("{urn} does not exist"));
     }
+    let start: usize = q.get("start").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let count: usize = q
+        .get("count")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+        .min(100);
     let elements: Vec<Value> = st
         .comments
         .iter()
         .filter(|c| c.object == urn)
+        .skip(start)
+        .take(count)
         .map(|c| {
             json!({"id": c.id.rsplit(',').next().unwrap_or("").trim_end_matches(')'),
                 "commentUrn": c.id, "actor": c.actor, "object": c.object,
                 "message": { "text": c.text }, "created": { "actor": c.actor, "time": millis(c.created_at) }})
         })
         .collect();
-    Json(json!({ "elements": elements, "paging": { "start": 0, "count": elements.len(), "links": [] } }))
+    Json(json!({ "elements": elements, "paging": { "start": start, "count": count, "links": [] } }))
         .into_response()
 }
 
