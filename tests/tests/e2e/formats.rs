@@ -289,7 +289,7 @@ height = 64
 seed = 11
 
 [caption]
-template = "Three looks at the {{ product }}"
+template = "{% if target.platform == 'linkedin' %}Three views of the {{ product }}{% else %}Three looks at the {{ product }}{% endif %}"
 alt_text = "The {{ product }}, view {{ image.index + 1 }} of {{ image.count }}"
 first_comment = "All three at example.com"
 
@@ -423,6 +423,12 @@ fn carousel_through_the_daemon(db: Db) -> anyhow::Result<()> {
 
     let li_posts = li.posts();
     ensure!(li_posts.len() == 1, "linkedin: {li_posts:?}");
+    // The campaign's caption, rendered per target with target.platform.
+    ensure!(
+        li_posts[0].commentary == "Three views of the tote"
+            && media[0].caption == "Three looks at the tote",
+        "captions per platform: {li_posts:?} / {media:?}"
+    );
     let li_alts: Vec<_> = li_posts[0].images.iter().map(|(_, a)| a.clone()).collect();
     ensure!(
         li_alts == alts.iter().cloned().map(Some).collect::<Vec<_>>(),

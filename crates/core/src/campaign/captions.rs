@@ -13,7 +13,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::context::{RunFacts, template_context};
 use super::issue::SpecIssue;
-use super::render::render_target_texts;
+use super::render::{neutral_target, render_target_texts};
 use super::spec::{CampaignSpec, TargetSpec};
 use crate::template::render;
 
@@ -37,7 +37,7 @@ pub(crate) fn sample_run() -> RunFacts<'static> {
 /// with the template error).
 pub fn sample_caption(spec: &CampaignSpec) -> Option<String> {
     let vars = template_context(spec, &sample_run(), &serde_json::Value::Null);
-    render(&spec.caption.template, &vars).ok()
+    render(&spec.caption.template, &neutral_target(spec, &vars)).ok()
 }
 
 /// Checks each target's caption, as a run with only the `[variables]` defaults renders it,

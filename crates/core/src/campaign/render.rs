@@ -57,7 +57,17 @@ pub fn render_texts(
         .negative_prompt
         .as_deref()
         .map(|t| one("generation.negative_prompt", t));
-    let caption = one("caption.template", &spec.caption.template);
+    // The run's own caption (what run listings show): the campaign's template for its first
+    // target, whose platform is not known here; each post renders its own.
+    let caption_vars = neutral_target(spec, vars);
+    let caption = template::render(&spec.caption.template, &caption_vars)
+        .map_err(|error| {
+            problems.push(TemplateProblem {
+                field: "caption.template".to_owned(),
+                error,
+            })
+        })
+        .ok();
     match (prompt, negative_prompt, caption) {
         (Some(prompt), None, Some(caption)) if problems.is_empty() => Ok(RenderedTexts {
             prompt,
@@ -70,6 +80,23 @@ pub fn render_texts(
             caption,
         }),
         _ => Err(problems),
+    }
+}
+
+/// The context with `target` set to the first target's facts, the platform left empty: for
+/// rendering the campaign's caption where no one post is meant (a run's caption, samples).
+pub(crate) fn neutral_target(spec: &CampaignSpec, vars: &serde_json::Value) -> serde_json::Value {
+    match spec.targets.first() {
+        Some(t) => with_target(
+            vars,
+            &TargetFacts {
+                platform: "",
+                account: &t.account,
+                preset: &t.preset,
+                format: t.format.as_str(),
+            },
+        ),
+        None => vars.clone(),
     }
 }
 
@@ -256,6 +283,9 @@ format = "story"
     fn each_target_renders_its_own_texts_with_target() {
         let spec = parse_campaign(TARGETED, "t.toml").expect("parses");
         let vars = serde_json::json!({ "product": "tote" });
+        // The run's own caption renders too (the first target's, platform unknown).
+        let run = render_texts(&spec, &vars).expect("run texts");
+        assert_eq!(run.caption, "Buy tote on ");
         let ig = render_target_texts(&spec, 0, "instagram", &vars).expect("ig");
         assert_eq!(ig.caption, "Buy tote on instagram");
         assert_eq!(ig.alt_texts, ["A tote, single"]);

@@ -54,10 +54,14 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     };
     // Each target's texts render again when its rendition is cut; a template that fails
     // for one of them fails the run now, before an image is made for nothing.
+    // The run's caption is its first target's (each post keeps its own).
+    let mut caption = caption;
     for (index, target) in spec.targets.iter().enumerate() {
         let platform = target_platform(p, ws, target).await?;
-        if let Err(reason) = variables::target_texts(&spec, index, &platform, &vars) {
-            return fail_run(p, ws, &run_id, &reason).await;
+        match variables::target_texts(&spec, index, &platform, &vars) {
+            Ok(texts) if index == 0 => caption = texts.caption,
+            Ok(_) => {}
+            Err(reason) => return fail_run(p, ws, &run_id, &reason).await,
         }
     }
 
