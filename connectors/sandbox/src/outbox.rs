@@ -259,7 +259,12 @@ impl Outbox {
             html.push_str(&format!(
                 "<div class=post>{images}<div class=preset>{}</div><p>{}</p><div class=meta>{} · {}</div></div>",
                 rendition,
-                escape(&c.caption).replace('\n', "<br>"),
+                // A story goes out without its caption; say so rather than show it.
+                if c.format.as_deref() == Some("story") {
+                    "<span class=meta>A story carries no caption.</span>".to_owned()
+                } else {
+                    escape(&c.caption).replace('\n', "<br>")
+                },
                 escape(&c.account),
                 escape(&c.committed_at)
             ));

@@ -253,4 +253,14 @@ async fn a_carousel_keeps_every_slide_with_its_alt_text() {
         index.contains("alt=\"slide &quot;2&quot;\""),
         "alt text escaped: {index}"
     );
+
+    // A story's card says it carries no caption instead of showing one.
+    let mut story = draft.clone();
+    story.format = pressroom_connector::PostFormat::Story;
+    story.media.truncate(1);
+    let c = ctx("att-story");
+    let prepared = sandbox.prepare(&c, &story).await.expect("prepare");
+    sandbox.commit(&c, &prepared).await.expect("commit");
+    let index = std::fs::read_to_string(sandbox.outbox().index_path()).expect("index");
+    assert!(index.contains("A story carries no caption."), "{index}");
 }
