@@ -8,7 +8,7 @@ use pressroom_connector::{ConnectorError, PostDraft, PublishCtx};
 use serde_json::{Value, json};
 
 use crate::InstagramConnector;
-use crate::publish::{ig_user, str_field};
+use crate::publish::ig_user;
 use crate::status::ContainerStatus;
 
 /// Makes (or reuses) the children, waits for each, then creates the parent; returns its id.
@@ -48,18 +48,7 @@ pub(crate) async fn create_parent(
         if let Some(alt) = media.alt_text.as_deref() {
             form.push(("alt_text", alt));
         }
-        let req = ig
-            .client
-            .graph
-            .post(
-                &format!("{}/media", ig_user(ctx)),
-                &ctx.credentials.access_token,
-            )
-            .form(&form);
-        let v = ig.client.call(req, false).await?;
-        let id = str_field(&v, "id")
-            .ok_or_else(|| ConnectorError::transient("child container answer without an id"))?;
-        children.push(id.to_owned());
+        children.push(ig.post_container(ctx, &form).await?);
         ctx.save_checkpoint(&json!({ "children": children, "ig_user_id": ig_user(ctx) }))
             .await?;
     }
@@ -79,21 +68,12 @@ pub(crate) async fn create_parent(
         }
     }
     let list = children.join(",");
-    let req = ig
-        .client
-        .graph
-        .post(
-            &format!("{}/media", ig_user(ctx)),
-            &ctx.credentials.access_token,
-        )
-        .form(&[
-            ("media_type", "CAROUSEL"),
-            ("children", list.as_str()),
-            ("caption", draft.caption.as_str()),
-        ]);
-    let v = ig.client.call(req, false).await?;
-    let id = str_field(&v, "id")
-        .ok_or_else(|| ConnectorError::transient("carousel container answer without an id"))?;
+    let form = [
+        ("media_type", "CAROUSEL"),
+        ("children", list.as_str()),
+        ("caption", draft.caption.as_str()),
+    ];
+    let id = ig.post_container(ctx, &form).await?;
     tracing::info!(
         container = id,
         children = children.len(),
@@ -101,5 +81,5 @@ pub(crate) async fn create_parent(
     );
     ctx.save_checkpoint(&json!({ "children": children, "container_id": id, "ig_user_id": ig_user(ctx), "caption": draft.caption }))
         .await?;
-    Ok(id.to_owned())
+    Ok(id)
 }

@@ -93,6 +93,22 @@ impl InstagramConnector {
                 form.push(("alt_text", alt));
             }
         }
+        let id = self.post_container(ctx, &form).await?;
+        tracing::info!(
+            container = id,
+            ig_user = ig_user(ctx),
+            "instagram container created"
+        );
+        Ok(id)
+    }
+
+    /// `POST /{ig-user-id}/media` with `form`: any container (feed image, story, carousel
+    /// child or parent); its id.
+    pub(crate) async fn post_container(
+        &self,
+        ctx: &PublishCtx,
+        form: &[(&str, &str)],
+    ) -> Result<String, ConnectorError> {
         let req = self
             .client
             .graph
@@ -100,16 +116,11 @@ impl InstagramConnector {
                 &format!("{}/media", ig_user(ctx)),
                 &ctx.credentials.access_token,
             )
-            .form(&form);
+            .form(form);
         let v = self.client.call(req, false).await?;
-        let id = str_field(&v, "id")
-            .ok_or_else(|| ConnectorError::transient("container answer without an id"))?;
-        tracing::info!(
-            container = id,
-            ig_user = ig_user(ctx),
-            "instagram container created"
-        );
-        Ok(id.to_owned())
+        str_field(&v, "id")
+            .map(str::to_owned)
+            .ok_or_else(|| ConnectorError::transient("container answer without an id"))
     }
 
     /// Uses left in the rolling 24 h window: `(quota_usage, quota_total)`.
