@@ -114,7 +114,7 @@ pub fn template_context(
     );
     vars.insert(
         "image".into(),
-        json!({ "index": 0, "count": spec.generation.image_count() }),
+        json!({ "index": 0, "count": spec.image_count() }),
     );
     Value::Object(vars)
 }

@@ -47,7 +47,7 @@ pub fn validate_target_features(
             );
         }
         if let (PostFormat::Carousel, Some((min, max))) = (target.format, features.carousel) {
-            let images = spec.generation.image_count() as usize;
+            let images = spec.image_count() as usize;
             if !(min..=max).contains(&images) {
                 report(
                     "format",

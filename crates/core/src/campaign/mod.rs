@@ -8,6 +8,7 @@ pub mod duration;
 mod formats_check;
 mod generation_section;
 mod issue;
+mod media_section;
 mod parse;
 mod reader;
 mod references;
@@ -29,6 +30,6 @@ pub use reader::TemplateFiles;
 pub use references::{ValidationContext, validate_references};
 pub use render::{RenderedTexts, TargetTexts, TemplateProblem, render_target_texts, render_texts};
 pub use spec::{
-    ApprovalSpec, BACKENDS, CampaignSpec, CaptionSpec, Fit, GenerationSpec, MisfirePolicy,
+    ApprovalSpec, BACKENDS, CampaignSpec, CaptionSpec, Fit, GenerationSpec, MediaSpec, MisfirePolicy,
     NoiseScheduler, OnExpiry, ScheduleSpec, Seed, TargetSpec, Trigger,
 };

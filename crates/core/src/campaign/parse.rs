@@ -7,9 +7,10 @@ use toml::de::DeTable;
 use super::approval_section::read_approval;
 use super::generation_section::read_generation;
 use super::issue::SpecIssue;
+use super::media_section::read_media;
 use super::reader::{Reader, Sink, TemplateFiles};
 use super::schedule_section::read_schedule;
-use super::spec::{CampaignSpec, CaptionSpec};
+use super::spec::{CampaignSpec, CaptionSpec, GenerationSpec};
 use super::targets_section::read_targets;
 use super::template_check::{check_template_variables, read_template};
 use super::variables_section::read_variables;
@@ -76,10 +77,37 @@ pub fn parse_campaign_with(
         .require(&mut sink, "schedule")
         .and_then(|i| i.table(&mut sink))
         .and_then(|t| read_schedule(t, &mut sink));
-    let generation = root
-        .require(&mut sink, "generation")
-        .and_then(|i| i.table(&mut sink))
-        .and_then(|t| read_generation(t, &mut sink));
+    // A campaign generates its images ([generation]) or publishes its own ([media]).
+    let media = match root.get("media") {
+        None => Some(None),
+        Some(item) => item
+            .table(&mut sink)
+            .and_then(|t| read_media(t, &mut sink))
+            .map(Some),
+    };
+    let generation = match (root.get("generation"), root.get("media")) {
+        (Some(_), Some(media)) => {
+            sink.push(
+                media.span(),
+                "media",
+                "a campaign generates its images ([generation]) or publishes its own ([media]), not both: remove one",
+            );
+            None
+        }
+        (None, Some(_)) => Some(GenerationSpec::for_own_media()),
+        (generation, None) => {
+            if generation.is_none() {
+                sink.push(
+                    root.span(),
+                    "generation",
+                    "missing required field (or [media] with the images to publish)",
+                );
+            }
+            generation
+                .and_then(|i| i.table(&mut sink))
+                .and_then(|t| read_generation(t, &mut sink))
+        }
+    };
     let caption = root
         .require(&mut sink, "caption")
         .and_then(|i| i.table(&mut sink))
@@ -102,7 +130,16 @@ pub fn parse_campaign_with(
         let defined = variables.keys().cloned().collect();
         check_template_variables(&mut sink, &defined);
     }
-    if let (Some(generation), Some(Some(approval))) = (&generation, &approval)
+    if let (Some(Some(_)), Some(Some(approval))) = (&media, &approval)
+        && approval.required
+    {
+        let span = root.get("approval").map_or(0..0, |i| i.span());
+        sink.push(
+            span,
+            "approval",
+            "a campaign's own media cannot be reviewed yet (a review picks among generated images); remove [approval] or [media]",
+        );
+    } else if let (Some(generation), Some(Some(approval))) = (&generation, &approval)
         && generation.image_count() > 1
         && approval.required
     {
@@ -117,7 +154,7 @@ pub fn parse_campaign_with(
     root.finish(&mut sink);
 
     match (
-        name, workspace, schedule, generation, caption, variables, targets, approval,
+        name, workspace, schedule, generation, caption, variables, targets, approval, media,
     ) {
         (
             Some(name),
@@ -128,6 +165,7 @@ pub fn parse_campaign_with(
             Some(variables),
             Some(targets),
             Some(approval),
+            Some(media),
         ) if sink.issues.is_empty() => Ok(CampaignSpec {
             name,
             workspace,
@@ -138,6 +176,7 @@ pub fn parse_campaign_with(
             variables,
             targets,
             approval,
+            media,
         }),
         _ => {
             let mut issues = sink.issues;

@@ -38,7 +38,7 @@ pub fn validate_references(
         issues.push(SpecIssue::at(file, source, span, field, message));
     };
 
-    if !(ctx.known_backends)(&spec.generation.backend) {
+    if spec.media.is_none() && !(ctx.known_backends)(&spec.generation.backend) {
         let span = locate(root, &["generation", "backend"]).unwrap_or(0..0);
         report(
             span,

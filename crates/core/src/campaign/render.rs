@@ -172,7 +172,7 @@ pub fn render_target_texts(
                 t,
             )
         });
-    let count = spec.generation.image_count();
+    let count = spec.image_count();
     let images = if target.format == PostFormat::Carousel {
         count
     } else {

@@ -31,12 +31,54 @@ pub struct CampaignSpec {
     /// specs stored before approvals existed.
     #[serde(default)]
     pub approval: Option<ApprovalSpec>,
+    /// The campaign's own images (`[media]`), published instead of generated ones; absent
+    /// in specs stored before own media existed.
+    #[serde(default)]
+    pub media: Option<MediaSpec>,
+}
+
+/// `[media]`: images the campaign publishes as they are (through the same renditions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaSpec {
+    /// Image files as written, relative to the campaign file's folder, in order.
+    pub files: Vec<String>,
+    /// Images from the workspace's asset library, after the files.
+    pub assets: Vec<crate::AssetId>,
+    /// The files once kept in the asset library, in the same order: filled when the
+    /// campaign is saved from its file, so a run never reads the file system.
+    #[serde(default)]
+    pub file_assets: Vec<crate::AssetId>,
+}
+
+impl MediaSpec {
+    /// How many images a run publishes.
+    pub fn count(&self) -> u32 {
+        (self.files.len() + self.assets.len()) as u32
+    }
+
+    /// The run's images in order, or `None` while the files are not in the library yet.
+    pub fn asset_ids(&self) -> Option<Vec<crate::AssetId>> {
+        (self.file_assets.len() == self.files.len()).then(|| {
+            self.file_assets
+                .iter()
+                .chain(&self.assets)
+                .cloned()
+                .collect()
+        })
+    }
 }
 
 impl CampaignSpec {
     /// The approval settings when runs of this campaign wait for a person.
     pub fn review(&self) -> Option<&ApprovalSpec> {
         self.approval.as_ref().filter(|a| a.required)
+    }
+
+    /// Images a run publishes: its own media's, else the generated slides'.
+    pub fn image_count(&self) -> u32 {
+        self.media
+            .as_ref()
+            .map_or_else(|| self.generation.image_count(), MediaSpec::count)
     }
 
     /// Images generated per run: the review's candidates, or one.
@@ -166,6 +208,25 @@ impl GenerationSpec {
             self.images.max(1)
         } else {
             self.slides.len() as u32
+        }
+    }
+
+    /// The settings of a campaign that publishes its own media: nothing is generated (no
+    /// backend, no prompt).
+    pub fn for_own_media() -> Self {
+        Self {
+            backend: String::new(),
+            model: None,
+            prompt: String::new(),
+            negative_prompt: None,
+            steps: Self::DEFAULT_STEPS,
+            guidance: Self::DEFAULT_GUIDANCE,
+            scheduler: NoiseScheduler::Ddim,
+            width: Self::DEFAULT_SIZE,
+            height: Self::DEFAULT_SIZE,
+            seed: Seed::Random,
+            images: 1,
+            slides: Vec::new(),
         }
     }
 
