@@ -92,6 +92,27 @@ fn build() -> utoipa::openapi::OpenApi {
 
 /// The documented body: its schema from [`bodies`], plus the raw TOML campaigns also accept.
 fn request_body(spec: &RouteSpec) -> utoipa::openapi::request_body::RequestBody {
+    if spec.path == "/v1/assets" {
+        // An upload: the image's bytes in a form field, not JSON.
+        let form = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(
+                "file",
+                ObjectBuilder::new().schema_type(Type::String).format(Some(
+                    utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Binary,
+                    ),
+                )),
+            )
+            .required("file");
+        return RequestBodyBuilder::new()
+            .content(
+                "multipart/form-data",
+                ContentBuilder::new().schema(Some(form)).build(),
+            )
+            .required(Some(Required::True))
+            .build();
+    }
     let schema = bodies::json_schema(spec.path);
     // Bodies that are all optional fields may be left out (an empty body reads as `{}`).
     let required = schema.as_ref().is_some_and(|s| match s {

@@ -158,6 +158,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/review/{token}/renditions/{rendition_id}", Access::SignedLink, 200, "A target's rendition of the run's image (its real size and aspect), for the review page", body: false, paged: false, review_page::rendition),
     route!(GET "/v1/calendar", V, 200, "Planned occurrences of every enabled campaign (with lead time and review deadline) and the runs in a window, with their reviews and posts (from, to: RFC 3339, at most 92 days apart)", body: false, paged: false, calendar::get),
     route!(GET "/v1/assets", V, 200, "List generated images (filter: run_id)", body: false, paged: true, assets::list),
+    route!(POST "/v1/assets", E, 201, "Upload an image of your own (multipart/form-data, field file: PNG, JPEG or WebP, at most 40 MiB): sniffed, decoded within limits, turned upright, EXIF and other metadata stripped; answers 200 with the existing asset when the same picture was uploaded before", body: true, paged: false, assets::upload),
     route!(GET "/v1/assets/{id}", V, 200, "Get an image's metadata and generation parameters", body: false, paged: false, assets::get_one),
     route!(GET "/v1/assets/{id}/image", V, 200, "The image itself", body: false, paged: false, assets::image),
     route!(GET "/v1/posts", V, 200, "List posts", body: false, paged: true, posts::list),
@@ -199,6 +200,12 @@ pub(crate) fn build(state: ApiState) -> Router {
             guard,
             crate::guard::guard,
         ));
+        if spec.method == Method::Post && spec.path == "/v1/assets" {
+            // Images are larger than any JSON body; multipart framing adds a little.
+            method_router = method_router.layer(axum::extract::DefaultBodyLimit::max(
+                pressroom_runtime::uploads::MAX_UPLOAD_BYTES + 64 * 1024,
+            ));
+        }
         if spec.access == Access::Signature {
             method_router = method_router.layer(axum::extract::DefaultBodyLimit::max(
                 state.limits.hook_body_bytes,

@@ -42,5 +42,7 @@ mod reviews;
 mod schema_drift;
 #[path = "api/template_limits.rs"]
 mod template_limits;
+#[path = "api/uploads.rs"]
+mod uploads;
 #[path = "api/webhooks_out.rs"]
 mod webhooks_out;

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pressroom_connector::Registry;
-use pressroom_core::campaign::{CampaignSpec, SpecIssue, parse_campaign};
+use pressroom_core::campaign::{CampaignSpec, SpecIssue, parse_campaign, validate_media_files};
 use pressroom_core::{JobKind, RetryPolicy};
 use pressroom_generate::Generator;
 use pressroom_runtime::campaigns::{self, KnownAccounts};
 use pressroom_runtime::{Pipeline, WorkerConfig};
 use pressroom_store::repo::{accounts, workspaces};
-use pressroom_store::{Backend, InstanceLock, Queue, Store};
+use pressroom_store::{Backend, BlobStore, InstanceLock, Queue, Store};
 
 use crate::config::Settings;
 
@@ -206,9 +206,7 @@ pub fn pipeline(
         generators(settings, kinds)?,
         connectors(settings)?,
         Arc::new(settings.presets()?),
-        Arc::new(pressroom_store::LocalBlobs::new(
-            settings.paths.data_dir.clone(),
-        )),
+        blobs(settings),
         retry,
         Arc::new(cipher),
     )
@@ -245,7 +243,12 @@ pub async fn check_campaign(
         }),
         None => None,
     };
-    let issues = campaigns::check_spec(&spec, source, &file, &known, presets);
+    let mut issues = campaigns::check_spec(&spec, source, &file, &known, presets);
+    let folder = media_folder(path);
+    issues.extend(validate_media_files(&spec, source, &file, &|name| {
+        let bytes = std::fs::read(folder.join(name)).map_err(|e| format!("cannot read: {e}"))?;
+        pressroom_runtime::uploads::check_image(&bytes).map(|_| ())
+    }));
     if issues.is_empty() {
         Ok(spec)
     } else {
@@ -253,21 +256,49 @@ pub async fn check_campaign(
     }
 }
 
-/// Validates and stores a campaign (creating its workspace if needed). Nothing is written
-/// when the file has a problem.
+/// The folder a campaign's `[media] files` are relative to: the campaign file's.
+fn media_folder(path: &Path) -> std::path::PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The blob store of this instance (images, renditions), under `paths.data_dir`.
+pub fn blobs(settings: &Settings) -> Arc<dyn BlobStore> {
+    Arc::new(pressroom_store::LocalBlobs::new(
+        settings.paths.data_dir.clone(),
+    ))
+}
+
+/// Validates and stores a campaign (creating its workspace if needed); its `[media] files`
+/// are kept in the workspace's asset library first, so runs never read them from disk.
+/// Nothing is written when the file has a problem.
 pub async fn save_campaign(
     store: &Store,
+    blobs: &dyn BlobStore,
     path: &Path,
     source: &str,
     presets: &pressroom_media::Presets,
 ) -> anyhow::Result<pressroom_store::entity::campaign::Model> {
-    let spec = check_campaign(path, source, Some(store), presets)
+    let mut spec = check_campaign(path, source, Some(store), presets)
         .await
         .map_err(|issues| {
             let list: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
             anyhow::anyhow!("{} is invalid:\n  {}", path.display(), list.join("\n  "))
         })?;
     let ws = workspaces::ensure(store, &spec.workspace, &spec.workspace).await?;
+    if let Some(media) = &mut spec.media {
+        let folder = media_folder(path);
+        let mut kept = Vec::with_capacity(media.files.len());
+        for (index, name) in media.files.iter().enumerate() {
+            let file = folder.join(name);
+            let bytes = std::fs::read(&file)
+                .with_context(|| format!("media.files[{index}]: reading {}", file.display()))?;
+            let upload = pressroom_runtime::uploads::keep_upload(store, blobs, &ws.id, bytes, name)
+                .await
+                .with_context(|| format!("media.files[{index}]: keeping {}", file.display()))?;
+            kept.push(upload.asset_id);
+        }
+        media.file_assets = kept;
+    }
     let file = path.display().to_string();
     let origin = campaigns::Origin {
         actor: "cli",

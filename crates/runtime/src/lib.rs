@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod reviews;
 pub mod tokens;
+pub mod uploads;
 pub mod worker;
 
 pub use outbound::OutboundConfig;

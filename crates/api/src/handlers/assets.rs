@@ -4,9 +4,10 @@
 //! renditions were cut from.
 
 use crate::handlers::Path;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{HeaderValue, header};
+use axum::extract::{Multipart, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::{Extension, Json};
 use pressroom_core::AssetId;
@@ -106,6 +107,76 @@ pub async fn get_one(
 ) -> ApiResult<Json<AssetView>> {
     let a = assets::get(state.store.conn(), ctx.workspace()?, &id).await?;
     Ok(Json(view(&state, a).await))
+}
+
+/// `POST /v1/assets`: an image of the person's own (multipart/form-data, field `file`) kept
+/// in the library beside the generated ones: sniffed, decoded within limits, EXIF and
+/// other metadata stripped (stored as PNG). The same picture twice is one asset (200 the
+/// second time, 201 the first).
+pub async fn upload(
+    State(state): State<ApiState>,
+    Extension(ctx): Extension<Ctx>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<(StatusCode, Json<AssetView>)> {
+    let ws = ctx.workspace()?;
+    let mut multipart = multipart.map_err(|e| field_error(e.body_text()))?;
+    let mut file = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| upload_failed(&e))?
+    {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field.file_name().unwrap_or("upload").to_owned();
+        let bytes = field.bytes().await.map_err(|e| upload_failed(&e))?;
+        file = Some((name, bytes));
+        break;
+    }
+    let Some((name, bytes)) = file else {
+        return Err(field_error(
+            "missing: send the image as a multipart/form-data field named `file`",
+        ));
+    };
+    let kept = pressroom_runtime::uploads::keep_upload(
+        &state.store,
+        state.blobs.as_ref(),
+        ws,
+        bytes.to_vec(),
+        &name,
+    )
+    .await
+    .map_err(|e| match e {
+        pressroom_runtime::uploads::UploadError::Image(reason) => field_error(reason),
+        other => ApiError::internal(other),
+    })?;
+    let asset = assets::get(state.store.conn(), ws, &kept.asset_id).await?;
+    let status = if kept.reused {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(view(&state, asset).await)))
+}
+
+/// A refused upload, naming the field.
+fn field_error(reason: impl std::fmt::Display) -> ApiError {
+    ApiError::invalid(format!("file: {reason}")).with_extra(serde_json::json!({ "field": "file" }))
+}
+
+/// The multipart body could not be read: too large for the limit, or malformed.
+fn upload_failed(e: &axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            crate::errors::Code::PayloadTooLarge,
+            format!(
+                "file: over the upload limit of {} bytes",
+                pressroom_runtime::uploads::MAX_UPLOAD_BYTES
+            ),
+        );
+    }
+    field_error(e.body_text())
 }
 
 /// The image bytes with their real content type.

@@ -197,6 +197,15 @@ async fn check(
         &known,
         &state.presets,
     ));
+    // A body has no folder next to it: its images come from the library.
+    issues.extend(pressroom_core::campaign::validate_media_files(
+        &spec,
+        source,
+        FILE,
+        &|_| {
+            Err("a campaign sent through the API has no folder to read files from: upload the image (POST /v1/assets) and list its id in media.assets".into())
+        },
+    ));
     Ok(if issues.is_empty() {
         Ok(spec)
     } else {

@@ -77,9 +77,10 @@ mod tests {
     fn every_body_route_but_the_signed_hook_has_a_schema() {
         for spec in ROUTES.iter().filter(|r| r.body) {
             let documented = json_schema(spec.path).is_some();
+            // The upload is a form (documented as multipart/form-data), not JSON.
             assert_eq!(
                 documented,
-                spec.path != "/v1/hooks/{hook_id}",
+                !matches!(spec.path, "/v1/hooks/{hook_id}" | "/v1/assets"),
                 "{spec:?}: body schema documented = {documented}"
             );
         }

@@ -37,12 +37,15 @@ pub fn fill(spec: &RouteSpec, w: &World) -> String {
 }
 
 /// A well-formed body for a route (content type, body). The workspace is the caller's.
-fn body_for(spec: &RouteSpec, own: &World, n: usize) -> Option<(&'static str, String)> {
+fn body_for(spec: &RouteSpec, own: &World, n: usize) -> Option<(&'static str, Vec<u8>)> {
     if !spec.body {
         return None;
     }
+    if spec.path == "/v1/assets" {
+        return Some(upload_body(n));
+    }
     let json = "application/json";
-    Some(match spec.path {
+    let text: (&'static str, String) = match spec.path {
         "/v1/workspaces" => (json, format!(r#"{{"slug":"new-{n}"}}"#)),
         "/v1/workspaces/{workspace_id}/keys" | "/v1/keys" => (json, r#"{"role":"viewer"}"#.into()),
         "/v1/campaigns" | "/v1/campaigns/validate" => (
@@ -84,7 +87,22 @@ fn body_for(spec: &RouteSpec, own: &World, n: usize) -> Option<(&'static str, St
             ),
         ),
         p => panic!("matrix: no request body for POST {p}; add one"),
-    })
+    };
+    Some((text.0, text.1.into_bytes()))
+}
+
+/// A multipart upload of a small PNG, different for each `n` (a first upload answers 201).
+fn upload_body(n: usize) -> (&'static str, Vec<u8>) {
+    let image =
+        image::RgbImage::from_pixel(8, 8, image::Rgb([(n % 256) as u8, (n / 256) as u8, 7]));
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(image)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("a PNG encodes");
+    let mut body = b"--matrix\r\ncontent-disposition: form-data; name=\"file\"; filename=\"a.png\"\r\ncontent-type: image/png\r\n\r\n".to_vec();
+    body.extend_from_slice(&png);
+    body.extend_from_slice(b"\r\n--matrix--\r\n");
+    ("multipart/form-data; boundary=matrix", body)
 }
 
 async fn call(
@@ -92,7 +110,7 @@ async fn call(
     spec: &RouteSpec,
     path: &str,
     key: Option<&str>,
-    body: Option<(&'static str, String)>,
+    body: Option<(&'static str, Vec<u8>)>,
 ) -> anyhow::Result<StatusCode> {
     let url = app.url(path);
     let mut req = match spec.method {

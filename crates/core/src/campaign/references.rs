@@ -78,6 +78,44 @@ pub fn validate_references(
     issues
 }
 
+/// Reports each `[media] files` entry that `check` refuses (missing, unreadable, not an
+/// image: `check` answers why), positioned at the entry.
+pub fn validate_media_files(
+    spec: &CampaignSpec,
+    source: &str,
+    file: &str,
+    check: &dyn Fn(&str) -> Result<(), String>,
+) -> Vec<SpecIssue> {
+    let Some(media) = &spec.media else {
+        return Vec::new();
+    };
+    let doc = DeTable::parse(source).ok();
+    let entries = doc
+        .as_ref()
+        .and_then(|d| d.get_ref().get("media"))
+        .and_then(|m| m.get_ref().as_table())
+        .and_then(|m| m.get("files"))
+        .and_then(|f| f.get_ref().as_array());
+    media
+        .files
+        .iter()
+        .enumerate()
+        .filter_map(|(index, name)| {
+            let reason = check(name).err()?;
+            let span = entries
+                .and_then(|a| a.get(index))
+                .map_or(0..0, Spanned::span);
+            Some(SpecIssue::at(
+                file,
+                source,
+                span,
+                format!("media.files[{index}]"),
+                format!("`{name}`: {reason}"),
+            ))
+        })
+        .collect()
+}
+
 fn field_span(table: Option<&DeTable<'_>>, key: &str) -> Option<Range<usize>> {
     table?.get(key).map(Spanned::span)
 }

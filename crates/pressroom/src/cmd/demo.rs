@@ -64,7 +64,14 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<ExitC
     for target in &spec.targets {
         app::ensure_sandbox_account(store, &spec.workspace, &target.account).await?;
     }
-    let campaign = app::save_campaign(store, &path, &source, &presets).await?;
+    let campaign = app::save_campaign(
+        store,
+        app::blobs(&settings).as_ref(),
+        &path,
+        &source,
+        &presets,
+    )
+    .await?;
     let fire_key = format!("demo:{}", uuid::Uuid::now_v7());
     let fire = Fire {
         trigger: "cli",

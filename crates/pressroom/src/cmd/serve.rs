@@ -343,10 +343,11 @@ async fn load_campaigns(settings: &Settings, store: &pressroom_store::Store) -> 
         .collect();
     files.sort();
     let presets = settings.presets()?;
+    let blobs = app::blobs(settings);
     for path in files {
         let source = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        let row = app::save_campaign(store, &path, &source, &presets).await?;
+        let row = app::save_campaign(store, blobs.as_ref(), &path, &source, &presets).await?;
         info!(campaign = %row.name, file = %path.display(), "campaign loaded");
     }
     Ok(())

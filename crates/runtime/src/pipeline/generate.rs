@@ -9,7 +9,7 @@ use std::sync::Arc;
 use pressroom_core::campaign::{CampaignSpec, Seed};
 use pressroom_core::{AssetId, JobKind, PostEvent, ReviewState, RunId, WorkspaceId};
 use pressroom_generate::{GenerateError, GenerationRequest};
-use pressroom_store::repo::{accounts, campaign_delete, campaigns, reviews, runs};
+use pressroom_store::repo::{accounts, assets, campaign_delete, campaigns, reviews, runs};
 use pressroom_store::{ClaimedJob, NewJob};
 use serde::Deserialize;
 use tracing::info;
@@ -63,6 +63,10 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             Ok(_) => {}
             Err(reason) => return fail_run(p, ws, &run_id, &reason).await,
         }
+    }
+
+    if let Some(media) = &spec.media {
+        return publish_own_media(p, job, &run_id, &spec, media, (&prompt, &caption)).await;
     }
 
     let backend = spec.generation.backend.as_str();
@@ -185,6 +189,54 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     enqueue_renders(p, &tx, ws, &run_id, &spec, suffix.as_deref()).await?;
     p.queue.complete(&tx, job).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// A campaign with its own images (`[media]`): nothing is generated; the run takes the
+/// library's assets as they are (each must still be in the workspace, with its file).
+async fn publish_own_media(
+    p: &Pipeline,
+    job: &ClaimedJob,
+    run_id: &RunId,
+    spec: &CampaignSpec,
+    media: &pressroom_core::campaign::MediaSpec,
+    (prompt, caption): (&str, &str),
+) -> Result<(), JobError> {
+    let ws = &job.workspace_id;
+    let Some(ids) = media.asset_ids() else {
+        let reason = "the campaign's media files are not in the asset library: save the campaign from its file again (pressroom campaign apply)";
+        return fail_run(p, ws, run_id, reason).await;
+    };
+    for id in &ids {
+        let asset = match assets::get(p.store.conn(), ws, id).await {
+            Ok(asset) => asset,
+            Err(pressroom_store::StoreError::NotFound { .. }) => {
+                let reason = format!("media: asset {id} is not in the workspace's library");
+                return fail_run(p, ws, run_id, &reason).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !p.blobs.exists(&asset.path).await {
+            let reason = format!("media: the file of asset {id} is gone (erased?)");
+            return fail_run(p, ws, run_id, &reason).await;
+        }
+    }
+    let Some(first) = ids.first() else {
+        return fail_run(p, ws, run_id, "media: no images").await;
+    };
+    let now = p.store.now_ms().await?;
+    let tx = p.store.begin().await?;
+    let generated = runs::Generated {
+        prompt,
+        caption,
+        asset_id: first,
+        asset_ids: if ids.len() > 1 { &ids } else { &[] },
+    };
+    runs::set_generated(&p.store, &tx, now, ws, run_id, generated).await?;
+    enqueue_renders(p, &tx, ws, run_id, spec, None).await?;
+    p.queue.complete(&tx, job).await?;
+    tx.commit().await?;
+    info!(run = %run_id, images = ids.len(), "generate: the campaign's own media, nothing generated");
     Ok(())
 }
 
