@@ -162,6 +162,7 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/v1/assets/{id}", V, 200, "Get an image's metadata and generation parameters", body: false, paged: false, assets::get_one),
     route!(GET "/v1/assets/{id}/image", V, 200, "The image itself", body: false, paged: false, assets::image),
     route!(GET "/v1/posts", V, 200, "List posts", body: false, paged: true, posts::list),
+    route!(POST "/v1/posts", E, 201, "A one-off post of your own images (asset ids from POST /v1/assets) to accounts, now or at publish_at; checked by each platform's rules before anything is stored", body: true, paged: false, crate::handlers::new_posts::create),
     route!(GET "/v1/posts/{id}", V, 200, "Get a post with its publish attempts", body: false, paged: false, posts::get_one),
     route!(POST "/v1/posts/{id}/retry", E, 202, "Retry a failed post (a new publish attempt)", body: false, paged: false, posts::retry),
     route!(POST "/v1/posts/{id}/cancel", E, 200, "Cancel a post that has not started publishing", body: false, paged: false, posts::cancel),

@@ -24,6 +24,8 @@ mod idempotency;
 mod load;
 #[path = "api/matrix.rs"]
 mod matrix;
+#[path = "api/one_off_posts.rs"]
+mod one_off_posts;
 #[path = "api/people.rs"]
 mod people;
 #[path = "api/pipeline_fixture.rs"]

@@ -17,6 +17,7 @@ pub mod campaigns;
 pub mod email;
 pub mod images;
 pub mod metrics;
+pub mod oneoff;
 pub mod outbound;
 pub mod people;
 pub mod pipeline;

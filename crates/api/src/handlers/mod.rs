@@ -13,6 +13,7 @@ pub mod invite_page;
 pub mod keys;
 pub mod media;
 pub mod members;
+pub mod new_posts;
 pub mod ops;
 pub mod posts;
 pub mod preview;

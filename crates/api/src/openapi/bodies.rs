@@ -17,6 +17,7 @@ use crate::handlers::hooks::NewHook;
 use crate::handlers::images::ImagesRequest;
 use crate::handlers::keys::NewKey;
 use crate::handlers::members::NewMember;
+use crate::handlers::new_posts::NewPost;
 use crate::handlers::preview::PreviewBody;
 use crate::handlers::reviews::{ApproveBody, NewReviewLink, RejectBody};
 use crate::handlers::sessions::{AcceptInvitation, SignIn};
@@ -42,6 +43,7 @@ pub(super) fn json_schema(path: &str) -> Option<RefOr<Schema>> {
         "/v1/reviews/{id}/reject" => RejectBody::schema(),
         "/v1/runs/{id}/review-links" => NewReviewLink::schema(),
         "/v1/members" => NewMember::schema(),
+        "/v1/posts" => NewPost::schema(),
         _ => return None,
     })
 }
@@ -65,6 +67,7 @@ pub(super) fn components() -> Vec<(String, RefOr<Schema>)> {
     RejectBody::schemas(&mut out);
     NewReviewLink::schemas(&mut out);
     NewMember::schemas(&mut out);
+    NewPost::schemas(&mut out);
     out
 }
 

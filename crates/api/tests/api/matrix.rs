@@ -79,6 +79,13 @@ fn body_for(spec: &RouteSpec, own: &World, n: usize) -> Option<(&'static str, Ve
         "/v1/reviews/{id}/approve" => (json, r#"{"candidate":0}"#.into()),
         "/v1/reviews/{id}/reject" => (json, r#"{"reason":"not on brand"}"#.into()),
         "/v1/runs/{id}/review-links" => (json, "{}".into()),
+        "/v1/posts" => (
+            json,
+            format!(
+                r#"{{"caption":"Hi {{{{ not a template }}}}","media":["{}"],"targets":["sandbox"]}}"#,
+                own.asset_id
+            ),
+        ),
         "/v1/members" => (
             json,
             format!(
