@@ -39,9 +39,12 @@ enum Command {
     /// List runs.
     #[command(subcommand)]
     Runs(cmd::lists::RunsCmd),
-    /// List posts and their per-target results.
+    /// List posts and their per-target results; import one-off posts from a CSV file.
     #[command(subcommand)]
     Posts(cmd::lists::PostsCmd),
+    /// Images of your own in a workspace's library: add.
+    #[command(subcommand)]
+    Assets(cmd::assets::AssetsCmd),
     /// Inspect and retry queue jobs.
     #[command(subcommand)]
     Jobs(cmd::lists::JobsCmd),
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
             Command::Keyring(c) => cmd::keyring::run(settings, c).await,
             Command::Accounts(c) => cmd::accounts::run(settings, c).await,
             Command::Keys(c) => cmd::keys::run(settings, c).await,
+            Command::Assets(c) => cmd::assets::run(settings, c).await,
             Command::Users(c) => cmd::users::run(settings, c).await,
             Command::Reviews(c) => cmd::reviews::run(settings, c).await,
             Command::Generate(args) => pressroom_generate::cli::run_generate(args)

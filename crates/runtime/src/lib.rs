@@ -16,6 +16,7 @@
 pub mod campaigns;
 pub mod email;
 pub mod images;
+pub mod import;
 pub mod metrics;
 pub mod oneoff;
 pub mod outbound;

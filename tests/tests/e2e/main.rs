@@ -12,6 +12,7 @@ mod db_outage;
 mod flood;
 mod formats;
 mod generation_backends;
+mod import;
 mod keyring_rotation;
 mod keys;
 mod load;

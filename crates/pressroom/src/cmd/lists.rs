@@ -24,6 +24,20 @@ pub enum RunsCmd {
 
 #[derive(clap::Subcommand)]
 pub enum PostsCmd {
+    /// Import one-off posts from a CSV file (RFC 4180) whose header row names the columns
+    /// publish_at, targets, caption, media, alt_text, first_comment (targets and media
+    /// required). publish_at: RFC 3339, or local time with --timezone, empty for now;
+    /// targets: account or account:preset, several separated by ';'; media: image files
+    /// relative to the CSV file, several separated by ';'. The whole file is checked first:
+    /// one bad row imports nothing and is reported as FILE:LINE: column: message.
+    Import {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        workspace: String,
+        /// IANA zone that local publish_at times are read in (e.g. Europe/Paris).
+        #[arg(long)]
+        timezone: Option<String>,
+    },
     List {
         #[arg(long)]
         workspace: String,
@@ -100,12 +114,19 @@ pub async fn runs(settings: Settings, cmd: RunsCmd) -> anyhow::Result<ExitCode> 
 }
 
 pub async fn posts(settings: Settings, cmd: PostsCmd) -> anyhow::Result<ExitCode> {
-    let PostsCmd::List {
-        workspace,
-        run,
-        limit,
-        json,
-    } = cmd;
+    let (workspace, run, limit, json) = match cmd {
+        PostsCmd::Import {
+            file,
+            workspace,
+            timezone,
+        } => return super::import::run(settings, file, workspace, timezone).await,
+        PostsCmd::List {
+            workspace,
+            run,
+            limit,
+            json,
+        } => (workspace, run, limit, json),
+    };
     let opened = app::open_store(&settings, false).await?;
     let ws = super::workspace_id(&opened.store, &workspace).await?;
     let run = run.map(pressroom_core::RunId::from);

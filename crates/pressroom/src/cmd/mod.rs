@@ -1,9 +1,11 @@
 //! One module per command family.
 
 pub mod accounts;
+pub mod assets;
 pub mod campaign;
 pub mod connect;
 pub mod demo;
+pub mod import;
 pub mod keyring;
 pub mod keys;
 pub mod lists;
