@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::{Context, ensure};
+
 use pressroom_e2e::{Db, TestApp, block_on, terminate};
 use pressroom_store::repo::{campaigns, workspaces};
 
@@ -110,6 +112,98 @@ fn demo_runs_one_occurrence_end_to_end() -> anyhow::Result<()> {
     // A second demo in the same directory reuses the generated image (same generation key).
     let again = app.run(&["demo"])?;
     assert!(again.contains("4 of 4 posts published"), "{again}");
+    Ok(())
+}
+
+/// A campaign of its own photos (`[media] files`): a missing or broken file is refused at
+/// validation with its position; the good campaign publishes the photos (upright, as a
+/// carousel where asked) without generating anything.
+#[test]
+fn a_campaign_publishes_its_own_photos() -> anyhow::Result<()> {
+    let app = TestApp::new(Db::Sqlite, "")?;
+    let dir = app.path().join("shop");
+    std::fs::create_dir_all(dir.join("photos"))?;
+    image::RgbImage::from_pixel(160, 120, image::Rgb([200, 60, 60]))
+        .save(dir.join("photos/front.jpg"))?;
+    image::RgbImage::from_pixel(120, 160, image::Rgb([60, 60, 200]))
+        .save(dir.join("photos/back.png"))?;
+    std::fs::write(dir.join("photos/broken.jpg"), b"\xFF\xD8\xFF\xE0 cut short")?;
+    let campaign = |files: &str| {
+        format!(
+            r#"name = "shop"
+workspace = "demo"
+
+[schedule]
+webhook = true
+
+[media]
+files = [{files}]
+
+[caption]
+template = "Our shop"
+alt_text = "Shop photo {{{{ image.index + 1 }}}} of {{{{ image.count }}}}"
+
+[[targets]]
+account = "demo-instagram"
+preset = "instagram-square"
+format = "carousel"
+
+[[targets]]
+account = "demo-linkedin"
+preset = "linkedin-square"
+"#
+        )
+    };
+    let file = dir.join("shop.toml");
+    let path = file.display().to_string();
+    std::fs::write(
+        &file,
+        campaign(r#""photos/front.jpg", "photos/missing.jpg", "photos/broken.jpg""#),
+    )?;
+    let (ok, stdout, _) = app.run_with_env(&["campaign", "validate", &path], &[])?;
+    ensure!(!ok, "{stdout}");
+    for needle in [
+        "shop.toml:8:30: media.files[1]: `photos/missing.jpg`: cannot read",
+        "shop.toml:8:52: media.files[2]: `photos/broken.jpg`:",
+    ] {
+        ensure!(stdout.contains(needle), "want {needle:?} in:\n{stdout}");
+    }
+
+    std::fs::write(&file, campaign(r#""photos/front.jpg", "photos/back.png""#))?;
+    let out = app.run(&["demo", "--campaign", &path])?;
+    ensure!(out.contains("2 of 2 posts published"), "{out}");
+    let commits: Vec<serde_json::Value> = app.sandbox_commits()?;
+    let carousel = commits
+        .iter()
+        .find(|c| c["preset"] == "instagram-square")
+        .context("no Instagram post")?;
+    ensure!(
+        carousel["format"] == "carousel"
+            && carousel["more_media"].as_array().map(Vec::len) == Some(1)
+            && carousel["alt_texts"]
+                == serde_json::json!(["Shop photo 1 of 2", "Shop photo 2 of 2"]),
+        "{carousel}"
+    );
+    let single = commits
+        .iter()
+        .find(|c| c["preset"] == "linkedin-square")
+        .context("no LinkedIn post")?;
+    ensure!(
+        single.get("more_media").is_none() && single["caption"] == "Our shop",
+        "{single}"
+    );
+    // The first photo, red, cut square: nothing was generated in its place.
+    let media = app
+        .data_dir
+        .join("outbox")
+        .join(carousel["media"].as_str().unwrap_or_default());
+    let first = image::open(&media)?.to_rgb8();
+    let pixel = first.get_pixel(first.width() / 2, first.height() / 2);
+    ensure!(
+        pixel[0] > 150 && pixel[2] < 110,
+        "{pixel:?} in {}",
+        media.display()
+    );
     Ok(())
 }
 
