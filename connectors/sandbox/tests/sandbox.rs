@@ -33,6 +33,7 @@ fn draft(dir: &std::path::Path) -> PostDraft {
     let path = dir.join("in.png");
     std::fs::write(&path, b"\x89PNG fake bytes").expect("write media");
     PostDraft {
+        cover: 0,
         format: pressroom_connector::PostFormat::Single,
         caption: "Hello <world>".into(),
         media: vec![MediaRef {
@@ -155,6 +156,7 @@ fn validate_names_the_rule() {
     let sandbox = SandboxConnector::new(SandboxConfig::new(dir.path().join("o"))).expect("open");
     let issues = sandbox
         .validate(&PostDraft {
+            cover: 0,
             format: pressroom_connector::PostFormat::Single,
             caption: "x".repeat(5001),
             media: vec![],
@@ -175,6 +177,7 @@ fn validate_names_the_rule() {
     );
     let issues = sandbox
         .validate(&PostDraft {
+            cover: 0,
             format: pressroom_connector::PostFormat::Single,
             caption: "tab\tok but not a bell \u{7}".into(),
             media: vec![],

@@ -50,6 +50,7 @@ async fn setup_with(opts: FakeOptions, tweak: impl FnOnce(&mut SnapchatConfig)) 
         conn,
         ctx,
         draft: PostDraft {
+            cover: 0,
             format: pressroom_connector::PostFormat::Single,
             caption: "Fresh drop".into(),
             media: vec![media],
@@ -114,6 +115,7 @@ async fn saved_story_uses_the_caption_as_title() {
     assert_eq!(stories[0].title.as_deref(), Some("Fresh drop"));
     assert_eq!(published.remote_id, stories[0].id);
     let long = PostDraft {
+        cover: 0,
         format: pressroom_connector::PostFormat::Single,
         caption: "x".repeat(46),
         ..s.draft.clone()
@@ -141,6 +143,7 @@ async fn non_9_16_media_fails_validation() {
     let s = setup().await;
     let square = s.fake.media().jpeg_media(1080, 1080).expect("media");
     let draft = PostDraft {
+        cover: 0,
         format: pressroom_connector::PostFormat::Single,
         caption: "x".into(),
         media: vec![square],

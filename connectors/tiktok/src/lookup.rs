@@ -148,6 +148,7 @@ mod tests {
             title: title.into(),
             description: description.into(),
             photo_urls: vec![],
+            cover_index: 0,
             username: "u".into(),
             publish_id: None,
         }

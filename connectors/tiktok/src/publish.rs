@@ -28,6 +28,9 @@ pub struct Checkpoint {
     pub title: String,
     pub description: String,
     pub photo_urls: Vec<String>,
+    /// Which photo is the cover (`photo_cover_index`); absent in checkpoints written before.
+    #[serde(default)]
+    pub cover_index: usize,
     pub username: String,
     /// Set by `commit` as soon as `content/init` answers, and saved before polling, so a
     /// reconcile after a restart asks `status/fetch` about this very publish.
@@ -87,6 +90,13 @@ pub async fn prepare(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if draft.cover >= photo_urls.len() {
+        return Err(ConnectorError::Rejected(format!(
+            "the cover is photo {} (0-based) of a post of {}",
+            draft.cover,
+            photo_urls.len()
+        )));
+    }
     let info: CreatorInfo = client
         .call(
             "/v2/post/publish/creator_info/query/",
@@ -115,6 +125,7 @@ pub async fn prepare(
         privacy_level,
         title: utf16_prefix(&draft.caption, 90),
         description: draft.caption.clone(),
+        cover_index: draft.cover,
         photo_urls,
         username: info.creator_username,
         publish_id: None,
@@ -159,7 +170,7 @@ pub async fn commit(
         "source_info": {
             "source": "PULL_FROM_URL",
             "photo_images": cp.photo_urls,
-            "photo_cover_index": 0,
+            "photo_cover_index": cp.cover_index,
         },
         "post_mode": cp.post_mode,
         "media_type": "PHOTO",

@@ -54,6 +54,7 @@ async fn setup_with(opts: FakeOptions, tweak: impl FnOnce(&mut TikTokConfig)) ->
         conn,
         ctx,
         draft: PostDraft {
+            cover: 0,
             format: pressroom_connector::PostFormat::Single,
             caption,
             media: vec![media],
@@ -231,6 +232,7 @@ async fn a_png_is_refused_by_tiktok_after_the_pull() {
         .media(sample_png(1080, 1350), "image/png", 1080, 1350)
         .expect("png");
     let draft = PostDraft {
+        cover: 0,
         format: pressroom_connector::PostFormat::Single,
         caption: "png".into(),
         media: vec![png],

@@ -48,6 +48,7 @@ async fn setup() -> Setup {
         fake,
         ctx,
         draft: PostDraft {
+            cover: 0,
             format: pressroom_connector::PostFormat::Single,
             caption: "Hello from Pressroom".into(),
             media: vec![media],

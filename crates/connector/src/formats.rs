@@ -69,6 +69,7 @@ mod tests {
 
     fn draft(format: PostFormat, alt: Option<String>) -> PostDraft {
         PostDraft {
+            cover: 0,
             caption: "c".into(),
             media: vec![MediaRef {
                 path: "x.jpg".into(),

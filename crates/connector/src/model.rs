@@ -49,6 +49,8 @@ pub struct PostDraft {
     pub media: Vec<MediaRef>,
     /// A feed post or a story; a connector refuses (in `validate`) what its platform lacks.
     pub format: PostFormat,
+    /// Which image of a carousel is its cover (0-based), where the platform takes one.
+    pub cover: usize,
 }
 
 impl PostDraft {
@@ -58,6 +60,7 @@ impl PostDraft {
             caption: caption.into(),
             media,
             format: PostFormat::Single,
+            cover: 0,
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct PlatformFeatures {
     pub max_alt_text_chars: Option<usize>,
     /// How many images one multi-image post takes; `None`: no such post.
     pub carousel: Option<(usize, usize)>,
+    /// A multi-image post names which image is its cover (TikTok's `photo_cover_index`).
+    pub cover: bool,
 }
 
 impl Platform {
@@ -81,6 +83,10 @@ impl Platform {
             comments,
             max_alt_text_chars,
             carousel,
+            cover: matches!(
+                self,
+                Platform::TikTok | Platform::Webhook | Platform::Sandbox
+            ),
         }
     }
 

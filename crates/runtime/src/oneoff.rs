@@ -259,6 +259,7 @@ fn read_targets(
             caption: None,
             alt_text: None,
             first_comment: None,
+            cover: None,
         };
         if targets.iter().any(|t| t.same_destination(&target)) {
             problems.push(problem("targets", format!("`{entry}` is listed twice")));

@@ -315,6 +315,7 @@ format = "carousel"
 account = "tt-1"
 preset = "tiktok-photo"
 format = "carousel"
+cover = 2
 "#;
 
 /// A 3-image carousel to Instagram, Facebook, LinkedIn and TikTok in one run: each platform
@@ -454,6 +455,13 @@ fn carousel_through_the_daemon(db: Db) -> anyhow::Result<()> {
                 .all(|(url, id)| url.contains(id)),
         "tiktok images in the post's order: {:?} vs {order:?}",
         publishes[0].photo_images
+    );
+    // The target's cover: the third image.
+    ensure!(
+        publishes[0].photo_cover_index == 2 && tt_post["cover_index"] == 2,
+        "tiktok cover: {} (post {})",
+        publishes[0].photo_cover_index,
+        tt_post["cover_index"]
     );
 
     // The first comment, once, on each platform that takes comments (not TikTok).

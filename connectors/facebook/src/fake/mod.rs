@@ -273,6 +273,7 @@ impl FakeControls for FakeFacebook {
             Err(e) => panic!("fake facebook: cannot host a sample image: {e}"),
         };
         PostDraft {
+            cover: 0,
             format: pressroom_connector::PostFormat::Single,
             caption: format!("Hello from Pressroom #{n} 🎉"),
             media: vec![media],

@@ -288,6 +288,7 @@ impl FakeControls for FakeInstagram {
             Err(e) => panic!("fake instagram: cannot host a sample image: {e}"),
         };
         PostDraft {
+            cover: 0,
             format: pressroom_connector::PostFormat::Single,
             caption: format!("New drop #{n} #pressroom @friend"),
             media: vec![media],

@@ -99,6 +99,7 @@ async fn processing_error_and_unreachable_url_are_rejections() {
         .media(sample_png(1080, 1080), "image/jpeg", 1080, 1080)
         .expect("host");
     let draft = PostDraft {
+        cover: 0,
         format: pressroom_connector::PostFormat::Single,
         caption: "png in disguise".into(),
         media: vec![png],

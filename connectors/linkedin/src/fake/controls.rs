@@ -59,6 +59,7 @@ impl FakeControls for FakeLinkedIn {
     async fn valid_draft(&self) -> PostDraft {
         match self.media.jpeg_media(1200, 627) {
             Ok(m) => PostDraft {
+                cover: 0,
                 format: pressroom_connector::PostFormat::Single,
                 caption: "Autumn launch (today only) #pressroom".into(),
                 media: vec![m],

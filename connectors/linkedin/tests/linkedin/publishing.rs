@@ -37,6 +37,7 @@ async fn setup_with(
     std::fs::write(&path, &jpeg).expect("write rendition");
     let caption = "Launch day (finally) #news — 50% off_today!".to_owned();
     let draft = PostDraft {
+        cover: 0,
         format: pressroom_connector::PostFormat::Single,
         caption: caption.clone(),
         media: vec![MediaRef {

@@ -60,6 +60,7 @@ impl FakeControls for FakeSnapchat {
     async fn valid_draft(&self) -> PostDraft {
         match self.media.jpeg_media(1080, 1920) {
             Ok(m) => PostDraft {
+                cover: 0,
                 format: pressroom_connector::PostFormat::Single,
                 caption: "Autumn launch".into(),
                 media: vec![m],

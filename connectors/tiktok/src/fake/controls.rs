@@ -57,6 +57,7 @@ impl FakeControls for FakeTikTok {
     async fn valid_draft(&self) -> PostDraft {
         match self.media.jpeg_media(1080, 1350) {
             Ok(m) => PostDraft {
+                cover: 0,
                 format: pressroom_connector::PostFormat::Single,
                 caption: "Autumn launch — today only #pressroom".into(),
                 media: vec![m],

@@ -110,6 +110,8 @@ pub struct FakePublish {
     pub description: String,
     pub privacy_level: Option<String>,
     pub photo_images: Vec<String>,
+    /// `source_info.photo_cover_index` as received.
+    pub photo_cover_index: usize,
     pub created_at: DateTime<Utc>,
     pub pull: Pull,
     /// Set when the publish ends FAILED (scripted or by the pull).

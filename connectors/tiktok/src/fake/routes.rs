@@ -355,6 +355,7 @@ async fn content_init(AxState(sh): S, headers: HeaderMap, body: Option<Json<Valu
         description,
         privacy_level: privacy,
         photo_images: images.clone(),
+        photo_cover_index: cover as usize,
         created_at: now,
         pull: Pull::Pending,
         fail_reason,

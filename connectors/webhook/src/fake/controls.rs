@@ -47,6 +47,7 @@ impl FakeControls for FakeReceiver {
     async fn valid_draft(&self) -> PostDraft {
         match self.media.jpeg_media(1080, 1080) {
             Ok(m) => PostDraft {
+                cover: 0,
                 format: pressroom_connector::PostFormat::Single,
                 caption: "Autumn launch — today only".into(),
                 media: vec![m],

@@ -86,6 +86,9 @@ pub struct PostView {
     pub comment_id: Option<String>,
     #[schema(required)]
     pub comment_error: Option<String>,
+    /// A carousel's cover image (0-based) where the platform takes one; null: the first.
+    #[schema(required)]
+    pub cover_index: Option<i32>,
 }
 
 impl From<post::Model> for PostView {
@@ -113,6 +116,7 @@ impl From<post::Model> for PostView {
             comment_state: p.comment_state,
             comment_id: p.comment_id,
             comment_error: p.comment_error,
+            cover_index: p.cover_index,
         }
     }
 }

@@ -418,6 +418,7 @@ impl TestApp {
                 alt_texts: &[],
                 rendition_ids: &[],
                 first_comment: None,
+                cover_index: None,
             },
         )
         .await?;

@@ -433,6 +433,7 @@ async fn extra_post(app: &TestApp, w: &World, preset: &str) -> anyhow::Result<Po
             alt_texts: &[],
             rendition_ids: &[],
             first_comment: None,
+            cover_index: None,
         },
     )
     .await?;

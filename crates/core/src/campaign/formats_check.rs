@@ -57,6 +57,26 @@ pub fn validate_target_features(
                 );
             }
         }
+        if let Some(cover) = target.cover {
+            let images = spec.image_count();
+            if !features.cover || target.format != PostFormat::Carousel {
+                report(
+                    "cover",
+                    format!(
+                        "a cover image is chosen for carousels on {} only",
+                        platforms_with(|f| f.cover)
+                    ),
+                );
+            } else if cover >= images {
+                report(
+                    "cover",
+                    format!(
+                        "image {cover} is not in the carousel: a run makes {images} (0 to {})",
+                        images.saturating_sub(1)
+                    ),
+                );
+            }
+        }
         if target.format == PostFormat::Story {
             for (key, what) in [
                 ("caption", "caption"),
@@ -291,6 +311,43 @@ format = "carousel"
             issues[0]
                 .message
                 .contains("takes 2 to 10 images; a run makes 1"),
+            "{issues:#?}"
+        );
+    }
+
+    #[test]
+    fn a_cover_is_one_of_the_images_of_a_tiktok_carousel() {
+        let source = format!(
+            "{CAROUSEL}\n[[targets]]\naccount = \"tt\"\npreset = \"tiktok-photo\"\nformat = \"carousel\"\ncover = 3\n"
+        )
+        .replace("format = \"carousel\"\n\n[[targets]]\naccount = \"sc\"", "format = \"carousel\"\ncover = 1\n\n[[targets]]\naccount = \"sc\"");
+        let spec = parse_campaign(&source, "c.toml").expect("parses");
+        let platform = |t: &TargetSpec| match t.account.as_str() {
+            "ig" => Some(Platform::Instagram),
+            "tt" => Some(Platform::TikTok),
+            _ => Some(Platform::Snapchat),
+        };
+        let issues = validate_target_features(&spec, &source, "c.toml", &platform);
+        let found: Vec<(&str, &str)> = issues
+            .iter()
+            .map(|i| (i.field.as_str(), i.message.as_str()))
+            .collect();
+        assert!(
+            found.contains(&(
+                "targets[0].cover",
+                "a cover image is chosen for carousels on tiktok only"
+            )) && found.contains(&(
+                "targets[2].cover",
+                "image 3 is not in the carousel: a run makes 3 (0 to 2)"
+            )),
+            "{issues:#?}"
+        );
+        let fine = source.replace("cover = 3", "cover = 2");
+        let spec = parse_campaign(&fine, "c.toml").expect("parses");
+        assert_eq!(spec.targets[2].cover, Some(2));
+        let issues = validate_target_features(&spec, &fine, "c.toml", &platform);
+        assert!(
+            issues.iter().all(|i| i.field != "targets[2].cover"),
             "{issues:#?}"
         );
     }

@@ -298,6 +298,9 @@ pub struct TargetSpec {
     /// This target's first comment template, instead of `[caption] first_comment`.
     #[serde(default)]
     pub first_comment: Option<String>,
+    /// A carousel's cover image (0-based), where the platform takes one (TikTok).
+    #[serde(default)]
+    pub cover: Option<u32>,
 }
 
 /// A target as stored; a spec stored before formats existed has no `format`, and its story
@@ -315,6 +318,8 @@ struct StoredTarget {
     alt_text: Option<String>,
     #[serde(default)]
     first_comment: Option<String>,
+    #[serde(default)]
+    cover: Option<u32>,
 }
 
 impl From<StoredTarget> for TargetSpec {
@@ -329,6 +334,7 @@ impl From<StoredTarget> for TargetSpec {
             caption: t.caption,
             alt_text: t.alt_text,
             first_comment: t.first_comment,
+            cover: t.cover,
         }
     }
 }

@@ -98,6 +98,22 @@ fn read_target(mut table: Reader<'_, '_>, sink: &mut Sink<'_>) -> Option<TargetS
         "first_comment_file",
         false,
     );
+    let cover = match table.get("cover") {
+        None => Some(None),
+        Some(item) => item
+            .integer(sink)
+            .and_then(|n| match u32::try_from(*n.get_ref()) {
+                Ok(index) if index < 35 => Some(Some(index)),
+                _ => {
+                    sink.push(
+                        n.span(),
+                        &item.path,
+                        "must be the 0-based index of one of the carousel's images",
+                    );
+                    None
+                }
+            }),
+    };
     table.finish(sink);
     Some(TargetSpec {
         account: account?,
@@ -107,6 +123,7 @@ fn read_target(mut table: Reader<'_, '_>, sink: &mut Sink<'_>) -> Option<TargetS
         caption: caption?,
         alt_text: alt_text?,
         first_comment: first_comment?,
+        cover: cover?,
     })
 }
 

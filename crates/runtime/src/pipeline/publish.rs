@@ -102,6 +102,10 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     }
     let first_sha = media.first().map(|m| m.sha256.clone()).unwrap_or_default();
     let draft = PostDraft {
+        cover: post
+            .cover_index
+            .and_then(|i| usize::try_from(i).ok())
+            .unwrap_or(0),
         format: post.format,
         caption: post.caption.clone(),
         media,

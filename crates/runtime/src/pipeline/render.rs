@@ -190,6 +190,9 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
                 &[]
             },
             first_comment: texts.first_comment.as_deref(),
+            cover_index: target
+                .cover
+                .filter(|_| target.format == PostFormat::Carousel),
         };
         let post = posts::insert_in_state(&p.store, &tx, now, new_post, first_state).await?;
         let publish = match &gate {

@@ -212,6 +212,7 @@ impl Seed<'_> {
                     alt_texts: &[],
                     rendition_ids: &[],
                     first_comment: None,
+                    cover_index: None,
                 },
             )
             .await

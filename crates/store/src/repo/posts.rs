@@ -32,6 +32,8 @@ pub struct NewPost<'a> {
     /// A carousel's renditions in order, `rendition_id` first (empty for one image).
     pub rendition_ids: &'a [RenditionId],
     pub first_comment: Option<&'a str>,
+    /// A carousel's cover image (0-based), where the platform takes one.
+    pub cover_index: Option<u32>,
 }
 
 /// A non-empty list as a JSON array; `None` for an empty one.
@@ -81,12 +83,13 @@ pub async fn insert_in_state<C: ConnectionTrait>(
             .then(|| json_list(new.rendition_ids))
             .flatten()
             .into(),
+        new.cover_index.map(|i| i as i32).into(),
     ];
     conn.execute_raw(store.stmt(
         "INSERT INTO posts (id, workspace_id, run_id, account_id, rendition_id, platform, preset, \
          caption, state, created_at, updated_at, format, alt_texts, first_comment, comment_state, \
-         rendition_ids) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15) \
+         rendition_ids, cover_index) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16) \
          ON CONFLICT (run_id, account_id, preset) DO NOTHING",
         values,
     ))

@@ -39,6 +39,8 @@ pub struct Model {
     /// When the comment call was first made (bounds the search for it after a crash).
     pub comment_started_at: Option<i64>,
     pub comment_error: Option<String>,
+    /// A carousel's cover image (0-based), where the platform takes one; `None`: the first.
+    pub cover_index: Option<i32>,
 }
 
 impl Model {

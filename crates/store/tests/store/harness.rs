@@ -310,6 +310,7 @@ pub async fn fixture(ctx: &Ctx, slug: &str) -> anyhow::Result<Fixture> {
             alt_texts: &[],
             rendition_ids: &[],
             first_comment: None,
+            cover_index: None,
         },
     )
     .await?

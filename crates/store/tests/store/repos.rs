@@ -76,6 +76,7 @@ async fn new_post(
             alt_texts: &[],
             rendition_ids: &[],
             first_comment: None,
+            cover_index: None,
         },
     )
     .await
@@ -642,6 +643,7 @@ async fn at_most_one_committed_attempt_per_post(ctx: Ctx) -> anyhow::Result<()> 
             alt_texts: &[],
             rendition_ids: &[],
             first_comment: None,
+            cover_index: None,
         },
     )
     .await?;
