@@ -169,10 +169,7 @@ fn rate_limited(wait: std::time::Duration) -> ApiError {
 /// Refuses a body whose declared `Content-Length` is over the route's limit before reading any
 /// of it, so the client gets its 413 instead of a connection reset mid-upload.
 fn reject_declared_oversize(g: &Guard, req: &Request) -> Result<(), ApiError> {
-    let limit = match g.spec.access {
-        Access::Signature => g.state.limits.hook_body_bytes,
-        _ => g.state.limits.body_bytes,
-    };
+    let limit = g.spec.body_limit(&g.state.limits);
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)

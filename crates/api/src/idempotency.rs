@@ -52,7 +52,7 @@ pub(crate) async fn run(
         ));
     }
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, state.limits.body_bytes)
+    let bytes = to_bytes(body, spec.body_limit(&state.limits))
         .await
         .map_err(|_| ApiError::new(Code::PayloadTooLarge, "request body over the limit"))?;
     let hash = request_hash(ctx, spec, parts.method.as_str(), parts.uri.path(), &bytes);

@@ -68,6 +68,20 @@ pub struct RouteSpec {
     pub(crate) handler: fn() -> MethodRouter<ApiState>,
 }
 
+impl RouteSpec {
+    /// The largest body this route reads: an image upload's, a signed webhook's (smaller:
+    /// unauthenticated until verified), or the configured one.
+    pub(crate) fn body_limit(&self, limits: &crate::Limits) -> usize {
+        if self.method == Method::Post && self.path == "/v1/assets" {
+            crate::handlers::assets::UPLOAD_BODY_BYTES
+        } else if self.access == Access::Signature {
+            limits.hook_body_bytes
+        } else {
+            limits.body_bytes
+        }
+    }
+}
+
 impl std::fmt::Debug for RouteSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}", self.method.as_str(), self.path)
@@ -201,16 +215,9 @@ pub(crate) fn build(state: ApiState) -> Router {
             guard,
             crate::guard::guard,
         ));
-        if spec.method == Method::Post && spec.path == "/v1/assets" {
-            // Images are larger than any JSON body; multipart framing adds a little.
-            method_router = method_router.layer(axum::extract::DefaultBodyLimit::max(
-                pressroom_runtime::uploads::MAX_UPLOAD_BYTES + 64 * 1024,
-            ));
-        }
-        if spec.access == Access::Signature {
-            method_router = method_router.layer(axum::extract::DefaultBodyLimit::max(
-                state.limits.hook_body_bytes,
-            ));
+        let limit = spec.body_limit(&state.limits);
+        if limit != state.limits.body_bytes {
+            method_router = method_router.layer(axum::extract::DefaultBodyLimit::max(limit));
         }
         router = router.route(spec.path, method_router);
     }

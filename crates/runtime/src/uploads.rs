@@ -26,6 +26,9 @@ pub enum UploadError {
     /// The bytes are not an image we accept; the message says why (for the person).
     #[error("{0}")]
     Image(String),
+    /// Over [`MAX_UPLOAD_BYTES`].
+    #[error("the file is {0} bytes, over the upload limit of {MAX_UPLOAD_BYTES} bytes")]
+    TooLarge(usize),
     #[error(transparent)]
     Keep(#[from] KeepError),
 }
@@ -150,10 +153,7 @@ fn clean(bytes: &[u8]) -> Result<Cleaned, UploadError> {
         return Err(UploadError::Image("the file is empty".into()));
     }
     if bytes.len() > MAX_UPLOAD_BYTES {
-        return Err(UploadError::Image(format!(
-            "the file is {} bytes, over the limit of {MAX_UPLOAD_BYTES} bytes",
-            bytes.len()
-        )));
+        return Err(UploadError::TooLarge(bytes.len()));
     }
     let decoded = pressroom_media::decode(bytes, &DecodeLimits::default())
         .map_err(|e: MediaError| UploadError::Image(e.to_string()))?;

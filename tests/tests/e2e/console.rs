@@ -396,6 +396,45 @@ async fn dana_at_work(w: &World) -> anyhow::Result<()> {
             && text.contains("seed = "),
         "from the image: {text}"
     );
+    // An image of her own, through the gallery's upload form.
+    let photo = std::env::temp_dir().join(format!("pressroom-console-{}.png", std::process::id()));
+    image::RgbImage::from_pixel(90, 60, image::Rgb([30, 160, 90])).save(&photo)?;
+    visit(
+        &b,
+        &w.base,
+        "/gallery",
+        "form[action='/gallery/upload']",
+        "gallery",
+    )
+    .await?;
+    c.find(Locator::Css("input#file"))
+        .await?
+        .send_keys(&photo.display().to_string())
+        .await?;
+    c.find(Locator::Css(
+        "form[action='/gallery/upload'] button[type=submit]",
+    ))
+    .await?
+    .click()
+    .await?;
+    let notice = c
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("p.notice.ok"))
+        .await
+        .context("no notice after the upload")?;
+    let said = notice.text().await?;
+    let _ = std::fs::remove_file(&photo);
+    ensure!(
+        said.contains("Added to the library") && said.contains("90×60"),
+        "{said}"
+    );
+    let uploaded = c
+        .find(Locator::Css("ul.gallery img[alt^='Uploaded image']"))
+        .await
+        .context("the upload is not in the gallery")?;
+    ensure!(uploaded.attr("width").await?.as_deref() == Some("90"));
+    no_console_errors(&b, "gallery upload").await?;
     visit(&b, &w.base, "/settings", "svg.chart", "settings").await?;
     visit(&b, &w.base, "/operations", "#live table", "operations").await?;
 

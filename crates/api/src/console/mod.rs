@@ -50,6 +50,12 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/accounts/connect", post(accounts::connect))
         .route("/accounts/{id}/disconnect", post(accounts::disconnect))
         .route("/gallery", get(gallery::page))
+        .route(
+            "/gallery/upload",
+            post(gallery::upload).layer(axum::extract::DefaultBodyLimit::max(
+                crate::handlers::assets::UPLOAD_BODY_BYTES,
+            )),
+        )
         .route("/settings", get(settings::page))
         .route("/settings/{section}/{action}", post(settings::act))
         .route("/operations", get(operations::page))

@@ -118,23 +118,51 @@ pub async fn upload(
     Extension(ctx): Extension<Ctx>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<AssetView>)> {
-    let ws = ctx.workspace()?;
-    let mut multipart = multipart.map_err(|e| field_error(e.body_text()))?;
-    let mut file = None;
+    let form = read_form(multipart.map_err(|e| field_error(e.body_text()))?).await?;
+    let (status, asset) = keep(&state, &ctx, form).await?;
+    Ok((status, Json(asset)))
+}
+
+/// An upload form as read: the image (name and bytes) and its other text fields (the
+/// console's `csrf`).
+pub(crate) struct UploadForm {
+    pub file: Option<(String, axum::body::Bytes)>,
+    pub fields: Vec<(String, String)>,
+}
+
+/// Reads a multipart upload: the `file` part and any short text fields.
+pub(crate) async fn read_form(mut multipart: Multipart) -> ApiResult<UploadForm> {
+    let mut form = UploadForm {
+        file: None,
+        fields: Vec::new(),
+    };
     while let Some(field) = multipart
         .next_field()
         .await
         .map_err(|e| upload_failed(&e))?
     {
-        if field.name() != Some("file") {
-            continue;
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" && form.file.is_none() {
+            let file_name = field.file_name().unwrap_or("upload").to_owned();
+            let bytes = field.bytes().await.map_err(|e| upload_failed(&e))?;
+            form.file = Some((file_name, bytes));
+        } else if form.fields.len() < 8 {
+            let text = field.text().await.map_err(|e| upload_failed(&e))?;
+            form.fields.push((name, text.chars().take(256).collect()));
         }
-        let name = field.file_name().unwrap_or("upload").to_owned();
-        let bytes = field.bytes().await.map_err(|e| upload_failed(&e))?;
-        file = Some((name, bytes));
-        break;
     }
-    let Some((name, bytes)) = file else {
+    Ok(form)
+}
+
+/// Keeps the form's image in the caller's workspace: 201 with the new asset, 200 with the
+/// one the same picture made before.
+pub(crate) async fn keep(
+    state: &ApiState,
+    ctx: &Ctx,
+    form: UploadForm,
+) -> ApiResult<(StatusCode, AssetView)> {
+    let ws = ctx.workspace()?;
+    let Some((name, bytes)) = form.file else {
         return Err(field_error(
             "missing: send the image as a multipart/form-data field named `file`",
         ));
@@ -149,6 +177,10 @@ pub async fn upload(
     .await
     .map_err(|e| match e {
         pressroom_runtime::uploads::UploadError::Image(reason) => field_error(reason),
+        too_large @ pressroom_runtime::uploads::UploadError::TooLarge(_) => ApiError::new(
+            crate::errors::Code::PayloadTooLarge,
+            format!("file: {too_large}"),
+        ),
         other => ApiError::internal(other),
     })?;
     let asset = assets::get(state.store.conn(), ws, &kept.asset_id).await?;
@@ -157,8 +189,12 @@ pub async fn upload(
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(view(&state, asset).await)))
+    Ok((status, view(state, asset).await))
 }
+
+/// The largest upload body: the image and a little multipart framing around it.
+pub(crate) const UPLOAD_BODY_BYTES: usize =
+    pressroom_runtime::uploads::MAX_UPLOAD_BYTES + 64 * 1024;
 
 /// A refused upload, naming the field.
 fn field_error(reason: impl std::fmt::Display) -> ApiError {

@@ -54,8 +54,11 @@ pub async fn run(settings: Settings, cmd: AssetsCmd) -> anyhow::Result<ExitCode>
                     ""
                 }
             ),
-            Err(pressroom_runtime::uploads::UploadError::Image(reason)) => {
-                eprintln!("{}: {reason}", path.display());
+            Err(
+                refused @ (pressroom_runtime::uploads::UploadError::Image(_)
+                | pressroom_runtime::uploads::UploadError::TooLarge(_)),
+            ) => {
+                eprintln!("{}: {refused}", path.display());
                 failed = true;
             }
             Err(e) => return Err(e.into()),

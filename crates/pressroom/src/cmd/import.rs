@@ -59,6 +59,17 @@ pub async fn run(
     let digest = pressroom_runtime::images::sha256_hex(text.as_bytes());
     let now = chrono::Utc::now();
 
+    let spec_of = |row: &Row, media: Vec<AssetId>| {
+        oneoff::spec_for(
+            &ws.slug,
+            &name_of(&digest, row.line),
+            &one_off(row, media),
+            &accounts,
+            &presets,
+            now,
+        )
+    };
+
     // Every row checked, every image decoded, before anything is stored.
     let mut problems = Vec::new();
     let mut images: BTreeMap<PathBuf, Result<Vec<u8>, String>> = BTreeMap::new();
@@ -80,15 +91,7 @@ pub async fn run(
         }
         // The images' count is what the rules need; their ids come once they are kept.
         let placeholders = row.media.iter().map(|_| AssetId::new()).collect();
-        let post = one_off(row, placeholders);
-        if let Err(refused) = oneoff::spec_for(
-            &ws.slug,
-            &name_of(&digest, row.line),
-            &post,
-            &accounts,
-            &presets,
-            now,
-        ) {
+        if let Err(refused) = spec_of(row, placeholders) {
             problems.extend(refused.into_iter().map(|p| RowProblem {
                 line: row.line,
                 column: p.field.into(),
@@ -122,16 +125,7 @@ pub async fn run(
             .iter()
             .filter_map(|written| kept.get(&folder.join(written)).cloned())
             .collect();
-        let post = one_off(row, media);
-        let spec = oneoff::spec_for(
-            &ws.slug,
-            &name_of(&digest, row.line),
-            &post,
-            &accounts,
-            &presets,
-            now,
-        )
-        .map_err(|p| {
+        let spec = spec_of(row, media).map_err(|p| {
             let list: Vec<String> = p.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("{label}:{}: {}", row.line, list.join("; "))
         })?;
