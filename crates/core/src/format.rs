@@ -83,10 +83,8 @@ impl Platform {
             comments,
             max_alt_text_chars,
             carousel,
-            cover: matches!(
-                self,
-                Platform::TikTok | Platform::Webhook | Platform::Sandbox
-            ),
+            // The receivers (sandbox, webhook) carry no cover: refused there, not dropped.
+            cover: matches!(self, Platform::TikTok),
         }
     }
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pressroom_connector::Registry;
-use pressroom_core::campaign::{CampaignSpec, SpecIssue, parse_campaign, validate_media_files};
+use pressroom_core::campaign::{
+    CampaignSpec, SpecIssue, parse_campaign, validate_media_assets, validate_media_files,
+};
 use pressroom_core::{JobKind, RetryPolicy};
 use pressroom_generate::Generator;
 use pressroom_runtime::campaigns::{self, KnownAccounts};
@@ -234,20 +236,49 @@ pub async fn check_campaign(
 ) -> Result<CampaignSpec, Vec<SpecIssue>> {
     let file = path.display().to_string();
     let spec = parse_campaign(source, &file)?;
-    let known: KnownAccounts = match store {
-        Some(store) => Some(match workspaces::by_slug(store, &spec.workspace).await {
-            Ok(Some(ws)) => campaigns::known_accounts(store, &ws.id)
+    let workspace = match store {
+        Some(store) => workspaces::by_slug(store, &spec.workspace)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let known: KnownAccounts = match (store, &workspace) {
+        (Some(store), Some(ws)) => Some(
+            campaigns::known_accounts(store, &ws.id)
                 .await
                 .unwrap_or_default(),
-            _ => Vec::new(),
-        }),
-        None => None,
+        ),
+        (Some(_), None) => Some(Vec::new()),
+        (None, _) => None,
+    };
+    // Library ids are checked where there is a library to look in.
+    let missing = match (store, &workspace, &spec.media) {
+        (Some(store), Some(ws), Some(media)) => {
+            pressroom_runtime::uploads::not_in_library(store, &ws.id, &media.assets)
+                .await
+                .unwrap_or_default()
+        }
+        (Some(_), None, Some(media)) => media
+            .assets
+            .iter()
+            .map(|id| {
+                (
+                    id.to_string(),
+                    "not in a library: the workspace does not exist yet".to_owned(),
+                )
+            })
+            .collect(),
+        _ => Default::default(),
     };
     let mut issues = campaigns::check_spec(&spec, source, &file, &known, presets);
     let folder = media_folder(path);
     issues.extend(validate_media_files(&spec, source, &file, &|name| {
-        let bytes = std::fs::read(folder.join(name)).map_err(|e| format!("cannot read: {e}"))?;
+        let bytes = pressroom_runtime::uploads::read_image_file(&folder, name)?;
         pressroom_runtime::uploads::check_image(&bytes).map(|_| ())
+    }));
+    issues.extend(validate_media_assets(&spec, source, &file, &|id| {
+        missing.get(id).map_or(Ok(()), |reason| Err(reason.clone()))
     }));
     if issues.is_empty() {
         Ok(spec)
@@ -258,7 +289,10 @@ pub async fn check_campaign(
 
 /// The folder a campaign's `[media] files` are relative to: the campaign file's.
 fn media_folder(path: &Path) -> std::path::PathBuf {
-    path.parent().map(Path::to_path_buf).unwrap_or_default()
+    match path.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
 }
 
 /// The blob store of this instance (images, renditions), under `paths.data_dir`.
@@ -290,8 +324,10 @@ pub async fn save_campaign(
         let mut kept = Vec::with_capacity(media.files.len());
         for (index, name) in media.files.iter().enumerate() {
             let file = folder.join(name);
-            let bytes = std::fs::read(&file)
-                .with_context(|| format!("media.files[{index}]: reading {}", file.display()))?;
+            let bytes =
+                pressroom_runtime::uploads::read_image_file(&folder, name).map_err(|reason| {
+                    anyhow::anyhow!("media.files[{index}]: {}: {reason}", file.display())
+                })?;
             let upload = pressroom_runtime::uploads::keep_upload(store, blobs, &ws.id, bytes, name)
                 .await
                 .with_context(|| format!("media.files[{index}]: keeping {}", file.display()))?;

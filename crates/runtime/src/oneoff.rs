@@ -21,6 +21,9 @@ use pressroom_store::{Queue, Store};
 
 use crate::campaigns::{self, Fire, Origin, TriggerError};
 
+/// The most targets one post names.
+pub const MAX_TARGETS: usize = 50;
+
 /// What a one-off post says, as the person wrote it.
 #[derive(Debug, Clone, Default)]
 pub struct OneOff {
@@ -177,9 +180,16 @@ fn field_of(campaign_field: &str) -> &'static str {
 
 /// A campaign issue in the words of a one-off post: which target, when it is about one.
 fn describe(spec: &CampaignSpec, campaign_field: &str, message: &str) -> String {
+    // Caption checks name the target at the end ("… — for targets[0], with the [variables]
+    // defaults"): a campaign's words, not a post's.
+    let (message, named) = match message.split_once(" — for targets[") {
+        Some((text, rest)) => (text, rest.split(']').next()),
+        None => (message, None),
+    };
     let target = campaign_field
         .strip_prefix("targets[")
         .and_then(|rest| rest.split(']').next())
+        .or(named)
         .and_then(|i| i.parse::<usize>().ok())
         .and_then(|i| spec.targets.get(i));
     match target {
@@ -200,6 +210,16 @@ fn read_targets(
             "targets",
             "at least one target is required (`account` or `account:preset`)",
         ));
+    }
+    if written.len() > MAX_TARGETS {
+        problems.push(problem(
+            "targets",
+            format!(
+                "{} targets: a post goes to at most {MAX_TARGETS}",
+                written.len()
+            ),
+        ));
+        return Vec::new();
     }
     let mut targets: Vec<TargetSpec> = Vec::new();
     for entry in written {
@@ -251,6 +271,13 @@ fn read_targets(
         if format == PostFormat::Single && images > 1 {
             format = PostFormat::Carousel;
         }
+        if format == PostFormat::Story && images > 1 {
+            problems.push(problem(
+                "targets",
+                format!("`{entry}`: a story ({preset}) carries one image and this post has {images}; post one image, or name a feed preset"),
+            ));
+            continue;
+        }
         let target = TargetSpec {
             account: account.to_owned(),
             preset,
@@ -276,10 +303,38 @@ pub struct Created {
     pub campaign: campaign::Model,
     /// Set when the post publishes now (a later one gets its run at `publish_at`).
     pub run_id: Option<pressroom_core::RunId>,
+    /// The post was stored before (the same import again): found, left as it was.
+    pub existing: bool,
 }
 
-/// Stores a checked one-off post and, when it is not for later, fires it. `fire_key` makes a
-/// repeated request (or import) find the run it made instead of making another.
+/// The one-off post of this name, when it was stored before (deleted or not), with its run.
+///
+/// # Errors
+/// A store error.
+pub async fn find(
+    store: &Store,
+    workspace_id: &WorkspaceId,
+    name: &str,
+) -> Result<Option<Created>, pressroom_store::StoreError> {
+    let Some(row) =
+        pressroom_store::repo::campaigns::by_name_any(store, workspace_id, name).await?
+    else {
+        return Ok(None);
+    };
+    let fire_key = format!("post:{}", row.id);
+    let run =
+        pressroom_store::repo::runs::by_fire_key(store.conn(), workspace_id, &row.id, &fire_key)
+            .await?;
+    Ok(Some(Created {
+        campaign: row,
+        run_id: run.map(|r| r.id),
+        existing: true,
+    }))
+}
+
+/// Stores a checked one-off post and, when it is not for later, fires it. A post of the same
+/// name stored before (the same CSV imported again) is answered as it is — never saved
+/// again, fired again or brought back from deletion.
 ///
 /// # Errors
 /// As [`campaigns::save`] and [`campaigns::trigger`].
@@ -290,6 +345,9 @@ pub async fn create(
     spec: &CampaignSpec,
     actor: &str,
 ) -> Result<Created, TriggerError> {
+    if let Some(found) = find(store, workspace_id, &spec.name).await? {
+        return Ok(found);
+    }
     let origin = Origin {
         actor,
         source_file: None,
@@ -312,5 +370,102 @@ pub async fn create(
     Ok(Created {
         campaign: row,
         run_id,
+        existing: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, Utc};
+    use pressroom_core::{AssetId, PostFormat};
+
+    use super::{OneOff, spec_for};
+
+    fn accounts() -> Vec<(String, String)> {
+        [
+            ("ig", "instagram"),
+            ("sc", "snapchat"),
+            ("tt", "tiktok"),
+            ("li", "linkedin"),
+        ]
+        .iter()
+        .map(|(a, p)| ((*a).to_owned(), (*p).to_owned()))
+        .collect()
+    }
+
+    fn post(images: usize, targets: &[&str]) -> OneOff {
+        OneOff {
+            caption: "Hello {{ there }}".into(),
+            media: (0..images).map(|_| AssetId::new()).collect(),
+            targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+            ..OneOff::default()
+        }
+    }
+
+    #[test]
+    fn targets_take_their_platform_default_and_several_images_make_a_carousel() {
+        let presets = pressroom_media::Presets::builtin();
+        let spec = spec_for(
+            "w",
+            "post-1",
+            &post(3, &["ig", "li:linkedin-square", "tt"]),
+            &accounts(),
+            presets,
+            Utc::now(),
+        )
+        .expect("valid");
+        let made: Vec<(&str, &str, PostFormat)> = spec
+            .targets
+            .iter()
+            .map(|t| (t.account.as_str(), t.preset.as_str(), t.format))
+            .collect();
+        assert_eq!(
+            made,
+            [
+                ("ig", "instagram-square", PostFormat::Carousel),
+                ("li", "linkedin-square", PostFormat::Carousel),
+                ("tt", "tiktok-photo", PostFormat::Carousel),
+            ]
+        );
+        // The text is a variable's value, never a template.
+        assert_eq!(spec.caption.template, "{{ post.caption }}");
+        assert_eq!(spec.variables["post"]["caption"], "Hello {{ there }}");
+        assert_eq!(spec.image_count(), 3);
+    }
+
+    #[test]
+    fn what_a_platform_cannot_take_is_refused_naming_the_field() {
+        let presets = pressroom_media::Presets::builtin();
+        let refused = |p: &OneOff| {
+            spec_for("w", "post-1", p, &accounts(), presets, Utc::now())
+                .err()
+                .unwrap_or_default()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        // Snapchat's preset is a story: one image.
+        assert!(
+            refused(&post(2, &["sc"]))
+                .contains("targets: `sc`: a story (snapchat-story) carries one image")
+        );
+        assert!(refused(&post(1, &["ig", "ig"])).contains("targets: `ig` is listed twice"));
+        assert!(refused(&post(0, &["ig"])).contains("media: at least one image"));
+        assert!(refused(&post(11, &["ig"])).contains("media: 11 images"));
+        let many: Vec<String> = (0..51).map(|i| format!("a{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(refused(&post(1, &many)).contains("51 targets"));
+        let mut late = post(1, &["ig"]);
+        late.publish_at = Some(Utc::now() - Duration::minutes(5));
+        assert!(refused(&late).contains("publish_at: "));
+        // An Instagram caption over 2200 characters: the platform's own rule, by target.
+        let mut long = post(1, &["ig"]);
+        long.caption = "x".repeat(2300);
+        assert!(
+            refused(&long).contains("caption: ig:instagram-square: "),
+            "{}",
+            refused(&long)
+        );
+    }
 }

@@ -17,6 +17,17 @@ use crate::images::{KeepError, sha256_hex};
 /// The largest upload accepted, in bytes (a 100-megapixel camera JPEG is about 30 MB).
 pub const MAX_UPLOAD_BYTES: usize = 40 * 1024 * 1024;
 
+/// Uploads decoded at once in this process (each may need a few hundred MB).
+static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// What an upload may decode to: 100 megapixels (a 400 MB RGBA buffer at most), 12000 px a
+/// side — any camera's photo, not a decompression bomb.
+const UPLOAD_LIMITS: DecodeLimits = DecodeLimits {
+    max_width: 12_000,
+    max_height: 12_000,
+    max_alloc: 400 * 1024 * 1024,
+};
+
 /// What an asset row of an upload says its generator was.
 pub const UPLOAD_GENERATOR: &str = "upload";
 
@@ -62,6 +73,11 @@ pub async fn keep_upload(
     bytes: Vec<u8>,
     name: &str,
 ) -> Result<Kept, UploadError> {
+    // Decoding a large photo takes a few hundred MB for a moment: two at a time per process.
+    let _permit = DECODING
+        .acquire()
+        .await
+        .map_err(|e| UploadError::Image(format!("decoding failed: {e}")))?;
     let cleaned = tokio::task::spawn_blocking(move || clean(&bytes))
         .await
         .map_err(|e| UploadError::Image(format!("decoding failed: {e}")))??;
@@ -125,6 +141,63 @@ pub async fn keep_upload(
     })
 }
 
+/// Reads an image file named in a campaign's `[media] files` or a CSV's `media` column:
+/// a relative path that stays inside `folder` (symbolic links resolved), naming a regular
+/// file with an image extension, no larger than [`MAX_UPLOAD_BYTES`].
+///
+/// # Errors
+/// Why the file is refused, in words for the person.
+pub fn read_image_file(folder: &std::path::Path, written: &str) -> Result<Vec<u8>, String> {
+    pressroom_core::campaign::check_media_path(written)?;
+    let base = folder
+        .canonicalize()
+        .map_err(|e| format!("cannot read the folder {}: {e}", folder.display()))?;
+    let path = base
+        .join(written)
+        .canonicalize()
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if !path.starts_with(&base) {
+        return Err("leads outside the folder (through a symbolic link)".into());
+    }
+    let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file".into());
+    }
+    if meta.len() > MAX_UPLOAD_BYTES as u64 {
+        return Err(format!(
+            "the file is {} bytes, over the upload limit of {MAX_UPLOAD_BYTES} bytes",
+            meta.len()
+        ));
+    }
+    std::fs::read(&path).map_err(|e| format!("cannot read: {e}"))
+}
+
+/// The ids among `ids` that are not in the workspace's library, each with the reason (a
+/// campaign's `[media] assets` are checked when it is saved, not first when it runs).
+///
+/// # Errors
+/// A store error.
+pub async fn not_in_library(
+    store: &Store,
+    workspace_id: &WorkspaceId,
+    ids: &[AssetId],
+) -> Result<std::collections::BTreeMap<String, String>, pressroom_store::StoreError> {
+    let mut missing = std::collections::BTreeMap::new();
+    for id in ids {
+        match assets::get(store.conn(), workspace_id, id).await {
+            Ok(_) => {}
+            Err(pressroom_store::StoreError::NotFound { .. }) => {
+                missing.insert(
+                    id.to_string(),
+                    "not in this workspace's library (GET /v1/assets lists it)".to_owned(),
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(missing)
+}
+
 /// Whether `bytes` would be kept (a campaign's files are checked before it is saved):
 /// the image's size, or why it is refused.
 ///
@@ -155,7 +228,7 @@ fn clean(bytes: &[u8]) -> Result<Cleaned, UploadError> {
     if bytes.len() > MAX_UPLOAD_BYTES {
         return Err(UploadError::TooLarge(bytes.len()));
     }
-    let decoded = pressroom_media::decode(bytes, &DecodeLimits::default())
+    let decoded = pressroom_media::decode(bytes, &UPLOAD_LIMITS)
         .map_err(|e: MediaError| UploadError::Image(e.to_string()))?;
     let png = pressroom_media::encode::png(&decoded.image)
         .map_err(|e| UploadError::Image(e.to_string()))?;
@@ -174,7 +247,31 @@ fn clean(bytes: &[u8]) -> Result<Cleaned, UploadError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{UploadError, clean};
+    use super::{UploadError, clean, read_image_file};
+
+    #[test]
+    fn image_files_stay_inside_their_folder() -> Result<(), Box<dyn std::error::Error>> {
+        let root = tempfile::tempdir()?;
+        let folder = root.path().join("campaign");
+        std::fs::create_dir_all(folder.join("photos"))?;
+        std::fs::write(folder.join("photos/a.png"), b"png bytes")?;
+        std::fs::write(root.path().join("secret.png"), b"not yours")?;
+        std::fs::create_dir_all(folder.join("dir.png"))?;
+        assert_eq!(read_image_file(&folder, "photos/a.png")?, b"png bytes");
+        let refused = |written: &str| read_image_file(&folder, written).err().unwrap_or_default();
+        assert!(refused("../secret.png").contains("without `..`"));
+        let outside = root.path().join("secret.png").display().to_string();
+        assert!(refused(&outside).contains("relative"));
+        assert!(refused("photos/missing.png").contains("cannot read"));
+        assert!(refused("dir.png").contains("not a regular file"));
+        assert!(refused("notes.txt").contains("not a PNG, JPEG or WebP"));
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(root.path().join("secret.png"), folder.join("link.png"))?;
+            assert!(refused("link.png").contains("outside the folder"));
+        }
+        Ok(())
+    }
 
     #[test]
     fn what_is_not_an_image_is_refused_with_the_reason() {

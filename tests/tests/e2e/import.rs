@@ -105,7 +105,13 @@ fn import_through_the_daemon(db: Db) -> anyhow::Result<()> {
         "{out}"
     );
     // Again: the same posts are found, none added.
-    app.run(&["posts", "import", &path, "--workspace", "acme"])?;
+    let again = app.run(&["posts", "import", &path, "--workspace", "acme"])?;
+    ensure!(
+        again.contains(&format!(
+            "imported 0 posts (0 to publish now, 0 scheduled; {ROWS} imported before)"
+        )),
+        "{again}"
+    );
 
     let total: usize = want.values().sum();
     let addr = format!("127.0.0.1:{port}");

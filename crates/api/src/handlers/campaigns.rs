@@ -197,6 +197,16 @@ async fn check(
         &known,
         &state.presets,
     ));
+    if let Some(media) = &spec.media {
+        let missing =
+            pressroom_runtime::uploads::not_in_library(&state.store, ws_id, &media.assets).await?;
+        issues.extend(pressroom_core::campaign::validate_media_assets(
+            &spec,
+            source,
+            FILE,
+            &|id| missing.get(id).map_or(Ok(()), |reason| Err(reason.clone())),
+        ));
+    }
     // A body has no folder next to it: its images come from the library.
     issues.extend(pressroom_core::campaign::validate_media_files(
         &spec,

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
+use pressroom_core::campaign::GenerationSpec;
 use pressroom_core::{AssetId, CampaignId, RunId};
 use pressroom_runtime::oneoff::{self, OneOff, Problem};
 use pressroom_store::StoreError;
@@ -75,7 +76,13 @@ pub async fn create(
         first_comment: input.first_comment,
     };
     let mut problems = Vec::new();
-    for (index, id) in post.media.iter().enumerate() {
+    // Looked up only when the count is one a post may have (spec_for names a wrong count).
+    let lookups = if post.media.len() <= GenerationSpec::MAX_IMAGES as usize {
+        post.media.as_slice()
+    } else {
+        &[]
+    };
+    for (index, id) in lookups.iter().enumerate() {
         match assets::get(state.store.conn(), ws, id).await {
             Ok(_) => {}
             Err(StoreError::NotFound { .. }) => problems.push(Problem {
@@ -91,7 +98,7 @@ pub async fn create(
         .ok_or_else(|| ApiError::not_found("workspace"))?;
     let accounts = pressroom_runtime::campaigns::known_accounts(&state.store, ws).await?;
     let name = format!("post-{}", pressroom_core::new_id().replace('-', ""));
-    let now = Utc::now();
+    let now = DateTime::from_timestamp_millis(state.store.now_ms().await?).unwrap_or_else(Utc::now);
     let spec = oneoff::spec_for(
         &workspace.slug,
         &name,

@@ -52,7 +52,12 @@ pub fn validate_target_features(
                 report(
                     "format",
                     format!(
-                        "a {platform} carousel takes {min} to {max} images; a run makes {images} (set [generation] images, or give [[generation.slides]])"
+                        "a {platform} carousel takes {min} to {max} images; a run makes {images} ({})",
+                        if spec.media.is_some() {
+                            "list as many in [media]"
+                        } else {
+                            "set [generation] images, or give [[generation.slides]]"
+                        }
                     ),
                 );
             }

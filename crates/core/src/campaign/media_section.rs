@@ -9,7 +9,7 @@ use crate::AssetId;
 pub(crate) fn read_media(mut table: Reader<'_, '_>, sink: &mut Sink<'_>) -> Option<MediaSpec> {
     let files = match table.get("files") {
         None => Some(Vec::new()),
-        Some(item) => read_list(&item, sink, check_file),
+        Some(item) => read_list(&item, sink, check_media_path),
     };
     let assets = match table.get("assets") {
         None => Some(Vec::new()),
@@ -74,8 +74,12 @@ fn read_list(
     complete.then_some(out)
 }
 
-/// A path relative to the campaign file's folder that stays inside it, naming an image.
-fn check_file(path: &str) -> Result<(), String> {
+/// A path relative to the campaign file's (or a CSV's) folder that stays inside it, naming
+/// an image by its extension.
+///
+/// # Errors
+/// Why the path is refused.
+pub fn check_media_path(path: &str) -> Result<(), String> {
     let p = Path::new(path);
     if path.trim().is_empty() {
         return Err("must not be empty".into());

@@ -9,6 +9,7 @@ mod formats_check;
 mod generation_section;
 mod issue;
 mod media_section;
+pub use media_section::check_media_path;
 mod parse;
 mod reader;
 mod references;
@@ -27,7 +28,9 @@ pub use formats_check::validate_target_features;
 pub use issue::{SpecIssue, line_column};
 pub use parse::{parse_campaign, parse_campaign_with};
 pub use reader::TemplateFiles;
-pub use references::{ValidationContext, validate_media_files, validate_references};
+pub use references::{
+    ValidationContext, validate_media_assets, validate_media_files, validate_references,
+};
 pub use render::{RenderedTexts, TargetTexts, TemplateProblem, render_target_texts, render_texts};
 pub use spec::{
     ApprovalSpec, BACKENDS, CampaignSpec, CaptionSpec, Fit, GenerationSpec, MediaSpec,

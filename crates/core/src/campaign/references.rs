@@ -86,18 +86,45 @@ pub fn validate_media_files(
     file: &str,
     check: &dyn Fn(&str) -> Result<(), String>,
 ) -> Vec<SpecIssue> {
-    let Some(media) = &spec.media else {
-        return Vec::new();
-    };
+    let files = spec
+        .media
+        .as_ref()
+        .map(|m| m.files.clone())
+        .unwrap_or_default();
+    validate_media_list(source, file, "files", &files, check)
+}
+
+/// Reports each `[media] assets` id that `check` refuses (not in the workspace's library,
+/// its file gone), positioned at the entry.
+pub fn validate_media_assets(
+    spec: &CampaignSpec,
+    source: &str,
+    file: &str,
+    check: &dyn Fn(&str) -> Result<(), String>,
+) -> Vec<SpecIssue> {
+    let ids: Vec<String> = spec
+        .media
+        .as_ref()
+        .map(|m| m.assets.iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
+    validate_media_list(source, file, "assets", &ids, check)
+}
+
+fn validate_media_list(
+    source: &str,
+    file: &str,
+    key: &str,
+    written: &[String],
+    check: &dyn Fn(&str) -> Result<(), String>,
+) -> Vec<SpecIssue> {
     let doc = DeTable::parse(source).ok();
     let entries = doc
         .as_ref()
         .and_then(|d| d.get_ref().get("media"))
         .and_then(|m| m.get_ref().as_table())
-        .and_then(|m| m.get("files"))
+        .and_then(|m| m.get(key))
         .and_then(|f| f.get_ref().as_array());
-    media
-        .files
+    written
         .iter()
         .enumerate()
         .filter_map(|(index, name)| {
@@ -109,7 +136,7 @@ pub fn validate_media_files(
                 file,
                 source,
                 span,
-                format!("media.files[{index}]"),
+                format!("media.{key}[{index}]"),
                 format!("`{name}`: {reason}"),
             ))
         })

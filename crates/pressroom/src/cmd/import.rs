@@ -14,6 +14,7 @@ use anyhow::Context;
 use pressroom_core::AssetId;
 use pressroom_runtime::import::{Row, RowProblem, read_posts};
 use pressroom_runtime::oneoff::{self, OneOff};
+use pressroom_runtime::uploads::read_image_file;
 use pressroom_store::repo::workspaces;
 
 use crate::app;
@@ -55,9 +56,13 @@ pub async fn run(
         .ok_or_else(|| anyhow::anyhow!("--workspace: no workspace {workspace:?}"))?;
     let accounts = pressroom_runtime::campaigns::known_accounts(store, &ws.id).await?;
     let presets = settings.presets()?;
-    let folder = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let folder = match file.parent() {
+        Some(f) if !f.as_os_str().is_empty() => f.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     let digest = pressroom_runtime::images::sha256_hex(text.as_bytes());
-    let now = chrono::Utc::now();
+    let now = chrono::DateTime::from_timestamp_millis(store.now_ms().await?)
+        .unwrap_or_else(chrono::Utc::now);
 
     let spec_of = |row: &Row, media: Vec<AssetId>| {
         oneoff::spec_for(
@@ -70,16 +75,27 @@ pub async fn run(
         )
     };
 
-    // Every row checked, every image decoded, before anything is stored.
-    let mut problems = Vec::new();
-    let mut images: BTreeMap<PathBuf, Result<Vec<u8>, String>> = BTreeMap::new();
+    // Rows of this very file stored by an earlier import are left as they are.
+    let mut waiting: Vec<&Row> = Vec::with_capacity(rows.len());
     for row in &rows {
+        if oneoff::find(store, &ws.id, &name_of(&digest, row.line))
+            .await?
+            .is_none()
+        {
+            waiting.push(row);
+        }
+    }
+    let already = rows.len() - waiting.len();
+
+    // Every row checked, every image decoded, before anything is stored (the images are
+    // read again to be kept: a file of many large photos is never all in memory).
+    let mut problems = Vec::new();
+    let mut images: BTreeMap<&str, Result<(), String>> = BTreeMap::new();
+    for row in &waiting {
         for written in &row.media {
-            let path = folder.join(written);
-            let checked = images.entry(path.clone()).or_insert_with(|| {
-                let bytes = std::fs::read(&path).map_err(|e| format!("cannot read: {e}"))?;
-                pressroom_runtime::uploads::check_image(&bytes)?;
-                Ok(bytes)
+            let checked = images.entry(written.as_str()).or_insert_with(|| {
+                let bytes = read_image_file(&folder, written)?;
+                pressroom_runtime::uploads::check_image(&bytes).map(|_| ())
             });
             if let Err(reason) = checked {
                 problems.push(RowProblem {
@@ -105,25 +121,26 @@ pub async fn run(
     }
 
     let blobs = app::blobs(&settings);
-    let mut kept: BTreeMap<PathBuf, AssetId> = BTreeMap::new();
-    for (path, bytes) in images {
-        let bytes = bytes.map_err(anyhow::Error::msg)?;
-        let name = path
+    let mut kept: BTreeMap<&str, AssetId> = BTreeMap::new();
+    for written in images.keys() {
+        let bytes = read_image_file(&folder, written)
+            .map_err(|reason| anyhow::anyhow!("{label}: `{written}`: {reason}"))?;
+        let name = Path::new(written)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let upload =
             pressroom_runtime::uploads::keep_upload(store, blobs.as_ref(), &ws.id, bytes, &name)
                 .await
-                .with_context(|| format!("keeping {}", path.display()))?;
-        kept.insert(path, upload.asset_id);
+                .with_context(|| format!("{label}: keeping `{written}`"))?;
+        kept.insert(written, upload.asset_id);
     }
     let (mut now_count, mut later_count) = (0usize, 0usize);
-    for (done, row) in rows.iter().enumerate() {
+    for (done, row) in waiting.iter().enumerate() {
         let media = row
             .media
             .iter()
-            .filter_map(|written| kept.get(&folder.join(written)).cloned())
+            .filter_map(|written| kept.get(written.as_str()).cloned())
             .collect();
         let spec = spec_of(row, media).map_err(|p| {
             let list: Vec<String> = p.iter().map(ToString::to_string).collect();
@@ -138,12 +155,12 @@ pub async fn run(
             later_count += 1;
         }
         if (done + 1) % 50 == 0 {
-            eprintln!("{label}: {} of {} posts stored", done + 1, rows.len());
+            eprintln!("{label}: {} of {} posts stored", done + 1, waiting.len());
         }
     }
     println!(
-        "{label}: imported {} posts ({now_count} to publish now, {later_count} scheduled)",
-        rows.len()
+        "{label}: imported {} posts ({now_count} to publish now, {later_count} scheduled; {already} imported before)",
+        waiting.len()
     );
     Ok(ExitCode::SUCCESS)
 }

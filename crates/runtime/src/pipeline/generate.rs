@@ -204,7 +204,7 @@ async fn publish_own_media(
 ) -> Result<(), JobError> {
     let ws = &job.workspace_id;
     let Some(ids) = media.asset_ids() else {
-        let reason = "the campaign's media files are not in the asset library: save the campaign from its file again (pressroom campaign apply)";
+        let reason = "the campaign's media files are not in the asset library: load the campaign from its file again (pressroom campaign load)";
         return fail_run(p, ws, run_id, reason).await;
     };
     for id in &ids {

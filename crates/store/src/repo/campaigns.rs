@@ -101,6 +101,19 @@ pub async fn get_live(
 }
 
 /// A campaign that is not deleted, by name.
+/// A campaign by name, deleted or not (a one-off post's name is never reused).
+pub async fn by_name_any(
+    store: &Store,
+    workspace_id: &WorkspaceId,
+    name: &str,
+) -> Result<Option<campaign::Model>> {
+    Ok(campaign::Entity::find()
+        .filter(campaign::Column::WorkspaceId.eq(workspace_id))
+        .filter(campaign::Column::Name.eq(name))
+        .one(store.conn())
+        .await?)
+}
+
 pub async fn by_name(
     store: &Store,
     workspace_id: &WorkspaceId,
