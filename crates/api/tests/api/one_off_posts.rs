@@ -113,6 +113,49 @@ pub async fn a_one_off_post_publishes_its_own_images_once(app: TestApp) -> anyho
         "a refused post stored something"
     );
 
+    // A campaign body of its own media: library ids only, each checked when saved.
+    let campaign = |media: &str| {
+        format!(
+            "name = \"shop\"\nworkspace = \"oneoff\"\n\n[schedule]\nwebhook = true\n\n[media]\n{media}\n\n[caption]\ntemplate = \"Shop\"\n\n[[targets]]\naccount = \"sandbox\"\npreset = \"sandbox\"\n"
+        )
+    };
+    for (media, field, says) in [
+        (
+            "assets = [\"0193e5a0-7d2c-7a3e-9b1c-2f4d5e6a7b8c\"]".to_owned(),
+            "media.assets[0]",
+            "not in this workspace's library",
+        ),
+        (
+            "files = [\"photos/a.jpg\"]".to_owned(),
+            "media.files[0]",
+            "upload the image (POST /v1/assets)",
+        ),
+    ] {
+        let resp = app
+            .http
+            .post(app.url("/v1/campaigns"))
+            .bearer_auth(&editor)
+            .header("content-type", "application/toml")
+            .body(campaign(&media))
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await?;
+        let found = body["issues"].as_array().into_iter().flatten().any(|i| {
+            i["field"] == field && i["message"].as_str().is_some_and(|m| m.contains(says))
+        });
+        anyhow::ensure!(status == 422 && found, "{media}: {status} {body}");
+    }
+    let resp = app
+        .http
+        .post(app.url("/v1/campaigns"))
+        .bearer_auth(&editor)
+        .header("content-type", "application/toml")
+        .body(campaign(&format!("assets = [\"{first}\"]")))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 201, "{}", resp.status());
+
     // Later: stored, no run yet.
     let later = (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339();
     let (status, scheduled) = post(
