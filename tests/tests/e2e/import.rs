@@ -100,7 +100,7 @@ fn import_through_the_daemon(db: Db) -> anyhow::Result<()> {
     let out = app.run(&["posts", "import", &path, "--workspace", "acme"])?;
     ensure!(
         out.contains(&format!(
-            "imported {ROWS} posts ({ROWS} to publish now, 0 scheduled)"
+            "imported {ROWS} posts ({ROWS} to publish now, 0 scheduled; 0 imported before)"
         )),
         "{out}"
     );
