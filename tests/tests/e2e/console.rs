@@ -436,7 +436,10 @@ async fn dana_at_work(w: &World) -> anyhow::Result<()> {
     ensure!(uploaded.attr("width").await?.as_deref() == Some("90"));
     no_console_errors(&b, "gallery upload").await?;
     let problems = b.accessibility_problems().await?;
-    ensure!(problems.is_empty(), "gallery after the upload: {problems:?}");
+    ensure!(
+        problems.is_empty(),
+        "gallery after the upload: {problems:?}"
+    );
     b.screenshot("gallery-uploaded").await?;
     visit(&b, &w.base, "/settings", "svg.chart", "settings").await?;
     visit(&b, &w.base, "/operations", "#live table", "operations").await?;

@@ -107,11 +107,14 @@ pub async fn by_name_any(
     workspace_id: &WorkspaceId,
     name: &str,
 ) -> Result<Option<campaign::Model>> {
-    Ok(campaign::Entity::find()
+    Ok(named(workspace_id, name).one(store.conn()).await?)
+}
+
+/// The workspace's campaign rows of this name (one at most: the name is unique).
+fn named(workspace_id: &WorkspaceId, name: &str) -> sea_orm::Select<campaign::Entity> {
+    campaign::Entity::find()
         .filter(campaign::Column::WorkspaceId.eq(workspace_id))
         .filter(campaign::Column::Name.eq(name))
-        .one(store.conn())
-        .await?)
 }
 
 pub async fn by_name(
@@ -119,9 +122,7 @@ pub async fn by_name(
     workspace_id: &WorkspaceId,
     name: &str,
 ) -> Result<Option<campaign::Model>> {
-    Ok(campaign::Entity::find()
-        .filter(campaign::Column::WorkspaceId.eq(workspace_id))
-        .filter(campaign::Column::Name.eq(name))
+    Ok(named(workspace_id, name)
         .filter(campaign::Column::DeletedAt.is_null())
         .one(store.conn())
         .await?)
