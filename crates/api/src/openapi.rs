@@ -212,6 +212,12 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
             )
             .build()
     };
+    if spec.method == crate::routes::Method::Post && spec.path == "/v1/assets" {
+        // The same picture uploaded again answers its existing asset.
+        let mut again = ok.clone();
+        again.description = "The same picture was uploaded before: its asset".into();
+        op = op.response("200", again);
+    }
     op = op.response(spec.ok.to_string(), ok);
     // The review and invitation pages are for people: their refusals are pages too (problem+json only when the
     // database fails under it).
