@@ -6,9 +6,7 @@
 //! is the one image cache.
 
 use pressroom_core::{AssetId, WorkspaceId};
-use pressroom_generate::{
-    GenerateError, GeneratedImage, GenerationRequest, Generator, ProgressFn, generation_key,
-};
+use pressroom_generate::{GenerateError, GenerationRequest, Generator, ProgressFn, generation_key};
 use pressroom_store::entity::asset;
 use pressroom_store::repo::assets;
 use pressroom_store::{BlobError, BlobStore, Store, StoreError};
@@ -88,9 +86,10 @@ pub async fn generate_and_keep(
         workspace_id,
         generation_key: &key,
         generator: &identity,
-        request,
+        params: serde_json::to_value(request).unwrap_or_default(),
     };
-    let (asset_id, path) = keep(store, blobs, from, &image, earlier.as_ref()).await?;
+    let picture = (image.png.as_slice(), image.width, image.height);
+    let (asset_id, path) = keep(store, blobs, from, picture, earlier.as_ref()).await?;
     Ok(Made {
         asset_id,
         path,
@@ -99,16 +98,16 @@ pub async fn generate_and_keep(
     })
 }
 
-/// What produced the image: the generator's identity and the request, as the asset row
-/// records them.
+/// What produced the image, as the asset row records it: the generator's identity (or
+/// `upload`) and its parameters (the generation request, or the uploaded file's facts).
 pub struct Provenance<'a> {
     pub workspace_id: &'a WorkspaceId,
     pub generation_key: &'a str,
     pub generator: &'a str,
-    pub request: &'a GenerationRequest,
+    pub params: serde_json::Value,
 }
 
-/// Stores `image` and answers its asset id and blob key. `earlier` is the workspace's row for
+/// Stores a PNG of `width`×`height` and answers its asset id and blob key. `earlier` is the workspace's row for
 /// the same generation key whose blob was lost: it takes the new blob (a deterministic
 /// generator wrote the very same key again). Without one, a row is inserted (or, when an identical
 /// generation recorded its image first, that row's id is answered).
@@ -116,10 +115,10 @@ pub async fn keep(
     store: &Store,
     blobs: &dyn BlobStore,
     from: Provenance<'_>,
-    image: &GeneratedImage,
+    (png, width, height): (&[u8], u32, u32),
     earlier: Option<&asset::Model>,
 ) -> Result<(AssetId, String), KeepError> {
-    let stored = blobs.put_content("assets", "png", &image.png).await?;
+    let stored = blobs.put_content("assets", "png", png).await?;
     let (sha, rel) = (stored.sha256, stored.key);
     if let Some(a) = earlier {
         if a.path != rel {
@@ -128,7 +127,6 @@ pub async fn keep(
         return Ok((a.id.clone(), rel));
     }
     let now = store.now_ms().await?;
-    let params = serde_json::to_value(from.request).unwrap_or_default();
     let asset_id = assets::insert(
         store.conn(),
         now,
@@ -137,10 +135,10 @@ pub async fn keep(
             sha256: &sha,
             generation_key: from.generation_key,
             generator: from.generator,
-            params: &params,
+            params: &from.params,
             path: &rel,
-            width: image.width,
-            height: image.height,
+            width,
+            height,
         },
     )
     .await?;

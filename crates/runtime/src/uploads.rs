@@ -12,7 +12,7 @@ use pressroom_media::{DecodeLimits, MediaError};
 use pressroom_store::repo::assets;
 use pressroom_store::{BlobStore, Store};
 
-use crate::images::{KeepError, sha256_hex};
+use crate::images::{KeepError, Provenance, keep, sha256_hex};
 
 /// The largest upload accepted, in bytes (a 100-megapixel camera JPEG is about 30 MB).
 pub const MAX_UPLOAD_BYTES: usize = 40 * 1024 * 1024;
@@ -82,57 +82,33 @@ pub async fn keep_upload(
         .await
         .map_err(|e| UploadError::Image(format!("decoding failed: {e}")))??;
     let key = format!("upload:{}", cleaned.sha256);
-    if let Some(earlier) = assets::by_generation_key(store, workspace_id, &key).await?
+    let earlier = assets::by_generation_key(store, workspace_id, &key).await?;
+    if let Some(earlier) = &earlier
         && blobs.exists(&earlier.path).await
     {
         return Ok(Kept {
-            asset_id: earlier.id,
+            asset_id: earlier.id.clone(),
             width: cleaned.width,
             height: cleaned.height,
             reused: true,
         });
     }
-    let stored = blobs
-        .put_content("assets", "png", &cleaned.png)
-        .await
-        .map_err(KeepError::from)?;
-    let params = serde_json::json!({
-        "source": UPLOAD_GENERATOR,
-        "file_name": name,
-        "format": cleaned.format,
-        "original_bytes": cleaned.original_bytes,
-        "original_sha256": cleaned.original_sha256,
-        "converted_profile": cleaned.converted_profile,
-    });
-    let now = store.now_ms().await?;
-    let asset_id = assets::insert(
-        store.conn(),
-        now,
-        assets::NewAsset {
-            workspace_id,
-            sha256: &stored.sha256,
-            generation_key: &key,
-            generator: UPLOAD_GENERATOR,
-            params: &params,
-            path: &stored.key,
-            width: cleaned.width,
-            height: cleaned.height,
-        },
-    )
-    .await?;
-    // A row whose file was lost points at the file just written.
-    if let Some(row) = assets::by_generation_key(store, workspace_id, &key).await?
-        && row.path != stored.key
-    {
-        assets::replace_file(
-            store.conn(),
-            workspace_id,
-            &row.id,
-            &stored.sha256,
-            &stored.key,
-        )
-        .await?;
-    }
+    let from = Provenance {
+        workspace_id,
+        generation_key: &key,
+        generator: UPLOAD_GENERATOR,
+        params: serde_json::json!({
+            "source": UPLOAD_GENERATOR,
+            "file_name": name,
+            "format": cleaned.format,
+            "original_bytes": cleaned.original_bytes,
+            "original_sha256": cleaned.original_sha256,
+            "converted_profile": cleaned.converted_profile,
+        }),
+    };
+    // The same door as generated images: a row whose file was lost takes the new file.
+    let picture = (cleaned.png.as_slice(), cleaned.width, cleaned.height);
+    let (asset_id, _) = keep(store, blobs, from, picture, earlier.as_ref()).await?;
     Ok(Kept {
         asset_id,
         width: cleaned.width,
