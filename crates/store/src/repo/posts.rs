@@ -262,6 +262,22 @@ pub async fn transition_post<C: ConnectionTrait>(
     Ok(res.rows_affected() == 1)
 }
 
+/// Whether `job` is still this worker's (running under its lease): after a fenced update
+/// matched nothing, it tells a lost lease from a row that moved on.
+async fn lease_is_current<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    job: &ClaimedJob,
+) -> Result<bool> {
+    Ok(conn
+        .query_one_raw(store.stmt(
+            "SELECT 1 AS ok FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+            vec![job.id.clone().into(), job.lease_token.into()],
+        ))
+        .await?
+        .is_some())
+}
+
 /// Moves a post's first comment from `from` to `to`, fenced like an attempt's transitions:
 /// the comment job's lease must still be this worker's (a worker that lost its lease touches
 /// nothing, so two workers never both send), and the comment must still be in `from`. Every
@@ -306,13 +322,7 @@ pub async fn transition_comment<C: ConnectionTrait>(
     if res.rows_affected() == 1 {
         return Ok(true);
     }
-    let lease_current = conn
-        .query_one_raw(store.stmt(
-            "SELECT 1 AS ok FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running'",
-            vec![job.id.clone().into(), job.lease_token.into()],
-        ))
-        .await?
-        .is_some();
+    let lease_current = lease_is_current(store, conn, job).await?;
     if lease_current {
         Ok(false)
     } else {
@@ -558,13 +568,7 @@ pub async fn transition<C: ConnectionTrait>(
     }
     // Nothing matched: tell a lost lease (stop touching this job) from a stale `from` state
     // (this worker still owns the job, but the attempt moved on).
-    let lease_current = conn
-        .query_one_raw(store.stmt(
-            "SELECT 1 AS ok FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running'",
-            vec![job.id.clone().into(), job.lease_token.into()],
-        ))
-        .await?
-        .is_some();
+    let lease_current = lease_is_current(store, conn, job).await?;
     if lease_current {
         Err(StoreError::Conflict(format!(
             "attempt {attempt_id} is no longer {}",
