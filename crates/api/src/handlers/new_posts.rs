@@ -9,8 +9,7 @@ use chrono::{DateTime, Utc};
 use pressroom_core::campaign::GenerationSpec;
 use pressroom_core::{AssetId, CampaignId, RunId};
 use pressroom_runtime::oneoff::{self, OneOff, Problem};
-use pressroom_store::StoreError;
-use pressroom_store::repo::{assets, workspaces};
+use pressroom_store::repo::workspaces;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -82,14 +81,13 @@ pub async fn create(
     } else {
         &[]
     };
+    let missing = pressroom_runtime::uploads::not_in_library(&state.store, ws, lookups).await?;
     for (index, id) in lookups.iter().enumerate() {
-        match assets::get(state.store.conn(), ws, id).await {
-            Ok(_) => {}
-            Err(StoreError::NotFound { .. }) => problems.push(Problem {
+        if let Some(reason) = missing.get(id.as_str()) {
+            problems.push(Problem {
                 field: "media",
-                message: format!("[{index}] `{id}` is not in this workspace's library"),
-            }),
-            Err(e) => return Err(e.into()),
+                message: format!("[{index}] `{id}`: {reason}"),
+            });
         }
     }
     let workspace = workspaces::get(&state.store, ws)

@@ -15,7 +15,7 @@ use pressroom_core::AssetId;
 use pressroom_runtime::import::{Row, RowProblem, read_posts};
 use pressroom_runtime::oneoff::{self, OneOff};
 use pressroom_runtime::uploads::read_image_file;
-use pressroom_store::repo::workspaces;
+use pressroom_store::repo::{campaigns, workspaces};
 
 use crate::app;
 use crate::config::Settings;
@@ -78,7 +78,7 @@ pub async fn run(
     // Rows of this very file stored by an earlier import are left as they are.
     let mut waiting: Vec<&Row> = Vec::with_capacity(rows.len());
     for row in &rows {
-        if oneoff::find(store, &ws.id, &name_of(&digest, row.line))
+        if campaigns::by_name_any(store, &ws.id, &name_of(&digest, row.line))
             .await?
             .is_none()
         {
