@@ -455,15 +455,8 @@ pub(crate) async fn find_comment(
     text: &str,
 ) -> Result<Option<String>, ConnectorError> {
     let page = page_id(ctx);
-    let mut after: Option<String> = None;
-    for _ in 0..comments::MAX_PAGES {
-        let mut query = vec![
-            ("fields", "id,message,from,created_time".to_owned()),
-            ("limit", "100".to_owned()),
-        ];
-        if let Some(cursor) = &after {
-            query.push(("after", cursor.clone()));
-        }
+    comments::search(post_id, "message", page, text, |after| async move {
+        let query = comments::page_query("id,message,from,created_time", "100", after);
         let req = client
             .graph
             .get(
@@ -471,16 +464,7 @@ pub(crate) async fn find_comment(
                 &ctx.credentials.access_token,
             )
             .query(&query);
-        let listing = client.call(page, req, false).await?;
-        if let Some(id) = comments::find_own(&listing, "message", page, text) {
-            return Ok(Some(id));
-        }
-        after = comments::next_cursor(&listing);
-        if after.is_none() {
-            return Ok(None);
-        }
-    }
-    Err(ConnectorError::transient(format!(
-        "too many comments on {post_id} to tell whether ours is there"
-    )))
+        client.call(page, req, false).await
+    })
+    .await
 }

@@ -39,15 +39,8 @@ pub(crate) async fn find(
     text: &str,
 ) -> Result<Option<String>, ConnectorError> {
     let own = ig_user(ctx);
-    let mut after: Option<String> = None;
-    for _ in 0..comments::MAX_PAGES {
-        let mut query = vec![
-            ("fields", "id,text,from,timestamp".to_owned()),
-            ("limit", LISTED.to_owned()),
-        ];
-        if let Some(cursor) = &after {
-            query.push(("after", cursor.clone()));
-        }
+    comments::search(media_id, "text", own, text, |after| async move {
+        let query = comments::page_query("id,text,from,timestamp", LISTED, after);
         let req = ig
             .client
             .graph
@@ -56,16 +49,7 @@ pub(crate) async fn find(
                 &ctx.credentials.access_token,
             )
             .query(&query);
-        let page = ig.client.call(req, false).await?;
-        if let Some(id) = comments::find_own(&page, "text", own, text) {
-            return Ok(Some(id));
-        }
-        after = comments::next_cursor(&page);
-        if after.is_none() {
-            return Ok(None);
-        }
-    }
-    Err(ConnectorError::transient(format!(
-        "too many comments on {media_id} to tell whether ours is there"
-    )))
+        ig.client.call(req, false).await
+    })
+    .await
 }

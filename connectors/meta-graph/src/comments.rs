@@ -1,7 +1,52 @@
 //! Looking for our own comment in a page of a Graph `/{object}/comments` listing: what the
 //! Instagram and Facebook first-comment reconciles share (PLATFORMS.md §8.1c, §8.2c).
 
+use std::future::Future;
+
+use pressroom_connector::ConnectorError;
 use serde_json::Value;
+
+/// Walks `object`'s comment listing, one page per `list(after)` call (the `after` cursor of
+/// the page before, none for the first), until `author`'s comment with exactly `text` in
+/// `text_field` is found or the listing ends; past [`MAX_PAGES`] it cannot tell (transient).
+///
+/// # Errors
+/// What `list` answers, or "cannot tell" past [`MAX_PAGES`].
+pub async fn search<F, Fut>(
+    object: &str,
+    text_field: &str,
+    author: &str,
+    text: &str,
+    mut list: F,
+) -> Result<Option<String>, ConnectorError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<Value, ConnectorError>>,
+{
+    let mut after: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let page = list(after.take()).await?;
+        if let Some(id) = find_own(&page, text_field, author, text) {
+            return Ok(Some(id));
+        }
+        after = next_cursor(&page);
+        if after.is_none() {
+            return Ok(None);
+        }
+    }
+    Err(ConnectorError::transient(format!(
+        "too many comments on {object} to tell whether ours is there"
+    )))
+}
+
+/// The query of one listing page: `fields`, `limit`, and the cursor after the page before.
+pub fn page_query(fields: &str, limit: &str, after: Option<String>) -> Vec<(&'static str, String)> {
+    let mut query = vec![("fields", fields.to_owned()), ("limit", limit.to_owned())];
+    if let Some(cursor) = after {
+        query.push(("after", cursor));
+    }
+    query
+}
 
 /// The id of the comment on this listing page written by `author` with exactly `text` in
 /// `text_field` (`text` on Instagram, `message` on Facebook). A comment without `from` (not
