@@ -8,6 +8,7 @@ mod error;
 pub mod formats;
 pub mod http;
 pub mod media;
+pub mod metrics;
 mod model;
 pub mod oauth;
 mod registry;
@@ -19,6 +20,7 @@ pub use model::{
     AccountRef, Capabilities, CheckpointStore, Checkpointer, Credentials, MediaRef, OAuthSpec,
     PostDraft, Prepared, PublishCtx, Published, Reconciled, ValidationIssue,
 };
+pub use metrics::{MetricsAnswer, MetricsCtx, MetricsQuery, MetricsReport, PostMetrics};
 pub use pressroom_core::{Platform, PostFormat};
 pub use registry::Registry;
 
@@ -136,6 +138,28 @@ pub trait Connector: Send + Sync + 'static {
         let _ = (ctx, remote_id, text);
         Err(ConnectorError::Rejected(format!(
             "{} cannot list comments",
+            self.platform()
+        )))
+    }
+
+    /// Most posts one [`Connector::fetch_metrics`] call takes (TikTok's video query: 20);
+    /// 0 (the default) for platforms without a metrics API, whose posts are never measured.
+    fn metrics_batch(&self) -> usize {
+        0
+    }
+
+    /// Read-only: what each post in `posts` achieved (PLATFORMS.md §9), one answer per post
+    /// in order. A missing insights permission is not an error: the report says what a
+    /// person must do (`unavailable`). A metric the platform no longer knows is skipped and
+    /// named in `unknown_metrics`. Errors are the whole call's (auth, rate limit, network).
+    async fn fetch_metrics(
+        &self,
+        ctx: &MetricsCtx,
+        posts: &[MetricsQuery],
+    ) -> Result<MetricsReport, ConnectorError> {
+        let _ = (ctx, posts);
+        Err(ConnectorError::Rejected(format!(
+            "{} has no metrics API",
             self.platform()
         )))
     }

@@ -107,3 +107,23 @@ pub trait FakeControls: Send + Sync {
         None
     }
 }
+
+/// The insights side of a fake platform (PLATFORMS.md §9.7), in our normalised names so one
+/// scenario ([`super::scenarios::insights_round_trip`]) and the end-to-end tests drive every
+/// fake alike; each fake serves the numbers under its own metric names and in its own shape.
+#[async_trait::async_trait]
+pub trait InsightsControls: FakeControls {
+    /// From now on the platform reports `metrics` for the post it published as `remote_id`
+    /// (past any processing delay the fake models). Returns what the connector must read
+    /// back: the metrics this platform has, the others `None`.
+    async fn set_post_metrics(
+        &self,
+        remote_id: &str,
+        metrics: &crate::PostMetrics,
+    ) -> crate::PostMetrics;
+
+    /// The account's tokens lose the insights permission (a person unticked it when
+    /// reconnecting), answered the way the platform answers it (Facebook: 200 with empty
+    /// data). A later [`FakeControls::connect_account`] grants it again.
+    async fn revoke_insights(&self, account: &Account);
+}

@@ -43,7 +43,7 @@ mod server;
 mod soak;
 
 pub use chaos::{Chaos, ChaosCounts, ChaosRates, ChaosRoll, counts_of};
-pub use controls::{Account, FakeControls, Fault, KitFeatures, Step};
+pub use controls::{Account, FakeControls, Fault, InsightsControls, KitFeatures, Step};
 pub use runner::{Attempt, MemoryCheckpoints, Outcome, RunLog, Runner};
 pub use scenarios::run_all;
 pub use server::{ChaosHook, FakeListener, FakeServer, Strike, hold_answer, with_faults};

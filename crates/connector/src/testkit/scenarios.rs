@@ -327,3 +327,74 @@ pub async fn crash_before_commit_never_doubles<F: FakeControls + ?Sized>(fake: &
         other => panic!("crash_before_commit_never_doubles: got {other:?}"),
     }
 }
+
+/// Insights (PLATFORMS.md §9): a published post's numbers come back in the normalised names,
+/// exactly those the platform has (a metric it lacks is absent, not zero); once the account
+/// loses the insights permission the report says so (`unavailable`) and measures nothing.
+pub async fn insights_round_trip<F: super::InsightsControls + ?Sized>(fake: &F) {
+    let (runner, account, draft) = setup(fake).await;
+    let connector = fake.connector();
+    assert!(
+        connector.metrics_batch() >= 1,
+        "insights_round_trip: the connector declares no metrics API"
+    );
+    let mut attempt = runner.attempt(&account, &draft);
+    let published = match runner.run(&mut attempt, &draft).await {
+        Outcome::Committed { published, .. } => published,
+        other => panic!("insights_round_trip: the post was not published: {other:?}"),
+    };
+    let set = crate::PostMetrics {
+        views: Some(1204),
+        reach: Some(800),
+        likes: Some(25),
+        comments: Some(4),
+        shares: Some(2),
+        saves: Some(3),
+        clicks: Some(30),
+    };
+    let expected = fake.set_post_metrics(&published.remote_id, &set).await;
+    assert!(
+        !expected.is_empty(),
+        "insights_round_trip: the fake reports no metric at all"
+    );
+    let query = crate::MetricsQuery {
+        remote_id: published.remote_id.clone(),
+        metrics_id: None,
+        format: draft.format,
+        published_at: chrono::Utc::now() - chrono::Duration::hours(50),
+        checkpoint: attempt.prepared.as_ref().map(|p| p.checkpoint.clone()),
+    };
+    let ctx = crate::MetricsCtx {
+        account: account.account.clone(),
+        credentials: account.credentials.clone(),
+    };
+    let report = connector
+        .fetch_metrics(&ctx, std::slice::from_ref(&query))
+        .await
+        .unwrap_or_else(|e| panic!("insights_round_trip: fetch_metrics failed: {e}"));
+    assert_eq!(report.unavailable, None, "insights_round_trip: unavailable");
+    assert_eq!(report.answers.len(), 1, "insights_round_trip: one answer");
+    match &report.answers[0] {
+        crate::MetricsAnswer::Measured { metrics, .. } => assert_eq!(
+            metrics, &expected,
+            "insights_round_trip: what the connector read is not what the platform reports"
+        ),
+        other => panic!("insights_round_trip: expected numbers, got {other:?}"),
+    }
+    fake.revoke_insights(&account).await;
+    let report = connector
+        .fetch_metrics(&ctx, std::slice::from_ref(&query))
+        .await
+        .unwrap_or_else(|e| panic!("insights_round_trip: fetch_metrics (revoked) failed: {e}"));
+    assert!(
+        report.unavailable.is_some(),
+        "insights_round_trip: a revoked insights permission must be reported, got {report:?}"
+    );
+    assert!(
+        report
+            .answers
+            .iter()
+            .all(|a| !matches!(a, crate::MetricsAnswer::Measured { .. })),
+        "insights_round_trip: measured without permission: {report:?}"
+    );
+}
