@@ -19,21 +19,29 @@ pub enum JobKind {
     /// Post a published post's first comment (at most once). Run by the workers that
     /// publish: it is part of the `publish` role, not a role of its own.
     Comment,
+    /// Fetch a published post's metrics back from its platform (PLATFORMS.md §9), on the
+    /// post's schedule or on request. Part of the `publish` role, like `comment`: the same
+    /// workers hold the accounts' tokens and rate budgets.
+    Insights,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 6] = [
+    pub const ALL: [JobKind; 7] = [
         JobKind::Generate,
         JobKind::Render,
         JobKind::Publish,
         JobKind::Notify,
         JobKind::Review,
         JobKind::Comment,
+        JobKind::Insights,
     ];
 
-    /// Whether a worker with `roles` runs this kind (`comment` comes with `publish`).
+    /// Whether a worker with `roles` runs this kind (`comment` and `insights` come with
+    /// `publish`).
     pub fn run_by(self, roles: &[JobKind]) -> bool {
-        roles.contains(&self) || (self == JobKind::Comment && roles.contains(&JobKind::Publish))
+        roles.contains(&self)
+            || (matches!(self, JobKind::Comment | JobKind::Insights)
+                && roles.contains(&JobKind::Publish))
     }
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +52,7 @@ impl JobKind {
             JobKind::Notify => "notify",
             JobKind::Review => "review",
             JobKind::Comment => "comment",
+            JobKind::Insights => "insights",
         }
     }
 

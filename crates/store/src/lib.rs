@@ -49,6 +49,7 @@ pub mod entity {
         campaign,
         job,
         post,
+        post_metric,
         rendition,
         review,
         run,

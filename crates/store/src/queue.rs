@@ -44,6 +44,12 @@ impl NewJob {
         self
     }
 
+    /// Makes the job claimable only after `delay` from its insertion.
+    pub fn delayed_by(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n.max(1);
         self

@@ -14,6 +14,8 @@ mod harness;
 mod boundary;
 #[path = "store/idempotency.rs"]
 mod idempotency;
+#[path = "store/insights.rs"]
+mod insights;
 #[path = "store/instance_lock.rs"]
 mod instance_lock;
 #[path = "store/page.rs"]

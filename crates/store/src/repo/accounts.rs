@@ -54,6 +54,8 @@ pub async fn upsert<C: ConnectionTrait>(
         expires_at: Set(input.expires_at),
         extra: Set(input.extra.to_string()),
         state_reason: Set(None),
+        // A reconnect may grant what was missing; the next fetch tells.
+        insights_problem: Set(None),
         created_at: Set(existing.as_ref().map(|a| a.created_at).unwrap_or(now_ms)),
         updated_at: Set(now_ms),
     };
@@ -198,6 +200,25 @@ pub async fn set_state<C: ConnectionTrait>(
         return Err(StoreError::not_found("account", id));
     }
     Ok(())
+}
+
+/// Records (or, with `None`, clears) why the account's post metrics cannot be read. Returns
+/// whether the stored value changed, so a caller logs a new problem once.
+pub async fn set_insights_problem<C: ConnectionTrait>(
+    store: &Store,
+    conn: &C,
+    workspace_id: &WorkspaceId,
+    id: &AccountId,
+    problem: Option<&str>,
+) -> Result<bool> {
+    let res = conn
+        .execute_raw(store.stmt(
+            "UPDATE accounts SET insights_problem = $1 WHERE id = $2 AND workspace_id = $3 \
+             AND insights_problem IS DISTINCT FROM $1",
+            vec![problem.into(), id.into(), workspace_id.into()],
+        ))
+        .await?;
+    Ok(res.rows_affected() == 1)
 }
 
 /// Stores refreshed tokens. A missing refresh token keeps the stored one: platforms that do

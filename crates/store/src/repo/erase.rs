@@ -25,6 +25,8 @@ pub struct Erased {
     pub idempotency_keys: u64,
     /// Reviews of the erased runs, with their links.
     pub reviews: u64,
+    /// Fetched post metrics (every fetch of every post).
+    pub post_metrics: u64,
     #[serde(skip)]
     pub files: Vec<String>,
 }
@@ -56,8 +58,9 @@ pub async fn erase_workspace<C: ConnectionTrait>(
     };
     // Children before parents.
     let mut review_links = 0;
-    let tables: [(&str, &mut u64); 10] = [
+    let tables: [(&str, &mut u64); 11] = [
         ("jobs", &mut erased.jobs),
+        ("post_metrics", &mut erased.post_metrics),
         ("review_links", &mut review_links),
         ("reviews", &mut erased.reviews),
         ("attempts", &mut erased.attempts),

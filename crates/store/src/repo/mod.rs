@@ -10,6 +10,7 @@ pub mod campaigns;
 pub mod erase;
 pub mod hooks;
 pub mod idempotency;
+pub mod insights;
 pub mod people;
 pub mod posts;
 pub mod reviews;

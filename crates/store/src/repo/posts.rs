@@ -214,7 +214,9 @@ pub async fn set_state<C: ConnectionTrait>(
     ];
     conn.execute_raw(store.stmt(
         "UPDATE posts SET state = $1, remote_id = COALESCE($2, remote_id), url = COALESCE($3, url), \
-         error = $4, updated_at = $5 WHERE id = $6",
+         error = $4, updated_at = $5, \
+         published_at = CASE WHEN $1 = 'published' THEN COALESCE(published_at, $5) ELSE published_at END \
+         WHERE id = $6",
         values,
     ))
     .await?;

@@ -21,6 +21,9 @@ pub struct Model {
     pub expires_at: Option<i64>,
     pub extra: String,
     pub state_reason: Option<String>,
+    /// Why the account's post metrics cannot be read (a missing permission), until a fetch
+    /// succeeds again.
+    pub insights_problem: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

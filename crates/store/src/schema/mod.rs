@@ -8,6 +8,7 @@ pub mod audit;
 pub mod campaign;
 pub mod job;
 pub mod post;
+pub mod post_metric;
 pub mod rendition;
 pub mod review;
 pub mod run;

@@ -41,6 +41,8 @@ pub struct Model {
     pub comment_error: Option<String>,
     /// A carousel's cover image (0-based), where the platform takes one; `None`: the first.
     pub cover_index: Option<i32>,
+    /// When the post was published (epoch ms); `None` until then.
+    pub published_at: Option<i64>,
 }
 
 impl Model {
