@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use connector_meta_graph::insights::Refusal;
 use connector_meta_graph::{Answer, Endpoint};
 use pressroom_connector::ConnectorError;
 use reqwest::RequestBuilder;
@@ -66,6 +67,27 @@ impl GraphClient {
             "graph call failed"
         );
         Err(err)
+    }
+}
+
+impl GraphClient {
+    /// A read for fetch-back: as [`Self::call`], with the Graph error body kept beside the
+    /// mapped error (an unknown metric and a deleted post are told apart by it).
+    pub(crate) async fn read(&self, key: &str, req: RequestBuilder) -> Result<Value, Refusal> {
+        let answer = Answer::fetch(req, false).await?;
+        let usage = Usage::from_headers(&answer.headers);
+        if answer.status.is_success() {
+            self.throttle
+                .note(key, &usage, self.threshold, self.fallback, Utc::now());
+            return Ok(answer.json(false)?);
+        }
+        let refusal = answer.refusal(usage.regain_after, self.fallback, classify_code);
+        tracing::debug!(
+            status = answer.status.as_u16(),
+            class = refusal.error.code(),
+            "graph read failed"
+        );
+        Err(refusal)
     }
 }
 

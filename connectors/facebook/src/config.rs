@@ -56,6 +56,8 @@ fn default_scopes() -> Vec<String> {
         "pages_manage_posts",
         "pages_read_engagement",
         "business_management",
+        // Post insights (fetch-back, PLATFORMS.md §9.1).
+        "read_insights",
     ]
     .map(String::from)
     .to_vec()

@@ -13,6 +13,7 @@ mod client;
 mod config;
 mod connect;
 pub mod errors;
+mod insights;
 mod publish;
 mod usage;
 mod validate;
@@ -21,8 +22,8 @@ mod validate;
 pub mod fake;
 
 use pressroom_connector::{
-    Capabilities, Connector, ConnectorError, Credentials, OAuthSpec, PostDraft, Prepared,
-    PublishCtx, Published, Reconciled, ValidationIssue,
+    Capabilities, Connector, ConnectorError, Credentials, MetricsCtx, MetricsQuery, MetricsReport,
+    OAuthSpec, PostDraft, Prepared, PublishCtx, Published, Reconciled, ValidationIssue,
 };
 
 use pressroom_connector::oauth::OAuthFlow;
@@ -163,5 +164,20 @@ impl Connector for FacebookConnector {
         text: &str,
     ) -> Result<Option<String>, ConnectorError> {
         publish::find_comment(&self.client, ctx, remote_id, text).await
+    }
+
+    /// Each post is its own insights request (`src/insights.rs`).
+    fn metrics_batch(&self) -> usize {
+        insights::BATCH
+    }
+
+    /// Post insights with the Page token; an empty answer is checked against the user
+    /// token's `read_insights` grant (README "Insights").
+    async fn fetch_metrics(
+        &self,
+        ctx: &MetricsCtx,
+        posts: &[MetricsQuery],
+    ) -> Result<MetricsReport, ConnectorError> {
+        insights::fetch(&self.client, ctx, posts).await
     }
 }

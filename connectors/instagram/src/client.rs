@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use connector_meta_graph::insights::Refusal;
 use connector_meta_graph::{Answer, Endpoint};
 use pressroom_connector::ConnectorError;
 use reqwest::RequestBuilder;
@@ -69,5 +70,22 @@ impl GraphClient {
             "instagram graph call failed"
         );
         Err(err)
+    }
+
+    /// A read for fetch-back: as [`Self::call`], with the Graph error body kept beside the
+    /// mapped error (an unknown metric, too few viewers and a missing permission are told
+    /// apart by it).
+    pub(crate) async fn read(&self, req: RequestBuilder) -> Result<Value, Refusal> {
+        let answer = Answer::fetch(req, false).await?;
+        if answer.status.is_success() {
+            return Ok(answer.json(false)?);
+        }
+        let refusal = answer.refusal(regain_after(&answer.headers), self.fallback, classify_code);
+        tracing::debug!(
+            status = answer.status.as_u16(),
+            class = refusal.error.code(),
+            "instagram graph read failed"
+        );
+        Err(refusal)
     }
 }

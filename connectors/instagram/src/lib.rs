@@ -20,6 +20,7 @@ mod comments;
 mod config;
 mod connect;
 pub mod errors;
+mod insights;
 mod publish;
 mod status;
 mod validate;
@@ -29,8 +30,8 @@ pub mod fake;
 
 use chrono::{DateTime, Utc};
 use pressroom_connector::{
-    Capabilities, Connector, ConnectorError, Credentials, OAuthSpec, PostDraft, Prepared,
-    PublishCtx, Published, Reconciled, ValidationIssue,
+    Capabilities, Connector, ConnectorError, Credentials, MetricsCtx, MetricsQuery, MetricsReport,
+    OAuthSpec, PostDraft, Prepared, PublishCtx, Published, Reconciled, ValidationIssue,
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -113,6 +114,8 @@ impl InstagramConnector {
                 scopes: [
                     "instagram_basic",
                     "instagram_content_publish",
+                    // Media insights (fetch-back, PLATFORMS.md §9.2).
+                    "instagram_manage_insights",
                     "pages_read_engagement",
                     "pages_show_list",
                 ]
@@ -129,6 +132,7 @@ impl InstagramConnector {
                 scopes: [
                     "instagram_business_basic",
                     "instagram_business_content_publish",
+                    "instagram_business_manage_insights",
                 ]
                 .map(String::from)
                 .to_vec(),
@@ -247,5 +251,19 @@ impl Connector for InstagramConnector {
         text: &str,
     ) -> Result<Option<String>, ConnectorError> {
         comments::find(self, ctx, remote_id, text).await
+    }
+
+    /// Each media is its own insights request (`src/insights.rs`).
+    fn metrics_batch(&self) -> usize {
+        insights::BATCH
+    }
+
+    /// Media insights with the names of the media's product type (README "Insights").
+    async fn fetch_metrics(
+        &self,
+        ctx: &MetricsCtx,
+        posts: &[MetricsQuery],
+    ) -> Result<MetricsReport, ConnectorError> {
+        insights::fetch(self, ctx, posts).await
     }
 }

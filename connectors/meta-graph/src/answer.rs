@@ -10,7 +10,8 @@ use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::Value;
 
-use crate::errors::{Classify, map_error};
+use crate::errors::{Classify, GraphError, map_error};
+use crate::insights::Refusal;
 
 /// A Graph answer read whole: status, headers (usage, `Retry-After`) and body.
 #[derive(Debug)]
@@ -80,5 +81,19 @@ impl Answer {
             irreversible,
             classify,
         )
+    }
+
+    /// [`Self::error`] for a read, with the Graph error body kept beside it: fetch-back tells
+    /// an unknown metric, a deleted post and a missing permission apart by code and message.
+    pub fn refusal(
+        &self,
+        throttle_wait: Option<Duration>,
+        fallback_wait: Duration,
+        classify: Classify,
+    ) -> Refusal {
+        Refusal {
+            graph: GraphError::parse(&self.body),
+            error: self.error(throttle_wait, fallback_wait, false, classify),
+        }
     }
 }

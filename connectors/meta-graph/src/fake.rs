@@ -3,6 +3,8 @@
 //! queued compliance-kit fault, and roll the chaos dice. Routing, tokens and everything a platform decides stay in each fake.
 #![allow(clippy::result_large_err)]
 
+pub mod insights;
+
 use std::collections::{HashMap, VecDeque};
 
 use axum::body::Bytes;

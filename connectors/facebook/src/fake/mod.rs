@@ -1,9 +1,10 @@
 //! A faithful fake of the Graph API for Pages (PLATFORMS.md §6.2), on 127.0.0.1:0: versioned
 //! paths, OAuth code and long-lived exchanges, paged `/me/accounts`, Page-token derivation,
 //! `/{page-id}/photos` (multipart `source` or a `url` it really fetches), `/published_posts`,
-//! usage headers, Graph error bodies; scripted faults through the compliance-kit controls, and
+//! usage headers, Graph error bodies, post insights and `/me/permissions` (PLATFORMS.md §9.7); scripted faults through the compliance-kit controls, and
 //! a request journal at `GET /__fake/requests`.
 
+mod insights;
 mod routes;
 mod state;
 
@@ -14,9 +15,9 @@ use std::time::Duration;
 use pressroom_connector::testkit::media::ImageServer;
 use pressroom_connector::testkit::{
     Account, Chaos, ChaosControls, ChaosCounts, ChaosRates, FakeControls, FakeListener, FakeServer,
-    Fault, KitFeatures, counts_of,
+    Fault, InsightsControls, KitFeatures, counts_of,
 };
-use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
+use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft, PostMetrics};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use connector_meta_graph::fake::Recorded;
@@ -170,6 +171,24 @@ impl FakeFacebook {
         self.state().comments_permitted = permitted;
     }
 
+    /// From now on Graph refuses `metric` with #100 as it does the deprecated names (to
+    /// exercise the connector's one-by-one fallback with a name it asks for).
+    pub fn deprecate_metric(&self, metric: &str) {
+        self.state().deprecated_metrics.insert(metric.to_owned());
+    }
+
+    /// Whether insights asked on a photo id answer #100 (the default) or its post's numbers.
+    pub fn set_photo_id_insights_error(&self, error: bool) {
+        self.state().photo_id_insights_error = error;
+    }
+
+    /// Deletes a post (by post or photo id), as a person would on Facebook.
+    pub fn delete_post(&self, id: &str) {
+        for page in self.state().pages.values_mut() {
+            page.posts.retain(|p| p.post_id != id && p.photo_id != id);
+        }
+    }
+
     /// Successful publish calls, all Pages.
     pub fn commits(&self) -> usize {
         self.state().commits
@@ -304,6 +323,37 @@ impl FakeControls for FakeFacebook {
 
     fn rejection_reason(&self) -> String {
         "Photos should be smaller than 4 MB".into()
+    }
+}
+
+#[async_trait::async_trait]
+impl InsightsControls for FakeFacebook {
+    /// Stores the numbers under Graph's names for the feed post `remote_id` (or the post a
+    /// photo id made).
+    async fn set_post_metrics(&self, remote_id: &str, metrics: &PostMetrics) -> PostMetrics {
+        let mut st = self.state();
+        let post = st
+            .pages
+            .values()
+            .flat_map(|p| &p.posts)
+            .find(|p| p.photo_id == remote_id && !p.post_id.is_empty())
+            .map(|p| p.post_id.clone())
+            .unwrap_or_else(|| remote_id.to_owned());
+        st.insights.insert(post, insights::native(metrics));
+        insights::reported(metrics)
+    }
+
+    /// The account's user declines `read_insights`: its Page's insights answer 200 with
+    /// empty data and `/me/permissions` says `declined`.
+    async fn revoke_insights(&self, account: &Account) {
+        let mut st = self.state();
+        if let Some(owner) = st
+            .pages
+            .get(&account.account.external_id)
+            .map(|p| p.owner.clone())
+        {
+            st.insights_revoked.insert(owner);
+        }
     }
 }
 

@@ -30,7 +30,7 @@ pub(crate) struct Shared {
 
 type Ctx = AxState<Arc<Shared>>;
 
-fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
+pub(super) fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
     // A panic while holding the lock is a fake bug; keep serving with the data as it is.
     shared.state.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -67,7 +67,7 @@ async fn read_input(req: Request) -> Result<(Input, Option<Vec<u8>>), Response> 
 }
 
 /// Validates a token: unknown → 190, expired → 190/463, revoked → 190/460.
-fn check_token(state: &State, token: Option<&str>) -> Result<Token, Response> {
+pub(super) fn check_token(state: &State, token: Option<&str>) -> Result<Token, Response> {
     let Some(t) = token.and_then(|t| state.tokens.get(t)) else {
         return Err(graph_error(
             StatusCode::BAD_REQUEST,
@@ -155,6 +155,7 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
         (&Method::GET, [page, "stories"]) => list_stories(&shared, &input, page),
         (&Method::POST, [post, "comments"]) => create_comment(&shared, &input, post).await,
         (&Method::GET, [post, "comments"]) => list_comments(&shared, &input, post),
+        (&Method::GET, [node, "insights"]) => super::insights::serve(&shared, &input, node),
         _ => graph_error(
             StatusCode::BAD_REQUEST,
             100,
@@ -256,9 +257,15 @@ fn me(shared: &Shared, input: &Input) -> Response {
 
 fn permissions(shared: &Shared, input: &Input) -> Response {
     let st = lock(shared);
-    if let Err(r) = user_of(&st, input) {
-        return r;
-    }
+    let user = match user_of(&st, input) {
+        Ok(user) => user,
+        Err(r) => return r,
+    };
+    let insights = if st.insights_revoked.contains(&user) {
+        "declined"
+    } else {
+        "granted"
+    };
     let data: Vec<_> = [
         "pages_show_list",
         "pages_manage_posts",
@@ -267,6 +274,7 @@ fn permissions(shared: &Shared, input: &Input) -> Response {
     ]
     .iter()
     .map(|p| json!({"permission": p, "status": "granted"}))
+    .chain([json!({"permission": "read_insights", "status": insights})])
     .collect();
     axum::Json(json!({ "data": data })).into_response()
 }
@@ -394,11 +402,15 @@ fn node_get(shared: &Shared, input: &Input, node: &str) -> Response {
             } else {
                 &post.post_id
             };
-            return axum::Json(json!({"id": id, "message": post.message,
+            let mut body = json!({"id": id, "message": post.message,
                 "created_time": post.created_time.format("%Y-%m-%dT%H:%M:%S%z").to_string(),
                 "permalink_url": format!("https://www.facebook.com/{}", post.post_id),
-                "alt_text_custom": post.alt_text_custom}))
-            .into_response();
+                "alt_text_custom": post.alt_text_custom});
+            // A published photo's feed post (where its insights live, §9.1).
+            if post.photo_id == node && post.published {
+                body["page_story_id"] = post.post_id.clone().into();
+            }
+            return axum::Json(body).into_response();
         }
     }
     graph_error(
@@ -554,7 +566,12 @@ async fn photos(shared: &Shared, input: Input, source: Option<Vec<u8>>, page: &s
 }
 
 /// The request's token must be `page`'s Page token (what publishing and comments need).
-fn page_token(st: &State, input: &Input, page: &str, permission: &str) -> Result<(), Response> {
+pub(super) fn page_token(
+    st: &State,
+    input: &Input,
+    page: &str,
+    permission: &str,
+) -> Result<(), Response> {
     match check_token(st, input.token.as_deref()) {
         Ok(Token {
             kind: TokenKind::Page { page: p },

@@ -1,6 +1,6 @@
 //! The fake Graph API's state: users, Pages, tokens, posts, queued faults, request journal.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
@@ -100,6 +100,15 @@ pub(crate) struct State {
     pub max_attached_media: usize,
     /// Whether Page tokens carry `pages_manage_engagement` (else comments answer #200).
     pub comments_permitted: bool,
+    /// Post insights under Graph's names, by feed post id (`set_post_metrics`).
+    pub insights: HashMap<String, BTreeMap<String, serde_json::Value>>,
+    /// Users whose tokens lack `read_insights` (their Pages' insights answer empty data).
+    pub insights_revoked: HashSet<String>,
+    /// Valid names a test declares deprecated (answered #100 like the real ones).
+    pub deprecated_metrics: BTreeSet<String>,
+    /// Whether insights asked on a photo id (not its post id) answer #100 (the default) or
+    /// the post's numbers: Meta's behaviour is UNVERIFIED (PLATFORMS.md §9.7).
+    pub photo_id_insights_error: bool,
 }
 
 impl State {
@@ -124,6 +133,10 @@ impl State {
             comments: Vec::new(),
             max_attached_media: 10,
             comments_permitted: true,
+            insights: HashMap::new(),
+            insights_revoked: HashSet::new(),
+            deprecated_metrics: BTreeSet::new(),
+            photo_id_insights_error: true,
         }
     }
 

@@ -3,8 +3,9 @@
 //! a scripted IN_PROGRESS → FINISHED → PUBLISHED status progression (EXPIRED after 24 h),
 //! `media_publish` with the 9007/2207027, 2207020 and 2207042 (quota) errors,
 //! `content_publishing_limit`, recent media, Page-token derivation, Instagram-Login refresh,
-//! compliance-kit faults, and a request journal at `GET /__fake/requests`.
+//! media insights (PLATFORMS.md §9.7), compliance-kit faults, and a request journal at `GET /__fake/requests`.
 
+mod insights;
 mod routes;
 mod state;
 
@@ -16,9 +17,9 @@ use chrono::{DateTime, Utc};
 use pressroom_connector::testkit::media::ImageServer;
 use pressroom_connector::testkit::{
     Account, Chaos, ChaosControls, ChaosCounts, ChaosRates, FakeControls, FakeListener, FakeServer,
-    Fault, KitFeatures, counts_of,
+    Fault, InsightsControls, KitFeatures, counts_of,
 };
-use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
+use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft, PostMetrics};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use connector_meta_graph::fake::Recorded;
@@ -147,6 +148,29 @@ impl FakeInstagram {
 
     pub fn containers_created(&self) -> usize {
         self.state().containers_created
+    }
+
+    /// From now on Graph refuses `metric` with #100 as a retired name (to exercise the
+    /// connector's one-by-one fallback with a name it asks for).
+    pub fn deprecate_metric(&self, metric: &str) {
+        self.state().insights_deprecated.insert(metric.to_owned());
+    }
+
+    /// How long after publishing a media's insights answer empty `data` (default 0; Meta
+    /// takes up to 48 h).
+    pub fn set_insights_delay(&self, delay: Duration) {
+        self.state().insights_delay = chrono::Duration::from_std(delay).unwrap_or_default();
+    }
+
+    /// The viewers every story has (`None`: plenty); under 5, its insights answer code 10
+    /// "Not enough viewers".
+    pub fn set_story_viewers(&self, viewers: Option<u64>) {
+        self.state().story_viewers = viewers;
+    }
+
+    /// Deletes a published media, as a person would in the app.
+    pub fn delete_media(&self, id: &str) {
+        self.state().media.retain(|m| m.id != id);
     }
 
     /// Successful `media_publish` calls.
@@ -317,6 +341,32 @@ impl FakeControls for FakeInstagram {
 
     fn rejection_reason(&self) -> String {
         "could not be fetched".into()
+    }
+}
+
+#[async_trait::async_trait]
+impl InsightsControls for FakeInstagram {
+    /// Stores the numbers under Instagram's names for the media `remote_id`, as its product
+    /// type has them (a story has no likes, comments or saves; no media has clicks).
+    async fn set_post_metrics(&self, remote_id: &str, metrics: &PostMetrics) -> PostMetrics {
+        let mut st = self.state();
+        let product = st
+            .media
+            .iter()
+            .find(|m| m.id == remote_id)
+            .map(|m| m.media_product_type)
+            .unwrap_or("FEED");
+        st.insights
+            .insert(remote_id.to_owned(), insights::native(metrics, product));
+        insights::reported(metrics, product)
+    }
+
+    /// The account's tokens lose `instagram_manage_insights`: its media's insights answer
+    /// code 10 "Application does not have permission for this action".
+    async fn revoke_insights(&self, account: &Account) {
+        self.state()
+            .insights_revoked
+            .insert(account.account.external_id.clone());
     }
 }
 

@@ -44,7 +44,7 @@ async fn read_input(req: Request) -> Result<Input, Response> {
     Ok(Input::new(params, authorization.as_deref()))
 }
 
-fn check_token(state: &State, token: Option<&str>) -> Result<Token, Response> {
+pub(super) fn check_token(state: &State, token: Option<&str>) -> Result<Token, Response> {
     let Some(t) = token.and_then(|t| state.tokens.get(t)) else {
         return Err(ig_error(
             StatusCode::BAD_REQUEST,
@@ -76,7 +76,7 @@ fn check_token(state: &State, token: Option<&str>) -> Result<Token, Response> {
 }
 
 /// The token may act for `ig`: its Page's token, the Page owner's user token, or its IG token.
-fn authorize_ig(state: &State, input: &Input, ig: &str) -> Result<(), Response> {
+pub(super) fn authorize_ig(state: &State, input: &Input, ig: &str) -> Result<(), Response> {
     let tok = check_token(state, input.token.as_deref())?;
     let Some(page_id) = state.igs.get(ig) else {
         return Err(ig_error(
@@ -151,6 +151,7 @@ pub(crate) async fn dispatch(AxState(shared): Ctx, req: Request) -> Response {
         (&Method::GET, [ig, "stories"]) => list_media(&shared, &input, ig, "STORY"),
         (&Method::POST, [media, "comments"]) => create_comment(&shared, &input, media).await,
         (&Method::GET, [media, "comments"]) => list_comments(&shared, &input, media),
+        (&Method::GET, [media, "insights"]) => super::insights::serve(&shared, &input, media),
         (&Method::POST, [ig, "media_publish"]) => media_publish(&shared, &input, ig).await,
         (&Method::GET, [ig, "content_publishing_limit"]) => publishing_limit(&shared, &input, ig),
         (&Method::GET, [node]) => node_get(&shared, &input, node),

@@ -1,7 +1,7 @@
 //! The fake Instagram Graph API's state: Pages, IG users, tokens, containers, media, quota,
 //! queued faults and the request journal.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
@@ -126,6 +126,16 @@ pub(crate) struct State {
     pub in_progress_polls: u32,
     pub containers_created: usize,
     pub commits: usize,
+    /// Media insights under Instagram's names, by media id (`set_post_metrics`).
+    pub insights: HashMap<String, BTreeMap<String, serde_json::Value>>,
+    /// IG users whose tokens lack the insights permission (code 10).
+    pub insights_revoked: HashSet<String>,
+    /// Names a test declares retired (answered #100 like `impressions`).
+    pub insights_deprecated: BTreeSet<String>,
+    /// How long after publishing a media's insights stay empty (Meta: up to 48 h).
+    pub insights_delay: chrono::Duration,
+    /// Viewers every story has; under 5 its insights answer code 10. `None`: plenty.
+    pub story_viewers: Option<u64>,
 }
 
 impl State {
@@ -151,6 +161,11 @@ impl State {
             in_progress_polls: 1,
             containers_created: 0,
             commits: 0,
+            insights: HashMap::new(),
+            insights_revoked: HashSet::new(),
+            insights_deprecated: BTreeSet::new(),
+            insights_delay: chrono::Duration::zero(),
+            story_viewers: None,
         }
     }
 
