@@ -7,6 +7,7 @@ mod comments;
 mod commit;
 mod config;
 mod errors;
+mod insights;
 mod publish;
 mod validate;
 
@@ -16,12 +17,13 @@ pub mod fake;
 use async_trait::async_trait;
 use chrono::Utc;
 use pressroom_connector::{
-    Capabilities, Connector, ConnectorError, Credentials, OAuthSpec, PostDraft, Prepared,
-    PublishCtx, Published, Reconciled, ValidationIssue,
+    Capabilities, Connector, ConnectorError, Credentials, MetricsCtx, MetricsQuery, MetricsReport,
+    OAuthSpec, PostDraft, Prepared, PublishCtx, Published, Reconciled, ValidationIssue,
 };
 
 pub use config::LinkedInConfig;
 pub use errors::{LinkedInError, Phase, daily_quota_reset, names_daily_limit};
+pub use insights::{MEMBER_SCOPE, ORG_SCOPE};
 pub use publish::{Checkpoint, escape_little_text};
 
 /// Why a `LinkedIn` connector could not be built.
@@ -161,5 +163,19 @@ impl Connector for LinkedIn {
         text: &str,
     ) -> Result<Option<String>, ConnectorError> {
         comments::find(&self.client, ctx, remote_id, text).await
+    }
+
+    /// Organizations: one statistics call per URN kind for the batch; members: one call per
+    /// metric and post (see `insights`).
+    fn metrics_batch(&self) -> usize {
+        insights::BATCH
+    }
+
+    async fn fetch_metrics(
+        &self,
+        ctx: &MetricsCtx,
+        posts: &[MetricsQuery],
+    ) -> Result<MetricsReport, ConnectorError> {
+        insights::fetch(&self.client, ctx, posts).await
     }
 }

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use pressroom_connector::testkit::{
-    Account, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault as KitFault, Step,
+    Account, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault as KitFault,
+    InsightsControls, Step,
 };
-use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
+use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft, PostMetrics};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
@@ -38,14 +39,29 @@ impl FakeControls for FakeLinkedIn {
         }
     }
 
+    /// A fresh member, or (`kit_organizations`) an organization that fresh member administers.
     async fn connect_account(&self) -> Account {
-        let member = format!("kit{}", self.shared.state().next_id());
+        let (member, org) = {
+            let mut st = self.shared.state();
+            let n = st.next_id();
+            (
+                format!("kit{n}"),
+                st.opts.kit_organizations.then(|| format!("9{n}")),
+            )
+        };
         let grant = self.grant(&member);
+        let external_id = match &org {
+            Some(org) => {
+                self.add_admin(&member, org);
+                format!("urn:li:organization:{org}")
+            }
+            None => format!("urn:li:person:{member}"),
+        };
         Account {
             account: AccountRef {
                 id: format!("acc-{member}"),
                 workspace_id: "ws-kit".into(),
-                external_id: format!("urn:li:person:{member}"),
+                external_id,
             },
             credentials: Credentials {
                 access_token: SecretString::from(grant.access_token),
@@ -127,6 +143,31 @@ impl FakeControls for FakeLinkedIn {
 
     fn rate_limit_default(&self) -> Option<std::time::Duration> {
         Some(crate::daily_quota_reset(chrono::Utc::now()))
+    }
+}
+
+/// Member posts report views, reach, likes, comments, shares and saves (POST_SAVE, while the
+/// fake accepts it); organization posts views, reach, clicks, likes, comments and shares.
+#[async_trait::async_trait]
+impl InsightsControls for FakeLinkedIn {
+    async fn set_post_metrics(&self, remote_id: &str, metrics: &PostMetrics) -> PostMetrics {
+        let mut st = self.shared.state();
+        if !st.posts.iter().any(|p| p.id == remote_id) {
+            panic!("the LinkedIn fake holds no post {remote_id}");
+        }
+        super::insights::store_metrics(&mut st, remote_id, metrics)
+    }
+
+    async fn revoke_insights(&self, account: &Account) {
+        let member = self
+            .shared
+            .state()
+            .tokens
+            .get(account.credentials.access_token.expose_secret())
+            .map(|t| t.member.clone());
+        if let Some(member) = member {
+            self.revoke_analytics(&member);
+        }
     }
 }
 

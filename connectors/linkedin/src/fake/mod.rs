@@ -5,14 +5,16 @@
 //! tokens are checked on every call (unknown 65600, expired 65602 by the fake clock, revoked
 //! 65601); the upload URL points back at the fake; posts answer 201 with `x-restli-id` and an
 //! empty body; commentary with an unescaped little-text character is silently truncated, as
-//! LinkedIn does. It records posts, counts commits, and takes scripted faults.
+//! LinkedIn does. It records posts, counts commits, and takes scripted faults. Post statistics
+//! and member analytics (PLATFORMS.md §9.7) are served by `insights`.
 
 mod chaos;
 mod controls;
 mod faults;
+mod insights;
 mod routes;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
@@ -22,6 +24,7 @@ use serde::Serialize;
 use url::Url;
 
 pub use faults::{Fault, FaultAction, RecordedRequest};
+pub use insights::STRING_METRIC_TYPE_FROM;
 
 use crate::LinkedInConfig;
 
@@ -53,7 +56,36 @@ pub struct FakeOptions {
     /// Chaos: the share of 5xx answers to `POST /rest/posts` that created the post anyway
     /// (PLATFORMS.md §3.3: a 5xx on the create may still have created it).
     pub server_error_creates: f64,
+    /// The scopes every new grant carries (the token endpoint's `scope`). The insights
+    /// endpoints check `r_member_postAnalytics` / `rw_organization_admin`; see `grant_with_scopes`.
+    pub scopes: Vec<String>,
+    /// The `queryType`s `memberCreatorPostAnalytics` accepts; any other answers 400.
+    /// POST_SAVE is in the 2026-03 docs only: drop it to play an app that LinkedIn refuses it.
+    pub member_query_types: Vec<String>,
+    /// The compliance kit's `connect_account` connects an organization (administered by a
+    /// fresh member) instead of a member.
+    pub kit_organizations: bool,
 }
+
+/// The scopes a grant carries by default: publishing and both analytics scopes.
+pub const DEFAULT_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "w_member_social",
+    "w_organization_social",
+    "r_member_postAnalytics",
+    "rw_organization_admin",
+];
+
+/// Member analytics `queryType`s (PLATFORMS.md §9.3B), in the order the fake knows them.
+pub const MEMBER_QUERY_TYPES: [&str; 6] = [
+    "IMPRESSION",
+    "MEMBERS_REACHED",
+    "REACTION",
+    "COMMENT",
+    "RESHARE",
+    "POST_SAVE",
+];
 
 impl Default for FakeOptions {
     fn default() -> Self {
@@ -67,6 +99,9 @@ impl Default for FakeOptions {
             refresh_ttl: Duration::days(365),
             lost_answer_hold: std::time::Duration::from_millis(2000),
             server_error_creates: 0.3,
+            scopes: DEFAULT_SCOPES.map(String::from).to_vec(),
+            member_query_types: MEMBER_QUERY_TYPES.map(String::from).to_vec(),
+            kit_organizations: false,
         }
     }
 }
@@ -127,6 +162,13 @@ pub(crate) struct Token {
     pub member: String,
     pub expires_at: DateTime<Utc>,
     pub revoked: bool,
+    pub scopes: Vec<String>,
+}
+
+impl Token {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -134,6 +176,8 @@ pub(crate) struct Refresh {
     pub member: String,
     pub expires_at: DateTime<Utc>,
     pub revoked: bool,
+    /// What a refreshed access token carries: the original grant's scopes.
+    pub scopes: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -171,6 +215,9 @@ pub(crate) struct State {
     pub posts: Vec<FakePost>,
     pub comments: Vec<FakeComment>,
     pub commits: u32,
+    /// Post URN → its numbers under LinkedIn's names (`impressionCount`… for organization
+    /// posts, `IMPRESSION`… for member posts); a post without an entry has no data yet.
+    pub stats: HashMap<String, BTreeMap<String, u64>>,
 }
 
 impl State {
@@ -183,7 +230,23 @@ impl State {
         self.seq
     }
 
+    /// New tokens for `member`: a refresh keeps its grant's scopes, a new grant gets the
+    /// configured ones.
     pub fn issue(&mut self, member: &str, refresh: Option<String>) -> (String, Option<String>) {
+        let scopes = refresh
+            .as_ref()
+            .and_then(|r| self.refresh.get(r))
+            .map(|r| r.scopes.clone())
+            .unwrap_or_else(|| self.opts.scopes.clone());
+        self.issue_with(member, refresh, scopes)
+    }
+
+    pub fn issue_with(
+        &mut self,
+        member: &str,
+        refresh: Option<String>,
+        scopes: Vec<String>,
+    ) -> (String, Option<String>) {
         let n = self.next_id();
         let access = format!("li-at-{n}");
         let refresh = match refresh {
@@ -197,6 +260,7 @@ impl State {
                         member: member.into(),
                         expires_at,
                         revoked: false,
+                        scopes: scopes.clone(),
                     },
                 );
                 Some(r)
@@ -210,6 +274,7 @@ impl State {
                 member: member.into(),
                 expires_at,
                 revoked: false,
+                scopes,
             },
         );
         (access, refresh)
@@ -260,6 +325,7 @@ impl FakeLinkedIn {
                 posts: Vec::new(),
                 comments: Vec::new(),
                 commits: 0,
+                stats: HashMap::new(),
             }),
             faults: Default::default(),
             chaos: ChaosHook::default(),
@@ -297,6 +363,19 @@ impl FakeLinkedIn {
     pub fn grant(&self, member_id: &str) -> Grant {
         let mut st = self.shared.state();
         let (access_token, refresh) = st.issue(member_id, None);
+        let expires_at = st.now() + st.opts.access_ttl;
+        Grant {
+            access_token,
+            refresh_token: refresh.unwrap_or_default(),
+            expires_at,
+        }
+    }
+
+    /// Issues tokens carrying exactly `scopes` (a member who unticked a permission).
+    pub fn grant_with_scopes(&self, member_id: &str, scopes: &[&str]) -> Grant {
+        let mut st = self.shared.state();
+        let scopes = scopes.iter().map(|s| s.to_string()).collect();
+        let (access_token, refresh) = st.issue_with(member_id, None, scopes);
         let expires_at = st.now() + st.opts.access_ttl;
         Grant {
             access_token,

@@ -34,6 +34,14 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/rest/socialActions/{urn}/comments",
             post(create_comment).get(list_comments),
         )
+        .route(
+            "/rest/organizationalEntityShareStatistics",
+            get(super::insights::organization_statistics),
+        )
+        .route(
+            "/rest/memberCreatorPostAnalytics",
+            get(super::insights::member_analytics),
+        )
         // Inside the journal: chaos-failed calls are recorded and counted like any other.
         .route_layer(from_fn_with_state(shared.clone(), super::chaos::middleware))
         .with_state(shared.clone());
@@ -44,7 +52,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// LinkedIn's error body: `{"status","serviceErrorCode","code","message"}`.
-fn li_error(status: u16, service: Option<i64>, code: Option<&str>, message: &str) -> Response {
+pub(super) fn li_error(
+    status: u16,
+    service: Option<i64>,
+    code: Option<&str>,
+    message: &str,
+) -> Response {
     let mut body = json!({ "status": status, "message": message });
     if let Some(n) = service {
         body["serviceErrorCode"] = n.into();
@@ -56,7 +69,12 @@ fn li_error(status: u16, service: Option<i64>, code: Option<&str>, message: &str
     (status, Json(body)).into_response()
 }
 
-fn li_err(status: u16, service: Option<i64>, code: Option<&str>, message: &str) -> Box<Response> {
+pub(super) fn li_err(
+    status: u16,
+    service: Option<i64>,
+    code: Option<&str>,
+    message: &str,
+) -> Box<Response> {
     Box::new(li_error(status, service, code, message))
 }
 
@@ -69,7 +87,7 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 }
 
 /// Checks the bearer token: unknown 65600, expired (fake clock) 65602, revoked 65601.
-fn authorize(st: &State, headers: &HeaderMap) -> Result<Token, Box<Response>> {
+pub(super) fn authorize(st: &State, headers: &HeaderMap) -> Result<Token, Box<Response>> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -111,7 +129,7 @@ fn authorize(st: &State, headers: &HeaderMap) -> Result<Token, Box<Response>> {
 }
 
 /// `/rest` requires `LinkedIn-Version` (YYYYMM, not sunset) and Rest.li protocol 2.0.0.
-fn rest_headers(st: &State, headers: &HeaderMap) -> Result<(), Box<Response>> {
+pub(super) fn rest_headers(st: &State, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let version = headers
         .get("linkedin-version")
         .and_then(|v| v.to_str().ok());
@@ -157,7 +175,7 @@ fn rest_headers(st: &State, headers: &HeaderMap) -> Result<(), Box<Response>> {
     Ok(())
 }
 
-fn can_act_as(st: &State, token: &Token, urn: &str) -> bool {
+pub(super) fn can_act_as(st: &State, token: &Token, urn: &str) -> bool {
     if urn.strip_prefix("urn:li:person:") == Some(token.member.as_str()) {
         return true;
     }
@@ -224,10 +242,15 @@ async fn access_token(AxState(sh): S, Form(form): Form<HashMap<String, String>>)
         }
     };
     let (access, refresh) = st.issue(&member, refresh);
+    let scope = st
+        .tokens
+        .get(&access)
+        .map(|t| t.scopes.join(","))
+        .unwrap_or_default();
     let mut body = json!({
         "access_token": access,
         "expires_in": st.opts.access_ttl.num_seconds(),
-        "scope": "openid,profile,w_member_social,w_organization_social",
+        "scope": scope,
     });
     if let Some(r) = refresh {
         // Counts down from the original grant; a refresh never extends it.
@@ -249,7 +272,7 @@ async fn introspect(AxState(sh): S, Form(form): Form<HashMap<String, String>>) -
         Some(t) if !t.revoked && t.expires_at > st.now() => Json(json!({
             "active": true, "status": "active", "auth_type": "3L",
             "expires_at": t.expires_at.timestamp(), "client_id": CLIENT_ID,
-            "scope": "openid,profile,w_member_social,w_organization_social",
+            "scope": t.scopes.join(","),
         }))
         .into_response(),
         Some(t) => Json(
