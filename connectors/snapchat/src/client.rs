@@ -23,6 +23,14 @@ pub struct Client {
     pace: Arc<Pacer>,
 }
 
+/// An answer before any mapping: see [`Client::send_raw`].
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: reqwest::StatusCode,
+    pub retry_after: Option<std::time::Duration>,
+    pub body: Vec<u8>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct TokenResponse {
     pub access_token: SecretString,
@@ -57,6 +65,34 @@ impl Client {
         phase: Phase,
     ) -> Result<T, ConnectorError> {
         let irreversible = phase == Phase::Commit;
+        let answer = self.send_raw(req, phase).await?;
+        let (status, bytes) = (answer.status, &answer.body);
+        if !status.is_success() {
+            return Err(errors::classify(status, answer.retry_after, bytes, phase));
+        }
+        let env: SnapError = serde_json::from_slice(bytes).unwrap_or_default();
+        if env.request_status.as_deref() == Some("ERROR") {
+            return Err(errors::refused(&env));
+        }
+        serde_json::from_slice(bytes).map_err(|e| {
+            let msg = format!("Snapchat answered {status} with an unreadable body: {e}");
+            if irreversible {
+                ConnectorError::OutcomeUnknown(msg)
+            } else {
+                ConnectorError::transient(msg)
+            }
+        })
+    }
+
+    /// Paces and sends; the answer as it came, for a caller that reads Snap's refusals itself
+    /// (the stats call drops a refused field and asks again). Only a call that got no answer
+    /// is an error here.
+    pub async fn send_raw(
+        &self,
+        req: RequestBuilder,
+        phase: Phase,
+    ) -> Result<RawAnswer, ConnectorError> {
+        let irreversible = phase == Phase::Commit;
         // Built here so the pacer can read the token; nothing has been sent yet.
         let req = req.build().map_err(|e| {
             ConnectorError::transient(format!("Snapchat: building the request: {e}"))
@@ -79,24 +115,14 @@ impl Client {
             .map_err(|e| http::classify_send_error(e, irreversible))?;
         let status = resp.status();
         let retry_after = http::retry_after(resp.headers(), Utc::now());
-        let bytes = resp
+        let body = resp
             .bytes()
             .await
             .map_err(|e| http::classify_send_error(e, irreversible))?;
-        if !status.is_success() {
-            return Err(errors::classify(status, retry_after, &bytes, phase));
-        }
-        let env: SnapError = serde_json::from_slice(&bytes).unwrap_or_default();
-        if env.request_status.as_deref() == Some("ERROR") {
-            return Err(errors::refused(&env));
-        }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            let msg = format!("Snapchat answered {status} with an unreadable body: {e}");
-            if irreversible {
-                ConnectorError::OutcomeUnknown(msg)
-            } else {
-                ConnectorError::transient(msg)
-            }
+        Ok(RawAnswer {
+            status,
+            retry_after,
+            body: body.to_vec(),
         })
     }
 

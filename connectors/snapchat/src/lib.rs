@@ -6,6 +6,7 @@ mod client;
 mod config;
 mod encrypt;
 mod errors;
+mod insights;
 mod pace;
 mod publish;
 mod validate;
@@ -16,8 +17,8 @@ pub mod fake;
 use async_trait::async_trait;
 use chrono::Utc;
 use pressroom_connector::{
-    Capabilities, Connector, ConnectorError, Credentials, OAuthSpec, PostDraft, Prepared,
-    PublishCtx, Published, Reconciled, ValidationIssue,
+    Capabilities, Connector, ConnectorError, Credentials, MetricsCtx, MetricsQuery, MetricsReport,
+    OAuthSpec, PostDraft, Prepared, PublishCtx, Published, Reconciled, ValidationIssue,
 };
 
 pub use config::{PostAs, SnapchatConfig};
@@ -148,5 +149,19 @@ impl Connector for Snapchat {
         prepared: Option<&Prepared>,
     ) -> Result<Reconciled, ConnectorError> {
         publish::reconcile(&self.client, ctx, prepared).await
+    }
+
+    /// One stats request per post, paced per token.
+    fn metrics_batch(&self) -> usize {
+        insights::BATCH
+    }
+
+    /// Per-story stats (`insights.rs`; the per-asset path is UNVERIFIED, see README.md).
+    async fn fetch_metrics(
+        &self,
+        ctx: &MetricsCtx,
+        posts: &[MetricsQuery],
+    ) -> Result<MetricsReport, ConnectorError> {
+        insights::fetch(&self.client, ctx, posts).await
     }
 }

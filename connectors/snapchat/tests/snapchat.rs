@@ -11,6 +11,9 @@ use pressroom_connector::{
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+#[path = "snapchat/insights.rs"]
+mod insights;
+
 struct Setup {
     fake: FakeSnapchat,
     conn: Snapchat,

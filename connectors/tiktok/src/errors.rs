@@ -73,6 +73,16 @@ fn server_error(reason: String, kind: CallKind) -> ConnectorError {
     }
 }
 
+/// The codes TikTok answers when the token lacks a scope the endpoint needs.
+const SCOPE_CODES: [&str; 2] = ["scope_not_authorized", "scope_permission_missed"];
+
+/// True for the `Disconnected` that [`classify`] makes of a missing scope (its reason starts
+/// with the code): read-only callers report it as "grant the scope" instead of failing.
+pub fn is_missing_scope(e: &ConnectorError) -> bool {
+    matches!(e, ConnectorError::Disconnected(m)
+        if SCOPE_CODES.iter().any(|c| m.starts_with(&format!("TikTok {c}:"))))
+}
+
 /// Maps an error object (any HTTP status) to the taxonomy.
 pub fn classify(
     status: StatusCode,
@@ -266,6 +276,17 @@ mod tests {
             map(418, "something_new"),
             ConnectorError::Rejected(_)
         ));
+    }
+
+    #[test]
+    fn missing_scopes_are_told_apart_from_other_disconnects() {
+        assert!(is_missing_scope(&map(401, "scope_not_authorized")));
+        assert!(is_missing_scope(&map(401, "scope_permission_missed")));
+        assert!(!is_missing_scope(&map(
+            403,
+            "spam_risk_user_banned_from_posting"
+        )));
+        assert!(!is_missing_scope(&map(401, "access_token_invalid")));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 mod client;
 mod config;
 mod errors;
+mod insights;
 mod lookup;
+mod post_id;
 mod publish;
 mod validate;
 
@@ -14,8 +16,8 @@ pub mod fake;
 use async_trait::async_trait;
 use chrono::Utc;
 use pressroom_connector::{
-    Capabilities, Connector, ConnectorError, Credentials, OAuthSpec, PostDraft, Prepared,
-    PublishCtx, Published, Reconciled, ValidationIssue,
+    Capabilities, Connector, ConnectorError, Credentials, MetricsCtx, MetricsQuery, MetricsReport,
+    OAuthSpec, PostDraft, Prepared, PublishCtx, Published, Reconciled, ValidationIssue,
 };
 
 pub use config::{PostMode, TikTokConfig};
@@ -145,5 +147,19 @@ impl Connector for TikTok {
         prepared: Option<&Prepared>,
     ) -> Result<Reconciled, ConnectorError> {
         publish::reconcile(&self.client, ctx, prepared).await
+    }
+
+    /// `/v2/video/query/` takes at most 20 ids.
+    fn metrics_batch(&self) -> usize {
+        insights::BATCH
+    }
+
+    /// See `insights.rs`: publish handles are resolved to public post ids on the way.
+    async fn fetch_metrics(
+        &self,
+        ctx: &MetricsCtx,
+        posts: &[MetricsQuery],
+    ) -> Result<MetricsReport, ConnectorError> {
+        insights::fetch(&self.client, ctx, posts).await
     }
 }

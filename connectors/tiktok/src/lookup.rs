@@ -123,10 +123,7 @@ fn matches(v: &Video, cp: &Checkpoint, since: DateTime<Utc>) -> bool {
 }
 
 fn published(v: &Video, username: &str) -> Published {
-    let id = match &v.id {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let id = crate::post_id::text(&v.id).unwrap_or_else(|| v.id.to_string());
     let url = v
         .share_url
         .clone()

@@ -255,10 +255,10 @@ fn final_answer(
 ) -> Option<Result<Published, ConnectorError>> {
     match st.status.as_str() {
         "PUBLISH_COMPLETE" => {
-            let id = st.publicaly_available_post_id.first().map(|v| match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            });
+            let id = st
+                .publicaly_available_post_id
+                .first()
+                .and_then(crate::post_id::text);
             Some(Ok(match id {
                 Some(id) => Published {
                     url: Some(format!("https://www.tiktok.com/@{username}/photo/{id}")),

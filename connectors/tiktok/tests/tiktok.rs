@@ -14,6 +14,9 @@ use pressroom_connector::{
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+#[path = "tiktok/insights.rs"]
+mod insights;
+
 struct Setup {
     fake: FakeTikTok,
     conn: TikTok,

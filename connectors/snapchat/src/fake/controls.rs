@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use pressroom_connector::testkit::{
-    Account, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault as KitFault, Step,
+    Account, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault as KitFault,
+    InsightsControls, Step,
 };
-use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
+use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft, PostMetrics};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
@@ -33,6 +34,7 @@ impl FakeControls for FakeSnapchat {
     fn connector(&self) -> Arc<dyn Connector> {
         let mut cfg = self.config();
         cfg.timeout_secs = 1;
+        cfg.post_as = self.shared.state().opts.kit_post_as;
         match Snapchat::new(cfg) {
             Ok(c) => Arc::new(c),
             Err(e) => panic!("building the Snapchat connector failed: {e}"),
@@ -139,5 +141,44 @@ impl ChaosControls for FakeSnapchat {
 
     fn chaos_injected(&self) -> ChaosCounts {
         self.shared.chaos.counts()
+    }
+}
+
+/// Snap's per-asset stats have views (`VIEWS`), reach (`VIEWERS`) and shares (`SHARES`), less
+/// any field the fake was told to refuse for the asset's type.
+#[async_trait::async_trait]
+impl InsightsControls for FakeSnapchat {
+    async fn set_post_metrics(&self, remote_id: &str, metrics: &PostMetrics) -> PostMetrics {
+        let stats = [
+            ("VIEWS", metrics.views.unwrap_or(0)),
+            ("VIEWERS", metrics.reach.unwrap_or(0)),
+            ("SHARES", metrics.shares.unwrap_or(0)),
+        ];
+        if self.set_story_stats(remote_id, &stats).is_none() {
+            panic!("the Snapchat fake holds no story {remote_id}");
+        }
+        let st = self.shared.state();
+        let asset_type = match st.stories.iter().find(|s| s.id == remote_id) {
+            Some(s) if s.kind == "saved_story" => "SAVED_STORY",
+            _ => "STORY",
+        };
+        let reported = |field: &str, v: u64| {
+            let refused = st
+                .stats_refused
+                .iter()
+                .any(|(k, f)| k == asset_type && f == field);
+            (!refused).then_some(v)
+        };
+        PostMetrics {
+            views: reported("VIEWS", stats[0].1),
+            reach: reported("VIEWERS", stats[1].1),
+            shares: reported("SHARES", stats[2].1),
+            ..PostMetrics::default()
+        }
+    }
+
+    /// The profile falls back to the public tier: 403 on Story and Saved Story stats.
+    async fn revoke_insights(&self, account: &Account) {
+        self.revoke_story_insights(&account.account.external_id);
     }
 }

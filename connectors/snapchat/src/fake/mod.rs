@@ -6,14 +6,16 @@
 //! (title ≤ 45) and their listings, a "not allowlisted" switch (403 on every Public Profile
 //! call), 401 for expired tokens by the fake clock, and Snap's `request_status` envelopes.
 //! A story shows in its list only after `FakeOptions::listing_lag`; under chaos (`chaos.rs`)
-//! calls fail at random in Snap's words.
+//! calls fail at random in Snap's words. Per-asset stats (`stats.rs`) validate asset type,
+//! fields, granularity and times, and model the unauthorized public tier.
 
 mod chaos;
 mod controls;
 mod faults;
 mod routes;
+mod stats;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
@@ -24,7 +26,7 @@ use url::Url;
 
 pub use faults::{Fault, FaultAction, RecordedRequest};
 
-use crate::SnapchatConfig;
+use crate::{PostAs, SnapchatConfig};
 
 pub const CLIENT_ID: &str = "fake-snap-client";
 pub const CLIENT_SECRET: &str = "fake-snap-secret";
@@ -45,6 +47,10 @@ pub struct FakeOptions {
     /// of this many calls per token, refilled at this many a second; a call that finds it
     /// empty answers a plain 429 (Snap sends no rate headers). `None` switches it off.
     pub requests_per_second_per_token: Option<u32>,
+    /// What the compliance kit's connector (`FakeControls::connector`) posts a single image
+    /// as. The kit's insights scenario measures a post 50 h old, which only a Saved Story
+    /// still has numbers for.
+    pub kit_post_as: PostAs,
 }
 
 impl Default for FakeOptions {
@@ -56,6 +62,7 @@ impl Default for FakeOptions {
             listing_lag: Duration::zero(),
             lost_answer_hold: std::time::Duration::from_millis(2500),
             requests_per_second_per_token: Some(10),
+            kit_post_as: PostAs::Story,
         }
     }
 }
@@ -91,6 +98,8 @@ pub struct FakeStory {
     pub kind: &'static str,
     pub title: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Its numbers under Snap's field names (`VIEWS`, `VIEWERS`, `SHARES`…); absent = 0.
+    pub stats: HashMap<String, u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -117,6 +126,10 @@ pub(crate) struct State {
     pub rate_buckets: HashMap<String, (f64, std::time::Instant)>,
     /// Calls refused by the per-token rate.
     pub rate_limited: u64,
+    /// (asset type, field) pairs the stats endpoint refuses besides its lists.
+    pub stats_refused: Vec<(String, String)>,
+    /// Profiles without Story-metrics authorization (public tier).
+    pub insights_revoked: HashSet<String>,
 }
 
 impl State {
@@ -209,6 +222,8 @@ impl FakeSnapchat {
                 commits: 0,
                 rate_buckets: HashMap::new(),
                 rate_limited: 0,
+                stats_refused: Vec::new(),
+                insights_revoked: HashSet::new(),
             }),
             faults: Default::default(),
             chaos: ChaosHook::default(),
@@ -313,6 +328,32 @@ impl FakeSnapchat {
     /// Stories and saved stories created.
     pub fn commits(&self) -> u32 {
         self.shared.state().commits
+    }
+
+    /// Sets the numbers of the story or saved story `id` under Snap's field names; `None`
+    /// when the fake holds no such asset.
+    pub fn set_story_stats(&self, id: &str, stats: &[(&str, u64)]) -> Option<()> {
+        let mut st = self.shared.state();
+        let story = st.stories.iter_mut().find(|s| s.id == id)?;
+        story.stats = stats.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        Some(())
+    }
+
+    /// From now on the stats endpoint refuses `field` for `asset_type` (`STORY`,
+    /// `SAVED_STORY`, `SPOTLIGHT`) with a validation exception.
+    pub fn refuse_stats_field(&self, asset_type: &str, field: &str) {
+        self.shared
+            .state()
+            .stats_refused
+            .push((asset_type.into(), field.into()));
+    }
+
+    /// The profile withdraws Story-metrics authorization: the public tier only.
+    pub fn revoke_story_insights(&self, profile_id: &str) {
+        self.shared
+            .state()
+            .insights_revoked
+            .insert(profile_id.into());
     }
 
     /// Calls answered 429 because their access token was over its rate.

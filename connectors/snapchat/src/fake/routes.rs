@@ -38,6 +38,18 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/v1/public_profiles/{profile_id}/saved_stories",
             post(post_saved).get(list_saved),
         )
+        .route(
+            "/v1/public_profiles/{profile_id}/stories/{story_id}/stats",
+            get(super::stats::story),
+        )
+        .route(
+            "/v1/public_profiles/{profile_id}/saved_stories/{story_id}/stats",
+            get(super::stats::saved_story),
+        )
+        .route(
+            "/v1/public_profiles/{profile_id}/spotlights/{story_id}/stats",
+            get(super::stats::spotlight),
+        )
         .route_layer(from_fn_with_state(shared.clone(), super::chaos::middleware));
     let api = Router::new()
         .route("/login/oauth2/access_token", post(token))
@@ -46,7 +58,13 @@ pub fn router(shared: Arc<Shared>) -> Router {
     with_faults(api, faults)
 }
 
-fn snap_error(st: &mut State, status: u16, code: &str, debug: &str, display: &str) -> Response {
+pub(super) fn snap_error(
+    st: &mut State,
+    status: u16,
+    code: &str,
+    debug: &str,
+    display: &str,
+) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = json!({
         "request_status": "ERROR", "request_id": format!("req-{}", st.next_id()),
@@ -55,7 +73,7 @@ fn snap_error(st: &mut State, status: u16, code: &str, debug: &str, display: &st
     (status, Json(body)).into_response()
 }
 
-fn ok(st: &mut State, mut body: Value) -> Response {
+pub(super) fn ok(st: &mut State, mut body: Value) -> Response {
     body["request_status"] = "SUCCESS".into();
     body["request_id"] = format!("req-{}", st.next_id()).into();
     Json(body).into_response()
@@ -63,7 +81,7 @@ fn ok(st: &mut State, mut body: Value) -> Response {
 
 /// Token (401 when unknown, expired by the fake clock or revoked), then the allowlist (403),
 /// then the profile in the path must be the token's.
-fn authorize(
+pub(super) fn authorize(
     st: &mut State,
     headers: &HeaderMap,
     profile: Option<&str>,
@@ -406,6 +424,7 @@ async fn post_story(
         kind: "story",
         title: None,
         created_at: now,
+        stats: HashMap::new(),
     });
     st.commits += 1;
     ok(
@@ -460,6 +479,7 @@ async fn post_saved(
         kind: "saved_story",
         title: Some(title.clone()),
         created_at: now,
+        stats: HashMap::new(),
     });
     st.commits += 1;
     ok(

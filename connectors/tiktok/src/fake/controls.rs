@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pressroom_connector::testkit::{
-    Account, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault as KitFault, Step,
+    Account, ChaosControls, ChaosCounts, ChaosRates, FakeControls, Fault as KitFault,
+    InsightsControls, Step,
 };
-use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft};
+use pressroom_connector::{AccountRef, Connector, Credentials, PostDraft, PostMetrics};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use super::{FakeTikTok, Fault, FaultAction};
+use super::{FakeTikTok, Fault, FaultAction, VideoStats};
 use crate::TikTok;
 
 /// TikTok rejects content asynchronously: the publish ends FAILED with this `fail_reason`.
@@ -136,5 +137,40 @@ impl ChaosControls for FakeTikTok {
 
     fn chaos_injected(&self) -> ChaosCounts {
         self.shared.chaos.counts()
+    }
+}
+
+/// TikTok's video query has views, likes, comments and shares; no reach, saves or clicks.
+#[async_trait::async_trait]
+impl InsightsControls for FakeTikTok {
+    async fn set_post_metrics(&self, remote_id: &str, metrics: &PostMetrics) -> PostMetrics {
+        let stats = VideoStats {
+            view_count: metrics.views.unwrap_or(0),
+            like_count: metrics.likes.unwrap_or(0),
+            comment_count: metrics.comments.unwrap_or(0),
+            share_count: metrics.shares.unwrap_or(0),
+        };
+        if self.set_stats(remote_id, stats.clone()).is_none() {
+            panic!("the TikTok fake holds no post {remote_id}");
+        }
+        PostMetrics {
+            views: Some(stats.view_count),
+            likes: Some(stats.like_count),
+            comments: Some(stats.comment_count),
+            shares: Some(stats.share_count),
+            ..PostMetrics::default()
+        }
+    }
+
+    /// The creator unticks `video.list`: every token of theirs loses it, and so do the ones a
+    /// refresh issues until they connect again.
+    async fn revoke_insights(&self, account: &Account) {
+        let open_id = &account.account.external_id;
+        let mut st = self.shared.state();
+        st.insights_revoked.insert(open_id.clone());
+        st.tokens
+            .values_mut()
+            .filter(|t| &t.open_id == open_id)
+            .for_each(|t| t.scopes.retain(|s| s != "video.list"));
     }
 }

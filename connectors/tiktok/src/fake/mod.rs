@@ -10,6 +10,8 @@
 //! PROCESSING_UPLOAD → PUBLISH_COMPLETE (ids after N polls) or SEND_TO_USER_INBOX or FAILED.
 //! The creator's public post list (`/v2/video/list/`, scope `video.list`) shows direct,
 //! non-private posts once their photos are pulled, after an optional listing lag.
+//! `/v2/video/query/` (scope `video.list`, ≤ 20 ids, a 600/min window) answers the counters
+//! of the token's own posts and silently drops the other ids (`query.rs`, PLATFORMS.md §9.7).
 //! A 429 carries no `Retry-After` (TikTok sends none). It records publishes, counts commits,
 //! takes faults, and under chaos (`chaos.rs`) fails calls at random in TikTok's own words.
 
@@ -17,9 +19,10 @@ mod chaos;
 mod controls;
 mod faults;
 mod list;
+mod query;
 mod routes;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
@@ -57,6 +60,10 @@ pub struct FakeOptions {
     pub listing_lag: Duration,
     /// How long chaos holds a lost answer: past the kit connector's 1 s request timeout.
     pub lost_answer_hold: std::time::Duration,
+    /// `/v2/video/query/` calls allowed per token in a sliding minute (TikTok: 600).
+    pub video_query_per_minute: usize,
+    /// `/v2/video/query/` answers each `id` as a raw JSON number instead of a string.
+    pub query_ids_as_numbers: bool,
 }
 
 impl Default for FakeOptions {
@@ -79,6 +86,8 @@ impl Default for FakeOptions {
             inits_per_minute: 6,
             listing_lag: Duration::zero(),
             lost_answer_hold: std::time::Duration::from_millis(2500),
+            video_query_per_minute: 600,
+            query_ids_as_numbers: false,
         }
     }
 }
@@ -117,6 +126,17 @@ pub struct FakePublish {
     /// Set when the publish ends FAILED (scripted or by the pull).
     pub fail_reason: Option<String>,
     pub polls: u32,
+    /// The counters `/v2/video/query/` reports (0 until a test sets them).
+    pub stats: VideoStats,
+}
+
+/// A post's counters under TikTok's names.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct VideoStats {
+    pub view_count: u64,
+    pub like_count: u64,
+    pub comment_count: u64,
+    pub share_count: u64,
 }
 
 impl FakePublish {
@@ -155,6 +175,10 @@ pub(crate) struct State {
     pub inits: Vec<(String, DateTime<Utc>)>,
     pub fail_next: Option<String>,
     pub commits: u32,
+    /// `/v2/video/query/` calls: token, when (the 600/min window).
+    pub queries: Vec<(String, DateTime<Utc>)>,
+    /// Creators who withdrew `video.list`; their refreshed tokens come without it.
+    pub insights_revoked: HashSet<String>,
 }
 
 pub(crate) const ALL_SCOPES: [&str; 4] = [
@@ -249,6 +273,8 @@ impl FakeTikTok {
                 inits: Vec::new(),
                 fail_next: None,
                 commits: 0,
+                queries: Vec::new(),
+                insights_revoked: HashSet::new(),
             }),
             faults: Default::default(),
             chaos: ChaosHook::default(),
@@ -366,6 +392,24 @@ impl FakeTikTok {
 
     pub fn publishes(&self) -> Vec<FakePublish> {
         self.shared.state().publishes.clone()
+    }
+
+    /// From now on `status/fetch` answers PUBLISH_COMPLETE with an empty id list for this many
+    /// polls of each publish (counted from its first poll); 0 names the ids at once.
+    pub fn set_id_empty_polls(&self, polls: u32) {
+        self.shared.state().opts.id_empty_polls = polls;
+    }
+
+    /// Sets the counters of the post published as `remote_id` (its post id or publish id);
+    /// `None` when the fake holds no such post.
+    pub fn set_stats(&self, remote_id: &str, stats: VideoStats) -> Option<()> {
+        let mut st = self.shared.state();
+        let p = st
+            .publishes
+            .iter_mut()
+            .find(|p| p.post_id == remote_id || p.publish_id == remote_id)?;
+        p.stats = stats;
+        Some(())
     }
 
     /// Accepted content/init calls (each is a post TikTok will try to make).

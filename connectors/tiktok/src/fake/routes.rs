@@ -26,6 +26,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v2/post/publish/content/init/", post(content_init))
         .route("/v2/post/publish/status/fetch/", post(status_fetch))
         .route("/v2/video/list/", post(super::list::video_list))
+        .route("/v2/video/query/", post(super::query::video_query))
         .route_layer(from_fn_with_state(shared.clone(), super::chaos::middleware));
     let api = Router::new()
         .route("/v2/oauth/token/", post(token))
@@ -144,7 +145,18 @@ async fn token(AxState(sh): S, Form(form): Form<HashMap<String, String>>) -> Res
             );
         }
     };
-    let scopes = super::ALL_SCOPES.map(String::from).to_vec();
+    // A refresh keeps what the creator granted: a withdrawn video.list stays withdrawn until
+    // the creator connects again (a code grant).
+    let refreshing = field("grant_type") == "refresh_token";
+    if !refreshing {
+        st.insights_revoked.remove(&open_id);
+    }
+    let revoked = refreshing && st.insights_revoked.contains(&open_id);
+    let scopes: Vec<String> = super::ALL_SCOPES
+        .iter()
+        .filter(|s| !(revoked && **s == "video.list"))
+        .map(|s| s.to_string())
+        .collect();
     let (access, refresh) = st.issue(&open_id, scopes.clone());
     Json(json!({
         "open_id": open_id,
@@ -360,6 +372,7 @@ async fn content_init(AxState(sh): S, headers: HeaderMap, body: Option<Json<Valu
         pull: Pull::Pending,
         fail_reason,
         polls: 0,
+        stats: Default::default(),
     });
     st.commits += 1;
     let sh2 = sh.clone();
@@ -429,8 +442,9 @@ async fn status_fetch(AxState(sh): S, headers: HeaderMap, body: Option<Json<Valu
         } else if p.polls <= processing + empty {
             json!({ "status": "PUBLISH_COMPLETE", "publicaly_available_post_id": [], "uploaded_bytes": 10000 })
         } else {
-            // TikTok returns the ids as numbers in some answers; the connector takes both.
-            json!({ "status": "PUBLISH_COMPLETE", "publicaly_available_post_id": [p.post_id], "uploaded_bytes": 10000 })
+            // TikTok sends the ids as raw 19-digit JSON numbers (> 2^53; PLATFORMS.md §9.7).
+            let id = super::query::raw_id(&p.post_id);
+            json!({ "status": "PUBLISH_COMPLETE", "publicaly_available_post_id": [id], "uploaded_bytes": 10000 })
         }
     };
     tt_ok(&mut st, data)
