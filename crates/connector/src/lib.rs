@@ -16,11 +16,11 @@ mod registry;
 pub mod testkit;
 
 pub use error::{BoxError, ConnectorError};
+pub use metrics::{MetricsAnswer, MetricsCtx, MetricsQuery, MetricsReport, PostMetrics};
 pub use model::{
     AccountRef, Capabilities, CheckpointStore, Checkpointer, Credentials, MediaRef, OAuthSpec,
     PostDraft, Prepared, PublishCtx, Published, Reconciled, ValidationIssue,
 };
-pub use metrics::{MetricsAnswer, MetricsCtx, MetricsQuery, MetricsReport, PostMetrics};
 pub use pressroom_core::{Platform, PostFormat};
 pub use registry::Registry;
 

@@ -167,17 +167,20 @@ mod tests {
             likes: Some(0),
             ..Default::default()
         };
-        let json = serde_json::to_value(&m).unwrap();
+        let json = serde_json::to_value(&m).expect("valid");
         assert_eq!(json, serde_json::json!({"views": 10, "likes": 0}));
         assert_eq!(
             m.measured().collect::<Vec<_>>(),
             vec![("views", 10), ("likes", 0)]
         );
         assert!(PostMetrics::default().is_empty());
-        let back: PostMetrics = serde_json::from_value(json).unwrap();
+        let back: PostMetrics = serde_json::from_value(json).expect("valid");
         assert_eq!(back, m);
         for name in PostMetrics::NAMES {
-            assert!(PostMetrics::default().clone().slot(name).is_some(), "{name}");
+            assert!(
+                PostMetrics::default().clone().slot(name).is_some(),
+                "{name}"
+            );
         }
     }
 }

@@ -30,6 +30,7 @@ mod registry;
 pub mod render;
 mod resize;
 mod saliency;
+mod thumbnail;
 
 pub use caption::{
     CaptionIssue, CaptionRule, CaptionRules, LengthUnit, caption_problems, check_caption,
@@ -45,3 +46,4 @@ pub use registry::{PresetPatch, Presets, preset, presets};
 pub use render::{
     CropAnchor, PresetResult, RenderOptions, Rendition, Source, render, render_all, render_with,
 };
+pub use thumbnail::thumbnail_jpeg;

@@ -8,6 +8,7 @@
 //! - [`worker`]: claims jobs per kind, keeps their leases alive, records each outcome;
 //! - [`tokens`]: account tokens sealed at rest ([`TokenCipher`]), saved and refreshed under a
 //!   per-account lock, re-sealed on keyring rotation;
+//! - [`insights`]: what the posts of a period achieved, and the client report;
 //! - [`metrics`]: the pipeline's metric names.
 //!
 //! Firing (cron, one-shot, misfire policy) is `pressroom-scheduler`'s: it inserts the runs and
@@ -17,6 +18,7 @@ pub mod campaigns;
 pub mod email;
 pub mod images;
 pub mod import;
+pub mod insights;
 pub mod metrics;
 pub mod oneoff;
 pub mod outbound;

@@ -12,6 +12,7 @@ pub const PUBLISH_SECONDS: &str = "pressroom_publish_seconds";
 pub const RATE_LIMIT_WAITS: &str = "pressroom_rate_limit_waits_total";
 pub const RATE_LIMIT_WAIT_SECONDS: &str = "pressroom_rate_limit_wait_seconds";
 pub const TOKEN_REFRESHES: &str = "pressroom_token_refreshes_total";
+pub const INSIGHTS_FETCHES: &str = "pressroom_insights_fetches_total";
 
 /// Registers help texts; call once after installing a recorder.
 pub fn describe() {
@@ -44,6 +45,18 @@ pub fn describe() {
         TOKEN_REFRESHES,
         "OAuth token refreshes by platform and result (ok, failed, disconnected)."
     );
+    describe_counter!(
+        INSIGHTS_FETCHES,
+        "Post-metrics fetches (one platform call for a batch of posts) by platform and \
+         outcome (ok, unavailable: the account lacks the insights permission, or the \
+         connector's error class)."
+    );
+}
+
+/// One metrics fetch: `outcome` is "ok", "unavailable" or `ConnectorError::code()`.
+pub(crate) fn insights_fetch(platform: &str, outcome: &'static str) {
+    counter!(INSIGHTS_FETCHES, "platform" => platform.to_string(), "outcome" => outcome)
+        .increment(1);
 }
 
 pub(crate) fn generation(backend: &str, took: Duration) {

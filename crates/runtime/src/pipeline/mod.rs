@@ -5,6 +5,7 @@ mod checkpoints;
 mod comment;
 mod events;
 mod generate;
+pub mod insights;
 mod notify;
 mod publish;
 mod refresh;
@@ -59,7 +60,14 @@ pub struct Pipeline {
     public_base: String,
     /// Steps of the generations in progress, for the console ([`Self::with_progress`]).
     pub progress: Arc<crate::progress::GenerationProgress>,
+    /// When a published post's numbers are fetched back, counted from publishing
+    /// ([`Self::with_insights_schedule`]).
+    insights_schedule: Vec<Duration>,
 }
+
+/// Hours after publishing of the default fetch-back schedule (PLATFORMS.md §9.6: first
+/// numbers, the Meta delay, a week, a month).
+pub const DEFAULT_INSIGHTS_SCHEDULE: [u64; 6] = [1, 6, 24, 72, 168, 672];
 
 /// Signs a public URL for a rendition file.
 pub trait PublicMedia: Send + Sync {
@@ -95,7 +103,18 @@ impl Pipeline {
             mailer: None,
             public_base: String::new(),
             progress: Arc::default(),
+            insights_schedule: DEFAULT_INSIGHTS_SCHEDULE
+                .iter()
+                .map(|h| Duration::from_secs(h * 3600))
+                .collect(),
         }
+    }
+
+    /// Sets when published posts' numbers are fetched back (the binary passes
+    /// `[insights] schedule`); empty: only on request.
+    pub fn with_insights_schedule(mut self, schedule: Vec<Duration>) -> Self {
+        self.insights_schedule = schedule;
+        self
     }
 
     /// Reports generation steps into `progress` (the API of the same process reads it).
@@ -138,6 +157,7 @@ impl Pipeline {
             Some(JobKind::Notify) => notify::handle(self, job).await,
             Some(JobKind::Review) => review::handle(self, job).await,
             Some(JobKind::Comment) => comment::handle(self, job).await,
+            Some(JobKind::Insights) => insights::handle(self, job).await,
             None => Err(JobError::Permanent(format!(
                 "unknown job kind {:?}",
                 job.kind

@@ -275,6 +275,8 @@ pub(super) async fn finish_published(
         .max_attempts(p.retry.max_attempts);
         p.queue.enqueue(&tx, comment).await?;
     }
+    // Its fetch-back schedule, in the same transaction: a published post is always measured.
+    super::super::insights::schedule(p, &tx, post).await?;
     p.queue.complete(&tx, job).await?;
     tx.commit().await?;
     info!(post = %post.id, platform = %post.platform, remote_id = %published.remote_id, "publish: published");
