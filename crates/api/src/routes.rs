@@ -9,8 +9,9 @@ use axum::routing::{MethodRouter, delete, get, post};
 use crate::ApiState;
 use crate::auth::Role;
 use crate::handlers::{
-    accounts, assets, audit, calendar, campaigns, connect, hooks, images, invite_page, keys, media,
-    members, ops, posts, preview, review_page, reviews, runs, sessions, usage, workspaces,
+    accounts, assets, audit, calendar, campaigns, connect, hooks, images, insights, invite_page,
+    keys, media, members, ops, posts, preview, review_page, reviews, runs, sessions, usage,
+    workspaces,
 };
 
 /// Who may call a route.
@@ -180,6 +181,11 @@ pub static ROUTES: &[RouteSpec] = &[
     route!(GET "/v1/posts/{id}", V, 200, "Get a post with its publish attempts", body: false, paged: false, posts::get_one),
     route!(POST "/v1/posts/{id}/retry", E, 202, "Retry a failed post (a new publish attempt)", body: false, paged: false, posts::retry),
     route!(POST "/v1/posts/{id}/cancel", E, 200, "Cancel a post that has not started publishing", body: false, paged: false, posts::cancel),
+    route!(GET "/v1/posts/{id}/metrics", V, 200, "A post's numbers over time as its platform reported them (views, reach, likes, comments, shares, saves, clicks; a metric the platform lacks is left out)", body: false, paged: false, insights::series),
+    route!(POST "/v1/posts/{id}/metrics/fetch", E, 202, "Fetch a published post's numbers from its platform now (a durable job)", body: false, paged: false, insights::fetch),
+    route!(GET "/v1/insights", V, 200, "Sums and per-post averages of the posts published in a period, grouped by campaign, platform, account or day", body: false, paged: false, insights::summary),
+    route!(GET "/v1/insights/top", V, 200, "The posts of a period with the most of one metric, with their prompt, seed, image and caption", body: false, paged: false, insights::top),
+    route!(GET "/v1/reports", V, 200, "The period's client report: one self-contained HTML page (inline charts and images, no external reference)", body: false, paged: false, insights::report),
     route!(GET "/v1/accounts", V, 200, "List connected accounts", body: false, paged: true, accounts::list),
     route!(POST "/v1/accounts/connect", A, 201, "Start an OAuth connect: returns the platform's authorize URL", body: true, paged: false, connect::start),
     route!(GET "/v1/oauth/callback", Access::OAuthState, 200, "OAuth redirect target: stores the accounts the consent granted", body: false, paged: false, connect::callback),

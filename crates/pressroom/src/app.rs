@@ -221,6 +221,7 @@ pub fn pipeline(
         .map(Arc::new),
         &settings.media.public_base_url,
     )
+    .with_insights_schedule(settings.insights.schedule()?)
     .with_outbound(settings.webhooks_out.outbound())
     .context("webhooks_out: building the delivery client")
 }

@@ -29,6 +29,29 @@ pub struct Settings {
     pub webhooks_out: WebhooksOut,
     pub retention: Retention,
     pub email: Email,
+    pub insights: Insights,
+}
+
+/// `[insights]`: when published posts' numbers are fetched back from the platforms.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Insights {
+    /// Durations after publishing (`"1h"`, `"3d"`); empty: only on request.
+    pub schedule: Vec<String>,
+}
+
+impl Insights {
+    /// The schedule, parsed; the error names the entry.
+    pub fn schedule(&self) -> anyhow::Result<Vec<std::time::Duration>> {
+        self.schedule
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                pressroom_core::campaign::duration::parse_duration(text)
+                    .map_err(|e| anyhow::anyhow!("insights.schedule[{i}]: {e}"))
+            })
+            .collect()
+    }
 }
 
 /// `[email]`: where invitations are mailed from; off while `smtp_url` is empty.
@@ -262,6 +285,7 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("workers.roles")
+                .with_list_parse_key("insights.schedule")
                 .try_parsing(true),
         );
         let settings: Settings = builder
@@ -320,6 +344,13 @@ impl Settings {
             anyhow::bail!("media.link_ttl_secs: must be at least 1");
         }
         self.presets()?;
+        let schedule = self.insights.schedule()?;
+        if schedule.len() > 20 {
+            anyhow::bail!(
+                "insights.schedule: at most 20 fetches per post (got {})",
+                schedule.len()
+            );
+        }
         // The error names the URL with its password hidden: config errors reach the terminal
         // and the service log.
         let url = &self.database.url;

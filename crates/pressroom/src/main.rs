@@ -45,6 +45,11 @@ enum Command {
     /// Images of your own in a workspace's library: add.
     #[command(subcommand)]
     Assets(cmd::assets::AssetsCmd),
+    /// What published posts achieved: fetch their numbers from the platforms now.
+    #[command(subcommand)]
+    Insights(cmd::insights::InsightsCmd),
+    /// Write a workspace's client report for a period (one self-contained HTML file).
+    Report(cmd::insights::ReportArgs),
     /// Inspect and retry queue jobs.
     #[command(subcommand)]
     Jobs(cmd::lists::JobsCmd),
@@ -119,6 +124,8 @@ fn main() -> ExitCode {
             Command::Accounts(c) => cmd::accounts::run(settings, c).await,
             Command::Keys(c) => cmd::keys::run(settings, c).await,
             Command::Assets(c) => cmd::assets::run(settings, c).await,
+            Command::Insights(c) => cmd::insights::fetch(settings, c).await,
+            Command::Report(args) => cmd::insights::report(settings, args).await,
             Command::Users(c) => cmd::users::run(settings, c).await,
             Command::Reviews(c) => cmd::reviews::run(settings, c).await,
             Command::Generate(args) => pressroom_generate::cli::run_generate(args)

@@ -30,6 +30,10 @@ pub struct AccountView {
     pub state_reason: Option<String>,
     #[schema(required)]
     pub expires_at: Option<i64>,
+    /// Why the account's post metrics cannot be read (e.g. "reconnect the Facebook Page and
+    /// grant read_insights"); null while they can.
+    #[schema(required)]
+    pub insights_problem: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -44,6 +48,7 @@ impl From<account::Model> for AccountView {
             state: a.state,
             state_reason: a.state_reason,
             expires_at: a.expires_at,
+            insights_problem: a.insights_problem,
             created_at: a.created_at,
             updated_at: a.updated_at,
         }

@@ -9,6 +9,7 @@ pub mod connect;
 pub mod hook_secrets;
 pub mod hooks;
 pub mod images;
+pub mod insights;
 pub mod invite_page;
 pub mod keys;
 pub mod media;

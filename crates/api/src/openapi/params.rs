@@ -8,6 +8,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use crate::handlers::assets::AssetFilter;
 use crate::handlers::calendar::CalendarQuery;
 use crate::handlers::connect::CallbackQuery;
+use crate::handlers::insights::PeriodQuery;
 use crate::handlers::media::LinkQuery;
 use crate::handlers::posts::PostFilter;
 use crate::handlers::reviews::ReviewFilter;
@@ -20,6 +21,7 @@ use crate::page::PageQuery;
 const BINARY: &[(&str, &[&str])] = &[
     ("/review/{token}", &["text/html"]),
     ("/invite/{token}", &["text/html"]),
+    ("/v1/reports", &["text/html"]),
     (
         "/media/{rendition_id}",
         &["image/jpeg", "image/png", "image/webp"],
@@ -62,6 +64,7 @@ pub(super) fn query_params(path: &str) -> Vec<Parameter> {
         "/v1/assets" => AssetFilter::into_params(query),
         "/v1/reviews" => ReviewFilter::into_params(query),
         "/v1/calendar" => CalendarQuery::into_params(query),
+        "/v1/insights" | "/v1/insights/top" | "/v1/reports" => PeriodQuery::into_params(query),
         _ => Vec::new(),
     }
 }
@@ -87,6 +90,9 @@ mod tests {
         "/v1/assets",
         "/v1/reviews",
         "/v1/calendar",
+        "/v1/insights",
+        "/v1/insights/top",
+        "/v1/reports",
     ];
 
     #[test]

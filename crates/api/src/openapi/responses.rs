@@ -14,6 +14,9 @@ use crate::handlers::audit::AuditView;
 use crate::handlers::calendar::Calendar;
 use crate::handlers::campaigns::{CampaignView, Deleted, Triggered, Validation};
 use crate::handlers::hooks::{CreatedHook, HookView, Received};
+use crate::handlers::insights::{
+    FetchRequested, InsightsGroupBy, InsightsView, MetricName, PostMetricsView, TopPosts,
+};
 use crate::handlers::keys::{CreatedKey, KeyView};
 use crate::handlers::members::{AddedMember, Members};
 use crate::handlers::posts::{PostView, PostWithAttempts};
@@ -53,6 +56,12 @@ pub(super) fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<Deleted>(&mut out);
     add::<Validation>(&mut out);
     add::<Usage>(&mut out);
+    add::<PostMetricsView>(&mut out);
+    add::<FetchRequested>(&mut out);
+    add::<InsightsView>(&mut out);
+    add::<TopPosts>(&mut out);
+    add::<InsightsGroupBy>(&mut out);
+    add::<MetricName>(&mut out);
     add::<Me>(&mut out);
     add::<ReviewView>(&mut out);
     add::<Calendar>(&mut out);
@@ -132,6 +141,10 @@ pub(super) fn ok_schema(method: &str, path: &str, paged: bool) -> Option<RefOr<S
         ("DELETE", "/v1/campaigns/{id}") => named::<Deleted>(),
         ("POST", "/v1/campaigns/validate") => named::<Validation>(),
         ("GET", "/v1/usage") => named::<Usage>(),
+        ("GET", "/v1/posts/{id}/metrics") => named::<PostMetricsView>(),
+        ("POST", "/v1/posts/{id}/metrics/fetch") => named::<FetchRequested>(),
+        ("GET", "/v1/insights") => named::<InsightsView>(),
+        ("GET", "/v1/insights/top") => named::<TopPosts>(),
         ("GET", "/v1/reviews/{id}")
         | ("POST", "/v1/reviews/{id}/approve")
         | ("POST", "/v1/reviews/{id}/reject") => named::<ReviewView>(),

@@ -6,6 +6,7 @@ pub mod campaign;
 pub mod connect;
 pub mod demo;
 pub mod import;
+pub mod insights;
 pub mod keyring;
 pub mod keys;
 pub mod lists;
