@@ -20,6 +20,8 @@ mod db_down;
 mod hooks;
 #[path = "api/idempotency.rs"]
 mod idempotency;
+#[path = "api/insights.rs"]
+mod insights;
 #[path = "api/load.rs"]
 mod load;
 #[path = "api/matrix.rs"]

@@ -13,6 +13,7 @@ mod flood;
 mod formats;
 mod generation_backends;
 mod import;
+mod insights;
 mod keyring_rotation;
 mod keys;
 mod load;

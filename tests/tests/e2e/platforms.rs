@@ -93,20 +93,12 @@ pub(crate) fn other_sections(
     sc: &connector_snapchat::fake::FakeSnapchat,
     wh: &connector_webhook::fake::FakeReceiver,
 ) -> String {
-    let (scc, whc) = (sc.config(), wh.config());
+    let whc = wh.config();
     let linkedin = linkedin_section(li);
     let tiktok = tiktok_section(tt);
+    let snapchat = snapchat_section(sc);
     format!(
-        r#"{linkedin}{tiktok}
-[connectors.snapchat]
-api_base = "{sc_base}"
-accounts_base = "{sc_base}"
-client_id = "{sc_id}"
-client_secret = "{sc_secret}"
-allowlisted = true
-timeout_secs = 2
-listing_lag_secs = {sc_lag}
-
+        r#"{linkedin}{tiktok}{snapchat}
 [connectors.webhook]
 url = "{wh_url}"
 secret = "{wh_secret}"
@@ -115,15 +107,32 @@ token_url = "{wh_token}"
 timeout_secs = 1
 listing_lag_secs = {wh_lag}
 "#,
-        sc_base = scc.api_base,
-        sc_id = scc.client_id,
-        sc_secret = scc.client_secret.expose_secret(),
-        sc_lag = scc.listing_lag_secs,
         wh_url = whc.url,
         wh_secret = whc.secret.expose_secret(),
         wh_status = whc.status_url.map(|u| u.to_string()).unwrap_or_default(),
         wh_token = whc.token_url.map(|u| u.to_string()).unwrap_or_default(),
         wh_lag = whc.listing_lag_secs,
+    )
+}
+
+/// `[connectors.snapchat]` pointing at the fake (see [`other_sections`]).
+pub(crate) fn snapchat_section(sc: &connector_snapchat::fake::FakeSnapchat) -> String {
+    let scc = sc.config();
+    format!(
+        r#"
+[connectors.snapchat]
+api_base = "{sc_base}"
+accounts_base = "{sc_base}"
+client_id = "{sc_id}"
+client_secret = "{sc_secret}"
+allowlisted = true
+timeout_secs = 2
+listing_lag_secs = {sc_lag}
+"#,
+        sc_base = scc.api_base,
+        sc_id = scc.client_id,
+        sc_secret = scc.client_secret.expose_secret(),
+        sc_lag = scc.listing_lag_secs,
     )
 }
 

@@ -281,6 +281,23 @@ impl TestApp {
         Ok(())
     }
 
+    /// Marks `w`'s post published (only a published post has numbers to fetch).
+    pub async fn publish_post(&self, w: &World) -> anyhow::Result<()> {
+        let now = self.store.now_ms().await?;
+        posts::set_state(
+            &self.store,
+            self.store.conn(),
+            now,
+            &w.post_id,
+            pressroom_core::PostState::Published,
+            Some("remote-1"),
+            None,
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Sends only the headers of a POST that declares a `declared_len`-byte body and returns
     /// the status and the body (JSON where it parses). Raw TCP on purpose: a client still
     /// uploading an oversized body races the server's early answer and close.

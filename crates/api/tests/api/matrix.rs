@@ -263,6 +263,11 @@ pub async fn authorization_matrix(app: TestApp) -> anyhow::Result<()> {
                         app.fail_post(w).await?;
                     }
                 }
+                if spec.path.ends_with("/metrics/fetch") {
+                    for w in [a, b] {
+                        app.publish_post(w).await?;
+                    }
+                }
                 let got = call(&app, spec, &path, Some(key), body_for(spec, a, n)).await?;
                 checked += 1;
                 let want = expected(spec, role, other);

@@ -77,6 +77,7 @@ pub async fn render_report(
     };
     let mut env = minijinja::Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.add_filter("num", num);
     env.add_template("report.html", TEMPLATE)?;
     Ok(env.get_template("report.html")?.render(context)?)
 }
@@ -130,6 +131,32 @@ fn post_view(result: &PostResult, names: &[&str], tz: Tz) -> PostView {
         url: p.url.clone().filter(|u| u.starts_with("https://")),
         values: names.iter().map(|n| result.metrics.get(n)).collect(),
         status,
+    }
+}
+
+/// A number as people read it: thousands separated (`15,000`), averages to one decimal.
+fn num(value: minijinja::Value) -> String {
+    let text = if value.is_integer() {
+        value.to_string()
+    } else {
+        match f64::try_from(value.clone()) {
+            Ok(f) => format!("{f:.1}"),
+            Err(_) => return value.to_string(),
+        }
+    };
+    let (int, frac) = text
+        .split_once('.')
+        .map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
+    let mut grouped = String::with_capacity(int.len() + int.len() / 3);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(f) => format!("{grouped}.{f}"),
+        None => grouped,
     }
 }
 
@@ -205,6 +232,8 @@ fn chart(days: &[Group], metric: &str) -> Chart {
         .max()
         .unwrap_or(0);
     let slot = f64::from(WIDTH) / days.len().max(1) as f64;
+    // A bar no wider than this, so a period of one day is not one block.
+    let bar_width = (slot * 0.8).min(48.0);
     let every = days.len().div_ceil(12).max(1);
     let plot = f64::from(HEIGHT) - AXIS;
     let bars = days
@@ -218,9 +247,9 @@ fn chart(days: &[Group], metric: &str) -> Chart {
                 plot * value as f64 / max as f64
             };
             Bar {
-                x: i as f64 * slot + slot * 0.1,
+                x: i as f64 * slot + (slot - bar_width) / 2.0,
                 y: plot - h,
-                w: slot * 0.8,
+                w: bar_width,
                 h,
                 day: d.key.clone(),
                 value,
@@ -312,6 +341,10 @@ mod tests {
         assert!(html.contains("no numbers yet"));
         assert!(html.contains("…"), "a long caption is cut in the table");
         assert!(html.contains("<b>120</b>"), "the total views");
+        assert_eq!(num(minijinja::Value::from(15_000u64)), "15,000");
+        assert_eq!(num(minijinja::Value::from(1_234_567u64)), "1,234,567");
+        assert_eq!(num(minijinja::Value::from(2275.0f64)), "2,275.0");
+        assert_eq!(num(minijinja::Value::from(12u64)), "12");
         for section in [
             "By platform",
             "By campaign",
