@@ -141,7 +141,7 @@ pub async fn fetch(
     ))
 }
 
-/// A period and its time zone.
+/// A period and its time zone (`GET /v1/reports`).
 #[derive(Deserialize, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
@@ -151,13 +151,37 @@ pub struct PeriodQuery {
     pub(crate) to: Option<String>,
     /// IANA time zone of the dates and of `group_by=day` (default UTC).
     pub(crate) tz: Option<String>,
-    /// `campaign`, `platform`, `account` or `day` (GET /v1/insights; default campaign).
+}
+
+/// `GET /v1/insights`: a period, and how to group its posts.
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SummaryQuery {
+    /// First day (YYYY-MM-DD in `tz`) or instant (RFC 3339); default 30 days before `to`.
+    pub(crate) from: Option<String>,
+    /// Last day, included (YYYY-MM-DD in `tz`) or end instant (RFC 3339, excluded); default now.
+    pub(crate) to: Option<String>,
+    /// IANA time zone of the dates and of `group_by=day` (default UTC).
+    pub(crate) tz: Option<String>,
+    /// `campaign` (default), `platform`, `account` or `day`.
     #[param(value_type = Option<InsightsGroupBy>)]
     pub(crate) group_by: Option<String>,
-    /// The metric to rank by (GET /v1/insights/top; default views).
+}
+
+/// `GET /v1/insights/top`: a period, the metric to rank by and how many posts.
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TopQuery {
+    /// First day (YYYY-MM-DD in `tz`) or instant (RFC 3339); default 30 days before `to`.
+    pub(crate) from: Option<String>,
+    /// Last day, included (YYYY-MM-DD in `tz`) or end instant (RFC 3339, excluded); default now.
+    pub(crate) to: Option<String>,
+    /// IANA time zone of the dates (default UTC).
+    pub(crate) tz: Option<String>,
+    /// The metric to rank by (default views).
     #[param(value_type = Option<MetricName>)]
     pub(crate) metric: Option<String>,
-    /// How many posts (GET /v1/insights/top; 1 to 100, default 10).
+    /// How many posts (1 to 100, default 10).
     #[param(minimum = 1, maximum = 100)]
     pub(crate) limit: Option<usize>,
 }
@@ -203,8 +227,15 @@ struct Bounds {
     tz: Tz,
 }
 
-fn bounds(q: &PeriodQuery, now_ms: i64) -> ApiResult<Bounds> {
-    let tz: Tz = match q.tz.as_deref() {
+/// The `from`, `to` and `tz` of a query.
+struct PeriodParams<'a> {
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    tz: Option<&'a str>,
+}
+
+fn bounds(q: PeriodParams<'_>, now_ms: i64) -> ApiResult<Bounds> {
+    let tz: Tz = match q.tz {
         None | Some("") => Tz::UTC,
         Some(name) => name.parse().map_err(|_| {
             ApiError::invalid(format!(
@@ -212,13 +243,13 @@ fn bounds(q: &PeriodQuery, now_ms: i64) -> ApiResult<Bounds> {
             ))
         })?,
     };
-    let to_ms = match q.to.as_deref() {
+    let to_ms = match q.to {
         Some(t) => {
             insights::parse_bound(t, tz, true).map_err(|e| ApiError::invalid(format!("to: {e}")))?
         }
         None => now_ms,
     };
-    let from_ms = match q.from.as_deref() {
+    let from_ms = match q.from {
         Some(f) => insights::parse_bound(f, tz, false)
             .map_err(|e| ApiError::invalid(format!("from: {e}")))?,
         None => to_ms - DEFAULT_DAYS * DAY_MS,
@@ -234,7 +265,7 @@ fn bounds(q: &PeriodQuery, now_ms: i64) -> ApiResult<Bounds> {
     Ok(Bounds { from_ms, to_ms, tz })
 }
 
-async fn period(state: &ApiState, ctx: &Ctx, q: &PeriodQuery) -> ApiResult<(Period, Tz)> {
+async fn period(state: &ApiState, ctx: &Ctx, q: PeriodParams<'_>) -> ApiResult<(Period, Tz)> {
     let ws = ctx.workspace()?;
     let now = state.store.now_ms().await?;
     let b = bounds(q, now)?;
@@ -290,7 +321,7 @@ pub struct InsightsView {
 pub async fn summary(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-    q: Result<Query<PeriodQuery>, QueryRejection>,
+    q: Result<Query<SummaryQuery>, QueryRejection>,
 ) -> ApiResult<Json<InsightsView>> {
     let q = query(q)?;
     let group_by = match q.group_by.as_deref().unwrap_or("campaign") {
@@ -304,7 +335,12 @@ pub async fn summary(
             )));
         }
     };
-    let (period, tz) = period(&state, &ctx, &q).await?;
+    let params = PeriodParams {
+        from: q.from.as_deref(),
+        to: q.to.as_deref(),
+        tz: q.tz.as_deref(),
+    };
+    let (period, tz) = period(&state, &ctx, params).await?;
     Ok(Json(InsightsView {
         from: rfc3339(period.from_ms),
         to: rfc3339(period.to_ms),
@@ -355,7 +391,7 @@ pub struct TopPosts {
 pub async fn top(
     State(state): State<ApiState>,
     Extension(ctx): Extension<Ctx>,
-    q: Result<Query<PeriodQuery>, QueryRejection>,
+    q: Result<Query<TopQuery>, QueryRejection>,
 ) -> ApiResult<Json<TopPosts>> {
     let q = query(q)?;
     let metric = q.metric.clone().unwrap_or_else(|| "views".into());
@@ -371,7 +407,12 @@ pub async fn top(
             "limit: must be between 1 and 100 (got {limit})"
         )));
     }
-    let (period, _) = period(&state, &ctx, &q).await?;
+    let params = PeriodParams {
+        from: q.from.as_deref(),
+        to: q.to.as_deref(),
+        tz: q.tz.as_deref(),
+    };
+    let (period, _) = period(&state, &ctx, params).await?;
     let data = period
         .top(&metric, limit)
         .into_iter()
@@ -412,7 +453,12 @@ pub async fn report(
     q: Result<Query<PeriodQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     let q = query(q)?;
-    let (period, tz) = period(&state, &ctx, &q).await?;
+    let params = PeriodParams {
+        from: q.from.as_deref(),
+        to: q.to.as_deref(),
+        tz: q.tz.as_deref(),
+    };
+    let (period, tz) = period(&state, &ctx, params).await?;
     let ws = ctx.workspace()?;
     let name = workspaces::get(&state.store, ws)
         .await?

@@ -8,7 +8,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use crate::handlers::assets::AssetFilter;
 use crate::handlers::calendar::CalendarQuery;
 use crate::handlers::connect::CallbackQuery;
-use crate::handlers::insights::PeriodQuery;
+use crate::handlers::insights::{PeriodQuery, SummaryQuery, TopQuery};
 use crate::handlers::media::LinkQuery;
 use crate::handlers::posts::PostFilter;
 use crate::handlers::reviews::ReviewFilter;
@@ -64,7 +64,9 @@ pub(super) fn query_params(path: &str) -> Vec<Parameter> {
         "/v1/assets" => AssetFilter::into_params(query),
         "/v1/reviews" => ReviewFilter::into_params(query),
         "/v1/calendar" => CalendarQuery::into_params(query),
-        "/v1/insights" | "/v1/insights/top" | "/v1/reports" => PeriodQuery::into_params(query),
+        "/v1/insights" => SummaryQuery::into_params(query),
+        "/v1/insights/top" => TopQuery::into_params(query),
+        "/v1/reports" => PeriodQuery::into_params(query),
         _ => Vec::new(),
     }
 }
