@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use connector_meta_graph::insights::{self, Insights, Refusal};
 use pressroom_connector::{
-    ConnectorError, MetricsAnswer, MetricsCtx, MetricsQuery, MetricsReport, PostFormat, PostMetrics,
+    ConnectorError, MetricsAnswer, MetricsCtx, MetricsQuery, MetricsReport, PostMetrics,
 };
 use secrecy::SecretString;
 use serde_json::Value;
@@ -98,18 +98,6 @@ pub(crate) async fn fetch(
     })
 }
 
-/// A Page story (`/photo_stories`) is no feed post: Graph documents no per-post insights for
-/// it (§9.1 lists feed posts only), so it is never asked.
-fn is_story(query: &MetricsQuery) -> bool {
-    query.format == PostFormat::Story
-        || query
-            .checkpoint
-            .as_ref()
-            .and_then(|c| c.get("story"))
-            .and_then(Value::as_bool)
-            == Some(true)
-}
-
 async fn read(
     client: &GraphClient,
     ctx: &MetricsCtx,
@@ -117,7 +105,9 @@ async fn read(
     query: &MetricsQuery,
     refused: &mut BTreeSet<String>,
 ) -> Result<Read, ConnectorError> {
-    if is_story(query) {
+    // A Page story (`/photo_stories`) is no feed post: Graph documents no per-post insights
+    // for it (§9.1 lists feed posts only), so it is never asked.
+    if query.is_story() {
         return Ok(Read::Answer(MetricsAnswer::NotYet {
             reason: "Facebook Page stories have no per-post insights".into(),
             raw: Value::Null,

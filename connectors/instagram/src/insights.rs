@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use chrono::Utc;
 use connector_meta_graph::insights::{self, Insights, Refusal};
 use pressroom_connector::{
-    ConnectorError, MetricsAnswer, MetricsCtx, MetricsQuery, MetricsReport, PostFormat, PostMetrics,
+    ConnectorError, MetricsAnswer, MetricsCtx, MetricsQuery, MetricsReport, PostMetrics,
 };
 use serde_json::Value;
 
@@ -35,16 +35,6 @@ fn revoked(login: &Login) -> &'static str {
         Login::Facebook => "reconnect Instagram and grant instagram_manage_insights",
         Login::Instagram => "reconnect Instagram and grant instagram_business_manage_insights",
     }
-}
-
-fn is_story(query: &MetricsQuery) -> bool {
-    query.format == PostFormat::Story
-        || query
-            .checkpoint
-            .as_ref()
-            .and_then(|c| c.get("story"))
-            .and_then(Value::as_bool)
-            == Some(true)
 }
 
 /// Graph's "(#10) Not enough viewers for the media to show insights": a story seen by too
@@ -72,7 +62,7 @@ pub(crate) async fn fetch(
     let mut refused_story = BTreeSet::new();
     let mut answers = Vec::with_capacity(posts.len());
     for query in posts {
-        let story = is_story(query);
+        let story = query.is_story();
         if story && Utc::now() - query.published_at > chrono::Duration::hours(STORY_HOURS) {
             answers.push(MetricsAnswer::NotYet {
                 reason: "Instagram keeps a story's insights for 24 hours only".into(),

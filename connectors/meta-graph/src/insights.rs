@@ -102,7 +102,7 @@ impl Insights {
 /// A count: a JSON number (non-negative, rounded), or the sum of an object's numbers.
 pub fn count(v: &Value) -> Option<u64> {
     match v {
-        Value::Object(m) => Some(m.values().filter_map(number).sum()),
+        Value::Object(m) => Some(m.values().filter_map(number).fold(0, u64::saturating_add)),
         other => number(other),
     }
 }

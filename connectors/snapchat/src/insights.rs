@@ -141,10 +141,14 @@ impl Run<'_> {
         let profile = cp
             .map(|cp| cp.profile_id)
             .unwrap_or_else(|| self.ctx.account.external_id.clone());
+        // Ids come from Snap's answers and our checkpoint: encoded, so none can change the path.
+        let segment =
+            |id: &str| url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>();
         let path = format!(
-            "/v1/public_profiles/{profile}/{}/{}/stats",
+            "/v1/public_profiles/{}/{}/{}/stats",
+            segment(&profile),
             asset.collection(),
-            q.remote_id
+            segment(&q.remote_id)
         );
         let mut fields: Vec<&'static str> = FIELDS
             .iter()
@@ -321,7 +325,7 @@ fn parse(raw: &Value) -> PostMetrics {
                         continue;
                     };
                     if let Some(slot) = m.slot(ours) {
-                        *slot = Some(slot.unwrap_or(0) + value);
+                        *slot = Some(slot.unwrap_or(0).saturating_add(value));
                     }
                 }
             }

@@ -103,6 +103,29 @@ pub struct MetricsQuery {
     pub checkpoint: Option<serde_json::Value>,
 }
 
+impl MetricsQuery {
+    /// Whether the post went out as a story: its format, or a checkpoint that says
+    /// `"story": true` (posts stored before formats were recorded).
+    pub fn is_story(&self) -> bool {
+        self.format == PostFormat::Story
+            || self
+                .checkpoint
+                .as_ref()
+                .and_then(|c| c.get("story"))
+                .and_then(serde_json::Value::as_bool)
+                == Some(true)
+    }
+
+    /// "Nothing yet" for this post, keeping the metrics id an earlier fetch resolved.
+    pub fn not_yet(&self, reason: impl Into<String>, raw: serde_json::Value) -> MetricsAnswer {
+        MetricsAnswer::NotYet {
+            reason: reason.into(),
+            raw,
+            metrics_id: self.metrics_id.clone(),
+        }
+    }
+}
+
 /// What the platform said about one post.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MetricsAnswer {

@@ -67,10 +67,11 @@ account = "sc-1"
 preset = "snapchat-story"
 "#;
 
-/// Two fetches per post, seconds apart instead of hours.
+/// Three fetches per post, seconds apart instead of hours: the numbers are set once every
+/// post is published, so an early post's first fetch may still find none.
 const INSIGHTS: &str = r#"
 [insights]
-schedule = ["3s", "8s"]
+schedule = ["4s", "10s", "16s"]
 
 [workers]
 poll_ms = 50

@@ -67,9 +67,8 @@ async fn post(
         Some(UrnKind::Share) => format!("(share:{})", restli(&q.remote_id)),
         Some(UrnKind::UgcPost) => format!("(ugc:{})", restli(&q.remote_id)),
         None => {
-            return Ok(Read::Answer(not_yet(
-                q,
-                "not a urn:li:share or urn:li:ugcPost post id; LinkedIn cannot measure it".into(),
+            return Ok(Read::Answer(q.not_yet(
+                "not a urn:li:share or urn:li:ugcPost post id; LinkedIn cannot measure it",
                 Value::Null,
             )));
         }
@@ -107,8 +106,7 @@ async fn post(
             }
             // About this post only (a malformed entity): the other posts are still read.
             400 | 422 => {
-                return Ok(Read::Answer(not_yet(
-                    q,
+                return Ok(Read::Answer(q.not_yet(
                     format!("LinkedIn refused its analytics: {message}"),
                     error_raw(&answer),
                 )));
@@ -118,9 +116,8 @@ async fn post(
     }
     let raw = Value::Object(raw);
     if metrics.is_empty() {
-        return Ok(Read::Answer(not_yet(
-            q,
-            "LinkedIn has no analytics for this post yet (empty elements)".into(),
+        return Ok(Read::Answer(q.not_yet(
+            "LinkedIn has no analytics for this post yet (empty elements)",
             raw,
         )));
     }
@@ -158,14 +155,6 @@ pub fn metric_type(v: &Value) -> Option<&str> {
 /// LinkedIn's wording is UNVERIFIED.
 fn names_query_type(message: &str, query_type: &str) -> bool {
     message.contains(query_type) || message.contains("queryType")
-}
-
-fn not_yet(q: &MetricsQuery, reason: String, raw: Value) -> MetricsAnswer {
-    MetricsAnswer::NotYet {
-        reason,
-        raw,
-        metrics_id: q.metrics_id.clone(),
-    }
 }
 
 #[cfg(test)]

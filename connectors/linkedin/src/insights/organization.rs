@@ -57,7 +57,7 @@ pub async fn fetch(
                 None => "not a urn:li:share or urn:li:ugcPost post id; LinkedIn cannot measure it",
             }
         };
-        answers[i] = Some(not_yet(q, skip, Value::Null));
+        answers[i] = Some(q.not_yet(skip, Value::Null));
     }
     for (kind, indices) in [(UrnKind::Share, shares), (UrnKind::UgcPost, ugc_posts)] {
         for chunk in indices.chunks(super::BATCH) {
@@ -77,7 +77,7 @@ pub async fn fetch(
     let answers = answers
         .into_iter()
         .zip(posts)
-        .map(|(a, q)| a.unwrap_or_else(|| not_yet(q, "not asked", Value::Null)))
+        .map(|(a, q)| a.unwrap_or_else(|| q.not_yet("not asked", Value::Null)))
         .collect();
     Ok(MetricsReport {
         answers,
@@ -124,11 +124,9 @@ async fn ask(
         let answer = match refused {
             Refusal::Unavailable(why) => return Ok(Asked::Unavailable(why)),
             Refusal::Gone => MetricsAnswer::Gone,
-            Refusal::Post { message, raw } => not_yet(
-                q,
-                &format!("LinkedIn refused its statistics: {message}"),
-                raw,
-            ),
+            Refusal::Post { message, raw } => {
+                q.not_yet(format!("LinkedIn refused its statistics: {message}"), raw)
+            }
         };
         tracing::debug!(post = %q.remote_id, ?answer, "LinkedIn refused the statistics of one post");
         out.push((i, answer));
@@ -207,8 +205,7 @@ fn read(body: &Value, posts: &[MetricsQuery], chunk: &[usize]) -> Vec<(usize, Me
             });
             let answer = match element {
                 Some(e) => measured(q, e),
-                None => not_yet(
-                    q,
+                None => q.not_yet(
                     "LinkedIn has no statistics for this post yet (none, or not populated)",
                     body.clone(),
                 ),
@@ -228,8 +225,7 @@ fn measured(q: &MetricsQuery, element: &Value) -> MetricsAnswer {
         }
     }
     if metrics.is_empty() {
-        return not_yet(
-            q,
+        return q.not_yet(
             "LinkedIn's statistics for this post carry no counts",
             element.clone(),
         );
@@ -237,14 +233,6 @@ fn measured(q: &MetricsQuery, element: &Value) -> MetricsAnswer {
     MetricsAnswer::Measured {
         metrics,
         raw: element.clone(),
-        metrics_id: q.metrics_id.clone(),
-    }
-}
-
-fn not_yet(q: &MetricsQuery, reason: &str, raw: Value) -> MetricsAnswer {
-    MetricsAnswer::NotYet {
-        reason: reason.to_owned(),
-        raw,
         metrics_id: q.metrics_id.clone(),
     }
 }

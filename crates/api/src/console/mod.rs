@@ -15,6 +15,7 @@ mod login;
 mod operations;
 pub(crate) mod page;
 mod posts;
+mod report;
 mod reviews;
 mod settings;
 mod statics;
@@ -39,6 +40,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/reviews/{id}", get(reviews::page).post(reviews::decide))
         .route("/renditions/{id}", get(reviews::rendition))
         .route("/posts", get(posts::list))
+        .route("/report", get(report::page))
         .route("/posts/{id}/{action}", post(posts::act))
         .route("/runs/{id}", get(posts::run))
         .route("/campaigns", get(campaigns::list))

@@ -50,7 +50,8 @@ pub struct PostMetricsView {
     pub platform: Platform,
     /// Oldest first.
     pub series: Vec<MetricsPoint>,
-    /// The newest fetch found the post deleted on the platform (its earlier numbers stay).
+    /// The newest fetch did not find the post on the platform: deleted there, or no longer
+    /// visible to the account's token (its earlier numbers stay).
     pub gone: bool,
     /// Why the newest fetch had no numbers, when it had none ("not enough viewers", "no data
     /// yet", a missing permission).

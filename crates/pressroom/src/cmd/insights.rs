@@ -94,11 +94,16 @@ pub async fn fetch(settings: Settings, cmd: InsightsCmd) -> anyhow::Result<ExitC
     if let Some(why) = &fetched.skipped {
         eprintln!("not fetched: {why}");
     }
-    Ok(if fetched.unavailable.is_some() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    for failure in &fetched.failed {
+        eprintln!("failed: {failure}");
+    }
+    Ok(
+        if fetched.unavailable.is_some() || !fetched.failed.is_empty() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 pub async fn report(settings: Settings, args: ReportArgs) -> anyhow::Result<ExitCode> {

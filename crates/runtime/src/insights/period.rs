@@ -49,7 +49,7 @@ pub async fn load(
     let truncated = rows.len() as u64 > MAX_POSTS;
     rows.truncate(MAX_POSTS as usize);
     let ids: Vec<_> = rows.iter().map(|r| r.post_id.clone()).collect();
-    let mut latest = insights::latest(conn, workspace_id, &ids).await?;
+    let mut latest = insights::latest(store, conn, workspace_id, &ids).await?;
     let posts = rows
         .into_iter()
         .map(|post| {
@@ -175,7 +175,8 @@ fn summarize<'a>(key: String, label: String, posts: impl Iterator<Item = &'a Pos
             group.measured_posts += 1;
         }
         for (name, value) in result.metrics.measured() {
-            *group.sums.entry(name.to_owned()).or_default() += value;
+            let sum = group.sums.entry(name.to_owned()).or_default();
+            *sum = sum.saturating_add(value);
             *counts.entry(name.to_owned()).or_default() += 1;
         }
     }

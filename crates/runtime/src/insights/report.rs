@@ -110,7 +110,7 @@ struct TopPost {
 fn post_view(result: &PostResult, names: &[&str], tz: Tz) -> PostView {
     let p = &result.post;
     let status = if result.gone {
-        "deleted on the platform"
+        "not found on the platform: deleted, or hidden from the account"
     } else if result.measured_at.is_none() {
         "no numbers yet"
     } else {

@@ -41,6 +41,8 @@ pub struct Fetched {
     pub unavailable: Option<String>,
     /// Why nothing was asked (no metrics API, a disconnected account).
     pub skipped: Option<String>,
+    /// Accounts whose fetch failed, with the reason (`insights fetch` goes on with the others).
+    pub failed: Vec<String>,
 }
 
 impl Fetched {
@@ -50,6 +52,7 @@ impl Fetched {
         self.gone += other.gone;
         self.unavailable = other.unavailable.or(self.unavailable.take());
         self.skipped = other.skipped.or(self.skipped.take());
+        self.failed.extend(other.failed);
     }
 }
 
@@ -91,8 +94,9 @@ pub fn fetch_job(workspace_id: &WorkspaceId, post_id: &PostId, unique: String) -
     .max_attempts(5)
 }
 
-/// Enqueues a fetch of the post now (`POST /v1/posts/{id}/metrics/fetch`); `at_ms` keys it,
-/// so a request repeated within the same millisecond is one job. Returns whether it was new.
+/// Enqueues a fetch of the post now (`POST /v1/posts/{id}/metrics/fetch`). Requests within
+/// the same minute are one job (a retrying client or an impatient person cannot spend the
+/// account's rate budget). Returns whether it was new.
 pub async fn request_fetch(
     queue: &Queue,
     tx: &pressroom_store::Tx,
@@ -145,7 +149,11 @@ impl Pipeline {
         let mut total = Fetched::default();
         for (account_id, posts) in by_account {
             let account = accounts::get(self.store.conn(), workspace_id, &account_id).await?;
-            total.add(measure(self, &account, &posts).await?);
+            // One account's refusal or rate limit does not keep the others from being measured.
+            match measure(self, &account, &posts).await {
+                Ok(fetched) => total.add(fetched),
+                Err(e) => total.failed.push(format!("{}: {e}", account.name)),
+            }
         }
         Ok(total)
     }
@@ -346,14 +354,25 @@ async fn record(
         )
         .await?;
     }
-    let changed = accounts::set_insights_problem(
-        &p.store,
-        &tx,
-        &account.workspace_id,
-        &account.id,
-        report.unavailable.as_deref(),
-    )
-    .await?;
+    // A problem is cleared only by numbers: an answer given without asking the platform (a
+    // story past its window, an old post) proves nothing about the permission.
+    let changed = match (&report.unavailable, fetched.measured) {
+        (Some(why), _) => {
+            accounts::set_insights_problem(
+                &p.store,
+                &tx,
+                &account.workspace_id,
+                &account.id,
+                Some(why),
+            )
+            .await?
+        }
+        (None, 0) => false,
+        (None, _) => {
+            accounts::set_insights_problem(&p.store, &tx, &account.workspace_id, &account.id, None)
+                .await?
+        }
+    };
     tx.commit().await?;
     if changed {
         match &report.unavailable {

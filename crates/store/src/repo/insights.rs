@@ -186,8 +186,9 @@ pub async fn published_posts<C: ConnectionTrait>(
 pub const MAX_FETCH: u64 = 10_000;
 
 /// For each of `post_ids`: its newest measured fetch, and whether its newest fetch of all
-/// found it gone from the platform.
+/// found it gone from the platform. Reads neither the raw answers nor the notes.
 pub async fn latest<C: ConnectionTrait>(
+    store: &Store,
     conn: &C,
     workspace_id: &WorkspaceId,
     post_ids: &[PostId],
@@ -195,29 +196,59 @@ pub async fn latest<C: ConnectionTrait>(
     let mut out: HashMap<PostId, Latest> = HashMap::new();
     // Bounded IN lists: both engines cap bind parameters per statement.
     for chunk in post_ids.chunks(500) {
-        let rows = post_metric::Entity::find()
-            .filter(post_metric::Column::WorkspaceId.eq(workspace_id))
-            .filter(post_metric::Column::PostId.is_in(chunk.iter().cloned()))
-            .order_by_asc(post_metric::Column::FetchedAt)
-            .order_by_asc(post_metric::Column::Id)
+        let mut values: Vec<Value> = vec![workspace_id.into()];
+        let marks: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                values.push(id.into());
+                format!("${}", i + 2)
+            })
+            .collect();
+        let sql = format!(
+            "SELECT post_id, fetched_at, outcome, metrics FROM post_metrics \
+             WHERE workspace_id = $1 AND post_id IN ({}) ORDER BY fetched_at, id",
+            marks.join(", ")
+        );
+        let rows = FetchRow::find_by_statement(store.stmt(&sql, values))
             .all(conn)
             .await?;
         for row in rows {
             let entry = out.entry(row.post_id.clone()).or_default();
             entry.gone = row.outcome == Outcome::Gone.as_str();
             if row.outcome == Outcome::Measured.as_str() {
-                entry.measured = Some(row);
+                entry.measured = Some(Measured {
+                    fetched_at: row.fetched_at,
+                    metrics: row.metrics,
+                });
             }
         }
     }
     Ok(out)
 }
 
+#[derive(FromQueryResult)]
+struct FetchRow {
+    post_id: PostId,
+    fetched_at: i64,
+    outcome: String,
+    metrics: String,
+}
+
 /// What [`latest`] knows of one post.
 #[derive(Clone, Debug, Default)]
 pub struct Latest {
     /// The newest fetch that measured numbers.
-    pub measured: Option<post_metric::Model>,
-    /// The newest fetch found the post deleted on the platform.
+    pub measured: Option<Measured>,
+    /// The newest fetch found the post gone from the platform.
     pub gone: bool,
+}
+
+/// One measured fetch, as reports read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Measured {
+    /// Epoch ms.
+    pub fetched_at: i64,
+    /// JSON object of the normalised metrics.
+    pub metrics: String,
 }

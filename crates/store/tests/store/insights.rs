@@ -122,7 +122,7 @@ async fn a_series_keeps_every_fetch_and_reports_read_the_newest_numbers(
             .is_empty()
     );
     let ids = vec![fx.post_id.clone()];
-    let latest = insights::latest(conn, &fx.ws, &ids).await?;
+    let latest = insights::latest(store, conn, &fx.ws, &ids).await?;
     let newest = latest.get(&fx.post_id).and_then(|l| l.measured.clone());
     let newest: Option<serde_json::Value> = newest
         .map(|r| serde_json::from_str(&r.metrics))
@@ -138,7 +138,7 @@ async fn a_series_keeps_every_fetch_and_reports_read_the_newest_numbers(
         fetch(Outcome::Gone, json!({}), None, None),
     )
     .await?;
-    let latest = insights::latest(conn, &fx.ws, &ids).await?;
+    let latest = insights::latest(store, conn, &fx.ws, &ids).await?;
     assert!(latest[&fx.post_id].gone);
     assert!(latest[&fx.post_id].measured.is_some());
 
