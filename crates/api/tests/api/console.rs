@@ -624,7 +624,66 @@ pub async fn admins_invite_members_and_only_owners_make_owners(app: TestApp) -> 
     Ok(())
 }
 
+/// A viewer opens the client report from the console (the API's page, with its own policy),
+/// and sees on the accounts page why an account's numbers cannot be read.
+pub async fn the_console_opens_the_report_and_shows_insights_problems(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    let w = app.world("rp").await?;
+    let (cookie, _) = signed_in(&app, &w, "viewer@rp.example", Role::Viewer).await?;
+    let get = |path: &'static str| {
+        let app = &app;
+        let cookie = cookie.clone();
+        async move {
+            let resp = client()?
+                .get(app.url(path))
+                .header("cookie", cookie)
+                .send()
+                .await?;
+            let status = resp.status();
+            let csp = resp
+                .headers()
+                .get("content-security-policy")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            anyhow::Ok((status, csp, resp.text().await?))
+        }
+    };
+    let (status, csp, page) = get("/report?from=2026-01-01&to=2026-01-31").await?;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(csp.contains("img-src data:"), "{csp}");
+    assert!(page.contains("from 2026-01-01 to 2026-01-31"), "{page}");
+    let (status, _, page) = get("/report?from=soon").await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("from:"), "{page}");
+
+    pressroom_store::repo::accounts::set_insights_problem(
+        &app.store,
+        app.store.conn(),
+        &w.ws_id,
+        &w.account_id,
+        Some("reconnect the Facebook Page and grant <read_insights>"),
+    )
+    .await?;
+    let (status, _, page) = get("/accounts").await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(
+            "Insights unavailable: reconnect the Facebook Page and grant &lt;read_insights&gt;"
+        ),
+        "{page}"
+    );
+    let (_, _, posts) = get("/posts").await?;
+    assert!(
+        posts.contains("action=\"/report\""),
+        "the posts page links the report"
+    );
+    Ok(())
+}
+
 on_both_backends!(
+    the_console_opens_the_report_and_shows_insights_problems,
     admins_invite_members_and_only_owners_make_owners,
     the_posts_list_filters_by_platform_account_campaign_and_dates,
     signed_out_browsers_sign_in_first_and_come_back_only_to_our_pages,
