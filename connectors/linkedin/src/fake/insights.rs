@@ -21,7 +21,7 @@ use chrono::{DateTime, Months, Utc};
 use pressroom_connector::PostMetrics;
 use serde_json::{Map, Value, json};
 
-use super::routes::{authorize, can_act_as, li_err, li_error, rest_headers};
+use super::routes::{can_act_as, li_err, li_error, rest_caller};
 use super::{FakeLinkedIn, FakePost, Shared, State};
 
 pub(super) use member::member_analytics;
@@ -264,10 +264,7 @@ pub(super) async fn organization_statistics(
     RawQuery(query): RawQuery,
 ) -> Response {
     let st = sh.state();
-    if let Err(r) = rest_headers(&st, &headers) {
-        return *r;
-    }
-    let t = match authorize(&st, &headers) {
+    let t = match rest_caller(&st, &headers) {
         Ok(t) => t,
         Err(r) => return *r,
     };

@@ -129,6 +129,16 @@ pub(super) fn authorize(st: &State, headers: &HeaderMap) -> Result<Token, Box<Re
 }
 
 /// `/rest` requires `LinkedIn-Version` (YYYYMM, not sunset) and Rest.li protocol 2.0.0.
+/// A Rest.li call's checks in the order LinkedIn makes them: its headers (version, protocol),
+/// then its bearer token.
+pub(in crate::fake) fn rest_caller(
+    st: &State,
+    headers: &HeaderMap,
+) -> Result<Token, Box<Response>> {
+    rest_headers(st, headers)?;
+    authorize(st, headers)
+}
+
 pub(super) fn rest_headers(st: &State, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let version = headers
         .get("linkedin-version")
@@ -323,10 +333,7 @@ async fn init_upload(
     Json(body): Json<Value>,
 ) -> Response {
     let mut st = sh.state();
-    if let Err(r) = rest_headers(&st, &headers) {
-        return *r;
-    }
-    let t = match authorize(&st, &headers) {
+    let t = match rest_caller(&st, &headers) {
         Ok(t) => t,
         Err(r) => return *r,
     };
@@ -412,10 +419,7 @@ async fn upload(
 
 async fn image_status(AxState(sh): S, Path(urn): Path<String>, headers: HeaderMap) -> Response {
     let st = sh.state();
-    if let Err(r) = rest_headers(&st, &headers) {
-        return *r;
-    }
-    let t = match authorize(&st, &headers) {
+    let t = match rest_caller(&st, &headers) {
         Ok(t) => t,
         Err(r) => return *r,
     };
@@ -460,10 +464,7 @@ fn little_text_truncate(text: &str) -> String {
 
 async fn create_post(AxState(sh): S, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     let mut st = sh.state();
-    if let Err(r) = rest_headers(&st, &headers) {
-        return *r;
-    }
-    let t = match authorize(&st, &headers) {
+    let t = match rest_caller(&st, &headers) {
         Ok(t) => t,
         Err(r) => return *r,
     };
@@ -607,10 +608,7 @@ async fn list_posts(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let st = sh.state();
-    if let Err(r) = rest_headers(&st, &headers) {
-        return *r;
-    }
-    let t = match authorize(&st, &headers) {
+    let t = match rest_caller(&st, &headers) {
         Ok(t) => t,
         Err(r) => return *r,
     };
@@ -748,10 +746,7 @@ async fn create_comment(
     Json(body): Json<Value>,
 ) -> Response {
     let mut st = sh.state();
-    if let Err(r) = rest_headers(&st, &headers) {
-        return *r;
-    }
-    let t = match authorize(&st, &headers) {
+    let t = match rest_caller(&st, &headers) {
         Ok(t) => t,
         Err(r) => return *r,
     };

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::super::Shared;
-use super::super::routes::{authorize, li_error, rest_headers};
+use super::super::routes::{li_error, rest_caller};
 use super::{
     METRIC_TYPE_UNION, STRING_METRIC_TYPE_FROM, not_found, param, raw_params, resource_version,
     restli_urn,
@@ -48,10 +48,7 @@ pub(in crate::fake) async fn member_analytics(
     RawQuery(query): RawQuery,
 ) -> Response {
     let st = sh.state();
-    if let Err(r) = rest_headers(&st, &headers) {
-        return *r;
-    }
-    let t = match authorize(&st, &headers) {
+    let t = match rest_caller(&st, &headers) {
         Ok(t) => t,
         Err(r) => return *r,
     };
