@@ -120,12 +120,114 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         return complete(p, job).await;
     }
     let account = accounts::get(p.store.conn(), ws, &post.account_id).await?;
-    let fetched = measure(p, &account, std::slice::from_ref(&post)).await?;
+    let batch = p
+        .connectors
+        .get(account.platform.as_str())
+        .map_or(0, |c| c.metrics_batch());
+    let companions = companions(p, &post, batch).await?;
+    let mut measured = vec![post.clone()];
+    measured.extend(companions.iter().map(|(_, post)| post.clone()));
+    let fetched = match measure(p, &account, &measured).await {
+        Ok(fetched) => fetched,
+        Err(e) => {
+            // The companions went as this one did: deferred alike, or each to its own retry.
+            let why = e.to_string();
+            let conn = p.store.conn();
+            for (companion, _) in &companions {
+                match &e {
+                    JobError::Defer { delay, reason } => {
+                        p.queue.defer(conn, companion, *delay, reason).await?;
+                    }
+                    _ => {
+                        let delay = p.retry.delay(companion.attempt as u32, None);
+                        p.queue.retry(conn, companion, delay, &why).await?;
+                    }
+                }
+            }
+            return Err(e);
+        }
+    };
     if let Some(why) = &fetched.skipped {
         info!(post = %post.id, platform = %post.platform, %why, "insights: not fetched");
     }
+    for (companion, _) in &companions {
+        complete(p, companion).await?;
+    }
     complete(p, job).await
 }
+
+/// The account's other posts whose scheduled fetches are due (or within a minute of it), with
+/// their jobs claimed,
+/// to measure in the same platform call (up to `batch` posts in all): fetches of posts
+/// published together come due together, and TikTok's video query takes 20 ids.
+async fn companions(
+    p: &Pipeline,
+    post: &post::Model,
+    batch: usize,
+) -> Result<Vec<(ClaimedJob, post::Model)>, JobError> {
+    let (Some(slots), true) = (p.insights_schedule.iter().max(), batch > 1) else {
+        return Ok(Vec::new());
+    };
+    let now = p.store.now_ms().await?;
+    let window = slots.as_millis() as i64 + 86_400_000;
+    let recent = insights::recent_of_account(
+        p.store.conn(),
+        &post.workspace_id,
+        &post.account_id,
+        now - window,
+        RECENT_POSTS,
+    )
+    .await?;
+    let keys: Vec<String> = recent
+        .iter()
+        .filter(|r| r.id != post.id)
+        .flat_map(|r| (0..p.insights_schedule.len()).map(move |i| format!("insights:{}:{i}", r.id)))
+        .collect();
+    let mut claimed = Vec::new();
+    for chunk in keys.chunks(500) {
+        let room = (batch - 1).saturating_sub(claimed.len());
+        if room == 0 {
+            break;
+        }
+        let owner = format!("insights-companion-{}", post.id);
+        claimed.extend(
+            p.queue
+                .claim_keys(chunk, &owner, p.lease, room as u32, COMPANION_AHEAD)
+                .await?,
+        );
+    }
+    let mut out = Vec::with_capacity(claimed.len());
+    for job in claimed {
+        let found = job
+            .payload::<Payload>()
+            .ok()
+            .and_then(|payload| recent.iter().find(|r| r.id == payload.post_id).cloned());
+        match found {
+            Some(companion) => out.push((job, companion)),
+            // Cannot happen (the keys name the posts); never leave a claimed job behind.
+            None => complete(p, &job).await?,
+        }
+    }
+    // Two jobs of one post (slots that came due together) are one measurement.
+    let mut seen = std::collections::HashSet::from([post.id.clone()]);
+    let mut unique = Vec::with_capacity(out.len());
+    for (job, companion) in out {
+        if seen.insert(companion.id.clone()) {
+            unique.push((job, companion));
+        } else {
+            complete(p, &job).await?;
+        }
+    }
+    Ok(unique)
+}
+
+/// How early a companion's fetch may run: fetches of posts published within the same minute
+/// or so share one call. Far below the gaps of a real schedule (hours), so a post's own next
+/// fetch is not taken early.
+const COMPANION_AHEAD: Duration = Duration::from_secs(60);
+
+/// Most recent posts of an account looked at for companions.
+const RECENT_POSTS: u64 = 500;
 
 impl Pipeline {
     /// Fetches the numbers of `posts` (published posts of the workspace) now, batched per

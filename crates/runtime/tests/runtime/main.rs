@@ -4,5 +4,6 @@
 
 mod comment;
 mod fixture;
+mod insights;
 mod reconcile;
 mod refresh;

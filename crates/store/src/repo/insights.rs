@@ -182,6 +182,28 @@ pub async fn published_posts<C: ConnectionTrait>(
         .await?)
 }
 
+/// The account's posts published since `since_ms` (newest first, at most `limit`): those whose
+/// scheduled fetches may be due with one being run, to measure in the same platform call.
+pub async fn recent_of_account<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &WorkspaceId,
+    account_id: &AccountId,
+    since_ms: i64,
+    limit: u64,
+) -> Result<Vec<post::Model>> {
+    use sea_orm::QuerySelect;
+    Ok(post::Entity::find()
+        .filter(post::Column::WorkspaceId.eq(workspace_id))
+        .filter(post::Column::AccountId.eq(account_id))
+        .filter(post::Column::State.eq(PostState::Published.as_str()))
+        .filter(post::Column::RemoteId.is_not_null())
+        .filter(post::Column::PublishedAt.gte(since_ms))
+        .order_by_desc(post::Column::PublishedAt)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}
+
 /// Most posts one `insights fetch` reads.
 pub const MAX_FETCH: u64 = 10_000;
 

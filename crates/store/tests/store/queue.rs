@@ -25,6 +25,7 @@ on_both_backends!(
     defer_does_not_count_the_attempt,
     a_job_put_back_goes_before_the_jobs_due_after_it,
     kill_then_retry_dead_revives_the_job,
+    claim_keys_takes_only_due_available_jobs_with_those_keys,
 );
 
 on_postgres_only!(
@@ -871,5 +872,91 @@ async fn a_job_is_invisible_to_claimers_until_its_transaction_commits(
     );
     tx.commit().await?;
     claim_one(&ctx, &[JobKind::Generate], "w", LONG).await;
+    Ok(())
+}
+
+/// Companions (the insights of one account's other posts) are claimed by their keys: only
+/// those due and not held by another worker, and no more than asked for.
+async fn claim_keys_takes_only_due_available_jobs_with_those_keys(ctx: Ctx) -> anyhow::Result<()> {
+    let payload = |n: u32| json!({ "post_id": format!("p{n}") });
+    for (n, delay) in [
+        (1, Duration::ZERO),
+        (2, Duration::ZERO),
+        (3, Duration::from_secs(3600)),
+        (4, Duration::ZERO),
+        (5, Duration::ZERO),
+    ] {
+        let job = job_with(JobKind::Insights, payload(n))
+            .unique(format!("insights:p{n}:0"))
+            .delayed_by(delay);
+        enqueue(&ctx, job).await?;
+    }
+    // p4's job is held by another worker.
+    let held = ctx
+        .queue
+        .claim_keys(
+            &["insights:p4:0".to_owned()],
+            "other",
+            LONG,
+            10,
+            Duration::ZERO,
+        )
+        .await?;
+    assert_eq!(held.len(), 1);
+    let keys: Vec<String> = (1..=4).map(|n| format!("insights:p{n}:0")).collect();
+    let got = ctx
+        .queue
+        .claim_keys(&keys, "me", LONG, 10, Duration::from_secs(60))
+        .await?;
+    let mut posts: Vec<String> = got
+        .iter()
+        .map(|j| {
+            j.payload::<serde_json::Value>()
+                .map(|v| v["post_id"].to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    posts.sort();
+    assert_eq!(
+        posts,
+        ["\"p1\"", "\"p2\""],
+        "due, available and named: p1 and p2 only"
+    );
+    let none = ctx
+        .queue
+        .claim_keys(&keys, "me", LONG, 10, Duration::from_secs(60))
+        .await?;
+    assert!(none.is_empty(), "claimed jobs are not claimed again");
+    let limited = ctx
+        .queue
+        .claim_keys(
+            &["insights:p5:0".to_owned(), "insights:p3:0".to_owned()],
+            "me",
+            LONG,
+            0,
+            Duration::ZERO,
+        )
+        .await?;
+    assert!(limited.is_empty(), "a limit of 0 claims nothing");
+    assert!(
+        ctx.queue
+            .claim_keys(&[], "me", LONG, 5, Duration::ZERO)
+            .await?
+            .is_empty()
+    );
+    // Due within the horizon: p3 (an hour away) is taken only when an hour ahead is allowed.
+    let early = ["insights:p3:0".to_owned()];
+    assert!(
+        ctx.queue
+            .claim_keys(&early, "me", LONG, 5, Duration::from_secs(60))
+            .await?
+            .is_empty()
+    );
+    assert_eq!(
+        ctx.queue
+            .claim_keys(&early, "me", LONG, 5, Duration::from_secs(7200))
+            .await?
+            .len(),
+        1
+    );
     Ok(())
 }
