@@ -7,21 +7,18 @@
 //! - the platform refuses the comment: it is `failed` with the reason, the post stays
 //!   published.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pressroom_connector::{
     Capabilities, Connector, ConnectorError, Credentials, PostDraft, Prepared, PublishCtx,
-    Published, Reconciled, Registry, ValidationIssue,
+    Published, Reconciled, ValidationIssue,
 };
-use pressroom_core::{JobKind, RetryPolicy};
-use pressroom_runtime::{Pipeline, WorkerConfig, run_workers};
+use pressroom_core::JobKind;
 use pressroom_store::testing::TestDb;
 use pressroom_store::testing::sea_orm::{ConnectionTrait, Statement};
 use secrecy::SecretString;
-use tokio_util::sync::CancellationToken;
 
 use crate::fixture::{Rendition, Seed, TestCipher};
 
@@ -238,32 +235,13 @@ async fn publish_with_comment(db: &TestDb, platform: Arc<Platform>, crashed: boo
             .await
             .expect("enqueue");
     }
-    let pipeline = Arc::new(Pipeline::new(
-        db.store.clone(),
-        BTreeMap::new(),
-        Registry::new().with_arc(platform),
-        Arc::new(pressroom_media::Presets::builtin().clone()),
-        Arc::new(pressroom_store::LocalBlobs::new(
-            db.dir.path().to_path_buf(),
-        )),
-        RetryPolicy {
-            base: Duration::from_millis(20),
-            cap: Duration::from_millis(100),
-            ..RetryPolicy::default()
-        },
+    let pipeline = Arc::new(crate::fixture::pipeline(
+        db,
+        platform,
+        crate::fixture::quick_retry(),
         Arc::new(TestCipher),
     ));
-    let shutdown = CancellationToken::new();
-    let workers = tokio::spawn(run_workers(
-        pipeline,
-        WorkerConfig {
-            kinds: vec![JobKind::Publish],
-            concurrency: 1,
-            poll: Duration::from_millis(50),
-            ..WorkerConfig::default()
-        },
-        shutdown.clone(),
-    ));
+    let workers = crate::fixture::PublishWorkers::start(pipeline, Duration::from_millis(50));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, comment, _, _) = post_row(db).await;
@@ -277,8 +255,7 @@ async fn publish_with_comment(db: &TestDb, platform: Arc<Platform>, crashed: boo
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    shutdown.cancel();
-    workers.await.expect("workers stop");
+    workers.stop().await;
 }
 
 async fn a_lost_answer_is_found_not_repeated(db: TestDb) {

@@ -224,3 +224,65 @@ impl Seed<'_> {
         (ws.id, account_id)
     }
 }
+
+/// A pipeline over the test database with one connector, the built-in presets and blobs in
+/// the test's directory: what every runtime test runs its jobs through.
+pub fn pipeline(
+    db: &pressroom_store::testing::TestDb,
+    connector: std::sync::Arc<dyn pressroom_connector::Connector>,
+    retry: pressroom_core::RetryPolicy,
+    tokens: std::sync::Arc<dyn TokenCipher>,
+) -> pressroom_runtime::Pipeline {
+    pressroom_runtime::Pipeline::new(
+        db.store.clone(),
+        std::collections::BTreeMap::new(),
+        pressroom_connector::Registry::new().with_arc(connector),
+        std::sync::Arc::new(pressroom_media::Presets::builtin().clone()),
+        std::sync::Arc::new(pressroom_store::LocalBlobs::new(
+            db.dir.path().to_path_buf(),
+        )),
+        retry,
+        tokens,
+    )
+}
+
+/// Backoff short enough for a test to watch several retries.
+pub fn quick_retry() -> pressroom_core::RetryPolicy {
+    pressroom_core::RetryPolicy {
+        base: std::time::Duration::from_millis(20),
+        cap: std::time::Duration::from_millis(100),
+        ..pressroom_core::RetryPolicy::default()
+    }
+}
+
+/// One worker slot of the `publish` role (which runs comments and insights too), polling
+/// every `poll`, until [`PublishWorkers::stop`].
+pub struct PublishWorkers {
+    shutdown: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PublishWorkers {
+    pub fn start(
+        pipeline: std::sync::Arc<pressroom_runtime::Pipeline>,
+        poll: std::time::Duration,
+    ) -> Self {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(pressroom_runtime::run_workers(
+            pipeline,
+            pressroom_runtime::WorkerConfig {
+                kinds: vec![JobKind::Publish],
+                concurrency: 1,
+                poll,
+                ..pressroom_runtime::WorkerConfig::default()
+            },
+            shutdown.clone(),
+        ));
+        Self { shutdown, task }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("workers stop");
+    }
+}

@@ -5,23 +5,20 @@
 //! - a platform that says the account lacks the permission marks the account; a later answer
 //!   given without asking (nothing measured) leaves the mark, numbers clear it.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pressroom_connector::{
     Capabilities, Connector, ConnectorError, Credentials, MetricsAnswer, MetricsCtx, MetricsQuery,
-    MetricsReport, PostDraft, PostMetrics, Prepared, PublishCtx, Published, Reconciled, Registry,
+    MetricsReport, PostDraft, PostMetrics, Prepared, PublishCtx, Published, Reconciled,
     ValidationIssue,
 };
-use pressroom_core::{JobKind, PostId, RetryPolicy, WorkspaceId};
+use pressroom_core::{PostId, WorkspaceId};
 use pressroom_runtime::pipeline::insights::fetch_job;
-use pressroom_runtime::{Pipeline, WorkerConfig, run_workers};
 use pressroom_store::repo::{accounts, insights};
 use pressroom_store::testing::TestDb;
 use pressroom_store::testing::sea_orm::{ConnectionTrait, Statement};
 use secrecy::SecretString;
-use tokio_util::sync::CancellationToken;
 
 use crate::fixture::{Rendition, Seed, TestCipher};
 
@@ -182,32 +179,13 @@ async fn due(db: &TestDb, ws: &WorkspaceId, posts: &[PostId], slot: usize) {
 
 /// Runs the publishing workers until every insights job is finished.
 async fn work(db: &TestDb, platform: Arc<Platform>) {
-    let pipeline = Arc::new(Pipeline::new(
-        db.store.clone(),
-        BTreeMap::new(),
-        Registry::new().with_arc(platform),
-        Arc::new(pressroom_media::Presets::builtin().clone()),
-        Arc::new(pressroom_store::LocalBlobs::new(
-            db.dir.path().to_path_buf(),
-        )),
-        RetryPolicy {
-            base: Duration::from_millis(20),
-            cap: Duration::from_millis(100),
-            ..RetryPolicy::default()
-        },
+    let pipeline = Arc::new(crate::fixture::pipeline(
+        db,
+        platform,
+        crate::fixture::quick_retry(),
         Arc::new(TestCipher),
     ));
-    let shutdown = CancellationToken::new();
-    let workers = tokio::spawn(run_workers(
-        pipeline,
-        WorkerConfig {
-            kinds: vec![JobKind::Publish],
-            concurrency: 1,
-            poll: Duration::from_millis(50),
-            ..WorkerConfig::default()
-        },
-        shutdown.clone(),
-    ));
+    let workers = crate::fixture::PublishWorkers::start(pipeline, Duration::from_millis(50));
     let deadline = Instant::now() + Duration::from_secs(60);
     let conn = db.store.conn();
     loop {
@@ -229,8 +207,7 @@ async fn work(db: &TestDb, platform: Arc<Platform>) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    shutdown.cancel();
-    workers.await.expect("workers stop");
+    workers.stop().await;
 }
 
 async fn fetches_of_one_account_share_a_call_and_a_problem_needs_numbers_to_clear(db: TestDb) {

@@ -9,7 +9,6 @@
 //! holds (one that ignores the list, or a race between instances) does not get the post
 //! marked published with it; the post ends `unknown`, for a person.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,14 +18,13 @@ use pressroom_connector::testkit::media::sample_jpeg;
 use pressroom_connector::testkit::{FakeControls, Fault, Step};
 use pressroom_connector::{
     Capabilities, Connector, ConnectorError, Credentials, PostDraft, Prepared, PublishCtx,
-    Published, Reconciled, Registry, ValidationIssue,
+    Published, Reconciled, ValidationIssue,
 };
 use pressroom_core::{JobKind, RetryPolicy};
-use pressroom_runtime::{Pipeline, WorkerConfig, run_workers};
+use pressroom_runtime::Pipeline;
 use pressroom_store::testing::TestDb;
 use pressroom_store::testing::sea_orm::{ConnectionTrait, Statement};
 use secrecy::SecretString;
-use tokio_util::sync::CancellationToken;
 
 use crate::fixture::{Rendition, Seed, TestCipher};
 
@@ -53,17 +51,7 @@ async fn posts(db: &TestDb) -> Vec<(String, String, Option<String>)> {
 /// Runs the publish workers (one slot) until no post is pending or publishing; returns the
 /// posts then.
 async fn settle(db: &TestDb, pipeline: Arc<Pipeline>) -> Vec<(String, String, Option<String>)> {
-    let shutdown = CancellationToken::new();
-    let workers = tokio::spawn(run_workers(
-        pipeline,
-        WorkerConfig {
-            kinds: vec![JobKind::Publish],
-            concurrency: 1,
-            poll: Duration::from_millis(100),
-            ..WorkerConfig::default()
-        },
-        shutdown.clone(),
-    ));
+    let workers = crate::fixture::PublishWorkers::start(pipeline, Duration::from_millis(100));
     let deadline = Instant::now() + Duration::from_secs(60);
     let settled = loop {
         let now = posts(db).await;
@@ -76,8 +64,7 @@ async fn settle(db: &TestDb, pipeline: Arc<Pipeline>) -> Vec<(String, String, Op
         assert!(Instant::now() < deadline, "posts did not settle: {now:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    shutdown.cancel();
-    workers.await.expect("workers stop");
+    workers.stop().await;
     settled
 }
 
@@ -103,14 +90,9 @@ async fn same_caption_posts_are_two_posts(db: TestDb) {
     };
     seed.accounts_posts(&db.store, &account.credentials, 2)
         .await;
-    let pipeline = Arc::new(Pipeline::new(
-        db.store.clone(),
-        BTreeMap::new(),
-        Registry::new().with_arc(fake.connector()),
-        Arc::new(pressroom_media::Presets::builtin().clone()),
-        Arc::new(pressroom_store::LocalBlobs::new(
-            db.dir.path().to_path_buf(),
-        )),
+    let pipeline = Arc::new(crate::fixture::pipeline(
+        &db,
+        fake.connector(),
         RetryPolicy::default(),
         Arc::new(TestCipher),
     ));
@@ -259,14 +241,9 @@ async fn a_taken_id_never_marks_a_second_post(db: TestDb) {
         job_attempts: 2,
     };
     seed.accounts_posts(&db.store, &creds, 2).await;
-    let pipeline = Arc::new(Pipeline::new(
-        db.store.clone(),
-        BTreeMap::new(),
-        Registry::new().with_arc(careless.clone()),
-        Arc::new(pressroom_media::Presets::builtin().clone()),
-        Arc::new(pressroom_store::LocalBlobs::new(
-            db.dir.path().to_path_buf(),
-        )),
+    let pipeline = Arc::new(crate::fixture::pipeline(
+        &db,
+        careless.clone(),
         RetryPolicy::default(),
         Arc::new(TestCipher),
     ));

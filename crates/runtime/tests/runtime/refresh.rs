@@ -3,7 +3,6 @@
 //! stored with the access token, an empty one never overwrites the stored one, and the
 //! account's `extra` from the refresh is kept.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,7 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 use pressroom_connector::{
     Capabilities, Connector, ConnectorError, Credentials, PostDraft, Prepared, PublishCtx,
-    Published, Reconciled, Registry, ValidationIssue,
+    Published, Reconciled, ValidationIssue,
 };
 use pressroom_core::{AccountId, JobKind, RetryPolicy, WorkspaceId};
 use pressroom_runtime::{Pipeline, TokenCipher, TokenSlot};
@@ -172,14 +171,9 @@ async fn fixture_with(
 }
 
 fn pipeline(db: &TestDb, platform: Arc<CountingPlatform>) -> Arc<Pipeline> {
-    Arc::new(Pipeline::new(
-        db.store.clone(),
-        BTreeMap::new(),
-        Registry::new().with_arc(platform),
-        Arc::new(pressroom_media::Presets::builtin().clone()),
-        Arc::new(pressroom_store::LocalBlobs::new(
-            db.dir.path().to_path_buf(),
-        )),
+    Arc::new(crate::fixture::pipeline(
+        db,
+        platform,
         RetryPolicy::default(),
         Arc::new(TestCipher),
     ))

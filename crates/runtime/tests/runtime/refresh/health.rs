@@ -116,17 +116,7 @@ fn pipeline_for(
     platform: Arc<dyn Connector>,
     tokens: Arc<dyn TokenCipher>,
 ) -> Pipeline {
-    Pipeline::new(
-        db.store.clone(),
-        BTreeMap::new(),
-        Registry::new().with_arc(platform),
-        Arc::new(pressroom_media::Presets::builtin().clone()),
-        Arc::new(pressroom_store::LocalBlobs::new(
-            db.dir.path().to_path_buf(),
-        )),
-        RetryPolicy::default(),
-        tokens,
-    )
+    crate::fixture::pipeline(db, platform, RetryPolicy::default(), tokens)
 }
 
 /// Runs each waiting publish job once.
