@@ -424,10 +424,6 @@ pub async fn top(
 
 fn top_post(r: &PostResult) -> TopPost {
     let p = &r.post;
-    let params: Option<serde_json::Value> = p
-        .asset_params
-        .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok());
     TopPost {
         post_id: p.post_id.clone(),
         platform: p.platform,
@@ -439,9 +435,7 @@ fn top_post(r: &PostResult) -> TopPost {
         published_at: rfc3339(p.published_at),
         url: p.url.clone(),
         prompt: p.prompt.clone(),
-        seed: params
-            .and_then(|v| v.get("seed").cloned())
-            .filter(|s| !s.is_null()),
+        seed: r.seed(),
         asset_id: p.asset_id.clone(),
         metrics: named(&r.metrics),
     }

@@ -25,6 +25,15 @@ pub struct PostResult {
     pub gone: bool,
 }
 
+impl PostResult {
+    /// The image generator's seed, when the post's image was generated with one.
+    pub fn seed(&self) -> Option<serde_json::Value> {
+        let params: serde_json::Value =
+            serde_json::from_str(self.post.asset_params.as_deref()?).ok()?;
+        params.get("seed").filter(|s| !s.is_null()).cloned()
+    }
+}
+
 /// The posts published in `[from_ms, to_ms)`.
 #[derive(Clone, Debug)]
 pub struct Period {

@@ -56,7 +56,11 @@ pub async fn render_report(
             image: thumbnail(blobs, &result.post.rendition_path).await,
             post: post_view(result, &names, tz),
             prompt: result.post.prompt.clone(),
-            seed: seed_of(result),
+            // As people read it: a number bare, a string without its quotes.
+            seed: result.seed().map(|s| match s {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            }),
         });
     }
     let context = minijinja::context! {
@@ -165,17 +169,6 @@ fn shorten(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_owned(),
-    }
-}
-
-/// The image generator's seed, when the post's image was generated.
-fn seed_of(result: &PostResult) -> Option<String> {
-    let params: serde_json::Value =
-        serde_json::from_str(result.post.asset_params.as_deref()?).ok()?;
-    match params.get("seed")? {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
     }
 }
 
