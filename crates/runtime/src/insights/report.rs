@@ -286,7 +286,7 @@ mod tests {
             },
             metrics: PostMetrics {
                 views,
-                likes: Some(3),
+                likes: views.map(|_| 3),
                 ..Default::default()
             },
             measured_at: views.map(|_| 1_796_090_000_000),
@@ -346,5 +346,21 @@ mod tests {
         ] {
             assert!(html.contains(section), "{section}");
         }
+        let unmeasured = Period {
+            posts: vec![post(Platform::LinkedIn, "quiet", None)],
+            ..period.clone()
+        };
+        let heading = ReportHeading {
+            workspace: "Acme",
+            tz: Tz::UTC,
+            generated_at: Utc::now(),
+        };
+        let html = render_report(&unmeasured, heading, &blobs)
+            .await
+            .expect("renders");
+        assert!(
+            html.contains("No post of this period has views yet.") && !html.contains("<svg"),
+            "no empty chart without numbers"
+        );
     }
 }
