@@ -97,6 +97,12 @@ pub struct UNetConfig {
     pub downsample_padding: i64,
     #[serde(default)]
     pub addition_embed_type: Option<String>,
+    /// SDXL (`addition_embed_type = "text_time"`): width of each size/crop id's sinusoidal
+    /// embedding (256), and of the pooled text embedding plus all six of them (2816).
+    #[serde(default)]
+    pub addition_time_embed_dim: Option<i64>,
+    #[serde(default)]
+    pub projection_class_embeddings_input_dim: Option<i64>,
     #[serde(default)]
     pub class_embed_type: Option<String>,
     #[serde(default)]
@@ -129,10 +135,26 @@ impl UNetConfig {
         if self.heads().len() != n || self.transformer_layers_per_block.per_block(n).len() != n {
             return Err(bad("per-block lists must match block_out_channels".into()));
         }
-        if self.addition_embed_type.is_some() || self.class_embed_type.is_some() {
+        match self.addition_embed_type.as_deref() {
+            None => {}
+            Some("text_time")
+                if self.addition_time_embed_dim.is_none()
+                    || self.projection_class_embeddings_input_dim.is_none() =>
+            {
+                return Err(bad(
+                    "addition_embed_type \"text_time\" needs addition_time_embed_dim and projection_class_embeddings_input_dim".into(),
+                ));
+            }
+            Some("text_time") => {}
+            Some(other) => {
+                return Err(DiffusionError::Unsupported(format!(
+                    "UNet addition_embed_type `{other}` (only SDXL's \"text_time\" is supported)"
+                )));
+            }
+        }
+        if self.class_embed_type.is_some() {
             return Err(DiffusionError::Unsupported(
-                "UNets with addition/class embeddings (SDXL and others) are not supported yet"
-                    .into(),
+                "UNets with class embeddings are not supported yet".into(),
             ));
         }
         if self.time_cond_proj_dim.is_some() {
@@ -205,6 +227,22 @@ pub struct ClipConfig {
     pub hidden_act: String,
     #[serde(default = "d_eps")]
     pub layer_norm_eps: f64,
+    /// transformers' class: `CLIPTextModelWithProjection` (SDXL's second encoder) carries a
+    /// `text_projection` to `projection_dim`.
+    #[serde(default)]
+    pub architectures: Vec<String>,
+    #[serde(default)]
+    pub projection_dim: Option<i64>,
+    #[serde(default)]
+    pub eos_token_id: Option<i64>,
+}
+
+impl ClipConfig {
+    pub fn with_projection(&self) -> bool {
+        self.architectures
+            .iter()
+            .any(|a| a == "CLIPTextModelWithProjection")
+    }
 }
 
 fn d_1000() -> i64 {
@@ -255,21 +293,31 @@ pub struct SchedulerConfig {
 }
 
 impl SchedulerConfig {
-    /// The timestep spacing, defaulting like the diffusers class that wrote the config:
-    /// when a pipeline swaps schedulers with `from_config`, the original class's default
-    /// (e.g. PNDM's "leading" in SD 1.5) is what carries over.
+    /// The timestep spacing: the config's, or when the key is absent (SD 1.5's published
+    /// PNDM config and other older ones) the default of the scheduler class *chosen*, as
+    /// diffusers' `from_config` does (it drops keys the writing class only defaulted, listed
+    /// in `_use_default_values`): "leading" for DDIM, "linspace" for Euler, Euler ancestral
+    /// and DPM-Solver++.
+    pub fn spacing_for(&self, scheduler: pressroom_core::NoiseScheduler) -> &str {
+        use pressroom_core::NoiseScheduler as S;
+        match (&self.timestep_spacing, scheduler) {
+            (_, S::Turbo) => "trailing",
+            (Some(s), _) => s,
+            (None, S::Ddim) => "leading",
+            (None, S::Euler | S::EulerAncestral | S::DpmPp2m) => "linspace",
+        }
+    }
+
+    /// This config with its spacing resolved for `scheduler` (see [`Self::spacing_for`]).
+    pub fn resolved_for(&self, scheduler: pressroom_core::NoiseScheduler) -> SchedulerConfig {
+        let mut c = self.clone();
+        c.timestep_spacing = Some(self.spacing_for(scheduler).to_string());
+        c
+    }
+
+    /// The spacing of a config resolved by [`Self::resolved_for`] ("leading" if it was not).
     pub fn spacing(&self) -> &str {
-        if let Some(s) = &self.timestep_spacing {
-            return s;
-        }
-        match self._class_name.as_deref() {
-            Some(
-                "EulerDiscreteScheduler"
-                | "EulerAncestralDiscreteScheduler"
-                | "DPMSolverMultistepScheduler",
-            ) => "linspace",
-            _ => "leading",
-        }
+        self.timestep_spacing.as_deref().unwrap_or("leading")
     }
 }
 
@@ -278,4 +326,7 @@ impl SchedulerConfig {
 pub struct ModelIndex {
     #[serde(default)]
     pub _class_name: Option<String>,
+    /// SDXL pipelines: zeros, not the encoding of "", for a missing negative prompt.
+    #[serde(default = "d_true")]
+    pub force_zeros_for_empty_prompt: bool,
 }

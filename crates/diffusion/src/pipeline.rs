@@ -18,6 +18,11 @@ use crate::unet::UNet;
 use crate::vae::Vae;
 use crate::weights::Weights;
 
+/// The most pixels of one generated image. The VAE decoder's last blocks hold several
+/// full-resolution activations of 128-256 channels: about 10 GiB in fp32 at 2048², 5 GiB
+/// at this size (per image; batches decode one image at a time).
+pub const MAX_PIXELS: u64 = 1536 * 1536;
+
 /// Settings shared by every request of one batch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchParams {
@@ -41,6 +46,8 @@ pub struct Prompt {
 pub struct StableDiffusion {
     pub tokenizer: ClipTokenizer,
     pub text_encoder: ClipTextModel,
+    /// SDXL's second tokenizer and text encoder (with projection), and its pipeline options.
+    pub xl: Option<XlParts>,
     pub unet: UNet,
     pub vae: Vae,
     pub scheduler_config: SchedulerConfig,
@@ -51,6 +58,46 @@ pub struct StableDiffusion {
     vae_upcast: Cell<bool>,
     identity: String,
     dir: PathBuf,
+    /// Text encoder layers skipped from the end (diffusers' `clip_skip`; 0 = none).
+    clip_skip: usize,
+}
+
+/// What an SDXL pipeline adds to SD 1.x/2.x.
+pub struct XlParts {
+    pub tokenizer_2: ClipTokenizer,
+    pub text_encoder_2: ClipTextModel,
+    /// model_index.json's `force_zeros_for_empty_prompt`: without a negative prompt, the
+    /// unconditional embeddings are zeros rather than the encoding of "".
+    pub force_zeros_for_empty_prompt: bool,
+}
+
+/// The sha256 of each file of a model folder, from the manifest (`pressroom-model.json`) that
+/// `pressroom model pull` and `model import` write after verifying every byte; empty for
+/// folders without one (their weights are hashed at load).
+fn known_digests(dir: &Path) -> std::collections::HashMap<PathBuf, String> {
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        files: Vec<File>,
+    }
+    #[derive(serde::Deserialize)]
+    struct File {
+        path: String,
+        sha256: String,
+    }
+    let Ok(text) = std::fs::read_to_string(dir.join("pressroom-model.json")) else {
+        return Default::default();
+    };
+    match serde_json::from_str::<Manifest>(&text) {
+        Ok(m) => m
+            .files
+            .into_iter()
+            .map(|f| (dir.join(f.path), f.sha256))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "unreadable model manifest; hashing the weights instead");
+            Default::default()
+        }
+    }
 }
 
 /// The weights file of a component: fp32 if present, else the fp16 variant.
@@ -80,11 +127,7 @@ impl StableDiffusion {
         let started = std::time::Instant::now();
         let index_path = dir.join("model_index.json");
         let index: ModelIndex = read_json(&index_path)?;
-        if let Some(class) = index._class_name.as_ref().filter(|c| c.contains("XL")) {
-            return Err(DiffusionError::Unsupported(format!(
-                "{class}: SDXL pipelines are not supported yet"
-            )));
-        }
+        let is_xl = index._class_name.as_ref().is_some_and(|c| c.contains("XL"));
         let mut id = Sha256::new();
         let mut config_file = |rel: &str| -> Result<PathBuf> {
             let p = dir.join(rel);
@@ -102,10 +145,20 @@ impl StableDiffusion {
         let vae_cfg: VaeConfig = read_json(&vae_cfg_path)?;
         let clip_cfg: ClipConfig = read_json(&clip_cfg_path)?;
         let scheduler_config: SchedulerConfig = read_json(&sched_path)?;
+        let clip2_cfg: Option<ClipConfig> = if is_xl {
+            Some(read_json(&config_file("text_encoder_2/config.json")?)?)
+        } else {
+            None
+        };
         for tok_file in [
             "tokenizer/tokenizer.json",
             "tokenizer/vocab.json",
             "tokenizer/merges.txt",
+            "tokenizer_2/tokenizer.json",
+            "tokenizer_2/vocab.json",
+            "tokenizer_2/merges.txt",
+            "tokenizer_2/special_tokens_map.json",
+            "tokenizer/special_tokens_map.json",
         ] {
             if let Ok(bytes) = std::fs::read(dir.join(tok_file)) {
                 id.update(tok_file.as_bytes());
@@ -125,31 +178,54 @@ impl StableDiffusion {
             &dir.join("tokenizer"),
             clip_cfg.max_position_embeddings as usize,
         )?;
-        let te_w = Weights::load(
-            &weights_file(&dir.join("text_encoder"), "model")?,
-            dev,
-            kind,
-        )?;
+        let known = known_digests(dir);
+        let load_weights = |component: &str, stem: &str| -> Result<Weights> {
+            let path = weights_file(&dir.join(component), stem)?;
+            let sha = known.get(&path).cloned();
+            Weights::load_known(&path, dev, kind, true, sha)
+        };
+        let te_w = load_weights("text_encoder", "model")?;
         let text_encoder = ClipTextModel::load(&te_w.root(), &clip_cfg)?;
         te_w.warn_unused(&["text_model.embeddings.position_ids", "text_projection"]);
-        let unet_w = Weights::load(
-            &weights_file(&dir.join("unet"), "diffusion_pytorch_model")?,
-            dev,
-            kind,
-        )?;
+        let unet_w = load_weights("unet", "diffusion_pytorch_model")?;
         let unet = UNet::load(&unet_w.root(), &unet_cfg)?;
         unet_w.warn_unused(&[]);
-        let vae_w = Weights::load(
-            &weights_file(&dir.join("vae"), "diffusion_pytorch_model")?,
-            dev,
-            // The VAE decodes in the run precision, as diffusers' SD pipeline does (it ignores
-            // `force_upcast`); a decode that overflows is redone in fp32 (see `decode`).
-            kind,
-        )?;
+        // The VAE decodes in the run precision, as diffusers' SD pipeline does (it ignores
+        // `force_upcast`); a decode that overflows is redone in fp32 (see `decode`).
+        let vae_w = load_weights("vae", "diffusion_pytorch_model")?;
         let vae = Vae::load(&vae_w.root(), &vae_cfg)?;
         vae_w.warn_unused(&[]);
         for w in [&te_w, &unet_w, &vae_w] {
             id.update(w.digest().as_bytes());
+        }
+        let xl = match clip2_cfg {
+            Some(cfg2) => {
+                let w = load_weights("text_encoder_2", "model")?;
+                let text_encoder_2 = ClipTextModel::load(&w.root(), &cfg2)?;
+                w.warn_unused(&["text_model.embeddings.position_ids"]);
+                id.update(w.digest().as_bytes());
+                if text_encoder_2.config.projection_dim.is_none()
+                    || !text_encoder_2.config.with_projection()
+                {
+                    return Err(DiffusionError::Unsupported(
+                        "SDXL's text_encoder_2 must be a CLIPTextModelWithProjection".into(),
+                    ));
+                }
+                Some(XlParts {
+                    tokenizer_2: ClipTokenizer::load(
+                        &dir.join("tokenizer_2"),
+                        cfg2.max_position_embeddings as usize,
+                    )?,
+                    text_encoder_2,
+                    force_zeros_for_empty_prompt: index.force_zeros_for_empty_prompt,
+                })
+            }
+            None => None,
+        };
+        if xl.is_some() != unet.needs_added_conditioning() {
+            return Err(DiffusionError::Unsupported(
+                "an SDXL pipeline needs a UNet with addition_embed_type \"text_time\", and only SDXL pipelines have one".into(),
+            ));
         }
         let digest = hex::encode(id.finalize());
         let identity = format!(
@@ -168,6 +244,7 @@ impl StableDiffusion {
         Ok(Self {
             tokenizer,
             text_encoder,
+            xl,
             unet,
             vae,
             scheduler_config,
@@ -176,12 +253,33 @@ impl StableDiffusion {
             vae_upcast: Cell::new(false),
             identity,
             dir: dir.to_path_buf(),
+            clip_skip: 0,
         })
     }
 
-    /// Stable identity: architecture plus a digest of configs, tokenizer and all weights.
+    /// Stable identity: architecture plus a digest of configs, tokenizer and all weights
+    /// (and the clip skip, which changes every image).
     pub fn identity(&self) -> &str {
         &self.identity
+    }
+
+    /// Uses the text encoder's output `skip` layers before the last (diffusers' `clip_skip`;
+    /// A1111's "clip skip 2" is 1 here), as models fine-tuned that way expect.
+    pub fn with_clip_skip(mut self, skip: u32) -> Result<Self> {
+        let layers = self.text_encoder.config.num_hidden_layers;
+        if i64::from(skip) >= layers {
+            return Err(DiffusionError::InvalidRequest(format!(
+                "clip_skip {skip} must be less than the text encoder's {layers} layers"
+            )));
+        }
+        if let Some((base, _)) = self.identity.split_once("+clip_skip") {
+            self.identity = base.to_string();
+        }
+        self.clip_skip = skip as usize;
+        if skip != 0 {
+            self.identity = format!("{}+clip_skip{skip}", self.identity);
+        }
+        Ok(self)
     }
 
     pub fn dir(&self) -> &Path {
@@ -197,24 +295,128 @@ impl StableDiffusion {
         self.vae.config.scale_factor()
     }
 
-    /// Text conditioning for `prompts`: `(n, 77, hidden)`.
+    /// Text conditioning for `prompts`: `(n, 77, hidden)`. For SDXL see
+    /// [`StableDiffusion::encode_text_xl`].
     pub fn encode_text(&self, prompts: &[&str]) -> Result<Tensor> {
+        self.encode_sd(prompts, self.clip_skip)
+    }
+
+    fn encode_sd(&self, prompts: &[&str], skip: usize) -> Result<Tensor> {
         let _g = tch::no_grad_guard();
+        let ids = self.token_ids(&self.tokenizer, prompts)?;
+        Ok(self.text_encoder.forward_skip(&ids, skip))
+    }
+
+    /// SDXL's text conditioning: both encoders' hidden states before their last layer,
+    /// concatenated (`(n, 77, w1 + w2)`), and the second encoder's projected pooled output
+    /// (`(n, projection_dim)`).
+    pub fn encode_text_xl(&self, prompts: &[&str]) -> Result<(Tensor, Tensor)> {
+        self.encode_xl(prompts, self.clip_skip)
+    }
+
+    fn encode_xl(&self, prompts: &[&str], skip: usize) -> Result<(Tensor, Tensor)> {
+        let _g = tch::no_grad_guard();
+        let xl = self.xl.as_ref().ok_or_else(|| {
+            DiffusionError::InvalidRequest("encode_text_xl on a model that is not SDXL".into())
+        })?;
+        let first = self
+            .text_encoder
+            .forward_xl(&self.token_ids(&self.tokenizer, prompts)?, skip);
+        let second = xl
+            .text_encoder_2
+            .forward_xl(&self.token_ids(&xl.tokenizer_2, prompts)?, skip);
+        let pooled = second.pooled.ok_or_else(|| {
+            DiffusionError::Unsupported("SDXL's text_encoder_2 has no projection".into())
+        })?;
+        Ok((Tensor::cat(&[first.hidden, second.hidden], -1), pooled))
+    }
+
+    fn token_ids(&self, tokenizer: &ClipTokenizer, prompts: &[&str]) -> Result<Tensor> {
         let mut ids = Vec::new();
         for p in prompts {
-            ids.extend(self.tokenizer.encode(p)?);
+            ids.extend(tokenizer.encode(p)?);
         }
-        let len = self.tokenizer.max_len() as i64;
-        let ids = Tensor::from_slice(&ids)
+        let len = tokenizer.max_len() as i64;
+        Ok(Tensor::from_slice(&ids)
             .view([prompts.len() as i64, len])
-            .to_device(self.device.device);
-        Ok(self.text_encoder.forward(&ids))
+            .to_device(self.device.device))
+    }
+
+    /// The conditioning of a batch's rows (the negative prompts first when `cfg`, then the
+    /// prompts): the cross-attention context and, for SDXL, the added embedding of the pooled
+    /// text and the size ids (original = target = the requested size, no crop). Clip skip
+    /// applies to the prompts only: diffusers encodes negative prompts without it.
+    fn conditioning(
+        &self,
+        prompts: &[Prompt],
+        cfg: bool,
+        params: &BatchParams,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let positive: Vec<&str> = prompts.iter().map(|p| p.prompt.as_str()).collect();
+        let negative: Vec<&str> = prompts
+            .iter()
+            .map(|p| p.negative_prompt.as_deref().unwrap_or(""))
+            .collect();
+        let rows = if cfg {
+            2 * prompts.len()
+        } else {
+            prompts.len()
+        };
+        let Some(xl) = &self.xl else {
+            let ctx = self.encode_sd(&positive, self.clip_skip)?;
+            let ctx = if cfg {
+                Tensor::cat(&[self.encode_sd(&negative, 0)?, ctx], 0)
+            } else {
+                ctx
+            };
+            return Ok((ctx, None));
+        };
+        let (ctx, pooled) = self.encode_xl(&positive, self.clip_skip)?;
+        let (mut ctx, mut pooled) = if cfg {
+            let (nctx, npooled) = self.encode_xl(&negative, 0)?;
+            (
+                Tensor::cat(&[nctx, ctx], 0),
+                Tensor::cat(&[npooled, pooled], 0),
+            )
+        } else {
+            (ctx, pooled)
+        };
+        if cfg && xl.force_zeros_for_empty_prompt {
+            // Rows of requests without a negative prompt are zeros (diffusers' zero-out).
+            let keep: Vec<f32> = prompts
+                .iter()
+                .map(|p| {
+                    if p.negative_prompt.is_some() {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .chain(prompts.iter().map(|_| 1.0))
+                .collect();
+            let keep = Tensor::from_slice(&keep)
+                .to_device(self.device.device)
+                .to_kind(ctx.kind());
+            ctx = &ctx * keep.view([-1, 1, 1]);
+            pooled = &pooled * keep.view([-1, 1]);
+        }
+        let (h, w) = (f64::from(params.height), f64::from(params.width));
+        let ids: Vec<f32> = (0..rows)
+            .flat_map(|_| [h, w, 0.0, 0.0, h, w])
+            .map(|v| v as f32)
+            .collect();
+        let time_ids = Tensor::from_slice(&ids)
+            .view([rows as i64, 6])
+            .to_device(self.device.device)
+            .to_kind(self.device.kind);
+        let added = self.unet.added_embedding(&pooled, &time_ids);
+        Ok((ctx, added))
     }
 
     /// The initial latents diffusers draws for `seed` with a CPU `torch.Generator`.
     pub fn initial_noise(&self, seed: u64, params: &BatchParams) -> Tensor {
         let shape = self.latent_shape(params);
-        noise_draw(seed, &shape, 0)
+        noise_draws(seed, &shape, 1).remove(0)
     }
 
     /// Whether a VAE decode overflowed in the run precision, so decodes now run in fp32.
@@ -242,6 +444,15 @@ impl StableDiffusion {
                     "{name} must be a positive multiple of 8, at most 4096 (got {v})"
                 )));
             }
+        }
+        let pixels = u64::from(params.width) * u64::from(params.height);
+        if pixels > MAX_PIXELS {
+            return Err(DiffusionError::InvalidRequest(format!(
+                "width × height: {}×{} is {pixels} pixels, over the engine's {MAX_PIXELS} \
+                 (1536×1536; the VAE decode of larger images needs more memory than a machine \
+                 can be assumed to have): generate at most that and upscale",
+                params.width, params.height
+            )));
         }
         if params.steps == 0 || params.steps > 1000 {
             return Err(DiffusionError::InvalidRequest(format!(
@@ -326,16 +537,7 @@ impl StableDiffusion {
         let turbo = params.scheduler == NoiseScheduler::Turbo;
         let cfg = !turbo && prompts.iter().any(|p| p.guidance > 1.0);
 
-        let mut texts: Vec<&str> = Vec::new();
-        if cfg {
-            texts.extend(
-                prompts
-                    .iter()
-                    .map(|p| p.negative_prompt.as_deref().unwrap_or("")),
-            );
-        }
-        texts.extend(prompts.iter().map(|p| p.prompt.as_str()));
-        let ctx = self.encode_text(&texts)?;
+        let (ctx, added) = self.conditioning(prompts, cfg, params)?;
         // The prompt's cross-attention keys and values, once for all steps.
         let ctx_kv = self.unet.context_kv(&ctx);
 
@@ -345,6 +547,19 @@ impl StableDiffusion {
             params.steps as usize,
         )?;
         let shape = self.latent_shape(params);
+        // Each request's noise, drawn once from its seed in the order diffusers draws it from
+        // the request's CPU generator: the initial latents, then one draw per step for
+        // ancestral samplers (libtorch has no per-request generator to keep between steps).
+        let per_step = if sampler.needs_noise() {
+            sampler.timesteps().len()
+        } else {
+            0
+        };
+        let mut draws: Vec<Vec<Tensor>> = prompts
+            .iter()
+            .map(|p| noise_draws(p.seed, &shape, 1 + per_step))
+            .collect();
+        let first: Vec<Tensor> = draws.iter_mut().map(|d| d.remove(0)).collect();
         let noise = match initial_noise {
             Some(t) => {
                 let want = [n, shape[1], shape[2], shape[3]];
@@ -356,13 +571,7 @@ impl StableDiffusion {
                 }
                 t.to_kind(Kind::Float)
             }
-            None => {
-                let draws: Vec<Tensor> = prompts
-                    .iter()
-                    .map(|p| noise_draw(p.seed, &shape, 0))
-                    .collect();
-                Tensor::cat(&draws, 0)
-            }
+            None => Tensor::cat(&first, 0),
         };
         // The sample stays in fp32 between steps (diffusers' Euler and DPM++ steps upcast
         // too); only the UNet runs in the run precision. On CPU fp32 these casts are no-ops.
@@ -388,7 +597,7 @@ impl StableDiffusion {
             let tt = timestep_tensor(t, xin.size()[0], dev);
             let out = self
                 .unet
-                .forward_kv(&xin, &tt, &ctx_kv)
+                .forward_added(&xin, &tt, &ctx_kv, added.as_ref())
                 .to_kind(Kind::Float);
             let eps = if cfg {
                 let parts = out.chunk(2, 0);
@@ -398,14 +607,9 @@ impl StableDiffusion {
                 out
             };
             let mut fresh = || {
-                // Replays each request's generator: diffusers keeps drawing from the same
-                // per-request CPU generator after the initial latents, so step i's noise is
-                // draw number i + 1 of that seed.
-                let draws: Vec<Tensor> = prompts
-                    .iter()
-                    .map(|p| noise_draw(p.seed, &shape, i + 1))
-                    .collect();
-                upload(Tensor::cat(&draws, 0), dev)
+                // Step i's noise is draw number i + 1 of each request's seed.
+                let step: Vec<&Tensor> = draws.iter().map(|d| &d[i]).collect();
+                upload(Tensor::cat(&step, 0), dev)
             };
             latents = sampler.step(&eps, i, &latents, &mut fresh);
             self.device.synchronize();
@@ -423,11 +627,20 @@ impl StableDiffusion {
 
     /// Latents to 8-bit RGB images, rounded exactly like diffusers' image processor.
     ///
-    /// Decodes in the run precision; when that gives NaN or infinity (fp16 overflows in some
-    /// VAEs, e.g. SDXL's) it decodes again in fp32 and keeps doing so for this model.
+    /// Decodes one image at a time: the decoder's full-resolution activations dominate its
+    /// memory, so a batch of n would need n times as much at once. Decodes in the run
+    /// precision (as diffusers' SD pipeline does); when that gives NaN or infinity (fp16
+    /// overflows in some VAEs, e.g. SDXL's) it decodes again in fp32 and keeps doing so for
+    /// this model (as A1111 does).
     pub fn decode(&self, latents: &Tensor) -> Result<Vec<RgbImage>> {
         let _g = tch::no_grad_guard();
         let latents = latents.to_device(self.device.device);
+        (0..latents.size()[0])
+            .map(|i| self.decode_one(&latents.narrow(0, i, 1)))
+            .collect()
+    }
+
+    fn decode_one(&self, latents: &Tensor) -> Result<RgbImage> {
         let kind = self.device.kind;
         let x = if kind == Kind::Float {
             self.vae.decode(&latents.to_kind(kind))
@@ -450,21 +663,17 @@ impl StableDiffusion {
         let px = px
             .round()
             .to_kind(Kind::Uint8)
-            .permute([0, 2, 3, 1])
+            .get(0)
+            .permute([1, 2, 0])
             .contiguous()
             .to_device(Device::Cpu);
         let s = px.size();
-        let (n, h, w) = (s[0], s[1], s[2]);
-        (0..n)
-            .map(|i| {
-                let data = Vec::<u8>::try_from(&px.get(i).flatten(0, -1))?;
-                Ok(RgbImage {
-                    width: w as u32,
-                    height: h as u32,
-                    data,
-                })
-            })
-            .collect()
+        let data = Vec::<u8>::try_from(&px.flatten(0, -1))?;
+        Ok(RgbImage {
+            width: s[1] as u32,
+            height: s[0] as u32,
+            data,
+        })
     }
 }
 
@@ -505,15 +714,13 @@ fn upload(t: Tensor, device: Device) -> Tensor {
 /// interleave draws and break determinism.
 pub(crate) static RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Draw number `index` (0-based) of shape `shape` from a CPU generator seeded with `seed`.
-fn noise_draw(seed: u64, shape: &[i64], index: usize) -> Tensor {
+/// The first `count` draws of shape `shape` from a CPU generator seeded with `seed`.
+fn noise_draws(seed: u64, shape: &[i64], count: usize) -> Vec<Tensor> {
     let _rng = RNG_LOCK
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     tch::manual_seed(seed as i64);
-    let mut t = Tensor::randn(shape, (Kind::Float, Device::Cpu));
-    for _ in 0..index {
-        t = Tensor::randn(shape, (Kind::Float, Device::Cpu));
-    }
-    t
+    (0..count)
+        .map(|_| Tensor::randn(shape, (Kind::Float, Device::Cpu)))
+        .collect()
 }

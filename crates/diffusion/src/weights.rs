@@ -216,8 +216,23 @@ impl Weights {
     /// paths can be compared).
     #[doc(hidden)]
     pub fn load_with(path: &Path, device: Device, kind: Kind, mapped: bool) -> Result<Self> {
+        Self::load_known(path, device, kind, mapped, None)
+    }
+
+    /// [`Weights::load`] of a file whose sha256 is already known (from the manifest a model
+    /// pull or import wrote), so a multi-GB file is not hashed again on every start.
+    pub fn load_known(
+        path: &Path,
+        device: Device,
+        kind: Kind,
+        mapped: bool,
+        sha256: Option<String>,
+    ) -> Result<Self> {
         let entries = read_header(path)?;
-        let digest = file_digest(path)?;
+        let digest = match sha256 {
+            Some(d) => d,
+            None => file_digest(path)?,
+        };
         let mut reader = match mapped.then(|| map_file(path)).flatten() {
             Some(all) => Reader::Mapped(all),
             None => Reader::Streamed(

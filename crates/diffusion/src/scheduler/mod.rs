@@ -65,11 +65,18 @@ impl Sampler {
                 )));
             }
         };
-        let mut config = config.clone();
-        if kind == NoiseScheduler::Turbo {
-            config.timestep_spacing = Some("trailing".into());
+        let config = config.resolved_for(kind);
+        let mut ac = alphas_cumprod(&config)?;
+        if config.rescale_betas_zero_snr
+            && let Some(last) = ac.last_mut()
+        {
+            // Zero terminal SNR makes ᾱ_T = 0 and σ_T infinite; diffusers' Euler and DPM++
+            // schedulers clamp ᾱ_T to 2⁻²⁴ (DDIM keeps the 0: it never divides by it).
+            if kind != NoiseScheduler::Ddim {
+                *last = 2f64.powi(-24);
+            }
         }
-        let ac = alphas_cumprod(&config)?;
+        let ac = ac;
         let (timesteps, init_noise_sigma, rule) = match kind {
             NoiseScheduler::Ddim => {
                 let ts = discrete_timesteps(&config, steps)?;
@@ -98,12 +105,7 @@ impl Sampler {
             }
             NoiseScheduler::Euler | NoiseScheduler::EulerAncestral | NoiseScheduler::Turbo => {
                 let ts = float_timesteps(&config, steps)?;
-                let mut train = train_sigmas(&ac);
-                if let Some(last) = train.last_mut().filter(|_| config.rescale_betas_zero_snr) {
-                    // diffusers sets ᾱ_T = 2⁻²⁴ so σ_T stays finite.
-                    let a = 2f64.powi(-24);
-                    *last = ((1.0 - a) / a).sqrt();
-                }
+                let train = train_sigmas(&ac);
                 let mut sigmas: Vec<f64> = ts
                     .iter()
                     .map(|&t| interp(t, &train) as f32 as f64)

@@ -35,10 +35,19 @@ struct MidBlock {
 /// in forward order ([`UNet::context_kv`]).
 pub struct ContextKv(Vec<(Tensor, Tensor)>);
 
+/// SDXL's size/crop and pooled-text conditioning (`addition_embed_type = "text_time"`).
+struct AddEmbedding {
+    /// Width of each of the six ids' sinusoidal embedding (`add_time_proj`).
+    time_dim: i64,
+    linear_1: Linear,
+    linear_2: Linear,
+}
+
 pub struct UNet {
     conv_in: Conv2d,
     time_1: Linear,
     time_2: Linear,
+    add: Option<AddEmbedding>,
     down: Vec<DownBlock>,
     mid: Option<MidBlock>,
     up: Vec<UpBlock>,
@@ -73,6 +82,7 @@ impl UNet {
             context_dim: c.cross_attention_dim,
             groups,
             linear_projection: c.use_linear_projection,
+            upcast_attention: c.upcast_attention,
         };
 
         let mut down = Vec::new();
@@ -214,8 +224,21 @@ impl UNet {
             });
         }
 
+        let add = match (
+            c.addition_embed_type.as_deref(),
+            c.addition_time_embed_dim,
+            c.projection_class_embeddings_input_dim,
+        ) {
+            (Some("text_time"), Some(time_dim), Some(input)) => Some(AddEmbedding {
+                time_dim,
+                linear_1: Linear::load(&vb.pp("add_embedding.linear_1"), input, temb, true)?,
+                linear_2: Linear::load(&vb.pp("add_embedding.linear_2"), temb, temb, true)?,
+            }),
+            _ => None,
+        };
         Ok(Self {
             conv_in: Conv2d::load3(&vb.pp("conv_in"), c.in_channels, ch[0])?,
+            add,
             time_1: Linear::load(&vb.pp("time_embedding.linear_1"), ch[0], temb, true)?,
             time_2: Linear::load(&vb.pp("time_embedding.linear_2"), temb, temb, true)?,
             down,
@@ -230,7 +253,29 @@ impl UNet {
     /// Sinusoidal embedding of (possibly fractional) timesteps, as diffusers'
     /// `get_timestep_embedding`, computed in fp32.
     fn timestep_embedding(&self, t: &Tensor) -> Tensor {
-        let dim = self.config.block_out_channels[0];
+        self.sinusoidal(t, self.config.block_out_channels[0])
+    }
+
+    /// Whether this UNet takes SDXL's added conditioning ([`UNet::added_embedding`]).
+    pub fn needs_added_conditioning(&self) -> bool {
+        self.add.is_some()
+    }
+
+    /// SDXL's added conditioning for a batch: `pooled` `(b, pooled_dim)` text embeddings and
+    /// `time_ids` `(b, 6)` (original height and width, crop top and left, target height and
+    /// width). It does not depend on the timestep, so a generation computes it once and
+    /// passes it to every [`UNet::forward_added`]. `None` for UNets without it.
+    pub fn added_embedding(&self, pooled: &Tensor, time_ids: &Tensor) -> Option<Tensor> {
+        let add = self.add.as_ref()?;
+        let b = time_ids.size()[0];
+        let ids = self
+            .sinusoidal(&time_ids.flatten(0, -1), add.time_dim)
+            .reshape([b, -1]);
+        let input = Tensor::cat(&[pooled.to_kind(Kind::Float), ids], -1).to_kind(pooled.kind());
+        Some(add.linear_2.forward(&add.linear_1.forward(&input).silu()))
+    }
+
+    fn sinusoidal(&self, t: &Tensor, dim: i64) -> Tensor {
         let half = dim / 2;
         let shift = self.config.freq_shift as f64;
         let exponent = Tensor::arange(half, (Kind::Float, t.device())) * (-(10000f64.ln()))
@@ -272,6 +317,18 @@ impl UNet {
 
     /// [`UNet::forward`] with the conditioning's keys and values from [`UNet::context_kv`].
     pub fn forward_kv(&self, x: &Tensor, t: &Tensor, kv: &ContextKv) -> Tensor {
+        self.forward_added(x, t, kv, None)
+    }
+
+    /// [`UNet::forward_kv`] with SDXL's added conditioning ([`UNet::added_embedding`]),
+    /// summed into the time embedding.
+    pub fn forward_added(
+        &self,
+        x: &Tensor,
+        t: &Tensor,
+        kv: &ContextKv,
+        added: Option<&Tensor>,
+    ) -> Tensor {
         let mut kv = kv.0.as_slice();
         // Each transformer takes the next `depth` pairs.
         let mut attend = |a: &Transformer2D, h: &Tensor| {
@@ -283,6 +340,10 @@ impl UNet {
         let kind = x.kind();
         let temb = self.timestep_embedding(t).to_kind(kind);
         let temb = self.time_2.forward(&self.time_1.forward(&temb).silu());
+        let temb = match added {
+            Some(a) => temb + a.to_kind(kind),
+            None => temb,
+        };
         let temb = Some(&temb);
 
         let mut h = self.conv_in.forward(x);

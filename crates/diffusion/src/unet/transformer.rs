@@ -1,6 +1,6 @@
 //! Transformer2DModel and BasicTransformerBlock: the UNet's self- and cross-attention.
 
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 use crate::error::Result;
 use crate::nn::{Conv2d, GroupNorm, LayerNorm, Linear, attention};
@@ -13,6 +13,9 @@ pub struct Attention {
     to_v: Linear,
     to_out: Linear,
     heads: i64,
+    /// `upcast_attention` (SD 2.1): attend in fp32 when the model runs in half precision,
+    /// where q·kᵀ can overflow and turn whole images black.
+    upcast: bool,
 }
 
 impl Attention {
@@ -22,6 +25,7 @@ impl Attention {
         context_dim: i64,
         heads: i64,
         head_dim: i64,
+        upcast: bool,
     ) -> Result<Self> {
         let inner = heads * head_dim;
         Ok(Self {
@@ -30,6 +34,7 @@ impl Attention {
             to_v: Linear::load(&vb.pp("to_v"), context_dim, inner, false)?,
             to_out: Linear::load(&vb.pp("to_out.0"), inner, query_dim, true)?,
             heads,
+            upcast,
         })
     }
 
@@ -47,7 +52,14 @@ impl Attention {
 
     /// Attention of `x` over precomputed keys and values (see [`Attention::context_kv`]).
     pub fn forward_kv(&self, x: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
-        let a = attention(&self.to_q.forward(x), k, v, self.heads, false);
+        let q = self.to_q.forward(x);
+        let kind = q.kind();
+        let a = if self.upcast && kind != Kind::Float {
+            let f = |t: &Tensor| t.to_kind(Kind::Float);
+            attention(&f(&q), &f(k), &f(v), self.heads, false).to_kind(kind)
+        } else {
+            attention(&q, k, v, self.heads, false)
+        };
         self.to_out.forward(&a)
     }
 }
@@ -63,13 +75,20 @@ struct Block {
 }
 
 impl Block {
-    fn load(vb: &Vb, dim: i64, ctx_dim: i64, heads: i64, head_dim: i64) -> Result<Self> {
+    fn load(
+        vb: &Vb,
+        dim: i64,
+        ctx_dim: i64,
+        heads: i64,
+        head_dim: i64,
+        upcast: bool,
+    ) -> Result<Self> {
         let ff_inner = 4 * dim;
         Ok(Self {
             norm1: LayerNorm::load(&vb.pp("norm1"), dim, 1e-5)?,
-            attn1: Attention::load(&vb.pp("attn1"), dim, dim, heads, head_dim)?,
+            attn1: Attention::load(&vb.pp("attn1"), dim, dim, heads, head_dim, upcast)?,
             norm2: LayerNorm::load(&vb.pp("norm2"), dim, 1e-5)?,
-            attn2: Attention::load(&vb.pp("attn2"), dim, ctx_dim, heads, head_dim)?,
+            attn2: Attention::load(&vb.pp("attn2"), dim, ctx_dim, heads, head_dim, upcast)?,
             norm3: LayerNorm::load(&vb.pp("norm3"), dim, 1e-5)?,
             // GEGLU: one projection to twice the width, split into value and gate.
             ff_in: Linear::load(&vb.pp("ff.net.0.proj"), dim, 2 * ff_inner, true)?,
@@ -109,6 +128,7 @@ pub struct TransformerSpec {
     pub context_dim: i64,
     pub groups: i64,
     pub linear_projection: bool,
+    pub upcast_attention: bool,
 }
 
 impl Transformer2D {
@@ -134,6 +154,7 @@ impl Transformer2D {
                     s.context_dim,
                     s.heads,
                     head_dim,
+                    s.upcast_attention,
                 )
             })
             .collect::<Result<Vec<_>>>()?;

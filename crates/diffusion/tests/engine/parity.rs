@@ -19,7 +19,7 @@ const PROMPT: &str = "a photo of an astronaut riding a horse on the moon";
 const NEGATIVE: &str = "blurry, low quality";
 const SEED: u64 = 1234;
 
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     if let Ok(p) = std::env::var("PRESSROOM_PYTHON") {
         return PathBuf::from(p);
     }
@@ -58,14 +58,14 @@ fn reference_dir() -> &'static Path {
     .path()
 }
 
-fn load_ref(path: &Path) -> HashMap<String, Tensor> {
+pub(crate) fn load_ref(path: &Path) -> HashMap<String, Tensor> {
     Tensor::read_safetensors(path)
         .expect("reference tensors")
         .into_iter()
         .collect()
 }
 
-fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
+pub(crate) fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.size(), b.size());
     (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
         .abs()
@@ -73,7 +73,7 @@ fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
         .double_value(&[])
 }
 
-fn image_diff(ours: &[u8], theirs: &Tensor) -> i32 {
+pub(crate) fn image_diff(ours: &[u8], theirs: &Tensor) -> i32 {
     let theirs = Vec::<u8>::try_from(&theirs.flatten(0, -1)).expect("u8");
     assert_eq!(ours.len(), theirs.len());
     ours.iter()
@@ -83,7 +83,7 @@ fn image_diff(ours: &[u8], theirs: &Tensor) -> i32 {
         .unwrap_or(0)
 }
 
-fn std_of(img: &Tensor) -> f64 {
+pub(crate) fn std_of(img: &Tensor) -> f64 {
     img.to_kind(Kind::Double).std(true).double_value(&[])
 }
 
@@ -173,6 +173,30 @@ fn check_variant(variant: &str) {
         eprintln!("{variant} {key}: max pixel difference {d}/255");
         assert!(d <= 2, "{variant} {key}: max pixel difference {d}/255");
     }
+
+    // clip_skip = 1: the second-to-last hidden state, final-layer-normed.
+    let sd = sd.with_clip_skip(1).expect("clip skip");
+    let emb = sd.encode_text(&[PROMPT]).expect("text");
+    let d = max_abs(&emb, &r["text_emb_skip1"]);
+    assert!(d < 1e-4, "{variant}: clip_skip 1 text differs by {d}");
+    let ours = sd
+        .generate(
+            &params(NoiseScheduler::Ddim),
+            &[Prompt {
+                prompt: PROMPT.into(),
+                negative_prompt: None,
+                seed: SEED,
+                guidance: 7.5,
+            }],
+            &mut |_, _| {},
+        )
+        .expect("generate");
+    let d = image_diff(&ours[0].data, &r["image_ddim_skip1"]);
+    assert!(d <= 2, "{variant}: clip_skip 1 image differs by {d}/255");
+    assert!(
+        sd.with_clip_skip(5).is_err(),
+        "a clip skip of every layer is refused"
+    );
 }
 
 #[test]
@@ -183,6 +207,14 @@ fn sd1_style_matches_diffusers() {
 #[test]
 fn sd2_style_linear_projection_v_prediction_matches_diffusers() {
     check_variant("sd2");
+}
+
+/// SD 1.5's published scheduler config (PNDM, no `timestep_spacing` key): each sampler takes
+/// its own class's default spacing, as diffusers' `from_config` does: "linspace" for Euler,
+/// Euler ancestral and DPM++ (the writing class's "leading" put Euler 43/255 apart).
+#[test]
+fn published_sd15_scheduler_config_spaces_timesteps_like_diffusers() {
+    check_variant("sd1-pndm");
 }
 
 #[test]
