@@ -152,11 +152,12 @@ SCHEDULERS = {
 SCHEDULERS["turbo"] = lambda c: EulerAncestralDiscreteScheduler.from_config(c, timestep_spacing="trailing")
 
 
-def render(pipe, name, negative=None, steps=STEPS, size=SIZE, guidance=GUIDANCE):
+def render(pipe, name, negative=None, steps=STEPS, size=SIZE, guidance=GUIDANCE, prompt_embeds=None):
     base = pipe.scheduler.config
     pipe.scheduler = SCHEDULERS[name](base)
     out = pipe(
-        PROMPT,
+        PROMPT if prompt_embeds is None else None,
+        prompt_embeds=prompt_embeds,
         negative_prompt=negative,
         num_inference_steps=steps,
         guidance_scale=guidance,
@@ -189,21 +190,86 @@ def references(pipe):
     # SD-Turbo style: Euler ancestral, trailing timesteps, one step, no guidance.
     ref["image_turbo"] = render(pipe, "turbo", steps=1, guidance=0.0)
     ref["image_ddim_neg"] = render(pipe, "ddim", negative=NEGATIVE)
+    # clip_skip=1: the text encoder's second-to-last hidden state, then its final layer norm,
+    # for the prompt only (diffusers encodes the negative prompt without it). Computed here
+    # as encode_prompt does, because its own clip_skip path reads `text_encoder.text_model`,
+    # which transformers 5's CLIPTextModel no longer has.
+    skip = clip_skip_embeds(pipe, PROMPT, 1)
+    ref["text_emb_skip1"] = skip.contiguous()
+    ref["image_ddim_skip1"] = render(pipe, "ddim", prompt_embeds=skip)
     return ref
+
+
+def clip_skip_embeds(pipe, prompt, clip_skip):
+    te = pipe.text_encoder
+    ids = pipe.tokenizer([prompt], padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+    hidden = te(ids, output_hidden_states=True).hidden_states[-(clip_skip + 1)]
+    final_ln = te.final_layer_norm if hasattr(te, "final_layer_norm") else te.text_model.final_layer_norm
+    return final_ln(hidden)
+
+
+# runwayml/stable-diffusion-v1-5's scheduler/scheduler_config.json, byte for byte in content:
+# written by diffusers 0.6.0, before `timestep_spacing` existed.
+SD15_SCHEDULER_CONFIG = {
+    "_class_name": "PNDMScheduler",
+    "_diffusers_version": "0.6.0",
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "num_train_timesteps": 1000,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "trained_betas": None,
+    "clip_sample": False,
+}
+
+
+def sd1_published_pndm(variant, tmp, model_dir):
+    """The sd1 pipeline with SD 1.5's published scheduler config (PNDMScheduler, no
+    `timestep_spacing` key), loaded back the way diffusers loads a model repo. Each sampler
+    then takes its own class's default spacing."""
+    pipe = build("sd1", tmp)
+    pipe.save_pretrained(model_dir, safe_serialization=True)
+    with open(os.path.join(model_dir, "scheduler", "scheduler_config.json"), "w") as f:
+        json.dump(SD15_SCHEDULER_CONFIG, f, indent=2)
+    index_path = os.path.join(model_dir, "model_index.json")
+    with open(index_path) as f:
+        index = json.load(f)
+    index["scheduler"] = ["diffusers", "PNDMScheduler"]
+    with open(index_path, "w") as f:
+        json.dump(index, f, indent=2)
+    pipe = StableDiffusionPipeline.from_pretrained(model_dir, safety_checker=None, requires_safety_checker=False)
+    assert type(pipe.scheduler).__name__ == "PNDMScheduler", type(pipe.scheduler)
+    return pipe
+
+
+def sd1_real_clip(tmp, d):
+    """The sd1 pipeline on the real 49,408-token CLIP vocabulary, rendering hard prompts (CJK,
+    emoji, curly quotes, > 75 tokens); built by tokenizer_reference.render_real_clip_variant."""
+    from tokenizer_reference import render_real_clip_variant
+
+    render_real_clip_variant(build, d, tmp, seed=SEED, steps=STEPS, size=SIZE, guidance=GUIDANCE)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--ours", help="folder written by init_tiny_model to render with diffusers")
-    ap.add_argument("--variants", default="sd1,sd2")
+    ap.add_argument("--variants", default="sd1,sd2,sd1-pndm")
     args = ap.parse_args()
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     meta = {"prompt": PROMPT, "negative": NEGATIVE, "seed": SEED, "steps": STEPS, "size": SIZE, "guidance": GUIDANCE}
     for variant in [v for v in args.variants.split(",") if v]:
         d = os.path.join(args.out, variant)
-        pipe = build(variant, args.out)
-        pipe.save_pretrained(os.path.join(d, "model"), safe_serialization=True)
+        if variant == "sd1-clip":  # real CLIP vocabulary; not in the default set
+            sd1_real_clip(args.out, d)
+            continue
+        if variant == "sd1-pndm":
+            pipe = sd1_published_pndm(variant, args.out, os.path.join(d, "model"))
+        else:
+            pipe = build(variant, args.out)
+            pipe.save_pretrained(os.path.join(d, "model"), safe_serialization=True)
         save_file(references(pipe), os.path.join(d, "reference.safetensors"))
     if args.ours:
         pipe = StableDiffusionPipeline.from_pretrained(args.ours, safety_checker=None, requires_safety_checker=False)

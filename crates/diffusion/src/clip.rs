@@ -3,37 +3,19 @@
 
 use tch::{Kind, Tensor};
 
+use crate::clip_encoder::{ClipEncoder, EncoderShape};
 use crate::config::ClipConfig;
-use crate::error::{DiffusionError, Result};
-use crate::nn::{LayerNorm, Linear, attention};
+use crate::error::Result;
+use crate::nn::{LayerNorm, Linear};
 use crate::weights::Vb;
-
-#[derive(Clone, Copy)]
-enum Act {
-    QuickGelu,
-    Gelu,
-}
-
-struct Layer {
-    ln1: LayerNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    ln2: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
-}
 
 pub struct ClipTextModel {
     token_embedding: Tensor,
     position_embedding: Tensor,
-    layers: Vec<Layer>,
+    encoder: ClipEncoder,
     final_ln: LayerNorm,
     /// `CLIPTextModelWithProjection` (SDXL's second encoder): pooled output → `text_embeds`.
     projection: Option<Linear>,
-    heads: i64,
-    act: Act,
     pub config: ClipConfig,
 }
 
@@ -48,15 +30,6 @@ pub struct XlTextOutput {
 impl ClipTextModel {
     pub fn load(vb: &Vb, config: &ClipConfig) -> Result<Self> {
         let c = config;
-        let act = match c.hidden_act.as_str() {
-            "quick_gelu" => Act::QuickGelu,
-            "gelu" => Act::Gelu,
-            other => {
-                return Err(DiffusionError::Unsupported(format!(
-                    "text encoder hidden_act `{other}`"
-                )));
-            }
-        };
         // Hub checkpoints prefix every key with `text_model.`; transformers 5 saves
         // CLIPTextModel without it. Accept both.
         let tm = if vb.contains("embeddings.token_embedding.weight")
@@ -74,21 +47,18 @@ impl ClipTextModel {
         let position_embedding = emb
             .pp("position_embedding")
             .get("weight", &[c.max_position_embeddings, h])?;
-        let mut layers = Vec::new();
-        for i in 0..c.num_hidden_layers {
-            let l = tm.pp("encoder.layers").pp(i);
-            let att = l.pp("self_attn");
-            layers.push(Layer {
-                ln1: LayerNorm::load(&l.pp("layer_norm1"), h, c.layer_norm_eps)?,
-                q: Linear::load(&att.pp("q_proj"), h, h, true)?,
-                k: Linear::load(&att.pp("k_proj"), h, h, true)?,
-                v: Linear::load(&att.pp("v_proj"), h, h, true)?,
-                o: Linear::load(&att.pp("out_proj"), h, h, true)?,
-                ln2: LayerNorm::load(&l.pp("layer_norm2"), h, c.layer_norm_eps)?,
-                fc1: Linear::load(&l.pp("mlp.fc1"), h, c.intermediate_size, true)?,
-                fc2: Linear::load(&l.pp("mlp.fc2"), c.intermediate_size, h, true)?,
-            });
-        }
+        let encoder = ClipEncoder::load(
+            &tm.pp("encoder"),
+            &EncoderShape {
+                hidden: h,
+                intermediate: c.intermediate_size,
+                layers: c.num_hidden_layers,
+                heads: c.num_attention_heads,
+                eps: c.layer_norm_eps,
+                act: &c.hidden_act,
+                causal: true,
+            },
+        )?;
         let final_ln = LayerNorm::load(&tm.pp("final_layer_norm"), h, c.layer_norm_eps)?;
         let projection = match c.projection_dim.filter(|_| c.with_projection()) {
             Some(dim) => Some(Linear::load(&vb.pp("text_projection"), h, dim, false)?),
@@ -97,11 +67,9 @@ impl ClipTextModel {
         Ok(Self {
             token_embedding,
             position_embedding,
-            layers,
+            encoder,
             final_ln,
             projection,
-            heads: c.num_attention_heads,
-            act,
             config: c.clone(),
         })
     }
@@ -115,12 +83,9 @@ impl ClipTextModel {
     /// before the last (`hidden_states[-(skip + 1)]`), then the final layer norm. (A1111's
     /// "clip skip 2" is `skip = 1` here.) `skip` is capped to leave at least one layer.
     pub fn forward_skip(&self, ids: &Tensor, skip: usize) -> Tensor {
-        let used = self.layers.len().saturating_sub(skip).max(1);
-        let mut x = self.embed(ids);
-        for l in &self.layers[..used] {
-            x = self.layer(l, &x);
-        }
-        self.final_ln.forward(&x)
+        let used = self.encoder.len().saturating_sub(skip).max(1);
+        self.final_ln
+            .forward(&self.encoder.run(self.embed(ids), used))
     }
 
     /// SDXL's use of an encoder: the hidden state `skip + 1` layers before the output (the
@@ -128,12 +93,12 @@ impl ClipTextModel {
     /// the pooled `text_embeds`: the final-normed state at each sequence's end-of-text token
     /// (the highest id, as transformers finds it for CLIP's vocabulary) through it.
     pub fn forward_xl(&self, ids: &Tensor, skip: usize) -> XlTextOutput {
-        let n = self.layers.len();
+        let n = self.encoder.len();
         let keep = n.saturating_sub(skip + 1).max(1);
         let mut x = self.embed(ids);
         let mut hidden = None;
-        for (i, l) in self.layers.iter().enumerate() {
-            x = self.layer(l, &x);
+        for i in 0..n {
+            x = self.encoder.layer(i, &x);
             if i + 1 == keep {
                 hidden = Some(x.shallow_clone());
                 if self.projection.is_none() {
@@ -168,24 +133,5 @@ impl ClipTextModel {
         let pos = Tensor::arange(seq, (Kind::Int64, ids.device()));
         Tensor::embedding(&self.token_embedding, ids, -1, false, false)
             + Tensor::embedding(&self.position_embedding, &pos, -1, false, false).unsqueeze(0)
-    }
-
-    /// One encoder layer: causal self-attention and the MLP, each pre-normed, with residuals.
-    fn layer(&self, l: &Layer, x: &Tensor) -> Tensor {
-        let h = l.ln1.forward(x);
-        let a = attention(
-            &l.q.forward(&h),
-            &l.k.forward(&h),
-            &l.v.forward(&h),
-            self.heads,
-            true,
-        );
-        let x = x + l.o.forward(&a);
-        let h = l.fc1.forward(&l.ln2.forward(&x));
-        let h = match self.act {
-            Act::QuickGelu => &h * (&h * 1.702).sigmoid(),
-            Act::Gelu => h.gelu("none"),
-        };
-        &x + l.fc2.forward(&h)
     }
 }

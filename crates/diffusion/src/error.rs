@@ -31,6 +31,9 @@ pub enum DiffusionError {
     Tokenizer(String),
     #[error("unsupported model: {0}")]
     Unsupported(String),
+    /// The safety checker flagged the image; the text says which concepts.
+    #[error("{0}")]
+    Unsafe(String),
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     #[error("torch: {0}")]

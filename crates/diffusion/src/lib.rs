@@ -11,6 +11,7 @@
 //! [`init_tiny_model`] to write a tiny random model for demos and tests.
 
 pub mod clip;
+mod clip_encoder;
 pub mod config;
 pub mod device;
 pub mod engine;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod image;
 pub mod nn;
 pub mod pipeline;
+pub mod safety;
 pub mod scheduler;
 pub mod tiny;
 pub mod tokenizer;

@@ -12,6 +12,7 @@ use crate::config::{ClipConfig, ModelIndex, SchedulerConfig, UNetConfig, VaeConf
 use crate::device::DeviceChoice;
 use crate::error::{DiffusionError, Result};
 use crate::image::RgbImage;
+use crate::safety::{SafetyChecker, SafetyVerdict};
 use crate::scheduler::{NoiseScheduler, Sampler, timestep_tensor};
 use crate::tokenizer::ClipTokenizer;
 use crate::unet::UNet;
@@ -60,6 +61,8 @@ pub struct StableDiffusion {
     dir: PathBuf,
     /// Text encoder layers skipped from the end (diffusers' `clip_skip`; 0 = none).
     clip_skip: usize,
+    /// The model's image safety checker, when its folder has one (see [`crate::safety`]).
+    safety: Option<SafetyChecker>,
 }
 
 /// What an SDXL pipeline adds to SD 1.x/2.x.
@@ -159,6 +162,8 @@ impl StableDiffusion {
             "tokenizer_2/merges.txt",
             "tokenizer_2/special_tokens_map.json",
             "tokenizer/special_tokens_map.json",
+            "tokenizer/tokenizer_config.json",
+            "tokenizer_2/tokenizer_config.json",
         ] {
             if let Ok(bytes) = std::fs::read(dir.join(tok_file)) {
                 id.update(tok_file.as_bytes());
@@ -222,6 +227,10 @@ impl StableDiffusion {
             }
             None => None,
         };
+        let safety = SafetyChecker::load_from(dir, dev)?;
+        if safety.is_some() {
+            tracing::info!(dir = %dir.display(), "image safety checker loaded");
+        }
         if xl.is_some() != unet.needs_added_conditioning() {
             return Err(DiffusionError::Unsupported(
                 "an SDXL pipeline needs a UNet with addition_embed_type \"text_time\", and only SDXL pipelines have one".into(),
@@ -254,6 +263,7 @@ impl StableDiffusion {
             identity,
             dir: dir.to_path_buf(),
             clip_skip: 0,
+            safety,
         })
     }
 
@@ -261,6 +271,26 @@ impl StableDiffusion {
     /// (and the clip skip, which changes every image).
     pub fn identity(&self) -> &str {
         &self.identity
+    }
+
+    /// Runs without the model's safety checker (for models whose licence and use allow it;
+    /// `generation.safety_checker = false`).
+    pub fn without_safety_checker(mut self) -> Self {
+        self.safety = None;
+        self
+    }
+
+    /// Whether generated images are checked ([`StableDiffusion::check_safety`]).
+    pub fn has_safety_checker(&self) -> bool {
+        self.safety.is_some()
+    }
+
+    /// The safety checker's verdict on each image; `None` each when the model has none.
+    pub fn check_safety(&self, images: &[RgbImage]) -> Result<Vec<Option<SafetyVerdict>>> {
+        match &self.safety {
+            Some(checker) => Ok(checker.check(images)?.into_iter().map(Some).collect()),
+            None => Ok(vec![None; images.len()]),
+        }
     }
 
     /// Uses the text encoder's output `skip` layers before the last (diffusers' `clip_skip`;

@@ -142,6 +142,7 @@ fn engine_error(e: DiffusionError) -> GenerateError {
         DiffusionError::Cancelled => GenerateError::EngineGone,
         // What the model's own schedule refuses (too many DDIM steps) is the request's fault.
         DiffusionError::InvalidRequest(m) => GenerateError::InvalidRequest(m),
+        DiffusionError::Unsafe(m) => GenerateError::Unsafe(m),
         other => GenerateError::Engine(other),
     }
 }

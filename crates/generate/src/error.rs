@@ -47,6 +47,9 @@ pub enum GenerateError {
     Image(String),
     #[error("engine stopped before answering")]
     EngineGone,
+    /// The model's image safety checker flagged the image; it was not kept.
+    #[error("{0}")]
+    Unsafe(String),
 }
 
 impl GenerateError {

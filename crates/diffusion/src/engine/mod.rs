@@ -378,10 +378,21 @@ fn run_batch(model: &StableDiffusion, batch: Vec<EngineRequest>, shared: &Shared
             "engine failure: {msg}"
         )))
     });
+    // A flagged image is never handed out: its request gets the checker's reason instead.
+    let result = result.and_then(|images| {
+        let verdicts = model.check_safety(&images)?;
+        Ok(images.into_iter().zip(verdicts).collect::<Vec<_>>())
+    });
     match result {
         Ok(images) => {
-            for (r, img) in batch.into_iter().zip(images) {
-                (r.reply)(Ok(img));
+            for (r, (img, verdict)) in batch.into_iter().zip(images) {
+                match verdict.filter(|v| v.flagged()) {
+                    Some(v) => {
+                        tracing::warn!(concepts = ?v.concepts, "safety checker flagged a generated image; withheld");
+                        (r.reply)(Err(DiffusionError::Unsafe(v.reason())));
+                    }
+                    None => (r.reply)(Ok(img)),
+                }
             }
         }
         Err(DiffusionError::Cancelled) => {

@@ -369,12 +369,15 @@ fn tokenizer_pads_with_the_configured_token_and_truncates() {
     assert_eq!(long[76], eos, "eos closes a truncated prompt");
     assert_ne!(long[75], eos);
 
-    // SD 2.x folders pad with "!" instead of the end-of-text token.
-    let cfg_path = tok_dir.join("tokenizer_config.json");
-    let mut cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cfg_path).expect("read")).expect("json");
-    cfg["pad_token"] = serde_json::json!("!");
-    std::fs::write(&cfg_path, cfg.to_string()).expect("write");
+    // SD 2.x folders pad with "!" instead of the end-of-text token (transformers reads it
+    // from special_tokens_map.json over tokenizer_config.json, so both say it here).
+    for file in ["tokenizer_config.json", "special_tokens_map.json"] {
+        let path = tok_dir.join(file);
+        let mut cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        cfg["pad_token"] = serde_json::json!("!");
+        std::fs::write(&path, cfg.to_string()).expect("write");
+    }
     let tok = pressroom_diffusion::tokenizer::ClipTokenizer::load(&tok_dir, 77).expect("tokenizer");
     let padded = tok.encode("The cat").expect("encode");
     assert_eq!(padded[..used], ids[..used]);
