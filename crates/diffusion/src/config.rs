@@ -34,6 +34,15 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     })
 }
 
+/// A field diffusers writes as `null` when it means its default.
+fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 fn d_true() -> bool {
     true
 }
@@ -79,9 +88,10 @@ pub struct UNetConfig {
     pub attention_head_dim: OneOrMany,
     #[serde(default)]
     pub num_attention_heads: Option<OneOrMany>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub use_linear_projection: bool,
-    #[serde(default)]
+    /// `null` in SDXL's published config.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub upcast_attention: bool,
     #[serde(default = "d_32")]
     pub norm_num_groups: i64,

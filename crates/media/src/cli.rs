@@ -91,15 +91,24 @@ pub fn run_presets_with(
     }
     writeln!(
         out,
-        "{:<21} {:<10} {:>9} {:<15} {:<15} {:>10} {:<10} {:>9}",
-        "PRESET", "PLATFORM", "SIZE", "ASPECT", "FORMATS", "MAX BYTES", "COLOUR", "GENERATE"
+        "{:<21} {:<10} {:>9} {:<15} {:<15} {:>10} {:<10} {:>9} {:>9}",
+        "PRESET",
+        "PLATFORM",
+        "SIZE",
+        "ASPECT",
+        "FORMATS",
+        "MAX BYTES",
+        "COLOUR",
+        "GENERATE",
+        "SDXL"
     )?;
     for p in selected {
         let (gw, gh) = p.generation_size();
+        let (xw, xh) = p.sdxl_bucket();
         let formats: Vec<_> = p.formats.iter().map(|f| f.name()).collect();
         writeln!(
             out,
-            "{:<21} {:<10} {:>9} {:<15} {:<15} {:>10} {:<10} {:>9}",
+            "{:<21} {:<10} {:>9} {:<15} {:<15} {:>10} {:<10} {:>9} {:>9}",
             p.name,
             p.platform,
             format!("{}x{}", p.width, p.height),
@@ -108,6 +117,7 @@ pub fn run_presets_with(
             p.max_bytes,
             p.color_space.name(),
             format!("{gw}x{gh}"),
+            format!("{xw}x{xh}"),
         )?;
     }
     Ok(())

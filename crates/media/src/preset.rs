@@ -9,6 +9,19 @@ use crate::format::OutputFormat;
 /// than a few thousand pixels.
 pub const MAX_PRESET_SIDE: u32 = 8192;
 
+/// SDXL's trained resolutions (width × height), square to 2.4:1 either way.
+pub const SDXL_BUCKETS: [(u32, u32); 9] = [
+    (1024, 1024),
+    (1152, 896),
+    (896, 1152),
+    (1216, 832),
+    (832, 1216),
+    (1344, 768),
+    (768, 1344),
+    (1536, 640),
+    (640, 1536),
+];
+
 /// Relative tolerance when checking a size against an aspect range: 1080x566 is "1.91:1" to the
 /// platforms although 1080/566 = 1.908.
 pub const ASPECT_TOLERANCE: f32 = 0.01;
@@ -98,6 +111,19 @@ impl Preset {
     /// both sides multiples of 64 (what latent diffusion models need), short side near 512.
     pub fn generation_size(&self) -> (u32, u32) {
         self.generation_size_for(512)
+    }
+
+    /// The SDXL training bucket (about one megapixel, both sides multiples of 64) closest to
+    /// the preset's aspect: SDXL composes best at the sizes it was trained on, so a model of
+    /// that family generates at this size rather than at [`Preset::generation_size_for`].
+    pub fn sdxl_bucket(&self) -> (u32, u32) {
+        let aspect = f64::from(self.width.max(1)) / f64::from(self.height.max(1));
+        let off = |&(w, h): &(u32, u32)| (f64::from(w) / f64::from(h) / aspect).ln().abs();
+        SDXL_BUCKETS
+            .iter()
+            .copied()
+            .min_by(|a, b| off(a).total_cmp(&off(b)))
+            .unwrap_or((1024, 1024))
     }
 
     /// Like [`Preset::generation_size`] for another short side (e.g. 768 or 1024 for SDXL).
@@ -207,6 +233,16 @@ mod tests {
             min_quality: 30,
             source: String::new(),
         }
+    }
+
+    #[test]
+    fn sdxl_buckets_follow_the_aspect() {
+        assert_eq!(preset(1080, 1080).sdxl_bucket(), (1024, 1024));
+        assert_eq!(preset(1080, 1350).sdxl_bucket(), (896, 1152));
+        assert_eq!(preset(1080, 1920).sdxl_bucket(), (768, 1344));
+        assert_eq!(preset(1920, 1080).sdxl_bucket(), (1344, 768));
+        assert_eq!(preset(1200, 627).sdxl_bucket(), (1344, 768));
+        assert_eq!(preset(1500, 500).sdxl_bucket(), (1536, 640));
     }
 
     #[test]

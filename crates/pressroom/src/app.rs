@@ -137,7 +137,16 @@ pub fn generators(
             .device
             .choose()
             .context("generation.device")?;
-        let engine_config = settings.generation.engine.engine_config();
+        if !settings.generation.model.is_empty() && !dir.join("model_index.json").is_file() {
+            anyhow::bail!(
+                "generation.model: no model named `{}` in {} (see `pressroom model list`; get one with `pressroom model pull` or `pressroom model import`)",
+                settings.generation.model,
+                dir.parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+        }
+        let engine_config = settings.engine_config();
         let engine = pressroom_generate::DiffusionGenerator::load(&dir, device, engine_config)
             .with_context(|| format!("loading the model in {}", dir.display()))?;
         let policy = &settings.generation.policy;
@@ -222,6 +231,7 @@ pub fn pipeline(
         &settings.media.public_base_url,
     )
     .with_insights_schedule(settings.insights.schedule()?)
+    .with_local_model(settings.local_model_name())
     .with_outbound(settings.webhooks_out.outbound())
     .context("webhooks_out: building the delivery client")
 }

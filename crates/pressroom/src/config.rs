@@ -30,6 +30,17 @@ pub struct Settings {
     pub retention: Retention,
     pub email: Email,
     pub insights: Insights,
+    pub models: Models,
+}
+
+/// `[models]`: where `pressroom model pull` downloads from. `HF_ENDPOINT` and `HF_TOKEN`, when
+/// set, override these (as huggingface_hub does).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Models {
+    pub hub_endpoint: String,
+    /// Empty: none (public repos only).
+    pub hub_token: secrecy::SecretString,
 }
 
 /// `[insights]`: when published posts' numbers are fetched back from the platforms.
@@ -125,6 +136,12 @@ pub struct Retry {
 #[serde(deny_unknown_fields)]
 pub struct Generation {
     pub model_dir: PathBuf,
+    /// A model in `<data_dir>/models` by name (`pressroom model list`); excludes `model_dir`.
+    pub model: String,
+    /// Text encoder layers skipped from the end (diffusers' `clip_skip`).
+    pub clip_skip: u32,
+    /// Check images with the model's safety checker when its folder has one.
+    pub safety_checker: bool,
     pub device: pressroom_generate::DeviceSetting,
     /// Backend "openai" is registered only when `[generation.openai]` is present.
     pub openai: Option<pressroom_generate::OpenAiConfig>,
@@ -171,6 +188,7 @@ impl EngineSettings {
             queue_capacity: self.queue_capacity.max(1),
             busy_retry_after: Duration::from_secs(self.busy_retry_after_secs.max(1)),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            ..pressroom_generate::EngineConfig::default()
         }
     }
 }
@@ -298,6 +316,21 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if !self.generation.model.is_empty() {
+            if !self.generation.model_dir.as_os_str().is_empty() {
+                anyhow::bail!(
+                    "generation.model and generation.model_dir: set one of them, not both (model names a model in <data_dir>/models, model_dir any folder)"
+                );
+            }
+            pressroom_models::ModelStore::validate_name(&self.generation.model)
+                .context("generation.model")?;
+        }
+        if self.generation.clip_skip > 24 {
+            anyhow::bail!(
+                "generation.clip_skip: {} is more layers than any CLIP text encoder has",
+                self.generation.clip_skip
+            );
+        }
         if self.workers.concurrency == 0 {
             anyhow::bail!("workers.concurrency: must be at least 1");
         }
@@ -423,7 +456,14 @@ impl Settings {
         )
     }
 
+    /// The local engine's model: `generation.model` in the models directory, else
+    /// `generation.model_dir`, else the tiny model.
     pub fn model_dir(&self) -> PathBuf {
+        if !self.generation.model.is_empty() {
+            return pressroom_models::ModelStore::under(&self.paths.data_dir)
+                .root()
+                .join(&self.generation.model);
+        }
         or_under(
             &self.generation.model_dir,
             &self.paths.data_dir,
@@ -433,7 +473,28 @@ impl Settings {
 
     /// True when no model is configured and the tiny one is used.
     pub fn uses_tiny_model(&self) -> bool {
-        self.generation.model_dir.as_os_str().is_empty()
+        self.generation.model_dir.as_os_str().is_empty() && self.generation.model.is_empty()
+    }
+
+    /// The name campaigns use for the local model (`[generation] model`): `generation.model`,
+    /// else the folder name of `generation.model_dir` ("tiny" for the demo model).
+    pub fn local_model_name(&self) -> String {
+        if !self.generation.model.is_empty() {
+            return self.generation.model.clone();
+        }
+        self.model_dir()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "local".into())
+    }
+
+    /// The local engine's settings: `[generation.engine]` plus the model options.
+    pub fn engine_config(&self) -> pressroom_generate::EngineConfig {
+        pressroom_generate::EngineConfig {
+            clip_skip: self.generation.clip_skip,
+            safety_checker: self.generation.safety_checker,
+            ..self.generation.engine.engine_config()
+        }
     }
 }
 
@@ -518,6 +579,39 @@ mod tests {
         let err = format!("{:#}", Settings::load(Some(&file)).expect_err("bad url"));
         assert!(err.contains("database.url"), "{err}");
         assert!(!err.contains("hunter2"), "the password is shown: {err}");
+    }
+
+    #[test]
+    fn a_named_model_is_found_in_the_models_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("model.toml");
+        std::fs::write(
+            &file,
+            "[paths]\ndata_dir = \"/srv/pr\"\n[generation]\nmodel = \"sdxl-turbo\"\nclip_skip = 1\nsafety_checker = false\n",
+        )
+        .expect("write");
+        let s = Settings::load(Some(&file)).expect("valid");
+        assert_eq!(s.model_dir(), Path::new("/srv/pr/models/sdxl-turbo"));
+        assert_eq!(s.local_model_name(), "sdxl-turbo");
+        assert!(!s.uses_tiny_model());
+        let engine = s.engine_config();
+        assert_eq!((engine.clip_skip, engine.safety_checker), (1, false));
+        assert_eq!(
+            Settings::load(None).expect("defaults").local_model_name(),
+            "tiny"
+        );
+        for (toml, key) in [
+            (
+                "[generation]\nmodel = \"x\"\nmodel_dir = \"/m\"\n",
+                "set one of them",
+            ),
+            ("[generation]\nmodel = \"../etc\"\n", "generation.model"),
+            ("[generation]\nclip_skip = 40\n", "generation.clip_skip"),
+        ] {
+            std::fs::write(&file, toml).expect("write");
+            let err = format!("{:#}", Settings::load(Some(&file)).expect_err(toml));
+            assert!(err.contains(key), "{toml}: {err}");
+        }
     }
 
     #[test]

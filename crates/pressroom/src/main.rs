@@ -84,6 +84,14 @@ enum ModelCmd {
     /// Write a tiny random-weight model in the diffusers layout (noise-like images; for demos
     /// and tests where no real weights exist).
     InitTiny(pressroom_generate::cli::InitTinyArgs),
+    /// Download a diffusers-layout model from a Hugging Face-compatible hub into
+    /// <data_dir>/models/NAME (resumable, verified, atomic).
+    Pull(cmd::model_pull::PullArgs),
+    /// Import a single-file checkpoint (A1111/ComfyUI/Civitai .safetensors: SD 1.x, SD 2.x,
+    /// SDXL) into <data_dir>/models/NAME.
+    Import(cmd::model_import::ImportArgs),
+    /// The models in <data_dir>/models: name, family, dtype, size, source, digest.
+    List(cmd::model::ListArgs),
 }
 
 fn main() -> ExitCode {
@@ -134,6 +142,9 @@ fn main() -> ExitCode {
             Command::Model(ModelCmd::InitTiny(args)) => {
                 pressroom_generate::cli::run_init_tiny(args).map(|_| ExitCode::SUCCESS)
             }
+            Command::Model(ModelCmd::Pull(args)) => cmd::model_pull::run(settings, args).await,
+            Command::Model(ModelCmd::Import(args)) => cmd::model_import::run(settings, args).await,
+            Command::Model(ModelCmd::List(args)) => cmd::model::list(settings, args),
             // Both see the configured table (`[media.presets.NAME]` applied).
             Command::Presets(args) => settings.presets().and_then(|presets| {
                 pressroom_media::cli::run_presets_with(&args, &presets, &mut std::io::stdout())

@@ -17,6 +17,7 @@ mod insights;
 mod keyring_rotation;
 mod keys;
 mod load;
+mod model_pull;
 mod openai_client;
 mod people;
 mod platforms;

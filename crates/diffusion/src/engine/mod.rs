@@ -37,6 +37,10 @@ pub struct EngineConfig {
     /// How long dropping the engine waits for its thread after cancelling the running batch;
     /// then the thread is left to finish on its own so the process can exit.
     pub shutdown_timeout: Duration,
+    /// The model's text encoder output this many layers before the last (`clip_skip`).
+    pub clip_skip: u32,
+    /// Whether the model's safety checker (when its folder has one) checks every image.
+    pub safety_checker: bool,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +51,8 @@ impl Default for EngineConfig {
             queue_capacity: 32,
             busy_retry_after: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
+            clip_skip: 0,
+            safety_checker: true,
         }
     }
 }
@@ -177,7 +183,16 @@ impl Engine {
             .name("diffusion-engine".into())
             .spawn(move || {
                 let _ended = ended_tx;
-                let model = match StableDiffusion::load(&dir, device) {
+                let loaded = StableDiffusion::load(&dir, device)
+                    .and_then(|m| m.with_clip_skip(thread_config.clip_skip))
+                    .map(|m| {
+                        if thread_config.safety_checker {
+                            m
+                        } else {
+                            m.without_safety_checker()
+                        }
+                    });
+                let model = match loaded {
                     Ok(m) => {
                         let _ = ready_tx.send(Ok(m.identity().to_string()));
                         m

@@ -2,5 +2,9 @@
 //! engine's limits, and parity with diffusers.
 
 mod engine_limits;
+mod import_parity;
 mod parity;
+mod parity_xl;
+mod safety_parity;
 mod tiny_model;
+mod tokenizer_parity;

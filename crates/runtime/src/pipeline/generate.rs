@@ -74,6 +74,13 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         let reason = format!("generation backend {backend:?} is not configured on this instance");
         return fail_run(p, ws, &run_id, &reason).await;
     };
+    if let Some(reason) = local_model_mismatch(
+        backend,
+        spec.generation.model.as_deref(),
+        p.local_model.as_deref(),
+    ) {
+        return fail_run(p, ws, &run_id, &reason).await;
+    }
     // A carousel's images (each with its own prompt, rendered with its `image`), or the
     // review's candidates of one prompt (campaign validation keeps the two apart).
     let slides = spec.generation.image_count();
@@ -326,6 +333,17 @@ async fn generate_one(
 
 /// How a failed generation comes back, or None when it cannot succeed later. A full engine
 /// queue (or a throttling remote) is deferred without spending an attempt.
+/// Why a campaign's `[generation] model` (`want`, on `backend`) cannot be served by this
+/// instance's local model (`have`). Remote backends use their configured model.
+fn local_model_mismatch(backend: &str, want: Option<&str>, have: Option<&str>) -> Option<String> {
+    let (want, have) = (want?, have?);
+    (backend == "local" && want != have).then(|| {
+        format!(
+            "generation.model: the campaign asks for the local model `{want}`, but this instance serves `{have}` (set generation.model in its configuration, or remove the campaign's model to use it)"
+        )
+    })
+}
+
 fn retry_later(e: &GenerateError) -> Option<JobError> {
     match e {
         GenerateError::RateLimited { retry_after, .. } => Some(JobError::Defer {
@@ -427,7 +445,7 @@ mod tests {
 
     use pressroom_generate::GenerateError;
 
-    use super::{JobError, retry_later};
+    use super::{JobError, local_model_mismatch, retry_later};
 
     #[test]
     fn a_busy_engine_defers_the_job_without_spending_an_attempt() {
@@ -443,5 +461,24 @@ mod tests {
             Some(JobError::Retry { .. })
         ));
         assert!(retry_later(&GenerateError::InvalidRequest("x".into())).is_none());
+    }
+
+    #[test]
+    fn a_campaign_naming_another_local_model_is_told_which_one_is_served() {
+        let reason = local_model_mismatch("local", Some("sdxl"), Some("sd15")).expect("refused");
+        assert!(
+            reason.contains("`sdxl`") && reason.contains("`sd15`"),
+            "{reason}"
+        );
+        assert_eq!(
+            local_model_mismatch("local", Some("sd15"), Some("sd15")),
+            None
+        );
+        assert_eq!(local_model_mismatch("local", None, Some("sd15")), None);
+        assert_eq!(
+            local_model_mismatch("openai", Some("gpt-image-1"), Some("sd15")),
+            None,
+            "remote backends use their configured model"
+        );
     }
 }

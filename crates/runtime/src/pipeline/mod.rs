@@ -63,6 +63,9 @@ pub struct Pipeline {
     /// When a published post's numbers are fetched back, counted from publishing
     /// ([`Self::with_insights_schedule`]).
     insights_schedule: Vec<Duration>,
+    /// The name of the model the "local" backend serves (`generation.model`), which a
+    /// campaign's `[generation] model` must name ([`Self::with_local_model`]).
+    local_model: Option<String>,
 }
 
 /// Hours after publishing of the default fetch-back schedule (PLATFORMS.md §9.6: first
@@ -107,7 +110,16 @@ impl Pipeline {
                 .iter()
                 .map(|h| Duration::from_secs(h * 3600))
                 .collect(),
+            local_model: None,
         }
+    }
+
+    /// Names the model the "local" backend serves. A campaign on that backend whose
+    /// `[generation] model` names another fails with a reason instead of silently getting
+    /// this one (one instance serves one local model).
+    pub fn with_local_model(mut self, name: impl Into<String>) -> Self {
+        self.local_model = Some(name.into());
+        self
     }
 
     /// Sets when published posts' numbers are fetched back (the binary passes
