@@ -7,11 +7,9 @@
 //!
 //! Needs the project venv (`scripts/setup.sh`); set `PRESSROOM_PYTHON` to use another python.
 
-mod import_support;
-
 use std::path::{Path, PathBuf};
 
-use import_support::{FAMILIES, Tensor, check_in_diffusers, edited, fixtures, read_tensors};
+use crate::import_support::{FAMILIES, Tensor, check_in_diffusers, edited, fixtures, read_tensors};
 use pressroom_models::import::{ImportOptions, Imported, Prediction, import};
 use pressroom_models::manifest::{digest, hash_file};
 use pressroom_models::{Family, Manifest, ModelError, ModelStore, Source};

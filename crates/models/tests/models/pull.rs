@@ -2,8 +2,6 @@
 //! named, what the manifest says, resuming after a cut connection (in one pull and across
 //! two), a corrupted file caught, and the hub's refusals explained.
 
-mod pull_support;
-
 use std::collections::BTreeSet;
 
 use pressroom_models::hub::fake::Server;
@@ -12,7 +10,7 @@ use pressroom_models::manifest::{digest, hash_file};
 use pressroom_models::{Family, FileEntry, Manifest, ModelError, Source};
 use secrecy::SecretString;
 
-use pull_support::{
+use crate::pull_support::{
     PULLED, REPO, Setup, TEXT_ENCODER, TEXT_ENCODER_FP16, UNET, UNET_FP16, VAE, files_under,
 };
 
