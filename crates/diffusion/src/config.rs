@@ -239,7 +239,7 @@ pub struct ClipConfig {
     pub layer_norm_eps: f64,
     /// transformers' class: `CLIPTextModelWithProjection` (SDXL's second encoder) carries a
     /// `text_projection` to `projection_dim`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub architectures: Vec<String>,
     #[serde(default)]
     pub projection_dim: Option<i64>,

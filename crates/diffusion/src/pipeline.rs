@@ -125,8 +125,15 @@ fn weights_file(dir: &Path, stem: &str) -> Result<PathBuf> {
 }
 
 impl StableDiffusion {
-    /// Loads a diffusers-layout folder (SD 1.x / 2.x, incl. SD-Turbo).
+    /// Loads a diffusers-layout folder (SD 1.x / 2.x, SD-Turbo, SDXL), with its safety
+    /// checker when the folder has one.
     pub fn load(dir: &Path, device: DeviceChoice) -> Result<Self> {
+        Self::load_with(dir, device, true)
+    }
+
+    /// [`StableDiffusion::load`]; `safety_checker = false` neither loads nor runs the
+    /// folder's safety checker (the identity then says the images are unchecked).
+    pub fn load_with(dir: &Path, device: DeviceChoice, safety_checker: bool) -> Result<Self> {
         let started = std::time::Instant::now();
         let index_path = dir.join("model_index.json");
         let index: ModelIndex = read_json(&index_path)?;
@@ -212,9 +219,10 @@ impl StableDiffusion {
                 if text_encoder_2.config.projection_dim.is_none()
                     || !text_encoder_2.config.with_projection()
                 {
-                    return Err(DiffusionError::Unsupported(
-                        "SDXL's text_encoder_2 must be a CLIPTextModelWithProjection".into(),
-                    ));
+                    return Err(DiffusionError::Config {
+                        path: dir.join("text_encoder_2").join("config.json"),
+                        message: "an SDXL pipeline's second text encoder must be a CLIPTextModelWithProjection (architectures) with a projection_dim".into(),
+                    });
                 }
                 Some(XlParts {
                     tokenizer_2: ClipTokenizer::load(
@@ -227,18 +235,34 @@ impl StableDiffusion {
             }
             None => None,
         };
-        let safety = SafetyChecker::load_from(dir, dev)?;
+        let has_checker = dir.join("safety_checker").join("config.json").is_file();
+        let safety = if safety_checker {
+            SafetyChecker::load_from(dir, dev)?
+        } else {
+            None
+        };
         if safety.is_some() {
             tracing::info!(dir = %dir.display(), "image safety checker loaded");
         }
         if xl.is_some() != unet.needs_added_conditioning() {
-            return Err(DiffusionError::Unsupported(
-                "an SDXL pipeline needs a UNet with addition_embed_type \"text_time\", and only SDXL pipelines have one".into(),
-            ));
+            return Err(DiffusionError::Config {
+                path: dir.join("unet").join("config.json"),
+                message: format!(
+                    "addition_embed_type \"text_time\" goes with an SDXL pipeline (model_index.json's _class_name: {})",
+                    index._class_name.as_deref().unwrap_or("none")
+                ),
+            });
         }
         let digest = hex::encode(id.finalize());
+        // Images kept by the generation cache are reused only under the same check: one
+        // made without the folder's checker (or with another) is never served as checked.
+        let checked = match (&safety, has_checker) {
+            (Some(c), _) => format!("+safety:{}", c.digest().get(..16).unwrap_or("")),
+            (None, true) => "+unchecked".to_string(),
+            (None, false) => String::new(),
+        };
         let identity = format!(
-            "sd-unet{:?}@sha256:{}",
+            "sd-unet{:?}@sha256:{}{checked}",
             unet_cfg.block_out_channels,
             &digest[..32]
         );
@@ -273,13 +297,6 @@ impl StableDiffusion {
         &self.identity
     }
 
-    /// Runs without the model's safety checker (for models whose licence and use allow it;
-    /// `generation.safety_checker = false`).
-    pub fn without_safety_checker(mut self) -> Self {
-        self.safety = None;
-        self
-    }
-
     /// Whether generated images are checked ([`StableDiffusion::check_safety`]).
     pub fn has_safety_checker(&self) -> bool {
         self.safety.is_some()
@@ -296,10 +313,11 @@ impl StableDiffusion {
     /// Uses the text encoder's output `skip` layers before the last (diffusers' `clip_skip`;
     /// A1111's "clip skip 2" is 1 here), as models fine-tuned that way expect.
     pub fn with_clip_skip(mut self, skip: u32) -> Result<Self> {
-        let layers = self.text_encoder.config.num_hidden_layers;
+        // SDXL already starts one layer before the last.
+        let layers = self.text_encoder.config.num_hidden_layers - i64::from(self.xl.is_some());
         if i64::from(skip) >= layers {
             return Err(DiffusionError::InvalidRequest(format!(
-                "clip_skip {skip} must be less than the text encoder's {layers} layers"
+                "generation.clip_skip: {skip} must be less than {layers} for this model's text encoder"
             )));
         }
         if let Some((base, _)) = self.identity.split_once("+clip_skip") {

@@ -136,6 +136,9 @@ pub struct SafetyChecker {
     mean: [f64; 3],
     std: [f64; 3],
     device: Device,
+    /// sha256 of the checker's weights: part of the model identity, so images kept before
+    /// the check existed (or with another checker) are not served as checked.
+    digest: String,
 }
 
 impl SafetyChecker {
@@ -177,6 +180,15 @@ impl SafetyChecker {
             root.pp("vision_model")
         };
         let v = &config.vision_config;
+        if v.patch_size <= 0 || v.image_size <= 0 || v.image_size % v.patch_size != 0 {
+            return Err(DiffusionError::Config {
+                path: dir.join("config.json"),
+                message: format!(
+                    "vision_config: image_size {} must be a positive multiple of patch_size {}",
+                    v.image_size, v.patch_size
+                ),
+            });
+        }
         let h = v.hidden_size;
         let grid = v.image_size / v.patch_size;
         let emb = vm.pp("embeddings");
@@ -218,7 +230,19 @@ impl SafetyChecker {
             mean: pre.image_mean,
             std: pre.image_std,
             device,
+            digest: w.digest().to_string(),
         };
+        if checker.resize_to < checker.crop {
+            return Err(DiffusionError::Config {
+                path: model_dir
+                    .join("feature_extractor")
+                    .join("preprocessor_config.json"),
+                message: format!(
+                    "size {} is smaller than crop_size {}: the centre crop would not fit",
+                    checker.resize_to, checker.crop
+                ),
+            });
+        }
         if i64::from(checker.crop) != v.image_size {
             return Err(DiffusionError::Config {
                 path: dir.join("config.json"),
@@ -230,6 +254,11 @@ impl SafetyChecker {
         }
         w.warn_unused(&["vision_model.vision_model.embeddings.position_ids"]);
         Ok(Some(checker))
+    }
+
+    /// sha256 of the checker's weights.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// `CLIPImageProcessor`: shortest side resized to the configured size (bicubic), centre

@@ -138,7 +138,7 @@ pub fn safetensors_dtype(path: &Path) -> Result<String> {
         let span = value
             .get("data_offsets")
             .and_then(|v| v.as_array())
-            .and_then(|a| Some(a.get(1)?.as_u64()? - a.first()?.as_u64()?))
+            .and_then(|a| a.get(1)?.as_u64()?.checked_sub(a.first()?.as_u64()?))
             .unwrap_or(0);
         *bytes_by_dtype.entry(dtype.to_string()).or_default() += span;
     }

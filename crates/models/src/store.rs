@@ -110,7 +110,14 @@ impl ModelStore {
                 continue;
             }
             let manifest = if path.join(MANIFEST_FILE).is_file() {
-                Some(Manifest::read(&path)?)
+                // One damaged manifest must not hide every other model.
+                match Manifest::read(&path) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        tracing::warn!(model = %name, error = %e, "unreadable model manifest");
+                        None
+                    }
+                }
             } else {
                 None
             };

@@ -303,7 +303,8 @@ fn generation_error(e: GenerateError) -> ApiError {
     match e {
         GenerateError::InvalidRequest(m) => ApiError::invalid(m),
         GenerateError::PromptBlocked { .. } => ApiError::invalid(e.to_string()),
-        GenerateError::Unsafe(m) => ApiError::new(Code::GenerationFailed, m),
+        // The same request flags again: a client error, not a failure worth retrying.
+        GenerateError::Unsafe(m) => ApiError::invalid(m),
         // The engine's queue is full (or a remote backend throttles us): the client retries.
         GenerateError::RateLimited { retry_after, .. } => {
             let mut err = ApiError::new(

@@ -183,15 +183,8 @@ impl Engine {
             .name("diffusion-engine".into())
             .spawn(move || {
                 let _ended = ended_tx;
-                let loaded = StableDiffusion::load(&dir, device)
-                    .and_then(|m| m.with_clip_skip(thread_config.clip_skip))
-                    .map(|m| {
-                        if thread_config.safety_checker {
-                            m
-                        } else {
-                            m.without_safety_checker()
-                        }
-                    });
+                let loaded = StableDiffusion::load_with(&dir, device, thread_config.safety_checker)
+                    .and_then(|m| m.with_clip_skip(thread_config.clip_skip));
                 let model = match loaded {
                     Ok(m) => {
                         let _ = ready_tx.send(Ok(m.identity().to_string()));
@@ -362,8 +355,9 @@ fn run_batch(model: &StableDiffusion, batch: Vec<EngineRequest>, shared: &Shared
     tracing::debug!(batch = batch.len(), steps = params.steps, scheduler = %params.scheduler, "running batch");
     // libtorch reports some failures (e.g. out of memory) as panics in tch; keep the engine
     // alive and turn them into errors for this batch.
+    // The safety check runs inside too: a panic there (out of memory) must not end the thread.
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        model.generate(&params, &prompts, &mut |s, t| {
+        let images = model.generate(&params, &prompts, &mut |s, t| {
             shared.stats.steps.fetch_add(1, Ordering::Relaxed);
             for p in &progress {
                 p(s, t);
@@ -377,7 +371,10 @@ fn run_batch(model: &StableDiffusion, batch: Vec<EngineRequest>, shared: &Shared
             {
                 std::panic::resume_unwind(Box::new(Cancelled));
             }
-        })
+        })?;
+        // A flagged image is never handed out: its request gets the checker's reason.
+        let verdicts = model.check_safety(&images)?;
+        Ok(images.into_iter().zip(verdicts).collect::<Vec<_>>())
     }))
     .unwrap_or_else(|panic| {
         if panic.is::<Cancelled>() {
@@ -392,11 +389,6 @@ fn run_batch(model: &StableDiffusion, batch: Vec<EngineRequest>, shared: &Shared
         Err(DiffusionError::Unsupported(format!(
             "engine failure: {msg}"
         )))
-    });
-    // A flagged image is never handed out: its request gets the checker's reason instead.
-    let result = result.and_then(|images| {
-        let verdicts = model.check_safety(&images)?;
-        Ok(images.into_iter().zip(verdicts).collect::<Vec<_>>())
     });
     match result {
         Ok(images) => {

@@ -150,8 +150,21 @@ impl HubClient {
         };
         let response = self.send(self.http.get(&url), &url).await?;
         let response = self.check(response, subject).await?;
-        let text = response.text().await.map_err(|e| net_error(&url, &e))?;
-        serde_json::from_str(&text).map_err(|e| {
+        // A file list is kilobytes; a hub (or anything at HF_ENDPOINT) that answers more is
+        // not read into memory.
+        let mut text = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+            text.extend_from_slice(&chunk.map_err(|e| net_error(&url, &e))?);
+            if text.len() > MAX_REVISION_JSON {
+                return Err(ModelError::Hub(format!(
+                    "{url}: the file list is over {} MiB; is {} a Hugging Face-compatible hub?",
+                    MAX_REVISION_JSON >> 20,
+                    self.endpoint
+                )));
+            }
+        }
+        serde_json::from_slice(&text).map_err(|e| {
             ModelError::Hub(format!(
                 "{url}: not the hub's revision JSON ({e}); is {} a Hugging Face-compatible hub?",
                 self.endpoint
@@ -179,8 +192,10 @@ impl HubClient {
         }
         let h = response.headers();
         let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+        // A redirect's Content-Length is its own body's, not the file's.
+        let redirected = response.status().is_redirection();
         let size = text("x-linked-size")
-            .or_else(|| text("content-length"))
+            .or_else(|| (!redirected).then(|| text("content-length")).flatten())
             .and_then(|v| v.trim().parse().ok());
         Ok(FileMeta {
             size,
@@ -249,7 +264,7 @@ impl HubClient {
         };
         explain(&HubAnswer {
             endpoint: &self.endpoint,
-            url: response.url().as_str(),
+            url: &without_query(response.url().as_str()),
             status: response.status(),
             code: text("x-error-code"),
             message: text("x-error-message"),
@@ -338,6 +353,15 @@ pub(crate) fn explain(a: &HubAnswer<'_>) -> ModelError {
 }
 
 /// A transport failure, naming the host (after a redirect: the CDN's) and the cause.
+/// The most bytes of a revision's file list read.
+const MAX_REVISION_JSON: usize = 32 << 20;
+
+/// A URL for a message: a CDN's presigned query (a time-limited credential for the file) and
+/// any fragment cut off.
+fn without_query(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or(url).to_string()
+}
+
 pub(crate) fn net_error(url: &str, e: &reqwest::Error) -> ModelError {
     let url = e.url().map(Url::as_str).unwrap_or(url);
     let host = host_of(url);
@@ -348,7 +372,7 @@ pub(crate) fn net_error(url: &str, e: &reqwest::Error) -> ModelError {
         source = s.source();
     }
     let cause = if cause.is_empty() {
-        e.to_string()
+        without_query(&e.to_string())
     } else {
         cause
     };

@@ -248,6 +248,12 @@ impl Transfer<'_> {
     async fn attempt(&mut self) -> Result<(), Failure> {
         let offset = self.resume_point().await.map_err(Failure::Fatal)?;
         if self.file.size.is_some_and(|size| offset == size) {
+            if offset == 0 {
+                // An empty file: nothing to fetch, but the partial file must exist.
+                tokio::fs::File::create(&self.partial)
+                    .await
+                    .map_err(|e| Failure::Fatal(write_error(&self.partial, e)))?;
+            }
             return Ok(());
         }
         let response = self
@@ -269,11 +275,24 @@ impl Transfer<'_> {
         }
         let resumed = status == StatusCode::PARTIAL_CONTENT
             && content_range_start(response.headers()) == Some(offset);
+        if status == StatusCode::PARTIAL_CONTENT && !resumed {
+            // A range we did not ask for is no file's beginning: ask again for all of it.
+            self.start_over(offset).map_err(Failure::Fatal)?;
+            return Err(Failure::Broken(ModelError::Hub(format!(
+                "{}: the hub answered a different range than byte {offset} onwards",
+                self.file.remote
+            ))));
+        }
         if offset > 0 && !resumed {
-            // A 200 (or a range we did not ask for) is the whole file again.
+            // A 200 is the whole file again.
             tracing::debug!(file = %self.file.remote, "the server sent the whole file: starting over");
             self.start_over(offset).map_err(Failure::Fatal)?;
         }
+        // Never more than the file's size: a misbehaving server cannot fill the disk.
+        let mut room = self
+            .file
+            .size
+            .map(|size| size.saturating_sub(if resumed { offset } else { 0 }));
         self.etag = response
             .headers()
             .get(reqwest::header::ETAG)
@@ -290,6 +309,16 @@ impl Transfer<'_> {
             match stream.next().await {
                 None => break Ok(()),
                 Some(Ok(chunk)) => {
+                    if let Some(left) = &mut room {
+                        if chunk.len() as u64 > *left {
+                            break Err(Failure::Fatal(ModelError::Hub(format!(
+                                "{}: the server sent more than the file's {} bytes",
+                                self.file.remote,
+                                self.file.size.unwrap_or(0)
+                            ))));
+                        }
+                        *left -= chunk.len() as u64;
+                    }
                     if let Err(e) = out.write_all(&chunk).await {
                         break Err(Failure::Fatal(write_error(&self.partial, e)));
                     }

@@ -63,26 +63,35 @@ impl Checkpoint {
                 "not a safetensors file: only {size} bytes long"
             )));
         }
-        let mut head = [0u8; 8];
-        f.read_exact(&mut head).map_err(io(path))?;
-        // A zip archive (PyTorch >= 1.6) or a bare pickle (protocol 2+ opens with 0x80).
-        if head.starts_with(b"PK\x03\x04") || head[0] == 0x80 {
-            return Err(pickle_refused(path));
+        let mut head = [0u8; 9];
+        f.read_exact(&mut head[..8]).map_err(io(path))?;
+        let n = u64::from_le_bytes([
+            head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7],
+        ]);
+        let plausible = (2..=MAX_HEADER).contains(&n) && 8 + n <= size;
+        if plausible {
+            f.read_exact(&mut head[8..]).map_err(io(path))?;
         }
-        let n = u64::from_le_bytes(head);
-        if !(2..=MAX_HEADER).contains(&n) || 8 + n > size {
-            return Err(invalid(format!(
-                "not a safetensors file: its first 8 bytes announce a {n}-byte header in a \
-                 {size}-byte file"
-            )));
-        }
-        let mut header = vec![0u8; n as usize];
-        f.read_exact(&mut header).map_err(io(path))?;
-        if header.first() != Some(&b'{') {
+        // Safetensors first: its 8-byte header length may well start with 0x80 (headers are
+        // padded to multiples of 8). Only a file that is not one is checked for a zip archive
+        // (PyTorch >= 1.6) or a bare pickle (0x80 then protocol 2-5).
+        if !plausible || head[8] != b'{' {
+            if head.starts_with(b"PK\x03\x04") || (head[0] == 0x80 && (2..=5).contains(&head[1])) {
+                return Err(pickle_refused(path));
+            }
+            if !plausible {
+                return Err(invalid(format!(
+                    "not a safetensors file: its first 8 bytes announce a {n}-byte header in a \
+                     {size}-byte file"
+                )));
+            }
             return Err(invalid(
                 "not a safetensors file: the header is not a JSON object".into(),
             ));
         }
+        let mut header = vec![0u8; n as usize];
+        header[0] = b'{';
+        f.read_exact(&mut header[1..]).map_err(io(path))?;
         let metadata: Metadata = serde_json::from_slice(&header)
             .map_err(|e| invalid(format!("not a safetensors file: bad header: {e}")))?;
         let data_start = 8 + n;

@@ -47,7 +47,9 @@ pub enum Prediction {
 pub struct ImportOptions {
     /// The model's name; default: the file's stem, made a valid name.
     pub name: Option<String>,
-    /// None: epsilon, unless the checkpoint carries ComfyUI's `v_pred` marker.
+    /// None: ComfyUI's `v_pred` marker when the checkpoint has one, else as diffusers'
+    /// `from_single_file`: v for SD 2.x (it configures every 1024-wide UNet as SD 2.1-768-v),
+    /// epsilon for SD 1.x and SDXL.
     pub prediction: Option<Prediction>,
     /// Replace a model of the same name.
     pub force: bool,
@@ -313,6 +315,7 @@ fn plan(ckpt: &Checkpoint, options: &ImportOptions) -> Result<Plan> {
     let (prediction, prediction_from_marker) = match options.prediction {
         Some(p) => (p, false),
         None if ckpt.get("v_pred").is_some() => (Prediction::V, true),
+        None if family == Family::Sd2 => (Prediction::V, false),
         None => (Prediction::Epsilon, false),
     };
     Ok(Plan {

@@ -301,9 +301,17 @@ fn sd2_imports_to_the_diffusers_folder_without_the_last_openclip_block() {
     assert_eq!(te["hidden_act"], json!("gelu"));
     let sched = json(&imported.path.join("scheduler/scheduler_config.json"));
     assert_eq!(sched["prediction_type"], json!("v_prediction"));
-    // Without --prediction: epsilon (weights cannot tell).
+    // Without --prediction: v, as diffusers' from_single_file configures SD 2.x; epsilon when
+    // asked for (512-base models).
     let (_dir2, store2) = new_store();
-    let eps = import(&store2, &checkpoint("sd2"), &options("eps")).expect("import");
+    let default = import(&store2, &checkpoint("sd2"), &options("default")).expect("import");
+    let sched = json(&default.path.join("scheduler/scheduler_config.json"));
+    assert_eq!(sched["prediction_type"], json!("v_prediction"));
+    let eps = ImportOptions {
+        prediction: Some(Prediction::Epsilon),
+        ..options("eps")
+    };
+    let eps = import(&store2, &checkpoint("sd2"), &eps).expect("import");
     let sched = json(&eps.path.join("scheduler/scheduler_config.json"));
     assert_eq!(sched["prediction_type"], json!("epsilon"));
 }
@@ -357,6 +365,35 @@ fn pickled_checkpoints_are_refused_with_the_reason() {
     bytes.extend(std::iter::repeat_n(0u8, 200));
     std::fs::write(&zip, bytes).expect("write");
     let msg = import_error(&zip);
+    assert!(msg.contains("pickle"), "{msg}");
+}
+
+/// A safetensors header is padded to a multiple of 8, so its little-endian length often
+/// starts with 0x80, a pickle's first byte: such a file must import, a real pickle not.
+#[test]
+fn a_header_length_starting_with_0x80_is_not_taken_for_a_pickle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = std::fs::read(checkpoint("sd1")).expect("read");
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[..8]);
+    let n = u64::from_le_bytes(len) as usize;
+    let padded = (n..).find(|m| m % 256 == 128).expect("a length");
+    let mut out = (padded as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&bytes[8..8 + n]);
+    out.extend(std::iter::repeat_n(b' ', padded - n));
+    out.extend_from_slice(&bytes[8 + n..]);
+    assert_eq!(out[0], 0x80);
+    let file = dir.path().join("padded.safetensors");
+    std::fs::write(&file, out).expect("write");
+    let store = ModelStore::under(dir.path());
+    let imported = import(&store, &file, &ImportOptions::default()).expect("imports");
+    assert_eq!(imported.manifest.family, Family::Sd1);
+
+    let pickle = dir.path().join("pickle.safetensors");
+    let mut bytes = vec![0x80, 0x02];
+    bytes.extend(std::iter::repeat_n(0u8, 200));
+    std::fs::write(&pickle, bytes).expect("write");
+    let msg = import_error(&pickle);
     assert!(msg.contains("pickle"), "{msg}");
 }
 

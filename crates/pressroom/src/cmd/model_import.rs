@@ -26,8 +26,8 @@ pub struct ImportArgs {
     /// The model's name under <data_dir>/models (default: the file name, made a valid name).
     #[arg(long)]
     pub name: Option<String>,
-    /// What the model predicts; weights cannot tell. Default: epsilon, unless the file
-    /// carries ComfyUI's `v_pred` marker.
+    /// What the model predicts; weights cannot tell. Default: ComfyUI's `v_pred` marker when
+    /// the file has one, else as diffusers: v for SD 2.x, epsilon for SD 1.x and SDXL.
     #[arg(long, value_enum)]
     pub prediction: Option<PredictionArg>,
     /// Replace a model of the same name (only once the new one is complete).
@@ -112,11 +112,12 @@ fn print_summary(imported: &Imported, out: &mut impl Write) -> std::io::Result<(
         human(m.size_bytes),
         m.digest
     )?;
-    if m.family == Family::Sd2 && imported.prediction == Prediction::Epsilon {
+    if m.family == Family::Sd2 && imported.prediction == Prediction::V {
         writeln!(
             out,
-            "  note: SD 2.x 768 models predict v; if images come out as noise or grey, \
-             re-import with --prediction v --force"
+            "  note: SD 2.x is taken to predict v, as diffusers does (the 768 models); a 512-base \
+             model predicts epsilon: if its images come out as noise, re-import with \
+             --prediction epsilon --force"
         )?;
     }
     Ok(())

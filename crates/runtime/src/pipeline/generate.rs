@@ -331,8 +331,6 @@ async fn generate_one(
     Ok(Ok(made.asset_id))
 }
 
-/// How a failed generation comes back, or None when it cannot succeed later. A full engine
-/// queue (or a throttling remote) is deferred without spending an attempt.
 /// Why a campaign's `[generation] model` (`want`, on `backend`) cannot be served by this
 /// instance's local model (`have`). Remote backends use their configured model.
 fn local_model_mismatch(backend: &str, want: Option<&str>, have: Option<&str>) -> Option<String> {
@@ -344,6 +342,8 @@ fn local_model_mismatch(backend: &str, want: Option<&str>, have: Option<&str>) -
     })
 }
 
+/// How a failed generation comes back, or None when it cannot succeed later. A full engine
+/// queue (or a throttling remote) is deferred without spending an attempt.
 fn retry_later(e: &GenerateError) -> Option<JobError> {
     match e {
         GenerateError::RateLimited { retry_after, .. } => Some(JobError::Defer {
