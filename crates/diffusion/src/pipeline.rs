@@ -22,7 +22,7 @@ use crate::weights::Weights;
 /// The most pixels of one generated image. The VAE decoder's last blocks hold several
 /// full-resolution activations of 128-256 channels: about 10 GiB in fp32 at 2048², 5 GiB
 /// at this size (per image; batches decode one image at a time).
-pub const MAX_PIXELS: u64 = 1536 * 1536;
+pub const MAX_PIXELS: u64 = pressroom_core::campaign::GenerationSpec::MAX_LOCAL_PIXELS;
 
 /// Settings shared by every request of one batch.
 #[derive(Clone, Debug, PartialEq)]

@@ -10,6 +10,8 @@ pub enum ModelError {
         "a model named `{0}` already exists (pass --force to replace it, or choose another --name)"
     )]
     Exists(String),
+    #[error("model `{0}` is being pulled or imported by another process; wait for it to finish")]
+    Busy(String),
     #[error("no model named `{0}` (see `pressroom model list`)")]
     NotFound(String),
     #[error("{path}: {source}")]

@@ -168,6 +168,9 @@ impl Manifest {
             reason: e.to_string(),
         })?;
         std::fs::write(&tmp, text).map_err(io(&tmp))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io(&path))
     }
 }

@@ -35,6 +35,9 @@ pub struct Staging {
     dir: PathBuf,
     target: PathBuf,
     force: bool,
+    /// Held while this process assembles the model: a second pull or import of the same
+    /// name is refused instead of writing into the same files.
+    _lock: std::fs::File,
 }
 
 impl ModelStore {
@@ -145,11 +148,26 @@ impl ModelStore {
         }
         let dir = self.root.join(PARTIAL_DIR).join(name);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let lock_path = self.root.join(PARTIAL_DIR).join(format!("{name}.lock"));
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(ModelError::Busy(name.to_string()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
         Ok(Staging {
             name: name.to_string(),
             dir,
             target,
             force,
+            _lock: lock,
         })
     }
 }
@@ -175,10 +193,20 @@ impl Staging {
                 self.dir
                     .with_file_name(format!("{}.replaced-{}", self.name, std::process::id()));
             std::fs::rename(&self.target, &old).map_err(io(&self.target))?;
-            std::fs::rename(&self.dir, &self.target).map_err(io(&self.target))?;
-            std::fs::remove_dir_all(&old).map_err(io(&old))?;
+            if let Err(e) = std::fs::rename(&self.dir, &self.target) {
+                // Put the old model back rather than leave none.
+                let _ = std::fs::rename(&old, &self.target);
+                return Err(io(&self.target)(e));
+            }
+            if let Err(e) = std::fs::remove_dir_all(&old) {
+                tracing::warn!(path = %old.display(), error = %e, "the replaced model could not be removed");
+            }
         } else {
             std::fs::rename(&self.dir, &self.target).map_err(io(&self.target))?;
+        }
+        // The rename itself on disk (the folder's entry in the models directory).
+        if let Some(parent) = self.target.parent() {
+            let _ = std::fs::File::open(parent).and_then(|d| d.sync_all());
         }
         Ok(self.target)
     }
@@ -196,6 +224,21 @@ impl Staging {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_process_at_a_time_assembles_a_model() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ModelStore::under(dir.path());
+        let first = store.begin("sd15", false).expect("first");
+        let second = store.begin("sd15", false).expect_err("busy");
+        assert!(matches!(second, ModelError::Busy(_)), "{second}");
+        assert!(store.begin("other", false).is_ok(), "other names are free");
+        first.discard().expect("discard");
+        assert!(
+            store.begin("sd15", false).is_ok(),
+            "free again once released"
+        );
+    }
 
     #[test]
     fn names_are_checked() {

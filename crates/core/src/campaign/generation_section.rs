@@ -127,6 +127,25 @@ pub(crate) fn read_generation(
             "give either `images` or [[generation.slides]], not both",
         );
     }
+    // The local engine decodes at most MAX_LOCAL_PIXELS per image (memory); say so at save,
+    // not when the run fails.
+    if let (Some(b), Some(w), Some(h)) = (&backend, width, height)
+        && b == "local"
+        && u64::from(w) * u64::from(h) > GenerationSpec::MAX_LOCAL_PIXELS
+    {
+        let span = table
+            .get("width")
+            .or_else(|| table.get("height"))
+            .map_or_else(|| table.span(), |i| i.span());
+        sink.push(
+            span,
+            &table.child_path("width"),
+            format!(
+                "{w}×{h} is over the local engine's {} pixels (1536×1536): generate smaller and let the renditions scale up",
+                GenerationSpec::MAX_LOCAL_PIXELS
+            ),
+        );
+    }
     table.finish(sink);
 
     // Every field was read (and reported) above; `?` only assembles. With slides and no

@@ -250,6 +250,9 @@ impl GenerationSpec {
     pub const MAX_GUIDANCE: f32 = 50.0;
     pub const MIN_SIZE: u32 = 64;
     pub const MAX_SIZE: u32 = 4096;
+    /// The local engine's most pixels per image (its VAE decode's memory; remote backends
+    /// have their own sizes).
+    pub const MAX_LOCAL_PIXELS: u64 = 1536 * 1536;
     /// A carousel's most images (Instagram's 10; TikTok takes more, but a run of 35 images
     /// would pin the engine for long).
     pub const MAX_IMAGES: u32 = 10;

@@ -261,6 +261,26 @@ fn bad_generation_numbers_are_all_reported() {
 }
 
 #[test]
+fn local_images_over_the_engines_pixels_are_refused_at_save() {
+    let big = BASE.replace(
+        "prompt = \"a {{ thing }}\"",
+        "prompt = \"a {{ thing }}\"\nwidth = 2048\nheight = 2048",
+    );
+    let all = issues(&big);
+    let issue = on(&all, "generation.width");
+    assert!(issue.message.contains("1536×1536"), "{issue}");
+    assert_eq!(issue.line, line_of(&big, "width ="), "{issue}");
+    // A remote backend has its own sizes.
+    let remote = big.replace("width = 2048", "width = 2048\nbackend = \"openai\"");
+    let spec =
+        parse_campaign(&remote, "remote.toml").expect("a remote backend's sizes are its own");
+    assert_eq!(
+        (spec.generation.width, spec.generation.height),
+        (2048, 2048)
+    );
+}
+
+#[test]
 fn wrong_types_and_missing_sections_are_reported() {
     let src = "name = \"Not A Slug\"\nworkspace = 3\n[generation]\nprompt = 5\n";
     let all = issues(src);

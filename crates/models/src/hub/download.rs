@@ -199,6 +199,10 @@ pub(crate) async fn fetch(
         }
     }
     let entry = t.verify().await?;
+    // On disk before it counts as done: the manifest will vouch for these bytes.
+    std::fs::File::open(&t.partial)
+        .and_then(|f| f.sync_all())
+        .map_err(io(&t.partial))?;
     std::fs::rename(&t.partial, &final_path).map_err(io(&final_path))?;
     progress.file_done(&file.local, entry.size, t.fetched, started.elapsed());
     Ok(entry)
