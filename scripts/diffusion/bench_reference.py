@@ -165,6 +165,7 @@ def make_xl(d):
             model.save_config(sub)
             save_streaming(model, os.path.join(sub, "diffusion_pytorch_model.safetensors"))
         else:
+            model.config.architectures = [type(model).__name__]  # as transformers' save_pretrained
             model.config.save_pretrained(sub)
             save_streaming(model, os.path.join(sub, "model.safetensors"))
         print(f"wrote {name}", file=sys.stderr, flush=True)

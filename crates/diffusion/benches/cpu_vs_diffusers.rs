@@ -422,17 +422,18 @@ fn sdxl() -> anyhow::Result<(String, String)> {
     let gflop = num("unet_gflop");
     let date = utc_now();
     let size = if tiny {
-        "**TINY smoke-test sizes (`PRESSROOM_BENCH_TINY=1`): these figures mean nothing**"
+        "**TINY smoke-test sizes (`PRESSROOM_BENCH_TINY=1`): these figures mean nothing**;\n\
+fp32, a few MB"
     } else {
         "SDXL-base sizes: UNet 320/640/1280 with 1/2/10 transformer layers, 2048-wide\n\
 cross-attention and the 2816-wide added conditioning; CLIP ViT-L (768, 12 layers) and OpenCLIP\n\
-bigG-sized (1280, 32 layers, projection 1280) text encoders; SDXL VAE"
+bigG-sized (1280, 32 layers, projection 1280) text encoders; SDXL VAE;\n\
+fp32, ~14 GB"
     };
     let section = format!(
         "\n## SDXL (CPU)\n\n\
 {WHEN}\n\n\
-Random-weight SDXL pipeline written by `scripts/diffusion/bench_reference.py make-xl` ({size};\n\
-fp32, ~14 GB). Same folder, device (CPU), precision (fp32) and thread count ({threads}) for both,\n\
+Random-weight SDXL pipeline written by `scripts/diffusion/bench_reference.py make-xl` ({size}). Same folder, device (CPU), precision (fp32) and thread count ({threads}) for both,\n\
 one after the other (never both models in memory). CPU: {cpu}. diffusers side: torch {torch}.\n\
 Load average before/after: {load_before} / {load_after}.\n\n\
 | workload | ours | diffusers | ours/diffusers | ours GFLOP/s | diffusers GFLOP/s |\n\
@@ -451,6 +452,11 @@ because the counter has no formula for the CPU SDPA kernel). Both sides' UNet ca
 the added embedding and the cross-attention K/V of the text. Text encoding: ours encodes the\n\
 pair as one batch of 2 per encoder (`encode_text_xl`, what our pipeline does); diffusers'\n\
 `encode_prompt` runs each encoder on the prompt and on the negative prompt separately.\n\n\
+Model load: ours hashes every weights file (sha256 of ~14 GB) because this folder has no\n\
+`pressroom-model.json` manifest (pulled models have one and skip it); diffusers memory-maps the\n\
+safetensors files, so its pages are read on first use (the untimed warm-up call) and its load\n\
+figure leaves that reading out. Neither load figure is a like-for-like comparison.\n\
+\n\
 Ours: UNet runs {unet_all:?}; text runs {text_all:?}.\n\
 diffusers: UNet runs {tua}; text runs {tta}.\n",
         cpu = cpu_name(),
