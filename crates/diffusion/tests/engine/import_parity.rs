@@ -13,7 +13,7 @@ use pressroom_diffusion::{BatchParams, DeviceChoice, NoiseScheduler, Prompt, Sta
 use pressroom_models::ModelStore;
 use pressroom_models::import::{ImportOptions, Prediction, import};
 
-use crate::parity::python;
+use crate::reference::run_script;
 
 const PROMPT: &str = "a photo of an astronaut riding a horse on the moon";
 const NEGATIVE: &str = "blurry, low quality";
@@ -22,28 +22,10 @@ const NEGATIVE: &str = "blurry, low quality";
 fn fixtures() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/models/make_single_file.py");
-        let py = python();
-        assert!(
-            py.exists(),
-            "import parity needs the project venv with torch + diffusers at {} (run \
-             scripts/setup.sh, or set PRESSROOM_PYTHON)",
-            py.display()
-        );
-        let out = std::process::Command::new(&py)
-            .arg(&script)
-            .arg(dir.path())
-            .args(["--families", "sd1,sd2,sdxl"])
-            .output()
-            .expect("run make_single_file.py");
-        assert!(
-            out.status.success(),
-            "make_single_file.py failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
+        run_script(
+            "models/make_single_file.py",
+            &["--families", "sd1,sd2,sdxl"],
+        )
     })
     .path()
 }

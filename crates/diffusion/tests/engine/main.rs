@@ -5,6 +5,7 @@ mod engine_limits;
 mod import_parity;
 mod parity;
 mod parity_xl;
+mod reference;
 mod safety_parity;
 mod tiny_model;
 mod tokenizer_parity;

@@ -7,7 +7,8 @@
 //! Needs the project venv (`scripts/setup.sh`); set `PRESSROOM_PYTHON` to use another python.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use pressroom_diffusion::{
@@ -15,16 +16,11 @@ use pressroom_diffusion::{
 };
 use tch::{Kind, Tensor};
 
+use crate::reference::run_script_in;
+
 const PROMPT: &str = "a photo of an astronaut riding a horse on the moon";
 const NEGATIVE: &str = "blurry, low quality";
 const SEED: u64 = 1234;
-
-pub(crate) fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("PRESSROOM_PYTHON") {
-        return PathBuf::from(p);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
-}
 
 /// Runs the reference script once per test binary; returns its output directory.
 fn reference_dir() -> &'static Path {
@@ -33,27 +29,11 @@ fn reference_dir() -> &'static Path {
         let dir = tempfile::tempdir().expect("tempdir");
         let ours = dir.path().join("ours-model");
         init_tiny_model(&ours, 5).expect("init tiny");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../scripts/diffusion/make_reference.py");
-        let py = python();
-        assert!(
-            py.exists(),
-            "parity tests need the project venv with torch + diffusers at {} (run scripts/setup.sh, or set PRESSROOM_PYTHON)",
-            py.display()
-        );
-        let out = std::process::Command::new(&py)
-            .arg(&script)
-            .arg(dir.path())
-            .arg("--ours")
-            .arg(&ours)
-            .output()
-            .expect("run reference script");
-        assert!(
-            out.status.success(),
-            "reference script failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
+        run_script_in(
+            dir,
+            "diffusion/make_reference.py",
+            &[OsStr::new("--ours"), ours.as_os_str()],
+        )
     })
     .path()
 }

@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 use pressroom_diffusion::{BatchParams, DeviceChoice, NoiseScheduler, Prompt, StableDiffusion};
 use tch::Tensor;
 
-use crate::parity::{image_diff, load_ref, max_abs, python, std_of};
+use crate::parity::{image_diff, load_ref, max_abs, std_of};
+use crate::reference::run_script;
 
 const PROMPT: &str = "a photo of an astronaut riding a horse on the moon";
 const NEGATIVE: &str = "blurry, low quality";
@@ -19,29 +20,8 @@ const SEED: u64 = 1234;
 
 fn reference_dir() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../scripts/diffusion/make_reference_sdxl.py");
-        let py = python();
-        assert!(
-            py.exists(),
-            "parity tests need the project venv with torch + diffusers at {} (run scripts/setup.sh, or set PRESSROOM_PYTHON)",
-            py.display()
-        );
-        let out = std::process::Command::new(&py)
-            .arg(&script)
-            .arg(dir.path())
-            .output()
-            .expect("run reference script");
-        assert!(
-            out.status.success(),
-            "SDXL reference script failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
-    .path()
+    DIR.get_or_init(|| run_script::<&str>("diffusion/make_reference_sdxl.py", &[]))
+        .path()
 }
 
 fn ids_of(sd: &StableDiffusion, second: bool) -> Vec<i64> {

@@ -4,7 +4,6 @@
 //! special-care adjustment, one not), and we compare preprocessing, embeddings and verdicts;
 //! then the engine withholds an image such a checker flags.
 
-use std::path::Path;
 use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -16,34 +15,14 @@ use pressroom_diffusion::{
 };
 use tch::{Device, Kind, Tensor};
 
-use crate::parity::{load_ref, python};
+use crate::parity::load_ref;
+use crate::reference::run_script;
 
 fn reference_dir() -> std::path::PathBuf {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../scripts/diffusion/make_reference_safety.py");
-        let py = python();
-        assert!(
-            py.exists(),
-            "parity tests need the project venv at {} (run scripts/setup.sh, or set PRESSROOM_PYTHON)",
-            py.display()
-        );
-        let out = std::process::Command::new(&py)
-            .arg(&script)
-            .arg(dir.path())
-            .output()
-            .expect("run reference script");
-        assert!(
-            out.status.success(),
-            "safety reference script failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
-    .path()
-    .join("safety")
+    DIR.get_or_init(|| run_script::<&str>("diffusion/make_reference_safety.py", &[]))
+        .path()
+        .join("safety")
 }
 
 fn rgb(t: &Tensor) -> RgbImage {

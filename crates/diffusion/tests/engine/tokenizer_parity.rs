@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use pressroom_diffusion::tokenizer::{ClipTokenizer, Truncation};
@@ -19,42 +19,11 @@ use pressroom_diffusion::{BatchParams, DeviceChoice, NoiseScheduler, Prompt, Sta
 use serde_json::Value;
 use tch::{Kind, Tensor};
 
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("PRESSROOM_PYTHON") {
-        return PathBuf::from(p);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
-}
-
-/// Runs `scripts/diffusion/<script> OUT args…` with the venv python; returns OUT.
-fn run_script(script: &str, args: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scripts/diffusion")
-        .join(script);
-    let py = python();
-    assert!(
-        py.exists(),
-        "tokenizer parity tests need the project venv with transformers + diffusers at {} (run scripts/setup.sh, or set PRESSROOM_PYTHON)",
-        py.display()
-    );
-    let out = std::process::Command::new(&py)
-        .arg(&path)
-        .arg(dir.path())
-        .args(args)
-        .output()
-        .expect("run reference script");
-    assert!(
-        out.status.success(),
-        "{script} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
+use crate::reference::run_script;
 
 fn golden_dir() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| run_script("tokenizer_reference.py", &[]))
+    DIR.get_or_init(|| run_script::<&str>("diffusion/tokenizer_reference.py", &[]))
         .path()
 }
 
@@ -263,7 +232,7 @@ fn image_diff(ours: &[u8], theirs: &Tensor) -> i32 {
 
 #[test]
 fn tiny_model_on_the_real_vocabulary_renders_hard_prompts_like_diffusers() {
-    let dir = run_script("make_reference.py", &["--variants", "sd1-clip"]);
+    let dir = run_script("diffusion/make_reference.py", &["--variants", "sd1-clip"]);
     let root = dir.path().join("sd1-clip");
     let meta: Value = serde_json::from_str(
         &std::fs::read_to_string(root.join("prompts.json")).expect("read prompts.json"),

@@ -67,7 +67,7 @@ pub fn list(settings: Settings, args: ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// 1.9 GiB, 312.0 MiB, 4.0 KiB.
-fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

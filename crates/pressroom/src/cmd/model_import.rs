@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use pressroom_models::import::{self, ImportOptions, Imported, Prediction, Step};
 use pressroom_models::{Family, ModelStore};
 
+use super::model::human_size;
 use crate::config::Settings;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -51,8 +52,10 @@ pub async fn run(settings: Settings, args: ImportArgs) -> anyhow::Result<ExitCod
     let imported = tokio::task::spawn_blocking(move || {
         import::import_with_progress(&store, &file, &options, &mut |step| {
             let line = match step {
-                Step::Writing { dir, bytes } => format!("  writing {dir} ({})", human(bytes)),
-                Step::Hashing { bytes } => format!("  hashing the checkpoint ({})", human(bytes)),
+                Step::Writing { dir, bytes } => format!("  writing {dir} ({})", human_size(bytes)),
+                Step::Hashing { bytes } => {
+                    format!("  hashing the checkpoint ({})", human_size(bytes))
+                }
             };
             eprintln!("{line}");
         })
@@ -94,7 +97,7 @@ fn print_summary(imported: &Imported, out: &mut impl Write) -> std::io::Result<(
             part.dir,
             part.tensors,
             part.dtype,
-            human(part.bytes)
+            human_size(part.bytes)
         )?;
     }
     if imported.ema_ignored + imported.other_ignored > 0 {
@@ -109,7 +112,7 @@ fn print_summary(imported: &Imported, out: &mut impl Write) -> std::io::Result<(
         "imported as `{}` into {} ({})\n  digest {}",
         m.name,
         imported.path.display(),
-        human(m.size_bytes),
+        human_size(m.size_bytes),
         m.digest
     )?;
     if m.family == Family::Sd2 && imported.prediction == Prediction::V {
@@ -123,30 +126,14 @@ fn print_summary(imported: &Imported, out: &mut impl Write) -> std::io::Result<(
     Ok(())
 }
 
-/// 1.9 GiB, 312.0 MiB, 4.0 KiB.
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn sizes_are_human() {
-        assert_eq!(human(512), "512 B");
-        assert_eq!(human(3 << 30), "3.0 GiB");
-        assert_eq!(human(1536 << 10), "1.5 MiB");
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(3 << 30), "3.0 GiB");
+        assert_eq!(human_size(1536 << 10), "1.5 MiB");
     }
 }
