@@ -11,7 +11,7 @@ by 0.01 for "c"). Writes:
   OUT/safety/model/{safety_checker,feature_extractor}/   the folders, as in an SD 1.5 repo
   OUT/safety/flag_all/...             the same with thresholds that flag every image
   OUT/safety/reference.safetensors   image_<n> (uint8 HWC), pixels_<n> (preprocessed),
-                                     embeds_<n>, flagged (uint8 per image, order a b c)
+                                     embeds_<n>, flagged (uint8 per image, order a b c d)
 
 Usage: .venv/bin/python scripts/diffusion/make_reference_safety.py OUT
 """
@@ -30,11 +30,18 @@ from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionS
 def images():
     rng = np.random.default_rng(7)
     a = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    y, x = np.mgrid[0:64, 0:96]
-    b = np.stack([x * 2, y * 3, (x + y) % 256], -1).astype(np.uint8)
+    # b and d are the size of generated images: the preprocessing downscales them (where
+    # resampling filters differ most), b to 336x224 before its centre crop.
+    y, x = np.mgrid[0:512, 0:768]
+    b = np.stack([x // 3, y // 2, (x + y) // 5 % 256], -1).astype(np.uint8)
     c = np.zeros((64, 64, 3), np.uint8)
     c[16:48, 16:48] = [250, 40, 90]
-    return {"a": a, "b": b, "c": c}
+    y, x = np.mgrid[0:1024, 0:1024]
+    d = np.zeros((1024, 1024, 3), np.uint8)
+    d[..., 0] = (128 + 100 * np.sin(x / 40.0)).astype(np.uint8)
+    d[..., 1] = (128 + 100 * np.cos(y / 55.0)).astype(np.uint8)
+    d[300:700, 200:500] = [30, 200, 60]
+    return {"a": a, "b": b, "c": c, "d": d}
 
 
 @torch.no_grad()
@@ -79,7 +86,7 @@ def main():
         return float(torch.nn.functional.cosine_similarity(u, v, dim=0))
 
     # Concept 0 = image a; its threshold halfway between a (1.0) and the closest other image.
-    others = max(cos(embeds["a"], embeds["b"]), cos(embeds["a"], embeds["c"]))
+    others = max(cos(embeds["a"], embeds[n]) for n in ("b", "c", "d"))
     assert others < 0.96, f"test images too alike for a margin: {others}"
     checker.concept_embeds.zero_()
     checker.concept_embeds[0] = embeds["a"]
@@ -96,13 +103,13 @@ def main():
     checker.concept_embeds[2] = embeds["c"] + 0.3 * torch.randn(16)
     c2 = cos(embeds["c"], checker.concept_embeds[2])
     checker.concept_embeds_weights[2] = c2 + 0.005
-    assert max(cos(embeds[n], checker.concept_embeds[2]) for n in ("a", "b")) < c2 - 0.02
+    assert max(cos(embeds[n], checker.concept_embeds[2]) for n in ("a", "b", "d")) < c2 - 0.02
 
-    clip_input = torch.cat([ref["pixels_" + n] for n in ("a", "b", "c")])
-    batch = np.stack([imgs["a"], imgs["c"], imgs["c"]]).astype(np.float32) / 255.0  # shapes only
+    clip_input = torch.cat([ref["pixels_" + n] for n in ("a", "b", "c", "d")])
+    batch = np.stack([imgs["a"], imgs["c"], imgs["c"], imgs["c"]]).astype(np.float32) / 255.0  # shapes only
     _, flags = checker(clip_input=clip_input, images=batch)
     ref["flagged"] = torch.tensor([int(f) for f in flags], dtype=torch.uint8)
-    assert list(ref["flagged"]) == [1, 0, 1], ref["flagged"]
+    assert list(ref["flagged"]) == [1, 0, 1, 0], ref["flagged"]
 
     checker.save_pretrained(os.path.join(out, "model", "safety_checker"), safe_serialization=True)
     processor.save_pretrained(os.path.join(out, "model", "feature_extractor"))

@@ -146,6 +146,8 @@ impl StableDiffusion {
             id.update(&bytes);
             Ok(p)
         };
+        // model_index.json carries pipeline options (force_zeros_for_empty_prompt).
+        config_file("model_index.json")?;
         let unet_cfg_path = config_file("unet/config.json")?;
         let vae_cfg_path = config_file("vae/config.json")?;
         let clip_cfg_path = config_file("text_encoder/config.json")?;

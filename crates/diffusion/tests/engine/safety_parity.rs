@@ -1,7 +1,8 @@
 //! The image safety checker against diffusers' `StableDiffusionSafetyChecker`:
 //! `scripts/diffusion/make_reference_safety.py` builds a tiny random checker whose concept
 //! embeddings come from its test images (one flagged by a concept, one only through the
-//! special-care adjustment, one not), and we compare preprocessing, embeddings and verdicts;
+//! special-care adjustment, two not; two of the size of generated images, so the
+//! preprocessing downscales them), and we compare preprocessing, embeddings and verdicts;
 //! then the engine withholds an image such a checker flags.
 
 use std::sync::OnceLock;
@@ -42,7 +43,7 @@ fn verdicts_match_diffusers() {
         .expect("load")
         .expect("the folder has a safety checker");
     let mut images = Vec::new();
-    for name in ["a", "b", "c"] {
+    for name in ["a", "b", "c", "d"] {
         let img = rgb(&r[&format!("image_{name}")]);
         let pixels = checker.preprocess(&img).expect("preprocess");
         let theirs = &r[&format!("pixels_{name}")];
@@ -68,7 +69,7 @@ fn verdicts_match_diffusers() {
     let verdicts = checker.check(&images).expect("check");
     let flags: Vec<u8> = verdicts.iter().map(|v| u8::from(v.flagged())).collect();
     let want = Vec::<u8>::try_from(&r["flagged"]).expect("flags");
-    assert_eq!(flags, want, "flags (a, b, c)");
+    assert_eq!(flags, want, "flags (a, b, c, d)");
     assert_eq!(verdicts[0].concepts, vec![0], "a matches concept 0");
     assert_eq!(
         (verdicts[2].special.clone(), verdicts[2].concepts.clone()),
