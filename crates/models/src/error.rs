@@ -14,11 +14,11 @@ pub enum ModelError {
     Busy(String),
     #[error("no model named `{0}` (see `pressroom model list`)")]
     NotFound(String),
-    #[error("{path}: {source}")]
+    /// The cause is in the message, not chained, so error reports say it once.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
@@ -33,5 +33,5 @@ pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 /// Attaches the path to an I/O error.
 pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ModelError {
     let path = path.into();
-    move |source| ModelError::Io { path, source }
+    move |error| ModelError::Io { path, error }
 }

@@ -52,7 +52,7 @@ pub(crate) fn write_error(path: &Path, e: io::Error) -> ModelError {
     } else {
         ModelError::Io {
             path: path.to_path_buf(),
-            source: e,
+            error: e,
         }
     }
 }
