@@ -237,7 +237,7 @@ impl StableDiffusion {
             }
             None => None,
         };
-        let has_checker = dir.join("safety_checker").join("config.json").is_file();
+        let has_checker = SafetyChecker::present_in(dir);
         let safety = if safety_checker {
             SafetyChecker::load_from(dir, dev)?
         } else {

@@ -142,6 +142,14 @@ pub struct SafetyChecker {
 }
 
 impl SafetyChecker {
+    /// Whether a model folder ships a checker (`safety_checker/config.json`).
+    pub fn present_in(model_dir: &Path) -> bool {
+        model_dir
+            .join("safety_checker")
+            .join("config.json")
+            .is_file()
+    }
+
     /// Loads the checker of a model folder, or `None` when it has no `safety_checker/` (most
     /// community models and every SDXL release ship none).
     pub fn load_from(model_dir: &Path, device: Device) -> Result<Option<Self>> {
@@ -149,7 +157,7 @@ impl SafetyChecker {
         let pre = model_dir
             .join("feature_extractor")
             .join("preprocessor_config.json");
-        if !dir.join("config.json").is_file() {
+        if !Self::present_in(model_dir) {
             return Ok(None);
         }
         let config: CheckerConfig = read_json(&dir.join("config.json"))?;

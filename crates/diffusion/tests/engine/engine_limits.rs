@@ -13,7 +13,7 @@ use pressroom_diffusion::{
 /// Generous bound for "it returns at all"; not a speed assertion.
 const PATIENCE: Duration = Duration::from_secs(120);
 
-type Reply = (String, Result<(), DiffusionError>);
+pub(crate) type Reply = (String, Result<(), DiffusionError>);
 
 fn engine(dir: &std::path::Path, config: EngineConfig) -> Engine {
     init_tiny_model(dir, 5).expect("init");
@@ -29,7 +29,12 @@ fn serial() -> EngineConfig {
     }
 }
 
-fn request(tenant: &str, name: &str, steps: u32, replies: &Sender<Reply>) -> EngineRequest {
+pub(crate) fn request(
+    tenant: &str,
+    name: &str,
+    steps: u32,
+    replies: &Sender<Reply>,
+) -> EngineRequest {
     let tx = replies.clone();
     let name = name.to_string();
     EngineRequest {

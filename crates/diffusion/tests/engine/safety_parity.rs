@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use pressroom_diffusion::safety::SafetyChecker;
 use pressroom_diffusion::{
-    BatchParams, CancelFlag, DeviceChoice, DiffusionError, Engine, EngineConfig, EngineRequest,
-    NoiseScheduler, Prompt, RgbImage, init_tiny_model,
+    DeviceChoice, DiffusionError, Engine, EngineConfig, RgbImage, init_tiny_model,
 };
 use tch::{Device, Kind, Tensor};
 
+use crate::engine_limits::request;
 use crate::parity::load_ref;
 use crate::reference::run_script;
 
@@ -96,27 +96,8 @@ fn the_engine_withholds_a_flagged_image() {
     let engine =
         Engine::start(dir.path(), DeviceChoice::cpu(), EngineConfig::default()).expect("engine");
     let (tx, rx) = mpsc::channel();
-    engine.submit(EngineRequest {
-        params: BatchParams {
-            steps: 2,
-            scheduler: NoiseScheduler::Ddim,
-            width: 64,
-            height: 64,
-        },
-        prompt: Prompt {
-            prompt: "a quiet harbour".into(),
-            negative_prompt: None,
-            seed: 1,
-            guidance: 1.0,
-        },
-        tenant: String::new(),
-        cancel: CancelFlag::default(),
-        progress: None,
-        reply: Box::new(move |r| {
-            let _ = tx.send(r);
-        }),
-    });
-    let reply = rx
+    engine.submit(request("", "flagged", 2, &tx));
+    let (_, reply) = rx
         .recv_timeout(Duration::from_secs(300))
         .expect("the engine answers");
     match reply {
