@@ -18,7 +18,7 @@ if [ -n "${PRESSROOM_BIN:-}" ]; then
     bin="$PRESSROOM_BIN"
 else
     scripts/setup.sh >/dev/null
-    cargo build --release -p pressroom
+    cargo build --release -p pressroom -p pressroom-engine
     bin="${CARGO_TARGET_DIR:-$root/target}/release/pressroom"
 fi
 source scripts/bench-server.sh   # free_port

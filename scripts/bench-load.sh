@@ -31,7 +31,7 @@ if [ "$profile" = release ]; then
     cargo_profile=(--release)
     bin_dir="$target_dir/release"
 fi
-cargo build "${cargo_profile[@]}" -p pressroom
+cargo build "${cargo_profile[@]}" -p pressroom -p pressroom-engine
 cargo test "${cargo_profile[@]}" -p pressroom-e2e --test e2e --no-run
 
 report="$(mktemp)"

@@ -8,5 +8,6 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 # lifting happens inside libtorch either way.
 # Built from the repository root: cargo reads .cargo/config.toml (where libtorch is) from the
 # directory it runs in, not from --manifest-path. The demo itself runs in the caller's directory.
-(cd "$root" && cargo build -p pressroom)
+# `pressroom-engine` is the process the daemon starts to generate (the one that loads libtorch).
+(cd "$root" && cargo build -p pressroom -p pressroom-engine)
 exec "${CARGO_TARGET_DIR:-$root/target}/debug/pressroom" demo "$@"

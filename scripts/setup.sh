@@ -2,8 +2,9 @@
 # Installs what Pressroom needs on a fresh machine, and nothing twice:
 #  - a project-local Python venv (.venv) with the torch wheel that tch expects (libtorch),
 #    plus diffusers & co. used by the engine's parity tests and benchmarks, the official
-#    `openai` client that the API's compatibility test drives, and `schemathesis`, which
-#    tests/tests/e2e/schemathesis.rs runs against the API's /openapi.json.
+#    `openai` client that the API's compatibility test drives, `schemathesis`, which
+#    tests/tests/e2e/schemathesis.rs runs against the API's /openapi.json, and moto's S3
+#    server (`moto[server]`), the local bucket of the object-storage tests.
 #  - with --browser: Debian's chromium and chromium-driver for the browser tests (as root,
 #    when apt-get exists).
 # Idempotent: a second run checks versions and returns in about a second.
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TORCH_VERSION="2.13.0"            # must match tch's TORCH_VERSION (tch 0.26)
-PY_PACKAGES=("torch==${TORCH_VERSION}" diffusers transformers safetensors numpy openai "schemathesis==4.32.5")
+PY_PACKAGES=("torch==${TORCH_VERSION}" diffusers transformers safetensors numpy openai "schemathesis==4.32.5" "moto[server]")
 PYTHON="${PYTHON:-python3}"
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -28,7 +29,7 @@ if ! .venv/bin/python - "$TORCH_VERSION" <<'PY' 2>/dev/null
 import sys, importlib.metadata as m
 want = sys.argv[1]
 assert m.version("torch") == want, m.version("torch")
-for p in ("diffusers", "transformers", "safetensors", "numpy", "openai", "schemathesis"):
+for p in ("diffusers", "transformers", "safetensors", "numpy", "openai", "schemathesis", "moto", "flask"):
     m.version(p)
 PY
 then

@@ -20,8 +20,9 @@ pub fn workspace_root() -> PathBuf {
     here.parent().unwrap_or(here).to_path_buf()
 }
 
-/// The `pressroom` binary, built once per test process with `cargo build -p pressroom`
-/// (a no-op when it is up to date). Respects `CARGO_TARGET_DIR`. `PRESSROOM_E2E_BIN` names a
+/// The `pressroom` binary, built once per test process with `cargo build -p pressroom -p
+/// pressroom-engine` (the engine process the daemon starts lives next to it; a no-op when
+/// both are up to date). Respects `CARGO_TARGET_DIR`. `PRESSROOM_E2E_BIN` names a
 /// binary to use instead (benchmarks run a release build).
 pub fn pressroom_bin() -> anyhow::Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -42,7 +43,9 @@ fn build_bin() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let started = Instant::now();
     let mut build = Command::new(cargo);
-    build.args(["build", "-p", "pressroom"]).current_dir(&root);
+    build
+        .args(["build", "-p", "pressroom", "-p", "pressroom-engine"])
+        .current_dir(&root);
     // `cargo test` gives the test process its package's variables; passed on, they made this
     // build rebuild ring (its build script watches CARGO_MANIFEST_DIR, OUT_DIR, …) and
     // everything above it, and the next `cargo test` rebuild them back: a minute or more
@@ -64,10 +67,12 @@ fn build_bin() -> anyhow::Result<PathBuf> {
             build.env_remove(k.as_ref());
         }
     }
-    let status = build.status().context("running cargo build -p pressroom")?;
+    let status = build
+        .status()
+        .context("running cargo build -p pressroom -p pressroom-engine")?;
     ensure!(
         status.success(),
-        "cargo build -p pressroom failed: {status}"
+        "cargo build -p pressroom -p pressroom-engine failed: {status}"
     );
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => {

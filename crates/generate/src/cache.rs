@@ -104,7 +104,7 @@ impl<G: Generator> CachedGenerator<G> {
 /// write), synced, renamed into place, then the directory synced; a failed write removes its
 /// temporary file. (The same as `pressroom_store::LocalBlobs` writes, which this crate does
 /// not depend on.)
-pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);

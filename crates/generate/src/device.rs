@@ -1,4 +1,5 @@
-//! Which device the local engine runs on, as configuration and the CLI name it.
+//! Which device the local engine runs on, as configuration and the CLI name it (the engine
+//! process turns it into a libtorch device).
 //!
 //! One enum for `generation.device` and `pressroom generate --device`: before it, the daemon
 //! matched the string with a wildcard, so `"cuda"` silently meant "auto" (CPU when no GPU).
@@ -6,8 +7,6 @@
 use std::str::FromStr;
 
 use serde::Deserialize;
-
-use crate::DeviceChoice;
 
 /// `auto` (CUDA fp16 if present, else CPU fp32), `cpu`, or `cuda` (a GPU or an error).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -18,11 +17,6 @@ pub enum DeviceSetting {
     Cpu,
     Cuda,
 }
-
-/// `cuda` was asked for where libtorch sees no CUDA device.
-#[derive(Debug, thiserror::Error)]
-#[error("cuda was requested but no CUDA device is available (use \"auto\" or \"cpu\")")]
-pub struct NoCudaDevice;
 
 /// A device name other than `auto`, `cpu` or `cuda`.
 #[derive(Debug, thiserror::Error)]
@@ -43,17 +37,19 @@ impl FromStr for DeviceSetting {
 }
 
 impl DeviceSetting {
-    /// The device and precision to load the engine with.
-    pub fn choose(self) -> Result<DeviceChoice, NoCudaDevice> {
+    /// The name the configuration and `pressroom-engine --device` use.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Self::Auto => Ok(DeviceChoice::auto()),
-            Self::Cpu => Ok(DeviceChoice::cpu()),
-            Self::Cuda if pressroom_diffusion::cuda_available() => Ok(DeviceChoice {
-                device: tch::Device::Cuda(0),
-                kind: tch::Kind::Half,
-            }),
-            Self::Cuda => Err(NoCudaDevice),
+            Self::Auto => "auto",
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
         }
+    }
+}
+
+impl std::fmt::Display for DeviceSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -83,17 +79,9 @@ mod tests {
     }
 
     #[test]
-    fn cuda_without_a_gpu_is_an_error_not_the_cpu() {
-        let chosen = DeviceSetting::Cuda.choose();
-        if pressroom_diffusion::cuda_available() {
-            assert!(chosen.is_ok_and(|c| c.device.is_cuda()));
-        } else {
-            assert!(chosen.is_err(), "cuda must not fall back to the CPU");
+    fn names_round_trip() {
+        for d in [DeviceSetting::Auto, DeviceSetting::Cpu, DeviceSetting::Cuda] {
+            assert_eq!(d.as_str().parse::<DeviceSetting>().ok(), Some(d));
         }
-        assert!(
-            !DeviceSetting::Cpu
-                .choose()
-                .is_ok_and(|c| c.device.is_cuda())
-        );
     }
 }

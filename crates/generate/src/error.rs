@@ -18,7 +18,7 @@ pub enum GenerateError {
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error("diffusion engine: {0}")]
-    Engine(#[from] pressroom_diffusion::DiffusionError),
+    Engine(String),
     /// The remote service refused the request for good (bad request, content policy, auth).
     #[error("{backend} rejected the request (HTTP {status}): {message}")]
     Rejected {
@@ -47,6 +47,10 @@ pub enum GenerateError {
     Image(String),
     #[error("engine stopped before answering")]
     EngineGone,
+    /// The engine process died (crash, out of memory, killed) while the request was in it, or
+    /// is not running; the daemon restarts it.
+    #[error("the engine process {0}")]
+    EngineCrashed(String),
     /// The model's image safety checker flagged the image; it was not kept.
     #[error("{0}")]
     Unsafe(String),
@@ -60,6 +64,7 @@ impl GenerateError {
             GenerateError::RateLimited { .. }
                 | GenerateError::Transient { .. }
                 | GenerateError::EngineGone
+                | GenerateError::EngineCrashed(_)
         )
     }
 }

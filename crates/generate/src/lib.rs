@@ -1,4 +1,5 @@
-//! Image generation for Pressroom: the [`Generator`] trait, the local diffusion backend,
+//! Image generation for Pressroom: the [`Generator`] trait, the local engine's process
+//! ([`EngineProcess`]: libtorch runs in `pressroom-engine`, never in this crate's users),
 //! remote backends (OpenAI Images, Stability), the generation cache and the prompt policy.
 //!
 //! Compose them as layers: `PolicyGenerator::new(CachedGenerator::new(backend, dir)?, policy)`
@@ -6,9 +7,7 @@
 
 pub mod budget;
 pub mod cache;
-pub mod cli;
 pub mod device;
-pub mod diffusion;
 pub mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
@@ -16,23 +15,22 @@ pub mod generator;
 pub mod key;
 pub mod openai;
 pub mod policy;
+pub mod process;
 pub mod remote;
 pub mod request;
 pub mod stability;
 
 pub use budget::{Budget, BudgetConfig, BudgetError, pixel_steps};
 pub use cache::CachedGenerator;
-pub use device::{DeviceSetting, NoCudaDevice, UnknownDevice};
-pub use diffusion::DiffusionGenerator;
+pub use device::{DeviceSetting, UnknownDevice};
 pub use error::GenerateError;
 pub use generator::Generator;
 pub use key::{generation_key, runtime_identity};
 pub use openai::{OpenAiConfig, OpenAiImages};
 pub use policy::{BlockedTerm, PolicyGenerator, PromptPolicy};
+pub use process::{EngineLaunch, EngineOptions, EngineProcess, engine_binary};
 pub use request::{
     GeneratedImage, GenerationRequest, NoiseScheduler, Progress, ProgressFn, UnknownScheduler,
 };
 pub use secrecy::SecretString;
 pub use stability::{StabilityConfig, StabilityImages};
-
-pub use pressroom_diffusion::{DeviceChoice, EngineConfig, EngineStats};

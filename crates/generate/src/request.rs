@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use pressroom_diffusion::{NoiseScheduler, UnknownScheduler};
+pub use pressroom_core::{NoiseScheduler, UnknownScheduler};
 
 use crate::error::GenerateError;
 

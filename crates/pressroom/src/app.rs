@@ -117,38 +117,16 @@ pub fn connectors(settings: &Settings) -> anyhow::Result<Registry> {
 /// "local" always, "openai" and "stability" when their config sections are present. All of
 /// them only if this instance runs generate jobs; the tiny model is created on first use when
 /// no model is configured. Each is wrapped as policy → backend.
-pub fn generators(
+///
+/// "local" is the engine process (`pressroom-engine serve`, started and supervised here): this
+/// binary never loads libtorch itself.
+pub async fn generators(
     settings: &Settings,
     kinds: &[JobKind],
 ) -> anyhow::Result<BTreeMap<String, Arc<dyn Generator>>> {
     let mut map: BTreeMap<String, Arc<dyn Generator>> = BTreeMap::new();
     if kinds.contains(&JobKind::Generate) {
-        let dir = settings.model_dir();
-        if settings.uses_tiny_model() && !dir.join("model_index.json").exists() {
-            println!(
-                "No model configured: creating a tiny random model in {} (it makes noise-like images; set generation.model_dir to a real Stable Diffusion folder for real ones)",
-                dir.display()
-            );
-            pressroom_diffusion::init_tiny_model(&dir, 0)
-                .map_err(|e| anyhow::anyhow!("creating the tiny model: {e}"))?;
-        }
-        let device = settings
-            .generation
-            .device
-            .choose()
-            .context("generation.device")?;
-        if !settings.generation.model.is_empty() && !dir.join("model_index.json").is_file() {
-            anyhow::bail!(
-                "generation.model: no model named `{}` in {} (see `pressroom model list`; get one with `pressroom model pull` or `pressroom model import`)",
-                settings.generation.model,
-                dir.parent()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
-            );
-        }
-        let engine_config = settings.engine_config();
-        let engine = pressroom_generate::DiffusionGenerator::load(&dir, device, engine_config)
-            .with_context(|| format!("loading the model in {}", dir.display()))?;
+        let engine = local_engine(settings).await?;
         let policy = &settings.generation.policy;
         map.insert("local".into(), guarded(engine, policy)?);
         if let Some(cfg) = &settings.generation.openai {
@@ -163,6 +141,51 @@ pub fn generators(
         }
     }
     Ok(map)
+}
+
+/// Starts the engine process on the configured model (creating the tiny demo model first
+/// when none is configured) and waits until the model is loaded.
+async fn local_engine(settings: &Settings) -> anyhow::Result<pressroom_generate::EngineProcess> {
+    let program = pressroom_generate::engine_binary()?;
+    let dir = settings.model_dir();
+    if settings.uses_tiny_model() && !dir.join("model_index.json").exists() {
+        println!(
+            "No model configured: creating a tiny random model in {} (it makes noise-like images; set generation.model_dir to a real Stable Diffusion folder for real ones)",
+            dir.display()
+        );
+        let status = tokio::process::Command::new(&program)
+            .arg("init-tiny")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .await
+            .with_context(|| format!("running {} init-tiny", program.display()))?;
+        anyhow::ensure!(
+            status.success(),
+            "creating the tiny model in {} failed ({status})",
+            dir.display()
+        );
+    }
+    if !settings.generation.model.is_empty() && !dir.join("model_index.json").is_file() {
+        anyhow::bail!(
+            "generation.model: no model named `{}` in {} (see `pressroom model list`; get one with `pressroom model pull` or `pressroom model import`)",
+            settings.generation.model,
+            dir.parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
+    let launch = pressroom_generate::EngineLaunch {
+        program,
+        model: dir.clone(),
+        device: settings.generation.device,
+        options: settings.engine_options(),
+        log_level: settings.log.level.clone(),
+        log_json: settings.log.format == "json",
+    };
+    pressroom_generate::EngineProcess::start(launch, Default::default())
+        .await
+        .with_context(|| format!("starting the engine on the model in {}", dir.display()))
 }
 
 /// The prompt policy in front of the backend (a blocked prompt is never served, not even a
@@ -200,7 +223,7 @@ fn hostname() -> String {
 }
 
 /// The pipeline; `demo` lets a missing keyring be generated in the data directory.
-pub fn pipeline(
+pub async fn pipeline(
     settings: &Settings,
     opened: &Opened,
     kinds: &[JobKind],
@@ -214,10 +237,10 @@ pub fn pipeline(
     };
     Pipeline::new(
         opened.store.clone(),
-        generators(settings, kinds)?,
+        generators(settings, kinds).await?,
         connectors(settings)?,
         Arc::new(settings.presets()?),
-        blobs(settings),
+        blobs(settings)?,
         retry,
         Arc::new(cipher),
     )
@@ -306,11 +329,24 @@ fn media_folder(path: &Path) -> std::path::PathBuf {
     }
 }
 
-/// The blob store of this instance (images, renditions), under `paths.data_dir`.
-pub fn blobs(settings: &Settings) -> Arc<dyn BlobStore> {
-    Arc::new(pressroom_store::LocalBlobs::new(
-        settings.paths.data_dir.clone(),
-    ))
+/// The blob store of this instance (images, renditions): `[storage] url`, by default files
+/// under `paths.data_dir`.
+pub fn blobs(settings: &Settings) -> anyhow::Result<Arc<dyn BlobStore>> {
+    blobs_at(settings, &settings.blob_location()?)
+}
+
+/// The blob store at `location`, reached with `[storage]`'s connection settings (also the
+/// target of `pressroom storage migrate --to`).
+pub fn blobs_at(
+    settings: &Settings,
+    location: &pressroom_store::BlobLocation,
+) -> anyhow::Result<Arc<dyn BlobStore>> {
+    pressroom_store::open_blobs(
+        location,
+        &settings.storage.s3_options(),
+        &settings.paths.data_dir,
+    )
+    .map_err(|e| anyhow::anyhow!("storage.{e}"))
 }
 
 /// Validates and stores a campaign (creating its workspace if needed); its `[media] files`

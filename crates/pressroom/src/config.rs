@@ -31,6 +31,37 @@ pub struct Settings {
     pub email: Email,
     pub insights: Insights,
     pub models: Models,
+    pub storage: Storage,
+}
+
+/// `[storage]`: where images and renditions are kept (the data directory, or an
+/// S3-compatible bucket that several instances share). See config/default.toml.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    /// Empty: `paths.data_dir`; `file://PATH` or a directory; `s3://BUCKET[/PREFIX]`.
+    pub url: String,
+    /// The S3 API's base URL for servers other than AWS (MinIO, R2, ...).
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: secrecy::SecretString,
+    /// Allows an `http://` endpoint.
+    pub allow_http: bool,
+}
+
+impl Storage {
+    /// The connection settings of object storage (empty ones fall back to the AWS
+    /// environment variables).
+    pub fn s3_options(&self) -> pressroom_store::S3Options {
+        pressroom_store::S3Options {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            allow_http: self.allow_http,
+        }
+    }
 }
 
 /// `[models]`: where `pressroom model pull` downloads from. `HF_ENDPOINT` and `HF_TOKEN`, when
@@ -168,27 +199,26 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        let d = pressroom_generate::EngineConfig::default();
+        let d = pressroom_generate::EngineOptions::default();
         Self {
-            batch_window_ms: u64::try_from(d.batch_window.as_millis()).unwrap_or(25),
+            batch_window_ms: d.batch_window_ms,
             max_batch: d.max_batch,
             queue_capacity: d.queue_capacity,
-            busy_retry_after_secs: d.busy_retry_after.as_secs(),
-            shutdown_timeout_secs: d.shutdown_timeout.as_secs(),
+            busy_retry_after_secs: d.busy_retry_after_secs,
+            shutdown_timeout_secs: d.shutdown_timeout_secs,
         }
     }
 }
 
 impl EngineSettings {
-    pub fn engine_config(&self) -> pressroom_generate::EngineConfig {
-        use std::time::Duration;
-        pressroom_generate::EngineConfig {
-            batch_window: Duration::from_millis(self.batch_window_ms),
+    pub fn engine_options(&self) -> pressroom_generate::EngineOptions {
+        pressroom_generate::EngineOptions {
+            batch_window_ms: self.batch_window_ms,
             max_batch: self.max_batch.max(1),
             queue_capacity: self.queue_capacity.max(1),
-            busy_retry_after: Duration::from_secs(self.busy_retry_after_secs.max(1)),
-            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
-            ..pressroom_generate::EngineConfig::default()
+            busy_retry_after_secs: self.busy_retry_after_secs.max(1),
+            shutdown_timeout_secs: self.shutdown_timeout_secs,
+            ..pressroom_generate::EngineOptions::default()
         }
     }
 }
@@ -391,7 +421,26 @@ impl Settings {
             pressroom_store::Backend::from_url(url)
                 .map_err(|e| anyhow::anyhow!("database.url: {e}"))?;
         }
+        self.blob_location()?;
+        self.storage
+            .s3_options()
+            .validate()
+            .map_err(|e| anyhow::anyhow!("storage.{e}"))?;
         Ok(())
+    }
+
+    /// Where the blobs live (`[storage] url`); the error names the setting.
+    pub fn blob_location(&self) -> anyhow::Result<pressroom_store::BlobLocation> {
+        self.blob_location_at(&self.storage.url)
+            .map_err(|e| anyhow::anyhow!("storage.url: {e}"))
+    }
+
+    /// `url` read as a `[storage] url` would be (`pressroom storage migrate --to URL`).
+    pub fn blob_location_at(
+        &self,
+        url: &str,
+    ) -> Result<pressroom_store::BlobLocation, String> {
+        pressroom_store::BlobLocation::parse(url, &self.paths.data_dir)
     }
 
     /// The rendition presets: the bundled table with `[media.presets.NAME]` applied. Used by
@@ -489,11 +538,11 @@ impl Settings {
     }
 
     /// The local engine's settings: `[generation.engine]` plus the model options.
-    pub fn engine_config(&self) -> pressroom_generate::EngineConfig {
-        pressroom_generate::EngineConfig {
+    pub fn engine_options(&self) -> pressroom_generate::EngineOptions {
+        pressroom_generate::EngineOptions {
             clip_skip: self.generation.clip_skip,
             safety_checker: self.generation.safety_checker,
-            ..self.generation.engine.engine_config()
+            ..self.generation.engine.engine_options()
         }
     }
 }
@@ -582,6 +631,48 @@ mod tests {
     }
 
     #[test]
+    fn storage_is_the_data_directory_or_a_bucket_and_bad_settings_name_the_key() {
+        let s = Settings::load(None).expect("defaults");
+        assert_eq!(
+            s.blob_location().expect("default"),
+            pressroom_store::BlobLocation::Local(PathBuf::from("pressroom-data"))
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("storage.toml");
+        std::fs::write(
+            &file,
+            "[storage]\nurl = \"s3://press-room/prod\"\nendpoint = \"http://127.0.0.1:9000\"\nallow_http = true\naccess_key_id = \"k\"\nsecret_access_key = \"s\"\n",
+        )
+        .expect("write");
+        let s = Settings::load(Some(&file)).expect("valid");
+        assert_eq!(
+            s.blob_location().expect("s3"),
+            pressroom_store::BlobLocation::S3 {
+                bucket: "press-room".into(),
+                prefix: "prod".into()
+            }
+        );
+        for (toml, key) in [
+            ("[storage]\nurl = \"gs://bucket\"\n", "storage.url"),
+            ("[storage]\nurl = \"s3://B\"\n", "storage.url"),
+            ("[storage]\nendpoint = \"minio:9000\"\n", "storage.endpoint"),
+            (
+                "[storage]\nendpoint = \"http://minio:9000\"\n",
+                "storage.endpoint",
+            ),
+            (
+                "[storage]\naccess_key_id = \"k\"\n",
+                "storage.secret_access_key",
+            ),
+            ("[storage]\nbucket = \"x\"\n", "bucket"),
+        ] {
+            std::fs::write(&file, toml).expect("write");
+            let err = format!("{:#}", Settings::load(Some(&file)).expect_err(toml));
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+    }
+
+    #[test]
     fn a_named_model_is_found_in_the_models_directory() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("model.toml");
@@ -594,7 +685,7 @@ mod tests {
         assert_eq!(s.model_dir(), Path::new("/srv/pr/models/sdxl-turbo"));
         assert_eq!(s.local_model_name(), "sdxl-turbo");
         assert!(!s.uses_tiny_model());
-        let engine = s.engine_config();
+        let engine = s.engine_options();
         assert_eq!((engine.clip_skip, engine.safety_checker), (1, false));
         assert_eq!(
             Settings::load(None).expect("defaults").local_model_name(),

@@ -33,6 +33,9 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Apply pending database migrations.
     Migrate,
+    /// The blob store (images, renditions): migrate it to object storage.
+    #[command(subcommand)]
+    Storage(cmd::storage::StorageCmd),
     /// Validate, load and trigger campaigns.
     #[command(subcommand)]
     Campaign(cmd::campaign::CampaignCmd),
@@ -68,8 +71,14 @@ enum Command {
     /// The approval gate: list, show, approve or reject runs waiting for a person.
     #[command(subcommand)]
     Reviews(cmd::reviews::ReviewsCmd),
-    /// Generate one image with the local diffusion engine.
-    Generate(pressroom_generate::cli::GenerateArgs),
+    /// Generate one image with the local diffusion engine (runs `pressroom-engine generate`;
+    /// `pressroom generate --help` lists its options).
+    #[command(disable_help_flag = true)]
+    Generate(EngineArgs),
+    /// The engine process, by hand: `pressroom engine serve|generate|init-tiny` (runs
+    /// `pressroom-engine`, the one binary that loads libtorch; the daemon starts it itself).
+    #[command(disable_help_flag = true)]
+    Engine(EngineArgs),
     /// Model utilities.
     #[command(subcommand)]
     Model(ModelCmd),
@@ -83,7 +92,8 @@ enum Command {
 enum ModelCmd {
     /// Write a tiny random-weight model in the diffusers layout (noise-like images; for demos
     /// and tests where no real weights exist).
-    InitTiny(pressroom_generate::cli::InitTinyArgs),
+    #[command(disable_help_flag = true)]
+    InitTiny(EngineArgs),
     /// Download a diffusers-layout model from a Hugging Face-compatible hub into
     /// <data_dir>/models/NAME (resumable, verified, atomic).
     Pull(cmd::model_pull::PullArgs),
@@ -94,11 +104,43 @@ enum ModelCmd {
     List(cmd::model::ListArgs),
 }
 
+/// Arguments handed to `pressroom-engine` as they are.
+#[derive(clap::Args)]
+struct EngineArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<std::ffi::OsString>,
+}
+
+/// Replaces this process with `pressroom-engine SUBCOMMAND ARGS...`: libtorch is loaded only
+/// by commands that run the engine.
+fn exec_engine(subcommand: Option<&str>, args: Vec<std::ffi::OsString>) -> ExitCode {
+    use std::os::unix::process::CommandExt as _;
+    let program = match pressroom_generate::engine_binary() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut cmd = std::process::Command::new(&program);
+    cmd.args(subcommand).args(args);
+    let err = cmd.exec();
+    eprintln!("error: running {}: {err}", program.display());
+    ExitCode::FAILURE
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Engine commands need no configuration, database or runtime of ours.
+    let command = match cli.command {
+        Command::Generate(a) => return exec_engine(Some("generate"), a.args),
+        Command::Engine(a) => return exec_engine(None, a.args),
+        Command::Model(ModelCmd::InitTiny(a)) => return exec_engine(Some("init-tiny"), a.args),
+        other => other,
+    };
     let settings = match config::Settings::load(cli.config.as_deref()) {
         // The demo talks to a person through its own output; keep logs to warnings.
-        Ok(mut s) if matches!(cli.command, Command::Demo(_)) && s.log.level == "info" => {
+        Ok(mut s) if matches!(command, Command::Demo(_)) && s.log.level == "info" => {
             s.log.level = "warn".into();
             s
         }
@@ -120,10 +162,11 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Demo(args) => cmd::demo::run(settings, args).await,
             Command::Serve(args) => cmd::serve::run(settings, args).await,
             Command::Migrate => cmd::migrate(settings).await,
+            Command::Storage(c) => cmd::storage::run(settings, c).await,
             Command::Campaign(c) => cmd::campaign::run(settings, c).await,
             Command::Runs(c) => cmd::lists::runs(settings, c).await,
             Command::Posts(c) => cmd::lists::posts(settings, c).await,
@@ -136,11 +179,8 @@ fn main() -> ExitCode {
             Command::Report(args) => cmd::insights::report(settings, args).await,
             Command::Users(c) => cmd::users::run(settings, c).await,
             Command::Reviews(c) => cmd::reviews::run(settings, c).await,
-            Command::Generate(args) => pressroom_generate::cli::run_generate(args)
-                .await
-                .map(|_| ExitCode::SUCCESS),
-            Command::Model(ModelCmd::InitTiny(args)) => {
-                pressroom_generate::cli::run_init_tiny(args).map(|_| ExitCode::SUCCESS)
+            Command::Generate(_) | Command::Engine(_) | Command::Model(ModelCmd::InitTiny(_)) => {
+                Ok(ExitCode::SUCCESS)
             }
             Command::Model(ModelCmd::Pull(args)) => cmd::model_pull::run(settings, args).await,
             Command::Model(ModelCmd::Import(args)) => cmd::model_import::run(settings, args).await,

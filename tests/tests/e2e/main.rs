@@ -9,6 +9,7 @@ mod cli;
 mod console;
 mod crash;
 mod db_outage;
+mod engine_process;
 mod flood;
 mod formats;
 mod generation_backends;

@@ -16,7 +16,7 @@
 //! naming `images.max_pixel_steps_per_request`) and per workspace per UTC day (429 naming
 //! `images.daily_pixel_steps_per_workspace`, Retry-After until midnight); a busy engine
 //! answers 429 with Retry-After. A client that hangs up drops this future, which cancels its
-//! engine work (see `pressroom_generate::DiffusionGenerator`).
+//! engine work (see `pressroom_generate::EngineProcess`).
 
 use axum::extract::State;
 use axum::{Extension, Json};

@@ -9,9 +9,9 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
+use pressroom_engine::{DeviceChoice, DiffusionGenerator, EngineConfig};
 use pressroom_generate::{
-    BudgetConfig, DeviceChoice, DiffusionGenerator, EngineConfig, GenerateError, GeneratedImage,
-    GenerationRequest, Generator, ProgressFn,
+    BudgetConfig, GenerateError, GeneratedImage, GenerationRequest, Generator, ProgressFn,
 };
 use pressroom_store::{Queue, Store};
 
@@ -197,7 +197,7 @@ async fn a_busy_engine_is_429_with_retry_after_and_costs_nothing() {
 #[tokio::test]
 async fn a_client_that_hangs_up_cancels_the_engine_work() {
     let model = tempfile::tempdir().expect("tempdir");
-    pressroom_diffusion::init_tiny_model(model.path(), 3).expect("tiny");
+    pressroom_engine::init_tiny_model(model.path(), 3).expect("tiny");
     let engine = Arc::new(
         DiffusionGenerator::load_async(model.path(), DeviceChoice::cpu(), EngineConfig::default())
             .await

@@ -3,16 +3,23 @@
 //!
 //! - `GET /media/{rendition_id}?exp=&sig=`: a rendition's bytes, for platforms that pull
 //!   media by URL.
+//!
+//! Both stream the file from the blob store (a bucket or the data directory) with its
+//! Content-Length, so any instance serves any link without buffering whole files.
 //! - `GET /media/assets/{asset_id}?exp=&sig=`: a generated image, the `url` that
 //!   `POST /v1/images/generations` answers (like OpenAI's expiring image URLs).
 
 use crate::handlers::Path;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
+use futures::{StreamExt, TryStreamExt};
 use pressroom_crypto::urlsign::UrlSignError;
 use pressroom_store::repo::assets;
+use pressroom_store::{BlobError, OpenBlob};
 use serde::Deserialize;
 
 use crate::ApiState;
@@ -70,6 +77,20 @@ fn cache_headers(headers: &mut HeaderMap, exp: i64, cap: i64) {
     );
 }
 
+/// The blob's bytes as they arrive from the store (a bucket or a file), with its size as the
+/// Content-Length: a platform fetching a large image never makes us hold it whole. A store
+/// failure half-way ends the response early, which the client sees as a broken transfer.
+fn streamed(head: Bytes, opened: OpenBlob, what: &'static str) -> Response {
+    let OpenBlob { size, stream } = opened;
+    let stream = futures::stream::iter((!head.is_empty()).then_some(Ok(head)))
+        .chain(stream)
+        .inspect_err(move |e| tracing::error!(error = %e, "media: the {what} stopped half-way"));
+    let mut resp = Body::from_stream(stream).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    resp
+}
+
 pub async fn rendition(
     State(state): State<ApiState>,
     Path(rendition_id): Path<pressroom_core::RenditionId>,
@@ -77,11 +98,11 @@ pub async fn rendition(
 ) -> ApiResult<Response> {
     let (_, exp) = authorize(&state, LinkKind::Rendition, &rendition_id, q)?;
     let row = assets::get_rendition_for_signed_link(state.store.conn(), &rendition_id).await?;
-    let bytes = state.blobs.get(&row.path).await.map_err(|e| {
+    let opened = state.blobs.open(&row.path).await.map_err(|e| {
         tracing::error!(rendition = %rendition_id, error = %e, "media: rendition file unreadable");
         ApiError::not_found("media file")
     })?;
-    let mut resp = bytes.into_response();
+    let mut resp = streamed(Bytes::new(), opened, "rendition");
     let headers = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&row.mime) {
         headers.insert(header::CONTENT_TYPE, v);
@@ -100,17 +121,29 @@ pub async fn asset(
     let (_, exp) = authorize(&state, LinkKind::Asset, &asset_id, q)?;
     let row = assets::get_for_signed_link(state.store.conn(), &asset_id).await?;
     // The same blob store `/v1/assets/{id}/image` and the erasure use.
-    let bytes = state.blobs.get(&row.path).await.map_err(|e| {
+    let unreadable = |e: BlobError| {
         tracing::warn!(asset = %asset_id, error = %e, "media: asset file unreadable");
         ApiError::not_found("media file")
-    })?;
-    let mime = image_mime(&bytes);
-    let mut resp = bytes.into_response();
+    };
+    let mut opened = state.blobs.open(&row.path).await.map_err(unreadable)?;
+    // The type is sniffed from the first bytes, which are then sent first.
+    let mut head = BytesMut::new();
+    while head.len() < SNIFF_LEN {
+        match opened.stream.next().await {
+            Some(chunk) => head.extend_from_slice(&chunk.map_err(unreadable)?),
+            None => break,
+        }
+    }
+    let mime = image_mime(&head);
+    let mut resp = streamed(head.freeze(), opened, "asset");
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     cache_headers(headers, exp, i64::MAX);
     Ok(resp)
 }
+
+/// How many leading bytes [`image_mime`] needs.
+const SNIFF_LEN: usize = 12;
 
 /// The image type from the file's first bytes (generated assets are PNG).
 fn image_mime(head: &[u8]) -> &'static str {

@@ -7,7 +7,7 @@ use axum::{Extension, Json};
 use pressroom_core::WorkspaceId;
 use pressroom_store::entity::workspace;
 use pressroom_store::repo::{audit, workspaces};
-use pressroom_store::{BlobError, Paging};
+use pressroom_store::Paging;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -169,20 +169,12 @@ pub async fn erase(
     )
     .await?;
     tx.commit().await?;
-    let mut files_deleted = 0u64;
-    for key in &erased.files {
-        // A key that names something outside the blob store is refused there and left alone.
-        match state.blobs.delete(key).await {
-            Ok(true) => files_deleted += 1,
-            Ok(false) => {}
-            Err(e @ BlobError::BadKey(_)) => {
-                tracing::warn!(file = %key, error = %e, "erase: not a file of ours; left alone")
-            }
-            Err(e) => {
-                tracing::error!(file = %key, error = %e, "erase: could not delete a file; delete it by hand")
-            }
-        }
-    }
+    // Whichever store holds them (a directory, a bucket); a key another workspace's rows
+    // name again by now is kept.
+    let files =
+        pressroom_store::repo::erase::delete_files(&state.store, state.blobs.as_ref(), &erased.files)
+            .await;
+    let files_deleted = files.deleted;
     tracing::info!(workspace = %ws.slug, files = files_deleted, "workspace personal data erased");
     Ok(Json(serde_json::json!({
         "erased": summary,

@@ -25,7 +25,7 @@ pub async fn run(settings: Settings, cmd: AssetsCmd) -> anyhow::Result<ExitCode>
     let AssetsCmd::Add { files, workspace } = cmd;
     let opened = app::open_store(&settings, false).await?;
     let ws = super::workspace_id(&opened.store, &workspace).await?;
-    let blobs = app::blobs(&settings);
+    let blobs = app::blobs(&settings)?;
     let mut failed = false;
     for path in &files {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;

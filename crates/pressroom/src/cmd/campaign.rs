@@ -111,7 +111,7 @@ pub async fn run(settings: Settings, cmd: CampaignCmd) -> anyhow::Result<ExitCod
                 eprintln!("nothing was saved: fix the problems above and load again");
                 return Ok(ExitCode::FAILURE);
             }
-            let blobs = app::blobs(&settings);
+            let blobs = app::blobs(&settings)?;
             for (path, source) in files.iter().zip(&sources) {
                 let row = app::save_campaign(&opened.store, blobs.as_ref(), path, source, &presets)
                     .await?;

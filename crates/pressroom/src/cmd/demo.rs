@@ -66,7 +66,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<ExitC
     }
     let campaign = app::save_campaign(
         store,
-        app::blobs(&settings).as_ref(),
+        app::blobs(&settings)?.as_ref(),
         &path,
         &source,
         &presets,
@@ -85,7 +85,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<ExitC
         spec.targets.len()
     );
 
-    let pipeline = Arc::new(app::pipeline(&settings, &opened, &JobKind::ALL, true)?);
+    let pipeline = Arc::new(app::pipeline(&settings, &opened, &JobKind::ALL, true).await?);
     let shutdown = CancellationToken::new();
     let workers = tokio::spawn(run_workers(
         pipeline,

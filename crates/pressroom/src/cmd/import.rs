@@ -120,7 +120,7 @@ pub async fn run(
         return Ok(refuse(&label, &problems));
     }
 
-    let blobs = app::blobs(&settings);
+    let blobs = app::blobs(&settings)?;
     let mut kept: BTreeMap<&str, AssetId> = BTreeMap::new();
     for written in images.keys() {
         let bytes = read_image_file(&folder, written)

@@ -63,7 +63,7 @@ pub async fn fetch(settings: Settings, cmd: InsightsCmd) -> anyhow::Result<ExitC
     );
     let opened = app::open_store(&settings, false).await?;
     let ws = super::workspace_id(&opened.store, &workspace).await?;
-    let pipeline = app::pipeline(&settings, &opened, &[JobKind::Insights], false)?;
+    let pipeline = app::pipeline(&settings, &opened, &[JobKind::Insights], false).await?;
     let chosen = match post {
         Some(id) => vec![posts::get(opened.store.conn(), &ws, &id).await?],
         None => {
@@ -131,7 +131,7 @@ pub async fn report(settings: Settings, args: ReportArgs) -> anyhow::Result<Exit
         tz,
         generated_at: chrono::Utc::now(),
     };
-    let blobs = app::blobs(&settings);
+    let blobs = app::blobs(&settings)?;
     let html = pressroom_runtime::insights::render_report(&period, heading, blobs.as_ref()).await?;
     std::fs::write(&args.output, html)
         .with_context(|| format!("writing {}", args.output.display()))?;

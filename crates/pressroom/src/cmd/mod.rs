@@ -15,6 +15,7 @@ pub mod model_import;
 pub mod model_pull;
 pub mod reviews;
 pub mod serve;
+pub mod storage;
 pub mod users;
 
 use std::process::ExitCode;

@@ -39,7 +39,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     load_campaigns(&settings, &opened.store).await?;
 
     let config = app::worker_config(&settings);
-    let mut pipeline = app::pipeline(&settings, &opened, &config.kinds, args.demo)?;
+    let mut pipeline = app::pipeline(&settings, &opened, &config.kinds, args.demo).await?;
     let media = media_links(&settings, args.demo)?;
     if let Some(links) = &media {
         pipeline.public_media = Some(links.clone());
@@ -343,7 +343,7 @@ async fn load_campaigns(settings: &Settings, store: &pressroom_store::Store) -> 
         .collect();
     files.sort();
     let presets = settings.presets()?;
-    let blobs = app::blobs(settings);
+    let blobs = app::blobs(settings)?;
     for path in files {
         let source = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;

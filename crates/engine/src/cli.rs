@@ -1,5 +1,5 @@
-//! The `pressroom generate` and `pressroom model init-tiny` commands, kept here so the
-//! binary only wires two subcommands.
+//! `pressroom-engine generate` and `pressroom-engine init-tiny` (what `pressroom generate` and
+//! `pressroom model init-tiny` run: the daemon's binary does not load libtorch).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use pressroom_diffusion::{EngineConfig, NoiseScheduler, init_tiny_model};
+use pressroom_generate::{
+    CachedGenerator, DeviceSetting, GenerationRequest, Generator, Progress, ProgressFn,
+};
 
-use crate::cache::CachedGenerator;
-use crate::device::DeviceSetting;
-use crate::diffusion::DiffusionGenerator;
-use crate::generator::Generator;
-use crate::request::{GenerationRequest, Progress, ProgressFn};
+use crate::device::choose;
+use crate::local::DiffusionGenerator;
 
 /// Generate one image with the local engine.
 #[derive(clap::Args, Debug, Clone)]
@@ -52,10 +52,7 @@ pub struct GenerateArgs {
 /// Runs `pressroom generate`.
 pub async fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let device = args
-        .device
-        .choose()
-        .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
+    let device = choose(args.device).map_err(|e| anyhow::anyhow!("--device: {e}"))?;
     let req = GenerationRequest {
         prompt: args.prompt.clone(),
         negative_prompt: args.negative.clone(),
@@ -97,7 +94,7 @@ pub async fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    crate::cache::write_durably(&args.output, &img.png)
+    pressroom_generate::cache::write_durably(&args.output, &img.png)
         .with_context(|| format!("writing {}", args.output.display()))?;
     println!(
         "wrote {} ({}x{}, {}key {}, {:.1}s)",

@@ -1,4 +1,5 @@
-//! The local libtorch engine as a [`Generator`]: requests go to the engine thread, which
+//! The libtorch engine in this process as a [`Generator`] (what `pressroom-engine serve`
+//! serves the daemon with, and what tests use directly): requests go to the engine thread, which
 //! serves workspaces in turn and batches compatible requests; this side only waits and
 //! encodes the PNG. Dropping the future (an HTTP client that hung up, a job abandoned at
 //! shutdown) cancels the request, which stops within one denoising step.
@@ -11,10 +12,10 @@ use pressroom_diffusion::{
     Prompt,
 };
 
-use crate::error::GenerateError;
-use crate::generator::Generator;
-use crate::key::{generation_key, runtime_identity};
-use crate::request::{GeneratedImage, GenerationRequest, Progress, ProgressFn};
+use pressroom_generate::{
+    GenerateError, GeneratedImage, GenerationRequest, Generator, Progress, ProgressFn,
+    generation_key, runtime_identity,
+};
 
 pub struct DiffusionGenerator {
     engine: Arc<Engine>,
@@ -29,7 +30,7 @@ impl DiffusionGenerator {
         device: DeviceChoice,
         config: EngineConfig,
     ) -> Result<Self, GenerateError> {
-        let engine = Engine::start(dir, device, config)?;
+        let engine = Engine::start(dir, device, config).map_err(engine_error)?;
         let run = engine.device();
         let identity = runtime_identity(engine.identity(), run.device_name(), run.dtype_name());
         Ok(Self {
@@ -110,7 +111,8 @@ impl Generator for DiffusionGenerator {
         let (width, height) = (img.width, img.height);
         let png = tokio::task::spawn_blocking(move || img.to_png())
             .await
-            .map_err(|_| GenerateError::EngineGone)??;
+            .map_err(|_| GenerateError::EngineGone)?
+            .map_err(engine_error)?;
         Ok(GeneratedImage {
             png,
             width,
@@ -143,6 +145,6 @@ fn engine_error(e: DiffusionError) -> GenerateError {
         // What the model's own schedule refuses (too many DDIM steps) is the request's fault.
         DiffusionError::InvalidRequest(m) => GenerateError::InvalidRequest(m),
         DiffusionError::Unsafe(m) => GenerateError::Unsafe(m),
-        other => GenerateError::Engine(other),
+        other => GenerateError::Engine(other.to_string()),
     }
 }

@@ -1,0 +1,167 @@
+//! The engine in its own process (issue 19): `pressroom serve` with the generate role starts
+//! `pressroom-engine`; killed with SIGKILL in the middle of a generation, the engine takes
+//! only that generation with it — the daemon stays up and keeps answering, restarts the
+//! engine, the generation is retried, and the post is published exactly once.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use pressroom_e2e::{Db, TestApp, free_port, http_request, terminate};
+
+const CAMPAIGN: &str = r#"name = "engine-crash"
+workspace = "engine"
+
+[schedule]
+webhook = true
+
+[generation]
+backend = "local"
+prompt = "A lighthouse at dusk"
+# Long enough on the tiny model to be killed in the middle of it.
+steps = 150
+width = 256
+height = 256
+seed = 7
+
+[caption]
+template = "Killed once, published once"
+
+[[targets]]
+account = "sb"
+preset = "instagram-square"
+"#;
+
+/// The daemon's child processes (the engine), from /proc.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+fn wait_for(
+    what: &str,
+    timeout: Duration,
+    mut done: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !done()? {
+        if Instant::now() > deadline {
+            bail!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_killed_engine_costs_one_retry_and_nothing_else() -> anyhow::Result<()> {
+    let port = free_port()?;
+    let config = format!(
+        "[api]\nbind = \"127.0.0.1:{port}\"\n\n[scheduler]\nenabled = false\n\n[workers]\npoll_ms = 50\n\n[retry]\nbase_ms = 200\ncap_ms = 1000\n"
+    );
+    let mut app = TestApp::new(Db::Sqlite, &config)?;
+    app.run(&["accounts", "add-sandbox", "sb", "--workspace", "engine"])?;
+    let file = app.path().join("engine-crash.toml");
+    std::fs::write(&file, CAMPAIGN)?;
+    app.run(&["campaign", "load", &file.display().to_string()])?;
+
+    let mut serve = app.spawn_serve_env(
+        "engine",
+        &[],
+        &[("RUST_LOG", "info,pressroom_diffusion=debug")],
+    )?;
+    let result = (|| -> anyhow::Result<()> {
+        let addr = format!("127.0.0.1:{port}");
+        app.wait_healthy(&addr, Duration::from_secs(120))?;
+        let daemon = serve.id();
+        let engines = children(daemon);
+        ensure!(
+            engines.len() == 1,
+            "one engine child process, found {engines:?}"
+        );
+        let engine = engines[0];
+        let exe = std::fs::read_link(format!("/proc/{engine}/exe"))?;
+        ensure!(
+            exe.file_name().is_some_and(|n| n == "pressroom-engine"),
+            "the child is {}",
+            exe.display()
+        );
+        // The daemon itself does not map libtorch; the engine does.
+        let maps =
+            |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        ensure!(
+            !maps(daemon).contains("libtorch"),
+            "the daemon loaded libtorch"
+        );
+        ensure!(
+            maps(engine).contains("libtorch"),
+            "the engine did not load libtorch"
+        );
+
+        app.run(&[
+            "campaign",
+            "trigger",
+            "engine-crash",
+            "--workspace",
+            "engine",
+        ])?;
+        // The engine logs each batch it starts (debug): kill it once the generation runs.
+        wait_for("the generation to start", Duration::from_secs(60), || {
+            Ok(app.count_in_logs("running batch") >= 1)
+        })?;
+        std::thread::sleep(Duration::from_millis(300));
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", &engine.to_string()])
+            .status()
+            .context("kill")?;
+        ensure!(killed.success(), "kill -9 {engine} failed");
+
+        // The daemon stays up and answers while the engine is restarted.
+        ensure!(
+            serve.try_wait()?.is_none(),
+            "the daemon died with its engine"
+        );
+        let health = http_request(&addr, "GET", "/healthz", &[], b"")?;
+        ensure!(health.status == 200, "healthz answered {}", health.status);
+        wait_for("the engine's restart", Duration::from_secs(60), || {
+            Ok(app.count_in_logs("engine process restarted") >= 1)
+        })?;
+        let restarted = children(daemon);
+        ensure!(
+            restarted.len() == 1 && restarted[0] != engine,
+            "a new engine process: {restarted:?} (killed {engine})"
+        );
+
+        wait_for("the post to be published", Duration::from_secs(180), || {
+            let posts = app.posts("engine")?;
+            Ok(posts.iter().any(|p| p["state"] == "published"))
+        })?;
+        ensure!(
+            app.count_in_logs("killed by signal 9") >= 1,
+            "the reason is logged\n{}",
+            app.dump_logs(40)
+        );
+        ensure!(serve.try_wait()?.is_none(), "the daemon is still running");
+        let commits = app.sandbox_commits()?;
+        ensure!(
+            commits.len() == 1,
+            "published once, not {}: {commits:?}",
+            commits.len()
+        );
+        Ok(())
+    })();
+    let _ = terminate(&mut serve, Duration::from_secs(30));
+    if let Err(e) = result {
+        bail!("{e:#}\n{}", app.dump_logs(60));
+    }
+    Ok(())
+}
