@@ -114,7 +114,8 @@ pub fn connectors(settings: &Settings) -> anyhow::Result<Registry> {
 }
 
 /// The generators this instance offers, by the name campaigns use in `generation.backend`:
-/// "local" always, "openai" and "stability" when their config sections are present. All of
+/// "local" unless `generation.engine.enabled` is false, "openai" and "stability" when their
+/// config sections are present. All of
 /// them only if this instance runs generate jobs; the tiny model is created on first use when
 /// no model is configured. Each is wrapped as policy → backend.
 ///
@@ -126,9 +127,11 @@ pub async fn generators(
 ) -> anyhow::Result<BTreeMap<String, Arc<dyn Generator>>> {
     let mut map: BTreeMap<String, Arc<dyn Generator>> = BTreeMap::new();
     if kinds.contains(&JobKind::Generate) {
-        let engine = local_engine(settings).await?;
         let policy = &settings.generation.policy;
-        map.insert("local".into(), guarded(engine, policy)?);
+        if settings.generation.engine.enabled {
+            let engine = local_engine(settings).await?;
+            map.insert("local".into(), guarded(engine, policy)?);
+        }
         if let Some(cfg) = &settings.generation.openai {
             let openai =
                 pressroom_generate::OpenAiImages::new(cfg.clone()).context("generation.openai")?;

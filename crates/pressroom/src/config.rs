@@ -190,6 +190,9 @@ pub struct Generation {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineSettings {
+    /// Whether the generate role starts the local engine process (false: remote backends
+    /// only, and libtorch is never loaded).
+    pub enabled: bool,
     pub batch_window_ms: u64,
     pub max_batch: usize,
     pub queue_capacity: usize,
@@ -201,6 +204,7 @@ impl Default for EngineSettings {
     fn default() -> Self {
         let d = pressroom_generate::EngineOptions::default();
         Self {
+            enabled: true,
             batch_window_ms: d.batch_window_ms,
             max_batch: d.max_batch,
             queue_capacity: d.queue_capacity,
@@ -436,10 +440,7 @@ impl Settings {
     }
 
     /// `url` read as a `[storage] url` would be (`pressroom storage migrate --to URL`).
-    pub fn blob_location_at(
-        &self,
-        url: &str,
-    ) -> Result<pressroom_store::BlobLocation, String> {
+    pub fn blob_location_at(&self, url: &str) -> Result<pressroom_store::BlobLocation, String> {
         pressroom_store::BlobLocation::parse(url, &self.paths.data_dir)
     }
 
@@ -690,6 +691,14 @@ mod tests {
         assert_eq!(
             Settings::load(None).expect("defaults").local_model_name(),
             "tiny"
+        );
+        assert!(
+            Settings::load(None)
+                .expect("defaults")
+                .generation
+                .engine
+                .enabled,
+            "the local engine runs by default"
         );
         for (toml, key) in [
             (
