@@ -33,12 +33,13 @@ if [ -n "$before" ]; then
     fi
     # Built in the same target directory, so only the workspace's own crates compile again:
     # the same LIBTORCH (the worktree has no .venv of its own) keeps torch-sys's fingerprint.
+    # Removed first, so the copy below can only be what this build wrote.
+    rm -f "$target_dir/$sub/pressroom"
     (cd "$tree" && LIBTORCH="$root/.venv/libtorch" CARGO_TARGET_DIR="$target_dir" \
         cargo build "${flag[@]}" -p pressroom)
     before_bin="$target_dir/bench-before-$rev/pressroom"
     cp "$target_dir/$sub/pressroom" "$before_bin"
-    # That build replaced target/<profile>/pressroom: link ours again.
-    touch "$root/crates/pressroom/src/main.rs"
+    rm -f "$target_dir/$sub/pressroom"
 fi
 
 cargo build "${flag[@]}" -p pressroom -p pressroom-engine

@@ -39,6 +39,10 @@ struct ServeArgs {
     /// The engine options as JSON (`[generation.engine]` plus clip_skip and safety_checker).
     #[arg(long, value_parser = parse_options, default_value = "{}")]
     options: EngineOptions,
+    /// Write the tiny random-weight model into --model first when that folder has none (the
+    /// daemon's default when no model is configured; one process start instead of two).
+    #[arg(long)]
+    create_tiny: bool,
     /// Log filter when RUST_LOG is unset (logs go to stderr).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -79,7 +83,12 @@ fn main() -> ExitCode {
         match cli.command {
             Cmd::Serve(args) => {
                 init_logging(&args.log_level, args.log_json);
-                pressroom_engine::serve::serve(&args.model, args.device, args.options).await
+                let options = pressroom_engine::serve::ServeOptions {
+                    device: args.device,
+                    engine: args.options,
+                    create_tiny: args.create_tiny,
+                };
+                pressroom_engine::serve::serve(&args.model, options).await
             }
             Cmd::Generate(args) => {
                 init_logging("warn", false);

@@ -15,33 +15,30 @@ use crate::device::choose;
 use crate::local::DiffusionGenerator;
 use crate::options::engine_config;
 
+/// How to load the model.
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    pub device: DeviceSetting,
+    pub engine: EngineOptions,
+    /// Write the tiny random model into the folder first when it has none.
+    pub create_tiny: bool,
+}
+
 /// Serves the daemon on this process's stdin and stdout.
-pub async fn serve(
-    model: &Path,
-    device: DeviceSetting,
-    options: EngineOptions,
-) -> anyhow::Result<()> {
-    serve_on(
-        model,
-        device,
-        options,
-        tokio::io::stdin(),
-        tokio::io::stdout(),
-    )
-    .await
+pub async fn serve(model: &Path, options: ServeOptions) -> anyhow::Result<()> {
+    serve_on(model, options, tokio::io::stdin(), tokio::io::stdout()).await
 }
 
 /// Serves commands read from `input`, writing events to `output`.
 pub async fn serve_on(
     model: &Path,
-    device: DeviceSetting,
-    options: EngineOptions,
+    options: ServeOptions,
     input: impl AsyncRead + Unpin,
     output: impl AsyncWrite + Unpin + Send + 'static,
 ) -> anyhow::Result<()> {
     let (events, outbox) = mpsc::unbounded_channel::<Event>();
     let writer = tokio::spawn(write_events(outbox, output));
-    let generator = match load(model, device, &options).await {
+    let generator = match load(model, &options).await {
         Ok(g) => Arc::new(g),
         Err(message) => {
             tracing::error!(%message, "engine could not start");
@@ -113,13 +110,17 @@ pub async fn serve_on(
 
 type Running = Arc<Mutex<HashMap<u64, tokio::task::AbortHandle>>>;
 
-async fn load(
-    model: &Path,
-    device: DeviceSetting,
-    options: &EngineOptions,
-) -> Result<DiffusionGenerator, String> {
-    let chosen = choose(device).map_err(|e| format!("generation.device: {e}"))?;
-    DiffusionGenerator::load_async(model, chosen, engine_config(options))
+async fn load(model: &Path, options: &ServeOptions) -> Result<DiffusionGenerator, String> {
+    let chosen = choose(options.device).map_err(|e| format!("generation.device: {e}"))?;
+    if options.create_tiny && !model.join("model_index.json").exists() {
+        tracing::info!(dir = %model.display(), "creating the tiny random model");
+        let dir = model.to_path_buf();
+        tokio::task::spawn_blocking(move || crate::init_tiny_model(&dir, 0))
+            .await
+            .map_err(|e| format!("creating the tiny model: {e}"))?
+            .map_err(|e| format!("creating the tiny model in {}: {e}", model.display()))?;
+    }
+    DiffusionGenerator::load_async(model, chosen, engine_config(&options.engine))
         .await
         .map_err(|e| format!("loading the model in {}: {e}", model.display()))
 }

@@ -151,21 +151,10 @@ pub async fn generators(
 async fn local_engine(settings: &Settings) -> anyhow::Result<pressroom_generate::EngineProcess> {
     let program = pressroom_generate::engine_binary()?;
     let dir = settings.model_dir();
-    if settings.uses_tiny_model() && !dir.join("model_index.json").exists() {
+    let create_tiny = settings.uses_tiny_model() && !dir.join("model_index.json").exists();
+    if create_tiny {
         println!(
             "No model configured: creating a tiny random model in {} (it makes noise-like images; set generation.model_dir to a real Stable Diffusion folder for real ones)",
-            dir.display()
-        );
-        let status = tokio::process::Command::new(&program)
-            .arg("init-tiny")
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .await
-            .with_context(|| format!("running {} init-tiny", program.display()))?;
-        anyhow::ensure!(
-            status.success(),
-            "creating the tiny model in {} failed ({status})",
             dir.display()
         );
     }
@@ -185,6 +174,7 @@ async fn local_engine(settings: &Settings) -> anyhow::Result<pressroom_generate:
         options: settings.engine_options(),
         log_level: settings.log.level.clone(),
         log_json: settings.log.format == "json",
+        create_tiny,
     };
     pressroom_generate::EngineProcess::start(launch, Default::default())
         .await
@@ -232,6 +222,17 @@ pub async fn pipeline(
     kinds: &[JobKind],
     demo: bool,
 ) -> anyhow::Result<Pipeline> {
+    pipeline_with(settings, opened, generators(settings, kinds).await?, demo)
+}
+
+/// [`pipeline`] with generators started beforehand (`serve` starts the engine process while
+/// it opens the database).
+pub fn pipeline_with(
+    settings: &Settings,
+    opened: &Opened,
+    generators: BTreeMap<String, Arc<dyn Generator>>,
+    demo: bool,
+) -> anyhow::Result<Pipeline> {
     let cipher = crate::tokens::DaemonCipher::load(settings, demo)?;
     let retry = RetryPolicy {
         max_attempts: settings.retry.max_attempts,
@@ -240,7 +241,7 @@ pub async fn pipeline(
     };
     Pipeline::new(
         opened.store.clone(),
-        generators(settings, kinds).await?,
+        generators,
         connectors(settings)?,
         Arc::new(settings.presets()?),
         blobs(settings)?,

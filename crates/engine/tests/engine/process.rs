@@ -23,6 +23,7 @@ fn launch(model: &Path, device: DeviceSetting) -> EngineLaunch {
         options: EngineOptions::default(),
         log_level: "warn".into(),
         log_json: false,
+        create_tiny: false,
     }
 }
 

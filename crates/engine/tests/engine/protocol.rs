@@ -4,12 +4,19 @@
 use std::path::Path;
 
 use pressroom_engine::init_tiny_model;
-use pressroom_engine::serve::serve_on;
+use pressroom_engine::serve::{ServeOptions, serve_on};
 use pressroom_generate::process::protocol::{Command, Event, encode};
-use pressroom_generate::{DeviceSetting, EngineOptions};
+use pressroom_generate::DeviceSetting;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
 
 use crate::small;
+
+fn cpu() -> ServeOptions {
+    ServeOptions {
+        device: DeviceSetting::Cpu,
+        ..ServeOptions::default()
+    }
+}
 
 async fn next_event(events: &mut Lines<BufReader<DuplexStream>>) -> Event {
     let line = tokio::time::timeout(std::time::Duration::from_secs(120), events.next_line())
@@ -30,8 +37,7 @@ async fn a_cancelled_request_stops_and_the_engine_serves_the_next() {
     let server = tokio::spawn(async move {
         serve_on(
             Path::new(&dir),
-            DeviceSetting::Cpu,
-            EngineOptions::default(),
+            cpu(),
             engine_in,
             engine_out,
         )
@@ -110,8 +116,7 @@ async fn a_model_that_cannot_load_is_reported_before_anything_else() {
     let (engine_out, events) = tokio::io::duplex(1 << 20);
     let result = serve_on(
         empty.path(),
-        DeviceSetting::Cpu,
-        EngineOptions::default(),
+        cpu(),
         engine_in,
         engine_out,
     )

@@ -33,6 +33,9 @@ pub struct EngineLaunch {
     /// The daemon's log level and format, so the engine's lines (on the shared stderr) match.
     pub log_level: String,
     pub log_json: bool,
+    /// Create the tiny random model in `model` first when the folder has none (the default
+    /// when no model is configured).
+    pub create_tiny: bool,
 }
 
 impl EngineLaunch {
@@ -49,6 +52,9 @@ impl EngineLaunch {
             .arg(&self.log_level);
         if self.log_json {
             cmd.arg("--log-json");
+        }
+        if self.create_tiny {
+            cmd.arg("--create-tiny");
         }
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())

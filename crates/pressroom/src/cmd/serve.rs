@@ -31,15 +31,19 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     // First of all: a SIGTERM that comes while the daemon is still starting (opening the
     // database, loading the model) must stop it gracefully once it is up, not kill it.
     let stop = StopSignals::listen();
-    let opened = app::open_store(&settings, true).await?;
+    let config = app::worker_config(&settings);
+    // The engine process loads its model while the database is opened and migrated.
+    let (opened, generators) = tokio::try_join!(
+        app::open_store(&settings, true),
+        app::generators(&settings, &config.kinds)
+    )?;
     if args.demo {
         app::ensure_sandbox_account(&opened.store, "demo", "sandbox").await?;
         ensure_demo_person(&opened.store).await?;
     }
     load_campaigns(&settings, &opened.store).await?;
 
-    let config = app::worker_config(&settings);
-    let mut pipeline = app::pipeline(&settings, &opened, &config.kinds, args.demo).await?;
+    let mut pipeline = app::pipeline_with(&settings, &opened, generators, args.demo)?;
     let media = media_links(&settings, args.demo)?;
     if let Some(links) = &media {
         pipeline.public_media = Some(links.clone());
