@@ -5,8 +5,8 @@ use std::path::Path;
 
 use pressroom_engine::init_tiny_model;
 use pressroom_engine::serve::{ServeOptions, serve_on};
-use pressroom_generate::process::protocol::{Command, Event, encode};
 use pressroom_generate::DeviceSetting;
+use pressroom_generate::process::protocol::{Command, Event, encode};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
 
 use crate::small;
@@ -34,15 +34,8 @@ async fn a_cancelled_request_stops_and_the_engine_serves_the_next() {
     let (mut commands, engine_in) = tokio::io::duplex(1 << 20);
     let (engine_out, events) = tokio::io::duplex(64 << 20);
     let dir = model.path().to_path_buf();
-    let server = tokio::spawn(async move {
-        serve_on(
-            Path::new(&dir),
-            cpu(),
-            engine_in,
-            engine_out,
-        )
-        .await
-    });
+    let server =
+        tokio::spawn(async move { serve_on(Path::new(&dir), cpu(), engine_in, engine_out).await });
     let mut events = BufReader::new(events).lines();
     let Event::Ready { identity, pid, .. } = next_event(&mut events).await else {
         panic!("the first event is not `ready`");
@@ -114,13 +107,7 @@ async fn a_model_that_cannot_load_is_reported_before_anything_else() {
     let empty = tempfile::tempdir().expect("tempdir");
     let (_commands, engine_in) = tokio::io::duplex(1024);
     let (engine_out, events) = tokio::io::duplex(1 << 20);
-    let result = serve_on(
-        empty.path(),
-        cpu(),
-        engine_in,
-        engine_out,
-    )
-    .await;
+    let result = serve_on(empty.path(), cpu(), engine_in, engine_out).await;
     assert!(result.is_err());
     let mut events = BufReader::new(events).lines();
     let Event::Failed { message } = next_event(&mut events).await else {
