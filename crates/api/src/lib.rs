@@ -68,6 +68,10 @@ pub struct ApiState {
     pub queue: Queue,
     /// Backs `POST /v1/images/generations`; None answers 503.
     pub generator: Option<Arc<dyn Generator>>,
+    /// The local models this instance serves by name (`generation.model` and
+    /// `generation.models`), which the images API's `model` field picks from
+    /// ([`ApiState::with_local_models`]).
+    pub local_models: Arc<std::collections::BTreeMap<String, Arc<dyn Generator>>>,
     /// Pixel-step limits of `POST /v1/images/generations`, per request and per workspace per
     /// day ([`ApiState::with_image_budget`]).
     pub image_budget: Arc<pressroom_generate::Budget>,
@@ -138,6 +142,7 @@ impl ApiState {
             store,
             queue,
             generator: None,
+            local_models: Arc::default(),
             image_budget: Arc::default(),
             media: None,
             limits: Limits::default(),
@@ -203,6 +208,15 @@ impl ApiState {
 
     pub fn with_generator(mut self, generator: Arc<dyn Generator>) -> Self {
         self.generator = Some(generator);
+        self
+    }
+
+    /// The local models by name; the images API's `model` naming one of them uses it.
+    pub fn with_local_models(
+        mut self,
+        models: std::collections::BTreeMap<String, Arc<dyn Generator>>,
+    ) -> Self {
+        self.local_models = Arc::new(models);
         self
     }
 

@@ -2,7 +2,7 @@
 //! build the connector registry and the generators, and load campaign files.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -129,8 +129,22 @@ pub async fn generators(
     if kinds.contains(&JobKind::Generate) {
         let policy = &settings.generation.policy;
         if settings.generation.engine.enabled {
-            let engine = local_engine(settings).await?;
-            map.insert("local".into(), guarded(engine, policy)?);
+            let engine = guarded(local_engine(settings).await?, policy)?;
+            map.insert(local_key(&settings.local_model_name()), engine.clone());
+            map.insert("local".into(), engine);
+            for (i, name) in settings.generation.models.iter().enumerate() {
+                let dir = settings.extra_model_dir(name);
+                if !dir.join("model_index.json").is_file() {
+                    anyhow::bail!(
+                        "generation.models[{i}]: no model named `{name}` in {} (see `pressroom model list`)",
+                        dir.parent()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    );
+                }
+                let engine = start_engine(settings, dir, false).await?;
+                map.insert(local_key(name), guarded(engine, policy)?);
+            }
         }
         if let Some(cfg) = &settings.generation.openai {
             let openai =
@@ -146,10 +160,15 @@ pub async fn generators(
     Ok(map)
 }
 
+/// The generators' key of a local model by name: `local:NAME` (plain "local" is the default
+/// model, `generation.model`).
+pub fn local_key(name: &str) -> String {
+    format!("local:{name}")
+}
+
 /// Starts the engine process on the configured model (creating the tiny demo model first
 /// when none is configured) and waits until the model is loaded.
 async fn local_engine(settings: &Settings) -> anyhow::Result<pressroom_generate::EngineProcess> {
-    let program = pressroom_generate::engine_binary()?;
     let dir = settings.model_dir();
     let create_tiny = settings.uses_tiny_model() && !dir.join("model_index.json").exists();
     if create_tiny {
@@ -167,8 +186,17 @@ async fn local_engine(settings: &Settings) -> anyhow::Result<pressroom_generate:
                 .unwrap_or_default()
         );
     }
+    start_engine(settings, dir, create_tiny).await
+}
+
+/// One engine process on the model in `dir`, started and loaded.
+async fn start_engine(
+    settings: &Settings,
+    dir: PathBuf,
+    create_tiny: bool,
+) -> anyhow::Result<pressroom_generate::EngineProcess> {
     let launch = pressroom_generate::EngineLaunch {
-        program,
+        program: pressroom_generate::engine_binary()?,
         model: dir.clone(),
         device: settings.generation.device,
         options: settings.engine_options(),

@@ -169,6 +169,10 @@ pub struct Generation {
     pub model_dir: PathBuf,
     /// A model in `<data_dir>/models` by name (`pressroom model list`); excludes `model_dir`.
     pub model: String,
+    /// More models in `<data_dir>/models` this instance serves, each in an engine process of
+    /// its own: a campaign's `[generation] model` or the images API's `model` picks one.
+    #[serde(default)]
+    pub models: Vec<String>,
     /// Text encoder layers skipped from the end (diffusers' `clip_skip`).
     pub clip_skip: u32,
     /// Check images with the model's safety checker when its folder has one.
@@ -338,6 +342,7 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("workers.roles")
                 .with_list_parse_key("insights.schedule")
+                .with_list_parse_key("generation.models")
                 .try_parsing(true),
         );
         let settings: Settings = builder
@@ -358,6 +363,16 @@ impl Settings {
             }
             pressroom_models::ModelStore::validate_name(&self.generation.model)
                 .context("generation.model")?;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, name) in self.generation.models.iter().enumerate() {
+            pressroom_models::ModelStore::validate_name(name)
+                .with_context(|| format!("generation.models[{i}]"))?;
+            if name == &self.local_model_name() || !seen.insert(name) {
+                anyhow::bail!(
+                    "generation.models[{i}]: `{name}` is listed twice (generation.model is served already)"
+                );
+            }
         }
         if self.generation.clip_skip > 24 {
             anyhow::bail!(
@@ -538,6 +553,13 @@ impl Settings {
             .unwrap_or_else(|| "local".into())
     }
 
+    /// The folder of one of `generation.models`.
+    pub fn extra_model_dir(&self, name: &str) -> PathBuf {
+        pressroom_models::ModelStore::under(&self.paths.data_dir)
+            .root()
+            .join(name)
+    }
+
     /// The local engine's settings: `[generation.engine]` plus the model options.
     pub fn engine_options(&self) -> pressroom_generate::EngineOptions {
         pressroom_generate::EngineOptions {
@@ -707,6 +729,14 @@ mod tests {
             ),
             ("[generation]\nmodel = \"../etc\"\n", "generation.model"),
             ("[generation]\nclip_skip = 40\n", "generation.clip_skip"),
+            (
+                "[generation]\nmodel = \"a\"\nmodels = [\"b\", \"a\"]\n",
+                "generation.models[1]",
+            ),
+            (
+                "[generation]\nmodels = [\"../b\"]\n",
+                "generation.models[0]",
+            ),
         ] {
             std::fs::write(&file, toml).expect("write");
             let err = format!("{:#}", Settings::load(Some(&file)).expect_err(toml));

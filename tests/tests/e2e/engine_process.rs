@@ -2,6 +2,8 @@
 //! `pressroom-engine`; killed with SIGKILL in the middle of a generation, the engine takes
 //! only that generation with it — the daemon stays up and keeps answering, restarts the
 //! engine, the generation is retried, and the post is published exactly once.
+//! With `generation.models`, each local model runs in an engine process of its own, and the
+//! images API's `model` picks one by name.
 
 use std::time::{Duration, Instant};
 
@@ -156,6 +158,89 @@ fn a_killed_engine_costs_one_retry_and_nothing_else() -> anyhow::Result<()> {
             commits.len() == 1,
             "published once, not {}: {commits:?}",
             commits.len()
+        );
+        Ok(())
+    })();
+    let _ = terminate(&mut serve, Duration::from_secs(30));
+    if let Err(e) = result {
+        bail!("{e:#}\n{}", app.dump_logs(60));
+    }
+    Ok(())
+}
+
+/// One generation through the images API; its PNG bytes.
+fn image_from(addr: &str, key: &str, model: &str) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine as _;
+    let body = serde_json::json!({
+        "prompt": "a red kite", "model": model, "size": "64x64", "steps": 2, "seed": 5,
+        "response_format": "b64_json"
+    })
+    .to_string();
+    let auth = format!("Bearer {key}");
+    let answer = http_request(
+        addr,
+        "POST",
+        "/v1/images/generations",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        body.as_bytes(),
+    )?;
+    ensure!(
+        answer.status == 200,
+        "model {model}: HTTP {}: {}",
+        answer.status,
+        answer.json()
+    );
+    let b64 = answer.json()["data"][0]["b64_json"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    Ok(base64::engine::general_purpose::STANDARD.decode(b64)?)
+}
+
+#[test]
+fn each_local_model_runs_in_an_engine_of_its_own_and_the_api_picks_by_name() -> anyhow::Result<()> {
+    let port = free_port()?;
+    let config = format!(
+        "[api]\nbind = \"127.0.0.1:{port}\"\n\n[scheduler]\nenabled = false\n\n[generation]\nmodel = \"alpha\"\nmodels = [\"beta\"]\n"
+    );
+    let mut app = TestApp::new(Db::Sqlite, &config)?;
+    // Two tiny models with different random weights, as `model pull` would leave them.
+    for (name, seed) in [("alpha", "1"), ("beta", "2")] {
+        let dir = app.data_dir.join("models").join(name).display().to_string();
+        app.run(&["model", "init-tiny", &dir, "--seed", seed])?;
+    }
+    let out = app.run(&[
+        "keys",
+        "create",
+        "--workspace",
+        "models",
+        "--role",
+        "editor",
+    ])?;
+    let key = out.lines().last().unwrap_or_default().trim().to_string();
+    let mut serve = app.spawn_serve("models")?;
+    let result = (|| -> anyhow::Result<()> {
+        let addr = format!("127.0.0.1:{port}");
+        app.wait_healthy(&addr, Duration::from_secs(120))?;
+        let engines = children(serve.id());
+        ensure!(
+            engines.len() == 2,
+            "one engine per model, found {engines:?}"
+        );
+        let alpha = image_from(&addr, &key, "alpha")?;
+        let beta = image_from(&addr, &key, "beta")?;
+        let default = image_from(&addr, &key, "dall-e-3")?;
+        ensure!(alpha != beta, "the two models answered the same image");
+        ensure!(
+            default == alpha,
+            "an unknown model name is served by the default model"
+        );
+        ensure!(
+            image_from(&addr, &key, "beta")? == beta,
+            "the same request, the same image"
         );
         Ok(())
     })();

@@ -42,6 +42,8 @@ pub(crate) struct ImagesRequest {
     // Not only whitespace: the generator refuses a blank prompt.
     #[schema(min_length = 1, max_length = 4000, pattern = "\\S")]
     prompt: String,
+    /// A local model this instance serves (`generation.model`, `generation.models`) picks
+    /// that model; any other name is served by the default model.
     #[serde(default)]
     #[schema(max_length = 200)]
     model: Option<String>,
@@ -115,18 +117,25 @@ pub async fn generations(
 ) -> ApiResult<Json<ImagesResponse>> {
     let req: ImagesRequest = json_body(&body)?;
     let workspace_id = ctx.workspace()?;
-    let generator = state.generator.clone().ok_or_else(|| {
-        ApiError::new(
-            Code::GeneratorUnavailable,
-            "this instance has no image generator",
-        )
-    })?;
     // Characters, as the schema's maxLength counts them.
     if let Some(model) = req.model.as_deref()
         && model.chars().count() > 200
     {
         return Err(ApiError::invalid("model: longer than 200 characters"));
     }
+    // A local model's name picks that model; any other name (an OpenAI client's default
+    // "dall-e-3", "gpt-image-1") is served by the default model, as before.
+    let picked = req
+        .model
+        .as_deref()
+        .and_then(|m| state.local_models.get(m))
+        .cloned();
+    let generator = picked.or_else(|| state.generator.clone()).ok_or_else(|| {
+        ApiError::new(
+            Code::GeneratorUnavailable,
+            "this instance has no image generator",
+        )
+    })?;
     let n = req.n.unwrap_or(1);
     if !(1..=4).contains(&n) {
         return Err(ApiError::invalid("n must be between 1 and 4"));

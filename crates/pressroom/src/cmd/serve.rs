@@ -50,6 +50,12 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     }
     // The API's image endpoint shares the workers' engine (one model in memory).
     let generator = pipeline.generators.get("local").cloned();
+    // ...and its other local models, by name (`local:NAME`), for the images API's `model`.
+    let local_models = pipeline
+        .generators
+        .iter()
+        .filter_map(|(key, g)| Some((key.strip_prefix("local:")?.to_string(), g.clone())))
+        .collect();
     // The console's run page reads the steps this process's generations report.
     let progress = Arc::new(pressroom_runtime::progress::GenerationProgress::default());
     let pipeline = Arc::new(pipeline.with_progress(progress.clone()));
@@ -155,6 +161,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     if let Some(g) = generator {
         state = state.with_generator(g);
     }
+    state = state.with_local_models(local_models);
     if let Some(links) = media {
         state = state.with_media_links(links);
     }

@@ -70,17 +70,15 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
     }
 
     let backend = spec.generation.backend.as_str();
-    let Some(generator) = p.generators.get(backend).cloned() else {
-        let reason = format!("generation backend {backend:?} is not configured on this instance");
+    let want = spec.generation.model.as_deref();
+    let key = generator_key(backend, want, p.local_model.as_deref());
+    let Some(generator) = p.generators.get(&key).cloned() else {
+        let reason = match (backend, want) {
+            ("local", Some(want)) => unserved_local_model(want, p.generators.keys()),
+            _ => format!("generation backend {backend:?} is not configured on this instance"),
+        };
         return fail_run(p, ws, &run_id, &reason).await;
     };
-    if let Some(reason) = local_model_mismatch(
-        backend,
-        spec.generation.model.as_deref(),
-        p.local_model.as_deref(),
-    ) {
-        return fail_run(p, ws, &run_id, &reason).await;
-    }
     // A carousel's images (each with its own prompt, rendered with its `image`), or the
     // review's candidates of one prompt (campaign validation keeps the two apart).
     let slides = spec.generation.image_count();
@@ -331,15 +329,30 @@ async fn generate_one(
     Ok(Ok(made.asset_id))
 }
 
-/// Why a campaign's `[generation] model` (`want`, on `backend`) cannot be served by this
-/// instance's local model (`have`). Remote backends use their configured model.
-fn local_model_mismatch(backend: &str, want: Option<&str>, have: Option<&str>) -> Option<String> {
-    let (want, have) = (want?, have?);
-    (backend == "local" && want != have).then(|| {
-        format!(
-            "generation.model: the campaign asks for the local model `{want}`, but this instance serves `{have}` (set generation.model in its configuration, or remove the campaign's model to use it)"
-        )
-    })
+/// The generator a campaign's `backend` and `[generation] model` (`want`) name: the local
+/// default model is "local", another local model "local:NAME" (`generation.models`); remote
+/// backends use their configured model.
+fn generator_key(backend: &str, want: Option<&str>, default_local: Option<&str>) -> String {
+    match want {
+        Some(want) if backend == "local" && Some(want) != default_local => format!("local:{want}"),
+        _ => backend.to_string(),
+    }
+}
+
+/// Why a campaign's local model cannot be served here, naming the ones that can.
+fn unserved_local_model<'a>(want: &str, keys: impl Iterator<Item = &'a String>) -> String {
+    let served: Vec<String> = keys
+        .filter_map(|k| k.strip_prefix("local:"))
+        .map(|name| format!("`{name}`"))
+        .collect();
+    format!(
+        "generation.model: the campaign asks for the local model `{want}`, but this instance serves {} (add it to generation.models in its configuration, or remove the campaign's model to use the default)",
+        if served.is_empty() {
+            "no local model".to_string()
+        } else {
+            served.join(", ")
+        }
+    )
 }
 
 /// How a failed generation comes back, or None when it cannot succeed later. A full engine
@@ -445,7 +458,7 @@ mod tests {
 
     use pressroom_generate::GenerateError;
 
-    use super::{JobError, local_model_mismatch, retry_later};
+    use super::{JobError, generator_key, retry_later, unserved_local_model};
 
     #[test]
     fn a_busy_engine_defers_the_job_without_spending_an_attempt() {
@@ -464,21 +477,29 @@ mod tests {
     }
 
     #[test]
-    fn a_campaign_naming_another_local_model_is_told_which_one_is_served() {
-        let reason = local_model_mismatch("local", Some("sdxl"), Some("sd15")).expect("refused");
-        assert!(
-            reason.contains("`sdxl`") && reason.contains("`sd15`"),
-            "{reason}"
+    fn a_campaigns_model_picks_its_engine_and_an_unserved_one_is_named() {
+        assert_eq!(generator_key("local", None, Some("sd15")), "local");
+        assert_eq!(generator_key("local", Some("sd15"), Some("sd15")), "local");
+        assert_eq!(
+            generator_key("local", Some("sdxl"), Some("sd15")),
+            "local:sdxl"
         );
         assert_eq!(
-            local_model_mismatch("local", Some("sd15"), Some("sd15")),
-            None
-        );
-        assert_eq!(local_model_mismatch("local", None, Some("sd15")), None);
-        assert_eq!(
-            local_model_mismatch("openai", Some("gpt-image-1"), Some("sd15")),
-            None,
+            generator_key("openai", Some("gpt-image-1"), Some("sd15")),
+            "openai",
             "remote backends use their configured model"
         );
+        let keys = [
+            "local".to_string(),
+            "local:sd15".into(),
+            "local:turbo".into(),
+            "openai".into(),
+        ];
+        let reason = unserved_local_model("sdxl", keys.iter());
+        assert!(
+            reason.contains("`sdxl`") && reason.contains("`sd15`, `turbo`"),
+            "{reason}"
+        );
+        assert!(unserved_local_model("x", std::iter::empty()).contains("no local model"));
     }
 }

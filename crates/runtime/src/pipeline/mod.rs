@@ -63,8 +63,9 @@ pub struct Pipeline {
     /// When a published post's numbers are fetched back, counted from publishing
     /// ([`Self::with_insights_schedule`]).
     insights_schedule: Vec<Duration>,
-    /// The name of the model the "local" backend serves (`generation.model`), which a
-    /// campaign's `[generation] model` must name ([`Self::with_local_model`]).
+    /// The name of the model the "local" backend serves (`generation.model`); a campaign's
+    /// `[generation] model` naming another one is served by the generator "local:NAME"
+    /// (`generation.models`) or fails with the names served ([`Self::with_local_model`]).
     local_model: Option<String>,
 }
 
