@@ -26,6 +26,8 @@ mod insights;
 mod load;
 #[path = "api/matrix.rs"]
 mod matrix;
+#[path = "api/object_storage.rs"]
+mod object_storage;
 #[path = "api/one_off_posts.rs"]
 mod one_off_posts;
 #[path = "api/people.rs"]

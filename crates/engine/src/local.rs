@@ -145,6 +145,11 @@ fn engine_error(e: DiffusionError) -> GenerateError {
         // What the model's own schedule refuses (too many DDIM steps) is the request's fault.
         DiffusionError::InvalidRequest(m) => GenerateError::InvalidRequest(m),
         DiffusionError::Unsafe(m) => GenerateError::Unsafe(m),
+        // Out of device memory: the batch beside it may have been what filled it; retry.
+        other if other.to_string().contains("out of memory") => GenerateError::Transient {
+            backend: "local",
+            message: other.to_string(),
+        },
         other => GenerateError::Engine(other.to_string()),
     }
 }

@@ -97,6 +97,9 @@ fn main() -> ExitCode {
             Cmd::InitTiny(args) => pressroom_engine::cli::run_init_tiny(args),
         }
     });
+    // Not a plain drop: that waits for blocking threads, and the one reading stdin waits for
+    // a daemon that may keep the pipe open until this process has exited.
+    runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

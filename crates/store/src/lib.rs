@@ -20,7 +20,10 @@ mod store;
 pub mod testing;
 mod url;
 
-pub use blobs::{BlobError, BlobStore, LocalBlobs};
+pub use blobs::{
+    BlobConfigError, BlobError, BlobLocation, BlobStore, LocalBlobs, ObjectBlobs, OpenBlob,
+    S3Options, open_blobs,
+};
 pub use error::StoreError;
 pub use instance_lock::InstanceLock;
 pub use page::Paging;

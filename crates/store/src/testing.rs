@@ -1,9 +1,13 @@
-//! Throwaway PostgreSQL databases for test suites (feature `testing`). The store, API,
+//! Throwaway PostgreSQL databases for test suites (feature `testing`), and a local S3 server
+//! ([`MotoServer`]) for the object-storage ones. The store, API,
 //! scheduler and end-to-end suites each give a test a database of its own and drop it after,
 //! so tests run in parallel against one server without seeing each other's rows.
 
 use std::sync::OnceLock;
 use std::time::Duration;
+
+mod moto;
+pub use moto::{MotoError, MotoServer};
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 

@@ -18,6 +18,8 @@ mod idempotency;
 mod insights;
 #[path = "store/instance_lock.rs"]
 mod instance_lock;
+#[path = "store/object_blobs.rs"]
+mod object_blobs;
 #[path = "store/page.rs"]
 mod page;
 #[path = "store/queue.rs"]

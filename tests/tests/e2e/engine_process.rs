@@ -79,7 +79,10 @@ fn a_killed_engine_costs_one_retry_and_nothing_else() -> anyhow::Result<()> {
     let mut serve = app.spawn_serve_env(
         "engine",
         &[],
-        &[("RUST_LOG", "info,pressroom_diffusion=debug")],
+        &[(
+            "RUST_LOG",
+            "info,pressroom_diffusion=debug,pressroom_runtime::worker=debug",
+        )],
     )?;
     let result = (|| -> anyhow::Result<()> {
         let addr = format!("127.0.0.1:{port}");
@@ -153,12 +156,37 @@ fn a_killed_engine_costs_one_retry_and_nothing_else() -> anyhow::Result<()> {
             app.dump_logs(40)
         );
         ensure!(serve.try_wait()?.is_none(), "the daemon is still running");
+        // The kill hit the generation itself: its job failed with the engine's reason and ran
+        // again (not a kill between two jobs that cost nothing).
+        let retried = app
+            .log_lines_with(&["will retry"], 100)
+            .into_iter()
+            .any(|l| l.contains("the engine process stopped"));
+        ensure!(
+            retried,
+            "the generate job was not retried after the kill\n{}",
+            app.dump_logs(40)
+        );
         let commits = app.sandbox_commits()?;
         ensure!(
             commits.len() == 1,
             "published once, not {}: {commits:?}",
             commits.len()
         );
+        // A daemon killed with SIGKILL takes its engine with it (the engine reads the end of
+        // its input), so no orphan keeps the model in memory.
+        let engine = restarted[0];
+        serve.kill()?;
+        serve.wait()?;
+        wait_for(
+            "the orphaned engine to exit",
+            Duration::from_secs(30),
+            || {
+                Ok(!std::path::Path::new(&format!("/proc/{engine}")).exists()
+                    || std::fs::read_to_string(format!("/proc/{engine}/stat"))
+                        .is_ok_and(|s| s.contains(") Z ")))
+            },
+        )?;
         Ok(())
     })();
     let _ = terminate(&mut serve, Duration::from_secs(30));

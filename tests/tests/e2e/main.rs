@@ -25,3 +25,4 @@ mod platforms;
 mod reconcile;
 mod schemathesis;
 mod secrets_at_rest;
+mod storage;

@@ -324,6 +324,16 @@ fn generation_error(e: GenerateError) -> ApiError {
             err.retry_after = Some(ceil_secs(u64::try_from(ms).unwrap_or(u64::MAX)));
             err
         }
+        // The engine process died or is restarting: the same request succeeds once it is back.
+        GenerateError::EngineCrashed(_) | GenerateError::EngineGone => {
+            tracing::warn!(error = %e, "images: the engine is restarting");
+            let mut err = ApiError::new(
+                Code::GeneratorUnavailable,
+                "the image engine is restarting; retry after the time in Retry-After",
+            );
+            err.retry_after = Some(5);
+            err
+        }
         other => {
             tracing::warn!(error = %other, "images: generation failed");
             ApiError::new(Code::GenerationFailed, "the image generator failed")

@@ -5,9 +5,9 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use pressroom_core::WorkspaceId;
+use pressroom_store::Paging;
 use pressroom_store::entity::workspace;
 use pressroom_store::repo::{audit, workspaces};
-use pressroom_store::Paging;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -171,9 +171,12 @@ pub async fn erase(
     tx.commit().await?;
     // Whichever store holds them (a directory, a bucket); a key another workspace's rows
     // name again by now is kept.
-    let files =
-        pressroom_store::repo::erase::delete_files(&state.store, state.blobs.as_ref(), &erased.files)
-            .await;
+    let files = pressroom_store::repo::erase::delete_files(
+        &state.store,
+        state.blobs.as_ref(),
+        &erased.files,
+    )
+    .await;
     let files_deleted = files.deleted;
     tracing::info!(workspace = %ws.slug, files = files_deleted, "workspace personal data erased");
     Ok(Json(serde_json::json!({

@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use pressroom_engine::init_tiny_model;
-use pressroom_engine::serve::{ServeOptions, serve_on};
+use pressroom_engine::serve::{ServeOptions, Stop, serve_on};
 use pressroom_generate::DeviceSetting;
-use pressroom_generate::process::protocol::{Command, Event, encode};
+use pressroom_generate::process::protocol::{Command, Event, PROTOCOL_VERSION, WireError, encode};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
 
 use crate::small;
@@ -37,9 +37,16 @@ async fn a_cancelled_request_stops_and_the_engine_serves_the_next() {
     let server =
         tokio::spawn(async move { serve_on(Path::new(&dir), cpu(), engine_in, engine_out).await });
     let mut events = BufReader::new(events).lines();
-    let Event::Ready { identity, pid, .. } = next_event(&mut events).await else {
+    let Event::Ready {
+        identity,
+        pid,
+        protocol,
+        ..
+    } = next_event(&mut events).await
+    else {
         panic!("the first event is not `ready`");
     };
+    assert_eq!(protocol, PROTOCOL_VERSION);
     assert!(identity.ends_with("|device=cpu|dtype=fp32"), "{identity}");
     assert_eq!(pid, std::process::id());
 
@@ -66,8 +73,12 @@ async fn a_cancelled_request_stops_and_the_engine_serves_the_next() {
         .write_all(&send(Command::Cancel { id: 1 }))
         .await
         .expect("write");
-    // A line that is not a command is skipped, not fatal.
+    // A line that is not a command is skipped, not fatal; one that names its id is answered.
     commands.write_all(b"{not json\n").await.expect("write");
+    commands
+        .write_all(b"{\"op\":\"generate\",\"id\":3,\"tenant\":5}\n")
+        .await
+        .expect("write");
     commands
         .write_all(&send(Command::Generate {
             id: 2,
@@ -77,8 +88,16 @@ async fn a_cancelled_request_stops_and_the_engine_serves_the_next() {
         .await
         .expect("write");
     let mut long_steps = 1;
+    let mut answered_3 = false;
     loop {
         match next_event(&mut events).await {
+            Event::Error {
+                id: 3,
+                error: WireError::Invalid { message },
+            } => {
+                assert!(message.contains("could not read"), "{message}");
+                answered_3 = true;
+            }
             Event::Progress { id: 1, .. } => long_steps += 1,
             Event::Progress { id: 2, .. } => {}
             Event::Done {
@@ -97,9 +116,11 @@ async fn a_cancelled_request_stops_and_the_engine_serves_the_next() {
         long_steps < 50,
         "the cancelled request ran on: {long_steps} steps"
     );
+    assert!(answered_3, "the malformed request was not answered");
     // End of input stops the engine cleanly.
     drop(commands);
-    server.await.expect("join").expect("serve ends cleanly");
+    let stop = server.await.expect("join").expect("serve ends cleanly");
+    assert_eq!(stop, Stop::InputClosed);
 }
 
 #[tokio::test]

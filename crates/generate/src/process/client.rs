@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::options::EngineOptions;
-use super::protocol::{self, Command, Event, MAX_LINE_BYTES};
+use super::protocol::{self, Command, Event, MAX_LINE_BYTES, PROTOCOL_VERSION};
 use crate::device::DeviceSetting;
 use crate::error::GenerateError;
 use crate::generator::Generator;
@@ -59,6 +59,9 @@ impl EngineLaunch {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
+            // Its own process group: a Ctrl-C in the daemon's terminal reaches the daemon,
+            // which drains its jobs, not the engine in the middle of them.
+            .process_group(0)
             .kill_on_drop(true);
         cmd
     }
@@ -137,8 +140,12 @@ struct Shared {
 struct Conn {
     pid: u32,
     identity: String,
-    stdin: tokio::sync::Mutex<ChildStdin>,
-    pending: Mutex<HashMap<u64, Pending>>,
+    /// Whole lines for the one writer task: a caller dropped in the middle of a write can
+    /// never leave half a line for the next one to be glued to.
+    lines: mpsc::UnboundedSender<Vec<u8>>,
+    /// Requests waiting for their answer; None once the engine has stopped (a request that
+    /// comes later is refused instead of waiting for an answer that cannot come).
+    pending: Mutex<Option<HashMap<u64, Pending>>>,
 }
 
 /// A finished image as the engine sends it: width, height, PNG bytes.
@@ -153,6 +160,17 @@ struct Running {
     child: Child,
     events: BufReader<ChildStdout>,
     conn: Arc<Conn>,
+    /// Held so the writer task ends with this process.
+    _writer: AbortOnDrop,
+}
+
+/// Aborts the writer task with the process it wrote to.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl EngineProcess {
@@ -235,21 +253,21 @@ impl Generator for EngineProcess {
         let key = generation_key(&conn.identity, &req);
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = oneshot::channel();
-        lock(&conn.pending).insert(id, Pending { reply, progress });
+        match lock(&conn.pending).as_mut() {
+            Some(pending) => pending.insert(id, Pending { reply, progress }),
+            None => return Err(GenerateError::EngineCrashed("stopped just now".into())),
+        };
         // From here on, a caller that goes away (a dropped future) cancels the request.
         let mut guard = CancelOnDrop {
             conn: conn.clone(),
             id,
             armed: true,
         };
-        let command = Command::Generate {
+        conn.send(&Command::Generate {
             id,
             tenant: tenant.to_string(),
             request: req,
-        };
-        conn.send(&command)
-            .await
-            .map_err(|e| GenerateError::EngineCrashed(format!("could not be reached: {e}")))?;
+        })?;
         let answer = answer.await.map_err(|_| {
             GenerateError::EngineCrashed("stopped while generating this image".into())
         });
@@ -266,16 +284,20 @@ impl Generator for EngineProcess {
 }
 
 impl Conn {
-    async fn send(&self, command: &Command) -> std::io::Result<()> {
-        let line = protocol::encode(command);
-        let mut stdin = self.stdin.lock().await;
-        stdin.write_all(&line).await?;
-        stdin.flush().await
+    /// Queues one command for the writer task (in order, whole lines).
+    fn send(&self, command: &Command) -> Result<(), GenerateError> {
+        self.lines
+            .send(protocol::encode(command))
+            .map_err(|_| GenerateError::EngineCrashed("is no longer reading requests".into()))
     }
 
-    /// Every request still waiting fails with `why`.
+    /// The engine stopped: every request still waiting fails with `why`, later ones at once.
     fn fail_all(&self, why: &str) {
-        let pending: Vec<_> = lock(&self.pending).drain().collect();
+        let pending = lock(&self.pending).take().unwrap_or_default();
+        if !pending.is_empty() {
+            let ids: Vec<u64> = pending.keys().copied().collect();
+            tracing::warn!(pid = self.pid, requests = ?ids, "requests in flight when the engine stopped fail, to be retried");
+        }
         for (_, p) in pending {
             let _ = p
                 .reply
@@ -283,11 +305,16 @@ impl Conn {
         }
     }
 
+    fn take_pending(&self, id: u64) -> Option<Pending> {
+        lock(&self.pending).as_mut().and_then(|p| p.remove(&id))
+    }
+
     fn dispatch(&self, event: Event) {
         match event {
             Event::Progress { id, step, total } => {
                 let progress = lock(&self.pending)
-                    .get(&id)
+                    .as_ref()
+                    .and_then(|p| p.get(&id))
                     .and_then(|p| p.progress.clone());
                 if let Some(progress) = progress {
                     progress(Progress { step, total });
@@ -299,13 +326,13 @@ impl Conn {
                 height,
                 png_base64,
             } => {
-                if let Some(p) = lock(&self.pending).remove(&id) {
+                if let Some(p) = self.take_pending(id) {
                     let png = protocol::decode_png(&png_base64);
                     let _ = p.reply.send(png.map(|png| (width, height, png)));
                 }
             }
             Event::Error { id, error } => {
-                if let Some(p) = lock(&self.pending).remove(&id) {
+                if let Some(p) = self.take_pending(id) {
                     let _ = p.reply.send(Err(GenerateError::from(error)));
                 }
             }
@@ -326,14 +353,8 @@ struct CancelOnDrop {
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if !self.armed || lock(&self.conn.pending).remove(&self.id).is_none() {
-            return;
-        }
-        let (conn, id) = (self.conn.clone(), self.id);
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = conn.send(&Command::Cancel { id }).await;
-            });
+        if self.armed && self.conn.take_pending(self.id).is_some() {
+            let _ = self.conn.send(&Command::Cancel { id: self.id });
         }
     }
 }
@@ -356,26 +377,41 @@ async fn spawn(launch: &EngineLaunch, ready_timeout: Duration) -> Result<Running
         GenerateError::EngineCrashed(why)
     };
     match first {
+        Ok(Ok(Some(Event::Ready { protocol, .. }))) if protocol != PROTOCOL_VERSION => Err(failed(
+            &mut child,
+            format!(
+                "{program} speaks protocol {protocol}, this daemon {PROTOCOL_VERSION}: install pressroom and pressroom-engine from the same build"
+            ),
+        )),
         Ok(Ok(Some(Event::Ready {
             identity,
             device,
             pid,
+            ..
         }))) => {
             tracing::info!(pid, %device, model = %launch.model.display(), "engine process ready");
+            let (lines, queued) = mpsc::unbounded_channel();
+            let writer = AbortOnDrop(tokio::spawn(write_lines(stdin, queued)));
             let conn = Arc::new(Conn {
                 pid,
                 identity,
-                stdin: tokio::sync::Mutex::new(stdin),
-                pending: Mutex::new(HashMap::new()),
+                lines,
+                pending: Mutex::new(Some(HashMap::new())),
             });
             Ok(Running {
                 child,
                 events,
                 conn,
+                _writer: writer,
             })
         }
         Ok(Ok(Some(Event::Failed { message }))) => {
-            let _ = child.wait().await;
+            if tokio::time::timeout(EXIT_GRACE, child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.start_kill();
+            }
             Err(GenerateError::EngineCrashed(format!(
                 "could not start: {message}"
             )))
@@ -411,15 +447,23 @@ async fn supervise(shared: Arc<Shared>, launch: EngineLaunch, mut running: Runni
     loop {
         let since = Instant::now();
         let why = forward_events(&mut running).await;
+        // No new request goes to it; a process that closed its output but lingers (wedged)
+        // is killed after a grace period.
+        shared.conn.send_replace(None);
         if why.is_some() {
             let _ = running.child.start_kill();
         }
-        let status = running.child.wait().await.ok();
+        let status = match tokio::time::timeout(EXIT_GRACE, running.child.wait()).await {
+            Ok(status) => status.ok(),
+            Err(_) => {
+                let _ = running.child.start_kill();
+                running.child.wait().await.ok()
+            }
+        };
         let reason = match why {
             Some(why) => format!("stopped ({why}; {})", describe_exit(status)),
             None => format!("stopped ({})", describe_exit(status)),
         };
-        shared.conn.send_replace(None);
         running.conn.fail_all(&reason);
         tracing::error!(pid = running.conn.pid, %reason, "engine process stopped; restarting it");
         if since.elapsed() >= timings.healthy_after {
@@ -445,6 +489,18 @@ async fn supervise(shared: Arc<Shared>, launch: EngineLaunch, mut running: Runni
         shared.conn.send_replace(Some(running.conn.clone()));
     }
 }
+
+/// Writes queued lines to the engine's stdin until it closes or the queue does.
+async fn write_lines(mut stdin: ChildStdin, mut lines: mpsc::UnboundedReceiver<Vec<u8>>) {
+    while let Some(line) = lines.recv().await {
+        if stdin.write_all(&line).await.is_err() || stdin.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// How long an engine that closed its output has to exit before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 /// Dispatches events until end of output (None) or a broken line (Some(why)).
 async fn forward_events(running: &mut Running) -> Option<String> {

@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::GenerateError;
 use crate::request::GenerationRequest;
 
+/// Bumped when a command or event changes shape: the daemon refuses an engine that speaks
+/// another version (a `pressroom-engine` from another build).
+pub const PROTOCOL_VERSION: u32 = 1;
+
 /// The longest line either side accepts: a 1536² PNG in base64 is well under it.
 pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -39,6 +43,9 @@ pub enum Event {
     /// The model is loaded. `identity` is the model identity with device and precision (the
     /// generation cache's key part); `device` says where it runs, for logs.
     Ready {
+        /// [`PROTOCOL_VERSION`] of the engine (0 from an engine that predates it).
+        #[serde(default)]
+        protocol: u32,
         identity: String,
         device: String,
         pid: u32,
@@ -82,6 +89,9 @@ pub enum WireError {
     Busy { retry_after_ms: u64 },
     /// Cancelled inside the engine (it is stopping): worth retrying.
     Stopped,
+    /// The device ran out of memory for this request: worth retrying (the batch beside it
+    /// may have been what filled it).
+    OutOfMemory { message: String },
     /// Any other engine failure (a CUDA error, a bad tensor), with its message.
     Engine { message: String },
 }
@@ -97,6 +107,13 @@ impl From<&GenerateError> for WireError {
                     .unwrap_or(10_000),
             },
             GenerateError::EngineGone | GenerateError::EngineCrashed(_) => WireError::Stopped,
+            // Its message already says "diffusion engine: …" on the daemon's side.
+            GenerateError::Engine(message) => WireError::Engine {
+                message: message.clone(),
+            },
+            GenerateError::Transient { message, .. } => WireError::OutOfMemory {
+                message: message.clone(),
+            },
             other => WireError::Engine {
                 message: other.to_string(),
             },
@@ -114,6 +131,10 @@ impl From<WireError> for GenerateError {
                 retry_after: Some(Duration::from_millis(retry_after_ms)),
             },
             WireError::Stopped => GenerateError::EngineGone,
+            WireError::OutOfMemory { message } => GenerateError::Transient {
+                backend: "local",
+                message,
+            },
             WireError::Engine { message } => GenerateError::Engine(message),
         }
     }
@@ -181,5 +202,14 @@ mod tests {
             })
             .is_retryable()
         );
+        // The message crosses unchanged: said once, not "diffusion engine: diffusion engine: …".
+        let engine = GenerateError::Engine("unsupported model".into());
+        let back = GenerateError::from(WireError::from(&engine));
+        assert_eq!(back.to_string(), "diffusion engine: unsupported model");
+        let oom = GenerateError::Transient {
+            backend: "local",
+            message: "CUDA out of memory".into(),
+        };
+        assert!(GenerateError::from(WireError::from(&oom)).is_retryable());
     }
 }

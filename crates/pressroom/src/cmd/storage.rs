@@ -41,6 +41,9 @@ pub async fn run(settings: Settings, cmd: StorageCmd) -> anyhow::Result<ExitCode
     }
     let from = app::blobs(&settings)?;
     let target = app::blobs_at(&settings, &to_location)?;
+    migrate::check_writable(target.as_ref())
+        .await
+        .map_err(|e| anyhow::anyhow!("--to {}: cannot write there: {e}", to_location.to_url()))?;
     let opened = app::open_store(&settings, false).await?;
     println!(
         "copying the blobs the database refers to from {} to {}",

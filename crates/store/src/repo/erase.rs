@@ -8,10 +8,10 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 use serde::Serialize;
 
 use crate::schema::{asset, rendition};
-use crate::{Result, Store};
+use crate::{BlobError, BlobStore, Result, Store};
 
-/// What an erasure removed; `files` are paths (relative to the data directory) to delete once
-/// the transaction has committed. Image files are content-addressed, so another workspace
+/// What an erasure removed; `files` are blob keys to delete once the transaction has
+/// committed ([`delete_files`]). Image files are content-addressed, so another workspace
 /// may hold the same file: paths still referenced after the deletes are left out.
 #[derive(Debug, Default, Serialize)]
 pub struct Erased {
@@ -88,26 +88,54 @@ pub async fn erase_workspace<C: ConnectionTrait>(
 async fn unreferenced<C: ConnectionTrait>(conn: &C, mut files: Vec<String>) -> Result<Vec<String>> {
     files.sort();
     files.dedup();
-    let mut still_used = std::collections::HashSet::new();
-    // Bounded IN lists: PostgreSQL and SQLite both cap bind parameters per statement.
-    for chunk in files.chunks(500) {
-        let assets: Vec<String> = asset::Entity::find()
-            .select_only()
-            .column(asset::Column::Path)
-            .filter(asset::Column::Path.is_in(chunk.iter().cloned()))
-            .into_tuple()
-            .all(conn)
-            .await?;
-        let renditions: Vec<String> = rendition::Entity::find()
-            .select_only()
-            .column(rendition::Column::Path)
-            .filter(rendition::Column::Path.is_in(chunk.iter().cloned()))
-            .into_tuple()
-            .all(conn)
-            .await?;
-        still_used.extend(assets);
-        still_used.extend(renditions);
-    }
+    let still_used = super::blob_keys::referenced(conn, &files).await?;
     files.retain(|f| !still_used.contains(f));
     Ok(files)
+}
+
+/// What [`delete_files`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct FilesDeleted {
+    pub deleted: u64,
+    /// Referenced again since the erasure committed (another workspace stored the same
+    /// content-addressed image meanwhile): left in place.
+    pub kept: u64,
+    /// Refused keys and failed deletes (logged; a leftover blob is only space).
+    pub failed: u64,
+}
+
+/// Deletes an erasure's blobs ([`Erased::files`]) once its transaction has committed,
+/// whichever store holds them. The keys are checked again first: between the erasure's
+/// check and now another workspace may have stored the same content-addressed image, whose
+/// row now names the key, and its blob must stay.
+pub async fn delete_files(store: &Store, blobs: &dyn BlobStore, files: &[String]) -> FilesDeleted {
+    let mut done = FilesDeleted::default();
+    let still_used = match super::blob_keys::referenced(store.conn(), files).await {
+        Ok(used) => used,
+        Err(e) => {
+            tracing::error!(files = files.len(), error = %e, "erase: could not check whether the files are still used; none deleted");
+            done.failed = files.len() as u64;
+            return done;
+        }
+    };
+    for key in files {
+        if still_used.contains(key) {
+            done.kept += 1;
+            continue;
+        }
+        match blobs.delete(key).await {
+            Ok(true) => done.deleted += 1,
+            Ok(false) => {}
+            // A key that names something outside the blob store is refused there.
+            Err(e @ BlobError::BadKey(_)) => {
+                done.failed += 1;
+                tracing::warn!(file = %key, error = %e, "erase: not a file of ours; left alone");
+            }
+            Err(e) => {
+                done.failed += 1;
+                tracing::error!(file = %key, error = %e, "erase: could not delete a file; delete it by hand");
+            }
+        }
+    }
+    done
 }

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod assets;
 pub mod audit;
+pub mod blob_keys;
 pub mod campaign_delete;
 pub mod campaigns;
 pub mod erase;
