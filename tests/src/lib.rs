@@ -474,6 +474,8 @@ pub struct HttpAnswer {
     /// Header names in lower case, in the order received.
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body as received (images), `body` is its lossy UTF-8 reading.
+    pub bytes: Vec<u8>,
 }
 
 impl HttpAnswer {
@@ -517,6 +519,11 @@ pub fn http_request(
     s.write_all(body)?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
+    let bytes = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| raw[at + 4..].to_vec())
+        .unwrap_or_default();
     let raw = String::from_utf8_lossy(&raw);
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     let mut lines = head.lines();
@@ -533,6 +540,7 @@ pub fn http_request(
         status,
         headers,
         body: body.to_string(),
+        bytes,
     })
 }
 
