@@ -64,14 +64,43 @@ impl Storage {
     }
 }
 
-/// `[models]`: where `pressroom model pull` downloads from. `HF_ENDPOINT` and `HF_TOKEN`, when
-/// set, override these (as huggingface_hub does).
+/// `[models]`: where `pressroom model pull` downloads from (`HF_ENDPOINT` and `HF_TOKEN`, when
+/// set, override these, as huggingface_hub does), and `[models.NAME]` tables: one model's own
+/// options over `[generation]`'s. (No `deny_unknown_fields`: the tables are the other keys;
+/// each table is strict.)
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Models {
     pub hub_endpoint: String,
     /// Empty: none (public repos only).
     pub hub_token: secrecy::SecretString,
+    /// The other keys, each a `[models.NAME]` table (read as [`ModelOptions`] by
+    /// [`Models::options`]; checked at load, so a misspelt key is named there).
+    #[serde(flatten)]
+    pub each: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl Models {
+    /// `[models.NAME]`, or why it is not one.
+    pub fn options(&self, name: &str) -> anyhow::Result<ModelOptions> {
+        match self.each.get(name) {
+            None => Ok(ModelOptions::default()),
+            Some(table @ serde_json::Value::Object(_)) => {
+                serde_json::from_value(table.clone()).with_context(|| format!("models.{name}"))
+            }
+            Some(_) => anyhow::bail!(
+                "models.{name}: not a setting of [models] (hub_endpoint, hub_token) nor a [models.NAME] table"
+            ),
+        }
+    }
+}
+
+/// `[models.NAME]`: what differs for one model (an anime checkpoint's `clip_skip = 1`, a
+/// model without a safety checker worth running).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelOptions {
+    pub clip_skip: Option<u32>,
+    pub safety_checker: Option<bool>,
 }
 
 /// `[insights]`: when published posts' numbers are fetched back from the platforms.
@@ -374,6 +403,16 @@ impl Settings {
                 );
             }
         }
+        for name in self.models.each.keys() {
+            let own = self.models.options(name)?;
+            pressroom_models::ModelStore::validate_name(name)
+                .with_context(|| format!("models.{name}"))?;
+            if own.clip_skip.is_some_and(|k| k > 24) {
+                anyhow::bail!(
+                    "models.{name}.clip_skip: more layers than any CLIP text encoder has"
+                );
+            }
+        }
         if self.generation.clip_skip > 24 {
             anyhow::bail!(
                 "generation.clip_skip: {} is more layers than any CLIP text encoder has",
@@ -562,9 +601,17 @@ impl Settings {
 
     /// The local engine's settings: `[generation.engine]` plus the model options.
     pub fn engine_options(&self) -> pressroom_generate::EngineOptions {
+        self.engine_options_for(&self.local_model_name())
+    }
+
+    /// The engine's settings for the model `name`: its `[models.NAME]` table over
+    /// `[generation]`'s clip_skip and safety_checker.
+    pub fn engine_options_for(&self, name: &str) -> pressroom_generate::EngineOptions {
+        // Checked at load: a table that does not read is refused there.
+        let own = self.models.options(name).unwrap_or_default();
         pressroom_generate::EngineOptions {
-            clip_skip: self.generation.clip_skip,
-            safety_checker: self.generation.safety_checker,
+            clip_skip: own.clip_skip.unwrap_or(self.generation.clip_skip),
+            safety_checker: own.safety_checker.unwrap_or(self.generation.safety_checker),
             ..self.generation.engine.engine_options()
         }
     }
@@ -710,6 +757,18 @@ mod tests {
         assert!(!s.uses_tiny_model());
         let engine = s.engine_options();
         assert_eq!((engine.clip_skip, engine.safety_checker), (1, false));
+        // `[models.NAME]` over `[generation]`, per model.
+        std::fs::write(
+            &file,
+            "[paths]\ndata_dir = \"/srv/pr\"\n[generation]\nmodel = \"anime\"\nmodels = [\"sdxl\"]\nclip_skip = 0\n[models.anime]\nclip_skip = 1\n[models.sdxl]\nsafety_checker = false\n",
+        )
+        .expect("write");
+        let s2 = Settings::load(Some(&file)).expect("per-model tables");
+        let anime = s2.engine_options();
+        assert_eq!((anime.clip_skip, anime.safety_checker), (1, true));
+        let sdxl = s2.engine_options_for("sdxl");
+        assert_eq!((sdxl.clip_skip, sdxl.safety_checker), (0, false));
+        assert_eq!(s2.models.hub_endpoint, "https://huggingface.co");
         assert_eq!(
             Settings::load(None).expect("defaults").local_model_name(),
             "tiny"
@@ -737,6 +796,9 @@ mod tests {
                 "[generation]\nmodels = [\"../b\"]\n",
                 "generation.models[0]",
             ),
+            ("[models.x]\nclip_skip = 30\n", "models.x.clip_skip"),
+            ("[models.x]\nclip_skp = 1\n", "clip_skp"),
+            ("[models]\nhub_endpont = \"x\"\n", "models.hub_endpont"),
         ] {
             std::fs::write(&file, toml).expect("write");
             let err = format!("{:#}", Settings::load(Some(&file)).expect_err(toml));
