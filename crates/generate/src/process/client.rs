@@ -158,6 +158,8 @@ struct Pending {
 
 struct Running {
     child: Child,
+    /// Where the engine runs, as it said when ready (`Cuda(0)/Half`, `Cpu/Float`).
+    device: String,
     events: BufReader<ChildStdout>,
     conn: Arc<Conn>,
     /// Held so the writer task ends with this process.
@@ -180,7 +182,14 @@ impl EngineProcess {
         launch: EngineLaunch,
         timings: SupervisorTimings,
     ) -> Result<Self, GenerateError> {
+        let mut launch = launch;
         let running = spawn(&launch, timings.ready_timeout).await?;
+        // Restarts use the device the first start found: after a GPU fault, `auto` would
+        // quietly come back on the CPU, slower by two orders of magnitude and with another
+        // identity; `cuda` instead fails loudly and is retried until the GPU is back.
+        if launch.device == DeviceSetting::Auto {
+            launch.device = device_of(&running.device);
+        }
         let (conn, _) = watch::channel(Some(running.conn.clone()));
         let shared = Arc::new(Shared {
             conn,
@@ -400,6 +409,7 @@ async fn spawn(launch: &EngineLaunch, ready_timeout: Duration) -> Result<Running
             });
             Ok(Running {
                 child,
+                device,
                 events,
                 conn,
                 _writer: writer,
@@ -499,6 +509,15 @@ async fn write_lines(mut stdin: ChildStdin, mut lines: mpsc::UnboundedReceiver<V
     }
 }
 
+/// The setting that starts an engine on the device a `ready` event named.
+fn device_of(described: &str) -> DeviceSetting {
+    if described.starts_with("Cuda") {
+        DeviceSetting::Cuda
+    } else {
+        DeviceSetting::Cpu
+    }
+}
+
 /// How long an engine that closed its output has to exit before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
 
@@ -558,4 +577,26 @@ fn describe_exit(status: Option<ExitStatus>) -> String {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restarts_keep_the_device_the_engine_first_found() {
+        assert_eq!(device_of("Cuda(0)/Half"), DeviceSetting::Cuda);
+        assert_eq!(device_of("Cpu/Float"), DeviceSetting::Cpu);
+    }
+
+    #[test]
+    fn exits_are_described_for_people() {
+        use std::os::unix::process::ExitStatusExt as _;
+        assert!(describe_exit(Some(ExitStatus::from_raw(9))).contains("SIGKILL"));
+        assert_eq!(
+            describe_exit(Some(ExitStatus::from_raw(3 << 8))),
+            "exit status 3"
+        );
+        assert_eq!(describe_exit(None), "exit status unknown");
+    }
 }
