@@ -13,6 +13,8 @@ pub const RATE_LIMIT_WAITS: &str = "pressroom_rate_limit_waits_total";
 pub const RATE_LIMIT_WAIT_SECONDS: &str = "pressroom_rate_limit_wait_seconds";
 pub const TOKEN_REFRESHES: &str = "pressroom_token_refreshes_total";
 pub const INSIGHTS_FETCHES: &str = "pressroom_insights_fetches_total";
+/// Counted where the engine is supervised (`pressroom_generate::process`), named here.
+pub const ENGINE_RESTARTS: &str = pressroom_generate::process::ENGINE_RESTARTS;
 
 /// Registers help texts; call once after installing a recorder.
 pub fn describe() {
@@ -50,6 +52,11 @@ pub fn describe() {
         "Post-metrics fetches (one platform call for a batch of posts) by platform and \
          outcome (ok, unavailable: the account lacks the insights permission, or the \
          connector's error class)."
+    );
+    describe_counter!(
+        ENGINE_RESTARTS,
+        "Times the engine process stopped (crash, out of memory, killed) and was started again, \
+         by model folder."
     );
 }
 

@@ -140,6 +140,15 @@ fn a_killed_engine_costs_one_retry_and_nothing_else() -> anyhow::Result<()> {
         wait_for("the engine's restart", Duration::from_secs(60), || {
             Ok(app.count_in_logs("engine process restarted") >= 1)
         })?;
+        let metrics = http_request(&addr, "GET", "/metrics", &[], b"")?;
+        ensure!(
+            metrics
+                .body
+                .lines()
+                .any(|l| l.starts_with("pressroom_engine_restarts_total{") && l.ends_with(" 1")),
+            "/metrics does not count the restart:\n{}",
+            metrics.body
+        );
         let restarted = children(daemon);
         ensure!(
             restarted.len() == 1 && restarted[0] != engine,

@@ -488,6 +488,8 @@ async fn supervise(shared: Arc<Shared>, launch: EngineLaunch, mut running: Runni
             }
         };
         shared.restarts.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(super::ENGINE_RESTARTS, "model" => launch.model.display().to_string())
+            .increment(1);
         {
             let mut identity = lock(&shared.identity);
             if *identity != running.conn.identity {

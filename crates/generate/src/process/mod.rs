@@ -12,3 +12,6 @@ pub mod protocol;
 
 pub use client::{EngineLaunch, EngineProcess, SupervisorTimings, engine_binary};
 pub use options::EngineOptions;
+
+/// The Prometheus counter of engine restarts (described by `pressroom_runtime::metrics`).
+pub const ENGINE_RESTARTS: &str = "pressroom_engine_restarts_total";
