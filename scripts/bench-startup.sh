@@ -2,8 +2,8 @@
 # Startup benchmark (issue 19): wall time and peak RSS of commands that do not generate
 # (`pressroom --version`, `keys create`, `campaign validate`, `render`), and of `serve`
 # without the generate role until /healthz answers, for this checkout's binaries and, with
-# --before REV, for the binaries of commit REV (built from a git worktree under target/, in
-# the same target directory) in the same run. Prints a Markdown table (BENCHMARKS.md is hand-kept: crates/pressroom/BENCHMARKS.md).
+# --before REV, for the binaries of commit REV (built from a git worktree under target/, in a
+# target directory of its own: the first run builds everything once more) in the same run. Prints a Markdown table (BENCHMARKS.md is hand-kept: crates/pressroom/BENCHMARKS.md).
 #
 # Usage: scripts/bench-startup.sh [--before REV] [--runs N]     (default: no before, 20 runs)
 # Environment: PROFILE (dev or release, default dev: the dev profile optimises dependencies,
@@ -31,15 +31,13 @@ if [ -n "$before" ]; then
     if [ ! -d "$tree" ]; then
         git worktree add --detach "$tree" "$rev" >/dev/null
     fi
-    # Built in the same target directory, so only the workspace's own crates compile again:
-    # the same LIBTORCH (the worktree has no .venv of its own) keeps torch-sys's fingerprint.
-    # Removed first, so the copy below can only be what this build wrote.
-    rm -f "$target_dir/$sub/pressroom"
-    (cd "$tree" && LIBTORCH="$root/.venv/libtorch" CARGO_TARGET_DIR="$target_dir" \
-        cargo build "${flag[@]}" -p pressroom)
-    before_bin="$target_dir/bench-before-$rev/pressroom"
-    cp "$target_dir/$sub/pressroom" "$before_bin"
-    rm -f "$target_dir/$sub/pressroom"
+    # A target directory of its own: cargo names a workspace member's artifacts without its
+    # path, so the worktree's build would overwrite (and later be taken for) this checkout's.
+    # The worktree has no .venv: it uses ours.
+    ln -sfn "$root/.venv" "$tree/.venv"
+    before_target="$target_dir/bench-before-$rev/target"
+    (cd "$tree" && CARGO_TARGET_DIR="$before_target" cargo build "${flag[@]}" -p pressroom)
+    before_bin="$before_target/$sub/pressroom"
 fi
 
 cargo build "${flag[@]}" -p pressroom -p pressroom-engine
