@@ -49,6 +49,7 @@ mod m0011_reviews;
 mod m0012_post_formats;
 mod m0013_post_cover;
 mod m0014_insights;
+mod m0015_review_flags;
 
 /// Runs plain SQL statements in order: most migrations here are a list of portable statements.
 async fn execute_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
@@ -80,6 +81,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_post_formats::Migration),
             Box::new(m0013_post_cover::Migration),
             Box::new(m0014_insights::Migration),
+            Box::new(m0015_review_flags::Migration),
         ]
     }
 }

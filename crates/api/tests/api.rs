@@ -44,6 +44,8 @@ mod quick_retries;
 mod resources;
 #[path = "api/reviews.rs"]
 mod reviews;
+#[path = "api/safety_reviews.rs"]
+mod safety_reviews;
 #[path = "api/schema_drift.rs"]
 mod schema_drift;
 #[path = "api/template_limits.rs"]

@@ -153,6 +153,10 @@ impl<G: Generator> Generator for CachedGenerator<G> {
         self.inner.negative_prompt_is_prompt_text()
     }
 
+    fn native_size(&self) -> Option<crate::NativeSize> {
+        self.inner.native_size()
+    }
+
     fn admit(&self, req: &GenerationRequest) -> Result<(), GenerateError> {
         self.inner.admit(req)
     }

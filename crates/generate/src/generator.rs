@@ -1,7 +1,7 @@
 //! The one trait every image backend implements.
 
 use crate::error::GenerateError;
-use crate::request::{GeneratedImage, GenerationRequest, ProgressFn};
+use crate::request::{GeneratedImage, GenerationRequest, NativeSize, ProgressFn};
 
 #[async_trait::async_trait]
 pub trait Generator: Send + Sync {
@@ -14,6 +14,12 @@ pub trait Generator: Send + Sync {
     /// input the model steers away from. The prompt policy checks it only then.
     fn negative_prompt_is_prompt_text(&self) -> bool {
         false
+    }
+
+    /// The sizes the model composes best at, when the backend runs a model of known family
+    /// (the local engine); remote APIs have their own fixed sizes and answer None.
+    fn native_size(&self) -> Option<NativeSize> {
+        None
     }
 
     /// Checks `req` against this backend's rules (the prompt policy) without generating.
@@ -55,6 +61,10 @@ impl<G: Generator + ?Sized> Generator for std::sync::Arc<G> {
 
     fn admit(&self, req: &GenerationRequest) -> Result<(), GenerateError> {
         (**self).admit(req)
+    }
+
+    fn native_size(&self) -> Option<NativeSize> {
+        (**self).native_size()
     }
 
     async fn generate(

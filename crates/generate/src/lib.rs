@@ -30,7 +30,8 @@ pub use openai::{OpenAiConfig, OpenAiImages};
 pub use policy::{BlockedTerm, PolicyGenerator, PromptPolicy};
 pub use process::{EngineLaunch, EngineOptions, EngineProcess, engine_binary};
 pub use request::{
-    GeneratedImage, GenerationRequest, NoiseScheduler, Progress, ProgressFn, UnknownScheduler,
+    GeneratedImage, GenerationRequest, NativeSize, NoiseScheduler, Progress, ProgressFn,
+    UnknownScheduler,
 };
 pub use secrecy::SecretString;
 pub use stability::{StabilityConfig, StabilityImages};

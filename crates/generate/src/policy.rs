@@ -161,6 +161,10 @@ impl<G: Generator> Generator for PolicyGenerator<G> {
         self.inner.negative_prompt_is_prompt_text()
     }
 
+    fn native_size(&self) -> Option<crate::NativeSize> {
+        self.inner.native_size()
+    }
+
     fn admit(&self, req: &GenerationRequest) -> Result<(), GenerateError> {
         self.policy
             .check_request(req, self.inner.negative_prompt_is_prompt_text())?;

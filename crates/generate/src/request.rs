@@ -103,3 +103,14 @@ pub fn image_dimensions(bytes: &[u8]) -> Result<(u32, u32), GenerateError> {
         .into_dimensions()
         .map_err(|e| GenerateError::Image(e.to_string()))
 }
+
+/// The sizes a model was trained at, which it composes best at. A campaign that leaves the
+/// size to its `fit = "native"` target asks the generator for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NativeSize {
+    /// SD 1.x/2.x: sides near this short side (512, or 768 for the 768-v models), at the
+    /// target's aspect.
+    ShortSide(u32),
+    /// SDXL: the trained bucket (about one megapixel) closest to the target's aspect.
+    SdxlBuckets,
+}

@@ -14,6 +14,6 @@ pub mod manifest;
 pub mod store;
 
 pub use error::{ModelError, Result};
-pub use family::Family;
+pub use family::{Family, trained_short_side};
 pub use manifest::{FileEntry, Manifest, Source};
 pub use store::ModelStore;

@@ -204,9 +204,25 @@ async fn start_engine(
         log_json: settings.log.format == "json",
         create_tiny,
     };
-    pressroom_generate::EngineProcess::start(launch, Default::default())
+    let engine = pressroom_generate::EngineProcess::start(launch, Default::default())
         .await
-        .with_context(|| format!("starting the engine on the model in {}", dir.display()))
+        .with_context(|| format!("starting the engine on the model in {}", dir.display()))?;
+    // Read once the engine has loaded it (a tiny model is created by the engine itself).
+    Ok(engine.with_native_size(native_size(&dir)))
+}
+
+/// The sizes the model in `dir` composes best at, for campaigns that leave the size to a
+/// `fit = "native"` target; None (their width and height) when its configs cannot tell.
+fn native_size(dir: &std::path::Path) -> Option<pressroom_generate::NativeSize> {
+    use pressroom_generate::NativeSize;
+    let known = match pressroom_models::Family::of_folder(dir) {
+        Ok(pressroom_models::Family::Sdxl) => Ok(NativeSize::SdxlBuckets),
+        Ok(_) => pressroom_models::trained_short_side(dir).map(NativeSize::ShortSide),
+        Err(e) => Err(e),
+    };
+    known
+        .map_err(|e| tracing::warn!(model = %dir.display(), "the model's trained size is unknown ({e}); campaigns generate at their width and height"))
+        .ok()
 }
 
 /// The prompt policy in front of the backend (a blocked prompt is never served, not even a

@@ -123,6 +123,11 @@ pub enum DecideError {
     #[error("the candidates are still being generated; try again shortly")]
     NotReady,
     #[error(
+        "nothing to approve: the image safety checker withheld every image of this round; \
+         reject, or reject and make new images"
+    )]
+    AllFlagged,
+    #[error(
         "round: new candidates replaced the ones you saw (round {seen}, now {now}); look again"
     )]
     Stale { seen: i32, now: i32 },
@@ -211,7 +216,11 @@ pub async fn approve(
     may_decide(&spec, decider)?;
     let candidates = reviews::candidates(&row)?;
     if candidates.is_empty() {
-        return Err(DecideError::NotReady);
+        return Err(if reviews::round_ready(&row)? {
+            DecideError::AllFlagged
+        } else {
+            DecideError::NotReady
+        });
     }
     let asset =
         candidates
@@ -276,13 +285,7 @@ async fn lost(store: &Store, tx: Tx, ws: &WorkspaceId, id: &ReviewId, seen: i32)
     }
     match reviews::get(store.conn(), ws, id).await {
         Ok(r) if r.state != ReviewState::Pending => DecideError::Decided(r.state),
-        Ok(r)
-            if reviews::candidates(&r)
-                .map(|c| c.is_empty())
-                .unwrap_or(true) =>
-        {
-            DecideError::NotReady
-        }
+        Ok(r) if !reviews::round_ready(&r).unwrap_or(false) => DecideError::NotReady,
         Ok(r) => DecideError::Stale { seen, now: r.round },
         Err(e) => e.into(),
     }
@@ -308,7 +311,7 @@ pub async fn reject(
     }
     let (row, spec) = load(store, ws, id, seen_round).await?;
     may_decide(&spec, decider)?;
-    if regenerate && reviews::candidates(&row)?.is_empty() {
+    if regenerate && !reviews::round_ready(&row)? {
         // Already regenerating: a second request must not skip a round.
         return Err(DecideError::NotReady);
     }

@@ -348,6 +348,63 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// A campaign that leaves its size to a `fit = "native"` target generates at the model's own
+/// size for that target's aspect: the tiny model was trained at a 256-pixel short side, so a
+/// 9:16 story is made at 320×576 (the pair of multiples of 64 nearest that side and aspect),
+/// not at the 512×512 default that would be cropped.
+#[test]
+fn a_native_target_chooses_the_generation_size() -> anyhow::Result<()> {
+    let app = TestApp::new(Db::Sqlite, "")?;
+    let file = app.path().join("story.toml");
+    let campaign = |size: &str| {
+        format!(
+            r#"name = "story"
+workspace = "demo"
+
+[schedule]
+webhook = true
+
+[generation]
+prompt = "A tall lighthouse"
+steps = 2
+seed = 3
+{size}
+
+[caption]
+template = "Tall"
+
+[[targets]]
+account = "demo-instagram"
+preset = "instagram-story"
+fit = "native"
+"#
+        )
+    };
+    let sizes = |app: &TestApp| {
+        block_on(async {
+            let store = app.store().await?;
+            let ws = workspaces::by_slug(&store, "demo")
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("workspace"))?;
+            let page = pressroom_store::Paging::new(None, 10);
+            let made = pressroom_store::repo::assets::page(&store, &ws.id, None, page).await?;
+            Ok::<_, anyhow::Error>(made.iter().map(|a| (a.width, a.height)).collect::<Vec<_>>())
+        })
+    };
+    std::fs::write(&file, campaign(""))?;
+    let out = app.run(&["demo", "--campaign", &file.display().to_string()])?;
+    ensure!(out.contains("1 of 1 posts published"), "{out}");
+    ensure!(sizes(&app)? == [(320, 576)], "{:?}", sizes(&app)?);
+    // A size written in the campaign wins.
+    std::fs::write(&file, campaign("width = 320\nheight = 320"))?;
+    let out = app.run(&["demo", "--campaign", &file.display().to_string()])?;
+    ensure!(out.contains("1 of 1 posts published"), "{out}");
+    let mut made = sizes(&app)?;
+    made.sort_unstable();
+    ensure!(made == [(320, 320), (320, 576)], "{made:?}");
+    Ok(())
+}
+
 /// Width and height from a PNG IHDR or a JPEG SOF marker.
 fn jpeg_or_png_size(bytes: &[u8]) -> Option<(u32, u32)> {
     if bytes.starts_with(b"\x89PNG") {

@@ -328,6 +328,10 @@ pub(crate) async fn run(
         took_ms: generated_at.map(|t| t - run.created_at),
         detail: match &review_view {
             Some(r) if !r.candidates.is_empty() => format!("{} candidates", r.candidates.len()),
+            Some(r) if !r.flagged.is_empty() => format!(
+                "{} images withheld by the safety checker; nothing to approve",
+                r.flagged.len()
+            ),
             _ if generated_at.is_some() => "1 image".to_owned(),
             _ => match (&run.error, steps_done) {
                 (Some(error), _) => error.clone(),

@@ -164,7 +164,12 @@ pub async fn decide_form(
                 .unwrap_or_else(IntoResponse::into_response)
         }
         Err(DecideError::Store(e)) => ApiError::from(e).into_response(),
-        Err(e @ (DecideError::Decided(_) | DecideError::NotReady | DecideError::Stale { .. })) => {
+        Err(
+            e @ (DecideError::Decided(_)
+            | DecideError::NotReady
+            | DecideError::AllFlagged
+            | DecideError::Stale { .. }),
+        ) => {
             let current = reviews::get(state.store.conn(), ws, &review.id).await;
             match current {
                 Ok(current) => render_page(&state, &token, current, Some((&e.to_string(), true)))

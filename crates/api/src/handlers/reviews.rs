@@ -37,6 +37,17 @@ pub struct CandidateView {
     pub image_url: String,
 }
 
+/// An image of the round that the model's safety checker withheld (never kept, never
+/// published): which one and why.
+#[derive(Serialize, ToSchema)]
+pub struct FlaggedView {
+    /// Its place among the images the round asked for (0-based); the candidates that were
+    /// kept are numbered without it.
+    pub candidate: u32,
+    pub seed: u64,
+    pub reason: String,
+}
+
 /// A rendition of the run's current image for one target.
 #[derive(Serialize, ToSchema)]
 pub struct ReviewRendition {
@@ -101,8 +112,10 @@ pub struct ReviewView {
     pub round: i32,
     /// When an undecided review expires (RFC 3339).
     pub deadline: String,
-    /// Empty while (re)generating.
+    /// Empty while (re)generating, or when the safety checker withheld every image.
     pub candidates: Vec<CandidateView>,
+    /// The round's images that the safety checker withheld (empty when none).
+    pub flagged: Vec<FlaggedView>,
     pub targets: Vec<TargetView>,
     #[schema(required)]
     pub decision: Option<DecisionView>,
@@ -146,6 +159,14 @@ pub(crate) async fn view(
                 ImageUrls::Link(token) => format!("/review/{token}/candidates/{i}"),
             },
             asset_id,
+        })
+        .collect();
+    let flagged = reviews::flags(&row)?
+        .into_iter()
+        .map(|f| FlaggedView {
+            candidate: f.candidate,
+            seed: f.seed,
+            reason: f.reason,
         })
         .collect();
     let run_posts = posts::of_run(conn, ws, &row.run_id).await?;
@@ -225,6 +246,7 @@ pub(crate) async fn view(
         round: row.round,
         deadline: rfc3339(row.deadline_at),
         candidates,
+        flagged,
         targets,
         decision,
         created_at: row.created_at,
@@ -336,9 +358,10 @@ pub(crate) fn decider(ctx: &Ctx) -> Decider {
 pub(crate) fn refused(e: DecideError) -> ApiError {
     match e {
         DecideError::NotFound(_) => ApiError::not_found("review"),
-        DecideError::Decided(_) | DecideError::NotReady | DecideError::Stale { .. } => {
-            ApiError::new(Code::Conflict, e.to_string())
-        }
+        DecideError::Decided(_)
+        | DecideError::NotReady
+        | DecideError::AllFlagged
+        | DecideError::Stale { .. } => ApiError::new(Code::Conflict, e.to_string()),
         DecideError::NotAnApprover(_) => ApiError::forbidden(e.to_string()),
         DecideError::NoSuchCandidate { .. }
         | DecideError::NoSuchTarget(_)

@@ -498,6 +498,7 @@ impl TestApp {
             &review.id,
             0,
             std::slice::from_ref(&asset_id),
+            &[],
         )
         .await?;
         let (_, link_hash) = pressroom_crypto::password::new_token();

@@ -20,7 +20,7 @@ use crate::harness::{RingCipher, TestApp, campaign_toml};
 use crate::pipeline_fixture::{connect_sandbox, save_campaign, wait_published, with_workers};
 
 /// An image whose colour comes from its seed, so each candidate is a different picture.
-struct SeededGenerator;
+pub(crate) struct SeededGenerator;
 
 #[async_trait::async_trait]
 impl Generator for SeededGenerator {
@@ -48,16 +48,16 @@ impl Generator for SeededGenerator {
     }
 }
 
-struct Gated {
-    ws: WorkspaceId,
-    cipher: Arc<RingCipher>,
-    campaign: campaign::Model,
-    approver: String,
-    editor: String,
+pub(crate) struct Gated {
+    pub(crate) ws: WorkspaceId,
+    pub(crate) cipher: Arc<RingCipher>,
+    pub(crate) campaign: campaign::Model,
+    pub(crate) approver: String,
+    pub(crate) editor: String,
 }
 
 /// A workspace with the sandbox connected and a campaign whose runs wait for approval.
-async fn gated(app: &TestApp, slug: &str, approval: &str) -> anyhow::Result<Gated> {
+pub(crate) async fn gated(app: &TestApp, slug: &str, approval: &str) -> anyhow::Result<Gated> {
     let ws = pressroom_store::repo::workspaces::ensure(&app.store, slug, slug).await?;
     let cipher = Arc::new(RingCipher(pressroom_crypto::Keyring::generate()));
     connect_sandbox(app, &cipher, &ws.id).await?;
@@ -149,7 +149,7 @@ async fn waiting_renditions_follow(
     Ok(!cut.is_empty() && cut.iter().all(|r| Some(&r.asset_id) == first.as_ref()))
 }
 
-async fn wait_review_state(
+pub(crate) async fn wait_review_state(
     app: &TestApp,
     ws: &WorkspaceId,
     run_id: &pressroom_core::RunId,
@@ -167,7 +167,7 @@ async fn wait_review_state(
 }
 
 /// Waits until every post of the run is in `state`.
-async fn wait_posts(
+pub(crate) async fn wait_posts(
     app: &TestApp,
     ws: &WorkspaceId,
     run_id: &pressroom_core::RunId,
@@ -188,7 +188,7 @@ async fn wait_posts(
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     key: &str,
     method: reqwest::Method,
@@ -205,7 +205,11 @@ async fn call(
     Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
-async fn fire(app: &TestApp, g: &Gated, key: &str) -> anyhow::Result<pressroom_core::RunId> {
+pub(crate) async fn fire(
+    app: &TestApp,
+    g: &Gated,
+    key: &str,
+) -> anyhow::Result<pressroom_core::RunId> {
     app.fire(&g.campaign, key)
         .await?
         .ok_or_else(|| anyhow::anyhow!("run {key} was not created"))

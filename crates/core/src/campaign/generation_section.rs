@@ -62,6 +62,7 @@ pub(crate) fn read_generation(
         GenerationSpec::MAX_STEPS,
         "",
     );
+    let size_from_targets = table.get("width").is_none() && table.get("height").is_none();
     let width = read_size(&mut table, sink, "width");
     let height = read_size(&mut table, sink, "height");
     let guidance = match table.get("guidance") {
@@ -168,6 +169,7 @@ pub(crate) fn read_generation(
         seed: seed?,
         images: images?,
         slides,
+        size_from_targets,
     })
 }
 

@@ -195,6 +195,12 @@ pub struct GenerationSpec {
     /// One prompt template per image (`[[generation.slides]]`), instead of `prompt` for all.
     #[serde(default)]
     pub slides: Vec<String>,
+    /// Neither `width` nor `height` was given: a local model generates at its native size for
+    /// the aspect of the first `fit = "native"` target (SDXL's trained bucket, SD 1/2 at their
+    /// trained short side); without such a target, `width`×`height` (the defaults) as before.
+    /// Absent in specs stored before it: false, their size as it was.
+    #[serde(default)]
+    pub size_from_targets: bool,
 }
 
 fn one() -> u32 {
@@ -227,6 +233,7 @@ impl GenerationSpec {
             seed: Seed::Random,
             images: 1,
             slides: Vec::new(),
+            size_from_targets: false,
         }
     }
 

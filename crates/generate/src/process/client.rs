@@ -125,6 +125,8 @@ pub fn engine_binary() -> Result<PathBuf, GenerateError> {
 pub struct EngineProcess {
     shared: Arc<Shared>,
     supervisor: tokio::task::JoinHandle<()>,
+    /// What the model's family composes best at (read from its folder by the caller).
+    native: Option<crate::NativeSize>,
 }
 
 struct Shared {
@@ -199,7 +201,17 @@ impl EngineProcess {
             timings,
         });
         let supervisor = tokio::spawn(supervise(shared.clone(), launch, running));
-        Ok(Self { shared, supervisor })
+        Ok(Self {
+            shared,
+            supervisor,
+            native: None,
+        })
+    }
+
+    /// Says what sizes the served model composes best at ([`Generator::native_size`]).
+    pub fn with_native_size(mut self, native: Option<crate::NativeSize>) -> Self {
+        self.native = native;
+        self
     }
 
     /// The engine's process id (None while it restarts).
@@ -241,6 +253,10 @@ impl Drop for EngineProcess {
 impl Generator for EngineProcess {
     fn identity(&self) -> String {
         lock(&self.shared.identity).clone()
+    }
+
+    fn native_size(&self) -> Option<crate::NativeSize> {
+        self.native
     }
 
     async fn generate(

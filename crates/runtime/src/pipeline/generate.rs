@@ -91,7 +91,11 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
         (spec.candidates(), vec![prompt.clone()])
     };
     let first_seed = seed_for(&spec, &run_id);
+    let (width, height) = generation_size(&p.presets, &spec, generator.native_size());
     let mut candidates: Vec<AssetId> = Vec::with_capacity(count as usize);
+    // Images the model's safety checker withheld: with an approval gate the reviewer is told
+    // (and may ask for new ones); without one the run fails with the checker's reason.
+    let mut flagged: Vec<reviews::ReviewFlag> = Vec::new();
     for index in 0..count {
         // Each candidate or slide (and each round of them) draws its own seed, reproducibly.
         let offset = u64::from(round.unsigned_abs()) * u64::from(count) + u64::from(index);
@@ -102,17 +106,33 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             steps: spec.generation.steps,
             guidance: spec.generation.guidance,
             scheduler: spec.generation.scheduler,
-            width: spec.generation.width,
-            height: spec.generation.height,
+            width,
+            height,
         };
         match generate_one(p, generator.as_ref(), backend, ws, &run_id, &request).await? {
-            Ok(asset_id) => candidates.push(asset_id),
-            Err(reason) => return fail_run(p, ws, &run_id, &reason).await,
+            Made::Kept(asset_id) => candidates.push(asset_id),
+            Made::Flagged(reason) if approval.is_some() => {
+                info!(run = %run_id, round, candidate = index, seed = request.seed, %reason, "generate: image withheld by the safety checker; the reviewer is told");
+                flagged.push(reviews::ReviewFlag {
+                    candidate: index,
+                    seed: request.seed,
+                    reason,
+                });
+            }
+            Made::Flagged(reason) | Made::Failed(reason) => {
+                return fail_run(p, ws, &run_id, &format!("generation failed: {reason}")).await;
+            }
         }
     }
-    let Some(asset_id) = candidates.first().cloned() else {
+    if slides > 1 && !flagged.is_empty() {
+        // A carousel missing a slide is not the post that was asked for: the reviewer sees
+        // none of it and may ask for a new set.
+        candidates.clear();
+    }
+    let first = candidates.first().cloned();
+    if first.is_none() && flagged.is_empty() {
         return fail_run(p, ws, &run_id, "no image was generated").await;
-    };
+    }
 
     let now = p.store.now_ms().await?;
     let tx = p.store.begin().await?;
@@ -126,7 +146,17 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             deadline_at: deadline,
         };
         let review = reviews::open(&p.store, &tx, now, new).await?;
-        if !reviews::set_candidates(&p.store, &tx, now, ws, &review.id, round, &candidates).await? {
+        let stored = reviews::set_candidates(
+            &p.store,
+            &tx,
+            now,
+            ws,
+            &review.id,
+            round,
+            &candidates,
+            &flagged,
+        );
+        if !stored.await? {
             // Decided, or another round asked for, since this job started: these candidates
             // are not wanted, and the run's image stays the one the review knows.
             info!(run = %run_id, round, "generate: the review moved on; candidates dropped");
@@ -153,6 +183,7 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
             "state": ReviewState::Pending.as_str(),
             "round": round,
             "candidates": candidates.len(),
+            "flagged": flagged.len(),
             "deadline": chrono::DateTime::from_timestamp_millis(review.deadline_at)
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         });
@@ -181,17 +212,21 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
                 )
                 .await?;
         }
-        info!(run = %run_id, review = %review.id, round, candidates = candidates.len(), "generate: candidates ready for review");
+        info!(run = %run_id, review = %review.id, round, candidates = candidates.len(), flagged = flagged.len(), "generate: candidates ready for review");
     }
-    let generated = runs::Generated {
-        prompt: &prompt,
-        caption: &caption,
-        asset_id: &asset_id,
-        asset_ids: if slides > 1 { &candidates } else { &[] },
-    };
-    runs::set_generated(&p.store, &tx, now, ws, &run_id, generated).await?;
-    let suffix = (round > 0).then(|| format!("r{round}"));
-    enqueue_renders(p, &tx, ws, &run_id, &spec, suffix.as_deref()).await?;
+    // Every image withheld (only possible under review): nothing to cut; the run waits for
+    // the reviewer to ask for new images or to reject.
+    if let Some(asset_id) = &first {
+        let generated = runs::Generated {
+            prompt: &prompt,
+            caption: &caption,
+            asset_id,
+            asset_ids: if slides > 1 { &candidates } else { &[] },
+        };
+        runs::set_generated(&p.store, &tx, now, ws, &run_id, generated).await?;
+        let suffix = (round > 0).then(|| format!("r{round}"));
+        enqueue_renders(p, &tx, ws, &run_id, &spec, suffix.as_deref()).await?;
+    }
     p.queue.complete(&tx, job).await?;
     tx.commit().await?;
     Ok(())
@@ -280,8 +315,16 @@ pub(super) async fn enqueue_renders(
     Ok(())
 }
 
-/// Generates (or finds) one image. The outer error is how the job comes back; the inner one a
-/// reason the run fails for good.
+/// What became of one image.
+enum Made {
+    Kept(AssetId),
+    /// The model's safety checker withheld it, for this reason.
+    Flagged(String),
+    /// A reason the run fails for good (a blocked prompt, a rejected request).
+    Failed(String),
+}
+
+/// Generates (or finds) one image. The error is how the job comes back (retried, deferred).
 async fn generate_one(
     p: &Pipeline,
     generator: &dyn pressroom_generate::Generator,
@@ -289,7 +332,7 @@ async fn generate_one(
     ws: &WorkspaceId,
     run_id: &RunId,
     request: &GenerationRequest,
-) -> Result<Result<AssetId, String>, JobError> {
+) -> Result<Made, JobError> {
     let started = std::time::Instant::now();
     let run_for_log = run_id.clone();
     let steps = p.progress.clone();
@@ -309,11 +352,14 @@ async fn generate_one(
     p.progress.finish(run_id);
     let made = match made {
         Ok(made) => made,
+        Err(MakeError::Generate(GenerateError::Unsafe(reason))) => {
+            return Ok(Made::Flagged(reason));
+        }
         Err(MakeError::Generate(e)) => match retry_later(&e) {
             Some(later) => return Err(later),
             // A blocked prompt, a rejected request: the run ends failed with the reason the
             // user needs, instead of waiting in `generating` forever.
-            None => return Ok(Err(format!("generation failed: {e}"))),
+            None => return Ok(Made::Failed(e.to_string())),
         },
         Err(MakeError::Keep(KeepError::Store(e))) => return Err(JobError::from(e)),
         Err(MakeError::Keep(file)) => return Err(JobError::retry(file.to_string())),
@@ -326,7 +372,38 @@ async fn generate_one(
         }
         info!(run = %run_id, secs = started.elapsed().as_secs_f32(), cache_hit = made.generator_cache_hit, "generate: image ready");
     }
-    Ok(Ok(made.asset_id))
+    Ok(Made::Kept(made.asset_id))
+}
+
+/// The size to generate at: the model's native size for the aspect of the campaign's first
+/// `fit = "native"` target when the campaign leaves the size open (SDXL's trained bucket, SD
+/// 1/2 near their trained short side), else the campaign's width and height.
+fn generation_size(
+    presets: &pressroom_media::Presets,
+    spec: &CampaignSpec,
+    native: Option<pressroom_generate::NativeSize>,
+) -> (u32, u32) {
+    let given = (spec.generation.width, spec.generation.height);
+    let (Some(native), true) = (native, spec.generation.size_from_targets) else {
+        return given;
+    };
+    let preset = spec
+        .targets
+        .iter()
+        .filter(|t| t.fit == Some(pressroom_core::campaign::Fit::Native))
+        .find_map(|t| presets.get(&t.preset));
+    let size = match (preset, native) {
+        (Some(preset), pressroom_generate::NativeSize::SdxlBuckets) => preset.sdxl_bucket(),
+        (Some(preset), pressroom_generate::NativeSize::ShortSide(side)) => {
+            preset.generation_size_for(side)
+        }
+        (None, _) => given,
+    };
+    let max = pressroom_core::campaign::GenerationSpec::MAX_LOCAL_PIXELS;
+    if u64::from(size.0) * u64::from(size.1) > max {
+        return given;
+    }
+    size
 }
 
 /// The generator a campaign's `backend` and `[generation] model` (`want`) name: the local
@@ -458,7 +535,61 @@ mod tests {
 
     use pressroom_generate::GenerateError;
 
-    use super::{JobError, generator_key, retry_later, unserved_local_model};
+    use pressroom_generate::NativeSize;
+
+    use super::{JobError, generation_size, generator_key, retry_later, unserved_local_model};
+
+    fn campaign(
+        generation: &str,
+        targets: &[(&str, &str)],
+    ) -> pressroom_core::campaign::CampaignSpec {
+        let mut src = format!(
+            "name = \"c\"\nworkspace = \"w\"\n[schedule]\nwebhook = true\n[generation]\nprompt = \"p\"\n{generation}\n[caption]\ntemplate = \"c\"\n"
+        );
+        for (preset, fit) in targets {
+            src.push_str(&format!(
+                "[[targets]]\naccount = \"a\"\npreset = \"{preset}\"\nfit = \"{fit}\"\n"
+            ));
+        }
+        pressroom_core::campaign::parse_campaign(&src, "c.toml").expect("a valid campaign")
+    }
+
+    #[test]
+    fn a_native_target_picks_the_models_size_for_its_aspect() {
+        let presets = pressroom_media::Presets::builtin();
+        let story = campaign(
+            "",
+            &[("instagram-square", "cover"), ("instagram-story", "native")],
+        );
+        assert_eq!(
+            generation_size(presets, &story, Some(NativeSize::SdxlBuckets)),
+            (768, 1344)
+        );
+        assert_eq!(
+            generation_size(presets, &story, Some(NativeSize::ShortSide(512))),
+            (576, 1024)
+        );
+        let portrait = campaign("", &[("instagram-portrait", "native")]);
+        assert_eq!(
+            generation_size(presets, &portrait, Some(NativeSize::SdxlBuckets)),
+            (896, 1152)
+        );
+        // A remote backend, or a size the campaign gives, or no native target: as written.
+        assert_eq!(generation_size(presets, &story, None), (512, 512));
+        let sized = campaign(
+            "width = 640\nheight = 384",
+            &[("instagram-story", "native")],
+        );
+        assert_eq!(
+            generation_size(presets, &sized, Some(NativeSize::SdxlBuckets)),
+            (640, 384)
+        );
+        let covered = campaign("", &[("instagram-story", "cover")]);
+        assert_eq!(
+            generation_size(presets, &covered, Some(NativeSize::SdxlBuckets)),
+            (512, 512)
+        );
+    }
 
     #[test]
     fn a_busy_engine_defers_the_job_without_spending_an_attempt() {

@@ -5,8 +5,8 @@
 //! review link of their own. All are safe to replay (a replayed `email` may mail twice).
 
 use pressroom_core::campaign::OnExpiry;
-use pressroom_core::{PostEvent, PostState, ReviewId, ReviewState};
-use pressroom_store::repo::{campaigns, posts, reviews};
+use pressroom_core::{PostEvent, PostState, ReviewId, ReviewState, RunState};
+use pressroom_store::repo::{campaigns, posts, reviews, runs};
 use pressroom_store::{ClaimedJob, StoreError};
 use serde::Deserialize;
 use tracing::info;
@@ -77,6 +77,12 @@ pub(super) async fn handle(p: &Pipeline, job: &ClaimedJob) -> Result<(), JobErro
                             Some(&reason),
                         )
                         .await?;
+                    }
+                    // A run whose every image the safety checker withheld has no posts and
+                    // no image: it ends here, failed with the reason, instead of queued.
+                    let run = runs::get(&tx, ws, &review.run_id).await?;
+                    if run.state == RunState::Queued {
+                        runs::set_failed(&p.store, &tx, now, ws, &review.run_id, &reason).await?;
                     }
                 }
                 Gate::Open | Gate::Waiting => {}

@@ -111,8 +111,35 @@ pub fn candidates(row: &review::Model) -> Result<Vec<AssetId>> {
         .map_err(|e| StoreError::Corrupt(format!("review {} candidates: {e}", row.id)))
 }
 
-/// Records the candidates generated for `round`; a no-op when the review has moved on (decided,
-/// or a newer round asked for). Returns whether they were stored.
+/// An image of a round that the model's safety checker flagged: it was not kept, so it is not
+/// among the candidates; the reviewer is told which one and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReviewFlag {
+    /// Its place among the images the round asked for (0-based).
+    pub candidate: u32,
+    pub seed: u64,
+    /// The checker's words (the concepts it matched).
+    pub reason: String,
+}
+
+/// What the safety checker flagged in the review's current round, decoded.
+pub fn flags(row: &review::Model) -> Result<Vec<ReviewFlag>> {
+    match row.flagged.as_deref() {
+        None => Ok(Vec::new()),
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| StoreError::Corrupt(format!("review {} flagged: {e}", row.id))),
+    }
+}
+
+/// Whether the current round's images are made: some candidates, or a round whose every
+/// image was flagged. False while (re)generating.
+pub fn round_ready(row: &review::Model) -> Result<bool> {
+    Ok(!candidates(row)?.is_empty() || !flags(row)?.is_empty())
+}
+
+/// Records the candidates generated for `round` and what the safety checker flagged in it; a
+/// no-op when the review has moved on (decided, or a newer round asked for). Returns whether
+/// they were stored.
 #[allow(clippy::too_many_arguments)]
 pub async fn set_candidates<C: ConnectionTrait>(
     store: &Store,
@@ -122,15 +149,25 @@ pub async fn set_candidates<C: ConnectionTrait>(
     id: &ReviewId,
     round: i32,
     assets: &[AssetId],
+    flagged: &[ReviewFlag],
 ) -> Result<bool> {
     let list = serde_json::to_string(assets)
         .map_err(|e| StoreError::Corrupt(format!("review {id} candidates: {e}")))?;
+    let flagged = if flagged.is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::to_string(flagged)
+                .map_err(|e| StoreError::Corrupt(format!("review {id} flagged: {e}")))?,
+        )
+    };
     let res = conn
         .execute_raw(store.stmt(
-            "UPDATE reviews SET candidates = $1, updated_at = $2 \
-             WHERE id = $3 AND workspace_id = $4 AND round = $5 AND state = $6",
+            "UPDATE reviews SET candidates = $1, flagged = $2, updated_at = $3 \
+             WHERE id = $4 AND workspace_id = $5 AND round = $6 AND state = $7",
             vec![
                 list.into(),
+                flagged.into(),
                 now_ms.into(),
                 id.into(),
                 workspace_id.into(),
@@ -155,7 +192,7 @@ pub async fn next_round<C: ConnectionTrait>(
 ) -> Result<Option<i32>> {
     let res = conn
         .execute_raw(store.stmt(
-            "UPDATE reviews SET round = round + 1, candidates = '[]', updated_at = $1 \
+            "UPDATE reviews SET round = round + 1, candidates = '[]', flagged = NULL, updated_at = $1 \
              WHERE id = $2 AND workspace_id = $3 AND round = $4 AND state = $5",
             vec![
                 now_ms.into(),

@@ -16,6 +16,8 @@ pub struct Model {
     pub round: i32,
     /// JSON array of the round's asset ids, in candidate order (empty while generating).
     pub candidates: String,
+    /// JSON array of what the safety checker flagged in this round (`ReviewFlag`), if anything.
+    pub flagged: Option<String>,
     pub deadline_at: i64,
     /// JSON of the decision (candidate, captions, reason), once decided.
     pub decision: Option<String>,
