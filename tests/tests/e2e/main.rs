@@ -23,6 +23,7 @@ mod openai_client;
 mod people;
 mod platforms;
 mod reconcile;
+mod safety;
 mod scale_out;
 mod schemathesis;
 mod secrets_at_rest;

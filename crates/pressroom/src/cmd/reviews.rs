@@ -206,6 +206,18 @@ async fn show(store: &pressroom_store::Store, r: &review::Model) -> anyhow::Resu
     for (i, asset) in reviews::candidates(r)?.iter().enumerate() {
         println!("candidate {i}  asset {asset}");
     }
+    for flag in reviews::flags(r)? {
+        println!(
+            "withheld  image {} (seed {}): {}",
+            flag.candidate, flag.seed, flag.reason
+        );
+    }
+    if r.state == ReviewState::Pending
+        && reviews::candidates(r)?.is_empty()
+        && !reviews::flags(r)?.is_empty()
+    {
+        println!("          nothing to approve: reject, or reject --regenerate for new images");
+    }
     for post in posts::of_run(store.conn(), &r.workspace_id, &r.run_id).await? {
         println!(
             "target    {} {} [{}]: {}",
