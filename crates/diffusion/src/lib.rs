@@ -14,6 +14,7 @@ pub mod clip;
 mod clip_encoder;
 pub mod config;
 pub mod device;
+pub mod digest_cache;
 pub mod engine;
 pub mod error;
 pub mod image;

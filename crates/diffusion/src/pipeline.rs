@@ -192,11 +192,19 @@ impl StableDiffusion {
             &dir.join("tokenizer"),
             clip_cfg.max_position_embeddings as usize,
         )?;
-        let known = known_digests(dir);
+        // What the manifest vouches for wins over what an earlier load remembered.
+        let mut known = crate::digest_cache::read(dir);
+        known.extend(known_digests(dir));
+        // Weights hashed by this load (no manifest, nothing remembered): remembered below.
+        let hashed = std::cell::RefCell::new(Vec::new());
         let load_weights = |component: &str, stem: &str| -> Result<Weights> {
             let path = weights_file(&dir.join(component), stem)?;
             let sha = known.get(&path).cloned();
-            Weights::load_known(&path, dev, kind, true, sha)
+            let w = Weights::load_known(&path, dev, kind, true, sha.clone())?;
+            if sha.is_none() {
+                hashed.borrow_mut().push((path, w.digest().to_owned()));
+            }
+            Ok(w)
         };
         let te_w = load_weights("text_encoder", "model")?;
         let text_encoder = ClipTextModel::load(&te_w.root(), &clip_cfg)?;
@@ -237,6 +245,12 @@ impl StableDiffusion {
             }
             None => None,
         };
+        let hashed = hashed.into_inner();
+        if !hashed.is_empty() {
+            let mut all: Vec<(PathBuf, String)> = known.into_iter().collect();
+            all.extend(hashed);
+            crate::digest_cache::remember(dir, &all);
+        }
         let has_checker = SafetyChecker::present_in(dir);
         let safety = if safety_checker {
             SafetyChecker::load_from(dir, dev)?

@@ -468,3 +468,40 @@ fn vae_overflow_in_half_precision_falls_back_to_fp32() {
         sd32.decode(&z).expect("fp32")[0].data
     );
 }
+
+/// A folder without a manifest is hashed once: the digests are remembered beside the weights
+/// and trusted while each file keeps its size and mtime (a remembered digest that is wrong
+/// shows in the identity, which proves it was not recomputed); a file touched since is
+/// hashed again.
+#[test]
+fn weights_without_a_manifest_are_hashed_once_and_again_when_changed() {
+    use pressroom_diffusion::digest_cache::FILE;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = tiny(dir.path()).identity().to_owned();
+    let cache = dir.path().join(FILE);
+    let text = std::fs::read_to_string(&cache).expect("the digests are remembered");
+    let mut entries: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(entries.len(), 3, "text encoder, UNet and VAE: {text}");
+    let again = StableDiffusion::load(dir.path(), DeviceChoice::cpu()).expect("load");
+    assert_eq!(again.identity(), first);
+
+    let unet = entries
+        .iter_mut()
+        .find(|e| e["path"] == "unet/diffusion_pytorch_model.safetensors")
+        .expect("the UNet's entry");
+    unet["sha256"] = serde_json::json!("0".repeat(64));
+    std::fs::write(&cache, serde_json::to_string(&entries).expect("JSON")).expect("write");
+    let trusted = StableDiffusion::load(dir.path(), DeviceChoice::cpu()).expect("load");
+    assert_ne!(trusted.identity(), first, "the remembered digest was used");
+
+    let weights = dir.path().join("unet/diffusion_pytorch_model.safetensors");
+    let file = std::fs::File::options()
+        .write(true)
+        .open(&weights)
+        .expect("open");
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .expect("touch");
+    drop(file);
+    let rehashed = StableDiffusion::load(dir.path(), DeviceChoice::cpu()).expect("load");
+    assert_eq!(rehashed.identity(), first, "a changed file is hashed again");
+}
