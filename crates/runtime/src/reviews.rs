@@ -123,7 +123,7 @@ pub enum DecideError {
     #[error("the candidates are still being generated; try again shortly")]
     NotReady,
     #[error(
-        "nothing to approve: the image safety checker withheld every image of this round; \
+        "nothing to approve: the image safety checker withheld this round's images; \
          reject, or reject and make new images"
     )]
     AllFlagged,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use fantoccini::Locator;
 use pressroom_e2e::{
-    Browser, Db, TestApp, block_on, free_port, http_request, terminate, workspace_root,
+    Browser, Db, TestApp, block_on, fake_smtp, free_port, http_request, terminate, workspace_root,
 };
 
 const CAMPAIGN: &str = r#"name = "checked"
@@ -39,6 +39,7 @@ preset = "instagram-square"
 
 [approval]
 candidates = 2
+approvers = ["client@acme.example"]
 "#;
 
 /// Copies the folder `from` into `to` (files only, one level deep: a checker's folders).
@@ -113,7 +114,7 @@ async fn ask_for_new_images_in_the_browser(link: &str) -> anyhow::Result<()> {
         .await?;
     let text = notice.text().await?;
     ensure!(
-        text.contains("withheld every image of this round (2)") && text.contains("never published"),
+        text.contains("withheld 2 images of this round") && text.contains("never published"),
         "{text}"
     );
     ensure!(
@@ -136,12 +137,13 @@ async fn ask_for_new_images_in_the_browser(link: &str) -> anyhow::Result<()> {
         .await?
         .click()
         .await?;
-    let after = c.wait().for_element(Locator::Css("p.notice")).await?;
-    let text = after.text().await?;
-    ensure!(
-        text.contains("New images are on their way"),
-        "after asking for new images: {text}"
-    );
+    // The answer page (waited for by its words: the old page has notices too).
+    c.wait()
+        .for_element(Locator::XPath(
+            "//p[contains(@class, 'notice') and contains(., 'New images are on their way')]",
+        ))
+        .await
+        .context("no confirmation after asking for new images")?;
     browser.close().await
 }
 
@@ -149,8 +151,10 @@ async fn ask_for_new_images_in_the_browser(link: &str) -> anyhow::Result<()> {
 fn a_withheld_image_waits_in_review_and_never_goes_out() -> anyhow::Result<()> {
     let port = free_port()?;
     let addr = format!("127.0.0.1:{port}");
+    let (smtp_port, mails) = fake_smtp()?;
     let config = format!(
         "[api]\nbind = \"{addr}\"\n\n[media]\npublic_base_url = \"http://{addr}\"\n\n\
+         [email]\nsmtp_url = \"smtp://127.0.0.1:{smtp_port}\"\nfrom = \"Pressroom <press@acme.example>\"\n\n\
          [scheduler]\nenabled = false\n\n[workers]\npoll_ms = 50\n"
     );
     let mut app = TestApp::new(Db::Sqlite, &config)?;
@@ -182,22 +186,27 @@ fn a_withheld_image_waits_in_review_and_never_goes_out() -> anyhow::Result<()> {
             "{review}"
         );
         ensure!(app.posts("acme")?.is_empty(), "no posts without an image");
+        // The approver's mail says why there is nothing to approve.
+        let mail = mails
+            .recv_timeout(Duration::from_secs(60))
+            .context("no review mail")?
+            .replace("=\r\n", "")
+            .replace("=\n", "");
+        ensure!(
+            mail.contains("RCPT TO:<client@acme.example>")
+                && mail.contains("withheld 2 image(s) of this round"),
+            "{mail}"
+        );
         let run = review["run_id"].as_str().context("no run")?.to_owned();
         let id = review["id"].as_str().context("no id")?.to_owned();
 
-        let auth = format!("Bearer {key}");
-        let created = http_request(
-            &addr,
-            "POST",
-            &format!("/v1/runs/{run}/review-links"),
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/json"),
-            ],
-            b"{}",
-        )?;
-        ensure!(created.status == 201, "{} {}", created.status, created.body);
-        let link = created.json()["url"].as_str().context("no url")?.to_owned();
+        let prefix = format!("http://{addr}/review/");
+        let link = mail
+            .split_whitespace()
+            .find(|w| w.starts_with(&prefix))
+            .context("no review link in the mail")?
+            .to_owned();
+        ensure!(!run.is_empty());
         block_on(ask_for_new_images_in_the_browser(&link))?;
         // The new round is made, and withheld again: this checker flags everything.
         let again = review_of_round(&addr, &key, 1)?;
@@ -213,10 +222,20 @@ fn a_withheld_image_waits_in_review_and_never_goes_out() -> anyhow::Result<()> {
             "new seeds: {review} {again}"
         );
 
-        let (ok, _, err) =
-            app.run_with_env(&["reviews", "approve", &id, "--workspace", "acme"], &[])?;
+        let (ok, _, err) = app.run_with_env(
+            &[
+                "reviews",
+                "approve",
+                &id,
+                "--workspace",
+                "acme",
+                "--as",
+                "client@acme.example",
+            ],
+            &[],
+        )?;
         ensure!(
-            !ok && err.contains("safety checker withheld every image"),
+            !ok && err.contains("safety checker withheld this round's images"),
             "{err}"
         );
         let shown = app.run(&["reviews", "show", &id, "--workspace", "acme"])?;
@@ -229,6 +248,8 @@ fn a_withheld_image_waits_in_review_and_never_goes_out() -> anyhow::Result<()> {
             "acme",
             "--reason",
             "not for us",
+            "--as",
+            "client@acme.example",
         ])?;
         ensure!(out.contains("rejected"), "{out}");
         let deadline = Instant::now() + Duration::from_secs(60);

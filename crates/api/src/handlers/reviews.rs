@@ -112,7 +112,7 @@ pub struct ReviewView {
     pub round: i32,
     /// When an undecided review expires (RFC 3339).
     pub deadline: String,
-    /// Empty while (re)generating, or when the safety checker withheld every image.
+    /// Empty while (re)generating, or when the safety checker withheld the round's images (all of them; for a carousel, any).
     pub candidates: Vec<CandidateView>,
     /// The round's images that the safety checker withheld (empty when none).
     pub flagged: Vec<FlaggedView>,

@@ -185,11 +185,23 @@ async fn email_approvers(
         Some(OnExpiry::Publish) => "published as first proposed",
         _ => "discarded",
     };
+    let withheld = reviews::flags(review)?.len();
+    let candidates = reviews::candidates(review)?.len();
+    let safety = match (withheld, candidates) {
+        (0, _) => String::new(),
+        (n, 0) => format!(
+            "The image safety checker withheld {n} image(s) of this round, so there is \
+             nothing to approve: ask for new images, or reject.\n\n"
+        ),
+        (n, _) => {
+            format!("The image safety checker withheld {n} more image(s); they are not shown.\n\n")
+        }
+    };
     for (to, token) in links {
         use secrecy::ExposeSecret;
         let url = format!("{}/review/{}", p.public_base, token.expose_secret());
         let body = format!(
-            "A post of the campaign \"{}\" is waiting for your approval.\n\n\
+            "A post of the campaign \"{}\" is waiting for your approval.\n\n{safety}\
              Review it here (no account needed; the link is yours alone):\n{url}\n\n\
              Decide before {deadline}; after that it is {after}.\n",
             spec.name,
