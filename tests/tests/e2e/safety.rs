@@ -238,6 +238,15 @@ fn a_withheld_image_waits_in_review_and_never_goes_out() -> anyhow::Result<()> {
             !ok && err.contains("safety checker withheld this round's images"),
             "{err}"
         );
+        let listed = app.run(&[
+            "reviews",
+            "list",
+            "--workspace",
+            "acme",
+            "--state",
+            "pending",
+        ])?;
+        ensure!(listed.contains("0 (2 withheld)"), "{listed}");
         let shown = app.run(&["reviews", "show", &id, "--workspace", "acme"])?;
         ensure!(shown.contains("withheld  image 1 (seed"), "{shown}");
         let out = app.run(&[

@@ -123,7 +123,10 @@ pub async fn run(settings: Settings, cmd: ReviewsCmd) -> anyhow::Result<ExitCode
                     r.id.to_string(),
                     campaign.name,
                     r.state.to_string(),
-                    reviews::candidates(r)?.len().to_string(),
+                    match (reviews::candidates(r)?.len(), reviews::flags(r)?.len()) {
+                        (kept, 0) => kept.to_string(),
+                        (kept, withheld) => format!("{kept} ({withheld} withheld)"),
+                    },
                     fmt_ms(r.deadline_at),
                     r.decided_by.clone().unwrap_or_default(),
                 ]);
