@@ -363,6 +363,8 @@ fn sdxl() -> anyhow::Result<(String, String)> {
     let threads = tch::get_num_threads();
     let load_before = loadavg();
 
+    // A folder without a manifest is hashed on its first load only (digest_cache).
+    let remembered = model.join(pressroom_diffusion::digest_cache::FILE).exists();
     eprintln!("ours (SDXL): loading ...");
     let t0 = Instant::now();
     let sd = StableDiffusion::load(&model, DeviceChoice::cpu())?;
@@ -452,13 +454,21 @@ because the counter has no formula for the CPU SDPA kernel). Both sides' UNet ca
 the added embedding and the cross-attention K/V of the text. Text encoding: ours encodes the\n\
 pair as one batch of 2 per encoder (`encode_text_xl`, what our pipeline does); diffusers'\n\
 `encode_prompt` runs each encoder on the prompt and on the negative prompt separately.\n\n\
-Model load: ours hashes every weights file (sha256 of ~14 GB) because this folder has no\n\
-`pressroom-model.json` manifest (pulled models have one and skip it); diffusers memory-maps the\n\
+Model load: {load_note}; diffusers memory-maps the\n\
 safetensors files, so its pages are read on first use (the untimed warm-up call) and its load\n\
 figure leaves that reading out. Neither load figure is a like-for-like comparison.\n\
 \n\
 Ours: UNet runs {unet_all:?}; text runs {text_all:?}.\n\
 diffusers: UNet runs {tua}; text runs {tta}.\n",
+        load_note = if remembered {
+            "this folder has no `pressroom-model.json` manifest, and ours took the weights' \
+             digests from the `.pressroom-digests.json` its first load wrote (that first load \
+             hashes every weights file, ~14 GB of sha256)"
+        } else {
+            "this folder has no `pressroom-model.json` manifest and had not been loaded \
+             before, so ours hashed every weights file (sha256 of ~14 GB) and remembered the \
+             digests for later loads (pulled and imported models have a manifest and skip it)"
+        },
         cpu = cpu_name(),
         torch = theirs["torch"].as_str().unwrap_or("?"),
         their_load = num("load_s"),
