@@ -32,13 +32,7 @@ impl Family {
     /// `addition_embed_type = "text_time"`; otherwise the cross-attention width tells SD 1.x
     /// (768, and the tiny test models' narrower widths) from SD 2.x (1024).
     pub fn of_folder(dir: &Path) -> Result<Family> {
-        let path = dir.join("unet").join("config.json");
-        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        let config: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| ModelError::Invalid {
-                path: path.clone(),
-                reason: format!("not JSON: {e}"),
-            })?;
+        let config = component_config(dir, "unet")?;
         if config.get("addition_embed_type").and_then(|v| v.as_str()) == Some("text_time") {
             return Ok(Family::Sdxl);
         }
@@ -62,24 +56,26 @@ impl Family {
 /// `sample_size` (latent pixels) times the VAE's downscale (2 per block after the first), as
 /// diffusers' pipelines compute their default size: 512 for SD 1.5, 768 for SD 2.x 768-v.
 pub fn trained_short_side(dir: &Path) -> Result<u32> {
-    let read = |part: &str| -> Result<serde_json::Value> {
-        let path = dir.join(part).join("config.json");
-        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        serde_json::from_str(&text).map_err(|e| ModelError::Invalid {
-            path: path.clone(),
-            reason: format!("not JSON: {e}"),
-        })
-    };
-    let sample = read("unet")?
+    let sample = component_config(dir, "unet")?
         .get("sample_size")
         .and_then(|v| v.as_u64())
         .unwrap_or(64);
-    let blocks = read("vae")?
+    let blocks = component_config(dir, "vae")?
         .get("block_out_channels")
         .and_then(|v| v.as_array().map(Vec::len))
         .unwrap_or(4);
     let scale = 1u64 << blocks.saturating_sub(1).min(6);
     Ok(u32::try_from(sample.saturating_mul(scale)).unwrap_or(u32::MAX))
+}
+
+/// A component's `config.json` in a diffusers-layout folder (`unet`, `vae`, ...).
+fn component_config(dir: &Path, component: &str) -> Result<serde_json::Value> {
+    let path = dir.join(component).join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    serde_json::from_str(&text).map_err(|e| ModelError::Invalid {
+        path: path.clone(),
+        reason: format!("not JSON: {e}"),
+    })
 }
 
 impl fmt::Display for Family {

@@ -206,19 +206,18 @@ async fn show(store: &pressroom_store::Store, r: &review::Model) -> anyhow::Resu
     println!("run       {}", r.run_id);
     println!("state     {} (round {})", r.state, r.round);
     println!("deadline  {} UTC", fmt_ms(r.deadline_at));
-    for (i, asset) in reviews::candidates(r)?.iter().enumerate() {
+    let candidates = reviews::candidates(r)?;
+    let withheld = reviews::flags(r)?;
+    for (i, asset) in candidates.iter().enumerate() {
         println!("candidate {i}  asset {asset}");
     }
-    for flag in reviews::flags(r)? {
+    for flag in &withheld {
         println!(
             "withheld  image {} (seed {}): {}",
             flag.candidate, flag.seed, flag.reason
         );
     }
-    if r.state == ReviewState::Pending
-        && reviews::candidates(r)?.is_empty()
-        && !reviews::flags(r)?.is_empty()
-    {
+    if r.state == ReviewState::Pending && candidates.is_empty() && !withheld.is_empty() {
         println!("          nothing to approve: reject, or reject --regenerate for new images");
     }
     for post in posts::of_run(store.conn(), &r.workspace_id, &r.run_id).await? {
